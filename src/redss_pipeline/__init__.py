@@ -1,0 +1,1 @@
+"""REDSS/CSAP radio-show research pipeline."""

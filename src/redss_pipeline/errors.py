@@ -1,0 +1,116 @@
+"""The pipeline's exception tree.
+
+Every failure a user can fix has its own subclass. Each error carries the place it happened (file, record,
+field) as structured attributes and renders them into one line, so the command-line entry points can print
+``str(error)`` and exit without a traceback. ``--verbose`` on the entry points shows the traceback.
+
+    PipelineError
+    ├── UsageError          wrong command line (exit 2)
+    ├── ConfigError         pipeline_config.json is invalid (exit 2); lists every problem at once
+    ├── SchemeError         a code scheme file is invalid, or a value has no code in it
+    ├── RawDataError        a raw Rapid Pro data file (TracedData JSON) is malformed
+    ├── CodaFileError       a Coda messages file is malformed, or its labels cannot be merged
+    ├── UuidTableError      the phone number <-> UUID table is missing, exists already, or is inconsistent
+    ├── FetchError          Rapid Pro could not be read (bad token, unknown flow, retries exhausted)
+    ├── StateError          the fetch store is unreadable or of an unknown version
+    └── DriveError          Google Cloud Storage or Google Drive refused or failed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PipelineError",
+    "UsageError",
+    "ConfigError",
+    "SchemeError",
+    "RawDataError",
+    "CodaFileError",
+    "UuidTableError",
+    "FetchError",
+    "StateError",
+    "DriveError",
+]
+
+
+class PipelineError(Exception):
+    """Base of every error the pipeline raises on purpose.
+
+    ``path``, ``record`` and ``field`` say where the problem is; any of them may be None. The rendered
+    message reads ``<path>: record <record>: field <field>: <message>``, leaving out the parts that are None.
+    """
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, path: object = None, record: object = None, field: object = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.record = record
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if self.record is not None:
+            where.append(f"record {self.record}")
+        if self.field is not None:
+            where.append(f"field {self.field!r}")
+        return ": ".join(where + [self.message])
+
+    def with_context(self, *, path: object = None, record: object = None) -> "PipelineError":
+        """Fills in the file and record when the raiser did not know them (used by ``record_context``)."""
+        if self.path is None and path is not None:
+            self.path = str(path)
+        if self.record is None and record is not None:
+            self.record = record
+        self.args = (self._render(),)
+        return self
+
+    def __str__(self) -> str:
+        return self._render()
+
+
+class UsageError(PipelineError):
+    """The command line does not match the usage text."""
+
+    exit_status = 2
+
+
+class ConfigError(PipelineError):
+    """The configuration file is invalid. ``problems`` lists every problem found, one line each."""
+
+    exit_status = 2
+
+    def __init__(self, problems: list[str], *, path: object = None):
+        self.problems = list(problems)
+        header = f"{len(self.problems)} problem(s) in the configuration file"
+        super().__init__(header + ":\n" + "\n".join(f"- {p}" for p in self.problems), path=path)
+
+
+class SchemeError(PipelineError):
+    """A code scheme file is invalid, or a cleaner's value has no code in the scheme."""
+
+
+class RawDataError(PipelineError):
+    """A raw data file is not a list of records in the TracedData layout."""
+
+
+class CodaFileError(PipelineError):
+    """A Coda messages file is malformed, names an unknown code, or its labels contradict each other."""
+
+
+class UuidTableError(PipelineError):
+    """The phone number <-> UUID table cannot be created, read or extended."""
+
+
+class FetchError(PipelineError):
+    """Rapid Pro could not be read; what was stored before the failure is kept and a rerun resumes."""
+
+
+class StateError(PipelineError):
+    """The local fetch store cannot be used."""
+
+
+class DriveError(PipelineError):
+    """Google Cloud Storage or Google Drive refused or failed."""
