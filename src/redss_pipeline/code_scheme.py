@@ -105,19 +105,19 @@ class Code:
     def to_json(self) -> dict[str, Any]:
         """The code object as a scheme file holds it: the same keys, optional ones only when present.
 
-        Keys come in sorted order, the order of the 2019 scheme files.
+        Keys come in the order of the 2019 scheme files (datasets-and-codebook.md 6.1).
         """
         obj: dict[str, Any] = {"CodeID": self.code_id, "CodeType": self.code_type}
         if self.control_code is not None:
             obj["ControlCode"] = self.control_code
         obj["DisplayText"] = self.display_text
-        if self.match_values is not None:
-            obj["MatchValues"] = list(self.match_values)
         obj["NumericValue"] = self.numeric_value
-        if self.shortcut is not None:
-            obj["Shortcut"] = self.shortcut
         obj["StringValue"] = self.string_value
         obj["VisibleInCoda"] = self.visible_in_coda
+        if self.shortcut is not None:
+            obj["Shortcut"] = self.shortcut
+        if self.match_values is not None:
+            obj["MatchValues"] = list(self.match_values)
         return obj
 
 
