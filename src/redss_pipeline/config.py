@@ -418,13 +418,26 @@ def parse_config(raw: Any, *, path: Path) -> PipelineConfig:
             path=path,
         )
     problems = _schema_problems(raw)
-    if problems:
-        raise ConfigError(problems, path=path)
-    schemes, scheme_problems = _load_schemes(raw, path.parent)
-    problems = scheme_problems + _check_references(raw, schemes)
+    schemes: dict[str, CodeScheme] = {}
+    if _scheme_section_is_usable(raw):
+        # Checked even when other parts are broken, so one run reports every problem.
+        schemes, scheme_problems = _load_schemes(raw, path.parent)
+        problems += scheme_problems
+    if not problems:
+        problems = _check_references(raw, schemes)
     if problems:
         raise ConfigError(problems, path=path)
     return _build(raw, path, schemes)
+
+
+def _scheme_section_is_usable(raw: Any) -> bool:
+    section = raw.get("code_schemes") if isinstance(raw, dict) else None
+    return (
+        isinstance(section, dict)
+        and isinstance(section.get("directory"), str)
+        and isinstance(section.get("files"), dict)
+        and all(isinstance(v, str) and v and "/" not in v for v in section["files"].values())
+    )
 
 
 def _parse_datetime(text: str) -> datetime:
@@ -689,3 +702,24 @@ def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> Pipeline
         outputs=OutputNames(**raw["outputs"]),
         drive=OutputNames(**raw["drive"]),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m redss_pipeline.config [FILE]``: validates a configuration file and summarises it."""
+    import sys
+
+    from .cli import run_main
+
+    def check(args: list[str]) -> int:
+        config = load_config(args[0] if args else None)
+        print(
+            f"{config.path}: valid ({len(config.flows)} flows, {len(config.rqa_plans)} shows, "
+            f"{len(config.survey_plans)} survey plans, {len(config.schemes)} code schemes)"
+        )
+        return 0
+
+    return run_main(check, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

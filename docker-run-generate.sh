@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Stage 3 in the project's Docker image.
+# Usage: docker-run-generate.sh [--drive-upload <credentials-url> <drive-upload-dir>] [--profile-cpu <file>] <user> <data-root>
+# A local service-account key file is mounted read-only; a gs:// URL is downloaded inside the container with
+# the Google credentials named by GOOGLE_APPLICATION_CREDENTIALS (mounted read-only) when set.
+set -euo pipefail
+PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
+source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
+
+usage="usage: docker-run-generate.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] [--profile-cpu <profile-output-file>] <user> <data-root>"
+options=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --drive-upload)
+            [ $# -ge 3 ] || { echo "$usage" >&2; exit 2; }
+            case "$2" in
+                gs://*) credentials="$2" ;;
+                *) docker_mount_file "$2" /run/secrets/drive-service-account.json ro
+                   credentials=/run/secrets/drive-service-account.json ;;
+            esac
+            options+=(--drive-upload "$credentials" "$3"); shift 3 ;;
+        --profile-cpu)
+            [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+            profile_dir="$(dirname "$(absolute_path "$2")")"
+            docker_mount_dir "$profile_dir" /run/profile
+            DOCKER_ARGS+=(--cap-add SYS_PTRACE)
+            options+=(--profile-cpu "/run/profile/$(basename "$2")"); shift 2 ;;
+        --verbose) options+=("$1"); shift ;;
+        --) shift; break ;;
+        -*) echo "$usage" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -eq 2 ] || { echo "$usage" >&2; exit 2; }
+if [ -n "${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then
+    docker_mount_file "$GOOGLE_APPLICATION_CREDENTIALS" /run/secrets/google-application-credentials.json ro
+    DOCKER_ARGS+=(--env GOOGLE_APPLICATION_CREDENTIALS=/run/secrets/google-application-credentials.json)
+fi
+docker_pass_env STORAGE_EMULATOR_HOST
+docker_mount_data_root "$2"
+docker_run_entry generate_outputs.py "${options[@]}" "$1" /data

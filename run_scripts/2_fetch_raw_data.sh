@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Stage 2: fetch every run of the configured flows from Rapid Pro, de-identified, into <data-root>/Raw Data.
+# Usage: 2_fetch_raw_data.sh [--full] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>
+#   <rapid-pro-root>   accepted for compatibility with 2019 (the fetcher is now part of the project)
+#   <rapid-pro-token>  the token, or @FILE to read it from FILE, or - to read RAPID_PRO_TOKEN
+#                      (a token typed on a command line ends up in shell history and process lists)
+set -euo pipefail
+PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
+
+usage="usage: 2_fetch_raw_data.sh [--full] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"
+options=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --full|--verbose) options+=("$1"); shift ;;
+        -h|--help) options+=("$1"); shift ;;
+        --) shift; break ;;
+        *) break ;;
+    esac
+done
+if [ $# -ne 5 ] && [[ " ${options[*]-} " != *" --help "* && " ${options[*]-} " != *" -h "* ]]; then
+    echo "$usage" >&2; exit 2
+fi
+runtime="$(pipeline_runtime)"
+announce_runtime "$runtime"
+if [ "$runtime" = docker ]; then
+    user="$1"; server="$3"; token="$4"; data_root="$5"
+    mkdir -p "$2"
+    case "$token" in
+        @*) export RAPID_PRO_TOKEN_FILE="${token#@}" ;;
+        -|"") ;;
+        *) export RAPID_PRO_TOKEN="$token" ;;
+    esac
+    exec "$PROJECT_ROOT/docker-run-fetch.sh" "${options[@]}" "$user" "$server" "$data_root"
+fi
+run_native fetch_raw_data.py "${options[@]}" "$@"

@@ -1,0 +1,54 @@
+# Shared by the docker-run-*.sh scripts: build the project's image once, run a stage in it.
+# Sourced, not executed. Needs PROJECT_ROOT set by the caller.
+#
+# The data root is mounted at /data (never copied in or out). Secrets reach the container through the
+# environment (passed by name with `-e NAME`, so the value is not on any command line) or as read-only
+# mounted files under /run/secrets. The container runs as the calling user so outputs stay theirs, and on the
+# host network so a Rapid Pro server on 127.0.0.1 is reachable.
+
+PIPELINE_IMAGE="${PIPELINE_IMAGE:-redss-pipeline}"
+DOCKER_ARGS=()
+
+docker_build_image() {
+    echo "building the image $PIPELINE_IMAGE (cached after the first build)..." >&2
+    docker build --quiet --tag "$PIPELINE_IMAGE" "$PROJECT_ROOT" >&2
+}
+
+docker_mount_data_root() {
+    # docker_mount_data_root <data-root>
+    local root
+    root="$(absolute_path "$1")"
+    mkdir -p "$root"
+    DOCKER_ARGS+=(--volume "$root:/data")
+}
+
+docker_mount_file() {
+    # docker_mount_file <host file> <container path> [ro|rw]: mounts a single file (read-only by default)
+    DOCKER_ARGS+=(--volume "$(absolute_path "$1"):$2:${3:-ro}")
+}
+
+docker_mount_dir() {
+    # docker_mount_dir <host dir> <container path>
+    mkdir -p "$1"
+    DOCKER_ARGS+=(--volume "$(cd "$1" && pwd -P):$2")
+}
+
+docker_pass_env() {
+    # docker_pass_env NAME...: passes variables by name only, so their values never appear in arguments.
+    local name
+    for name in "$@"; do DOCKER_ARGS+=(--env "$name"); done
+}
+
+docker_run_entry() {
+    # docker_run_entry <entry point .py> [arguments...]
+    local entry="$1"; shift
+    docker_build_image
+    docker run --rm --init \
+        --user "$(id -u):$(id -g)" \
+        --network host \
+        --workdir /app \
+        --env HOME=/tmp \
+        "${DOCKER_ARGS[@]}" \
+        "$PIPELINE_IMAGE" \
+        python "/app/$entry" "$@"
+}

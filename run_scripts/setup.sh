@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up the native environment: pipenv (if missing) and the locked dependencies in <project>/.venv.
+# Needs only Python 3.11 and Bash. Safe to run again.
+set -euo pipefail
+PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$PROJECT_ROOT"
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null; then
+    if command -v python3.11 >/dev/null 2>&1; then PYTHON=python3.11; else
+        echo "error: Python 3.11 is needed (found: $("$PYTHON" --version 2>&1))" >&2; exit 1
+    fi
+fi
+
+if ! "$PYTHON" -m pipenv --version >/dev/null 2>&1; then
+    echo "installing pipenv for $("$PYTHON" --version)..."
+    "$PYTHON" -m pip install --quiet --user pipenv 2>/dev/null || "$PYTHON" -m pip install --quiet pipenv
+fi
+
+export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1 PIPENV_YES=1 PIPENV_NOSPIN=1
+"$PYTHON" -m pipenv --python "$PYTHON" sync --dev
+"$PROJECT_ROOT/.venv/bin/python" -c "import redss_pipeline, temba_client" 
+echo "native environment ready: $PROJECT_ROOT/.venv"

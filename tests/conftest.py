@@ -1,0 +1,30 @@
+"""Shared fixtures: the project root, the shipped configuration, a fixed run clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.config import PipelineConfig, load_config
+from redss_pipeline.run_context import RunContext
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def config() -> PipelineConfig:
+    """The shipped REDSS/CSAP configuration."""
+    return load_config(PROJECT_ROOT / "pipeline_config.json")
+
+
+@pytest.fixture
+def run() -> RunContext:
+    """A run with a fixed clock, so outputs that carry the run time are reproducible."""
+    return RunContext("tester@example.org", datetime(2019, 1, 20, 10, 0, tzinfo=timezone.utc))
