@@ -1,0 +1,169 @@
+"""The numbered run scripts and the docker-run scripts, as a user calls them.
+
+No Docker engine runs on our machines, so Docker is exercised with a stand-in ``docker`` program put first on
+PATH: it records its arguments (and answers ``docker info`` as an engine would) instead of running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SECRET = "tok-3f1c9a7e5b2d4c6e8f0a1b2c3d4e5f60"
+
+_STAND_IN = """#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["DOCKER_CALLS"], "a") as log:
+    log.write(json.dumps({"argv": sys.argv[1:], "token_env": os.environ.get("RAPID_PRO_TOKEN")}) + "\\n")
+sys.exit(0)
+"""
+
+
+@pytest.fixture
+def docker(tmp_path):
+    """A stand-in docker on PATH; returns a function that reads the recorded calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "docker"
+    program.write_text(_STAND_IN)
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    calls = tmp_path / "docker-calls.jsonl"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", DOCKER_CALLS=str(calls))
+    env.pop("PIPELINE_RUNTIME", None)
+    env.pop("RAPID_PRO_TOKEN", None)
+
+    def recorded() -> list[dict]:
+        return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+    return env, recorded
+
+
+def _run(args, env, cwd):
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def _docker_run(calls: list[dict]) -> list[str]:
+    runs = [c["argv"] for c in calls if c["argv"][:1] == ["run"]]
+    assert len(runs) == 1, calls
+    return runs[0]
+
+
+def _volumes(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+
+
+def test_auto_runtime_uses_docker_when_an_engine_answers(docker, tmp_path):
+    """With an engine answering, stage 1 runs in the project image with the data root mounted at /data."""
+    env, recorded = docker
+    data_root = tmp_path / "data root with spaces"
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "data root with spaces"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "runtime: docker (image redss-pipeline)"
+    calls = recorded()
+    assert calls[0]["argv"] == ["info"]
+    assert any(c["argv"][:1] == ["build"] and c["argv"][-1] == str(PROJECT_ROOT) for c in calls)
+    argv = _docker_run(calls)
+    assert f"{data_root}:/data" in _volumes(argv)
+    assert argv[argv.index("--workdir") + 1] == "/app"
+    assert argv[-3:] == ["python", "/app/create_uuid_table.py", "/data"]
+
+
+def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path):
+    """A token given as an argument reaches the container through the environment, by name only."""
+    env, recorded = docker
+    result = _run(
+        [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me@example.org", str(tmp_path / "rp"),
+         "http://127.0.0.1:8000", SECRET, str(tmp_path / "root")],
+        dict(env, PIPELINE_RUNTIME="docker"), tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = recorded()
+    argv = _docker_run(calls)
+    assert all(SECRET not in arg for c in calls for arg in c["argv"])
+    assert any(argv[i:i + 2] == ["--env", "RAPID_PRO_TOKEN"] for i in range(len(argv)))
+    assert [c for c in calls if c["argv"][:1] == ["run"]][0]["token_env"] == SECRET
+    assert argv[-6:] == ["/app/fetch_raw_data.py", "me@example.org", "/tmp/rapid-pro-root", "http://127.0.0.1:8000", "-", "/data"]
+    assert "--network" in argv and argv[argv.index("--network") + 1] == "host"
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_fetch_in_docker_mounts_a_token_file_read_only(docker, tmp_path):
+    """@FILE tokens are mounted read-only as a secret file and named by their container path."""
+    env, recorded = docker
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(SECRET)
+    result = _run(
+        [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me", "rp", "textit.in", f"@{token_file}", "root"],
+        dict(env, PIPELINE_RUNTIME="docker"), tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert f"{token_file}:/run/secrets/rapid_pro_token:ro" in _volumes(argv)
+    assert "@/run/secrets/rapid_pro_token" in argv
+    assert f"{tmp_path}/root:/data" in _volumes(argv)
+
+
+def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_path):
+    """Stage 3 options reach the container; profiling adds SYS_PTRACE and a writable folder for the profile."""
+    env, recorded = docker
+    key = tmp_path / "key.json"
+    key.write_text("{}")
+    result = _run(
+        [str(PROJECT_ROOT / "run_scripts/3_generate_outputs.sh"), "--profile-cpu", "prof/out.txt",
+         "--drive-upload", str(key), "CSAP/Outputs", "me", "root"],
+        dict(env, PIPELINE_RUNTIME="docker"), tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert argv[argv.index("--cap-add") + 1] == "SYS_PTRACE"
+    assert f"{tmp_path}/prof:/run/profile" in _volumes(argv)
+    assert f"{key}:/run/secrets/drive-service-account.json:ro" in _volumes(argv)
+    assert argv[-8:] == [
+        "/app/generate_outputs.py", "--profile-cpu", "/run/profile/out.txt", "--drive-upload",
+        "/run/secrets/drive-service-account.json", "CSAP/Outputs", "me", "/data",
+    ]
+
+
+def test_native_runtime_is_announced_and_works_from_any_directory(tmp_path):
+    """PIPELINE_RUNTIME=native runs in .venv; relative data roots are taken from the caller's directory."""
+    env = dict(os.environ, PIPELINE_RUNTIME="native")
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "my root"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"runtime: native ({PROJECT_ROOT}/.venv)"
+    assert (tmp_path / "my root/UUIDs/phone_uuids.sqlite").is_file()
+    again = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "my root"], env, tmp_path)
+    assert again.returncode == 1
+    assert "refusing to overwrite it" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("run_scripts/1_create_uuid_table.sh", []),
+        ("run_scripts/2_fetch_raw_data.sh", ["user", "root"]),
+        ("run_scripts/3_generate_outputs.sh", ["only-one"]),
+        ("docker-run-fetch.sh", ["user"]),
+        ("docker-run-generate.sh", ["--drive-upload", "x"]),
+    ],
+)
+def test_wrong_calls_print_usage_and_exit_2(script, args, tmp_path):
+    """A wrong argument count prints the usage text and exits with status 2 (2019 exited 0)."""
+    result = _run([str(PROJECT_ROOT / script), *args], dict(os.environ, PIPELINE_RUNTIME="native"), tmp_path)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+
+
+def test_unknown_runtime_is_refused(tmp_path):
+    """PIPELINE_RUNTIME accepts only docker or native."""
+    result = _run(
+        [str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "root"],
+        dict(os.environ, PIPELINE_RUNTIME="podman"), tmp_path,
+    )
+    assert result.returncode != 0
+    assert "PIPELINE_RUNTIME must be docker or native" in result.stderr
