@@ -1,0 +1,45 @@
+"""Reading typed values out of records, with errors that say which record and field broke the rule.
+
+Stage-3 steps read a few values whose type the raw data only promises: times written as ISO 8601 strings,
+the respondent id. A bad value must stop the run with one line naming the record and the key, not a bare
+``KeyError`` or ``TypeError`` from deep inside a step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping
+
+from .errors import RawDataError
+from .rapid_pro_keys import PHONE_ID_KEY
+
+__all__ = ["UID_KEY", "record_id", "record_time"]
+
+UID_KEY = "uid"
+"""The respondent id after key translation (pipeline.md 7.3.3)."""
+
+
+def record_id(record: Mapping[str, object]) -> object:
+    """How error messages name a record: its respondent id (``uid``, or ``avf_phone_id`` before translation)."""
+    uid = record.get(UID_KEY)
+    return uid if uid is not None else record.get(PHONE_ID_KEY)
+
+
+def record_time(record: Mapping[str, object], key: str) -> datetime:
+    """The timezone-aware time held under ``key`` (an ISO 8601 string with a UTC offset).
+
+    Raises RawDataError naming the record and key when the key is absent, not a string, not ISO 8601, or has
+    no UTC offset (a naive time cannot be compared with the configured windows).
+    """
+    value = record.get(key)
+    if value is None:
+        raise RawDataError("has no time", record=record_id(record), field=key)
+    if not isinstance(value, str):
+        raise RawDataError(f"expected an ISO 8601 time string, got {value!r}", record=record_id(record), field=key)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RawDataError(f"not an ISO 8601 time: {value!r}", record=record_id(record), field=key) from None
+    if parsed.tzinfo is None:
+        raise RawDataError(f"time has no UTC offset: {value!r}", record=record_id(record), field=key)
+    return parsed
