@@ -1,0 +1,352 @@
+"""The local fetch store: every run and contact seen so far, de-identified, and the incremental cursors.
+
+``<data-root>/Raw Data/rapid_pro_store.sqlite`` (spec README decision 1, rapid-pro.md section 3) lets a fetch
+ask Rapid Pro only for what changed since the last one and lets a killed fetch resume:
+
+- ``runs``: one row per run, merged by run identity (the integer ``id``, or the ``uuid``; a run matches a
+  stored one when either agrees), the newer ``modified_on`` winning. The stored body is
+  :func:`~redss_pipeline.raw_records.deidentified_run`: the contact appears as its Rapid Pro uuid only;
+- ``contacts``: contact uuid -> uid (the UUID-table id of its first URN; NULL when it has no URN), test flag,
+  ``modified_on`` and ``deleted``. No URN, name or phone number is ever stored; deleted contacts are kept as
+  tombstones so that an older copy cannot bring them back;
+- ``cursors``: the greatest ``modified_on`` stored per flow (``runs:<flow uuid>``) and for contacts, in the
+  fixed-width UTC form of :func:`~redss_pipeline.raw_records.time_key`;
+- ``archives``: (archive hash, flow uuid) pairs already read from Rapid Pro run archives.
+
+Every write is one SQLite transaction, so the store is always consistent: a page of runs is committed as it
+arrives, a cursor is moved only after all pages of its flow are stored. ``PRAGMA user_version`` holds the schema
+version; an unknown version is refused with :class:`~redss_pipeline.errors.StateError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from .errors import StateError
+from .raw_records import ContactRef, deidentified_run, run_identity, time_key
+
+__all__ = [
+    "STORE_NAME",
+    "SCHEMA_VERSION",
+    "CONTACTS_CURSOR",
+    "DELETED_CONTACTS_CURSOR",
+    "runs_cursor",
+    "StoredContact",
+    "MergeCounts",
+    "FetchStore",
+]
+
+STORE_NAME = "rapid_pro_store.sqlite"
+SCHEMA_VERSION = 1
+CONTACTS_CURSOR = "contacts"
+DELETED_CONTACTS_CURSOR = "contacts:deleted"
+
+_SCHEMA = """
+CREATE TABLE runs (
+    seq          INTEGER PRIMARY KEY,
+    run_id       INTEGER UNIQUE,
+    run_uuid     TEXT UNIQUE,
+    flow_uuid    TEXT NOT NULL,
+    contact_uuid TEXT,
+    modified_on  TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    CHECK (run_id IS NOT NULL OR run_uuid IS NOT NULL)
+);
+CREATE INDEX runs_by_flow ON runs (flow_uuid, modified_on, run_id, run_uuid);
+CREATE TABLE contacts (
+    contact_uuid TEXT PRIMARY KEY,
+    uid          TEXT,
+    test         INTEGER NOT NULL,
+    modified_on  TEXT NOT NULL,
+    deleted      INTEGER NOT NULL
+);
+CREATE TABLE cursors (
+    name        TEXT PRIMARY KEY,
+    modified_on TEXT NOT NULL
+);
+CREATE TABLE archives (
+    hash      TEXT NOT NULL,
+    flow_uuid TEXT NOT NULL,
+    PRIMARY KEY (hash, flow_uuid)
+);
+"""
+
+
+def runs_cursor(flow_uuid: str) -> str:
+    """The cursor name of a flow's runs."""
+    return f"runs:{flow_uuid}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContact:
+    """A de-identified contact: Rapid Pro uuid, uid (None without URN), test flag, ``modified_on``, deleted."""
+
+    contact_uuid: str
+    uid: str | None
+    test: bool
+    modified_on: str
+    deleted: bool = False
+
+
+@dataclass
+class MergeCounts:
+    """What a merge changed: rows added, rows replaced by a newer version, rows left as they were."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: "MergeCounts") -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+class FetchStore:
+    """An open store. Use :meth:`open`; close it (or use it as a context manager) when done."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path):
+        self._db = connection
+        self.path = path
+
+    # -- opening -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path) -> "FetchStore":
+        """Opens the store at ``path``, creating it (and its folder) when missing."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)  # explicit transactions below
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses no committed page
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and not _has_tables(connection):
+                # One transaction, the version included: a store is either complete or absent.
+                connection.executescript(f"BEGIN;\n{_SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+                version = SCHEMA_VERSION
+        except sqlite3.DatabaseError as error:
+            raise StateError(
+                f"not a readable fetch store ({error}); move it away to fetch everything again", path=path
+            ) from None
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise StateError(
+                f"fetch store schema version {version} is not the supported version {SCHEMA_VERSION}; "
+                "move the file away to fetch everything again",
+                path=path,
+            )
+        return cls(connection, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "FetchStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside is committed together, or nothing on an error or interrupt."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- cursors -----------------------------------------------------------------------------------------
+
+    def cursor(self, name: str) -> str | None:
+        """The saved cursor (``time_key`` form), or None before the first complete fetch."""
+        row = self._db.execute("SELECT modified_on FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_cursor(self, name: str, modified_on: str | None) -> None:
+        """Moves a cursor forward (never back: a cursor only grows). None leaves it as it is."""
+        if modified_on is None:
+            return
+        with self._autocommit():
+            self._db.execute(
+                "INSERT INTO cursors (name, modified_on) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET modified_on = max(modified_on, excluded.modified_on)",
+                (name, modified_on),
+            )
+
+    # -- runs --------------------------------------------------------------------------------------------
+
+    def merge_runs(self, runs: Iterable[Mapping[str, Any]]) -> MergeCounts:
+        """Stores runs (API JSON objects), de-identified; a stored run is replaced only by a newer version.
+
+        Runs as one batch, in one transaction unless called inside :meth:`transaction`.
+        """
+        counts = MergeCounts()
+        batch: dict[tuple[int | None, str | None], tuple[str, dict[str, Any]]] = {}
+        for run in runs:
+            identity = run_identity(run)
+            modified = time_key(run["modified_on"])
+            previous = batch.get(identity)
+            if previous is None or previous[0] <= modified:
+                batch[identity] = (modified, run)
+        if not batch:
+            return counts
+        with self._autocommit():
+            existing = self._existing_runs(list(batch))
+            for (run_id, run_uuid), (modified, run) in batch.items():
+                found = existing.get(("id", run_id)) or existing.get(("uuid", run_uuid))
+                body = deidentified_run(run)
+                row = (
+                    run_id,
+                    run_uuid,
+                    body["flow"]["uuid"],
+                    body["contact"]["uuid"],
+                    modified,
+                    json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                )
+                if found is None:
+                    self._db.execute(
+                        "INSERT INTO runs (run_id, run_uuid, flow_uuid, contact_uuid, modified_on, body) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+                    counts.new += 1
+                    continue
+                seq, stored_id, stored_uuid, stored_modified = found
+                if modified < stored_modified:
+                    counts.unchanged += 1
+                    continue
+                # Keep an identity the newer copy lacks (a server that stopped sending ids, say).
+                row = (run_id if run_id is not None else stored_id, run_uuid or stored_uuid) + row[2:]
+                self._db.execute(
+                    "UPDATE runs SET run_id = ?, run_uuid = ?, flow_uuid = ?, contact_uuid = ?, modified_on = ?, "
+                    "body = ? WHERE seq = ?",
+                    row + (seq,),
+                )
+                if modified > stored_modified:
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+        return counts
+
+    def _existing_runs(self, identities: list[tuple[int | None, str | None]]) -> dict[tuple[str, Any], tuple]:
+        found: dict[tuple[str, Any], tuple] = {}
+        ids = [i for i, _ in identities if i is not None]
+        uuids = [u for _, u in identities if u is not None]
+        for column, values in (("run_id", ids), ("run_uuid", uuids)):
+            kind = "id" if column == "run_id" else "uuid"
+            for start in range(0, len(values), 500):
+                chunk = values[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT seq, run_id, run_uuid, modified_on FROM runs WHERE {column} IN ({marks})", chunk
+                ):
+                    found[(kind, row[1] if kind == "id" else row[2])] = row
+        return found
+
+    def run_count(self, flow_uuid: str | None = None) -> int:
+        if flow_uuid is None:
+            return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
+
+    def runs_of_flow(self, flow_uuid: str) -> Iterator[dict[str, Any]]:
+        """The stored runs of a flow, oldest-modified first, then by id (the 2019 processing order)."""
+        query = (
+            "SELECT body FROM runs WHERE flow_uuid = ? "
+            "ORDER BY modified_on, run_id IS NULL, run_id, run_uuid"
+        )
+        for (body,) in self._db.execute(query, (flow_uuid,)):
+            yield json.loads(body)
+
+    def greatest_run_modified_on(self, flow_uuid: str) -> str | None:
+        return self._db.execute("SELECT max(modified_on) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
+
+    # -- contacts ----------------------------------------------------------------------------------------
+
+    def merge_contacts(self, contacts: Iterable[StoredContact]) -> MergeCounts:
+        """Stores de-identified contacts by uuid; a stored contact is replaced only by a newer version.
+
+        A deleted contact (tombstone) is stored the same way, so a deletion wins over any older copy.
+        """
+        counts = MergeCounts()
+        with self._autocommit():
+            for contact in contacts:
+                row = self._db.execute(
+                    "SELECT modified_on, uid, test, deleted FROM contacts WHERE contact_uuid = ?",
+                    (contact.contact_uuid,),
+                ).fetchone()
+                values = (contact.uid, int(contact.test), contact.modified_on, int(contact.deleted))
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO contacts (contact_uuid, uid, test, modified_on, deleted) VALUES (?, ?, ?, ?, ?)",
+                        (contact.contact_uuid,) + values,
+                    )
+                    counts.new += 1
+                elif contact.modified_on < row[0]:
+                    counts.unchanged += 1  # an older copy never replaces a newer one (nor a deletion)
+                elif (row[1], row[2], row[0], row[3]) == values:
+                    counts.unchanged += 1
+                else:
+                    self._db.execute(
+                        "UPDATE contacts SET uid = ?, test = ?, modified_on = ?, deleted = ? WHERE contact_uuid = ?",
+                        values + (contact.contact_uuid,),
+                    )
+                    counts.updated += 1
+        return counts
+
+    def contact_refs(self) -> dict[str, ContactRef]:
+        """Every stored contact as the raw records need it: uuid -> (uid, deleted)."""
+        return {
+            contact_uuid: ContactRef(uid, bool(deleted))
+            for contact_uuid, uid, deleted in self._db.execute("SELECT contact_uuid, uid, deleted FROM contacts")
+        }
+
+    def mark_test_contacts(self, test_contact_uuids: Iterable[str]) -> None:
+        """Sets every contact's test flag from the configured list (the list may have changed)."""
+        uuids = list(test_contact_uuids)
+        with self._autocommit():
+            self._db.execute("UPDATE contacts SET test = 0 WHERE test != 0")
+            self._db.executemany("UPDATE contacts SET test = 1 WHERE contact_uuid = ?", [(u,) for u in uuids])
+
+    def contact_counts(self) -> dict[str, int]:
+        """Stored contacts: ``active``, ``deleted`` and ``no_urn`` (active, without a URN)."""
+        active, deleted, no_urn = self._db.execute(
+            "SELECT COALESCE(SUM(deleted = 0), 0), COALESCE(SUM(deleted != 0), 0), "
+            "COALESCE(SUM(deleted = 0 AND uid IS NULL), 0) FROM contacts"
+        ).fetchone()
+        return {"active": active, "deleted": deleted, "no_urn": no_urn}
+
+    # -- archives ----------------------------------------------------------------------------------------
+
+    def ingested_archives(self) -> set[tuple[str, str]]:
+        """(hash, flow uuid) pairs whose runs are stored already."""
+        return set(self._db.execute("SELECT hash, flow_uuid FROM archives"))
+
+    def record_archive(self, archive_hash: str, flow_uuids: Iterable[str]) -> None:
+        with self._autocommit():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO archives (hash, flow_uuid) VALUES (?, ?)",
+                [(archive_hash, flow_uuid) for flow_uuid in flow_uuids],
+            )
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[None]:
+        """A transaction of its own, unless one is open already (then the caller commits)."""
+        if self._db.in_transaction:
+            yield
+        else:
+            with self.transaction():
+                yield
+
+
+def _has_tables(connection: sqlite3.Connection) -> bool:
+    return connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
