@@ -148,6 +148,7 @@ class UuidTable:
         connection = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT below
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA cache_size=-262144")  # up to 256 MiB of pages: large batches stay in memory
         return connection
 
     @classmethod
