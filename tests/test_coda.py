@@ -1,0 +1,743 @@
+"""Coda messages files: export rules, exact file layout, coded-file reading and the two imports
+(redss_pipeline.coda; spec coda.md sections 4 and 5)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import redss_pipeline.coda as coda_module
+from redss_pipeline.code_scheme import NA, NC, NR, NS, load_code_scheme
+from redss_pipeline.coda import (
+    MULTI_CODED_IMPORT_ORIGIN,
+    SINGLE_CODED_IMPORT_ORIGIN,
+    CodedMessages,
+    coda_messages,
+    import_multi_coded,
+    import_single_coded,
+    message_id,
+    read_coded_file,
+    write_coda_file,
+)
+from redss_pipeline.errors import CodaFileError, PipelineError
+from redss_pipeline.labels import MANUALLY_UNCODED, control_label, make_label
+from redss_pipeline.records import Record, Step
+
+SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
+GENDER = load_code_scheme(SCHEME_DIR / "gender.json")
+S01E01 = load_code_scheme(SCHEME_DIR / "s01e01.json")
+WS_CORRECT = load_code_scheme(SCHEME_DIR / "ws_correct_dataset.json")
+LOCATION_SCHEMES = [
+    ("mogadishu_sub_district_coded", load_code_scheme(SCHEME_DIR / "mogadishu_sub_district.json")),
+    ("district_coded", load_code_scheme(SCHEME_DIR / "district.json")),
+    ("region_coded", load_code_scheme(SCHEME_DIR / "region.json")),
+    ("state_coded", load_code_scheme(SCHEME_DIR / "state.json")),
+    ("zone_coded", load_code_scheme(SCHEME_DIR / "zone.json")),
+]
+
+MALE, FEMALE = "code-63dcde9a", "code-86a4602c"
+FINANCIAL, JOBS, SKILLS = "code-1c2837d7", "code-aaaab0f3", "code-8bd1ea02"
+WS_TO_S01E02 = "code-9a5f15d6"
+NA_ID, NS_ID, NC_ID, NR_ID = "code-NA-f93d3eb7", "code-NS-2c11b7c9", "code-NC-42f1d983", "code-NR-5e3eee23"
+
+RUN_TIME = "2019-02-01T09:00:00.000001+00:00"
+LOAD = Step("tester", "test/load", 1548000000.0)
+IMPORT = Step("tester", "test/import", 1549000000.0)
+
+
+def _record(**data) -> Record:
+    return Record.create(LOAD, data)
+
+
+def _suggestion(scheme, code_id, origin="redss_pipeline.cleaners.gender@1"):
+    return make_label(scheme, scheme.code_by_id(code_id), origin_id=origin, label_time=RUN_TIME)
+
+
+def _na(scheme):
+    return control_label(scheme, NA, origin_id="redss_pipeline.surveys.missing@1", label_time=RUN_TIME)
+
+
+def _coder(scheme_id, code_id, when, checked=True, **extra):
+    """A label as Coda's UI writes it (Dart UTC time ending in Z)."""
+    label = {"SchemeID": scheme_id, "CodeID": code_id, "DateTimeUTC": when,
+             "Origin": {"OriginID": "coder.a@example.org", "Name": "Coder A", "OriginType": "Manual"}}
+    if checked is not None:
+        label["Checked"] = checked
+    label.update(extra)
+    return label
+
+
+def _coded(*messages) -> CodedMessages:
+    """A coded file held in memory; each message is (text, [labels newest first])."""
+    return CodedMessages.from_json(
+        [{"MessageID": message_id(text), "Text": text, "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+          "Labels": labels, "SequenceNumber": n} for n, (text, labels) in enumerate(messages)],
+        path="Coded Coda Files/test.json",
+    )
+
+
+def _gender_record(text, **extra):
+    return _record(gender_raw=text, gender_raw_id=message_id(text), gender_time="2018-12-10T08:30:01+03:00", **extra)
+
+
+def _import_gender(records, coded):
+    return import_single_coded(records, coded, id_field="gender_raw_id", coded_field="gender_coded", scheme=GENDER,
+                               step=IMPORT, label_time=RUN_TIME, source_file="Coded Coda Files/gender.json")
+
+
+def _rqa_record(text):
+    return _record(rqa_s01e01_raw=text, rqa_s01e01_raw_id=message_id(text), sent_on="2018-12-10T08:30:01+03:00")
+
+
+def _import_s01e01(records, coded):
+    return import_multi_coded(records, coded, id_field="rqa_s01e01_raw_id", coded_field="rqa_s01e01_coded",
+                              scheme=S01E01, step=IMPORT, label_time=RUN_TIME,
+                              source_file="Coded Coda Files/s01e01.json")
+
+
+# -- message ids ---------------------------------------------------------------------------------------------------
+
+
+def test_message_id_is_the_sha256_hex_of_the_utf8_text():
+    """The MessageID of a text is its SHA-256 in lower-case hex, over UTF-8 bytes."""
+    assert message_id("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert message_id("\u00e9") == hashlib.sha256(b"\xc3\xa9").hexdigest()
+
+
+# -- writing the file ----------------------------------------------------------------------------------------------
+
+
+def test_write_coda_file_writes_the_exact_2019_layout(tmp_path):
+    """Sorted keys, indent 2, lines ending in ", ", non-ASCII as \\uXXXX, and no newline at the end."""
+    label = _suggestion(GENDER, MALE)
+    messages = [
+        {"MessageID": "m1", "Text": "Lab é\u2019", "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+         "Labels": [label]},
+        {"MessageID": "m2", "Text": "naag", "CreationDateTimeUTC": "2018-12-11T05:30:01.500000+00:00",
+         "Labels": []},
+    ]
+    path = tmp_path / "Outputs" / "Coda Files" / "gender.json"
+    write_coda_file(path, messages)
+    expected = (
+        '[\n'
+        '  {\n'
+        '    "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00", \n'
+        '    "Labels": [\n'
+        '      {\n'
+        '        "Checked": false, \n'
+        '        "CodeID": "code-63dcde9a", \n'
+        '        "DateTimeUTC": "2019-02-01T09:00:00.000001+00:00", \n'
+        '        "Origin": {\n'
+        '          "Name": "Pipeline Auto-Coder", \n'
+        '          "OriginID": "redss_pipeline.cleaners.gender@1", \n'
+        '          "OriginType": "External"\n'
+        '        }, \n'
+        '        "SchemeID": "Scheme-12cb6f95"\n'
+        '      }\n'
+        '    ], \n'
+        '    "MessageID": "m1", \n'
+        '    "Text": "Lab \\u00e9\\u2019"\n'
+        '  }, \n'
+        '  {\n'
+        '    "CreationDateTimeUTC": "2018-12-11T05:30:01.500000+00:00", \n'
+        '    "Labels": [], \n'
+        '    "MessageID": "m2", \n'
+        '    "Text": "naag"\n'
+        '  }\n'
+        ']'
+    )
+    assert path.read_bytes() == expected.encode("ascii")
+
+
+def test_write_coda_file_of_no_messages_is_two_brackets(tmp_path):
+    """An empty dataset is written as ``[]`` with no newline."""
+    path = tmp_path / "s01e01.json"
+    write_coda_file(path, [])
+    assert path.read_bytes() == b"[]"
+
+
+def test_write_coda_file_replaces_the_previous_file_and_leaves_no_temporary_file(tmp_path):
+    """Files are rewritten completely on every run, atomically."""
+    path = tmp_path / "age.json"
+    path.write_text("old content that is longer than the new one")
+    write_coda_file(path, [])
+    assert path.read_text() == "[]"
+    assert [p.name for p in tmp_path.iterdir()] == ["age.json"]
+
+
+# -- export --------------------------------------------------------------------------------------------------------
+
+
+def _export_gender(records):
+    return coda_messages(records, raw_field="gender_raw", time_field="gender_time", id_field="gender_raw_id",
+                         coded_fields=[("gender_coded", GENDER)])
+
+
+def test_export_keeps_only_records_that_have_the_raw_field():
+    """Records without the raw text (respondents who did not answer) are not exported."""
+    records = [_gender_record("lab"), _record(other="x"), _gender_record("naag")]
+    assert [m["Text"] for m in _export_gender(records)] == ["lab", "naag"]
+
+
+def test_export_message_has_id_text_utc_creation_time_and_labels_only():
+    """A message is exactly MessageID, Text, CreationDateTimeUTC and Labels (no SequenceNumber)."""
+    label = _suggestion(GENDER, MALE)
+    [message] = _export_gender([_gender_record("lab", gender_coded=label)])
+    assert message == {
+        "MessageID": message_id("lab"),
+        "Text": "lab",
+        "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+        "Labels": [label],
+    }
+
+
+@pytest.mark.parametrize(
+    "created, written",
+    [
+        ("2018-12-15T00:00:00+03:00", "2018-12-14T21:00:00+00:00"),
+        ("2018-12-10T08:30:01.123456+03:00", "2018-12-10T05:30:01.123456+00:00"),
+        ("2018-12-10T08:30:01.000000+03:00", "2018-12-10T05:30:01+00:00"),
+        ("2018-12-10T05:30:01.5Z", "2018-12-10T05:30:01.500000+00:00"),
+        ("2018-12-10T05:30:01+00:00", "2018-12-10T05:30:01+00:00"),
+    ],
+)
+def test_export_writes_creation_time_in_utc_with_microseconds_only_when_not_zero(created, written):
+    """Creation times are converted to UTC and written by isoformat (+00:00; microseconds only when non-zero)."""
+    record = _record(gender_raw="lab", gender_raw_id=message_id("lab"), gender_time=created)
+    assert _export_gender([record])[0]["CreationDateTimeUTC"] == written
+
+
+def test_export_keeps_the_earliest_record_of_each_text_in_time_order_with_ties_in_input_order():
+    """De-duplication keeps the oldest record per message id; output is by creation time, ties in input order."""
+    records = [
+        _record(msg="c1", msg_id="id-c", t="2018-12-10T12:00:00+03:00"),
+        _record(msg="a1", msg_id="id-a", t="2018-12-10T10:00:00+03:00"),
+        _record(msg="a2", msg_id="id-a", t="2018-12-10T07:00:00+00:00"),  # same instant as a1, later in the input
+        _record(msg="b1", msg_id="id-b", t="2018-12-10T07:00:00Z"),  # ties with a1
+        _record(msg="c2", msg_id="id-c", t="2018-12-10T08:00:00+03:00"),  # earlier than c1
+        _record(msg="d1", msg_id="id-d", t="2018-12-10T07:00:00.000+00:00"),  # ties with a1 and b1
+    ]
+    # Texts differ within an id here only to show which record was kept.
+    messages = coda_messages(records, raw_field="msg", time_field="t", id_field="msg_id", coded_fields=[])
+    assert [(m["Text"], m["CreationDateTimeUTC"]) for m in messages] == [
+        ("c2", "2018-12-10T05:00:00+00:00"),
+        ("a1", "2018-12-10T07:00:00+00:00"),
+        ("b1", "2018-12-10T07:00:00+00:00"),
+        ("d1", "2018-12-10T07:00:00+00:00"),
+    ]
+
+
+def test_export_of_rqa_messages_without_schemes_writes_empty_labels_and_drops_nothing():
+    """With no coded fields every message has ``"Labels": []`` and none is dropped."""
+    records = [_rqa_record("Waxaan u baahanahay shaqo"), _rqa_record("Tababar xirfadeed")]
+    messages = coda_messages(records, raw_field="rqa_s01e01_raw", time_field="sent_on",
+                             id_field="rqa_s01e01_raw_id", coded_fields=[])
+    assert [m["Labels"] for m in messages] == [[], []]
+
+
+def test_export_refuses_equal_texts_with_different_codes():
+    """Records of one message id must carry the same code; the error names the message id and field."""
+    records = [_gender_record("lab", gender_coded=_suggestion(GENDER, MALE)),
+               _gender_record("lab", gender_coded=_suggestion(GENDER, FEMALE))]
+    with pytest.raises(CodaFileError, match=rf"record MessageID '{message_id('lab')}': field 'gender_coded': "
+                                            r"records with the same message id .* 'code-63dcde9a' and "
+                                            r"'code-86a4602c'"):
+        _export_gender(records)
+
+
+def test_export_refuses_equal_texts_where_only_one_record_has_a_code():
+    """An absent code differs from a present one."""
+    records = [_gender_record("lab"), _gender_record("lab", gender_coded=_suggestion(GENDER, MALE))]
+    with pytest.raises(CodaFileError, match="no label and 'code-63dcde9a'"):
+        _export_gender(records)
+
+
+def test_export_accepts_equal_texts_whose_label_lists_hold_the_same_codes_in_any_order():
+    """For lists the set of CodeIDs must agree (order aside); such NA lists are then dropped as missing."""
+    na_1 = control_label(S01E01, NA, origin_id="a", label_time=RUN_TIME)
+    na_2 = control_label(S01E01, NA, origin_id="b", label_time="2019-02-02T00:00:00+00:00")
+    records = [_rqa_record("x") .updated(LOAD, {"rqa_s01e01_coded": [na_1, na_2]}),
+               _rqa_record("x").updated(LOAD, {"rqa_s01e01_coded": [na_2]})]
+    messages = coda_messages(records, raw_field="rqa_s01e01_raw", time_field="sent_on",
+                             id_field="rqa_s01e01_raw_id", coded_fields=[("rqa_s01e01_coded", S01E01)])
+    assert messages == []
+
+
+def test_export_refuses_a_multi_coded_field_that_is_not_missing():
+    """A list of real codes cannot be written to Coda (2019 could not either)."""
+    record = _rqa_record("x").updated(LOAD, {"rqa_s01e01_coded": [_suggestion(S01E01, FINANCIAL)]})
+    with pytest.raises(CodaFileError, match="field 'rqa_s01e01_coded': a multi-coded field"):
+        coda_messages([record], raw_field="rqa_s01e01_raw", time_field="sent_on", id_field="rqa_s01e01_raw_id",
+                      coded_fields=[("rqa_s01e01_coded", S01E01)])
+
+
+def _location_record(text, codes):
+    record = _record(mogadishu_sub_district_raw=text, mogadishu_sub_district_raw_id=message_id(text),
+                     mogadishu_sub_district_time="2018-12-10T08:30:01+03:00")
+    return record.updated(LOAD, codes)
+
+
+def _export_location(records):
+    return coda_messages(records, raw_field="mogadishu_sub_district_raw", time_field="mogadishu_sub_district_time",
+                         id_field="mogadishu_sub_district_raw_id", coded_fields=LOCATION_SCHEMES)
+
+
+@pytest.mark.parametrize("control_code", [NA, NS])
+def test_export_drops_a_record_coded_na_or_ns_in_every_field(control_code):
+    """A missing answer (the same NA or NS under all mapped fields) is not sent to Coda."""
+    missing = {field: control_label(scheme, control_code, origin_id="o", label_time=RUN_TIME)
+               for field, scheme in LOCATION_SCHEMES}
+    records = [_location_record("", missing), _location_record("hodan", {})]
+    assert [m["Text"] for m in _export_location(records)] == ["hodan"]
+
+
+def test_export_refuses_na_in_some_fields_but_not_all():
+    """NA under some mapped fields and a real or absent code under others is an error naming the record."""
+    sub, district = LOCATION_SCHEMES[0][1], LOCATION_SCHEMES[1][1]
+    record = _location_record("hodan", {"mogadishu_sub_district_coded": _suggestion(sub, "code-d170504a"),
+                                        "district_coded": _na(district)})
+    with pytest.raises(CodaFileError, match=rf"MessageID '{message_id('hodan')}': field 'district_coded': "
+                                            r"NA or NS must be in all coded fields or in none"):
+        _export_location([record])
+
+
+def test_export_refuses_na_in_some_fields_and_ns_in_the_others():
+    """Mixed NA and NS is not one missing code."""
+    codes = {field: control_label(scheme, NA if i else NS, origin_id="o", label_time=RUN_TIME)
+             for i, (field, scheme) in enumerate(LOCATION_SCHEMES)}
+    with pytest.raises(CodaFileError, match="NA or NS must be in all coded fields"):
+        _export_location([_location_record("x", codes)])
+
+
+def test_export_writes_labels_in_map_order_leaving_out_nc_and_absent_fields():
+    """Labels follow the coded-field order; NC labels and absent fields are not exported."""
+    sub, district, region = (scheme for _, scheme in LOCATION_SCHEMES[:3])
+    district_label = _suggestion(district, "code-99f80d95", origin="redss_pipeline.cleaners.district@1")
+    region_label = _suggestion(region, "code-74bcbe18", origin="o")
+    # 2019 built the district NC label with the sub-district SchemeID; only its CodeID matters.
+    record = _location_record("afgooye banadir", {
+        "mogadishu_sub_district_coded": control_label(sub, NC, origin_id="o", label_time=RUN_TIME),
+        "region_coded": region_label,
+        "district_coded": district_label,
+    })
+    [message] = _export_location([record])
+    assert [(label["SchemeID"], label["CodeID"]) for label in message["Labels"]] == [
+        ("Scheme-5292e8fb", "code-99f80d95"), ("Scheme-644e3296", "code-74bcbe18")]
+
+
+def test_export_label_keeps_only_coda_keys_and_leaves_out_nulls():
+    """Exported labels carry SchemeID, CodeID, DateTimeUTC, Origin and the optional keys that are not null."""
+    label = _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z", checked=None, Confidence=0.8,
+                   LabelSet=None, Note="not a Coda key")
+    [message] = _export_gender([_gender_record("lab", gender_coded=label)])
+    assert message["Labels"] == [{
+        "SchemeID": GENDER.scheme_id, "CodeID": MALE, "DateTimeUTC": "2019-01-20T10:00:00.000Z",
+        "Confidence": 0.8,
+        "Origin": {"OriginID": "coder.a@example.org", "Name": "Coder A", "OriginType": "Manual"},
+    }]
+
+
+def test_export_refuses_a_record_without_a_creation_time():
+    """The creation time is required; the error names the message id and the time field."""
+    record = _record(gender_raw="lab", gender_raw_id=message_id("lab"))
+    with pytest.raises(CodaFileError, match=r"field 'gender_time': must be an ISO 8601 time with a UTC offset, "
+                                            r"found None"):
+        _export_gender([record])
+
+
+def test_export_refuses_a_record_with_the_raw_field_but_no_message_id():
+    """A raw text without its message id means the id step did not run; the error names the id field."""
+    with pytest.raises(CodaFileError, match=r"record at position 1: field 'gender_raw_id': a record with "
+                                            r"'gender_raw' has no message id"):
+        _export_gender([_gender_record("lab"), _record(gender_raw="naag", gender_time="2018-12-10T08:30:01Z")])
+
+
+def test_export_then_write_round_trips_through_json(tmp_path):
+    """A written file parses back to the exported messages."""
+    messages = _export_gender([_gender_record("Lab", gender_coded=_suggestion(GENDER, MALE)),
+                               _gender_record("Naag \u00e9", gender_coded=_suggestion(GENDER, FEMALE))])
+    write_coda_file(tmp_path / "gender.json", messages)
+    assert json.loads((tmp_path / "gender.json").read_text()) == messages
+
+
+# -- reading coded files -------------------------------------------------------------------------------------------
+
+
+def test_read_coded_file_that_does_not_exist_reads_as_nothing_coded(tmp_path):
+    """A missing coded file is an empty dataset (for every dataset, s01e03.json included)."""
+    coded = read_coded_file(tmp_path / "Coded Coda Files" / "s01e03.json")
+    assert len(coded) == 0
+    assert coded.labels("any", "Scheme-fffffc6e") == ()
+
+
+def test_read_coded_file_groups_labels_by_scheme_oldest_first(tmp_path):
+    """MessageID -> SchemeID -> labels, with Coda's newest-first list reversed."""
+    newest = _coder(GENDER.scheme_id, FEMALE, "2019-01-21T10:00:00.000Z")
+    other = _coder("Scheme-other", "code-x", "2019-01-20T11:00:00.000Z")
+    oldest = _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z")
+    path = tmp_path / "gender.json"
+    path.write_text(json.dumps([{"MessageID": "m1", "Text": "lab", "Labels": [newest, other, oldest],
+                                 "SequenceNumber": 3, "LastUpdated": "2020-07-01T00:00:00Z"}], indent=2) + "\n")
+    coded = read_coded_file(path)
+    assert coded.labels("m1", GENDER.scheme_id) == (oldest, newest)
+    assert coded.labels("m1", "Scheme-other") == (other,)
+    assert coded.all_labels("m1") == (oldest, other, newest)
+    assert "m1" in coded and coded.message_ids() == ["m1"]
+    assert coded.path == str(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"messages": []}', r"gender.json: a coded Coda file must hold a JSON list of messages .* found an object"),
+        ('Users:\n["a@example.org"]', r"gender.json: not valid JSON \(line 1, column 1"),
+        ('[{"Labels": []}]', r"gender.json: record message \[0\]: field 'MessageID': must be a non-empty string, "
+                             r"found nothing"),
+        ('[{"MessageID": "m1"}]', r"gender.json: record MessageID 'm1': field 'Labels': must be a list of labels"),
+        ('[{"MessageID": "m1", "Labels": [{"CodeID": "c", "DateTimeUTC": "2019-01-20T10:00:00Z"}]}]',
+         r"gender.json: record MessageID 'm1': field 'Labels\[0\].SchemeID': must be a non-empty string"),
+        ('[{"MessageID": "m1", "Labels": [{"SchemeID": "s", "DateTimeUTC": "2019-01-20T10:00:00Z"}]}]',
+         r"record MessageID 'm1': field 'Labels\[0\].CodeID': must be a non-empty string, found nothing"),
+        ('[{"MessageID": "m1", "Labels": [{"SchemeID": "s", "CodeID": "c"}]}]',
+         r"field 'Labels\[0\].DateTimeUTC': must be a non-empty string"),
+        ('[{"MessageID": "m1", "Labels": [{"SchemeID": "s", "CodeID": "c", "DateTimeUTC": "t", "Checked": "yes"}]}]',
+         r"field 'Labels\[0\].Checked': must be true or false, found 'yes'"),
+        ('[{"MessageID": "m1", "Labels": ["label"]}]', r"field 'Labels\[0\]': a label must be a JSON object"),
+        ('[{"MessageID": "m1", "Labels": []}, {"MessageID": "m1", "Labels": []}]',
+         r"record MessageID 'm1': field 'MessageID': the MessageID appears twice"),
+        ('[[]]', r"record message \[0\]: a message must be a JSON object, found a list"),
+    ],
+)
+def test_read_coded_file_refuses_malformed_files_naming_file_message_and_field(tmp_path, content, message):
+    """A file that is not a list of Coda messages is a one-line CodaFileError saying where."""
+    path = tmp_path / "gender.json"
+    path.write_text(content)
+    with pytest.raises(CodaFileError, match=message):
+        read_coded_file(path)
+
+
+# -- single-coded import -------------------------------------------------------------------------------------------
+
+
+def test_single_import_writes_the_newest_checked_label():
+    """The first label in Coda's list for the scheme (the newest) ends up in the field."""
+    newest = _coder(GENDER.scheme_id, FEMALE, "2019-01-21T10:00:00.000Z")
+    coded = _coded(("lab", [newest, _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z")]))
+    [record] = _import_gender([_gender_record("lab", gender_coded=_suggestion(GENDER, MALE))], coded)
+    assert record["gender_coded"] is newest
+
+
+def test_single_import_unchecked_newest_label_is_not_reviewed_even_over_an_older_checked_one():
+    """Unticking in Coda writes an unchecked copy; the message then counts as not reviewed (NR)."""
+    coded = _coded(("lab", [_coder(GENDER.scheme_id, MALE, "2019-01-21T10:00:00.000Z", checked=False),
+                            _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z", checked=True)]))
+    [record] = _import_gender([_gender_record("lab")], coded)
+    assert record["gender_coded"]["CodeID"] == NR_ID
+
+
+def test_single_import_turns_an_unchecked_suggestion_into_nr():
+    """An auto-code suggestion nobody checked (in the file or only in the record) becomes NR."""
+    suggestion = _suggestion(GENDER, MALE)
+    in_file = _coded(("lab", [suggestion]))
+    records = [_gender_record("lab", gender_coded=suggestion), _gender_record("naag", gender_coded=suggestion)]
+    assert [r["gender_coded"]["CodeID"] for r in _import_gender(records, in_file)] == [NR_ID, NR_ID]
+
+
+def test_single_import_keeps_a_suggestion_a_coder_confirmed_by_ticking():
+    """Ticking the checkbox writes a checked copy of the suggestion, which then counts."""
+    ticked = dict(_suggestion(GENDER, MALE), Checked=True, DateTimeUTC="2019-01-22T10:00:00.000Z")
+    coded = _coded(("lab", [ticked, _suggestion(GENDER, MALE)]))
+    [record] = _import_gender([_gender_record("lab")], coded)
+    assert record["gender_coded"] is ticked
+
+
+def test_single_import_gives_nr_to_a_message_nobody_coded():
+    """No label in the file and none in the record gives NR."""
+    [record] = _import_gender([_gender_record("lab")], CodedMessages())
+    assert record["gender_coded"]["CodeID"] == NR_ID
+
+
+@pytest.mark.parametrize("control_code", [NA, NS])
+def test_single_import_keeps_na_or_ns_already_in_the_field(control_code):
+    """A missing answer's NA (or NS) stays, and the record comes back unchanged."""
+    missing = control_label(GENDER, control_code, origin_id="o", label_time=RUN_TIME)
+    original = _gender_record("", gender_coded=missing)
+    [record] = _import_gender([original], _coded(("other text", [])))
+    assert record is original
+
+
+def test_single_import_keeps_an_unchecked_ns_label_from_the_file():
+    """NA and NS count even unchecked (coda.md 5.2 step 2)."""
+    ns = _coder(GENDER.scheme_id, NS_ID, "2019-01-21T10:00:00.000Z", checked=False)
+    [record] = _import_gender([_gender_record("lab")], _coded(("lab", [ns])))
+    assert record["gender_coded"] is ns
+
+
+def test_single_import_treats_a_cleared_code_as_not_reviewed():
+    """SPECIAL-MANUALLY_UNCODED (the coder cleared the code) gives NR."""
+    cleared = _coder(GENDER.scheme_id, MANUALLY_UNCODED, "2019-01-21T10:00:00.000Z", checked=False)
+    coded = _coded(("lab", [cleared, _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z")]))
+    [record] = _import_gender([_gender_record("lab")], coded)
+    assert record["gender_coded"]["CodeID"] == NR_ID
+
+
+def test_single_import_reads_a_label_without_checked_as_unchecked():
+    """2019 crashed on a label without ``Checked``; it now counts as unchecked, giving NR."""
+    coded = _coded(("lab", [_coder(GENDER.scheme_id, MALE, "2019-01-21T10:00:00.000Z", checked=None)]))
+    [record] = _import_gender([_gender_record("lab")], coded)
+    assert record["gender_coded"]["CodeID"] == NR_ID
+
+
+def test_single_import_of_the_ws_scheme_unchecked_gives_nr_and_checked_counts():
+    """WS - Correct Dataset has no NA or NS: an unchecked label gives NR (2019 crashed), a checked one counts."""
+    def ws_record(text):
+        return _record(rqa_s01e03=text, rqa_s01e03_id=message_id(text))
+
+    checked = _coder(WS_CORRECT.scheme_id, WS_TO_S01E02, "2019-01-21T10:00:00.000Z")
+    coded = _coded(("week two", [checked]),
+                   ("not sure", [_coder(WS_CORRECT.scheme_id, WS_TO_S01E02, "2019-01-21T10:00:00.000Z",
+                                        checked=False)]),
+                   ("no field", [_coder(WS_CORRECT.scheme_id, WS_TO_S01E02, "2019-01-21T10:00:00.000Z",
+                                        checked=None)]))
+    records = import_single_coded([ws_record("week two"), ws_record("not sure"), ws_record("no field"),
+                                   ws_record("absent")], coded,
+                                  id_field="rqa_s01e03_id", coded_field="ws_correct_dataset_coded", scheme=WS_CORRECT,
+                                  step=IMPORT, label_time=RUN_TIME, source_file="s01e03.json")
+    assert [r["ws_correct_dataset_coded"]["CodeID"] for r in records] == [WS_TO_S01E02, NR_ID, NR_ID, NR_ID]
+    assert records[1]["ws_correct_dataset_coded"]["SchemeID"] == WS_CORRECT.scheme_id
+
+
+def test_single_import_reads_only_the_exact_scheme_id():
+    """Labels of a duplicated scheme (``<id>-1``) or of other schemes do not count for a single-coded field."""
+    coded = _coded(("lab", [_coder(GENDER.scheme_id + "-1", FEMALE, "2019-01-21T10:00:00.000Z"),
+                            _coder("Scheme-07dfc611", "code-d170504a", "2019-01-21T10:00:00.000Z")]))
+    [record] = _import_gender([_gender_record("lab")], coded)
+    assert record["gender_coded"]["CodeID"] == NR_ID
+
+
+def test_single_import_refuses_an_unknown_code_naming_file_message_and_code():
+    """A CodeID that is not in the scheme is a CodaFileError naming the file, message id and code."""
+    coded = _coded(("lab", [_coder(GENDER.scheme_id, "code-deleted", "2019-01-21T10:00:00.000Z")]))
+    with pytest.raises(CodaFileError, match=rf"Coded Coda Files/gender.json: record MessageID "
+                                            rf"'{message_id('lab')}': field 'CodeID': CodeID 'code-deleted' "
+                                            r"\(SchemeID 'Scheme-12cb6f95'\) is not a code of scheme 'Gender'"):
+        _import_gender([_gender_record("lab")], coded)
+
+
+def test_single_import_names_the_coded_file_when_no_source_file_is_given(tmp_path):
+    """Without ``source_file`` the error names the file the lookup was read from."""
+    path = tmp_path / "gender.json"
+    path.write_text(json.dumps([{"MessageID": message_id("lab"), "Labels": [
+        _coder(GENDER.scheme_id, "code-deleted", "2019-01-21T10:00:00.000Z")]}]))
+    with pytest.raises(PipelineError, match=rf"^{path}: record MessageID"):
+        import_single_coded([_gender_record("lab")], read_coded_file(path), id_field="gender_raw_id",
+                            coded_field="gender_coded", scheme=GENDER, step=IMPORT, label_time=RUN_TIME)
+
+
+def test_single_import_returns_records_without_the_id_field_as_the_same_objects():
+    """Records that lack the id (no answer, noise) are untouched and not copied."""
+    untouched = _record(other="x")
+    records = _import_gender([untouched, _gender_record("lab")], CodedMessages())
+    assert records[0] is untouched
+    assert len(records) == 2
+
+
+def test_single_import_makes_new_records_and_leaves_the_input_unchanged():
+    """Records are immutable: the input keeps its suggestion, the output has NR written by the import step."""
+    original = _gender_record("lab", gender_coded=_suggestion(GENDER, MALE))
+    [imported] = _import_gender([original], CodedMessages())
+    assert original["gender_coded"]["CodeID"] == MALE
+    assert imported["gender_coded"]["CodeID"] == NR_ID
+    assert [change.step.source for change in imported.history("gender_coded")] == ["test/load", "test/import"]
+
+
+def test_single_import_nr_label_is_one_shared_unchecked_pipeline_label():
+    """Every NR written by one import is the same label object, dated with the run's clock."""
+    records = _import_gender([_gender_record("lab"), _gender_record("naag"), _gender_record("lab")], CodedMessages())
+    first = records[0]["gender_coded"]
+    assert all(r["gender_coded"] is first for r in records)
+    assert first == {"SchemeID": GENDER.scheme_id, "CodeID": NR_ID, "DateTimeUTC": RUN_TIME, "Checked": False,
+                     "Origin": {"OriginID": SINGLE_CODED_IMPORT_ORIGIN, "Name": "Pipeline Auto-Coder",
+                                "OriginType": "External"}}
+
+
+def test_single_import_shares_the_coders_label_between_records_of_one_text():
+    """Records with the same text receive the same label object."""
+    label = _coder(GENDER.scheme_id, FEMALE, "2019-01-21T10:00:00.000Z")
+    records = _import_gender([_gender_record("lab"), _gender_record("lab")], _coded(("lab", [label])))
+    assert records[0]["gender_coded"] is label and records[1]["gender_coded"] is label
+
+
+def test_exported_suggestion_comes_back_as_nr_until_a_coder_checks_it(tmp_path):
+    """Round trip: an exported unchecked suggestion, downloaded unchanged, is NR; after ticking it counts."""
+    suggestion = _suggestion(GENDER, MALE)
+    records = [_gender_record("lab", gender_coded=suggestion)]
+    path = tmp_path / "gender.json"
+    write_coda_file(path, _export_gender(records))
+    assert _import_gender(records, read_coded_file(path))[0]["gender_coded"]["CodeID"] == NR_ID
+
+    data = json.loads(path.read_text())
+    data[0]["Labels"].insert(0, dict(data[0]["Labels"][0], Checked=True, DateTimeUTC="2019-01-22T10:00:00.000Z"))
+    path.write_text(json.dumps(data))
+    imported = _import_gender(records, read_coded_file(path))[0]["gender_coded"]
+    assert (imported["CodeID"], imported["Checked"]) == (MALE, True)
+
+
+# -- multi-coded import --------------------------------------------------------------------------------------------
+
+
+def _ids(record):
+    return [(label["SchemeID"], label["CodeID"]) for label in record["rqa_s01e01_coded"]]
+
+
+def test_multi_import_keeps_one_label_per_duplicate_scheme():
+    """Every SchemeID starting with the scheme's (``Scheme-x``, ``Scheme-x-1``) adds its latest label."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    coded = _coded(("shaqo", [
+        _coder(s1, JOBS, "2019-01-21T10:00:02.000Z"),
+        _coder(s, SKILLS, "2019-01-21T10:00:01.000Z"),
+        _coder(s, FINANCIAL, "2019-01-21T10:00:00.000Z"),
+    ]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, SKILLS), (s1, JOBS)]
+
+
+def test_multi_import_orders_labels_by_time_not_by_file_position():
+    """Labels are sorted by parsed DateTimeUTC, so a later time wins even if it is listed lower in the file."""
+    s = S01E01.scheme_id
+    coded = _coded(("shaqo", [
+        _coder(s, FINANCIAL, "2019-01-20T10:00:00.000Z"),  # first in the list (newest by position) but older
+        _coder(s, JOBS, "2019-01-21T13:00:00+03:00"),  # 10:00 UTC on the 21st
+    ]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, JOBS)]
+
+
+def test_multi_import_equal_times_keep_the_oldest_first_file_order():
+    """With equal times the order is Coda's list reversed, so the label listed first (newest) wins."""
+    s = S01E01.scheme_id
+    coded = _coded(("shaqo", [_coder(s, JOBS, "2019-01-21T10:00:00.000Z"),
+                              _coder(s, FINANCIAL, "2019-01-21T10:00:00+00:00")]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, JOBS)]
+
+
+def test_multi_import_lists_schemes_in_order_of_first_appearance():
+    """A scheme first coded earlier stays first even when its label changes later."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    coded = _coded(("shaqo", [
+        _coder(s1, SKILLS, "2019-01-23T10:00:00.000Z"),
+        _coder(s, JOBS, "2019-01-22T10:00:00.000Z"),
+        _coder(s1, FINANCIAL, "2019-01-21T10:00:00.000Z"),
+    ]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s1, SKILLS), (s, JOBS)]
+
+
+def test_multi_import_removes_cleared_codes():
+    """A scheme whose latest label is SPECIAL-MANUALLY_UNCODED contributes nothing."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    coded = _coded(("shaqo", [
+        _coder(s1, MANUALLY_UNCODED, "2019-01-22T10:00:00.000Z", checked=False),
+        _coder(s1, JOBS, "2019-01-21T10:00:01.000Z"),
+        _coder(s, FINANCIAL, "2019-01-21T10:00:00.000Z"),
+    ]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, FINANCIAL)]
+
+
+def test_multi_import_gives_nr_when_every_code_was_cleared():
+    """An empty result gives ``[NR]``."""
+    s = S01E01.scheme_id
+    coded = _coded(("shaqo", [_coder(s, MANUALLY_UNCODED, "2019-01-22T10:00:00.000Z", checked=False),
+                              _coder(s, JOBS, "2019-01-21T10:00:00.000Z")]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, NR_ID)]
+
+
+def test_multi_import_gives_nr_when_nothing_is_checked():
+    """Unchecked labels only (or none at all, or no Checked key) give ``[NR]``."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    coded = _coded(("shaqo", [_coder(s, JOBS, "2019-01-21T10:00:00.000Z", checked=False),
+                              _coder(s1, SKILLS, "2019-01-21T10:00:00.000Z", checked=None)]))
+    records = _import_s01e01([_rqa_record("shaqo"), _rqa_record("uncoded")], coded)
+    assert [_ids(r) for r in records] == [[(s, NR_ID)], [(s, NR_ID)]]
+    assert records[0]["rqa_s01e01_coded"] is records[1]["rqa_s01e01_coded"]
+    assert records[0]["rqa_s01e01_coded"][0]["Origin"]["OriginID"] == MULTI_CODED_IMPORT_ORIGIN
+
+
+def test_multi_import_keeps_unchecked_labels_beside_a_checked_one():
+    """One checked label is enough: all remaining labels, checked or not, are kept."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    unchecked = _coder(s1, SKILLS, "2019-01-21T10:00:01.000Z", checked=False)
+    coded = _coded(("shaqo", [unchecked, _coder(s, JOBS, "2019-01-21T10:00:00.000Z")]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, JOBS), (s1, SKILLS)]
+    assert record["rqa_s01e01_coded"][1] is unchecked
+
+
+def test_multi_import_ignores_other_schemes_in_the_file():
+    """The binary and WS schemes in the same file do not enter the reasons field."""
+    s = S01E01.scheme_id
+    coded = _coded(("shaqo", [_coder(WS_CORRECT.scheme_id, WS_TO_S01E02, "2019-01-22T10:00:00.000Z"),
+                              _coder(s, JOBS, "2019-01-21T10:00:00.000Z")]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, JOBS)]
+
+
+def test_multi_import_keeps_an_existing_na_list_and_returns_the_record_unchanged():
+    """A field already holding ``[NA]`` with nothing in the file stays as it is."""
+    original = _rqa_record("shaqo").updated(LOAD, {"rqa_s01e01_coded": [_na(S01E01)]})
+    [record] = _import_s01e01([original], CodedMessages())
+    assert _ids(record) == [(S01E01.scheme_id, NA_ID)]
+
+
+def test_multi_import_refuses_na_or_ns_beside_another_code_naming_the_message():
+    """NA/NS under one duplicate scheme and a real code under another is a clear error (2019 asserted)."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    coded = _coded(("shaqo", [_coder(s1, NS_ID, "2019-01-21T10:00:01.000Z"),
+                              _coder(s, JOBS, "2019-01-21T10:00:00.000Z")]))
+    with pytest.raises(CodaFileError, match=rf"Coded Coda Files/s01e01.json: record MessageID "
+                                            rf"'{message_id('shaqo')}': NA or NS cannot stand beside another code"):
+        _import_s01e01([_rqa_record("shaqo")], coded)
+
+
+def test_multi_import_accepts_the_same_missing_code_under_two_duplicate_schemes():
+    """NS under both the scheme and its duplicate is one missing code, kept even unchecked."""
+    s, s1 = S01E01.scheme_id, S01E01.scheme_id + "-1"
+    coded = _coded(("shaqo", [_coder(s1, NS_ID, "2019-01-21T10:00:01.000Z", checked=False),
+                              _coder(s, NS_ID, "2019-01-21T10:00:00.000Z", checked=False)]))
+    [record] = _import_s01e01([_rqa_record("shaqo")], coded)
+    assert _ids(record) == [(s, NS_ID), (s1, NS_ID)]
+
+
+def test_multi_import_refuses_an_unknown_code_naming_file_message_and_code():
+    """A kept label whose CodeID the scheme lacks names the file, message id and code."""
+    coded = _coded(("shaqo", [_coder(S01E01.scheme_id + "-2", "code-deleted", "2019-01-21T10:00:00.000Z")]))
+    with pytest.raises(CodaFileError, match=r"s01e01.json: record MessageID '.*': field 'CodeID': CodeID "
+                                            r"'code-deleted' \(SchemeID 'Scheme-d7eb83ef-2'\)"):
+        _import_s01e01([_rqa_record("shaqo")], coded)
+
+
+def test_multi_import_refuses_a_label_time_that_is_not_iso_8601():
+    """Sorting needs each label's time; an unreadable one is named."""
+    s = S01E01.scheme_id
+    coded = _coded(("shaqo", [_coder(s, JOBS, "yesterday"), _coder(s, SKILLS, "2019-01-21T10:00:00.000Z")]))
+    with pytest.raises(CodaFileError, match=r"field 'DateTimeUTC of a Scheme-d7eb83ef label': must be an ISO 8601 "
+                                            r"time, found 'yesterday'"):
+        _import_s01e01([_rqa_record("shaqo")], coded)
+
+
+def test_multi_import_returns_records_without_the_id_field_as_the_same_objects():
+    """Noise messages (no id) are left untouched."""
+    noise = _record(rqa_s01e01_raw="ok", noise=True)
+    [record] = _import_s01e01([noise], CodedMessages())
+    assert record is noise
+
+
+def test_all_names_are_public_and_exist():
+    """Every name in ``__all__`` exists in the module."""
+    assert all(hasattr(coda_module, name) for name in coda_module.__all__)
