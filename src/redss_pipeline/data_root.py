@@ -1,0 +1,63 @@
+"""The data-root layout (spec pipeline.md section 2): one place that names every folder and file.
+
+    <data-root>/
+      UUIDs/phone_uuids.sqlite
+      Raw Data/<flow>.json, Raw Data/rapid_pro_store.sqlite
+      Coded Coda Files/<dataset>.json
+      Outputs/<csv files>, Outputs/traced_data.json, Outputs/ICR/<show>.csv, Outputs/Coda Files/<dataset>.json
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DataRoot"]
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """The folders of one data root. Build with ``DataRoot(path)``; nothing is created until asked."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def uuids_dir(self) -> Path:
+        return self.root / "UUIDs"
+
+    @property
+    def raw_data_dir(self) -> Path:
+        return self.root / "Raw Data"
+
+    @property
+    def fetch_store(self) -> Path:
+        return self.raw_data_dir / "rapid_pro_store.sqlite"
+
+    @property
+    def coded_dir(self) -> Path:
+        return self.root / "Coded Coda Files"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / "Outputs"
+
+    @property
+    def coda_dir(self) -> Path:
+        return self.outputs_dir / "Coda Files"
+
+    @property
+    def icr_dir(self) -> Path:
+        return self.outputs_dir / "ICR"
+
+    def raw_file(self, flow: str) -> Path:
+        """The raw file of a Rapid Pro flow."""
+        return self.raw_data_dir / f"{flow}.json"
+
+    def create_output_dirs(self) -> None:
+        """The folders stage 3 creates when missing (the coded-files folder included, for people to fill)."""
+        for folder in (self.coded_dir, self.outputs_dir, self.coda_dir, self.icr_dir):
+            folder.mkdir(parents=True, exist_ok=True)
