@@ -1,0 +1,189 @@
+"""Folding messages to individuals, the fix-up and withdrawn consent on both files (pipeline.md 7.7.6-7.7.8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from redss_pipeline.analysis import add_analysis_columns, determine_consent
+from redss_pipeline.code_scheme import CodeScheme
+from redss_pipeline.errors import RawDataError
+from redss_pipeline.individuals import fix_up_individual, fold_individuals
+from redss_pipeline.labels import make_label
+from redss_pipeline.records import Record
+
+
+def _label(scheme: CodeScheme, string_value: str) -> dict[str, Any]:
+    code = next(c for c in scheme.codes if c.string_value == string_value)
+    return make_label(scheme, code, origin_id="test", label_time="2019-01-20T10:00:00.000000+00:00", checked=True)
+
+
+def _message(config, run, uid: str, show: str, text: str, reasons=("NR",), binary: str = "NR", surveys=None,
+             noise: bool = False, **extra) -> Record:
+    """An analysed message of ``show``: every coded field set, then the analysis columns and consent."""
+    surveys = surveys or {}
+    data: dict[str, Any] = {"uid": uid, "noise": noise, "sent_on": "2018-12-05T10:00:00+03:00",
+                            "sms_ad": "false", "radio_promo": "true", "radio_show": "false",
+                            "non_logical_time": "false", **extra}
+    for plan in config.rqa_plans:
+        own = plan.name == show
+        data[plan.coded_field] = [_label(plan.scheme, r) for r in reasons] if own else [_label(plan.scheme, "NA")]
+        if own:
+            data[plan.raw_field] = text
+        if plan.binary is not None:
+            data[plan.binary.coded_field] = _label(plan.binary.scheme, binary if own else "NA")
+    for plan in config.survey_plans:
+        data[plan.coded_field] = _label(plan.scheme, surveys.get(plan.name, "NA"))
+    data[config.operator.coded_field] = _label(config.operator.scheme, "hormud")
+    record = Record.create(run.step("test/load"), data)
+    [record] = determine_consent(add_analysis_columns([record], config=config, run=run), config=config, run=run)
+    return record
+
+
+def test_individuals_come_in_order_of_first_message(config, run):
+    """One individual per uid, ordered by each uid's first message."""
+    messages = [_message(config, run, u, "s01e01", "x") for u in ("b", "a", "b", "c", "a")]
+    _, individuals = fold_individuals(messages, config=config, run=run)
+    assert [i["uid"] for i in individuals] == ["b", "a", "c"]
+
+
+def test_raw_texts_are_joined_with_semicolons(config, run):
+    """A show's texts are joined in message order; a show the respondent never answered stays absent."""
+    messages = [_message(config, run, "u1", "s01e01", "first"), _message(config, run, "u1", "s01e02", "middle"),
+                _message(config, run, "u1", "s01e01", "last")]
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert individual["rqa_s01e01_raw"] == "first;last"
+    assert individual["rqa_s01e02_raw"] == "middle"
+    assert "rqa_s01e03_raw" not in individual
+
+
+def test_matrix_fold_ors_reasons_and_ands_not_coded(config, run):
+    """Reasons are 1 if any message has them; NC stays 1 only if every message is NC."""
+    messages = [_message(config, run, "u1", "s01e01", "hi", reasons=("NC",), noise=True),
+                _message(config, run, "u1", "s01e01", "land please", reasons=("land",)),
+                _message(config, run, "u2", "s01e01", "ok", reasons=("NC",), noise=True),
+                _message(config, run, "u2", "s01e01", "yes", reasons=("NC",), noise=True)]
+    _, individuals = fold_individuals(messages, config=config, run=run)
+    assert individuals[0]["rqa_s01e01_land"] == "1"
+    assert individuals[0]["rqa_s01e01_NC"] == "0"
+    assert individuals[1]["rqa_s01e01_NC"] == "1"
+    assert individuals[1]["rqa_s01e01_land"] == "0"
+
+
+def test_bool_keys_are_true_if_any_message_is(config, run):
+    """Channel keys fold with "or"."""
+    messages = [_message(config, run, "u1", "s01e01", "a"),
+                _message(config, run, "u1", "s01e01", "b", radio_show="true", radio_promo="false")]
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert (individual["radio_show"], individual["radio_promo"], individual["sms_ad"]) == ("true", "true", "false")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "folded"),
+    [
+        ("NR", "STOP", "STOP"),
+        ("NA", "NC", "NC"),
+        ("NS", "NA", "NA"),
+        ("NIC", "NR", "NR"),
+        ("NR", "integrate", "integrate"),
+        ("return", "NA", "return"),
+        ("integrate", "integrate", "integrate"),
+        ("integrate", "return", "ambivalent"),
+        ("ambivalent", "return", "ambivalent"),
+        ("return", "ambivalent", "ambivalent"),
+        ("WS", "return", "ambivalent"),
+    ],
+)
+def test_binary_fold_priority_and_ambivalence(config, run, first, second, folded):
+    """Missing values keep the strongest (STOP > NR > NIC > NC > NA > NS); two answers differ -> ambivalent."""
+    messages = [_message(config, run, "u1", "s01e02", "a", reasons=("same_identity",), binary=first),
+                _message(config, run, "u1", "s01e02", "b", reasons=("same_identity",), binary=second)]
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert individual["rqa_s01e02_integrate_return"] == folded
+
+
+def test_binary_fold_of_an_absent_value_keeps_the_other(config, run):
+    """A binary column one message lacks folds to the other message's value, even NS."""
+    messages = [_message(config, run, "u1", "s01e02", "a", reasons=("same_identity",), binary="NS"),
+                _message(config, run, "u1", "s01e01", "b")]
+    no_binary = messages[1].to_dict()
+    del no_binary["rqa_s01e02_integrate_return"]
+    messages[1] = Record.create(run.step("test/load"), no_binary)
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert individual["rqa_s01e02_integrate_return"] == "NS"
+
+
+def test_keys_without_a_rule_become_merged(config, run):
+    """noise, times, labels and other unexported keys fold to "MERGED"."""
+    messages = [_message(config, run, "u1", "s01e01", "a"), _message(config, run, "u1", "s01e02", "b")]
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert individual["noise"] == "MERGED"
+    assert individual["sent_on"] == "MERGED"
+    assert individual["rqa_s01e01_coded"] == "MERGED"
+    assert individual["gender"] == "NA"
+    assert individual["uid"] == "u1"
+
+
+def test_equal_keys_that_differ_are_an_error(config, run):
+    """A survey column that differs between a respondent's messages is an error naming uid and key."""
+    messages = [_message(config, run, "u1", "s01e01", "a", surveys={"gender": "male"}),
+                _message(config, run, "u1", "s01e01", "b", surveys={"gender": "female"})]
+    with pytest.raises(RawDataError, match=r"record u1: field 'gender': the respondent's messages disagree"):
+        fold_individuals(messages, config=config, run=run)
+
+
+def test_fix_up_repairs_na_and_nc_across_shows(config, run):
+    """A show answered only with noise ends NA 0, NC 1; a coded show NA 0; a show never answered keeps NA 1."""
+    messages = [_message(config, run, "u1", "s01e01", "land please", reasons=("land",)),
+                _message(config, run, "u1", "s01e02", "ok", reasons=("NC",), binary="NC", noise=True)]
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert (individual["rqa_s01e01_NA"], individual["rqa_s01e01_NC"], individual["rqa_s01e01_land"]) == ("0", "0", "1")
+    assert (individual["rqa_s01e02_NA"], individual["rqa_s01e02_NC"]) == ("0", "1")
+    assert (individual["rqa_s01e03_NA"], individual["rqa_s01e03_NC"]) == ("1", "0")
+    assert individual["rqa_s01e02_integrate_return"] == "NC"
+
+
+def test_fix_up_ignores_an_empty_text(config, run):
+    """An empty raw text does not clear NA, and since NA still counts as a "1", NC stays 0."""
+    record = Record.create(run.step("test/load"), {"rqa_s01e01_raw": "", "rqa_s01e01_NA": "1", "rqa_s01e01_NC": "0"})
+    fixed = fix_up_individual(record, config=config, run=run)
+    assert (fixed["rqa_s01e01_NA"], fixed["rqa_s01e01_NC"]) == ("1", "0")
+
+
+def test_single_message_respondent_is_its_own_individual_and_gets_the_fix_up(config, run):
+    """2019 quirk: a one-message respondent's individual is the message record, so the fix-up shows in
+    csap_mes.csv too (here a show with every matrix column 0 gets NC = 1 on the message row)."""
+    message = _message(config, run, "u1", "s01e01", "a", reasons=("land",))
+    message = message.updated(run.step("test/odd"), {"rqa_s01e03_NA": "0"})
+    other = _message(config, run, "u2", "s01e01", "b", reasons=("land",))
+    messages, individuals = fold_individuals([message, other], config=config, run=run)
+    assert messages[0]["rqa_s01e03_NC"] == "1"
+    assert individuals[0] is messages[0]
+    assert message["rqa_s01e03_NC"] == "0"
+    assert messages[1] is other
+
+
+def test_folded_messages_are_not_changed_by_the_fix_up(config, run):
+    """Messages of a respondent with several messages keep their own values; only the individual is fixed."""
+    messages = [_message(config, run, "u1", "s01e01", "land please", reasons=("land",)),
+                _message(config, run, "u1", "s01e02", "ok", reasons=("NC",), noise=True)]
+    result, _ = fold_individuals(messages, config=config, run=run)
+    assert result[0] is messages[0] and result[1] is messages[1]
+
+
+def test_withdrawn_consent_stops_one_message_and_the_whole_individual(config, run):
+    """An RQA STOP withdraws that message in the messages file and the whole respondent in the individuals."""
+    messages = [_message(config, run, "u1", "s01e01", "stop", reasons=("STOP",)),
+                _message(config, run, "u1", "s01e02", "fine", reasons=("same_identity",)),
+                _message(config, run, "u2", "s01e01", "hello", reasons=("STOP",))]
+    result, individuals = fold_individuals(messages, config=config, run=run)
+    assert [m["uid"] for m in result] == ["STOP", "u1", "STOP"]
+    assert result[1]["rqa_s01e02_raw"] == "fine"
+    assert individuals[0]["consent_withdrawn"] == "true"
+    assert individuals[0]["uid"] == "STOP"
+    assert individuals[0]["rqa_s01e01_raw"] == "STOP"
+    assert individuals[0]["rqa_s01e02_same_identity"] == "STOP"
+    assert "rqa_s01e03_raw" not in individuals[0]
+    assert individuals[1] is result[2]
+    assert individuals[1]["uid"] == "STOP"
