@@ -1,0 +1,143 @@
+"""Merging the coders' work back: the manual codes of ``Coded Coda Files/`` (spec pipeline.md 7.6.1-7.6.3).
+
+After this step every coded field of every message record holds what the analysis files will show:
+
+| step  | records                          | fields                                           | from                            |
+| ----- | -------------------------------- | ------------------------------------------------ | ------------------------------- |
+| 7.6.1 | non-noise messages of each show  | reasons list (multi-coded), binary label         | ``<show>.json``                 |
+| 7.6.2 | noise messages                   | their own show's reasons ``[NC]`` and binary NC  | (noise is not coded)            |
+| 7.6.3 | every record with a survey answer| each survey plan's label, in plan order          | ``<plan>.json``, ``location.json`` |
+
+The merge rules themselves (newest label, NR when nothing is checked, duplicate schemes) live in
+:mod:`redss_pipeline.coda`. The five location plans all read ``location.json``, each with its own scheme; the
+reconciliation of the five levels follows in :mod:`redss_pipeline.location_reconciliation`.
+
+A million message records would otherwise take one audit layer per Coda file (up to fourteen), each copying the
+whole record. The imports therefore run on small scratch records holding only the fields they read and
+write, and each real record receives the outcome in one write by the step ``generate/manual_codes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from redss_pipeline.analysis import NOISE_KEY
+from redss_pipeline.code_scheme import NC
+from redss_pipeline.coda import CodedMessages, import_multi_coded, import_single_coded
+from redss_pipeline.config import PipelineConfig
+from redss_pipeline.labels import control_label
+from redss_pipeline.record_fields import UID_KEY
+from redss_pipeline.records import Record
+from redss_pipeline.run_context import RunContext
+
+__all__ = ["NOISE_NOT_CODED_ORIGIN", "apply_manual_codes", "coded_fields"]
+
+NOISE_NOT_CODED_ORIGIN = "redss_pipeline.manual_codes.noise_not_coded@1"
+"""``Origin.OriginID`` of the NC labels written on noise messages (7.6.2)."""
+
+
+def coded_fields(config: PipelineConfig) -> list[str]:
+    """Every field this step may write: the shows' reasons and binary fields, then the survey fields."""
+    fields: list[str] = []
+    for plan in config.rqa_plans:
+        fields.append(plan.coded_field)
+        if plan.binary is not None:
+            fields.append(plan.binary.coded_field)
+    for plan in config.survey_plans:
+        if plan.coded_field not in fields:
+            fields.append(plan.coded_field)
+    return fields
+
+
+def apply_manual_codes(
+    records: list[Record],
+    *,
+    config: PipelineConfig,
+    run: RunContext,
+    coded_files: Mapping[str, CodedMessages],
+) -> list[Record]:
+    """Imports the coded Coda files into the records (7.6.1-7.6.3); returns the records in the same order.
+
+    ``coded_files`` maps a Coda file name (``s01e01.json``, ``location.json``, ...) to its coded messages as
+    read by :func:`redss_pipeline.coda.read_coded_file`; a name missing from the mapping means nothing has been
+    coded in that dataset yet, exactly like a missing file. Only records having a plan's message-id field take
+    part in its import, so noise messages are never touched by the RQA imports; 7.6.2 then marks them not coded.
+    """
+    step = run.step("generate/manual_codes")
+    scratch_step = run.step("generate/manual_codes/scratch")
+    label_time = run.label_time
+    written = coded_fields(config)
+    read = [UID_KEY, NOISE_KEY, *written]
+    for plan in config.rqa_plans:
+        read.append(plan.id_field)
+    for plan in config.survey_plans:
+        read.append(plan.id_field)
+    read = list(dict.fromkeys(read))
+
+    scratch = [Record.create(scratch_step, {key: record[key] for key in read if key in record}) for record in records]
+
+    def coded(file_name: str) -> CodedMessages:
+        found = coded_files.get(file_name)
+        return CodedMessages(path=file_name) if found is None else found
+
+    # 7.6.1: per show, the reasons (multi-coded, duplicate schemes included), then the binary question.
+    for plan in config.rqa_plans:
+        messages = coded(plan.coda_file)
+        scratch = import_multi_coded(
+            scratch, messages, id_field=plan.id_field, coded_field=plan.coded_field, scheme=plan.scheme,
+            step=scratch_step, label_time=label_time,
+        )
+        if plan.binary is not None:
+            scratch = import_single_coded(
+                scratch, messages, id_field=plan.id_field, coded_field=plan.binary.coded_field,
+                scheme=plan.binary.scheme, step=scratch_step, label_time=label_time,
+            )
+
+    # 7.6.2: noise messages were never exported, so their own show is "not coded".
+    scratch = _mark_noise_not_coded(scratch, config=config, step=scratch_step, label_time=label_time)
+
+    # 7.6.3: the surveys, in plan order; the location plans share location.json, each with its own scheme.
+    for plan in config.survey_plans:
+        scratch = import_single_coded(
+            scratch, coded(plan.coda_file), id_field=plan.id_field, coded_field=plan.coded_field,
+            scheme=plan.scheme, step=scratch_step, label_time=label_time,
+        )
+
+    result = []
+    for record, outcome in zip(records, scratch):
+        changes = {}
+        for field in written:
+            value = outcome.get(field)
+            if value is not None and value is not record.get(field):
+                changes[field] = value
+        result.append(record.updated(step, changes))
+    return result
+
+
+def _mark_noise_not_coded(
+    records: list[Record], *, config: PipelineConfig, step, label_time: str
+) -> list[Record]:
+    """7.6.2: on noise messages, every show field still absent becomes ``[NC]`` (and its binary field NC)."""
+    labels: list[tuple[str, Any, str | None, Any]] = []
+    for plan in config.rqa_plans:
+        nc = control_label(plan.scheme, NC, origin_id=NOISE_NOT_CODED_ORIGIN, label_time=label_time)
+        binary_nc = None
+        if plan.binary is not None:
+            binary_nc = control_label(plan.binary.scheme, NC, origin_id=NOISE_NOT_CODED_ORIGIN,
+                                      label_time=label_time)
+        # One shared list and label per plan: labels are values and are never changed in place.
+        labels.append((plan.coded_field, [nc], None if plan.binary is None else plan.binary.coded_field,
+                       binary_nc))
+
+    result = []
+    for record in records:
+        if record.get(NOISE_KEY):
+            updates: dict[str, Any] = {}
+            for field, nc_list, binary_field, binary_nc in labels:
+                if field not in record:
+                    updates[field] = nc_list
+                    if binary_field is not None:
+                        updates[binary_field] = binary_nc
+            record = record.updated(step, updates)
+        result.append(record)
+    return result
