@@ -29,9 +29,7 @@ from redss_pipeline.records import Record
 from redss_pipeline.run_context import RunContext
 
 __all__ = [
-    "NOISE_KEY",
     "CONSENT_WITHDRAWN_KEY",
-    "NON_LOGICAL_TIME_KEY",
     "TRUE",
     "FALSE",
     "matrix_keys",
@@ -40,12 +38,8 @@ __all__ = [
     "withdraw_consent",
 ]
 
-NOISE_KEY = "noise"
-"""The boolean noise flag of a show message (pipeline.md 7.4.4)."""
 CONSENT_WITHDRAWN_KEY = "consent_withdrawn"
 """``"true"`` on a record whose respondent (or, for a show STOP, whose message) withdrew consent."""
-NON_LOGICAL_TIME_KEY = "non_logical_time"
-"""``"true"`` when a message's time falls in none of the channel windows (pipeline.md section 8)."""
 TRUE = "true"
 FALSE = "false"
 _ONE = "1"

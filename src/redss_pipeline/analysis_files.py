@@ -25,17 +25,13 @@ import csv
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
-from redss_pipeline.analysis import (
-    CONSENT_WITHDRAWN_KEY,
-    NOISE_KEY,
-    NON_LOGICAL_TIME_KEY,
-    matrix_keys,
-)
+from redss_pipeline.analysis import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.atomic_files import atomic_open
 from redss_pipeline.config import PipelineConfig, RqaPlan
 from redss_pipeline.errors import RawDataError
 from redss_pipeline.record_fields import UID_KEY
 from redss_pipeline.records import Record
+from redss_pipeline.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
 __all__ = [
     "analysis_columns",

@@ -34,7 +34,6 @@ from typing import Any, Callable, Iterable, NamedTuple
 from redss_pipeline.analysis import (
     CONSENT_WITHDRAWN_KEY,
     FALSE,
-    NON_LOGICAL_TIME_KEY,
     TRUE,
     matrix_keys,
     withdraw_consent,
@@ -45,6 +44,7 @@ from redss_pipeline.errors import RawDataError
 from redss_pipeline.record_fields import UID_KEY
 from redss_pipeline.records import Record, Step
 from redss_pipeline.run_context import RunContext
+from redss_pipeline.show_messages import NON_LOGICAL_TIME_KEY
 
 __all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "fix_up_individual"]
 

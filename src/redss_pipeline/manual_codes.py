@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from redss_pipeline.analysis import NOISE_KEY
 from redss_pipeline.code_scheme import NC
 from redss_pipeline.coda import CodedMessages, import_multi_coded, import_single_coded
 from redss_pipeline.config import PipelineConfig
@@ -29,6 +28,7 @@ from redss_pipeline.labels import control_label
 from redss_pipeline.record_fields import UID_KEY
 from redss_pipeline.records import Record
 from redss_pipeline.run_context import RunContext
+from redss_pipeline.show_messages import NOISE_KEY
 
 __all__ = ["NOISE_NOT_CODED_ORIGIN", "apply_manual_codes", "coded_fields"]
 
