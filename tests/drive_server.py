@@ -7,7 +7,8 @@ revisions in memory and implements the part of Drive v3 the pipeline uses:
 | request | what it does |
 | --- | --- |
 | ``POST /token`` | answers a service-account JWT exchange with the access token ``test-token`` |
-| ``GET /drive/v3/files?q=..`` | search: ``name =``, ``mimeType =``/``!=``, ``'<id>' in parents``, ``trashed =``, ``sharedWithMe``, joined by ``and``; pages with ``nextPageToken`` |
+| ``GET /drive/v3/files?q=..`` | search (``name =``, ``mimeType =``/``!=``, ``'<id>' in parents``, ``trashed =``, |
+| | ``sharedWithMe``, joined by ``and``); pages with ``nextPageToken`` |
 | ``GET /drive/v3/files/<id>`` | file metadata (``root`` is the service account's own My Drive) |
 | ``GET /drive/v3/drives?q=name = '..'`` | Shared Drives the service account is a member of |
 | ``POST /drive/v3/files`` | metadata-only create (folders) |

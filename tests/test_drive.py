@@ -89,7 +89,8 @@ def test_first_upload_creates_three_files(server, service, outputs, retry, share
     for path, name in outputs:
         assert server.child(shared_drive_folder, name).content == path.read_bytes()
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"Drive: created CSAP/Outputs/{r.drive_path.split('/')[-1]} (file id {r.file_id})" for r in results]
+    assert lines == [f"Drive: created {result.drive_path} (file id {result.file_id})" for result in results]
+    assert [result.drive_path for result in results] == [f"CSAP/Outputs/{name}" for name in OUTPUT_NAMES]
 
 
 def test_second_run_updates_the_same_files(server, service, outputs, retry, shared_drive_folder):
@@ -107,7 +108,9 @@ def test_second_run_updates_the_same_files(server, service, outputs, retry, shar
         assert len(item.revisions) == 2
 
 
-def test_requests_carry_the_token_from_the_service_account_exchange(server, service, outputs, retry, shared_drive_folder):
+def test_requests_carry_the_token_from_the_service_account_exchange(
+    server, service, outputs, retry, shared_drive_folder
+):
     """The key is exchanged for a token at its token_uri (Drive scope) and every Drive call carries it."""
     _upload(service, outputs, retry)
     assert len(server.token_claims) == 1
@@ -289,7 +292,9 @@ def test_missing_local_file_fails_before_anything_is_sent(server, service, tmp_p
     assert server.requests == []
 
 
-def test_upload_to_drive_reads_the_key_from_cloud_storage(server, key, outputs, retry, shared_drive_folder, monkeypatch):
+def test_upload_to_drive_reads_the_key_from_cloud_storage(
+    server, key, outputs, retry, shared_drive_folder, monkeypatch
+):
     """--drive-upload end to end: key from gs:// (emulator), token from the local endpoint, files created."""
     import redss_pipeline.drive as drive_module
 
