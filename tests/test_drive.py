@@ -131,6 +131,16 @@ def test_folder_shared_with_the_service_account_is_found(server, service, output
     assert [result.action for result in results] == ["updated"] * 3
 
 
+def test_folder_given_by_id_is_used_directly(server, service, outputs, retry, shared_drive_folder):
+    """With a folder id no path is looked up: the files go straight into that folder."""
+    server.add_folder("Outputs", parent=server.add_shared_drive("CSAP"))  # a look-alike path, ignored
+    results = upload_files(
+        service=service, files=outputs, drive_dir="CSAP/Outputs", folder_id=shared_drive_folder, retry=retry
+    )
+    assert {server.files[result.file_id].parents[0] for result in results} == {shared_drive_folder}
+    assert "drives.list" not in server.operations()
+
+
 def test_folder_that_matches_twice_is_an_error(server, service, outputs, retry):
     """Two shared folders with the first folder's name is an error naming the path, both ids and the e-mail."""
     first = server.add_folder("CSAP", shared_with_me=True)

@@ -132,6 +132,7 @@ def upload_files(
     service: Any,
     files: Sequence[tuple[str | os.PathLike[str], str]],
     drive_dir: str,
+    folder_id: str | None = None,
     service_account_email: str | None = None,
     retry: RetryPolicy | None = None,
     log: Callable[[str], None] = print,
@@ -140,7 +141,9 @@ def upload_files(
 
     ``drive_dir`` is a folder path such as ``CSAP/Outputs``; its first folder must be shared with the service
     account (``service_account_email``, used in error messages) or be a Shared Drive it is a member of.
-    Every local file is checked before anything is sent. Prints one line per file; returns what was done.
+    With ``folder_id`` that folder is used directly (immune to renames and look-alike names) and
+    ``drive_dir`` only names it in messages. Every local file is checked before anything is sent. Prints one
+    line per file; returns what was done.
     """
     pending = []
     for local_path, drive_name in files:
@@ -153,7 +156,10 @@ def upload_files(
     client = _DriveClient(service, retry or RetryPolicy(), service_account_email, log)
     results = []
     for path, drive_path, folder_path, name in pending:
-        folder = client.resolve_folder(folder_path)
+        if folder_id is not None:
+            folder = client.folder_by_id(folder_id, folder_path)
+        else:
+            folder = client.resolve_folder(folder_path)
         result = client.upload(path, folder, name, drive_path)
         log(f"Drive: {result.action} {result.drive_path} (file id {result.file_id})")
         results.append(result)
@@ -165,13 +171,15 @@ def upload_to_drive(
     credentials_url: str,
     drive_dir: str,
     files: Sequence[tuple[str | os.PathLike[str], str]],
+    folder_id: str | None = None,
     storage_client_factory: Callable[[], Any] | None = None,
     retry: RetryPolicy | None = None,
     log: Callable[[str], None] = print,
 ) -> list[UploadResult]:
     """Stage 3's ``--drive-upload URL DIR``: fetches the key named by ``credentials_url`` and uploads ``files``.
 
-    ``credentials_url`` is ``gs://bucket/object`` or a local key file (see ``redss_pipeline.credentials``).
+    ``credentials_url`` is ``gs://bucket/object`` or a local key file (see ``redss_pipeline.credentials``);
+    ``drive_dir``, ``folder_id`` and ``files`` are as for ``upload_files``.
     """
     from redss_pipeline.credentials import load_service_account_key, service_account_email
 
@@ -181,6 +189,7 @@ def upload_to_drive(
         service=service,
         files=files,
         drive_dir=drive_dir,
+        folder_id=folder_id,
         service_account_email=service_account_email(key),
         retry=retry,
         log=log,
@@ -306,6 +315,24 @@ class _DriveClient:
                 return drives
 
     # ------------------------------------------------------------------------------------------- folders
+    def folder_by_id(self, folder_id: str, path: str) -> _Folder:
+        """The folder with id ``folder_id``, checked to be a folder that is not in the trash."""
+        cached = self._folders.get(f"id:{folder_id}")
+        if cached is not None:
+            return cached
+        item = self.call(
+            lambda: self.service.files().get(
+                fileId=folder_id, fields="id, name, mimeType, driveId, trashed", supportsAllDrives=True
+            ),
+            f"looking up Drive folder id {folder_id}",
+            folder=path or folder_id,
+        )
+        if item.get("mimeType") != FOLDER_MIME_TYPE or item.get("trashed"):
+            raise DriveError(f"Drive item {folder_id} ({item.get('name')!r}) is not a folder, or is in the trash")
+        folder = _Folder(id=folder_id, path=path or str(item.get("name", folder_id)), drive_id=item.get("driveId"))
+        self._folders[f"id:{folder_id}"] = folder
+        return folder
+
     def resolve_folder(self, path: str) -> _Folder:
         """The folder at ``path``: exactly one match per component, or a ``DriveError`` saying what to fix."""
         parts = [part for part in path.split("/") if part]
@@ -454,7 +481,10 @@ def _corpus(folder: _Folder) -> dict[str, Any]:
 def _media(local_path: str) -> Any:
     from googleapiclient.http import MediaFileUpload
 
-    return MediaFileUpload(local_path, mimetype="text/csv", chunksize=_UPLOAD_CHUNK_SIZE, resumable=True)
+    try:
+        return MediaFileUpload(local_path, mimetype="text/csv", chunksize=_UPLOAD_CHUNK_SIZE, resumable=True)
+    except OSError as error:
+        raise DriveError(f"cannot read the file to upload: {error.strerror}", path=local_path) from None
 
 
 def _http_error_parts(error: Any) -> tuple[int, str, str]:
