@@ -340,6 +340,14 @@ def test_export_label_keeps_only_coda_keys_and_leaves_out_nulls():
     }]
 
 
+def test_export_refuses_a_label_whose_code_is_not_in_the_fields_scheme():
+    """A label must name a code of the scheme it is exported under."""
+    label = _coder(GENDER.scheme_id, "code-d170504a", "2019-01-20T10:00:00.000Z")
+    with pytest.raises(CodaFileError, match=r"field 'gender_coded': CodeID 'code-d170504a' is not a code of "
+                                            r"scheme 'Gender' \(Scheme-12cb6f95\)"):
+        _export_gender([_gender_record("lab", gender_coded=label)])
+
+
 def test_export_refuses_a_record_without_a_creation_time():
     """The creation time is required; the error names the message id and the time field."""
     record = _record(gender_raw="lab", gender_raw_id=message_id("lab"))

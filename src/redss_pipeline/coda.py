@@ -136,13 +136,19 @@ def coda_messages(
             value = record.get(name)
             if value is None:
                 continue
-            if not isinstance(value, Mapping):
+            if not isinstance(value, dict):
                 raise CodaFileError(
                     "a multi-coded field (a list of labels) cannot be exported to Coda; only single labels can",
                     record=f"MessageID {mid!r}", field=name,
                 )
             if value["CodeID"] == codes.nc:
                 continue
+            if not codes.scheme.has_code_id(value["CodeID"]):
+                raise CodaFileError(
+                    f"CodeID {value['CodeID']!r} is not a code of scheme {codes.scheme.name!r} "
+                    f"({codes.scheme.scheme_id})",
+                    record=f"MessageID {mid!r}", field=name,
+                )
             label = exported.get(id(value))
             if label is None:
                 label = exported[id(value)] = _exported_label(value, mid, name)
@@ -198,7 +204,7 @@ def _code_signature(value: Any, mid: str, name: str) -> Any:
     if value is None:
         return None
     try:
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return value["CodeID"]
         return frozenset(label["CodeID"] for label in value)
     except (KeyError, TypeError):
@@ -227,7 +233,7 @@ def _is_missing_answer(record: Mapping[str, Any], fields: list[tuple[str, _Field
         value = record.get(name)
         if value is None:
             kinds: set[str | None] = {None}
-        elif isinstance(value, Mapping):
+        elif isinstance(value, dict):
             kinds = {codes.missing_code(value["CodeID"])}
         else:
             kinds = {codes.missing_code(label["CodeID"]) for label in value} or {None}
@@ -317,12 +323,6 @@ def _parse_iso(text: str) -> datetime | None:
 # -- import: the lookup ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _CodedMessage:
-    labels: tuple[dict[str, Any], ...]  # every label, oldest first (the file's list reversed)
-    by_scheme: Mapping[str, tuple[dict[str, Any], ...]]  # SchemeID -> its labels, oldest first
-
-
 _NO_LABELS: tuple[dict[str, Any], ...] = ()
 
 
@@ -336,7 +336,9 @@ class CodedMessages:
     """
 
     path: str | None = None
-    _messages: Mapping[str, _CodedMessage] = field(default_factory=dict, repr=False)
+    # MessageID -> every label of the message, oldest first. Grouping by scheme is done on request: a message
+    # has a handful of labels, and a file may hold a million messages, so no per-message index is kept.
+    _messages: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None) -> "CodedMessages":
@@ -352,28 +354,25 @@ class CodedMessages:
                 f"found {_json_type(data)}",
                 path=shown_path,
             )
-        messages: dict[str, _CodedMessage] = {}
+        messages: dict[str, tuple[dict[str, Any], ...]] = {}
         for index, raw in enumerate(data):
             mid, labels = _validated_message(raw, index, shown_path)
             if mid in messages:
                 raise CodaFileError("the MessageID appears twice in the file; Coda message ids are unique",
                                     path=shown_path, record=f"MessageID {mid!r}", field="MessageID")
-            oldest_first = tuple(reversed(labels))
-            by_scheme: dict[str, list[dict[str, Any]]] = {}
-            for label in oldest_first:
-                by_scheme.setdefault(label["SchemeID"], []).append(label)
-            messages[mid] = _CodedMessage(oldest_first, {k: tuple(v) for k, v in by_scheme.items()})
+            messages[mid] = tuple(reversed(labels)) if labels else _NO_LABELS
         return cls(shown_path, messages)
 
     def labels(self, message_id: str, scheme_id: str) -> tuple[dict[str, Any], ...]:
         """The labels of a message under exactly ``scheme_id``, oldest first (empty when there are none)."""
-        message = self._messages.get(message_id)
-        return _NO_LABELS if message is None else message.by_scheme.get(scheme_id, _NO_LABELS)
+        labels = self._messages.get(message_id, _NO_LABELS)
+        if not labels:
+            return _NO_LABELS
+        return tuple(label for label in labels if label["SchemeID"] == scheme_id)
 
     def all_labels(self, message_id: str) -> tuple[dict[str, Any], ...]:
         """Every label of a message, whatever its scheme, oldest first (the file's list reversed)."""
-        message = self._messages.get(message_id)
-        return _NO_LABELS if message is None else message.labels
+        return self._messages.get(message_id, _NO_LABELS)
 
     def __contains__(self, message_id: object) -> bool:
         return message_id in self._messages
@@ -423,6 +422,12 @@ def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, lis
         raise CodaFileError(f"must be a list of labels, found {_found(raw, 'Labels')}", path=path, record=where,
                             field="Labels")
     for position, label in enumerate(labels):
+        # The common case in one expression; the slow path below finds and names the problem.
+        if (type(label) is dict and type(label.get("SchemeID")) is str and label["SchemeID"]
+                and type(label.get("CodeID")) is str and label["CodeID"]
+                and type(label.get("DateTimeUTC")) is str and label["DateTimeUTC"]
+                and (type(label.get("Checked")) is bool or label.get("Checked") is None)):
+            continue
         place = f"Labels[{position}]"
         if not isinstance(label, dict):
             raise CodaFileError(f"a label must be a JSON object, found {_json_type(label)}", path=path,
@@ -431,9 +436,8 @@ def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, lis
             if not isinstance(label.get(key), str) or not label[key]:
                 raise CodaFileError(f"must be a non-empty string, found {_found(label, key)}", path=path,
                                     record=where, field=f"{place}.{key}")
-        if label.get("Checked") is not None and not isinstance(label["Checked"], bool):
-            raise CodaFileError(f"must be true or false, found {label['Checked']!r}", path=path, record=where,
-                                field=f"{place}.Checked")
+        raise CodaFileError(f"must be true or false, found {label['Checked']!r}", path=path, record=where,
+                            field=f"{place}.Checked")
     return mid, labels
 
 
@@ -502,7 +506,7 @@ def import_single_coded(
                 value = decided[mid] = settled(newest)
             else:
                 current = record.get(coded_field)
-                if current is not None and not isinstance(current, Mapping):
+                if current is not None and not isinstance(current, dict):
                     raise CodaFileError(
                         f"a single-coded field must hold one label, found {type(current).__name__}",
                         record=f"MessageID {mid!r}", field=coded_field,
@@ -555,7 +559,7 @@ def import_multi_coded(
             if value is None:
                 value = decided[mid] = _merge_multi(coded, mid, (), prefix, codes, nr_list, source)
         else:
-            if isinstance(current, Mapping) or not isinstance(current, (list, tuple)):
+            if isinstance(current, dict) or not isinstance(current, (list, tuple)):
                 raise CodaFileError(
                     f"a multi-coded field must hold a list of labels, found {type(current).__name__}",
                     record=f"MessageID {mid!r}", field=coded_field,
@@ -576,6 +580,8 @@ def _merge_multi(
 ) -> list[dict[str, Any]]:
     """Steps 1-6 of coda.md 5.3 for one message."""
     labels = [label for label in coded.all_labels(mid) if label["SchemeID"].startswith(prefix)]
+    if not labels and not current:
+        return nr_list.get()  # the common case of a message nobody has coded yet
     if len(labels) > 1:
         labels.sort(key=lambda label: _label_time(label, source, mid))  # stable: ties keep oldest-first order
     latest: dict[str, Any] = {label["SchemeID"]: label for label in current}
@@ -589,7 +595,7 @@ def _merge_multi(
     for label in remaining:
         _check_code(label, codes.scheme, source, mid)
         distinct.add(label["CodeID"])
-    missing = {codes.missing_code(code_id) for code_id in distinct} - {None}
+    missing = codes.na in distinct or codes.ns in distinct
     if missing and len(distinct) > 1:
         shown = ", ".join(f"{label['SchemeID']}={label['CodeID']}" for label in remaining)
         raise CodaFileError(
