@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Stage 3: generate the analysis outputs of a data root, and explain where an output value came from.
+
+Usage:
+    generate_outputs.py [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
+                        [--profile-cpu <profile-output-file>] [--verbose] <user> <data-root>
+    generate_outputs.py explain <data-root> <uid> <column>
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from redss_pipeline.cli import ArgumentParser, run_main
+from redss_pipeline.config import load_config
+from redss_pipeline.errors import UsageError
+
+USAGE = (
+    "3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] "
+    "[--profile-cpu <profile-output-file>] <user> <data-root>"
+)
+
+
+def _generate_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="3_generate_outputs.sh",
+        usage=USAGE,
+        description="Clean, auto-code and merge the coded Coda files of a data root, and write the analysis "
+        "files, the Coda and ICR files and the audit trail into <data-root>/Outputs.",
+        epilog="Explain a value: generate_outputs.py explain <data-root> <uid> <column>",
+    )
+    parser.add_argument(
+        "--drive-upload", nargs=2, metavar=("<drive-service-account-credentials-url>", "<drive-upload-dir>"),
+        help="after writing the outputs, upload the three CSVs to this Drive folder with the service-account "
+        "key at the URL (gs://bucket/object, or a local file)",
+    )
+    parser.add_argument("--profile-cpu", metavar="<profile-output-file>",
+                        help="write a CPU profile (collapsed stacks) to the file, and a flame graph beside it (.svg)")
+    parser.add_argument("user", metavar="<user>", help="who runs the stage (recorded in the audit trail)")
+    parser.add_argument("data_root", metavar="<data-root>")
+    return parser
+
+
+def generate(argv: Sequence[str]) -> int:
+    args = _generate_parser().parse_args(argv)
+    if args.profile_cpu:
+        from redss_pipeline.profiling import rerun_profiled
+
+        # sys.argv, not argv: run_main has taken --verbose out of argv, and the profiled run must keep it.
+        status = rerun_profiled(argv=sys.argv[1:], output_file=args.profile_cpu, script=Path(__file__).resolve())
+        if status == 0:
+            print(f"CPU profile: {args.profile_cpu} (flame graph: {args.profile_cpu}.svg)")
+        return status
+
+    from redss_pipeline.generate import output_paths, run_generate
+    from redss_pipeline.data_root import DataRoot
+    from redss_pipeline.run_context import RunContext
+
+    config = load_config()
+    data_root = Path(args.data_root)
+    if not data_root.is_dir():
+        raise UsageError(f"the data root {data_root} does not exist")
+    started = time.perf_counter()
+    print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
+    summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
+    paths = output_paths(config, DataRoot(data_root))
+    print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
+          f"{summary.counts.get('people', 0):,} people. Outputs in {DataRoot(data_root).outputs_dir}")
+
+    if args.drive_upload:
+        from redss_pipeline.drive import upload_to_drive
+
+        credentials_url, drive_dir = args.drive_upload
+        upload_to_drive(
+            credentials_url=credentials_url,
+            drive_dir=drive_dir,
+            files=[
+                (paths["messages"], config.drive.messages_csv),
+                (paths["individuals"], config.drive.individuals_csv),
+                (paths["production"], config.drive.production_csv),
+            ],
+        )
+    return 0
+
+
+def explain(argv: Sequence[str]) -> int:
+    parser = ArgumentParser(
+        prog="generate_outputs.py explain",
+        description="Print the history of one person's value: every value it took, from the raw Rapid Pro "
+        "answer through every step that changed it (who, which step, when), read from the audit trail.",
+    )
+    parser.add_argument("data_root", metavar="<data-root>")
+    parser.add_argument("uid", metavar="<uid>", help="an avf-phone-uuid-... id (withdrawn participants too)")
+    parser.add_argument("column", metavar="<column>", help="an output column or any record key, e.g. gender")
+    args = parser.parse_args(argv)
+
+    from redss_pipeline.audit_trail import AuditTrail
+    from redss_pipeline.data_root import DataRoot
+    from redss_pipeline.generate import output_paths
+
+    config = load_config()
+    trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])
+    print(trail.explain(args.uid, args.column))
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "explain":
+        return explain(argv[1:])
+    return generate(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
