@@ -32,22 +32,49 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from temba_client.v2 import TembaClient
 
-from .errors import FetchError
+from .errors import FetchError, UsageError
 
-__all__ = ["RetryPolicy", "Page", "RapidProClient", "DEFAULT_TIMEOUT"]
+__all__ = ["RetryPolicy", "Page", "RapidProClient", "DEFAULT_TIMEOUT", "TOKEN_ENV", "resolve_token"]
 
 logger = logging.getLogger(__name__)
 
 #: (connect, read) timeout of every request, in seconds.
 DEFAULT_TIMEOUT = (15.0, 120.0)
+#: Environment variable holding the API token when the command line gives ``-`` or an empty token.
+TOKEN_ENV = "RAPID_PRO_TOKEN"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def resolve_token(value: str, environ: Mapping[str, str]) -> str:
+    """The API token a ``<rapid-pro-token>`` argument stands for.
+
+    ``@FILE``: the first line of that file (so the token stays out of the process list and shell history);
+    ``-`` or an empty string: the ``RAPID_PRO_TOKEN`` environment variable; anything else: the token itself.
+    Errors name where the token was looked for, never the token.
+    """
+    if value in ("", "-"):
+        token = environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise UsageError(f"no Rapid Pro token: the token argument is {value!r} and {TOKEN_ENV} is not set")
+        return token
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                token = handle.readline().strip()
+        except OSError as error:
+            raise UsageError(f"cannot read the Rapid Pro token file ({error.strerror})", path=path) from None
+        if not token:
+            raise UsageError("the Rapid Pro token file is empty", path=path)
+        return token
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -233,7 +260,8 @@ class RapidProClient:
     def _wait_or_give_up(self, failure: _Transient, attempt: int, *, what: str, where: str) -> None:
         if attempt >= self._retry.max_attempts:
             raise FetchError(
-                f"{what}, {where}: {failure.reason}, still failing after {attempt} attempts"
+                f"{what}, {where}: {failure.reason}, still failing after {attempt} attempts; "
+                "what was fetched before is kept, run the same command again to resume"
             ) from None
         if failure.wait:
             if failure.wait > self._retry.max_retry_after:

@@ -1,0 +1,459 @@
+"""Tests of stage 2 (fetch): the real client against the bundled Rapid Pro server and synthetic workspace."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from redss_pipeline.config import FlowConfig
+from redss_pipeline.errors import FetchError, UsageError
+from redss_pipeline.fetch import find_flows, run_fetch
+from redss_pipeline.fetch_store import FetchStore
+from redss_pipeline.rapid_pro import RetryPolicy, resolve_token
+from redss_pipeline.rapid_pro_server import RapidProServer
+from redss_pipeline.synthetic_workspace import generate_workspace
+from redss_pipeline.traced_data_json import read_traced_data_file
+from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table
+
+TOKEN = "test-token-5f0c2a9d"
+FLOWS = (
+    "csap_s01e01_activation", "csap_s01e02_activation", "csap_s01e03_activation", "csap_s01e04_activation",
+    "csap_demog", "csap_evaluation",
+)
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+def workspace():
+    return generate_workspace(seed=7, size=400)
+
+
+@pytest.fixture
+def server(workspace):
+    with RapidProServer(workspace, token=TOKEN, page_size=40) as running:
+        yield running
+
+
+def _data_root(path: Path) -> Path:
+    create_uuid_table(path)
+    return path
+
+
+@pytest.fixture
+def root(tmp_path):
+    return _data_root(tmp_path / "data")
+
+
+class _FreshConnections(requests.adapters.HTTPAdapter):
+    """One connection per request. The test server writes headers and body in two sends; on a kept-alive
+    connection that meets the client's delayed ACK and costs 40 ms a request, on a fresh one it does not."""
+
+    def send(self, request, **kwargs):
+        response = super().send(request, **kwargs)
+        self.poolmanager.clear()  # the connection closes when released instead of going back to the pool
+        return response
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", _FreshConnections())
+    return session
+
+
+def _fetch(config, root, server, run, **options):
+    options.setdefault("retry", FAST_RETRY)
+    options.setdefault("sleep", lambda seconds: None)
+    options.setdefault("session", _session())
+    return run_fetch(
+        config=config, data_root=root, server=server.url, token=TOKEN, run=run, progress=False, **options
+    )
+
+
+def _raw_files(root: Path) -> dict[str, bytes]:
+    return {flow: (root / "Raw Data" / f"{flow}.json").read_bytes() for flow in FLOWS}
+
+
+def _reference_files(tmp_path, root, config, server, run) -> dict[str, bytes]:
+    """What an uninterrupted full fetch writes for the same workspace and the same UUID table."""
+    reference = tmp_path / "reference"
+    shutil.copytree(root / "UUIDs", reference / "UUIDs")
+    _fetch(config, reference, server, run)
+    return _raw_files(reference)
+
+
+def _uid(root: Path, urn: str) -> str:
+    with open_uuid_table(root) as table:
+        return table.uuids_for_urns([urn])[urn]
+
+
+def _records(root: Path, flow: str):
+    return read_traced_data_file(root / "Raw Data" / f"{flow}.json")
+
+
+def _all_runs(workspace, flow: str) -> list[dict]:
+    flow_uuid = workspace.flow(flow)["uuid"]
+    archived = [r for r in workspace.archived_runs() if r["flow"]["uuid"] == flow_uuid]
+    return workspace.runs(flow=flow) + archived
+
+
+# -- a full fetch ------------------------------------------------------------------------------------------------
+
+
+def test_full_fetch_writes_every_run_with_a_known_contact_oldest_first(workspace, server, root, config, run):
+    """Mode all: one record per run (archived runs included), oldest-modified first, uid of the first URN."""
+    summary = _fetch(config, root, server, run)
+    contacts = {c["uuid"]: c for c in workspace.contacts()}
+    flow = "csap_s01e02_activation"
+    runs = sorted(
+        (r for r in _all_runs(workspace, flow) if contacts[r["contact"]["uuid"]]["urns"]),
+        key=lambda r: (r["modified_on"], r["id"]),
+    )
+    records = _records(root, flow)
+    assert [r["Rqa_S01E02 (Run ID) - csap_s01e02_activation"] for r in records if r.get(
+        "Rqa_S01E02 (Run ID) - csap_s01e02_activation") is not None] == [r["id"] for r in runs if r["values"]]
+    assert len(records) == len(runs)
+    assert [r["modified_on"][:19] for r in records] == [r["modified_on"][:19] for r in runs]
+    first = runs[0]
+    assert records[0]["avf_phone_id"] == _uid(root, contacts[first["contact"]["uuid"]]["urns"][0])
+    assert summary.archives_downloaded >= 1
+    assert next(s for s in summary.flows if s.name == flow).records == len(runs)
+
+
+def test_the_text_key_holds_the_raw_input_the_client_no_longer_models(workspace, server, root, config, run):
+    """temba_client 2.21 dropped Run.Value.input; the (Text) key still carries it from the raw JSON."""
+    _fetch(config, root, server, run)
+    flow = "csap_s01e01_activation"
+    by_id = {r["id"]: r for r in _all_runs(workspace, flow)}
+    records = [r for r in _records(root, flow) if "Rqa_S01E01 (Text) - csap_s01e01_activation" in r]
+    assert records
+    for record in records:
+        value = by_id[record["Rqa_S01E01 (Run ID) - csap_s01e01_activation"]]["values"]["rqa_s01e01"]
+        assert record["Rqa_S01E01 (Text) - csap_s01e01_activation"] == value["input"]
+        assert record["Rqa_S01E01 (Value) - csap_s01e01_activation"] == value["value"]
+
+
+def test_test_contacts_are_flagged_not_dropped(workspace, server, root, config, run):
+    """Runs of the configured test contacts carry test_run: true; others have no test_run key."""
+    tester = sorted(config.test_contact_uuids)[0]
+    workspace.add_run(flow="csap_s01e03_activation", contact=tester, answers={"rqa_s01e03": "test message"})
+    _fetch(config, root, server, run)
+    test_uids = {_uid(root, workspace.contact(c)["urns"][0]) for c in config.test_contact_uuids}
+    records = _records(root, "csap_s01e03_activation")
+    assert [r.get("test_run") for r in records if r.get("Rqa_S01E03 (Text) - csap_s01e03_activation") ==
+            "test message"] == [True]
+    assert all(r.get("test_run") is True for r in records if r["avf_phone_id"] in test_uids)
+    assert all(r.get("test_run") is None for r in records if r["avf_phone_id"] not in test_uids)
+
+
+# -- incremental fetch -------------------------------------------------------------------------------------------
+
+
+def test_second_fetch_asks_only_for_changes_and_matches_a_full_fetch(workspace, server, root, config, run, tmp_path):
+    """Changed runs replace their older versions, new ones are added, and the files equal a full fetch's."""
+    _fetch(config, root, server, run)
+    demog = workspace.runs(flow="csap_demog")
+    changed = [workspace.modify_run(r["id"], answers={"age": "labaatan"}) for r in demog[:3]]
+    contact = workspace.add_contact(urns=["tel:+252610099001"])
+    added = workspace.add_run(flow="csap_s01e04_activation", contact=contact["uuid"], answers={"rqa_s01e04": "nabad"})
+    server.clear_requests()
+
+    summary = _fetch(config, root, server, run)
+
+    flows = {s.name: s for s in summary.flows}
+    assert (flows["csap_demog"].new, flows["csap_demog"].updated) == (0, 3)
+    assert (flows["csap_s01e04_activation"].new, flows["csap_s01e04_activation"].updated) == (1, 0)
+    assert summary.contacts.new == 1
+    runs_requests = [r for r in server.requests if r.path == "/api/v2/runs.json"]
+    assert all("after" in r.query for r in runs_requests)
+    assert not [r for r in server.requests if r.path.startswith("/archive-files/")]
+    demog_records = {r["Age (Run ID) - csap_demog"]: r for r in _records(root, "csap_demog") if "Age (Run ID) - csap_demog" in r}
+    assert all(demog_records[r["id"]]["Age (Value) - csap_demog"] == r["values"]["age"]["value"] for r in changed
+               if r["id"] in demog_records)
+    assert any(r.get("Rqa_S01E04 (Run ID) - csap_s01e04_activation") == added["id"]
+               for r in _records(root, "csap_s01e04_activation"))
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        assert store.run_count() == sum(len(_all_runs(workspace, f)) for f in FLOWS)
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
+def test_a_fetch_with_nothing_new_costs_ten_requests(server, root, config, run):
+    """Nothing new: one flows request, two contacts requests, one archives listing, one runs request per flow."""
+    _fetch(config, root, server, run)
+    server.clear_requests()
+    summary = _fetch(config, root, server, run)
+    paths = [r.path for r in server.requests]
+    assert paths.count("/api/v2/flows.json") == 1
+    assert paths.count("/api/v2/contacts.json") == 2
+    assert paths.count("/api/v2/archives.json") == 1
+    assert paths.count("/api/v2/runs.json") == len(FLOWS)
+    assert len(paths) == summary.requests == 10
+    assert all(s.new == 0 and s.updated == 0 for s in summary.flows)
+
+
+def test_deleted_contacts_are_removed_and_their_runs_left_out(workspace, server, root, config, run):
+    """A contact deleted in Rapid Pro disappears from the raw files on the next fetch."""
+    _fetch(config, root, server, run)
+    flow = "csap_s01e01_activation"
+    victim = next(r["contact"]["uuid"] for r in workspace.runs(flow=flow)
+                  if workspace.contact(r["contact"]["uuid"])["urns"][:1] and
+                  r["contact"]["uuid"] not in config.test_contact_uuids)
+    uid = _uid(root, workspace.contact(victim)["urns"][0])
+    workspace.delete_contact(victim)
+    summary = _fetch(config, root, server, run)
+    assert summary.contacts.deleted == 1
+    assert all(r["avf_phone_id"] != uid for f in FLOWS for r in _records(root, f))
+
+
+def test_a_changed_first_urn_takes_effect_on_every_record(workspace, server, root, config, run):
+    """When a contact's preferred URN changes, all its records get the new uid."""
+    _fetch(config, root, server, run)
+    flow = "csap_s01e01_activation"
+    contact = next(r["contact"]["uuid"] for r in workspace.runs(flow=flow)
+                   if workspace.contact(r["contact"]["uuid"])["urns"][:1])
+    workspace.set_contact_urns(contact, ["tel:+252610099777"])
+    _fetch(config, root, server, run)
+    new_uid = _uid(root, "tel:+252610099777")
+    run_ids = {r["id"] for r in workspace.runs(flow=flow) if r["contact"]["uuid"] == contact}
+    records = [r for r in _records(root, flow) if r.get("Rqa_S01E01 (Run ID) - csap_s01e01_activation") in run_ids]
+    assert records and all(r["avf_phone_id"] == new_uid for r in records)
+
+
+def test_a_run_of_a_contact_not_yet_known_is_kept_and_written_once_the_contact_arrives(
+    workspace, server, root, config, run
+):
+    """A run whose contact appeared after the contacts were read is skipped, stays stored, comes back later."""
+    created = {}
+
+    def add_late_contact(what, page):
+        if what == "runs of flow csap_s01e01_activation" and not created:
+            contact = workspace.add_contact(urns=["tel:+252610099555"])
+            created["run"] = workspace.add_run(flow="csap_evaluation", contact=contact["uuid"],
+                                               answers={"repeated": "haa"})
+
+    summary = _fetch(config, root, server, run, on_page=add_late_contact)
+    assert summary.skipped_contacts_unknown == 1
+    assert next(s for s in summary.flows if s.name == "csap_evaluation").skipped_unknown == 1
+    summary = _fetch(config, root, server, run)
+    uid = _uid(root, "tel:+252610099555")
+    assert summary.skipped_contacts_unknown == 0
+    assert [r["Repeated (Run ID) - csap_evaluation"] for r in _records(root, "csap_evaluation")
+            if r["avf_phone_id"] == uid] == [created["run"]["id"]]
+
+
+def test_a_new_archive_is_downloaded_once_and_its_runs_are_not_duplicated(workspace, server, root, config, run):
+    """Runs moved to an archive after a fetch stay in the raw files, once; the archive is read only once."""
+    _fetch(config, root, server, run)
+    before = _raw_files(root)
+    day = workspace.runs()[0]["modified_on"][:10]
+    workspace.archive_runs(period="daily", start_date=day)
+    server.clear_requests()
+    summary = _fetch(config, root, server, run)
+    assert summary.archives_downloaded == 1
+    assert _raw_files(root) == before
+    server.clear_requests()
+    assert _fetch(config, root, server, run).archives_downloaded == 0
+
+
+def test_latest_only_keeps_a_key_answered_only_in_an_older_run(workspace, server, root, config, run):
+    """A respondent's survey record has the newest answer per key, and keys only an older run answered."""
+    contact = workspace.add_contact(urns=["tel:+252610099123"])
+    workspace.add_run(flow="csap_demog", contact=contact["uuid"], answers={"gender": "lab", "age": "labaatan"})
+    workspace.add_run(flow="csap_demog", contact=contact["uuid"], answers={"gender": "dumar"})
+    _fetch(config, root, server, run)
+    uid = _uid(root, "tel:+252610099123")
+    (record,) = [r for r in _records(root, "csap_demog") if r["avf_phone_id"] == uid]
+    assert record["Gender (Text) - csap_demog"] == "dumar"
+    assert record["Age (Text) - csap_demog"] == "labaatan"
+    assert [c.value for c in record.history("Gender (Text) - csap_demog")] == ["lab", "dumar"]
+
+
+# -- crash safety and faults ---------------------------------------------------------------------------------------
+
+
+def test_an_interrupted_fetch_reruns_to_the_same_files_without_loss_or_duplicates(
+    workspace, server, root, config, run, tmp_path
+):
+    """Ctrl-C in the middle of a flow, then a rerun: same raw files as an uninterrupted fetch, no duplicates."""
+
+    def interrupt(what, page):
+        if what == "runs of flow csap_s01e03_activation" and page == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fetch(config, root, server, run, on_page=interrupt)
+    _fetch(config, root, server, run)
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        assert store.run_count() == sum(len(_all_runs(workspace, f)) for f in FLOWS)
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
+def test_retries_running_out_name_the_flow_and_page_and_a_rerun_resumes(
+    workspace, server, root, config, run, tmp_path
+):
+    """A server failing for good: FetchError names flow and page; stored pages stay; a rerun completes."""
+    flow_uuid = workspace.flow("csap_s01e02_activation")["uuid"]
+    server.faults.inject(path="/api/v2/runs.json", query={"flow": flow_uuid}, status=503, times=100,
+                         after_requests=1)
+    with pytest.raises(FetchError, match=r"runs of flow csap_s01e02_activation, page 2: HTTP 503 .*"
+                                         r"still failing after 4 attempts.*run the same command again"):
+        _fetch(config, root, server, run)
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        assert store.run_count(flow_uuid) == 40  # the first page was kept
+    server.faults.clear()
+    _fetch(config, root, server, run)
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
+def test_429_waits_for_retry_after(server, root, config, run):
+    """A 429 with Retry-After is retried after exactly that many seconds (plus a little jitter)."""
+    server.faults.inject(path="/api/v2/flows.json", status=429, retry_after=7)
+    sleeps = []
+    _fetch(config, root, server, run, sleep=sleeps.append)
+    assert len(sleeps) == 1 and 7.0 <= sleeps[0] < 7.2
+    assert server.request_count("/api/v2/flows.json") == 2
+
+
+def test_429_without_retry_after_backs_off(server, root, config, run):
+    """A 429 without Retry-After backs off like a server error instead of failing at once."""
+    server.faults.inject(path="/api/v2/contacts.json", status=429, retry_after=None, times=2)
+    sleeps = []
+    _fetch(config, root, server, run, sleep=sleeps.append, retry=RetryPolicy(max_attempts=4, base_delay=2.0))
+    assert len(sleeps) == 2
+    assert 1.0 <= sleeps[0] < 2.0 and 2.0 <= sleeps[1] < 4.0
+
+
+def test_server_errors_and_dropped_connections_are_retried(workspace, server, root, config, run, tmp_path):
+    """502, 500 and a dropped connection mid-fetch are retried; the result equals an undisturbed fetch."""
+    flow_uuid = workspace.flow("csap_demog")["uuid"]
+    server.faults.inject(path="/api/v2/runs.json", query={"flow": flow_uuid}, status=502, after_requests=1)
+    server.faults.inject(path="/api/v2/runs.json", status=500, after_requests=3)
+    server.faults.inject(path="/api/v2/contacts.json", drop_connection=True, after_requests=1)
+    sleeps = []
+    _fetch(config, root, server, run, sleep=sleeps.append)
+    assert len(sleeps) == 3
+    assert not server.faults.pending
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
+def test_a_stalled_request_times_out_and_is_retried(server, root, config, run):
+    """A request that gets no answer hits the timeout and is sent again."""
+    server.faults.inject(path="/api/v2/flows.json", stall_seconds=1.0, status=500)
+    sleeps = []
+    summary = _fetch(config, root, server, run, sleep=sleeps.append, timeout=0.3)
+    assert len(sleeps) == 1
+    assert summary.flows[0].records > 0
+
+
+# -- errors the user can fix -------------------------------------------------------------------------------------
+
+
+def test_an_unknown_flow_fails_listing_the_workspace_flows(server, root, config, run):
+    """A configured flow the workspace lacks: the error lists the workspace's flow names."""
+    wrong = dataclasses.replace(config, flows=(FlowConfig("csap_s01e05_activation", "all"),))
+    with pytest.raises(FetchError, match=r"no flow named 'csap_s01e05_activation'.*csap_demog, csap_evaluation"):
+        _fetch(wrong, root, server, run)
+
+
+def test_a_flow_name_two_flows_share_is_an_error():
+    """Two workspace flows with the configured name: "Non-unique flow name"."""
+    flows = [{"uuid": "a", "name": "csap_demog"}, {"uuid": "b", "name": "csap_demog"}]
+    with pytest.raises(FetchError, match="Non-unique flow name 'csap_demog'"):
+        find_flows(flows, [FlowConfig("csap_demog", "latest-only")])
+
+
+def test_a_missing_uuid_table_stops_the_fetch_before_any_request(server, tmp_path, config, run):
+    """Stage 1 must have run: the error says so, and Rapid Pro is not asked anything."""
+    with pytest.raises(Exception, match="run run_scripts/1_create_uuid_table.sh"):
+        _fetch(config, tmp_path / "empty", server, run)
+    assert server.request_count() == 0
+
+
+def _entry_point():
+    path = Path(__file__).resolve().parents[1] / "fetch_raw_data.py"
+    spec = importlib.util.spec_from_file_location("fetch_raw_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.entry_point
+
+
+def test_a_wrong_token_gives_one_line_and_a_nonzero_exit_without_the_token(server, root, tmp_path, capsys):
+    """403 from Rapid Pro: exit 1, one clear error line, the token printed nowhere."""
+    status = _entry_point()(["u@example.org", str(tmp_path / "rp"), server.url, "wrong-token-98765", str(root)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.err.splitlines()[0].startswith("error: Rapid Pro refused the API token (HTTP 403")
+    assert "wrong-token-98765" not in captured.err + captured.out
+    assert (tmp_path / "rp").is_dir()
+
+
+def test_the_entry_point_reads_the_token_from_a_file_and_prints_the_summary(server, root, tmp_path, capsys):
+    """@FILE gives the token; a successful fetch prints the per-flow table and the request count."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    status = _entry_point()(["u@example.org", str(tmp_path / "rp"), server.url, f"@{token_file}", str(root)])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "csap_demog" in captured.out and "requests: " in captured.out
+    assert TOKEN not in captured.out + captured.err
+
+
+def test_the_token_argument_can_name_a_file_or_the_environment(tmp_path):
+    """'-' and '' read RAPID_PRO_TOKEN, @FILE reads the file's first line; a missing token is a usage error."""
+    (tmp_path / "t").write_text("from-file\nignored\n")
+    assert resolve_token(f"@{tmp_path / 't'}", {}) == "from-file"
+    assert resolve_token("-", {"RAPID_PRO_TOKEN": "from-env"}) == "from-env"
+    assert resolve_token("", {"RAPID_PRO_TOKEN": "from-env"}) == "from-env"
+    assert resolve_token("literal", {}) == "literal"
+    with pytest.raises(UsageError, match="RAPID_PRO_TOKEN is not set"):
+        resolve_token("-", {})
+
+
+# -- de-identification ---------------------------------------------------------------------------------------------
+
+
+def test_a_telegram_first_urn_gets_a_uid_keyed_by_the_whole_urn(workspace, server, root, config, run):
+    """A contact whose preferred URN is telegram: is keyed 'telegram:<id>' in the table, never by digits."""
+    contact = workspace.add_contact(urns=["telegram:987654321", "tel:+252610099321"])
+    workspace.add_run(flow="csap_s01e01_activation", contact=contact["uuid"], answers={"rqa_s01e01": "waan maqlay"})
+    _fetch(config, root, server, run)
+    (record,) = [r for r in _records(root, "csap_s01e01_activation")
+                 if r.get("Rqa_S01E01 (Text) - csap_s01e01_activation") == "waan maqlay"]
+    with open_uuid_table(root) as table:
+        assert table.keys_for_uuids([record["avf_phone_id"]]) == {record["avf_phone_id"]: "telegram:987654321"}
+
+
+def test_no_phone_number_appears_in_any_file_outside_uuids(workspace, server, root, config, run, tmp_path):
+    """Every file under the data root but UUIDs/ is free of the workspace's numbers, in any formatting."""
+    _fetch(config, root, server, run)
+    workspace.modify_run(workspace.runs(flow="csap_demog")[0]["id"], answers={"age": "soddon"})
+    _fetch(config, root, server, run)
+    patterns = []
+    for number in workspace.phone_numbers():
+        digits = re.sub(r"\D", "", number)
+        last_nine = digits[-9:]
+        patterns.append(re.escape(digits.encode()))
+        patterns.append(rb"[ .()\-]?".join(re.escape(d.encode()) for d in last_nine))
+    scanner = re.compile(b"|".join(patterns))
+    scanned = 0
+    for path in root.rglob("*"):
+        if path.is_file() and "UUIDs" not in path.relative_to(root).parts:
+            content = path.read_bytes()
+            assert scanner.search(content) is None, f"a phone number leaked into {path.relative_to(root)}"
+            scanned += 1
+    assert scanned >= len(FLOWS) + 1
+    # The scan itself works: the table does hold the numbers.
+    assert scanner.search((root / "UUIDs" / "phone_uuids.sqlite").read_bytes()) is not None
+
+
+def test_progress_bars_go_to_stderr(server, root, config, run, capsys):
+    """With progress on, a bar per flow is drawn on stderr and nothing on stdout."""
+    run_fetch(config=config, data_root=root, server=server.url, token=TOKEN, run=run, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert all(flow in captured.err for flow in FLOWS)
