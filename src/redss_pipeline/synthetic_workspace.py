@@ -371,6 +371,15 @@ class _Index:
         if old is not None:
             del self.keys[bisect.bisect_left(self.keys, old)]
 
+    def pop_range(self, low: str, high: str) -> list[tuple[str, int]]:
+        """Removes and returns the keys whose first element lies in ``[low, high)``, in one slice."""
+        start, stop = bisect.bisect_left(self.keys, (low,)), bisect.bisect_left(self.keys, (high,))
+        popped = self.keys[start:stop]
+        del self.keys[start:stop]
+        for key in popped:
+            del self._key_of[key[1]]
+        return popped
+
 
 def _select(
     keys: Sequence[tuple[Any, int]],
@@ -817,10 +826,11 @@ class Workspace:
                     raise WorkspaceError(f"a {period} run archive for {start} exists already", field="start_date")
             end = _period_end(start, period)
             low, high = f"{start.isoformat()}T", f"{end.isoformat()}T"
-            keys = self._run_index.keys
-            moved = [self._runs[n] for _, n in keys[bisect.bisect_left(keys, (low,)):bisect.bisect_left(keys, (high,))]]
-            for run in moved:
-                self._drop_run(run)
+            moved = [self._runs.pop(number) for _, number in self._run_index.pop_range(low, high)]
+            for index in self._flow_run_index.values():
+                index.pop_range(low, high)
+            self._archived_run_ids.update(run["id"] for run in moved)
+            self._flow_counts_cache = None
             return self._add_archive("run", period, start, sorted(moved, key=lambda r: r["id"]),
                                      drop_start=period == "monthly")
 
@@ -904,14 +914,6 @@ class Workspace:
         self._flow_counts_cache = None
         self._see(parse_timestamp(run["modified_on"]))
 
-    def _drop_run(self, run: dict) -> None:
-        number = run["id"]
-        del self._runs[number]
-        self._run_index.remove(number)
-        self._flow_run_index[run["flow"]["uuid"]].remove(number)
-        self._archived_run_ids.add(number)
-        self._flow_counts_cache = None
-
     def _build_contact(
         self,
         *,
@@ -941,10 +943,11 @@ class Workspace:
             "last_seen_on": None if last_seen is None else format_timestamp(last_seen),
         }
 
-    def _store_contact(self, number: int, contact: dict) -> None:
+    def _store_contact(self, number: int, contact: dict, *, index: bool = True) -> None:
         self._contacts[number] = contact
         self._contact_number_by_uuid[contact["uuid"]] = number
-        self._contact_index.put((contact["modified_on"], number))
+        if index:
+            self._contact_index.put((contact["modified_on"], number))
         for urn in contact["urns"]:
             if urn.startswith("tel:"):
                 self._phone_numbers.add(urn[4:])
@@ -1319,8 +1322,9 @@ class _Generator:
                 created=created, modified=modified, last_seen=draft.last, stopped=draft.stopped_at is not None,
                 fields={"district": None, **(draft.fields or {})},
             )
-            ws._store_contact(ws._next_contact_number, contact)
+            ws._store_contact(ws._next_contact_number, contact, index=False)
             ws._next_contact_number += 1
+        ws._contact_index = _Index((c["modified_on"], number) for number, c in ws._contacts.items())
 
 
 def _first(answers: Sequence[tuple[ResultSpec, str, int]], key: str) -> str | None:
