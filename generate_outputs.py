@@ -101,9 +101,15 @@ def explain(argv: Sequence[str]) -> int:
     from redss_pipeline.data_root import DataRoot
     from redss_pipeline.generate import output_paths
 
+    from redss_pipeline.lineage import source_keys
+
     config = load_config()
     trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])
-    print(trail.explain(args.uid, args.column))
+    keys = source_keys(config, args.column)
+    if len(keys) > 1:
+        print(f"{args.column} is derived from: {' <- '.join(keys[1:])}\n")
+    for key in keys:
+        print(trail.explain(args.uid, key))
     return 0
 
 

@@ -28,11 +28,20 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _give_default_permissions(tmp_name)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _give_default_permissions(path: str | os.PathLike) -> None:
+    """mkstemp creates files readable by their owner only; an output should get the usual permissions
+    (0666 less the umask), like a file opened with open()."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
@@ -66,6 +75,7 @@ class StagedOutputs:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             for tmp, target in self._staged:
+                _give_default_permissions(tmp)
                 os.replace(tmp, target)
         else:
             for tmp, _ in self._staged:
