@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import redss_pipeline.coda as coda_module
-from redss_pipeline.code_scheme import NA, NC, NR, NS, load_code_scheme
+from redss_pipeline.code_scheme import NA, NC, NS, load_code_scheme
 from redss_pipeline.coda import (
     MULTI_CODED_IMPORT_ORIGIN,
     SINGLE_CODED_IMPORT_ORIGIN,
