@@ -287,7 +287,11 @@ def test_an_interrupted_fetch_reruns_to_the_same_files_without_loss_or_duplicate
 
     with pytest.raises(KeyboardInterrupt):
         _fetch(config, root, server, run, on_page=interrupt)
+    server.clear_requests()
     _fetch(config, root, server, run)
+    flow_uuid = workspace.flow("csap_s01e03_activation")["uuid"]
+    rerun = [r.query for r in server.requests if r.path == "/api/v2/runs.json" and r.query.get("flow") == flow_uuid]
+    assert "cursor" in rerun[0]  # continued after the last stored page instead of starting again
     with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
         assert store.run_count() == sum(len(_all_runs(workspace, f)) for f in FLOWS)
     assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)

@@ -13,10 +13,12 @@ One call of :func:`run_fetch` (spec rapid-pro.md sections 2 and 3, README decisi
    and merges with itself);
 6. rebuilds every raw file ``Raw Data/<flow>.json`` from the store, exactly as a full fetch would.
 
-Crash safety: every page is committed to the store in one transaction as it arrives; a cursor moves only after
-all pages of its flow (or of the contacts) are stored; raw files are rebuilt from the store on every run and
-written atomically. Kill the process at any moment and run it again: it resumes from the saved cursors, and
-merging by run identity means no run is lost or duplicated.
+Crash safety: every page is committed to the store in one transaction as it arrives, together with the link
+to the next page; a cursor moves only after all pages of its flow (or of the contacts) are stored; raw files
+are rebuilt from the store on every run and written atomically. Kill the process at any moment and run it
+again: it continues from the last stored page (or the saved cursors), and merging by run identity means no
+run is lost or duplicated. A run modified while a read is interrupted moves ahead of the saved position; its
+new ``modified_on`` is later than the cursor the read ends with, so the next fetch picks it up.
 
 A fetch with nothing new costs at most: one flows request, one contacts request, one deleted-contacts
 request, one archives listing and one runs request per flow.
@@ -42,6 +44,7 @@ from .fetch_store import (
     DELETED_CONTACTS_CURSOR,
     FetchStore,
     MergeCounts,
+    ResumePoint,
     StoredContact,
     runs_cursor,
 )
@@ -222,41 +225,40 @@ def _fetch_contacts(
     hook: PageHook,
 ) -> None:
     tests = config.test_contact_uuids
-    for deleted, cursor_name, what in (
-        (False, CONTACTS_CURSOR, "contacts"),
-        (True, DELETED_CONTACTS_CURSOR, "deleted contacts"),
-    ):
-        cursor = None if full else store.cursor(cursor_name)
-        greatest = cursor
-        for page in client.pages(
-            "contacts", what=what, deleted=True if deleted else None, after=_after(cursor)
-        ):
-            contacts = [c for c in page.results if c.get("uuid")]
-            uids = {} if deleted else _uids_of_first_urns(table, contacts)
-            stored = [
-                StoredContact(
-                    contact_uuid=c["uuid"],
-                    uid=None if deleted else uids.get(c["uuid"]),
-                    test=c["uuid"] in tests,
-                    modified_on=time_key(c["modified_on"]),
-                    deleted=deleted,
-                )
-                for c in contacts
-            ]
-            with store.transaction():
-                counts = store.merge_contacts(stored)
-            if deleted:
-                summary.deleted += counts.new + counts.updated
-            else:
-                summary.new += counts.new
-                summary.updated += counts.updated
-            greatest = max([greatest or ""] + [c.modified_on for c in stored]) or None
-            hook(what, page.number)
-        if deleted and greatest is None:
-            # No deletion yet: any later one is stamped after every contact seen above, so start there
-            # rather than asking for every deleted contact again next time.
-            greatest = store.cursor(CONTACTS_CURSOR)
-        store.set_cursor(cursor_name, greatest)
+
+    def store_contacts(page: list[dict[str, Any]], deleted: bool) -> list[str]:
+        contacts = [c for c in page if c.get("uuid")]
+        # Only the uid of the first URN goes further: the URNs of this page are never stored.
+        uids = {} if deleted else _uids_of_first_urns(table, contacts)
+        stored = [
+            StoredContact(
+                contact_uuid=c["uuid"],
+                uid=None if deleted else uids.get(c["uuid"]),
+                test=c["uuid"] in tests,
+                modified_on=time_key(c["modified_on"]),
+                deleted=deleted,
+            )
+            for c in contacts
+        ]
+        counts = store.merge_contacts(stored)
+        if deleted:
+            summary.deleted += counts.new + counts.updated
+        else:
+            summary.new += counts.new
+            summary.updated += counts.updated
+        return [c.modified_on for c in stored]
+
+    _read_pages(
+        client, store, CONTACTS_CURSOR, "contacts", what="contacts", full=full, hook=hook,
+        store_page=lambda page: store_contacts(page, False),
+    )
+    # Until the first deletion is seen, later deletions are stamped after every contact read above: start
+    # there rather than asking for every deleted contact again next time.
+    _read_pages(
+        client, store, DELETED_CONTACTS_CURSOR, "contacts", what="deleted contacts", full=full, hook=hook,
+        store_page=lambda page: store_contacts(page, True), filters={"deleted": True},
+        floor=store.cursor(CONTACTS_CURSOR),
+    )
     store.mark_test_contacts(tests)
     counts = store.contact_counts()
     summary.stored = counts["active"]
@@ -344,26 +346,74 @@ def _fetch_runs(
 ) -> None:
     flow_uuid = flow["uuid"]
     cursor_name = runs_cursor(flow_uuid)
-    cursor = None if full else store.cursor(cursor_name)
     expected = None
-    if cursor is None and isinstance(flow.get("runs"), dict):
+    if (full or store.cursor(cursor_name) is None) and isinstance(flow.get("runs"), dict):
         expected = sum(v for v in flow["runs"].values() if isinstance(v, int)) or None
-    what = f"runs of flow {summary.name}"
-    greatest = cursor
+
     with tqdm(
         total=expected, desc=summary.name, unit=" runs", file=sys.stderr, disable=not progress, leave=True
     ) as bar:
-        for page in client.pages("runs", what=what, flow=flow_uuid, after=_after(cursor)):
-            runs = [r for r in page.results if (r.get("flow") or {}).get("uuid") == flow_uuid]
-            with store.transaction():
-                counts = store.merge_runs(runs)
-            _count(summary, counts)
-            if runs:
-                greatest = max([greatest or ""] + [time_key(r["modified_on"]) for r in runs])
-            bar.update(len(page.results))
-            hook(what, page.number)
-    # Only now, with every page of the flow stored, may the next fetch start from here.
-    store.set_cursor(cursor_name, greatest)
+
+        def store_runs(page: list[dict[str, Any]]) -> list[str]:
+            runs = [r for r in page if (r.get("flow") or {}).get("uuid") == flow_uuid]
+            _count(summary, store.merge_runs(runs))
+            bar.update(len(page))
+            return [time_key(r["modified_on"]) for r in runs]
+
+        _read_pages(
+            client, store, cursor_name, "runs", what=f"runs of flow {summary.name}", full=full, hook=hook,
+            store_page=store_runs, filters={"flow": flow_uuid},
+        )
+
+
+def _read_pages(
+    client: RapidProClient,
+    store: FetchStore,
+    cursor_name: str,
+    endpoint: str,
+    *,
+    what: str,
+    full: bool,
+    hook: PageHook,
+    store_page: Callable[[list[dict[str, Any]]], list[str]],
+    filters: dict[str, Any] | None = None,
+    floor: str | None = None,
+) -> None:
+    """Reads every page changed since a cursor into the store, each page in one transaction with the
+    position reached, and moves the cursor only when the last page is stored.
+
+    ``store_page`` stores one page's results and returns their ``modified_on`` (``time_key`` form). An
+    interrupted read resumes from the saved ``next`` link (unless ``full``). ``floor`` is the cursor to save
+    when nothing at all has been seen yet.
+    """
+    cursor = None if full else store.cursor(cursor_name)
+    resume = None if full else store.resume_point(cursor_name)
+    if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
+        resume = None  # saved against another server address: start this read again
+    greatest = _latest(cursor, resume.modified_on if resume else None)
+    pages = client.pages(
+        endpoint,
+        what=what,
+        resume_url=resume.next_url if resume else None,
+        resume_page=resume.page if resume else 0,
+        after=_after(cursor),
+        **(filters or {}),
+    )
+    for page in pages:
+        with store.transaction():
+            greatest = _latest(greatest, *store_page(page.results))
+            if page.next_url:
+                store.set_resume_point(cursor_name, ResumePoint(page.next_url, page.number, greatest))
+        hook(what, page.number)
+    # Only now, with every page stored, may the next fetch start from here.
+    with store.transaction():
+        store.set_cursor(cursor_name, _latest(greatest, floor))
+        store.set_resume_point(cursor_name, None)
+
+
+def _latest(*times: str | None) -> str | None:
+    present = [t for t in times if t]
+    return max(present) if present else None
 
 
 def _count(summary: FlowSummary, counts: MergeCounts) -> None:

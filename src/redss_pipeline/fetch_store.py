@@ -11,6 +11,9 @@ ask Rapid Pro only for what changed since the last one and lets a killed fetch r
   tombstones so that an older copy cannot bring them back;
 - ``cursors``: the greatest ``modified_on`` stored per flow (``runs:<flow uuid>``) and for contacts, in the
   fixed-width UTC form of :func:`~redss_pipeline.raw_records.time_key`;
+- ``resume``: while a cursor's pages are being read, the ``next`` link of the last stored page, its number
+  and the greatest ``modified_on`` stored so far, so that an interrupted read continues where it stopped
+  (the link holds the filters and the server's paging cursor, never the token);
 - ``archives``: (archive hash, flow uuid) pairs already read from Rapid Pro run archives.
 
 Every write is one SQLite transaction, so the store is always consistent: a page of runs is committed as it
@@ -37,6 +40,7 @@ __all__ = [
     "DELETED_CONTACTS_CURSOR",
     "runs_cursor",
     "StoredContact",
+    "ResumePoint",
     "MergeCounts",
     "FetchStore",
 ]
@@ -69,6 +73,12 @@ CREATE TABLE cursors (
     name        TEXT PRIMARY KEY,
     modified_on TEXT NOT NULL
 );
+CREATE TABLE resume (
+    name        TEXT PRIMARY KEY,
+    next_url    TEXT NOT NULL,
+    page        INTEGER NOT NULL,
+    modified_on TEXT
+);
 CREATE TABLE archives (
     hash      TEXT NOT NULL,
     flow_uuid TEXT NOT NULL,
@@ -91,6 +101,16 @@ class StoredContact:
     test: bool
     modified_on: str
     deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where an interrupted read of a cursor's pages continues: the next page's URL, the number of the last
+    stored page, and the greatest ``modified_on`` stored before the interruption."""
+
+    next_url: str
+    page: int
+    modified_on: str | None
 
 
 @dataclass
@@ -180,6 +200,22 @@ class FetchStore:
                 "ON CONFLICT (name) DO UPDATE SET modified_on = max(modified_on, excluded.modified_on)",
                 (name, modified_on),
             )
+
+    def resume_point(self, name: str) -> ResumePoint | None:
+        """The saved position of an interrupted read of ``name``'s pages, if any."""
+        row = self._db.execute("SELECT next_url, page, modified_on FROM resume WHERE name = ?", (name,)).fetchone()
+        return None if row is None else ResumePoint(*row)
+
+    def set_resume_point(self, name: str, point: ResumePoint | None) -> None:
+        """Saves (or, with None, forgets) the position of a read in progress."""
+        with self._autocommit():
+            if point is None:
+                self._db.execute("DELETE FROM resume WHERE name = ?", (name,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO resume (name, next_url, page, modified_on) VALUES (?, ?, ?, ?)",
+                    (name, point.next_url, point.page, point.modified_on),
+                )
 
     # -- runs --------------------------------------------------------------------------------------------
 

@@ -104,10 +104,12 @@ class RetryPolicy:
 
 
 class Page(NamedTuple):
-    """One page of a list endpoint: its 1-based number and its results (raw JSON objects)."""
+    """One page of a list endpoint: its 1-based number, its results (raw JSON objects) and the absolute URL
+    of the next page (None on the last), which carries every filter and the server's cursor."""
 
     number: int
     results: list[dict[str, Any]]
+    next_url: str | None
 
 
 class _Transient(Exception):
@@ -168,14 +170,20 @@ class RapidProClient:
 
     # -- list endpoints ----------------------------------------------------------------------------------
 
-    def pages(self, endpoint: str, *, what: str, **filters: Any) -> Iterator[Page]:
+    def pages(
+        self, endpoint: str, *, what: str, resume_url: str | None = None, resume_page: int = 0, **filters: Any
+    ) -> Iterator[Page]:
         """Every page of ``<root>/<endpoint>.json`` with ``filters`` (None values left out), in server order.
 
-        ``what`` names the data in error messages (``"runs of flow csap_demog"``).
+        ``what`` names the data in error messages (``"runs of flow csap_demog"``). ``resume_url`` (a saved
+        :attr:`Page.next_url`) continues an interrupted iteration after page ``resume_page``; ``filters`` are
+        then ignored, as the URL carries them.
         """
         url: str | None = f"{self.root_url}/{endpoint}.json"
         params: dict[str, Any] | None = self._temba._build_params(**filters) or None
         number = 0
+        if resume_url is not None:
+            url, params, number = resume_url, None, resume_page
         while url:
             number += 1
             body = self._get_json(url, params, what=what, page=number)
@@ -187,9 +195,9 @@ class RapidProClient:
                 )
             if not results:
                 return
-            yield Page(number, results)
-            url = body.get("next")
+            url = body.get("next") or None
             params = None  # the next link already carries every filter and the cursor
+            yield Page(number, results, url)
 
     def all_results(self, endpoint: str, *, what: str, **filters: Any) -> list[dict[str, Any]]:
         """Every result of a (small) list endpoint, e.g. ``flows``."""
