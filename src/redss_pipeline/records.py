@@ -21,7 +21,8 @@ by :mod:`redss_pipeline.audit_trail`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, NamedTuple
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
+from typing import Any, Iterator, NamedTuple
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]
 
@@ -61,8 +62,12 @@ class ValueChange(NamedTuple):
     via: str | None
 
 
-class Record(Mapping[str, Any]):
-    """An immutable, audited mapping. Build one with :meth:`create`, change it with :meth:`updated`."""
+class Record:
+    """An immutable, audited mapping. Build one with :meth:`create`, change it with :meth:`updated`.
+
+    It is registered as a :class:`~collections.abc.Mapping` rather than derived from one: ``isinstance(x,
+    Record)`` then stays a plain type check, which matters because every write tests its values with it.
+    """
 
     __slots__ = ("_layers", "_values")
 
@@ -122,6 +127,15 @@ class Record(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def keys(self) -> KeysView[str]:
+        return self._values.keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._values.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._values.items()
+
     def to_dict(self) -> dict[str, Any]:
         """A plain copy of the effective content (attached records' keys included)."""
         return self._values.copy()
@@ -164,6 +178,8 @@ class Record(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Record({self._values!r}, layers={len(self._layers)})"
 
+
+Mapping.register(Record)
 
 _MISSING = object()
 
