@@ -127,6 +127,21 @@ def test_raw_run_pages_carry_value_input(workspace, client):
     assert not hasattr(next(iter(typed.values.values())), "input")
 
 
+def test_uuid_contact_and_responded_filters_select_runs(workspace, client):
+    """runs.json filters by run uuid, integer id, contact and responded."""
+    runs_of: dict[str, list[str]] = {}
+    for r in workspace.runs():
+        runs_of.setdefault(r["contact"]["uuid"], []).append(r["uuid"])
+    contact = next(c for c, uuids in runs_of.items() if 2 <= len(uuids) <= 40)  # fits one page
+    by_contact = client._get_raw("runs", {"contact": contact})["results"]
+    assert {r["uuid"] for r in by_contact} == set(runs_of[contact])
+    run = workspace.run(runs_of[contact][0])
+    assert [r["uuid"] for r in client._get_raw("runs", {"uuid": run["uuid"]})["results"]] == [run["uuid"]]
+    assert [r["uuid"] for r in client._get_raw("runs", {"id": run["id"]})["results"]] == [run["uuid"]]
+    silent = client.get_runs(flow=_flow_uuid(workspace), responded=False).all()
+    assert silent and all(not r.responded and r.values == {} for r in silent)
+
+
 def test_wrong_or_missing_token_is_refused(server):
     """A wrong token raises TembaTokenError; a request without Authorization gets 403."""
     with pytest.raises(TembaTokenError):

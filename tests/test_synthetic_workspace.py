@@ -245,3 +245,13 @@ def test_parse_timestamp_reads_offsets_and_the_client_format():
     assert parse_timestamp(datetime(2018, 12, 2, tzinfo=EAT)) == instant
     assert format_timestamp(instant) == "2018-12-01T21:00:00.000000Z"
     assert _utc("2018-12-01") == "2018-12-01T00:00:00.000000Z"
+
+
+def test_a_late_delivery_added_with_an_old_time_is_modified_after_the_clock():
+    """A run whose answer time lies in the past (a delayed delivery) still gets a modified_on after the clock."""
+    ws = generate_workspace(seed=2, size=300)
+    clock = ws.clock
+    run = ws.add_run(flow="csap_s01e04_activation", contact=ws.contacts()[0]["uuid"],
+                     answers={"rqa_s01e04": "nabad iyo ammaan"}, time="2019-01-17T12:03:11+03:00")
+    assert run["values"]["rqa_s01e04"]["time"] == "2019-01-17T09:03:11.000000Z"
+    assert run["modified_on"] > clock and ws.clock == run["modified_on"]

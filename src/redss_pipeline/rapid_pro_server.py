@@ -120,7 +120,7 @@ class FaultPlan:
         item of ``query``, after letting ``after_requests`` such requests through untouched.
 
         A broken request first waits ``stall_seconds``; then its connection is closed without an answer
-        (``drop_connection``), or it is answered with ``status`` (429 carries ``Retry-After: retry_after``
+        (``drop_connection``), or it is answered with ``status`` (with a ``Retry-After: retry_after`` header
         unless that is None), or, with neither, it is answered normally (a slow response).
         """
         if status is None and not drop_connection and stall_seconds <= 0:
@@ -294,13 +294,14 @@ class RapidProServer:
             status = None
         elif fault is not None and fault.status is not None:
             headers = {}
-            if fault.status == 429 and fault.retry_after is not None:
+            if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
             status = fault.status
             handler.reply(status, _json_bytes({"detail": f"Injected fault: HTTP {status}"}), headers=headers)
         else:
             try:
                 if method != "GET":
+                    handler.close_connection = True  # its body was not read, so the connection cannot be reused
                     raise _ApiError(405, {"detail": f'Method "{method}" not allowed.'})
                 content, content_type = self._route(handler, path, pairs, params)
                 status = 200
@@ -434,7 +435,6 @@ def _json_bytes(body: Any) -> bytes:
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False
 
     def __init__(self, address: tuple[str, int], handler: type, app: RapidProServer):
         self.app = app

@@ -705,7 +705,9 @@ class Workspace:
     ) -> dict:
         """Adds a run of ``flow`` (name or UUID) for a live contact, answering ``answers`` (result key ->
         the text the contact sent) one minute apart from ``time`` (default: just after the workspace clock).
-        ``exit_type`` None leaves the run active. Returns the new run."""
+        ``modified_on`` defaults to after both the last answer and the workspace clock, so even a late
+        delivery with an old ``time`` is seen by an incremental fetch. ``exit_type`` None leaves the run
+        active. Returns the new run."""
         with self.lock:
             flow_obj = self.flow(flow)
             contact_obj = self.contact(contact)
@@ -716,7 +718,10 @@ class Workspace:
                 for i, (key, text) in enumerate((answers or {}).items())
             ]
             last = answer_list[-1][2] if answer_list else created
-            modified = last + 200_000 if modified_on is None else parse_timestamp(modified_on)
+            if modified_on is None:
+                modified = max(last + 200_000, self._clock + _SECOND)
+            else:
+                modified = parse_timestamp(modified_on)
             run = self._build_run(
                 run_id=self._next_run_id, run_uuid=_uuid(self._rng), flow=flow_obj,
                 contact=contact_obj, start_uuid=None, created=created, answers=answer_list,
