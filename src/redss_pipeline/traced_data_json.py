@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Iterable, NoReturn, Sequence, TextIO
@@ -363,8 +363,10 @@ class _atomic_text_file:
         self._path = path
 
     def __enter__(self) -> TextIO:
-        descriptor, self._temporary = tempfile.mkstemp(prefix=f".{self._path.name}.", suffix=".tmp", dir=self._path.parent)
-        self._handle = os.fdopen(descriptor, "w", encoding="utf-8", newline="\n")
+        # A new name opened exclusively (not mkstemp, which makes the file private): the file gets the
+        # permissions the user's umask gives any output.
+        self._temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        self._handle = open(self._temporary, "x", encoding="utf-8", newline="\n")
         return self._handle
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:

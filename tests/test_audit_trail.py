@@ -1,0 +1,248 @@
+"""The compact audit trail, Outputs/traced_data.json (spec pipeline.md section 7.8)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+
+import pytest
+
+from redss_pipeline.audit_trail import AuditTrail, AuditTrailError, write_audit_trail
+from redss_pipeline.records import Record, Step
+
+RUN = 1550000000.0
+STEP_NAMES = [
+    "fetch/csap_s01e01_activation", "fetch/csap_demog", "combine/demog", "translate/show_ids", "translate/rename",
+    "translate/raw_keys", "autocode/noise", "autocode/na_labels", "autocode/channels", "autocode/message_ids",
+    "autocode/surveys", "autocode/operator", "manual/rqa", "manual/surveys", "manual/locations",
+    "analysis/default_consent", "analysis/survey_columns", "analysis/binary", "analysis/matrix",
+    "analysis/consent", "analysis/withdrawn_consent",
+]
+STEPS = {name: Step("analyst@example.org", name, RUN + i) for i, name in enumerate(STEP_NAMES)}
+SURVEY_KEYS = ["gender", "mogadishu_sub_district", "age", "idp_camp", "recently_displaced", "hh_language"]
+REASONS = ["NA", "NC", "NIC", "NR", "NS", "STOP", "WS"] + [f"reason_{i:02d}" for i in range(16)]
+MATRIX = sorted(f"rqa_s01e0{show}_{code}" for show in range(1, 5) for code in REASONS)[:90]
+AUTO = {"OriginID": "redss_pipeline.cleaners.gender@1", "Name": "Pipeline Auto-Coder", "OriginType": "External"}
+CODER = {"OriginID": "coder.a@example.org", "Name": "Coder A", "OriginType": "Manual"}
+FLOW = " - csap_s01e01_activation"
+
+
+def label(scheme: str, code: str, when: str, checked: bool, origin: dict) -> dict:
+    return {"SchemeID": scheme, "CodeID": code, "DateTimeUTC": when, "Checked": checked, "Origin": dict(origin)}
+
+
+def iso(rng: random.Random, month: str) -> str:
+    return f"{month}-{rng.randint(2, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999999):06d}Z"
+
+
+def respondent(rng: random.Random, withdrawn: bool = False) -> list[Record]:
+    """Three message records of one respondent as stage 3 leaves them: raw run, an attached survey record
+    shared by the three, ~20 layers and ~200 keys, 90 of them matrix columns written in one layer."""
+    phone = f"avf-phone-uuid-{rng.getrandbits(128):032x}"
+    answered = iso(rng, "2018-12")
+    answers = {q: rng.choice(["f", "m", "25", "hodan", "yes", "no", "somali", "haa", "maya"]) for q in SURVEY_KEYS}
+    survey_data = {"avf_phone_id": phone, "created_on": answered, "exit_type": "completed"}
+    for q in SURVEY_KEYS:
+        name = q.title()
+        survey_data |= {f"{name} (Category) - csap_demog": "All Responses", f"{name} (Value) - csap_demog": answers[q],
+                        f"{name} (Text) - csap_demog": answers[q], f"{name} (Name) - csap_demog": name,
+                        f"{name} (Time) - csap_demog": answered, f"{name} (Run ID) - csap_demog": rng.randint(10**7, 10**8)}
+    survey = Record.create(STEPS["fetch/csap_demog"], survey_data)
+    messages = []
+    for _ in range(3):
+        text = " ".join(rng.choice(["waxaan", "rabaa", "nabad", "dowlad", "shaqo", "caafimaad", "guri", "noo"])
+                        for _ in range(rng.randint(3, 9)))
+        sent = iso(rng, "2018-12")
+        run_id = rng.randint(10**7, 10**8)
+        codes = rng.sample(range(16), rng.choice([1, 1, 2]))
+        coded_at = iso(rng, "2019-01")
+        na = label("Scheme-na", "code-NA-3f1a", "2019-02-01T00:00:00+00:00", False, AUTO)
+        record = Record.create(STEPS["fetch/csap_s01e01_activation"], {
+            "avf_phone_id": phone, "Rqa_S01E01 (Category)" + FLOW: "All Responses", "Rqa_S01E01 (Value)" + FLOW: text,
+            "Rqa_S01E01 (Text)" + FLOW: text, "Rqa_S01E01 (Name)" + FLOW: "Rqa_S01E01", "Rqa_S01E01 (Time)" + FLOW: sent,
+            "Rqa_S01E01 (Run ID)" + FLOW: run_id, "created_on": sent, "modified_on": sent, "exited_on": sent,
+            "exit_type": "completed"})
+        updates = [
+            ("translate/show_ids", {"rqa_message": text, "show_id": 1}),
+            ("translate/rename", {"uid": phone, "rqa_s01e01_run_id": run_id, "sent_on": sent}
+             | {f"{q}_raw": answers[q] for q in SURVEY_KEYS} | {f"{q}_time": answered for q in SURVEY_KEYS}),
+            ("translate/raw_keys", {"rqa_s01e01_raw": text}),
+            ("autocode/noise", {"noise": False}),
+            ("autocode/na_labels", {f"rqa_s01e0{s}_coded": [na] for s in (2, 3, 4)}
+             | {"rqa_s01e02_integrate_return_coded": na, "rqa_s01e03_yes_no_amb_coded": na}),
+            ("autocode/channels", {"sms_ad": "false", "radio_promo": "false", "radio_show": "true", "non_logical_time": "false"}
+             | {f"radio_participation_s01e0{s}": "true" if s == 1 else "false" for s in range(1, 5)}),
+            ("autocode/message_ids", {"rqa_s01e01_raw_id": hashlib.sha256(text.encode()).hexdigest()}
+             | {f"{q}_raw_id": hashlib.sha256(answers[q].encode()).hexdigest() for q in SURVEY_KEYS}),
+            ("autocode/surveys", {f"{q}_coded": label(f"Scheme-{q}", f"code-{answers[q]}", "2019-02-01T00:00:00+00:00", False, AUTO)
+                                  for q in SURVEY_KEYS}),
+            ("autocode/operator", {"operator_coded": label("Scheme-op", "code-hormud", "2019-02-01T00:00:00+00:00", False, AUTO)}),
+            ("manual/rqa", {"rqa_s01e01_coded": [label("Scheme-s01e01" + (f"-{i}" if i else ""), f"code-r{c}", coded_at, True, CODER)
+                                                 for i, c in enumerate(codes)]}),
+            ("manual/surveys", {f"{q}_coded": label(f"Scheme-{q}", f"code-{answers[q]}", "2019-01-15T10:00:00.000Z", True, CODER)
+                                for q in SURVEY_KEYS}),
+            ("manual/locations", {f"{level}_coded": label(f"Scheme-{level}", "code-hodan", "2019-02-01T00:00:00+00:00", False, AUTO)
+                                  for level in ["mogadishu_sub_district", "district", "region", "state", "zone"]}),
+            ("analysis/default_consent", {"consent_withdrawn": "false"}),
+            ("analysis/survey_columns", answers | {"district": "mogadishu", "region": "banadir", "state": "banadir",
+                                                   "zone": "scz", "repeated": "yes", "involved": "no", "operator": "hormud"}),
+            ("analysis/binary", {"rqa_s01e02_integrate_return": "NA", "rqa_s01e03_yes_no": "NA"}),
+            ("analysis/matrix", {key: "1" if any(MATRIX[c] == key for c in codes) else "0" for key in MATRIX}),
+        ]
+        record = record.attached(STEPS["combine/demog"], "demog_survey", survey)
+        for step_name, data in updates:
+            record = record.updated(STEPS[step_name], data)
+        if withdrawn:
+            record = record.updated(STEPS["analysis/consent"], {"consent_withdrawn": "true"})
+            record = record.updated(STEPS["analysis/withdrawn_consent"], {k: "STOP" for k in record if k != "consent_withdrawn"})
+        messages.append(record)
+    return messages
+
+
+@pytest.fixture(scope="module")
+def people() -> list[list[Record]]:
+    rng = random.Random(7)
+    return [respondent(rng, withdrawn=(i == 5)) for i in range(200)]
+
+
+@pytest.fixture(scope="module")
+def trail_path(people, tmp_path_factory):
+    path = tmp_path_factory.mktemp("outputs") / "traced_data.json"
+    write_audit_trail(path, (m for messages in people for m in messages))
+    return path
+
+
+def test_realistic_records_cost_under_one_kilobyte_each(people, trail_path):
+    """~20 layers and ~200 keys per message, survey shared by 3 messages: under 1 KB per message on disk."""
+    message = people[0][0]
+    assert 18 <= len(message.layers) <= 22 and 200 <= len(message) <= 230
+    records = sum(len(messages) for messages in people)
+    assert os.path.getsize(trail_path) / records < 1024
+
+
+def test_records_and_histories_come_back_equal(people, trail_path):
+    """Every record read back equals the one written: values, layers, steps, and each key's history."""
+    trail = AuditTrail.load(trail_path)
+    written = [m for messages in people for m in messages]
+    read = list(trail.records())
+    assert len(trail) == len(read) == len(written)
+    assert read == written
+    for key in ("uid", "rqa_s01e01_raw", "gender_coded", "Gender (Value) - csap_demog", "rqa_s01e01_reason_03"):
+        assert read[17].history(key) == written[17].history(key)
+
+
+def test_records_for_returns_one_persons_messages_sharing_one_survey_record(people, trail_path):
+    """The three messages of a person come back in order, their survey record written and rebuilt once."""
+    trail = AuditTrail.load(trail_path)
+    uid = people[3][0]["uid"]
+    records = trail.records_for(uid)
+    assert records == people[3]
+    surveys = [r.layers[1].data["demog_survey"] for r in records]
+    assert surveys[0] is surveys[1] is surveys[2]
+    lines = trail_path.read_text(encoding="ascii").splitlines()
+    assert sum(line.startswith('["a",') for line in lines) == len(people)
+    assert trail.records_for("avf-phone-uuid-unknown") == []
+
+
+def test_withdrawn_participant_is_found_by_original_uid(people, trail_path):
+    """A withdrawn record's uid reads STOP, yet it is indexed and explained under the uid it had."""
+    withdrawn = people[5]
+    original = withdrawn[0].history("uid")[0].value
+    assert withdrawn[0]["uid"] == "STOP"
+    trail = AuditTrail.load(trail_path)
+    assert trail.records_for(original) == withdrawn
+    assert "STOP" not in trail.ids()
+    text = trail.explain(original, "uid")
+    assert f'1. "{original}"' in text and '2. "STOP"' in text
+    assert "step analysis/withdrawn_consent" in text and 'uid now "STOP"' in text
+
+
+def test_explain_names_each_value_step_user_and_time(people, trail_path):
+    """explain() lists each value a key took with its step, user and UTC time, and where it came from."""
+    trail = AuditTrail.load(trail_path)
+    record = people[9][1]
+    text = trail.explain(record["uid"], "rqa_s01e01_raw")
+    assert text.startswith(f'uid "{record["uid"]}", key \'rqa_s01e01_raw\': 3 record(s) in traced_data.json')
+    assert f'1. {json.dumps(record["rqa_s01e01_raw"])}' in text
+    assert "at 2019-02-12T19:33:25+00:00 by analyst@example.org, step translate/raw_keys" in text
+    assert "same value earlier under 'Rqa_S01E01 (Value) - csap_s01e01_activation'" in text
+    gender_time = trail.explain(record["uid"], "gender_time")
+    assert ("same value earlier under 'created_on' through attached record 'demog_survey', "
+            "at 2019-02-12T19:33:21+00:00 by analyst@example.org, step fetch/csap_demog") in gender_time
+    survey_key = trail.explain(record["uid"], "Gender (Value) - csap_demog")
+    assert "through attached record 'demog_survey'" in survey_key
+    assert "key 'no_such_key' was never written in this record" in trail.explain(record["uid"], "no_such_key")
+
+
+def test_explain_follows_a_value_through_each_step_that_changed_it(tmp_path):
+    """A key changed by three steps is explained as three values, oldest first, each with its own step."""
+    fetch = Step("fetcher@example.org", "fetch/csap_s01e01_activation", 1548000000.0)
+    clean = Step("analyst@example.org", "autocode/noise", "2019-02-01T09:00:00+00:00")
+    fix = Step("coder@example.org", "manual/rqa", 1549000000.5)
+    record = (Record.create(fetch, {"uid": "u-1", "noise": "unknown"})
+              .updated(clean, {"noise": True}).updated(fix, {"noise": False}))
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, [record])
+    lines = AuditTrail.load(path).explain("u-1", "noise").splitlines()
+    assert lines[3:10] == [
+        '  1. "unknown"',
+        "     at 2019-01-20T16:00:00+00:00 by fetcher@example.org, step fetch/csap_s01e01_activation",
+        "  2. true",
+        "     at 2019-02-01T09:00:00+00:00 by analyst@example.org, step autocode/noise",
+        "  3. false",
+        "     at 2019-02-01T05:46:40.500000+00:00 by coder@example.org, step manual/rqa",
+        "  final value: false",
+    ]
+
+
+def test_unusual_values_survive_the_round_trip(tmp_path):
+    """Numbers, booleans, null, nested and empty containers, -0.0 and repeated values come back unchanged."""
+    step = Step("u", "s", 1.0)
+    values = {"i": 1, "f": 1.0, "z": -0.0, "t": True, "n": None, "e": {}, "el": [], "nested": {"a": [1, [2, {"b": None}]]},
+              "s": "1", "again": "1", "unicode": "Muqdisho \u2013 caafimaad"}
+    records = [Record.create(step, values).updated(step, {"i": 2, "copy": values["nested"]}) for _ in range(3)]
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, records, id_key="s")
+    back = AuditTrail.load(path).records_for("1")
+    assert back == records
+    assert type(back[0]["f"]) is float and type(back[0]["t"]) is bool and str(back[2]["z"]) == "-0.0"
+
+
+def test_writing_a_non_json_value_names_the_record_and_keeps_old_file(tmp_path):
+    """A value that is not JSON stops the write with the record index; the previous file stays."""
+    path = tmp_path / "traced_data.json"
+    good = Record.create(Step("u", "s", 1.0), {"uid": "a"})
+    write_audit_trail(path, [good])
+    before = path.read_bytes()
+    bad = Record.create(Step("u", "s", 1.0), {"uid": "b", "when": {1, 2}})
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: record 1: a value of type set cannot be written"):
+        write_audit_trail(path, [good, bad])
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["traced_data.json"]
+
+
+def test_damaged_files_are_refused_with_the_line(tmp_path, people):
+    """A truncated file, an unknown version or an unknown entry is refused, naming file and line."""
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, people[0])
+    text = path.read_text(encoding="ascii")
+    lines = text.splitlines(keepends=True)
+    path.write_text("".join(lines[:-2]), encoding="ascii")
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: line \d+: truncated: no end entry"):
+        AuditTrail.load(path)
+    path.write_text(text.replace('"redss-audit-trail",1,', '"redss-audit-trail",2,'), encoding="ascii")
+    with pytest.raises(AuditTrailError, match=r"line 2: format version 2 is not supported"):
+        AuditTrail.load(path)
+    path.write_text("".join(lines[:3] + ['["x",1],\n'] + lines[3:]), encoding="ascii")
+    with pytest.raises(AuditTrailError, match=r"line 4: malformed entry \(ValueError: unknown entry tag 'x'\)"):
+        AuditTrail.load(path)
+    path.write_text('{"not": "a trail"}\n', encoding="ascii")
+    with pytest.raises(AuditTrailError, match=r"line 1: not an audit trail"):
+        AuditTrail.load(path)
+
+
+def test_explain_of_an_unknown_uid_is_an_error(trail_path):
+    """Asking about a uid that is not in the file says so, naming the file."""
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: no record whose uid was 'avf-phone-uuid-nobody'"):
+        AuditTrail.load(trail_path).explain("avf-phone-uuid-nobody", "gender")
