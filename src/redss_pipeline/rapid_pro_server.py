@@ -285,19 +285,19 @@ class RapidProServer:
         path = parts.path
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         params = dict(pairs)
-        status: int | None
         fault = self.faults._take(path, params)
         if fault is not None and fault.stall_seconds > 0:
             self._stopping.wait(fault.stall_seconds)
         if fault is not None and fault.drop_connection:
+            self._record(method, path, params, None)
             handler.drop()
-            status = None
-        elif fault is not None and fault.status is not None:
-            headers = {}
+            return
+        headers: dict[str, str] = {}
+        content_type = "application/json"
+        if fault is not None and fault.status is not None:
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
-            status = fault.status
-            handler.reply(status, _json_bytes({"detail": f"Injected fault: HTTP {status}"}), headers=headers)
+            status, content = fault.status, _json_bytes({"detail": f"Injected fault: HTTP {fault.status}"})
         else:
             try:
                 if method != "GET":
@@ -305,13 +305,15 @@ class RapidProServer:
                     raise _ApiError(405, {"detail": f'Method "{method}" not allowed.'})
                 content, content_type = self._route(handler, path, pairs, params)
                 status = 200
-                handler.reply(200, content, content_type=content_type)
             except _ApiError as error:
-                status = error.status
-                handler.reply(status, _json_bytes(error.body))
-            except Exception as error:  # a server bug: answer 500 so the test sees it, and log it
-                status = 500
-                handler.reply(status, _json_bytes({"detail": f"Server error: {type(error).__name__}: {error}"}))
+                status, content = error.status, _json_bytes(error.body)
+            except Exception as error:  # a server bug: answer 500 so that the test sees it
+                status, content = 500, _json_bytes({"detail": f"Server error: {type(error).__name__}: {error}"})
+        # Logged before answering, so a client that has its answer always finds its request in the log.
+        self._record(method, path, params, status)
+        handler.reply(status, content, content_type=content_type, headers=headers)
+
+    def _record(self, method: str, path: str, params: Mapping[str, str], status: int | None) -> None:
         with self._log_lock:
             self._log.append(LoggedRequest(method, path, params, status))
 
