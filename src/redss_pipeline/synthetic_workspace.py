@@ -1065,9 +1065,9 @@ class _Generator:
         for i in range(count):
             roll = rng.random()
             handle = 100000000 + int(rng.random() * 800000000)
-            if i % 97 == 5:
+            if i % 97 == 50:
                 urns = []  # a contact with no URN at all (skipped by the fetch)
-            elif i % 41 == 3:
+            elif i % 41 == 20:
                 urns = [f"tel:{self.foreign_number()}"]
             elif roll < 0.03:
                 urns = [f"tel:{self.somali_number()}", f"telegram:{handle}"]
