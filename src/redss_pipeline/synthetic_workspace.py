@@ -1210,18 +1210,18 @@ class _Generator:
         for n, flow in enumerate(self.survey_flows):
             share = remaining if n == len(self.survey_flows) - 1 else int(remaining * 0.64)
             remaining -= share
-            self.survey_runs(flow, share)
+            # The first survey (demographics) ran from the first week, later ones (evaluation) from week 3.
+            self.survey_runs(flow, share, since=_eat(12, 3) if n == 0 else _eat(12, 20))
 
-    def survey_runs(self, flow: dict, count: int) -> None:
-        """About ``count`` runs of one survey; some respondents take it two or three times."""
+    def survey_runs(self, flow: dict, count: int, *, since: int) -> None:
+        """About ``count`` runs of one survey started between ``since`` and a few days after the project;
+        some respondents take it two or three times."""
         rng = self.rng
         spec = self.ws._flow_specs[flow["uuid"]]
         made = 0
         batch_uuids = [_uuid(rng) for _ in range(6)]
-        evaluation = len(spec.results) < 4
         while made < count:
-            window_start = _eat(12, 20) if evaluation else _eat(12, 3)
-            moment = window_start + int(rng.random() * (PROJECT_END - window_start + 3 * _DAY))
+            moment = since + int(rng.random() * (PROJECT_END - since + 3 * _DAY))
             if rng.random() < 0.05:
                 self.empty_run(flow, moment)
                 made += 1
