@@ -461,3 +461,28 @@ def test_progress_bars_go_to_stderr(server, root, config, run, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert all(flow in captured.err for flow in FLOWS)
+
+
+def test_a_refetch_with_nothing_new_leaves_the_raw_files_untouched(workspace, server, root, config, run):
+    """Unchanged inputs: the files are not rewritten; a removed file, or a new run, brings a rewrite."""
+    _fetch(config, root, server, run)
+    raw = root / "Raw Data"
+    stamps = {f: (raw / f"{f}.json").stat().st_mtime_ns for f in FLOWS}
+    (raw / "csap_demog.json").unlink()
+    contact = workspace.add_contact(urns=["tel:+252610099444"])
+    workspace.add_run(flow="csap_evaluation", contact=contact["uuid"], answers={"involved": "haa"})
+    summary = _fetch(config, root, server, run)
+    rewritten = {f for f in FLOWS if (raw / f"{f}.json").stat().st_mtime_ns != stamps.get(f)}
+    assert rewritten == {"csap_demog", "csap_evaluation"}
+    assert next(s for s in summary.flows if s.name == "csap_s01e01_activation").records > 0
+
+
+def test_a_changed_test_contact_list_takes_effect_on_every_record(workspace, server, root, config, run):
+    """Test contacts come from the configuration: removing one untags its records without any new data."""
+    _fetch(config, root, server, run)
+    (kept, dropped) = sorted(config.test_contact_uuids)
+    fewer = dataclasses.replace(config, test_contact_uuids=frozenset({kept}))
+    _fetch(fewer, root, server, run)
+    dropped_uid = _uid(root, workspace.contact(dropped)["urns"][0])
+    records = [r for f in FLOWS for r in _records(root, f) if r["avf_phone_id"] == dropped_uid]
+    assert records and all("test_run" not in r for r in records)

@@ -11,7 +11,8 @@ One call of :func:`run_fetch` (spec rapid-pro.md sections 2 and 3, README decisi
 4. reads the run archives listing and downloads only archives not yet ingested for the configured flows;
 5. reads each flow's runs changed since its cursor (``after`` is inclusive, so the boundary run comes again
    and merges with itself);
-6. rebuilds every raw file ``Raw Data/<flow>.json`` from the store, exactly as a full fetch would.
+6. rebuilds every raw file ``Raw Data/<flow>.json`` from the store, exactly as a full fetch would; a file
+   whose inputs did not change since it was written (and that was not touched since) is left as it is.
 
 Crash safety: every page is committed to the store in one transaction as it arrives, together with the link
 to the next page; a cursor moves only after all pages of its flow (or of the contacts) are stored; raw files
@@ -26,6 +27,8 @@ request, one archives listing and one runs request per flow.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import time
@@ -44,12 +47,13 @@ from .fetch_store import (
     DELETED_CONTACTS_CURSOR,
     FetchStore,
     MergeCounts,
+    RawFileState,
     ResumePoint,
     StoredContact,
     runs_cursor,
 )
 from .rapid_pro import DEFAULT_TIMEOUT, RapidProClient, RetryPolicy
-from .raw_records import build_raw_records, parse_time, time_key
+from .raw_records import ContactRef, build_raw_records, parse_time, time_key
 from .run_context import RunContext
 from .traced_data_json import write_traced_data_file
 from .uuid_table import UuidTable, open_uuid_table, urn_key
@@ -428,6 +432,10 @@ def _after(cursor: str | None) -> Any:
 # -- raw files --------------------------------------------------------------------------------------------------
 
 
+#: Bumped whenever the way raw files are built changes, so files written by an older build are rewritten.
+_RAW_FILE_LAYOUT = 1
+
+
 def _rebuild_raw_files(
     store: FetchStore,
     flows: dict[str, dict[str, Any]],
@@ -436,40 +444,76 @@ def _rebuild_raw_files(
     run: RunContext,
     summary: FetchSummary,
 ) -> None:
-    contacts = store.contact_refs()
+    """Writes each raw file from the store, unless it exists unchanged and nothing it is built from changed
+    (stored runs of its flow and the uids and deletions of their contacts, mode, test contacts)."""
+    contacts: dict[str, ContactRef] | None = None
     unknown: set[str] = set()
     no_urn: set[str] = set()
     for flow_summary, flow_config in zip(summary.flows, config.flows):
         flow_uuid = flows[flow_config.name]["uuid"]
-        build = build_raw_records(
-            store.runs_of_flow(flow_uuid),
-            contacts,
-            flow=flow_config.name,
-            mode=flow_config.mode,
-            test_contact_uuids=config.test_contact_uuids,
-            step=run.step(f"fetch/{flow_config.name}"),
-        )
         path = root.raw_file(flow_config.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_traced_data_file(path, build.records)
-        skipped = build.skipped
+        inputs = _fingerprint(
+            _RAW_FILE_LAYOUT, flow_config.name, flow_config.mode, flow_uuid,
+            store.version(runs_cursor(flow_uuid)),
+            sorted(config.test_contact_uuids),
+        )
+        state = store.raw_file_state(flow_config.name)
+        if state is None or state.inputs != inputs or not _unchanged(path, state):
+            if contacts is None:
+                contacts = store.contact_refs()
+            build = build_raw_records(
+                store.runs_of_flow(flow_uuid),
+                contacts,
+                flow=flow_config.name,
+                mode=flow_config.mode,
+                test_contact_uuids=config.test_contact_uuids,
+                step=run.step(f"fetch/{flow_config.name}"),
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_traced_data_file(path, build.records)
+            skipped = build.skipped
+            outcome = {
+                "records": len(build.records),
+                "skipped_unknown": skipped.unknown,
+                "skipped_no_urn": skipped.no_urn,
+                "skipped_deleted": skipped.deleted,
+                "unknown_contacts": sorted(skipped.unknown_contacts),
+                "no_urn_contacts": sorted(skipped.no_urn_contacts),
+            }
+            written = path.stat()
+            state = RawFileState(inputs, written.st_size, written.st_mtime_ns, outcome)
+            store.set_raw_file_state(flow_config.name, state)
+        outcome = state.outcome
         flow_summary.stored = store.run_count(flow_uuid)
-        flow_summary.records = len(build.records)
-        flow_summary.skipped_unknown = skipped.unknown
-        flow_summary.skipped_no_urn = skipped.no_urn
-        flow_summary.skipped_deleted = skipped.deleted
-        unknown |= skipped.unknown_contacts
-        no_urn |= skipped.no_urn_contacts
-        if skipped.unknown:
+        flow_summary.records = outcome["records"]
+        flow_summary.skipped_unknown = outcome["skipped_unknown"]
+        flow_summary.skipped_no_urn = outcome["skipped_no_urn"]
+        flow_summary.skipped_deleted = outcome["skipped_deleted"]
+        unknown.update(outcome["unknown_contacts"])
+        no_urn.update(outcome["no_urn_contacts"])
+        if flow_summary.skipped_unknown:
             logger.warning(
                 "%s: %d run(s) of %d contact(s) not (yet) known to this fetch were left out; they stay in the "
                 "store and are written once Rapid Pro returns their contact",
-                flow_config.name, skipped.unknown, len(skipped.unknown_contacts),
+                flow_config.name, flow_summary.skipped_unknown, len(outcome["unknown_contacts"]),
             )
-        if skipped.no_urn:
+        if flow_summary.skipped_no_urn:
             logger.warning(
                 "%s: %d run(s) of %d contact(s) without a URN were left out",
-                flow_config.name, skipped.no_urn, len(skipped.no_urn_contacts),
+                flow_config.name, flow_summary.skipped_no_urn, len(outcome["no_urn_contacts"]),
             )
     summary.skipped_contacts_unknown = len(unknown)
     summary.skipped_contacts_no_urn = len(no_urn)
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _unchanged(path: Path, state: RawFileState) -> bool:
+    """The file is still the one written when ``state`` was recorded (not removed, edited or replaced)."""
+    try:
+        current = path.stat()
+    except FileNotFoundError:
+        return False
+    return (current.st_size, current.st_mtime_ns) == (state.size, state.mtime_ns)

@@ -14,7 +14,10 @@ ask Rapid Pro only for what changed since the last one and lets a killed fetch r
 - ``resume``: while a cursor's pages are being read, the ``next`` link of the last stored page, its number
   and the greatest ``modified_on`` stored so far, so that an interrupted read continues where it stopped
   (the link holds the filters and the server's paging cursor, never the token);
-- ``archives``: (archive hash, flow uuid) pairs already read from Rapid Pro run archives.
+- ``archives``: (archive hash, flow uuid) pairs already read from Rapid Pro run archives;
+- ``versions`` and ``raw_files``: a counter per flow bumped whenever stored data its raw file is built from
+  changes (its runs, or a contact of one of its runs arriving, changing its uid or being deleted), and for each raw file the fingerprint of what it was built from, so a
+  refetch with nothing new leaves unchanged files as they are instead of rebuilding them.
 
 Every write is one SQLite transaction, so the store is always consistent: a page of runs is committed as it
 arrives, a cursor is moved only after all pages of its flow are stored. ``PRAGMA user_version`` holds the schema
@@ -41,6 +44,7 @@ __all__ = [
     "runs_cursor",
     "StoredContact",
     "ResumePoint",
+    "RawFileState",
     "MergeCounts",
     "FetchStore",
 ]
@@ -62,6 +66,7 @@ CREATE TABLE runs (
     CHECK (run_id IS NOT NULL OR run_uuid IS NOT NULL)
 );
 CREATE INDEX runs_by_flow ON runs (flow_uuid, modified_on, run_id, run_uuid);
+CREATE INDEX runs_by_contact ON runs (contact_uuid, flow_uuid);
 CREATE TABLE contacts (
     contact_uuid TEXT PRIMARY KEY,
     uid          TEXT,
@@ -78,6 +83,17 @@ CREATE TABLE resume (
     next_url    TEXT NOT NULL,
     page        INTEGER NOT NULL,
     modified_on TEXT
+);
+CREATE TABLE versions (
+    name    TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE raw_files (
+    flow     TEXT PRIMARY KEY,
+    inputs   TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    outcome  TEXT NOT NULL
 );
 CREATE TABLE archives (
     hash      TEXT NOT NULL,
@@ -111,6 +127,17 @@ class ResumePoint:
     next_url: str
     page: int
     modified_on: str | None
+
+
+@dataclass(frozen=True)
+class RawFileState:
+    """A written raw file: the fingerprint of its inputs, its size and modification time right after writing
+    (so an edited or replaced file is noticed), and what building it gave (records, skipped runs)."""
+
+    inputs: str
+    size: int
+    mtime_ns: int
+    outcome: dict[str, Any]
 
 
 @dataclass
@@ -234,6 +261,7 @@ class FetchStore:
                 batch[identity] = (modified, run)
         if not batch:
             return counts
+        changed_flows: set[str] = set()
         with self._autocommit():
             existing = self._existing_runs(list(batch))
             for (run_id, run_uuid), (modified, run) in batch.items():
@@ -254,22 +282,27 @@ class FetchStore:
                         row,
                     )
                     counts.new += 1
+                    changed_flows.add(row[2])
                     continue
-                seq, stored_id, stored_uuid, stored_modified = found
-                if modified < stored_modified:
-                    counts.unchanged += 1
-                    continue
+                seq, stored_id, stored_uuid, stored_flow, stored_modified, stored_body = found
                 # Keep an identity the newer copy lacks (a server that stopped sending ids, say).
                 row = (run_id if run_id is not None else stored_id, run_uuid or stored_uuid) + row[2:]
+                if modified < stored_modified or (
+                    modified == stored_modified and (row[0], row[1], row[5]) == (stored_id, stored_uuid, stored_body)
+                ):
+                    counts.unchanged += 1  # an older copy, or the boundary run of an inclusive ``after`` again
+                    continue
                 self._db.execute(
                     "UPDATE runs SET run_id = ?, run_uuid = ?, flow_uuid = ?, contact_uuid = ?, modified_on = ?, "
                     "body = ? WHERE seq = ?",
                     row + (seq,),
                 )
+                changed_flows.update((row[2], stored_flow))
                 if modified > stored_modified:
                     counts.updated += 1
                 else:
                     counts.unchanged += 1
+            self._bump([runs_cursor(flow_uuid) for flow_uuid in changed_flows])
         return counts
 
     def _existing_runs(self, identities: list[tuple[int | None, str | None]]) -> dict[tuple[str, Any], tuple]:
@@ -282,7 +315,7 @@ class FetchStore:
                 chunk = values[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(
-                    f"SELECT seq, run_id, run_uuid, modified_on FROM runs WHERE {column} IN ({marks})", chunk
+                    f"SELECT seq, run_id, run_uuid, flow_uuid, modified_on, body FROM runs WHERE {column} IN ({marks})", chunk
                 ):
                     found[(kind, row[1] if kind == "id" else row[2])] = row
         return found
@@ -312,6 +345,7 @@ class FetchStore:
         A deleted contact (tombstone) is stored the same way, so a deletion wins over any older copy.
         """
         counts = MergeCounts()
+        affecting: list[str] = []  # contacts new, or with a changed uid or deletion: their runs' files change
         with self._autocommit():
             for contact in contacts:
                 row = self._db.execute(
@@ -325,6 +359,7 @@ class FetchStore:
                         (contact.contact_uuid,) + values,
                     )
                     counts.new += 1
+                    affecting.append(contact.contact_uuid)
                 elif contact.modified_on < row[0]:
                     counts.unchanged += 1  # an older copy never replaces a newer one (nor a deletion)
                 elif (row[1], row[2], row[0], row[3]) == values:
@@ -335,7 +370,22 @@ class FetchStore:
                         values + (contact.contact_uuid,),
                     )
                     counts.updated += 1
+                    if (row[1], row[3]) != (contact.uid, int(contact.deleted)):
+                        affecting.append(contact.contact_uuid)
+            self._bump([runs_cursor(flow_uuid) for flow_uuid in self._flows_of_contacts(affecting)])
         return counts
+
+    def _flows_of_contacts(self, contact_uuids: list[str]) -> set[str]:
+        flows: set[str] = set()
+        for start in range(0, len(contact_uuids), 500):
+            chunk = contact_uuids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            flows.update(
+                flow for (flow,) in self._db.execute(
+                    f"SELECT DISTINCT flow_uuid FROM runs WHERE contact_uuid IN ({marks})", chunk
+                )
+            )
+        return flows
 
     def contact_refs(self) -> dict[str, ContactRef]:
         """Every stored contact as the raw records need it: uuid -> (uid, deleted)."""
@@ -358,6 +408,35 @@ class FetchStore:
             "COALESCE(SUM(deleted = 0 AND uid IS NULL), 0) FROM contacts"
         ).fetchone()
         return {"active": active, "deleted": deleted, "no_urn": no_urn}
+
+    # -- versions and raw files ---------------------------------------------------------------------------
+
+    def version(self, name: str) -> int:
+        """How often the data a flow's raw file is built from changed (``name`` = ``runs:<flow uuid>``): its
+        stored runs, or the uid or deletion of a contact with runs in it; 0 before the first change."""
+        row = self._db.execute("SELECT version FROM versions WHERE name = ?", (name,)).fetchone()
+        return 0 if row is None else row[0]
+
+    def _bump(self, names: Iterable[str]) -> None:
+        self._db.executemany(
+            "INSERT INTO versions (name, version) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET version = version + 1",
+            [(name,) for name in names],
+        )
+
+    def raw_file_state(self, flow: str) -> RawFileState | None:
+        """What was recorded when the raw file of ``flow`` (configured name) was last written."""
+        row = self._db.execute(
+            "SELECT inputs, size, mtime_ns, outcome FROM raw_files WHERE flow = ?", (flow,)
+        ).fetchone()
+        return None if row is None else RawFileState(row[0], row[1], row[2], json.loads(row[3]))
+
+    def set_raw_file_state(self, flow: str, state: RawFileState) -> None:
+        with self._autocommit():
+            self._db.execute(
+                "INSERT OR REPLACE INTO raw_files (flow, inputs, size, mtime_ns, outcome) VALUES (?, ?, ?, ?, ?)",
+                (flow, state.inputs, state.size, state.mtime_ns, json.dumps(state.outcome, sort_keys=True)),
+            )
 
     # -- archives ----------------------------------------------------------------------------------------
 

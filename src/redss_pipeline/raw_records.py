@@ -46,10 +46,10 @@ __all__ = [
 MODE_ALL = "all"
 MODE_LATEST_ONLY = "latest-only"
 
-#: Keys of a run object that are kept (the contact is reduced to its uuid separately).
+#: Keys of a run object that are kept (the contact is reduced to its uuid separately). ``path``, the trail of
+#: flow nodes, is left out: no stage reads it and it is a quarter of a run's size.
 _RUN_KEYS = (
-    "id", "uuid", "flow", "start", "responded", "path", "values",
-    "created_on", "modified_on", "exited_on", "exit_type",
+    "id", "uuid", "flow", "start", "responded", "values", "created_on", "modified_on", "exited_on", "exit_type",
 )
 #: Keys of a result value that are kept.
 _VALUE_KEYS = ("value", "category", "node", "time", "input", "name")
@@ -103,7 +103,7 @@ def deidentified_run(run: Mapping[str, Any]) -> dict[str, Any]:
     """What of a run JSON object may be stored: every field the raw records need, the contact as its uuid only.
 
     Contact names and URNs (newer servers put ``urn`` inside ``contact``) are dropped, as is anything a server
-    may add later that this pipeline does not know to be harmless.
+    may add later that this pipeline does not know to be harmless, and the run's ``path``.
     """
     kept = {key: run.get(key) for key in _RUN_KEYS if key in run}
     contact = run.get("contact") or {}
