@@ -164,7 +164,9 @@ class _TrailWriter:
         self._emit([FORMAT_NAME, FORMAT_VERSION, {"id_key": self._id_key}])
         for index, record in enumerate(records):
             if not isinstance(record, Record):
-                raise AuditTrailError(f"expected a Record, found {type(record).__name__}", path=self._target, record=index)
+                raise AuditTrailError(
+                    f"expected a Record, found {type(record).__name__}", path=self._target, record=index
+                )
             try:
                 self._record(record)
             except _NotJson as error:
