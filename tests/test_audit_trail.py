@@ -246,3 +246,18 @@ def test_explain_of_an_unknown_uid_is_an_error(trail_path):
     """Asking about a uid that is not in the file says so, naming the file."""
     with pytest.raises(AuditTrailError, match=r"traced_data.json: no record whose uid was 'avf-phone-uuid-nobody'"):
         AuditTrail.load(trail_path).explain("avf-phone-uuid-nobody", "gender")
+
+
+def test_a_forgotten_survey_record_is_written_again_and_reads_back_equal(tmp_path, monkeypatch):
+    """Past the writer's memory bound, a shared record met again is written a second time, still correct."""
+    monkeypatch.setattr("redss_pipeline.audit_trail._IDENTITY_LIMIT", 1)
+    step = Step("u", "s", 1.0)
+    survey_a = Record.create(step, {"uid": "a", "gender": "f"})
+    survey_b = Record.create(step, {"uid": "b", "gender": "m"})
+    messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
+                for i, survey in enumerate([survey_a, survey_b, survey_a])]
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, messages)
+    assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 3
+    trail = AuditTrail.load(path)
+    assert trail.records_for("a") == [messages[0], messages[2]] and trail.records_for("b") == [messages[1]]

@@ -202,6 +202,8 @@ def _broken(change) -> str:
         (lambda f: f[0]["_data"].__setitem__("when", {"py/tuple": [1, 2]}),
          r"record 0: field \"_data\['when'\]\": unsupported jsonpickle tag 'py/tuple'"),
         (lambda f: f.__setitem__(0, "text"), r"record 0: expected a TracedData object, found a string"),
+        (lambda f: f[2]["_data"].__setitem__("labels_copy", {"py/id": 0}),
+         r"record 2: field \"_data\['labels_copy'\]\": py/id 0 refers to the file's own top-level list"),
     ],
 )
 def test_malformed_files_give_errors_naming_file_record_and_field(change, message):

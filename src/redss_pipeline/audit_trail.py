@@ -53,8 +53,9 @@ respondent's uid), after which each use costs a small number; a value used by on
 text, its times) is written once inline and referred to as ``-n`` within that record. A layer whose values
 all have numbers (e.g. 90 matrix columns) gets an ``"l"`` entry the second time it occurs and then costs one
 number. A record attached to several messages is written once. The value and layer tables stop growing at
-``_TABLE_LIMIT`` entries and the memory of things seen once is emptied at ``_SEEN_LIMIT``, which bounds the
-writer's memory for a million records; beyond that, values are simply written inline.
+``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, and the writer
+recognises the last ``_IDENTITY_LIMIT`` attached records it used, which bounds its memory for a million
+records; beyond those bounds values are written inline and a forgotten survey record is written again.
 
 Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
 between the records read back; treat them as read-only, like the records themselves.
@@ -65,6 +66,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, NoReturn
@@ -81,6 +83,10 @@ FORMAT_VERSION = 1
 # sets of things seen once are emptied when they reach _SEEN_LIMIT.
 _TABLE_LIMIT = 1_000_000
 _SEEN_LIMIT = 2_000_000
+# Attached records and steps are recognised by identity, so the writer holds the ones it remembers (an id
+# cannot be reused while its object lives). It remembers the most recently used _IDENTITY_LIMIT of each; one
+# met again after being forgotten is written again, which costs bytes, never correctness.
+_IDENTITY_LIMIT = 500_000
 
 _LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 _DECODER = json.JSONDecoder()
@@ -136,7 +142,7 @@ class _TrailWriter:
         self._out: list[str] = []
         self._keys: dict[str, int] = {}
         self._steps: dict[Step, int] = {}
-        self._step_numbers: dict[int, tuple[Step, int]] = {}  # id(step) -> (step kept alive, number)
+        self._step_numbers: dict[int, tuple[Step, int]] = {}  # id(step) -> (step held, number)
         self._shapes: dict[tuple[int | None, tuple[str, ...]], int] = {}
         # A value's token: a string itself; (type, value) for other scalars; (type, shape, child numbers)
         # for a dict or list whose items all have value numbers. Other dicts and lists have no token.
@@ -144,9 +150,10 @@ class _TrailWriter:
         self._seen: set[Any] = set()
         self._layers: dict[tuple, int] = {}
         self._layers_seen: set[tuple] = set()
-        self._attached: dict[int, int] = {}  # id(record) -> number
-        self._attached_list: list[tuple[Record, Any]] = []  # (record kept alive, first value of its id key)
-        self._attachments: list[int] = []  # attached records met in the layer being encoded
+        # id(record) -> (number, record held, first value of its id key), least recently used first
+        self._attached: OrderedDict[int, tuple[int, Record, Any]] = OrderedDict()
+        self._attached_count = 0
+        self._attachments: list[Any] = []  # first id values of the records attached in the layer being encoded
         self._written = 0
 
     def _emit(self, entry: list[Any]) -> None:
@@ -192,8 +199,8 @@ class _TrailWriter:
             self._attachments.clear()
             layers.append(self._layer(layer, scope))
             if first_id is _MISSING:
-                for number in self._attachments:
-                    first_id = self._attached_list[number][1]
+                for attached_first_id in self._attachments:
+                    first_id = attached_first_id
                     if first_id is not _MISSING:
                         break
                 value = layer.data.get(id_key, _MISSING)
@@ -201,16 +208,22 @@ class _TrailWriter:
                     first_id = value
         return layers, first_id
 
-    def _define_attached(self, record: Record) -> int:
-        number = self._attached.get(id(record))
-        if number is None:
-            outer = list(self._attachments)
-            layers, first_id = self._layers_of(record)
-            self._attachments[:] = outer
-            self._emit(["a", *layers])
-            number = self._attached[id(record)] = len(self._attached_list)
-            self._attached_list.append((record, first_id))
-        return number
+    def _define_attached(self, record: Record) -> tuple[int, Any]:
+        """The number of ``record`` as an attached record (written now if new) and its first id value."""
+        known = self._attached.get(id(record))
+        if known is not None:
+            self._attached.move_to_end(id(record))
+            return known[0], known[2]
+        outer = list(self._attachments)
+        layers, first_id = self._layers_of(record)
+        self._attachments[:] = outer
+        self._emit(["a", *layers])
+        number = self._attached_count
+        self._attached_count += 1
+        self._attached[id(record)] = (number, record, first_id)
+        if len(self._attached) > _IDENTITY_LIMIT:
+            self._attached.popitem(last=False)
+        return number, first_id
 
     # -- tables -------------------------------------------------------------------------------------------
 
@@ -233,6 +246,8 @@ class _TrailWriter:
             self._emit(["s", self._element(step.user, scope), self._element(step.source, scope),
                         self._element(step.timestamp, scope)])
             number = self._steps[step] = len(self._steps)
+        if len(self._step_numbers) >= _IDENTITY_LIMIT:
+            self._step_numbers.clear()
         self._step_numbers[id(step)] = (step, number)
         return number
 
@@ -257,8 +272,8 @@ class _TrailWriter:
                 if item is None:
                     item = element(value, scope)
             elif kind not in _JSON_TYPES and isinstance(value, Record):
-                number = self._define_attached(value)
-                self._attachments.append(number)
+                number, first_id = self._define_attached(value)
+                self._attachments.append(first_id)
                 items.append({"r": number})
                 all_numbered = False
                 continue

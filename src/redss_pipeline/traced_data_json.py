@@ -144,6 +144,8 @@ class _Reader:
             self._fail(where, f"a py/id reference has other keys: {sorted(k for k in obj if k != 'py/id')}")
         if type(number) is not int or not 0 <= number < len(self._objects):
             self._fail(where, f"py/id {number!r} refers to no object read before it")
+        if number == 0:
+            self._fail(where, "py/id 0 refers to the file's own top-level list")
         return self._objects[number]
 
     def _attributes(self, obj: dict[str, Any], py_object: str, allowed: frozenset[str], where: str) -> dict:
@@ -429,7 +431,7 @@ class _Writer:
             if any(isinstance(v, Record) for v in data.values()):
                 data = {k: (self._layer_shas(v)[-1] if isinstance(v, Record) else v) for k, v in data.items()}
             try:
-                prev = _layer_sha(dict(data), prev)
+                prev = _layer_sha(data if type(data) is dict else dict(data), prev)
             except (TypeError, ValueError) as error:
                 self._fail(f"layer {position}", f"data cannot be written as JSON: {error}")
             shas.append(prev)
@@ -471,6 +473,8 @@ class _Writer:
             self._emit(_reference(number, level))
             return
         inner = "\n" + "  " * (level + 1)
+        if type(step.user) is not str or type(step.source) is not str:
+            self._fail("_metadata", "a step's user and source must be strings")
         timestamp = step.timestamp
         if type(timestamp) is str:
             stamp = _quote(timestamp)
