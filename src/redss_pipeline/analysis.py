@@ -71,23 +71,41 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
          {code.code_id: plan.analysis_prefix + code.string_value for code in plan.scheme.codes})
         for plan in config.rqa_plans
     ]
+    fast_singles = [(field, lookup.by_id, key) for field, lookup, key in single_lookups]
+    fast_matrices = [(field, template, key_of_code) for field, _, template, key_of_code in matrices]
 
     result = []
     for record in records:
+        values = record.to_dict()
         updates: dict[str, Any] = {CONSENT_WITHDRAWN_KEY: FALSE}
-        for field, lookup, key in single_lookups:
-            updates[key] = lookup.string_value(_field(record, field), record)
-        for field, lookup, template, key_of_code in matrices:
-            labels = _field(record, field)
-            if not isinstance(labels, list):
-                raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record),
-                                   field=field)
-            updates.update(template)
-            for label in labels:
-                lookup.string_value(label, record)  # validates the CodeID
-                updates[key_of_code[label["CodeID"]]] = _ONE
+        try:
+            # The common case in plain dictionary look-ups; anything unexpected is re-examined below.
+            for field, by_id, key in fast_singles:
+                updates[key] = by_id[values[field]["CodeID"]]
+            for field, template, key_of_code in fast_matrices:
+                labels = values[field]
+                if type(labels) is not list:
+                    raise TypeError(field)
+                updates.update(template)
+                for label in labels:
+                    updates[key_of_code[label["CodeID"]]] = _ONE
+        except (KeyError, TypeError):
+            _raise_problem(record, single_lookups, matrices)
+            raise
         result.append(record.updated(step, updates))
     return result
+
+
+def _raise_problem(record: Record, single_lookups, matrices) -> None:
+    """Names the record, field and value that the fast path of :func:`add_analysis_columns` stumbled on."""
+    for field, lookup, _ in single_lookups:
+        lookup.string_value(_field(record, field), record)
+    for field, lookup, _, _ in matrices:
+        labels = _field(record, field)
+        if not isinstance(labels, list):
+            raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record), field=field)
+        for label in labels:
+            lookup.string_value(label, record)
 
 
 def determine_consent(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
@@ -133,16 +151,16 @@ def withdraw_consent(records: list[Record], *, run: RunContext) -> list[Record]:
 class _StringValues:
     """CodeID -> StringValue of one scheme, with errors that name the record and the field."""
 
-    __slots__ = ("_scheme", "_field", "_by_id")
+    __slots__ = ("_scheme", "_field", "by_id")
 
     def __init__(self, scheme: CodeScheme, field: str):
         self._scheme = scheme
         self._field = field
-        self._by_id = {code.code_id: code.string_value for code in scheme.codes}
+        self.by_id = {code.code_id: code.string_value for code in scheme.codes}
 
     def string_value(self, label: Any, record: Record) -> str:
         try:
-            return self._by_id[label["CodeID"]]
+            return self.by_id[label["CodeID"]]
         except (KeyError, TypeError):
             pass
         if not isinstance(label, dict) or "CodeID" not in label:

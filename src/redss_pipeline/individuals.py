@@ -29,6 +29,7 @@ respondents and the withdrawn-consent overwrite) together with the individuals.
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any, Callable, Iterable, NamedTuple
 
 from redss_pipeline.analysis import (
@@ -112,28 +113,32 @@ def fix_up_individual(individual: Record, *, config: PipelineConfig, run: RunCon
 def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
     plans = []
     for plan in config.rqa_plans:
+        na_key = plan.analysis_prefix + NA
         keys = matrix_keys(plan)
         plans.append(_FixUpPlan(
             raw_field=plan.raw_field,
-            na_key=plan.analysis_prefix + NA,
+            na_key=na_key,
             # 2019 told the NC column by its ending; no reasons StringValue ends in upper-case "NC".
             nc_keys=tuple(key for key in keys if key.endswith(NC)),
-            other_keys=tuple(key for key in keys if not key.endswith(NC)),
+            other_keys=tuple(key for key in keys if not key.endswith(NC) and key != na_key),
         ))
     return plans
 
 
 def _fix_up(record: Record, plans: list[_FixUpPlan], step: Step) -> Record:
-    updates: dict[str, str] = {}
+    values = record.to_dict()
+    changed: dict[str, str] = {}  # only what changes, so an individual that needs no repair gets no audit entry
     for plan in plans:
-        raw = record.get(plan.raw_field)
-        if raw is not None and raw != "":
-            updates[plan.na_key] = _ZERO
-        if not any(updates.get(key, record.get(key)) == _ONE for key in plan.other_keys):
+        raw = values.get(plan.raw_field)
+        answered = raw is not None and raw != ""
+        if answered and values.get(plan.na_key) != _ZERO:
+            changed[plan.na_key] = _ZERO
+        # The NA column counts as a coded column here, with the value it has after the line above.
+        coded = _ONE in map(values.get, plan.other_keys) or (not answered and values.get(plan.na_key) == _ONE)
+        if not coded:
             for key in plan.nc_keys:
-                updates[key] = _ONE
-    # Write only what changes, so an individual that needs no repair gets no audit entry.
-    changed = {key: value for key, value in updates.items() if record.get(key, _MISSING) != value}
+                if values.get(key) != _ONE:
+                    changed[key] = _ONE
     return record.updated(step, changed)
 
 
@@ -141,42 +146,56 @@ class _FixUpPlan(NamedTuple):
     raw_field: str
     na_key: str
     nc_keys: tuple[str, ...]
-    other_keys: tuple[str, ...]
+    other_keys: tuple[str, ...]  # the show's matrix keys except NA and NC
+
+
+_ANY: Any = object()  # "any value": a key whose rule gives the common value when every message has the same one
 
 
 class _FoldRules:
     """Which fold rule each key follows, derived from the configuration once per run."""
 
     def __init__(self, config: PipelineConfig):
-        rules: dict[str, Callable[[Any, str, list[Any]], Any]] = {}
+        # key -> (rule, the values for which "all messages equal" folds to that value: _ANY, a set, or None)
+        rules: dict[str, tuple[Callable[[Any, str, list[Any]], Any], Any]] = {}
         for key in [UID_KEY, config.operator.analysis_key]:
-            rules[key] = _fold_equal
+            rules[key] = (_fold_equal, _ANY)
         for plan in config.survey_plans:
-            rules[plan.analysis_key] = _fold_equal
-            rules[plan.raw_field] = _fold_equal
+            rules[plan.analysis_key] = (_fold_equal, _ANY)
+            rules[plan.raw_field] = (_fold_equal, _ANY)
+        matrix_values = frozenset({_ZERO, _ONE, STOP})
         for plan in config.rqa_plans:
-            rules[plan.raw_field] = _fold_concat
+            rules[plan.raw_field] = (_fold_concat, None)
             for key in matrix_keys(plan):
-                rules[key] = _fold_matrix_nc if key.endswith(NC) else _fold_matrix
+                rules[key] = (_fold_matrix_nc if key.endswith(NC) else _fold_matrix, matrix_values)
             if plan.binary is not None:
-                rules[plan.binary.analysis_key] = _fold_binary
+                rules[plan.binary.analysis_key] = (_fold_binary, _ANY)
         for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
-            rules[key] = _fold_bool
+            rules[key] = (_fold_bool, frozenset({TRUE, FALSE}))
         self._rules = rules
 
     def fold(self, uid: Any, group: list[Record]) -> dict[str, Any]:
         values_of = [message.to_dict() for message in group]
-        keys: dict[str, None] = {}
-        for values in values_of:
-            keys.update(dict.fromkeys(values))
-        folded: dict[str, Any] = {}
-        for key in keys:
-            rule = self._rules.get(key)
-            if rule is None:
-                folded[key] = MERGED
-                continue
-            value = rule(uid, key, [values.get(key, _MISSING) for values in values_of])
-            if value is not _MISSING:
+        union: dict[str, Any] = {}
+        for row in values_of:
+            union.update(row)
+        folded = dict.fromkeys(union, MERGED)
+        count = len(values_of)
+        rules = self._rules
+        keys = [key for key in rules if key in union]
+        missing = repeat(_MISSING)
+        # Transposed in C: one tuple per key holding that key's value in every message, in message order.
+        columns = zip(*[list(map(row.get, keys, missing)) for row in values_of])
+        for key, values in zip(keys, columns):
+            rule, same = rules[key]
+            first = values[0]
+            if same is not None and values.count(first) == count and (same is _ANY or (type(first) is str and first in same)):
+                value = first
+            else:
+                value = rule(uid, key, list(values))
+            if value is _MISSING:
+                del folded[key]
+            else:
                 folded[key] = value
         return folded
 

@@ -13,8 +13,10 @@ The merge rules themselves (newest label, NR when nothing is checked, duplicate 
 reconciliation of the five levels follows in :mod:`redss_pipeline.location_reconciliation`.
 
 A million message records would otherwise take one audit layer per Coda file (up to fourteen), each copying the
-whole record. The imports therefore run on small scratch records holding only the fields they read and
-write, and each real record receives the outcome in one write by the step ``generate/manual_codes``.
+whole record. The imports therefore run on small scratch records holding only the fields they read and write
+(for the surveys, one scratch record per distinct combination of answers and labels, since a respondent's
+answers repeat on all of their messages), and each real record receives the outcome in one write by the step
+``generate/manual_codes``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from redss_pipeline.code_scheme import NC
 from redss_pipeline.coda import CodedMessages, import_multi_coded, import_single_coded
 from redss_pipeline.config import PipelineConfig
 from redss_pipeline.labels import control_label
-from redss_pipeline.record_fields import UID_KEY
 from redss_pipeline.records import Record
 from redss_pipeline.run_context import RunContext
 from redss_pipeline.show_messages import NOISE_KEY
@@ -38,15 +39,7 @@ NOISE_NOT_CODED_ORIGIN = "redss_pipeline.manual_codes.noise_not_coded@1"
 
 def coded_fields(config: PipelineConfig) -> list[str]:
     """Every field this step may write: the shows' reasons and binary fields, then the survey fields."""
-    fields: list[str] = []
-    for plan in config.rqa_plans:
-        fields.append(plan.coded_field)
-        if plan.binary is not None:
-            fields.append(plan.binary.coded_field)
-    for plan in config.survey_plans:
-        if plan.coded_field not in fields:
-            fields.append(plan.coded_field)
-    return fields
+    return list(dict.fromkeys([*_show_fields(config), *(plan.coded_field for plan in config.survey_plans)]))
 
 
 def apply_manual_codes(
@@ -66,52 +59,88 @@ def apply_manual_codes(
     step = run.step("generate/manual_codes")
     scratch_step = run.step("generate/manual_codes/scratch")
     label_time = run.label_time
-    written = coded_fields(config)
-    read = [UID_KEY, NOISE_KEY, *written]
-    for plan in config.rqa_plans:
-        read.append(plan.id_field)
-    for plan in config.survey_plans:
-        read.append(plan.id_field)
-    read = list(dict.fromkeys(read))
-
-    scratch = [Record.create(scratch_step, {key: record[key] for key in read if key in record}) for record in records]
 
     def coded(file_name: str) -> CodedMessages:
         found = coded_files.get(file_name)
         return CodedMessages(path=file_name) if found is None else found
 
+    contents = [record.to_dict() for record in records]
+
     # 7.6.1: per show, the reasons (multi-coded, duplicate schemes included), then the binary question.
+    show_fields = _show_fields(config)
+    show_read = [NOISE_KEY, *show_fields, *(plan.id_field for plan in config.rqa_plans)]
+    shows = [Record.create(scratch_step, {key: values[key] for key in show_read if key in values})
+             for values in contents]
     for plan in config.rqa_plans:
         messages = coded(plan.coda_file)
-        scratch = import_multi_coded(
-            scratch, messages, id_field=plan.id_field, coded_field=plan.coded_field, scheme=plan.scheme,
+        shows = import_multi_coded(
+            shows, messages, id_field=plan.id_field, coded_field=plan.coded_field, scheme=plan.scheme,
             step=scratch_step, label_time=label_time,
         )
         if plan.binary is not None:
-            scratch = import_single_coded(
-                scratch, messages, id_field=plan.id_field, coded_field=plan.binary.coded_field,
+            shows = import_single_coded(
+                shows, messages, id_field=plan.id_field, coded_field=plan.binary.coded_field,
                 scheme=plan.binary.scheme, step=scratch_step, label_time=label_time,
             )
 
     # 7.6.2: noise messages were never exported, so their own show is "not coded".
-    scratch = _mark_noise_not_coded(scratch, config=config, step=scratch_step, label_time=label_time)
+    shows = _mark_noise_not_coded(shows, config=config, step=scratch_step, label_time=label_time)
 
-    # 7.6.3: the surveys, in plan order; the location plans share location.json, each with its own scheme.
+    # 7.6.3: the surveys, in plan order; the location plans share location.json, each with its own scheme. A
+    # respondent's answers and their labels (shared objects) repeat on all of their messages, and the outcome
+    # depends on nothing else, so each distinct combination is imported once.
+    survey_ids = list(dict.fromkeys(plan.id_field for plan in config.survey_plans))
+    survey_fields = list(dict.fromkeys(plan.coded_field for plan in config.survey_plans))
+    distinct: dict[tuple[Any, ...], int] = {}
+    surveys: list[Record] = []
+    survey_of: list[int] = []
+    for values in contents:
+        signature = tuple(map(values.get, survey_ids)) + tuple(map(id, map(values.get, survey_fields)))
+        index = distinct.get(signature)
+        if index is None:
+            index = distinct[signature] = len(surveys)
+            surveys.append(Record.create(
+                scratch_step, {key: values[key] for key in (*survey_ids, *survey_fields) if key in values}))
+        survey_of.append(index)
     for plan in config.survey_plans:
-        scratch = import_single_coded(
-            scratch, coded(plan.coda_file), id_field=plan.id_field, coded_field=plan.coded_field,
+        surveys = import_single_coded(
+            surveys, coded(plan.coda_file), id_field=plan.id_field, coded_field=plan.coded_field,
             scheme=plan.scheme, step=scratch_step, label_time=label_time,
         )
 
+    # The changes of a survey combination are the same for every record that has it.
+    survey_changes = [_changes(first, outcome.to_dict(), survey_fields)
+                      for first, outcome in zip(_first_of_each(contents, survey_of, len(surveys)), surveys)]
     result = []
-    for record, outcome in zip(records, scratch):
-        changes = {}
-        for field in written:
-            value = outcome.get(field)
-            if value is not None and value is not record.get(field):
-                changes[field] = value
+    for record, values, show, survey_index in zip(records, contents, shows, survey_of):
+        changes = _changes(values, show.to_dict(), show_fields)
+        changes.update(survey_changes[survey_index])
         result.append(record.updated(step, changes))
     return result
+
+
+def _first_of_each(contents: list[dict[str, Any]], index_of: list[int], count: int) -> list[dict[str, Any]]:
+    """For each of ``count`` groups, the content of the first record that belongs to it."""
+    firsts: list[Any] = [None] * count
+    for values, index in zip(contents, index_of):
+        if firsts[index] is None:
+            firsts[index] = values
+    return firsts
+
+
+def _show_fields(config: PipelineConfig) -> list[str]:
+    fields = []
+    for plan in config.rqa_plans:
+        fields.append(plan.coded_field)
+        if plan.binary is not None:
+            fields.append(plan.binary.coded_field)
+    return fields
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The fields whose value the scratch record changed (the importers keep an unchanged value's object)."""
+    return {field: value for field in fields
+            if (value := after.get(field)) is not None and value is not before.get(field)}
 
 
 def _mark_noise_not_coded(
