@@ -8,7 +8,7 @@ import pytest
 
 from redss_pipeline.analysis import add_analysis_columns, determine_consent, matrix_keys, withdraw_consent
 from redss_pipeline.code_scheme import CodeScheme
-from redss_pipeline.errors import SchemeError
+from redss_pipeline.errors import RawDataError, SchemeError
 from redss_pipeline.labels import make_label
 from redss_pipeline.records import Record
 
@@ -140,3 +140,19 @@ def test_records_that_did_not_withdraw_are_unchanged(config, run):
     """A record with consent "false" comes back as the very same object."""
     [result] = _analysed([_message(config, run, "u1", "s01e01", reasons=("land",))], config, run)
     assert withdraw_consent([result], run=run)[0] is result
+
+
+def test_missing_coded_field_names_record_and_field(config, run):
+    """A record without one of the coded fields is an error naming the uid and the field."""
+    data = _message(config, run, "u3", "s01e01").to_dict()
+    del data["rqa_s01e04_coded"]
+    with pytest.raises(RawDataError, match=r"record u3: field 'rqa_s01e04_coded': coded field is missing"):
+        add_analysis_columns([Record.create(run.step("test/load"), data)], config=config, run=run)
+
+
+def test_show_field_must_hold_a_list(config, run):
+    """A reasons field holding one label instead of a list is an error naming the field."""
+    message = _message(config, run, "u4", "s01e01")
+    bad = message.updated(run.step("test/break"), {"rqa_s01e01_coded": message["rqa_s01e01_coded"][0]})
+    with pytest.raises(RawDataError, match=r"record u4: field 'rqa_s01e01_coded': .* list of labels"):
+        add_analysis_columns([bad], config=config, run=run)

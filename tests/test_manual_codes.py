@@ -181,3 +181,20 @@ def test_unknown_code_in_a_coded_file_names_file_and_message(config, run):
     with pytest.raises(CodaFileError, match=r"Coded Coda Files/gender.json: record MessageID"):
         apply_manual_codes([message], config=config, run=run,
                            coded_files={"gender.json": _coded("gender.json", {"lab": [bad]})})
+
+
+def test_survey_codes_reach_every_respondent_with_that_answer(config, run):
+    """Records sharing an answer get its coded label; a different answer or an unanswered survey gets its own."""
+    gender = next(p for p in config.survey_plans if p.name == "gender")
+    files = {"gender.json": _coded("gender.json", {"naag": [_coder_label(gender.scheme, "female")],
+                                                   "lab": [_coder_label(gender.scheme, "male", checked=False)]})}
+    messages = [
+        _message(config, run, "s01e01", "one text here", surveys={"gender_raw": "naag"}, suggestions={"gender": "female"}),
+        _message(config, run, "s01e02", "two text here", surveys={"gender_raw": "lab"}, suggestions={"gender": "male"}),
+        _message(config, run, "s01e03", "three text here"),
+        _message(config, run, "s01e04", "four text here", surveys={"gender_raw": "naag"}, suggestions={"gender": "female"}),
+    ]
+    result = apply_manual_codes(messages, config=config, run=run, coded_files=files)
+    assert [_value(r, "gender_coded", gender.scheme) for r in result] == ["female", "NR", "NA", "female"]
+    assert result[0]["gender_coded"] is result[3]["gender_coded"]
+    assert result[2]["gender_coded"] is messages[2]["gender_coded"]
