@@ -107,3 +107,11 @@ def test_wrong_number_of_files_is_refused():
     """The caller must pass one list per configured flow."""
     with pytest.raises(ValueError, match="expected 4 show files"):
         combine_shows_and_surveys([[]], [[], []], config=CONFIG, run=RUN)
+
+
+def test_two_surveys_disagreeing_on_a_shared_key_is_an_error():
+    """The evaluation record must agree with the demographics record on keys both hold."""
+    demog = _demog("u1", "m", test_run=True)
+    evaluation = Record.create(LOAD, {"avf_phone_id": "u1", "test_run": False})
+    with pytest.raises(RawDataError, match=r"field 'test_run': the csap_evaluation survey record .* the csap_demog survey record"):
+        combine_shows_and_surveys([[_show("u1", 1, "a")], [], [], []], [[demog], [evaluation]], config=CONFIG, run=RUN)

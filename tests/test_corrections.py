@@ -273,3 +273,12 @@ def test_record_order_is_kept():
     """Translation never reorders records."""
     records = [_message(n, f"t{n}", "2018-12-10T00:00:00+00:00", run_id=n) for n in (4, 1, 3, 2)]
     assert [r["show_id"] for r in _translate(records)] == [4, 1, 3, 2]
+
+
+def test_translation_is_one_layer_naming_the_correction_that_moved_the_message():
+    """translate_rapid_pro_keys writes one layer per record; a moved message's layer names its rule."""
+    moved, kept = _translate([_message(4, "burst", "2019-01-17T12:10:00+03:00"), _message(1, "a", "2018-12-03T00:00:00+00:00")])
+    assert len(moved.layers) == len(kept.layers) == 2
+    assert moved.history("show_id")[-1].step.source == "generate/translate_rapid_pro_keys/C3"
+    assert kept.history("uid")[-1].step.source == "generate/translate_rapid_pro_keys"
+    assert [c.value for c in moved.history("show_id")] == [2]  # the corrected show only, set once

@@ -275,4 +275,12 @@ def test_auto_code_show_messages_filters_in_order_and_keeps_record_order():
     assert [r["noise"] for r in result.records] == [False, False, True]
     assert [m["Text"] for m in result.coda_files["s01e01.json"]] == ["first show answer"]
     assert result.icr_files["s01e03.csv"] == [IcrRow(1, "third show answer")]
-    assert all(len(r.layers) == 5 for r in result.records[:2])  # create + one layer per writing step
+
+
+
+def test_auto_code_show_messages_writes_one_layer_per_record():
+    """Noise, NA labels, channel keys and ids are one audit layer, and the history names the step."""
+    (record,) = auto_code_show_messages([_message(1, "first show answer")], config=CONFIG, run=RUN).records
+    assert len(record.layers) == 2
+    assert {"noise", "rqa_s01e02_coded", "sms_ad", "rqa_s01e01_raw_id"} <= set(record.layers[1].data)
+    assert record.history("noise")[-1].step.source == "generate/auto_code_show_messages"

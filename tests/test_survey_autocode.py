@@ -211,3 +211,13 @@ def test_coda_export_orders_messages_by_answer_time():
     early = _record("u2", involved_raw="maya")
     records = assign_survey_message_ids(_cleaned(late, early), config=CONFIG, run=RUN)
     assert [m["Text"] for m in survey_coda_messages(records, config=CONFIG)["involved.json"]] == ["maya", "haa"]
+
+
+def test_auto_code_surveys_writes_one_layer_per_record():
+    """NA labels, suggestions, operator and ids are one audit layer under one step."""
+    result = auto_code_surveys([_record(gender_raw="m")], config=CONFIG, run=RUN,
+                               phone_keys={"avf-phone-uuid-1": "252610000001"})
+    (record,) = result.records
+    assert len(record.layers) == 2
+    assert {"gender_coded", "age_coded", "operator_coded", "gender_raw_id"} <= set(record.layers[1].data)
+    assert record.history("operator_coded")[-1].step.source == "generate/auto_code_surveys"

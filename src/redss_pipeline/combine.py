@@ -25,9 +25,6 @@ from .run_context import RunContext
 
 __all__ = ["show_flows", "survey_flows", "combine_shows_and_surveys"]
 
-_MISSING = object()
-
-
 def show_flows(config: PipelineConfig) -> tuple[str, ...]:
     """The flows of the shows, in coding-plan order (the order of every output's rows)."""
     return tuple(plan.flow for plan in config.rqa_plans)
@@ -70,8 +67,9 @@ def combine_shows_and_surveys(
     return combined
 
 
-def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, Record]:
-    index: dict[str, Record] = {}
+def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, tuple[Record, dict[str, Any]]]:
+    """uid -> (survey record, its content); the content is read once, not once per message of the respondent."""
+    index: dict[str, tuple[Record, dict[str, Any]]] = {}
     for position, record in enumerate(records):
         uid = record.get(PHONE_ID_KEY)
         if uid is None:
@@ -85,11 +83,13 @@ def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, Reco
                 record=uid,
                 field=PHONE_ID_KEY,
             )
-        index[uid] = record
+        index[uid] = (record, record.to_dict())
     return index
 
 
-def _attach_surveys(record: Record, flow: str, indexes: list[tuple[str, dict[str, Record]]], step: Step) -> Record:
+def _attach_surveys(
+    record: Record, flow: str, indexes: list[tuple[str, dict[str, tuple[Record, dict[str, Any]]]]], step: Step
+) -> Record:
     uid = record.get(PHONE_ID_KEY)
     if uid is None:
         run_id = next((v for k, v in record.items() if k.endswith(f"(Run ID) - {flow}")), None)
@@ -97,33 +97,35 @@ def _attach_surveys(record: Record, flow: str, indexes: list[tuple[str, dict[str
             "show record has no respondent id", path=_raw_file(flow), record=run_id, field=PHONE_ID_KEY
         )
     attached: dict[str, Record] = {}
+    earlier: list[tuple[str, dict[str, Any]]] = []
     for survey_flow, index in indexes:
-        survey = index.get(uid)
-        if survey is None:
+        entry = index.get(uid)
+        if entry is None:
             continue
-        for key, value in survey.items():
-            existing = _lookup(record, attached, key)
-            if existing is not _MISSING and existing != value:
-                raise RawDataError(
-                    f"the {survey_flow} survey record of this respondent holds {value!r}, "
-                    f"the message holds {existing!r}; shared keys must be equal",
-                    path=_raw_file(flow),
-                    record=uid,
-                    field=key,
-                )
+        survey, content = entry
+        for key in content.keys() & record:
+            _check_equal(record[key], content[key], survey_flow, "the message", flow, uid, key)
+        for earlier_flow, earlier_content in earlier:
+            for key in content.keys() & earlier_content.keys():
+                _check_equal(earlier_content[key], content[key], survey_flow, f"the {earlier_flow} survey record",
+                             flow, uid, key)
         attached[survey_flow] = survey
+        earlier.append((survey_flow, content))
     # One layer for every survey of the respondent: within a layer the first record attached wins a shared
     # key, but shared keys are equal (checked above), so the values read are those of 2019's one-by-one
     # attachment.
     return record.updated(step, attached)
 
 
-def _lookup(record: Record, attached: dict[str, Record], key: str) -> Any:
-    for survey in attached.values():
-        value = survey.get(key, _MISSING)
-        if value is not _MISSING:
-            return value
-    return record.get(key, _MISSING)
+def _check_equal(existing: Any, value: Any, survey_flow: str, holder: str, flow: str, uid: str, key: str) -> None:
+    if existing != value:
+        raise RawDataError(
+            f"the {survey_flow} survey record of this respondent holds {value!r}, {holder} holds {existing!r}; "
+            f"shared keys must be equal",
+            path=_raw_file(flow),
+            record=uid,
+            field=key,
+        )
 
 
 def _raw_file(flow: str) -> str:

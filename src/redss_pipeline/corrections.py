@@ -1,6 +1,6 @@
 """Translating Rapid Pro keys into pipeline keys, with the operational corrections (spec pipeline.md 7.3).
 
-Four sub-steps, in this order, each one audit layer per record it changes:
+Four sub-steps, in this order:
 
 1. :func:`assign_show_ids` - ``rqa_message`` and ``show_id`` from whichever show's answer the record holds;
 2. :func:`apply_operational_corrections` - messages that arrived through the wrong show's flow move to the
@@ -8,7 +8,9 @@ Four sub-steps, in this order, each one audit layer per record it changes:
 3. :func:`rename_rapid_pro_keys` - ``uid``, run ids, ``sent_on`` and the survey raw/time keys;
 4. :func:`set_show_raw_keys` - ``<show raw key> = rqa_message`` for the (corrected) show.
 
-:func:`translate_rapid_pro_keys` runs all four. Every correction is configuration (README contract 4): the
+:func:`translate_rapid_pro_keys` runs all four as one pass that writes one audit layer per record (the
+layer's step names the correction rule when one moved the message); the sub-step functions apply one rule
+each, for tests and reuse. Every correction is configuration (README contract 4): the
 WS redirect (coders marked a week-3 text as belonging to week 2 in the "WS - Correct Dataset" scheme) and the
 time-window corrections (late flow change-over, delayed delivery bursts). For one record, the rules of its
 show are tried in order, WS redirect first, and the first that matches wins, which gives 2019's precedence
@@ -18,13 +20,14 @@ show are tried in order, WS redirect first, and the first that matches wins, whi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import coda
-from .config import PipelineConfig, RqaPlan
+from .config import PipelineConfig, TimeWindowCorrection
 from .errors import RawDataError
 from .rapid_pro_keys import PHONE_ID_KEY, raw_key
 from .record_fields import UID_KEY, record_id, record_time
+from .record_rules import Rule, apply_rules
 from .records import Record, Step
 from .run_context import RunContext
 
@@ -59,14 +62,40 @@ def translate_rapid_pro_keys(
     run: RunContext,
     ws_coded: coda.CodedMessages | None,
 ) -> list[Record]:
-    """The four sub-steps of 7.3 in order. ``ws_coded`` is the coded Coda file of the WS redirect's show
-    (``Coded Coda Files/s01e03.json``; an empty one when the file is missing); None only when the
-    configuration has no WS redirect."""
+    """The four sub-steps of 7.3 in order, written as one layer per record.
+
+    ``ws_coded`` is the coded Coda file of the WS redirect's show (``Coded Coda Files/s01e03.json``; an empty
+    :class:`~redss_pipeline.coda.CodedMessages` when the file is missing); None only when the configuration
+    has no WS redirect. The layer's step is ``generate/translate_rapid_pro_keys``, or
+    ``generate/translate_rapid_pro_keys/<rule id>`` for a message a correction moved.
+    """
     redirect_texts = ws_redirect_texts(records, ws_coded, config=config, run=run)
-    records = assign_show_ids(records, config=config, run=run)
-    records = apply_operational_corrections(records, config=config, run=run, redirect_texts=redirect_texts)
-    records = rename_rapid_pro_keys(records, config=config, run=run)
-    return set_show_raw_keys(records, config=config, run=run)
+    show_ids = _show_id_rule(config)
+    corrections = _Corrections(config, run, "generate/translate_rapid_pro_keys", redirect_texts)
+    rename = _rename_rule(config)
+    raw_keys = _raw_key_rule(config)
+    step = run.step("generate/translate_rapid_pro_keys")
+    result = []
+    for record in records:
+        values = record.to_dict()
+        updates: dict[str, Any] = {}
+        record_step = step
+        written = show_ids(values)
+        if written:
+            values.update(written)
+            updates.update(written)
+        matched = corrections.match(values)
+        if matched is not None:
+            record_step, written = matched
+            values.update(written)
+            updates.update(written)
+        for rule in (rename, raw_keys):
+            written = rule(values)
+            if written:
+                values.update(written)
+                updates.update(written)
+        result.append(record.updated(record_step, updates))
+    return result
 
 
 # -- 7.3.1 --------------------------------------------------------------------------------------------------
@@ -77,24 +106,28 @@ def assign_show_ids(records: Sequence[Record], *, config: PipelineConfig, run: R
 
     A record holding the answers of two shows is an error; records holding none are left unchanged.
     """
+    return apply_rules(records, [_show_id_rule(config)], run.step("generate/show_ids"))
+
+
+def _show_id_rule(config: PipelineConfig) -> Rule:
     value_keys = [(raw_key(p.result_key, "Value", p.flow), n) for n, p in enumerate(config.rqa_plans, start=1)]
-    step = run.step("generate/show_ids")
-    result = []
-    for record in records:
+
+    def show_id(values: Mapping[str, Any]) -> dict[str, Any] | None:
         found: tuple[str, int] | None = None
-        for key, show_id in value_keys:
-            if key in record:
+        for key, n in value_keys:
+            if key in values:
                 if found is not None:
                     raise RawDataError(
                         f"the message holds answers of two shows ({found[0]!r} and {key!r}); at most one expected",
-                        record=record_id(record),
+                        record=record_id(values),
                         field=key,
                     )
-                found = (key, show_id)
-        if found is not None:
-            record = record.updated(step, {MESSAGE_KEY: record[found[0]], SHOW_ID_KEY: found[1]})
-        result.append(record)
-    return result
+                found = (key, n)
+        if found is None:
+            return None
+        return {MESSAGE_KEY: values[found[0]], SHOW_ID_KEY: found[1]}
+
+    return show_id
 
 
 # -- 7.3.2 --------------------------------------------------------------------------------------------------
@@ -134,11 +167,7 @@ def ws_redirect_texts(
         step=step,
         label_time=run.label_time,
     )
-    return frozenset(
-        text
-        for text, copy in zip(texts, coded)
-        if copy[_WS_CODED_KEY]["CodeID"] == redirect.code_id
-    )
+    return frozenset(text for text, copy in zip(texts, coded) if copy[_WS_CODED_KEY]["CodeID"] == redirect.code_id)
 
 
 def apply_operational_corrections(
@@ -157,42 +186,57 @@ def apply_operational_corrections(
     when the rule has one, ``sent_on`` to its faked time, kept verbatim. Each rule writes under its own step
     name (``generate/operational_corrections/<rule id>``), so the audit trail says which rule moved a message.
     """
-    show_ids = {plan.name: n for n, plan in enumerate(config.rqa_plans, start=1)}
-    time_field = config.message_time_field
-    rules_by_show: list[tuple[str, list[tuple[Step, Any, dict[str, Any]]]]] = []
-    for plan in config.rqa_plans:
-        rules: list[tuple[Step, Any, dict[str, Any]]] = []
-        redirect = config.ws_redirect
-        if redirect is not None and redirect.show == plan.name:
-            effect = {SHOW_ID_KEY: show_ids[redirect.to_show], time_field: redirect.sent_on}
-            rules.append((run.step(f"generate/operational_corrections/{WS_REDIRECT_RULE_ID}"), None, effect))
-        for window in config.time_window_corrections:
-            if window.show == plan.name:
-                effect = {SHOW_ID_KEY: show_ids[window.to_show]}
-                if window.sent_on is not None:
-                    effect[time_field] = window.sent_on
-                rules.append((run.step(f"generate/operational_corrections/{window.id}"), window, effect))
-        if rules:
-            rules_by_show.append((raw_key(plan.result_key, "Time", plan.flow), rules))
-
+    corrections = _Corrections(config, run, "generate/operational_corrections", redirect_texts)
     result = []
     for record in records:
-        for time_key, rules in rules_by_show:
-            if time_key not in record:
+        matched = corrections.match(record)
+        result.append(record if matched is None else record.updated(*matched))
+    return result
+
+
+class _Corrections:
+    """The correction rules of each show, tried in order (WS redirect first); each with its audit step."""
+
+    def __init__(self, config: PipelineConfig, run: RunContext, step_prefix: str, redirect_texts: frozenset[str]):
+        self._redirect_texts = redirect_texts
+        show_ids = {plan.name: n for n, plan in enumerate(config.rqa_plans, start=1)}
+        time_field = config.message_time_field
+        # (the show's time key, [(step, time window or None for the WS redirect, updates)])
+        self._by_show: list[tuple[str, list[tuple[Step, TimeWindowCorrection | None, dict[str, Any]]]]] = []
+        for plan in config.rqa_plans:
+            rules: list[tuple[Step, TimeWindowCorrection | None, dict[str, Any]]] = []
+            redirect = config.ws_redirect
+            if redirect is not None and redirect.show == plan.name:
+                effect = {SHOW_ID_KEY: show_ids[redirect.to_show], time_field: redirect.sent_on}
+                rules.append((run.step(f"{step_prefix}/{WS_REDIRECT_RULE_ID}"), None, effect))
+            for window in config.time_window_corrections:
+                if window.show == plan.name:
+                    effect = {SHOW_ID_KEY: show_ids[window.to_show]}
+                    if window.sent_on is not None:
+                        effect[time_field] = window.sent_on
+                    rules.append((run.step(f"{step_prefix}/{window.id}"), window, effect))
+            if rules:
+                self._by_show.append((raw_key(plan.result_key, "Time", plan.flow), rules))
+
+    def match(self, values: Mapping[str, Any]) -> tuple[Step, dict[str, Any]] | None:
+        """The step and updates of the rule that moves this message, or None. (A record holds one show's keys;
+        were it to hold several, the last show's matching rule would win, as in 2019's sequential checks.)"""
+        found = None
+        for time_key, rules in self._by_show:
+            if time_key not in values:
                 continue
             time: datetime | None = None
             for step, window, effect in rules:
                 if window is None:
-                    matched = record.get(MESSAGE_KEY) in redirect_texts
+                    matched = values.get(MESSAGE_KEY) in self._redirect_texts
                 else:
                     if time is None:
-                        time = record_time(record, time_key)
+                        time = record_time(values, time_key)
                     matched = window.matches(time)
                 if matched:
-                    record = record.updated(step, effect)
+                    found = (step, effect)
                     break
-        result.append(record)
-    return result
+        return found
 
 
 # -- 7.3.3 --------------------------------------------------------------------------------------------------
@@ -224,16 +268,20 @@ def rename_rapid_pro_keys(records: Sequence[Record], *, config: PipelineConfig, 
     flow the message came through, not the corrected show (a week-3 message moved to week 2 has only
     ``rqa_s01e03_run_id``). The ``(Value)`` key is the raw text, not ``(Text)``.
     """
+    return apply_rules(records, [_rename_rule(config)], run.step("generate/rename_rapid_pro_keys"))
+
+
+def _rename_rule(config: PipelineConfig) -> Rule:
     pairs = rename_pairs(config)
-    step = run.step("generate/rename_rapid_pro_keys")
-    result = []
-    for record in records:
+
+    def rename(values: Mapping[str, Any]) -> dict[str, Any]:
         updates: dict[str, Any] = {}
         for new, old in pairs:
-            if old in record and new not in record and new not in updates:
-                updates[new] = record[old]
-        result.append(record.updated(step, updates))
-    return result
+            if old in values and new not in updates and new not in values:
+                updates[new] = values[old]
+        return updates
+
+    return rename
 
 
 # -- 7.3.4 --------------------------------------------------------------------------------------------------
@@ -244,17 +292,21 @@ def set_show_raw_keys(records: Sequence[Record], *, config: PipelineConfig, run:
 
     From here on this raw key, not ``show_id``, decides which show a message belongs to.
     """
-    plans: tuple[RqaPlan, ...] = config.rqa_plans
-    step = run.step("generate/show_raw_keys")
-    result = []
-    for record in records:
-        if MESSAGE_KEY in record:
-            show_id = record.get(SHOW_ID_KEY)
-            if not isinstance(show_id, int) or not 1 <= show_id <= len(plans):
-                raise RawDataError(
-                    f"expected a show number 1..{len(plans)}, got {show_id!r}", record=record_id(record),
-                    field=SHOW_ID_KEY,
-                )
-            record = record.updated(step, {plans[show_id - 1].raw_field: record[MESSAGE_KEY]})
-        result.append(record)
-    return result
+    return apply_rules(records, [_raw_key_rule(config)], run.step("generate/show_raw_keys"))
+
+
+def _raw_key_rule(config: PipelineConfig) -> Rule:
+    raw_fields = [plan.raw_field for plan in config.rqa_plans]
+
+    def raw_key_of_show(values: Mapping[str, Any]) -> dict[str, Any] | None:
+        if MESSAGE_KEY not in values:
+            return None
+        show_id = values.get(SHOW_ID_KEY)
+        if not isinstance(show_id, int) or not 1 <= show_id <= len(raw_fields):
+            raise RawDataError(
+                f"expected a show number 1..{len(raw_fields)}, got {show_id!r}", record=record_id(values),
+                field=SHOW_ID_KEY,
+            )
+        return {raw_fields[show_id - 1]: values[MESSAGE_KEY]}
+
+    return raw_key_of_show

@@ -15,22 +15,25 @@ The steps, in the order :func:`auto_code_show_messages` runs them:
 | 7.4.8 | :func:`rqa_coda_messages`      | the messages of the RQA Coda files (no labels)                     |
 | 7.4.9 | :func:`icr_samples`            | the seeded inter-coder-reliability samples                         |
 
-Record order is never changed: it decides the row order of every output.
+Record order is never changed: it decides the row order of every output. :func:`auto_code_show_messages`
+writes the keys of 7.4.4 - 7.4.8 as one audit layer per record; the single-step functions write one each.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from . import coda
 from .cleaners import is_noise
 from .code_scheme import NA, CodeScheme
-from .config import PipelineConfig, RqaPlan
+from .config import PipelineConfig, RqaPlan, TimeRange
 from .errors import PipelineError, RawDataError
 from .labels import control_label
 from .rapid_pro_keys import TEST_RUN_KEY
 from .record_fields import record_id, record_time
+from .record_rules import Rule, apply_rules
 from .records import Record
 from .run_context import RunContext
 
@@ -81,14 +84,16 @@ class ShowMessages(NamedTuple):
 
 
 def auto_code_show_messages(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> ShowMessages:
-    """Steps 7.4.1 to 7.4.9 in order, on the translated records of 7.3."""
+    """Steps 7.4.1 to 7.4.9 in order, on the translated records of 7.3.
+
+    The record writes of 7.4.4 - 7.4.8 (noise, NA labels, channel keys, message ids) are one pass and one
+    audit layer per record, under the step ``generate/auto_code_show_messages``.
+    """
     records = drop_test_runs(records)
     records = drop_empty_runs(records, config=config)
     records = keep_project_window(records, config=config)
-    records = flag_noise(records, config=config, run=run)
-    records = label_other_shows_na(records, config=config, run=run)
-    records = set_channel_keys(records, config=config, run=run)
-    records = assign_rqa_message_ids(records, config=config, run=run)
+    rules = [_noise_rule(config), _other_shows_na_rule(config, run), _channel_rule(config), _message_id_rule(config)]
+    records = apply_rules(records, rules, run.step("generate/auto_code_show_messages"))
     return ShowMessages(records, rqa_coda_messages(records, config=config), icr_samples(records, config=config))
 
 
@@ -118,39 +123,45 @@ def keep_project_window(records: Sequence[Record], *, config: PipelineConfig) ->
 
 def flag_noise(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """Sets ``noise`` (a bool): True unless one of the record's show answers is not noise (cleaners.md 2)."""
+    return apply_rules(records, [_noise_rule(config)], run.step("generate/noise"))
+
+
+def _noise_rule(config: PipelineConfig) -> Rule:
     raw_fields = [plan.raw_field for plan in config.rqa_plans]
     min_length = config.noise_min_length
-    step = run.step("generate/noise")
-    result = []
-    for record in records:
-        noise = True
+
+    def noise(values: Mapping[str, Any]) -> dict[str, Any]:
         for field in raw_fields:
-            if field in record and not is_noise(_text(record, field), min_length):
-                noise = False
-                break
-        result.append(record.updated(step, {NOISE_KEY: noise}))
-    return result
+            if field in values and not is_noise(_text(values, field), min_length):
+                return {NOISE_KEY: False}
+        return {NOISE_KEY: True}
+
+    return noise
 
 
 def label_other_shows_na(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """For each show whose raw answer a record lacks: its coded field = ``[NA label]`` (a one-element list, as
     reasons are multi-coded) and, for a show with a binary question, the binary coded field = an NA label."""
-    step = run.step("generate/other_shows_na")
+    return apply_rules(records, [_other_shows_na_rule(config, run)], run.step("generate/other_shows_na"))
+
+
+def _other_shows_na_rule(config: PipelineConfig, run: RunContext) -> Rule:
     writes: list[tuple[str, dict[str, Any]]] = []
     for plan in config.rqa_plans:
         # One label (and one list) per plan, shared by every record: labels are never changed once made.
-        na = {plan.coded_field: [_na_label(plan.scheme, run)]}
+        na: dict[str, Any] = {plan.coded_field: [_na_label(plan.scheme, run)]}
         if plan.binary is not None:
             na[plan.binary.coded_field] = _na_label(plan.binary.scheme, run)
         writes.append((plan.raw_field, na))
-    result = []
-    for record in records:
+
+    def other_shows_na(values: Mapping[str, Any]) -> dict[str, Any]:
         updates: dict[str, Any] = {}
         for raw_field, na in writes:
-            if raw_field not in record:
+            if raw_field not in values:
                 updates.update(na)
-        result.append(record.updated(step, updates))
-    return result
+        return updates
+
+    return other_shows_na
 
 
 def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
@@ -163,31 +174,55 @@ def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: 
     by show, so corrected messages count in the week of their faked time. Two channels matching one time means
     the configured windows overlap: an error naming both.
     """
-    channels = list(config.channels.items())
-    weeks = list(config.weeks.items())
+    return apply_rules(records, [_channel_rule(config)], run.step("generate/channel_keys"))
+
+
+def _channel_rule(config: PipelineConfig) -> Rule:
+    channels = [(name, _utc_ranges(ranges)) for name, ranges in config.channels.items()]
+    weeks = [(name, _utc_ranges(ranges)) for name, ranges in config.weeks.items()]
     time_field = config.message_time_field
-    step = run.step("generate/channel_keys")
-    result = []
-    for record in records:
-        time = record_time(record, time_field)
+
+    def channel_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+        time = _naive_utc(record_time(values, time_field))
         updates: dict[str, str] = {}
         matched: str | None = None
         for name, ranges in channels:
-            hit = any(time in window for window in ranges)
+            hit = _in_ranges(time, ranges)
             if hit:
                 if matched is not None:
                     raise PipelineError(
-                        f"the configured {matched!r} and {name!r} windows both contain {record[time_field]}; "
+                        f"the configured {matched!r} and {name!r} windows both contain {values[time_field]}; "
                         f"channel windows must not overlap",
-                        path=config.path, record=record_id(record), field=time_field,
+                        path=config.path, record=record_id(values), field=time_field,
                     )
                 matched = name
             updates[name] = _TRUE if hit else _FALSE
         updates[NON_LOGICAL_TIME_KEY] = _FALSE if matched is not None else _TRUE
         for name, ranges in weeks:
-            updates[name] = _TRUE if any(time in window for window in ranges) else _FALSE
-        result.append(record.updated(step, updates))
-    return result
+            updates[name] = _TRUE if _in_ranges(time, ranges) else _FALSE
+        return updates
+
+    return channel_keys
+
+
+# Times are compared as naive UTC datetimes: the same instants as the aware ones, without a UTC-offset
+# computation in every comparison (a million messages times a dozen ranges).
+
+
+def _naive_utc(time: datetime) -> datetime:
+    return time.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _utc_ranges(ranges: Sequence[TimeRange]) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple((_naive_utc(r.start), _naive_utc(r.end)) for r in ranges)
+
+
+def _in_ranges(time: datetime, ranges: tuple[tuple[datetime, datetime], ...]) -> bool:
+    """Whether ``time`` falls in one of the ``[start, end)`` ranges."""
+    for start, end in ranges:
+        if start <= time < end:
+            return True
+    return False
 
 
 # -- 7.4.7 - 7.4.8: RQA Coda files -------------------------------------------------------------------------------
@@ -203,15 +238,18 @@ def assign_rqa_message_ids(records: Sequence[Record], *, config: PipelineConfig,
 
     Noise messages get no id, so they are never exported to Coda nor touched by the later Coda import.
     """
+    return apply_rules(records, [_message_id_rule(config)], run.step("generate/rqa_message_ids"))
+
+
+def _message_id_rule(config: PipelineConfig) -> Rule:
     fields = [(plan.raw_field, plan.id_field) for plan in config.rqa_plans]
-    step = run.step("generate/rqa_message_ids")
-    result = []
-    for record in records:
-        if not _noise(record):
-            updates = {id_field: coda.message_id(_text(record, raw)) for raw, id_field in fields if raw in record}
-            record = record.updated(step, updates)
-        result.append(record)
-    return result
+
+    def message_ids(values: Mapping[str, Any]) -> dict[str, Any] | None:
+        if _noise(values):
+            return None
+        return {id_field: coda.message_id(_text(values, raw)) for raw, id_field in fields if raw in values}
+
+    return message_ids
 
 
 def rqa_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
@@ -268,7 +306,7 @@ def _answers(record: Record, plan: RqaPlan) -> bool:
     value = record[plan.coded_field]
     na = plan.scheme.control(NA)
     if not (
-        isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping)
+        isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict)
         and na is not None and value[0].get("CodeID") == na.code_id
     ):
         raise RawDataError(
@@ -285,7 +323,7 @@ def _na_label(scheme: CodeScheme, run: RunContext) -> dict[str, Any]:
     return control_label(scheme, NA, origin_id=NA_ORIGIN_ID, label_time=run.label_time)
 
 
-def _noise(record: Record) -> bool:
+def _noise(record: Mapping[str, Any]) -> bool:
     value = record.get(NOISE_KEY)
     if not isinstance(value, bool):
         raise RawDataError(f"expected the noise flag (true or false), found {value!r}", record=record_id(record),
@@ -293,7 +331,7 @@ def _noise(record: Record) -> bool:
     return value
 
 
-def _text(record: Record, field: str) -> str:
+def _text(record: Mapping[str, Any], field: str) -> str:
     value = record[field]
     if not isinstance(value, str):
         raise RawDataError(f"expected the answer's text, found {value!r}", record=record_id(record), field=field)

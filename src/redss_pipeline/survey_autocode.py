@@ -12,7 +12,8 @@ The steps, in the order :func:`auto_code_surveys` runs them:
 | 7.5.5 | :func:`assign_survey_message_ids` | ``<raw>_id`` on every record holding the answer                |
 | 7.5.5 | :func:`survey_coda_messages`      | the survey Coda files' messages, then ``location.json``        |
 
-Survey answers are repeated on every message of their respondent, so each distinct answer is cleaned once (the
+:func:`auto_code_surveys` writes all of it as one audit layer per record; the single-step functions write one
+each. Survey answers are repeated on every message of their respondent, so each distinct answer is cleaned once (the
 cleaners are memoised) and each distinct label is built once and shared by every record that carries it.
 """
 
@@ -27,6 +28,7 @@ from .config import LOCATION_LEVELS, PipelineConfig, SurveyPlan
 from .errors import PipelineError, RawDataError, SchemeError, UuidTableError
 from .labels import control_label, make_label
 from .record_fields import UID_KEY, record_id
+from .record_rules import Rule, apply_rules
 from .records import Record
 from .run_context import RunContext
 
@@ -64,12 +66,16 @@ def auto_code_surveys(
     phone_keys: Mapping[str, str],
 ) -> SurveyCoding:
     """Steps 7.5.1 to 7.5.5 in order. ``phone_keys`` maps each uid to its UUID-table key (see
-    :func:`code_operators`)."""
-    records = label_missing_answers(records, config=config, run=run)
-    records = apply_survey_cleaners(records, config=config, run=run)
-    records = suggest_one_location(records, config=config, run=run)
-    records = code_operators(records, config=config, run=run, phone_keys=phone_keys)
-    records = assign_survey_message_ids(records, config=config, run=run)
+    :func:`code_operators`). The record writes are one pass and one audit layer per record, under the step
+    ``generate/auto_code_surveys``."""
+    rules = [
+        _missing_answer_rule(config, run),
+        _cleaner_rule(config, run),
+        _one_location_rule(config, run),
+        _operator_rule(config, run, phone_keys),
+        _message_id_rule(config),
+    ]
+    records = apply_rules(records, rules, run.step("generate/auto_code_surveys"))
     return SurveyCoding(records, survey_coda_messages(records, config=config))
 
 
@@ -78,17 +84,25 @@ def auto_code_surveys(
 
 def label_missing_answers(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """For every survey plan: coded field = an NA label of the plan's scheme when the answer is absent or empty."""
-    plans = [
-        (plan.raw_field, plan.coded_field,
-         control_label(plan.scheme, NA, origin_id=MISSING_ANSWER_ORIGIN_ID, label_time=run.label_time))
-        for plan in config.survey_plans
-    ]
-    step = run.step("generate/survey_missing_answers")
-    result = []
-    for record in records:
-        updates = {coded: label for raw, coded, label in plans if record.get(raw, "") == ""}
-        result.append(record.updated(step, updates))
-    return result
+    return apply_rules(records, [_missing_answer_rule(config, run)], run.step("generate/survey_missing_answers"))
+
+
+def _missing_answer_rule(config: PipelineConfig, run: RunContext) -> Rule:
+    na_by_answer: dict[str, dict[str, Any]] = {}  # raw field -> the NA labels of every plan reading it
+    for plan in config.survey_plans:
+        na_by_answer.setdefault(plan.raw_field, {})[plan.coded_field] = control_label(
+            plan.scheme, NA, origin_id=MISSING_ANSWER_ORIGIN_ID, label_time=run.label_time
+        )
+    answers = list(na_by_answer.items())
+
+    def missing_answers(values: Mapping[str, Any]) -> dict[str, Any]:
+        updates: dict[str, Any] = {}
+        for raw_field, labels in answers:
+            if values.get(raw_field, "") == "":
+                updates.update(labels)
+        return updates
+
+    return missing_answers
 
 
 # -- 7.5.2 ---------------------------------------------------------------------------------------------------------
@@ -106,7 +120,7 @@ class _Suggester:
         self._labels: dict[str, dict[str, Any]] = {}
         self.skip = _control_ids(plan.scheme, NA, NS)
 
-    def label(self, result: str, record: Record) -> dict[str, Any]:
+    def label(self, result: str, values: Mapping[str, Any]) -> dict[str, Any]:
         label = self._labels.get(result)
         if label is None:
             scheme = self.plan.scheme
@@ -116,7 +130,7 @@ class _Suggester:
                 raise SchemeError(
                     f"the {self.plan.cleaner} cleaner gave {result!r}, which no code of scheme {scheme.name!r} "
                     f"({scheme.scheme_id}) has among its MatchValues",
-                    record=record_id(record), field=self.plan.raw_field,
+                    record=record_id(values), field=self.plan.raw_field,
                 ) from None
             label = self._labels[result] = make_label(
                 scheme, code, origin_id=self._origin_id, label_time=self._label_time, checked=False
@@ -132,20 +146,24 @@ def apply_survey_cleaners(records: Sequence[Record], *, config: PipelineConfig, 
     nothing, so the field stays absent. Plans without a cleaner are coded by hand only. A result no code of the
     scheme matches is a SchemeError naming the scheme, the record and the value.
     """
+    return apply_rules(records, [_cleaner_rule(config, run)], run.step("generate/survey_cleaners"))
+
+
+def _cleaner_rule(config: PipelineConfig, run: RunContext) -> Rule:
     suggesters = [_Suggester(plan, run) for plan in config.survey_plans if plan.cleaner is not None]
-    step = run.step("generate/survey_cleaners")
-    result = []
-    for record in records:
+
+    def cleaners(values: Mapping[str, Any]) -> dict[str, Any]:
         updates: dict[str, Any] = {}
         for suggester in suggesters:
             plan = suggester.plan
-            if plan.raw_field not in record or _code_id(record, plan.coded_field) in suggester.skip:
+            if plan.raw_field not in values or _code_id(values, plan.coded_field) in suggester.skip:
                 continue
-            cleaned = suggester.clean(_text(record, plan.raw_field))
+            cleaned = suggester.clean(_text(values, plan.raw_field))
             if cleaned != NC:
-                updates[plan.coded_field] = suggester.label(cleaned, record)
-        result.append(record.updated(step, updates))
-    return result
+                updates[plan.coded_field] = suggester.label(cleaned, values)
+        return updates
+
+    return cleaners
 
 
 # -- 7.5.3 ---------------------------------------------------------------------------------------------------------
@@ -158,28 +176,33 @@ def suggest_one_location(records: Sequence[Record], *, config: PipelineConfig, r
     As in 2019 the NC label carries the **sub-district** scheme's SchemeID; control codes share their CodeIDs
     across schemes, so only the CodeID, NC, matters downstream.
     """
+    return apply_rules(records, [_one_location_rule(config, run)], run.step("generate/one_location_suggestion"))
+
+
+def _one_location_rule(config: PipelineConfig, run: RunContext) -> Rule:
     levels = {plan.location_level: plan for plan in config.survey_plans if plan.location_level is not None}
     finest, next_level = LOCATION_LEVELS[0], LOCATION_LEVELS[1]
     if finest not in levels or next_level not in levels:
-        return list(records)
+        return lambda values: None
     source, target = levels[finest], levels[next_level]
     normal_ids = {code.code_id for code in source.scheme.normal_codes}
     nc = {target.coded_field: control_label(source.scheme, NC, origin_id=ONE_LOCATION_ORIGIN_ID,
                                             label_time=run.label_time)}
-    step = run.step("generate/one_location_suggestion")
-    result = []
-    for record in records:
-        code_id = _code_id(record, source.coded_field)
-        if code_id is not None:
-            if code_id in normal_ids:
-                record = record.updated(step, nc)
-            elif not source.scheme.has_code_id(code_id):
-                raise SchemeError(
-                    f"CodeID {code_id!r} is not a code of scheme {source.scheme.name!r} ({source.scheme.scheme_id})",
-                    record=record_id(record), field=source.coded_field,
-                )
-        result.append(record)
-    return result
+
+    def one_location(values: Mapping[str, Any]) -> dict[str, Any] | None:
+        code_id = _code_id(values, source.coded_field)
+        if code_id is None:
+            return None
+        if code_id in normal_ids:
+            return nc
+        if not source.scheme.has_code_id(code_id):
+            raise SchemeError(
+                f"CodeID {code_id!r} is not a code of scheme {source.scheme.name!r} ({source.scheme.scheme_id})",
+                record=record_id(values), field=source.coded_field,
+            )
+        return None
+
+    return one_location
 
 
 # -- 7.5.4 ---------------------------------------------------------------------------------------------------------
@@ -199,14 +222,30 @@ def code_operators(
     label, any other result the label of the code whose MatchValues contain it. A uid missing from the map is
     an error (the UUID table does not match the raw data). Error messages never show a phone number.
     """
+    return apply_rules(records, [_operator_rule(config, run, phone_keys)], run.step("generate/operator"))
+
+
+def _operator_rule(config: PipelineConfig, run: RunContext, phone_keys: Mapping[str, str]) -> Rule:
     plan = config.operator
     clean = CLEANERS[plan.cleaner]
     origin_id = cleaner_origin_id(plan.cleaner)
     labels: dict[str, dict[str, Any]] = {}
-    step = run.step("generate/operator")
-    result = []
-    for record in records:
-        uid = record.get(UID_KEY)
+
+    def label_of(operator: str, uid: str) -> dict[str, Any]:
+        if operator == NC:
+            return control_label(plan.scheme, NC, origin_id=origin_id, label_time=run.label_time)
+        try:
+            code = plan.scheme.code_for_match_value(operator)
+        except SchemeError:
+            raise SchemeError(
+                f"the {plan.cleaner} cleaner gave {operator!r}, which no code of scheme {plan.scheme.name!r} "
+                f"({plan.scheme.scheme_id}) has among its MatchValues",
+                record=uid, field=plan.coded_field,
+            ) from None
+        return make_label(plan.scheme, code, origin_id=origin_id, label_time=run.label_time)
+
+    def operator_code(values: Mapping[str, Any]) -> dict[str, Any]:
+        uid = values.get(UID_KEY)
         key = phone_keys.get(uid) if isinstance(uid, str) else None
         if key is None:
             raise UuidTableError(
@@ -215,21 +254,10 @@ def code_operators(
         operator = clean(key)
         label = labels.get(operator)
         if label is None:
-            if operator == NC:
-                label = control_label(plan.scheme, NC, origin_id=origin_id, label_time=run.label_time)
-            else:
-                try:
-                    code = plan.scheme.code_for_match_value(operator)
-                except SchemeError:
-                    raise SchemeError(
-                        f"the {plan.cleaner} cleaner gave {operator!r}, which no code of scheme "
-                        f"{plan.scheme.name!r} ({plan.scheme.scheme_id}) has among its MatchValues",
-                        record=uid, field=plan.coded_field,
-                    ) from None
-                label = make_label(plan.scheme, code, origin_id=origin_id, label_time=run.label_time)
-            labels[operator] = label
-        result.append(record.updated(step, {plan.coded_field: label}))
-    return result
+            label = labels[operator] = label_of(operator, uid)
+        return {plan.coded_field: label}
+
+    return operator_code
 
 
 # -- 7.5.5 ---------------------------------------------------------------------------------------------------------
@@ -240,21 +268,25 @@ def assign_survey_message_ids(
 ) -> list[Record]:
     """Sets ``<raw key>_id`` = SHA-256 of the answer on every record holding a survey answer (noise messages
     included; the location plans share one answer and one id)."""
+    return apply_rules(records, [_message_id_rule(config)], run.step("generate/survey_message_ids"))
+
+
+def _message_id_rule(config: PipelineConfig) -> Rule:
     fields = list(dict.fromkeys((plan.raw_field, plan.id_field) for plan in config.survey_plans))
     ids: dict[str, str] = {}  # text -> message id: answers repeat on every message of a respondent
-    step = run.step("generate/survey_message_ids")
-    result = []
-    for record in records:
+
+    def message_ids(values: Mapping[str, Any]) -> dict[str, Any]:
         updates: dict[str, str] = {}
         for raw_field, id_field in fields:
-            if raw_field in record:
-                text = _text(record, raw_field)
+            if raw_field in values:
+                text = _text(values, raw_field)
                 mid = ids.get(text)
                 if mid is None:
                     mid = ids[text] = coda.message_id(text)
                 updates[id_field] = mid
-        result.append(record.updated(step, updates))
-    return result
+        return updates
+
+    return message_ids
 
 
 def survey_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
@@ -296,18 +328,18 @@ def _control_ids(scheme: CodeScheme, *control_codes: str) -> frozenset[str]:
     return frozenset(code.code_id for code in codes if code is not None)
 
 
-def _code_id(record: Record, field: str) -> str | None:
+def _code_id(record: Mapping[str, Any], field: str) -> str | None:
     """The CodeID of the single label in ``field``, or None when the field is absent."""
     value = record.get(field)
     if value is None:
         return None
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise RawDataError(f"a survey coded field must hold one label, found {value!r}", record=record_id(record),
                            field=field)
     return value.get("CodeID")
 
 
-def _text(record: Record, field: str) -> str:
+def _text(record: Mapping[str, Any], field: str) -> str:
     value = record[field]
     if not isinstance(value, str):
         raise RawDataError(f"expected the answer's text, found {value!r}", record=record_id(record), field=field)
