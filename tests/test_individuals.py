@@ -187,3 +187,22 @@ def test_withdrawn_consent_stops_one_message_and_the_whole_individual(config, ru
     assert "rqa_s01e03_raw" not in individuals[0]
     assert individuals[1] is result[2]
     assert individuals[1]["uid"] == "STOP"
+
+
+def test_matrix_key_missing_from_one_message_counts_as_zero(config, run):
+    """A matrix column one message lacks folds as if it were "0" there (2019 behaviour)."""
+    messages = [_message(config, run, "u1", "s01e01", "a", reasons=("land",)),
+                _message(config, run, "u1", "s01e01", "b", reasons=("land",))]
+    data = messages[1].to_dict()
+    del data["rqa_s01e01_other"], data["rqa_s01e01_land"]
+    messages[1] = Record.create(run.step("test/load"), data)
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert (individual["rqa_s01e01_other"], individual["rqa_s01e01_land"]) == ("0", "1")
+
+
+def test_matrix_value_other_than_zero_or_one_is_an_error(config, run):
+    """A matrix column holding anything but "0", "1" or STOP names the uid and the column."""
+    messages = [_message(config, run, "u1", "s01e01", "a"), _message(config, run, "u1", "s01e01", "b")]
+    messages[1] = messages[1].updated(run.step("test/break"), {"rqa_s01e01_land": "yes"})
+    with pytest.raises(RawDataError, match=r"record u1: field 'rqa_s01e01_land': a matrix column must be"):
+        fold_individuals(messages, config=config, run=run)

@@ -30,7 +30,7 @@ respondents and the withdrawn-consent overwrite) together with the individuals.
 from __future__ import annotations
 
 from itertools import repeat
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from redss_pipeline.analysis import (
     CONSENT_WITHDRAWN_KEY,
@@ -57,6 +57,7 @@ AMBIVALENT = "ambivalent"
 _ONE = "1"
 _ZERO = "0"
 _MISSING: Any = object()
+_MATRIX_VALUES = frozenset({_ZERO, _ONE, STOP, _MISSING})
 
 # Binary "missing" values, strongest first: of two missing values the fold keeps the earlier one here.
 _BINARY_MISSING_RANK = {value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))}
@@ -218,24 +219,26 @@ def _fold_concat(uid: Any, key: str, values: list[Any]) -> Any:
     return ";".join(present) if present else _MISSING
 
 
-def _matrix_values(uid: Any, key: str, values: Iterable[Any]) -> set[Any]:
+def _matrix_values(uid: Any, key: str, values: list[Any]) -> set[Any]:
     found = set(values)
-    if not found <= {_ZERO, _ONE, STOP}:
-        bad = next(v for v in values if v not in (_ZERO, _ONE, STOP))
-        raise RawDataError(f"a matrix column must be \"0\" or \"1\", found {'(absent)' if bad is _MISSING else repr(bad)}",
-                           record=uid, field=key)
+    if not found <= _MATRIX_VALUES:
+        bad = next(v for v in values if v not in _MATRIX_VALUES)
+        raise RawDataError(f'a matrix column must be "0" or "1", found {bad!r}', record=uid, field=key)
     return found
 
 
 def _fold_matrix(uid: Any, key: str, values: list[Any]) -> Any:
+    # A message without the key counts as "0", as in 2019 (every analysed message has every matrix key).
     found = _matrix_values(uid, key, values)
     if STOP in found:
         return STOP
-    return _ONE if _ONE in found else _ZERO
+    if _ONE in found:
+        return _ONE
+    return _ZERO if _ZERO in found else _MISSING
 
 
 def _fold_matrix_nc(uid: Any, key: str, values: list[Any]) -> Any:
-    # 2019 kept NC only when every message was NC: a respondent with one coded message is not "not coded".
+    # 2019 kept NC only when no message said "0": a respondent with one coded message is not "not coded".
     found = _matrix_values(uid, key, values)
     if STOP in found:
         return STOP
