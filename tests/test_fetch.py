@@ -486,3 +486,24 @@ def test_a_changed_test_contact_list_takes_effect_on_every_record(workspace, ser
     dropped_uid = _uid(root, workspace.contact(dropped)["urns"][0])
     records = [r for f in FLOWS for r in _records(root, f) if r["avf_phone_id"] == dropped_uid]
     assert records and all("test_run" not in r for r in records)
+
+
+def test_full_ignores_the_cursors_and_changes_nothing_when_nothing_changed(workspace, server, root, config, run):
+    """--full asks for every run again (no after, archives again) and merges: same files, no duplicates."""
+    _fetch(config, root, server, run)
+    before = _raw_files(root)
+    server.clear_requests()
+    summary = _fetch(config, root, server, run, full=True)
+    assert all("after" not in r.query for r in server.requests if r.path == "/api/v2/runs.json")
+    assert summary.archives_downloaded >= 1
+    assert all(s.new == 0 and s.updated == 0 for s in summary.flows)
+    assert _raw_files(root) == before
+
+
+def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):
+    """Nothing listening: a few retries, then one FetchError naming what was being read."""
+    sleeps = []
+    with pytest.raises(FetchError, match=r"flows, page 1: the connection failed .*after 4 attempts"):
+        run_fetch(config=config, data_root=root, server="http://127.0.0.1:9", token=TOKEN, run=run,
+                  progress=False, retry=FAST_RETRY, sleep=sleeps.append)
+    assert len(sleeps) == 3 and sleeps == sorted(sleeps)

@@ -9,6 +9,7 @@ from redss_pipeline.raw_records import (
     ContactRef,
     build_raw_records,
     deidentified_run,
+    modified_key,
     run_record_data,
     time_key,
     utc_isoformat,
@@ -144,3 +145,10 @@ def test_two_contacts_with_the_same_uid_are_one_respondent_in_latest_only():
     build = build_raw_records(runs, contacts, flow="csap_demog", mode="latest-only", test_contact_uuids=set(),
                               step=STEP)
     assert len(build.records) == 1 and build.records[0]["Age (Value) - csap_demog"] == "21"
+
+
+def test_an_object_without_a_readable_modified_on_is_an_error_naming_it():
+    """A run whose modified_on is missing or garbled is reported with its id and the field."""
+    with pytest.raises(FetchError, match=r"record run 12: field 'modified_on': expected an ISO 8601 datetime"):
+        modified_key({"id": 12, "modified_on": "yesterday"}, what="run")
+    assert modified_key({"modified_on": "2018-12-10T05:00:00Z"}, what="run") == "2018-12-10T05:00:00.000000Z"

@@ -53,7 +53,7 @@ from .fetch_store import (
     runs_cursor,
 )
 from .rapid_pro import DEFAULT_TIMEOUT, RapidProClient, RetryPolicy
-from .raw_records import ContactRef, build_raw_records, parse_time, time_key
+from .raw_records import ContactRef, build_raw_records, modified_key, parse_time
 from .run_context import RunContext
 from .traced_data_json import write_traced_data_file
 from .uuid_table import UuidTable, open_uuid_table, urn_key
@@ -239,7 +239,7 @@ def _fetch_contacts(
                 contact_uuid=c["uuid"],
                 uid=None if deleted else uids.get(c["uuid"]),
                 test=c["uuid"] in tests,
-                modified_on=time_key(c["modified_on"]),
+                modified_on=modified_key(c, what="contact"),
                 deleted=deleted,
             )
             for c in contacts
@@ -362,7 +362,7 @@ def _fetch_runs(
             runs = [r for r in page if (r.get("flow") or {}).get("uuid") == flow_uuid]
             _count(summary, store.merge_runs(runs))
             bar.update(len(page))
-            return [time_key(r["modified_on"]) for r in runs]
+            return [modified_key(r, what="run") for r in runs]
 
         _read_pages(
             client, store, cursor_name, "runs", what=f"runs of flow {summary.name}", full=full, hook=hook,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import StateError
-from .raw_records import ContactRef, deidentified_run, run_identity, time_key
+from .raw_records import ContactRef, deidentified_run, modified_key, run_identity
 
 __all__ = [
     "STORE_NAME",
@@ -255,7 +255,7 @@ class FetchStore:
         batch: dict[tuple[int | None, str | None], tuple[str, dict[str, Any]]] = {}
         for run in runs:
             identity = run_identity(run)
-            modified = time_key(run["modified_on"])
+            modified = modified_key(run, what="run")
             previous = batch.get(identity)
             if previous is None or previous[0] <= modified:
                 batch[identity] = (modified, run)

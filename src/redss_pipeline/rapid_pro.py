@@ -292,10 +292,12 @@ class RapidProClient:
             raise _Transient("the request timed out") from None
         except _TRANSIENT_ERRORS as error:
             raise _Transient(f"the connection failed ({type(error).__name__})") from None
+        except requests.RequestException as error:  # an unusable server address, say
+            raise _Refused(f"cannot request {_endpoint(url)} ({type(error).__name__})") from None
         status = response.status_code
-        if status == 403:
+        if status in (401, 403):
             raise _Refused(
-                f"Rapid Pro refused the API token (HTTP 403 from {_endpoint(url)}); "
+                f"Rapid Pro refused the API token (HTTP {status} from {_endpoint(url)}); "
                 "check the <rapid-pro-token> argument",
                 token=True,
             )

@@ -36,6 +36,7 @@ __all__ = [
     "parse_time",
     "utc_isoformat",
     "time_key",
+    "modified_key",
     "run_identity",
     "run_id_value",
     "deidentified_run",
@@ -73,6 +74,19 @@ def utc_isoformat(text: str | None) -> str | None:
 def time_key(text: str) -> str:
     """A fixed-width UTC form that sorts like the time (``%Y-%m-%dT%H:%M:%S.%fZ``, also the API's filter form)."""
     return parse_time(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def modified_key(item: Mapping[str, Any], *, what: str) -> str:
+    """The :func:`time_key` of an API object's ``modified_on``; an object without a readable one is an error
+    naming it (``what`` is e.g. ``"run"`` or ``"contact"``)."""
+    value = item.get("modified_on")
+    try:
+        return time_key(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ident = item.get("uuid") or item.get("id")
+        raise FetchError(
+            f"expected an ISO 8601 datetime, got {value!r}", record=f"{what} {ident}", field="modified_on"
+        ) from None
 
 
 def run_id_value(run: Mapping[str, Any]) -> int | str:
