@@ -13,8 +13,8 @@ The steps, in the order :func:`auto_code_surveys` runs them:
 | 7.5.5 | :func:`survey_coda_messages`      | the survey Coda files' messages, then ``location.json``        |
 
 :func:`auto_code_surveys` writes all of it as one audit layer per record; the single-step functions write one
-each. Survey answers are repeated on every message of their respondent, so each distinct answer is cleaned once (the
-cleaners are memoised) and each distinct label is built once and shared by every record that carries it.
+each. Survey answers are repeated on every message of their respondent, so each distinct answer is cleaned
+once (the cleaners are memoised) and each distinct label is built once and shared by every record carrying it.
 """
 
 from __future__ import annotations
