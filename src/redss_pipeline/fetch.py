@@ -197,7 +197,11 @@ def run_fetch(
         server, token, session=session, retry=retry, sleep=sleep, timeout=timeout
     ) as client:
         try:
-            flows = find_flows(client.all_results("flows", what="flows"), config.flows)
+            workspace_flows = client.all_results("flows", what="flows")
+            try:
+                flows = find_flows(workspace_flows, config.flows)
+            except FetchError as error:
+                raise error.with_context(path=config.path) from None  # the configured name is what to fix
             _fetch_contacts(client, store, table, config, full=full, summary=summary.contacts, hook=hook)
             flow_summaries = {f.name: f for f in summary.flows}
             summary.archives_downloaded = _fetch_archives(
