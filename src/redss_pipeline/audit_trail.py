@@ -86,7 +86,7 @@ _SEEN_LIMIT = 2_000_000
 # Attached records and steps are recognised by identity, so the writer holds the ones it remembers (an id
 # cannot be reused while its object lives). It remembers the most recently used _IDENTITY_LIMIT of each; one
 # met again after being forgotten is written again, which costs bytes, never correctness.
-_IDENTITY_LIMIT = 500_000
+_IDENTITY_LIMIT = 100_000
 
 _LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 _DECODER = json.JSONDecoder()
