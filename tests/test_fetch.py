@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -507,3 +512,30 @@ def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):
         run_fetch(config=config, data_root=root, server="http://127.0.0.1:9", token=TOKEN, run=run,
                   progress=False, retry=FAST_RETRY, sleep=sleeps.append)
     assert len(sleeps) == 3 and sleeps == sorted(sleeps)
+
+
+def test_a_fetch_killed_mid_flow_reruns_to_the_same_files(workspace, server, root, config, run, tmp_path):
+    """SIGKILL while a page is on its way (the entry point as a real process), then a rerun: nothing lost."""
+    flow_uuid = workspace.flow("csap_s01e04_activation")["uuid"]
+    stall = server.faults.inject(path="/api/v2/runs.json", query={"flow": flow_uuid}, stall_seconds=30,
+                                 status=500, after_requests=1)
+    project = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen(
+        [sys.executable, str(project / "fetch_raw_data.py"), "u@example.org", str(tmp_path / "rp"), server.url, "-",
+         str(root)],
+        env={**os.environ, "RAPID_PRO_TOKEN": TOKEN}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not stall.fired and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        assert stall.fired, "the fetch never reached the stalled page"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        assert 0 < store.run_count(flow_uuid) < len(workspace.runs(flow="csap_s01e04_activation"))
+    _fetch(config, root, server, run)
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        assert store.run_count() == sum(len(_all_runs(workspace, f)) for f in FLOWS)
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
