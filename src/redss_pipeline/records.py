@@ -67,32 +67,39 @@ class Record:
 
     It is registered as a :class:`~collections.abc.Mapping` rather than derived from one: ``isinstance(x,
     Record)`` then stays a plain type check, which matters because every write tests its values with it.
+
+    Memory layout (a million messages must fit in a laptop): the effective content is a tuple of values whose
+    keys are described by a :class:`_Shape` shared by every record with the same keys in the same order (the
+    "hidden class" technique of JavaScript engines), and each layer stores an interned key tuple and its values,
+    with value tuples that recur across records (the same NA labels, the same "0"/"1" matrix) stored once.
     """
 
-    __slots__ = ("_layers", "_values")
+    __slots__ = ("_layers", "_shape", "_row")
 
     _layers: tuple[Layer, ...]
-    _values: dict[str, Any]
+    _shape: "_Shape"
+    _row: tuple[Any, ...]
 
-    def __init__(self, layers: tuple[Layer, ...], values: dict[str, Any]):
-        # Private: use Record.create / Record.from_layers. ``values`` must be the effective content of ``layers``.
+    def __init__(self, layers: tuple[Layer, ...], shape: "_Shape", row: tuple[Any, ...]):
+        # Private: use Record.create / Record.from_layers.
         self._layers = layers
-        self._values = values
+        self._shape = shape
+        self._row = row
 
     # -- construction -------------------------------------------------------------------------------------
 
     @classmethod
     def create(cls, step: Step, data: Mapping[str, Any]) -> "Record":
         """A new record whose first layer is ``data``, written by ``step``."""
-        return cls((), {}).updated(step, data)
+        return _EMPTY.updated(step, data)
 
     @classmethod
     def from_layers(cls, layers: list[Layer] | tuple[Layer, ...]) -> "Record":
         """Rebuilds a record from its layers, oldest first (used by the file readers)."""
-        values: dict[str, Any] = {}
+        record = _EMPTY
         for layer in layers:
-            _apply_layer(values, layer.data)
-        return cls(tuple(layers), values)
+            record = record.updated(layer.step, layer.data)
+        return record
 
     def updated(self, step: Step, updates: Mapping[str, Any]) -> "Record":
         """A new record with ``updates`` written on top by ``step``; ``self`` is left as it was.
@@ -101,10 +108,30 @@ class Record:
         """
         if not updates:
             return self
-        data = dict(updates)
-        values = self._values.copy()
-        _apply_layer(values, data)
-        return Record(self._layers + (Layer(step, data),), values)
+        data = _LayerData.of(updates)
+        for value in data.row:
+            if type(value) is Record:
+                return self._attaching(step, data)
+        shape, positions, grows, whole = self._shape.transition(data.key_tuple)
+        if whole:
+            row = data.row  # every key rewritten, in the record's order (typically the first layer)
+        else:
+            cells = list(self._row + grows if grows else self._row)
+            for position, value in zip(positions, data.row):
+                cells[position] = value
+            row = tuple(cells)
+        return Record(self._layers + (Layer(step, data),), shape, row)
+
+    def _attaching(self, step: Step, data: "_LayerData") -> "Record":
+        # The rare path (once per message): a layer that attaches records. 2019 order: the layer's own keys,
+        # then its attached records (the first attached wins a shared key), then older layers.
+        values = self.to_dict()
+        attached = [v for v in data.row if type(v) is Record]
+        for record in reversed(attached):
+            values.update(record.items())
+        values.update((k, v) for k, v in zip(data.key_tuple, data.row) if type(v) is not Record)
+        shape = _shape_for(tuple(values))
+        return Record(self._layers + (Layer(step, data),), shape, tuple(values.values()))
 
     def attached(self, step: Step, key: str, other: "Record") -> "Record":
         """A new record with ``other`` attached under ``key``: every key of ``other`` becomes readable here."""
@@ -113,32 +140,36 @@ class Record:
     # -- reading ------------------------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        position = self._shape.index.get(key)
+        if position is None:
+            raise KeyError(key)
+        return self._row[position]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._values.get(key, default)
+        position = self._shape.index.get(key)
+        return default if position is None else self._row[position]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values
+        return key in self._shape.index
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+        return iter(self._shape.keys)
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._row)
 
     def keys(self) -> KeysView[str]:
-        return self._values.keys()
+        return self._shape.index.keys()
 
-    def values(self) -> ValuesView[Any]:
-        return self._values.values()
+    def values(self) -> tuple[Any, ...]:
+        return self._row
 
-    def items(self) -> ItemsView[str, Any]:
-        return self._values.items()
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return zip(self._shape.keys, self._row)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain copy of the effective content (attached records' keys included)."""
-        return self._values.copy()
+        return dict(zip(self._shape.keys, self._row))
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -170,13 +201,13 @@ class Record:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Record):
-            return self._values == other._values and self._layers == other._layers
+            return self.to_dict() == other.to_dict() and self._layers == other._layers
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Record({self._values!r}, layers={len(self._layers)})"
+        return f"Record({self.to_dict()!r}, layers={len(self._layers)})"
 
 
 Mapping.register(Record)
@@ -184,14 +215,133 @@ Mapping.register(Record)
 _MISSING = object()
 
 
-def _apply_layer(values: dict[str, Any], data: Mapping[str, Any]) -> None:
-    """Folds one layer into an effective-content dict: attached records first, then the layer's own keys
-    (2019 look-up order: own values, then attached records, then older layers)."""
-    plain = data
-    attached = [v for v in data.values() if isinstance(v, Record)]
-    if attached:
-        # Of several records attached in one layer, the first one attached wins a shared key (2019 order).
-        for record in reversed(attached):
-            values.update(record._values)
-        plain = {k: v for k, v in data.items() if not isinstance(v, Record)}
-    values.update(plain)
+class _Shape:
+    """The keys of a record, in order, with each key's position in the record's row of values.
+
+    Shapes are shared: every record with the same keys in the same order points at one shape, and the step
+    from a shape to the shape after writing some keys is computed once and remembered (``transition``).
+    """
+
+    __slots__ = ("keys", "index", "_transitions")
+
+    def __init__(self, keys: tuple[str, ...]):
+        self.keys = keys
+        self.index = {key: position for position, key in enumerate(keys)}
+        self._transitions: dict[tuple[str, ...], tuple["_Shape", tuple[int, ...], tuple[Any, ...], bool]] = {}
+
+    def transition(self, written: tuple[str, ...]) -> tuple["_Shape", tuple[int, ...], tuple[Any, ...], bool]:
+        """(the shape after writing ``written``, each written key's position, the cells to append, whether the
+        written keys are exactly the new shape's keys in order, so the written values are the whole row)."""
+        known = self._transitions.get(written)
+        if known is not None:
+            return known
+        index = self.index
+        new_keys = [key for key in dict.fromkeys(written) if key not in index]
+        shape = _shape_for(self.keys + tuple(new_keys)) if new_keys else self
+        positions = tuple(shape.index[key] for key in written)
+        result = (shape, positions, (None,) * len(new_keys), positions == tuple(range(len(shape.keys))))
+        if len(self._transitions) < _TRANSITIONS_PER_SHAPE:
+            self._transitions[written] = result
+        return result
+
+
+_TRANSITIONS_PER_SHAPE = 4096
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+
+
+def _shape_for(keys: tuple[str, ...]) -> _Shape:
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        shape = _SHAPES[keys] = _Shape(keys)
+    return shape
+
+
+_ROOT = _shape_for(())
+_EMPTY = Record((), _ROOT, ())
+
+
+class _LayerData:
+    """The keys one layer wrote and their values: a read-only mapping of two tuples.
+
+    Key tuples are interned, and so are value tuples that recur (the same labels, the same matrix of "0"/"1"
+    cells), so a layer that a step writes identically on many records is stored once.
+    """
+
+    __slots__ = ("key_tuple", "row")
+
+    def __init__(self, keys: tuple[str, ...], row: tuple[Any, ...]):
+        self.key_tuple = keys
+        self.row = row
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> "_LayerData":
+        if type(data) is _LayerData:
+            return data
+        keys = tuple(data)
+        keys = _KEY_TUPLES.setdefault(keys, keys)
+        row = tuple(data.values()) if type(data) is dict else tuple(data[k] for k in keys)
+        return _intern_layer(keys, row)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for position, k in enumerate(self.key_tuple):
+            if k == key:
+                return self.row[position]
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.key_tuple
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.key_tuple)
+
+    def __len__(self) -> int:
+        return len(self.key_tuple)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return zip(self.key_tuple, self.row)
+
+    def keys(self) -> tuple[str, ...]:
+        return self.key_tuple
+
+    def values(self) -> tuple[Any, ...]:
+        return self.row
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _LayerData):
+            return self.key_tuple == other.key_tuple and self.row == other.row
+        if isinstance(other, Mapping):
+            return dict(zip(self.key_tuple, self.row)) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(zip(self.key_tuple, self.row)))
+
+
+Mapping.register(_LayerData)
+
+_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+# Interned layers, by key tuple and the identity of each value (values are never changed after a write, and
+# the interned layer keeps them alive, so an identity stays unique while it is in the table). Bounded.
+_LAYERS: dict[tuple[Any, ...], _LayerData] = {}
+_LAYER_LIMIT = 200_000
+_SMALL_SCALARS = (str, int, float, bool, type(None))
+
+
+def _intern_layer(keys: tuple[str, ...], row: tuple[Any, ...]) -> _LayerData:
+    # Equal strings and numbers (of the same type: True is not 1) count as equal even when they are different
+    # objects; anything else (labels, lists, records) by identity.
+    token = (keys, *[v if type(v) is str else (type(v), v) if type(v) in _SMALL_SCALARS else id(v) for v in row])
+    layer = _LAYERS.get(token)
+    if layer is None:
+        layer = _LayerData(keys, row)
+        if len(_LAYERS) < _LAYER_LIMIT:
+            _LAYERS[token] = layer
+    return layer
