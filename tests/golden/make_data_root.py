@@ -75,6 +75,11 @@ PEOPLE: dict[str, str] = {
     "P38": "252640000038",
     "P39": "252650000039",
     "P40": "252660000040",
+    "P41": "252610000041",
+    "P42": "252620000042",
+    "P43": "252630000043",
+    "P44": "252680000044",
+    "P45": "252900000045",
     "P99": "252610000099",  # a test contact (its records carry test_run: true)
 }
 
@@ -173,6 +178,15 @@ SHOW_FILES: dict[str, list[ShowMessage]] = {
         _m("M27", "P22", "2018-12-14T00:00:00+03:00", "89", 2008),
         # Last second of week 2; "90" is outside the 2019 age check: noise.
         _m("M28", "P23", "2018-12-15T23:59:59+03:00", "90", 2009),
+        # Short texts that escape the noise flag through one "looks demographic" check each (cleaners.md 2.3):
+        # the gender cleaner ("m", which also matches noise pattern 9), the yes/no cleaner alone ("No" is not
+        # an only-yes/no answer), the urban/rural cleaner ("town" urban, "tuulo" rural) and the district
+        # cleaner ("Baki").
+        _m("M2A", "P41", "2018-12-11T10:00:00+03:00", "m", 2010),
+        _m("M2B", "P42", "2018-12-11T11:00:00+03:00", "No", 2011),
+        _m("M2C", "P43", "2018-12-11T12:00:00+03:00", "town", 2012),
+        _m("M2D", "P44", "2018-12-11T13:00:00+03:00", "tuulo", 2013),
+        _m("M2E", "P45", "2018-12-11T14:00:00+03:00", "Baki", 2014),
     ],
     "csap_s01e03_activation": [
         # C1: a checked "s01e02" label in the WS - Correct Dataset scheme -> show 2, sent_on 2018-12-15T00:00
