@@ -59,7 +59,9 @@ def test_stored_runs_keep_no_contact_name_or_urn(store, tmp_path):
 
 def test_runs_of_a_flow_come_oldest_modified_first_then_by_id(store):
     """The order is the 2019 processing order: ascending modified_on, then ascending id."""
-    store.merge_runs([_run(3, "2018-12-10T05:00:00Z"), _run(2, "2018-12-10T05:00:00Z"), _run(1, "2018-12-11T00:00:00Z")])
+    store.merge_runs(
+        [_run(3, "2018-12-10T05:00:00Z"), _run(2, "2018-12-10T05:00:00Z"), _run(1, "2018-12-11T00:00:00Z")]
+    )
     assert [r["id"] for r in store.runs_of_flow("flow-1")] == [2, 3, 1]
 
 

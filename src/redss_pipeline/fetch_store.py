@@ -16,8 +16,9 @@ ask Rapid Pro only for what changed since the last one and lets a killed fetch r
   (the link holds the filters and the server's paging cursor, never the token);
 - ``archives``: (archive hash, flow uuid) pairs already read from Rapid Pro run archives;
 - ``versions`` and ``raw_files``: a counter per flow bumped whenever stored data its raw file is built from
-  changes (its runs, or a contact of one of its runs arriving, changing its uid or being deleted), and for each raw file the fingerprint of what it was built from, so a
-  refetch with nothing new leaves unchanged files as they are instead of rebuilding them.
+  changes (its runs, or a contact of one of its runs arriving, changing its uid or being deleted), and for
+  each raw file the fingerprint of what it was built from, so a refetch with nothing new leaves unchanged
+  files as they are instead of rebuilding them.
 
 Every write is one SQLite transaction, so the store is always consistent: a page of runs is committed as it
 arrives, a cursor is moved only after all pages of its flow are stored. ``PRAGMA user_version`` holds the schema
@@ -314,9 +315,8 @@ class FetchStore:
             for start in range(0, len(values), 500):
                 chunk = values[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for row in self._db.execute(
-                    f"SELECT seq, run_id, run_uuid, flow_uuid, modified_on, body FROM runs WHERE {column} IN ({marks})", chunk
-                ):
+                columns = "seq, run_id, run_uuid, flow_uuid, modified_on, body"
+                for row in self._db.execute(f"SELECT {columns} FROM runs WHERE {column} IN ({marks})", chunk):
                     found[(kind, row[1] if kind == "id" else row[2])] = row
         return found
 
