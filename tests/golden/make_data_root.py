@@ -80,6 +80,8 @@ PEOPLE: dict[str, str] = {
     "P43": "252630000043",
     "P44": "252680000044",
     "P45": "252900000045",
+    "P46": "252670000046",
+    "P47": "252610000047",
     "P99": "252610000099",  # a test contact (its records carry test_run: true)
 }
 
@@ -187,6 +189,12 @@ SHOW_FILES: dict[str, list[ShowMessage]] = {
         _m("M2C", "P43", "2018-12-11T12:00:00+03:00", "town", 2012),
         _m("M2D", "P44", "2018-12-11T13:00:00+03:00", "tuulo", 2013),
         _m("M2E", "P45", "2018-12-11T14:00:00+03:00", "Baki", 2014),
+        # P46: a noise message and an uncoded one in the same show: binary NC and NR fold to NR (NR comes first
+        # among missing values), and the matrix NC cell folds to 0 ("0" if either is "0"), 7.7.6.
+        _m("M2F", "P46", "2018-12-11T15:00:00+03:00", "ok ok", 2015),
+        _m("M2G", "P46", "2018-12-11T16:00:00+03:00", "Waa in dadka la caawiyo", 2016),
+        # P47: noise in s01e02 and a coded s01e03 message (M3C): binary NC against NA gives NC.
+        _m("M2H", "P47", "2018-12-11T17:00:00+03:00", "xx", 2017),
     ],
     "csap_s01e03_activation": [
         # C1: a checked "s01e02" label in the WS - Correct Dataset scheme -> show 2, sent_on 2018-12-15T00:00
@@ -214,6 +222,8 @@ SHOW_FILES: dict[str, list[ShowMessage]] = {
         _m("M39", "P30", "2018-12-22T23:59:59+03:00", "Dadka barakacay waxaa loo diidaa guryo", 3010),
         # radio_promo end (sixth range) -> non-logical.
         _m("M3A", "P40", "2018-12-19T00:00:00+03:00", "Takoorka waa in la joojiyo", 3011),
+        # The day after a radio_show range -> non-logical; P47's second message.
+        _m("M3C", "P47", "2018-12-21T10:00:00+03:00", "Maya, waa walaalo", 3012),
     ],
     "csap_s01e04_activation": [
         # Last second of radio_promo (seventh range). P20's other message: not withdrawn in csap_mes.csv.
@@ -303,7 +313,7 @@ SURVEYS: dict[str, list[SurveyRecord]] = {
         # Gender time with microseconds (Coda CreationDateTimeUTC keeps them).
         SurveyRecord("P02", [[("gender", "Female", "2018-12-03T08:00:05.123456+00:00")] + _answers(
             "2018-12-03T08:00", mog_sub_district="Baidoa", age="10", idp_camp="maya", recently_displaced="mayo",
-            hh_language="Carabi")]),
+            hh_language="Carabi (\u0627\u0644\u0639\u0631\u0628\u064a\u0629)")]),
         # Written in the py/state variant.
         SurveyRecord("P03", [_answers("2018-12-04T09:00", gender="M", mog_sub_district="Las Anod", age="11",
                                       idp_camp="Yes")], py_state=True),
@@ -319,7 +329,8 @@ SURVEYS: dict[str, list[SurveyRecord]] = {
         # The earliest "male": the gender Coda message carries P08's time although P01 comes first in the data.
         SurveyRecord("P08", [_answers("2018-12-02T18:00", gender="male", mog_sub_district="Mogadishu", age="99")]),
         SurveyRecord("P10", [_answers("2018-12-07T13:00", gender="male", mog_sub_district="nairobi", age="100")]),
-        SurveyRecord("P11", [_answers("2018-12-11T14:00", gender="Female", age="toban iyo sideed")]),
+        SurveyRecord("P11", [_answers("2018-12-11T14:00", gender="Female", mog_sub_district="Nairobi Kenya",
+                                      age="toban iyo sideed")]),
         SurveyRecord("P12", [_answers("2018-12-04T15:00", gender="Female", age="labaatan iyo bar")]),
         SurveyRecord("P14", [_answers("2018-12-03T16:00", gender="M")]),
         # P15's only message is outside the project window: these answers appear nowhere.
@@ -449,6 +460,13 @@ CODED: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] = {
         (message_text("M37"), "2018-12-19T21:00:00+00:00", [
             coder(S01E03_BIN, "code-be86bca5", T2), coder(S01E03, "code-352129d8", T1)]),
         (message_text("M39"), "2018-12-22T20:59:59+00:00", [coder(S01E03, "code-e6364a7c", T1)]),
+        # Coded, then the code cleared: nothing left -> NR (coda.md 5.3).
+        (message_text("M3A"), "2018-12-18T21:00:00+00:00", [
+            coder(S01E03, "SPECIAL-MANUALLY_UNCODED", T2, checked=False),
+            coder(S01E03, "code-1b80beba", T1)]),  # axes_of_discrimination_rights_are_violated
+        (message_text("M3C"), "2018-12-21T07:00:00+00:00", [
+            coder(S01E03_BIN, "code-c209a282", T2),  # no
+            coder(S01E03, "code-49e980c2", T1)]),  # reasons_for_lack_of_discrimination_religion
     ],
     "s01e04.json": [
         (message_text("M34"), "2018-12-22T21:00:01+00:00", [coder(S01E04, "code-5e1ce974", T1)]),  # good_governance
@@ -492,6 +510,8 @@ CODED: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] = {
             coder(DISTRICT, "code-2e6192c8", T2), coder(SUB_DISTRICT, "code-ae4b5ca2", T1)]),
         # A control code: NC at all five levels.
         ("nairobi", "2018-12-07T13:00:40+00:00", [coder(DISTRICT, NC, T1)]),
+        # NC at two levels: control codes share their CodeID across schemes, so no NIC -> NC at all five levels.
+        ("Nairobi Kenya", "2018-12-11T14:00:40+00:00", [coder(DISTRICT, NC, T2), coder(SUB_DISTRICT, NC, T1)]),
     ],
     "age.json": [
         ("10", "2018-12-03T08:01:10+00:00", [coder(AGE, "code-a3305435", T1)]),
@@ -500,9 +520,17 @@ CODED: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] = {
     ],
     "idp_camp.json": [
         ("haa", "2018-12-03T07:01:30+00:00", [coder(IDP_CAMP, "code-dc43b68e", T1)]),  # yes
+        # A code cleared (SPECIAL-MANUALLY_UNCODED, unchecked) -> NR.
+        ("maya", "2018-12-03T08:01:30+00:00", [
+            coder(IDP_CAMP, "SPECIAL-MANUALLY_UNCODED", T2, checked=False), coder(IDP_CAMP, "code-5d5708c8", T1)]),
+        # WS from a coder passes through as "WS" (coda.md 5.4).
+        ("Yes", "2018-12-04T09:01:30+00:00", [coder(IDP_CAMP, WS, T1)]),
     ],
     "hh_language.json": [
         ("Af-Soomaali", "2018-12-03T07:02:10+00:00", [coder(HH_LANGUAGE, "code-23cf3616", T1)]),  # somali
+        # NS (coders only) passes through as "NS".
+        ("Carabi (\u0627\u0644\u0639\u0631\u0628\u064a\u0629)", "2018-12-03T08:02:10+00:00",
+         [coder(HH_LANGUAGE, "code-NS-2c11b7c9", T1)]),
     ],
     # recently_displaced.json, repeated.json and involved.json are missing: nothing coded yet (README).
 }
@@ -594,11 +622,15 @@ def _survey_records(flow: str, surveys: list[SurveyRecord]) -> list[dict[str, An
 
 def _coded_messages(entries: list[tuple[str, str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
     # get.py: json.dumps(indent=2) of the Firestore documents, keys in document order (not sorted).
-    return [
-        {"MessageID": hashlib.sha256(text.encode("utf-8")).hexdigest(), "Text": text,
-         "CreationDateTimeUTC": created, "Labels": labels, "SequenceNumber": 100 + n}
-        for n, (text, created, labels) in enumerate(entries)
-    ]
+    messages = []
+    for n, (text, created, labels) in enumerate(entries):
+        message = {"MessageID": hashlib.sha256(text.encode("utf-8")).hexdigest(), "Text": text,
+                   "CreationDateTimeUTC": created, "Labels": labels, "SequenceNumber": 100 + n}
+        if n % 3 == 2:
+            # Written by the data tools from 2020-07 (coda.md 2); the pipeline ignores it.
+            message["LastUpdated"] = "2019-01-18T10:00:00.000000+00:00"
+        messages.append(message)
+    return messages
 
 
 def write_data_root(root: Path = DATA_ROOT) -> None:

@@ -107,6 +107,7 @@ OPERATOR = {
     "P27": "hormud", "P28": "sometel", "P29": "sometel", "P30": "nationlink", "P31": "somnet", "P33": "nationlink",
     "P34": "golis", "P35": "hormud", "P36": "sometel", "P37": "telesom", "P38": "hormud", "P39": "sometel",
     "P40": "sometel", "P41": "hormud", "P42": "sometel", "P43": "telesom", "P44": "somnet", "P45": "golis",
+    "P46": "nationlink", "P47": "hormud",
 }
 
 NA5 = ("NA",) * 5
@@ -135,11 +136,12 @@ SURVEY: dict[str, dict[str, str | None]] = {
                    idp_camp_raw="haa", recently_displaced_raw="xaa", hh_language_raw="Af-Soomaali",
                    repeated_raw="haa", involved_raw="haa maya"),
     # District only -> the levels above it derived, sub-district NC.
-    "P02": _survey("female", ("NC", "baidoa", "bay", "south west state", "scz"), "10", "NR", "NR", "NR",
+    # idp_camp: the code was cleared -> NR; hh_language coded NS.
+    "P02": _survey("female", ("NC", "baidoa", "bay", "south west state", "scz"), "10", "NR", "NR", "NS",
                    gender_raw="Female", mogadishu_sub_district_raw="Baidoa", age_raw="10", idp_camp_raw="maya",
-                   recently_displaced_raw="mayo", hh_language_raw="Carabi"),
-    # Region only.
-    "P03": _survey("NR", ("NC", "NC", "sool", "somaliland", "nwz"), "NR", "NR", repeated="NR", involved="NR",
+                   recently_displaced_raw="mayo", hh_language_raw="Carabi (\u0627\u0644\u0639\u0631\u0628\u064a\u0629)"),
+    # Region only; idp_camp coded WS.
+    "P03": _survey("NR", ("NC", "NC", "sool", "somaliland", "nwz"), "NR", "WS", repeated="NR", involved="NR",
                    gender_raw="M", mogadishu_sub_district_raw="Las Anod", age_raw="11", idp_camp_raw="Yes",
                    repeated_raw="No", involved_raw="may be"),
     # State only; age_raw is Rapid Pro's (Value), not the raw input.
@@ -159,7 +161,9 @@ SURVEY: dict[str, dict[str, str | None]] = {
     # NC checked at district level -> NC at all five levels.
     "P10": _survey("male", ("NC",) * 5, "NR", gender_raw="male", mogadishu_sub_district_raw="nairobi",
                    age_raw="100"),
-    "P11": _survey("female", age="NR", gender_raw="Female", age_raw="toban iyo sideed"),
+    # NC checked at two levels: no conflict between equal control codes -> NC at all five levels.
+    "P11": _survey("female", ("NC",) * 5, "NR", gender_raw="Female", mogadishu_sub_district_raw="Nairobi Kenya",
+                   age_raw="toban iyo sideed"),
     "P12": _survey("female", age="NR", gender_raw="Female", age_raw="labaatan iyo bar"),
     "P14": _survey("NR", gender_raw="M"),
     "P17": _survey("male", ("hodan", "mogadishu", "banadir", "banadir", "scz"), "NR", repeated="NR",
@@ -223,6 +227,9 @@ MESSAGES: list[Message] = [
     _msg("M2C", "P43", "s01e02", "radio_promo", "s01e02", ["NR"], "NR"),
     _msg("M2D", "P44", "s01e02", "radio_promo", "s01e02", ["NR"], "NR"),
     _msg("M2E", "P45", "s01e02", "radio_promo", "s01e02", ["NR"], "NR"),
+    _msg("M2F", "P46", "s01e02", "radio_promo", "s01e02", ["NC"], "NC", noise=True),
+    _msg("M2G", "P46", "s01e02", "radio_promo", "s01e02", ["NR"], "NR"),
+    _msg("M2H", "P47", "s01e02", "radio_promo", "s01e02", ["NC"], "NC", noise=True),
     # C1: week-3 flow, show 2, faked time 2018-12-15T00:00 (non-logical, week 2).
     _msg("M30", "P24", "s01e02", None, "s01e02", ["they_are_in_need"], "integrate"),
     _msg("M31", "P25", "s01e03", "radio_promo", "s01e03", ["NR"], "NR"),
@@ -236,7 +243,9 @@ MESSAGES: list[Message] = [
     _msg("M37", "P17", "s01e03", "radio_show", "s01e03", ["discriminating_actor_government"], "yes"),
     _msg("M38", "P29", "s01e03", "radio_promo", "s01e03", ["NC"], "NC", noise=True),
     _msg("M39", "P30", "s01e03", None, "s01e03", ["axes_of_discrimination_access_to_housing"], "NR"),
+    # Its only code was cleared -> NR.
     _msg("M3A", "P40", "s01e03", None, "s01e03", ["NR"], "NR"),
+    _msg("M3C", "P47", "s01e03", None, "s01e03", ["reasons_for_lack_of_discrimination_religion"], "no"),
     _msg("M40", "P20", "s01e04", "radio_promo", "s01e04", ["build_housing"]),
     _msg("M41", "P31", "s01e04", "sms_ad", "s01e04", ["procure_them_land"]),
     # C3: show 2, faked time 2018-12-13T00:00 (radio_show, week 2).
@@ -263,7 +272,7 @@ MESSAGES: list[Message] = [
 @dataclass(frozen=True)
 class Individual:
     person: str
-    channels: frozenset[str]
+    channels: frozenset[str]  # the channel keys (and non_logical_time) true for any of the messages
     weeks: frozenset[str]
     codes: dict[str, tuple[str, ...]]  # per show, the matrix codes that end up 1 (shows never answered: NA)
     binaries: dict[str, str]
@@ -292,7 +301,7 @@ INDIVIDUALS: dict[str, Individual] = {
     "P07": _ind("P07", {"radio_show", "radio_promo"}, {"s01e01", "s01e04"},
                 {"s01e01": ("government_to_support_communities",), "s01e04": ("build_housing",)},
                 {"s01e02": "NA", "s01e03": "NA"}, {"s01e01": ("M09",), "s01e04": ("M57",)}, withdrawn=True),
-    "P10": _ind("P10", set(), {"s01e01", "s01e04"}, {"s01e01": ("NC",), "s01e04": ("other",)},
+    "P10": _ind("P10", {"non_logical_time"}, {"s01e01", "s01e04"}, {"s01e01": ("NC",), "s01e04": ("other",)},
                 {"s01e02": "NA", "s01e03": "NA"}, {"s01e01": ("M12",), "s01e04": ("M55",)}),
     # integrate + return -> ambivalent; NA, WS, yes -> ambivalent (WS is not a missing value).
     "P17": _ind("P17", {"radio_promo", "sms_ad", "radio_show"}, {"s01e02", "s01e03"},
@@ -304,8 +313,16 @@ INDIVIDUALS: dict[str, Individual] = {
     "P20": _ind("P20", {"radio_show", "radio_promo"}, {"s01e02", "s01e04"},
                 {"s01e02": ("STOP",), "s01e04": ("build_housing",)},
                 {"s01e02": "NR", "s01e03": "NA"}, {"s01e02": ("M25",), "s01e04": ("M40",)}, withdrawn=True),
+    # Noise (NC) and not coded (NR) in the same show: binary NR; matrix NC 0 ("0" if either is "0"), NR 1.
+    "P46": _ind("P46", {"radio_promo"}, {"s01e02"}, {"s01e02": ("NR",)}, {"s01e02": "NR", "s01e03": "NA"},
+                {"s01e02": ("M2F", "M2G")}),
+    # Binary NC (noise) against NA: NC; s01e02 answered only with noise -> NA 0, NC 1. One message in
+    # radio_promo, one at a non-logical time: both true (each key folds by "true if either").
+    "P47": _ind("P47", {"radio_promo", "non_logical_time"}, {"s01e02", "s01e03"},
+                {"s01e02": ("NC",), "s01e03": ("reasons_for_lack_of_discrimination_religion",)},
+                {"s01e02": "NC", "s01e03": "no"}, {"s01e02": ("M2H",), "s01e03": ("M3C",)}),
     # M53's NA folds with M54's religion, then the fix-up sets NA 0.
-    "P39": _ind("P39", set(), {"s01e04"}, {"s01e04": ("religion",)}, {"s01e02": "NA", "s01e03": "NA"},
+    "P39": _ind("P39", {"non_logical_time"}, {"s01e04"}, {"s01e04": ("religion",)}, {"s01e02": "NA", "s01e03": "NA"},
                 {"s01e04": ("M53", "M54")}),
 }
 
@@ -318,9 +335,9 @@ ICR_CANDIDATES: dict[str, list[tuple[str, str]]] = {
     # Messages moved here from other flows have no rqa_s01e02_run_id: empty cell.
     "s01e02": [("M20", "2001"), ("M21", "2002"), ("M22", "2003"), ("M23", "2004"), ("M24", "2005"),
                ("M25", "2006"), ("M27", "2008"), ("M2A", "2010"), ("M2B", "2011"), ("M2C", "2012"),
-               ("M2D", "2013"), ("M2E", "2014"), ("M30", ""), ("M43", ""), ("M44", ""), ("M47", ""), ("M48", "")],
+               ("M2D", "2013"), ("M2E", "2014"), ("M2G", "2016"), ("M30", ""), ("M43", ""), ("M44", ""), ("M47", ""), ("M48", "")],
     "s01e03": [("M31", "3002"), ("M32", "3003"), ("M33", "3004"), ("M35", "3006"), ("M36", "3007"),
-               ("M37", "3008"), ("M39", "3010"), ("M3A", "3011")],
+               ("M37", "3008"), ("M39", "3010"), ("M3A", "3011"), ("M3C", "3012")],
     "s01e04": [("M34", ""), ("M40", "4001"), ("M41", "4002"), ("M50", "4011"), ("M52", "4013"), ("M53", "4014"),
                ("M54", "4015"), ("M55", "4016"), ("M56", "4017"), ("M57", "4018")],
 }
@@ -342,7 +359,7 @@ RQA_CODA: dict[str, list[tuple[str, str]]] = {
         ("M22", "2018-12-09T16:00:30+00:00"), ("M23", "2018-12-09T21:00:00+00:00"),
         ("M2A", "2018-12-11T07:00:00+00:00"), ("M2B", "2018-12-11T08:00:00+00:00"),
         ("M2C", "2018-12-11T09:00:00+00:00"), ("M2D", "2018-12-11T10:00:00+00:00"),
-        ("M2E", "2018-12-11T11:00:00+00:00"),
+        ("M2E", "2018-12-11T11:00:00+00:00"), ("M2G", "2018-12-11T13:00:00+00:00"),
         ("M24", "2018-12-11T21:00:00+00:00"),
         # Equal creation times keep data order: M25 (s01e02 flow) before M43 and M44 (s01e04 flow, C3).
         ("M25", "2018-12-12T21:00:00+00:00"), ("M43", "2018-12-12T21:00:00+00:00"),
@@ -355,6 +372,7 @@ RQA_CODA: dict[str, list[tuple[str, str]]] = {
         ("M35", "2018-12-15T21:00:00+00:00"), ("M36", "2018-12-16T16:00:55+00:00"),
         ("M31", "2018-12-16T21:00:00+00:00"), ("M32", "2018-12-18T20:59:59+00:00"),
         ("M3A", "2018-12-18T21:00:00+00:00"), ("M37", "2018-12-19T21:00:00+00:00"),
+        ("M3C", "2018-12-21T07:00:00+00:00"),
         ("M39", "2018-12-22T20:59:59+00:00"), ("M33", "2018-12-22T21:00:00+00:00"),
     ],
     "s01e04.json": [
@@ -401,6 +419,7 @@ SURVEY_CODA: dict[str, list[tuple[str, str, list[tuple[str, str, str]]]]] = {
         ("Hodan, Mogadishu", "2018-12-05T11:00:40+00:00",
          [(SUB_DISTRICT, "code-ae4b5ca2", "mogadishu_sub_district")]),
         ("nairobi", "2018-12-07T13:00:40+00:00", []),
+        ("Nairobi Kenya", "2018-12-11T14:00:40+00:00", []),
     ],
     # The new age auto-coder: 10..99, whole Somali number words (README deliberate difference; cleaners.md 5.5).
     # P07's empty answer is NA: not exported.
@@ -430,7 +449,7 @@ SURVEY_CODA: dict[str, list[tuple[str, str, list[tuple[str, str, str]]]]] = {
     # No cleaner: messages without labels.
     "hh_language.json": [
         ("Af-Soomaali", "2018-12-03T07:02:10+00:00", []),
-        ("Carabi", "2018-12-03T08:02:10+00:00", []),
+        ("Carabi (\u0627\u0644\u0639\u0631\u0628\u064a\u0629)", "2018-12-03T08:02:10+00:00", []),
     ],
     "repeated.json": [
         ("haa", "2018-12-19T17:00:10+00:00", [(REPEATED, "code-78dac7e5", "yes_no")]),  # P17's time
@@ -456,9 +475,9 @@ def _common_cells(person: str) -> dict[str, str | None]:
     return {"uid": uid(person), "operator": OPERATOR[person], "consent_withdrawn": "false"}
 
 
-def _time_cells(channels: set[str] | frozenset[str], weeks: set[str] | frozenset[str]) -> dict[str, str]:
-    cells = {channel: "true" if channel in channels else "false" for channel in CHANNELS}
-    cells["non_logical_time"] = "false" if channels else "true"
+def _time_cells(flags: set[str] | frozenset[str], weeks: set[str] | frozenset[str]) -> dict[str, str]:
+    """``flags``: the channel keys and ``non_logical_time`` that are true."""
+    cells = {key: "true" if key in flags else "false" for key in (*CHANNELS, "non_logical_time")}
     cells.update({f"radio_participation_{show}": "true" if show in weeks else "false" for show in SHOWS})
     return cells
 
@@ -472,7 +491,7 @@ def _withdrawn(row: dict[str, str | None]) -> dict[str, str | None]:
 
 def message_row(message: Message) -> dict[str, str | None]:
     row = _common_cells(message.person)
-    row.update(_time_cells({message.channel} if message.channel else set(), {message.week} if message.week else set()))
+    row.update(_time_cells({message.channel or "non_logical_time"}, {message.week} if message.week else set()))
     for show in SHOWS:
         row.update(_matrix_cells(show, message.codes if show == message.show else ("NA",)))
     for show, column in BINARY.items():
