@@ -82,6 +82,7 @@ PEOPLE: dict[str, str] = {
     "P45": "252900000045",
     "P46": "252670000046",
     "P47": "252610000047",
+    "P48": "252620000048",
     "P99": "252610000099",  # a test contact (its records carry test_run: true)
 }
 
@@ -154,6 +155,8 @@ SHOW_FILES: dict[str, list[ShowMessage]] = {
         _m("M15", "P13", "2018-12-03T12:00:00+03:00", "10", 1015),
         # "11": the lowest age the 2019 check accepts: not noise.
         _m("M16", "P14", "2018-12-03T13:00:00+03:00", "11", 1016),
+        # P48's first message; the second (M2I) has an empty text.
+        _m("M19", "P48", "2018-12-07T12:00:00+03:00", "Guryo ayaan u baahanahay", 1019),
         # A test contact's run: dropped (7.4.1), with its survey answers.
         _m("M17", "P99", "2018-12-03T14:00:00+03:00", "Test message from the team", 1017, test_run=True),
         # A run without an answer: dropped (7.4.2).
@@ -195,6 +198,9 @@ SHOW_FILES: dict[str, list[ShowMessage]] = {
         _m("M2G", "P46", "2018-12-11T16:00:00+03:00", "Waa in dadka la caawiyo", 2016),
         # P47: noise in s01e02 and a coded s01e03 message (M3C): binary NC against NA gives NC.
         _m("M2H", "P47", "2018-12-11T17:00:00+03:00", "xx", 2017),
+        # An empty answer: kept (it has the raw key), noise (the empty text is noise). In csap_ind.csv the fix-up
+        # sets NA to 0 only for a present and non-empty raw text (7.7.7), so P48's s01e02 keeps NA 1 and NC 0.
+        _m("M2I", "P48", "2018-12-12T12:00:00+03:00", "", 2018),
     ],
     "csap_s01e03_activation": [
         # C1: a checked "s01e02" label in the WS - Correct Dataset scheme -> show 2, sent_on 2018-12-15T00:00
@@ -331,7 +337,8 @@ SURVEYS: dict[str, list[SurveyRecord]] = {
         SurveyRecord("P10", [_answers("2018-12-07T13:00", gender="male", mog_sub_district="nairobi", age="100")]),
         SurveyRecord("P11", [_answers("2018-12-11T14:00", gender="Female", mog_sub_district="Nairobi Kenya",
                                       age="toban iyo sideed")]),
-        SurveyRecord("P12", [_answers("2018-12-04T15:00", gender="Female", age="labaatan iyo bar")]),
+        SurveyRecord("P12", [_answers("2018-12-04T15:00", gender="Female", mog_sub_district="Xamar Weyne",
+                                      age="labaatan iyo bar")]),
         SurveyRecord("P14", [_answers("2018-12-03T16:00", gender="M")]),
         # P15's only message is outside the project window: these answers appear nowhere.
         SurveyRecord("P15", [_answers("2018-12-01T17:00", gender="Dheddig", age="labaatan")]),
@@ -403,6 +410,7 @@ CODED: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] = {
         # government_to_support_communities: applies to both M09 and M10 (same text).
         (message_text("M09"), "2018-12-05T21:00:00+00:00", [coder(S01E01, "code-468a63a1", T1)]),
         (message_text("M13"), "2018-12-10T05:30:00+00:00", [coder(S01E01, "code-219e9adc", T1)]),
+        (message_text("M19"), "2018-12-07T09:00:00+00:00", [coder(S01E01, "code-6215c2c3", T1)]),  # shelter
         (message_text("M14"), "2018-12-04T07:15:30.250000+00:00", [
             coder(S01E01_1, "code-e1dc9360", T3),  # land
             coder(S01E01, "SPECIAL-MANUALLY_UNCODED", T2, checked=False),  # clears ...
@@ -425,6 +433,9 @@ CODED: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] = {
             coder(S01E02_BIN, "code-7b2e4d4b", T2, checked=None),  # no "Checked": NR
             coder(S01E02, "code-73a5fd8e", T1)]),  # should_be_given_jobs
         (message_text("M25"), "2018-12-12T21:00:00+00:00", [coder(S01E02, STOP, T1)]),
+        # Checked, then unticked: the latest label of the scheme is unchecked and no other is checked -> NR.
+        (message_text("M27"), "2018-12-13T21:00:00+00:00", [
+            coder(S01E02, "code-73a5fd8e", T2, checked=False), coder(S01E02, "code-73a5fd8e", T1)]),
         # M30 was moved here from the week-3 flow by C1; coders coded it in the s01e02 dataset.
         (message_text("M30"), "2018-12-14T21:00:00+00:00", [
             coder(S01E02_BIN, "code-7b2e4d4b", T2), coder(S01E02, "code-b58b2c3d", T1)]),  # they_are_in_need
@@ -503,6 +514,12 @@ CODED: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] = {
         ("Baidoa", "2018-12-03T08:00:40+00:00", [
             coder(DISTRICT, "code-208448a6", T1), suggestion(DISTRICT, "code-208448a6", DISTRICT_SOURCE)]),
         ("Puntland", "2018-12-04T06:00:40+00:00", [coder(STATE, "code-8ba54648", T1)]),  # state only
+        # The coder chose a district and left the old sub-district suggestion unchecked: the sub-district is NR,
+        # so the district is the first level that is not NR (7.6.4).
+        ("Xamar Weyne", "2018-12-04T15:00:40+00:00", [
+            coder(DISTRICT, "code-2e6192c8", T1),
+            suggestion(SUB_DISTRICT, "code-2e3cedff", "/app/core_data_modules/cleaners/somali/"
+                                                      "demographic_cleaner.py:40:clean_mogadishu_sub_district")]),
         ("Las Anod", "2018-12-04T09:00:40+00:00", [coder(REGION, "code-b15551e9", T1)]),  # region sool only
         ("Waqooyi", "2018-12-05T10:00:40+00:00", [coder(ZONE, "code-af3d9e5b", T1)]),  # zone nwz only
         # A sub-district and a district both checked: NIC, even though they are consistent (7.6.4).

@@ -107,7 +107,7 @@ OPERATOR = {
     "P27": "hormud", "P28": "sometel", "P29": "sometel", "P30": "nationlink", "P31": "somnet", "P33": "nationlink",
     "P34": "golis", "P35": "hormud", "P36": "sometel", "P37": "telesom", "P38": "hormud", "P39": "sometel",
     "P40": "sometel", "P41": "hormud", "P42": "sometel", "P43": "telesom", "P44": "somnet", "P45": "golis",
-    "P46": "nationlink", "P47": "hormud",
+    "P46": "nationlink", "P47": "hormud", "P48": "sometel",
 }
 
 NA5 = ("NA",) * 5
@@ -164,7 +164,9 @@ SURVEY: dict[str, dict[str, str | None]] = {
     # NC checked at two levels: no conflict between equal control codes -> NC at all five levels.
     "P11": _survey("female", ("NC",) * 5, "NR", gender_raw="Female", mogadishu_sub_district_raw="Nairobi Kenya",
                    age_raw="toban iyo sideed"),
-    "P12": _survey("female", age="NR", gender_raw="Female", age_raw="labaatan iyo bar"),
+    # District checked, the sub-district suggestion left unchecked (NR): derived from the district.
+    "P12": _survey("female", ("NC", "mogadishu", "banadir", "banadir", "scz"), "NR", gender_raw="Female",
+                   mogadishu_sub_district_raw="Xamar Weyne", age_raw="labaatan iyo bar"),
     "P14": _survey("NR", gender_raw="M"),
     "P17": _survey("male", ("hodan", "mogadishu", "banadir", "banadir", "scz"), "NR", repeated="NR",
                    gender_raw="male", mogadishu_sub_district_raw="hodan", age_raw="toban iyo sideed",
@@ -212,6 +214,7 @@ MESSAGES: list[Message] = [
     _msg("M14", "P12", "s01e01", "radio_promo", "s01e01", ["land"]),
     _msg("M15", "P13", "s01e01", "radio_promo", "s01e01", ["NC"], noise=True),
     _msg("M16", "P14", "s01e01", "radio_promo", "s01e01", ["NR"]),
+    _msg("M19", "P48", "s01e01", None, "s01e01", ["shelter"]),
     _msg("M20", "P01", "s01e02", "radio_promo", "s01e02", ["same_identity", "religion_commands_it"], "integrate"),
     _msg("M21", "P17", "s01e02", "radio_promo", "s01e02", ["integration_strengthens_social_cohesion"], "integrate"),
     _msg("M22", "P17", "s01e02", "sms_ad", "s01e02", ["return_other"], "return"),
@@ -230,6 +233,8 @@ MESSAGES: list[Message] = [
     _msg("M2F", "P46", "s01e02", "radio_promo", "s01e02", ["NC"], "NC", noise=True),
     _msg("M2G", "P46", "s01e02", "radio_promo", "s01e02", ["NR"], "NR"),
     _msg("M2H", "P47", "s01e02", "radio_promo", "s01e02", ["NC"], "NC", noise=True),
+    # The empty text: noise; its raw cell is empty although present.
+    _msg("M2I", "P48", "s01e02", None, "s01e02", ["NC"], "NC", noise=True),
     # C1: week-3 flow, show 2, faked time 2018-12-15T00:00 (non-logical, week 2).
     _msg("M30", "P24", "s01e02", None, "s01e02", ["they_are_in_need"], "integrate"),
     _msg("M31", "P25", "s01e03", "radio_promo", "s01e03", ["NR"], "NR"),
@@ -321,6 +326,10 @@ INDIVIDUALS: dict[str, Individual] = {
     "P47": _ind("P47", {"radio_promo", "non_logical_time"}, {"s01e02", "s01e03"},
                 {"s01e02": ("NC",), "s01e03": ("reasons_for_lack_of_discrimination_religion",)},
                 {"s01e02": "NC", "s01e03": "no"}, {"s01e02": ("M2H",), "s01e03": ("M3C",)}),
+    # s01e02 answered only with an empty text: the fix-up leaves NA at 1 (the raw text is empty) and NC at 0
+    # (NA counts as a 1); binary NC against NA -> NC.
+    "P48": _ind("P48", {"non_logical_time"}, {"s01e01", "s01e02"}, {"s01e01": ("shelter",), "s01e02": ("NA",)},
+                {"s01e02": "NC", "s01e03": "NA"}, {"s01e01": ("M19",), "s01e02": ("M2I",)}),
     # M53's NA folds with M54's religion, then the fix-up sets NA 0.
     "P39": _ind("P39", {"non_logical_time"}, {"s01e04"}, {"s01e04": ("religion",)}, {"s01e02": "NA", "s01e03": "NA"},
                 {"s01e04": ("M53", "M54")}),
@@ -331,7 +340,7 @@ INDIVIDUALS: dict[str, Individual] = {
 ICR_CANDIDATES: dict[str, list[tuple[str, str]]] = {
     "s01e01": [("M01", "1001"), ("M03", "1003"), ("M05", "1005"), ("M06", "1006"), ("M08", "1008"),
                ("M10", "1010"), ("M09", "1009"), ("M11", "1011"), ("M13", "1013"), ("M14", "1014"),
-               ("M16", "1016")],
+               ("M16", "1016"), ("M19", "1019")],
     # Messages moved here from other flows have no rqa_s01e02_run_id: empty cell.
     "s01e02": [("M20", "2001"), ("M21", "2002"), ("M22", "2003"), ("M23", "2004"), ("M24", "2005"),
                ("M25", "2006"), ("M27", "2008"), ("M2A", "2010"), ("M2B", "2011"), ("M2C", "2012"),
@@ -352,7 +361,8 @@ RQA_CODA: dict[str, list[tuple[str, str]]] = {
         ("M16", "2018-12-03T10:00:00+00:00"), ("M14", "2018-12-04T07:15:30.250000+00:00"),
         ("M08", "2018-12-04T21:00:00+00:00"),
         ("M09", "2018-12-05T21:00:00+00:00"),  # M10, the same text sent later, is the same Coda message
-        ("M11", "2018-12-06T21:00:00+00:00"), ("M13", "2018-12-10T05:30:00+00:00"),
+        ("M11", "2018-12-06T21:00:00+00:00"), ("M19", "2018-12-07T09:00:00+00:00"),
+        ("M13", "2018-12-10T05:30:00+00:00"),
     ],
     "s01e02.json": [
         ("M20", "2018-12-08T21:00:00+00:00"), ("M21", "2018-12-09T16:00:29+00:00"),
@@ -415,6 +425,7 @@ SURVEY_CODA: dict[str, list[tuple[str, str, list[tuple[str, str, str]]]]] = {
         ("Baidoa", "2018-12-03T08:00:40+00:00", [(DISTRICT, "code-208448a6", "somalia_district")]),
         ("Puntland", "2018-12-04T06:00:40+00:00", []),
         ("Las Anod", "2018-12-04T09:00:40+00:00", []),
+        ("Xamar Weyne", "2018-12-04T15:00:40+00:00", [(SUB_DISTRICT, "code-2e3cedff", "mogadishu_sub_district")]),
         ("Waqooyi", "2018-12-05T10:00:40+00:00", []),
         ("Hodan, Mogadishu", "2018-12-05T11:00:40+00:00",
          [(SUB_DISTRICT, "code-ae4b5ca2", "mogadishu_sub_district")]),
