@@ -150,6 +150,8 @@ class _TrailWriter:
         self._seen: set[Any] = set()
         self._layers: dict[tuple, int] = {}
         self._layers_seen: set[tuple] = set()
+        self._layer_by_identity: dict[tuple[int, int], tuple[Any, Any, int]] = {}
+        self._value_by_identity: dict[int, tuple[Any, int]] = {}
         # id(record) -> (number, record held, first value of its id key), least recently used first
         self._attached: OrderedDict[int, tuple[int, Record, Any]] = OrderedDict()
         self._attached_count = 0
@@ -260,6 +262,20 @@ class _TrailWriter:
         return number
 
     def _layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
+        # Records share layer objects that a step wrote identically on many records (redss_pipeline.records
+        # interns them); once such a layer has a number, it is found again by identity without re-encoding.
+        data = layer.data
+        known = self._layer_by_identity.get((id(layer.step), id(data)))
+        if known is not None and known[0] is layer.step and known[1] is data:
+            return known[2]
+        encoded = self._encode_layer(layer, scope)
+        if type(encoded) is int:
+            if len(self._layer_by_identity) >= _IDENTITY_LIMIT:
+                self._layer_by_identity.clear()
+            self._layer_by_identity[(id(layer.step), id(data))] = (layer.step, data, encoded)
+        return encoded
+
+    def _encode_layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
         data = layer.data
         items: list[Any] = [self._shape(self._step(layer.step), tuple(data))]
         all_numbered = True
@@ -301,14 +317,24 @@ class _TrailWriter:
         kind = type(value)
         if kind is str:
             return self._interned(value, value, scope)
-        if kind is dict:
-            items = [self._shape(None, tuple(value))]
-            self._items(value.values(), scope, items)
-            return self._container(kind, items, {"d": items}, scope)
-        if kind is list:
-            items = []
-            self._items(value, scope, items)
-            return self._container(kind, items, {"l": items}, scope)
+        if kind is dict or kind is list:
+            # Labels and label lists are shared objects: once one has a value number, find it by identity.
+            known = self._value_by_identity.get(id(value))
+            if known is not None and known[0] is value:
+                return known[1]
+            if kind is dict:
+                items = [self._shape(None, tuple(value))]
+                self._items(value.values(), scope, items)
+                element = self._container(kind, items, {"d": items}, scope)
+            else:
+                items = []
+                self._items(value, scope, items)
+                element = self._container(kind, items, {"l": items}, scope)
+            if type(element) is int and element >= 0:
+                if len(self._value_by_identity) >= _IDENTITY_LIMIT:
+                    self._value_by_identity.clear()
+                self._value_by_identity[id(value)] = (value, element)
+            return element
         if value is None or kind is bool or kind is int:
             return self._interned((kind, value), [value], scope)
         if kind is float:

@@ -450,6 +450,9 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY each kept-alive reply waits ~40 ms
+    # for the client's delayed ACK (Nagle's algorithm).
+    disable_nagle_algorithm = True
     server: _HttpServer
     server_version = "RapidProTestServer/1"
 

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages.
+
+Usage: bench/bench_generate.py [--messages N [N ...]] [--keep DIR]
+
+For each size, a data root is made from the bundled synthetic CSAP workspace (realistic answers, noise,
+corrections, repeated surveys): a base workspace is generated once and its contacts are replicated under new
+ids until the show flows hold about N runs, then the raw files are written in the 2019 layout and the UUID
+table is filled, as stage 2 would. Stage 3 then runs in a fresh process (so the peak memory is its own) and
+the script reports wall time, peak resident memory, messages, and traced_data.json bytes per message.
+Data-root preparation is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "src"))
+
+from redss_pipeline.config import load_config  # noqa: E402
+from redss_pipeline.data_root import DataRoot  # noqa: E402
+from redss_pipeline.raw_records import ContactRef, build_raw_records  # noqa: E402
+from redss_pipeline.run_context import RunContext  # noqa: E402
+from redss_pipeline.synthetic_workspace import generate_workspace  # noqa: E402
+from redss_pipeline.traced_data_json import write_traced_data_file  # noqa: E402
+from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table  # noqa: E402
+
+BASE_SIZE = 20_000
+
+
+def make_data_root(root: Path, messages: int, *, seed: int = 1) -> None:
+    """Writes a stage-2-like data root with about ``messages`` show runs."""
+    config = load_config()
+    workspace = generate_workspace(seed=seed, size=BASE_SIZE)
+    flows = {f["name"]: f for f in workspace.flows()}
+    archived = workspace.archived_runs()
+    runs_by_flow = {
+        name: workspace.runs(flow=flow["uuid"]) + [r for r in archived if r["flow"]["uuid"] == flow["uuid"]]
+        for name, flow in flows.items()
+    }
+    show_flows = [p.flow for p in config.rqa_plans]
+    base_show_runs = sum(len(runs_by_flow[f]) for f in show_flows)
+    copies = max(1, round(messages / base_show_runs))
+    contacts = [c for c in workspace.contacts() if c.get("urns")]
+    create_uuid_table(root)
+    contact_refs: dict[str, ContactRef] = {}
+    with open_uuid_table(root) as table:
+        for k in range(copies):
+            keys = [f"25261{k:03d}{i:05d}" for i in range(len(contacts))]
+            ids = table.uuids_for_keys(keys)
+            for contact, key in zip(contacts, keys):
+                contact_refs[f"{k}:{contact['uuid']}"] = ContactRef(ids[key])
+    step = RunContext.now("bench@example.org").step("fetch/bench")
+    data_root = DataRoot(root)
+    data_root.raw_data_dir.mkdir(parents=True, exist_ok=True)
+    for flow in config.flows:
+        runs = sorted(runs_by_flow[flow.name], key=lambda r: (r["modified_on"], r["id"]))
+        replicated = []
+        for k in range(copies):
+            for run in runs:
+                clone = copy.copy(run)
+                clone["contact"] = {"uuid": f"{k}:{run['contact']['uuid']}"}
+                clone["id"] = run["id"] + k * 10_000_000
+                replicated.append(clone)
+        built = build_raw_records(replicated, contact_refs, flow=flow.name, mode=flow.mode,
+                                  test_contact_uuids=set(), step=step)
+        write_traced_data_file(data_root.raw_file(flow.name), built.records)
+
+
+def run_stage3(root: Path) -> dict:
+    """Runs stage 3 in a child process; returns its wall time, peak memory and counts."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from redss_pipeline.config import load_config\n"
+        "from redss_pipeline.generate import run_generate\n"
+        "from redss_pipeline.run_context import RunContext\n"
+        "t = time.perf_counter()\n"
+        "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        " 'messages': s.counts['messages'], 'people': s.counts['people'], 'steps': s.step_seconds}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT / "src")))
+    if result.returncode != 0:
+        raise SystemExit(f"stage 3 failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--keep", type=Path, help="keep the data roots under this folder")
+    args = parser.parse_args()
+    rows = []
+    for n in args.messages:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = (args.keep / f"bench-{n}") if args.keep else Path(tmp) / "root"
+            t = time.perf_counter()
+            make_data_root(root, n)
+            prepared = time.perf_counter() - t
+            result = run_stage3(root)
+            trail = (root / "Outputs" / "traced_data.json").stat().st_size
+            rows.append((n, result, trail, prepared))
+            slowest = sorted(result["steps"].items(), key=lambda kv: -kv[1])[:4]
+            print(f"{n:>9,}: {result['messages']:,} messages, {result['seconds']:.1f} s, "
+                  f"{result['peak_mib']:.0f} MiB peak, {trail / result['messages']:.0f} B/message in traced_data.json "
+                  f"(data root prepared in {prepared:.0f} s); slowest steps: "
+                  + ", ".join(f"{name} {s:.1f} s" for name, s in slowest), flush=True)
+    print("\nstage 3 benchmark (this machine)")
+    print(f"{'target':>10} {'messages':>10} {'wall s':>8} {'us/msg':>8} {'peak MiB':>9} {'trail B/msg':>12}")
+    for n, result, trail, _ in rows:
+        m = result["messages"]
+        print(f"{n:>10,} {m:>10,} {result['seconds']:>8.1f} {result['seconds'] / m * 1e6:>8.0f} "
+              f"{result['peak_mib']:>9.0f} {trail / m:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()
