@@ -24,7 +24,7 @@ import json
 import random
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -139,7 +139,8 @@ SURVEY: dict[str, dict[str, str | None]] = {
     # idp_camp: the code was cleared -> NR; hh_language coded NS.
     "P02": _survey("female", ("NC", "baidoa", "bay", "south west state", "scz"), "10", "NR", "NR", "NS",
                    gender_raw="Female", mogadishu_sub_district_raw="Baidoa", age_raw="10", idp_camp_raw="maya",
-                   recently_displaced_raw="mayo", hh_language_raw="Carabi (\u0627\u0644\u0639\u0631\u0628\u064a\u0629)"),
+                   recently_displaced_raw="mayo",
+                   hh_language_raw="Carabi (\u0627\u0644\u0639\u0631\u0628\u064a\u0629)"),
     # Region only; idp_camp coded WS.
     "P03": _survey("NR", ("NC", "NC", "sool", "somaliland", "nwz"), "NR", "WS", repeated="NR", involved="NR",
                    gender_raw="M", mogadishu_sub_district_raw="Las Anod", age_raw="11", idp_camp_raw="Yes",
@@ -344,7 +345,8 @@ ICR_CANDIDATES: dict[str, list[tuple[str, str]]] = {
     # Messages moved here from other flows have no rqa_s01e02_run_id: empty cell.
     "s01e02": [("M20", "2001"), ("M21", "2002"), ("M22", "2003"), ("M23", "2004"), ("M24", "2005"),
                ("M25", "2006"), ("M27", "2008"), ("M2A", "2010"), ("M2B", "2011"), ("M2C", "2012"),
-               ("M2D", "2013"), ("M2E", "2014"), ("M2G", "2016"), ("M30", ""), ("M43", ""), ("M44", ""), ("M47", ""), ("M48", "")],
+               ("M2D", "2013"), ("M2E", "2014"), ("M2G", "2016"), ("M30", ""), ("M43", ""), ("M44", ""),
+               ("M47", ""), ("M48", "")],
     "s01e03": [("M31", "3002"), ("M32", "3003"), ("M33", "3004"), ("M35", "3006"), ("M36", "3007"),
                ("M37", "3008"), ("M39", "3010"), ("M3A", "3011"), ("M3C", "3012")],
     "s01e04": [("M34", ""), ("M40", "4001"), ("M41", "4002"), ("M50", "4011"), ("M52", "4013"), ("M53", "4014"),
