@@ -1,0 +1,171 @@
+"""Stage 3's command line: usage, bad input (one clear line, exit 1, no output replaced), profiling, explain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.config import load_config
+from redss_pipeline.fetch import run_fetch
+from redss_pipeline.rapid_pro_server import RapidProServer
+from redss_pipeline.run_context import RunContext
+from redss_pipeline.synthetic_workspace import generate_workspace
+from redss_pipeline.uuid_table import create_uuid_table
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENTRY = str(PROJECT_ROOT / "generate_outputs.py")
+
+
+@pytest.fixture(scope="module")
+def fetched_root(tmp_path_factory) -> Path:
+    """A data root after stages 1 and 2 on a small bundled workspace (no stage 3 yet)."""
+    root = tmp_path_factory.mktemp("fetched") / "root"
+    create_uuid_table(root)
+    with RapidProServer(generate_workspace(seed=5, size=400), token="t0k") as server:
+        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
+                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
+    return root
+
+
+@pytest.fixture
+def root(fetched_root, tmp_path) -> Path:
+    """A fresh copy of the fetched data root with stage 3 run once."""
+    copy = tmp_path / "root"
+    shutil.copytree(fetched_root, copy)
+    result = _generate("first@example.org", str(copy))
+    assert result.returncode == 0, result.stderr
+    return copy
+
+
+def _generate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, ENTRY, *args], capture_output=True, text=True, timeout=300,
+                          env=None if env is None else dict(os.environ, **env))
+
+
+def _digests(root: Path) -> dict[str, tuple[str, int]]:
+    outputs = root / "Outputs"
+    return {str(p.relative_to(outputs)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(outputs.rglob("*")) if p.is_file()}
+
+
+def _error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_wrong_call_prints_usage_and_exits_2():
+    """One positional instead of two: the usage text and status 2."""
+    result = _generate("only-a-user")
+    assert result.returncode == 2
+    assert "usage: 3_generate_outputs.sh [--drive-upload" in result.stderr
+
+
+def test_options_may_come_in_any_order_before_the_positionals(fetched_root, tmp_path):
+    """--drive-upload with a missing key file fails after the outputs are written, naming the key file."""
+    copy = tmp_path / "root"
+    shutil.copytree(fetched_root, copy)
+    result = _generate("--drive-upload", str(tmp_path / "missing-key.json"), "CSAP/Outputs", "me", str(copy))
+    assert result.returncode == 1
+    assert "missing-key.json" in _error_line(result)
+    assert (copy / "Outputs" / "csap_mes.csv").is_file()
+
+
+def test_missing_raw_data_says_to_run_stage_2(tmp_path):
+    """A data root without raw files names the missing file and the stage to run."""
+    create_uuid_table(tmp_path)
+    result = _generate("me", str(tmp_path))
+    assert result.returncode == 1
+    line = _error_line(result)
+    assert "Raw Data/csap_s01e01_activation.json" in line and "run stage 2" in line
+
+
+def test_unknown_code_in_a_coded_file_names_file_message_and_field_and_replaces_nothing(root):
+    """A coder's label with a CodeID the scheme lacks stops the run; every previous output stays as it was."""
+    before = _digests(root)
+    messages = json.loads((root / "Outputs/Coda Files/gender.json").read_text())
+    messages[0]["Labels"].insert(0, {"SchemeID": "Scheme-12cb6f95", "CodeID": "code-unknown",
+                                     "DateTimeUTC": "2019-01-21T09:00:00.000Z", "Checked": True,
+                                     "Origin": {"OriginID": "c@example.org", "Name": "C", "OriginType": "Manual"}})
+    (root / "Coded Coda Files/gender.json").write_text(json.dumps(messages))
+    result = _generate("second@example.org", str(root))
+    assert result.returncode == 1
+    line = _error_line(result)
+    assert "Coded Coda Files/gender.json" in line
+    assert f"MessageID '{messages[0]['MessageID']}'" in line
+    assert "field 'CodeID'" in line and "code-unknown" in line
+    assert _digests(root) == before
+    assert not [p for p in (root / "Outputs").rglob("*.tmp")]
+
+
+def test_malformed_coded_file_is_one_clear_line(root):
+    """A coded file that is not JSON names the file and the position of the syntax error."""
+    before = _digests(root)
+    (root / "Coded Coda Files/s01e02.json").write_text('[{"MessageID": "x", ')
+    result = _generate("me", str(root))
+    assert result.returncode == 1
+    assert "Coded Coda Files/s01e02.json" in _error_line(result) and "not valid JSON" in _error_line(result)
+    assert _digests(root) == before
+
+
+def test_malformed_raw_file_names_file_record_and_field(root):
+    """A raw record without the TracedData markers names the file and the record."""
+    before = _digests(root)
+    (root / "Raw Data/csap_demog.json").write_text('[{"_data": {"avf_phone_id": "x"}}]')
+    result = _generate("me", str(root))
+    assert result.returncode == 1
+    line = _error_line(result)
+    assert "Raw Data/csap_demog.json" in line and "record 0" in line
+    assert _digests(root) == before
+
+
+def test_scheme_without_a_code_for_a_cleaner_value_is_an_error(root, tmp_path):
+    """When the Gender scheme has no code matching 'female', the run stops naming the scheme and the value."""
+    schemes = tmp_path / "code_schemes"
+    shutil.copytree(PROJECT_ROOT / "code_schemes", schemes)
+    gender = json.loads((schemes / "gender.json").read_text())
+    for code in gender["Codes"]:
+        if code.get("MatchValues") == ["female"]:
+            code["MatchValues"] = ["woman"]
+    (schemes / "gender.json").write_text(json.dumps(gender))
+    shutil.copy(PROJECT_ROOT / "pipeline_config.json", tmp_path / "pipeline_config.json")
+    before = _digests(root)
+    result = _generate("me", str(root), env={"REDSS_PIPELINE_CONFIG": str(tmp_path / "pipeline_config.json")})
+    assert result.returncode == 1
+    line = _error_line(result)
+    assert "Gender" in line and "'female'" in line
+    assert _digests(root) == before
+
+
+def test_profiling_writes_collapsed_stacks_and_a_flame_graph_without_changing_outputs(root, tmp_path):
+    """--profile-cpu writes FILE (collapsed stacks) and FILE.svg; the CSVs and ICR files are unchanged."""
+    before = {k: v[0] for k, v in _digests(root).items() if k.endswith(".csv")}
+    profile = tmp_path / "profile.txt"
+    result = _generate("--profile-cpu", str(profile), "first@example.org", str(root))
+    assert result.returncode == 0, result.stderr
+    stacks = profile.read_text().splitlines()
+    assert stacks and all(line.rsplit(" ", 1)[1].isdigit() for line in stacks)
+    assert any("run_generate" in line for line in stacks)
+    assert Path(f"{profile}.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert {k: v[0] for k, v in _digests(root).items() if k.endswith(".csv")} == before
+
+
+def test_explain_finds_a_person_and_refuses_an_unknown_one(root):
+    """explain prints the history of a column for a uid of the outputs, and names an unknown uid."""
+    header, first = (root / "Outputs/csap_mes.csv").read_text().splitlines()[:2]
+    uid = first.split(",")[0]
+    result = _generate("explain", str(root), uid, "operator")
+    assert result.returncode == 0, result.stderr
+    assert "operator is derived from: operator_coded <- uid <- avf_phone_id" in result.stdout
+    assert "step generate/" in result.stdout
+    unknown = _generate("explain", str(root), "avf-phone-uuid-00000000-0000-4000-8000-000000000000", "gender")
+    assert unknown.returncode == 1
+    assert "avf-phone-uuid-00000000-0000-4000-8000-000000000000" in _error_line(unknown)
