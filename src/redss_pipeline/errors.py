@@ -13,7 +13,12 @@ field) as structured attributes and renders them into one line, so the command-l
     ├── UuidTableError      the phone number <-> UUID table is missing, exists already, or is inconsistent
     ├── FetchError          Rapid Pro could not be read (bad token, unknown flow, retries exhausted)
     ├── StateError          the fetch store is unreadable or of an unknown version
-    └── DriveError          Google Cloud Storage or Google Drive refused or failed
+    ├── DriveError          Google Cloud Storage or Google Drive refused or failed
+    ├── AuditTrailError     traced_data.json is unreadable or has no such person (audit_trail)
+    ├── ProfilingError      the CPU profile could not be taken (profiling)
+    └── WorkspaceError      the bundled synthetic workspace was asked for something impossible (synthetic_workspace)
+
+The last three live beside the code that raises them.
 """
 
 from __future__ import annotations
