@@ -17,7 +17,14 @@ if ! "$PYTHON" -m pipenv --version >/dev/null 2>&1; then
     "$PYTHON" -m pip install --quiet --user pipenv 2>/dev/null || "$PYTHON" -m pip install --quiet pipenv
 fi
 
+# pipenv is given the interpreter's full path: a bare name such as python3 may be resolved by pipenv (or a
+# version manager) to another Python than the 3.11 checked above.
+PYTHON_PATH="$("$PYTHON" -c 'import sys; print(sys.executable)')"
 export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1 PIPENV_YES=1 PIPENV_NOSPIN=1
-"$PYTHON" -m pipenv --python "$PYTHON" sync --dev
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+    echo "replacing .venv: it was made with $(.venv/bin/python --version 2>&1), the project needs Python 3.11"
+    rm -rf .venv
+fi
+"$PYTHON" -m pipenv --python "$PYTHON_PATH" sync --dev
 "$PROJECT_ROOT/.venv/bin/python" -c "import redss_pipeline, temba_client" 
 echo "native environment ready: $PROJECT_ROOT/.venv"

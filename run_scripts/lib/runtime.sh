@@ -27,7 +27,8 @@ announce_runtime() {
 }
 
 ensure_native_env() {
-    if [ ! -x "$PROJECT_ROOT/.venv/bin/python" ] || ! "$PROJECT_ROOT/.venv/bin/python" -c "import redss_pipeline" >/dev/null 2>&1; then
+    if [ ! -x "$PROJECT_ROOT/.venv/bin/python" ] || ! "$PROJECT_ROOT/.venv/bin/python" -c \
+            "import sys, redss_pipeline; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)" >/dev/null 2>&1; then
         echo "setting up the native environment (first use; takes a few minutes)..." >&2
         "$PROJECT_ROOT/run_scripts/setup.sh" >&2 || { echo "error: the native environment could not be set up" >&2; return 1; }
     fi
