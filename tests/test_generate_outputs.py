@@ -146,10 +146,13 @@ def test_scheme_without_a_code_for_a_cleaner_value_is_an_error(root, tmp_path):
 
 
 def test_profiling_writes_collapsed_stacks_and_a_flame_graph_without_changing_outputs(root, tmp_path):
-    """--profile-cpu writes FILE (collapsed stacks) and FILE.svg; the CSVs and ICR files are unchanged."""
+    """3_generate_outputs.sh --profile-cpu FILE writes collapsed stacks and FILE.svg; CSV and ICR outputs are unchanged."""
     before = {k: v[0] for k, v in _digests(root).items() if k.endswith(".csv")}
     profile = tmp_path / "profile.txt"
-    result = _generate("--profile-cpu", str(profile), "first@example.org", str(root))
+    result = subprocess.run(
+        [str(PROJECT_ROOT / "run_scripts/3_generate_outputs.sh"), "--profile-cpu", str(profile), "first@example.org",
+         str(root)], capture_output=True, text=True, timeout=300, env=dict(os.environ, PIPELINE_RUNTIME="native"),
+    )
     assert result.returncode == 0, result.stderr
     stacks = profile.read_text().splitlines()
     assert stacks and all(line.rsplit(" ", 1)[1].isdigit() for line in stacks)
