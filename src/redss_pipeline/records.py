@@ -109,9 +109,8 @@ class Record:
         if not updates:
             return self
         data = _LayerData.of(updates)
-        for value in data.row:
-            if type(value) is Record:
-                return self._attaching(step, data)
+        if Record in map(type, data.row):
+            return self._attaching(step, data)
         shape, positions, grows, whole = self._shape.transition(data.key_tuple)
         if whole:
             row = data.row  # every key rewritten, in the record's order (typically the first layer)
@@ -120,7 +119,7 @@ class Record:
             for position, value in zip(positions, data.row):
                 cells[position] = value
             row = tuple(cells)
-        return Record(self._layers + (Layer(step, data),), shape, row)
+        return Record(self._layers + (_new_layer(Layer, (step, data)),), shape, row)
 
     def _attaching(self, step: Step, data: "_LayerData") -> "Record":
         # The rare path (once per message): a layer that attaches records. 2019 order: the layer's own keys,
@@ -213,6 +212,8 @@ class Record:
 Mapping.register(Record)
 
 _MISSING = object()
+# Builds a Layer without the Python-level NamedTuple constructor (a third of the cost of a small write).
+_new_layer = tuple.__new__
 
 
 class _Shape:
@@ -330,15 +331,16 @@ Mapping.register(_LayerData)
 _KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
 # Interned layers, by key tuple and the identity of each value (values are never changed after a write, and
 # the interned layer keeps them alive, so an identity stays unique while it is in the table). Bounded.
+# (Only layers are interned whose values the table keeps alive; a layer not taken into the full table is
+# simply not shared.)
 _LAYERS: dict[tuple[Any, ...], _LayerData] = {}
 _LAYER_LIMIT = 200_000
-_SMALL_SCALARS = (str, int, float, bool, type(None))
 
 
 def _intern_layer(keys: tuple[str, ...], row: tuple[Any, ...]) -> _LayerData:
-    # Equal strings and numbers (of the same type: True is not 1) count as equal even when they are different
-    # objects; anything else (labels, lists, records) by identity.
-    token = (keys, *[v if type(v) is str else (type(v), v) if type(v) in _SMALL_SCALARS else id(v) for v in row])
+    # By the identity of each value: the values that recur across records are the same objects (constants such
+    # as "0"/"1"/"true", labels a step made once and shared), and identity is cheap to compare.
+    token = (keys, *map(id, row))
     layer = _LAYERS.get(token)
     if layer is None:
         layer = _LayerData(keys, row)
