@@ -89,3 +89,11 @@ def test_writes_do_not_leak_into_the_callers_dict():
     record = Record.create(FETCH, data)
     data["a"] = 2
     assert record["a"] == 1
+
+
+def test_layers_compare_like_dicts_whatever_the_key_order():
+    """A record read back from a file with sorted keys equals the record that was written."""
+    written = Record.create(FETCH, {"b": 1, "a": 2})
+    read_back = Record.create(FETCH, {"a": 2, "b": 1})
+    assert written == read_back
+    assert written != Record.create(FETCH, {"a": 2, "b": 3})

@@ -314,9 +314,9 @@ class _LayerData:
         return self.row
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, _LayerData):
-            return self.key_tuple == other.key_tuple and self.row == other.row
-        if isinstance(other, Mapping):
+        if isinstance(other, _LayerData) and self.key_tuple == other.key_tuple:
+            return self.row == other.row
+        if isinstance(other, Mapping):  # as for dicts, the order of the keys does not matter
             return dict(zip(self.key_tuple, self.row)) == dict(other.items())
         return NotImplemented
 
