@@ -256,32 +256,19 @@ def _moved(records: list[Record], config: PipelineConfig) -> str:
 
 
 def _coded_counts(records: list[Record], config: PipelineConfig) -> str:
-    """Per dataset: how many records hold a checked code vs NR (not reviewed)."""
+    """Per Coda dataset: how many messages hold a code, and how many are NR (nothing checked by a coder).
+
+    A dataset is counted on the coded field of its first plan (the reasons of a show, the sub-district of
+    ``location.json``), over the records that were exported to it (those having its message-id field).
+    """
+    datasets: dict[str, tuple[str, str, str | None]] = {}
+    for plan in (*config.rqa_plans, *config.survey_plans):
+        nr = plan.scheme.control("NR")
+        datasets.setdefault(plan.coda_file, (plan.id_field, plan.coded_field, nr.code_id if nr else None))
     parts = []
-    for plan in config.rqa_plans:
-        coded = nr = 0
-        nr_id = plan.scheme.control("NR").code_id if plan.scheme.control("NR") else None
-        for record in records:
-            if plan.id_field not in record:
-                continue
-            ids = code_ids(record.get(plan.coded_field))
-            if ids == [nr_id]:
-                nr += 1
-            else:
-                coded += 1
-        parts.append(f"{plan.name} {coded:,} coded/{nr:,} NR")
-    for plan in config.survey_plans:
-        if plan.location_level not in (None, "mogadishu_sub_district"):
-            continue
-        coded = nr = 0
-        nr_scheme = plan.scheme.control("NR")
-        for record in records:
-            if plan.id_field not in record:
-                continue
-            if code_ids(record.get(plan.coded_field)) == [nr_scheme.code_id if nr_scheme else None]:
-                nr += 1
-            else:
-                coded += 1
-        parts.append(f"{plan.coda_file.removesuffix('.json')} {coded:,} coded/{nr:,} NR")
+    for name, (id_field, coded_field, nr_id) in datasets.items():
+        exported = [record for record in records if id_field in record]
+        nr = sum(1 for record in exported if code_ids(record.get(coded_field)) == [nr_id])
+        parts.append(f"{name.removesuffix('.json')} {len(exported) - nr:,} coded/{nr:,} NR")
     return "; ".join(parts)
 
