@@ -150,6 +150,19 @@ def test_csv_reads_records_through_attached_surveys(tmp_path: Path, run):
     assert path.read_text(encoding="utf-8") == "uid,gender_raw\nu1,naag\n"
 
 
+def test_csv_records_with_different_key_orders_and_missing_keys(tmp_path: Path, run):
+    """Records whose keys differ in order and in presence each get their own values in the right columns."""
+    step = run.step("test/load")
+    first = Record.create(step, {"a": "1", "b": "2"})
+    second = Record.create(step, {"b": "3", "c": "4"}).updated(step, {"a": "5"})
+    third = first.updated(step, {"b": "6"})
+    path = tmp_path / "out.csv"
+    write_analysis_csv(path, [first, second, third, {"c": "7"}], ["c", "a", "b"])
+    assert path.read_text(encoding="utf-8") == "c,a,b\n,1,2\n4,5,3\n,1,6\n7,,\n"
+    write_analysis_csv(path, [first, second], ["b"])
+    assert path.read_text(encoding="utf-8") == "b\n2\n3\n"
+
+
 def test_csv_header_is_written_without_rows(tmp_path: Path, config):
     """An empty output still has its header line and nothing else; no BOM."""
     path = tmp_path / "csap_prod.csv"
