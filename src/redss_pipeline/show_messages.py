@@ -22,6 +22,7 @@ writes the keys of 7.4.4 - 7.4.8 as one audit layer per record; the single-step 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -33,7 +34,7 @@ from .errors import PipelineError, RawDataError
 from .labels import control_label
 from .rapid_pro_keys import TEST_RUN_KEY
 from .record_fields import record_id, record_time
-from .record_rules import Rule, apply_rules
+from .record_rules import Rule, SharedUpdates, apply_rules
 from .records import Record
 from .run_context import RunContext
 
@@ -128,13 +129,17 @@ def flag_noise(records: Sequence[Record], *, config: PipelineConfig, run: RunCon
 
 def _noise_rule(config: PipelineConfig) -> Rule:
     raw_fields = [plan.raw_field for plan in config.rqa_plans]
+    wanted = frozenset(raw_fields)
     min_length = config.noise_min_length
+    flags = {noise: SharedUpdates({NOISE_KEY: noise}) for noise in (True, False)}
 
     def noise(values: Mapping[str, Any]) -> dict[str, Any]:
-        for field in raw_fields:
-            if field in values and not is_noise(_text(values, field), min_length):
-                return {NOISE_KEY: False}
-        return {NOISE_KEY: True}
+        present = values.keys() & wanted  # typically the one show the message answers
+        if present:
+            for field in raw_fields:
+                if field in present and not is_noise(_text(values, field), min_length):
+                    return flags[False]
+        return flags[True]
 
     return noise
 
@@ -153,12 +158,17 @@ def _other_shows_na_rule(config: PipelineConfig, run: RunContext) -> Rule:
         if plan.binary is not None:
             na[plan.binary.coded_field] = _na_label(plan.binary.scheme, run)
         writes.append((plan.raw_field, na))
+    wanted = frozenset(raw_field for raw_field, _ in writes)
+    by_answered: dict[frozenset[str], SharedUpdates] = {}  # the raw fields a record holds -> its updates
 
     def other_shows_na(values: Mapping[str, Any]) -> dict[str, Any]:
-        updates: dict[str, Any] = {}
-        for raw_field, na in writes:
-            if raw_field not in values:
-                updates.update(na)
+        answered = frozenset(values.keys() & wanted)
+        updates = by_answered.get(answered)
+        if updates is None:
+            updates = by_answered[answered] = SharedUpdates()
+            for raw_field, na in writes:
+                if raw_field not in answered:
+                    updates.update(na)
         return updates
 
     return other_shows_na
@@ -182,25 +192,37 @@ def _channel_rule(config: PipelineConfig) -> Rule:
     weeks = [(name, _utc_ranges(ranges)) for name, ranges in config.weeks.items()]
     time_field = config.message_time_field
 
-    def channel_keys(values: Mapping[str, Any]) -> dict[str, Any]:
-        time = _naive_utc(record_time(values, time_field))
-        updates: dict[str, str] = {}
+    def keys_at(time: datetime) -> SharedUpdates | tuple[str, str]:
+        """The keys of a message sent at ``time``, or the two channels whose windows both contain it."""
+        updates = SharedUpdates()
         matched: str | None = None
         for name, ranges in channels:
             hit = _in_ranges(time, ranges)
             if hit:
                 if matched is not None:
-                    raise PipelineError(
-                        f"the configured {matched!r} and {name!r} windows both contain {values[time_field]}; "
-                        f"channel windows must not overlap",
-                        path=config.path, record=record_id(values), field=time_field,
-                    )
+                    return (matched, name)
                 matched = name
             updates[name] = _TRUE if hit else _FALSE
         updates[NON_LOGICAL_TIME_KEY] = _FALSE if matched is not None else _TRUE
         for name, ranges in weeks:
             updates[name] = _TRUE if _in_ranges(time, ranges) else _FALSE
         return updates
+
+    # Every range starts and ends at one of these instants, so between two consecutive ones (a segment) each
+    # range either contains every time or none: the keys are worked out once per segment, at its start, and
+    # a message's segment is found by bisection. Segment 0 lies before every range.
+    bounds = sorted({instant for _, ranges in channels + weeks for window in ranges for instant in window})
+    segments = [keys_at(datetime.min)] + [keys_at(start) for start in bounds]
+
+    def channel_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+        keys = segments[bisect_right(bounds, _naive_utc(record_time(values, time_field)))]
+        if type(keys) is tuple:
+            raise PipelineError(
+                f"the configured {keys[0]!r} and {keys[1]!r} windows both contain {values[time_field]}; "
+                f"channel windows must not overlap",
+                path=config.path, record=record_id(values), field=time_field,
+            )
+        return keys
 
     return channel_keys
 
@@ -243,11 +265,13 @@ def assign_rqa_message_ids(records: Sequence[Record], *, config: PipelineConfig,
 
 def _message_id_rule(config: PipelineConfig) -> Rule:
     fields = [(plan.raw_field, plan.id_field) for plan in config.rqa_plans]
+    wanted = frozenset(raw for raw, _ in fields)
 
     def message_ids(values: Mapping[str, Any]) -> dict[str, Any] | None:
         if _noise(values):
             return None
-        return {id_field: coda.message_id(_text(values, raw)) for raw, id_field in fields if raw in values}
+        present = values.keys() & wanted
+        return {id_field: coda.message_id(_text(values, raw)) for raw, id_field in fields if raw in present}
 
     return message_ids
 

@@ -1,0 +1,66 @@
+"""Rules composed into one audit layer per record; shared updates written as one shared layer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from redss_pipeline.record_rules import LayerCache, SharedUpdates, apply_rules
+from redss_pipeline.records import Record
+from redss_pipeline.run_context import RunContext
+
+
+@pytest.fixture
+def run() -> RunContext:
+    return RunContext("test@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))
+
+
+def test_later_rules_read_what_earlier_rules_wrote(run):
+    """The second rule of a pass sees the first rule's keys over the record's own; one layer is written."""
+    records = [Record.create(run.step("test/load"), {"a": 1, "b": 2})]
+
+    def first(values):
+        return {"b": values["a"] + 10, "c": "x"}
+
+    def second(values):
+        return {"d": (values["b"], values.get("c"), "c" in values, sorted(values.keys()), len(values))}
+
+    [record] = apply_rules(records, [first, second], run.step("test/rules"))
+    assert record.to_dict() == {"a": 1, "b": 11, "c": "x", "d": (11, "x", True, ["a", "b", "c"], 3)}
+    assert [layer.step.source for layer in record.layers] == ["test/load", "test/rules"]
+
+
+def test_a_rule_writing_nothing_leaves_the_record_as_it_was(run):
+    """A record no rule writes on is returned as the same object, with no new layer."""
+    records = [Record.create(run.step("test/load"), {"a": 1})]
+    assert apply_rules(records, [lambda values: None], run.step("test/rules"))[0] is records[0]
+    assert apply_rules(records, [lambda values: None, lambda v: {}], run.step("test/rules"))[0] is records[0]
+
+
+def test_shared_updates_give_every_record_the_same_layer(run):
+    """Records written with one SharedUpdates object carry equal values and one shared layer object."""
+    load = run.step("test/load")
+    records = [Record.create(load, {"n": n}) for n in range(4)]
+    even, odd = SharedUpdates({"parity": "even"}), SharedUpdates({"parity": "odd"})
+    written = apply_rules(records, [lambda values: odd if values["n"] % 2 else even], run.step("test/parity"))
+    assert [r["parity"] for r in written] == ["even", "odd", "even", "odd"]
+    assert [r["n"] for r in written] == [0, 1, 2, 3]
+    assert written[0].layers[-1].data is written[2].layers[-1].data
+    assert dict(written[1].layers[-1].data) == {"parity": "odd"}
+    assert all(r.layers[-1].step.source == "test/parity" for r in written)
+
+
+def test_layer_cache_reuses_the_layer_written_for_a_key(run):
+    """The second record written under a key gets the first one's layer; empty updates add no layer."""
+    load = run.step("test/load")
+    cache = LayerCache(run.step("test/cache"))
+    first = cache.write(Record.create(load, {"a": 1}), "k", {"b": 2})
+    layer = cache.get("k")
+    second = Record.create(load, {"a": 5}).updated(cache.step, layer)
+    assert second.to_dict() == {"a": 5, "b": 2}
+    assert second.layers[-1].data is first.layers[-1].data
+    untouched = Record.create(load, {"a": 1})
+    assert cache.write(untouched, "nothing", {}) is untouched
+    assert cache.get("nothing") == {}
+    assert cache.get("unknown") is None
