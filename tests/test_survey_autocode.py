@@ -221,3 +221,40 @@ def test_auto_code_surveys_writes_one_layer_per_record():
     assert len(record.layers) == 2
     assert {"gender_coded", "age_coded", "operator_coded", "gender_raw_id"} <= set(record.layers[1].data)
     assert record.history("operator_coded")[-1].step.source == "generate/auto_code_surveys"
+
+
+def test_auto_code_surveys_equals_the_single_steps_in_order():
+    """Respondents sharing answers, with other operators or an NS label already set, get exactly what the five
+    single steps write one after the other, keys in the same order."""
+    ns = {"SchemeID": "Scheme-12cb6f95", "CodeID": NS_ID, "DateTimeUTC": T0, "Checked": True,
+          "Origin": {"OriginID": "coder", "Name": "coder", "OriginType": "Manual"}}
+    records = [
+        _record("u1", gender_raw="m", mogadishu_sub_district_raw="hodan", age_raw="20"),
+        _record("u2", gender_raw="m", mogadishu_sub_district_raw="hodan", age_raw="20"),
+        _record("u1", gender_raw="m", mogadishu_sub_district_raw="hodan", age_raw="20"),
+        _record("u3", gender_raw="mm", mogadishu_sub_district_raw="hodan", age_raw="20").updated(
+            LOAD, {"gender_coded": ns}),
+        _record("u3", gender_raw="naag", involved_raw="haa"),
+    ]
+    phone_keys = {"u1": "252610000001", "u2": "252620000001", "u3": "telegram:1"}
+    result = auto_code_surveys(records, config=CONFIG, run=RUN, phone_keys=phone_keys)
+    expected = _cleaned(*records)
+    expected = code_operators(expected, config=CONFIG, run=RUN, phone_keys=phone_keys)
+    expected = assign_survey_message_ids(expected, config=CONFIG, run=RUN)
+    for got, want, original in zip(result.records, expected, records):
+        assert list(got.items()) == list(want.items())
+        written = [key for layer in want.layers[len(original.layers):] for key in layer.data]
+        assert list(got.layers[-1].data) == list(dict.fromkeys(written))
+    assert [r["operator_coded"]["CodeID"] for r in result.records] == [
+        "code-c7b32481", "code-605d77ed", "code-c7b32481", NC_ID, NC_ID]
+    assert result.records[3]["gender_coded"] is ns
+
+
+def test_coda_export_takes_the_earliest_time_of_a_shared_answer():
+    """An answer given later in the file but earlier in time gives the message its creation time."""
+    late = _record("u1", involved_raw="haa").updated(LOAD, {"involved_time": "2018-12-20T00:00:00+03:00"})
+    early = _record("u2", involved_raw="haa")
+    result = auto_code_surveys([late, late, early, early], config=CONFIG, run=RUN,
+                               phone_keys={"u1": "252610000001", "u2": "252610000002"})
+    [message] = result.coda_files["involved.json"]
+    assert message["CreationDateTimeUTC"] == T0

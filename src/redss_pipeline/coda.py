@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -99,7 +100,8 @@ def coda_messages(
 
     # Steps 1-3 in one pass. Keeping, per message id, the record with the smallest (time, position) is the same
     # as a stable sort by time followed by "first of each id", without sorting the duplicates.
-    chosen: dict[str, tuple[datetime, int, Mapping[str, Any], tuple[Any, ...]]] = {}
+    names = [name for name, _ in fields]
+    chosen: dict[str, tuple[datetime, int, Mapping[str, Any], tuple[Any, ...], Any, list[Any]]] = {}
     for position, record in enumerate(records):
         if raw_field not in record:
             continue
@@ -109,11 +111,17 @@ def coda_messages(
                 f"a record with {raw_field!r} has no message id (found {mid!r})",
                 record=f"at position {position}", field=id_field,
             )
-        signature = tuple(_code_signature(record.get(name), mid, name) for name, _ in fields)
-        created = parse_time(record.get(time_field), mid)
+        coded = [record.get(name) for name in names]
+        time_value = record.get(time_field)
         earlier = chosen.get(mid)
+        # A survey answer repeats on every message of its respondent with the very same time and label objects
+        # as the record already chosen: such a record changes nothing, so it is passed over without decoding.
+        if earlier is not None and earlier[4] is time_value and all(map(operator.is_, coded, earlier[5])):
+            continue
+        signature = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+        created = parse_time(time_value, mid)
         if earlier is None:
-            chosen[mid] = (created, position, record, signature)
+            chosen[mid] = (created, position, record, signature, time_value, coded)
             continue
         if earlier[3] != signature:
             index = next(i for i, (a, b) in enumerate(zip(earlier[3], signature)) if a != b)
@@ -123,11 +131,11 @@ def coda_messages(
                 record=f"MessageID {mid!r}", field=fields[index][0],
             )
         if created < earlier[0]:
-            chosen[mid] = (created, position, record, signature)
+            chosen[mid] = (created, position, record, signature, time_value, coded)
 
     messages: list[dict[str, Any]] = []
     exported: dict[int, dict[str, Any]] = {}  # id(label) -> its exported copy, so shared labels are copied once
-    for created, _, record, _ in sorted(chosen.values(), key=lambda entry: (entry[0], entry[1])):
+    for created, _, record, *_ in sorted(chosen.values(), key=lambda entry: (entry[0], entry[1])):
         mid = record[id_field]
         if fields and _is_missing_answer(record, fields, mid):
             continue

@@ -28,7 +28,7 @@ from .config import LOCATION_LEVELS, PipelineConfig, SurveyPlan
 from .errors import PipelineError, RawDataError, SchemeError, UuidTableError
 from .labels import control_label, make_label
 from .record_fields import UID_KEY, record_id
-from .record_rules import Rule, apply_rules
+from .record_rules import LayerCache, Rule, apply_rules
 from .records import Record
 from .run_context import RunContext
 
@@ -67,16 +67,63 @@ def auto_code_surveys(
 ) -> SurveyCoding:
     """Steps 7.5.1 to 7.5.5 in order. ``phone_keys`` maps each uid to its UUID-table key (see
     :func:`code_operators`). The record writes are one pass and one audit layer per record, under the step
-    ``generate/auto_code_surveys``."""
-    rules = [
-        _missing_answer_rule(config, run),
-        _cleaner_rule(config, run),
-        _one_location_rule(config, run),
-        _operator_rule(config, run, phone_keys),
-        _message_id_rule(config),
-    ]
-    records = apply_rules(records, rules, run.step("generate/auto_code_surveys"))
-    return SurveyCoding(records, survey_coda_messages(records, config=config))
+    ``generate/auto_code_surveys``.
+
+    A respondent's answers repeat on every one of their messages, and what 7.5.1-7.5.3 and 7.5.5 write
+    depends on nothing but the answers (and any labels already in the coded fields). So the rules run once per
+    distinct combination of those values, on the first record that has it - the record an error would have
+    named anyway - and the operator (7.5.4), which depends on the uid, is looked up per record. The keys are
+    written in the order the rules write them.
+    """
+    answer_rules = [_missing_answer_rule(config, run), _cleaner_rule(config, run), _one_location_rule(config, run)]
+    operator_rule = _operator_rule(config, run, phone_keys)
+    id_rule = _message_id_rule(config)
+    raw_fields = list(dict.fromkeys(plan.raw_field for plan in config.survey_plans))
+    coded_fields = list(dict.fromkeys(plan.coded_field for plan in config.survey_plans))
+    coded_set = frozenset(coded_fields)
+    layers = LayerCache(run.step("generate/auto_code_surveys"))
+    # answers signature -> (its number, what the answer rules write, the message ids)
+    by_answers: dict[tuple[Any, ...], tuple[int, dict[str, Any], Mapping[str, Any]]] = {}
+
+    result = []
+    for record in records:
+        signature = tuple([record.get(field, _ABSENT) for field in raw_fields])
+        if record.keys() & coded_set:  # labels already there (not the case in a normal run) take part too
+            signature += tuple([id(record.get(field)) for field in coded_fields])
+        try:
+            known = by_answers.get(signature)
+        except TypeError:  # an unhashable answer: not a text, so the rules below report it
+            known = None
+        if known is None:
+            values = record.to_dict()
+            answers: dict[str, Any] = {}
+            for rule in answer_rules:
+                written = rule(values)
+                if written:
+                    values.update(written)
+                    answers.update(written)
+            operator = operator_rule(values)
+            values.update(operator)
+            ids = id_rule(values)
+            known = by_answers[signature] = (len(by_answers), answers, ids)
+        else:
+            operator = operator_rule(record)
+        number, answers, ids = known
+        (label,) = operator.values()
+        key = (number, id(label))  # operator labels are made once per operator and kept by the rule
+        layer = layers.get(key)
+        if layer is None:
+            updates = dict(answers)
+            updates.update(operator)
+            updates.update(ids)
+            record = layers.write(record, key, updates)
+        else:
+            record = record.updated(layers.step, layer)
+        result.append(record)
+    return SurveyCoding(result, survey_coda_messages(result, config=config))
+
+
+_ABSENT: Any = object()
 
 
 # -- 7.5.1 ---------------------------------------------------------------------------------------------------------
