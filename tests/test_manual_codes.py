@@ -198,3 +198,34 @@ def test_survey_codes_reach_every_respondent_with_that_answer(config, run):
     assert [_value(r, "gender_coded", gender.scheme) for r in result] == ["female", "NR", "NA", "female"]
     assert result[0]["gender_coded"] is result[3]["gender_coded"]
     assert result[2]["gender_coded"] is messages[2]["gender_coded"]
+
+
+def test_the_first_problem_reported_is_that_of_the_earliest_import(config, run):
+    """With bad codes in two shows' files, the error names the first show's file (imports run show by show),
+    even when the other show's bad message comes first."""
+    s01e01, s01e02 = config.rqa_plan("s01e01"), config.rqa_plan("s01e02")
+    bad_one = {**_coder_label(s01e01.scheme, "land"), "CodeID": "code-unknown-1"}
+    bad_two = {**_coder_label(s01e02.scheme, "same_identity"), "CodeID": "code-unknown-2"}
+    messages = [_message(config, run, "s01e02", "second show text"), _message(config, run, "s01e01", "first show")]
+    files = {"s01e01.json": _coded("s01e01.json", {"first show": [bad_one]}),
+             "s01e02.json": _coded("s01e02.json", {"second show text": [bad_two]})}
+    with pytest.raises(CodaFileError, match=r"Coded Coda Files/s01e01.json: .*code-unknown-1"):
+        apply_manual_codes(messages, config=config, run=run, coded_files=files)
+
+
+def test_messages_sharing_a_text_share_the_merged_list(config, run):
+    """Two messages with one coded text get the same list object; a binary show's binary field is merged too."""
+    plan = config.rqa_plan("s01e02")
+    text = "they are our brothers"
+    coded = _coded("s01e02.json", {text: [_coder_label(plan.scheme, "same_identity"),
+                                          _coder_label(plan.binary.scheme, "integrate")]})
+    messages = [_message(config, run, "s01e02", text), _message(config, run, "s01e02", text)]
+    first, second = apply_manual_codes(messages, config=config, run=run, coded_files={"s01e02.json": coded})
+    assert [_value_of(label, plan.scheme) for label in first[plan.coded_field]] == ["same_identity"]
+    assert first[plan.coded_field] is second[plan.coded_field]
+    assert _value(first, plan.binary.coded_field, plan.binary.scheme) == "integrate"
+    assert list(first.layers[-1].data)[:2] == [plan.coded_field, plan.binary.coded_field]
+
+
+def _value_of(label, scheme) -> str:
+    return label_code(label, scheme).string_value

@@ -51,6 +51,8 @@ __all__ = [
     "read_coded_file",
     "import_single_coded",
     "import_multi_coded",
+    "SingleCodedImport",
+    "MultiCodedImport",
 ]
 
 SINGLE_CODED_IMPORT_ORIGIN = "redss_pipeline.coda.import_single_coded@1"
@@ -487,41 +489,57 @@ def import_single_coded(
     Records without ``id_field`` come back as the same objects, as do records whose field does not change.
     A newest label whose CodeID is not in the scheme is a CodaFileError naming the file, message id and code.
     """
-    source = coded.path if source_file is None else str(source_file)
-    codes = _FieldCodes.of(scheme)
-    keep_unchecked = {code_id for code_id in (codes.na, codes.ns) if code_id is not None}
-    nr_label = _LazyLabel(scheme, NR, SINGLE_CODED_IMPORT_ORIGIN, label_time)
-    decided: dict[str, dict[str, Any]] = {}  # message id -> its label, for messages that have coded labels
-
-    def settled(value: dict[str, Any]) -> dict[str, Any]:
-        code_id = value["CodeID"]
-        if code_id != MANUALLY_UNCODED and (is_checked(value) or code_id in keep_unchecked):
-            return value
-        return nr_label.get()
-
+    merge = SingleCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
+                              source_file=source_file)
     result: list[Record] = []
     for record in records:
         mid = record.get(id_field)
         if mid is None:
             result.append(record)
             continue
-        value = decided.get(mid)
+        result.append(_with_value(record, step, coded_field, merge.value(mid, record.get(coded_field))))
+    return result
+
+
+class SingleCodedImport:
+    """The rule of :func:`import_single_coded` for one message at a time, for callers that hold the values of
+    many records in another form; each distinct outcome is one shared object, as there."""
+
+    def __init__(self, coded: CodedMessages, *, coded_field: str, scheme: CodeScheme, label_time: str,
+                 source_file: str | os.PathLike[str] | None = None):
+        self._coded = coded
+        self._coded_field = coded_field
+        self._scheme = scheme
+        self._source = coded.path if source_file is None else str(source_file)
+        codes = _FieldCodes.of(scheme)
+        self._keep_unchecked = {code_id for code_id in (codes.na, codes.ns) if code_id is not None}
+        self._nr_label = _LazyLabel(scheme, NR, SINGLE_CODED_IMPORT_ORIGIN, label_time)
+        self._decided: dict[str, dict[str, Any]] = {}  # message id -> its label, for messages with coded labels
+
+    def _settled(self, value: dict[str, Any]) -> dict[str, Any]:
+        code_id = value["CodeID"]
+        if code_id != MANUALLY_UNCODED and (is_checked(value) or code_id in self._keep_unchecked):
+            return value
+        return self._nr_label.get()
+
+    def value(self, mid: str, current: Any) -> Any:
+        """The field's value for message ``mid`` whose field holds ``current`` (None when absent); ``current``
+        itself when it stands."""
+        value = self._decided.get(mid)
         if value is None:
-            labels = coded.labels(mid, scheme.scheme_id)
+            labels = self._coded.labels(mid, self._scheme.scheme_id)
             if labels:
                 newest = labels[-1]
-                _check_code(newest, scheme, source, mid)
-                value = decided[mid] = settled(newest)
+                _check_code(newest, self._scheme, self._source, mid)
+                value = self._decided[mid] = self._settled(newest)
             else:
-                current = record.get(coded_field)
                 if current is not None and not isinstance(current, dict):
                     raise CodaFileError(
                         f"a single-coded field must hold one label, found {type(current).__name__}",
-                        record=f"MessageID {mid!r}", field=coded_field,
+                        record=f"MessageID {mid!r}", field=self._coded_field,
                     )
-                value = nr_label.get() if current is None else settled(current)
-        result.append(_with_value(record, step, coded_field, value))
-    return result
+                value = self._nr_label.get() if current is None else self._settled(current)
+        return value
 
 
 def import_multi_coded(
@@ -549,32 +567,45 @@ def import_multi_coded(
     naming the file and message, as is a kept label whose CodeID the scheme does not have. Records without
     ``id_field`` come back as the same objects; the list objects are shared between records of one message.
     """
-    source = coded.path if source_file is None else str(source_file)
-    codes = _FieldCodes.of(scheme)
-    prefix = scheme.scheme_id
-    nr_list = _LazyLabel(scheme, NR, MULTI_CODED_IMPORT_ORIGIN, label_time, as_list=True)
-    decided: dict[str, list[dict[str, Any]]] = {}  # message id -> its list, when the field started absent
-
+    merge = MultiCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
+                             source_file=source_file)
     result: list[Record] = []
     for record in records:
         mid = record.get(id_field)
         if mid is None:
             result.append(record)
             continue
-        current = record.get(coded_field)
-        if current is None:
-            value = decided.get(mid)
-            if value is None:
-                value = decided[mid] = _merge_multi(coded, mid, (), prefix, codes, nr_list, source)
-        else:
-            if isinstance(current, dict) or not isinstance(current, (list, tuple)):
-                raise CodaFileError(
-                    f"a multi-coded field must hold a list of labels, found {type(current).__name__}",
-                    record=f"MessageID {mid!r}", field=coded_field,
-                )
-            value = _merge_multi(coded, mid, current, prefix, codes, nr_list, source)
-        result.append(_with_value(record, step, coded_field, value))
+        result.append(_with_value(record, step, coded_field, merge.value(mid, record.get(coded_field))))
     return result
+
+
+class MultiCodedImport:
+    """The rule of :func:`import_multi_coded` for one message at a time (see :class:`SingleCodedImport`)."""
+
+    def __init__(self, coded: CodedMessages, *, coded_field: str, scheme: CodeScheme, label_time: str,
+                 source_file: str | os.PathLike[str] | None = None):
+        self._coded = coded
+        self._coded_field = coded_field
+        self._source = coded.path if source_file is None else str(source_file)
+        self._codes = _FieldCodes.of(scheme)
+        self._prefix = scheme.scheme_id
+        self._nr_list = _LazyLabel(scheme, NR, MULTI_CODED_IMPORT_ORIGIN, label_time, as_list=True)
+        self._decided: dict[str, list[dict[str, Any]]] = {}  # message id -> its list, when the field started absent
+
+    def value(self, mid: str, current: Any) -> Any:
+        """The field's value for message ``mid`` whose field holds ``current`` (None when absent)."""
+        if current is None:
+            value = self._decided.get(mid)
+            if value is None:
+                value = self._decided[mid] = _merge_multi(self._coded, mid, (), self._prefix, self._codes,
+                                                          self._nr_list, self._source)
+            return value
+        if isinstance(current, dict) or not isinstance(current, (list, tuple)):
+            raise CodaFileError(
+                f"a multi-coded field must hold a list of labels, found {type(current).__name__}",
+                record=f"MessageID {mid!r}", field=self._coded_field,
+            )
+        return _merge_multi(self._coded, mid, current, self._prefix, self._codes, self._nr_list, self._source)
 
 
 def _merge_multi(

@@ -13,10 +13,11 @@ The merge rules themselves (newest label, NR when nothing is checked, duplicate 
 reconciliation of the five levels follows in :mod:`redss_pipeline.location_reconciliation`.
 
 A million message records would otherwise take one audit layer per Coda file (up to fourteen), each copying the
-whole record. The imports therefore run on small scratch records holding only the fields they read and write
-(for the surveys, one scratch record per distinct combination of answers and labels, since a respondent's
-answers repeat on all of their messages), and each real record receives the outcome in one write by the step
-``generate/manual_codes``.
+whole record. The show imports therefore apply the merge rules (:class:`~redss_pipeline.coda.MultiCodedImport`,
+:class:`~redss_pipeline.coda.SingleCodedImport`) to each record's message id and field values directly; the
+survey imports run once per distinct combination of answers and labels, since a respondent's answers repeat on
+all of their messages. Each real record receives the outcome in one write by the
+step ``generate/manual_codes``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from redss_pipeline.code_scheme import NC
-from redss_pipeline.coda import CodedMessages, import_multi_coded, import_single_coded
+from redss_pipeline.coda import CodedMessages, MultiCodedImport, SingleCodedImport
 from redss_pipeline.config import PipelineConfig
 from redss_pipeline.labels import control_label
 from redss_pipeline.records import Record
@@ -57,7 +58,6 @@ def apply_manual_codes(
     part in its import, so noise messages are never touched by the RQA imports; 7.6.2 then marks them not coded.
     """
     step = run.step("generate/manual_codes")
-    scratch_step = run.step("generate/manual_codes/scratch")
     label_time = run.label_time
 
     def coded(file_name: str) -> CodedMessages:
@@ -66,66 +66,75 @@ def apply_manual_codes(
 
     contents = [record.to_dict() for record in records]
 
-    # 7.6.1: per show, the reasons (multi-coded, duplicate schemes included), then the binary question.
-    show_fields = _show_fields(config)
-    show_read = [NOISE_KEY, *show_fields, *(plan.id_field for plan in config.rqa_plans)]
-    shows = [Record.create(scratch_step, {key: values[key] for key in show_read if key in values})
-             for values in contents]
+    # 7.6.1: per show, the reasons (multi-coded, duplicate schemes included), then the binary question; each
+    # import over all records before the next (so the first problem reported is the one 2019 met first). The
+    # merge rules work on the message id and the field's current value, read from the records' contents with
+    # what the earlier imports of this step wrote on top (``written``).
+    written: list[dict[str, Any] | None] = [None] * len(contents)
     for plan in config.rqa_plans:
         messages = coded(plan.coda_file)
-        shows = import_multi_coded(
-            shows, messages, id_field=plan.id_field, coded_field=plan.coded_field, scheme=plan.scheme,
-            step=scratch_step, label_time=label_time,
-        )
+        imports: list[tuple[str, MultiCodedImport | SingleCodedImport]] = [(plan.coded_field, MultiCodedImport(
+            messages, coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time))]
         if plan.binary is not None:
-            shows = import_single_coded(
-                shows, messages, id_field=plan.id_field, coded_field=plan.binary.coded_field,
-                scheme=plan.binary.scheme, step=scratch_step, label_time=label_time,
-            )
+            imports.append((plan.binary.coded_field, SingleCodedImport(
+                messages, coded_field=plan.binary.coded_field, scheme=plan.binary.scheme, label_time=label_time)))
+        for field, merge in imports:
+            for index, values in enumerate(contents):
+                mid = values.get(plan.id_field)
+                if mid is None:
+                    continue
+                mine = written[index]
+                if mine is None:
+                    mine = written[index] = {}
+                mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
 
     # 7.6.2: noise messages were never exported, so their own show is "not coded".
-    shows = _mark_noise_not_coded(shows, config=config, step=scratch_step, label_time=label_time)
+    noise_labels = _noise_not_coded_labels(config, label_time)
+    for index, values in enumerate(contents):
+        if values.get(NOISE_KEY):
+            mine = written[index]
+            if mine is None:
+                mine = written[index] = {}
+            for field, nc_list, binary_field, binary_nc in noise_labels:
+                if field not in mine and field not in values:
+                    mine[field] = nc_list
+                    if binary_field is not None:
+                        mine[binary_field] = binary_nc
 
     # 7.6.3: the surveys, in plan order; the location plans share location.json, each with its own scheme. A
     # respondent's answers and their labels (shared objects) repeat on all of their messages, and the outcome
-    # depends on nothing else, so each distinct combination is imported once.
+    # depends on nothing else, so each distinct combination is imported once, on its first record's values.
     survey_ids = list(dict.fromkeys(plan.id_field for plan in config.survey_plans))
     survey_fields = list(dict.fromkeys(plan.coded_field for plan in config.survey_plans))
     distinct: dict[tuple[Any, ...], int] = {}
-    surveys: list[Record] = []
+    firsts: list[dict[str, Any]] = []
     survey_of: list[int] = []
     for values in contents:
         signature = tuple(map(values.get, survey_ids)) + tuple(map(id, map(values.get, survey_fields)))
         index = distinct.get(signature)
         if index is None:
-            index = distinct[signature] = len(surveys)
-            surveys.append(Record.create(
-                scratch_step, {key: values[key] for key in (*survey_ids, *survey_fields) if key in values}))
+            index = distinct[signature] = len(firsts)
+            firsts.append(values)
         survey_of.append(index)
+    survey_written: list[dict[str, Any]] = [{} for _ in firsts]
     for plan in config.survey_plans:
-        surveys = import_single_coded(
-            surveys, coded(plan.coda_file), id_field=plan.id_field, coded_field=plan.coded_field,
-            scheme=plan.scheme, step=scratch_step, label_time=label_time,
-        )
+        field = plan.coded_field
+        merge = SingleCodedImport(coded(plan.coda_file), coded_field=field, scheme=plan.scheme,
+                                  label_time=label_time)
+        for values, mine in zip(firsts, survey_written):
+            mid = values.get(plan.id_field)
+            if mid is not None:
+                mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
 
     # The changes of a survey combination are the same for every record that has it.
-    survey_changes = [_changes(first, outcome.to_dict(), survey_fields)
-                      for first, outcome in zip(_first_of_each(contents, survey_of, len(surveys)), surveys)]
+    survey_changes = [_changes(values, mine, survey_fields) for values, mine in zip(firsts, survey_written)]
+    show_fields = _show_fields(config)
     result = []
-    for record, values, show, survey_index in zip(records, contents, shows, survey_of):
-        changes = _changes(values, show.to_dict(), show_fields)
+    for record, values, mine, survey_index in zip(records, contents, written, survey_of):
+        changes = {} if mine is None else _changes(values, mine, show_fields)
         changes.update(survey_changes[survey_index])
         result.append(record.updated(step, changes))
     return result
-
-
-def _first_of_each(contents: list[dict[str, Any]], index_of: list[int], count: int) -> list[dict[str, Any]]:
-    """For each of ``count`` groups, the content of the first record that belongs to it."""
-    firsts: list[Any] = [None] * count
-    for values, index in zip(contents, index_of):
-        if firsts[index] is None:
-            firsts[index] = values
-    return firsts
 
 
 def _show_fields(config: PipelineConfig) -> list[str]:
@@ -138,15 +147,13 @@ def _show_fields(config: PipelineConfig) -> list[str]:
 
 
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
-    """The fields whose value the scratch record changed (the importers keep an unchanged value's object)."""
+    """The fields whose value the imports changed (the merge rules keep an unchanged value's object)."""
     return {field: value for field in fields
             if (value := after.get(field)) is not None and value is not before.get(field)}
 
 
-def _mark_noise_not_coded(
-    records: list[Record], *, config: PipelineConfig, step, label_time: str
-) -> list[Record]:
-    """7.6.2: on noise messages, every show field still absent becomes ``[NC]`` (and its binary field NC)."""
+def _noise_not_coded_labels(config: PipelineConfig, label_time: str) -> list[tuple[str, Any, str | None, Any]]:
+    """7.6.2 per show: (reasons field, ``[NC]``, binary field or None, binary NC label or None)."""
     labels: list[tuple[str, Any, str | None, Any]] = []
     for plan in config.rqa_plans:
         nc = control_label(plan.scheme, NC, origin_id=NOISE_NOT_CODED_ORIGIN, label_time=label_time)
@@ -157,16 +164,4 @@ def _mark_noise_not_coded(
         # One shared list and label per plan: labels are values and are never changed in place.
         labels.append((plan.coded_field, [nc], None if plan.binary is None else plan.binary.coded_field,
                        binary_nc))
-
-    result = []
-    for record in records:
-        if record.get(NOISE_KEY):
-            updates: dict[str, Any] = {}
-            for field, nc_list, binary_field, binary_nc in labels:
-                if field not in record:
-                    updates[field] = nc_list
-                    if binary_field is not None:
-                        updates[binary_field] = binary_nc
-            record = record.updated(step, updates)
-        result.append(record)
-    return result
+    return labels
