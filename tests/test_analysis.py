@@ -156,3 +156,17 @@ def test_show_field_must_hold_a_list(config, run):
     bad = message.updated(run.step("test/break"), {"rqa_s01e01_coded": message["rqa_s01e01_coded"][0]})
     with pytest.raises(RawDataError, match=r"record u4: field 'rqa_s01e01_coded': .* list of labels"):
         add_analysis_columns([bad], config=config, run=run)
+
+
+def test_messages_with_the_same_codes_share_their_columns(config, run):
+    """Messages whose labels are other objects with the same codes get equal columns in one shared layer; a
+    message repeating the very label objects of an earlier one gets the same; other codes get their own."""
+    first = _message(config, run, "u1", "s01e01", reasons=("land",), surveys={"gender": "male"})
+    same_codes = _message(config, run, "u2", "s01e01", reasons=("land",), surveys={"gender": "male"})
+    same_objects = Record.create(run.step("test/load"), {**first.to_dict(), "uid": "u3"})
+    other = _message(config, run, "u4", "s01e01", reasons=("shelter",), surveys={"gender": "female"})
+    results = add_analysis_columns([first, same_codes, same_objects, other], config=config, run=run)
+    layers = [r.layers[-1].data for r in results]
+    assert layers[0] is layers[1] is layers[2]
+    assert [(r["uid"], r["rqa_s01e01_land"], r["rqa_s01e01_shelter"], r["gender"]) for r in results] == [
+        ("u1", "1", "0", "male"), ("u2", "1", "0", "male"), ("u3", "1", "0", "male"), ("u4", "0", "1", "female")]
