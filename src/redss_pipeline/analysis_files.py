@@ -22,7 +22,6 @@ half-written file; the orchestrator decides where that path is.
 from __future__ import annotations
 
 import csv
-import operator
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -30,7 +29,7 @@ from redss_pipeline.analysis import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.atomic_files import atomic_open
 from redss_pipeline.config import PipelineConfig, RqaPlan
 from redss_pipeline.errors import RawDataError
-from redss_pipeline.record_fields import UID_KEY
+from redss_pipeline.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.records import Record
 from redss_pipeline.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
@@ -108,7 +107,7 @@ def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], co
     # The csv module writes None as an empty cell and integers in decimal; a missing key becomes None here.
     # ``newline=""`` hands line endings to the writer, whose terminator is "\n" (2019 ran on Linux); with that
     # terminator a bare "\r" inside a text is not a reason to quote, which is the 2019 output.
-    cells_of = _RowCells(columns)
+    cells_of = RecordColumns(columns)
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, dialect="excel", lineterminator="\n")
         writer.writerow(columns)
@@ -117,34 +116,3 @@ def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], co
                 writer.writerow(cells_of(record))
             else:
                 writer.writerow(list(map(record.get, columns)))
-
-
-class _RowCells:
-    """The cells of a record's row: its values under ``columns``, None for a key it lacks.
-
-    A million rows of 127 cells: copying each wide record into a dictionary to look up its columns was most of
-    the writing time. Records with the same keys in the same order (the same key layout) have their values in
-    the same positions, so the positions of the columns are worked out once per key layout and the cells are
-    picked from ``record.values()`` in one ``itemgetter`` call. Position ``len(keys)`` is a None appended to
-    the values, for the columns a layout lacks.
-    """
-
-    __slots__ = ("_columns", "_getters")
-
-    def __init__(self, columns: Sequence[str]):
-        self._columns = list(columns)
-        self._getters: dict[tuple[str, ...], Any] = {}
-
-    def __call__(self, record: Record) -> Any:
-        keys = tuple(record)  # in the order of record.values() (Mapping: keys and values correspond)
-        getter = self._getters.get(keys)
-        if getter is None:
-            position = {key: index for index, key in enumerate(keys)}
-            absent = len(keys)
-            positions = [position.get(column, absent) for column in self._columns]
-            if len(positions) == 1:  # itemgetter of one position returns the item, not a tuple
-                getter = lambda values, at=positions[0]: (values[at],)  # noqa: E731
-            else:
-                getter = operator.itemgetter(*positions)
-            self._getters[keys] = getter
-        return getter(record.values() + (None,))

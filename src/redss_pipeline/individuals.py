@@ -29,8 +29,9 @@ respondents and the withdrawn-consent overwrite) together with the individuals.
 
 from __future__ import annotations
 
-from itertools import repeat
-from typing import Any, Callable, NamedTuple
+import operator
+from itertools import chain, compress
+from typing import Any, Callable, Mapping, NamedTuple
 
 from redss_pipeline.analysis import (
     CONSENT_WITHDRAWN_KEY,
@@ -42,7 +43,7 @@ from redss_pipeline.analysis import (
 from redss_pipeline.code_scheme import NA, NC, NIC, NR, NS, STOP
 from redss_pipeline.config import PipelineConfig
 from redss_pipeline.errors import RawDataError
-from redss_pipeline.record_fields import UID_KEY
+from redss_pipeline.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.records import Record, Step
 from redss_pipeline.run_context import RunContext
 from redss_pipeline.show_messages import NON_LOGICAL_TIME_KEY
@@ -76,7 +77,7 @@ def fold_individuals(
     fold_step = run.step("generate/fold_individuals")
     fix_up_step = run.step("generate/individual_fix_up")
     rules = _FoldRules(config)
-    fix_up_plans = _fix_up_plans(config)
+    fix_up = _FixUp(_fix_up_plans(config), fix_up_step)
 
     groups: dict[Any, list[int]] = {}
     for index, message in enumerate(messages):
@@ -89,11 +90,11 @@ def fold_individuals(
     for uid, indices in groups.items():
         if len(indices) == 1:
             index = indices[0]
-            messages[index] = _fix_up(messages[index], fix_up_plans, fix_up_step)
+            messages[index] = fix_up(messages[index])
             individuals.append(index)
         else:
-            folded = Record.create(fold_step, rules.fold(uid, [messages[i] for i in indices]))
-            individuals.append(_fix_up(folded, fix_up_plans, fix_up_step))
+            values = rules.fold(uid, [messages[i] for i in indices])
+            individuals.append(fix_up(Record.create(fold_step, values), values))
 
     messages = withdraw_consent(messages, run=run)
     folded_only = withdraw_consent([i for i in individuals if isinstance(i, Record)], run=run)
@@ -108,7 +109,7 @@ def fix_up_individual(individual: Record, *, config: PipelineConfig, run: RunCon
     the NC one is ``"1"``, ``<prefix>NC = "1"``. A respondent who answered a show only with noise ends with NA 0
     and NC 1 for it; a show never answered keeps NA 1.
     """
-    return _fix_up(individual, _fix_up_plans(config), run.step("generate/individual_fix_up"))
+    return _FixUp(_fix_up_plans(config), run.step("generate/individual_fix_up"))(individual)
 
 
 def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
@@ -126,21 +127,33 @@ def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
     return plans
 
 
-def _fix_up(record: Record, plans: list[_FixUpPlan], step: Step) -> Record:
-    values = record.to_dict()
-    changed: dict[str, str] = {}  # only what changes, so an individual that needs no repair gets no audit entry
-    for plan in plans:
-        raw = values.get(plan.raw_field)
-        answered = raw is not None and raw != ""
-        if answered and values.get(plan.na_key) != _ZERO:
-            changed[plan.na_key] = _ZERO
-        # The NA column counts as a coded column here, with the value it has after the line above.
-        coded = _ONE in map(values.get, plan.other_keys) or (not answered and values.get(plan.na_key) == _ONE)
-        if not coded:
-            for key in plan.nc_keys:
-                if values.get(key) != _ONE:
-                    changed[key] = _ONE
-    return record.updated(step, changed)
+class _FixUp:
+    """The fix-up of 7.7.7 with the plans of the configuration; reads only the keys the plans name."""
+
+    def __init__(self, plans: list[_FixUpPlan], step: Step):
+        self._plans = plans
+        self._step = step
+        keys = [key for plan in plans for key in (plan.raw_field, plan.na_key, *plan.nc_keys, *plan.other_keys)]
+        self._keys = list(dict.fromkeys(keys))
+        self._columns = RecordColumns(self._keys)
+
+    def __call__(self, record: Record, values: Mapping[str, Any] | None = None) -> Record:
+        """``record`` fixed up; ``values`` is its content when the caller already holds it as a dict."""
+        if values is None:
+            values = dict(zip(self._keys, self._columns(record)))  # an absent key reads as None, as with .get
+        changed: dict[str, str] = {}  # only what changes, so an individual needing no repair gets no audit entry
+        for plan in self._plans:
+            raw = values.get(plan.raw_field)
+            answered = raw is not None and raw != ""
+            if answered and values.get(plan.na_key) != _ZERO:
+                changed[plan.na_key] = _ZERO
+            # The NA column counts as a coded column here, with the value it has after the line above.
+            coded = _ONE in map(values.get, plan.other_keys) or (not answered and values.get(plan.na_key) == _ONE)
+            if not coded:
+                for key in plan.nc_keys:
+                    if values.get(key) != _ONE:
+                        changed[key] = _ONE
+        return record.updated(self._step, changed)
 
 
 class _FixUpPlan(NamedTuple):
@@ -151,6 +164,15 @@ class _FixUpPlan(NamedTuple):
 
 
 _ANY: Any = object()  # "any value": a key whose rule gives the common value when every message has the same one
+
+
+class _Everything:
+    """Stands for "any value" among the values a key folds to when every message has the same one."""
+
+    __slots__ = ()
+
+    def __contains__(self, value: object) -> bool:
+        return value is not _MISSING
 
 
 class _FoldRules:
@@ -174,26 +196,43 @@ class _FoldRules:
         for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
             rules[key] = (_fold_bool, frozenset({TRUE, FALSE}))
         self._rules = rules
+        self._keys = list(rules)
+        self._rows = RecordColumns(self._keys, _MISSING)
+        # Per key, what "every message has the same value" may fold to (nothing, for a rule without that case).
+        everything = _Everything()
+        self._same = [everything if same is _ANY else frozenset() if same is None else same
+                      for _, same in rules.values()]
 
     def fold(self, uid: Any, group: list[Record]) -> dict[str, Any]:
-        values_of = [message.to_dict() for message in group]
-        union: dict[str, Any] = {}
-        for row in values_of:
-            union.update(row)
-        folded = dict.fromkeys(union, MERGED)
-        count = len(values_of)
+        # Every key of every message, in the order they are first met.
+        folded = dict.fromkeys(chain.from_iterable(group), MERGED)
+        keys = self._keys
+        # One tuple per message holding its value of every key that has a fold rule, in rule order.
+        rows = list(map(self._rows, group))
+        first = rows[0]
+        # Most keys have the same value on every message, and most of those fold to that value: found for all
+        # keys at once (element-wise, in C), they are written in one update; only the others go through their
+        # rule, in rule order (so the first disagreement reported is the same).
+        same = [True] * len(keys)
+        for row in rows[1:]:
+            same = list(map(operator.and_, same, map(operator.eq, first, row)))
+        try:
+            settled = list(map(operator.and_, same, map(operator.contains, self._same, first)))
+        except TypeError:  # an unhashable value: decided key by key below
+            settled = [False] * len(keys)
+        folded.update(zip(compress(keys, settled), compress(first, settled)))
         rules = self._rules
-        keys = [key for key in rules if key in union]
-        missing = repeat(_MISSING)
-        # Transposed in C: one tuple per key holding that key's value in every message, in message order.
-        columns = zip(*[list(map(row.get, keys, missing)) for row in values_of])
-        for key, values in zip(keys, columns):
-            rule, same = rules[key]
-            first = values[0]
-            if same is not None and values.count(first) == count and (same is _ANY or (type(first) is str and first in same)):
-                value = first
-            else:
-                value = rule(uid, key, list(values))
+        count = len(rows)
+        for index in compress(range(len(keys)), map(operator.not_, settled)):
+            key = keys[index]
+            if key not in folded:
+                continue
+            values = [row[index] for row in rows]
+            rule, allowed = rules[key]
+            value = values[0]
+            if not (allowed is not None and values.count(value) == count
+                    and (allowed is _ANY or (type(value) is str and value in allowed))):
+                value = rule(uid, key, values)
             if value is _MISSING:
                 del folded[key]
             else:

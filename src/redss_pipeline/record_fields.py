@@ -7,13 +7,14 @@ the respondent id. A bad value must stop the run with one line naming the record
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import RawDataError
 from .rapid_pro_keys import PHONE_ID_KEY
 
-__all__ = ["UID_KEY", "record_id", "record_time"]
+__all__ = ["UID_KEY", "record_id", "record_time", "RecordColumns"]
 
 UID_KEY = "uid"
 """The respondent id after key translation (pipeline.md 7.3.3)."""
@@ -43,3 +44,39 @@ def record_time(record: Mapping[str, object], key: str) -> datetime:
     if parsed.tzinfo is None:
         raise RawDataError(f"time has no UTC offset: {value!r}", record=record_id(record), field=key)
     return parsed
+
+
+class RecordColumns:
+    """Reads the values of a fixed list of keys out of many records: ``columns(record)`` is the tuple of the
+    record's values under ``keys``, with ``missing`` for a key the record lacks.
+
+    Copying a wide record into a dictionary to look up a hundred keys costs more than the look-ups. Records with
+    the same keys in the same order (a key layout; most records share one with many others) hold their values
+    in the same positions, so the positions of ``keys`` are worked out once per layout and the values are picked
+    from ``record.values()`` with one ``operator.itemgetter`` call. (Iterating a Mapping gives its keys in the
+    order of its values.) Position ``len(layout)`` is ``missing``, appended to the values.
+    """
+
+    __slots__ = ("_keys", "_missing", "_getters")
+
+    def __init__(self, keys: Sequence[str], missing: Any = None):
+        self._keys = list(keys)
+        self._missing = (missing,)
+        self._getters: dict[tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
+
+    def __call__(self, record: Mapping[str, Any]) -> tuple[Any, ...]:
+        layout = tuple(record)
+        getter = self._getters.get(layout)
+        if getter is None:
+            getter = self._getters[layout] = self._getter(layout)
+        return getter(tuple(record.values()) + self._missing)
+
+    def _getter(self, layout: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        position = {key: index for index, key in enumerate(layout)}
+        absent = len(layout)
+        positions = [position.get(key, absent) for key in self._keys]
+        if len(positions) == 1:  # an itemgetter of one position returns the item itself, not a tuple
+            return lambda values, at=positions[0]: (values[at],)
+        if not positions:
+            return lambda values: ()
+        return operator.itemgetter(*positions)

@@ -1,0 +1,36 @@
+"""Typed reads out of records: times, ids, and many keys at once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from redss_pipeline.errors import RawDataError
+from redss_pipeline.record_fields import RecordColumns, record_time
+from redss_pipeline.records import Record
+from redss_pipeline.run_context import RunContext
+
+RUN = RunContext("test@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))
+STEP = RUN.step("test/load")
+
+
+def test_record_columns_read_values_by_key_whatever_the_key_order():
+    """RecordColumns gives each record's values under the keys asked for, a default for absent ones."""
+    columns = RecordColumns(["c", "a"], missing="-")
+    first = Record.create(STEP, {"a": 1, "b": 2})
+    second = Record.create(STEP, {"c": 3}).updated(STEP, {"a": 4})
+    assert [columns(first), columns(second), columns(first.updated(STEP, {"c": 5}))] == [
+        ("-", 1), (3, 4), (5, 1)]
+    assert columns({"a": 6}) == ("-", 6)
+    assert RecordColumns(["b"])(first) == (2,)
+    assert RecordColumns([])(first) == ()
+
+
+def test_record_time_names_record_and_key():
+    """A time without a UTC offset is an error naming the uid and the key."""
+    record = Record.create(STEP, {"uid": "u1", "sent_on": "2018-12-02T10:00:00"})
+    with pytest.raises(RawDataError, match=r"record u1: field 'sent_on': time has no UTC offset"):
+        record_time(record, "sent_on")
+    assert record_time(record.updated(STEP, {"sent_on": "2018-12-02T10:00:00+03:00"}), "sent_on") == datetime(
+        2018, 12, 2, 7, tzinfo=timezone.utc)
