@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import json
 import os
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 import secrets
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -89,6 +90,15 @@ _SEEN_LIMIT = 2_000_000
 _IDENTITY_LIMIT = 100_000
 
 _LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+if c_make_encoder is not None:
+    # The same encoding without building an encoder for every line (JSONEncoder.encode makes one per call,
+    # which cost as much as encoding a short line). The entries hold only JSON types and never a cycle.
+    _c_line = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False,
+                             False, True)
+
+    def _LINE(entry: list[Any]) -> str:  # noqa: F811
+        return "".join(_c_line(entry, 0))
+
 _DECODER = json.JSONDecoder()
 _JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
 _MISSING = object()
@@ -156,6 +166,7 @@ class _TrailWriter:
         self._attached: OrderedDict[int, tuple[int, Record, Any]] = OrderedDict()
         self._attached_count = 0
         self._attachments: list[Any] = []  # first id values of the records attached in the layer being encoded
+        self._just_strings = {str}
         self._written = 0
 
     def _emit(self, entry: list[Any]) -> None:
@@ -197,17 +208,29 @@ class _TrailWriter:
         scope = _Scope()
         first_id: Any = _MISSING
         layers = []
-        for layer in record.layers:
+        remaining = iter(record.layers)
+        for layer in remaining:
             self._attachments.clear()
             layers.append(self._layer(layer, scope))
-            if first_id is _MISSING:
-                for attached_first_id in self._attachments:
-                    first_id = attached_first_id
-                    if first_id is not _MISSING:
-                        break
-                value = layer.data.get(id_key, _MISSING)
-                if first_id is _MISSING and value is not _MISSING and not isinstance(value, Record):
-                    first_id = value
+            for attached_first_id in self._attachments:
+                first_id = attached_first_id
+                if first_id is not _MISSING:
+                    break
+            value = layer.data.get(id_key, _MISSING)
+            if first_id is _MISSING and value is not _MISSING and not isinstance(value, Record):
+                first_id = value
+            if first_id is not _MISSING:
+                break
+        # Once the id is known, the layers are only encoded; a layer met before is found by identity here.
+        by_identity = self._layer_by_identity
+        for layer in remaining:
+            step, data = layer
+            known = by_identity.get((id(step), id(data)))
+            if known is not None and known[0] is step and known[1] is data:
+                layers.append(known[2])
+            else:
+                self._attachments.clear()
+                layers.append(self._layer(layer, scope))
         return layers, first_id
 
     def _define_attached(self, record: Record) -> tuple[int, Any]:
@@ -277,16 +300,26 @@ class _TrailWriter:
 
     def _encode_layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
         data = layer.data
-        items: list[Any] = [self._shape(self._step(layer.step), tuple(data))]
-        all_numbered = True
+        keys = data.keys()
+        items: list[Any] = [self._shape(self._step(layer.step), keys if type(keys) is tuple else tuple(keys))]
+        values = data.values()
         values_get = self._values.get
+        # A layer of strings that all have value numbers (the analysis columns: a hundred "0", "1" and code
+        # names) is looked up in one pass in C; any other layer value by value.
+        if self._just_strings == set(map(type, values)):
+            numbers = list(map(values_get, values))
+            if None not in numbers:
+                items += numbers
+                return self._numbered_layer(items)
+        all_numbered = True
         element = self._element
-        for value in data.values():
+        interned = self._interned
+        for value in values:
             kind = type(value)
             if kind is str:
                 item = values_get(value)  # a string is its own token: the common case, kept short
                 if item is None:
-                    item = element(value, scope)
+                    item = interned(value, value, scope)
             elif kind not in _JSON_TYPES and isinstance(value, Record):
                 number, first_id = self._define_attached(value)
                 self._attachments.append(first_id)
@@ -300,6 +333,10 @@ class _TrailWriter:
             items.append(item)
         if not all_numbered:
             return items
+        return self._numbered_layer(items)
+
+    def _numbered_layer(self, items: list[Any]) -> int | list[Any]:
+        """The layer number of a layer whose items are all numbers, or the items while it is new."""
         token = tuple(items)
         number = self._layers.get(token)
         if number is not None:
