@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import secrets
-from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Iterable, NoReturn, Sequence, TextIO
 
@@ -44,12 +44,32 @@ __all__ = ["read_traced_data_file", "loads_traced_data", "write_traced_data_file
 
 _TRACED_DATA = "core_data_modules.traced_data.traced_data.TracedData"
 _METADATA = "core_data_modules.traced_data.traced_data.Metadata"
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _RECORD_ATTRIBUTES = frozenset({"_data", "_metadata", "_prev", "_sha", "py/object"})
 _METADATA_ATTRIBUTES = frozenset({"user", "source", "timestamp", "py/object"})
+
+_quote = encode_basestring_ascii
 
 # json.dumps(obj, sort_keys=True) with Python's default separators, built once (json.dumps builds an encoder
 # per call when given options).
 _SHA_JSON = json.JSONEncoder(sort_keys=True).encode
+if c_make_encoder is not None:
+    # The same text from the C encoder made once: JSONEncoder.encode makes a new one for every call, which
+    # cost as much as encoding a layer. The markers dict detects circular values, as JSONEncoder's does; it is
+    # empty again after each encoding, and replaced after a failed one.
+    def _new_sha_encoder() -> Any:
+        return c_make_encoder({}, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", True,
+                              False, True)
+
+    _sha_encoder = _new_sha_encoder()
+
+    def _SHA_JSON(obj: Any) -> str:  # noqa: F811
+        global _sha_encoder
+        try:
+            return "".join(_sha_encoder(obj, 0))
+        except BaseException:
+            _sha_encoder = _new_sha_encoder()
+            raise
 
 
 def _layer_sha(data_for_sha: dict[str, Any], prev_sha: str) -> str:
@@ -258,6 +278,10 @@ class _Reader:
     def _data(self, node: _Node, obj: Any, where: str) -> None:
         if type(obj) is not dict:
             self._fail(where, f"expected an object, found {_kind(obj)}")
+        if _SCALARS.issuperset(map(type, obj.values())):
+            # The common layer of texts, numbers and times: no value is numbered or decoded further.
+            node.data = dict(sorted(obj.items()))
+            return
         data = node.data
         for key in sorted(obj):
             value = obj[key]
