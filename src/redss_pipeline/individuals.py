@@ -210,27 +210,26 @@ class _FoldRules:
         # One tuple per message holding its value of every key that has a fold rule, in rule order.
         rows = list(map(self._rows, group))
         first = rows[0]
+        count = len(rows)
+        columns = list(zip(*rows))  # one tuple per key: its value in every message, in message order
         # Most keys have the same value on every message, and most of those fold to that value: found for all
-        # keys at once (element-wise, in C), they are written in one update; only the others go through their
-        # rule, in rule order (so the first disagreement reported is the same).
-        same = [True] * len(keys)
-        for row in rows[1:]:
-            same = list(map(operator.and_, same, map(operator.eq, first, row)))
+        # keys at once (with C loops), they are written in one update; only the others go through their rule,
+        # in rule order (so the first disagreement reported is the same).
+        same = list(map(count.__eq__, map(tuple.count, columns, first)))
         try:
             settled = list(map(operator.and_, same, map(operator.contains, self._same, first)))
         except TypeError:  # an unhashable value: decided key by key below
             settled = [False] * len(keys)
         folded.update(zip(compress(keys, settled), compress(first, settled)))
         rules = self._rules
-        count = len(rows)
         for index in compress(range(len(keys)), map(operator.not_, settled)):
             key = keys[index]
             if key not in folded:
                 continue
-            values = [row[index] for row in rows]
+            values = list(columns[index])
             rule, allowed = rules[key]
             value = values[0]
-            if not (allowed is not None and values.count(value) == count
+            if not (allowed is not None and same[index]
                     and (allowed is _ANY or (type(value) is str and value in allowed))):
                 value = rule(uid, key, values)
             if value is _MISSING:
