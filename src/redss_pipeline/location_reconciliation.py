@@ -25,6 +25,7 @@ from redss_pipeline.errors import RawDataError, SchemeError
 from redss_pipeline.labels import make_label
 from redss_pipeline.locations import derive_location_levels
 from redss_pipeline.record_fields import record_id
+from redss_pipeline.record_rules import LayerCache
 from redss_pipeline.records import Record
 from redss_pipeline.run_context import RunContext
 
@@ -52,11 +53,22 @@ def reconcile_locations(records: list[Record], *, config: PipelineConfig, run: R
     labels = _Labels(run.label_time)
     codes_by_id = [{code.code_id: code for code in plan.scheme.codes} for plan in plans]
 
+    fields = [plan.coded_field for plan in plans]
+    layers = LayerCache(step)
+    # The outcome depends only on the five labels, which are shared objects (one NA label, the labels of one
+    # coded message, ...): it is worked out once per combination of label objects. Every record of the list
+    # holds its labels until the step ends, so an id is not reused meanwhile.
     result = []
     for record in records:
+        found = tuple(map(record.get, fields))
+        key = tuple(map(id, found))
+        layer = layers.get(key)
+        if layer is not None:
+            result.append(record.updated(step, layer))
+            continue
         location: Code | str | None = None  # a code, or the synthetic NIC once levels disagree
-        for plan, codes in zip(plans, codes_by_id):
-            code = _code(record, plan, codes)
+        for plan, codes, label in zip(plans, codes_by_id, found):
+            code = _code(record, label, plan, codes)
             if code.control_code == NR:
                 continue
             if location is None:
@@ -71,7 +83,7 @@ def reconcile_locations(records: list[Record], *, config: PipelineConfig, run: R
             updates = {plan.coded_field: labels.control(plan.scheme, control) for plan in plans}
         else:
             updates = _derived(record, location, plans, labels)
-        result.append(record.updated(step, updates))
+        result.append(layers.write(record, key, updates))
     return result
 
 
@@ -91,8 +103,8 @@ def _derived(record: Record, location: Code, plans: list[SurveyPlan], labels: "_
     return updates
 
 
-def _code(record: Record, plan: SurveyPlan, codes: dict[str, Code]) -> Code:
-    label = record.get(plan.coded_field)
+def _code(record: Record, label: Any, plan: SurveyPlan, codes: dict[str, Code]) -> Code:
+    """The code of ``label``, the record's value of the plan's location field."""
     if label is None:
         raise RawDataError("location field is missing; every location level must hold a label before the "
                            "levels are reconciled", record=record_id(record), field=plan.coded_field)
