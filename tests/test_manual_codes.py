@@ -229,3 +229,21 @@ def test_messages_sharing_a_text_share_the_merged_list(config, run):
 
 def _value_of(label, scheme) -> str:
     return label_code(label, scheme).string_value
+
+
+def test_a_show_problem_is_reported_before_a_survey_problem(config, run):
+    """The shows are imported before the surveys: a bad show code is reported even when a bad survey code
+    belongs to an earlier message."""
+    gender = next(p for p in config.survey_plans if p.name == "gender")
+    s01e04 = config.rqa_plan("s01e04")
+    bad_gender = {**_coder_label(gender.scheme, "male"), "CodeID": "code-unknown-gender"}
+    bad_show = {**_coder_label(s01e04.scheme, "NA"), "CodeID": "code-unknown-show"}
+    messages = [_message(config, run, "s01e01", "first message", surveys={"gender_raw": "lab"}),
+                _message(config, run, "s01e04", "later message")]
+    files = {"gender.json": _coded("gender.json", {"lab": [bad_gender]}),
+             "s01e04.json": _coded("s01e04.json", {"later message": [bad_show]})}
+    with pytest.raises(CodaFileError, match=r"Coded Coda Files/s01e04.json: .*code-unknown-show"):
+        apply_manual_codes(messages, config=config, run=run, coded_files=files)
+    del files["s01e04.json"]
+    with pytest.raises(CodaFileError, match=r"Coded Coda Files/gender.json: .*code-unknown-gender"):
+        apply_manual_codes(messages, config=config, run=run, coded_files=files)

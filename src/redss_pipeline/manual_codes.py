@@ -22,13 +22,15 @@ step ``generate/manual_codes``.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping
 
 from redss_pipeline.code_scheme import NC
 from redss_pipeline.coda import CodedMessages, MultiCodedImport, SingleCodedImport
 from redss_pipeline.config import PipelineConfig
 from redss_pipeline.labels import control_label
-from redss_pipeline.records import Record
+from redss_pipeline.record_fields import RecordColumns
+from redss_pipeline.records import Record, Step
 from redss_pipeline.run_context import RunContext
 from redss_pipeline.show_messages import NOISE_KEY
 
@@ -56,85 +58,149 @@ def apply_manual_codes(
     read by :func:`redss_pipeline.coda.read_coded_file`; a name missing from the mapping means nothing has been
     coded in that dataset yet, exactly like a missing file. Only records having a plan's message-id field take
     part in its import, so noise messages are never touched by the RQA imports; 7.6.2 then marks them not coded.
+
+    The imports run in the order of the spec - each show's reasons then its binary question, noise, then the
+    surveys in plan order - but record by record, holding nothing per record (a million message records). The
+    spec's order also decides which problem is reported when the coded files have several: on an error, the
+    imports run again one at a time over all records, which raises the problem met first in that order.
     """
     step = run.step("generate/manual_codes")
-    label_time = run.label_time
+    try:
+        return _merged(records, _Imports(config, coded_files, run.label_time), step)
+    except Exception:
+        _raise_first_problem(records, _Imports(config, coded_files, run.label_time))
+        raise
 
-    def coded(file_name: str) -> CodedMessages:
-        found = coded_files.get(file_name)
-        return CodedMessages(path=file_name) if found is None else found
 
-    contents = [record.to_dict() for record in records]
+class _Imports:
+    """The merge rules of every coded field of 7.6.1-7.6.3, in the order the spec applies them."""
 
-    # 7.6.1: per show, the reasons (multi-coded, duplicate schemes included), then the binary question; each
-    # import over all records before the next (so the first problem reported is the one 2019 met first). The
-    # merge rules work on the message id and the field's current value, read from the records' contents with
-    # what the earlier imports of this step wrote on top (``written``).
-    written: list[dict[str, Any] | None] = [None] * len(contents)
-    for plan in config.rqa_plans:
-        messages = coded(plan.coda_file)
-        imports: list[tuple[str, MultiCodedImport | SingleCodedImport]] = [(plan.coded_field, MultiCodedImport(
-            messages, coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time))]
-        if plan.binary is not None:
-            imports.append((plan.binary.coded_field, SingleCodedImport(
-                messages, coded_field=plan.binary.coded_field, scheme=plan.binary.scheme, label_time=label_time)))
-        for field, merge in imports:
-            for index, values in enumerate(contents):
-                mid = values.get(plan.id_field)
-                if mid is None:
-                    continue
-                mine = written[index]
-                if mine is None:
-                    mine = written[index] = {}
-                mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
+    def __init__(self, config: PipelineConfig, coded_files: Mapping[str, CodedMessages], label_time: str):
+        def coded(file_name: str) -> CodedMessages:
+            found = coded_files.get(file_name)
+            return CodedMessages(path=file_name) if found is None else found
 
-    # 7.6.2: noise messages were never exported, so their own show is "not coded".
-    noise_labels = _noise_not_coded_labels(config, label_time)
-    for index, values in enumerate(contents):
-        if values.get(NOISE_KEY):
-            mine = written[index]
-            if mine is None:
-                mine = written[index] = {}
-            for field, nc_list, binary_field, binary_nc in noise_labels:
-                if field not in mine and field not in values:
+        # Per show: its message-id field and its merges (the reasons, multi-coded; then the binary question).
+        self.shows: list[tuple[str, list[tuple[str, MultiCodedImport | SingleCodedImport]]]] = []
+        for plan in config.rqa_plans:
+            messages = coded(plan.coda_file)
+            merges: list[tuple[str, MultiCodedImport | SingleCodedImport]] = [(plan.coded_field, MultiCodedImport(
+                messages, coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time))]
+            if plan.binary is not None:
+                merges.append((plan.binary.coded_field, SingleCodedImport(
+                    messages, coded_field=plan.binary.coded_field, scheme=plan.binary.scheme,
+                    label_time=label_time)))
+            self.shows.append((plan.id_field, merges))
+        self.show_fields = _show_fields(config)
+        self.noise_labels = _noise_not_coded_labels(config, label_time)
+        # The surveys in plan order: the location plans share location.json, each with its own scheme.
+        self.surveys = [(plan.id_field, plan.coded_field, SingleCodedImport(
+            coded(plan.coda_file), coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time))
+            for plan in config.survey_plans]
+        self.survey_ids = list(dict.fromkeys(plan.id_field for plan in config.survey_plans))
+        self.survey_fields = list(dict.fromkeys(plan.coded_field for plan in config.survey_plans))
+
+
+_ABSENT: Any = object()
+
+
+def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record]:
+    show_ids = [id_field for id_field, _ in imports.shows]
+    keys = list(dict.fromkeys([NOISE_KEY, *show_ids, *imports.show_fields, *imports.survey_ids,
+                               *imports.survey_fields]))
+    position = {key: index for index, key in enumerate(keys)}
+    columns = RecordColumns(keys, _ABSENT)
+    noise_at = position[NOISE_KEY]
+    shows = [(position[id_field], [(field, position[field], merge) for field, merge in merges])
+             for id_field, merges in imports.shows]
+    noise_labels = [(field, position[field], nc_list, binary_field, binary_nc)
+                     for field, nc_list, binary_field, binary_nc in imports.noise_labels]
+    survey_at = [position[key] for key in (*imports.survey_ids, *imports.survey_fields)]
+    survey_getter = operator.itemgetter(*survey_at)
+    id_count = len(imports.survey_ids)
+    show_fields = imports.show_fields
+    # A respondent's answers and their labels (shared objects) repeat on all of their messages, and the survey
+    # outcome depends on nothing else: it is worked out once per distinct combination.
+    survey_changes: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    result = []
+    for record in records:
+        row = columns(record)
+
+        # 7.6.1: each show the record has a message id of (normally its own show only).
+        mine: dict[str, Any] = {}
+        for id_at, merges in shows:
+            mid = row[id_at]
+            if mid is _ABSENT or mid is None:
+                continue
+            for field, field_at, merge in merges:
+                current = mine[field] if field in mine else row[field_at]
+                mine[field] = merge.value(mid, None if current is _ABSENT else current)
+
+        # 7.6.2: noise messages were never exported, so their own show is "not coded".
+        noise = row[noise_at]
+        if noise is not _ABSENT and noise:
+            for field, field_at, nc_list, binary_field, binary_nc in noise_labels:
+                if field not in mine and row[field_at] is _ABSENT:
                     mine[field] = nc_list
                     if binary_field is not None:
                         mine[binary_field] = binary_nc
 
-    # 7.6.3: the surveys, in plan order; the location plans share location.json, each with its own scheme. A
-    # respondent's answers and their labels (shared objects) repeat on all of their messages, and the outcome
-    # depends on nothing else, so each distinct combination is imported once, on its first record's values.
-    survey_ids = list(dict.fromkeys(plan.id_field for plan in config.survey_plans))
-    survey_fields = list(dict.fromkeys(plan.coded_field for plan in config.survey_plans))
-    distinct: dict[tuple[Any, ...], int] = {}
-    firsts: list[dict[str, Any]] = []
-    survey_of: list[int] = []
-    for values in contents:
-        signature = tuple(map(values.get, survey_ids)) + tuple(map(id, map(values.get, survey_fields)))
-        index = distinct.get(signature)
-        if index is None:
-            index = distinct[signature] = len(firsts)
-            firsts.append(values)
-        survey_of.append(index)
-    survey_written: list[dict[str, Any]] = [{} for _ in firsts]
-    for plan in config.survey_plans:
-        field = plan.coded_field
-        merge = SingleCodedImport(coded(plan.coda_file), coded_field=field, scheme=plan.scheme,
-                                  label_time=label_time)
-        for values, mine in zip(firsts, survey_written):
-            mid = values.get(plan.id_field)
-            if mid is not None:
-                mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
+        changes: dict[str, Any] = {}
+        if mine:
+            for field in show_fields:
+                value = mine.get(field)
+                if value is not None and value is not _present(row[position[field]]):
+                    changes[field] = value
 
-    # The changes of a survey combination are the same for every record that has it.
-    survey_changes = [_changes(values, mine, survey_fields) for values, mine in zip(firsts, survey_written)]
-    show_fields = _show_fields(config)
-    result = []
-    for record, values, mine, survey_index in zip(records, contents, written, survey_of):
-        changes = {} if mine is None else _changes(values, mine, show_fields)
-        changes.update(survey_changes[survey_index])
+        # 7.6.3: the surveys.
+        answers = tuple(map(_present, survey_getter(row)))
+        signature = answers[:id_count] + tuple(map(id, answers[id_count:]))
+        survey = survey_changes.get(signature)
+        if survey is None:
+            survey = survey_changes[signature] = _survey_changes(dict(zip(
+                (*imports.survey_ids, *imports.survey_fields), answers)), imports)
+        changes.update(survey)
         result.append(record.updated(step, changes))
     return result
+
+
+def _present(value: Any) -> Any:
+    """A value read with RecordColumns as ``Mapping.get`` gives it: None for an absent key."""
+    return None if value is _ABSENT else value
+
+
+def _survey_changes(values: dict[str, Any], imports: _Imports) -> dict[str, Any]:
+    """What the survey imports change for records holding ``values`` (their survey ids and coded fields)."""
+    mine: dict[str, Any] = {}
+    for id_field, field, merge in imports.surveys:
+        mid = values.get(id_field)
+        if mid is not None:
+            mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
+    return _changes(values, mine, imports.survey_fields)
+
+
+def _raise_first_problem(records: list[Record], imports: _Imports) -> None:
+    """Runs the imports one at a time over all records, as the spec orders them, so that of several problems
+    in the coded files the one met first in that order is raised."""
+    written: list[dict[str, Any]] = [{} for _ in records]
+    for id_field, merges in imports.shows:
+        for field, merge in merges:
+            for record, mine in zip(records, written):
+                mid = record.get(id_field)
+                if mid is not None:
+                    mine[field] = merge.value(mid, mine[field] if field in mine else record.get(field))
+    distinct: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in records:
+        signature = (tuple(map(record.get, imports.survey_ids))
+                     + tuple(map(id, map(record.get, imports.survey_fields))))
+        if signature not in distinct:
+            distinct[signature] = {key: record.get(key) for key in (*imports.survey_ids, *imports.survey_fields)}
+    for id_field, field, merge in imports.surveys:
+        for values in distinct.values():
+            mid = values.get(id_field)
+            if mid is not None:
+                values[field] = merge.value(mid, values.get(field))
 
 
 def _show_fields(config: PipelineConfig) -> list[str]:
