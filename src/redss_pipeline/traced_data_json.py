@@ -192,6 +192,9 @@ class _Reader:
             self._fail(where, f"expected a TracedData object, found {_kind(obj)}")
         if "py/id" in obj:
             return self._node_reference(obj, where)
+        node = self._single_layer_node(obj, where)
+        if node is not None:
+            return node
         chain: list[tuple[_Node, str]] = []
         while True:
             attributes = self._attributes(obj, _TRACED_DATA, _RECORD_ATTRIBUTES, where)
@@ -224,6 +227,29 @@ class _Reader:
             self._check_sha(node, node_where)
             node.done = True
         return chain[0][0]
+
+    def _single_layer_node(self, obj: dict[str, Any], where: str) -> _Node | None:
+        """The most common record object decoded in one go, or None for any other (decoded by :meth:`_node`):
+        a single layer of plain values, its metadata a reference to one read before, its ``_sha`` given."""
+        if obj.keys() != _RECORD_ATTRIBUTES or obj["_prev"] is not None or obj["py/object"] != _TRACED_DATA:
+            return None
+        data, metadata, sha = obj["_data"], obj["_metadata"], obj["_sha"]
+        if type(data) is not dict or type(sha) is not str or type(metadata) is not dict or len(metadata) != 1:
+            return None
+        number = metadata.get("py/id")
+        if type(number) is not int or not 0 < number < len(self._objects):
+            return None
+        step = self._objects[number]
+        if type(step) is not Step or not _SCALARS.issuperset(map(type, data.values())):
+            return None
+        node = _Node()
+        self._objects.append(node)
+        node.data = dict(sorted(data.items()))
+        node.step = step
+        node.sha = sha
+        self._check_sha(node, where)
+        node.done = True
+        return node
 
     def _node_reference(self, obj: dict[str, Any], where: str) -> _Node:
         target = self._reference(obj, where)
@@ -338,6 +364,10 @@ class _Reader:
 
     def _record_of(self, node: _Node) -> Record:
         if node.record is not None:
+            return node.record
+        if node.prev is None and not node.attached:  # one layer of plain values: the common raw record
+            assert node.step is not None
+            node.record = Record.create(node.step, node.data)
             return node.record
         chain = []
         base: _Node | None = node
