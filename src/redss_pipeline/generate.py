@@ -133,6 +133,7 @@ def _run_generate(
     records = p.step("combine shows and surveys",
                      lambda: combine_shows_and_surveys(show_files, survey_files, config=config, run=run),
                      lambda r: f"{len(r):,} show records")
+    del show_files, survey_files  # the combined records replace them; at a million messages this is GBs
     ws_coded = coded_messages[config.rqa_plan(config.ws_redirect.show).coda_file] if config.ws_redirect else None
     records = p.step("translate keys and corrections",
                      lambda: translate_rapid_pro_keys(records, config=config, run=run, ws_coded=ws_coded),
@@ -167,6 +168,7 @@ def _run_generate(
     surveys = p.step("survey auto-coding",
                      lambda: auto_code_surveys(records, config=config, run=run, phone_keys=phone_keys))
     records, survey_coda = surveys.records, surveys.coda_files
+    del surveys
 
     records = p.step("manual codes", lambda: apply_manual_codes(records, config=config, run=run,
                                                                    coded_files=coded_messages),
