@@ -491,6 +491,12 @@ def import_single_coded(
     """
     merge = SingleCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
                               source_file=source_file)
+    return _merged(records, merge, id_field=id_field, coded_field=coded_field, step=step)
+
+
+def _merged(records: Iterable[Record], merge: "SingleCodedImport | MultiCodedImport", *, id_field: str,
+            coded_field: str, step: Step) -> list[Record]:
+    """Each record with its coded field decided by ``merge``; records without ``id_field`` as they were."""
     result: list[Record] = []
     for record in records:
         mid = record.get(id_field)
@@ -569,14 +575,7 @@ def import_multi_coded(
     """
     merge = MultiCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
                              source_file=source_file)
-    result: list[Record] = []
-    for record in records:
-        mid = record.get(id_field)
-        if mid is None:
-            result.append(record)
-            continue
-        result.append(_with_value(record, step, coded_field, merge.value(mid, record.get(coded_field))))
-    return result
+    return _merged(records, merge, id_field=id_field, coded_field=coded_field, step=step)
 
 
 class MultiCodedImport:
