@@ -15,7 +15,7 @@ import sys
 from typing import Sequence
 
 from redss_pipeline.cli import ArgumentParser, run_main
-from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table, table_paths
+from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table
 
 
 def main(argv: Sequence[str]) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -131,7 +132,7 @@ def _run_generate(
     )
 
     records = p.step("combine shows and surveys",
-                     lambda: combine_shows_and_surveys(show_files, survey_files, config=config, run=run),
+                     partial(combine_shows_and_surveys, show_files, survey_files, config=config, run=run),
                      lambda r: f"{len(r):,} show records")
     del show_files, survey_files  # the combined records replace them; at a million messages this is GBs
     ws_coded = coded_messages[config.rqa_plan(config.ws_redirect.show).coda_file] if config.ws_redirect else None

@@ -21,7 +21,7 @@ by :mod:`redss_pipeline.audit_trail`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import ItemsView, KeysView, Mapping, ValuesView
+from collections.abc import KeysView, Mapping
 from typing import Any, Iterator, NamedTuple
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]
