@@ -97,3 +97,11 @@ def test_layers_compare_like_dicts_whatever_the_key_order():
     read_back = Record.create(FETCH, {"a": 2, "b": 1})
     assert written == read_back
     assert written != Record.create(FETCH, {"a": 2, "b": 3})
+
+
+def test_records_with_the_same_keys_share_one_layout_object():
+    """Readers can cache per layout by identity: equal key orders give the very same tuple."""
+    one = Record.create(FETCH, {"a": 1, "b": 2}).updated(CODE, {"c": 3})
+    two = Record.create(FETCH, {"a": 9, "b": 8}).updated(CODE, {"c": 7})
+    assert one.layout is two.layout == ("a", "b", "c")
+    assert Record.create(FETCH, {"b": 1, "a": 2}).layout == ("b", "a")

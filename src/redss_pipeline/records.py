@@ -175,6 +175,12 @@ class Record:
         """Every write, oldest first."""
         return self._layers
 
+    @property
+    def layout(self) -> tuple[str, ...]:
+        """The keys in order, as one tuple object shared by every record with the same keys in the same order
+        (layouts live as long as the process), so a reader can cache work per layout by identity."""
+        return self._shape.keys
+
     def attached_records(self) -> list[tuple[str, "Record"]]:
         """The records attached to this one, with their attachment keys, oldest first."""
         return [(k, v) for layer in self._layers for k, v in layer.data.items() if isinstance(v, Record)]
