@@ -636,48 +636,22 @@ def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> Pipeline
         test_contact_uuids=frozenset(raw["rapid_pro"]["test_contact_uuids"]),
         schemes=dict(schemes),
         message_time_field=raw["message_time_field"],
+        # The schema allows exactly the fields of each plan class, so a plan is its JSON object with the scheme
+        # names replaced by the loaded schemes.
         rqa_plans=tuple(
-            RqaPlan(
-                name=p["name"],
-                flow=p["flow"],
-                result_key=p["result_key"],
-                raw_field=p["raw_field"],
-                id_field=p["id_field"],
-                run_id_field=p["run_id_field"],
-                coded_field=p["coded_field"],
-                scheme=schemes[p["scheme"]],
-                analysis_prefix=p["analysis_prefix"],
-                binary=None
-                if p["binary"] is None
-                else BinaryPlan(p["binary"]["coded_field"], schemes[p["binary"]["scheme"]], p["binary"]["analysis_key"]),
-                coda_file=p["coda_file"],
-                icr_file=p["icr_file"],
-            )
+            RqaPlan(**{
+                **p,
+                "scheme": schemes[p["scheme"]],
+                "binary": None if p["binary"] is None
+                else BinaryPlan(**{**p["binary"], "scheme": schemes[p["binary"]["scheme"]]}),
+            })
             for p in raw["rqa_plans"]
         ),
         survey_plans=tuple(
-            SurveyPlan(
-                name=p["name"],
-                flow=p["flow"],
-                result_key=p["result_key"],
-                raw_field=p["raw_field"],
-                time_field=p["time_field"],
-                id_field=p["id_field"],
-                coded_field=p["coded_field"],
-                scheme=schemes[p["scheme"]],
-                cleaner=p["cleaner"],
-                analysis_key=p["analysis_key"],
-                coda_file=p["coda_file"],
-                location_level=p.get("location_level"),
-            )
+            SurveyPlan(**{**p, "scheme": schemes[p["scheme"]], "location_level": p.get("location_level")})
             for p in raw["survey_plans"]
         ),
-        operator=OperatorPlan(
-            raw["operator"]["coded_field"],
-            schemes[raw["operator"]["scheme"]],
-            raw["operator"]["cleaner"],
-            raw["operator"]["analysis_key"],
-        ),
+        operator=OperatorPlan(**{**raw["operator"], "scheme": schemes[raw["operator"]["scheme"]]}),
         ws_redirect=None
         if redirect is None
         else WsRedirect(
