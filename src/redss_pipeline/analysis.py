@@ -23,7 +23,8 @@ from typing import Any
 
 from redss_pipeline.code_scheme import STOP, CodeScheme
 from redss_pipeline.config import PipelineConfig, RqaPlan
-from redss_pipeline.errors import RawDataError, SchemeError
+from redss_pipeline.errors import RawDataError
+from redss_pipeline.labels import lookup_by_code_id
 from redss_pipeline.record_fields import record_id
 from redss_pipeline.record_rules import LayerCache
 from redss_pipeline.records import Record
@@ -180,17 +181,7 @@ class _StringValues:
         self.by_id = {code.code_id: code.string_value for code in scheme.codes}
 
     def string_value(self, label: Any, record: Record) -> str:
-        try:
-            return self.by_id[label["CodeID"]]
-        except (KeyError, TypeError):
-            pass
-        if not isinstance(label, dict) or "CodeID" not in label:
-            raise RawDataError(f"expected a label with a CodeID, found {label!r}", record=_uid(record),
-                               field=self._field)
-        raise SchemeError(
-            f"CodeID {label['CodeID']!r} is not a code of scheme {self._scheme.name!r} ({self._scheme.scheme_id})",
-            record=_uid(record), field=self._field,
-        )
+        return lookup_by_code_id(label, self.by_id, self._scheme, record=_uid(record), field=self._field)
 
 
 def _matrix_template(plan: RqaPlan) -> dict[str, str]:

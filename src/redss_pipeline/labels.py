@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .code_scheme import Code, CodeScheme
-from .errors import SchemeError
+from .errors import RawDataError, SchemeError
 
 __all__ = [
     "PIPELINE_ORIGIN_NAME",
@@ -31,6 +31,7 @@ __all__ = [
     "label_code",
     "code_ids",
     "is_checked",
+    "lookup_by_code_id",
 ]
 
 PIPELINE_ORIGIN_NAME = "Pipeline Auto-Coder"
@@ -103,3 +104,19 @@ def is_checked(label: Mapping[str, Any]) -> bool:
     """Whether a person has verified the label. A missing or null ``Checked`` reads as false, which is how Coda
     displays it (2019 crashed on a label without ``Checked``; spec README, deliberate differences)."""
     return label.get("Checked") is True
+
+
+def lookup_by_code_id(label: Any, by_code_id: Mapping[str, Any], scheme: CodeScheme, *, record: Any, field: str) -> Any:
+    """``by_code_id[label["CodeID"]]`` for the hot path of a step; otherwise the error that says what is wrong:
+    the value is not a label (RawDataError), or its CodeID is not a code of ``scheme`` (SchemeError), naming
+    the record and the field."""
+    try:
+        return by_code_id[label["CodeID"]]
+    except (KeyError, TypeError):
+        pass
+    if not isinstance(label, dict) or "CodeID" not in label:
+        raise RawDataError(f"expected a label with a CodeID, found {label!r}", record=record, field=field)
+    raise SchemeError(
+        f"CodeID {label['CodeID']!r} is not a code of scheme {scheme.name!r} ({scheme.scheme_id})",
+        record=record, field=field,
+    )

@@ -22,7 +22,7 @@ from typing import Any
 from redss_pipeline.code_scheme import NC, NIC, NR, Code, CodeScheme
 from redss_pipeline.config import PipelineConfig, SurveyPlan
 from redss_pipeline.errors import RawDataError, SchemeError
-from redss_pipeline.labels import make_label
+from redss_pipeline.labels import lookup_by_code_id, make_label
 from redss_pipeline.locations import derive_location_levels
 from redss_pipeline.record_fields import record_id
 from redss_pipeline.record_rules import LayerCache
@@ -108,17 +108,7 @@ def _code(record: Record, label: Any, plan: SurveyPlan, codes: dict[str, Code]) 
     if label is None:
         raise RawDataError("location field is missing; every location level must hold a label before the "
                            "levels are reconciled", record=record_id(record), field=plan.coded_field)
-    try:
-        return codes[label["CodeID"]]
-    except (KeyError, TypeError):
-        pass
-    if not isinstance(label, dict) or "CodeID" not in label:
-        raise RawDataError(f"expected a label with a CodeID, found {label!r}", record=record_id(record),
-                           field=plan.coded_field)
-    raise SchemeError(
-        f"CodeID {label['CodeID']!r} is not a code of scheme {plan.scheme.name!r} ({plan.scheme.scheme_id})",
-        record=record_id(record), field=plan.coded_field,
-    )
+    return lookup_by_code_id(label, codes, plan.scheme, record=record_id(record), field=plan.coded_field)
 
 
 class _Labels:
