@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from redss_pipeline.cli import ArgumentParser, run_main
-from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table
+from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 
 
 def main(argv: Sequence[str]) -> int:

@@ -5,7 +5,7 @@ Usage (the 2019 command line; ``run_scripts/2_fetch_raw_data.sh`` passes its arg
     fetch_raw_data.py [--full] [--verbose] [--config FILE] <user> <rapid-pro-root> <rapid-pro-server>
                       <rapid-pro-token> <data-root>
 
-Everything happens in :func:`redss_pipeline.fetch.run_fetch`; this script parses the command line, reads the
+Everything happens in :func:`redss_pipeline.fetch.stage.run_fetch`; this script parses the command line, reads the
 token and the configuration, reads the clock once, and prints the summary.
 """
 
@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from redss_pipeline.cli import ArgumentParser, run_main
-from redss_pipeline.config import load_config
-from redss_pipeline.fetch import run_fetch
-from redss_pipeline.rapid_pro import TOKEN_ENV, resolve_token
-from redss_pipeline.run_context import RunContext
+from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.config import load_config
+from redss_pipeline.fetch.stage import run_fetch
+from redss_pipeline.fetch.rapid_pro import TOKEN_ENV, resolve_token
+from redss_pipeline.core.run_context import RunContext
 
 __all__ = ["build_parser", "main", "entry_point"]
 

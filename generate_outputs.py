@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from redss_pipeline.cli import ArgumentParser, run_main
-from redss_pipeline.config import load_config
-from redss_pipeline.errors import UsageError
+from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import UsageError
 
 USAGE = (
     "3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] "
@@ -47,7 +47,7 @@ def _generate_parser() -> ArgumentParser:
 def generate(argv: Sequence[str]) -> int:
     args = _generate_parser().parse_args(argv)
     if args.profile_cpu:
-        from redss_pipeline.profiling import rerun_profiled
+        from redss_pipeline.core.profiling import rerun_profiled
 
         # sys.argv, not argv: run_main has taken --verbose out of argv, and the profiled run must keep it.
         status = rerun_profiled(argv=sys.argv[1:], output_file=args.profile_cpu, script=Path(__file__).resolve())
@@ -55,9 +55,9 @@ def generate(argv: Sequence[str]) -> int:
             print(f"CPU profile: {args.profile_cpu} (flame graph: {args.profile_cpu}.svg)")
         return status
 
-    from redss_pipeline.generate import output_paths, run_generate
-    from redss_pipeline.data_root import DataRoot
-    from redss_pipeline.run_context import RunContext
+    from redss_pipeline.generate.stage import output_paths, run_generate
+    from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.core.run_context import RunContext
 
     config = load_config()
     data_root = Path(args.data_root)
@@ -71,7 +71,7 @@ def generate(argv: Sequence[str]) -> int:
           f"{summary.counts.get('people', 0):,} people. Outputs in {DataRoot(data_root).outputs_dir}")
 
     if args.drive_upload:
-        from redss_pipeline.drive import upload_to_drive
+        from redss_pipeline.export.drive import upload_to_drive
 
         credentials_url, drive_dir = args.drive_upload
         upload_to_drive(
@@ -97,11 +97,11 @@ def explain(argv: Sequence[str]) -> int:
     parser.add_argument("column", metavar="<column>", help="an output column or any record key, e.g. gender")
     args = parser.parse_args(argv)
 
-    from redss_pipeline.audit_trail import AuditTrail
-    from redss_pipeline.data_root import DataRoot
-    from redss_pipeline.generate import output_paths
+    from redss_pipeline.core.audit_trail import AuditTrail
+    from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.generate.stage import output_paths
 
-    from redss_pipeline.lineage import source_keys
+    from redss_pipeline.core.lineage import source_keys
 
     config = load_config()
     trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])

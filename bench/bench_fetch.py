@@ -28,7 +28,7 @@ TOKEN = "bench-token"
 def _start_server(size: int, seed: int, page_size: int) -> tuple[subprocess.Popen, str, float]:
     started = time.perf_counter()
     server = subprocess.Popen(
-        [sys.executable, "-m", "redss_pipeline.rapid_pro_server", "--seed", str(seed), "--size", str(size),
+        [sys.executable, "-m", "redss_pipeline.demo.rapid_pro_server", "--seed", str(seed), "--size", str(size),
          "--page-size", str(page_size)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "RAPID_PRO_TOKEN": TOKEN},
     )

@@ -26,13 +26,13 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
-from redss_pipeline.config import load_config  # noqa: E402
-from redss_pipeline.data_root import DataRoot  # noqa: E402
-from redss_pipeline.raw_records import ContactRef, build_raw_records  # noqa: E402
-from redss_pipeline.run_context import RunContext  # noqa: E402
-from redss_pipeline.synthetic_workspace import generate_workspace  # noqa: E402
-from redss_pipeline.traced_data_json import write_traced_data_file  # noqa: E402
-from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table  # noqa: E402
+from redss_pipeline.core.config import load_config  # noqa: E402
+from redss_pipeline.core.data_root import DataRoot  # noqa: E402
+from redss_pipeline.fetch.raw_records import ContactRef, build_raw_records  # noqa: E402
+from redss_pipeline.core.run_context import RunContext  # noqa: E402
+from redss_pipeline.demo.synthetic_workspace import generate_workspace  # noqa: E402
+from redss_pipeline.core.traced_data_json import write_traced_data_file  # noqa: E402
+from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table  # noqa: E402
 
 BASE_SIZE = 20_000
 
@@ -80,9 +80,9 @@ def run_stage3(root: Path) -> dict:
     """Runs stage 3 in a child process; returns its wall time, peak memory and counts."""
     code = (
         "import json, resource, sys, time\n"
-        "from redss_pipeline.config import load_config\n"
-        "from redss_pipeline.generate import run_generate\n"
-        "from redss_pipeline.run_context import RunContext\n"
+        "from redss_pipeline.core.config import load_config\n"
+        "from redss_pipeline.generate.stage import run_generate\n"
+        "from redss_pipeline.core.run_context import RunContext\n"
         "t = time.perf_counter()\n"
         "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr)\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"

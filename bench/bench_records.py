@@ -34,9 +34,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # the realistic record of test_audit_trail
 
-from redss_pipeline.audit_trail import AuditTrail, write_audit_trail  # noqa: E402
-from redss_pipeline.records import Record, Step  # noqa: E402
-from redss_pipeline.traced_data_json import read_traced_data_file, write_traced_data_file  # noqa: E402
+from redss_pipeline.core.audit_trail import AuditTrail, write_audit_trail  # noqa: E402
+from redss_pipeline.core.records import Record, Step  # noqa: E402
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file  # noqa: E402
 
 RUN = 1550000000.0
 FLOW = " - csap_s01e01_activation"

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from redss_pipeline.uuid_table import create_uuid_table, open_uuid_table
+from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 
 
 def _peak_mib() -> float:

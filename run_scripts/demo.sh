@@ -34,7 +34,7 @@ umask 077
 umask 022
 
 echo "== starting the bundled Rapid Pro-compatible server (synthetic CSAP workspace)"
-"$PROJECT_ROOT/.venv/bin/python" -m redss_pipeline.rapid_pro_server \
+"$PROJECT_ROOT/.venv/bin/python" -m redss_pipeline.demo.rapid_pro_server \
     --seed "${DEMO_SEED:-2019}" --size "${DEMO_SIZE:-3000}" --port 0 --token-file "$work/token" \
     > "$work/server.log" 2>&1 &
 server_pid=$!

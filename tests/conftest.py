@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from redss_pipeline.config import PipelineConfig, load_config
-from redss_pipeline.run_context import RunContext
+from redss_pipeline.core.config import PipelineConfig, load_config
+from redss_pipeline.core.run_context import RunContext
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from redss_pipeline.audit_trail import AuditTrail, AuditTrailError, write_audit_trail
-from redss_pipeline.records import Record, Step
+from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailError, write_audit_trail
+from redss_pipeline.core.records import Record, Step
 
 RUN = 1550000000.0
 STEP_NAMES = [
@@ -250,7 +250,7 @@ def test_explain_of_an_unknown_uid_is_an_error(trail_path):
 
 def test_a_forgotten_survey_record_is_written_again_and_reads_back_equal(tmp_path, monkeypatch):
     """Past the writer's memory bound, a shared record met again is written a second time, still correct."""
-    monkeypatch.setattr("redss_pipeline.audit_trail._IDENTITY_LIMIT", 1)
+    monkeypatch.setattr("redss_pipeline.core.audit_trail._IDENTITY_LIMIT", 1)
     step = Step("u", "s", 1.0)
     survey_a = Record.create(step, {"uid": "a", "gender": "f"})
     survey_b = Record.create(step, {"uid": "b", "gender": "m"})

@@ -1,4 +1,4 @@
-"""The cleaners and the noise rule (redss_pipeline.cleaners) against every example of cleaners.md."""
+"""The cleaners and the noise rule (redss_pipeline.generate.cleaners) against every example of cleaners.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import redss_pipeline.cleaners as cleaners_module
-from redss_pipeline.cleaners import (
+import redss_pipeline.generate.cleaners as cleaners_module
+from redss_pipeline.generate.cleaners import (
     CLEANERS,
     NOISE_ORIGIN_ID,
     clean_age,
@@ -28,8 +28,8 @@ from redss_pipeline.cleaners import (
     is_only_yes_no,
     looks_demographic,
 )
-from redss_pipeline.code_scheme import load_code_scheme
-from redss_pipeline.errors import ConfigError
+from redss_pipeline.core.code_scheme import load_code_scheme
+from redss_pipeline.core.errors import ConfigError
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 
@@ -535,7 +535,7 @@ def test_cleaners_are_memoised_on_their_text():
 def test_importing_cleaners_reads_no_data():
     """The pattern files are read on the first call, not at import."""
     script = (
-        "import redss_pipeline.cleaners as c, redss_pipeline.locations as l, redss_pipeline.operators as o\n"
+        "import redss_pipeline.generate.cleaners as c, redss_pipeline.generate.locations as l, redss_pipeline.deidentify.operators as o\n"
         "print(c._rules.cache_info().currsize, l.location_hierarchy.cache_info().currsize,"
         " o.operator_prefixes.cache_info().currsize)\n"
         "c.clean_gender('m')\n"

@@ -1,5 +1,5 @@
 """Coda messages files: export rules, exact file layout, coded-file reading and the two imports
-(redss_pipeline.coda; spec coda.md sections 4 and 5)."""
+(redss_pipeline.export.coda; spec coda.md sections 4 and 5)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import redss_pipeline.coda as coda_module
-from redss_pipeline.code_scheme import NA, NC, NS, load_code_scheme
-from redss_pipeline.coda import (
+import redss_pipeline.export.coda as coda_module
+from redss_pipeline.core.code_scheme import NA, NC, NS, load_code_scheme
+from redss_pipeline.export.coda import (
     MULTI_CODED_IMPORT_ORIGIN,
     SINGLE_CODED_IMPORT_ORIGIN,
     CodedMessages,
@@ -22,9 +22,9 @@ from redss_pipeline.coda import (
     read_coded_file,
     write_coda_file,
 )
-from redss_pipeline.errors import CodaFileError, PipelineError
-from redss_pipeline.labels import MANUALLY_UNCODED, control_label, make_label
-from redss_pipeline.records import Record, Step
+from redss_pipeline.core.errors import CodaFileError, PipelineError
+from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, make_label
+from redss_pipeline.core.records import Record, Step
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 GENDER = load_code_scheme(SCHEME_DIR / "gender.json")

@@ -1,4 +1,4 @@
-"""Loading, validating and looking up code schemes (redss_pipeline.code_scheme)."""
+"""Loading, validating and looking up code schemes (redss_pipeline.core.code_scheme)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import redss_pipeline.code_scheme as code_scheme_module
-from redss_pipeline.code_scheme import (
+import redss_pipeline.core.code_scheme as code_scheme_module
+from redss_pipeline.core.code_scheme import (
     NA,
     NC,
     Code,
@@ -15,7 +15,7 @@ from redss_pipeline.code_scheme import (
     load_code_scheme,
     load_code_schemes,
 )
-from redss_pipeline.errors import PipelineError, SchemeError
+from redss_pipeline.core.errors import PipelineError, SchemeError
 
 
 def _normal(code_id, value, number, **extra):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from redss_pipeline.code_scheme import CONTROL_CODES, NC, load_code_scheme, load_code_schemes
-from redss_pipeline.errors import SchemeError
+from redss_pipeline.core.code_scheme import CONTROL_CODES, NC, load_code_scheme, load_code_schemes
+from redss_pipeline.core.errors import SchemeError
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 

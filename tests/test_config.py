@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from redss_pipeline.config import load_config, parse_config
-from redss_pipeline.errors import ConfigError
+from redss_pipeline.core.config import load_config, parse_config
+from redss_pipeline.core.errors import ConfigError
 
 EAT = timezone(timedelta(hours=3))
 
@@ -93,7 +93,7 @@ def test_command_line_check_exits_2_with_the_problems(tmp_path, project_root):
     raw["unexpected"] = 1
     path = _write(tmp_path, project_root, raw)
     result = subprocess.run(
-        [sys.executable, "-m", "redss_pipeline.config", str(path)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "redss_pipeline.core.config", str(path)], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 2
     assert "$: unknown key 'unexpected'" in result.stderr
@@ -135,7 +135,7 @@ def test_loading_does_not_depend_on_the_current_directory(tmp_path, project_root
     """The default configuration and its scheme files are found from any directory."""
     env = {k: v for k, v in os.environ.items() if k != "REDSS_PIPELINE_CONFIG"}
     result = subprocess.run(
-        [sys.executable, "-m", "redss_pipeline.config"], capture_output=True, text=True, cwd=tmp_path, env=env
+        [sys.executable, "-m", "redss_pipeline.core.config"], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert result.returncode == 0, result.stderr
     assert "valid (6 flows, 4 shows, 12 survey plans, 20 code schemes)" in result.stdout

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.coda import CodedMessages, message_id, read_coded_file
-from redss_pipeline.config import load_config
-from redss_pipeline.corrections import (
+from redss_pipeline.export.coda import CodedMessages, message_id, read_coded_file
+from redss_pipeline.core.config import load_config
+from redss_pipeline.generate.corrections import (
     apply_operational_corrections,
     assign_show_ids,
     rename_rapid_pro_keys,
@@ -16,9 +16,9 @@ from redss_pipeline.corrections import (
     translate_rapid_pro_keys,
     ws_redirect_texts,
 )
-from redss_pipeline.errors import RawDataError
-from redss_pipeline.records import Record
-from redss_pipeline.run_context import RunContext
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
 
 CONFIG = load_config()
 RUN = RunContext("tester@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))

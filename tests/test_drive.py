@@ -8,7 +8,7 @@ import logging
 import pytest
 from drive_server import TEST_ACCESS_TOKEN, TEST_CLIENT_EMAIL, DriveServer, StorageEmulator, make_service_account_key
 
-from redss_pipeline.drive import (
+from redss_pipeline.export.drive import (
     DRIVE_SCOPE,
     RetryPolicy,
     build_drive_service,
@@ -16,7 +16,7 @@ from redss_pipeline.drive import (
     upload_files,
     upload_to_drive,
 )
-from redss_pipeline.errors import DriveError
+from redss_pipeline.core.errors import DriveError
 
 OUTPUT_NAMES = ("csap_mes.csv", "csap_ind.csv", "csap_prod.csv")
 
@@ -306,7 +306,7 @@ def test_upload_to_drive_reads_the_key_from_cloud_storage(
     server, key, outputs, retry, shared_drive_folder, monkeypatch
 ):
     """--drive-upload end to end: key from gs:// (emulator), token from the local endpoint, files created."""
-    import redss_pipeline.drive as drive_module
+    import redss_pipeline.export.drive as drive_module
 
     real_build = drive_module.build_drive_service
     monkeypatch.setattr(drive_module, "build_drive_service", lambda k: real_build(k, root_url=server.url, timeout=2))
@@ -327,7 +327,7 @@ def test_key_and_token_never_appear_in_output_or_logs(
     server, key, outputs, retry, shared_drive_folder, capsys, caplog, tmp_path, monkeypatch
 ):
     """Nothing of the key or the access token is printed or logged, even at DEBUG and after failures."""
-    import redss_pipeline.drive as drive_module
+    import redss_pipeline.export.drive as drive_module
 
     caplog.set_level(logging.DEBUG)
     real_build = drive_module.build_drive_service

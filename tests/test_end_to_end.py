@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from redss_pipeline.rapid_pro_server import RapidProServer
-from redss_pipeline.synthetic_workspace import generate_workspace
+from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.synthetic_workspace import generate_workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "e2e-token-5b1d0c7a9e3f"

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from redss_pipeline.errors import StateError
-from redss_pipeline.fetch_store import FetchStore, StoredContact, runs_cursor
+from redss_pipeline.core.errors import StateError
+from redss_pipeline.fetch.fetch_store import FetchStore, StoredContact, runs_cursor
 
 
 def _run(run_id, modified, value="x", *, run_uuid=None, contact="c1"):

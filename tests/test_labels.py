@@ -1,4 +1,4 @@
-"""Making and reading Coda labels (redss_pipeline.labels)."""
+"""Making and reading Coda labels (redss_pipeline.core.labels)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import redss_pipeline.labels as labels_module
-from redss_pipeline.code_scheme import NA, NC, NR, load_code_scheme
-from redss_pipeline.errors import SchemeError
-from redss_pipeline.labels import (
+import redss_pipeline.core.labels as labels_module
+from redss_pipeline.core.code_scheme import NA, NC, NR, load_code_scheme
+from redss_pipeline.core.errors import SchemeError
+from redss_pipeline.core.labels import (
     MANUALLY_UNCODED,
     code_ids,
     control_label,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from redss_pipeline.errors import RawDataError, SchemeError
-from redss_pipeline.labels import label_code, make_label
-from redss_pipeline.location_reconciliation import (
+from redss_pipeline.core.errors import RawDataError, SchemeError
+from redss_pipeline.core.labels import label_code, make_label
+from redss_pipeline.generate.location_reconciliation import (
     LOCATION_RECONCILIATION_ORIGIN,
     location_plans,
     reconcile_locations,
 )
-from redss_pipeline.records import Record
+from redss_pipeline.core.records import Record
 
 LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
 

@@ -1,4 +1,4 @@
-"""The Somalia location hierarchy (redss_pipeline.locations) against cleaners.md section 9."""
+"""The Somalia location hierarchy (redss_pipeline.generate.locations) against cleaners.md section 9."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import redss_pipeline.locations as locations_module
-from redss_pipeline.code_scheme import load_code_scheme
-from redss_pipeline.locations import LOCATION_LEVELS, derive_location_levels, location_hierarchy
+import redss_pipeline.generate.locations as locations_module
+from redss_pipeline.core.code_scheme import load_code_scheme
+from redss_pipeline.generate.locations import LOCATION_LEVELS, derive_location_levels, location_hierarchy
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 

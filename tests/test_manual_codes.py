@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from redss_pipeline.coda import CodedMessages, message_id
-from redss_pipeline.errors import CodaFileError
-from redss_pipeline.labels import control_label, label_code, make_label
-from redss_pipeline.manual_codes import NOISE_NOT_CODED_ORIGIN, apply_manual_codes
-from redss_pipeline.records import Record
+from redss_pipeline.export.coda import CodedMessages, message_id
+from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.labels import control_label, label_code, make_label
+from redss_pipeline.generate.manual_codes import NOISE_NOT_CODED_ORIGIN, apply_manual_codes
+from redss_pipeline.core.records import Record
 
 CODER = {"OriginID": "coder@example.org", "Name": "Coder", "OriginType": "Manual"}
 

@@ -1,4 +1,4 @@
-"""The operator cleaner (redss_pipeline.operators) against cleaners.md section 10."""
+"""The operator cleaner (redss_pipeline.deidentify.operators) against cleaners.md section 10."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from redss_pipeline.code_scheme import load_code_scheme
-from redss_pipeline.operators import clean_operator, operator_prefixes
+from redss_pipeline.core.code_scheme import load_code_scheme
+from redss_pipeline.deidentify.operators import clean_operator, operator_prefixes
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 

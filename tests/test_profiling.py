@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from redss_pipeline.profiling import (
+from redss_pipeline.core.profiling import (
     ProfilingError,
     parse_collapsed,
     profile_command,
@@ -81,7 +81,7 @@ def test_outputs_and_exit_status_are_the_same_with_and_without_profiling(tmp_pat
     )
     script = (
         "import sys\n"
-        "from redss_pipeline.profiling import profile_command\n"
+        "from redss_pipeline.core.profiling import profile_command\n"
         f"sys.exit(profile_command([sys.executable, {str(workload)!r}, {str(profiled_out)!r}, '3'], "
         f"{str(tmp_path / 'p.prof')!r}))\n"
     )

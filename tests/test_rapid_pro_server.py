@@ -22,8 +22,8 @@ from temba_client.exceptions import (
 )
 from temba_client.v2 import TembaClient
 
-from redss_pipeline.rapid_pro_server import RapidProServer
-from redss_pipeline.synthetic_workspace import generate_workspace, parse_timestamp
+from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.synthetic_workspace import generate_workspace, parse_timestamp
 
 TOKEN = "test-token-0123456789abcdef"
 RUNS = "/api/v2/runs.json"
@@ -294,7 +294,7 @@ def test_command_line_serves_until_sigterm(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "redss_pipeline.rapid_pro_server", "--seed", "1", "--size", "200",
+        [sys.executable, "-m", "redss_pipeline.demo.rapid_pro_server", "--seed", "1", "--size", "200",
          "--page-size", "10", "--token-file", str(token_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={k: v for k, v in os.environ.items() if k != "RAPID_PRO_TOKEN"},
@@ -315,7 +315,7 @@ def test_command_line_serves_until_sigterm(tmp_path):
 def test_command_line_without_a_token_is_a_usage_error():
     """Without --token-file or RAPID_PRO_TOKEN the module exits 2 with a one-line message."""
     env = {k: v for k, v in os.environ.items() if k != "RAPID_PRO_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "redss_pipeline.rapid_pro_server", "--size", "10"],
+    done = subprocess.run([sys.executable, "-m", "redss_pipeline.demo.rapid_pro_server", "--size", "10"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: no API token: pass --token-file FILE or set RAPID_PRO_TOKEN"

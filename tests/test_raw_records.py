@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from redss_pipeline.errors import FetchError
-from redss_pipeline.raw_records import (
+from redss_pipeline.core.errors import FetchError
+from redss_pipeline.fetch.raw_records import (
     ContactRef,
     build_raw_records,
     deidentified_run,
@@ -14,7 +14,7 @@ from redss_pipeline.raw_records import (
     time_key,
     utc_isoformat,
 )
-from redss_pipeline.records import Step
+from redss_pipeline.core.records import Step
 
 STEP = Step("user@example.org", "fetch/csap_demog", 1548000000.0)
 

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.errors import RawDataError
-from redss_pipeline.record_fields import RecordColumns, record_time
-from redss_pipeline.records import Record
-from redss_pipeline.run_context import RunContext
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.record_fields import RecordColumns, record_time
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
 
 RUN = RunContext("test@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))
 STEP = RUN.step("test/load")

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.record_rules import LayerCache, SharedUpdates, apply_rules
-from redss_pipeline.records import Record
-from redss_pipeline.run_context import RunContext
+from redss_pipeline.core.record_rules import LayerCache, SharedUpdates, apply_rules
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
 
 
 @pytest.fixture

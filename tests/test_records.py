@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from redss_pipeline.records import Record, Step
+from redss_pipeline.core.records import Record, Step
 
 FETCH = Step("fetcher@example.org", "fetch/csap_demog", 1545000000.0)
 RENAME = Step("analyst@example.org", "generate/rename_rapid_pro_keys", 1548000000.0)

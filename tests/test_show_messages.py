@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.config import TimeRange, load_config
-from redss_pipeline.errors import PipelineError, RawDataError
-from redss_pipeline.records import Record
-from redss_pipeline.run_context import RunContext
-from redss_pipeline.show_messages import (
+from redss_pipeline.core.config import TimeRange, load_config
+from redss_pipeline.core.errors import PipelineError, RawDataError
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.show_messages import (
     IcrRow,
     assign_rqa_message_ids,
     auto_code_show_messages,

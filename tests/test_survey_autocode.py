@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.config import load_config
-from redss_pipeline.errors import SchemeError, UuidTableError
-from redss_pipeline.records import Record
-from redss_pipeline.run_context import RunContext
-from redss_pipeline.survey_autocode import (
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import SchemeError, UuidTableError
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.survey_autocode import (
     apply_survey_cleaners,
     assign_survey_message_ids,
     auto_code_surveys,

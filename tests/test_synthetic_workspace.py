@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from redss_pipeline.synthetic_workspace import (
+from redss_pipeline.demo.synthetic_workspace import (
     CSAP_FLOWS,
     CSAP_TEST_CONTACT_UUIDS,
     Workspace,

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from redss_pipeline.errors import RawDataError
-from redss_pipeline.records import Record, Step
-from redss_pipeline.traced_data_json import (
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record, Step
+from redss_pipeline.core.traced_data_json import (
     dumps_traced_data,
     loads_traced_data,
     read_traced_data_file,

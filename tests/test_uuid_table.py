@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from redss_pipeline.errors import UuidTableError
-from redss_pipeline.uuid_table import (
+from redss_pipeline.core.errors import UuidTableError
+from redss_pipeline.deidentify.uuid_table import (
     create_uuid_table,
     normalise_phone_number,
     open_uuid_table,

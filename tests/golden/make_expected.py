@@ -404,7 +404,7 @@ REPEATED, INVOLVED = "Scheme-0ea6e7d2", "Scheme-7940c638"
 
 
 def _origin(cleaner: str) -> str:
-    return f"redss_pipeline.cleaners.{cleaner}@1"  # README decision 10
+    return f"redss_pipeline.generate.cleaners.{cleaner}@1"  # README decision 10
 
 
 # Survey files: (text, creation time, [(SchemeID, CodeID, cleaner)]) - the unchecked suggestion of this run, or none

@@ -1,0 +1,707 @@
+"""``Outputs/traced_data.json``: the compact audit trail of every message record.
+
+The file lets anyone follow an output value back to its raw Rapid Pro answer and through every step that
+changed it (who, which step, when), as 2019's jsonpickle dump of the message records did at 57 to 78 KB per
+message, in well under 1 KB per message. :func:`write_audit_trail` writes it; :meth:`AuditTrail.load` reads
+it; :meth:`AuditTrail.records_for` rebuilds one person's records with all their layers and steps, and
+:meth:`AuditTrail.explain` prints the history of one of their keys. Records are indexed by the **first**
+value their id key took, so a withdrawn participant (whose ``uid`` reads ``STOP`` in the outputs, spec
+README decision 9) is found by the uid they had.
+
+Format (version 1)
+------------------
+
+The file is one JSON array with one entry per line: valid JSON as a whole, and each line is valid JSON once
+its trailing comma is dropped. An entry is an array whose first item is a tag. Each table is numbered from 0
+in the order its entries appear, and an entry refers only to entries above it, so the file is written and
+read in one pass::
+
+    [
+    ["redss-audit-trail",1,{"id_key":"uid"}]     header: format name, version, the id key
+    ["k","avf_phone_id"]                         key n
+    ["v",<element>]                              value n
+    ["s",<user>,<source>,<timestamp>]            step n (three elements): who, which step, when
+    ["h",<step>,[<key>,...]]                     shape n: a step and the keys it wrote, in order
+                                                 (step null: the keys of a dict value)
+    ["l",<shape>,<element>,...]                  layer n: a shape and one element per key
+    ["a",<layer>,...]                            attached record n (e.g. a survey record), oldest layer first
+    ["r",<element>,<layer>,...]                  a message record: the first value its id key took, then
+                                                 its layers, oldest first
+    ["end",<number of "r" entries>]              the last entry; a file without it is truncated
+    ]
+
+In an ``"a"`` or ``"r"`` entry a ``<layer>`` is a layer number or an inline ``[<shape>,<element>,...]``.
+Values are written as *elements*:
+
+=====================  =================================================================================
+element                value
+=====================  =================================================================================
+``n`` (``n >= 0``)     value n
+``-n``                 the n-th inline value of the same entry, counted 1, 2, ... in the order inline
+                       values end (a dict or list after its contents), so a value repeated within one
+                       record is spelled once. The id element of an ``"r"`` entry is counted on its own.
+``"text"``             that string (inline)
+``[x]``                the number, boolean or null ``x`` (inline)
+``{"d":[s,e,...]}``    a dict (inline) with the keys of shape ``s``, one element per key
+``{"l":[e,...]}``      a list (inline)
+``{"r":n}``            attached record n (only as a value of a record's layer)
+=====================  =================================================================================
+
+Where the bytes go: each step, key and shape is written once however many records share it. A value gets a
+``"v"`` entry the second time it is used by another entry (codes, "0"/"1", the labels one rule makes, a
+respondent's uid), after which each use costs a small number; a value used by one record only (the message
+text, its times) is written once inline and referred to as ``-n`` within that record. A layer whose values
+all have numbers (e.g. 90 matrix columns) gets an ``"l"`` entry the second time it occurs and then costs one
+number. A record attached to several messages is written once. The value and layer tables stop growing at
+``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, and the writer
+recognises the last ``_IDENTITY_LIMIT`` attached records it used, which bounds its memory for a million
+records; beyond those bounds values are written inline and a forgotten survey record is written again.
+
+Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
+between the records read back; treat them as read-only, like the records themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+import secrets
+from collections import OrderedDict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator, NoReturn
+
+from redss_pipeline.core.errors import PipelineError
+from redss_pipeline.core.records import Layer, Record, Step
+
+__all__ = ["AuditTrailError", "write_audit_trail", "AuditTrail", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "redss-audit-trail"
+FORMAT_VERSION = 1
+
+# Bounds on the writer's memory, in entries: the value and layer tables stop growing at _TABLE_LIMIT; the
+# sets of things seen once are emptied when they reach _SEEN_LIMIT.
+_TABLE_LIMIT = 1_000_000
+_SEEN_LIMIT = 2_000_000
+# Attached records and steps are recognised by identity, so the writer holds the ones it remembers (an id
+# cannot be reused while its object lives). It remembers the most recently used _IDENTITY_LIMIT of each; one
+# met again after being forgotten is written again, which costs bytes, never correctness.
+_IDENTITY_LIMIT = 100_000
+
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+if c_make_encoder is not None:
+    # The same encoding without building an encoder for every line (JSONEncoder.encode makes one per call,
+    # which cost as much as encoding a short line). The entries hold only JSON types and never a cycle.
+    _c_line = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False,
+                             False, True)
+
+    def _LINE(entry: list[Any]) -> str:  # noqa: F811
+        return "".join(_c_line(entry, 0))
+
+_DECODER = json.JSONDecoder()
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
+_MISSING = object()
+
+
+class AuditTrailError(PipelineError):
+    """The audit trail cannot be written, is malformed, or has no record for the id asked for."""
+
+
+# -- writing ----------------------------------------------------------------------------------------------
+
+
+def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *, id_key: str = "uid") -> None:
+    """Writes ``records`` (any iterable, consumed once, so a generator keeps memory flat) to ``path``
+    atomically: a temporary file beside it replaces it only once everything is written."""
+    path = Path(path)
+    # A new name opened exclusively (not mkstemp, which makes the file private): the file gets the
+    # permissions the user's umask gives any output.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as handle:
+            _TrailWriter(handle, id_key, str(path)).write(records)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+class _NotJson(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+class _Scope:
+    """The inline values of one entry: tokens that may be referred to as ``-n``, and how many there are."""
+
+    __slots__ = ("tokens", "count")
+
+    def __init__(self) -> None:
+        self.tokens: dict[Any, int] = {}
+        self.count = 0
+
+
+class _TrailWriter:
+    def __init__(self, handle: BinaryIO, id_key: str, target: str):
+        self._handle = handle
+        self._id_key = id_key
+        self._target = target
+        self._out: list[str] = []
+        self._keys: dict[str, int] = {}
+        self._steps: dict[Step, int] = {}
+        self._step_numbers: dict[int, tuple[Step, int]] = {}  # id(step) -> (step held, number)
+        self._shapes: dict[tuple[int | None, tuple[str, ...]], int] = {}
+        # A value's token: a string itself; (type, value) for other scalars; (type, shape, child numbers)
+        # for a dict or list whose items all have value numbers. Other dicts and lists have no token.
+        self._values: dict[Any, int] = {}
+        self._seen: set[Any] = set()
+        self._layers: dict[tuple, int] = {}
+        self._layers_seen: set[tuple] = set()
+        self._layer_by_identity: dict[tuple[int, int], tuple[Any, Any, int]] = {}
+        self._value_by_identity: dict[int, tuple[Any, int]] = {}
+        # id(record) -> (number, record held, first value of its id key), least recently used first
+        self._attached: OrderedDict[int, tuple[int, Record, Any]] = OrderedDict()
+        self._attached_count = 0
+        self._attachments: list[Any] = []  # first id values of the records attached in the layer being encoded
+        self._just_strings = {str}
+        self._written = 0
+
+    def _emit(self, entry: list[Any]) -> None:
+        self._out.append(_LINE(entry))
+        if len(self._out) >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._out:
+            self._handle.write((",\n".join(self._out) + ",\n").encode("ascii"))
+            self._out.clear()
+
+    def write(self, records: Iterable[Record]) -> None:
+        self._handle.write(b"[\n")
+        self._emit([FORMAT_NAME, FORMAT_VERSION, {"id_key": self._id_key}])
+        for index, record in enumerate(records):
+            if not isinstance(record, Record):
+                raise AuditTrailError(
+                    f"expected a Record, found {type(record).__name__}", path=self._target, record=index
+                )
+            try:
+                self._record(record)
+            except _NotJson as error:
+                raise AuditTrailError(str(error), path=self._target, record=index) from None
+        self._flush()
+        self._handle.write((_LINE(["end", self._written]) + "\n]\n").encode("ascii"))
+
+    def _record(self, record: Record) -> None:
+        layers, first_id = self._layers_of(record)
+        # The id element is encoded last and on its own, so a reader indexes the file from the start of each
+        # "r" line; by then the id has usually been met before and has a value number.
+        self._emit(["r", self._element(None if first_id is _MISSING else first_id, _Scope()), *layers])
+        self._written += 1
+
+    def _layers_of(self, record: Record) -> tuple[list[Any], Any]:
+        """The encoded layers of ``record`` (defining its attached records first) and the first value its id
+        key took, in Record.history order: a layer's attached records, then the layer's own value."""
+        id_key = self._id_key
+        scope = _Scope()
+        first_id: Any = _MISSING
+        layers = []
+        remaining = iter(record.layers)
+        for layer in remaining:
+            self._attachments.clear()
+            layers.append(self._layer(layer, scope))
+            for attached_first_id in self._attachments:
+                first_id = attached_first_id
+                if first_id is not _MISSING:
+                    break
+            value = layer.data.get(id_key, _MISSING)
+            if first_id is _MISSING and value is not _MISSING and not isinstance(value, Record):
+                first_id = value
+            if first_id is not _MISSING:
+                break
+        # Once the id is known, the layers are only encoded; a layer met before is found by identity here.
+        by_identity = self._layer_by_identity
+        for layer in remaining:
+            step, data = layer
+            known = by_identity.get((id(step), id(data)))
+            if known is not None and known[0] is step and known[1] is data:
+                layers.append(known[2])
+            else:
+                self._attachments.clear()
+                layers.append(self._layer(layer, scope))
+        return layers, first_id
+
+    def _define_attached(self, record: Record) -> tuple[int, Any]:
+        """The number of ``record`` as an attached record (written now if new) and its first id value."""
+        known = self._attached.get(id(record))
+        if known is not None:
+            self._attached.move_to_end(id(record))
+            return known[0], known[2]
+        outer = list(self._attachments)
+        layers, first_id = self._layers_of(record)
+        self._attachments[:] = outer
+        self._emit(["a", *layers])
+        number = self._attached_count
+        self._attached_count += 1
+        self._attached[id(record)] = (number, record, first_id)
+        if len(self._attached) > _IDENTITY_LIMIT:
+            self._attached.popitem(last=False)
+        return number, first_id
+
+    # -- tables -------------------------------------------------------------------------------------------
+
+    def _key(self, key: Any) -> int:
+        number = self._keys.get(key)
+        if number is None:
+            if type(key) is not str:
+                raise _NotJson(f"key {key!r} is not a string")
+            number = self._keys[key] = len(self._keys)
+            self._emit(["k", key])
+        return number
+
+    def _step(self, step: Step) -> int:
+        known = self._step_numbers.get(id(step))
+        if known is not None:
+            return known[1]
+        number = self._steps.get(step)
+        if number is None:
+            scope = _Scope()
+            self._emit(["s", self._element(step.user, scope), self._element(step.source, scope),
+                        self._element(step.timestamp, scope)])
+            number = self._steps[step] = len(self._steps)
+        if len(self._step_numbers) >= _IDENTITY_LIMIT:
+            self._step_numbers.clear()
+        self._step_numbers[id(step)] = (step, number)
+        return number
+
+    def _shape(self, step: int | None, keys: tuple[str, ...]) -> int:
+        number = self._shapes.get((step, keys))
+        if number is None:
+            key_numbers = [self._key(key) for key in keys]
+            self._emit(["h", step, key_numbers])
+            number = self._shapes[(step, keys)] = len(self._shapes)
+        return number
+
+    def _layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
+        # Records share layer objects that a step wrote identically on many records (redss_pipeline.core.records
+        # interns them); once such a layer has a number, it is found again by identity without re-encoding.
+        data = layer.data
+        known = self._layer_by_identity.get((id(layer.step), id(data)))
+        if known is not None and known[0] is layer.step and known[1] is data:
+            return known[2]
+        encoded = self._encode_layer(layer, scope)
+        if type(encoded) is int:
+            if len(self._layer_by_identity) >= _IDENTITY_LIMIT:
+                self._layer_by_identity.clear()
+            self._layer_by_identity[(id(layer.step), id(data))] = (layer.step, data, encoded)
+        return encoded
+
+    def _encode_layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
+        data = layer.data
+        keys = data.keys()
+        items: list[Any] = [self._shape(self._step(layer.step), keys if type(keys) is tuple else tuple(keys))]
+        values = data.values()
+        values_get = self._values.get
+        # A layer of strings that all have value numbers (the analysis columns: a hundred "0", "1" and code
+        # names) is looked up in one pass in C; any other layer value by value.
+        if self._just_strings == set(map(type, values)):
+            numbers = list(map(values_get, values))
+            if None not in numbers:
+                items += numbers
+                return self._numbered_layer(items)
+        all_numbered = True
+        element = self._element
+        interned = self._interned
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                item = values_get(value)  # a string is its own token: the common case, kept short
+                if item is None:
+                    item = interned(value, value, scope)
+            elif kind not in _JSON_TYPES and isinstance(value, Record):
+                number, first_id = self._define_attached(value)
+                self._attachments.append(first_id)
+                items.append({"r": number})
+                all_numbered = False
+                continue
+            else:
+                item = element(value, scope)
+            if type(item) is not int or item < 0:
+                all_numbered = False
+            items.append(item)
+        if not all_numbered:
+            return items
+        return self._numbered_layer(items)
+
+    def _numbered_layer(self, items: list[Any]) -> int | list[Any]:
+        """The layer number of a layer whose items are all numbers, or the items while it is new."""
+        token = tuple(items)
+        number = self._layers.get(token)
+        if number is not None:
+            return number
+        if token in self._layers_seen and len(self._layers) < _TABLE_LIMIT:
+            number = self._layers[token] = len(self._layers)
+            self._emit(["l", *items])
+            return number
+        if len(self._layers_seen) >= _SEEN_LIMIT:
+            self._layers_seen.clear()
+        self._layers_seen.add(token)
+        return items
+
+    def _element(self, value: Any, scope: _Scope) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self._interned(value, value, scope)
+        if kind is dict or kind is list:
+            # Labels and label lists are shared objects: once one has a value number, find it by identity.
+            known = self._value_by_identity.get(id(value))
+            if known is not None and known[0] is value:
+                return known[1]
+            if kind is dict:
+                items = [self._shape(None, tuple(value))]
+                self._items(value.values(), scope, items)
+                element = self._container(kind, items, {"d": items}, scope)
+            else:
+                items = []
+                self._items(value, scope, items)
+                element = self._container(kind, items, {"l": items}, scope)
+            if type(element) is int and element >= 0:
+                if len(self._value_by_identity) >= _IDENTITY_LIMIT:
+                    self._value_by_identity.clear()
+                self._value_by_identity[id(value)] = (value, element)
+            return element
+        if value is None or kind is bool or kind is int:
+            return self._interned((kind, value), [value], scope)
+        if kind is float:
+            return self._interned((kind, float.__repr__(value)), [value], scope)  # repr keeps -0.0 apart
+        raise _NotJson(f"a value of type {kind.__name__} cannot be written as JSON")
+
+    def _items(self, values: Iterable[Any], scope: _Scope, items: list[Any]) -> None:
+        values_get = self._values.get
+        for value in values:
+            if type(value) is str:
+                number = values_get(value)
+                items.append(self._interned(value, value, scope) if number is None else number)
+            else:
+                items.append(self._element(value, scope))
+
+    def _container(self, kind: type, items: list[Any], inline: dict[str, Any], scope: _Scope) -> Any:
+        for item in items:
+            if type(item) is not int or item < 0:
+                scope.count += 1  # its contents are not all numbered: written inline, never referred to
+                return inline
+        return self._interned((kind, *items), inline, scope)
+
+    def _interned(self, token: Any, inline: Any, scope: _Scope) -> Any:
+        """The value number of ``token``, a reference to it earlier in the entry, or ``inline``; gives the
+        value a number the second time an entry uses it."""
+        number = self._values.get(token)
+        if number is not None:
+            return number
+        number = scope.tokens.get(token)
+        if number is not None:
+            return number
+        if token in self._seen:
+            if len(self._values) < _TABLE_LIMIT:
+                number = self._values[token] = len(self._values)
+                self._emit(["v", inline])
+                return number
+        else:
+            if len(self._seen) >= _SEEN_LIMIT:
+                self._seen.clear()
+            self._seen.add(token)
+        scope.count += 1
+        scope.tokens[token] = -scope.count
+        return inline
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+class AuditTrail:
+    """A loaded audit trail: its tables in memory; its records read from the file when asked for.
+
+    Loading reads the file once and keeps, per record, its place in the file and the first value of its id
+    key; for a million records that is a few hundred megabytes.
+    """
+
+    def __init__(self, path: Path, id_key: str):
+        # Use AuditTrail.load.
+        self.path = path
+        self.id_key = id_key
+        self._keys: list[str] = []
+        self._values: list[Any] = []
+        self._steps: list[Step] = []
+        self._shapes: list[tuple[Step | None, tuple[str, ...]]] = []
+        self._layers: list[Layer] = []
+        self._attached_lines: list[tuple[int, int]] = []  # (byte offset, line number)
+        self._attached_cache: dict[int, Record] = {}
+        self._record_lines: list[tuple[int, int]] = []
+        self._index: dict[Any, list[int]] = {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "AuditTrail":
+        """Reads the tables and the record index of the audit trail at ``path``."""
+        path = Path(path)
+        try:
+            handle = open(path, "rb")
+        except OSError as error:
+            raise AuditTrailError(f"cannot be read: {error.strerror or error}", path=path) from None
+        with handle:
+            return cls._read(path, handle)
+
+    @classmethod
+    def _read(cls, path: Path, handle: BinaryIO) -> "AuditTrail":
+        def fail(line_number: int, message: str) -> NoReturn:
+            raise AuditTrailError(f"line {line_number}: {message}", path=path)
+
+        if handle.readline() != b"[\n":
+            fail(1, "not an audit trail (expected '[' alone on the first line)")
+        header = _parse(handle.readline(), 2, fail)
+        if not (type(header) is list and len(header) == 3 and header[0] == FORMAT_NAME):
+            fail(2, f"not an audit trail header (expected [{FORMAT_NAME!r}, version, options])")
+        if header[1] != FORMAT_VERSION:
+            fail(2, f"format version {header[1]!r} is not supported (this pipeline reads version {FORMAT_VERSION})")
+        if not (type(header[2]) is dict and type(header[2].get("id_key")) is str):
+            fail(2, "the header names no id_key")
+        trail = cls(path, header[2]["id_key"])
+        offset = handle.tell()
+        line_number = 2
+        ended = False
+        for line in handle:
+            line_number += 1
+            line_offset, offset = offset, offset + len(line)
+            if ended:
+                if line.rstrip(b"\n") == b"]" and not handle.read(1):
+                    return trail
+                fail(line_number, "unexpected content after the end entry")
+            try:
+                if line.startswith(b'["r",'):
+                    element, _ = _DECODER.raw_decode(line.decode("utf-8"), 5)
+                    first_id = trail._decode(element, [])
+                    trail._record_lines.append((line_offset, line_number))
+                    if first_id is None or type(first_id) in (str, int, float, bool):
+                        trail._index.setdefault(first_id, []).append(len(trail._record_lines) - 1)
+                elif line.startswith(b'["a",'):
+                    trail._attached_lines.append((line_offset, line_number))
+                else:
+                    entry = _parse(line, line_number, fail)
+                    if type(entry) is not list or not entry:
+                        fail(line_number, "an entry must be a non-empty list")
+                    if entry[0] == "end":
+                        if entry[1:] != [len(trail._record_lines)]:
+                            fail(line_number, f"the end entry counts {entry[1:]}, the file has "
+                                              f"{len(trail._record_lines)} records")
+                        ended = True
+                    else:
+                        trail._table_entry(entry)
+            except AuditTrailError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError) as error:
+                fail(line_number, f"malformed entry ({type(error).__name__}: {error})")
+        if ended:
+            fail(line_number + 1, "missing the closing ']'")
+        fail(line_number, "truncated: no end entry")
+
+    def _table_entry(self, entry: list[Any]) -> None:
+        tag = entry[0]
+        if tag == "k":
+            if len(entry) != 2 or type(entry[1]) is not str:
+                raise ValueError("a key entry holds one string")
+            self._keys.append(entry[1])
+        elif tag == "v":
+            if len(entry) != 2:
+                raise ValueError("a value entry holds one element")
+            self._values.append(self._decode(entry[1], []))
+        elif tag == "s":
+            if len(entry) != 4:
+                raise ValueError("a step entry holds user, source and timestamp")
+            local: list[Any] = []
+            user, source, timestamp = (self._decode(item, local) for item in entry[1:])
+            if type(user) is not str or type(source) is not str or type(timestamp) not in (float, int, str):
+                raise ValueError("a step is a user string, a source string and a timestamp")
+            self._steps.append(Step(user, source, timestamp))
+        elif tag == "h":
+            step = None if entry[1] is None else self._steps[_number(entry[1])]
+            self._shapes.append((step, tuple(self._keys[_number(k)] for k in entry[2])))
+        elif tag == "l":
+            self._layers.append(self._decode_layer(entry[1:], [], None))
+        else:
+            raise ValueError(f"unknown entry tag {tag!r}")
+
+    # -- decoding -----------------------------------------------------------------------------------------
+
+    def _decode(self, element: Any, local: list[Any]) -> Any:
+        kind = type(element)
+        if kind is int:
+            if element >= 0:
+                return self._values[element]
+            if -element > len(local):
+                raise ValueError(f"reference {element} points to no earlier value of the entry")
+            return local[-element - 1]
+        if kind is str:
+            local.append(element)
+            return element
+        if kind is list:
+            if len(element) != 1:
+                raise ValueError("an inline literal is a one-item list")
+            local.append(element[0])
+            return element[0]
+        if kind is dict and len(element) == 1:
+            result: Any
+            if "d" in element:
+                shape, *items = element["d"]
+                keys = self._shapes[_number(shape)][1]
+                if len(keys) != len(items):
+                    raise ValueError(f"a dict of shape {shape} needs {len(keys)} values, has {len(items)}")
+                result = {key: self._decode(item, local) for key, item in zip(keys, items)}
+                local.append(result)
+                return result
+            if "l" in element:
+                result = [self._decode(item, local) for item in element["l"]]
+                local.append(result)
+                return result
+        raise ValueError(f"not an element: {element!r}")
+
+    def _decode_layer(self, items: list[Any], local: list[Any], handle: BinaryIO | None) -> Layer:
+        step, keys = self._shapes[_number(items[0])]
+        if step is None:
+            raise ValueError(f"shape {items[0]} has no step")
+        if len(keys) != len(items) - 1:
+            raise ValueError(f"a layer of shape {items[0]} needs {len(keys)} values, has {len(items) - 1}")
+        data: dict[str, Any] = {}
+        for key, item in zip(keys, items[1:]):
+            if type(item) is dict and "r" in item:
+                if handle is None:
+                    raise ValueError("a layer entry cannot attach a record")
+                data[key] = self._attached_record(_number(item["r"]), handle)
+            else:
+                data[key] = self._decode(item, local)
+        return Layer(step, data)
+
+    def _record_from_line(self, handle: BinaryIO, offset: int, line_number: int) -> Record:
+        handle.seek(offset)
+        try:
+            entry = json.loads(handle.readline().rstrip(b",\n"))
+            local: list[Any] = []
+            layers = []
+            # entry[1] of an "r" entry, the id element, was read when the file was loaded.
+            for item in entry[2:] if entry[0] == "r" else entry[1:]:
+                if type(item) is int:
+                    layers.append(self._layers[_number(item)])
+                else:
+                    layers.append(self._decode_layer(item, local, handle))
+            return Record.from_layers(layers)
+        except AuditTrailError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError) as error:
+            raise AuditTrailError(
+                f"line {line_number}: malformed record ({type(error).__name__}: {error})", path=self.path
+            ) from None
+
+    def _attached_record(self, number: int, handle: BinaryIO) -> Record:
+        record = self._attached_cache.get(number)
+        if record is None:
+            record = self._attached_cache[number] = self._record_from_line(handle, *self._attached_lines[number])
+        return record
+
+    # -- public reading -----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._record_lines)
+
+    def ids(self) -> list[Any]:
+        """The first id-key value of the records, each once, in file order."""
+        return list(self._index)
+
+    def records(self) -> Iterator[Record]:
+        """Every message record, in file order."""
+        with open(self.path, "rb") as handle:
+            for offset, line_number in self._record_lines:
+                yield self._record_from_line(handle, offset, line_number)
+
+    def records_for(self, uid: Any) -> list[Record]:
+        """The records whose id key first took the value ``uid``, in file order (empty if there are none)."""
+        numbers = self._index.get(uid)
+        if not numbers:
+            return []
+        with open(self.path, "rb") as handle:
+            return [self._record_from_line(handle, *self._record_lines[n]) for n in numbers]
+
+    def explain(self, uid: Any, key: str) -> str:
+        """A readable history of ``key`` in the records of ``uid``.
+
+        For each record: every value the key took, oldest first, with the time (ISO, UTC), user and step that
+        wrote it and the attached record it came through; for its first value, the earlier keys that held the
+        same value (how a pipeline key leads back to its raw Rapid Pro key). Only values whose JSON text has
+        at least 6 characters are matched that way, so "0", "1", "true" or "STOP" are not traced to keys
+        that merely hold the same short value.
+        """
+        numbers = self._index.get(uid)
+        if not numbers:
+            raise AuditTrailError(f"no record whose {self.id_key} was {uid!r}", path=self.path)
+        records = self.records_for(uid)
+        lines = [f"{self.id_key} {_show(uid)}, key {key!r}: {len(records)} record(s) in {self.path.name}"]
+        for position, (number, record) in enumerate(zip(numbers, records), start=1):
+            lines.append("")
+            lines.append(f"record {position} of {len(records)} (message {number + 1} in the file; "
+                         f"{self.id_key} now {_show(record.get(self.id_key))}):")
+            lines.extend(_explain_record(record, key))
+        return "\n".join(lines) + "\n"
+
+
+def _number(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{value!r} is not a table number")
+    return value
+
+
+def _parse(line: bytes, line_number: int, fail: Any) -> Any:
+    try:
+        return json.loads(line.rstrip(b",\n"))
+    except ValueError as error:
+        fail(line_number, f"not valid JSON ({error})")
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _when(timestamp: float | str) -> str:
+    if type(timestamp) is str:
+        return timestamp
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
+
+
+def _writes(record: Record, via: str | None) -> Iterator[tuple[Step, str, Any, str | None]]:
+    """Every (step, key, value, via) written into ``record``, in the order Record.history lists them."""
+    for layer in record.layers:
+        for attach_key, value in layer.data.items():
+            if isinstance(value, Record):
+                yield from _writes(value, attach_key if via is None else f"{via}/{attach_key}")
+        for key, value in layer.data.items():
+            if not isinstance(value, Record):
+                yield layer.step, key, value, via
+
+
+def _explain_record(record: Record, key: str) -> list[str]:
+    writes = list(_writes(record, None))
+    changes = [(position, write) for position, write in enumerate(writes) if write[1] == key]
+    if not changes:
+        return [f"  key {key!r} was never written in this record"]
+    lines = []
+    for number, (position, (step, _, value, via)) in enumerate(changes, start=1):
+        lines.append(f"  {number}. {_show(value)}")
+        lines.append(f"     at {_when(step.timestamp)} by {step.user}, step {step.source}")
+        if via is not None:
+            lines.append(f"     through attached record {via!r}")
+        if number == 1 and len(_show(value)) >= 6:
+            earlier = [w for w in writes[:position] if w[1] != key and type(w[2]) is type(value) and w[2] == value]
+            for earlier_step, earlier_key, _, earlier_via in earlier[:3]:
+                through = "" if earlier_via is None else f" through attached record {earlier_via!r}"
+                lines.append(f"     same value earlier under {earlier_key!r}{through}, at "
+                             f"{_when(earlier_step.timestamp)} by {earlier_step.user}, step {earlier_step.source}")
+    lines.append(f"  final value: {_show(record.get(key))}")
+    return lines

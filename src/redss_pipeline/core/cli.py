@@ -1,0 +1,48 @@
+"""What every command-line entry point shares: argument parsing that exits 2, one-line errors, ``--verbose``.
+
+An entry point is a function ``main(args) -> int`` wrapped by :func:`run_main`. A
+:class:`~redss_pipeline.core.errors.PipelineError` is printed as one line on stderr (``error: <message>``) and the
+process exits with the error's status (2 for usage and configuration errors, 1 otherwise); ``--verbose``
+prints the traceback as well. Any other exception is a bug: it is reported with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from redss_pipeline.core.errors import PipelineError, UsageError
+
+__all__ = ["ArgumentParser", "run_main"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are :class:`UsageError` (exit 2, usage printed) instead of SystemExit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
+    """Runs ``main`` and maps errors to exit statuses; returns the status for ``sys.exit``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in args
+    if verbose:
+        args.remove("--verbose")
+    try:
+        return main(args)
+    except PipelineError as error:
+        if verbose:
+            traceback.print_exc()
+        lines = str(error).splitlines() or [type(error).__name__]
+        print(f"error: {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            print(line, file=sys.stderr)
+        if not verbose and error.exit_status != 2:
+            print("(run again with --verbose for the traceback)", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("interrupted: nothing was half-written; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,699 @@
+"""The pipeline configuration: one JSON file, validated before any work starts.
+
+Everything the 2019 code hard-wired lives in ``pipeline_config.json`` (spec README, compatibility contract 4):
+the Rapid Pro flows and their fetch modes, result keys, coding plans with the scheme file of each, the project
+window, the channel and week windows, the operational corrections, the test contacts, the ICR sample, the output
+and Drive file names. The Rapid Pro server is not in it: it is a command-line argument (README decision 5), and
+secrets never are.
+
+Loading validates the whole file and reports every problem at once, each naming the JSON path, what was
+expected and what was found, then raises :class:`~redss_pipeline.core.errors.ConfigError` (exit status 2):
+
+    pipeline_config.json: 3 problem(s) in the configuration file:
+    - $.icr.sample_size: expected an integer, got "200"
+    - $.rqa_plans[1]: missing key 'scheme'
+    - $.code_schemes.files.gender: scheme file code_schemes/gendr.json does not exist
+
+Paths inside the file (the code-scheme directory) are relative to the configuration file, never to the current
+directory. The typed model below is frozen; stages receive it as a parameter.
+
+The schema itself is :data:`CONFIG_SCHEMA` (JSON Schema, draft 2020-12); cross-field checks (names that must
+refer to each other, windows that must be ordered, scheme files that must load) are in :func:`_check_references`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+
+from redss_pipeline.core.code_scheme import CodeScheme, load_code_scheme
+from redss_pipeline.core.errors import ConfigError, SchemeError
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "CONFIG_SCHEMA",
+    "FETCH_MODES",
+    "CLEANER_NAMES",
+    "LOCATION_LEVELS",
+    "PipelineConfig",
+    "FlowConfig",
+    "RqaPlan",
+    "BinaryPlan",
+    "SurveyPlan",
+    "OperatorPlan",
+    "WsRedirect",
+    "TimeWindowCorrection",
+    "TimeRange",
+    "IcrConfig",
+    "OutputNames",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+]
+
+CONFIG_FILE_NAME = "pipeline_config.json"
+FORMAT_ID = "redss-pipeline-config/1"
+FETCH_MODES = ("all", "latest-only")
+CLEANER_NAMES = ("gender", "mogadishu_sub_district", "somalia_district", "age", "yes_no", "operator")
+LOCATION_LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
+
+_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
+_FILE_NAME = {"type": "string", "pattern": r"^[^/\\]+$", "minLength": 1}
+_DATETIME = {"type": "string", "format": "date-time-with-offset"}
+_RANGE = {"type": "array", "prefixItems": [_DATETIME, _DATETIME], "minItems": 2, "maxItems": 2}
+_RANGES = {"type": "array", "items": _RANGE, "minItems": 1}
+
+
+def _obj(properties: dict, required: list[str] | None = None) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+    }
+
+
+CONFIG_SCHEMA: dict = _obj(
+    {
+        "format": {"const": FORMAT_ID},
+        "project": _obj({"name": {"type": "string"}, "start": _DATETIME, "end": _DATETIME}),
+        "rapid_pro": _obj(
+            {
+                "flows": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _obj({"name": {"type": "string", "minLength": 1}, "mode": {"enum": list(FETCH_MODES)}}),
+                },
+                "test_contact_uuids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+            }
+        ),
+        "code_schemes": _obj(
+            {
+                "directory": {"type": "string", "minLength": 1},
+                "files": {"type": "object", "additionalProperties": _FILE_NAME, "minProperties": 1},
+            }
+        ),
+        "message_time_field": _NAME,
+        "rqa_plans": {
+            "type": "array",
+            "minItems": 1,
+            "items": _obj(
+                {
+                    "name": _NAME,
+                    "flow": {"type": "string"},
+                    "result_key": _NAME,
+                    "raw_field": _NAME,
+                    "id_field": _NAME,
+                    "run_id_field": _NAME,
+                    "coded_field": _NAME,
+                    "scheme": _NAME,
+                    "analysis_prefix": _NAME,
+                    "binary": {
+                        "oneOf": [
+                            {"type": "null"},
+                            _obj({"coded_field": _NAME, "scheme": _NAME, "analysis_key": _NAME}),
+                        ]
+                    },
+                    "coda_file": _FILE_NAME,
+                    "icr_file": _FILE_NAME,
+                }
+            ),
+        },
+        "survey_plans": {
+            "type": "array",
+            "minItems": 1,
+            "items": _obj(
+                {
+                    "name": _NAME,
+                    "flow": {"type": "string"},
+                    "result_key": _NAME,
+                    "raw_field": _NAME,
+                    "time_field": _NAME,
+                    "id_field": _NAME,
+                    "coded_field": _NAME,
+                    "scheme": _NAME,
+                    "cleaner": {"oneOf": [{"type": "null"}, {"enum": list(CLEANER_NAMES)}]},
+                    "analysis_key": _NAME,
+                    "coda_file": _FILE_NAME,
+                    "location_level": {"enum": list(LOCATION_LEVELS)},
+                },
+                required=[
+                    "name", "flow", "result_key", "raw_field", "time_field", "id_field", "coded_field", "scheme",
+                    "cleaner", "analysis_key", "coda_file",
+                ],
+            ),
+        },
+        "operator": _obj(
+            {"coded_field": _NAME, "scheme": _NAME, "cleaner": {"const": "operator"}, "analysis_key": _NAME}
+        ),
+        "operational_corrections": _obj(
+            {
+                "ws_redirect": {
+                    "oneOf": [
+                        {"type": "null"},
+                        _obj(
+                            {
+                                "show": _NAME,
+                                "scheme": _NAME,
+                                "code_id": {"type": "string", "minLength": 1},
+                                "to_show": _NAME,
+                                "sent_on": _DATETIME,
+                                "why": {"type": "string"},
+                            },
+                            required=["show", "scheme", "code_id", "to_show", "sent_on"],
+                        ),
+                    ]
+                },
+                "time_windows": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "id": {"type": "string", "minLength": 1},
+                            "show": _NAME,
+                            "after": _DATETIME,
+                            "from": _DATETIME,
+                            "until": _DATETIME,
+                            "to_show": _NAME,
+                            "sent_on": {"oneOf": [{"type": "null"}, _DATETIME]},
+                            "why": {"type": "string"},
+                        },
+                        required=["id", "show", "to_show", "sent_on"],
+                    ),
+                },
+            }
+        ),
+        "channels": {"type": "object", "additionalProperties": _RANGES, "minProperties": 1},
+        "weeks": {"type": "object", "additionalProperties": _RANGES},
+        "noise": _obj({"min_length": {"type": "integer", "minimum": 0}}),
+        "icr": _obj({"sample_size": {"type": "integer", "minimum": 0}, "seed": {"type": "integer"}}),
+        "outputs": _obj(
+            {
+                "messages_csv": _FILE_NAME,
+                "individuals_csv": _FILE_NAME,
+                "production_csv": _FILE_NAME,
+                "audit_trail": _FILE_NAME,
+            }
+        ),
+        "drive": _obj({"messages_csv": _FILE_NAME, "individuals_csv": _FILE_NAME, "production_csv": _FILE_NAME}),
+    }
+)
+
+
+# -- typed model -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open time range ``[start, end)``: start inclusive, end exclusive (spec pipeline.md section 8)."""
+
+    start: datetime
+    end: datetime
+
+    def __contains__(self, t: datetime) -> bool:
+        return self.start <= t < self.end
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """A Rapid Pro flow to fetch. ``mode`` is ``all`` (one record per run) or ``latest-only`` (one record per
+    respondent, newest answer per key)."""
+
+    name: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class BinaryPlan:
+    """The single-coded yes/no-style question some shows ask beside the reasons."""
+
+    coded_field: str
+    scheme: CodeScheme
+    analysis_key: str
+
+
+@dataclass(frozen=True)
+class RqaPlan:
+    """A radio show: its flow and result key, the record fields it uses, its schemes and its files."""
+
+    name: str
+    flow: str
+    result_key: str
+    raw_field: str
+    id_field: str
+    run_id_field: str
+    coded_field: str
+    scheme: CodeScheme
+    analysis_prefix: str
+    binary: BinaryPlan | None
+    coda_file: str
+    icr_file: str
+
+
+@dataclass(frozen=True)
+class SurveyPlan:
+    """A survey question: where its answer comes from, how it is cleaned, coded, exported and analysed.
+
+    The five location plans share one raw field and one Coda file; ``location_level`` tells them apart.
+    """
+
+    name: str
+    flow: str
+    result_key: str
+    raw_field: str
+    time_field: str
+    id_field: str
+    coded_field: str
+    scheme: CodeScheme
+    cleaner: str | None
+    analysis_key: str
+    coda_file: str
+    location_level: str | None
+
+
+@dataclass(frozen=True)
+class OperatorPlan:
+    """The mobile operator, derived from the phone number behind a uid (never exported to Coda)."""
+
+    coded_field: str
+    scheme: CodeScheme
+    cleaner: str
+    analysis_key: str
+
+
+@dataclass(frozen=True)
+class WsRedirect:
+    """Correction C1: a message of ``show`` whose text coders labelled (checked) with ``code_id`` in ``scheme``
+    belongs to ``to_show``; its ``sent_on`` is faked to ``sent_on`` (kept verbatim as written here)."""
+
+    show: str
+    scheme: CodeScheme
+    code_id: str
+    to_show: str
+    sent_on: str
+
+
+@dataclass(frozen=True)
+class TimeWindowCorrection:
+    """A late-delivery correction: a message of ``show`` whose own time falls in the window moves to
+    ``to_show``; ``sent_on`` (when not None) replaces its time verbatim.
+
+    Window bounds, each optional: ``after`` (strictly later), ``from`` (at or later), ``until`` (strictly
+    earlier). Corrections of one show are tried in file order after the WS redirect; the first match wins.
+    """
+
+    id: str
+    show: str
+    after: datetime | None
+    from_: datetime | None
+    until: datetime | None
+    to_show: str
+    sent_on: str | None
+
+    def matches(self, t: datetime) -> bool:
+        return (
+            (self.after is None or t > self.after)
+            and (self.from_ is None or t >= self.from_)
+            and (self.until is None or t < self.until)
+        )
+
+
+@dataclass(frozen=True)
+class IcrConfig:
+    """Inter-coder-reliability sample: rows per show, and the seed of ``random.Random``."""
+
+    sample_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class OutputNames:
+    """File names of the analysis outputs (under ``Outputs/``) or of their Drive copies."""
+
+    messages_csv: str
+    individuals_csv: str
+    production_csv: str
+    audit_trail: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The validated configuration. Build it with :func:`load_config`."""
+
+    path: Path
+    project_name: str
+    project_start: datetime
+    project_end: datetime
+    flows: tuple[FlowConfig, ...]
+    test_contact_uuids: frozenset[str]
+    schemes: Mapping[str, CodeScheme]
+    message_time_field: str
+    rqa_plans: tuple[RqaPlan, ...]
+    survey_plans: tuple[SurveyPlan, ...]
+    operator: OperatorPlan
+    ws_redirect: WsRedirect | None
+    time_window_corrections: tuple[TimeWindowCorrection, ...]
+    channels: Mapping[str, tuple[TimeRange, ...]]
+    weeks: Mapping[str, tuple[TimeRange, ...]]
+    noise_min_length: int
+    icr: IcrConfig
+    outputs: OutputNames
+    drive: OutputNames
+
+    def flow(self, name: str) -> FlowConfig:
+        for flow in self.flows:
+            if flow.name == name:
+                return flow
+        raise KeyError(name)
+
+    def rqa_plan(self, name: str) -> RqaPlan:
+        for plan in self.rqa_plans:
+            if plan.name == name:
+                return plan
+        raise KeyError(name)
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    """``$REDSS_PIPELINE_CONFIG`` if set, else ``pipeline_config.json`` at the project root (beside ``src/``)."""
+    override = os.environ.get("REDSS_PIPELINE_CONFIG")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / CONFIG_FILE_NAME
+
+
+def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
+    """Reads, validates and types the configuration file; raises ConfigError listing every problem."""
+    config_path = Path(path) if path is not None else default_config_path()
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"cannot read the configuration file: {error.strerror}"], path=config_path) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            [f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"], path=config_path
+        ) from None
+    return parse_config(raw, path=config_path)
+
+
+def parse_config(raw: Any, *, path: Path) -> PipelineConfig:
+    """Validates an already-parsed configuration document; ``path`` anchors relative paths and messages."""
+    path = Path(path).resolve()
+    if isinstance(raw, dict) and {"RapidProBaseURL", "RapidProTokenFileURL"} & set(raw):
+        raise ConfigError(
+            [
+                "this is the 2019 two-key pipeline_config.json format (RapidProBaseURL, RapidProTokenFileURL); "
+                "the server is now the <rapid-pro-server> argument and the token an argument, @FILE or "
+                f"RAPID_PRO_TOKEN. Replace this file with the {FORMAT_ID} configuration shipped with the pipeline"
+            ],
+            path=path,
+        )
+    problems = _schema_problems(raw)
+    schemes: dict[str, CodeScheme] = {}
+    if _scheme_section_is_usable(raw):
+        # Checked even when other parts are broken, so one run reports every problem.
+        schemes, scheme_problems = _load_schemes(raw, path.parent)
+        problems += scheme_problems
+    if not problems:
+        problems = _check_references(raw, schemes)
+    if problems:
+        raise ConfigError(problems, path=path)
+    return _build(raw, path, schemes)
+
+
+def _scheme_section_is_usable(raw: Any) -> bool:
+    section = raw.get("code_schemes") if isinstance(raw, dict) else None
+    return (
+        isinstance(section, dict)
+        and isinstance(section.get("directory"), str)
+        and isinstance(section.get("files"), dict)
+        and all(isinstance(v, str) and v and "/" not in v for v in section["files"].values())
+    )
+
+
+def _parse_datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("no UTC offset")
+    return value
+
+
+_format_checker = jsonschema.FormatChecker()
+
+
+@_format_checker.checks("date-time-with-offset", raises=ValueError)
+def _is_datetime_with_offset(instance: object) -> bool:
+    if not isinstance(instance, str):
+        return True
+    _parse_datetime(instance)
+    return True
+
+
+@_format_checker.checks("uuid", raises=ValueError)
+def _is_uuid(instance: object) -> bool:
+    import uuid
+
+    if isinstance(instance, str):
+        uuid.UUID(instance)
+    return True
+
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "an object",
+    "array": "a list",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _schema_problems(raw: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA, format_checker=_format_checker)
+    problems = []
+    for error in sorted(validator.iter_errors(raw), key=lambda e: (list(map(str, e.absolute_path)), e.validator)):
+        problems.extend(_describe(error))
+    return problems
+
+
+def _describe(error: jsonschema.ValidationError) -> list[str]:
+    where = error.json_path
+    got = json.dumps(error.instance, ensure_ascii=False)
+    if len(got) > 60:
+        got = got[:57] + "..."
+    kind = error.validator
+    if kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        return [f"{where}: expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {got}"]
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return [f"{where}: missing key {k!r}" for k in missing]
+    if kind == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in known]
+        return [f"{where}: unknown key {k!r} (expected one of: {', '.join(sorted(known))})" for k in extra]
+    if kind == "enum":
+        return [f"{where}: expected one of {', '.join(json.dumps(v) for v in error.validator_value)}, got {got}"]
+    if kind == "const":
+        return [f"{where}: expected {json.dumps(error.validator_value)}, got {got}"]
+    if kind == "format":
+        what = {"date-time-with-offset": "an ISO 8601 date-time with a UTC offset", "uuid": "a UUID"}
+        return [f"{where}: expected {what.get(error.validator_value, error.validator_value)}, got {got}"]
+    if kind == "pattern":
+        return [f"{where}: expected a plain name (letters, digits, '_', '-', '.'), got {got}"]
+    if kind == "oneOf":
+        # Report the most specific sub-problem of the alternative that is not null.
+        best = jsonschema.exceptions.best_match(error.context) if error.context else None
+        if best is not None and error.instance is not None:
+            return _describe(best)
+        return [f"{where}: unexpected value {got}"]
+    if kind in ("minItems", "maxItems", "minProperties", "minLength"):
+        return [f"{where}: {error.message}"]
+    return [f"{where}: {error.message}"]
+
+
+def _load_schemes(raw: dict, base: Path) -> tuple[dict[str, CodeScheme], list[str]]:
+    directory = base / raw["code_schemes"]["directory"]
+    schemes: dict[str, CodeScheme] = {}
+    problems: list[str] = []
+    for name, file_name in raw["code_schemes"]["files"].items():
+        where = f"$.code_schemes.files.{name}"
+        scheme_path = directory / file_name
+        if not scheme_path.is_file():
+            shown = Path(raw["code_schemes"]["directory"]) / file_name
+            problems.append(f"{where}: scheme file {shown.as_posix()} does not exist")
+            continue
+        try:
+            schemes[name] = load_code_scheme(scheme_path)
+        except SchemeError as error:
+            problems.append(f"{where}: invalid scheme file: {error}")
+    return schemes, problems
+
+
+def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
+    """Cross-field checks: every name that refers to another part of the file must resolve."""
+    problems: list[str] = []
+    scheme_files = raw["code_schemes"]["files"]
+
+    def scheme(where: str, name: str) -> None:
+        if name not in scheme_files:
+            problems.append(f"{where}: unknown scheme {name!r} (not listed in $.code_schemes.files)")
+
+    def unique(where: str, values: list[str], what: str) -> None:
+        seen = set()
+        for value in values:
+            if value in seen:
+                problems.append(f"{where}: {what} {value!r} appears twice")
+            seen.add(value)
+
+    flow_names = [f["name"] for f in raw["rapid_pro"]["flows"]]
+    unique("$.rapid_pro.flows", flow_names, "flow name")
+    show_names = [p["name"] for p in raw["rqa_plans"]]
+    unique("$.rqa_plans", show_names, "show name")
+    unique("$.survey_plans", [p["name"] for p in raw["survey_plans"]], "plan name")
+
+    for i, plan in enumerate(raw["rqa_plans"]):
+        where = f"$.rqa_plans[{i}]"
+        if plan["flow"] not in flow_names:
+            problems.append(f"{where}.flow: unknown flow {plan['flow']!r} (not in $.rapid_pro.flows)")
+        scheme(f"{where}.scheme", plan["scheme"])
+        if plan["binary"] is not None:
+            scheme(f"{where}.binary.scheme", plan["binary"]["scheme"])
+    for i, plan in enumerate(raw["survey_plans"]):
+        where = f"$.survey_plans[{i}]"
+        if plan["flow"] not in flow_names:
+            problems.append(f"{where}.flow: unknown flow {plan['flow']!r} (not in $.rapid_pro.flows)")
+        scheme(f"{where}.scheme", plan["scheme"])
+    levels = [p.get("location_level") for p in raw["survey_plans"] if p.get("location_level")]
+    if levels and levels != list(LOCATION_LEVELS):
+        problems.append(
+            f"$.survey_plans: location plans must be {', '.join(LOCATION_LEVELS)} in this order, got {', '.join(levels)}"
+        )
+    scheme("$.operator.scheme", raw["operator"]["scheme"])
+
+    corrections = raw["operational_corrections"]
+    redirect = corrections["ws_redirect"]
+    if redirect is not None:
+        for key in ("show", "to_show"):
+            if redirect[key] not in show_names:
+                problems.append(f"$.operational_corrections.ws_redirect.{key}: unknown show {redirect[key]!r}")
+        scheme("$.operational_corrections.ws_redirect.scheme", redirect["scheme"])
+        ws_scheme = schemes.get(redirect["scheme"])
+        if ws_scheme is not None and not ws_scheme.has_code_id(redirect["code_id"]):
+            problems.append(
+                f"$.operational_corrections.ws_redirect.code_id: {redirect['code_id']!r} is not a code of "
+                f"scheme {redirect['scheme']!r}"
+            )
+    for i, window in enumerate(corrections["time_windows"]):
+        where = f"$.operational_corrections.time_windows[{i}]"
+        for key in ("show", "to_show"):
+            if window[key] not in show_names:
+                problems.append(f"{where}.{key}: unknown show {window[key]!r}")
+        bounds = [k for k in ("after", "from", "until") if k in window]
+        if not bounds:
+            problems.append(f"{where}: give at least one of 'after', 'from', 'until'")
+        if "after" in window and "from" in window:
+            problems.append(f"{where}: give 'after' or 'from', not both")
+        start = window.get("after") or window.get("from")
+        if start and "until" in window and _parse_datetime(start) >= _parse_datetime(window["until"]):
+            problems.append(f"{where}: the window ends before it starts")
+
+    for group in ("channels", "weeks"):
+        for key, ranges in raw[group].items():
+            for j, (start, end) in enumerate(ranges):
+                if _parse_datetime(start) >= _parse_datetime(end):
+                    problems.append(f"$.{group}.{key}[{j}]: the range ends before it starts")
+    if _parse_datetime(raw["project"]["start"]) > _parse_datetime(raw["project"]["end"]):
+        problems.append("$.project: end is before start")
+    return problems
+
+
+def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> PipelineConfig:
+    def ranges(items: list[list[str]]) -> tuple[TimeRange, ...]:
+        return tuple(TimeRange(_parse_datetime(a), _parse_datetime(b)) for a, b in items)
+
+    def optional_time(window: dict, key: str) -> datetime | None:
+        return _parse_datetime(window[key]) if key in window else None
+
+    redirect = raw["operational_corrections"]["ws_redirect"]
+    return PipelineConfig(
+        path=path,
+        project_name=raw["project"]["name"],
+        project_start=_parse_datetime(raw["project"]["start"]),
+        project_end=_parse_datetime(raw["project"]["end"]),
+        flows=tuple(FlowConfig(f["name"], f["mode"]) for f in raw["rapid_pro"]["flows"]),
+        test_contact_uuids=frozenset(raw["rapid_pro"]["test_contact_uuids"]),
+        schemes=dict(schemes),
+        message_time_field=raw["message_time_field"],
+        # The schema allows exactly the fields of each plan class, so a plan is its JSON object with the scheme
+        # names replaced by the loaded schemes.
+        rqa_plans=tuple(
+            RqaPlan(**{
+                **p,
+                "scheme": schemes[p["scheme"]],
+                "binary": None if p["binary"] is None
+                else BinaryPlan(**{**p["binary"], "scheme": schemes[p["binary"]["scheme"]]}),
+            })
+            for p in raw["rqa_plans"]
+        ),
+        survey_plans=tuple(
+            SurveyPlan(**{**p, "scheme": schemes[p["scheme"]], "location_level": p.get("location_level")})
+            for p in raw["survey_plans"]
+        ),
+        operator=OperatorPlan(**{**raw["operator"], "scheme": schemes[raw["operator"]["scheme"]]}),
+        ws_redirect=None
+        if redirect is None
+        else WsRedirect(
+            redirect["show"], schemes[redirect["scheme"]], redirect["code_id"], redirect["to_show"], redirect["sent_on"]
+        ),
+        time_window_corrections=tuple(
+            TimeWindowCorrection(
+                id=w["id"],
+                show=w["show"],
+                after=optional_time(w, "after"),
+                from_=optional_time(w, "from"),
+                until=optional_time(w, "until"),
+                to_show=w["to_show"],
+                sent_on=w["sent_on"],
+            )
+            for w in raw["operational_corrections"]["time_windows"]
+        ),
+        channels={k: ranges(v) for k, v in raw["channels"].items()},
+        weeks={k: ranges(v) for k, v in raw["weeks"].items()},
+        noise_min_length=raw["noise"]["min_length"],
+        icr=IcrConfig(raw["icr"]["sample_size"], raw["icr"]["seed"]),
+        outputs=OutputNames(**raw["outputs"]),
+        drive=OutputNames(**raw["drive"]),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m redss_pipeline.core.config [FILE]``: validates a configuration file and summarises it."""
+    import sys
+
+    from redss_pipeline.core.cli import run_main
+
+    def check(args: list[str]) -> int:
+        config = load_config(args[0] if args else None)
+        print(
+            f"{config.path}: valid ({len(config.flows)} flows, {len(config.rqa_plans)} shows, "
+            f"{len(config.survey_plans)} survey plans, {len(config.schemes)} code schemes)"
+        )
+        return 0
+
+    return run_main(check, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Which record keys an output column is derived from, back to the raw Rapid Pro answer.
+
+The audit trail keeps the history of every key of every message record; this module adds the map between keys,
+read from the configuration, so ``generate_outputs.py explain`` can walk from an output column to the raw key it
+came from (e.g. ``gender`` <- ``gender_coded`` <- ``gender_raw`` <- ``Gender (Value) - csap_demog``) and print
+the history of each.
+"""
+
+from __future__ import annotations
+
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
+
+__all__ = ["source_keys"]
+
+
+def source_keys(config: PipelineConfig, column: str) -> list[str]:
+    """``column`` followed by the keys it was derived from, nearest first (just ``[column]`` when the column
+    is not derived from another key)."""
+    chain = [column]
+    location_fields = [p.coded_field for p in config.survey_plans if p.location_level]
+    for plan in config.survey_plans:
+        value_key = raw_key(plan.result_key, "Value", plan.flow)
+        # A location level is reconciled from the codes of all five levels (spec pipeline.md 7.6.4).
+        coded = [plan.coded_field] + (location_fields if plan.location_level else [])
+        if column == plan.analysis_key:
+            return _unique([column, *coded, plan.raw_field, value_key])
+        if column == plan.coded_field:
+            return _unique([*coded, plan.raw_field, value_key])
+        if column == plan.raw_field:
+            return [column, value_key]
+    for plan in config.rqa_plans:
+        show_keys = [MESSAGE_KEY, SHOW_ID_KEY] + [raw_key(p.result_key, "Value", p.flow) for p in config.rqa_plans]
+        if column.startswith(plan.analysis_prefix) and column not in (plan.raw_field, plan.run_id_field):
+            return _unique(chain + [plan.coded_field, plan.raw_field] + show_keys)
+        if plan.binary is not None and column == plan.binary.analysis_key:
+            return _unique(chain + [plan.binary.coded_field, plan.raw_field] + show_keys)
+        if column in (plan.raw_field, plan.coded_field):
+            return _unique(chain + [plan.raw_field] + show_keys)
+        if column == plan.run_id_field:
+            return _unique(chain + [raw_key(plan.result_key, "Run ID", plan.flow)])
+    if column == config.operator.analysis_key:
+        return [column, config.operator.coded_field, "uid", PHONE_ID_KEY]
+    if column == "uid":
+        return [column, PHONE_ID_KEY]
+    if column in config.channels or column in config.weeks or column == "non_logical_time":
+        time_keys = [raw_key(p.result_key, "Time", p.flow) for p in config.rqa_plans]
+        return _unique([column, config.message_time_field, SHOW_ID_KEY] + time_keys)
+    return chain
+
+
+def _unique(keys: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [k for k in keys if not (k in seen or seen.add(k))]

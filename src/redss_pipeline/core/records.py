@@ -1,0 +1,355 @@
+"""Audited records: the successor of the 2019 ``TracedData``.
+
+A :class:`Record` is an immutable mapping of keys to values that remembers every write. Writing makes a new
+record (``record.updated(step, {...})``); the old one is unchanged. Each write is a :class:`Layer`: the keys
+it set and the :class:`Step` that set them. A step (who, which step, when) is one shared object for every
+record it touches, so its metadata is stored once, not once per record; no write inspects the call stack or
+hashes the record (the 2019 implementation spent most of its time doing both).
+
+Semantics kept from 2019 (spec pipeline.md section 6, README decision 7):
+
+- writes never delete a key; a later write to a key overrides the earlier value;
+- a layer may attach other records (a respondent's survey record): reading a key looks in the newest layer's
+  own values, then in the records attached in that layer, then in older layers. The effective content is
+  computed once per write, so reads are plain dictionary look-ups;
+- the full chain of values any key took can be listed with :meth:`Record.history`.
+
+The 2019 JSON layout is read and written by :mod:`redss_pipeline.core.traced_data_json`; the compact audit trail
+by :mod:`redss_pipeline.core.audit_trail`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import KeysView, Mapping
+from typing import Any, Iterator, NamedTuple
+
+__all__ = ["Step", "Layer", "Record", "ValueChange"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Who wrote, where, and when: shared by every record one step of the pipeline touches.
+
+    ``source`` names the step, rule, cleaner or input file (e.g. ``"generate/noise"``); for layers read from
+    2019 files it is the 2019 ``"file:line:function"`` text. ``timestamp`` is epoch seconds as a float, or the
+    ISO string some 2019 layers carry. The run's clock is read once by the entry point and passed in, so no
+    step reads the clock itself (spec README decision 8).
+    """
+
+    user: str
+    source: str
+    timestamp: float | str
+
+    def renamed(self, source: str) -> "Step":
+        """The same run and user under another step name."""
+        return Step(self.user, source, self.timestamp)
+
+
+class Layer(NamedTuple):
+    """One write: the keys it set (values may be attached :class:`Record` objects) and who set them."""
+
+    step: Step
+    data: Mapping[str, Any]
+
+
+class ValueChange(NamedTuple):
+    """One entry of a key's history: the step that wrote ``value``, and the attached record it came through
+    (the attachment key) when the value was written on an attached record rather than on this one."""
+
+    step: Step
+    value: Any
+    via: str | None
+
+
+class Record:
+    """An immutable, audited mapping. Build one with :meth:`create`, change it with :meth:`updated`.
+
+    It is registered as a :class:`~collections.abc.Mapping` rather than derived from one: ``isinstance(x,
+    Record)`` then stays a plain type check, which matters because every write tests its values with it.
+
+    Memory layout (a million messages must fit in a laptop): the effective content is a tuple of values whose
+    keys are described by a :class:`_Shape` shared by every record with the same keys in the same order (the
+    "hidden class" technique of JavaScript engines), and each layer stores an interned key tuple and its values,
+    with value tuples that recur across records (the same NA labels, the same "0"/"1" matrix) stored once.
+    """
+
+    __slots__ = ("_layers", "_shape", "_row")
+
+    _layers: tuple[Layer, ...]
+    _shape: "_Shape"
+    _row: tuple[Any, ...]
+
+    def __init__(self, layers: tuple[Layer, ...], shape: "_Shape", row: tuple[Any, ...]):
+        # Private: use Record.create / Record.from_layers.
+        self._layers = layers
+        self._shape = shape
+        self._row = row
+
+    # -- construction -------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, step: Step, data: Mapping[str, Any]) -> "Record":
+        """A new record whose first layer is ``data``, written by ``step``."""
+        return _EMPTY.updated(step, data)
+
+    @classmethod
+    def from_layers(cls, layers: list[Layer] | tuple[Layer, ...]) -> "Record":
+        """Rebuilds a record from its layers, oldest first (used by the file readers)."""
+        record = _EMPTY
+        for layer in layers:
+            record = record.updated(layer.step, layer.data)
+        return record
+
+    def updated(self, step: Step, updates: Mapping[str, Any]) -> "Record":
+        """A new record with ``updates`` written on top by ``step``; ``self`` is left as it was.
+
+        An empty ``updates`` returns ``self`` (nothing was written, so there is nothing to remember).
+        """
+        if not updates:
+            return self
+        data = _LayerData.of(updates)
+        if Record in map(type, data.row):
+            return self._attaching(step, data)
+        shape, positions, grows, whole = self._shape.transition(data.key_tuple)
+        if whole:
+            row = data.row  # every key rewritten, in the record's order (typically the first layer)
+        else:
+            cells = list(self._row + grows if grows else self._row)
+            for position, value in zip(positions, data.row):
+                cells[position] = value
+            row = tuple(cells)
+        return Record(self._layers + (_new_layer(Layer, (step, data)),), shape, row)
+
+    def _attaching(self, step: Step, data: "_LayerData") -> "Record":
+        # The rare path (once per message): a layer that attaches records. 2019 order: the layer's own keys,
+        # then its attached records (the first attached wins a shared key), then older layers.
+        values = self.to_dict()
+        attached = [v for v in data.row if type(v) is Record]
+        for record in reversed(attached):
+            values.update(record.items())
+        values.update((k, v) for k, v in zip(data.key_tuple, data.row) if type(v) is not Record)
+        shape = _shape_for(tuple(values))
+        return Record(self._layers + (Layer(step, data),), shape, tuple(values.values()))
+
+    def attached(self, step: Step, key: str, other: "Record") -> "Record":
+        """A new record with ``other`` attached under ``key``: every key of ``other`` becomes readable here."""
+        return self.updated(step, {key: other})
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        position = self._shape.index.get(key)
+        if position is None:
+            raise KeyError(key)
+        return self._row[position]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        position = self._shape.index.get(key)
+        return default if position is None else self._row[position]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._shape.index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shape.keys)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def keys(self) -> KeysView[str]:
+        return self._shape.index.keys()
+
+    def values(self) -> tuple[Any, ...]:
+        return self._row
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return zip(self._shape.keys, self._row)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain copy of the effective content (attached records' keys included)."""
+        return dict(zip(self._shape.keys, self._row))
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """Every write, oldest first."""
+        return self._layers
+
+    @property
+    def layout(self) -> tuple[str, ...]:
+        """The keys in order, as one tuple object shared by every record with the same keys in the same order
+        (layouts live as long as the process), so a reader can cache work per layout by identity."""
+        return self._shape.keys
+
+    def attached_records(self) -> list[tuple[str, "Record"]]:
+        """The records attached to this one, with their attachment keys, oldest first."""
+        return [(k, v) for layer in self._layers for k, v in layer.data.items() if isinstance(v, Record)]
+
+    def history(self, key: str) -> list[ValueChange]:
+        """Every value ``key`` took, oldest first, as seen through this record.
+
+        Values written on an attached record are listed at the point the record was attached, in their own
+        order, marked with the attachment key.
+        """
+        changes: list[ValueChange] = []
+        for layer in self._layers:
+            own = layer.data.get(key, _MISSING)
+            for attach_key, value in layer.data.items():
+                if isinstance(value, Record) and key in value:
+                    changes.extend(
+                        ValueChange(c.step, c.value, attach_key if c.via is None else f"{attach_key}/{c.via}")
+                        for c in value.history(key)
+                    )
+            if own is not _MISSING and not isinstance(own, Record):
+                changes.append(ValueChange(layer.step, own, None))
+        return changes
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Record):
+            return self.to_dict() == other.to_dict() and self._layers == other._layers
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Record({self.to_dict()!r}, layers={len(self._layers)})"
+
+
+Mapping.register(Record)
+
+_MISSING = object()
+# Builds a Layer without the Python-level NamedTuple constructor (a third of the cost of a small write).
+_new_layer = tuple.__new__
+
+
+class _Shape:
+    """The keys of a record, in order, with each key's position in the record's row of values.
+
+    Shapes are shared: every record with the same keys in the same order points at one shape, and the step
+    from a shape to the shape after writing some keys is computed once and remembered (``transition``).
+    """
+
+    __slots__ = ("keys", "index", "_transitions")
+
+    def __init__(self, keys: tuple[str, ...]):
+        self.keys = keys
+        self.index = {key: position for position, key in enumerate(keys)}
+        self._transitions: dict[tuple[str, ...], tuple["_Shape", tuple[int, ...], tuple[Any, ...], bool]] = {}
+
+    def transition(self, written: tuple[str, ...]) -> tuple["_Shape", tuple[int, ...], tuple[Any, ...], bool]:
+        """(the shape after writing ``written``, each written key's position, the cells to append, whether the
+        written keys are exactly the new shape's keys in order, so the written values are the whole row)."""
+        known = self._transitions.get(written)
+        if known is not None:
+            return known
+        index = self.index
+        new_keys = [key for key in dict.fromkeys(written) if key not in index]
+        shape = _shape_for(self.keys + tuple(new_keys)) if new_keys else self
+        positions = tuple(shape.index[key] for key in written)
+        result = (shape, positions, (None,) * len(new_keys), positions == tuple(range(len(shape.keys))))
+        if len(self._transitions) < _TRANSITIONS_PER_SHAPE:
+            self._transitions[written] = result
+        return result
+
+
+_TRANSITIONS_PER_SHAPE = 4096
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+
+
+def _shape_for(keys: tuple[str, ...]) -> _Shape:
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        shape = _SHAPES[keys] = _Shape(keys)
+    return shape
+
+
+_ROOT = _shape_for(())
+_EMPTY = Record((), _ROOT, ())
+
+
+class _LayerData:
+    """The keys one layer wrote and their values: a read-only mapping of two tuples.
+
+    Key tuples are interned, and so are value tuples that recur (the same labels, the same matrix of "0"/"1"
+    cells), so a layer that a step writes identically on many records is stored once.
+    """
+
+    __slots__ = ("key_tuple", "row")
+
+    def __init__(self, keys: tuple[str, ...], row: tuple[Any, ...]):
+        self.key_tuple = keys
+        self.row = row
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> "_LayerData":
+        if type(data) is _LayerData:
+            return data
+        keys = tuple(data)
+        keys = _KEY_TUPLES.setdefault(keys, keys)
+        row = tuple(data.values()) if type(data) is dict else tuple(data[k] for k in keys)
+        return _intern_layer(keys, row)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for position, k in enumerate(self.key_tuple):
+            if k == key:
+                return self.row[position]
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.key_tuple
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.key_tuple)
+
+    def __len__(self) -> int:
+        return len(self.key_tuple)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return zip(self.key_tuple, self.row)
+
+    def keys(self) -> tuple[str, ...]:
+        return self.key_tuple
+
+    def values(self) -> tuple[Any, ...]:
+        return self.row
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _LayerData) and self.key_tuple == other.key_tuple:
+            return self.row == other.row
+        if isinstance(other, Mapping):  # as for dicts, the order of the keys does not matter
+            return dict(zip(self.key_tuple, self.row)) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(zip(self.key_tuple, self.row)))
+
+
+Mapping.register(_LayerData)
+
+_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+# Interned layers, by key tuple and the identity of each value (values are never changed after a write, and
+# the interned layer keeps them alive, so an identity stays unique while it is in the table). Bounded.
+# (Only layers are interned whose values the table keeps alive; a layer not taken into the full table is
+# simply not shared.)
+_LAYERS: dict[tuple[Any, ...], _LayerData] = {}
+_LAYER_LIMIT = 200_000
+
+
+def _intern_layer(keys: tuple[str, ...], row: tuple[Any, ...]) -> _LayerData:
+    # By the identity of each value: the values that recur across records are the same objects (constants such
+    # as "0"/"1"/"true", labels a step made once and shared), and identity is cheap to compare.
+    token = (keys, *map(id, row))
+    layer = _LAYERS.get(token)
+    if layer is None:
+        layer = _LayerData(keys, row)
+        if len(_LAYERS) < _LAYER_LIMIT:
+            _LAYERS[token] = layer
+    return layer

@@ -1,0 +1,622 @@
+"""The 2019 TracedData JSON layout of ``Raw Data/<flow>.json``, read and written without jsonpickle.
+
+2019 wrote raw files with jsonpickle, which instantiates whatever class a ``py/object`` names, so decoding a
+file with it runs code chosen by the file. This module understands the layout itself (spec rapid-pro.md
+section 4) and never imports or instantiates anything a file names:
+
+- a file is a JSON list of record objects; a record object is its newest layer, holding ``_data`` (the keys
+  that layer wrote), ``_metadata`` (``user``, ``source``, ``timestamp``), ``_sha`` and ``_prev`` (the older
+  layers, nested, ``null`` for the first);
+- the ``py/state`` variant (attributes wrapped in a ``"py/state"`` object) is accepted;
+- ``{"py/id": n}`` refers to the n-th object of the file, counted as jsonpickle counts: the top-level list
+  is 0, and every record layer, metadata object and list is numbered when a depth-first walk over sorted keys
+  first meets it (plain dicts are not numbered).
+
+Each 2019 layer becomes one :class:`~redss_pipeline.core.records.Layer` whose :class:`~redss_pipeline.core.records.Step`
+carries that layer's own metadata, so a file read and written back keeps its data, layers, metadata and
+``_sha`` values, and a file in the layout this module writes comes back byte for byte. Objects met twice
+(an attached survey record shared by several messages, a step shared by many records, a shared list) are
+written once and then as ``py/id`` references, as jsonpickle did.
+
+``_sha`` is SHA-256 of ``json.dumps({"data": D, "prev_sha": P}, sort_keys=True)``, where ``D`` is the layer's
+``_data`` with attached records replaced by their ``_sha`` and ``P`` the previous layer's ``_sha`` (``""`` for
+the first). It is checked on read and computed on write, once per layer; records never carry it.
+
+Caveat for 2019 stage-3 output: 2019 records were mutable, so a survey record attached to a message and
+updated afterwards has a newer ``_sha`` than the one the attaching layer was hashed with. Such files fail the
+check; read them with ``verify_sha=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from pathlib import Path
+from typing import Any, Iterable, NoReturn, Sequence, TextIO
+
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Layer, Record, Step
+
+__all__ = ["read_traced_data_file", "loads_traced_data", "write_traced_data_file", "dumps_traced_data"]
+
+_TRACED_DATA = "core_data_modules.traced_data.traced_data.TracedData"
+_METADATA = "core_data_modules.traced_data.traced_data.Metadata"
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_RECORD_ATTRIBUTES = frozenset({"_data", "_metadata", "_prev", "_sha", "py/object"})
+_METADATA_ATTRIBUTES = frozenset({"user", "source", "timestamp", "py/object"})
+
+_quote = encode_basestring_ascii
+
+# json.dumps(obj, sort_keys=True) with Python's default separators, built once (json.dumps builds an encoder
+# per call when given options).
+_SHA_JSON = json.JSONEncoder(sort_keys=True).encode
+if c_make_encoder is not None:
+    # The same text from the C encoder made once: JSONEncoder.encode makes a new one for every call, which
+    # cost as much as encoding a layer. The markers dict detects circular values, as JSONEncoder's does; it is
+    # empty again after each encoding, and replaced after a failed one.
+    def _new_sha_encoder() -> Any:
+        return c_make_encoder({}, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", True,
+                              False, True)
+
+    _sha_encoder = _new_sha_encoder()
+
+    def _SHA_JSON(obj: Any) -> str:  # noqa: F811
+        global _sha_encoder
+        try:
+            return "".join(_sha_encoder(obj, 0))
+        except BaseException:
+            _sha_encoder = _new_sha_encoder()
+            raise
+
+
+def _layer_sha(data_for_sha: dict[str, Any], prev_sha: str) -> str:
+    return hashlib.sha256(_SHA_JSON({"data": data_for_sha, "prev_sha": prev_sha}).encode("utf-8")).hexdigest()
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+def read_traced_data_file(path: str | os.PathLike[str], *, verify_sha: bool = True) -> list[Record]:
+    """Reads a raw data file in the 2019 TracedData layout; raises RawDataError naming file, record and field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RawDataError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path) from None
+    except OSError as error:
+        raise RawDataError(f"cannot be read: {error.strerror or error}", path=path) from None
+    return loads_traced_data(text, source_name=str(path), verify_sha=verify_sha)
+
+
+def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -> list[Record]:
+    """Parses the text of a raw data file; ``source_name`` names it in error messages."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RawDataError(
+            f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})", path=source_name
+        ) from None
+    if type(items) is not list:
+        raise RawDataError(f"expected a JSON list of records, found {_kind(items)}", path=source_name)
+    return _Reader(source_name, verify_sha).read(items)
+
+
+class _Node:
+    """One 2019 layer while a file is being decoded."""
+
+    __slots__ = ("data", "step", "prev", "sha", "attached", "done", "record")
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.step: Step | None = None
+        self.prev: _Node | None = None
+        self.sha: str | None = None
+        self.attached = False  # whether ``data`` holds attached records (_Node values)
+        self.done = False
+        self.record: Record | None = None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _sub(where: str, attribute: str) -> str:
+    return f"{where}.{attribute}" if where else attribute
+
+
+class _Reader:
+    """Decodes one file: numbers objects the way jsonpickle did so ``py/id`` references resolve."""
+
+    def __init__(self, source_name: str, verify_sha: bool):
+        self._source = source_name
+        self._verify = verify_sha
+        self._objects: list[Any] = []
+        self._index = 0
+
+    def _fail(self, where: str, message: str) -> NoReturn:
+        raise RawDataError(message, path=self._source, record=self._index, field=where or None)
+
+    def read(self, items: list[Any]) -> list[Record]:
+        self._objects.append(items)
+        records = []
+        for index, item in enumerate(items):
+            self._index = index
+            records.append(self._record_of(self._node(item, "")))
+        return records
+
+    # Every object kind of the layout has its decoder; each numbers its object before its contents.
+
+    def _reference(self, obj: dict[str, Any], where: str) -> Any:
+        number = obj["py/id"]
+        if len(obj) != 1:
+            self._fail(where, f"a py/id reference has other keys: {sorted(k for k in obj if k != 'py/id')}")
+        if type(number) is not int or not 0 <= number < len(self._objects):
+            self._fail(where, f"py/id {number!r} refers to no object read before it")
+        if number == 0:
+            self._fail(where, "py/id 0 refers to the file's own top-level list")
+        return self._objects[number]
+
+    def _attributes(self, obj: dict[str, Any], py_object: str, allowed: frozenset[str], where: str) -> dict:
+        name = obj.get("py/object")
+        if name is None:
+            self._fail(where, "missing py/object")
+        if name != py_object:
+            self._fail(where, f"py/object is {name!r}, expected {py_object!r}")
+        if "py/state" in obj:
+            state = obj["py/state"]
+            if len(obj) != 2:
+                self._fail(where, f"unexpected keys beside py/state: {sorted(set(obj) - {'py/object', 'py/state'})}")
+            if type(state) is not dict:
+                self._fail(_sub(where, "py/state"), f"expected an object, found {_kind(state)}")
+            obj = state
+        unknown = obj.keys() - allowed
+        if unknown:
+            self._fail(where, f"unexpected attribute(s) {sorted(unknown)}")
+        return obj
+
+    def _node(self, obj: Any, where: str) -> _Node:
+        """Decodes a record object (a layer and, through ``_prev``, its older layers)."""
+        if type(obj) is not dict:
+            self._fail(where, f"expected a TracedData object, found {_kind(obj)}")
+        if "py/id" in obj:
+            return self._node_reference(obj, where)
+        node = self._single_layer_node(obj, where)
+        if node is not None:
+            return node
+        chain: list[tuple[_Node, str]] = []
+        while True:
+            attributes = self._attributes(obj, _TRACED_DATA, _RECORD_ATTRIBUTES, where)
+            node = _Node()
+            self._objects.append(node)
+            chain.append((node, where))
+            if "_data" not in attributes:
+                self._fail(where, "missing _data")
+            if "_metadata" not in attributes:
+                self._fail(where, "missing _metadata")
+            self._data(node, attributes["_data"], _sub(where, "_data"))
+            node.step = self._metadata(attributes["_metadata"], _sub(where, "_metadata"))
+            sha = attributes.get("_sha")
+            if sha is not None and type(sha) is not str:
+                self._fail(_sub(where, "_sha"), f"expected a string, found {_kind(sha)}")
+            node.sha = sha
+            prev = attributes.get("_prev")
+            where = _sub(where, "_prev")
+            if prev is None:
+                break
+            if type(prev) is dict and "py/id" in prev:
+                node.prev = self._node_reference(prev, where)
+                break
+            if type(prev) is not dict:
+                self._fail(where, f"expected a TracedData object or null, found {_kind(prev)}")
+            obj = prev
+        for (newer, _), (older, _) in zip(chain, chain[1:]):
+            newer.prev = older
+        for node, node_where in reversed(chain):
+            self._check_sha(node, node_where)
+            node.done = True
+        return chain[0][0]
+
+    def _single_layer_node(self, obj: dict[str, Any], where: str) -> _Node | None:
+        """The most common record object decoded in one go, or None for any other (decoded by :meth:`_node`):
+        a single layer of plain values, its metadata a reference to one read before, its ``_sha`` given."""
+        if obj.keys() != _RECORD_ATTRIBUTES or obj["_prev"] is not None or obj["py/object"] != _TRACED_DATA:
+            return None
+        data, metadata, sha = obj["_data"], obj["_metadata"], obj["_sha"]
+        if type(data) is not dict or type(sha) is not str or type(metadata) is not dict or len(metadata) != 1:
+            return None
+        number = metadata.get("py/id")
+        if type(number) is not int or not 0 < number < len(self._objects):
+            return None
+        step = self._objects[number]
+        if type(step) is not Step or not _SCALARS.issuperset(map(type, data.values())):
+            return None
+        node = _Node()
+        self._objects.append(node)
+        node.data = dict(sorted(data.items()))
+        node.step = step
+        node.sha = sha
+        self._check_sha(node, where)
+        node.done = True
+        return node
+
+    def _node_reference(self, obj: dict[str, Any], where: str) -> _Node:
+        target = self._reference(obj, where)
+        if not isinstance(target, _Node):
+            self._fail(where, f"py/id {obj['py/id']} refers to {type(target).__name__}, not a record")
+        if not target.done:
+            self._fail(where, f"py/id {obj['py/id']} refers to a record that contains this reference")
+        return target
+
+    def _check_sha(self, node: _Node, where: str) -> None:
+        if not self._verify:
+            return
+        data = node.data
+        if node.attached:
+            data = {k: (v.sha if isinstance(v, _Node) else v) for k, v in data.items()}
+        prev_sha = "" if node.prev is None else node.prev.sha
+        try:
+            computed = _layer_sha(data, prev_sha or "")
+        except (TypeError, ValueError) as error:
+            self._fail(_sub(where, "_data"), f"cannot be hashed: {error}")
+        if node.sha is None:
+            node.sha = computed
+        elif node.sha != computed:
+            self._fail(
+                _sub(where, "_sha"),
+                f"_sha {node.sha[:16]}... does not match the layer's content (computed {computed[:16]}...)",
+            )
+
+    def _metadata(self, obj: Any, where: str) -> Step:
+        if type(obj) is not dict:
+            self._fail(where, f"expected a Metadata object, found {_kind(obj)}")
+        if "py/id" in obj:
+            target = self._reference(obj, where)
+            if not isinstance(target, Step):
+                self._fail(where, f"py/id {obj['py/id']} refers to {type(target).__name__}, not a Metadata object")
+            return target
+        attributes = self._attributes(obj, _METADATA, _METADATA_ATTRIBUTES, where)
+        for name in ("user", "source", "timestamp"):
+            if name not in attributes:
+                self._fail(where, f"missing {name}")
+        user, source, timestamp = attributes["user"], attributes["source"], attributes["timestamp"]
+        if type(user) is not str:
+            self._fail(_sub(where, "user"), f"expected a string, found {_kind(user)}")
+        if type(source) is not str:
+            self._fail(_sub(where, "source"), f"expected a string, found {_kind(source)}")
+        if type(timestamp) not in (float, int, str):
+            self._fail(_sub(where, "timestamp"), f"expected a number or a string, found {_kind(timestamp)}")
+        step = Step(user, source, timestamp)
+        self._objects.append(step)  # metadata holds no numbered objects, so numbering it now is in order
+        return step
+
+    def _data(self, node: _Node, obj: Any, where: str) -> None:
+        if type(obj) is not dict:
+            self._fail(where, f"expected an object, found {_kind(obj)}")
+        if _SCALARS.issuperset(map(type, obj.values())):
+            # The common layer of texts, numbers and times: no value is numbered or decoded further.
+            node.data = dict(sorted(obj.items()))
+            return
+        data = node.data
+        for key in sorted(obj):
+            value = obj[key]
+            kind = type(value)
+            if kind is str or kind is int or kind is float or kind is bool or value is None:
+                data[key] = value
+            elif kind is list:
+                data[key] = self._list(value, f"{where}[{key!r}]")
+            elif "py/object" in value and value["py/object"] == _TRACED_DATA:
+                data[key] = self._node(value, f"{where}[{key!r}]")
+                node.attached = True
+            elif "py/id" in value:
+                target = self._reference(value, f"{where}[{key!r}]")
+                if isinstance(target, _Node):
+                    data[key] = self._node_reference(value, f"{where}[{key!r}]")
+                    node.attached = True
+                elif isinstance(target, list):
+                    data[key] = target
+                else:
+                    self._fail(f"{where}[{key!r}]", f"py/id {value['py/id']} refers to a Metadata object")
+            else:
+                data[key] = self._dict(value, f"{where}[{key!r}]")
+
+    def _value(self, value: Any, where: str) -> Any:
+        """A value nested inside a dict or list of ``_data``: plain JSON, lists numbered, no records."""
+        kind = type(value)
+        if kind is list:
+            return self._list(value, where)
+        if kind is dict:
+            if "py/id" in value:
+                target = self._reference(value, where)
+                if not isinstance(target, list):
+                    self._fail(where, f"py/id {value['py/id']} refers to {type(target).__name__} inside a value")
+                return target
+            return self._dict(value, where)
+        return value
+
+    def _list(self, value: list[Any], where: str) -> list[Any]:
+        result: list[Any] = []
+        self._objects.append(result)
+        for position, item in enumerate(value):
+            result.append(self._value(item, f"{where}[{position}]"))
+        return result
+
+    def _dict(self, value: dict[str, Any], where: str) -> dict[str, Any]:
+        for key in value:
+            if key.startswith("py/"):
+                if key == "py/object":
+                    self._fail(where, f"unsupported py/object {value[key]!r} (only TracedData records are read)")
+                self._fail(where, f"unsupported jsonpickle tag {key!r}")
+        return {key: self._value(value[key], f"{where}[{key!r}]") for key in sorted(value)}
+
+    # -- from decoded layers to Records -------------------------------------------------------------------
+
+    def _record_of(self, node: _Node) -> Record:
+        if node.record is not None:
+            return node.record
+        if node.prev is None and not node.attached:  # one layer of plain values: the common raw record
+            assert node.step is not None
+            node.record = Record.create(node.step, node.data)
+            return node.record
+        chain = []
+        base: _Node | None = node
+        while base is not None and base.record is None:
+            chain.append(base)
+            base = base.prev
+        layers = list(base.record.layers) if base is not None and base.record is not None else []
+        for layer_node in reversed(chain):
+            data = layer_node.data
+            if layer_node.attached:
+                data = {k: (self._record_of(v) if isinstance(v, _Node) else v) for k, v in data.items()}
+            assert layer_node.step is not None
+            layers.append(Layer(layer_node.step, data))
+        node.record = Record.from_layers(tuple(layers))
+        return node.record
+
+
+# -- writing ----------------------------------------------------------------------------------------------
+
+
+def dumps_traced_data(records: Iterable[Record]) -> str:
+    """The text of a raw data file holding ``records`` (sorted keys, indent 2, ASCII, trailing newline)."""
+    parts: list[str] = []
+    _Writer(parts.append, "<text>").write(list(records))
+    return "".join(parts)
+
+
+def write_traced_data_file(path: str | os.PathLike[str], records: Iterable[Record]) -> None:
+    """Writes ``records`` to ``path`` atomically: a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    records = list(records)
+    with _atomic_text_file(path) as handle:
+        buffer: list[str] = []
+
+        def emit(text: str) -> None:
+            buffer.append(text)
+            if len(buffer) >= 4096:
+                handle.write("".join(buffer))
+                buffer.clear()
+
+        _Writer(emit, str(path)).write(records)
+        handle.write("".join(buffer))
+
+
+class _atomic_text_file:
+    """A temporary file beside ``path`` that replaces ``path`` when the ``with`` block succeeds."""
+
+    def __init__(self, path: Path):
+        self._path = path
+
+    def __enter__(self) -> TextIO:
+        # A new name opened exclusively (not mkstemp, which makes the file private): the file gets the
+        # permissions the user's umask gives any output.
+        self._temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        self._handle = open(self._temporary, "x", encoding="utf-8", newline="\n")
+        return self._handle
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        try:
+            if kind is None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            self._handle.close()
+            if kind is None:
+                os.replace(self._temporary, self._path)
+        finally:
+            if os.path.exists(self._temporary):
+                os.unlink(self._temporary)
+
+
+class _Writer:
+    """Emits the layout exactly as ``json.dumps(..., sort_keys=True, indent=2, separators=(", ", ": "))``
+    would print the jsonpickle form, numbering objects in the same walk so shared ones become references."""
+
+    def __init__(self, emit: Any, target: str):
+        self._emit = emit
+        self._target = target
+        self._numbers: dict[int, int] = {}  # id(object) -> py/id; the objects stay alive in the records
+        self._count = 1  # the top-level list is object 0
+        self._shas: dict[int, tuple[Record, list[str]]] = {}
+        self._index = 0
+
+    def _fail(self, field: str | None, message: str) -> NoReturn:
+        raise RawDataError(message, path=self._target, record=self._index, field=field)
+
+    def write(self, records: Sequence[Record]) -> None:
+        emit = self._emit
+        if not records:
+            emit("[]\n")
+            return
+        emit("[\n  ")
+        for index, record in enumerate(records):
+            self._index = index
+            if index:
+                emit(", \n  ")
+            self._record(record, 1)
+        emit("\n]\n")
+
+    def _number(self, obj: Any) -> int | None:
+        """The py/id of ``obj`` if it was written before; otherwise numbers it and returns None."""
+        number = self._numbers.get(id(obj))
+        if number is None:
+            self._numbers[id(obj)] = self._count
+            self._count += 1
+        return number
+
+    def _layer_shas(self, record: Record) -> list[str]:
+        cached = self._shas.get(id(record))
+        if cached is not None:
+            return cached[1]
+        shas: list[str] = []
+        prev = ""
+        for position, layer in enumerate(record.layers):
+            data = layer.data
+            if any(isinstance(v, Record) for v in data.values()):
+                data = {k: (self._layer_shas(v)[-1] if isinstance(v, Record) else v) for k, v in data.items()}
+            try:
+                prev = _layer_sha(data if type(data) is dict else dict(data), prev)
+            except (TypeError, ValueError) as error:
+                self._fail(f"layer {position}", f"data cannot be written as JSON: {error}")
+            shas.append(prev)
+        self._shas[id(record)] = (record, shas)
+        return shas
+
+    def _record(self, record: Record, level: int) -> None:
+        emit = self._emit
+        if not isinstance(record, Record):
+            self._fail(None, f"expected a Record, found {type(record).__name__}")
+        number = self._number(record)
+        if number is not None:
+            emit(_reference(number, level))
+            return
+        layers = record.layers
+        if not layers:
+            self._fail(None, "a record with no layers cannot be written (TracedData always has one)")
+        shas = self._layer_shas(record)
+        newest = len(layers) - 1
+        for position in range(newest, -1, -1):
+            depth = level + newest - position
+            inner = "\n" + "  " * (depth + 1)
+            if position != newest:
+                self._count += 1  # older layers are numbered objects too (they have no identity to refer to)
+            emit("{" + inner + '"_data": ')
+            self._data(layers[position].data, depth + 1, position)
+            emit(", " + inner + '"_metadata": ')
+            self._metadata(layers[position].step, depth + 1)
+            emit(", " + inner + '"_prev": ')
+        emit("null")
+        for position in range(newest + 1):
+            depth = level + newest - position
+            inner = "\n" + "  " * (depth + 1)
+            emit(f', {inner}"_sha": "{shas[position]}", {inner}"py/object": "{_TRACED_DATA}"\n' + "  " * depth + "}")
+
+    def _metadata(self, step: Step, level: int) -> None:
+        number = self._number(step)
+        if number is not None:
+            self._emit(_reference(number, level))
+            return
+        inner = "\n" + "  " * (level + 1)
+        if type(step.user) is not str or type(step.source) is not str:
+            self._fail("_metadata", "a step's user and source must be strings")
+        timestamp = step.timestamp
+        if type(timestamp) is str:
+            stamp = _quote(timestamp)
+        elif type(timestamp) in (float, int):
+            stamp = _scalar(timestamp)
+        else:
+            self._fail("_metadata", f"timestamp must be a number or a string, found {type(timestamp).__name__}")
+        self._emit(
+            f'{{{inner}"py/object": "{_METADATA}", {inner}"source": {_quote(step.source)}, '
+            f'{inner}"timestamp": {stamp}, {inner}"user": {_quote(step.user)}\n' + "  " * level + "}"
+        )
+
+    def _data(self, data: Any, level: int, position: int) -> None:
+        emit = self._emit
+        if not data:
+            emit("{}")
+            return
+        inner = "\n" + "  " * (level + 1)
+        separator = "{" + inner
+        for key in sorted(data):
+            if type(key) is not str:
+                self._fail(f"layer {position}", f"key {key!r} is not a string")
+            value = data[key]
+            emit(separator + _quote(key) + ": ")
+            separator = ", " + inner
+            if type(value) is str:
+                emit(_quote(value))
+            elif isinstance(value, Record):
+                self._record(value, level + 1)
+            else:
+                self._value(value, level + 1, position, key)
+        emit("\n" + "  " * level + "}")
+
+    def _value(self, value: Any, level: int, position: int, key: str) -> None:
+        emit = self._emit
+        kind = type(value)
+        if kind is str:
+            emit(_quote(value))
+        elif kind is list:
+            number = self._number(value)
+            if number is not None:
+                emit(_reference(number, level))
+            elif not value:
+                emit("[]")
+            else:
+                inner = "\n" + "  " * (level + 1)
+                separator = "[" + inner
+                for item in value:
+                    emit(separator)
+                    separator = ", " + inner
+                    self._value(item, level + 1, position, key)
+                emit("\n" + "  " * level + "]")
+        elif kind is dict:
+            if not value:
+                emit("{}")
+                return
+            inner = "\n" + "  " * (level + 1)
+            separator = "{" + inner
+            for item_key in sorted(value):
+                if type(item_key) is not str:
+                    self._fail(f"layer {position} key {key!r}", f"nested key {item_key!r} is not a string")
+                emit(separator + _quote(item_key) + ": ")
+                separator = ", " + inner
+                self._value(value[item_key], level + 1, position, key)
+            emit("\n" + "  " * level + "}")
+        elif value is None or kind is bool or kind is int or kind is float:
+            emit(_scalar(value))
+        else:
+            self._fail(f"layer {position} key {key!r}", f"a {kind.__name__} value cannot be written as JSON")
+
+
+def _reference(number: int, level: int) -> str:
+    """``{"py/id": n}`` as the indented dump prints it (a one-key object spread over three lines)."""
+    return f'{{\n{"  " * (level + 1)}"py/id": {number}\n{"  " * level}}}'
+
+
+def _scalar(value: Any) -> str:
+    """A JSON scalar exactly as the json module prints it."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float:
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    return int.__repr__(value)

@@ -1,0 +1,317 @@
+"""The phone number <-> UUID table: the only link between a person and their de-identified id.
+
+Stage 1 creates it, stage 2 adds every contact's first URN to it, stage 3 reads it (only to derive the mobile
+operator). It lives in ``<data-root>/UUIDs/phone_uuids.sqlite`` (SQLite, WAL journal, one transaction per
+batch), is append-only (an id, once given, is kept forever: triggers refuse updates and deletes) and is the only
+file that may contain phone numbers.
+
+Keys (spec rapid-pro.md section 6):
+
+- a ``tel:`` URN, or a bare number, is a phone number: every character that is not an ASCII digit is
+  deleted and leading zeros are stripped (``tel:+252 61-000 0001`` -> ``252610000001``), as in 2019, so
+  2019 tables keep working;
+- any other URN is kept whole as ``scheme:path`` (``telegram:123``), which can never equal a digits-only key,
+  so it cannot collide with a phone number (2019 reduced it to its digits).
+
+Ids are ``avf-phone-uuid-<uuid4>``. A 2019 ``phone_uuids.json`` (a JSON object number -> id in insertion
+order) is imported once, keeping every id, and can be exported again (README decision 1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from redss_pipeline.core.atomic_files import atomic_write_text
+from redss_pipeline.core.errors import UuidTableError
+
+__all__ = [
+    "UUID_PREFIX",
+    "TABLE_DIR",
+    "SQLITE_NAME",
+    "JSON_NAME",
+    "normalise_phone_number",
+    "urn_key",
+    "is_phone_key",
+    "table_paths",
+    "create_uuid_table",
+    "open_uuid_table",
+    "UuidTable",
+]
+
+UUID_PREFIX = "avf-phone-uuid-"
+TABLE_DIR = "UUIDs"
+SQLITE_NAME = "phone_uuids.sqlite"
+JSON_NAME = "phone_uuids.json"
+_FORMAT_VERSION = 1
+
+_NON_DIGITS = re.compile(r"[^0-9]")
+_SCHEMA = """
+CREATE TABLE phone_uuids (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    key  TEXT NOT NULL UNIQUE,
+    uuid TEXT NOT NULL UNIQUE
+);
+CREATE TRIGGER phone_uuids_append_only_update BEFORE UPDATE ON phone_uuids
+BEGIN SELECT RAISE(ABORT, 'the UUID table is append-only'); END;
+CREATE TRIGGER phone_uuids_append_only_delete BEFORE DELETE ON phone_uuids
+BEGIN SELECT RAISE(ABORT, 'the UUID table is append-only'); END;
+"""
+
+
+def normalise_phone_number(text: str) -> str:
+    """Digits only, leading zeros stripped: the 2019 normalisation (``0-0 0123123`` -> ``123123``)."""
+    return _NON_DIGITS.sub("", text).lstrip("0")
+
+
+def urn_key(urn: str) -> str:
+    """The table key of a Rapid Pro URN: a normalised number for ``tel:`` (or no scheme), else the URN whole."""
+    scheme, sep, path = urn.partition(":")
+    if not sep or scheme.lower() == "tel":
+        key = normalise_phone_number(path if sep else urn)
+        if not key:
+            raise UuidTableError(f"the URN {_redacted(urn)} has no digits to identify a phone number")
+        return key
+    if not path:
+        raise UuidTableError(f"the URN {scheme}: has an empty path")
+    return f"{scheme.lower()}:{path}"
+
+
+def is_phone_key(key: str) -> bool:
+    """True for keys made from phone numbers (digits only), False for other URNs kept whole."""
+    return key.isdigit()
+
+
+def _redacted(urn: str) -> str:
+    # Never print a phone number: keep the scheme and the length only.
+    scheme, sep, path = urn.partition(":")
+    return f"{scheme}:<{len(path)} characters>" if sep else f"<{len(urn)} characters>"
+
+
+def table_paths(data_root: str | Path) -> tuple[Path, Path]:
+    """(SQLite table, 2019 JSON table) paths of a data root."""
+    folder = Path(data_root) / TABLE_DIR
+    return folder / SQLITE_NAME, folder / JSON_NAME
+
+
+def create_uuid_table(data_root: str | Path) -> Path:
+    """Stage 1: creates an empty table; refuses (and touches nothing) when a table, new or 2019, exists."""
+    sqlite_path, json_path = table_paths(data_root)
+    for existing in (sqlite_path, json_path):
+        if existing.exists():
+            raise UuidTableError(
+                "a phone number <-> UUID table already exists here; refusing to overwrite it "
+                "(every uid of this project depends on it). Remove it first only if you really mean to start "
+                "a new table.",
+                path=existing,
+            )
+    table = UuidTable._create(sqlite_path)
+    table.close()
+    return sqlite_path
+
+
+def open_uuid_table(data_root: str | Path) -> "UuidTable":
+    """Opens the table of a data root for stages 2 and 3.
+
+    When only a 2019 ``phone_uuids.json`` exists, it is imported once into a new SQLite table (every id kept;
+    the JSON file is left untouched). When neither exists, stage 1 has not run.
+    """
+    sqlite_path, json_path = table_paths(data_root)
+    if sqlite_path.exists():
+        return UuidTable._open(sqlite_path)
+    if json_path.exists():
+        return UuidTable._create_from_json(sqlite_path, json_path)
+    raise UuidTableError(
+        "no phone number <-> UUID table: run run_scripts/1_create_uuid_table.sh on this data root first",
+        path=sqlite_path,
+    )
+
+
+class UuidTable:
+    """An open table. Look-ups are batched: the whole table is read into memory once (a million rows take
+    about a second), new keys are inserted in one transaction per batch."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path):
+        self._db = connection
+        self.path = path
+        self._by_key: dict[str, str] | None = None
+        self._by_uuid: dict[str, str] | None = None
+
+    # -- opening -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def _connect(cls, path: Path) -> sqlite3.Connection:
+        connection = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT below
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA cache_size=-262144")  # up to 256 MiB of pages: large batches stay in memory
+        return connection
+
+    @classmethod
+    def _create(cls, path: Path) -> "UuidTable":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".creating")
+        tmp.unlink(missing_ok=True)
+        connection = cls._connect(tmp)
+        connection.executescript(_SCHEMA)
+        connection.execute(f"PRAGMA user_version={_FORMAT_VERSION}")
+        connection.execute("PRAGMA journal_mode=DELETE")  # fold the WAL in before the rename
+        connection.close()
+        tmp.replace(path)
+        return cls._open(path)
+
+    @classmethod
+    def _open(cls, path: Path) -> "UuidTable":
+        try:
+            connection = cls._connect(path)
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as error:
+            raise UuidTableError(f"not a readable UUID table ({error})", path=path) from None
+        if version != _FORMAT_VERSION:
+            connection.close()
+            raise UuidTableError(f"unknown UUID table format version {version}", path=path)
+        return cls(connection, path)
+
+    @classmethod
+    def _create_from_json(cls, sqlite_path: Path, json_path: Path) -> "UuidTable":
+        entries = _read_json_table(json_path)
+        tmp_table = cls._create(sqlite_path.with_name(sqlite_path.name + ".importing"))
+        try:
+            tmp_table._insert(entries)
+            tmp_table.close()
+            sqlite_path.with_name(sqlite_path.name + ".importing").replace(sqlite_path)
+        except BaseException:
+            tmp_table.close()
+            sqlite_path.with_name(sqlite_path.name + ".importing").unlink(missing_ok=True)
+            raise
+        return cls._open(sqlite_path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "UuidTable":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- reading and adding -----------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, str]:
+        if self._by_key is None:
+            self._by_key = dict(self._db.execute("SELECT key, uuid FROM phone_uuids ORDER BY seq"))
+        return self._by_key
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM phone_uuids").fetchone()[0]
+
+    def uuids_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """The id of every key, adding the keys not yet in the table (one transaction for the batch).
+
+        Keys must already be normalised (:func:`urn_key`); the result maps each distinct key to its id.
+        """
+        by_key = self._load()
+        result: dict[str, str] = {}
+        new: list[tuple[str, str]] = []
+        for key in keys:
+            if key in result:
+                continue
+            existing = by_key.get(key)
+            if existing is None:
+                existing = UUID_PREFIX + str(uuid.uuid4())
+                new.append((key, existing))
+                by_key[key] = existing
+            result[key] = existing
+        if new:
+            try:
+                self._insert(new)
+            except BaseException:
+                self._by_key = None  # the in-memory copy may hold ids that were not stored
+                raise
+            if self._by_uuid is not None:
+                self._by_uuid.update((u, k) for k, u in new)
+        return result
+
+    def uuids_for_urns(self, urns: Iterable[str]) -> dict[str, str]:
+        """The id of every URN (normalised with :func:`urn_key`), adding new ones."""
+        urn_list = list(urns)
+        keys = {urn: urn_key(urn) for urn in urn_list}
+        ids = self.uuids_for_keys(keys.values())
+        return {urn: ids[key] for urn, key in keys.items()}
+
+    def keys_for_uuids(self, uuids: Iterable[str]) -> dict[str, str]:
+        """The key (normalised number or whole URN) behind each id; an unknown id is an error."""
+        if self._by_uuid is None:
+            self._by_uuid = {u: k for k, u in self._load().items()}
+        result = {}
+        for uid in uuids:
+            key = self._by_uuid.get(uid)
+            if key is None:
+                raise UuidTableError(f"the uid {uid} is not in the table", path=self.path)
+            result[uid] = key
+        return result
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """(key, id) pairs in the order they were added."""
+        return iter(self._load().items())
+
+    def _insert(self, entries: list[tuple[str, str]]) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO phone_uuids (key, uuid) VALUES (?, ?)", entries)
+            self._db.execute("COMMIT")
+        except sqlite3.IntegrityError as error:
+            self._db.execute("ROLLBACK")
+            raise UuidTableError(f"duplicate key or id while adding to the table ({error})", path=self.path) from None
+
+    # -- 2019 JSON form ---------------------------------------------------------------------------------
+
+    def import_json(self, json_path: str | Path) -> int:
+        """Adds every entry of a 2019 ``phone_uuids.json`` keeping its id; returns how many were new.
+
+        An entry whose key is present with another id, or whose id belongs to another key, is an error
+        (nothing is imported then).
+        """
+        entries = _read_json_table(Path(json_path))
+        by_key = self._load()
+        known_ids = {u: k for k, u in by_key.items()}
+        new = []
+        for key, uid in entries:
+            if key in by_key:
+                if by_key[key] != uid:
+                    raise UuidTableError(
+                        "a number in the file already has another id in the table", path=json_path, record=uid
+                    )
+                continue
+            if uid in known_ids:
+                raise UuidTableError("this id already belongs to another number", path=json_path, record=uid)
+            new.append((key, uid))
+            known_ids[uid] = key
+        self._insert(new)
+        self._by_key = None
+        self._by_uuid = None
+        return len(new)
+
+    def export_json(self, json_path: str | Path) -> None:
+        """Writes the table in the 2019 JSON form (insertion order, ``json.dumps`` defaults, no newline)."""
+        atomic_write_text(json_path, json.dumps(dict(self._load())))
+
+
+def _read_json_table(path: Path) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise UuidTableError(f"cannot read the 2019 UUID table ({error})", path=path) from None
+    if not isinstance(data, dict):
+        raise UuidTableError("expected a JSON object mapping phone numbers to ids", path=path)
+    entries = []
+    for index, (key, uid) in enumerate(data.items()):
+        if not isinstance(uid, str) or not uid.startswith(UUID_PREFIX):
+            raise UuidTableError(f"expected an id starting with {UUID_PREFIX!r}", path=path, record=f"#{index}")
+        entries.append((key, uid))
+    return entries

@@ -1,0 +1,118 @@
+"""The CSV outputs: the message and individual analysis files, the production file, the ICR files.
+
+The columns are not a list typed into the code: they are derived from the configuration and the code schemes
+exactly as the 2019 pipeline derived them (spec pipeline.md 9.1), so a series with other shows or questions
+gets its columns without a code change, and the REDSS/CSAP configuration gives the 127 columns of 2019:
+
+| group | columns                                                                                     |
+| ----- | ------------------------------------------------------------------------------------------- |
+| 1     | ``uid``, the operator's analysis key                                                        |
+| 2     | ``consent_withdrawn``, the channel keys, ``non_logical_time``, the week keys                 |
+| 3     | the matrix keys of every RQA plan (prefix + StringValue of every reasons code), code-point order |
+| 4     | the binary analysis keys, in plan order                                                     |
+| 5     | the RQA raw keys, in plan order                                                             |
+| 6     | walking the survey plans: analysis key, then raw key, each only if not yet listed           |
+
+Every CSV is written in the dialect of pipeline.md 9.5 (the ``excel`` dialect of Python's ``csv`` module with
+``\\n`` row terminators: minimal quoting, doubled quotes, UTF-8 without BOM, header always written). The writers
+only write the path they are given, through :mod:`redss_pipeline.core.atomic_files`, so an error never leaves a
+half-written file; the orchestrator decides where that path is.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
+from redss_pipeline.core.atomic_files import atomic_open
+from redss_pipeline.core.config import PipelineConfig, RqaPlan
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
+from redss_pipeline.core.records import Record
+from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
+
+__all__ = [
+    "analysis_columns",
+    "production_columns",
+    "production_rows",
+    "icr_columns",
+    "write_analysis_csv",
+    "write_icr_csv",
+]
+
+
+def analysis_columns(config: PipelineConfig) -> list[str]:
+    """The header of ``csap_mes.csv`` and ``csap_ind.csv``, in order (127 columns for REDSS/CSAP)."""
+    columns: list[str] = [UID_KEY, config.operator.analysis_key, CONSENT_WITHDRAWN_KEY]
+    columns.extend(config.channels)
+    columns.append(NON_LOGICAL_TIME_KEY)
+    columns.extend(config.weeks)
+    columns.extend(sorted(key for plan in config.rqa_plans for key in matrix_keys(plan)))
+    columns.extend(plan.binary.analysis_key for plan in config.rqa_plans if plan.binary is not None)
+    columns.extend(plan.raw_field for plan in config.rqa_plans)
+    listed = set(columns)
+    for plan in config.survey_plans:
+        for key in (plan.analysis_key, plan.raw_field):
+            if key not in listed:
+                columns.append(key)
+                listed.add(key)
+    return columns
+
+
+def production_columns(config: PipelineConfig) -> list[str]:
+    """The header of ``csap_prod.csv``: ``uid``, the RQA raw keys, then the survey raw keys, each once."""
+    columns = [UID_KEY]
+    for key in [plan.raw_field for plan in config.rqa_plans] + [plan.raw_field for plan in config.survey_plans]:
+        if key not in columns:
+            columns.append(key)
+    return columns
+
+
+def production_rows(messages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The messages the radio team sees: those whose ``noise`` is false, in message order.
+
+    A withdrawn message has ``noise = "STOP"`` (pipeline.md 7.7.8), which is true, so it is left out, as in 2019.
+    """
+    rows = []
+    for index, message in enumerate(messages):
+        if NOISE_KEY not in message:
+            raise RawDataError(
+                "message record has no noise flag; the production file needs one on every message",
+                record=message.get(UID_KEY, f"#{index}"),
+                field=NOISE_KEY,
+            )
+        if not message[NOISE_KEY]:
+            rows.append(message)
+    return rows
+
+
+def icr_columns(plan: RqaPlan) -> list[str]:
+    """The header of a show's ICR file: its run id and its raw text (``rqa_s01e01_run_id,rqa_s01e01_raw``)."""
+    return [plan.run_id_field, plan.raw_field]
+
+
+def write_analysis_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Writes one row per record with the given columns (a key the record lacks is an empty cell)."""
+    _write_csv(path, records, columns)
+
+
+def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Writes a show's ICR file: the sampled records in sample order, run id and raw text (pipeline.md 9.3)."""
+    _write_csv(path, rows, icr_columns(plan))
+
+
+def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    # The csv module writes None as an empty cell and integers in decimal; a missing key becomes None here.
+    # ``newline=""`` hands line endings to the writer, whose terminator is "\n" (2019 ran on Linux); with that
+    # terminator a bare "\r" inside a text is not a reason to quote, which is the 2019 output.
+    cells_of = RecordColumns(columns)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, dialect="excel", lineterminator="\n")
+        writer.writerow(columns)
+        for record in records:
+            if type(record) is Record:
+                writer.writerow(cells_of(record))
+            else:
+                writer.writerow(list(map(record.get, columns)))

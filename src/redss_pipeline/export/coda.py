@@ -1,0 +1,693 @@
+"""Coda V2 files: exporting messages for coders and merging their codes back into records.
+
+The pipeline never talks to Coda. It writes a **messages file** per dataset (``Outputs/Coda Files/<name>.json``),
+coders work on it in Coda, and the data tools download the coded messages into ``Coded Coda Files/``, which the
+next stage-3 run merges back (spec coda.md). This module holds both directions:
+
+| function                                   | spec            | does                                               |
+| ------------------------------------------ | --------------- | -------------------------------------------------- |
+| ``message_id(text)``                       | coda.md 2       | SHA-256 hex of the UTF-8 text                      |
+| ``coda_messages(records, ...)``            | coda.md 4.1-4.5 | records -> de-duplicated Coda message dicts        |
+| ``write_coda_file(path, messages)``        | coda.md 4.6     | the exact 2019 JSON layout, atomically             |
+| ``read_coded_file(path)``                  | coda.md 5.1     | coded file -> ``CodedMessages`` lookup             |
+| ``import_single_coded(records, ...)``      | coda.md 5.2     | newest label per message, or NR when unchecked     |
+| ``import_multi_coded(records, ...)``       | coda.md 5.3     | latest label per duplicate scheme, or ``[NR]``     |
+
+Everything except the two file functions is pure: no clock (the run's ``label_time`` and audit ``step`` are
+passed in), no paths beyond the one used in error messages, and records are never changed - the importers
+return new lists in which untouched records are the very same objects.
+
+Both directions work per *distinct message id*, not per record: a survey answer is repeated on every message of
+its respondent, so a million records typically hold far fewer distinct texts. The lookup is built once, each
+distinct result is decided once, and the label objects are shared by every record that carries them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from dateutil.parser import isoparse
+
+from redss_pipeline.core.atomic_files import atomic_open
+from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
+from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
+from redss_pipeline.core.records import Record, Step
+
+__all__ = [
+    "SINGLE_CODED_IMPORT_ORIGIN",
+    "MULTI_CODED_IMPORT_ORIGIN",
+    "message_id",
+    "coda_messages",
+    "write_coda_file",
+    "CodedMessages",
+    "read_coded_file",
+    "import_single_coded",
+    "import_multi_coded",
+    "SingleCodedImport",
+    "MultiCodedImport",
+]
+
+SINGLE_CODED_IMPORT_ORIGIN = "redss_pipeline.coda.import_single_coded@1"
+"""``Origin.OriginID`` of the NR labels the single-coded import writes (spec README decision 10)."""
+
+MULTI_CODED_IMPORT_ORIGIN = "redss_pipeline.coda.import_multi_coded@1"
+"""``Origin.OriginID`` of the NR labels the multi-coded import writes."""
+
+# Optional label keys copied to an exported label when they are not null (coda.md 4.5).
+_OPTIONAL_LABEL_KEYS = ("Checked", "Confidence", "LabelSet")
+
+
+def message_id(text: str) -> str:
+    """The Coda MessageID of a text: SHA-256 hex of its UTF-8 bytes, so equal texts are one Coda message."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# -- export ------------------------------------------------------------------------------------------------------
+
+
+def coda_messages(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    raw_field: str,
+    time_field: str,
+    id_field: str,
+    coded_fields: Sequence[tuple[str, CodeScheme]],
+) -> list[dict[str, Any]]:
+    """The Coda messages for ``records`` (coda.md section 4, steps 1-5), ready for :func:`write_coda_file`.
+
+    1. only records having ``raw_field`` take part;
+    2. records sharing a message id must carry the same codes in every coded field (the same CodeID, the same
+       set of CodeIDs for a list, or all absent), since they become one Coda message;
+    3. the earliest record of each message id (by parsed ``time_field``; ties keep input order) stands for it,
+       and messages come out in that order;
+    4. a record coded NA (or NS) in *every* coded field is a missing answer and is left out; NA or NS in only
+       some fields is an error;
+    5. each message carries its text, its creation time in UTC, and the labels of the coded fields in
+       ``coded_fields`` order, leaving out absent fields and NC labels. No ``SequenceNumber`` is written:
+       Coda's ``add`` tool assigns one.
+
+    ``coded_fields`` is empty for the RQA files (every message then has ``"Labels": []``). Errors are
+    CodaFileErrors naming the message id and field; callers add the file with ``error.with_context(path=...)``.
+    """
+    fields = [(name, _FieldCodes.of(scheme)) for name, scheme in coded_fields]
+    parse_time = _TimeParser(time_field)
+
+    # Steps 1-3 in one pass. Keeping, per message id, the record with the smallest (time, position) is the same
+    # as a stable sort by time followed by "first of each id", without sorting the duplicates.
+    names = [name for name, _ in fields]
+    chosen: dict[str, tuple[datetime, int, Mapping[str, Any], tuple[Any, ...], Any, list[Any]]] = {}
+    for position, record in enumerate(records):
+        if raw_field not in record:
+            continue
+        mid = record.get(id_field)
+        if not isinstance(mid, str) or not mid:
+            raise CodaFileError(
+                f"a record with {raw_field!r} has no message id (found {mid!r})",
+                record=f"at position {position}", field=id_field,
+            )
+        coded = [record.get(name) for name in names]
+        time_value = record.get(time_field)
+        earlier = chosen.get(mid)
+        # A survey answer repeats on every message of its respondent with the very same time and label objects
+        # as the record already chosen: such a record changes nothing, so it is passed over without decoding.
+        if earlier is not None and earlier[4] is time_value and all(map(operator.is_, coded, earlier[5])):
+            continue
+        signature = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+        created = parse_time(time_value, mid)
+        if earlier is None:
+            chosen[mid] = (created, position, record, signature, time_value, coded)
+            continue
+        if earlier[3] != signature:
+            index = next(i for i, (a, b) in enumerate(zip(earlier[3], signature)) if a != b)
+            raise CodaFileError(
+                f"records with the same message id (the same text) carry different codes: "
+                f"{_shown(earlier[3][index])} and {_shown(signature[index])}",
+                record=f"MessageID {mid!r}", field=fields[index][0],
+            )
+        if created < earlier[0]:
+            chosen[mid] = (created, position, record, signature, time_value, coded)
+
+    messages: list[dict[str, Any]] = []
+    exported: dict[int, dict[str, Any]] = {}  # id(label) -> its exported copy, so shared labels are copied once
+    for created, _, record, *_ in sorted(chosen.values(), key=lambda entry: (entry[0], entry[1])):
+        mid = record[id_field]
+        if fields and _is_missing_answer(record, fields, mid):
+            continue
+        labels = []
+        for name, codes in fields:
+            value = record.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise CodaFileError(
+                    "a multi-coded field (a list of labels) cannot be exported to Coda; only single labels can",
+                    record=f"MessageID {mid!r}", field=name,
+                )
+            if value["CodeID"] == codes.nc:
+                continue
+            if not codes.scheme.has_code_id(value["CodeID"]):
+                raise CodaFileError(
+                    f"CodeID {value['CodeID']!r} is not a code of scheme {codes.scheme.name!r} "
+                    f"({codes.scheme.scheme_id})",
+                    record=f"MessageID {mid!r}", field=name,
+                )
+            label = exported.get(id(value))
+            if label is None:
+                label = exported[id(value)] = _exported_label(value, mid, name)
+            labels.append(label)
+        messages.append({
+            "MessageID": mid,
+            "Text": record[raw_field],
+            "CreationDateTimeUTC": created.astimezone(timezone.utc).isoformat(),
+            "Labels": labels,
+        })
+    return messages
+
+
+def write_coda_file(path: str | os.PathLike[str], messages: list[dict[str, Any]]) -> None:
+    """Writes a messages file exactly as 2019 did (coda.md 4.6; pipeline.md 11), replacing it atomically.
+
+    Sorted keys, two-space indent, ``", "`` and ``": "`` separators (so a line ending in a comma ends in
+    ``", "``), non-ASCII escaped as ``\\uXXXX``, no newline at the end; an empty list is ``[]``. Coders' tools
+    and diff-based checks depend on this layout byte for byte.
+    """
+    with atomic_open(path, "w", encoding="ascii", newline="") as handle:
+        json.dump(messages, handle, sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=True)
+
+
+@dataclass(frozen=True)
+class _FieldCodes:
+    """The CodeIDs of a scheme's NA, NS and NC codes (None where the scheme lacks the code)."""
+
+    scheme: CodeScheme
+    na: str | None
+    ns: str | None
+    nc: str | None
+
+    @classmethod
+    def of(cls, scheme: CodeScheme) -> "_FieldCodes":
+        def code_id(control_code: str) -> str | None:
+            code = scheme.control(control_code)
+            return None if code is None else code.code_id
+
+        return cls(scheme, code_id(NA), code_id(NS), code_id(NC))
+
+    def missing_code(self, code_id: str) -> str | None:
+        """``NA`` or ``NS`` when the CodeID is the scheme's code for it, else None."""
+        if code_id == self.na:
+            return NA
+        if code_id == self.ns:
+            return NS
+        return None
+
+
+def _code_signature(value: Any, mid: str, name: str) -> Any:
+    """What must agree between records of one message id: None, a CodeID, or a frozen set of CodeIDs."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, dict):
+            return value["CodeID"]
+        return frozenset(label["CodeID"] for label in value)
+    except (KeyError, TypeError):
+        raise CodaFileError(
+            f"must hold a label or a list of labels (objects with a CodeID), found {value!r}",
+            record=f"MessageID {mid!r}", field=name,
+        ) from None
+
+
+def _shown(signature: Any) -> str:
+    if signature is None:
+        return "no label"
+    if isinstance(signature, frozenset):
+        return "{" + ", ".join(sorted(signature)) + "}"
+    return repr(signature)
+
+
+def _is_missing_answer(record: Mapping[str, Any], fields: list[tuple[str, _FieldCodes]], mid: str) -> bool:
+    """True when every coded field holds the same missing code (NA, or NS); coda.md 4.4.
+
+    An absent field counts as "not missing", so NA or NS in some fields but not in all of them - or NA in some
+    and NS in others - cannot be a missing answer and is reported: it means the record was half processed.
+    """
+    found: list[tuple[str, str | None]] = []
+    for name, codes in fields:
+        value = record.get(name)
+        if value is None:
+            kinds: set[str | None] = {None}
+        elif isinstance(value, dict):
+            kinds = {codes.missing_code(value["CodeID"])}
+        else:
+            kinds = {codes.missing_code(label["CodeID"]) for label in value} or {None}
+            if len(kinds) > 1:
+                raise CodaFileError("the list of labels mixes NA or NS with other codes",
+                                    record=f"MessageID {mid!r}", field=name)
+        found.append((name, kinds.pop()))
+    all_kinds = {kind for _, kind in found}
+    if all_kinds == {None}:
+        return False
+    if len(all_kinds) == 1:
+        return True
+    described = ", ".join(f"{name}={kind or 'not NA/NS'}" for name, kind in found)
+    raise CodaFileError(
+        f"NA or NS must be in all coded fields or in none of them (a missing answer is missing everywhere): "
+        f"{described}",
+        record=f"MessageID {mid!r}", field=next(name for name, kind in found if kind is not None),
+    )
+
+
+def _exported_label(label: Mapping[str, Any], mid: str, name: str) -> dict[str, Any]:
+    """The label as an exported message carries it (coda.md 4.5): the Coda keys only, nulls left out."""
+    try:
+        out: dict[str, Any] = {
+            "SchemeID": label["SchemeID"],
+            "CodeID": label["CodeID"],
+            "DateTimeUTC": label["DateTimeUTC"],
+        }
+        for key in _OPTIONAL_LABEL_KEYS:
+            if label.get(key) is not None:
+                out[key] = label[key]
+        origin = label["Origin"]
+        out["Origin"] = {"OriginID": origin["OriginID"], "Name": origin["Name"], "OriginType": origin["OriginType"]}
+        if origin.get("Metadata") is not None:
+            out["Origin"]["Metadata"] = origin["Metadata"]
+    except (KeyError, TypeError) as error:
+        raise CodaFileError(f"the label lacks {error} and cannot be exported: {label!r}",
+                            record=f"MessageID {mid!r}", field=name) from None
+    return out
+
+
+class _TimeParser:
+    """Parses creation times (ISO 8601 strings or aware datetimes), once per distinct string.
+
+    A respondent's survey time is repeated on each of their messages, so the cache saves most of the parsing.
+    """
+
+    def __init__(self, field_name: str) -> None:
+        self._field = field_name
+        self._cache: dict[str, datetime] = {}
+
+    def __call__(self, value: Any, mid: str) -> datetime:
+        if isinstance(value, str):
+            parsed = self._cache.get(value)
+            if parsed is None:
+                parsed = self._cache[value] = self._parse(value, mid)
+            return parsed
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value
+        raise CodaFileError(
+            f"must be an ISO 8601 time with a UTC offset, found {value!r}", record=f"MessageID {mid!r}",
+            field=self._field,
+        )
+
+    def _parse(self, text: str, mid: str) -> datetime:
+        parsed = _parse_iso(text)
+        if parsed is None or parsed.tzinfo is None:
+            raise CodaFileError(
+                f"must be an ISO 8601 time with a UTC offset, found {text!r}", record=f"MessageID {mid!r}",
+                field=self._field,
+            )
+        return parsed
+
+
+def _parse_iso(text: str) -> datetime | None:
+    """An ISO 8601 string as a datetime (Python's parser, then dateutil's for the rarer forms), or None."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return isoparse(text)
+    except (ValueError, OverflowError):
+        return None
+
+
+# -- import: the lookup ------------------------------------------------------------------------------------------
+
+
+_NO_LABELS: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class CodedMessages:
+    """The labels of a coded Coda file: MessageID -> SchemeID -> labels, oldest first (coda.md 5.1).
+
+    Coda lists a message's labels newest first; here they are reversed, so the last label of a scheme is its
+    current one. ``path`` is the file they came from (None when built in memory), used in error messages.
+    Build one with :func:`read_coded_file` or :meth:`from_json`; an empty one stands for "nothing coded yet".
+    """
+
+    path: str | None = None
+    # MessageID -> every label of the message, oldest first. Grouping by scheme is done on request: a message
+    # has a handful of labels, and a file may hold a million messages, so no per-message index is kept.
+    _messages: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None) -> "CodedMessages":
+        """Validates a parsed messages file (a list of message objects) and builds the lookup.
+
+        Every problem is a CodaFileError naming the file, the message (its MessageID, or its index when it has
+        none) and the field: a file that is not what Coda's ``get`` tool writes must not be half merged.
+        """
+        shown_path = None if path is None else str(path)
+        if not isinstance(data, list):
+            raise CodaFileError(
+                f"a coded Coda file must hold a JSON list of messages (as written by Coda's get tool), "
+                f"found {_json_type(data)}",
+                path=shown_path,
+            )
+        messages: dict[str, tuple[dict[str, Any], ...]] = {}
+        for index, raw in enumerate(data):
+            mid, labels = _validated_message(raw, index, shown_path)
+            if mid in messages:
+                raise CodaFileError("the MessageID appears twice in the file; Coda message ids are unique",
+                                    path=shown_path, record=f"MessageID {mid!r}", field="MessageID")
+            messages[mid] = tuple(reversed(labels)) if labels else _NO_LABELS
+        return cls(shown_path, messages)
+
+    def labels(self, message_id: str, scheme_id: str) -> tuple[dict[str, Any], ...]:
+        """The labels of a message under exactly ``scheme_id``, oldest first (empty when there are none)."""
+        labels = self._messages.get(message_id, _NO_LABELS)
+        if not labels:
+            return _NO_LABELS
+        return tuple(label for label in labels if label["SchemeID"] == scheme_id)
+
+    def all_labels(self, message_id: str) -> tuple[dict[str, Any], ...]:
+        """Every label of a message, whatever its scheme, oldest first (the file's list reversed)."""
+        return self._messages.get(message_id, _NO_LABELS)
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def message_ids(self) -> list[str]:
+        """The MessageIDs in file order."""
+        return list(self._messages)
+
+
+def read_coded_file(path: str | os.PathLike[str]) -> CodedMessages:
+    """Reads ``Coded Coda Files/<dataset>.json`` into a :class:`CodedMessages` lookup.
+
+    A missing file means nothing has been coded yet and reads as empty - for every dataset, including
+    ``s01e03.json``, whose absence crashed 2019's first run (spec README, deliberate differences).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return CodedMessages(str(path))
+    except (OSError, UnicodeDecodeError) as error:
+        raise CodaFileError(f"cannot read the coded Coda file: {error}", path=path) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CodaFileError(
+            f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); save only the messages "
+            f"of Coda's get tool (`get.py <key> <dataset> messages`) into this file",
+            path=path,
+        ) from None
+    return CodedMessages.from_json(data, path=path)
+
+
+def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, list[dict[str, Any]]]:
+    if not isinstance(raw, dict):
+        raise CodaFileError(f"a message must be a JSON object, found {_json_type(raw)}", path=path,
+                            record=f"message [{index}]")
+    mid = raw.get("MessageID")
+    if not isinstance(mid, str) or not mid:
+        raise CodaFileError(f"must be a non-empty string, found {_found(raw, 'MessageID')}", path=path,
+                            record=f"message [{index}]", field="MessageID")
+    where = f"MessageID {mid!r}"
+    labels = raw.get("Labels")
+    if not isinstance(labels, list):
+        raise CodaFileError(f"must be a list of labels, found {_found(raw, 'Labels')}", path=path, record=where,
+                            field="Labels")
+    for position, label in enumerate(labels):
+        # The common case in one expression; the slow path below finds and names the problem.
+        if (type(label) is dict and type(label.get("SchemeID")) is str and label["SchemeID"]
+                and type(label.get("CodeID")) is str and label["CodeID"]
+                and type(label.get("DateTimeUTC")) is str and label["DateTimeUTC"]
+                and (type(label.get("Checked")) is bool or label.get("Checked") is None)):
+            continue
+        place = f"Labels[{position}]"
+        if not isinstance(label, dict):
+            raise CodaFileError(f"a label must be a JSON object, found {_json_type(label)}", path=path,
+                                record=where, field=place)
+        for key in ("SchemeID", "CodeID", "DateTimeUTC"):
+            if not isinstance(label.get(key), str) or not label[key]:
+                raise CodaFileError(f"must be a non-empty string, found {_found(label, key)}", path=path,
+                                    record=where, field=f"{place}.{key}")
+        raise CodaFileError(f"must be true or false, found {label['Checked']!r}", path=path, record=where,
+                            field=f"{place}.Checked")
+    return mid, labels
+
+
+def _found(obj: Mapping[str, Any], key: str) -> str:
+    return "nothing" if key not in obj else repr(obj[key])
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+# -- import: merging ---------------------------------------------------------------------------------------------
+
+
+def import_single_coded(
+    records: Iterable[Record],
+    coded: CodedMessages,
+    *,
+    id_field: str,
+    coded_field: str,
+    scheme: CodeScheme,
+    step: Step,
+    label_time: str,
+    source_file: str | os.PathLike[str] | None = None,
+) -> list[Record]:
+    """Merges the coders' labels of one single-coded scheme into ``coded_field`` (coda.md 5.2).
+
+    For each record having ``id_field``: the message's newest label under exactly ``scheme``'s SchemeID counts;
+    without one, the field keeps what it holds. The result stands when it is ``Checked`` or is the scheme's NA
+    or NS; otherwise - an auto-code suggestion nobody checked, a cleared code (``SPECIAL-MANUALLY_UNCODED``), an
+    unchecked newest label even over an older checked one, or nothing at all - the field becomes the scheme's
+    NR label (one label object, shared). A label without ``Checked`` counts as unchecked, and a scheme lacking
+    NA or NS (WS - Correct Dataset) simply has nothing to compare with, so its unchecked labels give NR
+    (2019 crashed in both cases).
+
+    Records without ``id_field`` come back as the same objects, as do records whose field does not change.
+    A newest label whose CodeID is not in the scheme is a CodaFileError naming the file, message id and code.
+    """
+    merge = SingleCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
+                              source_file=source_file)
+    return _merged(records, merge, id_field=id_field, coded_field=coded_field, step=step)
+
+
+def _merged(records: Iterable[Record], merge: "SingleCodedImport | MultiCodedImport", *, id_field: str,
+            coded_field: str, step: Step) -> list[Record]:
+    """Each record with its coded field decided by ``merge``; records without ``id_field`` as they were."""
+    result: list[Record] = []
+    for record in records:
+        mid = record.get(id_field)
+        if mid is None:
+            result.append(record)
+            continue
+        result.append(_with_value(record, step, coded_field, merge.value(mid, record.get(coded_field))))
+    return result
+
+
+class SingleCodedImport:
+    """The rule of :func:`import_single_coded` for one message at a time, for callers that hold the values of
+    many records in another form; each distinct outcome is one shared object, as there."""
+
+    def __init__(self, coded: CodedMessages, *, coded_field: str, scheme: CodeScheme, label_time: str,
+                 source_file: str | os.PathLike[str] | None = None):
+        self._coded = coded
+        self._coded_field = coded_field
+        self._scheme = scheme
+        self._source = coded.path if source_file is None else str(source_file)
+        codes = _FieldCodes.of(scheme)
+        self._keep_unchecked = {code_id for code_id in (codes.na, codes.ns) if code_id is not None}
+        self._nr_label = _LazyLabel(scheme, NR, SINGLE_CODED_IMPORT_ORIGIN, label_time)
+        self._decided: dict[str, dict[str, Any]] = {}  # message id -> its label, for messages with coded labels
+
+    def _settled(self, value: dict[str, Any]) -> dict[str, Any]:
+        code_id = value["CodeID"]
+        if code_id != MANUALLY_UNCODED and (is_checked(value) or code_id in self._keep_unchecked):
+            return value
+        return self._nr_label.get()
+
+    def value(self, mid: str, current: Any) -> Any:
+        """The field's value for message ``mid`` whose field holds ``current`` (None when absent); ``current``
+        itself when it stands."""
+        value = self._decided.get(mid)
+        if value is None:
+            labels = self._coded.labels(mid, self._scheme.scheme_id)
+            if labels:
+                newest = labels[-1]
+                _check_code(newest, self._scheme, self._source, mid)
+                value = self._decided[mid] = self._settled(newest)
+            else:
+                if current is not None and not isinstance(current, dict):
+                    raise CodaFileError(
+                        f"a single-coded field must hold one label, found {type(current).__name__}",
+                        record=f"MessageID {mid!r}", field=self._coded_field,
+                    )
+                value = self._nr_label.get() if current is None else self._settled(current)
+        return value
+
+
+def import_multi_coded(
+    records: Iterable[Record],
+    coded: CodedMessages,
+    *,
+    id_field: str,
+    coded_field: str,
+    scheme: CodeScheme,
+    step: Step,
+    label_time: str,
+    source_file: str | os.PathLike[str] | None = None,
+) -> list[Record]:
+    """Merges the coders' labels of a multi-coded scheme and its duplicates into ``coded_field`` (coda.md 5.3).
+
+    Coda's ``duplicate_scheme`` tool copies a scheme as ``<SchemeID>-1``, ``-2``, ...; each copy holds one more
+    code for the same message, so every SchemeID that starts with ``scheme``'s SchemeID counts. For each record
+    having ``id_field``, the message's labels under those schemes are sorted by ``DateTimeUTC`` (ties keep the
+    oldest-first file order) and the latest label per SchemeID is kept, on top of any list the field already
+    holds; cleared codes (``SPECIAL-MANUALLY_UNCODED``) are dropped. The field becomes that list, in order of
+    each SchemeID's first appearance - unless no remaining label is ``Checked`` and they are not all the same
+    NA or NS, in which case it becomes ``[NR]`` (so does an empty result).
+
+    NA or NS beside a different code is a contradiction 2019 failed an assertion on; here it is a CodaFileError
+    naming the file and message, as is a kept label whose CodeID the scheme does not have. Records without
+    ``id_field`` come back as the same objects; the list objects are shared between records of one message.
+    """
+    merge = MultiCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
+                             source_file=source_file)
+    return _merged(records, merge, id_field=id_field, coded_field=coded_field, step=step)
+
+
+class MultiCodedImport:
+    """The rule of :func:`import_multi_coded` for one message at a time (see :class:`SingleCodedImport`)."""
+
+    def __init__(self, coded: CodedMessages, *, coded_field: str, scheme: CodeScheme, label_time: str,
+                 source_file: str | os.PathLike[str] | None = None):
+        self._coded = coded
+        self._coded_field = coded_field
+        self._source = coded.path if source_file is None else str(source_file)
+        self._codes = _FieldCodes.of(scheme)
+        self._prefix = scheme.scheme_id
+        self._nr_list = _LazyLabel(scheme, NR, MULTI_CODED_IMPORT_ORIGIN, label_time, as_list=True)
+        self._decided: dict[str, list[dict[str, Any]]] = {}  # message id -> its list, when the field started absent
+
+    def value(self, mid: str, current: Any) -> Any:
+        """The field's value for message ``mid`` whose field holds ``current`` (None when absent)."""
+        if current is None:
+            value = self._decided.get(mid)
+            if value is None:
+                value = self._decided[mid] = _merge_multi(self._coded, mid, (), self._prefix, self._codes,
+                                                          self._nr_list, self._source)
+            return value
+        if isinstance(current, dict) or not isinstance(current, (list, tuple)):
+            raise CodaFileError(
+                f"a multi-coded field must hold a list of labels, found {type(current).__name__}",
+                record=f"MessageID {mid!r}", field=self._coded_field,
+            )
+        return _merge_multi(self._coded, mid, current, self._prefix, self._codes, self._nr_list, self._source)
+
+
+def _merge_multi(
+    coded: CodedMessages,
+    mid: str,
+    current: Sequence[Mapping[str, Any]],
+    prefix: str,
+    codes: _FieldCodes,
+    nr_list: "_LazyLabel",
+    source: str | None,
+) -> list[dict[str, Any]]:
+    """Steps 1-6 of coda.md 5.3 for one message."""
+    labels = [label for label in coded.all_labels(mid) if label["SchemeID"].startswith(prefix)]
+    if not labels and not current:
+        return nr_list.get()  # the common case of a message nobody has coded yet
+    if len(labels) > 1:
+        labels.sort(key=lambda label: _label_time(label, source, mid))  # stable: ties keep oldest-first order
+    latest: dict[str, Any] = {label["SchemeID"]: label for label in current}
+    for label in labels:
+        latest[label["SchemeID"]] = label  # re-assigning keeps the SchemeID's first position
+    remaining = [label for label in latest.values() if label["CodeID"] != MANUALLY_UNCODED]
+    if not remaining:
+        return nr_list.get()
+
+    distinct = set()
+    for label in remaining:
+        _check_code(label, codes.scheme, source, mid)
+        distinct.add(label["CodeID"])
+    missing = codes.na in distinct or codes.ns in distinct
+    if missing and len(distinct) > 1:
+        shown = ", ".join(f"{label['SchemeID']}={label['CodeID']}" for label in remaining)
+        raise CodaFileError(
+            f"NA or NS cannot stand beside another code of the same question, found {shown}; "
+            f"remove the contradicting label in Coda",
+            path=source, record=f"MessageID {mid!r}",
+        )
+    if missing or any(is_checked(label) for label in remaining):
+        return remaining
+    return nr_list.get()
+
+
+def _label_time(label: Mapping[str, Any], source: str | None, mid: str) -> datetime:
+    parsed = _parse_iso(label["DateTimeUTC"])
+    if parsed is None:
+        raise CodaFileError(f"must be an ISO 8601 time, found {label['DateTimeUTC']!r}", path=source,
+                            record=f"MessageID {mid!r}", field=f"DateTimeUTC of a {label['SchemeID']} label")
+    # The key is named UTC; a time written without an offset is read as UTC so all times compare.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def _check_code(label: Mapping[str, Any], scheme: CodeScheme, source: str | None, mid: str) -> None:
+    code_id = label["CodeID"]
+    if code_id != MANUALLY_UNCODED and not scheme.has_code_id(code_id):
+        raise CodaFileError(
+            f"CodeID {code_id!r} (SchemeID {label['SchemeID']!r}) is not a code of scheme {scheme.name!r} "
+            f"({scheme.scheme_id}); the coded file does not match the scheme files",
+            path=source, record=f"MessageID {mid!r}", field="CodeID",
+        )
+
+
+def _with_value(record: Record, step: Step, coded_field: str, value: Any) -> Record:
+    if record.get(coded_field) is value:
+        return record
+    return record.updated(step, {coded_field: value})
+
+
+class _LazyLabel:
+    """A control label made on first use and then shared, so a scheme without the code only fails if needed."""
+
+    __slots__ = ("_scheme", "_control_code", "_origin_id", "_label_time", "_as_list", "_value")
+
+    def __init__(self, scheme: CodeScheme, control_code: str, origin_id: str, label_time: str,
+                 *, as_list: bool = False) -> None:
+        self._scheme = scheme
+        self._control_code = control_code
+        self._origin_id = origin_id
+        self._label_time = label_time
+        self._as_list = as_list
+        self._value: Any = None
+
+    def get(self) -> Any:
+        if self._value is None:
+            label = control_label(self._scheme, self._control_code, origin_id=self._origin_id,
+                                  label_time=self._label_time)
+            self._value = [label] if self._as_list else label
+        return self._value

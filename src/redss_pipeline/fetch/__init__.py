@@ -1,0 +1,1 @@
+"""Stage 2: fetching flow runs and contacts from Rapid Pro into the local store and the raw files."""

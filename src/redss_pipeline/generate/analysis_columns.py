@@ -1,0 +1,210 @@
+"""Analysis columns and consent on the message records (spec pipeline.md 7.7.1-7.7.5, and 7.7.8 for messages).
+
+After the manual codes are in, every message record holds a label (or, for the shows, a list of labels) in every
+coded field. The analysis files do not show labels: they show the code's ``StringValue``. This module turns the
+coded fields into the columns of ``csap_mes.csv``:
+
+| column(s)                          | value                                                                       |
+| ---------------------------------- | --------------------------------------------------------------------------- |
+| survey analysis keys, ``operator`` | StringValue of the code in the plan's coded field (``male``, ``NR``, ...)   |
+| binary analysis keys               | StringValue of the code in the binary coded field                           |
+| matrix keys (prefix + StringValue) | ``"1"`` when the show's label list holds that code, else ``"0"``            |
+| ``consent_withdrawn``              | ``"true"`` when a survey field holds STOP (every message of the respondent), |
+|                                    | or this message's show coded STOP (this message only); else ``"false"``     |
+
+A respondent who withdrew consent keeps nothing readable: :func:`withdraw_consent` turns every key such a record
+has into ``"STOP"`` (``uid`` and the raw texts included), as 2019 did, while keys the record never had stay
+absent and their cells empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redss_pipeline.core.code_scheme import STOP, CodeScheme
+from redss_pipeline.core.config import PipelineConfig, RqaPlan
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.labels import lookup_by_code_id
+from redss_pipeline.core.record_fields import record_id
+from redss_pipeline.core.record_rules import LayerCache
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
+
+__all__ = [
+    "CONSENT_WITHDRAWN_KEY",
+    "TRUE",
+    "FALSE",
+    "matrix_keys",
+    "add_analysis_columns",
+    "determine_consent",
+    "withdraw_consent",
+]
+
+CONSENT_WITHDRAWN_KEY = "consent_withdrawn"
+"""``"true"`` on a record whose respondent (or, for a show STOP, whose message) withdrew consent."""
+TRUE = "true"
+FALSE = "false"
+_ONE = "1"
+_ZERO = "0"
+
+
+def matrix_keys(plan: RqaPlan) -> list[str]:
+    """The plan's matrix columns, one per code of its reasons scheme, in scheme order (``rqa_s01e01_NA`` ...)."""
+    return [plan.analysis_prefix + code.string_value for code in plan.scheme.codes]
+
+
+def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """Writes ``consent_withdrawn = "false"`` and the survey, operator, binary and matrix columns (7.7.1-7.7.4).
+
+    Every coded field must be present by now (the auto-coders and importers guarantee it); a missing field or a
+    CodeID its scheme does not have is an error naming the record's uid and the field.
+    """
+    step = run.step("generate/analysis_columns")
+    singles = [(plan.coded_field, plan.scheme, plan.analysis_key) for plan in config.survey_plans]
+    singles.append((config.operator.coded_field, config.operator.scheme, config.operator.analysis_key))
+    singles.extend(
+        (plan.binary.coded_field, plan.binary.scheme, plan.binary.analysis_key)
+        for plan in config.rqa_plans
+        if plan.binary is not None
+    )
+    single_lookups = [(field, _StringValues(scheme, field), key) for field, scheme, key in singles]
+    matrices = [
+        (plan.coded_field, _StringValues(plan.scheme, plan.coded_field), _matrix_template(plan),
+         {code.code_id: plan.analysis_prefix + code.string_value for code in plan.scheme.codes})
+        for plan in config.rqa_plans
+    ]
+    fast_singles = [(field, lookup.by_id, key) for field, lookup, key in single_lookups]
+    fast_matrices = [(field, template, key_of_code) for field, _, template, key_of_code in matrices]
+    read = [field for field, _, _ in fast_singles] + [field for field, _, _ in fast_matrices]
+    layers = LayerCache(step)
+    # The columns depend only on the labels in the coded fields, and those are shared objects (one NA label,
+    # one list per coded message, ...): the layer written for a combination of label objects is kept by
+    # identity. Every record of the list holds its labels until the step ends, so an id is not reused meanwhile.
+    by_identity: dict[tuple[int, ...], Any] = {}
+
+    result = []
+    for record in records:
+        values = record.to_dict()
+        labels = tuple(map(id, map(values.get, read)))
+        layer = by_identity.get(labels)
+        if layer is not None:
+            result.append(record.updated(step, layer))
+            continue
+        updates: dict[str, Any] = {CONSENT_WITHDRAWN_KEY: FALSE}
+        try:
+            # The common case in plain dictionary look-ups; anything unexpected is re-examined below.
+            for field, by_id, key in fast_singles:
+                updates[key] = by_id[values[field]["CodeID"]]
+            for field, template, key_of_code in fast_matrices:
+                labels_of_field = values[field]
+                if type(labels_of_field) is not list:
+                    raise TypeError(field)
+                updates.update(template)
+                for label in labels_of_field:
+                    updates[key_of_code[label["CodeID"]]] = _ONE
+        except (KeyError, TypeError):
+            _raise_problem(record, single_lookups, matrices)
+            raise
+        # Different label objects with the same codes give the same columns: one layer per distinct columns.
+        columns = tuple(updates.values())  # the keys are always the same, in the same order
+        layer = layers.get(columns)
+        record = layers.write(record, columns, updates) if layer is None else record.updated(step, layer)
+        if len(by_identity) < _IDENTITY_LIMIT:
+            by_identity[labels] = record.layers[-1].data
+        result.append(record)
+    return result
+
+
+_IDENTITY_LIMIT = 100_000
+
+
+def _raise_problem(record: Record, single_lookups, matrices) -> None:
+    """Names the record, field and value that the fast path of :func:`add_analysis_columns` stumbled on."""
+    for field, lookup, _ in single_lookups:
+        lookup.string_value(_field(record, field), record)
+    for field, lookup, _, _ in matrices:
+        labels = _field(record, field)
+        if not isinstance(labels, list):
+            raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record), field=field)
+        for label in labels:
+            lookup.string_value(label, record)
+
+
+def determine_consent(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """Sets ``consent_withdrawn = "true"`` where the respondent or the message withdrew consent (7.7.5).
+
+    A STOP in any survey coded field (the location levels included) marks every message of that respondent,
+    since they share the survey answers; a show coded STOP (the matrix ``<prefix>STOP`` column is ``"1"``, or the
+    binary field holds STOP) marks only that message. Records that did not withdraw are returned unchanged.
+    """
+    step = run.step("generate/consent")
+    survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
+    binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
+                if plan.binary is not None]
+    stop_columns = [plan.analysis_prefix + code.string_value for plan in config.rqa_plans
+                    for code in plan.scheme.control_codes if code.control_code == STOP]
+    result = []
+    for record in records:
+        withdrawn = (
+            any(_holds(record, field, stop_id) for field, stop_id in survey)
+            or any(record.get(column) == _ONE for column in stop_columns)
+            or any(_holds(record, field, stop_id) for field, stop_id in binaries)
+        )
+        result.append(record.updated(step, {CONSENT_WITHDRAWN_KEY: TRUE}) if withdrawn else record)
+    return result
+
+
+def withdraw_consent(records: list[Record], *, run: RunContext) -> list[Record]:
+    """On every record whose ``consent_withdrawn`` is ``"true"``, every key it has except that one becomes
+    ``"STOP"`` (7.7.8); other records are returned unchanged.
+
+    "Every key" means every key readable through the record, including the attached survey answers, its uid,
+    raw texts, ids, labels and ``noise``; keys it never had stay absent.
+    """
+    step = run.step("generate/withdrawn_consent")
+    result = []
+    for record in records:
+        if record.get(CONSENT_WITHDRAWN_KEY) == TRUE:
+            record = record.updated(step, {key: STOP for key in record if key != CONSENT_WITHDRAWN_KEY})
+        result.append(record)
+    return result
+
+
+class _StringValues:
+    """CodeID -> StringValue of one scheme, with errors that name the record and the field."""
+
+    __slots__ = ("_scheme", "_field", "by_id")
+
+    def __init__(self, scheme: CodeScheme, field: str):
+        self._scheme = scheme
+        self._field = field
+        self.by_id = {code.code_id: code.string_value for code in scheme.codes}
+
+    def string_value(self, label: Any, record: Record) -> str:
+        return lookup_by_code_id(label, self.by_id, self._scheme, record=_uid(record), field=self._field)
+
+
+def _matrix_template(plan: RqaPlan) -> dict[str, str]:
+    return {key: _ZERO for key in matrix_keys(plan)}
+
+
+def _stop_id(scheme: CodeScheme) -> str | None:
+    code = scheme.control(STOP)
+    return None if code is None else code.code_id
+
+
+def _holds(record: Record, field: str, code_id: str | None) -> bool:
+    label = record.get(field)
+    return code_id is not None and isinstance(label, dict) and label.get("CodeID") == code_id
+
+
+def _field(record: Record, field: str) -> Any:
+    try:
+        return record[field]
+    except KeyError:
+        raise RawDataError("coded field is missing; every coded field must be set before the analysis columns",
+                           record=_uid(record), field=field) from None
+
+
+def _uid(record: Record) -> Any:
+    return record_id(record)

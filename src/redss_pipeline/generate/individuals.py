@@ -1,0 +1,312 @@
+"""One record per respondent: folding the message records (spec pipeline.md 7.7.6-7.7.8).
+
+``csap_ind.csv`` has one row per uid, in the order of each uid's first message. The messages of a respondent
+are folded key by key, by the class the key belongs to (7.7.6):
+
+| class      | keys                                                       | folded value                                    |
+| ---------- | ---------------------------------------------------------- | ----------------------------------------------- |
+| equal      | uid, operator, survey analysis and raw keys                | the common value (a difference is an error)     |
+| concat     | the show raw texts                                         | present texts joined with ``;``                 |
+| matrix     | the reasons columns                                        | STOP if any is STOP; ``..NC``: 0 if any is 0,   |
+|            |                                                            | else 1; other keys: 1 if any is 1, else 0       |
+| bool       | consent, channel and week keys                             | ``true`` if any is ``true``                     |
+| binary     | the binary analysis keys                                   | see :func:`_fold_binary`                        |
+| other      | noise, times, ids, labels, ...                             | ``MERGED``                                      |
+
+2019 folded pairwise from the left (((m1 + m2) + m3) ...). Every rule but the binary one is associative, so
+folding each key over the whole group at once gives the same values; the binary rule is applied pairwise from
+the left, as in 2019.
+
+Two 2019 behaviours shape the output and are kept on purpose:
+
+- a respondent with a single message is not folded: the individual record *is* that message record, so the
+  fix-up of 7.7.7 lands on the message row of ``csap_mes.csv`` too;
+- the fix-up then repairs the NA and NC columns that folding across shows leaves behind.
+
+Records are immutable here, so :func:`fold_individuals` returns the messages (with the fix-up of single-message
+respondents and the withdrawn-consent overwrite) together with the individuals.
+"""
+
+from __future__ import annotations
+
+import operator
+from itertools import chain, compress
+from typing import Any, Callable, Mapping, NamedTuple
+
+from redss_pipeline.generate.analysis_columns import (
+    CONSENT_WITHDRAWN_KEY,
+    FALSE,
+    TRUE,
+    matrix_keys,
+    withdraw_consent,
+)
+from redss_pipeline.core.code_scheme import NA, NC, NIC, NR, NS, STOP
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
+from redss_pipeline.core.records import Record, Step
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
+
+__all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "fix_up_individual"]
+
+MERGED = "MERGED"
+"""The value of every folded key that has no fold rule (none of them is exported)."""
+AMBIVALENT = "ambivalent"
+"""What two different binary answers fold to (the 2019 fold library's value, also a binary StringValue)."""
+
+_ONE = "1"
+_ZERO = "0"
+_MISSING: Any = object()
+_MATRIX_VALUES = frozenset({_ZERO, _ONE, STOP, _MISSING})
+
+# Binary "missing" values, strongest first: of two missing values the fold keeps the earlier one here.
+_BINARY_MISSING_RANK = {value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))}
+
+
+def fold_individuals(
+    messages: list[Record], *, config: PipelineConfig, run: RunContext
+) -> tuple[list[Record], list[Record]]:
+    """Folds the analysed message records to one record per uid, fixes them up and applies withdrawn consent.
+
+    Order of work, as in 2019: fold (7.7.6), fix up every individual (7.7.7; for a single-message respondent
+    this is the message record itself), then the withdrawn-consent overwrite on the messages and then on the
+    individuals (7.7.8). Returns ``(messages, individuals)``: the messages in their order, the individuals in
+    the order of each uid's first message.
+    """
+    fold_step = run.step("generate/fold_individuals")
+    fix_up_step = run.step("generate/individual_fix_up")
+    rules = _FoldRules(config)
+    fix_up = _FixUp(_fix_up_plans(config), fix_up_step)
+
+    groups: dict[Any, list[int]] = {}
+    for index, message in enumerate(messages):
+        if UID_KEY not in message:
+            raise RawDataError("message record has no uid", record=f"#{index}", field=UID_KEY)
+        groups.setdefault(message[UID_KEY], []).append(index)
+
+    messages = list(messages)
+    individuals: list[Record | int] = []  # an int stands for "the message record at this index"
+    for uid, indices in groups.items():
+        if len(indices) == 1:
+            index = indices[0]
+            messages[index] = fix_up(messages[index])
+            individuals.append(index)
+        else:
+            values = rules.fold(uid, [messages[i] for i in indices])
+            individuals.append(fix_up(Record.create(fold_step, values), values))
+
+    messages = withdraw_consent(messages, run=run)
+    folded_only = withdraw_consent([i for i in individuals if isinstance(i, Record)], run=run)
+    folded_iter = iter(folded_only)
+    return messages, [messages[i] if isinstance(i, int) else next(folded_iter) for i in individuals]
+
+
+def fix_up_individual(individual: Record, *, config: PipelineConfig, run: RunContext) -> Record:
+    """The fix-up of 7.7.7 on one individual record (exposed for tests and tools).
+
+    Per show: a non-empty raw text sets ``<prefix>NA = "0"``; then, if no matrix column of the show other than
+    the NC one is ``"1"``, ``<prefix>NC = "1"``. A respondent who answered a show only with noise ends with NA 0
+    and NC 1 for it; a show never answered keeps NA 1.
+    """
+    return _FixUp(_fix_up_plans(config), run.step("generate/individual_fix_up"))(individual)
+
+
+def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
+    plans = []
+    for plan in config.rqa_plans:
+        na_key = plan.analysis_prefix + NA
+        keys = matrix_keys(plan)
+        plans.append(_FixUpPlan(
+            raw_field=plan.raw_field,
+            na_key=na_key,
+            # 2019 told the NC column by its ending; no reasons StringValue ends in upper-case "NC".
+            nc_keys=tuple(key for key in keys if key.endswith(NC)),
+            other_keys=tuple(key for key in keys if not key.endswith(NC) and key != na_key),
+        ))
+    return plans
+
+
+class _FixUp:
+    """The fix-up of 7.7.7 with the plans of the configuration; reads only the keys the plans name."""
+
+    def __init__(self, plans: list[_FixUpPlan], step: Step):
+        self._plans = plans
+        self._step = step
+        keys = [key for plan in plans for key in (plan.raw_field, plan.na_key, *plan.nc_keys, *plan.other_keys)]
+        self._keys = list(dict.fromkeys(keys))
+        self._columns = RecordColumns(self._keys)
+
+    def __call__(self, record: Record, values: Mapping[str, Any] | None = None) -> Record:
+        """``record`` fixed up; ``values`` is its content when the caller already holds it as a dict."""
+        if values is None:
+            values = dict(zip(self._keys, self._columns(record)))  # an absent key reads as None, as with .get
+        changed: dict[str, str] = {}  # only what changes, so an individual needing no repair gets no audit entry
+        for plan in self._plans:
+            raw = values.get(plan.raw_field)
+            answered = raw is not None and raw != ""
+            if answered and values.get(plan.na_key) != _ZERO:
+                changed[plan.na_key] = _ZERO
+            # The NA column counts as a coded column here, with the value it has after the line above.
+            coded = _ONE in map(values.get, plan.other_keys) or (not answered and values.get(plan.na_key) == _ONE)
+            if not coded:
+                for key in plan.nc_keys:
+                    if values.get(key) != _ONE:
+                        changed[key] = _ONE
+        return record.updated(self._step, changed)
+
+
+class _FixUpPlan(NamedTuple):
+    raw_field: str
+    na_key: str
+    nc_keys: tuple[str, ...]
+    other_keys: tuple[str, ...]  # the show's matrix keys except NA and NC
+
+
+_ANY: Any = object()  # "any value": a key whose rule gives the common value when every message has the same one
+
+
+class _Everything:
+    """Stands for "any value" among the values a key folds to when every message has the same one."""
+
+    __slots__ = ()
+
+    def __contains__(self, value: object) -> bool:
+        return value is not _MISSING
+
+
+class _FoldRules:
+    """Which fold rule each key follows, derived from the configuration once per run."""
+
+    def __init__(self, config: PipelineConfig):
+        # key -> (rule, the values for which "all messages equal" folds to that value: _ANY, a set, or None)
+        rules: dict[str, tuple[Callable[[Any, str, list[Any]], Any], Any]] = {}
+        for key in [UID_KEY, config.operator.analysis_key]:
+            rules[key] = (_fold_equal, _ANY)
+        for plan in config.survey_plans:
+            rules[plan.analysis_key] = (_fold_equal, _ANY)
+            rules[plan.raw_field] = (_fold_equal, _ANY)
+        matrix_values = frozenset({_ZERO, _ONE, STOP})
+        for plan in config.rqa_plans:
+            rules[plan.raw_field] = (_fold_concat, None)
+            for key in matrix_keys(plan):
+                rules[key] = (_fold_matrix_nc if key.endswith(NC) else _fold_matrix, matrix_values)
+            if plan.binary is not None:
+                rules[plan.binary.analysis_key] = (_fold_binary, _ANY)
+        for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
+            rules[key] = (_fold_bool, frozenset({TRUE, FALSE}))
+        self._rules = rules
+        self._keys = list(rules)
+        self._rows = RecordColumns(self._keys, _MISSING)
+        # Per key, what "every message has the same value" may fold to (nothing, for a rule without that case).
+        everything = _Everything()
+        self._same = [everything if same is _ANY else frozenset() if same is None else same
+                      for _, same in rules.values()]
+
+    def fold(self, uid: Any, group: list[Record]) -> dict[str, Any]:
+        # Every key of every message, in the order they are first met.
+        folded = dict.fromkeys(chain.from_iterable(group), MERGED)
+        keys = self._keys
+        # One tuple per message holding its value of every key that has a fold rule, in rule order.
+        rows = list(map(self._rows, group))
+        first = rows[0]
+        count = len(rows)
+        columns = list(zip(*rows))  # one tuple per key: its value in every message, in message order
+        # Most keys have the same value on every message, and most of those fold to that value: found for all
+        # keys at once (with C loops), they are written in one update; only the others go through their rule,
+        # in rule order (so the first disagreement reported is the same).
+        same = list(map(count.__eq__, map(tuple.count, columns, first)))
+        try:
+            settled = list(map(operator.and_, same, map(operator.contains, self._same, first)))
+        except TypeError:  # an unhashable value: decided key by key below
+            settled = [False] * len(keys)
+        folded.update(zip(compress(keys, settled), compress(first, settled)))
+        rules = self._rules
+        for index in compress(range(len(keys)), map(operator.not_, settled)):
+            key = keys[index]
+            if key not in folded:
+                continue
+            values = list(columns[index])
+            rule, allowed = rules[key]
+            value = values[0]
+            if not (allowed is not None and same[index]
+                    and (allowed is _ANY or (type(value) is str and value in allowed))):
+                value = rule(uid, key, values)
+            if value is _MISSING:
+                del folded[key]
+            else:
+                folded[key] = value
+        return folded
+
+
+def _fold_equal(uid: Any, key: str, values: list[Any]) -> Any:
+    first = values[0]
+    for value in values[1:]:
+        if value != first:
+            shown = ["(absent)" if v is _MISSING else repr(v) for v in (first, value)]
+            raise RawDataError(
+                f"the respondent's messages disagree ({shown[0]} and {shown[1]}); this key must be equal "
+                "on all of a respondent's messages",
+                record=uid, field=key,
+            )
+    return first
+
+
+def _fold_concat(uid: Any, key: str, values: list[Any]) -> Any:
+    present = [value for value in values if value is not _MISSING and value is not None]
+    return ";".join(present) if present else _MISSING
+
+
+def _matrix_values(uid: Any, key: str, values: list[Any]) -> set[Any]:
+    found = set(values)
+    if not found <= _MATRIX_VALUES:
+        bad = next(v for v in values if v not in _MATRIX_VALUES)
+        raise RawDataError(f'a matrix column must be "0" or "1", found {bad!r}', record=uid, field=key)
+    return found
+
+
+def _fold_matrix(uid: Any, key: str, values: list[Any]) -> Any:
+    # A message without the key counts as "0", as in 2019 (every analysed message has every matrix key).
+    found = _matrix_values(uid, key, values)
+    if STOP in found:
+        return STOP
+    if _ONE in found:
+        return _ONE
+    return _ZERO if _ZERO in found else _MISSING
+
+
+def _fold_matrix_nc(uid: Any, key: str, values: list[Any]) -> Any:
+    # 2019 kept NC only when no message said "0": a respondent with one coded message is not "not coded".
+    found = _matrix_values(uid, key, values)
+    if STOP in found:
+        return STOP
+    return _ZERO if _ZERO in found else _ONE
+
+
+def _fold_bool(uid: Any, key: str, values: list[Any]) -> Any:
+    return TRUE if TRUE in values else FALSE
+
+
+def _fold_binary(uid: Any, key: str, values: list[Any]) -> Any:
+    """Pairwise from the left: of two missing values the stronger (STOP > NR > NIC > NC > NA > NS > absent),
+    one missing gives the other, two answers give the first if it is ``ambivalent`` or both are equal, else
+    ``ambivalent``. WS is not a missing value, so WS against an answer gives ``ambivalent``."""
+    result = values[0]
+    for value in values[1:]:
+        result = _fold_binary_pair(result, value)
+    return result
+
+
+def _fold_binary_pair(a: Any, b: Any) -> Any:
+    a_missing = a in _BINARY_MISSING_RANK
+    b_missing = b in _BINARY_MISSING_RANK
+    if a_missing and b_missing:
+        return a if _BINARY_MISSING_RANK[a] <= _BINARY_MISSING_RANK[b] else b
+    if a_missing:
+        return b
+    if b_missing:
+        return a
+    # 2019 meant "a or b is ambivalent" but tested a twice; the result is the same either way.
+    if a == AMBIVALENT:
+        return AMBIVALENT
+    return a if a == b else AMBIVALENT

@@ -1,0 +1,362 @@
+"""Auto-coding the show messages: filters, noise, NA labels, channel keys, RQA Coda files, ICR samples
+(spec pipeline.md 7.4 and section 8).
+
+The steps, in the order :func:`auto_code_show_messages` runs them:
+
+| step  | function                       | does                                                               |
+| ----- | ------------------------------ | ------------------------------------------------------------------ |
+| 7.4.1 | :func:`drop_test_runs`         | drops the configured test contacts' runs                           |
+| 7.4.2 | :func:`drop_empty_runs`        | drops runs without a show answer                                   |
+| 7.4.3 | :func:`keep_project_window`    | keeps messages sent in the project, both ends inclusive            |
+| 7.4.4 | :func:`flag_noise`             | ``noise`` = True / False (the 2019 noise rule)                     |
+| 7.4.5 | :func:`label_other_shows_na`   | NA labels in the coded fields of the shows a message does not answer |
+| 7.4.6 | :func:`set_channel_keys`       | channel, ``non_logical_time`` and week keys from ``sent_on``       |
+| 7.4.8 | :func:`assign_rqa_message_ids` | ``<raw>_id`` on non-noise answers                                  |
+| 7.4.8 | :func:`rqa_coda_messages`      | the messages of the RQA Coda files (no labels)                     |
+| 7.4.9 | :func:`icr_samples`            | the seeded inter-coder-reliability samples                         |
+
+Record order is never changed: it decides the row order of every output. :func:`auto_code_show_messages`
+writes the keys of 7.4.4 - 7.4.8 as one audit layer per record; the single-step functions write one each.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+from datetime import datetime, timezone
+from typing import Any, Mapping, NamedTuple, Sequence
+
+from redss_pipeline.export import coda
+from redss_pipeline.generate.cleaners import is_noise
+from redss_pipeline.core.code_scheme import NA, CodeScheme
+from redss_pipeline.core.config import PipelineConfig, RqaPlan, TimeRange
+from redss_pipeline.core.errors import PipelineError, RawDataError
+from redss_pipeline.core.labels import control_label
+from redss_pipeline.fetch.rapid_pro_keys import TEST_RUN_KEY
+from redss_pipeline.core.record_fields import record_id, record_time
+from redss_pipeline.core.record_rules import Rule, SharedUpdates, apply_rules
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
+
+__all__ = [
+    "NOISE_KEY",
+    "NON_LOGICAL_TIME_KEY",
+    "NA_ORIGIN_ID",
+    "IcrRow",
+    "ShowMessages",
+    "auto_code_show_messages",
+    "drop_test_runs",
+    "drop_empty_runs",
+    "keep_project_window",
+    "flag_noise",
+    "label_other_shows_na",
+    "set_channel_keys",
+    "not_noise",
+    "assign_rqa_message_ids",
+    "rqa_coda_messages",
+    "icr_samples",
+]
+
+NOISE_KEY = "noise"
+"""True when the message is noise (an acknowledgement or too short, and not a demographic-looking answer)."""
+NON_LOGICAL_TIME_KEY = "non_logical_time"
+"""``"true"`` when the message was sent in none of the configured channels' windows."""
+NA_ORIGIN_ID = "redss_pipeline.show_messages.other_shows_na@1"
+"""Origin id of the NA labels written for the shows a message does not answer (README decision 10)."""
+
+_TRUE, _FALSE = "true", "false"
+
+
+class IcrRow(NamedTuple):
+    """One ICR row: the run id (None, an empty cell, for a message moved here from another show's flow) and
+    the message text."""
+
+    run_id: Any
+    raw: str
+
+
+class ShowMessages(NamedTuple):
+    """What 7.4 produces: the message records, the RQA Coda files' messages by file name, the ICR rows by file
+    name (header: the plan's run-id field and raw field)."""
+
+    records: list[Record]
+    coda_files: dict[str, list[dict[str, Any]]]
+    icr_files: dict[str, list[IcrRow]]
+
+
+def auto_code_show_messages(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> ShowMessages:
+    """Steps 7.4.1 to 7.4.9 in order, on the translated records of 7.3.
+
+    The record writes of 7.4.4 - 7.4.8 (noise, NA labels, channel keys, message ids) are one pass and one
+    audit layer per record, under the step ``generate/auto_code_show_messages``.
+    """
+    records = drop_test_runs(records)
+    records = drop_empty_runs(records, config=config)
+    records = keep_project_window(records, config=config)
+    rules = [_noise_rule(config), _other_shows_na_rule(config, run), _channel_rule(config), _message_id_rule(config)]
+    records = apply_rules(records, rules, run.step("generate/auto_code_show_messages"))
+    return ShowMessages(records, rqa_coda_messages(records, config=config), icr_samples(records, config=config))
+
+
+# -- 7.4.1 - 7.4.3: filters ---------------------------------------------------------------------------------------
+
+
+def drop_test_runs(records: Sequence[Record]) -> list[Record]:
+    """The records whose ``test_run`` flag is not set (the configured test contacts' runs are dropped)."""
+    return [record for record in records if not record.get(TEST_RUN_KEY)]
+
+
+def drop_empty_runs(records: Sequence[Record], *, config: PipelineConfig) -> list[Record]:
+    """The records holding at least one show's raw answer (runs without an answer disappear)."""
+    raw_fields = [plan.raw_field for plan in config.rqa_plans]
+    return [record for record in records if any(field in record for field in raw_fields)]
+
+
+def keep_project_window(records: Sequence[Record], *, config: PipelineConfig) -> list[Record]:
+    """The records sent within the project, ``start <= sent_on <= end``: both ends inclusive, as in 2019."""
+    start, end = config.project_start, config.project_end
+    time_field = config.message_time_field
+    return [record for record in records if start <= record_time(record, time_field) <= end]
+
+
+# -- 7.4.4 - 7.4.6: record writes --------------------------------------------------------------------------------
+
+
+def flag_noise(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """Sets ``noise`` (a bool): True unless one of the record's show answers is not noise (cleaners.md 2)."""
+    return apply_rules(records, [_noise_rule(config)], run.step("generate/noise"))
+
+
+def _noise_rule(config: PipelineConfig) -> Rule:
+    raw_fields = [plan.raw_field for plan in config.rqa_plans]
+    wanted = frozenset(raw_fields)
+    min_length = config.noise_min_length
+    flags = {noise: SharedUpdates({NOISE_KEY: noise}) for noise in (True, False)}
+
+    def noise(values: Mapping[str, Any]) -> dict[str, Any]:
+        present = values.keys() & wanted  # typically the one show the message answers
+        if present:
+            for field in raw_fields:
+                if field in present and not is_noise(_text(values, field), min_length):
+                    return flags[False]
+        return flags[True]
+
+    return noise
+
+
+def label_other_shows_na(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """For each show whose raw answer a record lacks: its coded field = ``[NA label]`` (a one-element list, as
+    reasons are multi-coded) and, for a show with a binary question, the binary coded field = an NA label."""
+    return apply_rules(records, [_other_shows_na_rule(config, run)], run.step("generate/other_shows_na"))
+
+
+def _other_shows_na_rule(config: PipelineConfig, run: RunContext) -> Rule:
+    writes: list[tuple[str, dict[str, Any]]] = []
+    for plan in config.rqa_plans:
+        # One label (and one list) per plan, shared by every record: labels are never changed once made.
+        na: dict[str, Any] = {plan.coded_field: [_na_label(plan.scheme, run)]}
+        if plan.binary is not None:
+            na[plan.binary.coded_field] = _na_label(plan.binary.scheme, run)
+        writes.append((plan.raw_field, na))
+    wanted = frozenset(raw_field for raw_field, _ in writes)
+    by_answered: dict[frozenset[str], SharedUpdates] = {}  # the raw fields a record holds -> its updates
+
+    def other_shows_na(values: Mapping[str, Any]) -> dict[str, Any]:
+        answered = frozenset(values.keys() & wanted)
+        updates = by_answered.get(answered)
+        if updates is None:
+            updates = by_answered[answered] = SharedUpdates()
+            for raw_field, na in writes:
+                if raw_field not in answered:
+                    updates.update(na)
+        return updates
+
+    return other_shows_na
+
+
+def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """The channel keys (``sms_ad``, ``radio_promo``, ``radio_show``), ``non_logical_time`` and the week keys
+    (``radio_participation_s01e0n``), each ``"true"`` or ``"false"``, from the message's ``sent_on``
+    (pipeline.md section 8; every range is ``[start, end)``).
+
+    ``non_logical_time`` is ``"true"`` when no channel matched - including a message sent exactly at the project
+    end, which 2019 let through the inclusive project window and then crashed on. Participation is by time, not
+    by show, so corrected messages count in the week of their faked time. Two channels matching one time means
+    the configured windows overlap: an error naming both.
+    """
+    return apply_rules(records, [_channel_rule(config)], run.step("generate/channel_keys"))
+
+
+def _channel_rule(config: PipelineConfig) -> Rule:
+    channels = [(name, _utc_ranges(ranges)) for name, ranges in config.channels.items()]
+    weeks = [(name, _utc_ranges(ranges)) for name, ranges in config.weeks.items()]
+    time_field = config.message_time_field
+
+    def keys_at(time: datetime) -> SharedUpdates | tuple[str, str]:
+        """The keys of a message sent at ``time``, or the two channels whose windows both contain it."""
+        updates = SharedUpdates()
+        matched: str | None = None
+        for name, ranges in channels:
+            hit = _in_ranges(time, ranges)
+            if hit:
+                if matched is not None:
+                    return (matched, name)
+                matched = name
+            updates[name] = _TRUE if hit else _FALSE
+        updates[NON_LOGICAL_TIME_KEY] = _FALSE if matched is not None else _TRUE
+        for name, ranges in weeks:
+            updates[name] = _TRUE if _in_ranges(time, ranges) else _FALSE
+        return updates
+
+    # Every range starts and ends at one of these instants, so between two consecutive ones (a segment) each
+    # range either contains every time or none: the keys are worked out once per segment, at its start, and
+    # a message's segment is found by bisection. Segment 0 lies before every range.
+    bounds = sorted({instant for _, ranges in channels + weeks for window in ranges for instant in window})
+    segments = [keys_at(datetime.min)] + [keys_at(start) for start in bounds]
+
+    def channel_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+        keys = segments[bisect_right(bounds, _naive_utc(record_time(values, time_field)))]
+        if type(keys) is tuple:
+            raise PipelineError(
+                f"the configured {keys[0]!r} and {keys[1]!r} windows both contain {values[time_field]}; "
+                f"channel windows must not overlap",
+                path=config.path, record=record_id(values), field=time_field,
+            )
+        return keys
+
+    return channel_keys
+
+
+# Times are compared as naive UTC datetimes: the same instants as the aware ones, without a UTC-offset
+# computation in every comparison (a million messages times a dozen ranges).
+
+
+def _naive_utc(time: datetime) -> datetime:
+    return time.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _utc_ranges(ranges: Sequence[TimeRange]) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple((_naive_utc(r.start), _naive_utc(r.end)) for r in ranges)
+
+
+def _in_ranges(time: datetime, ranges: tuple[tuple[datetime, datetime], ...]) -> bool:
+    """Whether ``time`` falls in one of the ``[start, end)`` ranges."""
+    for start, end in ranges:
+        if start <= time < end:
+            return True
+    return False
+
+
+# -- 7.4.7 - 7.4.8: RQA Coda files -------------------------------------------------------------------------------
+
+
+def not_noise(records: Sequence[Record]) -> list[Record]:
+    """The records whose ``noise`` flag is False, in order."""
+    return [record for record in records if not _noise(record)]
+
+
+def assign_rqa_message_ids(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """Sets ``<raw key>_id`` = SHA-256 of the answer on every non-noise record holding a show's raw answer.
+
+    Noise messages get no id, so they are never exported to Coda nor touched by the later Coda import.
+    """
+    return apply_rules(records, [_message_id_rule(config)], run.step("generate/rqa_message_ids"))
+
+
+def _message_id_rule(config: PipelineConfig) -> Rule:
+    fields = [(plan.raw_field, plan.id_field) for plan in config.rqa_plans]
+    wanted = frozenset(raw for raw, _ in fields)
+
+    def message_ids(values: Mapping[str, Any]) -> dict[str, Any] | None:
+        if _noise(values):
+            return None
+        present = values.keys() & wanted
+        return {id_field: coda.message_id(_text(values, raw)) for raw, id_field in fields if raw in present}
+
+    return message_ids
+
+
+def rqa_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
+    """The messages of each show's Coda file (``s01e0n.json``), by file name in plan order.
+
+    Built from the non-noise records holding the show's raw answer (ids set by :func:`assign_rqa_message_ids`),
+    with no scheme, so every message has ``"Labels": []``; the creation time is ``sent_on`` in UTC.
+    """
+    candidates = not_noise(records)
+    files: dict[str, list[dict[str, Any]]] = {}
+    for plan in config.rqa_plans:
+        try:
+            files[plan.coda_file] = coda.coda_messages(
+                candidates, raw_field=plan.raw_field, time_field=config.message_time_field,
+                id_field=plan.id_field, coded_fields=[],
+            )
+        except PipelineError as error:
+            raise error.with_context(path=f"Outputs/Coda Files/{plan.coda_file}") from None
+    return files
+
+
+# -- 7.4.9: ICR ----------------------------------------------------------------------------------------------------
+
+
+def icr_samples(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[IcrRow]]:
+    """The inter-coder-reliability rows of each show, by ICR file name in plan order.
+
+    Candidates are the non-noise records, in order, whose show coded field is absent (those answering this
+    show; a record holding the field must hold exactly one NA label, else it is an error). Each show draws
+    with a fresh ``random.Random(seed)``: ``sample(candidates, size)``, or, with fewer candidates than the
+    sample size, ``sample(candidates, len(candidates))`` - a permutation of them all, as in 2019. Rows keep the
+    sample order; the run id is None for a message moved here from another show's flow.
+    """
+    candidates_all = not_noise(records)
+    samples: dict[str, list[IcrRow]] = {}
+    for plan in config.rqa_plans:
+        candidates = [record for record in candidates_all if _answers(record, plan)]
+        size = min(config.icr.sample_size, len(candidates))
+        sample = random.Random(config.icr.seed).sample(candidates, size)
+        samples[plan.icr_file] = [IcrRow(r.get(plan.run_id_field), _text(r, plan.raw_field)) for r in sample]
+    return samples
+
+
+def _answers(record: Record, plan: RqaPlan) -> bool:
+    """Whether the record answers the plan's show (its coded field is absent); if not, the field must hold
+    the NA label of 7.4.5 and nothing else."""
+    if plan.coded_field not in record:
+        if plan.raw_field not in record:
+            raise RawDataError(
+                f"has neither the show's answer {plan.raw_field!r} nor its NA label", record=record_id(record),
+                field=plan.coded_field,
+            )
+        return True
+    value = record[plan.coded_field]
+    na = plan.scheme.control(NA)
+    if not (
+        isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict)
+        and na is not None and value[0].get("CodeID") == na.code_id
+    ):
+        raise RawDataError(
+            f"expected exactly one NA label before coding, found {value!r}", record=record_id(record),
+            field=plan.coded_field,
+        )
+    return False
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _na_label(scheme: CodeScheme, run: RunContext) -> dict[str, Any]:
+    return control_label(scheme, NA, origin_id=NA_ORIGIN_ID, label_time=run.label_time)
+
+
+def _noise(record: Mapping[str, Any]) -> bool:
+    value = record.get(NOISE_KEY)
+    if not isinstance(value, bool):
+        raise RawDataError(f"expected the noise flag (true or false), found {value!r}", record=record_id(record),
+                           field=NOISE_KEY)
+    return value
+
+
+def _text(record: Mapping[str, Any], field: str) -> str:
+    value = record[field]
+    if not isinstance(value, str):
+        raise RawDataError(f"expected the answer's text, found {value!r}", record=record_id(record), field=field)
+    return value
