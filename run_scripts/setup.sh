@@ -27,4 +27,6 @@ if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(0 if s
 fi
 "$PYTHON" -m pipenv --python "$PYTHON_PATH" sync --dev
 "$PROJECT_ROOT/.venv/bin/python" -c "import redss_pipeline, temba_client" 
+source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
+lock_fingerprint > .venv/.synced-lock
 echo "native environment ready: $PROJECT_ROOT/.venv"

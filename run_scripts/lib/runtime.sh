@@ -26,10 +26,18 @@ announce_runtime() {
     fi
 }
 
+lock_fingerprint() {
+    # The hash pipenv records in Pipfile.lock for the Pipfile it was locked from; it changes with every lock.
+    sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$PROJECT_ROOT/Pipfile.lock" | head -n 1
+}
+
 ensure_native_env() {
+    # Set up on first use, and again whenever Pipfile.lock changed since .venv was last synced with it.
+    local stamp="$PROJECT_ROOT/.venv/.synced-lock"
     if [ ! -x "$PROJECT_ROOT/.venv/bin/python" ] || ! "$PROJECT_ROOT/.venv/bin/python" -c \
-            "import sys, redss_pipeline; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)" >/dev/null 2>&1; then
-        echo "setting up the native environment (first use; takes a few minutes)..." >&2
+            "import sys, redss_pipeline; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)" >/dev/null 2>&1 \
+            || [ "$(cat "$stamp" 2>/dev/null)" != "$(lock_fingerprint)" ]; then
+        echo "setting up the native environment (first use or new Pipfile.lock; takes a few minutes)..." >&2
         "$PROJECT_ROOT/run_scripts/setup.sh" >&2 || { echo "error: the native environment could not be set up" >&2; return 1; }
     fi
 }
