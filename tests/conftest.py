@@ -1,4 +1,4 @@
-"""Shared fixtures: the project root, the shipped configuration, a fixed run clock."""
+"""Shared fixtures: the project root, the shipped configuration, a fixed run clock, the native runtime."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from redss_pipeline.core.config import PipelineConfig, load_config
 from redss_pipeline.core.run_context import RunContext
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def native_runtime(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Numbered run scripts pick Docker whenever a Docker engine answers; tests mean the native runtime unless
+    they are marked ``docker`` (those run the real engine and choose the runtime themselves)."""
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("PIPELINE_RUNTIME", "native")
 
 
 @pytest.fixture(scope="session")

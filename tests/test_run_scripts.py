@@ -167,3 +167,14 @@ def test_unknown_runtime_is_refused(tmp_path):
     )
     assert result.returncode != 0
     assert "PIPELINE_RUNTIME must be docker or native" in result.stderr
+
+
+def test_tests_run_the_numbered_scripts_natively_even_when_an_engine_answers(docker, tmp_path):
+    """The suite's autouse fixture forces PIPELINE_RUNTIME=native for tests not marked docker, so a Docker engine
+    that starts answering on the machine does not switch other tests to containers."""
+    env, recorded = docker
+    env["PIPELINE_RUNTIME"] = os.environ["PIPELINE_RUNTIME"]
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "root"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("runtime: native")
+    assert recorded() == []
