@@ -124,12 +124,13 @@ def test_production_rows_need_a_noise_flag():
 
 
 def test_csv_quotes_only_commas_quotes_and_newlines(tmp_path: Path):
-    """Minimal quoting with doubled quotes; a bare carriage return is not quoted; rows end in "\\n"."""
+    """Minimal quoting with doubled quotes; rows end in "\\n". A bare carriage return is quoted (deliberate
+    difference from 2019, which left it bare so readers split the row)."""
     path = tmp_path / "out.csv"
     rows = [{"a": "x,y", "b": 'say "hi"', "c": "two\nlines"}, {"a": "cr\rhere", "b": "plain", "c": "ünï"}]
     write_analysis_csv(path, rows, ["a", "b", "c"])
     assert path.read_bytes() == (
-        b'a,b,c\n"x,y","say ""hi""","two\nlines"\ncr\rhere,plain,\xc3\xbcn\xc3\xaf\n'
+        b'a,b,c\n"x,y","say ""hi""","two\nlines"\n"cr\rhere",plain,\xc3\xbcn\xc3\xaf\n'
     )
 
 

