@@ -11,10 +11,12 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Sequence
 
 from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 
 
@@ -29,7 +31,11 @@ def main(argv: Sequence[str]) -> int:
     action.add_argument("--export-json", metavar="FILE", help="write the existing table to FILE in the 2019 JSON form")
     parser.add_argument("data_root", metavar="<data-root>")
     args = parser.parse_args(argv)
+    with data_root_lock(args.data_root, stage="stage 1 (create the UUID table)", create_root=not args.export_json):
+        return _run(args)
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.export_json:
         with open_uuid_table(args.data_root) as table:
             table.export_json(args.export_json)

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from redss_pipeline.core.cli import ArgumentParser, run_main
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.fetch.stage import run_fetch
 from redss_pipeline.fetch.rapid_pro import TOKEN_ENV, resolve_token
 from redss_pipeline.core.run_context import RunContext
@@ -64,14 +65,15 @@ def main(args: Sequence[str], *, verbose: bool = False) -> int:
     )
     for noisy in ("urllib3", "temba_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    summary = run_fetch(
-        config=config,
-        data_root=options.data_root,
-        server=options.server,
-        token=token,
-        run=RunContext.now(options.user),
-        full=options.full,
-    )
+    with data_root_lock(options.data_root, stage="stage 2 (fetch raw data)", user=options.user):
+        summary = run_fetch(
+            config=config,
+            data_root=options.data_root,
+            server=options.server,
+            token=token,
+            run=RunContext.now(options.user),
+            full=options.full,
+        )
     print(summary.table())
     return 0
 

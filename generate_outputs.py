@@ -17,6 +17,7 @@ from typing import Sequence
 from redss_pipeline.core.cli import ArgumentParser, run_main
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import UsageError
+from redss_pipeline.core.lock import data_root_lock
 
 USAGE = (
     "3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] "
@@ -63,26 +64,27 @@ def generate(argv: Sequence[str]) -> int:
     data_root = Path(args.data_root)
     if not data_root.is_dir():
         raise UsageError(f"the data root {data_root} does not exist")
-    started = time.perf_counter()
-    print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
-    summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
-    paths = output_paths(config, DataRoot(data_root))
-    print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
-          f"{summary.counts.get('people', 0):,} people. Outputs in {DataRoot(data_root).outputs_dir}")
+    with data_root_lock(data_root, stage="stage 3 (generate outputs)", user=args.user):
+        started = time.perf_counter()
+        print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
+        summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
+        paths = output_paths(config, DataRoot(data_root))
+        print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
+              f"{summary.counts.get('people', 0):,} people. Outputs in {DataRoot(data_root).outputs_dir}")
 
-    if args.drive_upload:
-        from redss_pipeline.export.drive import upload_to_drive
+        if args.drive_upload:
+            from redss_pipeline.export.drive import upload_to_drive
 
-        credentials_url, drive_dir = args.drive_upload
-        upload_to_drive(
-            credentials_url=credentials_url,
-            drive_dir=drive_dir,
-            files=[
-                (paths["messages"], config.drive.messages_csv),
-                (paths["individuals"], config.drive.individuals_csv),
-                (paths["production"], config.drive.production_csv),
-            ],
-        )
+            credentials_url, drive_dir = args.drive_upload
+            upload_to_drive(
+                credentials_url=credentials_url,
+                drive_dir=drive_dir,
+                files=[
+                    (paths["messages"], config.drive.messages_csv),
+                    (paths["individuals"], config.drive.individuals_csv),
+                    (paths["production"], config.drive.production_csv),
+                ],
+            )
     return 0
 
 
