@@ -70,7 +70,9 @@ def generate(argv: Sequence[str]) -> int:
         summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
         paths = output_paths(config, DataRoot(data_root))
         print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
-              f"{summary.counts.get('people', 0):,} people. Outputs in {DataRoot(data_root).outputs_dir}")
+              f"{summary.counts.get('people', 0):,} people, "
+              f"{summary.counts.get('phone numbers redacted', 0):,} typed phone numbers redacted. "
+              f"Outputs in {DataRoot(data_root).outputs_dir}")
 
         if args.drive_upload:
             from redss_pipeline.export.drive import upload_to_drive

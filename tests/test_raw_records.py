@@ -15,6 +15,7 @@ from redss_pipeline.fetch.raw_records import (
     utc_isoformat,
 )
 from redss_pipeline.core.records import Step
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 
 STEP = Step("user@example.org", "fetch/csap_demog", 1548000000.0)
 
@@ -152,3 +153,22 @@ def test_an_object_without_a_readable_modified_on_is_an_error_naming_it():
     with pytest.raises(FetchError, match=r"record run 12: field 'modified_on': expected an ISO 8601 datetime"):
         modified_key({"id": 12, "modified_on": "yesterday"}, what="run")
     assert modified_key({"modified_on": "2018-12-10T05:00:00Z"}, what="run") == "2018-12-10T05:00:00.000000Z"
+
+
+def test_numbers_typed_into_answers_are_redacted_before_storing_and_in_raw_records():
+    """Issue 12 item 3: an answer's value and input never carry a typed phone number, neither in what is stored
+    of a run nor in its raw record; the redactor counts each number it replaced."""
+    run = _run(8, "c1", "2018-12-10T05:31:12Z", {"rqa_s01e01": "call me on 0615 123 456"})
+    redactor = PhoneRedactor()
+    kept = deidentified_run(run, redactor=redactor)
+    assert kept["values"]["rqa_s01e01"]["value"] == "call me on <phone number>"
+    assert kept["values"]["rqa_s01e01"]["input"] == "CALL ME ON <phone number>"
+    assert redactor.count == 2
+    data = run_record_data(run, flow="f", uid="u", test=False, mode="all", redactor=redactor)
+    assert data["Rqa_S01E01 (Value) - f"] == "call me on <phone number>"
+    assert data["Rqa_S01E01 (Text) - f"] == "CALL ME ON <phone number>"
+    # Times, run ids and the uid are never read as numbers.
+    assert data["Rqa_S01E01 (Run ID) - f"] == 8
+    build = build_raw_records([run], {"c1": ContactRef("u")}, flow="f", mode="all", test_contact_uuids=set(),
+                              step=STEP)
+    assert build.records[0]["Rqa_S01E01 (Text) - f"] == "CALL ME ON <phone number>"

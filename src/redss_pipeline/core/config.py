@@ -34,6 +34,7 @@ import jsonschema
 
 from redss_pipeline.core.code_scheme import CodeScheme, load_code_scheme
 from redss_pipeline.core.errors import ConfigError, SchemeError
+from redss_pipeline.deidentify.phone_redaction import RedactionSettings, is_supported_region
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -68,6 +69,10 @@ _FILE_NAME = {"type": "string", "pattern": r"^[^/\\]+$", "minLength": 1}
 _DATETIME = {"type": "string", "format": "date-time-with-offset"}
 _RANGE = {"type": "array", "prefixItems": [_DATETIME, _DATETIME], "minItems": 2, "maxItems": 2}
 _RANGES = {"type": "array", "items": _RANGE, "minItems": 1}
+
+
+#: Top-level sections a configuration may leave out (their defaults apply).
+_OPTIONAL_SECTIONS = ("phone_redaction",)
 
 
 def _obj(properties: dict, required: list[str] | None = None) -> dict:
@@ -201,8 +206,14 @@ CONFIG_SCHEMA: dict = _obj(
             }
         ),
         "drive": _obj({"messages_csv": _FILE_NAME, "individuals_csv": _FILE_NAME, "production_csv": _FILE_NAME}),
-    }
+        # Phone numbers typed into answers (deidentify/phone_redaction): Somalia is always read; these regions too.
+        "phone_redaction": _obj(
+            {"other_regions": {"type": "array", "items": {"type": "string", "format": "phone-region"},
+                               "uniqueItems": True}}
+        ),
+    },
 )
+CONFIG_SCHEMA["required"] = [key for key in CONFIG_SCHEMA["properties"] if key not in _OPTIONAL_SECTIONS]
 
 
 # -- typed model -----------------------------------------------------------------------------------------------
@@ -364,6 +375,7 @@ class PipelineConfig:
     icr: IcrConfig
     outputs: OutputNames
     drive: OutputNames
+    phone_redaction: RedactionSettings = RedactionSettings()
 
     def flow(self, name: str) -> FlowConfig:
         for flow in self.flows:
@@ -458,6 +470,11 @@ def _is_datetime_with_offset(instance: object) -> bool:
     return True
 
 
+@_format_checker.checks("phone-region")
+def _is_phone_region(instance: object) -> bool:
+    return not isinstance(instance, str) or is_supported_region(instance)
+
+
 @_format_checker.checks("uuid", raises=ValueError)
 def _is_uuid(instance: object) -> bool:
     import uuid
@@ -508,7 +525,8 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
     if kind == "const":
         return [f"{where}: expected {json.dumps(error.validator_value)}, got {got}"]
     if kind == "format":
-        what = {"date-time-with-offset": "an ISO 8601 date-time with a UTC offset", "uuid": "a UUID"}
+        what = {"date-time-with-offset": "an ISO 8601 date-time with a UTC offset", "uuid": "a UUID",
+                "phone-region": "a two-letter region code libphonenumber knows (e.g. \"KE\")"}
         return [f"{where}: expected {what.get(error.validator_value, error.validator_value)}, got {got}"]
     if kind == "pattern":
         return [f"{where}: expected a plain name (letters, digits, '_', '-', '.'), got {got}"]
@@ -675,6 +693,7 @@ def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> Pipeline
         icr=IcrConfig(raw["icr"]["sample_size"], raw["icr"]["seed"]),
         outputs=OutputNames(**raw["outputs"]),
         drive=OutputNames(**raw["drive"]),
+        phone_redaction=RedactionSettings(tuple(raw.get("phone_redaction", {}).get("other_regions", ()))),
     )
 
 

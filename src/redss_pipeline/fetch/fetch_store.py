@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from redss_pipeline.core.errors import StateError
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.fetch.raw_records import ContactRef, deidentified_run, modified_key, run_identity
 
 __all__ = [
@@ -247,8 +248,10 @@ class FetchStore:
 
     # -- runs --------------------------------------------------------------------------------------------
 
-    def merge_runs(self, runs: Iterable[Mapping[str, Any]]) -> MergeCounts:
+    def merge_runs(self, runs: Iterable[Mapping[str, Any]], *, redactor: PhoneRedactor | None = None) -> MergeCounts:
         """Stores runs (API JSON objects), de-identified; a stored run is replaced only by a newer version.
+
+        ``redactor`` replaces phone numbers typed into answers (:func:`deidentified_run`).
 
         Runs as one batch, in one transaction unless called inside :meth:`transaction`.
         """
@@ -267,7 +270,7 @@ class FetchStore:
             existing = self._existing_runs(list(batch))
             for (run_id, run_uuid), (modified, run) in batch.items():
                 found = existing.get(("id", run_id)) or existing.get(("uuid", run_uuid))
-                body = deidentified_run(run)
+                body = deidentified_run(run, redactor=redactor)
                 row = (
                     run_id,
                     run_uuid,

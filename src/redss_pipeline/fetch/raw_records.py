@@ -14,7 +14,9 @@ The rules are the 2019 fetcher's (spec rapid-pro.md section 2, steps 5 and 6):
 
 Runs are expected oldest-modified first (ascending ``modified_on``, then run id), the order the 2019 fetcher
 processed them in. This module also decides what of a run may be kept at all (:func:`deidentified_run`): the
-contact is referenced by its Rapid Pro uuid only, never by name or URN.
+contact is referenced by its Rapid Pro uuid only, never by name or URN, and every text of a result (its value,
+input, category and name) goes through the :class:`~redss_pipeline.deidentify.phone_redaction.PhoneRedactor`,
+so a phone number a listener typed into an answer is neither stored nor written to a raw file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Iterable, Mapping
 from redss_pipeline.core.errors import FetchError
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, TEST_RUN_KEY, raw_key
 from redss_pipeline.core.records import Record, Step
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 
 __all__ = [
     "MODE_ALL",
@@ -54,6 +57,9 @@ _RUN_KEYS = (
 )
 #: Keys of a result value that are kept.
 _VALUE_KEYS = ("value", "category", "node", "time", "input", "name")
+#: The texts of a result value that may hold what a person typed (or a flow copied from it): phone numbers in
+#: them are redacted.
+_TEXT_KEYS = ("value", "input", "category", "name")
 
 
 def parse_time(text: str) -> datetime:
@@ -113,18 +119,22 @@ def _describe(run: Mapping[str, Any]) -> str:
     return f"run of flow {flow.get('name', '?')} modified {run.get('modified_on', '?')}"
 
 
-def deidentified_run(run: Mapping[str, Any]) -> dict[str, Any]:
+def deidentified_run(run: Mapping[str, Any], *, redactor: PhoneRedactor | None = None) -> dict[str, Any]:
     """What of a run JSON object may be stored: every field the raw records need, the contact as its uuid only.
 
     Contact names and URNs (newer servers put ``urn`` inside ``contact``) are dropped, as is anything a server
-    may add later that this pipeline does not know to be harmless, and the run's ``path``.
+    may add later that this pipeline does not know to be harmless, and the run's ``path``. Phone numbers typed
+    into the results' texts are redacted by ``redactor`` (the stage's, which counts them; Somalia's numbers
+    alone when none is given).
     """
+    redactor = redactor or PhoneRedactor()
     kept = {key: run.get(key) for key in _RUN_KEYS if key in run}
     contact = run.get("contact") or {}
     kept["contact"] = {"uuid": contact.get("uuid")}
     values = run.get("values") or {}
     kept["values"] = {
-        key: {k: v for k, v in (value or {}).items() if k in _VALUE_KEYS} for key, value in values.items()
+        key: redactor.redact_fields({k: v for k, v in (value or {}).items() if k in _VALUE_KEYS}, _TEXT_KEYS)
+        for key, value in values.items()
     }
     flow = run.get("flow") or {}
     kept["flow"] = {"uuid": flow.get("uuid"), "name": flow.get("name")}
@@ -139,12 +149,18 @@ class ContactRef:
     deleted: bool = False
 
 
-def run_record_data(run: Mapping[str, Any], *, flow: str, uid: str, test: bool, mode: str) -> dict[str, Any]:
-    """The keys of one run's raw record (spec rapid-pro.md section 2 step 5), in the 2019 order."""
+def run_record_data(
+    run: Mapping[str, Any], *, flow: str, uid: str, test: bool, mode: str, redactor: PhoneRedactor | None = None
+) -> dict[str, Any]:
+    """The keys of one run's raw record (spec rapid-pro.md section 2 step 5), in the 2019 order.
+
+    The result texts are redacted again (runs stored by an older version of the pipeline were not).
+    """
+    redactor = redactor or PhoneRedactor()
     data: dict[str, Any] = {PHONE_ID_KEY: uid}
     run_id = run_id_value(run)
     for result_key, value in (run.get("values") or {}).items():
-        value = value or {}
+        value = redactor.redact_fields(value or {}, _TEXT_KEYS)
         data[raw_key(result_key, "Category", flow)] = value.get("category")
         data[raw_key(result_key, "Value", flow)] = value.get("value")
         data[raw_key(result_key, "Text", flow)] = value.get("input")
@@ -198,6 +214,7 @@ def build_raw_records(
     mode: str,
     test_contact_uuids: frozenset[str] | set[str],
     step: Step,
+    redactor: PhoneRedactor | None = None,
 ) -> RawBuild:
     """The raw records of one flow from its runs (oldest-modified first) and the known contacts.
 
@@ -206,6 +223,7 @@ def build_raw_records(
     """
     if mode not in (MODE_ALL, MODE_LATEST_ONLY):
         raise ValueError(f"unknown fetch mode {mode!r}")
+    redactor = redactor or PhoneRedactor()
     skipped = SkippedRuns()
     records: list[Record] = []
     by_uid: dict[str, int] = {}  # uid -> index in records (latest-only)
@@ -225,7 +243,7 @@ def build_raw_records(
             skipped.no_urn_contacts.add(contact_uuid)
             continue
         data = run_record_data(
-            run, flow=flow, uid=contact.uid, test=contact_uuid in test_contact_uuids, mode=mode
+            run, flow=flow, uid=contact.uid, test=contact_uuid in test_contact_uuids, mode=mode, redactor=redactor
         )
         if mode == MODE_ALL:
             records.append(Record.create(step, data))

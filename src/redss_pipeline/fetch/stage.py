@@ -56,6 +56,7 @@ from redss_pipeline.fetch.rapid_pro import DEFAULT_TIMEOUT, RapidProClient, Retr
 from redss_pipeline.fetch.raw_records import ContactRef, build_raw_records, modified_key, parse_time
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import write_traced_data_file
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.deidentify.uuid_table import UuidTable, open_uuid_table, urn_key
 
 __all__ = [
@@ -110,6 +111,7 @@ class FetchSummary:
     skipped_contacts_unknown: int = 0
     skipped_contacts_no_urn: int = 0
     archives_downloaded: int = 0
+    phone_numbers_redacted: int = 0
     requests: int = 0
     seconds: float = 0.0
 
@@ -136,6 +138,7 @@ class FetchSummary:
             f"skipped contacts: {self.skipped_contacts_no_urn} without a URN, "
             f"{self.skipped_contacts_unknown} not (yet) known",
             f"archives downloaded: {self.archives_downloaded}",
+            f"phone numbers typed into answers, redacted: {self.phone_numbers_redacted}",
             f"requests: {self.requests}",
             f"time: {self.seconds:.1f} s",
         ]
@@ -193,6 +196,7 @@ def run_fetch(
     root = DataRoot(data_root)
     summary = FetchSummary(flows=[FlowSummary(f.name, f.mode) for f in config.flows])
     hook = on_page or (lambda what, page: None)
+    redactor = PhoneRedactor(config.phone_redaction)
     with open_uuid_table(root.root) as table, FetchStore.open(root.fetch_store) as store, RapidProClient(
         server, token, session=session, retry=retry, sleep=sleep, timeout=timeout
     ) as client:
@@ -205,16 +209,17 @@ def run_fetch(
             _fetch_contacts(client, store, table, config, full=full, summary=summary.contacts, hook=hook)
             flow_summaries = {f.name: f for f in summary.flows}
             summary.archives_downloaded = _fetch_archives(
-                client, store, flows, full=full, summaries=flow_summaries, hook=hook
+                client, store, flows, full=full, summaries=flow_summaries, hook=hook, redactor=redactor
             )
             for flow_config in config.flows:
                 _fetch_runs(
                     client, store, flows[flow_config.name], full=full, progress=progress,
-                    summary=flow_summaries[flow_config.name], hook=hook,
+                    summary=flow_summaries[flow_config.name], hook=hook, redactor=redactor,
                 )
         finally:
             summary.requests = client.requests_made
-        _rebuild_raw_files(store, flows, config, root, run, summary)
+        _rebuild_raw_files(store, flows, config, root, run, summary, redactor)
+    summary.phone_numbers_redacted = redactor.count
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -307,6 +312,7 @@ def _fetch_archives(
     full: bool,
     summaries: dict[str, FlowSummary],
     hook: PageHook,
+    redactor: PhoneRedactor,
 ) -> int:
     """Reads run archives not yet ingested for every configured flow; returns how many were downloaded."""
     name_by_uuid = {flow["uuid"]: name for name, flow in flows.items()}
@@ -332,7 +338,7 @@ def _fetch_archives(
         downloaded += 1
         with store.transaction():
             for flow_uuid in missing:
-                counts = store.merge_runs(r for r in runs if r["flow"]["uuid"] == flow_uuid)
+                counts = store.merge_runs((r for r in runs if r["flow"]["uuid"] == flow_uuid), redactor=redactor)
                 _count(summaries[name_by_uuid[flow_uuid]], counts)
             store.record_archive(identity, missing)
         hook(what, 1)
@@ -351,6 +357,7 @@ def _fetch_runs(
     progress: bool,
     summary: FlowSummary,
     hook: PageHook,
+    redactor: PhoneRedactor,
 ) -> None:
     flow_uuid = flow["uuid"]
     cursor_name = runs_cursor(flow_uuid)
@@ -364,7 +371,7 @@ def _fetch_runs(
 
         def store_runs(page: list[dict[str, Any]]) -> list[str]:
             runs = [r for r in page if (r.get("flow") or {}).get("uuid") == flow_uuid]
-            _count(summary, store.merge_runs(runs))
+            _count(summary, store.merge_runs(runs, redactor=redactor))
             bar.update(len(page))
             return [modified_key(r, what="run") for r in runs]
 
@@ -437,7 +444,8 @@ def _after(cursor: str | None) -> Any:
 
 
 #: Bumped whenever the way raw files are built changes, so files written by an older build are rewritten.
-_RAW_FILE_LAYOUT = 1
+#: 2: phone numbers typed into answers are redacted.
+_RAW_FILE_LAYOUT = 2
 
 
 def _rebuild_raw_files(
@@ -447,6 +455,7 @@ def _rebuild_raw_files(
     root: DataRoot,
     run: RunContext,
     summary: FetchSummary,
+    redactor: PhoneRedactor,
 ) -> None:
     """Writes each raw file from the store, unless it exists unchanged and nothing it is built from changed
     (stored runs of its flow and the uids and deletions of their contacts, mode, test contacts)."""
@@ -472,6 +481,7 @@ def _rebuild_raw_files(
                 mode=flow_config.mode,
                 test_contact_uuids=config.test_contact_uuids,
                 step=run.step(f"fetch/{flow_config.name}"),
+                redactor=redactor,
             )
             path.parent.mkdir(parents=True, exist_ok=True)
             write_traced_data_file(path, build.records)

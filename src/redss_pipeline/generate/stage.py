@@ -55,6 +55,7 @@ from redss_pipeline.generate.show_messages import (
 )
 from redss_pipeline.generate.survey_autocode import auto_code_surveys
 from redss_pipeline.core.traced_data_json import read_traced_data_file
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
 from redss_pipeline.deidentify.uuid_table import open_uuid_table
 
 __all__ = ["GenerateSummary", "run_generate", "output_paths"]
@@ -122,10 +123,13 @@ def _run_generate(
     counts = summary.counts
     p = _Progress(summary, progress)
 
+    redactor = PhoneRedactor(config.phone_redaction)
     show_files, survey_files = p.step(
-        "load raw files", lambda: _load_raw_files(config, root),
-        lambda files: f"{sum(map(len, files[0])):,} show records, {sum(map(len, files[1])):,} survey records",
+        "load raw files", lambda: _load_raw_files(config, root, redactor),
+        lambda files: f"{sum(map(len, files[0])):,} show records, {sum(map(len, files[1])):,} survey records, "
+        f"{redactor.count:,} typed phone numbers redacted",
     )
+    counts["phone numbers redacted"] = redactor.count
     coded_messages = p.step(
         "load coded Coda files", lambda: _load_coded_files(config, root),
         lambda c: f"{sum(1 for v in c.values() if len(v))} of {len(c)} datasets have coded messages",
@@ -217,13 +221,17 @@ def _run_generate(
 # -- inputs ------------------------------------------------------------------------------------------------------
 
 
-def _load_raw_files(config: PipelineConfig, root: DataRoot) -> tuple[list[list[Record]], list[list[Record]]]:
+def _load_raw_files(
+    config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor
+) -> tuple[list[list[Record]], list[list[Record]]]:
+    """The records of the show files and of the survey files, with phone numbers typed into answers redacted
+    before anything is derived from them (2019 raw files hold the answers verbatim)."""
     def read(flow: str) -> list[Record]:
         path = root.raw_file(flow)
         if not path.is_file():
             raise RawDataError("raw data file missing: run stage 2 (2_fetch_raw_data.sh) on this data root first",
                                path=path)
-        return read_traced_data_file(path)
+        return redact_raw_records(read_traced_data_file(path), redactor)
 
     return [read(flow) for flow in show_flows(config)], [read(flow) for flow in survey_flows(config)]
 

@@ -1,0 +1,166 @@
+"""Phone numbers typed into answers: which texts are redacted and which are kept (issue 12 item 3).
+
+The expected texts are worked out by hand from Somalia's numbering plan (mobile numbers are 9 digits after the
+trunk 0, starting 61-69, 71, 77, 79, 90; landlines 6-7 digits) and the module's documented rule.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.records import Layer, Record
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
+from redss_pipeline.generate.stage import run_generate
+from redss_pipeline.core.errors import ConfigError
+from redss_pipeline.deidentify.phone_redaction import PLACEHOLDER, PhoneRedactor, RedactionSettings
+
+P = PLACEHOLDER
+
+REDACTED = [
+    ("call me on 0615 123 456", f"call me on {P}"),
+    ("+252 61 5123456", P),
+    ("252615123456", P),
+    ("0615123456", P),
+    ("615123456", P),
+    ("00252615123456", P),
+    ("061-5123456", P),
+    ("waan ku raacsanahay, la soo xiriir 0907123456.", f"waan ku raacsanahay, la soo xiriir {P}."),
+    ("numbers 0615123456/0625123456", f"numbers {P}/{P}"),
+    ("+252 61 512 3456 and 0771234567", f"{P} and {P}"),
+    # Arabic-Indic digits are digits too.
+    ("\u0660\u0666\u0661\u0665\u0661\u0662\u0663\u0664\u0665\u0666", P),
+    # A Somali landline is redacted when written with the country code.
+    ("+252 1 234567", P),
+    # A number of another country, written with its country code, whatever the configured regions.
+    ("call +44 20 7946 0958", f"call {P}"),
+    ("I am 25 and my number is +254712345678", f"I am 25 and my number is {P}"),
+]
+
+KEPT = [
+    "I am 25",
+    "waxaan ahay 25 jir",
+    "born 1998",
+    "age 25, born 1998, 2000",
+    "2000 shillings",
+    "lacag 50000",
+    "1000000 shillings",  # a 7-digit Somali landline number in national form reads like an amount
+    "1 500 000",
+    "1,000,000",
+    "code 4455",
+    "S01E01",
+    "s01e02 iyo s01e03",
+    "12/12/2018",
+    "2018-12-10",
+    "10.12.2018",
+    "12:30",
+    "123456789",  # not a valid Somali number (12 is no prefix)
+    "abc615123456",  # glued to letters: not a number someone can dial as written
+    "",
+    "haa",
+]
+
+
+@pytest.mark.parametrize("text, expected", REDACTED)
+def test_phone_numbers_typed_into_answers_are_redacted(text: str, expected: str) -> None:
+    redactor = PhoneRedactor()
+    assert redactor.redact(text) == expected
+    assert redactor.count == expected.count(P)
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_ages_years_amounts_codes_and_dates_are_kept(text: str) -> None:
+    redactor = PhoneRedactor()
+    assert redactor.redact(text) == text
+    assert redactor.count == 0
+
+
+def test_other_regions_read_national_numbers_of_those_countries() -> None:
+    text = "my brother in Nairobi: 0712 345 678"
+    # 0712 345 678 is also a valid Somali mobile number (71 prefix); a Kenyan landline in national form is not.
+    assert PhoneRedactor().redact("Nairobi office 020 2222222") == "Nairobi office 020 2222222"
+    kenya = PhoneRedactor(RedactionSettings(other_regions=("KE",)))
+    assert kenya.redact("Nairobi office 020 2222222") == f"Nairobi office {P}"
+    assert kenya.redact(text) == f"my brother in Nairobi: {P}"
+
+
+def test_every_occurrence_counts_and_values_that_are_not_text_pass() -> None:
+    redactor = PhoneRedactor()
+    for _ in range(3):
+        assert redactor.redact("0615123456") == P
+    assert redactor.redact_value(None) is None
+    assert redactor.redact_value(4092373) == 4092373
+    assert redactor.count == 3
+
+
+def test_unknown_region_is_refused() -> None:
+    with pytest.raises(ValueError, match="XX"):
+        PhoneRedactor(RedactionSettings(other_regions=("XX",)))
+
+
+def _write_config(tmp_path, project_root, section):
+    raw = json.loads((project_root / "pipeline_config.json").read_text(encoding="utf-8"))
+    raw["code_schemes"]["directory"] = str(project_root / raw["code_schemes"]["directory"])
+    if section is None:
+        raw.pop("phone_redaction", None)
+    else:
+        raw["phone_redaction"] = section
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return path
+
+
+def test_configured_regions_are_validated_with_their_json_path(tmp_path, project_root):
+    path = _write_config(tmp_path, project_root, {"other_regions": ["KE", "Kenya", "XX"]})
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.problems == [
+        '$.phone_redaction.other_regions[1]: expected a two-letter region code libphonenumber knows (e.g. "KE"), '
+        'got "Kenya"',
+        '$.phone_redaction.other_regions[2]: expected a two-letter region code libphonenumber knows (e.g. "KE"), '
+        'got "XX"',
+    ]
+
+
+def test_regions_default_to_somalia_alone_and_the_shipped_ones_are_read(tmp_path, project_root, config):
+    assert load_config(_write_config(tmp_path, project_root, None)).phone_redaction.regions == ("SO",)
+    assert config.phone_redaction.regions == ("SO", "KE", "ET", "DJ")
+
+
+def _digits_of_typed_number_in(path: Path) -> bool:
+    data = path.read_bytes()
+    return any(form in data for form in (b"615123456", b"0615 123 456", b"61 5123456", b"+252"))
+
+
+def test_stage_3_redacts_numbers_in_2019_raw_files_before_any_output_or_the_audit_trail(tmp_path, project_root):
+    """A 2019 raw file holds answers verbatim: stage 3 redacts them as it reads them (newest and older layers),
+    so no CSV, Coda file, ICR file or audit trail holds the number, and the summary counts them."""
+    root = tmp_path / "data_root"
+    shutil.copytree(project_root / "tests" / "golden" / "data_root", root)
+    raw_file = root / "Raw Data" / "csap_s01e01_activation.json"
+    records = read_traced_data_file(raw_file)
+    value, text = "Rqa_S01E01 (Value) - csap_s01e01_activation", "Rqa_S01E01 (Text) - csap_s01e01_activation"
+    first = records[0].layers[0]
+    typed = records[0][value] + ", call me on 0615 123 456"
+    records[0] = Record.from_layers((Layer(first.step, {**first.data, value: typed, text: typed}),))
+    later = "+252 61 5123456 waa lambarkayga"
+    records[2] = records[2].updated(first.step, {value: later, text: later})
+    write_traced_data_file(raw_file, records)
+
+    summary = run_generate(config=load_config(project_root / "pipeline_config.json"), data_root=root,
+                           run=RunContext("golden@example.org", datetime(2019, 1, 20, 16, tzinfo=timezone.utc)),
+                           progress=None)
+
+    outputs = [p for p in (root / "Outputs").rglob("*") if p.is_file()]
+    assert len(outputs) >= 20
+    assert [p.name for p in outputs if _digits_of_typed_number_in(p)] == []
+    assert summary.counts["phone numbers redacted"] == 4
+    messages = (root / "Outputs" / "csap_mes.csv").read_text(encoding="utf-8")
+    assert "Waxaan u baahanahay shaqo iyo waxbarasho, call me on <phone number>" in messages
+    assert "<phone number> waa lambarkayga" in messages
