@@ -65,7 +65,10 @@ CLEANER_NAMES = ("gender", "mogadishu_sub_district", "somalia_district", "age", 
 LOCATION_LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
-_FILE_NAME = {"type": "string", "pattern": r"^[^/\\]+$", "minLength": 1}
+# A name that becomes one file name inside a data-root folder (a flow's raw file, an output): never a path, never
+# "." or "..", so no configuration can make the pipeline read or write outside its folder.
+_FILE_NAME_PATTERN = r"^(?!\.\.?$)[^/\\\x00]+$"
+_FILE_NAME = {"type": "string", "pattern": _FILE_NAME_PATTERN, "minLength": 1}
 _DATETIME = {"type": "string", "format": "date-time-with-offset"}
 _RANGE = {"type": "array", "prefixItems": [_DATETIME, _DATETIME], "minItems": 2, "maxItems": 2}
 _RANGES = {"type": "array", "items": _RANGE, "minItems": 1}
@@ -93,7 +96,7 @@ CONFIG_SCHEMA: dict = _obj(
                 "flows": {
                     "type": "array",
                     "minItems": 1,
-                    "items": _obj({"name": {"type": "string", "minLength": 1}, "mode": {"enum": list(FETCH_MODES)}}),
+                    "items": _obj({"name": _FILE_NAME, "mode": {"enum": list(FETCH_MODES)}}),
                 },
                 "test_contact_uuids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
             }
@@ -495,8 +498,17 @@ _TYPE_NAMES = {
 }
 
 
+# JSON Schema counts 200.0 as an integer; the pipeline does not (it crashed later, in random.sample).
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
 def _schema_problems(raw: Any) -> list[str]:
-    validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA, format_checker=_format_checker)
+    validator = _Validator(CONFIG_SCHEMA, format_checker=_format_checker)
     problems = []
     for error in sorted(validator.iter_errors(raw), key=lambda e: (list(map(str, e.absolute_path)), e.validator)):
         problems.extend(_describe(error))
@@ -528,6 +540,8 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
         what = {"date-time-with-offset": "an ISO 8601 date-time with a UTC offset", "uuid": "a UUID",
                 "phone-region": "a two-letter region code libphonenumber knows (e.g. \"KE\")"}
         return [f"{where}: expected {what.get(error.validator_value, error.validator_value)}, got {got}"]
+    if kind == "pattern" and error.validator_value == _FILE_NAME_PATTERN:
+        return [f"{where}: {got} cannot be a file name (no '/', '\\', NUL, '.' or '..')"]
     if kind == "pattern":
         return [f"{where}: expected a plain name (letters, digits, '_', '-', '.'), got {got}"]
     if kind == "oneOf":
@@ -634,6 +648,65 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
                     problems.append(f"$.{group}.{key}[{j}]: the range ends before it starts")
     if _parse_datetime(raw["project"]["start"]) > _parse_datetime(raw["project"]["end"]):
         problems.append("$.project: end is before start")
+    problems += _file_name_clashes(raw)
+    problems += _overlapping_ranges(raw)
+    return problems
+
+
+# Names inside Outputs/ that the pipeline itself uses.
+RESERVED_OUTPUT_NAMES = ("manifest.json", "ICR", "Coda Files")
+
+
+def _file_name_clashes(raw: dict) -> list[str]:
+    """Two outputs written to one file: the second silently replaced the first. Names are compared
+    case-insensitively, as on the file systems of macOS and Windows."""
+    problems: list[str] = []
+
+    def claim(owners: dict[str, tuple[str, str | None]], where: str, name: str, content: str | None = None) -> None:
+        other = owners.get(name.casefold())
+        if other is None:
+            owners[name.casefold()] = (where, content)
+        elif content is None or other[1] is None:
+            problems.append(f"{where}: the file name {name!r} is also {other[0]}")
+        elif content != other[1]:
+            problems.append(f"{where}: the file name {name!r} is also {other[0]}, which holds another answer "
+                            f"({other[1]}, not {content})")
+
+    for section in ("outputs", "drive"):
+        owners: dict[str, tuple[str, str | None]] = {}
+        for key, name in raw[section].items():
+            if section == "outputs" and name.casefold() in {n.casefold() for n in RESERVED_OUTPUT_NAMES}:
+                problems.append(f"$.outputs.{key}: the file name {name!r} is reserved in Outputs/")
+                continue
+            claim(owners, f"$.{section}.{key}", name)
+    coda_files: dict[str, tuple[str, str | None]] = {}
+    icr_files: dict[str, tuple[str, str | None]] = {}
+    for i, plan in enumerate(raw["rqa_plans"]):
+        claim(coda_files, f"$.rqa_plans[{i}].coda_file", plan["coda_file"])
+        claim(icr_files, f"$.rqa_plans[{i}].icr_file", plan["icr_file"])
+    for i, plan in enumerate(raw["survey_plans"]):
+        # Survey plans share a Coda file when they code one answer (the five location levels).
+        claim(coda_files, f"$.survey_plans[{i}].coda_file", plan["coda_file"], plan["raw_field"])
+    return problems
+
+
+def _overlapping_ranges(raw: dict) -> list[str]:
+    """A message in two weeks was counted twice; at most one channel may match a message (pipeline.md 8)."""
+    problems: list[str] = []
+    for group in ("channels", "weeks"):
+        seen: list[tuple[str, str, str, str, datetime, datetime]] = []  # key, path, start, end, parsed start/end
+        for key, ranges in raw[group].items():
+            for j, (start, end) in enumerate(ranges):
+                begins, ends = _parse_datetime(start), _parse_datetime(end)
+                if begins >= ends:
+                    continue  # reported above
+                for other_key, other_path, other_start, other_end, other_begins, other_ends in seen:
+                    if other_key != key and other_begins < ends and begins < other_ends:
+                        overlap_start = start if begins >= other_begins else other_start
+                        overlap_end = end if ends <= other_ends else other_end
+                        problems.append(f"$.{group}.{key}[{j}]: overlaps {other_path} "
+                                        f"(from {overlap_start} to {overlap_end})")
+                seen.append((key, f"$.{group}.{key}[{j}]", start, end, begins, ends))
     return problems
 
 

@@ -1,0 +1,130 @@
+"""Configurations that would silently give wrong results are refused at validation, each problem naming its JSON
+path (issue 12 item 10): two outputs with one name, two shows with one Coda file, overlapping weeks or channels,
+a float where an integer is needed, flow and file names that leave their folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import ConfigError
+
+
+def _shipped(project_root: Path) -> dict:
+    return json.loads((project_root / "pipeline_config.json").read_text())
+
+
+def _problems(tmp_path: Path, project_root: Path, raw: dict) -> list[str]:
+    (tmp_path / "code_schemes").symlink_to(project_root / "code_schemes")
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.exit_status == 2
+    return caught.value.problems
+
+
+def test_two_outputs_with_one_name_are_refused(tmp_path, project_root):
+    """individuals_csv = messages_csv replaced the messages with the individuals."""
+    raw = _shipped(project_root)
+    raw["outputs"]["individuals_csv"] = "csap_mes.csv"
+    problems = _problems(tmp_path, project_root, raw)
+    assert problems == ["$.outputs.individuals_csv: the file name 'csap_mes.csv' is also $.outputs.messages_csv"]
+
+
+def test_two_drive_copies_with_one_name_are_refused(tmp_path, project_root):
+    raw = _shipped(project_root)
+    raw["drive"]["production_csv"] = "csap_ind.csv"
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.drive.production_csv: the file name 'csap_ind.csv' is also $.drive.individuals_csv"]
+
+
+def test_an_output_may_not_take_a_name_the_outputs_folder_needs(tmp_path, project_root):
+    raw = _shipped(project_root)
+    raw["outputs"]["audit_trail"] = "manifest.json"
+    raw["outputs"]["production_csv"] = "ICR"
+    problems = _problems(tmp_path, project_root, raw)
+    assert "$.outputs.audit_trail: the file name 'manifest.json' is reserved in Outputs/" in problems
+    assert "$.outputs.production_csv: the file name 'ICR' is reserved in Outputs/" in problems
+
+
+def test_two_shows_with_one_coda_file_are_refused(tmp_path, project_root):
+    raw = _shipped(project_root)
+    raw["rqa_plans"][1]["coda_file"] = "s01e01.json"
+    raw["rqa_plans"][3]["icr_file"] = "s01e03.csv"
+    raw["survey_plans"][0]["coda_file"] = "s01e03.json"
+    problems = _problems(tmp_path, project_root, raw)
+    assert problems == [
+        "$.rqa_plans[1].coda_file: the file name 's01e01.json' is also $.rqa_plans[0].coda_file",
+        "$.rqa_plans[3].icr_file: the file name 's01e03.csv' is also $.rqa_plans[2].icr_file",
+        "$.survey_plans[0].coda_file: the file name 's01e03.json' is also $.rqa_plans[2].coda_file",
+    ]
+
+
+def test_survey_plans_share_a_coda_file_only_for_one_raw_answer(tmp_path, project_root):
+    """The five location levels share location.json (one answer); gender and age may not share a file."""
+    raw = _shipped(project_root)
+    age = next(i for i, p in enumerate(raw["survey_plans"]) if p["name"] == "age")
+    raw["survey_plans"][age]["coda_file"] = "gender.json"
+    assert _problems(tmp_path, project_root, raw) == [
+        f"$.survey_plans[{age}].coda_file: the file name 'gender.json' is also $.survey_plans[0].coda_file, "
+        "which holds another answer (gender_raw, not age_raw)"]
+
+
+def test_overlapping_weeks_are_refused(tmp_path, project_root):
+    """241 messages were counted in two weeks when week 2 started a day early."""
+    raw = _shipped(project_root)
+    raw["weeks"]["radio_participation_s01e02"][0][0] = "2018-12-08T00:00:00+03:00"
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.weeks.radio_participation_s01e02[0]: overlaps $.weeks.radio_participation_s01e01[0] "
+        "(from 2018-12-08T00:00:00+03:00 to 2018-12-09T00:00:00+03:00)"]
+
+
+def test_overlapping_channels_are_refused(tmp_path, project_root):
+    """At most one channel key may match a message (pipeline.md section 8; 2019 asserted it)."""
+    raw = _shipped(project_root)
+    raw["channels"]["radio_show"][0] = ["2018-12-04T12:00:00+03:00", "2018-12-07T00:00:00+03:00"]
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.channels.radio_show[0]: overlaps $.channels.radio_promo[1] "
+        "(from 2018-12-04T12:00:00+03:00 to 2018-12-05T00:00:00+03:00)"]
+
+
+def test_a_float_is_not_an_integer(tmp_path, project_root):
+    """200.0 passed the schema and crashed later in random.sample."""
+    raw = _shipped(project_root)
+    raw["icr"]["sample_size"] = 200.0
+    raw["icr"]["seed"] = 0.0
+    raw["noise"]["min_length"] = 10.5
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.icr.sample_size: expected an integer, got 200.0",
+        "$.icr.seed: expected an integer, got 0.0",
+        "$.noise.min_length: expected an integer, got 10.5",
+    ]
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", "sub/flow", "a\\b", ".", "nul\x00byte"])
+def test_a_flow_name_that_leaves_the_raw_data_folder_is_refused(tmp_path, project_root, name):
+    """A flow's raw file is Raw Data/<flow>.json: the name must stay a plain file name."""
+    raw = _shipped(project_root)
+    old = raw["rapid_pro"]["flows"][0]["name"]
+    raw["rapid_pro"]["flows"][0]["name"] = name
+    raw["rqa_plans"][0]["flow"] = name
+    problems = _problems(tmp_path, project_root, raw)
+    assert problems == [f"$.rapid_pro.flows[0].name: {json.dumps(name)} cannot be a file name "
+                        "(no '/', '\\', NUL, '.' or '..')"], old
+
+
+@pytest.mark.parametrize("where", [("outputs", "messages_csv"), ("rqa_plans", 0, "icr_file"),
+                                   ("survey_plans", 0, "coda_file")])
+def test_an_output_file_name_of_dot_dot_is_refused(tmp_path, project_root, where):
+    raw = _shipped(project_root)
+    node = raw
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = ".."
+    path = "$." + ".".join(str(k) for k in where).replace(".0.", "[0].")
+    problems = _problems(tmp_path, project_root, raw)
+    assert f"{path}: \"..\" cannot be a file name (no '/', '\\', NUL, '.' or '..')" in problems
