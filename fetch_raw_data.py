@@ -1,88 +1,12 @@
-"""Stage 2: fetch the configured Rapid Pro flows into ``<data-root>/Raw Data``, de-identified.
+#!/usr/bin/env python3
+"""Stage 2: fetch raw data from Rapid Pro (run_scripts/2_fetch_raw_data.sh calls this).
 
-Usage (the 2019 command line; ``run_scripts/2_fetch_raw_data.sh`` passes its arguments through)::
-
-    fetch_raw_data.py [--full] [--verbose] [--config FILE] <user> <rapid-pro-root> <rapid-pro-server>
-                      <rapid-pro-token> <data-root>
-
-Everything happens in :func:`redss_pipeline.fetch.stage.run_fetch`; this script parses the command line, reads the
-token and the configuration, reads the clock once, and prints the summary.
+The command lives in the package: redss_pipeline.commands.fetch_raw_data (installed as redss-fetch-raw-data).
 """
 
-from __future__ import annotations
-
-import logging
-import os
 import sys
-from pathlib import Path
-from typing import Sequence
 
-from redss_pipeline.core.cli import ArgumentParser, run_main
-from redss_pipeline.core.config import load_config
-from redss_pipeline.core.lock import data_root_lock
-from redss_pipeline.fetch.stage import run_fetch
-from redss_pipeline.fetch.rapid_pro import TOKEN_ENV, resolve_token
-from redss_pipeline.core.run_context import RunContext
-
-__all__ = ["build_parser", "main", "entry_point"]
-
-
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="2_fetch_raw_data.sh",
-        description="Fetches every run of the configured flows from Rapid Pro (only what changed since the last "
-        "fetch), replaces each contact's phone number by its id from the UUID table, and writes one raw file "
-        "per flow to <data-root>/Raw Data.",
-    )
-    parser.add_argument("user", help="who runs the fetch (e.g. an e-mail address); recorded in the raw files")
-    parser.add_argument(
-        "rapid_pro_root",
-        metavar="rapid-pro-root",
-        help="accepted for compatibility with the 2019 command line and created if missing; not needed "
-        "(the fetcher is part of this pipeline)",
-    )
-    parser.add_argument("server", metavar="rapid-pro-server", help="the Rapid Pro server, e.g. https://textit.in")
-    parser.add_argument(
-        "token",
-        metavar="rapid-pro-token",
-        help=f"the workspace API token; @FILE reads it from FILE; '-' or '' reads the {TOKEN_ENV} environment "
-        "variable. It is never printed or logged",
-    )
-    parser.add_argument("data_root", metavar="data-root", help="the data root (stage 1 must have run on it)")
-    parser.add_argument("--full", action="store_true", help="ignore the saved cursors: ask for every run again")
-    parser.add_argument("--config", metavar="FILE", help="the configuration file (default: pipeline_config.json)")
-    parser.add_argument("--verbose", action="store_true", help="show retries, and tracebacks on errors")
-    return parser
-
-
-def main(args: Sequence[str], *, verbose: bool = False) -> int:
-    options = build_parser().parse_args(list(args))
-    token = resolve_token(options.token, os.environ)
-    config = load_config(options.config)
-    Path(options.rapid_pro_root).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s"
-    )
-    for noisy in ("urllib3", "temba_client"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    with data_root_lock(options.data_root, stage="stage 2 (fetch raw data)", user=options.user):
-        summary = run_fetch(
-            config=config,
-            data_root=options.data_root,
-            server=options.server,
-            token=token,
-            run=RunContext.now(options.user),
-            full=options.full,
-        )
-    print(summary.table())
-    return 0
-
-
-def entry_point(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    verbose = "--verbose" in arguments
-    return run_main(lambda args: main(args, verbose=verbose), arguments)
-
+from redss_pipeline.commands.fetch_raw_data import entry_point
 
 if __name__ == "__main__":
     sys.exit(entry_point())

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import jsonschema
 
 from redss_pipeline.core.code_scheme import CodeScheme, load_code_scheme
-from redss_pipeline.core.errors import ConfigError, SchemeError
+from redss_pipeline.core.errors import ConfigError, SchemeError, UsageError
 from redss_pipeline.deidentify.phone_redaction import RedactionSettings, is_supported_region
 
 __all__ = [
@@ -397,11 +397,21 @@ class PipelineConfig:
 
 
 def default_config_path() -> Path:
-    """``$REDSS_PIPELINE_CONFIG`` if set, else ``pipeline_config.json`` at the project root (beside ``src/``)."""
+    """``$REDSS_PIPELINE_CONFIG`` if set, else ``pipeline_config.json`` at the project root (beside ``src/``),
+    else ``pipeline_config.json`` in the current folder (an installed package has no project root).
+
+    Raises UsageError, naming the ways to give one, when there is none."""
     override = os.environ.get("REDSS_PIPELINE_CONFIG")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / CONFIG_FILE_NAME
+    candidates = (Path(__file__).resolve().parents[3] / CONFIG_FILE_NAME, Path.cwd() / CONFIG_FILE_NAME)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        f"no configuration file: none given, and no {CONFIG_FILE_NAME} in the project or the current folder; "
+        "give --config FILE or set REDSS_PIPELINE_CONFIG (the project's pipeline_config.json is the shipped one)"
+    )
 
 
 def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:

@@ -1,0 +1,140 @@
+"""Stage 3: generate the analysis outputs of a data root, and explain where an output value came from.
+
+Usage:
+    3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
+                          [--profile-cpu <profile-output-file>] [--config FILE] [--verbose] <user> <data-root>
+    generate_outputs.py explain [--config FILE] <data-root> <uid> <column>
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import UsageError
+from redss_pipeline.core.lock import data_root_lock
+
+__all__ = ["RUN_SCRIPT", "main", "entry_point", "console_script"]
+
+RUN_SCRIPT = "3_generate_outputs.sh"
+EXPLAIN = "generate_outputs.py explain"
+_MODULE = "redss_pipeline.commands.generate_outputs"
+CONFIG_HELP = "the configuration file (default: the project's pipeline_config.json, or $REDSS_PIPELINE_CONFIG)"
+
+
+def _generate_parser(prog: str) -> ArgumentParser:
+    explain = EXPLAIN if prog == RUN_SCRIPT else f"{prog} explain"
+    parser = ArgumentParser(
+        prog=prog,
+        usage=f"{prog} [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] "
+        "[--profile-cpu <profile-output-file>] [--config FILE] <user> <data-root>",
+        description="Clean, auto-code and merge the coded Coda files of a data root, and write the analysis "
+        "files, the Coda and ICR files and the audit trail into <data-root>/Outputs.",
+        epilog=f"Explain a value: {explain} <data-root> <uid> <column>",
+    )
+    parser.add_argument(
+        "--drive-upload", nargs=2, metavar=("<drive-service-account-credentials-url>", "<drive-upload-dir>"),
+        help="after writing the outputs, upload the three CSVs to this Drive folder with the service-account "
+        "key at the URL (gs://bucket/object, or a local file)",
+    )
+    parser.add_argument("--profile-cpu", metavar="<profile-output-file>",
+                        help="write a CPU profile (collapsed stacks) to the file, and a flame graph beside it (.svg)")
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+    parser.add_argument("user", metavar="<user>", help="who runs the stage (recorded in the audit trail)")
+    parser.add_argument("data_root", metavar="<data-root>")
+    return parser
+
+
+def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
+    args = _generate_parser(prog).parse_args(list(argv))
+    if args.profile_cpu:
+        from redss_pipeline.core.profiling import rerun_profiled
+
+        # sys.argv, not argv: run_main has taken --verbose out of argv, and the profiled run must keep it.
+        status = rerun_profiled(argv=sys.argv[1:], output_file=args.profile_cpu, module=_MODULE)
+        if status == 0:
+            print(f"CPU profile: {args.profile_cpu} (flame graph: {args.profile_cpu}.svg)")
+        return status
+
+    from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.core.run_context import RunContext
+    from redss_pipeline.generate.stage import output_paths, run_generate
+
+    config = load_config(args.config)
+    data_root = Path(args.data_root)
+    if not data_root.is_dir():
+        raise UsageError(f"the data root {data_root} does not exist")
+    with data_root_lock(data_root, stage="stage 3 (generate outputs)", user=args.user):
+        started = time.perf_counter()
+        print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
+        summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
+        paths = output_paths(config, DataRoot(data_root))
+        print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
+              f"{summary.counts.get('people', 0):,} people, "
+              f"{summary.counts.get('phone numbers redacted', 0):,} typed phone numbers redacted. "
+              f"Outputs in {DataRoot(data_root).outputs_dir}")
+
+        if args.drive_upload:
+            from redss_pipeline.export.drive import upload_to_drive
+
+            credentials_url, drive_dir = args.drive_upload
+            upload_to_drive(
+                credentials_url=credentials_url,
+                drive_dir=drive_dir,
+                files=[
+                    (paths["messages"], config.drive.messages_csv),
+                    (paths["individuals"], config.drive.individuals_csv),
+                    (paths["production"], config.drive.production_csv),
+                ],
+            )
+    return 0
+
+
+def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
+    parser = ArgumentParser(
+        prog=EXPLAIN if prog == RUN_SCRIPT else f"{prog} explain",
+        description="Print the history of one person's value: every value it took, from the raw Rapid Pro "
+        "answer through every step that changed it (who, which step, when), read from the audit trail.",
+    )
+    parser.add_argument("data_root", metavar="<data-root>")
+    parser.add_argument("uid", metavar="<uid>", help="an avf-phone-uuid-... id (withdrawn participants too)")
+    parser.add_argument("column", metavar="<column>", help="an output column or any record key, e.g. gender")
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+    args = parser.parse_args(list(argv))
+
+    from redss_pipeline.core.audit_trail import AuditTrail
+    from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.core.lineage import source_keys
+    from redss_pipeline.generate.stage import output_paths
+
+    config = load_config(args.config)
+    trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])
+    keys = source_keys(config, args.column)
+    if len(keys) > 1:
+        print(f"{args.column} is derived from: {' <- '.join(keys[1:])}\n")
+    for key in keys:
+        print(trail.explain(args.uid, key))
+    return 0
+
+
+def main(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
+    if argv and argv[0] == "explain":
+        return explain(argv[1:], prog=prog)
+    return generate(argv, prog=prog)
+
+
+def entry_point(argv: Sequence[str] | None = None, *, prog: str = RUN_SCRIPT) -> int:
+    return run_main(lambda args: main(args, prog=prog), argv)
+
+
+def console_script() -> int:
+    """The installed package's ``redss-generate-outputs``."""
+    return entry_point(prog="redss-generate-outputs")
+
+
+if __name__ == "__main__":
+    sys.exit(entry_point())
