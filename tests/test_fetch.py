@@ -139,6 +139,8 @@ def test_the_text_key_holds_the_raw_input_the_client_no_longer_models(workspace,
     assert records
     for record in records:
         value = by_id[record["Rqa_S01E01 (Run ID) - csap_s01e01_activation"]]["values"]["rqa_s01e01"]
+        if "<phone number>" in record["Rqa_S01E01 (Text) - csap_s01e01_activation"]:
+            continue  # a number typed into the answer, redacted (tests/test_typed_numbers_end_to_end.py)
         assert record["Rqa_S01E01 (Text) - csap_s01e01_activation"] == value["input"]
         assert record["Rqa_S01E01 (Value) - csap_s01e01_activation"] == value["value"]
 

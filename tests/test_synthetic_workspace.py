@@ -255,3 +255,16 @@ def test_a_late_delivery_added_with_an_old_time_is_modified_after_the_clock():
                      answers={"rqa_s01e04": "nabad iyo ammaan"}, time="2019-01-17T12:03:11+03:00")
     assert run["values"]["rqa_s01e04"]["time"] == "2019-01-17T09:03:11.000000Z"
     assert run["modified_on"] > clock and ws.clock == run["modified_on"]
+
+
+def test_listeners_type_their_numbers_into_answers_and_one_sends_a_formula(workspace):
+    """Issue 12: the workspace has show answers holding a listener's own number, written as people write it
+    (national with spaces, +252 with spaces, bare 252..., national without spaces), and a formula."""
+    inputs = [v["input"] for r in _every_run(workspace) for v in r["values"].values() if v["input"]]
+    own = {re.sub(r"\D", "", n)[-9:] for n in workspace.phone_numbers()}
+    typed = [text for text in inputs if any(tail in re.sub(r"\D", "", text) for tail in own)]
+    assert any(re.search(r"\b0\d{3} \d{3} \d{3}\b", t) for t in typed)
+    assert any(re.search(r"\+252 \d{2} \d{7}\b", t) for t in typed)
+    assert any(re.search(r"(?<![\d+])252\d{9}\b", t) for t in typed)
+    assert any(re.search(r"(?<!\d)0\d{9}\b", t) for t in typed)
+    assert '=HYPERLINK("http://x","y")' in inputs

@@ -8,7 +8,8 @@ real data, not to be statistically faithful:
   every client version accepts: runs with integer ``id`` and ``uuid``, values with ``input`` and ``name``,
   contacts with ``blocked``, ``stopped`` and ``status``, archives with ``type`` and ``archive_type``);
 - Somali and English answers, acknowledgement noise, STOP messages, runs without values, active runs, survey
-  runs repeated by the same respondent (changed answers, keys answered only in the older run);
+  runs repeated by the same respondent (changed answers, keys answered only in the older run), answers with the
+  sender's phone number typed into them and one spreadsheet formula;
 - show replies over the four broadcast weeks plus the late deliveries behind each operational correction,
   with runs exactly at, and a microsecond either side of, every correction, project and channel boundary;
 - contacts with several URNs (``tel:`` first, or ``telegram:``/``twitter:`` first), without URNs, with
@@ -1280,7 +1281,33 @@ class _Generator:
                 self.show_run(1, _eat(11, 30, 9, n), contact, text="test")
             for flow in self.survey_flows:
                 self.survey_run(flow, contact, _eat(12, 4, 9 + n))
+        if self.show_flows:
+            self.typed_number_runs()
         return len(self.runs) - before
+
+    def typed_number_runs(self) -> None:
+        """Show answers holding the sender's own number, written the ways people write it, and one spreadsheet
+        formula: stage 2 must redact the numbers, the CSV writer neutralise the formula."""
+        listeners = [d for d in self.drafts if d.urns and d.urns[0].startswith("tel:+252")
+                     and d.uuid not in self.ws.test_contact_uuids]
+        if not listeners:
+            return
+        templates = (
+            "waan ku raacsanahay, call me on {spaced}",  # 0610 012 345
+            "{international} waa lambarkayga, shaqo ayaan u baahanahay",  # +252 61 0012345
+            "i soo wac 252{digits} mahadsanid",
+            "lambarkayga waa 0{digits}, I am 25 and born 1998",
+        )
+        for n, template in enumerate(templates):
+            contact = listeners[(7 * n + 3) % len(listeners)]
+            digits = contact.urns[0][len("tel:+252"):]
+            text = template.format(digits=digits, spaced=f"0{digits[:3]} {digits[3:6]} {digits[6:]}",
+                                   international=f"+252 {digits[:2]} {digits[2:]}")
+            week = 1 + n % len(self.show_flows)
+            self.show_run(week, PROJECT_START + (week - 1) * 7 * _DAY + 4 * _DAY + (10 + n) * _HOUR, contact,
+                          text=text, exact=True)
+        self.show_run(1, PROJECT_START + 4 * _DAY + 15 * _HOUR, listeners[len(listeners) // 2],
+                      text='=HYPERLINK("http://x","y")', exact=True)
 
     # -- materialise -------------------------------------------------------------------------------------------
 
