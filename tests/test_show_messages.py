@@ -230,10 +230,10 @@ def test_icr_rows_are_the_seeded_sample_of_the_candidates_in_order():
     records.insert(10, _message(1, "ok", run_id=1))  # noise
     records.insert(20, _message(2, "another show's answer", run_id=2))
     samples = icr_samples(_prepared(records), config=CONFIG)
-    candidates = [IcrRow(1000 + i, f"long enough answer {i}") for i in range(250)]
+    candidates = [IcrRow(1000 + i, f"long enough answer {i}", "2018-12-10T12:00:00+03:00") for i in range(250)]
     assert samples["s01e01.csv"] == random.Random(0).sample(candidates, 200)
     assert samples["s01e01.csv"][:3] == [candidates[216], candidates[98], candidates[194]]
-    assert samples["s01e02.csv"] == [IcrRow(2, "another show's answer")]
+    assert samples["s01e02.csv"] == [IcrRow(2, "another show's answer", "2018-12-10T12:00:00+03:00")]
 
 
 def test_icr_with_fewer_candidates_than_the_sample_size_is_a_permutation():
@@ -246,7 +246,8 @@ def test_icr_with_fewer_candidates_than_the_sample_size_is_a_permutation():
 def test_icr_run_id_is_empty_for_a_message_moved_from_another_flow():
     """A week-3 message corrected into week 2 has no rqa_s01e02_run_id, so its cell is empty."""
     moved = _message(2, "moved into week two", run_id=None, rqa_s01e03_run_id=77)
-    assert icr_samples(_prepared([moved]), config=CONFIG)["s01e02.csv"] == [IcrRow(None, "moved into week two")]
+    assert icr_samples(_prepared([moved]), config=CONFIG)["s01e02.csv"] == [
+        IcrRow(None, "moved into week two", "2018-12-10T12:00:00+03:00")]
 
 
 def test_icr_refuses_a_coded_field_other_than_one_na_label():
@@ -274,7 +275,7 @@ def test_auto_code_show_messages_filters_in_order_and_keeps_record_order():
     assert [r["uid"] for r in result.records] == ["u3", "u1", "u4"]
     assert [r["noise"] for r in result.records] == [False, False, True]
     assert [m["Text"] for m in result.coda_files["s01e01.json"]] == ["first show answer"]
-    assert result.icr_files["s01e03.csv"] == [IcrRow(1, "third show answer")]
+    assert result.icr_files["s01e03.csv"] == [IcrRow(1, "third show answer", "2018-12-10T12:00:00+03:00")]
 
 
 

@@ -404,7 +404,7 @@ REPEATED, INVOLVED = "Scheme-0ea6e7d2", "Scheme-7940c638"
 
 
 def _origin(cleaner: str) -> str:
-    return f"redss_pipeline.generate.cleaners.{cleaner}@1"  # README decision 10
+    return f"redss_pipeline.cleaners.{cleaner}@1"  # README decision 10
 
 
 # Survey files: (text, creation time, [(SchemeID, CodeID, cleaner)]) - the unchecked suggestion of this run, or none
@@ -529,6 +529,36 @@ def individual_row(individual: Individual) -> dict[str, str | None]:
     return _withdrawn(row) if individual.withdrawn else row
 
 
+# -- coding quality (coding-quality.md 4 and 5) ----------------------------------------------------------------------
+
+# No second-coder file in this data root: the agreement file holds its header only.
+AGREEMENT_COLUMNS = ["show", "scheme", "code", "units", "not_coded_by_both", "prevalence", "percent_agreement",
+                     "cohen_kappa", "krippendorff_alpha", "alpha_ci_low", "alpha_ci_high", "mean_code_alpha"]
+
+# Progress, counted by hand from the Coda files above (messages) and data_root/Coded Coda Files (a checked current
+# label in one of the dataset's schemes; cleared and unticked labels and unchecked suggestions do not count).
+PROGRESS_COLUMNS = ["dataset", "messages", "coded", "coded_percent", "wrong_scheme", "not_coded"]
+CODING_PROGRESS = [
+    # M01 M03 M14 (land, under -1; its S01E01 code was cleared) M09 M19 M13; M05 unchecked only -> 6/11
+    ("s01e01", 11, 6, "54.5", 0, 0),
+    # M20 M21 M22 M24 M25 (STOP) M30 M43 M44 M47 M48; M27 unticked -> 10/18
+    ("s01e02", 18, 10, "55.6", 0, 0),
+    # M32 M33 M35 M36 (WS, reasons and yes/no) M37 M39 M3C; M31 unchecked WS-dataset label, M3A cleared -> 7/9
+    ("s01e03", 9, 7, "77.8", 1, 0),
+    ("s01e04", 9, 9, "100.0", 0, 0),  # every message, M52 and M53 with a checked NA
+    ("gender", 7, 4, "57.1", 0, 0),  # male, Female, naag, Stop; M (suggestion), F (unticked), wiil (absent) not
+    # every text but Mogadishu (an unchecked suggestion); nairobi and Nairobi Kenya checked NC
+    ("location", 10, 9, "90.0", 0, 2),
+    ("age", 11, 3, "27.3", 0, 0),  # 10, 25, afartan
+    ("idp_camp", 4, 2, "50.0", 1, 0),  # haa, Yes (WS); maya cleared
+    ("recently_displaced", 2, 0, "0.0", 0, 0),  # no coded file
+    ("hh_language", 2, 2, "100.0", 0, 0),  # Af-Soomaali, and the Arabic text coded NS
+    ("repeated", 2, 0, "0.0", 0, 0),  # no coded file
+    ("involved", 3, 0, "0.0", 0, 0),  # no coded file
+    ("Total", 88, 52, "59.1", 2, 2),
+]
+
+
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, str | None]]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -588,6 +618,22 @@ def write_expected(root: Path = EXPECTED) -> None:
         _write_coda(root / "Coda Files" / name, [_coda_message(message_text(m), t, []) for m, t in entries])
     for name, survey_entries in SURVEY_CODA.items():
         _write_coda(root / "Coda Files" / name, [_coda_message(*entry) for entry in survey_entries])
+
+    # The second coder's ICR Coda files (coding-quality.md 1): every candidate is sampled (fewer than 200), so they
+    # hold the RQA files' messages with the same (earliest) creation times and no labels; the export rule orders
+    # them by creation time with ties in sample order (coda.md 4.3), where the RQA files keep data order.
+    (root / "ICR" / "Coda Files").mkdir()
+    for show, candidates in ICR_CANDIDATES.items():
+        created = {message_text(m): t for m, t in RQA_CODA[f"{show}.json"]}
+        sample = random.Random(0).sample(candidates, len(candidates))
+        texts = list(dict.fromkeys(message_text(m) for m, _ in sample))
+        texts.sort(key=lambda text: datetime.fromisoformat(created[text]))  # stable
+        _write_coda(root / "ICR" / "Coda Files" / f"{show}.json", [_coda_message(t, created[t], []) for t in texts])
+
+    (root / "Analysis").mkdir()
+    _write_csv(root / "Analysis" / "icr_agreement.csv", AGREEMENT_COLUMNS, [])
+    _write_csv(root / "Analysis" / "coding_progress.csv", PROGRESS_COLUMNS,
+               [dict(zip(PROGRESS_COLUMNS, map(str, row))) for row in CODING_PROGRESS])
 
 
 if __name__ == "__main__":

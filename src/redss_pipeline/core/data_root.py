@@ -4,7 +4,9 @@
       UUIDs/phone_uuids.sqlite
       Raw Data/<flow>.json, Raw Data/rapid_pro_store.sqlite
       Coded Coda Files/<dataset>.json
+      Coded Coda Files/ICR/<show>.json (the second coder's ICR datasets)
       Outputs/<csv files>, Outputs/traced_data.json, Outputs/ICR/<show>.csv, Outputs/Coda Files/<dataset>.json
+      Outputs/ICR/Coda Files/<show>.json, Outputs/Analysis/<tables>
 """
 
 from __future__ import annotations
@@ -53,11 +55,26 @@ class DataRoot:
     def icr_dir(self) -> Path:
         return self.outputs_dir / "ICR"
 
+    @property
+    def icr_coda_dir(self) -> Path:
+        """The ICR samples as Coda files for the second coder (coding-quality.md section 1)."""
+        return self.icr_dir / "Coda Files"
+
+    @property
+    def icr_coded_dir(self) -> Path:
+        """The second coder's coded ICR files, saved by people."""
+        return self.coded_dir / "ICR"
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.outputs_dir / "Analysis"
+
     def raw_file(self, flow: str) -> Path:
         """The raw file of a Rapid Pro flow."""
         return self.raw_data_dir / f"{flow}.json"
 
     def create_output_dirs(self) -> None:
         """The folders stage 3 creates when missing (the coded-files folder included, for people to fill)."""
-        for folder in (self.coded_dir, self.outputs_dir, self.coda_dir, self.icr_dir):
+        for folder in (self.coded_dir, self.icr_coded_dir, self.outputs_dir, self.coda_dir, self.icr_dir,
+                       self.icr_coda_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ next stage-3 run merges back (spec coda.md). This module holds both directions:
 | ``read_coded_file(path)``                  | coda.md 5.1     | coded file -> ``CodedMessages`` lookup             |
 | ``import_single_coded(records, ...)``      | coda.md 5.2     | newest label per message, or NR when unchecked     |
 | ``import_multi_coded(records, ...)``       | coda.md 5.3     | latest label per duplicate scheme, or ``[NR]``     |
+| ``current_labels(coded, mid, scheme, ...)``| coda.md 5.2/5.3 | a coder's current labels of one message            |
 
 Everything except the two file functions is pure: no clock (the run's ``label_time`` and audit ``step`` are
 passed in), no paths beyond the one used in error messages, and records are never changed - the importers
@@ -51,6 +52,7 @@ __all__ = [
     "read_coded_file",
     "import_single_coded",
     "import_multi_coded",
+    "current_labels",
     "SingleCodedImport",
     "MultiCodedImport",
 ]
@@ -617,11 +619,9 @@ def _merge_multi(
     source: str | None,
 ) -> list[dict[str, Any]]:
     """Steps 1-6 of coda.md 5.3 for one message."""
-    labels = [label for label in coded.all_labels(mid) if label["SchemeID"].startswith(prefix)]
+    labels = _multi_coded_labels_by_time(coded, mid, prefix, source)
     if not labels and not current:
         return nr_list.get()  # the common case of a message nobody has coded yet
-    if len(labels) > 1:
-        labels.sort(key=lambda label: _label_time(label, source, mid))  # stable: ties keep oldest-first order
     latest: dict[str, Any] = {label["SchemeID"]: label for label in current}
     for label in labels:
         latest[label["SchemeID"]] = label  # re-assigning keeps the SchemeID's first position
@@ -644,6 +644,37 @@ def _merge_multi(
     if missing or any(is_checked(label) for label in remaining):
         return remaining
     return nr_list.get()
+
+
+def _multi_coded_labels_by_time(coded: CodedMessages, mid: str, prefix: str, source: str | None) -> list[dict[str, Any]]:
+    """Steps 1-2 of coda.md 5.3: the message's labels under every SchemeID starting with ``prefix``, sorted by
+    ``DateTimeUTC`` (stable, so equal times keep the oldest-first file order)."""
+    labels = [label for label in coded.all_labels(mid) if label["SchemeID"].startswith(prefix)]
+    if len(labels) > 1:
+        labels.sort(key=lambda label: _label_time(label, source, mid))
+    return labels
+
+
+def current_labels(coded: CodedMessages, mid: str, scheme: CodeScheme, *, multi_coded: bool) -> list[dict[str, Any]]:
+    """What a coder currently says about message ``mid`` in ``scheme``, read as the imports read it, checked or not.
+
+    Single-coded (coda.md 5.2 step 1): the newest label under exactly the scheme's SchemeID. Multi-coded (5.3
+    steps 1-4): the latest label of each SchemeID starting with it (by ``DateTimeUTC``), in order of each
+    SchemeID's first appearance. Cleared codes (``SPECIAL-MANUALLY_UNCODED``) are left out. A CodeID the scheme
+    does not have is a CodaFileError naming the file, the message and the code. Used where a coder's work is
+    measured rather than merged (coding progress, inter-coder agreement).
+    """
+    if multi_coded:
+        latest: dict[str, dict[str, Any]] = {}
+        for label in _multi_coded_labels_by_time(coded, mid, scheme.scheme_id, coded.path):
+            latest[label["SchemeID"]] = label
+        found = list(latest.values())
+    else:
+        found = list(coded.labels(mid, scheme.scheme_id)[-1:])
+    kept = [label for label in found if label["CodeID"] != MANUALLY_UNCODED]
+    for label in kept:
+        _check_code(label, scheme, coded.path, mid)
+    return kept
 
 
 def _label_time(label: Mapping[str, Any], source: str | None, mid: str) -> datetime:

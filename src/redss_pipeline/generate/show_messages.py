@@ -69,10 +69,12 @@ _TRUE, _FALSE = "true", "false"
 
 class IcrRow(NamedTuple):
     """One ICR row: the run id (None, an empty cell, for a message moved here from another show's flow) and
-    the message text."""
+    the message text; ``sent_on`` is the sampled record's message time (the creation time of its message in the
+    second coder's Coda file, coding-quality.md section 1)."""
 
     run_id: Any
     raw: str
+    sent_on: Any = None
 
 
 class ShowMessages(NamedTuple):
@@ -313,7 +315,8 @@ def icr_samples(records: Sequence[Record], *, config: PipelineConfig) -> dict[st
         candidates = [record for record in candidates_all if _answers(record, plan)]
         size = min(config.icr.sample_size, len(candidates))
         sample = random.Random(config.icr.seed).sample(candidates, size)
-        samples[plan.icr_file] = [IcrRow(r.get(plan.run_id_field), _text(r, plan.raw_field)) for r in sample]
+        samples[plan.icr_file] = [IcrRow(r.get(plan.run_id_field), _text(r, plan.raw_field),
+                                         r.get(config.message_time_field)) for r in sample]
     return samples
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
 from redss_pipeline.export import coda
 from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
 from redss_pipeline.export.analysis_files import analysis_columns, production_columns, production_rows, write_analysis_csv, write_icr_csv
@@ -166,6 +167,8 @@ def _run_generate(
                       lambda files: ", ".join(f"{name} {len(msgs):,}" for name, msgs in files.items()))
     icr = p.step("ICR samples", lambda: icr_samples(records, config=config),
                  lambda files: ", ".join(f"{name} {len(rows):,}" for name, rows in files.items()))
+    icr_round_trip = p.step("ICR Coda files and second coder", lambda: prepare_icr_round_trip(config, root, icr),
+                            lambda rt: rt.describe())
 
     with open_uuid_table(root.root) as table:
         uids = {r["uid"] for r in records}
@@ -187,6 +190,9 @@ def _run_generate(
         lambda mi: f"{len(mi[1]):,} people, "
         f"{_count(mi[1], lambda x: x.get('consent_withdrawn') == 'true'):,} withdrew consent",
     )
+    quality = p.step("coding quality", lambda: measure_coding_quality(
+        config, icr_round_trip, coded_files=coded_messages, exported={**rqa_coda, **survey_coda}),
+        lambda q: q.summary())
     counts["people"] = len(individuals)
     counts["withdrawn people"] = _count(individuals, lambda x: x.get("consent_withdrawn") == "true")
 
@@ -211,6 +217,7 @@ def _run_generate(
             write_analysis_csv(staged.path_for(paths["production"]), production_rows(messages),
                                production_columns(config))
             write_audit_trail(staged.path_for(paths["audit_trail"]), messages, id_key="uid")
+            written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
         return written
 

@@ -1,0 +1,140 @@
+"""How far coding has got: per Coda dataset, how many of the messages offered to coders they have coded
+(spec coding-quality.md section 5).
+
+| column          | meaning                                                                                       |
+| --------------- | --------------------------------------------------------------------------------------------- |
+| ``messages``    | messages in the dataset's exported Coda file (``Outputs/Coda Files/<dataset>.json``)          |
+| ``coded``       | of those, messages whose coded file has a checked current label in one of the dataset's schemes |
+| ``coded_percent``| ``coded / messages`` in percent, one decimal (empty without messages)                         |
+| ``wrong_scheme``| coded messages with a checked WS                                                             |
+| ``not_coded``   | coded messages with a checked NC                                                             |
+
+A message's current labels are read as the imports read them (coda.md 5.2 and 5.3: the newest label of each
+SchemeID, cleared codes left out); only checked ones count, so an auto-code suggestion nobody confirmed is not
+progress. Rows come in configuration order (the shows' datasets, then the surveys'), then ``Total``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redss_pipeline.analysis.agreement import CodedScheme, decimal_text
+from redss_pipeline.core.code_scheme import NC, WS
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.labels import is_checked
+from redss_pipeline.export.analysis_files import write_analysis_csv
+from redss_pipeline.export.coda import CodedMessages, current_labels
+
+__all__ = [
+    "COLUMNS",
+    "TOTAL",
+    "ProgressRow",
+    "coding_progress",
+    "dataset_progress",
+    "dataset_schemes",
+    "progress_cells",
+    "write_progress_csv",
+]
+
+COLUMNS = ("dataset", "messages", "coded", "coded_percent", "wrong_scheme", "not_coded")
+"""The header of ``Outputs/Analysis/coding_progress.csv``."""
+
+TOTAL = "Total"
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """The coding progress of one dataset (named by its Coda file without ``.json``), or the total."""
+
+    dataset: str
+    messages: int
+    coded: int
+    wrong_scheme: int
+    not_coded: int
+
+    @property
+    def coded_percent(self) -> float | None:
+        return None if self.messages == 0 else 100 * self.coded / self.messages
+
+
+def dataset_schemes(config: PipelineConfig) -> dict[str, list[CodedScheme]]:
+    """Every Coda dataset's schemes, by file name in configuration order.
+
+    A show's dataset holds its reasons (multi-coded), its binary question and, for the show the week-3 -> week-2
+    correction reads, the WS - Correct Dataset scheme; ``location.json`` the five location levels; every other
+    survey dataset its plan's scheme.
+    """
+    schemes: dict[str, list[CodedScheme]] = {}
+    for plan in config.rqa_plans:
+        found = schemes.setdefault(plan.coda_file, [])
+        found.append(CodedScheme(plan.scheme, True))
+        if plan.binary is not None:
+            found.append(CodedScheme(plan.binary.scheme, False))
+        if config.ws_redirect is not None and config.ws_redirect.show == plan.name:
+            found.append(CodedScheme(config.ws_redirect.scheme, False))
+    for survey in config.survey_plans:
+        found = schemes.setdefault(survey.coda_file, [])
+        if all(known.scheme.scheme_id != survey.scheme.scheme_id for known in found):
+            found.append(CodedScheme(survey.scheme, False))
+    return schemes
+
+
+def dataset_progress(name: str, message_ids: Iterable[str], coded: CodedMessages,
+                     schemes: Sequence[CodedScheme]) -> ProgressRow:
+    """The progress row of one dataset: ``message_ids`` are the exported messages, ``coded`` the coded file."""
+    flags = [(s, _control_id(s, WS), _control_id(s, NC)) for s in schemes]
+    messages = coded_count = wrong_scheme = not_coded = 0
+    for mid in message_ids:
+        messages += 1
+        if mid not in coded:
+            continue
+        checked = [(label["CodeID"], ws, nc) for s, ws, nc in flags
+                   for label in current_labels(coded, mid, s.scheme, multi_coded=s.multi_coded) if is_checked(label)]
+        if not checked:
+            continue
+        coded_count += 1
+        wrong_scheme += any(code_id == ws for code_id, ws, _ in checked)
+        not_coded += any(code_id == nc for code_id, _, nc in checked)
+    return ProgressRow(name, messages, coded_count, wrong_scheme, not_coded)
+
+
+def _control_id(coded_scheme: CodedScheme, control_code: str) -> str | None:
+    code = coded_scheme.scheme.control(control_code)
+    return None if code is None else code.code_id
+
+
+def coding_progress(config: PipelineConfig, *, exported: Mapping[str, Sequence[str]],
+                    coded_files: Mapping[str, CodedMessages]) -> list[ProgressRow]:
+    """The rows of ``coding_progress.csv``: one per dataset in configuration order, then the total.
+
+    ``exported`` gives each dataset's exported message ids and ``coded_files`` its coded messages, both keyed by
+    the Coda file name; a dataset without a coded file has coded nothing yet.
+    """
+    rows = [
+        dataset_progress(name.removesuffix(".json"), exported.get(name, ()), coded_files.get(name, CodedMessages()),
+                         schemes)
+        for name, schemes in dataset_schemes(config).items()
+    ]
+    total = ProgressRow(TOTAL, sum(r.messages for r in rows), sum(r.coded for r in rows),
+                        sum(r.wrong_scheme for r in rows), sum(r.not_coded for r in rows))
+    return [*rows, total]
+
+
+def progress_cells(row: ProgressRow) -> dict[str, Any]:
+    """The row's CSV cells; ``coded_percent`` to one decimal (halves away from zero), empty without messages."""
+    return {
+        "dataset": row.dataset,
+        "messages": row.messages,
+        "coded": row.coded,
+        "coded_percent": decimal_text(row.coded_percent, 1),
+        "wrong_scheme": row.wrong_scheme,
+        "not_coded": row.not_coded,
+    }
+
+
+def write_progress_csv(path: str | os.PathLike[str], rows: Iterable[ProgressRow]) -> None:
+    """Writes ``coding_progress.csv`` atomically."""
+    write_analysis_csv(path, [progress_cells(row) for row in rows], COLUMNS)

@@ -1,0 +1,229 @@
+"""Coding quality in one place: what stage 3 hands over and gets back (spec coding-quality.md).
+
+| function / method                      | when                                     | does                                       |
+| -------------------------------------- | ---------------------------------------- | ------------------------------------------ |
+| :func:`prepare_icr_round_trip`         | stage 3, right after the ICR samples     | the second coder's Coda files; reads and    |
+|                                        |                                          | checks the second coder's coded files       |
+| :func:`measure_coding_quality`         | stage 3, before writing                  | agreement and progress rows                 |
+| :meth:`CodingQuality.write`            | stage 3, with the other outputs (staged) | the ICR Coda files and the two CSVs          |
+| :meth:`CodingQuality.summary`          | stage 3's step summary                   | one line per show: alpha and its band        |
+| :func:`measure_from_data_root`         | ``analyse`` without stage 3              | the same, from the files stage 3 wrote       |
+| :func:`report_section_data`            | the analysis report                      | what the "coding quality" section shows      |
+
+Everything that can fail on a user's file (a second-coder file that does not belong to the sample, an unknown
+code) fails in :func:`prepare_icr_round_trip` or :func:`measure_coding_quality`, before any output is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redss_pipeline.analysis.agreement import (
+    ALL_CODES,
+    AgreementRow,
+    alpha_band,
+    decimal_text,
+    icr_agreement,
+    write_agreement_csv,
+)
+from redss_pipeline.analysis.coding_progress import (
+    TOTAL,
+    ProgressRow,
+    coding_progress,
+    dataset_schemes,
+    write_progress_csv,
+)
+from redss_pipeline.core.atomic_files import StagedOutputs
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.export.coda import CodedMessages, read_coded_file, write_coda_file
+from redss_pipeline.generate.icr_round_trip import (
+    first_coder_files,
+    icr_coda_files,
+    read_second_coder_files,
+)
+from redss_pipeline.generate.show_messages import IcrRow
+
+__all__ = [
+    "AGREEMENT_CSV",
+    "PROGRESS_CSV",
+    "CodingQuality",
+    "IcrRoundTrip",
+    "measure_coding_quality",
+    "measure_from_data_root",
+    "prepare_icr_round_trip",
+    "report_section_data",
+]
+
+AGREEMENT_CSV = "icr_agreement.csv"
+PROGRESS_CSV = "coding_progress.csv"
+
+
+@dataclass(frozen=True)
+class IcrRoundTrip:
+    """The second coder's side of one run: the ICR Coda messages of every show (by Coda file name, plan order)
+    and the second coder's coded files that exist."""
+
+    icr_files: dict[str, list[dict[str, Any]]]
+    second_coder: dict[str, CodedMessages]
+
+    def describe(self) -> str:
+        coded = ", ".join(name.removesuffix(".json") for name in self.second_coder) or "none yet"
+        return f"{len(self.icr_files)} ICR Coda files; coded by a second coder: {coded}"
+
+
+@dataclass(frozen=True)
+class CodingQuality:
+    """The measures of one run, ready to be written and summarised."""
+
+    config: PipelineConfig = field(repr=False)
+    round_trip: IcrRoundTrip
+    agreement: list[AgreementRow]
+    progress: list[ProgressRow]
+
+    def write(self, staged: StagedOutputs, root: DataRoot) -> list[Path]:
+        """Stages the ICR Coda files and the two CSVs with the run's other outputs; returns their paths."""
+        written = []
+        for name, messages in self.round_trip.icr_files.items():
+            target = root.icr_coda_dir / name
+            write_coda_file(staged.path_for(target), messages)
+            written.append(target)
+        agreement, progress = root.analysis_dir / AGREEMENT_CSV, root.analysis_dir / PROGRESS_CSV
+        write_agreement_csv(staged.path_for(agreement), self.agreement)
+        write_progress_csv(staged.path_for(progress), self.progress)
+        return [*written, agreement, progress]
+
+    def summary(self) -> str:
+        """The step summary: overall progress, then one line per show with its alpha, interval and band."""
+        total = next(row for row in self.progress if row.dataset == TOTAL)
+        lines = [f"{total.coded:,} of {total.messages:,} messages coded"]
+        for plan in self.config.rqa_plans:
+            rows = [row for row in self.agreement if row.show == plan.name and row.code == ALL_CODES]
+            if not rows:
+                missing = "second coder" if plan.coda_file not in self.round_trip.second_coder else "first coder"
+                lines.append(f"{plan.name}: no agreement yet (no {missing} file)")
+                continue
+            lines.append(f"{plan.name}: " + "; ".join(_alpha_summary(row) for row in rows))
+        return "\n    ".join(lines)
+
+
+def _alpha_summary(row: AgreementRow) -> str:
+    if row.krippendorff_alpha is None:
+        reason = "no units coded by both" if row.units == 0 else "alpha undefined (one value only)"
+        return f"{row.scheme} {reason}, {row.units} units"
+    interval = ""
+    if row.alpha_ci_low is not None and row.alpha_ci_high is not None:
+        interval = f" [{decimal_text(row.alpha_ci_low, 3)}, {decimal_text(row.alpha_ci_high, 3)}]"
+    return (f"{row.scheme} alpha {decimal_text(row.krippendorff_alpha, 3)}{interval} {alpha_band(row.krippendorff_alpha)}"
+            f", {row.units} units")
+
+
+def prepare_icr_round_trip(config: PipelineConfig, root: DataRoot,
+                           icr_rows: Mapping[str, Sequence[IcrRow]]) -> IcrRoundTrip:
+    """The ICR Coda messages of every show and the second coder's checked coded files."""
+    icr_files = icr_coda_files(config, icr_rows)
+    return IcrRoundTrip(icr_files, read_second_coder_files(config, root, icr_files))
+
+
+def measure_coding_quality(
+    config: PipelineConfig,
+    round_trip: IcrRoundTrip,
+    *,
+    coded_files: Mapping[str, CodedMessages],
+    exported: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> CodingQuality:
+    """Agreement for every show coded twice, and progress of every dataset.
+
+    ``coded_files`` are the main datasets' coded files as stage 3 read them (a missing file reads as empty);
+    ``exported`` the Coda messages stage 3 exports, by file name.
+    """
+    samples = {name: [m["MessageID"] for m in messages] for name, messages in round_trip.icr_files.items()}
+    agreement = icr_agreement(config, samples=samples, first_coder=first_coder_files(coded_files, config),
+                              second_coder=round_trip.second_coder)
+    progress = coding_progress(
+        config, exported={name: [m["MessageID"] for m in messages] for name, messages in exported.items()},
+        coded_files=coded_files,
+    )
+    return CodingQuality(config, round_trip, agreement, progress)
+
+
+def _read_messages(path: Path) -> list[dict[str, Any]]:
+    """A messages file stage 3 wrote, read back (only the message ids are used)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CodaFileError("missing: run stage 3 (3_generate_outputs.sh) on this data root first", path=path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CodaFileError(f"cannot be read as a Coda messages file: {error}", path=path) from None
+    if not isinstance(data, list) or not all(isinstance(m, dict) and isinstance(m.get("MessageID"), str)
+                                             for m in data):
+        raise CodaFileError("must be a JSON list of messages with a MessageID each", path=path)
+    return data
+
+
+def measure_from_data_root(config: PipelineConfig, data_root: str | Path) -> CodingQuality:
+    """The measures from the files alone: the samples and exports stage 3 wrote under ``Outputs/``, and the coded
+    files under ``Coded Coda Files/`` (for analysing without running stage 3 again)."""
+    root = DataRoot(data_root)
+    icr_files = {plan.coda_file: _read_messages(root.icr_coda_dir / plan.coda_file) for plan in config.rqa_plans}
+    names = list(dataset_schemes(config))
+    exported = {name: _read_messages(root.coda_dir / name) for name in names}
+    coded_files = {name: read_coded_file(root.coded_dir / name) for name in names}
+    round_trip = IcrRoundTrip(icr_files, read_second_coder_files(config, root, icr_files))
+    return measure_coding_quality(config, round_trip, coded_files=coded_files, exported=exported)
+
+
+# -- the report's section (coding-quality.md section 6) --------------------------------------------------------------
+
+
+def report_section_data(quality: CodingQuality) -> dict[str, Any]:
+    """What the report's "coding quality" section shows (template ``coding_quality.html.j2``).
+
+    ``progress``: one entry per dataset (then ``total``) with its counts and ``coded_percent`` (a number, or None);
+    ``shows``: per show and scheme with units, the overall alpha, its interval and band, the mean per-code alpha,
+    and ``codes`` sorted by alpha ascending (undefined last, then scheme order), so the codes coders disagree on
+    come first, each with its prevalence. ``not_yet``: the shows without agreement figures yet.
+    """
+    progress = [_progress_entry(row) for row in quality.progress if row.dataset != TOTAL]
+    total = next(_progress_entry(row) for row in quality.progress if row.dataset == TOTAL)
+    shows = []
+    for plan in quality.config.rqa_plans:
+        rows = [row for row in quality.agreement if row.show == plan.name]
+        for overall_index, row in enumerate(rows):
+            if row.code != ALL_CODES:
+                continue
+            codes = []
+            for code_row in rows[overall_index + 1:]:
+                if code_row.code == ALL_CODES or code_row.scheme != row.scheme:
+                    break
+                codes.append(code_row)
+            ordered = sorted(enumerate(codes), key=lambda item: (item[1].krippendorff_alpha is None,
+                                                                 item[1].krippendorff_alpha or 0.0, item[0]))
+            shows.append({**_agreement_entry(row), "codes": [_agreement_entry(code) for _, code in ordered]})
+    shown = {entry["show"] for entry in shows}
+    return {
+        "progress": progress,
+        "total": total,
+        "shows": shows,
+        "not_yet": [plan.name for plan in quality.config.rqa_plans if plan.name not in shown],
+    }
+
+
+def _progress_entry(row: ProgressRow) -> dict[str, Any]:
+    return {"dataset": row.dataset, "messages": row.messages, "coded": row.coded,
+            "coded_percent": row.coded_percent, "wrong_scheme": row.wrong_scheme, "not_coded": row.not_coded}
+
+
+def _agreement_entry(row: AgreementRow) -> dict[str, Any]:
+    return {
+        "show": row.show, "scheme": row.scheme, "code": row.code, "units": row.units,
+        "not_coded_by_both": row.not_coded_by_both, "prevalence": row.prevalence,
+        "percent_agreement": row.percent_agreement, "cohen_kappa": row.cohen_kappa,
+        "alpha": row.krippendorff_alpha, "ci_low": row.alpha_ci_low, "ci_high": row.alpha_ci_high,
+        "band": row.band, "mean_code_alpha": row.mean_code_alpha,
+    }

@@ -1,0 +1,134 @@
+"""The second coder's round trip: each show's ICR sample goes out as a blind Coda dataset and comes back coded
+(spec coding-quality.md section 1).
+
+    Outputs/ICR/<show>.csv                  the sample, as 2019 wrote it (pipeline.md 7.4.9)
+    Outputs/ICR/Coda Files/<show>.json      the same sample as a Coda messages file, no labels  -> Coda, second coder
+    Coded Coda Files/ICR/<show>.json        the second coder's download (Coda's get tool)       <- Coda
+    Coded Coda Files/<show>.json            the first coder: the main dataset, coded as usual
+
+The ICR messages carry the main dataset's message ids (SHA-256 of the text), so the two coders' labels of a
+message can be paired; several sampled rows with one text are one message, created at the earliest sampled
+time (the export rule of coda.md 4.3). No labels are written: the second coder must not see the first one's.
+
+A missing second-coder file means the show has not been coded a second time yet. A file that does not belong to
+the sample is refused before any output is written, with one error naming the file, the message and the field:
+not what Coda's get tool writes (bad JSON, a message without an id, ...), a message that is not in the sample (the
+wrong dataset uploaded or downloaded), a label under a scheme that is not one of the show's, or a CodeID its
+scheme lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from redss_pipeline.core.code_scheme import CodeScheme
+from redss_pipeline.core.config import PipelineConfig, RqaPlan
+from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.labels import MANUALLY_UNCODED
+from redss_pipeline.export.coda import (
+    CodedMessages,
+    coda_messages,
+    message_id,
+    read_coded_file,
+)
+from redss_pipeline.generate.show_messages import IcrRow
+
+__all__ = [
+    "check_second_coder_file",
+    "first_coder_files",
+    "icr_coda_files",
+    "icr_coda_messages",
+    "read_second_coder_files",
+]
+
+_TEXT, _CREATED, _ID = "text", "created", "message_id"
+
+
+def icr_coda_messages(rows: Sequence[IcrRow]) -> list[dict[str, Any]]:
+    """A show's ICR rows as Coda messages for the second coder: one per distinct text, no labels.
+
+    The export rules of the main datasets apply (coda.md section 4): the earliest sampled row of a text stands for
+    it, messages come in creation-time order, times are written in UTC.
+    """
+    records = [{_TEXT: row.raw, _CREATED: row.sent_on, _ID: message_id(row.raw)} for row in rows]
+    return coda_messages(records, raw_field=_TEXT, time_field=_CREATED, id_field=_ID, coded_fields=())
+
+
+def icr_coda_files(config: PipelineConfig, icr_rows: Mapping[str, Sequence[IcrRow]]) -> dict[str, list[dict[str, Any]]]:
+    """The second coder's Coda messages of every show, by the show's Coda file name (``s01e01.json``), in plan
+    order; ``icr_rows`` is keyed by ICR file name (``s01e01.csv``) as stage 3's ICR step gives it."""
+    return {plan.coda_file: icr_coda_messages(icr_rows.get(plan.icr_file, ())) for plan in config.rqa_plans}
+
+
+def _show_schemes(plan: RqaPlan, config: PipelineConfig) -> tuple[list[CodeScheme], list[CodeScheme]]:
+    """The schemes a show's coders may label: (multi-coded ones, matched with their duplicates ``-1``, ``-2`` ...;
+    single-coded ones, matched exactly)."""
+    single = [plan.binary.scheme] if plan.binary is not None else []
+    if config.ws_redirect is not None and config.ws_redirect.show == plan.name:
+        single.append(config.ws_redirect.scheme)
+    return [plan.scheme], single
+
+
+def check_second_coder_file(coded: CodedMessages, sample_ids: Sequence[str], plan: RqaPlan,
+                            config: PipelineConfig) -> None:
+    """Refuses a second-coder file that does not belong to the show's ICR sample (see the module documentation).
+
+    Checks every label, not only the current ones: a file with a foreign code anywhere is the wrong file.
+    """
+    sample = set(sample_ids)
+    multi, single = _show_schemes(plan, config)
+    exact = {scheme.scheme_id: scheme for scheme in single}
+    expected = ", ".join([f"{s.scheme_id} ({s.name}, and its duplicates)" for s in multi]
+                         + [f"{s.scheme_id} ({s.name})" for s in single])
+    for mid in coded.message_ids():
+        if mid not in sample:
+            raise CodaFileError(
+                f"this message is not in the ICR sample of {plan.name} (Outputs/ICR/Coda Files/{plan.coda_file}); "
+                f"the file must be the coded download of that ICR dataset",
+                path=coded.path, record=f"MessageID {mid!r}", field="MessageID",
+            )
+        labels = coded.all_labels(mid)
+        for position_oldest_first, label in enumerate(labels):
+            place = f"Labels[{len(labels) - 1 - position_oldest_first}]"
+            scheme_id = label["SchemeID"]
+            scheme = exact.get(scheme_id) or next((s for s in multi if scheme_id.startswith(s.scheme_id)), None)
+            if scheme is None:
+                raise CodaFileError(f"SchemeID {scheme_id!r} is not a scheme of {plan.name}; expected {expected}",
+                                    path=coded.path, record=f"MessageID {mid!r}", field=f"{place}.SchemeID")
+            code_id = label["CodeID"]
+            if code_id != MANUALLY_UNCODED and not scheme.has_code_id(code_id):
+                raise CodaFileError(
+                    f"CodeID {code_id!r} is not a code of scheme {scheme.name!r} ({scheme.scheme_id})",
+                    path=coded.path, record=f"MessageID {mid!r}", field=f"{place}.CodeID",
+                )
+
+
+def read_second_coder_files(config: PipelineConfig, root: DataRoot,
+                            icr_files: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, CodedMessages]:
+    """The second coder's coded files that exist, checked against the samples, by the show's Coda file name.
+
+    ``icr_files`` holds each show's ICR Coda messages (:func:`icr_coda_files`). A show without a file is left
+    out (not coded a second time yet).
+    """
+    found: dict[str, CodedMessages] = {}
+    for plan in config.rqa_plans:
+        path = root.icr_coded_dir / plan.coda_file
+        if not path.is_file():
+            continue
+        coded = read_coded_file(path)
+        check_second_coder_file(coded, [m["MessageID"] for m in icr_files.get(plan.coda_file, ())], plan, config)
+        found[plan.coda_file] = coded
+    return found
+
+
+def first_coder_files(coded_files: Mapping[str, CodedMessages], config: PipelineConfig) -> dict[str, CodedMessages]:
+    """Of the main datasets' coded files read by stage 3, the shows' files that exist (the first coder's)."""
+    found = {}
+    for plan in config.rqa_plans:
+        coded = coded_files.get(plan.coda_file)
+        if coded is not None and coded.path is not None and Path(coded.path).is_file():
+            found[plan.coda_file] = coded
+    return found
