@@ -28,6 +28,11 @@ from redss_pipeline.core.code_scheme import Code, CodeScheme
 NAN = float("nan")
 
 
+def _cells(row):
+    """The row's cells as the CSV shows them."""
+    return {column: None if value is None else str(value) for column, value in agreement_cells(row).items()}
+
+
 def _two_by_two(tt: int, tf: int, ft: int, ff: int) -> tuple[list[int], list[int]]:
     """Units of a 2 x 2 table: coder 1's value, coder 2's value (1 = the code applies)."""
     pairs = [(1, 1)] * tt + [(1, 0)] * tf + [(0, 1)] * ft + [(0, 0)] * ff
@@ -105,7 +110,7 @@ def test_undefined_measures_are_empty_cells(tmp_path):
     both = frozenset({"c-water"})
     rows = scheme_agreement("s01e01", CodedScheme(scheme, True), {"m1": both, "m2": both}, {"m1": both, "m2": both},
                             ["m1", "m2"])
-    water = agreement_cells(rows[1])
+    water = _cells(rows[1])
     assert water["code"] == "water"
     assert water["percent_agreement"] == "100.0"
     assert [water[c] for c in ("cohen_kappa", "krippendorff_alpha", "alpha_ci_low", "alpha_ci_high")] == [None] * 4
@@ -116,13 +121,29 @@ def test_undefined_measures_are_empty_cells(tmp_path):
     assert text.splitlines()[2] == "s01e01,S01E01,water,2,0,1.000,100.0,,,,,"
 
 
+def test_a_negative_coefficient_is_written_as_a_number(tmp_path):
+    """Coders who disagree more than chance give a negative kappa and alpha: written as -0.250, not as text
+    neutralised against spreadsheet formulas ('-0.250)."""
+    scheme = _scheme("water", "food")
+    w, f = frozenset({"c-water"}), frozenset({"c-food"})
+    # m1 water/food, m2 food/water, m3 water/water, m4 food/food: p_o 0.5, p_e 0.5 -> kappa 0
+    # m1 water/food, m2 food/water: p_o 0, p_e 0.5 -> kappa (2*0 - 2) / (4 - 2) = -1
+    rows = scheme_agreement("s01e01", CodedScheme(scheme, True), {"m1": w, "m2": f}, {"m1": f, "m2": w}, ["m1", "m2"])
+    path = tmp_path / "icr_agreement.csv"
+    write_agreement_csv(path, rows)
+    overall = path.read_text(encoding="utf-8").splitlines()[1].split(",")
+    assert overall[7] == "-1.000"
+    # alpha: 4 values, 2 of each, 2 disagreeing units: 1 - 3 * 4 / (16 - 8) = -0.5
+    assert overall[8] == "-0.500"
+
+
 def test_no_units_gives_the_counts_only():
     """Nobody coded a message twice: the overall row carries units 0 and the messages not coded by both."""
     scheme = _scheme("water")
     rows = scheme_agreement("s01e01", CodedScheme(scheme, True), {"m1": frozenset({"c-water"})}, {}, ["m1", "m2"])
     assert len(rows) == 1
-    assert agreement_cells(rows[0]) == {
-        "show": "s01e01", "scheme": "S01E01", "code": ALL_CODES, "units": 0, "not_coded_by_both": 2,
+    assert _cells(rows[0]) == {
+        "show": "s01e01", "scheme": "S01E01", "code": ALL_CODES, "units": "0", "not_coded_by_both": "2",
         "prevalence": None, "percent_agreement": None, "cohen_kappa": None, "krippendorff_alpha": None,
         "alpha_ci_low": None, "alpha_ci_high": None, "mean_code_alpha": None,
     }
@@ -146,13 +167,13 @@ def test_rows_overall_first_then_used_codes_in_scheme_order():
     second = {"m1": frozenset({w}), "m2": frozenset({f, ws}), "m3": frozenset({f})}
     rows = scheme_agreement("s01e01", CodedScheme(scheme, True), first, second, ["m1", "m2", "m3", "m4"])
     assert [row.code for row in rows] == [ALL_CODES, "water", "food", "WS"]
-    overall = agreement_cells(rows[0])
-    assert (overall["units"], overall["not_coded_by_both"], overall["percent_agreement"]) == (3, 1, "33.3")
+    overall = _cells(rows[0])
+    assert (overall["units"], overall["not_coded_by_both"], overall["percent_agreement"]) == ("3", "1", "33.3")
     # Overall kappa: coder 1 {w} x2, {f} x1; coder 2 {w}, {f, WS}, {f}: chance = 2*1 + 1*1 = 3, agreements 1:
     # (3*1 - 3) / (9 - 3) = 0.
     assert overall["cohen_kappa"] == "0.000"
     # water: x = 1,0,1  y = 1,0,0: prevalence 3/6, agreement 2/3; kappa (3*2 - (2*1 + 1*2)) / (9 - 4) = 0.4
-    water = agreement_cells(rows[1])
+    water = _cells(rows[1])
     assert (water["prevalence"], water["percent_agreement"], water["cohen_kappa"]) == ("0.500", "66.7", "0.400")
     # alpha: 6 values, 3 yes 3 no, 1 disagreeing unit: 1 - 5 * 2 / (36 - 18) = 0.444
     assert water["krippendorff_alpha"] == "0.444"

@@ -52,8 +52,8 @@ import numpy as np
 from redss_pipeline.core.code_scheme import CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.labels import is_checked
-from redss_pipeline.export.analysis_files import write_analysis_csv
 from redss_pipeline.export.coda import CodedMessages, current_labels
+from redss_pipeline.export.csv_cells import write_csv
 
 __all__ = [
     "ALL_CODES",
@@ -70,6 +70,7 @@ __all__ = [
     "alpha_band",
     "checked_codes",
     "cohen_kappa",
+    "decimal_cell",
     "decimal_text",
     "icr_agreement",
     "krippendorff_alpha",
@@ -334,30 +335,36 @@ def _rounded(value: float, places: int) -> Decimal:
 
 
 def decimal_text(value: float | None, places: int) -> str | None:
-    """A number as the coding-quality files write it: ``places`` decimals, halves away from zero on the value's
+    """A number as the coding-quality files show it: ``places`` decimals, halves away from zero on the value's
     shortest decimal form (so 0.0625 gives 0.063, as worked by hand), never ``-0.000``; None stays None."""
     return None if value is None else str(_rounded(value, places))
 
 
+def decimal_cell(value: float | None, places: int) -> Decimal | None:
+    """The CSV cell of a number: the rounded ``Decimal`` of :func:`decimal_text` (a number, not text, so the CSV
+    writer never takes a negative kappa for a formula); None for an empty cell."""
+    return None if value is None else _rounded(value, places)
+
 
 def agreement_cells(row: AgreementRow) -> dict[str, Any]:
-    """The row's CSV cells (coding-quality.md section 4): 3 decimals, percent agreement 1, empty when undefined."""
+    """The row's CSV cells (coding-quality.md section 4): 3 decimals, percent agreement 1, None (an empty cell)
+    when undefined. Numbers stay numbers (``Decimal``) so the CSV writer never takes a negative kappa for text."""
     return {
         "show": row.show,
         "scheme": row.scheme,
         "code": row.code,
         "units": row.units,
         "not_coded_by_both": row.not_coded_by_both,
-        "prevalence": decimal_text(row.prevalence, 3),
-        "percent_agreement": decimal_text(row.percent_agreement, 1),
-        "cohen_kappa": decimal_text(row.cohen_kappa, 3),
-        "krippendorff_alpha": decimal_text(row.krippendorff_alpha, 3),
-        "alpha_ci_low": decimal_text(row.alpha_ci_low, 3),
-        "alpha_ci_high": decimal_text(row.alpha_ci_high, 3),
-        "mean_code_alpha": decimal_text(row.mean_code_alpha, 3),
+        "prevalence": decimal_cell(row.prevalence, 3),
+        "percent_agreement": decimal_cell(row.percent_agreement, 1),
+        "cohen_kappa": decimal_cell(row.cohen_kappa, 3),
+        "krippendorff_alpha": decimal_cell(row.krippendorff_alpha, 3),
+        "alpha_ci_low": decimal_cell(row.alpha_ci_low, 3),
+        "alpha_ci_high": decimal_cell(row.alpha_ci_high, 3),
+        "mean_code_alpha": decimal_cell(row.mean_code_alpha, 3),
     }
 
 
 def write_agreement_csv(path: str | os.PathLike[str], rows: Iterable[AgreementRow]) -> None:
     """Writes ``icr_agreement.csv`` (header always, one row per show, scheme and code) atomically."""
-    write_analysis_csv(path, [agreement_cells(row) for row in rows], COLUMNS)
+    write_csv(path, COLUMNS, ([agreement_cells(row)[column] for column in COLUMNS] for row in rows))

