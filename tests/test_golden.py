@@ -107,10 +107,10 @@ def test_golden_output_matches_expected_file(golden_run: Path, name: str) -> Non
 
 
 def test_golden_run_writes_no_unexpected_output(golden_run: Path) -> None:
-    """Outputs holds the expected files plus the audit trail, and nothing else."""
+    """Outputs holds the expected files plus the audit trail and the run manifest, and nothing else."""
     written = sorted(str(p.relative_to(golden_run / "Outputs")) for p in (golden_run / "Outputs").rglob("*")
                      if p.is_file())
-    assert written == sorted(EXPECTED_FILES + ["traced_data.json"])
+    assert written == sorted(EXPECTED_FILES + ["traced_data.json", "manifest.json"])
     assert (golden_run / "Outputs" / "traced_data.json").stat().st_size > 0
 
 

@@ -1,8 +1,8 @@
 """Atomic file writes: a crash or an error never leaves a half-written output.
 
 Every output is written to a temporary file in the destination folder and renamed over the target only when
-complete (``os.replace`` is atomic on POSIX within one file system). Stage 3 goes one step further and stages
-all of its outputs before moving any into place (:class:`StagedOutputs`).
+complete (``os.replace`` is atomic on POSIX within one file system). Stage 3 goes one step further and switches
+all of its outputs as one set (:mod:`redss_pipeline.core.output_set`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_write_text", "atomic_open", "StagedOutputs"]
+__all__ = ["atomic_write_text", "atomic_open"]
 
 
 @contextlib.contextmanager
@@ -48,37 +48,3 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     """Writes ``text`` to ``path`` atomically (newlines written as given)."""
     with atomic_open(path, "w", encoding=encoding, newline="") as handle:
         handle.write(text)
-
-
-class StagedOutputs:
-    """Collects several outputs as temporary files and moves them all into place at the end.
-
-    Use as a context manager: ``staged.path_for(target)`` gives a temporary path to write; when the block
-    ends without an error every staged file replaces its target, otherwise every staged file is deleted and
-    no target is touched. (The final renames are each atomic; they run only after every output was written.)
-    """
-
-    def __init__(self) -> None:
-        self._staged: list[tuple[Path, Path]] = []
-
-    def path_for(self, target: str | os.PathLike) -> Path:
-        target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        self._staged.append((Path(tmp_name), target))
-        return Path(tmp_name)
-
-    def __enter__(self) -> "StagedOutputs":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            for tmp, target in self._staged:
-                _give_default_permissions(tmp)
-                os.replace(tmp, target)
-        else:
-            for tmp, _ in self._staged:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-        self._staged.clear()

@@ -30,7 +30,8 @@ from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepa
 from redss_pipeline.export import coda
 from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
 from redss_pipeline.export.analysis_files import analysis_columns, production_columns, production_rows, write_analysis_csv, write_icr_csv
-from redss_pipeline.core.atomic_files import StagedOutputs
+from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
+from redss_pipeline.core.run_manifest import run_manifest
 from redss_pipeline.core.audit_trail import write_audit_trail
 from redss_pipeline.generate.combine import combine_shows_and_surveys, show_flows, survey_flows
 from redss_pipeline.core.config import PipelineConfig
@@ -123,6 +124,8 @@ def _run_generate(
     summary = GenerateSummary()
     counts = summary.counts
     p = _Progress(summary, progress)
+    for note in finish_interrupted_switch(root.outputs_dir):  # a killed run's switch completes first
+        print(f"  {note}", file=progress or sys.stderr, flush=True)
 
     redactor = PhoneRedactor(config.phone_redaction)
     show_files, survey_files = p.step(
@@ -201,7 +204,8 @@ def _run_generate(
 
     def write_all() -> list[Path]:
         written = []
-        with StagedOutputs() as staged:
+        describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
+        with OutputSet(root.outputs_dir, manifest=describe) as staged:
             for name, messages_of_file in {**rqa_coda, **survey_coda}.items():
                 target = root.coda_dir / name
                 coda.write_coda_file(staged.path_for(target), messages_of_file)

@@ -1,0 +1,187 @@
+"""Stage 3's outputs switch as one set: readers never see files of two runs, whenever the run is stopped.
+
+The outputs keep their paths (``Outputs/csap_mes.csv``, ``Outputs/ICR/s01e01.csv``, ...), so the switch cannot be
+one rename of a folder. It is a small write-ahead journal instead:
+
+1. every output is written into a staging folder ``Outputs/.output-set-<random>/`` that mirrors ``Outputs/``;
+   a failure or a kill here leaves the previous outputs as they were;
+2. each staged file is hashed and the run manifest (:mod:`redss_pipeline.core.run_manifest`) is staged too;
+3. the journal ``Outputs/.output-set.switch`` (the staging folder and the list of files) is written atomically:
+   from this moment the new set *is* the outputs;
+4. the staged files are moved into place, ``manifest.json`` last, with Ctrl-C and termination signals held
+   back until the last one (so an interrupt cannot stop the switch half-way); the journal and the staging folder
+   are then removed.
+
+A process killed between 3 and 4 (``kill -9``, a power cut) leaves the journal: the next stage-3 run, under the
+data-root lock and before anything else, finishes the moves (:func:`finish_interrupted_switch`), so the outputs
+are again one run's set and ``manifest.json`` describes exactly those files. Staging folders without a journal
+and temporary files of interrupted writes are removed at the same time. ``manifest.json`` written last is what
+readers can trust: its hashes say which run produced each file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from redss_pipeline.core.atomic_files import atomic_write_text
+
+__all__ = ["MANIFEST_NAME", "OutputSet", "finish_interrupted_switch"]
+
+MANIFEST_NAME = "manifest.json"
+_STAGING_PREFIX = ".output-set-"
+_JOURNAL_NAME = ".output-set.switch"
+_TEMP_FOLDERS = (".", "ICR", "Coda Files")  # where interrupted single-file writes leave ".<name>.*.tmp"
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class OutputSet:
+    """Collects a run's outputs in a staging folder and switches them into ``Outputs/`` together.
+
+    ``with OutputSet(outputs_dir, manifest=describe) as staged: write(staged.path_for(target))`` — when the block
+    ends without an error the set switches (see the module text) and ``manifest.json`` is written from
+    ``describe(outputs)``, where ``outputs`` lists each output's path (relative to the data root), size and
+    SHA-256; on an error the staging folder is deleted and ``Outputs/`` is not touched.
+    """
+
+    def __init__(self, outputs_dir: str | os.PathLike, *, manifest: Callable[[list[dict[str, Any]]], dict]):
+        self._outputs = Path(outputs_dir)
+        self._outputs.mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self._outputs))
+        self._files: list[str] = []
+        self._manifest = manifest
+
+    def path_for(self, target: str | os.PathLike) -> Path:
+        """Where to write the output that will end up at ``target`` (a path inside ``Outputs/``)."""
+        relative = Path(os.path.relpath(Path(target), self._outputs))
+        if relative.is_absolute() or relative.parts[:1] == ("..",) or relative.as_posix() == MANIFEST_NAME:
+            raise ValueError(f"{target} is not an output path inside {self._outputs}")
+        if relative.as_posix() in self._files:
+            raise ValueError(f"{target} is staged twice")
+        self._files.append(relative.as_posix())
+        staged = self._staging / relative
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        return staged
+
+    def __enter__(self) -> "OutputSet":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            return
+        try:
+            self._stage_manifest()
+        except BaseException:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            raise
+        plan = {"staging": self._staging.name, "files": self._files}
+        with _signals_held():
+            atomic_write_text(self._outputs / _JOURNAL_NAME, json.dumps(plan))
+            _fsync_folder(self._outputs)
+            _switch(self._outputs, plan)
+
+    def _stage_manifest(self) -> None:
+        outputs_name = self._outputs.name
+        entries = []
+        for relative in self._files:
+            staged = self._staging / relative
+            if not staged.is_file():
+                raise FileNotFoundError(f"the output {relative} was staged but never written")
+            digest, size = _sha256_and_fsync(staged)
+            entries.append({"path": f"{outputs_name}/{relative}", "bytes": size, "sha256": digest})
+        manifest = self._manifest(entries)
+        atomic_write_text(self._staging / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
+    """Completes a switch a killed run left half-done and removes what interrupted runs left behind.
+
+    Call at the start of stage 3, holding the data-root lock. Returns one note per thing done (empty when
+    ``Outputs/`` was clean), for the progress output.
+    """
+    outputs = Path(outputs_dir)
+    notes: list[str] = []
+    if not outputs.is_dir():
+        return notes
+    journal = outputs / _JOURNAL_NAME
+    if journal.exists():
+        plan = json.loads(journal.read_text(encoding="utf-8"))
+        with _signals_held():
+            moved = _switch(outputs, plan)
+        notes.append(f"completed the switch of an interrupted run ({moved} files moved into place)")
+    for entry in outputs.iterdir():
+        if entry.name.startswith(_STAGING_PREFIX) and entry.is_dir():
+            shutil.rmtree(entry)
+            notes.append(f"removed {entry.name}/, left by an interrupted run")
+    for folder in _TEMP_FOLDERS:
+        directory = outputs / folder
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+                entry.unlink()
+                notes.append(f"removed {entry.relative_to(outputs).as_posix()}, left by an interrupted write")
+    return notes
+
+
+def _switch(outputs: Path, plan: dict) -> int:
+    """Moves every staged file still in the staging folder into place, the manifest last; then forgets the
+    journal and the staging folder. Safe to repeat after a kill at any point."""
+    staging = outputs / plan["staging"]
+    moved = 0
+    folders = {outputs}
+    for relative in [*plan["files"], MANIFEST_NAME]:
+        source = staging / relative
+        if source.exists():
+            target = outputs / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            folders.add(target.parent)
+            moved += 1
+    for folder in folders:
+        _fsync_folder(folder)
+    (outputs / _JOURNAL_NAME).unlink(missing_ok=True)
+    _fsync_folder(outputs)
+    shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Holds back Ctrl-C and termination signals for the block (they arrive when it ends)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _sha256_and_fsync(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+        os.fsync(handle.fileno())
+    return digest.hexdigest(), size
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,206 @@
+"""Stage 3's outputs switch as one set (issue 12 item 5): a run killed in the middle of moving its files into place
+is completed by the next run, temporary files a crashed run left are removed, and ``Outputs/manifest.json``,
+written last, lists the inputs, the configuration, the code version, the counts and every output with its hash.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.deidentify.uuid_table import create_uuid_table
+from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.synthetic_workspace import generate_workspace
+from redss_pipeline.fetch.stage import run_fetch
+from redss_pipeline.generate.stage import run_generate
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Runs stage 3 in a child process that is signalled right after its Nth output file was moved into place in
+# Outputs/ (a rename whose target is a visible output file). The os.replace wrapper stands in for the moment a
+# kill arrives; nothing else is replaced.
+_INTERRUPTED_RUN = """
+import os, sys
+from datetime import datetime, timezone
+from pathlib import Path
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.stage import run_generate
+
+root, after, signal_number = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+real_replace, moved = os.replace, 0
+
+def replace(source, target):
+    global moved
+    real_replace(source, target)
+    visible = not any(part.startswith(".") for part in Path(target).relative_to(root / "Outputs").parts)
+    if visible:
+        moved += 1
+        if moved == after:
+            os.kill(os.getpid(), signal_number)
+
+os.replace = replace
+try:
+    run_generate(config=load_config(), data_root=root, progress=None,
+                 run=RunContext("second@example.org", datetime(2019, 1, 22, tzinfo=timezone.utc)))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.fixture(scope="module")
+def fetched_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fetched") / "root"
+    create_uuid_table(root)
+    with RapidProServer(generate_workspace(seed=7, size=300), token="t0k") as server:
+        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
+                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
+    return root
+
+
+@pytest.fixture
+def root(fetched_root, tmp_path) -> Path:
+    """A copy of the fetched root after a first stage 3 (user first@example.org, 2019-01-20)."""
+    copy = tmp_path / "root"
+    shutil.copytree(fetched_root, copy)
+    run_generate(config=load_config(), data_root=copy, progress=None,
+                 run=RunContext("first@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc)))
+    return copy
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _visible_files(outputs: Path) -> dict[str, str]:
+    return {p.relative_to(outputs).as_posix(): _sha256(p) for p in sorted(outputs.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(outputs).parts)}
+
+
+def _leftovers(outputs: Path) -> list[str]:
+    return sorted(p.relative_to(outputs).as_posix() for p in outputs.rglob("*")
+                  if any(part.startswith(".") for part in p.relative_to(outputs).parts))
+
+
+def _interrupted_run(root: Path, after: int, signal_number: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _INTERRUPTED_RUN, str(root), str(after), str(signal_number)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _assert_consistent(outputs: Path, user: str) -> None:
+    """Every output is the one the manifest lists, with its hash, and the manifest is the run of ``user``."""
+    manifest = json.loads((outputs / "manifest.json").read_text())
+    assert manifest["run"]["user"] == user
+    listed = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
+    on_disk = {f"Outputs/{name}": digest for name, digest in _visible_files(outputs).items()
+               if name != "manifest.json"}
+    assert listed == on_disk
+
+
+def test_the_manifest_lists_inputs_configuration_code_counts_and_every_output(root):
+    outputs = root / "Outputs"
+    manifest = json.loads((outputs / "manifest.json").read_text())
+    _assert_consistent(outputs, "first@example.org")
+    assert len(manifest["outputs"]) == 3 + 1 + 4 + 12  # CSVs, audit trail, ICR files, Coda files
+    inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
+    for flow in ("csap_s01e01_activation", "csap_s01e04_activation", "csap_demog", "csap_evaluation"):
+        assert inputs[f"Raw Data/{flow}.json"] == _sha256(root / "Raw Data" / f"{flow}.json")
+    assert inputs["UUIDs/phone_uuids.sqlite"] == _sha256(root / "UUIDs/phone_uuids.sqlite")
+    assert manifest["configuration"]["sha256"] == _sha256(PROJECT_ROOT / "pipeline_config.json")
+    assert manifest["configuration"]["code_schemes"]["gender.json"] == _sha256(PROJECT_ROOT / "code_schemes/gender.json")
+    assert manifest["code"]["version"] == "1.0.0" and len(manifest["code"]["source_sha256"]) == 64
+    with open(outputs / "csap_mes.csv", newline="", encoding="utf-8") as handle:
+        assert manifest["counts"]["messages"] == sum(1 for _ in csv.reader(handle)) - 1
+    assert manifest["run"]["started"] == "2019-01-20T00:00:00+00:00"
+    assert _leftovers(outputs) == []
+
+
+def test_a_coded_file_is_an_input_of_the_manifest(root):
+    coded = root / "Coded Coda Files" / "gender.json"
+    shutil.copy(root / "Outputs/Coda Files/gender.json", coded)
+    run_generate(config=load_config(), data_root=root, progress=None,
+                 run=RunContext("again@example.org", datetime(2019, 1, 21, tzinfo=timezone.utc)))
+    manifest = json.loads((root / "Outputs/manifest.json").read_text())
+    assert {e["path"]: e["sha256"] for e in manifest["inputs"]}["Coded Coda Files/gender.json"] == _sha256(coded)
+
+
+def test_a_run_killed_after_17_of_20_renames_is_completed_by_the_next_run(root):
+    """The set switches as a whole: after the kill the next run finishes the switch (before anything else, even
+    when it then fails on bad input), so Outputs/ holds one run's files and the manifest of that run."""
+    outputs = root / "Outputs"
+    before = _visible_files(outputs)
+    killed = _interrupted_run(root, 17, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    middle = _visible_files(outputs)
+    assert middle != before  # the kill did land in the middle of the switch
+
+    # The next run fails on a broken raw file, after having completed the interrupted switch.
+    (root / "Raw Data/csap_demog.json").write_text("[{")
+    failed = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "third@example.org",
+                             str(root)], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1
+    assert "csap_demog.json" in failed.stderr
+    _assert_consistent(outputs, "second@example.org")
+    assert _leftovers(outputs) == []
+
+
+def test_ctrl_c_during_the_switch_still_leaves_one_whole_set(root):
+    """An interrupt that arrives while the files move waits until the set is complete: exit 130, no mixture."""
+    outputs = root / "Outputs"
+    interrupted = _interrupted_run(root, 5, signal.SIGINT)
+    assert interrupted.returncode == 130, interrupted.stderr
+    _assert_consistent(outputs, "second@example.org")
+    assert _leftovers(outputs) == []
+
+
+def test_temp_files_of_a_crashed_run_are_removed_by_the_next_run(root):
+    outputs = root / "Outputs"
+    for stray in (outputs / ".csap_mes.csv.k2j3h4.tmp", outputs / "ICR" / ".s01e01.csv.x8y9z0.tmp",
+                  outputs / "Coda Files" / ".gender.json.q1w2e3.tmp"):
+        stray.write_text("half a file")
+    killed = _interrupted_run(root, 10**6, signal.SIGKILL)  # never signalled: a complete run
+    assert killed.returncode == 0, killed.stderr
+    assert _leftovers(outputs) == []
+    _assert_consistent(outputs, "second@example.org")
+
+
+def test_files_that_are_not_outputs_are_left_alone(root):
+    """Only the pipeline's own temporary files are removed: a person's notes in Outputs/ stay."""
+    notes = root / "Outputs" / "notes.txt"
+    notes.write_text("mine")
+    hidden = root / "Outputs" / ".hidden-notes"
+    hidden.write_text("mine too")
+    run_generate(config=load_config(), data_root=root, progress=None,
+                 run=RunContext("again@example.org", datetime(2019, 1, 21, tzinfo=timezone.utc)))
+    assert notes.read_text() == "mine" and hidden.read_text() == "mine too"
+
+
+def test_an_uncommitted_staging_folder_is_removed_and_outputs_stay(root):
+    """A run killed while still writing its set (before the switch) changes nothing; its folder is removed."""
+    outputs = root / "Outputs"
+    before = _visible_files(outputs)
+    killed = _interrupted_run(root, 0, signal.SIGKILL)  # never signalled; then simulate a kill mid-writing:
+    assert killed.returncode == 0
+    before = _visible_files(outputs)
+    staging = outputs / ".output-set-crashed"
+    (staging / "ICR").mkdir(parents=True)
+    (staging / "ICR" / "s01e01.csv").write_text("partial")
+    (root / "Raw Data/csap_demog.json").write_text("[{")
+    failed = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "third@example.org",
+                             str(root)], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1
+    assert _visible_files(outputs) == before
+    assert _leftovers(outputs) == []
+    assert os.listdir(outputs / "ICR")
