@@ -1,25 +1,33 @@
-# The project's runtime image: Python 3.11 with the dependencies of Pipfile.lock and the project installed.
-# Data roots are mounted at /data by the docker-run-*.sh scripts; secrets come from the environment or from
-# read-only mounted files, never from the image.
+# The project's runtime image: Python 3.11 with exactly the dependencies of Pipfile.lock, and the project's sources.
+# Data roots are mounted at /data by the docker-run-*.sh scripts; secrets come from read-only mounted files, never
+# from the image or the container's environment.
+#
+# Build with `docker build --network host .` (the docker-run-*.sh scripts do): on engines without a bridge
+# network, that is how the build reaches the package index.
 FROM python:3.11-slim
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app/src
 
 WORKDIR /app
-RUN pip install pipenv
-COPY Pipfile Pipfile.lock ./
-# Install exactly the locked versions (the project itself is installed below, from the copied sources).
-RUN pipenv requirements | grep -v '^-e ' > /tmp/requirements.txt \
-    && pip install --requirement /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
 
-COPY pyproject.toml pipeline_config.json create_uuid_table.py fetch_raw_data.py generate_outputs.py ./
+# Exactly the locked versions, checked against their hashes, read straight from Pipfile.lock (no pipenv, no
+# resolver, nothing unpinned); this layer is rebuilt only when the lock changes.
+COPY Pipfile.lock run_scripts/lib/locked_requirements.py ./
+RUN python locked_requirements.py Pipfile.lock > /tmp/requirements.txt \
+    && pip install --no-deps --require-hashes --requirement /tmp/requirements.txt \
+    && rm /tmp/requirements.txt locked_requirements.py
+
+# The project runs from its sources (PYTHONPATH above): nothing is built, so nothing a native setup leaves in the
+# working tree (a .venv, src/*.egg-info, caches) can reach or change the image; .dockerignore keeps them out of
+# the build context as well.
+COPY pipeline_config.json create_uuid_table.py fetch_raw_data.py generate_outputs.py ./
 COPY code_schemes ./code_schemes
 COPY src ./src
-RUN pip install --no-deps --editable .
 
 # Nothing runs by default: the docker-run-*.sh scripts name the entry point.
-CMD ["python", "-c", "print('use docker-run-fetch.sh or docker-run-generate.sh')"]
+CMD ["python", "-c", "print('use docker-run-create-uuid-table.sh, docker-run-fetch.sh or docker-run-generate.sh')"]

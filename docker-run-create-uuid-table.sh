@@ -10,7 +10,9 @@ args=()
 while [ $# -gt 1 ]; do
     case "$1" in
         --import-json) docker_mount_file "$2" /run/io/phone_uuids.json ro; args+=(--import-json /run/io/phone_uuids.json); shift 2 ;;
-        --export-json) touch "$2"; docker_mount_file "$2" /run/io/phone_uuids.json rw; args+=(--export-json /run/io/phone_uuids.json); shift 2 ;;
+        # The export is written atomically (a temporary file renamed over the target), which a single-file bind
+        # mount does not allow: the target's folder is mounted instead.
+        --export-json) docker_mount_dir "$(dirname "$2")" /run/io; args+=(--export-json "/run/io/$(basename "$2")"); shift 2 ;;
         *) break ;;
     esac
 done

@@ -75,7 +75,9 @@ def test_auto_runtime_uses_docker_when_an_engine_answers(docker, tmp_path):
 
 
 def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path):
-    """A token given as an argument reaches the container through the environment, by name only."""
+    """A token given as an argument reaches the container as a read-only file mounted from a private temporary
+    file (removed after the run): never in an argument, and never in the container's environment, which
+    ``docker inspect`` shows."""
     env, recorded = docker
     result = _run(
         [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me@example.org", str(tmp_path / "rp"),
@@ -86,9 +88,12 @@ def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path
     calls = recorded()
     argv = _docker_run(calls)
     assert all(SECRET not in arg for c in calls for arg in c["argv"])
-    assert any(argv[i:i + 2] == ["--env", "RAPID_PRO_TOKEN"] for i in range(len(argv)))
-    assert [c for c in calls if c["argv"][:1] == ["run"]][0]["token_env"] == SECRET
-    assert argv[-6:] == ["/app/fetch_raw_data.py", "me@example.org", "/tmp/rapid-pro-root", "http://127.0.0.1:8000", "-", "/data"]
+    assert "--env" not in argv or all(argv[i + 1] != "RAPID_PRO_TOKEN" for i, a in enumerate(argv) if a == "--env")
+    assert [c for c in calls if c["argv"][:1] == ["run"]][0]["token_env"] is None
+    (mount,) = [v for v in _volumes(argv) if v.endswith(":/run/secrets/rapid_pro_token:ro")]
+    assert not Path(mount.split(":")[0]).exists()  # the temporary token file is gone after the run
+    assert argv[-6:] == ["/app/fetch_raw_data.py", "me@example.org", "/tmp/rapid-pro-root", "http://127.0.0.1:8000",
+                         "@/run/secrets/rapid_pro_token", "/data"]
     assert "--network" in argv and argv[argv.index("--network") + 1] == "host"
     assert SECRET not in result.stdout + result.stderr
 
@@ -107,6 +112,18 @@ def test_fetch_in_docker_mounts_a_token_file_read_only(docker, tmp_path):
     assert f"{token_file}:/run/secrets/rapid_pro_token:ro" in _volumes(argv)
     assert "@/run/secrets/rapid_pro_token" in argv
     assert f"{tmp_path}/root:/data" in _volumes(argv)
+
+
+def test_uuid_table_export_in_docker_mounts_the_target_folder(docker, tmp_path):
+    """The export is written atomically (renamed into place), so the target's folder is mounted, not the file."""
+    env, recorded = docker
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "--export-json", "out/table.json", "root"],
+                  dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert f"{tmp_path}/out:/run/io" in _volumes(argv)
+    assert argv[-4:] == ["/app/create_uuid_table.py", "--export-json", "/run/io/table.json", "/data"]
+    assert not (tmp_path / "out" / "table.json").exists()  # nothing left behind by the script itself
 
 
 def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_path):

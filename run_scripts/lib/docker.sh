@@ -10,8 +10,26 @@ PIPELINE_IMAGE="${PIPELINE_IMAGE:-redss-pipeline}"
 DOCKER_ARGS=()
 
 docker_build_image() {
+    # Builds (or finds up to date) the image and says which, with the time taken. --network host: engines
+    # without a bridge network reach the package index only that way, and it changes nothing where they have one.
+    local before after started
+    before="$(docker image inspect --format '{{.Id}}' "$PIPELINE_IMAGE" 2>/dev/null || true)"
+    started="$(date +%s.%N)"
     echo "building the image $PIPELINE_IMAGE (cached after the first build)..." >&2
-    docker build --quiet --tag "$PIPELINE_IMAGE" "$PROJECT_ROOT" >&2
+    docker build --quiet --network host --tag "$PIPELINE_IMAGE" "$PROJECT_ROOT" >/dev/null || {
+        echo "error: the image $PIPELINE_IMAGE could not be built (run: docker build --network host $PROJECT_ROOT)" >&2
+        return 1
+    }
+    after="$(docker image inspect --format '{{.Id}}' "$PIPELINE_IMAGE")"
+    if [ "$before" = "$after" ]; then
+        echo "image $PIPELINE_IMAGE up to date (every build step cached; $(_seconds_since "$started") s)" >&2
+    else
+        echo "image $PIPELINE_IMAGE built in $(_seconds_since "$started") s" >&2
+    fi
+}
+
+_seconds_since() {
+    awk -v start="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - start }'
 }
 
 docker_mount_data_root() {
