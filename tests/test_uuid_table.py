@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -172,3 +175,101 @@ def test_malformed_2019_table_names_the_entry(tmp_path):
         open_uuid_table(tmp_path)
     assert "record #0" in str(caught.value)
     assert "252610000001" not in str(caught.value)
+
+
+# -- issue 12 items 8 and 9: owner-only files, imports that leave nothing behind ----------------------------------
+
+PROJECT_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _stage_one(*args: str, umask: int = 0o022) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "create_uuid_table.py", *args], capture_output=True, text=True, cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.umask(umask),
+    )
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_the_table_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, umask):
+    """UUIDs/ is 0700, the database and its -wal/-shm files 0600, an exported JSON table 0600."""
+    root = tmp_path / "root"
+    assert _stage_one(str(root), umask=umask).returncode == 0
+    sqlite_path, _ = table_paths(root)
+    assert _mode(sqlite_path.parent) == 0o700
+    assert _mode(sqlite_path) == 0o600
+    previous = os.umask(umask)
+    try:
+        with open_uuid_table(root) as table:
+            table.uuids_for_keys(["252610000001"])  # stage 2 adding a number: the WAL files exist now
+            side_files = [sqlite_path.with_name(sqlite_path.name + s) for s in ("-wal", "-shm")]
+            assert [p.name for p in side_files if p.exists()] == [p.name for p in side_files]
+            assert [_mode(p) for p in side_files] == [0o600, 0o600]
+    finally:
+        os.umask(previous)
+    exported = tmp_path / "exported.json"
+    result = _stage_one("--export-json", str(exported), str(root), umask=umask)
+    assert result.returncode == 0, result.stderr
+    assert _mode(exported) == 0o600
+
+
+def test_a_2019_table_imported_by_stage_two_is_owner_only_too(tmp_path):
+    """A 2019 data root's UUIDs/ (0755 as 2019 made it) is closed when its table is imported."""
+    sqlite_path, json_path = table_paths(tmp_path)
+    json_path.parent.mkdir(mode=0o755)
+    os.chmod(json_path.parent, 0o755)
+    json_path.write_text(json.dumps(_table_2019()))
+    with open_uuid_table(tmp_path):
+        pass
+    assert _mode(json_path.parent) == 0o700
+    assert _mode(sqlite_path) == 0o600
+
+
+def test_a_failed_import_leaves_no_table_and_a_retry_works(tmp_path):
+    """--import-json of a bad file exits 1 with one line and leaves no table (nor a temporary file), so the
+    corrected file can be imported next."""
+    root = tmp_path / "root"
+    source = tmp_path / "old.json"
+    source.write_text(json.dumps({**_table_2019(), "252610000009": "not-an-id"}))
+    result = _stage_one("--import-json", str(source), str(root))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith("error: ")
+    assert "record #3" in result.stderr and "Traceback" not in result.stderr
+    assert not any(p.name.startswith("phone_uuids.sqlite") for p in (root / "UUIDs").glob("*"))
+    source.write_text(json.dumps(_table_2019()))
+    result = _stage_one("--import-json", str(source), str(root))
+    assert result.returncode == 0, result.stderr
+    with open_uuid_table(root) as table:
+        assert dict(table.items()) == _table_2019()
+
+
+def test_stage_one_runs_at_the_same_moment_leave_one_complete_table(tmp_path):
+    """Of several table creations racing on one data root, exactly one succeeds, the others are refused, and
+    the table left has its schema (no half-made table moved into place over another)."""
+    for attempt in range(15):
+        root = tmp_path / f"root{attempt}"
+        outcomes: list[str] = []
+        barrier = threading.Barrier(6)
+
+        def create() -> None:
+            barrier.wait()
+            try:
+                create_uuid_table(root)
+                outcomes.append("created")
+            except UuidTableError as error:
+                outcomes.append("refused" if "already exists" in str(error) else f"other: {error}")
+            except Exception as error:  # noqa: BLE001 - any other failure is what this test looks for
+                outcomes.append(f"crash: {type(error).__name__}: {error}")
+
+        threads = [threading.Thread(target=create) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["created"] + ["refused"] * 5, outcomes
+        with open_uuid_table(root) as table:
+            assert len(table) == 0
+        assert [p.name for p in (root / "UUIDs").iterdir()] == ["phone_uuids.sqlite"]

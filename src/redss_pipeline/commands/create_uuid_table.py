@@ -49,10 +49,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"exported {len(table)} ids to {args.export_json}")
         return 0
 
-    path = create_uuid_table(args.data_root)
+    path = create_uuid_table(args.data_root, import_from=args.import_json)
     if args.import_json:
         with open_uuid_table(args.data_root) as table:
-            added = table.import_json(args.import_json)
+            added = len(table)
         print(f"created {path} with {added} ids imported from {args.import_json}")
     else:
         print(f"created an empty phone number <-> UUID table at {path}")

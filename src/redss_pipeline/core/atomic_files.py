@@ -17,8 +17,12 @@ __all__ = ["atomic_write_text", "atomic_open"]
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None) -> Iterator[IO]:
-    """Opens a temporary file beside ``path``; on a clean exit it replaces ``path``, on an error it vanishes."""
+def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None,
+                owner_only: bool = False) -> Iterator[IO]:
+    """Opens a temporary file beside ``path``; on a clean exit it replaces ``path``, on an error it vanishes.
+
+    ``owner_only`` keeps the file readable by its owner only (0600, whatever the umask), for files that hold
+    phone numbers; otherwise it gets the usual permissions."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -28,7 +32,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        _give_default_permissions(tmp_name)
+        if not owner_only:
+            _give_default_permissions(tmp_name)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -44,7 +49,7 @@ def _give_default_permissions(path: str | os.PathLike) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
-    """Writes ``text`` to ``path`` atomically (newlines written as given)."""
-    with atomic_open(path, "w", encoding=encoding, newline="") as handle:
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8", owner_only: bool = False) -> None:
+    """Writes ``text`` to ``path`` atomically (newlines written as given); ``owner_only`` as in :func:`atomic_open`."""
+    with atomic_open(path, "w", encoding=encoding, newline="", owner_only=owner_only) as handle:
         handle.write(text)

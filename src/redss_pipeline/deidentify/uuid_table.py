@@ -19,9 +19,13 @@ order) is imported once, keeping every id, and can be exported again (README dec
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import re
 import sqlite3
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -38,6 +42,8 @@ __all__ = [
     "urn_key",
     "is_phone_key",
     "table_paths",
+    "FOLDER_MODE",
+    "FILE_MODE",
     "create_uuid_table",
     "open_uuid_table",
     "UuidTable",
@@ -48,6 +54,9 @@ TABLE_DIR = "UUIDs"
 SQLITE_NAME = "phone_uuids.sqlite"
 JSON_NAME = "phone_uuids.json"
 _FORMAT_VERSION = 1
+#: The table holds phone numbers: its folder and files are its owner's only, whatever the umask.
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
 
 _NON_DIGITS = re.compile(r"[^0-9]")
 _SCHEMA = """
@@ -98,20 +107,32 @@ def table_paths(data_root: str | Path) -> tuple[Path, Path]:
     return folder / SQLITE_NAME, folder / JSON_NAME
 
 
-def create_uuid_table(data_root: str | Path) -> Path:
-    """Stage 1: creates an empty table; refuses (and touches nothing) when a table, new or 2019, exists."""
+def create_uuid_table(data_root: str | Path, *, import_from: str | Path | None = None) -> Path:
+    """Stage 1: creates the table, empty or holding every entry of a 2019 ``phone_uuids.json``
+    (``import_from``); refuses (and touches nothing) when a table, new or 2019, exists.
+
+    The table is built completely in a temporary file and only then moved into place, so a failed import, a
+    crash or a second stage 1 running at the same moment never leaves an empty or half-made table behind.
+    """
     sqlite_path, json_path = table_paths(data_root)
     for existing in (sqlite_path, json_path):
         if existing.exists():
-            raise UuidTableError(
-                "a phone number <-> UUID table already exists here; refusing to overwrite it "
-                "(every uid of this project depends on it). Remove it first only if you really mean to start "
-                "a new table.",
-                path=existing,
-            )
-    table = UuidTable._create(sqlite_path)
-    table.close()
+            raise _exists_error(existing)
+    entries = [] if import_from is None else _read_json_table(Path(import_from))
+    try:
+        UuidTable._build(sqlite_path, entries)
+    except FileExistsError:
+        raise _exists_error(sqlite_path) from None
     return sqlite_path
+
+
+def _exists_error(path: Path) -> UuidTableError:
+    return UuidTableError(
+        "a phone number <-> UUID table already exists here; refusing to overwrite it "
+        "(every uid of this project depends on it). Remove it first only if you really mean to start "
+        "a new table.",
+        path=path,
+    )
 
 
 def open_uuid_table(data_root: str | Path) -> "UuidTable":
@@ -121,14 +142,28 @@ def open_uuid_table(data_root: str | Path) -> "UuidTable":
     the JSON file is left untouched). When neither exists, stage 1 has not run.
     """
     sqlite_path, json_path = table_paths(data_root)
+    if not sqlite_path.exists() and json_path.exists():
+        try:
+            UuidTable._build(sqlite_path, _read_json_table(json_path))
+        except FileExistsError:
+            pass  # imported by another process meanwhile: the same ids
     if sqlite_path.exists():
         return UuidTable._open(sqlite_path)
-    if json_path.exists():
-        return UuidTable._create_from_json(sqlite_path, json_path)
     raise UuidTableError(
         "no phone number <-> UUID table: run run_scripts/1_create_uuid_table.sh on this data root first",
         path=sqlite_path,
     )
+
+
+def _owner_only(path: Path, mode: int) -> None:
+    """Gives ``path`` exactly ``mode`` (whatever the umask); a file of another user is left as it is."""
+    with contextlib.suppress(PermissionError, FileNotFoundError):
+        os.chmod(path, mode)
+
+
+def _owner_only_folder(folder: Path) -> None:
+    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    _owner_only(folder, FOLDER_MODE)
 
 
 class UuidTable:
@@ -152,20 +187,37 @@ class UuidTable:
         return connection
 
     @classmethod
-    def _create(cls, path: Path) -> "UuidTable":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".creating")
-        tmp.unlink(missing_ok=True)
-        connection = cls._connect(tmp)
-        connection.executescript(_SCHEMA)
-        connection.execute(f"PRAGMA user_version={_FORMAT_VERSION}")
-        connection.execute("PRAGMA journal_mode=DELETE")  # fold the WAL in before the rename
-        connection.close()
-        tmp.replace(path)
-        return cls._open(path)
+    def _build(cls, path: Path, entries: list[tuple[str, str]]) -> None:
+        """Writes a complete table holding ``entries`` to a temporary file beside ``path`` (its own, owner-only)
+        and links it into place only when complete. ``FileExistsError`` when ``path`` exists by then: a table
+        is never replaced."""
+        folder = path.parent
+        _owner_only_folder(folder)
+        # mkstemp: a name no other process uses, created 0600 (SQLite gives its -wal and -shm files the same mode).
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".building", dir=folder)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            connection = cls._connect(tmp)
+            try:
+                connection.executescript(_SCHEMA)
+                connection.execute(f"PRAGMA user_version={_FORMAT_VERSION}")
+                if entries:
+                    table = cls(connection, tmp)
+                    table._insert(entries)
+                connection.execute("PRAGMA journal_mode=DELETE")  # fold the WAL in before the move
+            finally:
+                connection.close()
+            _link_into_place(tmp, path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                leftover.unlink(missing_ok=True)
 
     @classmethod
     def _open(cls, path: Path) -> "UuidTable":
+        _owner_only(path.parent, FOLDER_MODE)
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            _owner_only(file, FILE_MODE)  # tables made before they were owner-only are closed too
         try:
             connection = cls._connect(path)
             version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -176,20 +228,6 @@ class UuidTable:
             connection.close()
             raise UuidTableError(f"unknown UUID table format version {version}", path=path)
         return cls(connection, path)
-
-    @classmethod
-    def _create_from_json(cls, sqlite_path: Path, json_path: Path) -> "UuidTable":
-        entries = _read_json_table(json_path)
-        tmp_table = cls._create(sqlite_path.with_name(sqlite_path.name + ".importing"))
-        try:
-            tmp_table._insert(entries)
-            tmp_table.close()
-            sqlite_path.with_name(sqlite_path.name + ".importing").replace(sqlite_path)
-        except BaseException:
-            tmp_table.close()
-            sqlite_path.with_name(sqlite_path.name + ".importing").unlink(missing_ok=True)
-            raise
-        return cls._open(sqlite_path)
 
     def close(self) -> None:
         self._db.close()
@@ -299,7 +337,22 @@ class UuidTable:
 
     def export_json(self, json_path: str | Path) -> None:
         """Writes the table in the 2019 JSON form (insertion order, ``json.dumps`` defaults, no newline)."""
-        atomic_write_text(json_path, json.dumps(dict(self._load())))
+        atomic_write_text(json_path, json.dumps(dict(self._load())), owner_only=True)
+
+
+def _link_into_place(tmp: Path, path: Path) -> None:
+    """Gives the complete file ``tmp`` the name ``path`` unless ``path`` exists (``FileExistsError``): a hard
+    link is atomic and never replaces; on a file system without hard links, a rename after a check."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.rename(tmp, path)
 
 
 def _read_json_table(path: Path) -> list[tuple[str, str]]:
@@ -310,8 +363,12 @@ def _read_json_table(path: Path) -> list[tuple[str, str]]:
     if not isinstance(data, dict):
         raise UuidTableError("expected a JSON object mapping phone numbers to ids", path=path)
     entries = []
+    seen: set[str] = set()
     for index, (key, uid) in enumerate(data.items()):
         if not isinstance(uid, str) or not uid.startswith(UUID_PREFIX):
             raise UuidTableError(f"expected an id starting with {UUID_PREFIX!r}", path=path, record=f"#{index}")
+        if uid in seen:
+            raise UuidTableError("this id is given to an earlier number too", path=path, record=f"#{index}")
+        seen.add(uid)
         entries.append((key, uid))
     return entries
