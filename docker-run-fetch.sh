@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 2 in the project's Docker image.
-# Usage: docker-run-fetch.sh [--full] <user> <rapid-pro-server> <data-root>
+# Usage: docker-run-fetch.sh [--full] [--no-archives] <user> <rapid-pro-server> <data-root>
 # The token comes from the file named by RAPID_PRO_TOKEN_FILE or from RAPID_PRO_TOKEN; either way it reaches the
 # container as a read-only mounted file, never on a command line and never in the container's environment (which
 # `docker inspect` shows to anyone who may use the engine). A token from RAPID_PRO_TOKEN is written for the run to
@@ -13,14 +13,14 @@ source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 options=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --full|--verbose) options+=("$1"); shift ;;
+        --full|--no-archives|--verbose) options+=("$1"); shift ;;
         --) shift; break ;;
         -*) echo "docker-run-fetch.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
 if [ $# -ne 3 ]; then
-    echo "usage: docker-run-fetch.sh [--full] <user> <rapid-pro-server> <data-root>  (token in RAPID_PRO_TOKEN or RAPID_PRO_TOKEN_FILE)" >&2
+    echo "usage: docker-run-fetch.sh [--full] [--no-archives] <user> <rapid-pro-server> <data-root>  (token in RAPID_PRO_TOKEN or RAPID_PRO_TOKEN_FILE)" >&2
     exit 2
 fi
 user="$1"; server="$2"; data_root="$3"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 2: fetch every run of the configured flows from Rapid Pro, de-identified, into <data-root>/Raw Data.
-# Usage: 2_fetch_raw_data.sh [--full] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>
+# Usage: 2_fetch_raw_data.sh [--full] [--no-archives] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>
 #   <rapid-pro-root>   accepted for compatibility with 2019 (the fetcher is now part of the project)
 #   <rapid-pro-token>  the token, or @FILE to read it from FILE, or - to read RAPID_PRO_TOKEN
 #                      (a token typed on a command line ends up in shell history and process lists)
@@ -8,11 +8,11 @@ set -euo pipefail
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
-usage="usage: 2_fetch_raw_data.sh [--full] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"
+usage="usage: 2_fetch_raw_data.sh [--full] [--no-archives] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"
 options=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --full|--verbose) options+=("$1"); shift ;;
+        --full|--no-archives|--verbose) options+=("$1"); shift ;;
         -h|--help) options+=("$1"); shift ;;
         --) shift; break ;;
         *) break ;;

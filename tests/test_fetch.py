@@ -429,15 +429,20 @@ def test_the_token_argument_can_name_a_file_or_the_environment(tmp_path):
 # -- de-identification ---------------------------------------------------------------------------------------------
 
 
-def test_a_telegram_first_urn_gets_a_uid_keyed_by_the_whole_urn(workspace, server, root, config, run):
-    """A contact whose preferred URN is telegram: is keyed 'telegram:<id>' in the table, never by digits."""
-    contact = workspace.add_contact(urns=["telegram:987654321", "tel:+252610099321"])
-    workspace.add_run(flow="csap_s01e01_activation", contact=contact["uuid"], answers={"rqa_s01e01": "waan maqlay"})
+def test_a_telegram_only_contact_is_keyed_by_the_whole_urn_and_a_later_tel_wins_over_a_first_telegram(
+    workspace, server, root, config, run
+):
+    """Decision 13: first tel:, else first whatsapp:, else the first other URN kept whole (never its digits)."""
+    only = workspace.add_contact(urns=["telegram:987654321"])
+    both = workspace.add_contact(urns=["telegram:987654322", "tel:+252610099321"])
+    workspace.add_run(flow="csap_s01e01_activation", contact=only["uuid"], answers={"rqa_s01e01": "waan maqlay"})
+    workspace.add_run(flow="csap_s01e01_activation", contact=both["uuid"], answers={"rqa_s01e01": "waan arkay"})
     _fetch(config, root, server, run)
-    (record,) = [r for r in _records(root, "csap_s01e01_activation")
-                 if r.get("Rqa_S01E01 (Text) - csap_s01e01_activation") == "waan maqlay"]
+    uids = {r.get("Rqa_S01E01 (Text) - csap_s01e01_activation"): r["avf_phone_id"]
+            for r in _records(root, "csap_s01e01_activation")}
     with open_uuid_table(root) as table:
-        assert table.keys_for_uuids([record["avf_phone_id"]]) == {record["avf_phone_id"]: "telegram:987654321"}
+        assert table.keys_for_uuids([uids["waan maqlay"]]) == {uids["waan maqlay"]: "telegram:987654321"}
+        assert table.keys_for_uuids([uids["waan arkay"]]) == {uids["waan arkay"]: "252610099321"}
 
 
 def test_no_phone_number_appears_in_any_file_outside_uuids(workspace, server, root, config, run, tmp_path):
@@ -496,16 +501,22 @@ def test_a_changed_test_contact_list_takes_effect_on_every_record(workspace, ser
     assert records and all("test_run" not in r for r in records)
 
 
-def test_full_ignores_the_cursors_and_changes_nothing_when_nothing_changed(workspace, server, root, config, run):
-    """--full asks for every run again (no after, archives again) and merges: same files, no duplicates."""
+def test_full_rebuilds_from_the_server_and_changes_nothing_when_nothing_changed(workspace, server, root, config, run):
+    """--full asks for every run again (no after, archives again) into a new store: same files, same uids,
+    nothing dropped, no duplicates, and no rebuild file left behind."""
     _fetch(config, root, server, run)
     before = _raw_files(root)
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        stored, uids = store.run_count(), store.contact_uids()
     server.clear_requests()
     summary = _fetch(config, root, server, run, full=True)
     assert all("after" not in r.query for r in server.requests if r.path == "/api/v2/runs.json")
     assert summary.archives_downloaded >= 1
-    assert all(s.new == 0 and s.updated == 0 for s in summary.flows)
+    assert (summary.dropped_runs, summary.contacts.identity_changed) == (0, 0)
     assert _raw_files(root) == before
+    with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
+        assert (store.run_count(), store.contact_uids()) == (stored, uids)
+    assert sorted(p.name for p in (root / "Raw Data").iterdir() if "sqlite" in p.name) == ["rapid_pro_store.sqlite"]
 
 
 def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):

@@ -2,11 +2,15 @@
 
 Usage (the 2019 command line; ``run_scripts/2_fetch_raw_data.sh`` passes its arguments through)::
 
-    2_fetch_raw_data.sh [--full] [--verbose] [--config FILE] <user> <rapid-pro-root> <rapid-pro-server>
-                      <rapid-pro-token> <data-root>
+    2_fetch_raw_data.sh [--full] [--no-archives] [--verbose] [--config FILE] <user> <rapid-pro-root>
+                        <rapid-pro-server> <rapid-pro-token> <data-root>
+
+Exit status: 0 when everything was fetched, 3 when the fetch is partial (a run archive could not be read: the
+raw files hold everything else and the summary lists what is missing; run again to complete), 1 or 2 on
+errors.
 
 Everything happens in :func:`redss_pipeline.fetch.stage.run_fetch`; this module parses the command line, reads the
-token and the configuration, reads the clock once, and prints the summary.
+token and the configuration, reads the clock once, prints the workspace line first and the summary last.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from redss_pipeline.core.config import load_config
 from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.fetch.rapid_pro import TOKEN_ENV, resolve_token
-from redss_pipeline.fetch.stage import run_fetch
+from redss_pipeline.fetch.stage import PARTIAL_EXIT_STATUS, run_fetch
 
 __all__ = ["RUN_SCRIPT", "build_parser", "main", "entry_point", "console_script"]
 
@@ -51,7 +55,15 @@ def build_parser(prog: str = RUN_SCRIPT) -> ArgumentParser:
         "variable. It is never printed or logged",
     )
     parser.add_argument("data_root", metavar="data-root", help="the data root (stage 1 must have run on it)")
-    parser.add_argument("--full", action="store_true", help="ignore the saved cursors: ask for every run again")
+    parser.add_argument(
+        "--full", action="store_true",
+        help="rebuild the fetch store from the server: ask for every run, contact and archive again (rows the server "
+        "no longer serves are dropped)",
+    )
+    parser.add_argument(
+        "--no-archives", action="store_true",
+        help="skip Rapid Pro's run archives knowingly (as 2019 did): runs past the workspace's retention are left out",
+    )
     parser.add_argument("--config", metavar="FILE", help="the configuration file (default: pipeline_config.json)")
     parser.add_argument("--verbose", action="store_true", help="show retries, and tracebacks on errors")
     return parser
@@ -75,8 +87,13 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
             token=token,
             run=RunContext.now(options.user),
             full=options.full,
+            no_archives=options.no_archives,
+            announce=lambda line: print(line, flush=True),
         )
     print(summary.table())
+    if summary.partial:
+        print(summary.partial_note(), file=sys.stderr)
+        return PARTIAL_EXIT_STATUS
     return 0
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -99,7 +99,11 @@ CONFIG_SCHEMA: dict = _obj(
                     "items": _obj({"name": _FILE_NAME, "mode": {"enum": list(FETCH_MODES)}}),
                 },
                 "test_contact_uuids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-            }
+                # Incremental fetches re-read this many minutes before the newest modified_on seen (rapid-pro.md
+                # section 3, decision 13): runs are stamped before they are committed. Default 60.
+                "overlap_minutes": {"type": "integer", "minimum": 0, "maximum": 10080},
+            },
+            required=["flows", "test_contact_uuids"],
         ),
         "code_schemes": _obj(
             {
@@ -379,6 +383,8 @@ class PipelineConfig:
     outputs: OutputNames
     drive: OutputNames
     phone_redaction: RedactionSettings = RedactionSettings()
+    #: How far before the newest ``modified_on`` seen an incremental fetch asks again (``rapid_pro.overlap_minutes``).
+    fetch_overlap: timedelta = timedelta(hours=1)
 
     def flow(self, name: str) -> FlowConfig:
         for flow in self.flows:
@@ -735,6 +741,7 @@ def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> Pipeline
         project_end=_parse_datetime(raw["project"]["end"]),
         flows=tuple(FlowConfig(f["name"], f["mode"]) for f in raw["rapid_pro"]["flows"]),
         test_contact_uuids=frozenset(raw["rapid_pro"]["test_contact_uuids"]),
+        fetch_overlap=timedelta(minutes=raw["rapid_pro"].get("overlap_minutes", 60)),
         schemes=dict(schemes),
         message_time_field=raw["message_time_field"],
         # The schema allows exactly the fields of each plan class, so a plan is its JSON object with the scheme

@@ -7,9 +7,10 @@ file that may contain phone numbers.
 
 Keys (spec rapid-pro.md section 6):
 
-- a ``tel:`` URN, or a bare number, is a phone number: every character that is not an ASCII digit is
-  deleted and leading zeros are stripped (``tel:+252 61-000 0001`` -> ``252610000001``), as in 2019, so
-  2019 tables keep working;
+- a ``tel:`` or ``whatsapp:`` URN (a WhatsApp id is the number's digits), or a bare number, is a phone
+  number: every character that is not an ASCII digit is deleted and leading zeros are stripped
+  (``tel:+252 61-000 0001`` -> ``252610000001``), as in 2019, so 2019 tables keep working and one number has
+  one id whichever of the two channels it came on (rapid-pro.md 6.3);
 - any other URN is kept whole as ``scheme:path`` (``telegram:123``), which can never equal a digits-only key,
   so it cannot collide with a phone number (2019 reduced it to its digits).
 
@@ -59,6 +60,7 @@ FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
 _NON_DIGITS = re.compile(r"[^0-9]")
+_PHONE_SCHEMES = ("tel", "whatsapp")
 _SCHEMA = """
 CREATE TABLE phone_uuids (
     seq  INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,9 +80,10 @@ def normalise_phone_number(text: str) -> str:
 
 
 def urn_key(urn: str) -> str:
-    """The table key of a Rapid Pro URN: a normalised number for ``tel:`` (or no scheme), else the URN whole."""
+    """The table key of a Rapid Pro URN: a normalised number for ``tel:`` and ``whatsapp:`` (or no scheme),
+    else the URN whole."""
     scheme, sep, path = urn.partition(":")
-    if not sep or scheme.lower() == "tel":
+    if not sep or scheme.lower() in _PHONE_SCHEMES:
         key = normalise_phone_number(path if sep else urn)
         if not key:
             raise UuidTableError(f"the URN {_redacted(urn)} has no digits to identify a phone number")

@@ -6,7 +6,8 @@ ask Rapid Pro only for what changed since the last one and lets a killed fetch r
 - ``runs``: one row per run, merged by run identity (the integer ``id``, or the ``uuid``; a run matches a
   stored one when either agrees), the newer ``modified_on`` winning. The stored body is
   :func:`~redss_pipeline.fetch.raw_records.deidentified_run`: the contact appears as its Rapid Pro uuid only;
-- ``contacts``: contact uuid -> uid (the UUID-table id of its first URN; NULL when it has no URN), test flag,
+- ``contacts``: contact uuid -> uid (the UUID-table id of its identity URN, rapid-pro.md 6.3; NULL when it has
+  none), test flag,
   ``modified_on`` and ``deleted``. No URN, name or phone number is ever stored; deleted contacts are kept as
   tombstones so that an older copy cannot bring them back;
 - ``cursors``: the greatest ``modified_on`` stored per flow (``runs:<flow uuid>``) and for contacts, in the
@@ -15,6 +16,9 @@ ask Rapid Pro only for what changed since the last one and lets a killed fetch r
   and the greatest ``modified_on`` stored so far, so that an interrupted read continues where it stopped
   (the link holds the filters and the server's paging cursor, never the token);
 - ``archives``: (archive hash, flow uuid) pairs already read from Rapid Pro run archives;
+- ``workspace``: which server root and workspace (``org.json``'s uuid and name, read once) the store belongs
+  to, whether the workspace is anonymous, the uuid of each configured flow, and the contact identity rule the
+  stored uids follow. A fetch from another server or workspace is refused before anything is written;
 - ``versions`` and ``raw_files``: a counter per flow bumped whenever stored data its raw file is built from
   changes (its runs, or a contact of one of its runs arriving, changing its uid or being deleted), and for
   each raw file the fingerprint of what it was built from, so a refetch with nothing new leaves unchanged
@@ -22,7 +26,9 @@ ask Rapid Pro only for what changed since the last one and lets a killed fetch r
 
 Every write is one SQLite transaction, so the store is always consistent: a page of runs is committed as it
 arrives, a cursor is moved only after all pages of its flow are stored. ``PRAGMA user_version`` holds the schema
-version; an unknown version is refused with :class:`~redss_pipeline.core.errors.StateError`.
+version; a version-1 store (before the workspace table) is upgraded in place on opening, and its contacts are
+identified again by the current rule on the next fetch; an unknown version is refused with
+:class:`~redss_pipeline.core.errors.StateError`.
 """
 
 from __future__ import annotations
@@ -48,11 +54,16 @@ __all__ = [
     "ResumePoint",
     "RawFileState",
     "MergeCounts",
+    "Workspace",
+    "IDENTITY_RULE",
     "FetchStore",
 ]
 
 STORE_NAME = "rapid_pro_store.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The contact identity rule the stored uids follow (rapid-pro.md 6.3); stores of version 1 followed
+#: "the first URN, whatever its scheme".
+IDENTITY_RULE = "tel-whatsapp-other-uuid/1"
 CONTACTS_CURSOR = "contacts"
 DELETED_CONTACTS_CURSOR = "contacts:deleted"
 
@@ -104,6 +115,14 @@ CREATE TABLE archives (
 );
 """
 
+#: Added in schema version 2 (a version-1 store gets it on opening).
+_WORKSPACE_SCHEMA = """
+CREATE TABLE workspace (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
 
 def runs_cursor(flow_uuid: str) -> str:
     """The cursor name of a flow's runs."""
@@ -142,6 +161,29 @@ class RawFileState:
     outcome: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """The server and workspace a store belongs to: the server root (``https://textit.in``), the workspace's
+    uuid and name from ``org.json`` and whether it is anonymous."""
+
+    server: str
+    uuid: str | None
+    name: str | None
+    anonymous: bool
+
+    def describe(self) -> str:
+        """``workspace 'CSAP' (uuid ...) on https://textit.in``, for messages."""
+        name = repr(self.name) if self.name else "(no name)"
+        ident = f" (uuid {self.uuid})" if self.uuid else ""
+        return f"workspace {name}{ident} on {self.server}"
+
+    def same_workspace(self, other: "Workspace") -> bool:
+        """The same workspace: by uuid when both have one (names can be edited), else by name."""
+        if self.uuid and other.uuid:
+            return self.uuid == other.uuid
+        return self.name == other.name
+
+
 @dataclass
 class MergeCounts:
     """What a merge changed: rows added, rows replaced by a newer version, rows left as they were."""
@@ -149,6 +191,7 @@ class MergeCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    uid_changed: int = 0  # contacts only: stored contacts whose uid changed
 
     def add(self, other: "MergeCounts") -> None:
         self.new += other.new
@@ -177,7 +220,18 @@ class FetchStore:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version == 0 and not _has_tables(connection):
                 # One transaction, the version included: a store is either complete or absent.
-                connection.executescript(f"BEGIN;\n{_SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+                connection.executescript(
+                    f"BEGIN;\n{_SCHEMA}\n{_WORKSPACE_SCHEMA}\n"
+                    f"INSERT INTO workspace (name, value) VALUES ('identity_rule', '{IDENTITY_RULE}');\n"
+                    f"PRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;"
+                )
+                version = SCHEMA_VERSION
+            elif version == 1:
+                # A store of the previous version: same tables plus the workspace. Its contacts' uids follow
+                # the old rule (no identity_rule row), so the next fetch identifies them again.
+                connection.executescript(
+                    f"BEGIN;\n{_WORKSPACE_SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;"
+                )
                 version = SCHEMA_VERSION
         except sqlite3.DatabaseError as error:
             raise StateError(
@@ -329,13 +383,35 @@ class FetchStore:
         return self._db.execute("SELECT COUNT(*) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
 
     def runs_of_flow(self, flow_uuid: str) -> Iterator[dict[str, Any]]:
-        """The stored runs of a flow, oldest-modified first, then by id (the 2019 processing order)."""
+        """The stored runs of a flow, oldest-modified first, then by id (the 2019 processing order).
+
+        Each run carries every identity seen for it (an archived copy's ``id`` next to a live copy's
+        ``uuid``), whichever copy its body came from.
+        """
         query = (
-            "SELECT body FROM runs WHERE flow_uuid = ? "
+            "SELECT run_id, run_uuid, body FROM runs WHERE flow_uuid = ? "
             "ORDER BY modified_on, run_id IS NULL, run_id, run_uuid"
         )
-        for (body,) in self._db.execute(query, (flow_uuid,)):
-            yield json.loads(body)
+        for run_id, run_uuid, body in self._db.execute(query, (flow_uuid,)):
+            run = json.loads(body)
+            if run_id is not None:
+                run["id"] = run_id
+            if run_uuid is not None:
+                run["uuid"] = run_uuid
+            yield run
+
+    def run_ids_known(self, flow_uuid: str) -> tuple[bool, bool]:
+        """(every stored run of the flow has an integer id, every one has a uuid)."""
+        without_id, without_uuid = self._db.execute(
+            "SELECT COALESCE(SUM(run_id IS NULL), 0), COALESCE(SUM(run_uuid IS NULL), 0) FROM runs "
+            "WHERE flow_uuid = ?",
+            (flow_uuid,),
+        ).fetchone()
+        return without_id == 0, without_uuid == 0
+
+    def run_identities(self) -> Iterator[tuple[int | None, str | None]]:
+        """(id, uuid) of every stored run."""
+        return iter(self._db.execute("SELECT run_id, run_uuid FROM runs").fetchall())
 
     def greatest_run_modified_on(self, flow_uuid: str) -> str | None:
         return self._db.execute("SELECT max(modified_on) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
@@ -373,6 +449,8 @@ class FetchStore:
                         values + (contact.contact_uuid,),
                     )
                     counts.updated += 1
+                    if row[1] is not None and contact.uid is not None and row[1] != contact.uid:
+                        counts.uid_changed += 1
                     if (row[1], row[3]) != (contact.uid, int(contact.deleted)):
                         affecting.append(contact.contact_uuid)
             self._bump([runs_cursor(flow_uuid) for flow_uuid in self._flows_of_contacts(affecting)])
@@ -389,6 +467,10 @@ class FetchStore:
                 )
             )
         return flows
+
+    def contact_uids(self) -> dict[str, str]:
+        """Contact uuid -> uid of every stored contact that has one."""
+        return dict(self._db.execute("SELECT contact_uuid, uid FROM contacts WHERE uid IS NOT NULL"))
 
     def contact_refs(self) -> dict[str, ContactRef]:
         """Every stored contact as the raw records need it: uuid -> (uid, deleted)."""
@@ -453,6 +535,59 @@ class FetchStore:
                 "INSERT OR IGNORE INTO archives (hash, flow_uuid) VALUES (?, ?)",
                 [(archive_hash, flow_uuid) for flow_uuid in flow_uuids],
             )
+
+    # -- workspace ---------------------------------------------------------------------------------------
+
+    def _setting(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM workspace WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set(self, items: Mapping[str, str]) -> None:
+        with self._autocommit():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO workspace (name, value) VALUES (?, ?)", list(items.items())
+            )
+
+    def workspace(self) -> Workspace | None:
+        """The server and workspace this store belongs to, or None before the first fetch (or in a store
+        written before the store recorded it)."""
+        server = self._setting("server")
+        if server is None:
+            return None
+        return Workspace(
+            server=server,
+            uuid=self._setting("org_uuid") or None,
+            name=self._setting("org_name") or None,
+            anonymous=self._setting("anonymous") == "1",
+        )
+
+    def set_workspace(self, workspace: Workspace) -> None:
+        self._set(
+            {
+                "server": workspace.server,
+                "org_uuid": workspace.uuid or "",
+                "org_name": workspace.name or "",
+                "anonymous": "1" if workspace.anonymous else "0",
+            }
+        )
+
+    def flow_uuids(self) -> dict[str, str]:
+        """Configured flow name -> the uuid it had in the workspace when it was last fetched."""
+        prefix = "flow:"
+        return {
+            name[len(prefix):]: value
+            for name, value in self._db.execute("SELECT name, value FROM workspace WHERE name LIKE 'flow:%'")
+        }
+
+    def set_flow_uuids(self, flows: Mapping[str, str]) -> None:
+        self._set({f"flow:{name}": flow_uuid for name, flow_uuid in flows.items()})
+
+    def identity_rule(self) -> str | None:
+        """The contact identity rule the stored uids follow (None: the first-URN rule of version-1 stores)."""
+        return self._setting("identity_rule")
+
+    def set_identity_rule(self, rule: str) -> None:
+        self._set({"identity_rule": rule})
 
     # -- helpers -----------------------------------------------------------------------------------------
 

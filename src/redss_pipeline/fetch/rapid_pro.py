@@ -15,9 +15,14 @@ are done here (spec rapid-pro.md sections 1.6 and 1.8):
   read as the client reads them (403: the token was refused, 404: no such endpoint, 400: a bad request).
 
 When the retries run out, or the server refuses for good, a :class:`~redss_pipeline.core.errors.FetchError` says what
-was being read (e.g. ``runs of flow csap_demog``) and which page. The token is sent only in the request header;
-it never appears in a message, a log line or a file. Archive files (pre-signed URLs to external storage) are
-downloaded without the token.
+was being read (e.g. ``runs of flow csap_demog``) and which page. The token is sent only in the request header
+and only to the configured server's origin (scheme, host and port): API requests never follow a redirect (a
+redirect is an error naming the new location, rapid-pro.md section 3), and a ``next`` link or a saved resume
+link on another origin, or on plain ``http`` when the server is ``https``, is refused rather than followed. The
+token never appears in a message, a log line or a file. Archive files (pre-signed URLs to external storage, on
+another host) are downloaded without the token; an archive that cannot be read after the retries, the last
+ones with a fresh link from the listing, raises :class:`ArchiveUnreadable` so that the fetch can go on without
+it.
 
 Tests pass their own ``session`` (any ``requests.Session``) and ``sleep``, so retries take no time.
 """
@@ -40,7 +45,17 @@ from temba_client.v2 import TembaClient
 
 from redss_pipeline.core.errors import FetchError, UsageError
 
-__all__ = ["RetryPolicy", "Page", "RapidProClient", "DEFAULT_TIMEOUT", "TOKEN_ENV", "resolve_token"]
+__all__ = [
+    "RetryPolicy",
+    "Page",
+    "RapidProClient",
+    "ArchiveUnreadable",
+    "DEFAULT_TIMEOUT",
+    "TOKEN_ENV",
+    "resolve_token",
+    "normalise_server",
+    "origin",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +65,33 @@ DEFAULT_TIMEOUT = (15.0, 120.0)
 TOKEN_ENV = "RAPID_PRO_TOKEN"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def normalise_server(server: str) -> str:
+    """The server argument as the client should get it: surrounding spaces and every trailing ``/`` removed
+    (``textit.in/`` -> ``textit.in``, which the client turns into ``https://textit.in/api/v2``)."""
+    return server.strip().rstrip("/")
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, lower-cased, the default port made explicit: who receives a request."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class ArchiveUnreadable(Exception):
+    """An archive file could not be read after every retry; ``reason`` says why (never holds the link)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def resolve_token(value: str, environ: Mapping[str, str]) -> str:
@@ -113,21 +155,23 @@ class Page(NamedTuple):
 
 
 class _Transient(Exception):
-    """A failure worth retrying; ``wait`` is the server's Retry-After in seconds, when it gave one."""
+    """A failure worth retrying; ``wait`` is the server's Retry-After in seconds, when it gave one.
+    ``link`` marks an archive link the storage refused (expired or revoked): only a fresh link can help."""
 
-    def __init__(self, reason: str, wait: float | None = None):
+    def __init__(self, reason: str, wait: float | None = None, *, link: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+        self.link = link
 
 
 class _Refused(Exception):
     """A failure that will not pass by retrying (a refused token, a missing endpoint, a bad request)."""
 
-    def __init__(self, reason: str, *, token: bool = False):
+    def __init__(self, reason: str, *, alone: bool = False):
         super().__init__(reason)
         self.reason = reason
-        self.token = token
+        self.alone = alone  # the reason says it all (a refused token, a redirect): no "what, page" prefix
 
 
 class RapidProClient:
@@ -149,8 +193,11 @@ class RapidProClient:
     ):
         if not token:
             raise FetchError("no Rapid Pro API token was given")
-        self._temba = TembaClient(server, token)
+        self._temba = TembaClient(normalise_server(server), token)
         self.root_url: str = self._temba.root_url
+        #: The server root the user gave, normalised (``https://textit.in``): what a store records.
+        self.server_root: str = self.root_url[: -len("/api/v2")]
+        self._origin = origin(self.root_url)
         self._headers = dict(self._temba.headers)
         self._session = session if session is not None else requests.Session()
         self._timeout = timeout
@@ -196,6 +243,8 @@ class RapidProClient:
             if not results:
                 return
             url = body.get("next") or None
+            if url is not None:
+                self.check_origin(url, what=f"{what}, page {number}: the link to the next page")
             params = None  # the next link already carries every filter and the cursor
             yield Page(number, results, url)
 
@@ -203,23 +252,61 @@ class RapidProClient:
         """Every result of a (small) list endpoint, e.g. ``flows``."""
         return [item for page in self.pages(endpoint, what=what, **filters) for item in page.results]
 
+    def org(self) -> dict[str, Any]:
+        """The workspace (``org.json``): its uuid, name, ``anon`` flag, ..."""
+        body = self._get_json(f"{self.root_url}/org.json", None, what="workspace (org.json)", page=1)
+        if not isinstance(body, dict):
+            raise FetchError(f"workspace (org.json): the server's answer is not an object; is {self.server_root} "
+                             "a Rapid Pro server?")
+        return body
+
+    def check_origin(self, url: str, *, what: str) -> None:
+        """Refuses a URL the token must not be sent to: another scheme, host or port than the server's."""
+        if origin(url) != self._origin:
+            raise FetchError(
+                f"{what} points to {_endpoint(url)}, outside {self.server_root}; not following it (the API token "
+                "is sent only to the configured server)"
+            )
+
     # -- archives ----------------------------------------------------------------------------------------
 
     def archive_lines(
-        self, download_url: str, *, what: str, keep: Callable[[dict[str, Any]], bool], expected: int | None = None
+        self,
+        download_url: str,
+        *,
+        what: str,
+        keep: Callable[[dict[str, Any]], bool],
+        expected: int | None = None,
+        fresh_link: Callable[[], str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """The objects of an archive file (gzipped JSON Lines) for which ``keep`` is true.
 
         The file is streamed (never written to disk) and fetched without the API token, as Rapid Pro's
-        pre-signed URLs expect; a dropped or short download is retried as a whole.
+        pre-signed URLs expect; a dropped or short download is retried as a whole. Pre-signed links expire:
+        when the storage refuses the link, and in any case before the last two attempts, ``fresh_link`` is
+        asked for a new one (the archive listing read again). Raises :class:`ArchiveUnreadable` when every
+        attempt failed.
         """
         url = urljoin(self.root_url + "/", download_url)
         attempt = 0
+        refreshed_at = 0
         while True:
             attempt += 1
             try:
                 return self._read_archive(url, what=what, keep=keep, expected=expected)
             except _Transient as failure:
+                if attempt >= self._retry.max_attempts:
+                    raise ArchiveUnreadable(f"{failure.reason}, still failing after {attempt} attempts") from None
+                last_retries = attempt >= self._retry.max_attempts - 2
+                if fresh_link is not None and (failure.link or (last_retries and refreshed_at < attempt - 1)):
+                    logger.info("%s: %s; asking the archive listing for a fresh link", what, failure.reason)
+                    refreshed_at = attempt
+                    link = fresh_link()
+                    if not link:
+                        raise ArchiveUnreadable(f"{failure.reason}, and the listing gives no fresh link") from None
+                    url = urljoin(self.root_url + "/", link)
+                    if failure.link:
+                        continue  # a refused link needs no waiting, only the new one
                 self._wait_or_give_up(failure, attempt, what=what, where="archive download")
 
     def _read_archive(
@@ -230,9 +317,10 @@ class RapidProClient:
             headers = _archive_headers(self._headers)
             with self._session.get(url, stream=True, timeout=self._timeout, headers=headers) as response:
                 if response.status_code in _RETRY_STATUSES:
-                    raise _Transient(f"HTTP {response.status_code}", _retry_after(response))
+                    raise _Transient(f"HTTP {response.status_code} from the archive storage", _retry_after(response))
                 if response.status_code != 200:
-                    raise FetchError(f"{what}: archive download failed with HTTP {response.status_code}")
+                    # Storage refuses an expired or revoked pre-signed link (S3 answers 403, others 400/404/410).
+                    raise _Transient(f"the archive storage refused the link (HTTP {response.status_code})", link=True)
                 response.raw.decode_content = True
                 encoded = "gzip" in response.headers.get("Content-Encoding", "").lower()
                 lines = response.raw if encoded else gzip.GzipFile(fileobj=response.raw)
@@ -261,7 +349,7 @@ class RapidProClient:
             except _Transient as failure:
                 self._wait_or_give_up(failure, attempt, what=what, where=f"page {page}")
             except _Refused as refusal:
-                if refusal.token:
+                if refusal.alone:
                     raise FetchError(refusal.reason) from None
                 raise FetchError(f"{what}, page {page}: {refusal.reason}") from None
 
@@ -285,9 +373,12 @@ class RapidProClient:
         self._sleep(delay)
 
     def _send(self, url: str, params: dict[str, Any] | None) -> Any:
+        self.check_origin(url, what="a request")  # never reached by a link from the server: see pages()
         self.requests_made += 1
         try:
-            response = self._session.get(url, params=params, headers=self._headers, timeout=self._timeout)
+            response = self._session.get(
+                url, params=params, headers=self._headers, timeout=self._timeout, allow_redirects=False
+            )
         except requests.Timeout:
             raise _Transient("the request timed out") from None
         except _TRANSIENT_ERRORS as error:
@@ -295,11 +386,13 @@ class RapidProClient:
         except requests.RequestException as error:  # an unusable server address, say
             raise _Refused(f"cannot request {_endpoint(url)} ({type(error).__name__})") from None
         status = response.status_code
+        if 300 <= status < 400:
+            raise _Refused(_redirect_message(url, response), alone=True)
         if status in (401, 403):
             raise _Refused(
                 f"Rapid Pro refused the API token (HTTP {status} from {_endpoint(url)}); "
                 "check the <rapid-pro-token> argument",
-                token=True,
+                alone=True,
             )
         if status == 429:
             raise _Transient("rate limited (HTTP 429)", _retry_after(response))
@@ -322,6 +415,27 @@ def _endpoint(url: str) -> str:
     """The URL without its query (cursors are long and say nothing to a user)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _redirect_message(url: str, response: requests.Response) -> str:
+    """The one line for a redirect: the new location, and the server argument to use instead.
+
+    Redirects are never followed: the client would drop the token on another host (so Rapid Pro would seem to
+    refuse it), and the token must not travel to a host the user did not name.
+    """
+    location = response.headers.get("Location", "")
+    if not location:
+        return f"{_endpoint(url)} answered HTTP {response.status_code} without a new location"
+    target = urljoin(url, location)
+    parts = urlsplit(target)
+    path = parts.path
+    marker = path.find("/api/v2/")
+    root = f"{parts.scheme}://{parts.netloc}{path[:marker] if marker >= 0 else ''}"
+    return (
+        f"the Rapid Pro server redirects {_endpoint(url)} to {_endpoint(target)} (HTTP {response.status_code}); "
+        f"redirects are not followed, so that the API token goes only where you send it: if that is the right "
+        f"server, give {root} as <rapid-pro-server>"
+    )
 
 
 def _archive_headers(api_headers: dict[str, str]) -> dict[str, str]:

@@ -4,9 +4,10 @@ The rules are the 2019 fetcher's (spec rapid-pro.md section 2, steps 5 and 6):
 
 - every result ``(result_key, value)`` of a run becomes six keys ``"<K> (<field>) - <flow>"``
   (:func:`~redss_pipeline.fetch.rapid_pro_keys.raw_key`): Category, Value, Text (= the value's ``input``), Name, Time
-  (UTC ``isoformat()``, no fraction when the microseconds are 0) and Run ID (the integer ``id``, or the run
-  ``uuid`` when the server sends no id);
-- ``avf_phone_id`` is the uid of the contact's first URN, ``test_run: true`` marks the configured test contacts;
+  (UTC ``isoformat()``, no fraction when the microseconds are 0) and Run ID: one rule per file, the integer
+  ``id`` when every run of the flow has one, else the run ``uuid`` (rapid-pro.md 1.8);
+- ``avf_phone_id`` is the uid of the contact's identity URN (rapid-pro.md 6.3), ``test_run: true`` marks the
+  configured test contacts;
 - mode ``all`` adds ``created_on``, ``modified_on``, ``exited_on`` and ``exit_type`` and gives one record per run;
 - mode ``latest-only`` gives one record per respondent (uid), in order of their oldest run: the oldest run's
   record is the base and every later run's complete record is written over it as a new layer, so a key
@@ -42,6 +43,9 @@ __all__ = [
     "modified_key",
     "run_identity",
     "run_id_value",
+    "RUN_ID_INTEGER",
+    "RUN_ID_UUID",
+    "RUN_ID_EITHER",
     "deidentified_run",
     "run_record_data",
     "build_raw_records",
@@ -49,6 +53,12 @@ __all__ = [
 
 MODE_ALL = "all"
 MODE_LATEST_ONLY = "latest-only"
+
+#: Rules for the ``(Run ID)`` keys of a raw file: every run's integer id, every run's uuid, or (only when some
+#: runs lack one and others the other) what each run has.
+RUN_ID_INTEGER = "id"
+RUN_ID_UUID = "uuid"
+RUN_ID_EITHER = "either"
 
 #: Keys of a run object that are kept (the contact is reduced to its uuid separately). ``path``, the trail of
 #: flow nodes, is left out: no stage reads it and it is a quarter of a run's size.
@@ -95,8 +105,14 @@ def modified_key(item: Mapping[str, Any], *, what: str) -> str:
         ) from None
 
 
-def run_id_value(run: Mapping[str, Any]) -> int | str:
-    """The ``(Run ID)`` of a run: its integer ``id``, or its ``uuid`` when the server sends no id."""
+def run_id_value(run: Mapping[str, Any], rule: str = RUN_ID_EITHER) -> int | str:
+    """The ``(Run ID)`` of a run under ``rule``: its integer ``id`` (``RUN_ID_INTEGER``), its ``uuid``
+    (``RUN_ID_UUID``), or with ``RUN_ID_EITHER`` its id, or its uuid when the server sent no id."""
+    if rule != RUN_ID_EITHER:
+        value = run.get(rule)
+        if value is None:
+            raise FetchError(f"a run has no {rule!r}, which the (Run ID) rule of its file needs", record=_describe(run))
+        return value
     run_id = run.get("id")
     if run_id is not None:
         return run_id
@@ -150,7 +166,14 @@ class ContactRef:
 
 
 def run_record_data(
-    run: Mapping[str, Any], *, flow: str, uid: str, test: bool, mode: str, redactor: PhoneRedactor | None = None
+    run: Mapping[str, Any],
+    *,
+    flow: str,
+    uid: str,
+    test: bool,
+    mode: str,
+    redactor: PhoneRedactor | None = None,
+    run_id_rule: str = RUN_ID_EITHER,
 ) -> dict[str, Any]:
     """The keys of one run's raw record (spec rapid-pro.md section 2 step 5), in the 2019 order.
 
@@ -158,7 +181,7 @@ def run_record_data(
     """
     redactor = redactor or PhoneRedactor()
     data: dict[str, Any] = {PHONE_ID_KEY: uid}
-    run_id = run_id_value(run)
+    run_id = run_id_value(run, run_id_rule)
     for result_key, value in (run.get("values") or {}).items():
         value = redactor.redact_fields(value or {}, _TEXT_KEYS)
         data[raw_key(result_key, "Category", flow)] = value.get("category")
@@ -215,6 +238,7 @@ def build_raw_records(
     test_contact_uuids: frozenset[str] | set[str],
     step: Step,
     redactor: PhoneRedactor | None = None,
+    run_id_rule: str = RUN_ID_EITHER,
 ) -> RawBuild:
     """The raw records of one flow from its runs (oldest-modified first) and the known contacts.
 
@@ -243,7 +267,8 @@ def build_raw_records(
             skipped.no_urn_contacts.add(contact_uuid)
             continue
         data = run_record_data(
-            run, flow=flow, uid=contact.uid, test=contact_uuid in test_contact_uuids, mode=mode, redactor=redactor
+            run, flow=flow, uid=contact.uid, test=contact_uuid in test_contact_uuids, mode=mode, redactor=redactor,
+            run_id_rule=run_id_rule,
         )
         if mode == MODE_ALL:
             records.append(Record.create(step, data))

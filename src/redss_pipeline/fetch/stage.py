@@ -1,74 +1,102 @@
 """Stage 2: fetch the configured flows from Rapid Pro, incrementally, and rebuild the raw files.
 
-One call of :func:`run_fetch` (spec rapid-pro.md sections 2 and 3, README decisions 1-5):
+One call of :func:`run_fetch` (spec rapid-pro.md sections 2, 3 and 6.3, README decisions 1-5 and 13):
 
 1. opens the phone number <-> UUID table (stage 1 must have run) and the fetch store;
-2. reads the workspace's flows once and finds each configured flow by exact name (an unknown name lists the
+2. checks that the server and workspace are the ones the store belongs to (server root, and the workspace's
+   identity from ``org.json``, read on the first fetch into a data root): another one is refused with one line
+   naming both, before anything is written;
+3. reads the workspace's flows once and finds each configured flow by exact name (an unknown name lists the
    workspace's flows; a name two flows share is an error);
-3. reads the contacts changed since the last fetch, once for all flows, and the contacts deleted since then:
-   each contact's first URN goes through the UUID table and only the uid is stored (de-identification at the
-   edge); deleted contacts become tombstones;
-4. reads the run archives listing and downloads only archives not yet ingested for the configured flows;
-5. reads each flow's runs changed since its cursor (``after`` is inclusive, so the boundary run comes again
-   and merges with itself);
-6. rebuilds every raw file ``Raw Data/<flow>.json`` from the store, exactly as a full fetch would; a file
+4. reads the contacts changed since the last fetch, once for all flows, and the contacts deleted since then:
+   each contact's identity URN (first ``tel:``, else first ``whatsapp:``, else first other URN; the contact
+   UUID in anonymous workspaces) goes through the UUID table and only the uid is stored (de-identification at
+   the edge); deleted contacts become tombstones;
+5. reads the run archives listing and downloads only archives not yet ingested for the configured flows
+   (unless ``no_archives``); an archive that cannot be read is named and left for the next fetch, and the
+   fetch is partial (exit status 3) instead of failing;
+6. reads each flow's runs changed since its cursor minus the overlap window (``after`` is inclusive, and
+   ``modified_on`` is stamped before a run is committed, so runs of the last hour are read again and merge
+   with themselves: an incremental fetch equals a full one even after a late commit);
+7. rebuilds every raw file ``Raw Data/<flow>.json`` from the store, exactly as a full fetch would; a file
    whose inputs did not change since it was written (and that was not touched since) is left as it is.
 
 Crash safety: every page is committed to the store in one transaction as it arrives, together with the link
 to the next page; a cursor moves only after all pages of its flow (or of the contacts) are stored; raw files
 are rebuilt from the store on every run and written atomically. Kill the process at any moment and run it
 again: it continues from the last stored page (or the saved cursors), and merging by run identity means no
-run is lost or duplicated. A run modified while a read is interrupted moves ahead of the saved position; its
-new ``modified_on`` is later than the cursor the read ends with, so the next fetch picks it up.
+run is lost or duplicated. ``full`` rebuilds the store from the server into a new file that replaces the old
+one only when complete, so no row the server no longer serves (nor a foreign one) survives it.
 
 A fetch with nothing new costs at most: one flows request, one contacts request, one deleted-contacts
-request, one archives listing and one runs request per flow.
+request, one archives listing and one runs request per flow (``org.json`` is read only on the first fetch
+into a data root, or when a configured flow's uuid changed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import urlsplit
 
 import requests
 from tqdm import tqdm
 
 from redss_pipeline.core.config import FlowConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import FetchError, UuidTableError
+from redss_pipeline.core.errors import FetchError
+from redss_pipeline.fetch.contact_identity import identity_urn
 from redss_pipeline.fetch.fetch_store import (
     CONTACTS_CURSOR,
     DELETED_CONTACTS_CURSOR,
+    IDENTITY_RULE,
     FetchStore,
     MergeCounts,
     RawFileState,
     ResumePoint,
     StoredContact,
+    Workspace,
     runs_cursor,
 )
-from redss_pipeline.fetch.rapid_pro import DEFAULT_TIMEOUT, RapidProClient, RetryPolicy
-from redss_pipeline.fetch.raw_records import ContactRef, build_raw_records, modified_key, parse_time
+from redss_pipeline.fetch.rapid_pro import DEFAULT_TIMEOUT, ArchiveUnreadable, RapidProClient, RetryPolicy
+from redss_pipeline.fetch.raw_records import (
+    RUN_ID_EITHER,
+    RUN_ID_INTEGER,
+    RUN_ID_UUID,
+    ContactRef,
+    build_raw_records,
+    modified_key,
+    parse_time,
+)
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import write_traced_data_file
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
-from redss_pipeline.deidentify.uuid_table import UuidTable, open_uuid_table, urn_key
+from redss_pipeline.deidentify.uuid_table import UuidTable, open_uuid_table
 
 __all__ = [
     "FlowSummary",
     "ContactSummary",
+    "MissingArchive",
     "FetchSummary",
     "PageHook",
+    "PARTIAL_EXIT_STATUS",
     "find_flows",
     "run_fetch",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Exit status of a fetch that wrote the raw files but could not read everything (an unreadable archive).
+PARTIAL_EXIT_STATUS = 3
 
 #: Called after each page is committed to the store, with what was read (``"runs of flow X"``) and the page
 #: number: tests use it to interrupt a fetch at a chosen moment.
@@ -93,13 +121,31 @@ class FlowSummary:
 
 @dataclass
 class ContactSummary:
-    """Contacts read, added, changed and deleted by this fetch, and what the store holds afterwards."""
+    """Contacts read, added, changed and deleted by this fetch, and what the store holds afterwards.
+
+    ``identity_changed`` is set when this fetch identified every stored contact again (the first fetch after
+    the identity rule of rapid-pro.md 6.3 replaced "the first URN", or a ``--full`` rebuild): how many
+    contacts got another uid than before; None otherwise.
+    """
 
     new: int = 0
     updated: int = 0
     deleted: int = 0
     stored: int = 0
     without_urn: int = 0
+    identity_changed: int | None = None
+
+
+@dataclass(frozen=True)
+class MissingArchive:
+    """A run archive that this fetch could not read: it stays un-ingested and the next fetch tries again."""
+
+    period: str
+    start_date: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.period} run archive of {self.start_date}: {self.reason}"
 
 
 @dataclass
@@ -108,12 +154,25 @@ class FetchSummary:
 
     flows: list[FlowSummary] = field(default_factory=list)
     contacts: ContactSummary = field(default_factory=ContactSummary)
+    workspace: Workspace | None = None
     skipped_contacts_unknown: int = 0
     skipped_contacts_no_urn: int = 0
     archives_downloaded: int = 0
+    archives_skipped: bool = False
+    missing_archives: list[MissingArchive] = field(default_factory=list)
+    dropped_runs: int | None = None
     phone_numbers_redacted: int = 0
     requests: int = 0
     seconds: float = 0.0
+
+    @property
+    def partial(self) -> bool:
+        """True when something could not be read (the raw files hold everything else)."""
+        return bool(self.missing_archives)
+
+    @property
+    def exit_status(self) -> int:
+        return PARTIAL_EXIT_STATUS if self.partial else 0
 
     def table(self) -> str:
         """The final summary: one row per flow, then contacts, archives, requests and time."""
@@ -137,12 +196,34 @@ class FetchSummary:
             f"contacts: {c.stored} stored ({c.new} new, {c.updated} updated, {c.deleted} deleted in this fetch)",
             f"skipped contacts: {self.skipped_contacts_no_urn} without a URN, "
             f"{self.skipped_contacts_unknown} not (yet) known",
-            f"archives downloaded: {self.archives_downloaded}",
+        ]
+        if c.identity_changed is not None:
+            lines.append(
+                f"contacts identified again (first tel:, else whatsapp:, else other URN; contact UUID when "
+                f"anonymous): {c.identity_changed} got another uid"
+            )
+        if self.dropped_runs is not None:
+            lines.append(f"full rebuild: {self.dropped_runs} stored run(s) the server no longer serves were dropped")
+        if self.archives_skipped:
+            lines.append("archives: skipped (--no-archives)")
+        else:
+            lines.append(f"archives downloaded: {self.archives_downloaded}")
+        for missing in self.missing_archives:
+            lines.append(f"MISSING: {missing.describe()}")
+        lines += [
             f"phone numbers typed into answers, redacted: {self.phone_numbers_redacted}",
             f"requests: {self.requests}",
             f"time: {self.seconds:.1f} s",
         ]
         return "\n".join(lines)
+
+    def partial_note(self) -> str:
+        """The closing line of a partial fetch."""
+        count = len(self.missing_archives)
+        return (
+            f"partial fetch: {count} run archive(s) could not be read (listed above as MISSING); the raw files "
+            "hold everything else. Run the same command again to complete the fetch"
+        )
 
 
 def find_flows(workspace_flows: Sequence[dict[str, Any]], wanted: Iterable[FlowConfig]) -> dict[str, dict[str, Any]]:
@@ -171,6 +252,16 @@ def find_flows(workspace_flows: Sequence[dict[str, Any]], wanted: Iterable[FlowC
     return found
 
 
+@dataclass(frozen=True)
+class _Options:
+    full: bool
+    no_archives: bool
+    overlap: timedelta
+    progress: bool
+    hook: PageHook
+    redactor: PhoneRedactor
+
+
 def run_fetch(
     *,
     config: PipelineConfig,
@@ -179,49 +270,215 @@ def run_fetch(
     token: str,
     run: RunContext,
     full: bool = False,
+    no_archives: bool = False,
     progress: bool = True,
     session: requests.Session | None = None,
     retry: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     on_page: PageHook | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> FetchSummary:
     """Fetches the configured flows into ``<data-root>/Raw Data`` (see the module docstring).
 
-    ``full`` ignores the saved cursors and the archives already read (everything is asked for again and
-    merged). ``progress`` shows a bar per flow on stderr. ``session``, ``retry``, ``sleep`` and ``timeout``
-    tune the HTTP side (tests pass a no-op ``sleep``); ``on_page`` is called after each stored page.
+    ``full`` rebuilds the store from the server (every run, contact and archive read again into a new store
+    that replaces the old one when complete). ``no_archives`` skips Rapid Pro's run archives knowingly.
+    ``progress`` shows a bar per flow on stderr. ``announce`` receives the first line of the stage's output
+    (which workspace is fetched, and whether it is anonymous). ``session``, ``retry``, ``sleep`` and
+    ``timeout`` tune the HTTP side (tests pass a no-op ``sleep``); ``on_page`` is called after each stored page.
     """
     started = time.monotonic()
     root = DataRoot(data_root)
     summary = FetchSummary(flows=[FlowSummary(f.name, f.mode) for f in config.flows])
-    hook = on_page or (lambda what, page: None)
-    redactor = PhoneRedactor(config.phone_redaction)
-    with open_uuid_table(root.root) as table, FetchStore.open(root.fetch_store) as store, RapidProClient(
+    options = _Options(
+        full=full, no_archives=no_archives, overlap=config.fetch_overlap, progress=progress,
+        hook=on_page or (lambda what, page: None), redactor=PhoneRedactor(config.phone_redaction),
+    )
+    with open_uuid_table(root.root) as table, RapidProClient(
         server, token, session=session, retry=retry, sleep=sleep, timeout=timeout
     ) as client:
         try:
-            workspace_flows = client.all_results("flows", what="flows")
-            try:
-                flows = find_flows(workspace_flows, config.flows)
-            except FetchError as error:
-                raise error.with_context(path=config.path) from None  # the configured name is what to fix
-            _fetch_contacts(client, store, table, config, full=full, summary=summary.contacts, hook=hook)
-            flow_summaries = {f.name: f for f in summary.flows}
-            summary.archives_downloaded = _fetch_archives(
-                client, store, flows, full=full, summaries=flow_summaries, hook=hook, redactor=redactor
-            )
-            for flow_config in config.flows:
-                _fetch_runs(
-                    client, store, flows[flow_config.name], full=full, progress=progress,
-                    summary=flow_summaries[flow_config.name], hook=hook, redactor=redactor,
-                )
+            with FetchStore.open(root.fetch_store) as store:
+                workspace, flows = _identify(client, store, config)
+                summary.workspace = workspace
+                (announce or (lambda line: None))(_announcement(workspace))
+                if not full:
+                    _fetch_into(store, client, table, config, root, run, workspace, flows, options, summary)
+            if full:
+                _rebuild_store(client, table, config, root, run, workspace, flows, options, summary)
         finally:
             summary.requests = client.requests_made
-        _rebuild_raw_files(store, flows, config, root, run, summary, redactor)
-    summary.phone_numbers_redacted = redactor.count
+    summary.phone_numbers_redacted = options.redactor.count
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _announcement(workspace: Workspace) -> str:
+    line = f"Fetching {workspace.describe()}"
+    if workspace.anonymous:
+        line += (
+            ": an anonymous workspace (Rapid Pro hides its URNs), so each contact is identified by its Rapid Pro "
+            "contact UUID"
+        )
+    return line
+
+
+# -- which server and workspace ---------------------------------------------------------------------------------
+
+
+def _server_key(server: str) -> tuple[str, int | None, str]:
+    """Host, explicit non-default port and path of a server root: ``http://`` and ``https://`` of one host
+    are one server."""
+    parts = urlsplit(server)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port == {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        port = None
+    return (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
+def _read_workspace(client: RapidProClient) -> Workspace:
+    org = client.org()
+    name = org.get("name")
+    uuid = org.get("uuid")
+    return Workspace(
+        server=client.server_root,
+        uuid=uuid if isinstance(uuid, str) and uuid else None,
+        name=name if isinstance(name, str) and name else None,
+        anonymous=org.get("anon") is True,
+    )
+
+
+def _refusal(recorded: Workspace, other: Workspace) -> FetchError:
+    return FetchError(
+        f"this data root holds {recorded.describe()}, but {other.server} serves {other.describe().rsplit(' on ', 1)[0]}"
+        ": refusing to fetch another workspace into it (nothing was changed); give the server and token of the "
+        "recorded workspace, or use another data root"
+    )
+
+
+def _identify(
+    client: RapidProClient, store: FetchStore, config: PipelineConfig
+) -> tuple[Workspace, dict[str, dict[str, Any]]]:
+    """The workspace being fetched and its configured flows; refuses another server or workspace than the one
+    the store belongs to, before anything is written.
+
+    The store's server root is compared first (no request). ``org.json`` is read on the first fetch into a data
+    root (its answer is kept), and again only when a configured flow's uuid differs from the recorded one:
+    flow uuids are unique on a server, so a known flow under its recorded uuid means the same workspace.
+    """
+    recorded = store.workspace()
+    if recorded is not None and _server_key(recorded.server) != _server_key(client.server_root):
+        raise _refusal(recorded, _read_workspace(client))
+    flows = _find_configured_flows(client, config)
+    if recorded is None:
+        return _read_workspace(client), flows
+    known = store.flow_uuids()
+    changed = sorted(name for name, flow in flows.items() if known.get(name) not in (None, flow["uuid"]))
+    if not changed:
+        return recorded, flows
+    seen = _read_workspace(client)
+    if not recorded.same_workspace(seen):
+        raise _refusal(recorded, seen)
+    logger.warning(
+        "flow(s) %s have another uuid in the workspace than at the last fetch (deleted and created again?); "
+        "their runs are read under the new uuid", ", ".join(changed),
+    )
+    return dataclasses.replace(recorded, name=seen.name, anonymous=seen.anonymous), flows
+
+
+def _find_configured_flows(client: RapidProClient, config: PipelineConfig) -> dict[str, dict[str, Any]]:
+    workspace_flows = client.all_results("flows", what="flows")
+    try:
+        return find_flows(workspace_flows, config.flows)
+    except FetchError as error:
+        raise error.with_context(path=config.path) from None  # the configured name is what to fix
+
+
+# -- one fetch into a store ---------------------------------------------------------------------------------------
+
+
+def _fetch_into(
+    store: FetchStore,
+    client: RapidProClient,
+    table: UuidTable,
+    config: PipelineConfig,
+    root: DataRoot,
+    run: RunContext,
+    workspace: Workspace,
+    flows: dict[str, dict[str, Any]],
+    options: _Options,
+    summary: FetchSummary,
+) -> None:
+    """Everything after the identity check: contacts, archives, runs, raw files."""
+    store.set_workspace(workspace)
+    store.set_flow_uuids({name: flow["uuid"] for name, flow in flows.items()})
+    _fetch_contacts(client, store, table, config, workspace, options, summary=summary.contacts)
+    flow_summaries = {f.name: f for f in summary.flows}
+    if options.no_archives:
+        summary.archives_skipped = True
+    else:
+        summary.archives_downloaded, summary.missing_archives = _fetch_archives(
+            client, store, flows, summaries=flow_summaries, hook=options.hook, redactor=options.redactor
+        )
+    for flow_config in config.flows:
+        _fetch_runs(
+            client, store, flows[flow_config.name], options, summary=flow_summaries[flow_config.name]
+        )
+    _rebuild_raw_files(store, flows, config, root, run, summary, options.redactor)
+
+
+def _rebuild_store(
+    client: RapidProClient,
+    table: UuidTable,
+    config: PipelineConfig,
+    root: DataRoot,
+    run: RunContext,
+    workspace: Workspace,
+    flows: dict[str, dict[str, Any]],
+    options: _Options,
+    summary: FetchSummary,
+) -> None:
+    """``--full``: reads everything into a new store next to the old one, writes the raw files from it, then
+    puts it in the old one's place. Killed on the way, the old store is untouched and the next ``--full``
+    continues the new one from where it stopped."""
+    current = root.fetch_store
+    rebuilding = current.with_name(current.name + ".rebuilding")
+    with FetchStore.open(rebuilding) as new:
+        left = new.workspace()
+        stale = left is not None and (
+            _server_key(left.server) != _server_key(workspace.server) or not left.same_workspace(workspace)
+        )
+    if stale:
+        _remove_store(rebuilding)  # a rebuild of another workspace, left by a killed --full
+    with FetchStore.open(rebuilding) as new:
+        _fetch_into(new, client, table, config, root, run, workspace, flows, options, summary)
+        with FetchStore.open(current) as old:
+            before = old.contact_uids()
+            after = new.contact_uids()
+            summary.contacts.identity_changed = sum(
+                1 for contact, uid in before.items() if contact in after and after[contact] != uid
+            )
+            ids, uuids = set(), set()
+            for run_id, run_uuid in new.run_identities():
+                ids.add(run_id)
+                uuids.add(run_uuid)
+            summary.dropped_runs = sum(
+                1 for run_id, run_uuid in old.run_identities()
+                if (run_id is None or run_id not in ids) and (run_uuid is None or run_uuid not in uuids)
+            )
+    _remove_store(current, keep_main=True)
+    os.replace(rebuilding, current)
+
+
+def _remove_store(path: Path, *, keep_main: bool = False) -> None:
+    """Removes a closed store's journal files (and the store itself unless ``keep_main``)."""
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    if not keep_main:
+        path.unlink(missing_ok=True)
 
 
 # -- contacts ---------------------------------------------------------------------------------------------------
@@ -232,17 +489,21 @@ def _fetch_contacts(
     store: FetchStore,
     table: UuidTable,
     config: PipelineConfig,
+    workspace: Workspace,
+    options: _Options,
     *,
-    full: bool,
     summary: ContactSummary,
-    hook: PageHook,
 ) -> None:
     tests = config.test_contact_uuids
+    # A store whose uids follow an older identity rule reads every contact again, once, to identify it anew.
+    reidentify = store.identity_rule() != IDENTITY_RULE
+    uid_changes = 0
 
     def store_contacts(page: list[dict[str, Any]], deleted: bool) -> list[str]:
+        nonlocal uid_changes
         contacts = [c for c in page if c.get("uuid")]
-        # Only the uid of the first URN goes further: the URNs of this page are never stored.
-        uids = {} if deleted else _uids_of_first_urns(table, contacts)
+        # Only the uid of the identity URN goes further: the URNs of this page are never stored.
+        uids = {} if deleted else _contact_uids(table, contacts, anonymous=workspace.anonymous)
         stored = [
             StoredContact(
                 contact_uuid=c["uuid"],
@@ -259,16 +520,21 @@ def _fetch_contacts(
         else:
             summary.new += counts.new
             summary.updated += counts.updated
+            uid_changes += counts.uid_changed
         return [c.modified_on for c in stored]
 
     _read_pages(
-        client, store, CONTACTS_CURSOR, "contacts", what="contacts", full=full, hook=hook,
-        store_page=lambda page: store_contacts(page, False),
+        client, store, CONTACTS_CURSOR, "contacts", what="contacts", options=options,
+        store_page=lambda page: store_contacts(page, False), from_start=options.full or reidentify,
     )
+    if reidentify:
+        store.set_identity_rule(IDENTITY_RULE)
+        if store.run_count():  # a store of an older build: say how many contacts changed uid
+            summary.identity_changed = uid_changes
     # Until the first deletion is seen, later deletions are stamped after every contact read above: start
     # there rather than asking for every deleted contact again next time.
     _read_pages(
-        client, store, DELETED_CONTACTS_CURSOR, "contacts", what="deleted contacts", full=full, hook=hook,
+        client, store, DELETED_CONTACTS_CURSOR, "contacts", what="deleted contacts", options=options,
         store_page=lambda page: store_contacts(page, True), filters={"deleted": True},
         floor=store.cursor(CONTACTS_CURSOR),
     )
@@ -278,30 +544,20 @@ def _fetch_contacts(
     summary.without_urn = counts["no_urn"]
 
 
-def _uids_of_first_urns(table: UuidTable, contacts: list[dict[str, Any]]) -> dict[str, str]:
-    """Contact uuid -> uid of its first URN, for one page, in one batch of the UUID table.
-
-    A contact without URNs, or whose first URN cannot identify anyone (``tel:`` without digits), gets none.
-    """
-    first_urns: dict[str, str] = {}
-    unusable = 0
-    for contact in contacts:
-        urns = contact.get("urns") or []
-        if not urns:
-            continue
-        try:
-            urn_key(urns[0])
-        except UuidTableError:
-            unusable += 1
-            continue
-        first_urns[contact["uuid"]] = urns[0]
-    if unusable:
-        logger.warning("%d contact(s) have a first URN that identifies no one; they count as without URN", unusable)
-    ids = table.uuids_for_urns(first_urns.values())
-    return {contact_uuid: ids[urn] for contact_uuid, urn in first_urns.items()}
+def _contact_uids(table: UuidTable, contacts: list[dict[str, Any]], *, anonymous: bool) -> dict[str, str]:
+    """Contact uuid -> uid of its identity URN (rapid-pro.md 6.3), for one page, in one batch of the UUID
+    table. A contact that cannot be identified (no usable URN, in a workspace that is not anonymous) gets none."""
+    urns = {contact["uuid"]: identity_urn(contact, anonymous=anonymous) for contact in contacts}
+    ids = table.uuids_for_urns(urn for urn in urns.values() if urn is not None)
+    return {contact_uuid: ids[urn] for contact_uuid, urn in urns.items() if urn is not None}
 
 
 # -- archives ---------------------------------------------------------------------------------------------------
+
+
+def _archive_kind(archive: dict[str, Any]) -> Any:
+    # Servers call it archive_type (older ones and today's) or type; the listing's type filter may be ignored.
+    return archive.get("archive_type") or archive.get("type")
 
 
 def _fetch_archives(
@@ -309,40 +565,74 @@ def _fetch_archives(
     store: FetchStore,
     flows: dict[str, dict[str, Any]],
     *,
-    full: bool,
     summaries: dict[str, FlowSummary],
     hook: PageHook,
     redactor: PhoneRedactor,
-) -> int:
-    """Reads run archives not yet ingested for every configured flow; returns how many were downloaded."""
+) -> tuple[int, list[MissingArchive]]:
+    """Reads run archives not yet ingested for every configured flow.
+
+    Returns how many were downloaded and the archives that could not be read: those stay un-ingested (the next
+    fetch tries them again) and make the fetch partial.
+    """
     name_by_uuid = {flow["uuid"]: name for name, flow in flows.items()}
-    ingested = set() if full else store.ingested_archives()
+    ingested = store.ingested_archives()
     downloaded = 0
-    for archive in client.all_results("archives", what="archive listing", type="run"):
-        if (archive.get("type") or archive.get("archive_type")) != "run" or not archive.get("download_url"):
+    missing: list[MissingArchive] = []
+    # archive_type is the filter real servers honour (type= is ignored, so message archives are listed too).
+    for archive in client.all_results("archives", what="archive listing", archive_type="run"):
+        if _archive_kind(archive) != "run":
             continue
         identity = archive.get("hash") or f"{archive.get('period')}:{archive.get('start_date')}"
-        missing = {u for u in name_by_uuid if (identity, u) not in ingested}
-        if not missing:
+        wanted = {u for u in name_by_uuid if (identity, u) not in ingested}
+        if not wanted:
             continue
         if archive.get("record_count") == 0:
-            store.record_archive(identity, missing)
+            store.record_archive(identity, wanted)
             continue
-        what = f"run archive {archive.get('period', '')} {archive.get('start_date', '')}".strip()
-        runs = client.archive_lines(
-            archive["download_url"],
-            what=what,
-            keep=lambda run: (run.get("flow") or {}).get("uuid") in missing,
-            expected=archive.get("record_count"),
-        )
+        period, start_date = str(archive.get("period") or "?"), str(archive.get("start_date") or "?")
+        if not archive.get("download_url"):
+            missing.append(MissingArchive(
+                period, start_date, f"the listing gives no download link for its {archive.get('record_count')} run(s)"
+            ))
+            continue
+        what = f"{period} run archive of {start_date}"
+        try:
+            runs = client.archive_lines(
+                archive["download_url"],
+                what=what,
+                keep=lambda run: (run.get("flow") or {}).get("uuid") in wanted,
+                expected=archive.get("record_count"),
+                fresh_link=lambda: _fresh_link(client, archive),
+            )
+        except ArchiveUnreadable as failure:
+            logger.warning("%s could not be read: %s", what, failure.reason)
+            missing.append(MissingArchive(period, start_date, failure.reason))
+            continue
         downloaded += 1
         with store.transaction():
-            for flow_uuid in missing:
+            for flow_uuid in wanted:
                 counts = store.merge_runs((r for r in runs if r["flow"]["uuid"] == flow_uuid), redactor=redactor)
                 _count(summaries[name_by_uuid[flow_uuid]], counts)
-            store.record_archive(identity, missing)
+            store.record_archive(identity, wanted)
         hook(what, 1)
-    return downloaded
+    return downloaded, missing
+
+
+def _fresh_link(client: RapidProClient, archive: dict[str, Any]) -> str | None:
+    """The archive's download link from a new listing (pre-signed links expire): found by hash, or by period
+    and start date when the hash changed."""
+    listing = [
+        a for a in client.all_results("archives", what="archive listing (fresh links)", archive_type="run")
+        if _archive_kind(a) == "run"
+    ]
+    for same in (
+        lambda a: archive.get("hash") and a.get("hash") == archive.get("hash"),
+        lambda a: (a.get("period"), a.get("start_date")) == (archive.get("period"), archive.get("start_date")),
+    ):
+        for candidate in listing:
+            if same(candidate) and candidate.get("download_url"):
+                return candidate["download_url"]
+    return None
 
 
 # -- runs -------------------------------------------------------------------------------------------------------
@@ -352,31 +642,28 @@ def _fetch_runs(
     client: RapidProClient,
     store: FetchStore,
     flow: dict[str, Any],
+    options: _Options,
     *,
-    full: bool,
-    progress: bool,
     summary: FlowSummary,
-    hook: PageHook,
-    redactor: PhoneRedactor,
 ) -> None:
     flow_uuid = flow["uuid"]
     cursor_name = runs_cursor(flow_uuid)
     expected = None
-    if (full or store.cursor(cursor_name) is None) and isinstance(flow.get("runs"), dict):
+    if store.cursor(cursor_name) is None and isinstance(flow.get("runs"), dict):
         expected = sum(v for v in flow["runs"].values() if isinstance(v, int)) or None
 
     with tqdm(
-        total=expected, desc=summary.name, unit=" runs", file=sys.stderr, disable=not progress, leave=True
+        total=expected, desc=summary.name, unit=" runs", file=sys.stderr, disable=not options.progress, leave=True
     ) as bar:
 
         def store_runs(page: list[dict[str, Any]]) -> list[str]:
             runs = [r for r in page if (r.get("flow") or {}).get("uuid") == flow_uuid]
-            _count(summary, store.merge_runs(runs, redactor=redactor))
+            _count(summary, store.merge_runs(runs, redactor=options.redactor))
             bar.update(len(page))
             return [modified_key(r, what="run") for r in runs]
 
         _read_pages(
-            client, store, cursor_name, "runs", what=f"runs of flow {summary.name}", full=full, hook=hook,
+            client, store, cursor_name, "runs", what=f"runs of flow {summary.name}", options=options,
             store_page=store_runs, filters={"flow": flow_uuid},
         )
 
@@ -388,21 +675,21 @@ def _read_pages(
     endpoint: str,
     *,
     what: str,
-    full: bool,
-    hook: PageHook,
+    options: _Options,
     store_page: Callable[[list[dict[str, Any]]], list[str]],
     filters: dict[str, Any] | None = None,
     floor: str | None = None,
+    from_start: bool = False,
 ) -> None:
-    """Reads every page changed since a cursor into the store, each page in one transaction with the
-    position reached, and moves the cursor only when the last page is stored.
+    """Reads every page changed since a cursor (minus the overlap window) into the store, each page in one
+    transaction with the position reached, and moves the cursor only when the last page is stored.
 
     ``store_page`` stores one page's results and returns their ``modified_on`` (``time_key`` form). An
-    interrupted read resumes from the saved ``next`` link (unless ``full``). ``floor`` is the cursor to save
-    when nothing at all has been seen yet.
+    interrupted read resumes from the saved ``next`` link (unless ``from_start``, which also ignores the
+    cursor). ``floor`` is the cursor to save when nothing at all has been seen yet.
     """
-    cursor = None if full else store.cursor(cursor_name)
-    resume = None if full else store.resume_point(cursor_name)
+    cursor = None if from_start else store.cursor(cursor_name)
+    resume = None if from_start else store.resume_point(cursor_name)
     if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
         resume = None  # saved against another server address: start this read again
     greatest = _latest(cursor, resume.modified_on if resume else None)
@@ -411,7 +698,7 @@ def _read_pages(
         what=what,
         resume_url=resume.next_url if resume else None,
         resume_page=resume.page if resume else 0,
-        after=_after(cursor),
+        after=_after(cursor, options.overlap),
         **(filters or {}),
     )
     for page in pages:
@@ -419,7 +706,7 @@ def _read_pages(
             greatest = _latest(greatest, *store_page(page.results))
             if page.next_url:
                 store.set_resume_point(cursor_name, ResumePoint(page.next_url, page.number, greatest))
-        hook(what, page.number)
+        options.hook(what, page.number)
     # Only now, with every page stored, may the next fetch start from here.
     with store.transaction():
         store.set_cursor(cursor_name, _latest(greatest, floor))
@@ -436,16 +723,18 @@ def _count(summary: FlowSummary, counts: MergeCounts) -> None:
     summary.updated += counts.updated
 
 
-def _after(cursor: str | None) -> Any:
-    return None if cursor is None else parse_time(cursor)
+def _after(cursor: str | None, overlap: timedelta) -> Any:
+    """The ``after`` of an incremental request: the cursor minus the overlap window (rapid-pro.md 3: a run
+    stamped before the newest one seen may be committed after it was read)."""
+    return None if cursor is None else parse_time(cursor) - overlap
 
 
 # -- raw files --------------------------------------------------------------------------------------------------
 
 
 #: Bumped whenever the way raw files are built changes, so files written by an older build are rewritten.
-#: 2: phone numbers typed into answers are redacted.
-_RAW_FILE_LAYOUT = 2
+#: 2: phone numbers typed into answers are redacted. 3: one (Run ID) rule per file, identity URN of decision 13.
+_RAW_FILE_LAYOUT = 3
 
 
 def _rebuild_raw_files(
@@ -481,6 +770,7 @@ def _rebuild_raw_files(
                 mode=flow_config.mode,
                 test_contact_uuids=config.test_contact_uuids,
                 step=run.step(f"fetch/{flow_config.name}"),
+                run_id_rule=_run_id_rule(store, flow_uuid, flow_config.name),
                 redactor=redactor,
             )
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -518,6 +808,22 @@ def _rebuild_raw_files(
             )
     summary.skipped_contacts_unknown = len(unknown)
     summary.skipped_contacts_no_urn = len(no_urn)
+
+
+def _run_id_rule(store: FetchStore, flow_uuid: str, flow: str) -> str:
+    """Which identity a raw file's ``(Run ID)`` keys hold, one rule for the whole file: the integer ``id`` when
+    every run of the flow has one (2019's key), else the ``uuid`` when every run has one (newer servers send
+    runs without an id, while archive lines carry it)."""
+    every_id, every_uuid = store.run_ids_known(flow_uuid)
+    if every_id:
+        return RUN_ID_INTEGER
+    if every_uuid:
+        return RUN_ID_UUID
+    logger.warning(
+        "%s: some runs have only an integer id and others only a uuid; each record's (Run ID) holds what its run "
+        "has", flow,
+    )
+    return RUN_ID_EITHER
 
 
 def _fingerprint(*parts: Any) -> str:
