@@ -157,12 +157,17 @@ def test_contacts_cover_every_urn_variant(workspace):
     assert any(u and u[0].startswith(("telegram:", "twitter:")) for u in urn_lists)
     assert any(u == [] for u in urn_lists)
     assert any(u and u[0].startswith("tel:") and not u[0].startswith("tel:+252") for u in urn_lists)
+    # One number on WhatsApp and SMS (the channel used last first), and WhatsApp only.
+    assert any(len(u) == 2 and u[0].startswith("whatsapp:") and u[1] == "tel:+" + u[0][9:] for u in urn_lists)
+    assert any(len(u) == 1 and u[0].startswith("whatsapp:") for u in urn_lists)
 
 
 def test_phone_numbers_lists_every_number_and_they_look_somali(workspace):
-    """phone_numbers() covers every tel URN; Somali ones are under operator prefixes with a fictitious 00."""
+    """phone_numbers() covers every tel and whatsapp URN; Somali ones are under operator prefixes with a
+    fictitious 00."""
     numbers = set(workspace.phone_numbers())
     tels = {u[4:] for c in workspace.contacts() for u in c["urns"] if u.startswith("tel:")}
+    tels |= {"+" + u[9:] for c in workspace.contacts() for u in c["urns"] if u.startswith("whatsapp:")}
     assert tels == numbers
     somali = [n for n in numbers if n.startswith("+252")]
     assert len(somali) > 0.9 * len(numbers)

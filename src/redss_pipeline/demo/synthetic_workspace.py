@@ -55,10 +55,19 @@ __all__ = [
     "PROJECT_END",
     "WorkspaceError",
     "Workspace",
+    "SHAPES",
+    "SHAPES_SUPERSET",
+    "SHAPES_REAL",
+    "ANONYMOUS_MODES",
     "generate_workspace",
     "format_timestamp",
     "parse_timestamp",
 ]
+
+SHAPES_SUPERSET = "superset"
+SHAPES_REAL = "real"
+SHAPES = (SHAPES_SUPERSET, SHAPES_REAL)
+ANONYMOUS_MODES = ("masked", "empty")
 
 EAT = timezone(timedelta(hours=3))
 _EPOCH = datetime(1970, 1, 1)
@@ -431,9 +440,27 @@ class Workspace:
     method takes ``lock``; the server holds it while it selects and serialises a page.
     """
 
-    def __init__(self, *, seed: int, flows: Sequence[FlowSpec], test_contact_uuids: Sequence[str]):
+    def __init__(
+        self,
+        *,
+        seed: int,
+        flows: Sequence[FlowSpec],
+        test_contact_uuids: Sequence[str],
+        shapes: str = SHAPES_SUPERSET,
+        anonymous: str | None = None,
+    ):
+        if shapes not in SHAPES:
+            raise WorkspaceError(f"shapes must be one of {', '.join(SHAPES)}, not {shapes!r}", field="shapes")
+        if anonymous not in (None, *ANONYMOUS_MODES):
+            raise WorkspaceError(f"anonymous must be one of {', '.join(ANONYMOUS_MODES)}", field="anonymous")
         self.lock = threading.RLock()
         self.seed = seed
+        #: ``superset`` (every field every client version declares) or ``real`` (rapid-pro.md 6.4: what real
+        #: servers send; see ``demo.api_shapes``). Decides how the server renders objects and archive lines.
+        self.shapes = shapes
+        #: None, or how an anonymous workspace hides URNs: ``masked`` (``tel:********``, today's servers) or
+        #: ``empty`` (``urns: []``, 2019-era servers). ``org.json`` then says ``"anon": true``.
+        self.anonymous = anonymous
         self.test_contact_uuids = tuple(test_contact_uuids)
         self._rng = random.Random(f"mutations-{seed}")
         self._flows: list[dict] = []
@@ -447,6 +474,7 @@ class Workspace:
         self._flow_run_index: dict[str, _Index] = {}
         self._archived_run_ids: set[int] = set()
         self._archived_runs: list[dict] = []
+        self._pending_runs: dict[str, list[dict]] = {}  # flow uuid -> runs stamped but not yet committed
         self._contacts: dict[int, dict] = {}
         self._deleted: dict[int, dict] = {}
         self._contact_number_by_uuid: dict[str, int] = {}
@@ -470,7 +498,7 @@ class Workspace:
             "timezone": "Africa/Mogadishu",
             "date_style": "day_first",
             "credits": {"used": 0, "remaining": 1000000},
-            "anon": False,
+            "anon": anonymous is not None,
         }
         self.fields = [
             {"key": key, "label": label, "name": label, "value_type": "text", "type": "text"}
@@ -524,8 +552,10 @@ class Workspace:
         """Every flow as ``flows.json`` serves it, with current run counts by exit type."""
         with self.lock:
             if self._flow_counts_cache is None:
-                counts = {f["uuid"]: dict.fromkeys(("active", "completed", "interrupted", "expired"), 0)
-                          for f in self._flows}
+                kinds = ("active", "completed", "interrupted", "expired")
+                if self.shapes == SHAPES_REAL:
+                    kinds += ("waiting", "failed")  # newer servers count these too
+                counts = {f["uuid"]: dict.fromkeys(kinds, 0) for f in self._flows}
                 for run in self._runs.values():
                     counts[run["flow"]["uuid"]][run["exit_type"] or "active"] += 1
                 self._flow_counts_cache = counts
@@ -574,6 +604,11 @@ class Workspace:
             if number is None or number not in self._contacts:
                 raise WorkspaceError(f"no live contact {contact_uuid}", field="contact")
             return self._contacts[number]
+
+    def contact_or_none(self, contact_uuid: str) -> dict | None:
+        """A live contact by UUID, or None (deleted or unknown): what a run's ``contact`` can show."""
+        with self.lock:
+            return self._contacts.get(self._contact_number_by_uuid.get(contact_uuid, -1))
 
     def archives(self) -> list[dict]:
         """Every archive's metadata, oldest ``start_date`` first; ``file`` names the file for
@@ -840,6 +875,84 @@ class Workspace:
             return self._add_archive("run", period, start, sorted(moved, key=lambda r: r["id"]),
                                      drop_start=period == "monthly")
 
+    def add_late_run(self, *, flow: str, contact: str, answers: Mapping[str, str] | None = None,
+                     before: str | datetime | None = None) -> dict:
+        """Adds a run stamped a little (54 ms) before the newest run of ``flow`` (or before ``before``) that is
+        not committed yet: ``runs.json`` does not return it until ``commit_late_runs`` (Rapid Pro stamps
+        ``modified_on`` before the row commits, so a fetch can read past a run that appears later)."""
+        with self.lock:
+            flow_obj = self.flow(flow)
+            if before is None:
+                keys = self._flow_run_index[flow_obj["uuid"]].keys
+                if not keys:
+                    raise WorkspaceError(f"flow {flow} has no run to be late behind", field="flow")
+                moment = parse_timestamp(keys[-1][0]) - 54_000
+            else:
+                moment = parse_timestamp(before) - 54_000
+            contact_obj = self.contact(contact)
+            answer_list = [
+                (self._result_spec(flow_obj, key), text, moment - (len(answers or {}) - i) * _SECOND)
+                for i, (key, text) in enumerate((answers or {}).items())
+            ]
+            run = self._build_run(
+                run_id=self._next_run_id, run_uuid=_uuid(self._rng), flow=flow_obj, contact=contact_obj,
+                start_uuid=None, created=moment - 10 * _SECOND, answers=answer_list, modified=moment,
+                exited=moment, exit_type="completed",
+            )
+            self._next_run_id += 1
+            self._pending_runs.setdefault(flow_obj["uuid"], []).append(run)
+            return run
+
+    def pending_flows(self) -> list[str]:
+        """UUIDs of the flows with runs stamped but not committed."""
+        with self.lock:
+            return [flow for flow, runs in self._pending_runs.items() if runs]
+
+    def commit_late_runs(self, flow: str | None = None) -> list[dict]:
+        """Commits the late runs (of one flow, name or UUID, or of all): ``runs.json`` returns them from now
+        on, with the ``modified_on`` they were stamped with."""
+        with self.lock:
+            flows = list(self._pending_runs) if flow is None else [self.flow(flow)["uuid"]]
+            committed = []
+            for flow_uuid in flows:
+                for run in self._pending_runs.pop(flow_uuid, []):
+                    self._store_run(run)
+                    committed.append(run)
+            return committed
+
+    def remove_archive_file(self, *, period: str, start_date: str) -> dict:
+        """Takes the file away from a run archive (its listing then gives an empty ``download_url``, as Rapid
+        Pro does when there is no file). Returns the archive."""
+        with self.lock:
+            archive = self._run_archive(period, start_date)
+            new = dict(archive, file=None)
+            self._archives[self._archives.index(archive)] = new
+            return new
+
+    def roll_up_month(self, month: str) -> dict:
+        """Replaces the daily run archives of ``month`` (``2018-12``) by one monthly archive holding the same
+        runs under a new hash, as Rapid Pro's archiver does. Returns the monthly archive."""
+        with self.lock:
+            start = date.fromisoformat(f"{month}-01")
+            dailies = [a for a in self._archives if a["type"] == "run" and a["period"] == "daily"
+                       and a["start_date"].startswith(month)]
+            if not dailies:
+                raise WorkspaceError(f"no daily run archives in {month}", field="month")
+            runs = []
+            for archive in dailies:
+                content = self._archive_files.pop(archive["file"], None) if archive.get("file") else None
+                if content:
+                    runs.extend(json.loads(line) for line in gzip.decompress(content).splitlines() if line.strip())
+            self._archives = [a for a in self._archives if not any(a is d for d in dailies)]
+            self._archive_keys = sorted((a["start_date"], n) for n, a in enumerate(self._archives))
+            return self._add_archive("run", "monthly", start, runs, encoded=True)
+
+    def _run_archive(self, period: str, start_date: str) -> dict:
+        for archive in self._archives:
+            if (archive["type"], archive["period"], archive["start_date"]) == ("run", period, start_date):
+                return archive
+        raise WorkspaceError(f"no {period} run archive of {start_date}", field="start_date")
+
     # -- internals ----------------------------------------------------------------------------------------
 
     def _tick(self) -> int:
@@ -957,15 +1070,20 @@ class Workspace:
         for urn in contact["urns"]:
             if urn.startswith("tel:"):
                 self._phone_numbers.add(urn[4:])
+            elif urn.startswith("whatsapp:"):
+                self._phone_numbers.add("+" + urn[len("whatsapp:"):])
         self._see(parse_timestamp(contact["modified_on"]))
 
     def _add_archive(self, archive_type: str, period: str, start: date, records: Sequence[dict],
-                     *, drop_start: bool = False) -> dict:
+                     *, drop_start: bool = False, encoded: bool = False) -> dict:
         lines = []
         for record in records:
-            if drop_start:
-                # Archives written by older servers lack "start"; readers must treat it as null.
-                record = {k: v for k, v in record.items() if k != "start"}
+            if not encoded:
+                if drop_start or self.shapes == SHAPES_REAL:
+                    # Archives written by older servers lack "start"; readers must treat it as null.
+                    record = {k: v for k, v in record.items() if k != "start"}
+                if self.shapes == SHAPES_REAL and archive_type == "run":
+                    record = _archive_line_shape(record, self)
             lines.append(json.dumps(record, separators=(",", ":")) + "\n")
         content = gzip.compress("".join(lines).encode("utf-8"), mtime=0)
         digest = hashlib.md5(content).hexdigest()
@@ -984,9 +1102,40 @@ class Workspace:
         self._archives.append(archive)
         bisect.insort(self._archive_keys, (archive["start_date"], number))
         self._archive_files[name] = content
-        if archive_type == "run":
+        if archive_type == "run" and not encoded:
             self._archived_runs.extend(json.loads(line) for line in lines)
         return archive
+
+
+def _archive_time(text: Any) -> Any:
+    """An archive line's datetime: ``+00:00`` with the fraction's trailing zeros trimmed (``...:00.5+00:00``)."""
+    if not isinstance(text, str) or not text.endswith("Z"):
+        return text
+    whole, _, fraction = text[:-1].partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}+00:00" if fraction else f"{whole}+00:00"
+
+
+def _archive_line_shape(run: dict, workspace: "Workspace") -> dict:
+    """A run as Rapid Pro's archiver writes it (rapid-pro.md 6.4): datetimes in the archive form, the contact
+    with its URN (masked in an anonymous workspace)."""
+    line = dict(run)
+    for key in ("created_on", "modified_on", "exited_on"):
+        line[key] = _archive_time(run.get(key))
+    line["values"] = {k: dict(v, time=_archive_time(v.get("time"))) for k, v in run["values"].items()}
+    line["path"] = [dict(step, time=_archive_time(step.get("time"))) for step in run.get("path", [])]
+    contact = dict(run["contact"])
+    number = workspace._contact_number_by_uuid.get(contact["uuid"])
+    urns = workspace._contacts[number]["urns"] if number in workspace._contacts else []
+    if urns:
+        contact["urn"] = _masked(urns[0]) if workspace.anonymous else urns[0]
+    line["contact"] = contact
+    return line
+
+
+def _masked(urn: str) -> str:
+    scheme, _, _ = urn.partition(":")
+    return f"{scheme}:********"
 
 
 def _period_end(start: date, period: str) -> date:
@@ -1068,6 +1217,12 @@ class _Generator:
             handle = 100000000 + int(rng.random() * 800000000)
             if i % 97 == 50:
                 urns = []  # a contact with no URN at all (skipped by the fetch)
+            elif i % 43 == 11:
+                # WhatsApp and SMS for one number; Rapid Pro puts the channel used last first.
+                number = self.somali_number()
+                urns = [f"whatsapp:{number[1:]}", f"tel:{number}"]
+            elif i % 89 == 30:
+                urns = [f"whatsapp:{self.somali_number()[1:]}"]
             elif i % 41 == 20:
                 urns = [f"tel:{self.foreign_number()}"]
             elif roll < 0.03:
@@ -1159,8 +1314,10 @@ class _Generator:
         contact = self.pick_contact()
         expires = moment + flow["expires"] * _MINUTE
         active = self.rng.random() < 0.15
+        roll = self.rng.random()
+        ended = "expired" if roll < 0.8 else ("failed" if roll > 0.93 and self.ws.shapes == SHAPES_REAL else "interrupted")
         self.add(moment, flow, contact, answers=[], modified=moment if active else expires,
-                 exit_type=None if active else ("expired" if self.rng.random() < 0.8 else "interrupted"),
+                 exit_type=None if active else ended,
                  start=_uuid(self.rng) if self.ws._flow_specs[flow["uuid"]].week is None else None)
 
     def survey_run(self, flow: dict, contact: _ContactDraft, moment: int, *, keys: Sequence[ResultSpec] | None = None,
@@ -1384,7 +1541,14 @@ def _archive_oldest(workspace: Workspace, archive_before: date) -> None:
     month_start = date(archive_before.year, archive_before.month, 1)
     last_month = (month_start - timedelta(days=1)).replace(day=1)
     workspace._add_archive("run", "monthly", (last_month - timedelta(days=1)).replace(day=1), [])
-    workspace._add_archive("message", "monthly", last_month, [])
+    messages = []
+    if workspace.shapes == SHAPES_REAL:
+        # Real servers list message archives even when asked for run archives: give one something to hold.
+        for number, run in enumerate(workspace.archived_runs()[:20], start=1):
+            for value in run["values"].values():
+                messages.append({"id": number, "contact": {"uuid": run["contact"]["uuid"]}, "direction": "in",
+                                 "type": "flow", "text": value.get("input"), "created_on": value.get("time")})
+    workspace._add_archive("message", "monthly", last_month, messages)
 
 
 @contextlib.contextmanager
@@ -1407,19 +1571,28 @@ def generate_workspace(
     flows: Sequence[FlowSpec] = CSAP_FLOWS,
     test_contact_uuids: Sequence[str] = CSAP_TEST_CONTACT_UUIDS,
     archive_before: date | str | None = "2018-12-03",
+    shapes: str = SHAPES_SUPERSET,
+    anonymous: str | None = None,
+    late_commits: int = 0,
 ) -> Workspace:
     """Makes a workspace of about ``size`` runs (at least the hundred or so placed on purpose).
 
     The same arguments always give the same workspace. Runs modified before ``archive_before`` (a UTC date;
     None keeps every run live) are moved into run archives; with the default that is the November pilot in
     a monthly archive and the first project days (including the run at the project start) in daily ones.
+
+    ``shapes`` picks how objects are served: ``superset`` (every field of every client version) or ``real``
+    (what real servers send, rapid-pro.md 6.4). ``anonymous`` (``masked`` or ``empty``) makes it an anonymous
+    workspace. ``late_commits`` holds back that many runs (one per show flow, in turn), stamped just before
+    the newest run of their flow and committed only after the server has served a page of that flow's runs.
     """
     if size < 0:
         raise WorkspaceError(f"size must not be negative, got {size}", field="size")
     names = [spec.name for spec in flows]
     if len(set(names)) != len(names):
         raise WorkspaceError("flow names must be unique", field="flows")
-    workspace = Workspace(seed=seed, flows=flows, test_contact_uuids=test_contact_uuids)
+    workspace = Workspace(seed=seed, flows=flows, test_contact_uuids=test_contact_uuids, shapes=shapes,
+                          anonymous=anonymous)
     rng = random.Random(seed)
     generator = _Generator(workspace, rng, size)
     with _garbage_collection_paused(), workspace.lock:
@@ -1429,4 +1602,17 @@ def generate_workspace(
         if archive_before is not None:
             cutoff = archive_before if isinstance(archive_before, date) else date.fromisoformat(archive_before)
             _archive_oldest(workspace, cutoff)
+        _hold_back(workspace, late_commits)
     return workspace
+
+
+def _hold_back(workspace: Workspace, count: int) -> None:
+    """Adds ``count`` late runs (see ``add_late_run``), one per show flow in turn, from listeners with a URN."""
+    shows = [f["name"] for f in workspace._flows if workspace._flow_specs[f["uuid"]].week] or [
+        f["name"] for f in workspace._flows]
+    listeners = [c for c in workspace.contacts() if c["urns"] and c["uuid"] not in workspace.test_contact_uuids]
+    for n in range(count):
+        flow = workspace.flow(shows[n % len(shows)])
+        key = workspace._flow_specs[flow["uuid"]].results[0].key
+        contact = listeners[(n * 7919) % len(listeners)]
+        workspace.add_late_run(flow=flow["name"], contact=contact["uuid"], answers={key: "waan maqlay, mahadsanid"})
