@@ -113,7 +113,13 @@ def test_the_manifest_lists_inputs_configuration_code_counts_and_every_output(ro
     outputs = root / "Outputs"
     manifest = json.loads((outputs / "manifest.json").read_text())
     _assert_consistent(outputs, "first@example.org")
-    assert len(manifest["outputs"]) == 3 + 1 + 4 + 12  # CSVs, audit trail, ICR files, Coda files
+    listed = {entry["path"] for entry in manifest["outputs"]}
+    spec_outputs = {"Outputs/csap_mes.csv", "Outputs/csap_ind.csv", "Outputs/csap_prod.csv", "Outputs/traced_data.json",
+                    *(f"Outputs/ICR/s01e0{n}.csv" for n in range(1, 5)),
+                    *(f"Outputs/Coda Files/{name}.json" for name in (
+                        "s01e01", "s01e02", "s01e03", "s01e04", "gender", "location", "age", "idp_camp",
+                        "recently_displaced", "hh_language", "repeated", "involved"))}
+    assert spec_outputs <= listed
     inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
     for flow in ("csap_s01e01_activation", "csap_s01e04_activation", "csap_demog", "csap_evaluation"):
         assert inputs[f"Raw Data/{flow}.json"] == _sha256(root / "Raw Data" / f"{flow}.json")

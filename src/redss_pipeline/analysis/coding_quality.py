@@ -37,7 +37,7 @@ from redss_pipeline.analysis.coding_progress import (
     dataset_schemes,
     write_progress_csv,
 )
-from redss_pipeline.core.atomic_files import StagedOutputs
+from redss_pipeline.core.output_set import OutputSet
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import CodaFileError
@@ -86,7 +86,7 @@ class CodingQuality:
     agreement: list[AgreementRow]
     progress: list[ProgressRow]
 
-    def write(self, staged: StagedOutputs, root: DataRoot) -> list[Path]:
+    def write(self, staged: OutputSet, root: DataRoot) -> list[Path]:
         """Stages the ICR Coda files and the two CSVs with the run's other outputs; returns their paths."""
         written = []
         for name, messages in self.round_trip.icr_files.items():

@@ -157,15 +157,24 @@ def _switch(outputs: Path, plan: dict) -> int:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Holds back Ctrl-C and termination signals for the block (they arrive when it ends)."""
+    """Holds back Ctrl-C and termination signals for the block: they are noted, and delivered again when it ends.
+
+    Python handlers rather than a signal mask: a process-directed signal goes to any thread that does not block
+    it, and the libraries stage 3 uses may have started threads of their own.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, _frame: received.append(signum))
+                for number in _HELD_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def _sha256_and_fsync(path: Path) -> tuple[str, int]:
