@@ -8,6 +8,7 @@ Needs a Docker engine that answers (``docker info``); the tests are marked ``doc
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +23,9 @@ from redss_pipeline.demo.rapid_pro_server import RapidProServer
 from redss_pipeline.demo.synthetic_workspace import generate_workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-IMAGE = "redss-pipeline"  # the scripts' default image name
+# The scripts' image, under a name of this checkout's own (PIPELINE_IMAGE), so that test runs of two checkouts on
+# one engine never retag each other's image between a build and the check that the next build is cached.
+IMAGE = f"redss-pipeline-test:{hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:12]}"
 TOKEN = "docker-test-token-5b8e1f0c7a2d49e6b3c1"
 
 
