@@ -28,11 +28,11 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
 from redss_pipeline.core.config import load_config  # noqa: E402
 from redss_pipeline.core.data_root import DataRoot  # noqa: E402
-from redss_pipeline.fetch.raw_records import ContactRef, build_raw_records  # noqa: E402
 from redss_pipeline.core.run_context import RunContext  # noqa: E402
-from redss_pipeline.demo.synthetic_workspace import generate_workspace  # noqa: E402
 from redss_pipeline.core.traced_data_json import write_traced_data_file  # noqa: E402
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table  # noqa: E402
+from redss_pipeline.demo.synthetic_workspace import generate_workspace  # noqa: E402
+from redss_pipeline.fetch.raw_records import ContactRef, build_raw_records  # noqa: E402
 
 BASE_SIZE = 20_000
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import redss_pipeline.generate.cleaners as cleaners_module
+from redss_pipeline.core.code_scheme import load_code_scheme
+from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.generate.cleaners import (
     CLEANERS,
     NOISE_ORIGIN_ID,
@@ -28,8 +30,6 @@ from redss_pipeline.generate.cleaners import (
     is_only_yes_no,
     looks_demographic,
 )
-from redss_pipeline.core.code_scheme import load_code_scheme
-from redss_pipeline.core.errors import ConfigError
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 

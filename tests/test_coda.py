@@ -11,6 +11,9 @@ import pytest
 
 import redss_pipeline.export.coda as coda_module
 from redss_pipeline.core.code_scheme import NA, NC, NS, load_code_scheme
+from redss_pipeline.core.errors import CodaFileError, PipelineError
+from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, make_label
+from redss_pipeline.core.records import Record, Step
 from redss_pipeline.export.coda import (
     MULTI_CODED_IMPORT_ORIGIN,
     SINGLE_CODED_IMPORT_ORIGIN,
@@ -22,9 +25,6 @@ from redss_pipeline.export.coda import (
     read_coded_file,
     write_coda_file,
 )
-from redss_pipeline.core.errors import CodaFileError, PipelineError
-from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, make_label
-from redss_pipeline.core.records import Record, Step
 
 SCHEME_DIR = Path(__file__).resolve().parents[1] / "code_schemes"
 GENDER = load_code_scheme(SCHEME_DIR / "gender.json")

@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.generate.combine import combine_shows_and_surveys, show_flows, survey_flows
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.combine import combine_shows_and_surveys, show_flows, survey_flows
 
 CONFIG = load_config()
 RUN = RunContext("tester@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))

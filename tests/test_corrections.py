@@ -6,8 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.export.coda import CodedMessages, message_id, read_coded_file
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.export.coda import CodedMessages, message_id, read_coded_file
 from redss_pipeline.generate.corrections import (
     apply_operational_corrections,
     assign_show_ids,
@@ -16,9 +19,6 @@ from redss_pipeline.generate.corrections import (
     translate_rapid_pro_keys,
     ws_redirect_texts,
 )
-from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.records import Record
-from redss_pipeline.core.run_context import RunContext
 
 CONFIG = load_config()
 RUN = RunContext("tester@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))

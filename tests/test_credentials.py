@@ -8,8 +8,8 @@ import logging
 import pytest
 from drive_server import StorageEmulator, make_service_account_key
 
-from redss_pipeline.export.credentials import load_service_account_key, parse_gs_url
 from redss_pipeline.core.errors import DriveError
+from redss_pipeline.export.credentials import load_service_account_key, parse_gs_url
 
 TOKEN_URI = "http://127.0.0.1:9/token"
 

@@ -8,6 +8,7 @@ import logging
 import pytest
 from drive_server import TEST_ACCESS_TOKEN, TEST_CLIENT_EMAIL, DriveServer, StorageEmulator, make_service_account_key
 
+from redss_pipeline.core.errors import DriveError
 from redss_pipeline.export.drive import (
     DRIVE_SCOPE,
     RetryPolicy,
@@ -16,7 +17,6 @@ from redss_pipeline.export.drive import (
     upload_files,
     upload_to_drive,
 )
-from redss_pipeline.core.errors import DriveError
 
 OUTPUT_NAMES = ("csap_mes.csv", "csap_ind.csv", "csap_prod.csv")
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
-from redss_pipeline.fetch.stage import run_fetch
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.demo.synthetic_workspace import generate_workspace
 from redss_pipeline.deidentify.uuid_table import create_uuid_table
+from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.synthetic_workspace import generate_workspace
+from redss_pipeline.fetch.stage import run_fetch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY = str(PROJECT_ROOT / "generate_outputs.py")

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
 from redss_pipeline.core.code_scheme import CodeScheme
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.generate.individuals import fix_up_individual, fold_individuals
 from redss_pipeline.core.labels import make_label
 from redss_pipeline.core.records import Record
+from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
+from redss_pipeline.generate.individuals import fix_up_individual, fold_individuals
 
 
 def _label(scheme: CodeScheme, string_value: str) -> dict[str, Any]:

@@ -6,12 +6,12 @@ import pytest
 
 from redss_pipeline.core.errors import RawDataError, SchemeError
 from redss_pipeline.core.labels import label_code, make_label
+from redss_pipeline.core.records import Record
 from redss_pipeline.generate.location_reconciliation import (
     LOCATION_RECONCILIATION_ORIGIN,
     location_plans,
     reconcile_locations,
 )
-from redss_pipeline.core.records import Record
 
 LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.core.records import Layer, Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
-from redss_pipeline.generate.stage import run_generate
-from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.deidentify.phone_redaction import PLACEHOLDER, PhoneRedactor, RedactionSettings
+from redss_pipeline.generate.stage import run_generate
 
 P = PLACEHOLDER
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from redss_pipeline.core.errors import FetchError
+from redss_pipeline.core.records import Step
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.fetch.raw_records import (
     ContactRef,
     build_raw_records,
@@ -14,8 +16,6 @@ from redss_pipeline.fetch.raw_records import (
     time_key,
     utc_isoformat,
 )
-from redss_pipeline.core.records import Step
-from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 
 STEP = Step("user@example.org", "fetch/csap_demog", 1548000000.0)
 
