@@ -30,8 +30,12 @@ def build_parser(prog: str = RUN_SCRIPT) -> ArgumentParser:
         "Refuses when a table (or a 2019 phone_uuids.json) already exists.",
     )
     action = parser.add_mutually_exclusive_group()
-    action.add_argument("--import-json", metavar="FILE", help="create the table from a 2019 phone_uuids.json, keeping every id")
-    action.add_argument("--export-json", metavar="FILE", help="write the existing table to FILE in the 2019 JSON form")
+    action.add_argument(
+        "--import-json", metavar="FILE", help="create the table from a 2019 phone_uuids.json, keeping every id"
+    )
+    action.add_argument(
+        "--export-json", metavar="FILE", help="write the existing table to FILE in the 2019 JSON form"
+    )
     parser.add_argument("data_root", metavar="<data-root>")
     return parser
 

@@ -11,14 +11,20 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 __all__ = ["atomic_write_text", "atomic_open"]
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None,
-                owner_only: bool = False) -> Iterator[IO]:
+def atomic_open(
+    path: str | os.PathLike,
+    mode: str = "w",
+    *,
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+    owner_only: bool = False,
+) -> Iterator[IO]:
     """Opens a temporary file beside ``path``; on a clean exit it replaces ``path``, on an error it vanishes.
 
     ``owner_only`` keeps the file readable by its owner only (0600, whatever the umask), for files that hold
@@ -27,8 +33,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        binary = "b" in mode
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as handle:
+        handle: IO[Any] = (
+            os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding=encoding, newline=newline)
+        )
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -17,7 +17,7 @@ Single-coded fields hold one label; multi-coded fields (the RQA reasons) hold a 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from redss_pipeline.core.code_scheme import Code, CodeScheme
 from redss_pipeline.core.errors import RawDataError, SchemeError
@@ -106,7 +106,12 @@ def is_checked(label: Mapping[str, Any]) -> bool:
     return label.get("Checked") is True
 
 
-def lookup_by_code_id(label: Any, by_code_id: Mapping[str, Any], scheme: CodeScheme, *, record: Any, field: str) -> Any:
+_Value = TypeVar("_Value")
+
+
+def lookup_by_code_id(
+    label: Any, by_code_id: Mapping[str, _Value], scheme: CodeScheme, *, record: Any, field: str
+) -> _Value:
     """``by_code_id[label["CodeID"]]`` for the hot path of a step; otherwise the error that says what is wrong:
     the value is not a label (RawDataError), or its CodeID is not a code of ``scheme`` (SchemeError), naming
     the record and the field."""

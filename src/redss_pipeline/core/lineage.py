@@ -9,8 +9,8 @@ the history of each.
 from __future__ import annotations
 
 from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
+from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
 
 __all__ = ["source_keys"]
 
@@ -20,15 +20,15 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
     is not derived from another key)."""
     chain = [column]
     location_fields = [p.coded_field for p in config.survey_plans if p.location_level]
-    for plan in config.survey_plans:
-        value_key = raw_key(plan.result_key, "Value", plan.flow)
+    for survey in config.survey_plans:
+        value_key = raw_key(survey.result_key, "Value", survey.flow)
         # A location level is reconciled from the codes of all five levels (spec pipeline.md 7.6.4).
-        coded = [plan.coded_field] + (location_fields if plan.location_level else [])
-        if column == plan.analysis_key:
-            return _unique([column, *coded, plan.raw_field, value_key])
-        if column == plan.coded_field:
-            return _unique([*coded, plan.raw_field, value_key])
-        if column == plan.raw_field:
+        coded = [survey.coded_field] + (location_fields if survey.location_level else [])
+        if column == survey.analysis_key:
+            return _unique([column, *coded, survey.raw_field, value_key])
+        if column == survey.coded_field:
+            return _unique([*coded, survey.raw_field, value_key])
+        if column == survey.raw_field:
             return [column, value_key]
     for plan in config.rqa_plans:
         show_keys = [MESSAGE_KEY, SHOW_ID_KEY] + [raw_key(p.result_key, "Value", p.flow) for p in config.rqa_plans]
@@ -51,5 +51,4 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
 
 
 def _unique(keys: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [k for k in keys if not (k in seen or seen.add(k))]
+    return list(dict.fromkeys(keys))

@@ -30,6 +30,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Callable, Iterator
 
 from redss_pipeline.core.atomic_files import atomic_write_text
@@ -74,7 +75,9 @@ class OutputSet:
     def __enter__(self) -> "OutputSet":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
             return

@@ -378,7 +378,7 @@ def _restore_stdio(stdout_fd: int, stderr_fd: int) -> None:
         stream.flush()
         os.dup2(fd, target)
         os.close(fd)
-        stream.reconfigure(line_buffering=os.isatty(target) or stream is sys.stderr)  # type: ignore[attr-defined]
+        stream.reconfigure(line_buffering=os.isatty(target) or stream is sys.stderr)  # type: ignore[union-attr]
 
 
 if __name__ == "__main__":

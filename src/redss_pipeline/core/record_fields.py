@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 from redss_pipeline.core.records import Record
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 
 __all__ = ["UID_KEY", "record_id", "record_time", "RecordColumns"]
 

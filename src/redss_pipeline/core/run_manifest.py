@@ -53,9 +53,9 @@ def stage3_inputs(config: PipelineConfig, data_root: DataRoot) -> list[Path]:
     """The files stage 3 reads from a data root, those that exist, in a fixed order."""
     paths = [data_root.raw_file(flow.name) for flow in config.flows]
     datasets: list[str] = []
-    for plan in (*config.rqa_plans, *config.survey_plans):
-        if plan.coda_file not in datasets:
-            datasets.append(plan.coda_file)
+    for coda_file in [plan.coda_file for plan in config.rqa_plans] + [plan.coda_file for plan in config.survey_plans]:
+        if coda_file not in datasets:
+            datasets.append(coda_file)
     paths += [data_root.coded_dir / name for name in datasets]
     sqlite_path, json_path = table_paths(data_root.root)
     paths.append(sqlite_path if sqlite_path.exists() else json_path)
@@ -96,5 +96,7 @@ def _configuration(config: PipelineConfig) -> dict[str, Any]:
     return {
         "file": config.path.name,
         "sha256": _sha256(config.path)[0],
-        "code_schemes": {name: _sha256(schemes_dir / name)[0] for name in sorted(set(raw["code_schemes"]["files"].values()))},
+        "code_schemes": {
+            name: _sha256(schemes_dir / name)[0] for name in sorted(set(raw["code_schemes"]["files"].values()))
+        },
     }

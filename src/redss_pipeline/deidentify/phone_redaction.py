@@ -70,17 +70,22 @@ class RedactionSettings:
         return (DEFAULT_REGION,) + tuple(r for r in self.other_regions if r != DEFAULT_REGION)
 
 
+def _general_description(region: str) -> phonenumbers.PhoneNumberDesc:
+    """libphonenumber's description of every number of a supported region (its possible lengths, ...)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        raise ValueError(f"libphonenumber has no numbering plan for the region {region!r}")
+    return metadata.general_desc
+
+
 def _shortest_number(regions: Iterable[str]) -> int:
     """The fewest digits a number can have and still be valid: written nationally in one of ``regions``, or
     written with any country code in front."""
-    national = min(
-        min(length for length in phonenumbers.PhoneMetadata.metadata_for_region(r).general_desc.possible_length)
-        for r in regions
-    )
+    national = min(min(_general_description(r).possible_length) for r in regions)
     international = min(
         len(str(metadata.country_code)) + min(metadata.general_desc.possible_length)
         for metadata in map(phonenumbers.PhoneMetadata.metadata_for_region, phonenumbers.SUPPORTED_REGIONS)
-        if metadata is not None and metadata.general_desc.possible_length
+        if metadata is not None and metadata.general_desc is not None and metadata.general_desc.possible_length
     )
     return min(national, international)
 

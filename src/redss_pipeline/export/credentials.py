@@ -102,7 +102,8 @@ def download_gs_object(url: str, *, storage_client_factory: Callable[[], Any] | 
     factory = storage_client_factory if storage_client_factory is not None else default_storage_client
     client = factory()
     try:
-        return client.bucket(location.bucket).blob(location.object_name).download_as_bytes()
+        data: bytes = client.bucket(location.bucket).blob(location.object_name).download_as_bytes()
+        return data
     except api_exceptions.NotFound:
         raise DriveError(
             f"credentials file not found at {location}: no such object, or no bucket {location.bucket!r}"

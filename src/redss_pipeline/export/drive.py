@@ -286,8 +286,9 @@ class _DriveClient:
         items: list[dict[str, Any]] = []
         token = None
         while True:
+            # call() runs the lambda before this iteration ends, so it always sees this iteration's token.
             page = self.call(
-                lambda: self.service.files().list(pageToken=token, pageSize=100, spaces="drive", **params),
+                lambda: self.service.files().list(pageToken=token, pageSize=100, spaces="drive", **params),  # noqa: B023
                 what,
                 folder=folder,
             )
@@ -300,10 +301,10 @@ class _DriveClient:
         drives: list[dict[str, Any]] = []
         token = None
         while True:
-            page = self.call(
+            page = self.call(  # the lambda runs within this iteration (see list_all)
                 lambda: self.service.drives().list(
                     q=f"name = '{escape_query_value(name)}'",
-                    pageToken=token,
+                    pageToken=token,  # noqa: B023
                     pageSize=100,
                     fields="nextPageToken, drives(id, name)",
                 ),

@@ -17,7 +17,8 @@ TEST_RUN_KEY = "test_run"
 
 
 def raw_key(result_key: str, field: str, flow: str) -> str:
-    """``raw_key("rqa_s01e01", "Value", "csap_s01e01_activation")`` -> ``"Rqa_S01E01 (Value) - csap_s01e01_activation"``."""
+    """``raw_key("rqa_s01e01", "Value", "csap_s01e01_activation")``
+    -> ``"Rqa_S01E01 (Value) - csap_s01e01_activation"``."""
     if field not in RESULT_FIELDS:
         raise ValueError(f"unknown result field {field!r}")
     return f"{result_key.title()} ({field}) - {flow}"

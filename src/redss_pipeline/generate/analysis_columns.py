@@ -19,7 +19,7 @@ absent and their cells empty.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from redss_pipeline.core.code_scheme import STOP, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
@@ -118,7 +118,7 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
 _IDENTITY_LIMIT = 100_000
 
 
-def _raise_problem(record: Record, single_lookups, matrices) -> None:
+def _raise_problem(record: Record, single_lookups: Iterable[Any], matrices: Iterable[Any]) -> None:
     """Names the record, field and value that the fast path of :func:`add_analysis_columns` stumbled on."""
     for field, lookup, _ in single_lookups:
         lookup.string_value(_field(record, field), record)

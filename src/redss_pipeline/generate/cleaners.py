@@ -36,8 +36,8 @@ from typing import Any, Callable, Mapping
 
 from redss_pipeline.core.code_scheme import NC
 from redss_pipeline.core.errors import ConfigError
-from redss_pipeline.generate.locations import derive_location_levels
 from redss_pipeline.deidentify.operators import clean_operator
+from redss_pipeline.generate.locations import derive_location_levels
 
 __all__ = [
     "CLEANERS",

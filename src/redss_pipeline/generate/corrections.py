@@ -22,14 +22,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from redss_pipeline.export import coda
 from redss_pipeline.core.config import PipelineConfig, TimeWindowCorrection
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
 from redss_pipeline.core.record_fields import UID_KEY, record_id, record_time
 from redss_pipeline.core.record_rules import Rule, apply_rules
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.export import coda
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
 
 __all__ = [
     "MESSAGE_KEY",

@@ -3,15 +3,15 @@
 ``csap_ind.csv`` has one row per uid, in the order of each uid's first message. The messages of a respondent
 are folded key by key, by the class the key belongs to (7.7.6):
 
-| class      | keys                                                       | folded value                                    |
-| ---------- | ---------------------------------------------------------- | ----------------------------------------------- |
-| equal      | uid, operator, survey analysis and raw keys                | the common value (a difference is an error)     |
-| concat     | the show raw texts                                         | present texts joined with ``;``                 |
-| matrix     | the reasons columns                                        | STOP if any is STOP; ``..NC``: 0 if any is 0,   |
-|            |                                                            | else 1; other keys: 1 if any is 1, else 0       |
-| bool       | consent, channel and week keys                             | ``true`` if any is ``true``                     |
-| binary     | the binary analysis keys                                   | see :func:`_fold_binary`                        |
-| other      | noise, times, ids, labels, ...                             | ``MERGED``                                      |
+| class  | keys                                        | folded value                                  |
+| ------ | ------------------------------------------- | --------------------------------------------- |
+| equal  | uid, operator, survey analysis and raw keys | the common value (a difference is an error)   |
+| concat | the show raw texts                          | present texts joined with ``;``               |
+| matrix | the reasons columns                         | STOP if any is STOP; ``..NC``: 0 if any is 0, |
+|        |                                             | else 1; other keys: 1 if any is 1, else 0     |
+| bool   | consent, channel and week keys              | ``true`` if any is ``true``                   |
+| binary | the binary analysis keys                    | see :func:`_fold_binary`                      |
+| other  | noise, times, ids, labels, ...              | ``MERGED``                                    |
 
 2019 folded pairwise from the left (((m1 + m2) + m3) ...). Every rule but the binary one is associative, so
 folding each key over the whole group at once gives the same values; the binary rule is applied pairwise from
@@ -33,6 +33,12 @@ import operator
 from itertools import chain, compress
 from typing import Any, Callable, Mapping, NamedTuple
 
+from redss_pipeline.core.code_scheme import NA, NC, NIC, NR, NS, STOP
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
+from redss_pipeline.core.records import Record, Step
+from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.generate.analysis_columns import (
     CONSENT_WITHDRAWN_KEY,
     FALSE,
@@ -40,12 +46,6 @@ from redss_pipeline.generate.analysis_columns import (
     matrix_keys,
     withdraw_consent,
 )
-from redss_pipeline.core.code_scheme import NA, NC, NIC, NR, NS, STOP
-from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
-from redss_pipeline.core.records import Record, Step
-from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
 
 __all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "fix_up_individual"]
@@ -183,9 +183,9 @@ class _FoldRules:
         rules: dict[str, tuple[Callable[[Any, str, list[Any]], Any], Any]] = {}
         for key in [UID_KEY, config.operator.analysis_key]:
             rules[key] = (_fold_equal, _ANY)
-        for plan in config.survey_plans:
-            rules[plan.analysis_key] = (_fold_equal, _ANY)
-            rules[plan.raw_field] = (_fold_equal, _ANY)
+        for survey in config.survey_plans:
+            rules[survey.analysis_key] = (_fold_equal, _ANY)
+            rules[survey.raw_field] = (_fold_equal, _ANY)
         matrix_values = frozenset({_ZERO, _ONE, STOP})
         for plan in config.rqa_plans:
             rules[plan.raw_field] = (_fold_concat, None)

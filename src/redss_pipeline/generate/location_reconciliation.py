@@ -23,11 +23,11 @@ from redss_pipeline.core.code_scheme import NC, NIC, NR, Code, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, SurveyPlan
 from redss_pipeline.core.errors import RawDataError, SchemeError
 from redss_pipeline.core.labels import lookup_by_code_id, make_label
-from redss_pipeline.generate.locations import derive_location_levels
 from redss_pipeline.core.record_fields import record_id
 from redss_pipeline.core.record_rules import LayerCache
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.locations import derive_location_levels
 
 __all__ = ["LOCATION_RECONCILIATION_ORIGIN", "location_plans", "reconcile_locations"]
 
@@ -73,13 +73,14 @@ def reconcile_locations(records: list[Record], *, config: PipelineConfig, run: R
                 continue
             if location is None:
                 location = code
-            elif location == NIC or code.code_id != location.code_id:
+            elif isinstance(location, str) or code.code_id != location.code_id:  # NIC, or levels disagree
                 location = NIC
         if location is None:
             location = NR
 
         if isinstance(location, str) or location.is_control:
             control = location if isinstance(location, str) else location.control_code
+            assert control is not None  # a control code has its control value
             updates = {plan.coded_field: labels.control(plan.scheme, control) for plan in plans}
         else:
             updates = _derived(record, location, plans, labels)
@@ -96,6 +97,7 @@ def _derived(record: Record, location: Code, plans: list[SurveyPlan], labels: "_
     levels = derive_location_levels(location.match_values[0])
     updates = {}
     for plan in plans:
+        assert plan.location_level is not None  # only location plans are reconciled
         value = levels[plan.location_level]
         updates[plan.coded_field] = (
             labels.control(plan.scheme, NC) if value == NC else labels.matching(plan.scheme, value)

@@ -2,11 +2,12 @@
 
 After this step every coded field of every message record holds what the analysis files will show:
 
-| step  | records                          | fields                                           | from                            |
-| ----- | -------------------------------- | ------------------------------------------------ | ------------------------------- |
-| 7.6.1 | non-noise messages of each show  | reasons list (multi-coded), binary label         | ``<show>.json``                 |
-| 7.6.2 | noise messages                   | their own show's reasons ``[NC]`` and binary NC  | (noise is not coded)            |
-| 7.6.3 | every record with a survey answer| each survey plan's label, in plan order          | ``<plan>.json``, ``location.json`` |
+| step  | records                           | fields                                         | from                   |
+| ----- | --------------------------------- | ---------------------------------------------- | ---------------------- |
+| 7.6.1 | non-noise messages of each show   | reasons list (multi-coded), binary label       | ``<show>.json``        |
+| 7.6.2 | noise messages                    | their own show's reasons ``[NC]``, binary NC   | (noise is not coded)   |
+| 7.6.3 | every record with a survey answer | each survey plan's label, in plan order        | ``<plan>.json``,       |
+|       |                                   |                                                | ``location.json``      |
 
 The merge rules themselves (newest label, NR when nothing is checked, duplicate schemes) live in
 :mod:`redss_pipeline.export.coda`. The five location plans all read ``location.json``, each with its own scheme; the
@@ -26,12 +27,12 @@ import operator
 from typing import Any, Mapping
 
 from redss_pipeline.core.code_scheme import NC
-from redss_pipeline.export.coda import CodedMessages, MultiCodedImport, SingleCodedImport
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.labels import control_label
 from redss_pipeline.core.record_fields import RecordColumns
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.export.coda import CodedMessages, MultiCodedImport, SingleCodedImport
 from redss_pipeline.generate.show_messages import NOISE_KEY
 
 __all__ = ["NOISE_NOT_CODED_ORIGIN", "apply_manual_codes", "coded_fields"]
