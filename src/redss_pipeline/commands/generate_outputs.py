@@ -76,7 +76,8 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
               f"{summary.counts.get('people', 0):,} people, "
               f"{summary.counts.get('phone numbers redacted', 0):,} typed phone numbers redacted. "
-              f"Outputs in {DataRoot(data_root).outputs_dir}")
+              f"Outputs in {DataRoot(data_root).outputs_dir}. "
+              f"{len(summary.warnings)} warning{'' if len(summary.warnings) == 1 else 's'}")
 
         if args.drive_upload:
             from redss_pipeline.export.drive import upload_to_drive

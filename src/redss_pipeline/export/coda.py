@@ -351,6 +351,9 @@ class CodedMessages:
     # MessageID -> every label of the message, oldest first. Grouping by scheme is done on request: a message
     # has a handful of labels, and a file may hold a million messages, so no per-message index is kept.
     _messages: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict, repr=False)
+    # The MessageIDs whose Text is not the text they are the id of (a coder's tool edited the text, or the id was
+    # copied from another message): their labels follow the MessageID, which the stage warns about.
+    mismatched_texts: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None) -> "CodedMessages":
@@ -367,13 +370,17 @@ class CodedMessages:
                 path=shown_path,
             )
         messages: dict[str, tuple[dict[str, Any], ...]] = {}
+        mismatched: list[str] = []
         for index, raw in enumerate(data):
             mid, labels = _validated_message(raw, index, shown_path)
+            text = raw.get("Text")
+            if type(text) is str and message_id(text) != mid:
+                mismatched.append(mid)
             if mid in messages:
                 raise CodaFileError("the MessageID appears twice in the file; Coda message ids are unique",
                                     path=shown_path, record=f"MessageID {mid!r}", field="MessageID")
             messages[mid] = tuple(reversed(labels)) if labels else _NO_LABELS
-        return cls(shown_path, messages)
+        return cls(shown_path, messages, tuple(mismatched))
 
     def labels(self, message_id: str, scheme_id: str) -> tuple[dict[str, Any], ...]:
         """The labels of a message under exactly ``scheme_id``, oldest first (empty when there are none)."""

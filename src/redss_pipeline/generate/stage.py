@@ -39,6 +39,7 @@ from redss_pipeline.generate.corrections import translate_rapid_pro_keys
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.generate.individuals import fold_individuals
+from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
 from redss_pipeline.core.labels import code_ids
 from redss_pipeline.generate.location_reconciliation import reconcile_locations
 from redss_pipeline.generate.manual_codes import apply_manual_codes
@@ -70,6 +71,7 @@ class GenerateSummary:
     counts: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line each, naming the file (input_warnings)
 
 
 class _Progress:
@@ -78,6 +80,15 @@ class _Progress:
     def __init__(self, summary: GenerateSummary, stream: TextIO | None):
         self._summary = summary
         self._stream = stream
+
+    def warn(self, warnings: list[str]) -> None:
+        self._summary.warnings.extend(warnings)
+        for warning in warnings:
+            self.note(f"warning: {warning}")
+
+    def note(self, text: str) -> None:
+        if self._stream is not None:
+            print(f"  {text}", file=self._stream, flush=True)
 
     def step(self, name: str, work: Callable[[], Any], describe: Callable[[Any], str] | None = None) -> Any:
         started = time.perf_counter()
@@ -125,7 +136,7 @@ def _run_generate(
     counts = summary.counts
     p = _Progress(summary, progress)
     for note in finish_interrupted_switch(root.outputs_dir):  # a killed run's switch completes first
-        print(f"  {note}", file=progress or sys.stderr, flush=True)
+        p.note(note)
 
     redactor = PhoneRedactor(config.phone_redaction)
     show_files, survey_files = p.step(
@@ -138,6 +149,7 @@ def _run_generate(
         "load coded Coda files", lambda: _load_coded_files(config, root),
         lambda c: f"{sum(1 for v in c.values() if len(v))} of {len(c)} datasets have coded messages",
     )
+    p.warn(raw_file_warnings(config, root, show_files) + coded_file_warnings(config, root, coded_messages))
 
     records = p.step("combine shows and surveys",
                      partial(combine_shows_and_surveys, show_files, survey_files, config=config, run=run),

@@ -1,0 +1,106 @@
+"""What stage 3 reads but cannot use: warnings, so that nobody's work is ignored without a word.
+
+Each warning is one line naming the file (relative to the data root) and how much is affected. None of these stops
+the run, since each has a meaning the pipeline applies consistently, but each usually means that someone's work
+or a fetch did not go where it was meant to:
+
+| what                                                    | what the pipeline does with it                  |
+| ------------------------------------------------------- | ----------------------------------------------- |
+| a coded file that is not a configured dataset           | ignored (e.g. ``S01E01.json`` for ``s01e01.json``) |
+| labels under a SchemeID no plan of the file reads       | ignored                                         |
+| a message whose Text is not the text of its MessageID   | its codes follow the MessageID                  |
+| a show's raw file with no runs                          | the show has no messages                        |
+| a run that appears more than once in a show's raw file  | each copy counts as a message                   |
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.records import Record
+from redss_pipeline.export.coda import CodedMessages
+from redss_pipeline.fetch.rapid_pro_keys import raw_key
+
+__all__ = ["coded_file_warnings", "raw_file_warnings"]
+
+
+def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages]) -> list[str]:
+    """Warnings about ``Coded Coda Files/``: files no dataset reads, unknown SchemeIDs, Texts not matching ids."""
+    warnings = [_unconfigured_file(path, root, list(coded)) for path in sorted(root.coded_dir.glob("*.json"))
+                if path.is_file() and path.name not in coded]
+    exact, prefixes = _readable_schemes(config)
+    for name, messages in coded.items():
+        shown = _shown(root.coded_dir / name, root)
+        unknown: Counter[str] = Counter()
+        for mid in messages.message_ids():
+            for label in messages.all_labels(mid):
+                scheme_id = label["SchemeID"]
+                if scheme_id not in exact.get(name, ()) and not scheme_id.startswith(prefixes.get(name, ())):
+                    unknown[scheme_id] += 1
+        if unknown:
+            listed = ", ".join(f"{scheme_id} {count}" for scheme_id, count in unknown.most_common())
+            total = sum(unknown.values())
+            warnings.append(f"{shown}: {total} label{_s(total)} under SchemeIDs no plan reads "
+                            f"{'were' if total != 1 else 'was'} ignored ({listed})")
+        if messages.mismatched_texts:
+            count = len(messages.mismatched_texts)
+            warnings.append(f"{shown}: {count} message{_s(count)} whose Text is not the text of their MessageID "
+                            f"(first: MessageID {messages.mismatched_texts[0]!r}); their codes follow the MessageID")
+    return warnings
+
+
+def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_files: Sequence[Sequence[Record]]) -> list[str]:
+    """Warnings about the shows' raw files (in show order, as loaded): empty files and repeated runs."""
+    warnings = []
+    for plan, records in zip(config.rqa_plans, show_files):
+        shown = _shown(root.raw_file(plan.flow), root)
+        if not records:
+            warnings.append(f"{shown}: holds no runs (was the flow fetched?)")
+            continue
+        key = raw_key(plan.result_key, "Run ID", plan.flow)
+        seen = Counter(run_id for run_id in (record.get(key) for record in records) if run_id is not None)
+        repeated = [run_id for run_id, count in seen.items() if count > 1]
+        if repeated:
+            warnings.append(f"{shown}: {len(repeated)} run{_s(len(repeated))} appear{'' if len(repeated) != 1 else 's'} "
+                            f"more than once (first: run {repeated[0]}); each copy counts as a message")
+    return warnings
+
+
+def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict[str, tuple[str, ...]]]:
+    """Per coded file: the SchemeIDs read exactly, and the prefixes read (a multi-coded scheme and its
+    ``-1``, ``-2`` duplicates, as the merge of coda.md 5.3 reads them)."""
+    exact: dict[str, set[str]] = {}
+    prefixes: dict[str, tuple[str, ...]] = {}
+    for plan in config.rqa_plans:
+        prefixes[plan.coda_file] = prefixes.get(plan.coda_file, ()) + (plan.scheme.scheme_id,)
+        if plan.binary is not None:
+            exact.setdefault(plan.coda_file, set()).add(plan.binary.scheme.scheme_id)
+        if config.ws_redirect is not None and config.ws_redirect.show == plan.name:
+            exact.setdefault(plan.coda_file, set()).add(config.ws_redirect.scheme.scheme_id)
+    for survey in config.survey_plans:
+        exact.setdefault(survey.coda_file, set()).add(survey.scheme.scheme_id)
+    return exact, prefixes
+
+
+def _unconfigured_file(path: Path, root: DataRoot, datasets: list[str]) -> str:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        what = f"its {len(data)} message{_s(len(data))}" if isinstance(data, list) else "its content"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        what = "its content (not a readable messages file)"
+    same_name = [name for name in datasets if name.casefold() == path.name.casefold()]
+    hint = f" (did you mean {same_name[0]}?)" if same_name else ""
+    return f"{_shown(path, root)}: not a configured dataset{hint}; {what} {'were' if what.endswith('s') else 'was'} ignored"
+
+
+def _shown(path: Path, root: DataRoot) -> str:
+    return path.relative_to(root.root).as_posix()
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"

@@ -1,0 +1,127 @@
+"""Stage 3 says what it ignores (issue 12 items 11 and 12): coders' work it cannot use (labels under an unknown
+SchemeID, a coded file that is not a configured dataset, a Text that does not match its MessageID), an empty show
+file and a run that appears twice; each warning names the file and the count, and the stage's summary ends with
+the number of warnings."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.deidentify.uuid_table import create_uuid_table
+from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.synthetic_workspace import generate_workspace
+from redss_pipeline.fetch.stage import run_fetch
+from redss_pipeline.generate.stage import run_generate
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GENDER_SCHEME = "Scheme-12cb6f95"
+
+
+@pytest.fixture(scope="module")
+def generated_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("warnings") / "root"
+    create_uuid_table(root)
+    with RapidProServer(generate_workspace(seed=3, size=300), token="t0k") as server:
+        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
+                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
+    run_generate(config=load_config(), data_root=root, progress=None,
+                 run=RunContext("first@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc)))
+    return root
+
+
+@pytest.fixture
+def root(generated_root, tmp_path) -> Path:
+    copy = tmp_path / "root"
+    shutil.copytree(generated_root, copy)
+    return copy
+
+
+def _stage3(root: Path) -> tuple[list[str], str]:
+    """Runs stage 3 as users do; returns its warning lines and the last line of its summary."""
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "me@example.org", str(root)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    warnings = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("warning: ")]
+    return warnings, result.stdout.strip().splitlines()[-1]
+
+
+def _label(scheme_id: str, code_id: str) -> dict:
+    return {"SchemeID": scheme_id, "CodeID": code_id, "DateTimeUTC": "2019-01-21T09:00:00.000Z", "Checked": True,
+            "Origin": {"OriginID": "coder@example.org", "Name": "Coder", "OriginType": "Manual"}}
+
+
+def test_a_clean_run_ends_with_no_warnings(root):
+    warnings, summary = _stage3(root)
+    assert warnings == []
+    assert summary.endswith("0 warnings")
+
+
+def test_labels_under_an_unknown_scheme_are_reported_with_their_count(root):
+    messages = json.loads((root / "Outputs/Coda Files/gender.json").read_text())
+    messages[0]["Labels"].insert(0, _label("Scheme-not-configured", "code-x"))
+    messages[1]["Labels"].insert(0, _label("Scheme-not-configured", "code-y"))
+    messages[2]["Labels"].insert(0, _label(GENDER_SCHEME + "-typo", "code-z"))
+    (root / "Coded Coda Files/gender.json").write_text(json.dumps(messages))
+    warnings, summary = _stage3(root)
+    assert warnings == [
+        "warning: Coded Coda Files/gender.json: 3 labels under SchemeIDs no plan reads were ignored "
+        f"(Scheme-not-configured 2, {GENDER_SCHEME}-typo 1)"]
+    assert summary.endswith("1 warning")
+
+
+def test_a_coded_file_that_is_not_a_configured_dataset_is_reported(root):
+    messages = json.loads((root / "Outputs/Coda Files/s01e01.json").read_text())
+    (root / "Coded Coda Files/S01E01.json").write_text(json.dumps(messages))
+    (root / "Coded Coda Files/s01e09.json").write_text(json.dumps(messages[:2]))
+    warnings, summary = _stage3(root)
+    assert warnings == [
+        f"warning: Coded Coda Files/S01E01.json: not a configured dataset (did you mean s01e01.json?); its "
+        f"{len(messages)} messages were ignored",
+        "warning: Coded Coda Files/s01e09.json: not a configured dataset; its 2 messages were ignored",
+    ]
+    assert summary.endswith("2 warnings")
+
+
+def test_a_text_that_does_not_match_its_message_id_is_reported(root):
+    messages = json.loads((root / "Outputs/Coda Files/s01e02.json").read_text())
+    messages[0]["Text"] = messages[0]["Text"] + " (edited)"
+    messages[3]["Text"] = "something else"
+    (root / "Coded Coda Files/s01e02.json").write_text(json.dumps(messages))
+    warnings, _ = _stage3(root)
+    assert warnings == [
+        f"warning: Coded Coda Files/s01e02.json: 2 messages whose Text is not the text of their MessageID "
+        f"(first: MessageID {messages[0]['MessageID']!r}); their codes follow the MessageID"]
+
+
+def test_an_empty_show_file_is_reported(root):
+    (root / "Raw Data/csap_s01e03_activation.json").write_text("[]")
+    warnings, summary = _stage3(root)
+    assert warnings == ["warning: Raw Data/csap_s01e03_activation.json: holds no runs (was the flow fetched?)"]
+    assert summary.endswith("1 warning")
+
+
+def test_a_run_that_appears_twice_is_reported(root):
+    path = root / "Raw Data/csap_s01e01_activation.json"
+    records = json.loads(path.read_text())
+    records += [records[0], records[4]]
+    path.write_text(json.dumps(records))
+    run_ids = [r["_data"]["Rqa_S01E01 (Run ID) - csap_s01e01_activation"] for r in (records[0], records[4])]
+    warnings, _ = _stage3(root)
+    assert warnings == [f"warning: Raw Data/csap_s01e01_activation.json: 2 runs appear more than once "
+                        f"(first: run {run_ids[0]}); each copy counts as a message"]
+
+
+def test_warning_lines_name_the_file_relative_to_the_data_root(root):
+    (root / "Raw Data/csap_s01e03_activation.json").write_text("[]")
+    warnings, _ = _stage3(root)
+    assert all(not re.search(re.escape(str(root)), line) for line in warnings)
