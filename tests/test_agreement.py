@@ -193,7 +193,7 @@ def test_bootstrap_alpha_of_every_resample_is_the_packages():
     alphas = draws.alphas(first, second)
     expected = []
     for weights in draws.weights:
-        units = np.repeat(np.arange(40), weights)
+        units = np.repeat(np.arange(40), weights.astype(np.int64))
         a, b = first[units], second[units]
         if len(set(a) | set(b)) > 1:
             expected.append(krippendorff.alpha(reliability_data=[a, b], level_of_measurement="nominal"))

@@ -178,7 +178,8 @@ class Resamples:
             return
         draws = np.random.default_rng(seed).integers(0, units, size=(resamples, units))
         flat = (draws + np.arange(resamples, dtype=np.int64)[:, np.newaxis] * units).ravel()
-        self.weights = np.bincount(flat, minlength=resamples * units).reshape(resamples, units)
+        # Counts as floats, so the products below run in BLAS; every count is a small integer, exact in a float.
+        self.weights = np.bincount(flat, minlength=resamples * units).reshape(resamples, units).astype(np.float64)
 
     def alphas(self, first: Sequence[int], second: Sequence[int]) -> np.ndarray:
         """Nominal alpha of every resample in which it is defined (see the module documentation for the formula)."""
@@ -187,15 +188,15 @@ class Resamples:
         a = np.asarray(first, dtype=np.int64)
         b = np.asarray(second, dtype=np.int64)
         values = int(max(a.max(), b.max())) + 1
-        counts = np.zeros((self.units, values), dtype=np.int64)  # how often each value occurs in each unit
+        counts = np.zeros((self.units, values))  # how often each value occurs in each unit
         rows = np.arange(self.units)
-        np.add.at(counts, (rows, a), 1)
-        np.add.at(counts, (rows, b), 1)
+        counts[rows, a] += 1
+        counts[rows, b] += 1  # a second statement, so a unit with two equal values counts 2
         n = 2 * self.units
         value_counts = self.weights @ counts
-        expected = n * n - (value_counts * value_counts).sum(axis=1)  # sum over c != k of n_c * n_k
-        observed = 2 * (self.weights @ (a != b).astype(np.int64))  # ordered pairs of unequal values
-        defined = expected > 0
+        expected = n * n - np.einsum("ij,ij->i", value_counts, value_counts)  # sum over c != k of n_c * n_k
+        observed = 2 * (self.weights @ (a != b).astype(np.float64))  # ordered pairs of unequal values
+        defined = expected > 0.5  # integers held in floats: zero means a single value throughout
         return 1.0 - (n - 1) * observed[defined] / expected[defined]
 
     def interval(self, first: Sequence[int], second: Sequence[int]) -> tuple[float, float] | None:

@@ -1,0 +1,211 @@
+"""The second coder's round trip and coding progress through stage 3 (spec coding-quality.md sections 1, 4, 5).
+
+The end-to-end case is the golden data root plus the hand-made second coder of ``tests/coding_quality`` (its
+README works every expected cell by hand)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.analysis.agreement import CodedScheme, write_agreement_csv
+from redss_pipeline.analysis.coding_progress import dataset_progress
+from redss_pipeline.analysis.coding_quality import measure_from_data_root
+from redss_pipeline.core.code_scheme import Code, CodeScheme
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.export.coda import CodedMessages
+from redss_pipeline.generate.icr_round_trip import icr_coda_messages
+from redss_pipeline.generate.show_messages import IcrRow
+from redss_pipeline.generate.stage import run_generate
+
+TESTS = Path(__file__).resolve().parent
+GOLDEN_ROOT = TESTS / "golden" / "data_root"
+CASE = TESTS / "coding_quality"
+PROJECT_ROOT = TESTS.parent
+CONFIG = load_config(PROJECT_ROOT / "pipeline_config.json")
+RUN = RunContext("quality@example.org", RunContext.now("x").started_at)
+
+
+def _data_root(tmp_path: Path, *, second_coder: bool = True) -> Path:
+    root = tmp_path / "data_root"
+    shutil.copytree(GOLDEN_ROOT, root)
+    if second_coder:
+        shutil.copytree(CASE / "Coded Coda Files" / "ICR", root / "Coded Coda Files" / "ICR")
+    return root
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "Outputs").rglob("*")) if p.is_file()}
+
+
+def _mid(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def coded_twice(tmp_path_factory) -> tuple[Path, str]:
+    """Stage 3 on the golden root with the second coder's files; returns the root and the step summary."""
+    root = _data_root(tmp_path_factory.mktemp("quality"))
+    summary = io.StringIO()
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=summary)
+    return root, summary.getvalue()
+
+
+def test_agreement_file_is_the_hand_worked_one(coded_twice):
+    root, _ = coded_twice
+    got = (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_text(encoding="utf-8")
+    assert got == (CASE / "expected_icr_agreement.csv").read_text(encoding="utf-8")
+
+
+def test_step_summary_has_one_line_per_show_with_alpha_and_band(coded_twice):
+    _, summary = coded_twice
+    assert "    s01e01: S01E01 no units coded by both, 0 units\n" in summary
+    assert "    s01e02: no agreement yet (no second coder file)\n" in summary
+    assert ("    s01e03: S01E03 Reasons alpha 0.690 [0.278, 1.000] tentative, 7 units; "
+            "S01E03 Yes/No/Amb alpha 0.727 [-0.125, 1.000] tentative, 5 units\n") in summary
+    assert "    s01e04: no agreement yet (no second coder file) (" in summary  # the step time follows
+
+
+def test_analysing_from_the_files_gives_the_same_figures(coded_twice):
+    """``measure_from_data_root`` reads what stage 3 wrote and the coded files: the same rows as the run."""
+    root, _ = coded_twice
+    quality = measure_from_data_root(CONFIG, root)
+    out = root / "again.csv"
+    write_agreement_csv(out, quality.agreement)
+    assert out.read_bytes() == (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_bytes()
+
+
+def test_same_inputs_give_byte_identical_files(coded_twice, tmp_path):
+    root, _ = coded_twice
+    again = _data_root(tmp_path)
+    run_generate(config=CONFIG, data_root=again, run=RUN, progress=None)
+    for name in ("Analysis/icr_agreement.csv", "Analysis/coding_progress.csv", "ICR/Coda Files/s01e03.json"):
+        assert (again / "Outputs" / name).read_bytes() == (root / "Outputs" / name).read_bytes(), name
+
+
+def test_the_icr_coda_file_has_the_main_datasets_ids_and_no_labels(coded_twice):
+    root, _ = coded_twice
+    icr = json.loads((root / "Outputs" / "ICR" / "Coda Files" / "s01e03.json").read_text(encoding="utf-8"))
+    main = json.loads((root / "Outputs" / "Coda Files" / "s01e03.json").read_text(encoding="utf-8"))
+    assert {m["MessageID"] for m in icr} == {m["MessageID"] for m in main}
+    assert all(m["Labels"] == [] for m in icr)
+    assert all(m["MessageID"] == _mid(m["Text"]) for m in icr)
+
+
+# -- refused second-coder files: one error, nothing replaced -----------------------------------------------------------
+
+
+def _second_coder_file(root: Path, messages: object, *, raw: str | None = None) -> Path:
+    path = root / "Coded Coda Files" / "ICR" / "s01e04.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(raw if raw is not None else json.dumps(messages), encoding="utf-8")
+    return path
+
+
+def _label(scheme_id: str, code_id: str) -> dict:
+    return {"SchemeID": scheme_id, "CodeID": code_id, "DateTimeUTC": "2019-02-01T09:00:00.000Z", "Checked": True,
+            "Origin": {"OriginID": "b@example.org", "Name": "B", "OriginType": "Manual"}}
+
+
+def _message(text: str, labels: list) -> dict:
+    return {"MessageID": _mid(text), "Text": text, "CreationDateTimeUTC": "2018-12-23T16:00:44+00:00",
+            "Labels": labels}
+
+
+def _an_s01e04_text(root: Path) -> str:
+    return json.loads((root / "Outputs" / "ICR" / "Coda Files" / "s01e04.json").read_text(encoding="utf-8"))[0]["Text"]
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("outside the sample", (r"s01e04\.json: record MessageID '[0-9a-f]{64}': field 'MessageID': this message is not "
+                           r"in the ICR sample of s01e04")),
+    ("foreign scheme", (r"s01e04\.json: record MessageID '[0-9a-f]{64}': field 'Labels\[0\]\.SchemeID': SchemeID "
+                       r"'Scheme-12cb6f95' is not a scheme of s01e04")),
+    ("unknown code", (r"s01e04\.json: record MessageID '[0-9a-f]{64}': field 'Labels\[1\]\.CodeID': CodeID "
+                     r"'code-nope' is not a code of scheme 'S01E04'")),
+    ("bad JSON", r"s01e04\.json: not valid JSON \(line 1, column 3"),
+])
+def test_a_second_coder_file_that_does_not_belong_is_refused_and_nothing_replaced(tmp_path, case, expected):
+    root = _data_root(tmp_path, second_coder=False)
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    before = _outputs(root)
+    text = _an_s01e04_text(root)
+    if case == "outside the sample":
+        _second_coder_file(root, [_message("a text nobody sent", [])])
+    elif case == "foreign scheme":
+        _second_coder_file(root, [_message(text, [_label("Scheme-12cb6f95", "code-63dcde9a")])])
+    elif case == "unknown code":
+        _second_coder_file(root, [_message(text, [_label("Scheme-3abe50d3", "code-5e1ce974"),
+                                                  _label("Scheme-3abe50d3-1", "code-nope")])])
+    else:
+        _second_coder_file(root, None, raw="[{")
+    with pytest.raises(CodaFileError, match=expected):
+        run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    assert _outputs(root) == before
+
+
+def test_a_missing_second_coder_file_means_not_coded_yet(tmp_path):
+    """Without any second-coder file: the ICR Coda files are written, the agreement file holds its header."""
+    root = _data_root(tmp_path, second_coder=False)
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    assert (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_text(encoding="utf-8").count("\n") == 1
+    assert (root / "Coded Coda Files" / "ICR").is_dir()  # created for people to fill
+    assert sorted(p.name for p in (root / "Outputs" / "ICR" / "Coda Files").iterdir()) == [
+        "s01e01.json", "s01e02.json", "s01e03.json", "s01e04.json"]
+
+
+# -- pieces ------------------------------------------------------------------------------------------------------------
+
+
+def test_icr_coda_messages_one_per_text_at_its_earliest_sampled_time():
+    rows = [IcrRow(2, "same text", "2018-12-05T12:00:00+03:00"), IcrRow(1, "other", "2018-12-04T12:00:00+03:00"),
+            IcrRow(3, "same text", "2018-12-03T12:00:00+03:00")]
+    assert icr_coda_messages(rows) == [
+        {"MessageID": _mid("same text"), "Text": "same text", "CreationDateTimeUTC": "2018-12-03T09:00:00+00:00",
+         "Labels": []},
+        {"MessageID": _mid("other"), "Text": "other", "CreationDateTimeUTC": "2018-12-04T09:00:00+00:00",
+         "Labels": []},
+    ]
+
+
+def _scheme() -> CodeScheme:
+    return CodeScheme("Scheme-q", "Q", "1", (
+        Code("c-a", "Normal", None, "a", 1, "a", True),
+        Code("c-NC", "Control", "NC", "NC", 2, "NC", True),
+        Code("c-WS", "Control", "WS", "WS", 3, "WS", True),
+    ))
+
+
+def _coded(*messages: tuple[str, list[tuple[str, str, bool]]]) -> CodedMessages:
+    return CodedMessages.from_json([
+        {"MessageID": mid, "Text": mid, "CreationDateTimeUTC": "2019-01-01T00:00:00+00:00",
+         "Labels": [{"SchemeID": s, "CodeID": c, "DateTimeUTC": f"2019-01-0{9 - i}T00:00:00Z", "Checked": checked,
+                     "Origin": {"OriginID": "x", "Name": "x", "OriginType": "Manual"}}
+                    for i, (s, c, checked) in enumerate(labels)]}
+        for mid, labels in messages])
+
+
+def test_progress_counts_only_checked_current_labels():
+    coded = _coded(
+        ("m1", [("Scheme-q", "c-a", True)]),  # coded
+        ("m2", [("Scheme-q", "c-a", False)]),  # a suggestion nobody checked
+        ("m3", [("Scheme-q", "c-a", False), ("Scheme-q", "c-a", True)]),  # checked, then unticked
+        ("m4", [("Scheme-q-1", "c-WS", True), ("Scheme-q", "c-NC", True)]),  # WS and NC (duplicate scheme)
+        ("m5", [("Scheme-q", "SPECIAL-MANUALLY_UNCODED", False), ("Scheme-q", "c-a", True)]),  # cleared
+        ("gone", [("Scheme-q", "c-a", True)]),  # not exported any more: not counted
+    )
+    row = dataset_progress("q", ["m1", "m2", "m3", "m4", "m5", "m6"], coded, [CodedScheme(_scheme(), True)])
+    assert (row.messages, row.coded, row.wrong_scheme, row.not_coded) == (6, 2, 1, 1)
+    assert row.coded_percent == pytest.approx(100 * 2 / 6)
+
+
+def test_progress_of_an_empty_dataset_has_no_percent():
+    row = dataset_progress("q", [], CodedMessages(), [CodedScheme(_scheme(), False)])
+    assert (row.messages, row.coded, row.coded_percent) == (0, 0, None)
