@@ -90,6 +90,16 @@ def test_same_inputs_give_byte_identical_files(coded_twice, tmp_path):
         assert (again / "Outputs" / name).read_bytes() == (root / "Outputs" / name).read_bytes(), name
 
 
+def test_the_second_coders_files_are_inputs_of_the_run_manifest(coded_twice):
+    root, _ = coded_twice
+    manifest = json.loads((root / "Outputs" / "manifest.json").read_text(encoding="utf-8"))
+    inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
+    path = root / "Coded Coda Files" / "ICR" / "s01e03.json"
+    assert inputs["Coded Coda Files/ICR/s01e03.json"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    outputs = {entry["path"] for entry in manifest["outputs"]}
+    assert {"Outputs/Analysis/icr_agreement.csv", "Outputs/ICR/Coda Files/s01e03.json"} <= outputs
+
+
 def test_the_icr_coda_file_has_the_main_datasets_ids_and_no_labels(coded_twice):
     root, _ = coded_twice
     icr = json.loads((root / "Outputs" / "ICR" / "Coda Files" / "s01e03.json").read_text(encoding="utf-8"))

@@ -57,6 +57,7 @@ def stage3_inputs(config: PipelineConfig, data_root: DataRoot) -> list[Path]:
         if coda_file not in datasets:
             datasets.append(coda_file)
     paths += [data_root.coded_dir / name for name in datasets]
+    paths += [data_root.icr_coded_dir / plan.coda_file for plan in config.rqa_plans]  # the second coder's
     sqlite_path, json_path = table_paths(data_root.root)
     paths.append(sqlite_path if sqlite_path.exists() else json_path)
     return [path for path in paths if path.is_file()]
