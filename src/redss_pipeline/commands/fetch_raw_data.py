@@ -15,20 +15,24 @@ token and the configuration, reads the clock once, prints the workspace line fir
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import re
 import sys
+import urllib.parse
 from pathlib import Path
 from collections.abc import Sequence
 
 from redss_pipeline.core.cli import ArgumentParser, run_main
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import UsageError
 from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.fetch.rapid_pro import TOKEN_ENV, resolve_token
 from redss_pipeline.fetch.stage import PARTIAL_EXIT_STATUS, run_fetch
 
-__all__ = ["RUN_SCRIPT", "build_parser", "main", "entry_point", "console_script"]
+__all__ = ["RUN_SCRIPT", "build_parser", "check_arguments", "main", "entry_point", "console_script"]
 
 RUN_SCRIPT = "2_fetch_raw_data.sh"
 
@@ -72,6 +76,7 @@ def build_parser(prog: str = RUN_SCRIPT) -> ArgumentParser:
 def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) -> int:
     options = build_parser(prog).parse_args(list(args))
     token = resolve_token(options.token, os.environ)
+    check_arguments(options, token)
     config = load_config(options.config)
     Path(options.rapid_pro_root).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -95,6 +100,43 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
         print(summary.partial_note(), file=sys.stderr)
         return PARTIAL_EXIT_STATUS
     return 0
+
+
+#: Rapid Pro API tokens are 40 hexadecimal characters; anything this long and hexadecimal is taken for one.
+_TOKEN_LIKE = re.compile(r"[0-9a-fA-F]{32,}")
+_ORDER = ("check the order of the arguments: <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> "
+          "<data-root>")
+
+
+def check_arguments(options: argparse.Namespace, token: str) -> None:
+    """Refuses positional arguments that were swapped, before anything is created, sent or printed.
+
+    A swap could otherwise create a folder named after the token, send the token to a server made of another
+    argument, record it as the ``<user>``, or print it in an error about a missing data root. The messages
+    name the argument, never its value (it may be the token).
+    """
+    for name, value in (("<user>", options.user), ("<rapid-pro-root>", options.rapid_pro_root),
+                        ("<rapid-pro-server>", options.server), ("<data-root>", options.data_root)):
+        if value.strip() == token or _TOKEN_LIKE.fullmatch(value.strip()):
+            raise UsageError(f"the {name} argument looks like the API token; {_ORDER}")
+    given = options.token
+    if not given.startswith("@") and given not in ("", "-") and (
+        "://" in given or "/" in given or Path(given).exists()
+    ):
+        raise UsageError(f"the <rapid-pro-token> argument looks like a server address or a path, not a token; {_ORDER}")
+    if not _is_server_address(options.server):
+        raise UsageError(f"the <rapid-pro-server> argument is not a server address such as https://textit.in; {_ORDER}")
+    if not Path(options.data_root).is_dir():
+        raise UsageError(f"the <data-root> argument is not an existing folder (stage 1 creates the data root); {_ORDER}")
+
+
+def _is_server_address(value: str) -> bool:
+    """``http(s)://host[:port][/path]``, or a host name the client prefixes with ``https://`` (it has a dot,
+    or is ``localhost``)."""
+    url = urllib.parse.urlsplit(value if "://" in value else f"https://{value}")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return False
+    return "." in url.hostname or ":" in url.hostname or url.hostname == "localhost"
 
 
 def entry_point(argv: Sequence[str] | None = None, *, prog: str = RUN_SCRIPT) -> int:

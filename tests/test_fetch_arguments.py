@@ -1,0 +1,65 @@
+"""Stage 2's five positional arguments, swapped by mistake (issue 12 item 13): every swap that puts the token
+where another argument belongs, or another argument where the token belongs, is refused before anything is
+created or sent, with a usage error (exit 2) that never shows the token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.deidentify.uuid_table import create_uuid_table
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Rapid Pro API tokens are 40 hexadecimal characters.
+TOKEN = "3f5c0e9b7a1d24c68e0f5b3a9d7c1e2f4a6b8c0d"
+SERVER = "http://127.0.0.1:9"  # nothing listens there: a request would fail, but none may be made
+
+
+def _stage_two(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RAPID_PRO_TOKEN"}
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "fetch_raw_data.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    create_uuid_table(tmp_path / "root")
+    return tmp_path
+
+
+def _entries(work: Path) -> set[str]:
+    return {str(p.relative_to(work)) for p in work.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "swapped, arguments",
+    [
+        ("token and data root", ["me@example.org", "rp-root", SERVER, "root", TOKEN]),
+        ("server and token", ["me@example.org", "rp-root", TOKEN, SERVER, "root"]),
+        ("rapid-pro-root and token", ["me@example.org", TOKEN, SERVER, "rp-root", "root"]),
+        ("user and token", [TOKEN, "rp-root", SERVER, "me@example.org", "root"]),
+        ("user and data root", ["root", "rp-root", SERVER, TOKEN, "me@example.org"]),
+    ],
+)
+def test_swapped_arguments_are_refused_before_anything_is_created_and_the_token_is_never_shown(
+    work: Path, swapped: str, arguments: list[str]
+) -> None:
+    before = _entries(work)
+    result = _stage_two(work, *arguments)
+    assert result.returncode == 2, (swapped, result.stdout, result.stderr)
+    output = result.stdout + result.stderr
+    assert TOKEN not in output and TOKEN[:12] not in output
+    assert "order" in result.stderr  # the message says to check the order of the arguments
+    assert _entries(work) == before, f"{swapped}: something was created"
+
+
+def test_a_token_given_where_the_server_belongs_is_never_sent_anywhere(work: Path) -> None:
+    """A host name without a dot (a token, say) is not taken for a server: https://<token> is never asked."""
+    result = _stage_two(work, "me@example.org", "rp-root", "abcdef", TOKEN, "root")
+    assert result.returncode == 2
+    assert "abcdef" not in result.stderr and TOKEN not in result.stderr
+    assert not (work / "rp-root").exists()
