@@ -9,10 +9,12 @@ prints the traceback as well. Any other exception is a bug: it is reported with 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import traceback
 from typing import Callable, Sequence
 
+from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error
 from redss_pipeline.core.errors import PipelineError, UsageError
 
 __all__ = ["ArgumentParser", "run_main"]
@@ -43,6 +45,18 @@ def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = 
         if not verbose and error.exit_status != 2:
             print("(run again with --verbose for the traceback)", file=sys.stderr)
         return error.exit_status
+    except (OSError, sqlite3.Error) as error:
+        # A full disk, a read-only folder, a damaged database the stage did not name itself: still one line.
+        if verbose:
+            traceback.print_exc()
+        if isinstance(error, OSError):
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {where}{describe_os_error(error)}", file=sys.stderr)
+        else:
+            print(f"error: a database of the data root: {describe_sqlite_error(error)}", file=sys.stderr)
+        if not verbose:
+            print("(run again with --verbose for the traceback)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: nothing was half-written; run the same command again to resume", file=sys.stderr)
         return 130

@@ -425,6 +425,8 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
     config_path = Path(path) if path is not None else default_config_path()
     try:
         text = config_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"not UTF-8 text ({error.reason} at byte {error.start})"], path=config_path) from None
     except OSError as error:
         raise ConfigError([f"cannot read the configuration file: {error.strerror}"], path=config_path) from None
     try:

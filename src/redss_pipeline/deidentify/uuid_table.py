@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from redss_pipeline.core.atomic_files import atomic_write_text
+from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error, sqlite_file_is_damaged
 from redss_pipeline.core.errors import UuidTableError
 
 __all__ = [
@@ -195,38 +196,43 @@ class UuidTable:
         and links it into place only when complete. ``FileExistsError`` when ``path`` exists by then: a table
         is never replaced."""
         folder = path.parent
-        _owner_only_folder(folder)
-        # mkstemp: a name no other process uses, created 0600 (SQLite gives its -wal and -shm files the same mode).
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".building", dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = None
         try:
-            connection = cls._connect(tmp)
-            try:
-                connection.executescript(_SCHEMA)
-                connection.execute(f"PRAGMA user_version={_FORMAT_VERSION}")
-                if entries:
-                    table = cls(connection, tmp)
-                    table._insert(entries)
-                connection.execute("PRAGMA journal_mode=DELETE")  # fold the WAL in before the move
-            finally:
-                connection.close()
+            _owner_only_folder(folder)
+            # mkstemp: a name no other process uses, created 0600 (SQLite gives its -wal and -shm files that mode).
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".building", dir=folder)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            with _sqlite_errors(path, "cannot write the UUID table"):
+                connection = cls._connect(tmp)
+                try:
+                    connection.executescript(_SCHEMA)
+                    connection.execute(f"PRAGMA user_version={_FORMAT_VERSION}")
+                    if entries:
+                        cls(connection, path)._insert(entries)
+                    connection.execute("PRAGMA journal_mode=DELETE")  # fold the WAL in before the move
+                finally:
+                    connection.close()
             _link_into_place(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError as error:
+            raise UuidTableError(f"cannot write the UUID table: {describe_os_error(error)}", path=path) from error
         finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
-                leftover.unlink(missing_ok=True)
+            if tmp is not None:
+                for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink(missing_ok=True)
 
     @classmethod
     def _open(cls, path: Path) -> "UuidTable":
         _owner_only(path.parent, FOLDER_MODE)
         for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             _owner_only(file, FILE_MODE)  # tables made before they were owner-only are closed too
-        try:
+        with _sqlite_errors(path, "cannot open the UUID table"):
             connection = cls._connect(path)
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
-        except sqlite3.DatabaseError as error:
-            raise UuidTableError(f"not a readable UUID table ({error})", path=path) from None
         if version != _FORMAT_VERSION:
             connection.close()
             raise UuidTableError(f"unknown UUID table format version {version}", path=path)
@@ -245,11 +251,13 @@ class UuidTable:
 
     def _load(self) -> dict[str, str]:
         if self._by_key is None:
-            self._by_key = dict(self._db.execute("SELECT key, uuid FROM phone_uuids ORDER BY seq"))
+            with _sqlite_errors(self.path, "cannot read the UUID table"):
+                self._by_key = dict(self._db.execute("SELECT key, uuid FROM phone_uuids ORDER BY seq"))
         return self._by_key
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM phone_uuids").fetchone()[0]
+        with _sqlite_errors(self.path, "cannot read the UUID table"):
+            return self._db.execute("SELECT COUNT(*) FROM phone_uuids").fetchone()[0]
 
     def uuids_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
         """The id of every key, adding the keys not yet in the table (one transaction for the batch).
@@ -309,6 +317,10 @@ class UuidTable:
         except sqlite3.IntegrityError as error:
             self._db.execute("ROLLBACK")
             raise UuidTableError(f"duplicate key or id while adding to the table ({error})", path=self.path) from None
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise _table_error(self.path, "cannot add to the UUID table", error) from error
 
     # -- 2019 JSON form ---------------------------------------------------------------------------------
 
@@ -340,7 +352,29 @@ class UuidTable:
 
     def export_json(self, json_path: str | Path) -> None:
         """Writes the table in the 2019 JSON form (insertion order, ``json.dumps`` defaults, no newline)."""
-        atomic_write_text(json_path, json.dumps(dict(self._load())), owner_only=True)
+        try:
+            atomic_write_text(json_path, json.dumps(dict(self._load())), owner_only=True)
+        except OSError as error:
+            raise UuidTableError(f"cannot write the export: {describe_os_error(error)}", path=json_path) from error
+
+
+def _table_error(path: Path, doing: str, error: sqlite3.Error) -> UuidTableError:
+    if sqlite_file_is_damaged(error):
+        return UuidTableError(
+            f"the UUID table is damaged ({error}); restore it from a backup: it is the only link between people "
+            "and their ids",
+            path=path,
+        )
+    return UuidTableError(f"{doing}: {describe_sqlite_error(error, path)}", path=path)
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path, doing: str) -> Iterator[None]:
+    """SQLite failures (full disk, read-only folder, damaged page) as one-line UUID table errors naming it."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise _table_error(path, doing, error) from error
 
 
 def _link_into_place(tmp: Path, path: Path) -> None:
@@ -361,7 +395,11 @@ def _link_into_place(tmp: Path, path: Path) -> None:
 def _read_json_table(path: Path) -> list[tuple[str, str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise UuidTableError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path) from None
+    except OSError as error:
+        raise UuidTableError(f"cannot read the 2019 UUID table: {describe_os_error(error)}", path=path) from None
+    except json.JSONDecodeError as error:
         raise UuidTableError(f"cannot read the 2019 UUID table ({error})", path=path) from None
     if not isinstance(data, dict):
         raise UuidTableError("expected a JSON object mapping phone numbers to ids", path=path)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error, sqlite_file_is_damaged
 from redss_pipeline.core.errors import StateError
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.fetch.raw_records import ContactRef, deidentified_run, modified_key, run_identity
@@ -212,7 +213,11 @@ class FetchStore:
     def open(cls, path: str | Path) -> "FetchStore":
         """Opens the store at ``path``, creating it (and its folder) when missing."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StateError(f"cannot create the folder of the fetch store: {describe_os_error(error)}",
+                             path=path.parent) from error
         try:
             connection = sqlite3.connect(path, isolation_level=None)  # explicit transactions below
             connection.execute("PRAGMA journal_mode=WAL")
@@ -233,10 +238,8 @@ class FetchStore:
                     f"BEGIN;\n{_WORKSPACE_SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;"
                 )
                 version = SCHEMA_VERSION
-        except sqlite3.DatabaseError as error:
-            raise StateError(
-                f"not a readable fetch store ({error}); move it away to fetch everything again", path=path
-            ) from None
+        except sqlite3.Error as error:
+            raise store_error(path, error) from error
         if version != SCHEMA_VERSION:
             connection.close()
             raise StateError(
@@ -262,7 +265,8 @@ class FetchStore:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (a full disk)
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -599,6 +603,18 @@ class FetchStore:
         else:
             with self.transaction():
                 yield
+
+
+def store_error(path: Path, error: sqlite3.Error) -> StateError:
+    """A failure of the store's database as one line. Only a damaged file is worth moving away (the next fetch
+    then asks the server for everything); a read-only folder or a full disk leave a healthy store, to keep."""
+    if sqlite_file_is_damaged(error):
+        return StateError(f"not a readable fetch store ({error}); move it away to fetch everything again", path=path)
+    return StateError(
+        f"cannot use the fetch store: {describe_sqlite_error(error, path)}; the store is kept as it is, fix that and "
+        "run the same command again",
+        path=path,
+    )
 
 
 def _has_tables(connection: sqlite3.Connection) -> bool:

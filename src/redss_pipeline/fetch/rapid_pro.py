@@ -111,6 +111,8 @@ def resolve_token(value: str, environ: Mapping[str, str]) -> str:
         try:
             with open(path, encoding="utf-8") as handle:
                 token = handle.readline().strip()
+        except UnicodeDecodeError:
+            raise UsageError("the Rapid Pro token file is not UTF-8 text", path=path) from None
         except OSError as error:
             raise UsageError(f"cannot read the Rapid Pro token file ({error.strerror})", path=path) from None
         if not token:

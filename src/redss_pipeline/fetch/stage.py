@@ -40,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import FetchError
 from redss_pipeline.fetch.contact_identity import identity_urn
 from redss_pipeline.fetch.fetch_store import (
+    store_error,
     CONTACTS_CURSOR,
     DELETED_CONTACTS_CURSOR,
     IDENTITY_RULE,
@@ -306,6 +308,8 @@ def run_fetch(
                     _fetch_into(store, client, table, config, root, run, workspace, flows, options, summary)
             if full:
                 _rebuild_store(client, table, config, root, run, workspace, flows, options, summary)
+        except sqlite3.Error as error:  # a full disk, a read-only folder, a damaged page: one line
+            raise store_error(root.fetch_store, error) from error
         finally:
             summary.requests = client.requests_made
     summary.phone_numbers_redacted = options.redactor.count
