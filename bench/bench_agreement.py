@@ -24,9 +24,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
-from redss_pipeline.analysis.agreement import icr_agreement
-from redss_pipeline.core.config import load_config
-from redss_pipeline.export.coda import CodedMessages
+from redss_pipeline.analysis.agreement import icr_agreement  # noqa: E402
+from redss_pipeline.core.config import load_config  # noqa: E402
+from redss_pipeline.export.coda import CodedMessages  # noqa: E402
 
 
 def _label(scheme_id: str, code_id: str, minute: int) -> dict:

@@ -8,14 +8,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from redss_pipeline.analysis.agreement import CodedScheme, write_agreement_csv
 from redss_pipeline.analysis.coding_progress import dataset_progress
-from redss_pipeline.analysis.coding_quality import measure_from_data_root
+from redss_pipeline.analysis.coding_quality import measure_from_data_root, section_context
 from redss_pipeline.core.code_scheme import Code, CodeScheme
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import CodaFileError
@@ -219,3 +221,55 @@ def test_progress_counts_only_checked_current_labels():
 def test_progress_of_an_empty_dataset_has_no_percent():
     row = dataset_progress("q", [], CodedMessages(), [CodedScheme(_scheme(), False)])
     assert (row.messages, row.coded, row.coded_percent) == (0, 0, None)
+
+
+# -- the report's section ----------------------------------------------------------------------------------------------
+
+
+def _render_section(context: dict) -> str:
+    """The partial rendered as the report includes it (package templates, autoescape, strict undefined)."""
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("redss_pipeline.analysis", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    page = environment.from_string('{% with data = context %}{% include "coding_quality.html.j2" %}{% endwith %}')
+    return page.render(context=context)
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_report_section_shows_progress_alpha_band_and_codes_disagreed_on_first(coded_twice):
+    root, _ = coded_twice
+    context = section_context(root / "Outputs" / "Analysis")
+    assert [row["dataset"] for row in context["progress"]][:4] == ["s01e01", "s01e02", "s01e03", "s01e04"]
+    reasons, yes_no = (s for s in context["schemes"] if s["show"] == "s01e03")
+    assert [code["code"] for code in reasons["codes"]] == [
+        "discriminating_actor_government", "discriminating_actor_community",
+        "reasons_for_lack_of_discrimination_religion", "axes_of_discrimination_access_to_housing",
+        "axes_of_discrimination_access_to_health_care", "reasons_for_lack_of_discrimination_common_identity", "WS"]
+    assert [code["code"] for code in yes_no["codes"]] == ["ambivalent", "yes", "no", "WS"]
+
+    html = _render_section(context)
+    text = _text(html)
+    assert ("s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative ; "
+            "exact agreement 71.4%, Cohen's kappa 0.674, mean alpha per code 0.745. 7 messages coded by both, 2 not."
+            ) in text
+    assert "discriminating_actor_government 0.000 -0.182 to 0.000 unreliable 0.071 85.7 0.000" in text
+    assert '<span class="band-tentative">tentative</span>' in html
+    assert "s01e01: S01E01 No message of the sample is coded by both coders yet (11 not coded by both)." in text
+    # the progress table with a bar per dataset, and the total
+    assert "s01e01 11 6 54.5" in text and "s01e03 9 7 77.8" in text
+    assert html.count('aria-label="') == len(context["progress"]) + 1
+    assert 'style="width: 77.8%;' in html
+
+
+def test_report_section_without_files_is_left_out(tmp_path):
+    assert section_context(tmp_path) is None
+
+
+def test_report_section_before_any_second_coder_says_how_to_start(tmp_path):
+    root = _data_root(tmp_path, second_coder=False)
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    text = _text(_render_section(section_context(root / "Outputs" / "Analysis")))
+    assert "No show has been coded by a second coder yet" in text
+    assert "Total 88 52 59.1" in text

@@ -197,7 +197,8 @@ class Resamples:
         expected = n * n - np.einsum("ij,ij->i", value_counts, value_counts)  # sum over c != k of n_c * n_k
         observed = 2 * (self.weights @ (a != b).astype(np.float64))  # ordered pairs of unequal values
         defined = expected > 0.5  # integers held in floats: zero means a single value throughout
-        return 1.0 - (n - 1) * observed[defined] / expected[defined]
+        alphas: np.ndarray = 1.0 - (n - 1) * observed[defined] / expected[defined]
+        return alphas
 
     def interval(self, first: Sequence[int], second: Sequence[int]) -> tuple[float, float] | None:
         """The 2.5th and 97.5th percentiles of the resamples' alphas; None when no resample has one."""

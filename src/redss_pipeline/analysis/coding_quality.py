@@ -1,14 +1,14 @@
 """Coding quality in one place: what stage 3 hands over and gets back (spec coding-quality.md).
 
-| function / method                      | when                                     | does                                       |
-| -------------------------------------- | ---------------------------------------- | ------------------------------------------ |
-| :func:`prepare_icr_round_trip`         | stage 3, right after the ICR samples     | the second coder's Coda files; reads and    |
-|                                        |                                          | checks the second coder's coded files       |
-| :func:`measure_coding_quality`         | stage 3, before writing                  | agreement and progress rows                 |
-| :meth:`CodingQuality.write`            | stage 3, with the other outputs (staged) | the ICR Coda files and the two CSVs          |
-| :meth:`CodingQuality.summary`          | stage 3's step summary                   | one line per show: alpha and its band        |
-| :func:`measure_from_data_root`         | ``analyse`` without stage 3              | the same, from the files stage 3 wrote       |
-| :func:`report_section_data`            | the analysis report                      | what the "coding quality" section shows      |
+| function / method                | when                                 | does                                       |
+| -------------------------------- | ------------------------------------ | ------------------------------------------ |
+| :func:`prepare_icr_round_trip`   | stage 3, right after the ICR samples | the second coder's Coda files; reads and   |
+|                                  |                                      | checks the second coder's coded files      |
+| :func:`measure_coding_quality`   | stage 3, before writing              | agreement and progress rows                |
+| :meth:`CodingQuality.write`      | stage 3, with the other outputs      | the ICR Coda files and the two CSVs        |
+| :meth:`CodingQuality.summary`    | stage 3's step summary               | one line per show: alpha and its band      |
+| :func:`measure_from_data_root`   | without running stage 3 again        | the same, from the files stage 3 wrote     |
+| :func:`section_context`          | the analysis report                  | what the "coding quality" section shows    |
 
 Everything that can fail on a user's file (a second-coder file that does not belong to the sample, an unknown
 code) fails in :func:`prepare_icr_round_trip` or :func:`measure_coding_quality`, before any output is written.
@@ -16,6 +16,7 @@ code) fails in :func:`prepare_icr_round_trip` or :func:`measure_coding_quality`,
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,10 +38,10 @@ from redss_pipeline.analysis.coding_progress import (
     dataset_schemes,
     write_progress_csv,
 )
-from redss_pipeline.core.output_set import OutputSet
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.output_set import OutputSet
 from redss_pipeline.export.coda import CodedMessages, read_coded_file, write_coda_file
 from redss_pipeline.generate.icr_round_trip import (
     first_coder_files,
@@ -57,7 +58,7 @@ __all__ = [
     "measure_coding_quality",
     "measure_from_data_root",
     "prepare_icr_round_trip",
-    "report_section_data",
+    "section_context",
 ]
 
 AGREEMENT_CSV = "icr_agreement.csv"
@@ -119,8 +120,8 @@ def _alpha_summary(row: AgreementRow) -> str:
     interval = ""
     if row.alpha_ci_low is not None and row.alpha_ci_high is not None:
         interval = f" [{decimal_text(row.alpha_ci_low, 3)}, {decimal_text(row.alpha_ci_high, 3)}]"
-    return (f"{row.scheme} alpha {decimal_text(row.krippendorff_alpha, 3)}{interval} {alpha_band(row.krippendorff_alpha)}"
-            f", {row.units} units")
+    alpha = decimal_text(row.krippendorff_alpha, 3)
+    return f"{row.scheme} alpha {alpha}{interval} {alpha_band(row.krippendorff_alpha)}, {row.units} units"
 
 
 def prepare_icr_round_trip(config: PipelineConfig, root: DataRoot,
@@ -181,49 +182,63 @@ def measure_from_data_root(config: PipelineConfig, data_root: str | Path) -> Cod
 # -- the report's section (coding-quality.md section 6) --------------------------------------------------------------
 
 
-def report_section_data(quality: CodingQuality) -> dict[str, Any]:
-    """What the report's "coding quality" section shows (template ``coding_quality.html.j2``).
+def section_context(analysis_dir: str | Path) -> dict[str, Any] | None:
+    """What the report's "coding quality" section shows, read from the two CSVs stage 3 wrote in
+    ``Outputs/Analysis`` (so the report can be made from the files alone); None when neither exists.
 
-    ``progress``: one entry per dataset (then ``total``) with its counts and ``coded_percent`` (a number, or None);
-    ``shows``: per show and scheme with units, the overall alpha, its interval and band, the mean per-code alpha,
-    and ``codes`` sorted by alpha ascending (undefined last, then scheme order), so the codes coders disagree on
-    come first, each with its prevalence. ``not_yet``: the shows without agreement figures yet.
+    | key         | value                                                                                       |
+    | ----------- | ------------------------------------------------------------------------------------------- |
+    | ``progress``| one dict per dataset: ``dataset``, ``messages``, ``coded``, ``coded_percent`` (text, "" when |
+    |             | undefined), ``wrong_scheme``, ``not_coded``, ``bar_percent`` (a number 0-100 for the bar)    |
+    | ``total``   | the same for the ``Total`` row (or None)                                                    |
+    | ``schemes`` | per show and scheme in file order: ``show``, ``scheme``, ``units``, ``not_coded_by_both``,   |
+    |             | ``percent_agreement``, ``cohen_kappa``, ``alpha``, ``ci_low``, ``ci_high``, ``band``,        |
+    |             | ``mean_code_alpha`` (texts as in the CSV) and ``codes``: the per-code rows sorted by alpha  |
+    |             | ascending (undefined last), so the codes coders disagree on come first, with prevalence     |
     """
-    progress = [_progress_entry(row) for row in quality.progress if row.dataset != TOTAL]
-    total = next(_progress_entry(row) for row in quality.progress if row.dataset == TOTAL)
-    shows = []
-    for plan in quality.config.rqa_plans:
-        rows = [row for row in quality.agreement if row.show == plan.name]
-        for overall_index, row in enumerate(rows):
-            if row.code != ALL_CODES:
-                continue
-            codes = []
-            for code_row in rows[overall_index + 1:]:
-                if code_row.code == ALL_CODES or code_row.scheme != row.scheme:
-                    break
-                codes.append(code_row)
-            ordered = sorted(enumerate(codes), key=lambda item: (item[1].krippendorff_alpha is None,
-                                                                 item[1].krippendorff_alpha or 0.0, item[0]))
-            shows.append({**_agreement_entry(row), "codes": [_agreement_entry(code) for _, code in ordered]})
-    shown = {entry["show"] for entry in shows}
+    folder = Path(analysis_dir)
+    progress_rows = _read_csv(folder / PROGRESS_CSV)
+    agreement_rows = _read_csv(folder / AGREEMENT_CSV)
+    if progress_rows is None and agreement_rows is None:
+        return None
+    progress = [_progress_entry(row) for row in progress_rows or []]
+    schemes: list[dict[str, Any]] = []
+    for row in agreement_rows or []:
+        entry = _agreement_entry(row)
+        if row["code"] == ALL_CODES:
+            schemes.append({**entry, "codes": []})
+        elif schemes and (schemes[-1]["show"], schemes[-1]["scheme"]) == (row["show"], row["scheme"]):
+            schemes[-1]["codes"].append(entry)
+    for scheme in schemes:
+        scheme["codes"].sort(key=lambda code: (code["alpha"] == "", float(code["alpha"] or 0)))
     return {
-        "progress": progress,
-        "total": total,
-        "shows": shows,
-        "not_yet": [plan.name for plan in quality.config.rqa_plans if plan.name not in shown],
+        "progress": [entry for entry in progress if entry["dataset"] != TOTAL],
+        "total": next((entry for entry in progress if entry["dataset"] == TOTAL), None),
+        "schemes": schemes,
+        "files": [name for name, rows in ((PROGRESS_CSV, progress_rows), (AGREEMENT_CSV, agreement_rows))
+                  if rows is not None],
     }
 
 
-def _progress_entry(row: ProgressRow) -> dict[str, Any]:
-    return {"dataset": row.dataset, "messages": row.messages, "coded": row.coded,
-            "coded_percent": row.coded_percent, "wrong_scheme": row.wrong_scheme, "not_coded": row.not_coded}
+def _read_csv(path: Path) -> list[dict[str, str]] | None:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return None
 
 
-def _agreement_entry(row: AgreementRow) -> dict[str, Any]:
+def _progress_entry(row: Mapping[str, str]) -> dict[str, Any]:
+    percent = row.get("coded_percent", "")
+    return {**row, "bar_percent": min(100.0, max(0.0, float(percent))) if percent else 0.0}
+
+
+def _agreement_entry(row: Mapping[str, str]) -> dict[str, Any]:
+    alpha = row.get("krippendorff_alpha", "")
     return {
-        "show": row.show, "scheme": row.scheme, "code": row.code, "units": row.units,
-        "not_coded_by_both": row.not_coded_by_both, "prevalence": row.prevalence,
-        "percent_agreement": row.percent_agreement, "cohen_kappa": row.cohen_kappa,
-        "alpha": row.krippendorff_alpha, "ci_low": row.alpha_ci_low, "ci_high": row.alpha_ci_high,
-        "band": row.band, "mean_code_alpha": row.mean_code_alpha,
+        "show": row["show"], "scheme": row["scheme"], "code": row["code"], "units": row["units"],
+        "not_coded_by_both": row["not_coded_by_both"], "prevalence": row["prevalence"],
+        "percent_agreement": row["percent_agreement"], "cohen_kappa": row["cohen_kappa"], "alpha": alpha,
+        "ci_low": row["alpha_ci_low"], "ci_high": row["alpha_ci_high"],
+        "band": alpha_band(float(alpha)) if alpha else "", "mean_code_alpha": row["mean_code_alpha"],
     }
