@@ -192,12 +192,24 @@ def test_bootstrap_alpha_of_every_resample_is_the_packages():
     draws = Resamples(40, resamples=200, seed=3)
     alphas = draws.alphas(first, second)
     expected = []
-    for weights in draws.weights:
-        units = np.repeat(np.arange(40), weights.astype(np.int64))
+    for units in draws.draws:
         a, b = first[units], second[units]
         if len(set(a) | set(b)) > 1:
             expected.append(krippendorff.alpha(reliability_data=[a, b], level_of_measurement="nominal"))
     assert alphas == pytest.approx(expected, abs=1e-12)
+
+
+def test_yes_no_questions_evaluated_together_equal_one_at_a_time():
+    """The codes of a scheme are bootstrapped in one product; each equals the general evaluation on its own."""
+    rng = np.random.default_rng(11)
+    xs = [rng.integers(0, 2, 30).tolist() for _ in range(5)] + [[1] * 30]  # the last: one value throughout
+    ys = [[v if rng.random() < 0.8 else 1 - v for v in x] for x in xs[:5]] + [[1] * 30]
+    draws = Resamples(30, resamples=300, seed=5)
+    together = draws.yes_no_alphas(xs, ys)
+    for x, y, alphas in zip(xs, ys, together):
+        assert alphas == pytest.approx(draws.alphas(x, y), abs=1e-12)
+    assert together[-1].size == 0
+    assert draws.yes_no_intervals(xs, ys)[-1] is None
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_estimate():

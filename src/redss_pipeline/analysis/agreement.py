@@ -166,20 +166,20 @@ def alpha_band(alpha: float | None) -> str | None:
 
 
 class Resamples:
-    """The bootstrap resamples of ``units`` units: how many times each unit is drawn into each resample.
+    """The bootstrap resamples of ``units`` units: ``draws[r]`` are the positions of the units drawn, with
+    replacement, into resample ``r``; every resample has ``units`` units.
 
-    ``weights[r, u]`` is the number of copies of unit ``u`` in resample ``r``; every resample has ``units`` units.
+    The evaluations below count in integers (indexing, ``bincount``, integer products): a floating-point product
+    would hand the work to the BLAS library, whose worker threads slow it down tenfold on a busy machine.
     """
 
     def __init__(self, units: int, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED):
         self.units = units
-        if units == 0:
-            self.weights = np.zeros((0, 0), dtype=np.int64)
-            return
-        draws = np.random.default_rng(seed).integers(0, units, size=(resamples, units))
-        flat = (draws + np.arange(resamples, dtype=np.int64)[:, np.newaxis] * units).ravel()
-        # Counts as floats, so the products below run in BLAS; every count is a small integer, exact in a float.
-        self.weights = np.bincount(flat, minlength=resamples * units).reshape(resamples, units).astype(np.float64)
+        self.draws = (np.random.default_rng(seed).integers(0, units, size=(resamples, units)) if units
+                      else np.zeros((0, 0), dtype=np.int64))
+        # copies[r, u]: how many times unit u is drawn into resample r
+        flat = (self.draws + np.arange(len(self.draws), dtype=np.int64)[:, np.newaxis] * units).ravel()
+        self.copies = np.bincount(flat, minlength=self.draws.size).reshape(self.draws.shape)
 
     def alphas(self, first: Sequence[int], second: Sequence[int]) -> np.ndarray:
         """Nominal alpha of every resample in which it is defined (see the module documentation for the formula)."""
@@ -188,25 +188,50 @@ class Resamples:
         a = np.asarray(first, dtype=np.int64)
         b = np.asarray(second, dtype=np.int64)
         values = int(max(a.max(), b.max())) + 1
-        counts = np.zeros((self.units, values))  # how often each value occurs in each unit
-        rows = np.arange(self.units)
-        counts[rows, a] += 1
-        counts[rows, b] += 1  # a second statement, so a unit with two equal values counts 2
+        resamples = self.draws.shape[0]
+        drawn = np.concatenate([a[self.draws], b[self.draws]], axis=1)  # every value of each resample
+        offsets = np.arange(resamples, dtype=np.int64)[:, np.newaxis] * values
+        value_counts = np.bincount((drawn + offsets).ravel(), minlength=resamples * values).reshape(resamples, values)
         n = 2 * self.units
-        value_counts = self.weights @ counts
-        expected = n * n - np.einsum("ij,ij->i", value_counts, value_counts)  # sum over c != k of n_c * n_k
-        observed = 2 * (self.weights @ (a != b).astype(np.float64))  # ordered pairs of unequal values
-        defined = expected > 0.5  # integers held in floats: zero means a single value throughout
+        expected = n * n - (value_counts * value_counts).sum(axis=1)  # sum over c != k of n_c * n_k
+        observed = 2 * (a != b)[self.draws].sum(axis=1)  # ordered pairs of unequal values
+        defined = expected > 0  # zero: a single value throughout
         alphas: np.ndarray = 1.0 - (n - 1) * observed[defined] / expected[defined]
         return alphas
 
     def interval(self, first: Sequence[int], second: Sequence[int]) -> tuple[float, float] | None:
         """The 2.5th and 97.5th percentiles of the resamples' alphas; None when no resample has one."""
-        alphas = self.alphas(first, second)
-        if alphas.size == 0:
-            return None
-        low, high = np.percentile(alphas, [2.5, 97.5])
-        return float(low), float(high)
+        return _percentiles(self.alphas(first, second))
+
+    def yes_no_alphas(self, first: Sequence[Sequence[int]], second: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """:meth:`alphas` of many yes/no questions on the same units at once (the codes of a scheme): ``first[i]``
+        and ``second[i]`` are the coders' 0/1 values of question ``i``. With two values, ``n_c`` are the counts of
+        yes and no, and the products run once for all questions."""
+        if self.units == 0 or not first:
+            return [np.zeros(0) for _ in first]
+        x = np.asarray(first, dtype=np.int64)  # questions x units
+        y = np.asarray(second, dtype=np.int64)
+        n = 2 * self.units
+        yes = self.copies @ (x + y).T  # resamples x questions; an integer product, exact and without BLAS
+        expected = n * n - yes * yes - (n - yes) * (n - yes)
+        observed = 2 * (self.copies @ (x != y).astype(np.int64).T)
+        alphas = []
+        for question in range(x.shape[0]):
+            defined = expected[:, question] > 0
+            alphas.append(1.0 - (n - 1) * observed[defined, question] / expected[defined, question])
+        return alphas
+
+    def yes_no_intervals(self, first: Sequence[Sequence[int]],
+                         second: Sequence[Sequence[int]]) -> list[tuple[float, float] | None]:
+        """:meth:`interval` of each yes/no question (see :meth:`yes_no_alphas`)."""
+        return [_percentiles(alphas) for alphas in self.yes_no_alphas(first, second)]
+
+
+def _percentiles(alphas: np.ndarray) -> tuple[float, float] | None:
+    if alphas.size == 0:
+        return None
+    low, high = np.percentile(alphas, [2.5, 97.5])
+    return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -256,34 +281,36 @@ def scheme_agreement(
     not_both = len(message_ids) - len(units)
     draws = Resamples(len(units), resamples=resamples, seed=seed)
 
-    code_rows = []
     used = set().union(*(a | b for a, b in units)) if units else set()
-    for code in scheme.codes:
-        if code.code_id not in used:
-            continue
-        x = [int(code.code_id in a) for a, _ in units]
-        y = [int(code.code_id in b) for _, b in units]
-        code_rows.append(_measured(show, scheme.name, code.string_value, x, y, not_both, draws,
-                                   prevalence=(sum(x) + sum(y)) / (2 * len(units))))
+    codes = [code for code in scheme.codes if code.code_id in used]
+    xs = [[int(code.code_id in a) for a, _ in units] for code in codes]
+    ys = [[int(code.code_id in b) for _, b in units] for code in codes]
+    code_rows = [
+        _measured(show, scheme.name, code.string_value, x, y, not_both, interval,
+                  prevalence=(sum(x) + sum(y)) / (2 * len(units)))
+        for code, x, y, interval in zip(codes, xs, ys, draws.yes_no_intervals(xs, ys))
+    ]
 
     # Overall: each distinct code set is one value; numbered in a fixed order so the result never depends on
     # set iteration order.
     position = {code.code_id: index for index, code in enumerate(scheme.codes)}
     keys = {s: tuple(sorted(position.get(code_id, len(position)) for code_id in s)) for pair in units for s in pair}
     numbers = {s: number for number, s in enumerate(sorted(keys, key=keys.__getitem__))}
-    overall = _measured(show, scheme.name, ALL_CODES, [numbers[a] for a, _ in units],
-                        [numbers[b] for _, b in units], not_both, draws, prevalence=None)
+    first_values, second_values = [numbers[a] for a, _ in units], [numbers[b] for _, b in units]
+    overall = _measured(show, scheme.name, ALL_CODES, first_values, second_values, not_both,
+                        draws.interval(first_values, second_values), prevalence=None)
     code_alphas = [row.krippendorff_alpha for row in code_rows if row.krippendorff_alpha is not None]
     overall = _with_mean(overall, fmean(code_alphas) if code_alphas else None)
     return [overall, *code_rows]
 
 
-def _measured(show: str, scheme: str, code: str, x: list[int], y: list[int], not_both: int, draws: Resamples,
-              *, prevalence: float | None) -> AgreementRow:
+def _measured(show: str, scheme: str, code: str, x: list[int], y: list[int], not_both: int,
+              interval: tuple[float, float] | None, *, prevalence: float | None) -> AgreementRow:
     if not x:
         return AgreementRow(show, scheme, code, 0, not_both)
     alpha = krippendorff_alpha(x, y)
-    interval = draws.interval(x, y) if alpha is not None else None
+    if alpha is None:
+        interval = None
     return AgreementRow(
         show, scheme, code, len(x), not_both,
         prevalence=prevalence,
