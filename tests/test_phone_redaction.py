@@ -6,6 +6,8 @@ trunk 0, starting 61-69, 71, 77, 79, 90; landlines 6-7 digits) and the module's 
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import shutil
 from datetime import datetime, timezone
@@ -164,3 +166,38 @@ def test_stage_3_redacts_numbers_in_2019_raw_files_before_any_output_or_the_audi
     messages = (root / "Outputs" / "csap_mes.csv").read_text(encoding="utf-8")
     assert "Waxaan u baahanahay shaqo iyo waxbarasho, call me on <phone number>" in messages
     assert "<phone number> waa lambarkayga" in messages
+
+
+def test_codes_given_in_2019_to_an_answer_with_a_number_still_apply_after_redaction(tmp_path, project_root):
+    """2019 coded the answer with the number in it: its Coda MessageID is the hash of that text. After redaction
+    the message's id is the hash of the redacted text, and the coder's labels must still reach it (the row is
+    the golden row of that message, only its raw text redacted)."""
+    golden = project_root / "tests" / "golden"
+    root = tmp_path / "data_root"
+    shutil.copytree(golden / "data_root", root)
+    raw_file = root / "Raw Data" / "csap_s01e01_activation.json"
+    records = read_traced_data_file(raw_file)
+    value, text = "Rqa_S01E01 (Value) - csap_s01e01_activation", "Rqa_S01E01 (Text) - csap_s01e01_activation"
+    original = records[0][value]
+    typed = original + ", call me on 0615 123 456"
+    first = records[0].layers[0]
+    records[0] = Record.from_layers((Layer(first.step, {**first.data, value: typed, text: typed}),))
+    write_traced_data_file(raw_file, records)
+    coded_file = root / "Coded Coda Files" / "s01e01.json"
+    coded = json.loads(coded_file.read_text(encoding="utf-8"))
+    (message,) = [m for m in coded if m["Text"] == original]
+    message["Text"] = typed
+    message["MessageID"] = hashlib.sha256(typed.encode("utf-8")).hexdigest()
+    coded_file.write_text(json.dumps(coded), encoding="utf-8")
+
+    run_generate(config=load_config(project_root / "pipeline_config.json"), data_root=root,
+                 run=RunContext("golden@example.org", datetime(2019, 1, 20, 16, tzinfo=timezone.utc)), progress=None)
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    (expected,) = [r for r in rows(golden / "expected" / "csap_mes.csv") if r["rqa_s01e01_raw"] == original]
+    (actual,) = [r for r in rows(root / "Outputs" / "csap_mes.csv") if r["rqa_s01e01_raw"].startswith(original)]
+    assert actual == {**expected, "rqa_s01e01_raw": original + ", call me on <phone number>"}
+    assert expected["rqa_s01e01_NR"] == "0"

@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dateutil.parser import isoparse
 
@@ -356,11 +356,16 @@ class CodedMessages:
     mismatched_texts: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None) -> "CodedMessages":
+    def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None,
+                  redact: Callable[[str], str] | None = None) -> "CodedMessages":
         """Validates a parsed messages file (a list of message objects) and builds the lookup.
 
         Every problem is a CodaFileError naming the file, the message (its MessageID, or its index when it has
         none) and the field: a file that is not what Coda's ``get`` tool writes must not be half merged.
+
+        ``redact`` is the stage's phone-number redaction: a message coded before its text was redacted (2019)
+        has the id of the text with the number; its labels are found under the id of the redacted text too,
+        unless the file codes that text itself.
         """
         shown_path = None if path is None else str(path)
         if not isinstance(data, list):
@@ -371,6 +376,7 @@ class CodedMessages:
             )
         messages: dict[str, tuple[dict[str, Any], ...]] = {}
         mismatched: list[str] = []
+        aliases: list[tuple[str, str]] = []  # (id of the redacted text, id the file gives)
         for index, raw in enumerate(data):
             mid, labels = _validated_message(raw, index, shown_path)
             text = raw.get("Text")
@@ -380,6 +386,12 @@ class CodedMessages:
                 raise CodaFileError("the MessageID appears twice in the file; Coda message ids are unique",
                                     path=shown_path, record=f"MessageID {mid!r}", field="MessageID")
             messages[mid] = tuple(reversed(labels)) if labels else _NO_LABELS
+            if redact is not None and type(text) is str and message_id(text) == mid:
+                redacted = redact(text)
+                if redacted != text:
+                    aliases.append((message_id(redacted), mid))
+        for alias, mid in aliases:
+            messages.setdefault(alias, messages[mid])
         return cls(shown_path, messages, tuple(mismatched))
 
     def labels(self, message_id: str, scheme_id: str) -> tuple[dict[str, Any], ...]:
@@ -404,8 +416,9 @@ class CodedMessages:
         return list(self._messages)
 
 
-def read_coded_file(path: str | os.PathLike[str]) -> CodedMessages:
-    """Reads ``Coded Coda Files/<dataset>.json`` into a :class:`CodedMessages` lookup.
+def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str] | None = None) -> CodedMessages:
+    """Reads ``Coded Coda Files/<dataset>.json`` into a :class:`CodedMessages` lookup (``redact`` as in
+    :meth:`CodedMessages.from_json`).
 
     A missing file means nothing has been coded yet and reads as empty - for every dataset, including
     ``s01e03.json``, whose absence crashed 2019's first run (spec README, deliberate differences).
@@ -424,7 +437,7 @@ def read_coded_file(path: str | os.PathLike[str]) -> CodedMessages:
             f"of Coda's get tool (`get.py <key> <dataset> messages`) into this file",
             path=path,
         ) from None
-    return CodedMessages.from_json(data, path=path)
+    return CodedMessages.from_json(data, path=path, redact=redact)
 
 
 def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, list[dict[str, Any]]]:

@@ -146,7 +146,7 @@ def _run_generate(
     )
     counts["phone numbers redacted"] = redactor.count
     coded_messages = p.step(
-        "load coded Coda files", lambda: _load_coded_files(config, root),
+        "load coded Coda files", lambda: _load_coded_files(config, root, PhoneRedactor(config.phone_redaction)),
         lambda c: f"{sum(1 for v in c.values() if len(v))} of {len(c)} datasets have coded messages",
     )
     p.warn(raw_file_warnings(config, root, show_files) + coded_file_warnings(config, root, coded_messages))
@@ -267,9 +267,14 @@ def _coda_file_names(config: PipelineConfig) -> list[str]:
     return names
 
 
-def _load_coded_files(config: PipelineConfig, root: DataRoot) -> dict[str, coda.CodedMessages]:
-    """Every dataset's coded messages; a missing file reads as "nothing coded yet"."""
-    return {name: coda.read_coded_file(root.coded_dir / name) for name in _coda_file_names(config)}
+def _load_coded_files(
+    config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor
+) -> dict[str, coda.CodedMessages]:
+    """Every dataset's coded messages; a missing file reads as "nothing coded yet". Texts coded with a phone
+    number in them (2019) are found by their redacted text too (a redactor of its own: the stage's counts the
+    numbers of the answers, not of the coded files)."""
+    return {name: coda.read_coded_file(root.coded_dir / name, redact=redactor.redact)
+            for name in _coda_file_names(config)}
 
 
 # -- progress details ----------------------------------------------------------------------------------------------
