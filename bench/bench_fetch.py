@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of stage 2: a full fetch of a large synthetic workspace from the local server, then a refetch
-with nothing new.
+with nothing new (which re-reads the configured overlap window, rapid_pro.overlap_minutes: it must stay at
+ten requests or fewer).
 
 Usage: bench/bench_fetch.py [--size 100000] [--page-size 250] [--seed 1]
 
@@ -13,6 +14,7 @@ memory, then the sizes of the fetch store and the raw files. CPU heavy: run it a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -59,6 +61,11 @@ def _fetch(url: str, data_root: Path, work: Path, *extra: str) -> tuple[float, i
     return wall, requests, usage.ru_maxrss / 1024, output
 
 
+def _overlap_minutes() -> int:
+    config = json.loads((PROJECT_ROOT / "pipeline_config.json").read_text(encoding="utf-8"))
+    return config["rapid_pro"].get("overlap_minutes", 60)
+
+
 def _size_mib(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 2**20
 
@@ -82,8 +89,8 @@ def main() -> None:
             raw = data_root / "Raw Data"
             store_files = sorted(raw.glob("rapid_pro_store.sqlite*"))
             raw_files = sorted(raw.glob("*.json"))
-            print(f"workspace: about {args.size} runs, page size {args.page_size}; server ready in "
-                  f"{server_seconds:.1f} s")
+            print(f"workspace: about {args.size} runs in the real payload shapes, page size {args.page_size}; "
+                  f"server ready in {server_seconds:.1f} s; overlap window {_overlap_minutes()} min")
             print(f"{'phase':<22} {'wall s':>8} {'requests':>9} {'peak MiB':>9}")
             for name, wall, requests, peak, _ in rows:
                 print(f"{name:<22} {wall:>8.1f} {requests:>9} {peak:>9.0f}")

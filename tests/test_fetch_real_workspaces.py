@@ -27,6 +27,7 @@ from redss_pipeline.demo.synthetic_workspace import generate_workspace
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 from redss_pipeline.fetch.fetch_store import FetchStore
 from redss_pipeline.fetch.rapid_pro import RapidProClient, RetryPolicy
+from redss_pipeline.fetch.raw_records import parse_time
 from redss_pipeline.fetch.stage import run_fetch
 
 TOKEN = "test-token-real-3e81c0"
@@ -109,7 +110,8 @@ def test_an_incremental_fetch_equals_a_full_fetch_after_a_late_commit(root, conf
     incremental fetch (it re-reads the overlap window), which then equals a full fetch."""
     workspace = generate_workspace(seed=21, size=400, shapes="real", late_commits=3)
     late = [r["uuid"] for flow in workspace.pending_flows() for r in workspace._pending_runs[flow]]
-    with RapidProServer(workspace, token=TOKEN, page_size=40) as server:
+    # On air: the server's clock is the workspace's latest event, as when fetching during a show.
+    with RapidProServer(workspace, token=TOKEN, page_size=40, clock=workspace.now) as server:
         _fetch(config, root, server.url, run)
         assert not workspace.pending_flows()  # committed while the first fetch was reading
         first = {r.get(f"Rqa_S01E0{n} (Run ID) - csap_s01e0{n}_activation") for n in (1, 2, 3)
@@ -130,7 +132,7 @@ def test_without_the_overlap_window_a_late_commit_is_missed(root, config, run):
     workspace = generate_workspace(seed=21, size=400, shapes="real", late_commits=3)
     late = {r["uuid"] for flow in workspace.pending_flows() for r in workspace._pending_runs[flow]}
     no_overlap = dataclasses.replace(config, fetch_overlap=timedelta(0))
-    with RapidProServer(workspace, token=TOKEN, page_size=40) as server:
+    with RapidProServer(workspace, token=TOKEN, page_size=40, clock=workspace.now) as server:
         _fetch(no_overlap, root, server.url, run)
         _fetch(no_overlap, root, server.url, run)
     with FetchStore.open(root / STORE) as store:
@@ -138,17 +140,31 @@ def test_without_the_overlap_window_a_late_commit_is_missed(root, config, run):
     assert not late & stored
 
 
-def test_the_overlap_comes_from_the_configuration_and_asks_an_hour_back(server, root, config, run):
-    """Incremental requests ask from the cursor minus rapid_pro.overlap_minutes (default 60)."""
-    assert config.fetch_overlap == timedelta(hours=1)
-    _fetch(config, root, server.url, run)
-    with FetchStore.open(root / STORE) as store:
-        cursor = store.cursor("contacts")
-    server.clear_requests()
-    _fetch(config, root, server.url, run)
+def _contacts_after(server) -> str:
     (contacts,) = [r for r in server.requests if r.path == "/api/v2/contacts.json" and "deleted" not in r.query]
-    hour_before = f"{int(cursor[11:13]) - 1:02d}" if cursor[11:13] != "00" else "23"
-    assert contacts.query["after"][11:13] == hour_before and contacts.query["after"][14:] == cursor[14:]
+    return contacts.query["after"]
+
+
+def test_the_overlap_comes_from_the_configuration_and_is_measured_from_the_previous_read(workspace, root, config,
+                                                                                            run):
+    """On air (the previous read began right after the newest change): incremental requests ask from the
+    cursor minus rapid_pro.overlap_minutes (default 60). Long after the last change, nothing before the cursor
+    can still be uncommitted, so they ask from the cursor. The server's Date header tells which."""
+    assert config.fetch_overlap == timedelta(hours=1)
+    with RapidProServer(workspace, token=TOKEN, page_size=40, clock=workspace.now) as on_air:
+        _fetch(config, root, on_air.url, run)
+        with FetchStore.open(root / STORE) as store:
+            cursor = store.cursor("contacts")
+        on_air.clear_requests()
+        _fetch(config, root, on_air.url, run)
+        assert _contacts_after(on_air) == (parse_time(cursor) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    later = root.parent / "later"
+    create_uuid_table(later)
+    with RapidProServer(workspace, token=TOKEN, page_size=40, port=on_air.port) as wall_clock:
+        _fetch(config, later, wall_clock.url, run)
+        wall_clock.clear_requests()
+        _fetch(config, later, wall_clock.url, run)
+        assert _contacts_after(wall_clock) == cursor
 
 
 def test_a_refetch_with_nothing_new_makes_at_most_ten_requests_with_the_overlap(server, root, config, run):

@@ -259,9 +259,12 @@ class RapidProServer:
         host: str = "127.0.0.1",
         archive_storage: bool | None = None,
         archive_link_seconds: float | None = None,
+        clock: Callable[[], float] | None = None,
     ):
         """``archive_storage`` serves archive files from a second host (default: with the real shapes);
-        ``archive_link_seconds`` makes archive links expire that long after the listing gave them."""
+        ``archive_link_seconds`` makes archive links expire that long after the listing gave them; ``clock``
+        (epoch seconds) is the server's time in its ``Date`` headers: the wall clock by default, or e.g.
+        ``workspace.now`` for a workspace that is "on air" (its clock is its latest event)."""
         if not token:
             raise ValueError("the server needs a non-empty API token")
         if page_size < 1:
@@ -272,6 +275,7 @@ class RapidProServer:
         #: When set (``http://127.0.0.2:PORT``), ``next`` links point there instead of to this server.
         self.next_link_root: str | None = None
         self.archive_link_seconds = archive_link_seconds
+        self.clock = clock or time.time
         self._token_header = f"Token {token}"
         self._log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
@@ -683,6 +687,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines go to ``RapidProServer.requests``, not to stderr."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the server's clock (see ``RapidProServer``)."""
+        return super().date_time_string(self.server.app.clock() if timestamp is None else timestamp)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Command line
@@ -727,6 +735,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--late-commits", type=int, default=0, metavar="N",
                         help="hold back N runs stamped before the newest of their flow, committed only after a page "
                         "of that flow was served")
+    parser.add_argument("--clock", choices=("wall", "workspace"),
+                        help="the server's time in Date headers: the wall clock, or the workspace's latest event "
+                        "(\"on air\"; the default with --late-commits)")
     parser.add_argument("--redirect-front", action="store_true",
                         help="also start a front on another port that redirects every request to the server "
                         "(its address is printed on a second line)")
@@ -741,7 +752,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     workspace = generate_workspace(seed=args.seed, size=args.size, shapes=args.shapes, anonymous=args.anonymous,
                                    late_commits=args.late_commits)
     try:
-        server = RapidProServer(workspace, token=token, port=args.port, page_size=args.page_size)
+        on_air = args.clock == "workspace" or (args.clock is None and args.late_commits > 0)
+        server = RapidProServer(workspace, token=token, port=args.port, page_size=args.page_size,
+                                clock=workspace.now if on_air else None)
     except OSError as error:
         print(f"error: cannot listen on 127.0.0.1:{args.port}: {error.strerror}", file=sys.stderr)
         return 1

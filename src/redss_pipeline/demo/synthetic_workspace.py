@@ -627,6 +627,11 @@ class Workspace:
         with self.lock:
             return sorted(self._phone_numbers)
 
+    def now(self) -> float:
+        """The workspace clock as epoch seconds: the server's time for a workspace that is "on air"."""
+        with self.lock:
+            return self._clock / _SECOND
+
     @property
     def clock(self) -> str:
         """The latest timestamp in the workspace; mutations without explicit times happen after it."""
@@ -875,27 +880,21 @@ class Workspace:
             return self._add_archive("run", period, start, sorted(moved, key=lambda r: r["id"]),
                                      drop_start=period == "monthly")
 
-    def add_late_run(self, *, flow: str, contact: str, answers: Mapping[str, str] | None = None,
-                     before: str | datetime | None = None) -> dict:
-        """Adds a run stamped a little (54 ms) before the newest run of ``flow`` (or before ``before``) that is
-        not committed yet: ``runs.json`` does not return it until ``commit_late_runs`` (Rapid Pro stamps
-        ``modified_on`` before the row commits, so a fetch can read past a run that appears later)."""
+    def add_late_run(self, *, flow: str, contact: str, answers: Mapping[str, str] | None = None) -> dict:
+        """A late commit, as when a show is on air: a run of ``contact`` stamped now (just after the workspace
+        clock) is committed at once, and a second one stamped 54 ms earlier is held back: ``runs.json`` does
+        not return it until ``commit_late_runs`` (Rapid Pro stamps ``modified_on`` before the row commits, so
+        a fetch can read past a run that appears later). Returns the held-back run."""
         with self.lock:
+            seen = self.add_run(flow=flow, contact=contact, answers=answers)
             flow_obj = self.flow(flow)
-            if before is None:
-                keys = self._flow_run_index[flow_obj["uuid"]].keys
-                if not keys:
-                    raise WorkspaceError(f"flow {flow} has no run to be late behind", field="flow")
-                moment = parse_timestamp(keys[-1][0]) - 54_000
-            else:
-                moment = parse_timestamp(before) - 54_000
-            contact_obj = self.contact(contact)
+            moment = parse_timestamp(seen["modified_on"]) - 54_000
             answer_list = [
                 (self._result_spec(flow_obj, key), text, moment - (len(answers or {}) - i) * _SECOND)
                 for i, (key, text) in enumerate((answers or {}).items())
             ]
             run = self._build_run(
-                run_id=self._next_run_id, run_uuid=_uuid(self._rng), flow=flow_obj, contact=contact_obj,
+                run_id=self._next_run_id, run_uuid=_uuid(self._rng), flow=flow_obj, contact=self.contact(contact),
                 start_uuid=None, created=moment - 10 * _SECOND, answers=answer_list, modified=moment,
                 exited=moment, exit_type="completed",
             )
@@ -1583,8 +1582,9 @@ def generate_workspace(
 
     ``shapes`` picks how objects are served: ``superset`` (every field of every client version) or ``real``
     (what real servers send, rapid-pro.md 6.4). ``anonymous`` (``masked`` or ``empty``) makes it an anonymous
-    workspace. ``late_commits`` holds back that many runs (one per show flow, in turn), stamped just before
-    the newest run of their flow and committed only after the server has served a page of that flow's runs.
+    workspace. ``late_commits`` adds that many late commits (``add_late_run``, one per show flow in turn) at the
+    end of the workspace's time, as if a show were on air: each held-back run is committed only after the
+    server has served a page of its flow's runs.
     """
     if size < 0:
         raise WorkspaceError(f"size must not be negative, got {size}", field="size")

@@ -586,6 +586,17 @@ class FetchStore:
     def set_flow_uuids(self, flows: Mapping[str, str]) -> None:
         self._set({f"flow:{name}": flow_uuid for name, flow_uuid in flows.items()})
 
+    def read_started(self, cursor_name: str) -> str | None:
+        """When (server clock, ``time_key`` form) the last complete read of a cursor's pages began."""
+        return self._setting(f"read_started:{cursor_name}")
+
+    def set_read_started(self, cursor_name: str, moment: str | None) -> None:
+        with self._autocommit():
+            if moment is None:
+                self._db.execute("DELETE FROM workspace WHERE name = ?", (f"read_started:{cursor_name}",))
+            else:
+                self._set({f"read_started:{cursor_name}": moment})
+
     def identity_rule(self) -> str | None:
         """The contact identity rule the stored uids follow (None: the first-URN rule of version-1 stores)."""
         return self._setting("identity_rule")

@@ -148,12 +148,14 @@ class RetryPolicy:
 
 
 class Page(NamedTuple):
-    """One page of a list endpoint: its 1-based number, its results (raw JSON objects) and the absolute URL
-    of the next page (None on the last), which carries every filter and the server's cursor."""
+    """One page of a list endpoint: its 1-based number, its results (raw JSON objects), the absolute URL
+    of the next page (None on the last), which carries every filter and the server's cursor, and the server's
+    clock when it answered (its ``Date`` header; None when absent)."""
 
     number: int
     results: list[dict[str, Any]]
     next_url: str | None
+    server_time: datetime | None = None
 
 
 class _Transient(Exception):
@@ -207,6 +209,8 @@ class RapidProClient:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self.requests_made = 0
+        #: The server's clock (``Date`` header) at its last answer to an API request, when it sent one.
+        self.last_server_time: datetime | None = None
 
     def close(self) -> None:
         self._session.close()
@@ -248,7 +252,7 @@ class RapidProClient:
             if url is not None:
                 self.check_origin(url, what=f"{what}, page {number}: the link to the next page")
             params = None  # the next link already carries every filter and the cursor
-            yield Page(number, results, url)
+            yield Page(number, results, url, self.last_server_time)
 
     def all_results(self, endpoint: str, *, what: str, **filters: Any) -> list[dict[str, Any]]:
         """Every result of a (small) list endpoint, e.g. ``flows``."""
@@ -406,6 +410,7 @@ class RapidProClient:
             raise _Refused(f"the server rejected the request to {_endpoint(url)} (HTTP 400): {_detail(response)}")
         if not 200 <= status < 300:
             raise _Refused(f"HTTP {status} from {_endpoint(url)}")
+        self.last_server_time = _server_date(response)
         try:
             return response.json()
         except ValueError:
@@ -442,6 +447,18 @@ def _redirect_message(url: str, response: requests.Response) -> str:
 
 def _archive_headers(api_headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in api_headers.items() if k.lower() not in ("authorization", "content-type")}
+
+
+def _server_date(response: requests.Response) -> datetime | None:
+    """The server's ``Date`` header as an aware UTC datetime; None when absent or unreadable."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -78,6 +78,7 @@ from redss_pipeline.fetch.raw_records import (
     build_raw_records,
     modified_key,
     parse_time,
+    time_key,
 )
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import write_traced_data_file
@@ -375,7 +376,11 @@ def _identify(
     """
     recorded = store.workspace()
     if recorded is not None and _server_key(recorded.server) != _server_key(client.server_root):
-        raise _refusal(recorded, _read_workspace(client))
+        try:
+            other = _read_workspace(client)
+        except FetchError:  # the other server would not say which workspace: refuse all the same
+            other = Workspace(server=client.server_root, uuid=None, name=None, anonymous=False)
+        raise _refusal(recorded, other)
     flows = _find_configured_flows(client, config)
     if recorded is None:
         return _read_workspace(client), flows
@@ -685,8 +690,9 @@ def _read_pages(
     floor: str | None = None,
     from_start: bool = False,
 ) -> None:
-    """Reads every page changed since a cursor (minus the overlap window) into the store, each page in one
-    transaction with the position reached, and moves the cursor only when the last page is stored.
+    """Reads every page changed since a cursor (minus the overlap window, see :func:`_after`) into the store,
+    each page in one transaction with the position reached, and moves the cursor only when the last page is
+    stored.
 
     ``store_page`` stores one page's results and returns their ``modified_on`` (``time_key`` form). An
     interrupted read resumes from the saved ``next`` link (unless ``from_start``, which also ignores the
@@ -697,24 +703,33 @@ def _read_pages(
     if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
         resume = None  # saved against another server address: start this read again
     greatest = _latest(cursor, resume.modified_on if resume else None)
+    reading = f"{cursor_name}:reading"  # when the read in progress began (kept across an interruption)
+    started = store.read_started(reading) if resume else None
     pages = client.pages(
         endpoint,
         what=what,
         resume_url=resume.next_url if resume else None,
         resume_page=resume.page if resume else 0,
-        after=_after(cursor, options.overlap),
+        after=_after(cursor, options.overlap, None if from_start else store.read_started(cursor_name)),
         **(filters or {}),
     )
     for page in pages:
         with store.transaction():
+            if started is None and page.server_time is not None:
+                started = time_key((page.server_time - _CLOCK_MARGIN).isoformat())
+                store.set_read_started(reading, started)
             greatest = _latest(greatest, *store_page(page.results))
             if page.next_url:
                 store.set_resume_point(cursor_name, ResumePoint(page.next_url, page.number, greatest))
         options.hook(what, page.number)
+    if started is None and client.last_server_time is not None:  # nothing changed: the empty answer's clock
+        started = time_key((client.last_server_time - _CLOCK_MARGIN).isoformat())
     # Only now, with every page stored, may the next fetch start from here.
     with store.transaction():
         store.set_cursor(cursor_name, _latest(greatest, floor))
         store.set_resume_point(cursor_name, None)
+        store.set_read_started(cursor_name, started)
+        store.set_read_started(reading, None)
 
 
 def _latest(*times: str | None) -> str | None:
@@ -727,10 +742,28 @@ def _count(summary: FlowSummary, counts: MergeCounts) -> None:
     summary.updated += counts.updated
 
 
-def _after(cursor: str | None, overlap: timedelta) -> Any:
-    """The ``after`` of an incremental request: the cursor minus the overlap window (rapid-pro.md 3: a run
-    stamped before the newest one seen may be committed after it was read)."""
-    return None if cursor is None else parse_time(cursor) - overlap
+#: Allowance for the server's ``Date`` header (whole seconds, maybe set by a front server) against the clock
+#: that stamps ``modified_on``.
+_CLOCK_MARGIN = timedelta(minutes=5)
+
+
+def _after(cursor: str | None, overlap: timedelta, read_started: str | None) -> Any:
+    """The ``after`` of an incremental request (rapid-pro.md 3, decision 13).
+
+    ``modified_on`` is stamped before a run is committed, so a run stamped up to ``overlap`` before the newest
+    one seen may have been committed after the previous read: ask from the cursor minus the overlap. A run
+    the previous read missed was committed after that read began (``read_started``, the server's clock less
+    a margin), so it was stamped after ``read_started - overlap``: when the previous read began long after its
+    newest run (nothing changed for a while), nothing before the cursor can be missing and the window shrinks
+    to the cursor itself. Without the server's clock the full window is read.
+    """
+    if cursor is None:
+        return None
+    newest = parse_time(cursor)
+    after = newest - overlap
+    if read_started is not None:
+        after = max(after, min(newest, parse_time(read_started) - overlap))
+    return after
 
 
 # -- raw files --------------------------------------------------------------------------------------------------
