@@ -18,13 +18,13 @@ import requests
 
 from redss_pipeline.core.config import FlowConfig
 from redss_pipeline.core.errors import FetchError, UsageError
-from redss_pipeline.fetch.stage import find_flows, run_fetch
-from redss_pipeline.fetch.fetch_store import FetchStore
-from redss_pipeline.fetch.rapid_pro import RetryPolicy, resolve_token
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
-from redss_pipeline.demo.synthetic_workspace import generate_workspace
 from redss_pipeline.core.traced_data_json import read_traced_data_file
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
+from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.synthetic_workspace import generate_workspace
+from redss_pipeline.fetch.fetch_store import FetchStore
+from redss_pipeline.fetch.rapid_pro import RetryPolicy, resolve_token
+from redss_pipeline.fetch.stage import find_flows, run_fetch
 
 TOKEN = "test-token-5f0c2a9d"
 FLOWS = (

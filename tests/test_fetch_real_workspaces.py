@@ -21,10 +21,10 @@ import requests
 
 from redss_pipeline.core.errors import FetchError
 from redss_pipeline.core.traced_data_json import read_traced_data_file
+from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 from redss_pipeline.demo.api_shapes import local_display
 from redss_pipeline.demo.rapid_pro_server import RapidProServer, RedirectingFront
 from redss_pipeline.demo.synthetic_workspace import generate_workspace
-from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 from redss_pipeline.fetch.fetch_store import FetchStore
 from redss_pipeline.fetch.rapid_pro import RapidProClient, RetryPolicy
 from redss_pipeline.fetch.raw_records import parse_time
@@ -572,7 +572,7 @@ def test_a_fetch_from_a_second_workspace_is_refused_and_changes_nothing(server, 
         asked = [r.path for r in second.requests]
     err = capsys.readouterr().err.splitlines()
     assert status == 1
-    assert err[0].startswith(f"error: this data root holds workspace 'CSAP (synthetic workspace)' (uuid ")
+    assert err[0].startswith("error: this data root holds workspace 'CSAP (synthetic workspace)' (uuid ")
     assert f"on {server.url}, but {second.url} serves workspace 'Staging copy' (uuid {other.org['uuid']})" in err[0]
     assert asked == ["/api/v2/org.json"]
     assert _snapshot(root) == before

@@ -143,7 +143,8 @@ class FaultPlan:
         query: Mapping[str, str] | None = None,
     ) -> Fault:
         """Breaks the next ``times`` requests to ``path`` (any path when None; a path ending in ``/`` matches
-        every path under it) whose query contains every item of ``query``, after letting ``after_requests`` such requests through untouched.
+        every path under it) whose query contains every item of ``query``, after letting ``after_requests``
+        such requests through untouched.
 
         A broken request first waits ``stall_seconds``; then its connection is closed without an answer
         (``drop_connection``), or it is answered with ``status`` (with a ``Retry-After: retry_after`` header
@@ -511,11 +512,13 @@ class RapidProServer:
         if archive_type not in (None, "run", "message"):
             raise _ApiError(400, {"archive_type": [f"Must be run or message, not {archive_type!r}."]})
         if real:
+            period = params.get("period")
             archives = [a for a in self.workspace.archives()
-                        if archive_type in (None, a["archive_type"]) and params.get("period") in (None, "", a["period"])]
+                        if archive_type in (None, a["archive_type"]) and period in (None, "", a["period"])]
             offset, limit = _int(params, "offset", 0), _int(params, "limit", self.page_size)
             page = archives[offset:offset + limit]
-            position: Any = {"limit": str(limit), "offset": str(offset + limit)} if offset + limit < len(archives) else None
+            more = offset + limit < len(archives)
+            position: Any = {"limit": str(limit), "offset": str(offset + limit)} if more else None
         else:
             page, position = self.workspace.select_archives(
                 archive_type=archive_type,

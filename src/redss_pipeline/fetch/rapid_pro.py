@@ -35,8 +35,8 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 from urllib.parse import urljoin, urlsplit
 

@@ -27,9 +27,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from redss_pipeline.core.errors import FetchError
-from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, TEST_RUN_KEY, raw_key
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, TEST_RUN_KEY, raw_key
 
 __all__ = [
     "MODE_ALL",

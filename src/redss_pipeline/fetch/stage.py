@@ -55,9 +55,12 @@ from tqdm import tqdm
 from redss_pipeline.core.config import FlowConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import FetchError
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.traced_data_json import write_traced_data_file
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
+from redss_pipeline.deidentify.uuid_table import UuidTable, open_uuid_table
 from redss_pipeline.fetch.contact_identity import identity_urn
 from redss_pipeline.fetch.fetch_store import (
-    store_error,
     CONTACTS_CURSOR,
     DELETED_CONTACTS_CURSOR,
     IDENTITY_RULE,
@@ -68,6 +71,7 @@ from redss_pipeline.fetch.fetch_store import (
     StoredContact,
     Workspace,
     runs_cursor,
+    store_error,
 )
 from redss_pipeline.fetch.rapid_pro import DEFAULT_TIMEOUT, ArchiveUnreadable, RapidProClient, RetryPolicy
 from redss_pipeline.fetch.raw_records import (
@@ -80,10 +84,6 @@ from redss_pipeline.fetch.raw_records import (
     parse_time,
     time_key,
 )
-from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.core.traced_data_json import write_traced_data_file
-from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
-from redss_pipeline.deidentify.uuid_table import UuidTable, open_uuid_table
 
 __all__ = [
     "FlowSummary",
@@ -609,9 +609,9 @@ def _fetch_archives(
             runs = client.archive_lines(
                 archive["download_url"],
                 what=what,
-                keep=lambda run: (run.get("flow") or {}).get("uuid") in wanted,
+                keep=lambda run, wanted=wanted: (run.get("flow") or {}).get("uuid") in wanted,
                 expected=archive.get("record_count"),
-                fresh_link=lambda: _fresh_link(client, archive),
+                fresh_link=lambda archive=archive: _fresh_link(client, archive),
             )
         except ArchiveUnreadable as failure:
             logger.warning("%s could not be read: %s", what, failure.reason)
