@@ -190,3 +190,16 @@ def test_a_damaged_page_of_the_fetch_store_is_one_line_naming_the_store(tmp_path
     shutil.rmtree(root / "Raw Data" / "rapid_pro_store.sqlite-wal", ignore_errors=True)
     _one_line(subprocess.run(_stage_two(server, root, "--full"), capture_output=True, text=True, timeout=300),
               "rapid_pro_store.sqlite")
+
+
+def test_stage_two_reads_a_table_on_a_read_only_disk_with_one_line_not_a_traceback(tmp_path):
+    """Closing the table's permissions must not fail on a read-only file system: the stage goes on to SQLite,
+    which says in one line that it cannot write beside the table."""
+    root = tmp_path / "root"
+    create_uuid_table(root)
+    sqlite_path, _ = table_paths(root)
+    os.chmod(sqlite_path, 0o644)  # as an older version made it
+    result = _on_small_disk(root / "UUIDs", "1m", STAGE_1 + ["--export-json", str(tmp_path / "out.json"), str(root)],
+                            read_only=True)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0 or result.stderr.startswith("error: "), result.stderr

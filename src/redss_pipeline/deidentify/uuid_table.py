@@ -161,7 +161,7 @@ def open_uuid_table(data_root: str | Path) -> "UuidTable":
 
 def _owner_only(path: Path, mode: int) -> None:
     """Gives ``path`` exactly ``mode`` (whatever the umask); a file of another user is left as it is."""
-    with contextlib.suppress(PermissionError, FileNotFoundError):
+    with contextlib.suppress(OSError):  # another user's file, a read-only file system: leave it as it is
         os.chmod(path, mode)
 
 
