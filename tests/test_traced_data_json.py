@@ -11,6 +11,7 @@ import pytest
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.traced_data_json import (
+    RawFile,
     dumps_traced_data,
     loads_traced_data,
     read_traced_data_file,
@@ -231,3 +232,33 @@ def test_sha_check_can_be_skipped_for_2019_stage_3_output():
         loads_traced_data(json.dumps(items), source_name="x.json")
     records = loads_traced_data(json.dumps(items), source_name="x.json", verify_sha=False)
     assert records[2]["note"] == "changed after attaching"
+
+
+def test_raw_file_streams_records_and_reads_chosen_ones_again(tmp_path):
+    """A raw file read as a stream gives the records of the whole-text reader; records read again by position
+    equal them, including a record referring (py/id) to a survey record and a list of an earlier record, which
+    is decoded again from its place in the file. Non-ASCII texts keep the byte positions right."""
+    path = tmp_path / "s01e01.json"
+    items = json.loads(TEXT)
+    items[0]["_data"][S02] = "caafimaad – ✓"
+    items[0]["_sha"] = sha(items[0]["_data"], SHA_A2)
+    path.write_text(json.dumps(items, sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=False),
+                    encoding="utf-8")
+    expected = loads_traced_data(path.read_text(encoding="utf-8"), source_name="x.json")
+    raw = RawFile(path)
+    assert [record for _, record in raw.scan()] == expected
+    assert len(raw) == 3
+    assert raw.read([2, 0]) == [expected[2], expected[0]]
+    again = raw.read([2])[0]
+    assert again["note"] == "from survey" and again["labels_copy"] == [LABEL] and again[S02] == "hello"
+
+
+def test_raw_file_in_small_blocks_and_with_a_truncated_end(tmp_path, monkeypatch):
+    """Records split across read blocks decode the same; a file cut short is an error naming the file."""
+    monkeypatch.setattr(RawFile, "_BLOCK", 7)
+    path = tmp_path / "s01e01.json"
+    path.write_text(TEXT, encoding="utf-8")
+    assert [record for _, record in RawFile(path).scan()] == loads_traced_data(TEXT, source_name="x.json")
+    path.write_text(TEXT[: len(TEXT) // 2], encoding="utf-8")
+    with pytest.raises(RawDataError, match=r"s01e01.json: not valid JSON \(line \d+ column \d+"):
+        list(RawFile(path).scan())

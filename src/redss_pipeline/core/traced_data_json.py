@@ -29,21 +29,26 @@ check; read them with ``verify_sha=False``.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
+import re
 import secrets
+from array import array
+from bisect import bisect_right
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, Iterable, NoReturn, Sequence, TextIO
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence, TextIO
 
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Layer, Record, Step
 
-__all__ = ["read_traced_data_file", "loads_traced_data", "write_traced_data_file", "dumps_traced_data"]
+__all__ = ["RawFile", "read_traced_data_file", "loads_traced_data", "write_traced_data_file", "dumps_traced_data"]
 
 _TRACED_DATA = "core_data_modules.traced_data.traced_data.TracedData"
 _METADATA = "core_data_modules.traced_data.traced_data.Metadata"
+_ABSENT: Any = object()
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _RECORD_ATTRIBUTES = frozenset({"_data", "_metadata", "_prev", "_sha", "py/object"})
 _METADATA_ATTRIBUTES = frozenset({"user", "source", "timestamp", "py/object"})
@@ -81,13 +86,7 @@ def _layer_sha(data_for_sha: dict[str, Any], prev_sha: str) -> str:
 
 def read_traced_data_file(path: str | os.PathLike[str], *, verify_sha: bool = True) -> list[Record]:
     """Reads a raw data file in the 2019 TracedData layout; raises RawDataError naming file, record and field."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise RawDataError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path) from None
-    except OSError as error:
-        raise RawDataError(f"cannot be read: {error.strerror or error}", path=path) from None
-    return loads_traced_data(text, source_name=str(path), verify_sha=verify_sha)
+    return [record for _, record in RawFile(path, verify_sha=verify_sha).scan()]
 
 
 def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -> list[Record]:
@@ -100,7 +99,168 @@ def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -
         ) from None
     if type(items) is not list:
         raise RawDataError(f"expected a JSON list of records, found {_kind(items)}", path=source_name)
-    return _Reader(source_name, verify_sha).read(items)
+    reader = _Reader(source_name, verify_sha)
+    reader.register(items)
+    return [reader.record(item, index) for index, item in enumerate(items)]
+
+
+class RawFile:
+    """A raw data file read as a stream, one record at a time, so no file is ever decoded whole.
+
+    :meth:`scan` decodes every record in file order (checking each, ``_sha`` included) and remembers where it
+    lies in the file; :meth:`read` decodes chosen records again from their place. Between the two only the
+    metadata objects are kept (they are what records refer to with ``py/id``). A ``py/id`` that refers to a
+    record or list of an earlier record - the layout allows it, the raw files of stage 2 never do it - is
+    resolved by decoding that earlier record again.
+    """
+
+    _BLOCK = 1 << 20
+
+    def __init__(self, path: str | os.PathLike[str], *, verify_sha: bool = True):
+        self.path = Path(path)
+        self._verify = verify_sha
+        self._starts = array("q")  # byte offset where each record starts
+        self._ends = array("q")  # and ends
+        self._bases = array("q")  # the object number of each record (the first object it numbers)
+        self._steps: dict[int, Any] = {}  # object number -> Step, for every metadata object of the file
+        self._scanned = False
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def scan(self) -> Iterator[tuple[int, Record]]:
+        """Every record of the file with its position, in file order (the file is read once, in blocks)."""
+        reader = _Reader(str(self.path), self._verify, outer=self._object)
+        reader.register(None)  # the top-level list is object 0
+        index = 0
+        for start, end, item in self._items():
+            base = reader.next_number
+            record = reader.record(item, index)
+            self._starts.append(start)
+            self._ends.append(end)
+            self._bases.append(base)
+            reader.keep_only_metadata(base, self._steps)
+            yield index, record
+            index += 1
+        self._scanned = True
+
+    def read(self, indices: Iterable[int]) -> list[Record]:
+        """The records at ``indices`` (positions given by :meth:`scan`), in that order, decoded again."""
+        if not self._scanned:
+            raise ValueError("RawFile.read needs a completed scan")
+        records = []
+        with open(self.path, "rb") as handle:
+            for index in indices:
+                reader, node = self._decode(handle, index)
+                records.append(reader.record_of(node))
+        return records
+
+    def _decode(self, handle: BinaryIO, index: int) -> tuple["_Reader", "_Node"]:
+        handle.seek(self._starts[index])
+        item = json.loads(handle.read(self._ends[index] - self._starts[index]))
+        reader = _Reader(str(self.path), False, outer=self._object, first_number=self._bases[index])
+        return reader, reader.decode(item, index)
+
+    def _object(self, number: int) -> Any:
+        """The object numbered ``number`` (a metadata object, or an object of an earlier record)."""
+        step = self._steps.get(number)
+        if step is not None:
+            return step
+        owner = bisect_right(self._bases, number) - 1
+        with open(self.path, "rb") as handle:
+            return self._decode(handle, owner)[0].object(number)
+
+    def _items(self) -> Iterator[tuple[int, int, Any]]:
+        """(start byte, end byte, decoded JSON value) of each item of the file's top-level list."""
+        source = str(self.path)
+        decoder = json.JSONDecoder()
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        try:
+            handle = open(self.path, "rb")
+        except OSError as error:
+            raise RawDataError(f"cannot be read: {error.strerror or error}", path=source) from None
+        with handle:
+            buffer, pos, byte_pos, at_end = "", 0, 0, False
+            ascii_only = True
+
+            def more() -> bool:
+                nonlocal buffer, pos, at_end, ascii_only
+                if at_end:
+                    return False
+                block = handle.read(self._BLOCK)
+                try:
+                    text = utf8.decode(block, final=not block)
+                except UnicodeDecodeError as error:
+                    raise RawDataError(f"not UTF-8 text ({error.reason})", path=source) from None
+                at_end = not block
+                buffer = buffer[pos:] + text
+                pos = 0
+                ascii_only = buffer.isascii()
+                return True
+
+            def advance(to: int) -> None:
+                nonlocal pos, byte_pos
+                byte_pos += (to - pos) if ascii_only else len(buffer[pos:to].encode("utf-8"))
+                pos = to
+
+            def skip_space() -> str:
+                while True:
+                    match = _SPACE.match(buffer, pos)
+                    advance(match.end())
+                    if pos < len(buffer):
+                        return buffer[pos]
+                    if not more():
+                        return ""
+
+            def invalid() -> NoReturn:
+                self._raise_json_error()
+
+            first = skip_space()
+            if first != "[":
+                if first == "":
+                    invalid()
+                self._raise_not_a_list()
+            advance(pos + 1)
+            if skip_space() == "]":
+                return
+            while True:
+                while True:
+                    try:
+                        item, end = decoder.raw_decode(buffer, pos)
+                        break
+                    except json.JSONDecodeError:
+                        if not more():
+                            invalid()
+                start = byte_pos
+                advance(end)
+                yield start, byte_pos, item
+                separator = skip_space()
+                if separator == "]":
+                    return
+                if separator != ",":
+                    invalid()
+                advance(pos + 1)
+                skip_space()
+
+    def _raise_json_error(self) -> NoReturn:
+        # The file is not valid JSON: decoded whole once, for the json module's exact line and column.
+        try:
+            text = self.path.read_text(encoding="utf-8")
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RawDataError(f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})",
+                               path=str(self.path)) from None
+        raise RawDataError("not valid JSON", path=str(self.path))
+
+    def _raise_not_a_list(self) -> NoReturn:
+        try:
+            value = json.loads(self.path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            self._raise_json_error()
+        raise RawDataError(f"expected a JSON list of records, found {_kind(value)}", path=str(self.path))
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 class _Node:
@@ -139,22 +299,49 @@ def _sub(where: str, attribute: str) -> str:
 class _Reader:
     """Decodes one file: numbers objects the way jsonpickle did so ``py/id`` references resolve."""
 
-    def __init__(self, source_name: str, verify_sha: bool):
+    def __init__(self, source_name: str, verify_sha: bool, *, outer: Callable[[int], Any] | None = None,
+                 first_number: int = 0):
         self._source = source_name
         self._verify = verify_sha
-        self._objects: list[Any] = []
+        # Object number -> object; numbers below those this reader has seen are asked of ``outer``.
+        self._objects: dict[int, Any] = {}
+        self._outer = outer
+        self.next_number = first_number
         self._index = 0
 
     def _fail(self, where: str, message: str) -> NoReturn:
         raise RawDataError(message, path=self._source, record=self._index, field=where or None)
 
-    def read(self, items: list[Any]) -> list[Record]:
-        self._objects.append(items)
-        records = []
-        for index, item in enumerate(items):
-            self._index = index
-            records.append(self._record_of(self._node(item, "")))
-        return records
+    def register(self, obj: Any) -> None:
+        """Gives ``obj`` the next object number."""
+        self._objects[self.next_number] = obj
+        self.next_number += 1
+
+    def decode(self, item: Any, index: int) -> _Node:
+        """Decodes the top-level item at ``index`` (its first object gets the next number)."""
+        self._index = index
+        return self._node(item, "")
+
+    def record(self, item: Any, index: int) -> Record:
+        return self.record_of(self.decode(item, index))
+
+    def object(self, number: int) -> Any:
+        return self._lookup(number)
+
+    def keep_only_metadata(self, first: int, steps: dict[int, Any]) -> None:
+        """Forgets the objects numbered from ``first`` on, moving the metadata objects among them to ``steps``."""
+        for number in range(first, self.next_number):
+            obj = self._objects.pop(number, None)
+            if type(obj) is Step:
+                steps[number] = obj
+
+    def _lookup(self, number: int) -> Any:
+        found = self._objects.get(number, _ABSENT)
+        if found is _ABSENT:
+            if self._outer is None:
+                raise KeyError(number)
+            found = self._outer(number)
+        return found
 
     # Every object kind of the layout has its decoder; each numbers its object before its contents.
 
@@ -162,11 +349,11 @@ class _Reader:
         number = obj["py/id"]
         if len(obj) != 1:
             self._fail(where, f"a py/id reference has other keys: {sorted(k for k in obj if k != 'py/id')}")
-        if type(number) is not int or not 0 <= number < len(self._objects):
+        if type(number) is not int or not 0 <= number < self.next_number:
             self._fail(where, f"py/id {number!r} refers to no object read before it")
         if number == 0:
             self._fail(where, "py/id 0 refers to the file's own top-level list")
-        return self._objects[number]
+        return self._lookup(number)
 
     def _attributes(self, obj: dict[str, Any], py_object: str, allowed: frozenset[str], where: str) -> dict:
         name = obj.get("py/object")
@@ -199,7 +386,7 @@ class _Reader:
         while True:
             attributes = self._attributes(obj, _TRACED_DATA, _RECORD_ATTRIBUTES, where)
             node = _Node()
-            self._objects.append(node)
+            self.register(node)
             chain.append((node, where))
             if "_data" not in attributes:
                 self._fail(where, "missing _data")
@@ -237,13 +424,13 @@ class _Reader:
         if type(data) is not dict or type(sha) is not str or type(metadata) is not dict or len(metadata) != 1:
             return None
         number = metadata.get("py/id")
-        if type(number) is not int or not 0 < number < len(self._objects):
+        if type(number) is not int or not 0 < number < self.next_number:
             return None
-        step = self._objects[number]
+        step = self._lookup(number)
         if type(step) is not Step or not _SCALARS.issuperset(map(type, data.values())):
             return None
         node = _Node()
-        self._objects.append(node)
+        self.register(node)
         node.data = dict(sorted(data.items()))
         node.step = step
         node.sha = sha
@@ -298,7 +485,7 @@ class _Reader:
         if type(timestamp) not in (float, int, str):
             self._fail(_sub(where, "timestamp"), f"expected a number or a string, found {_kind(timestamp)}")
         step = Step(user, source, timestamp)
-        self._objects.append(step)  # metadata holds no numbered objects, so numbering it now is in order
+        self.register(step)  # metadata holds no numbered objects, so numbering it now is in order
         return step
 
     def _data(self, node: _Node, obj: Any, where: str) -> None:
@@ -347,7 +534,7 @@ class _Reader:
 
     def _list(self, value: list[Any], where: str) -> list[Any]:
         result: list[Any] = []
-        self._objects.append(result)
+        self.register(result)
         for position, item in enumerate(value):
             result.append(self._value(item, f"{where}[{position}]"))
         return result
@@ -362,7 +549,7 @@ class _Reader:
 
     # -- from decoded layers to Records -------------------------------------------------------------------
 
-    def _record_of(self, node: _Node) -> Record:
+    def record_of(self, node: _Node) -> Record:
         if node.record is not None:
             return node.record
         if node.prev is None and not node.attached:  # one layer of plain values: the common raw record
@@ -378,7 +565,7 @@ class _Reader:
         for layer_node in reversed(chain):
             data = layer_node.data
             if layer_node.attached:
-                data = {k: (self._record_of(v) if isinstance(v, _Node) else v) for k, v in data.items()}
+                data = {k: (self.record_of(v) if isinstance(v, _Node) else v) for k, v in data.items()}
             assert layer_node.step is not None
             layers.append(Layer(layer_node.step, data))
         node.record = Record.from_layers(tuple(layers))
