@@ -16,12 +16,12 @@ from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.generate.show_messages import (
     IcrRow,
     assign_rqa_message_ids,
-    auto_code_show_messages,
-    drop_empty_runs,
-    drop_test_runs,
+    EMPTY_RUN,
+    OUTSIDE_WINDOW,
+    TEST_RUN,
+    MessageFilters,
     flag_noise,
     icr_samples,
-    keep_project_window,
     label_other_shows_na,
     rqa_coda_messages,
     set_channel_keys,
@@ -57,14 +57,13 @@ def _prepared(records: list[Record]) -> list[Record]:
 def test_test_runs_are_dropped():
     """A record whose test_run is true goes; false or absent stays."""
     records = [_message(1, "a", test_run=True), _message(1, "b", test_run=False), _message(1, "c")]
-    assert [r["rqa_s01e01_raw"] for r in drop_test_runs(records)] == ["b", "c"]
+    assert [MessageFilters(CONFIG).dropped_by(r) for r in records] == [TEST_RUN, None, None]
 
 
 def test_runs_without_a_show_answer_are_dropped():
     """Only records holding an RQA raw key survive."""
     empty = Record.create(LOAD, {"uid": "u", "sent_on": "2018-12-10T12:00:00+03:00"})
-    kept = drop_empty_runs([empty, _message(4, "d")], config=CONFIG)
-    assert [r.get("rqa_s01e04_raw") for r in kept] == ["d"]
+    assert [MessageFilters(CONFIG).dropped_by(r) for r in [empty, _message(4, "d")]] == [EMPTY_RUN, None]
 
 
 def test_project_window_includes_both_ends():
@@ -75,8 +74,8 @@ def test_project_window_includes_both_ends():
         "2018-12-31T00:00:00+03:00",
         "2018-12-30T21:00:00.000001+00:00",
     ]
-    kept = keep_project_window([_message(1, t, sent_on=t) for t in times], config=CONFIG)
-    assert [r["sent_on"] for r in kept] == times[1:3]
+    dropped = [MessageFilters(CONFIG).dropped_by(_message(1, t, sent_on=t)) for t in times]
+    assert dropped == [OUTSIDE_WINDOW, None, None, OUTSIDE_WINDOW]
 
 
 # -- noise -----------------------------------------------------------------------------------------------------------
@@ -256,32 +255,3 @@ def test_icr_refuses_a_coded_field_other_than_one_na_label():
     bad = record.updated(LOAD, {"rqa_s01e02_coded": record["rqa_s01e03_coded"] * 2})
     with pytest.raises(RawDataError, match="record avf-phone-uuid-1: field 'rqa_s01e02_coded': expected exactly one NA"):
         icr_samples([bad], config=CONFIG)
-
-
-# -- all of 7.4 ----------------------------------------------------------------------------------------------------
-
-
-def test_auto_code_show_messages_filters_in_order_and_keeps_record_order():
-    """The whole step: filters applied, order kept, Coda and ICR outputs per show."""
-    records = [
-        _message(3, "third show answer", uid="u3"),
-        _message(1, "test contact answer", test_run=True),
-        _message(1, "too early answer", sent_on="2018-12-01T23:59:59+03:00"),
-        _message(1, "first show answer", uid="u1"),
-        Record.create(LOAD, {"uid": "u0", "sent_on": "2018-12-10T12:00:00+03:00"}),
-        _message(1, "ok", uid="u4"),
-    ]
-    result = auto_code_show_messages(records, config=CONFIG, run=RUN)
-    assert [r["uid"] for r in result.records] == ["u3", "u1", "u4"]
-    assert [r["noise"] for r in result.records] == [False, False, True]
-    assert [m["Text"] for m in result.coda_files["s01e01.json"]] == ["first show answer"]
-    assert result.icr_files["s01e03.csv"] == [IcrRow(1, "third show answer", "2018-12-10T12:00:00+03:00")]
-
-
-
-def test_auto_code_show_messages_writes_one_layer_per_record():
-    """Noise, NA labels, channel keys and ids are one audit layer, and the history names the step."""
-    (record,) = auto_code_show_messages([_message(1, "first show answer")], config=CONFIG, run=RUN).records
-    assert len(record.layers) == 2
-    assert {"noise", "rqa_s01e02_coded", "sms_ad", "rqa_s01e01_raw_id"} <= set(record.layers[1].data)
-    assert record.history("noise")[-1].step.source == "generate/auto_code_show_messages"

@@ -186,9 +186,9 @@ def test_repeated_survey_answers_become_one_coda_message_each():
         _record("u3", gender_raw="xyz"),
         _record("u4", gender_raw=""),
     ]
-    result = auto_code_surveys(records, config=CONFIG, run=RUN,
-                               phone_keys={u: "252610000001" for u in ("u1", "u2", "u3", "u4")})
-    files = result.coda_files
+    coded = auto_code_surveys(records, config=CONFIG, run=RUN,
+                              phone_keys={u: "252610000001" for u in ("u1", "u2", "u3", "u4")})
+    files = survey_coda_messages(coded, config=CONFIG)
     assert list(files) == ["gender.json", "age.json", "idp_camp.json", "recently_displaced.json",
                            "hh_language.json", "repeated.json", "involved.json", "location.json"]
     gender = files["gender.json"]
@@ -202,7 +202,7 @@ def test_repeated_survey_answers_become_one_coda_message_each():
         ("kismayo", [("Scheme-5292e8fb", "code-6294f98f")]),
     ]
     assert files["age.json"] == []
-    assert [r["uid"] for r in result.records] == ["u1", "u1", "u2", "u3", "u4"]
+    assert [r["uid"] for r in coded] == ["u1", "u1", "u2", "u3", "u4"]
 
 
 def test_coda_export_orders_messages_by_answer_time():
@@ -215,9 +215,8 @@ def test_coda_export_orders_messages_by_answer_time():
 
 def test_auto_code_surveys_writes_one_layer_per_record():
     """NA labels, suggestions, operator and ids are one audit layer under one step."""
-    result = auto_code_surveys([_record(gender_raw="m")], config=CONFIG, run=RUN,
-                               phone_keys={"avf-phone-uuid-1": "252610000001"})
-    (record,) = result.records
+    (record,) = auto_code_surveys([_record(gender_raw="m")], config=CONFIG, run=RUN,
+                                  phone_keys={"avf-phone-uuid-1": "252610000001"})
     assert len(record.layers) == 2
     assert {"gender_coded", "age_coded", "operator_coded", "gender_raw_id"} <= set(record.layers[1].data)
     assert record.history("operator_coded")[-1].step.source == "generate/auto_code_surveys"
@@ -237,24 +236,24 @@ def test_auto_code_surveys_equals_the_single_steps_in_order():
         _record("u3", gender_raw="naag", involved_raw="haa"),
     ]
     phone_keys = {"u1": "252610000001", "u2": "252620000001", "u3": "telegram:1"}
-    result = auto_code_surveys(records, config=CONFIG, run=RUN, phone_keys=phone_keys)
+    coded = auto_code_surveys(records, config=CONFIG, run=RUN, phone_keys=phone_keys)
     expected = _cleaned(*records)
     expected = code_operators(expected, config=CONFIG, run=RUN, phone_keys=phone_keys)
     expected = assign_survey_message_ids(expected, config=CONFIG, run=RUN)
-    for got, want, original in zip(result.records, expected, records):
+    for got, want, original in zip(coded, expected, records):
         assert list(got.items()) == list(want.items())
         written = [key for layer in want.layers[len(original.layers):] for key in layer.data]
         assert list(got.layers[-1].data) == list(dict.fromkeys(written))
-    assert [r["operator_coded"]["CodeID"] for r in result.records] == [
+    assert [r["operator_coded"]["CodeID"] for r in coded] == [
         "code-c7b32481", "code-605d77ed", "code-c7b32481", NC_ID, NC_ID]
-    assert result.records[3]["gender_coded"] is ns
+    assert coded[3]["gender_coded"] is ns
 
 
 def test_coda_export_takes_the_earliest_time_of_a_shared_answer():
     """An answer given later in the file but earlier in time gives the message its creation time."""
     late = _record("u1", involved_raw="haa").updated(LOAD, {"involved_time": "2018-12-20T00:00:00+03:00"})
     early = _record("u2", involved_raw="haa")
-    result = auto_code_surveys([late, late, early, early], config=CONFIG, run=RUN,
-                               phone_keys={"u1": "252610000001", "u2": "252610000002"})
-    [message] = result.coda_files["involved.json"]
+    coded = auto_code_surveys([late, late, early, early], config=CONFIG, run=RUN,
+                              phone_keys={"u1": "252610000001", "u2": "252610000002"})
+    [message] = survey_coda_messages(coded, config=CONFIG)["involved.json"]
     assert message["CreationDateTimeUTC"] == T0

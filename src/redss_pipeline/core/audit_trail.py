@@ -75,15 +75,15 @@ from typing import Any, BinaryIO, Iterable, Iterator, NoReturn
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.records import Layer, Record, Step
 
-__all__ = ["AuditTrailError", "write_audit_trail", "AuditTrail", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["AuditTrailError", "write_audit_trail", "AuditTrailWriter", "AuditTrail", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "redss-audit-trail"
 FORMAT_VERSION = 1
 
 # Bounds on the writer's memory, in entries: the value and layer tables stop growing at _TABLE_LIMIT; the
 # sets of things seen once are emptied when they reach _SEEN_LIMIT.
-_TABLE_LIMIT = 1_000_000
-_SEEN_LIMIT = 2_000_000
+_TABLE_LIMIT = 200_000
+_SEEN_LIMIT = 200_000
 # Attached records and steps are recognised by identity, so the writer holds the ones it remembers (an id
 # cannot be reused while its object lives). It remembers the most recently used _IDENTITY_LIMIT of each; one
 # met again after being forgotten is written again, which costs bytes, never correctness.
@@ -120,13 +120,35 @@ def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(temporary, "xb") as handle:
-            _TrailWriter(handle, id_key, str(path)).write(records)
+            with AuditTrailWriter(handle, id_key=id_key, target=str(path)) as trail:
+                trail.add(records)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+class AuditTrailWriter:
+    """Writes the audit trail to an open binary file as records come, batch by batch (stage 3 adds the
+    records of each chunk of respondents as soon as they are done): ``with AuditTrailWriter(handle) as trail:
+    trail.add(records)``. The closing ``"end"`` entry is written only when the block ends without an error,
+    so an interrupted trail reads as truncated."""
+
+    def __init__(self, handle: BinaryIO, *, id_key: str = "uid", target: str = "<audit trail>"):
+        self._writer = _TrailWriter(handle, id_key, target)
+
+    def __enter__(self) -> "AuditTrailWriter":
+        self._writer.begin()
+        return self
+
+    def add(self, records: Iterable[Record]) -> None:
+        self._writer.add(records)
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if kind is None:
+            self._writer.end()
 
 
 class _NotJson(Exception):
@@ -179,10 +201,13 @@ class _TrailWriter:
             self._handle.write((",\n".join(self._out) + ",\n").encode("ascii"))
             self._out.clear()
 
-    def write(self, records: Iterable[Record]) -> None:
+    def begin(self) -> None:
         self._handle.write(b"[\n")
         self._emit([FORMAT_NAME, FORMAT_VERSION, {"id_key": self._id_key}])
-        for index, record in enumerate(records):
+
+    def add(self, records: Iterable[Record]) -> None:
+        for record in records:
+            index = self._written
             if not isinstance(record, Record):
                 raise AuditTrailError(
                     f"expected a Record, found {type(record).__name__}", path=self._target, record=index
@@ -191,6 +216,13 @@ class _TrailWriter:
                 self._record(record)
             except _NotJson as error:
                 raise AuditTrailError(str(error), path=self._target, record=index) from None
+        # What is recognised by identity belongs to this batch of records (stage 3 adds one chunk of respondents
+        # at a time, whose records share nothing with the next chunk's): let it go with them.
+        self._layer_by_identity.clear()
+        self._value_by_identity.clear()
+        self._attached.clear()
+
+    def end(self) -> None:
         self._flush()
         self._handle.write((_LINE(["end", self._written]) + "\n]\n").encode("ascii"))
 

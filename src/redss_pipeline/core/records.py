@@ -268,11 +268,9 @@ _EMPTY = Record((), _ROOT, ())
 
 
 class _LayerData:
-    """The keys one layer wrote and their values: a read-only mapping of two tuples.
-
-    Key tuples are interned, and so are value tuples that recur (the same labels, the same matrix of "0"/"1"
-    cells), so a layer that a step writes identically on many records is stored once.
-    """
+    """The keys one layer wrote and their values: a read-only mapping of two tuples. A step that writes the
+    same updates on many records may pass the layer data of the first record to the others, which then share
+    it (see :class:`~redss_pipeline.core.record_rules.LayerCache`)."""
 
     __slots__ = ("key_tuple", "row")
 
@@ -285,9 +283,8 @@ class _LayerData:
         if type(data) is _LayerData:
             return data
         keys = tuple(data)
-        keys = _KEY_TUPLES.setdefault(keys, keys)
         row = tuple(data.values()) if type(data) is dict else tuple(data[k] for k in keys)
-        return _intern_layer(keys, row)
+        return cls(keys, row)
 
     def get(self, key: str, default: Any = None) -> Any:
         for position, k in enumerate(self.key_tuple):
@@ -333,23 +330,3 @@ class _LayerData:
 
 
 Mapping.register(_LayerData)
-
-_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
-# Interned layers, by key tuple and the identity of each value (values are never changed after a write, and
-# the interned layer keeps them alive, so an identity stays unique while it is in the table). Bounded.
-# (Only layers are interned whose values the table keeps alive; a layer not taken into the full table is
-# simply not shared.)
-_LAYERS: dict[tuple[Any, ...], _LayerData] = {}
-_LAYER_LIMIT = 200_000
-
-
-def _intern_layer(keys: tuple[str, ...], row: tuple[Any, ...]) -> _LayerData:
-    # By the identity of each value: the values that recur across records are the same objects (constants such
-    # as "0"/"1"/"true", labels a step made once and shared), and identity is cheap to compare.
-    token = (keys, *map(id, row))
-    layer = _LAYERS.get(token)
-    if layer is None:
-        layer = _LayerData(keys, row)
-        if len(_LAYERS) < _LAYER_LIMIT:
-            _LAYERS[token] = layer
-    return layer

@@ -37,9 +37,10 @@ from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KE
 __all__ = [
     "analysis_columns",
     "production_columns",
-    "production_rows",
+    "in_production_file",
     "icr_columns",
     "write_analysis_csv",
+    "write_analysis_rows",
     "write_icr_csv",
 ]
 
@@ -71,22 +72,18 @@ def production_columns(config: PipelineConfig) -> list[str]:
     return columns
 
 
-def production_rows(messages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The messages the radio team sees: those whose ``noise`` is false, in message order.
+def in_production_file(message: Mapping[str, Any], index: int) -> bool:
+    """Whether the radio team sees the message: its ``noise`` is false. ``index`` names it in an error.
 
     A withdrawn message has ``noise = "STOP"`` (pipeline.md 7.7.8), which is true, so it is left out, as in 2019.
     """
-    rows = []
-    for index, message in enumerate(messages):
-        if NOISE_KEY not in message:
-            raise RawDataError(
-                "message record has no noise flag; the production file needs one on every message",
-                record=message.get(UID_KEY, f"#{index}"),
-                field=NOISE_KEY,
-            )
-        if not message[NOISE_KEY]:
-            rows.append(message)
-    return rows
+    if NOISE_KEY not in message:
+        raise RawDataError(
+            "message record has no noise flag; the production file needs one on every message",
+            record=message.get(UID_KEY, f"#{index}"),
+            field=NOISE_KEY,
+        )
+    return not message[NOISE_KEY]
 
 
 def icr_columns(plan: RqaPlan) -> list[str]:
@@ -104,14 +101,21 @@ def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping
     _write_csv(path, rows, icr_columns(plan))
 
 
+def write_analysis_rows(path: str | os.PathLike, rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> None:
+    """Writes rows that already hold each column's value in column order (None for an empty cell)."""
+    _write_rows(path, rows, columns)
+
+
 def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    # Every cell is finalised by the shared writer of csv_cells (formula neutralisation, CR/LF quoting, no NUL).
     cells_of = RecordColumns(columns)
+    _write_rows(path, (cells_of(record) if type(record) is Record else list(map(record.get, columns))
+                       for record in records), columns)
+
+
+def _write_rows(path: str | os.PathLike, rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> None:
+    # Every cell is finalised by the shared writer of csv_cells (formula neutralisation, CR/LF quoting, no NUL).
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = CsvWriter(handle)
         writer.writerow(columns)
-        for record in records:
-            if type(record) is Record:
-                writer.writerow(cells_of(record))
-            else:
-                writer.writerow(list(map(record.get, columns)))
+        for row in rows:
+            writer.writerow(row)

@@ -47,6 +47,7 @@ __all__ = [
     "MULTI_CODED_IMPORT_ORIGIN",
     "message_id",
     "coda_messages",
+    "CodaExport",
     "write_coda_file",
     "CodedMessages",
     "read_coded_file",
@@ -85,93 +86,116 @@ def coda_messages(
 ) -> list[dict[str, Any]]:
     """The Coda messages for ``records`` (coda.md section 4, steps 1-5), ready for :func:`write_coda_file`.
 
+    The records are taken in order by a :class:`CodaExport` (see there for the rules).
+    """
+    export = CodaExport(raw_field=raw_field, time_field=time_field, id_field=id_field, coded_fields=coded_fields)
+    for position, record in enumerate(records):
+        export.add(record, position)
+    return export.messages()
+
+
+class CodaExport:
+    """The messages of one Coda file, gathered record by record (coda.md section 4, steps 1-5).
+
     1. only records having ``raw_field`` take part;
     2. records sharing a message id must carry the same codes in every coded field (the same CodeID, the same
        set of CodeIDs for a list, or all absent), since they become one Coda message;
-    3. the earliest record of each message id (by parsed ``time_field``; ties keep input order) stands for it,
-       and messages come out in that order;
+    3. the earliest record of each message id (by parsed ``time_field``; ties keep the order of the records'
+       ``position``) stands for it, and messages come out in that order;
     4. a record coded NA (or NS) in *every* coded field is a missing answer and is left out; NA or NS in only
        some fields is an error;
     5. each message carries its text, its creation time in UTC, and the labels of the coded fields in
        ``coded_fields`` order, leaving out absent fields and NC labels. No ``SequenceNumber`` is written:
        Coda's ``add`` tool assigns one.
 
-    ``coded_fields`` is empty for the RQA files (every message then has ``"Labels": []``). Errors are
-    CodaFileErrors naming the message id and field; callers add the file with ``error.with_context(path=...)``.
+    Records may come in any order as long as ``position`` is their place in the stage's message order, so the
+    records of a run can be added respondent by respondent. Per message id only its text, time, position and
+    coded values are kept, never the record. ``coded_fields`` is empty for the RQA files (every message then
+    has ``"Labels": []``). Errors are CodaFileErrors naming the message id and field; callers add the file with
+    ``error.with_context(path=...)``.
     """
-    fields = [(name, _FieldCodes.of(scheme)) for name, scheme in coded_fields]
-    parse_time = _TimeParser(time_field)
 
-    # Steps 1-3 in one pass. Keeping, per message id, the record with the smallest (time, position) is the same
-    # as a stable sort by time followed by "first of each id", without sorting the duplicates.
-    names = [name for name, _ in fields]
-    chosen: dict[str, tuple[datetime, int, Mapping[str, Any], tuple[Any, ...], Any, list[Any]]] = {}
-    for position, record in enumerate(records):
+    def __init__(self, *, raw_field: str, time_field: str, id_field: str,
+                 coded_fields: Sequence[tuple[str, CodeScheme]]):
+        self._raw_field = raw_field
+        self._time_field = time_field
+        self._id_field = id_field
+        self._fields = [(name, _FieldCodes.of(scheme)) for name, scheme in coded_fields]
+        self._names = [name for name, _ in self._fields]
+        self._parse_time = _TimeParser(time_field)
+        # message id -> (creation time, position, text, code signature, time value, coded values)
+        self._chosen: dict[str, tuple[datetime, int, Any, tuple[Any, ...], Any, list[Any]]] = {}
+
+    def add(self, record: Mapping[str, Any], position: int) -> None:
+        """Takes part ``record``, found at ``position`` in the message order."""
+        raw_field = self._raw_field
         if raw_field not in record:
-            continue
-        mid = record.get(id_field)
+            return
+        mid = record.get(self._id_field)
         if not isinstance(mid, str) or not mid:
             raise CodaFileError(
                 f"a record with {raw_field!r} has no message id (found {mid!r})",
-                record=f"at position {position}", field=id_field,
+                record=f"at position {position}", field=self._id_field,
             )
+        names = self._names
         coded = [record.get(name) for name in names]
-        time_value = record.get(time_field)
+        time_value = record.get(self._time_field)
+        chosen = self._chosen
         earlier = chosen.get(mid)
         # A survey answer repeats on every message of its respondent with the very same time and label objects
-        # as the record already chosen: such a record changes nothing, so it is passed over without decoding.
-        if earlier is not None and earlier[4] is time_value and all(map(operator.is_, coded, earlier[5])):
-            continue
+        # as the record already chosen (and comes later): it changes nothing, so it is passed over unparsed.
+        if earlier is not None and earlier[1] < position and earlier[4] is time_value and all(map(operator.is_, coded, earlier[5])):
+            return
         signature = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
-        created = parse_time(time_value, mid)
+        created = self._parse_time(time_value, mid)
         if earlier is None:
-            chosen[mid] = (created, position, record, signature, time_value, coded)
-            continue
+            chosen[mid] = (created, position, record[raw_field], signature, time_value, coded)
+            return
         if earlier[3] != signature:
             index = next(i for i, (a, b) in enumerate(zip(earlier[3], signature)) if a != b)
             raise CodaFileError(
                 f"records with the same message id (the same text) carry different codes: "
                 f"{_shown(earlier[3][index])} and {_shown(signature[index])}",
-                record=f"MessageID {mid!r}", field=fields[index][0],
+                record=f"MessageID {mid!r}", field=self._fields[index][0],
             )
-        if created < earlier[0]:
-            chosen[mid] = (created, position, record, signature, time_value, coded)
+        if (created, position) < (earlier[0], earlier[1]):
+            chosen[mid] = (created, position, record[raw_field], signature, time_value, coded)
 
-    messages: list[dict[str, Any]] = []
-    exported: dict[int, dict[str, Any]] = {}  # id(label) -> its exported copy, so shared labels are copied once
-    for created, _, record, *_ in sorted(chosen.values(), key=lambda entry: (entry[0], entry[1])):
-        mid = record[id_field]
-        if fields and _is_missing_answer(record, fields, mid):
-            continue
-        labels = []
-        for name, codes in fields:
-            value = record.get(name)
-            if value is None:
+    def messages(self) -> list[dict[str, Any]]:
+        """The Coda messages, earliest first, ready for :func:`write_coda_file`."""
+        fields = self._fields
+        messages: list[dict[str, Any]] = []
+        for mid, (created, _, text, _, _, coded) in sorted(self._chosen.items(),
+                                                            key=lambda item: (item[1][0], item[1][1])):
+            values = dict(zip(self._names, coded))
+            if fields and _is_missing_answer(values, fields, mid):
                 continue
-            if not isinstance(value, dict):
-                raise CodaFileError(
-                    "a multi-coded field (a list of labels) cannot be exported to Coda; only single labels can",
-                    record=f"MessageID {mid!r}", field=name,
-                )
-            if value["CodeID"] == codes.nc:
-                continue
-            if not codes.scheme.has_code_id(value["CodeID"]):
-                raise CodaFileError(
-                    f"CodeID {value['CodeID']!r} is not a code of scheme {codes.scheme.name!r} "
-                    f"({codes.scheme.scheme_id})",
-                    record=f"MessageID {mid!r}", field=name,
-                )
-            label = exported.get(id(value))
-            if label is None:
-                label = exported[id(value)] = _exported_label(value, mid, name)
-            labels.append(label)
-        messages.append({
-            "MessageID": mid,
-            "Text": record[raw_field],
-            "CreationDateTimeUTC": created.astimezone(timezone.utc).isoformat(),
-            "Labels": labels,
-        })
-    return messages
+            labels = []
+            for name, codes in fields:
+                value = values[name]
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    raise CodaFileError(
+                        "a multi-coded field (a list of labels) cannot be exported to Coda; only single labels can",
+                        record=f"MessageID {mid!r}", field=name,
+                    )
+                if value["CodeID"] == codes.nc:
+                    continue
+                if not codes.scheme.has_code_id(value["CodeID"]):
+                    raise CodaFileError(
+                        f"CodeID {value['CodeID']!r} is not a code of scheme {codes.scheme.name!r} "
+                        f"({codes.scheme.scheme_id})",
+                        record=f"MessageID {mid!r}", field=name,
+                    )
+                labels.append(_exported_label(value, mid, name))
+            messages.append({
+                "MessageID": mid,
+                "Text": text,
+                "CreationDateTimeUTC": created.astimezone(timezone.utc).isoformat(),
+                "Labels": labels,
+            })
+        return messages
 
 
 def write_coda_file(path: str | os.PathLike[str], messages: list[dict[str, Any]]) -> None:

@@ -23,7 +23,9 @@ from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
 
-__all__ = ["show_flows", "survey_flows", "combine_shows_and_surveys"]
+__all__ = [
+    "show_flows", "survey_flows", "combine_shows_and_surveys", "respondent_of_show_record", "respondent_of_survey_record",
+]
 
 def show_flows(config: PipelineConfig) -> tuple[str, ...]:
     """The flows of the shows, in coding-plan order (the order of every output's rows)."""
@@ -67,15 +69,32 @@ def combine_shows_and_surveys(
     return combined
 
 
+def respondent_of_show_record(record: Record, flow: str) -> str:
+    """The respondent id of a record of the ``flow`` show file; a record without one is an error naming its run."""
+    uid = record.get(PHONE_ID_KEY)
+    if uid is None:
+        run_id = next((v for k, v in record.items() if k.endswith(f"(Run ID) - {flow}")), None)
+        raise RawDataError(
+            "show record has no respondent id", path=_raw_file(flow), record=run_id, field=PHONE_ID_KEY
+        )
+    return uid
+
+
+def respondent_of_survey_record(record: Record, flow: str, position: int) -> str:
+    """The respondent id of the survey record at ``position`` of the ``flow`` file; it must have one."""
+    uid = record.get(PHONE_ID_KEY)
+    if uid is None:
+        raise RawDataError(
+            f"survey record {position} has no respondent id", path=_raw_file(flow), field=PHONE_ID_KEY
+        )
+    return uid
+
+
 def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, tuple[Record, dict[str, Any]]]:
     """uid -> (survey record, its content); the content is read once, not once per message of the respondent."""
     index: dict[str, tuple[Record, dict[str, Any]]] = {}
     for position, record in enumerate(records):
-        uid = record.get(PHONE_ID_KEY)
-        if uid is None:
-            raise RawDataError(
-                f"survey record {position} has no respondent id", path=_raw_file(flow), field=PHONE_ID_KEY
-            )
+        uid = respondent_of_survey_record(record, flow, position)
         if uid in index:
             raise RawDataError(
                 f"respondent appears twice in the {flow} survey (one record per respondent expected)",
@@ -90,12 +109,7 @@ def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, tupl
 def _attach_surveys(
     record: Record, flow: str, indexes: list[tuple[str, dict[str, tuple[Record, dict[str, Any]]]]], step: Step
 ) -> Record:
-    uid = record.get(PHONE_ID_KEY)
-    if uid is None:
-        run_id = next((v for k, v in record.items() if k.endswith(f"(Run ID) - {flow}")), None)
-        raise RawDataError(
-            "show record has no respondent id", path=_raw_file(flow), record=run_id, field=PHONE_ID_KEY
-        )
+    uid = respondent_of_show_record(record, flow)
     attached: dict[str, Record] = {}
     earlier: list[tuple[str, dict[str, Any]]] = []
     for survey_flow, index in indexes:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.records import Record
 from redss_pipeline.export.coda import CodedMessages
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
@@ -54,17 +53,38 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
     return warnings
 
 
-def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_files: Sequence[Sequence[Record]]) -> list[str]:
-    """Warnings about the shows' raw files (in show order, as loaded): empty files and repeated runs."""
+class ShowRunTally:
+    """The runs of one show's raw file, counted as its records stream past (the file is never held whole)."""
+
+    def __init__(self, plan_result_key: str, flow: str):
+        self._key = raw_key(plan_result_key, "Run ID", flow)
+        self.count = 0
+        self._first: dict[Any, int] = {}  # run id -> the position it first appeared at
+        self._repeated: set[Any] = set()
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        run_id = record.get(self._key)
+        if run_id is not None:
+            if run_id in self._first:
+                self._repeated.add(run_id)
+            else:
+                self._first[run_id] = self.count
+        self.count += 1
+
+    def repeated(self) -> list[Any]:
+        """The run ids met more than once, in the order they first appeared."""
+        return sorted(self._repeated, key=self._first.__getitem__)
+
+
+def raw_file_warnings(config: PipelineConfig, root: DataRoot, tallies: Sequence[ShowRunTally]) -> list[str]:
+    """Warnings about the shows' raw files (in show order, from their tallies): empty files and repeated runs."""
     warnings = []
-    for plan, records in zip(config.rqa_plans, show_files):
+    for plan, tally in zip(config.rqa_plans, tallies):
         shown = _shown(root.raw_file(plan.flow), root)
-        if not records:
+        if not tally.count:
             warnings.append(f"{shown}: holds no runs (was the flow fetched?)")
             continue
-        key = raw_key(plan.result_key, "Run ID", plan.flow)
-        seen = Counter(run_id for run_id in (record.get(key) for record in records) if run_id is not None)
-        repeated = [run_id for run_id, count in seen.items() if count > 1]
+        repeated = tally.repeated()
         if repeated:
             warnings.append(f"{shown}: {len(repeated)} run{_s(len(repeated))} appear{'' if len(repeated) != 1 else 's'} "
                             f"more than once (first: run {repeated[0]}); each copy counts as a message")

@@ -1,22 +1,23 @@
 """Auto-coding the show messages: filters, noise, NA labels, channel keys, RQA Coda files, ICR samples
 (spec pipeline.md 7.4 and section 8).
 
-The steps, in the order :func:`auto_code_show_messages` runs them:
+The steps, in the order stage 3 runs them:
 
-| step  | function                       | does                                                               |
+| step  | name                           | does                                                               |
 | ----- | ------------------------------ | ------------------------------------------------------------------ |
-| 7.4.1 | :func:`drop_test_runs`         | drops the configured test contacts' runs                           |
-| 7.4.2 | :func:`drop_empty_runs`        | drops runs without a show answer                                   |
-| 7.4.3 | :func:`keep_project_window`    | keeps messages sent in the project, both ends inclusive            |
+| 7.4.1 | :class:`MessageFilters`        | drops the configured test contacts' runs                           |
+| 7.4.2 |                                | drops runs without a show answer                                   |
+| 7.4.3 |                                | keeps messages sent in the project, both ends inclusive            |
 | 7.4.4 | :func:`flag_noise`             | ``noise`` = True / False (the 2019 noise rule)                     |
 | 7.4.5 | :func:`label_other_shows_na`   | NA labels in the coded fields of the shows a message does not answer |
 | 7.4.6 | :func:`set_channel_keys`       | channel, ``non_logical_time`` and week keys from ``sent_on``       |
 | 7.4.8 | :func:`assign_rqa_message_ids` | ``<raw>_id`` on non-noise answers                                  |
-| 7.4.8 | :func:`rqa_coda_messages`      | the messages of the RQA Coda files (no labels)                     |
-| 7.4.9 | :func:`icr_samples`            | the seeded inter-coder-reliability samples                         |
+| 7.4.8 | :class:`RqaCodaExport`         | the messages of the RQA Coda files (no labels)                     |
+| 7.4.9 | :class:`IcrSamples`            | the seeded inter-coder-reliability samples                         |
 
-Record order is never changed: it decides the row order of every output. :func:`auto_code_show_messages`
-writes the keys of 7.4.4 - 7.4.8 as one audit layer per record; the single-step functions write one each.
+Record order is never changed: it decides the row order of every output. The two exports gather their rows
+message by message with each message's position in the message order, so stage 3 can feed them one chunk of
+respondents at a time.
 """
 
 from __future__ import annotations
@@ -43,11 +44,10 @@ __all__ = [
     "NON_LOGICAL_TIME_KEY",
     "NA_ORIGIN_ID",
     "IcrRow",
-    "ShowMessages",
-    "auto_code_show_messages",
-    "drop_test_runs",
-    "drop_empty_runs",
-    "keep_project_window",
+    "MessageFilters",
+    "TEST_RUN",
+    "EMPTY_RUN",
+    "OUTSIDE_WINDOW",
     "flag_noise",
     "label_other_shows_na",
     "set_channel_keys",
@@ -55,6 +55,8 @@ __all__ = [
     "assign_rqa_message_ids",
     "rqa_coda_messages",
     "icr_samples",
+    "RqaCodaExport",
+    "IcrSamples",
 ]
 
 NOISE_KEY = "noise"
@@ -77,48 +79,34 @@ class IcrRow(NamedTuple):
     sent_on: Any = None
 
 
-class ShowMessages(NamedTuple):
-    """What 7.4 produces: the message records, the RQA Coda files' messages by file name, the ICR rows by file
-    name (header: the plan's run-id field and raw field)."""
-
-    records: list[Record]
-    coda_files: dict[str, list[dict[str, Any]]]
-    icr_files: dict[str, list[IcrRow]]
-
-
-def auto_code_show_messages(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> ShowMessages:
-    """Steps 7.4.1 to 7.4.9 in order, on the translated records of 7.3.
-
-    The record writes of 7.4.4 - 7.4.8 (noise, NA labels, channel keys, message ids) are one pass and one
-    audit layer per record, under the step ``generate/auto_code_show_messages``.
-    """
-    records = drop_test_runs(records)
-    records = drop_empty_runs(records, config=config)
-    records = keep_project_window(records, config=config)
-    rules = [_noise_rule(config), _other_shows_na_rule(config, run), _channel_rule(config), _message_id_rule(config)]
-    records = apply_rules(records, rules, run.step("generate/auto_code_show_messages"))
-    return ShowMessages(records, rqa_coda_messages(records, config=config), icr_samples(records, config=config))
-
-
 # -- 7.4.1 - 7.4.3: filters ---------------------------------------------------------------------------------------
 
 
-def drop_test_runs(records: Sequence[Record]) -> list[Record]:
-    """The records whose ``test_run`` flag is not set (the configured test contacts' runs are dropped)."""
-    return [record for record in records if not record.get(TEST_RUN_KEY)]
+TEST_RUN = "test runs dropped"
+EMPTY_RUN = "empty runs dropped"
+OUTSIDE_WINDOW = "outside the project window"
 
 
-def drop_empty_runs(records: Sequence[Record], *, config: PipelineConfig) -> list[Record]:
-    """The records holding at least one show's raw answer (runs without an answer disappear)."""
-    raw_fields = [plan.raw_field for plan in config.rqa_plans]
-    return [record for record in records if any(field in record for field in raw_fields)]
+class MessageFilters:
+    """7.4.1 - 7.4.3 for one message at a time: :meth:`dropped_by` names the filter that drops it, or None.
 
+    In order: the configured test contacts' runs (``test_run`` set) go; runs without a show's raw answer go;
+    messages sent outside the project go (``start <= sent_on <= end``: both ends inclusive, as in 2019).
+    """
 
-def keep_project_window(records: Sequence[Record], *, config: PipelineConfig) -> list[Record]:
-    """The records sent within the project, ``start <= sent_on <= end``: both ends inclusive, as in 2019."""
-    start, end = config.project_start, config.project_end
-    time_field = config.message_time_field
-    return [record for record in records if start <= record_time(record, time_field) <= end]
+    def __init__(self, config: PipelineConfig):
+        self._raw_fields = [plan.raw_field for plan in config.rqa_plans]
+        self._start, self._end = config.project_start, config.project_end
+        self._time_field = config.message_time_field
+
+    def dropped_by(self, record: Mapping[str, Any]) -> str | None:
+        if record.get(TEST_RUN_KEY):
+            return TEST_RUN
+        if not any(field in record for field in self._raw_fields):
+            return EMPTY_RUN
+        if not self._start <= record_time(record, self._time_field) <= self._end:
+            return OUTSIDE_WINDOW
+        return None
 
 
 # -- 7.4.4 - 7.4.6: record writes --------------------------------------------------------------------------------
@@ -279,48 +267,96 @@ def _message_id_rule(config: PipelineConfig) -> Rule:
 
 
 def rqa_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
-    """The messages of each show's Coda file (``s01e0n.json``), by file name in plan order.
+    """The messages of each show's Coda file (``s01e0n.json``), by file name in plan order (see
+    :class:`RqaCodaExport`)."""
+    export = RqaCodaExport(config)
+    for position, record in enumerate(records):
+        export.add(record, position)
+    return export.files()
+
+
+class RqaCodaExport:
+    """The RQA Coda files, gathered message by message (7.4.8).
 
     Built from the non-noise records holding the show's raw answer (ids set by :func:`assign_rqa_message_ids`),
-    with no scheme, so every message has ``"Labels": []``; the creation time is ``sent_on`` in UTC.
+    with no scheme, so every message has ``"Labels": []``; the creation time is ``sent_on`` in UTC. ``position``
+    is a message's place in the message order (messages may be added respondent by respondent).
     """
-    candidates = not_noise(records)
-    files: dict[str, list[dict[str, Any]]] = {}
-    for plan in config.rqa_plans:
-        try:
-            files[plan.coda_file] = coda.coda_messages(
-                candidates, raw_field=plan.raw_field, time_field=config.message_time_field,
-                id_field=plan.id_field, coded_fields=[],
-            )
-        except PipelineError as error:
-            raise error.with_context(path=f"Outputs/Coda Files/{plan.coda_file}") from None
-    return files
+
+    def __init__(self, config: PipelineConfig):
+        self._exports = [
+            (plan.coda_file, coda.CodaExport(raw_field=plan.raw_field, time_field=config.message_time_field,
+                                             id_field=plan.id_field, coded_fields=[]))
+            for plan in config.rqa_plans
+        ]
+
+    def add(self, record: Mapping[str, Any], position: int) -> None:
+        if _noise(record):
+            return
+        for file_name, export in self._exports:
+            try:
+                export.add(record, position)
+            except PipelineError as error:
+                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+
+    def files(self) -> dict[str, list[dict[str, Any]]]:
+        """Each show's Coda messages, by file name in plan order."""
+        files = {}
+        for file_name, export in self._exports:
+            try:
+                files[file_name] = export.messages()
+            except PipelineError as error:
+                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+        return files
 
 
 # -- 7.4.9: ICR ----------------------------------------------------------------------------------------------------
 
 
 def icr_samples(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[IcrRow]]:
-    """The inter-coder-reliability rows of each show, by ICR file name in plan order.
+    """The inter-coder-reliability rows of each show, by ICR file name in plan order (see :class:`IcrSamples`)."""
+    samples = IcrSamples(config)
+    for position, record in enumerate(records):
+        samples.add(record, position)
+    return samples.samples()
 
-    Candidates are the non-noise records, in order, whose show coded field is absent (those answering this
-    show; a record holding the field must hold exactly one NA label, else it is an error). Each show draws
-    with a fresh ``random.Random(seed)``: ``sample(candidates, size)``, or, with fewer candidates than the
-    sample size, ``sample(candidates, len(candidates))`` - a permutation of them all, as in 2019. Rows keep the
-    sample order; the run id is None for a message moved here from another show's flow.
+
+class IcrSamples:
+    """The inter-coder-reliability samples, their candidates gathered message by message (7.4.9).
+
+    Candidates are the non-noise records whose show coded field is absent (those answering this show; a record
+    holding the field must hold exactly one NA label, else it is an error), taken in message order (``position``;
+    messages may be added respondent by respondent). Each show draws with a fresh ``random.Random(seed)``:
+    ``sample(candidates, size)``, or, with fewer candidates than the sample size, ``sample(candidates,
+    len(candidates))`` - a permutation of them all, as in 2019. Rows keep the sample order; the run id is None
+    for a message moved here from another show's flow. Only the position, run id, text and message time of a
+    candidate are kept.
     """
-    candidates_all = not_noise(records)
-    samples: dict[str, list[IcrRow]] = {}
-    for plan in config.rqa_plans:
-        candidates = [record for record in candidates_all if _answers(record, plan)]
-        size = min(config.icr.sample_size, len(candidates))
-        sample = random.Random(config.icr.seed).sample(candidates, size)
-        samples[plan.icr_file] = [IcrRow(r.get(plan.run_id_field), _text(r, plan.raw_field),
-                                         r.get(config.message_time_field)) for r in sample]
-    return samples
+
+    def __init__(self, config: PipelineConfig):
+        self._config = config
+        self._candidates: list[list[tuple[int, Any, str, Any]]] = [[] for _ in config.rqa_plans]
+
+    def add(self, record: Mapping[str, Any], position: int) -> None:
+        if _noise(record):
+            return
+        for plan, candidates in zip(self._config.rqa_plans, self._candidates):
+            if _answers(record, plan):
+                candidates.append((position, record.get(plan.run_id_field), _text(record, plan.raw_field),
+                                   record.get(self._config.message_time_field)))
+
+    def samples(self) -> dict[str, list[IcrRow]]:
+        """The ICR rows of each show, by ICR file name in plan order."""
+        samples: dict[str, list[IcrRow]] = {}
+        for plan, candidates in zip(self._config.rqa_plans, self._candidates):
+            candidates.sort()  # message order (positions are unique)
+            size = min(self._config.icr.sample_size, len(candidates))
+            sample = random.Random(self._config.icr.seed).sample(candidates, size)
+            samples[plan.icr_file] = [IcrRow(run_id, raw, sent_on) for _, run_id, raw, sent_on in sample]
+        return samples
 
 
-def _answers(record: Record, plan: RqaPlan) -> bool:
+def _answers(record: Mapping[str, Any], plan: RqaPlan) -> bool:
     """Whether the record answers the plan's show (its coded field is absent); if not, the field must hold
     the NA label of 7.4.5 and nothing else."""
     if plan.coded_field not in record:

@@ -1,19 +1,19 @@
-"""Stage 3, orchestrated: load the inputs, run every step of spec pipeline.md section 7 in order, write outputs.
+"""Stage 3, orchestrated: open the inputs, run every step of spec pipeline.md section 7 respondent by respondent,
+write the outputs.
 
-This module only wires: reading files, calling the pure steps (each in its own module), and writing the outputs.
-No transformation lives here. Every output is staged as a temporary file and moved into place only after all
-of them were written, so a failure at any point leaves the previous outputs untouched (spec section 5).
+This module only wires: reading files, handing chunks of respondents to the runner (the steps themselves live
+each in its own module), and writing the outputs. Every output is staged as a temporary file and moved into
+place only after all of them were written, so a failure at any point leaves the previous outputs untouched
+(spec section 5).
 
 Order of work (spec section 5):
 
- 1. load the UUID table and the raw files (7.1)            -> traced_data_json, uuid_table
- 2. combine show records with survey records (7.2)         -> combine
- 3. translate Rapid Pro keys and apply corrections (7.3)   -> corrections
- 4. auto-code the show messages (7.4)                      -> show_messages
- 5. auto-code the surveys (7.5)                            -> survey_autocode
- 6. apply the manual codes, reconcile locations (7.6)      -> manual_codes, location_reconciliation
- 7. analysis columns, consent, individuals (7.7)           -> analysis, individuals
- 8. write the CSVs, ICR and Coda files, the audit trail    -> analysis_files, coda, audit_trail
+ 1. index the raw files by respondent, streaming them (7.1)    -> respondents, traced_data_json
+ 2. read the coded Coda files and open the UUID table          -> coda, uuid_table
+ 3. for each chunk of respondents, 7.2 - 7.7                   -> runner (combine ... individuals)
+    - the finished message records go to the audit trail      -> audit_trail
+    - their rows, the Coda messages and ICR candidates to the run's accumulators
+ 4. write the CSVs, the ICR and Coda files                     -> analysis_files, coda
 """
 
 from __future__ import annotations
@@ -21,45 +21,27 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
-from redss_pipeline.export import coda
-from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
-from redss_pipeline.export.analysis_files import analysis_columns, production_columns, production_rows, write_analysis_csv, write_icr_csv
+from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
 from redss_pipeline.core.run_manifest import run_manifest
-from redss_pipeline.core.audit_trail import write_audit_trail
-from redss_pipeline.generate.combine import combine_shows_and_surveys, show_flows, survey_flows
 from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.generate.corrections import translate_rapid_pro_keys
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.generate.individuals import fold_individuals
-from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
-from redss_pipeline.core.labels import code_ids
-from redss_pipeline.generate.location_reconciliation import reconcile_locations
-from redss_pipeline.generate.manual_codes import apply_manual_codes
-from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.generate.show_messages import (
-    assign_rqa_message_ids,
-    drop_empty_runs,
-    drop_test_runs,
-    flag_noise,
-    icr_samples,
-    keep_project_window,
-    label_other_shows_na,
-    rqa_coda_messages,
-    set_channel_keys,
-)
-from redss_pipeline.generate.survey_autocode import auto_code_surveys
-from redss_pipeline.core.traced_data_json import read_traced_data_file
-from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.deidentify.uuid_table import open_uuid_table
+from redss_pipeline.export import coda
+from redss_pipeline.export.analysis_files import analysis_columns, production_columns, write_analysis_rows, write_icr_csv
+from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
+from redss_pipeline.generate.ordered_rows import OrderedRows
+from redss_pipeline.generate.respondents import RespondentIndex
+from redss_pipeline.generate.runner import ChunkRunner, StepTimes
+from redss_pipeline.generate.show_messages import EMPTY_RUN, OUTSIDE_WINDOW, TEST_RUN
 
 __all__ = ["GenerateSummary", "run_generate", "output_paths"]
 
@@ -74,33 +56,6 @@ class GenerateSummary:
     warnings: list[str] = field(default_factory=list)  # one line each, naming the file (input_warnings)
 
 
-class _Progress:
-    """One line per step on ``stream``: its name, its counts and how long it took."""
-
-    def __init__(self, summary: GenerateSummary, stream: TextIO | None):
-        self._summary = summary
-        self._stream = stream
-
-    def warn(self, warnings: list[str]) -> None:
-        self._summary.warnings.extend(warnings)
-        for warning in warnings:
-            self.note(f"warning: {warning}")
-
-    def note(self, text: str) -> None:
-        if self._stream is not None:
-            print(f"  {text}", file=self._stream, flush=True)
-
-    def step(self, name: str, work: Callable[[], Any], describe: Callable[[Any], str] | None = None) -> Any:
-        started = time.perf_counter()
-        result = work()
-        seconds = time.perf_counter() - started
-        self._summary.step_seconds[name] = seconds
-        if self._stream is not None:
-            detail = f": {describe(result)}" if describe else ""
-            print(f"  {name}{detail} ({seconds:.1f} s)", file=self._stream, flush=True)
-        return result
-
-
 def output_paths(config: PipelineConfig, data_root: DataRoot) -> dict[str, Path]:
     """The analysis outputs of a data root, by role."""
     return {
@@ -112,9 +67,13 @@ def output_paths(config: PipelineConfig, data_root: DataRoot) -> dict[str, Path]
 
 
 def run_generate(
-    *, config: PipelineConfig, data_root: str | Path, run: RunContext, progress: TextIO | None = sys.stderr
+    *, config: PipelineConfig, data_root: str | Path, run: RunContext, progress: TextIO | None = sys.stderr,
+    messages_per_chunk: int | None = None,
 ) -> GenerateSummary:
     """Runs stage 3 on a data root and writes every output; returns what it did.
+
+    Respondents are processed about ``messages_per_chunk`` messages at a time (default
+    :data:`MESSAGES_PER_CHUNK`); the outputs are the same whatever the chunk size.
 
     Python's cyclic garbage collector is paused for the run: stage 3 builds millions of small objects that
     never form cycles, and each full collection would walk all of them again (it doubled the run time).
@@ -122,102 +81,84 @@ def run_generate(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run_generate(config=config, data_root=data_root, run=run, progress=progress)
+        return _run_generate(config=config, data_root=data_root, run=run, progress=progress,
+                             messages_per_chunk=messages_per_chunk or MESSAGES_PER_CHUNK)
     finally:
         if collecting:
             gc.enable()
 
 
+MESSAGES_PER_CHUNK = 5_000
+"""About how many messages stage 3 holds at once (whole respondents; memory follows this, not the data root)."""
+
+
 def _run_generate(
-    *, config: PipelineConfig, data_root: str | Path, run: RunContext, progress: TextIO | None
+    *, config: PipelineConfig, data_root: str | Path, run: RunContext, progress: TextIO | None,
+    messages_per_chunk: int,
 ) -> GenerateSummary:
     root = DataRoot(data_root)
     summary = GenerateSummary()
     counts = summary.counts
-    p = _Progress(summary, progress)
+    times = StepTimes(summary.step_seconds)
+
+    def say(line: str) -> None:
+        if progress is not None:
+            print(f"  {line}", file=progress, flush=True)
+
     for note in finish_interrupted_switch(root.outputs_dir):  # a killed run's switch completes first
-        p.note(note)
+        say(note)
 
     redactor = PhoneRedactor(config.phone_redaction)
-    show_files, survey_files = p.step(
-        "load raw files", lambda: _load_raw_files(config, root, redactor),
-        lambda files: f"{sum(map(len, files[0])):,} show records, {sum(map(len, files[1])):,} survey records, "
-        f"{redactor.count:,} typed phone numbers redacted",
-    )
-    counts["phone numbers redacted"] = redactor.count
-    coded_messages = p.step(
-        "load coded Coda files", lambda: _load_coded_files(config, root, PhoneRedactor(config.phone_redaction)),
-        lambda c: f"{sum(1 for v in c.values() if len(v))} of {len(c)} datasets have coded messages",
-    )
-    p.warn(raw_file_warnings(config, root, show_files) + coded_file_warnings(config, root, coded_messages))
-
-    records = p.step("combine shows and surveys",
-                     partial(combine_shows_and_surveys, show_files, survey_files, config=config, run=run),
-                     lambda r: f"{len(r):,} show records")
-    del show_files, survey_files  # the combined records replace them; at a million messages this is GBs
-    ws_coded = coded_messages[config.rqa_plan(config.ws_redirect.show).coda_file] if config.ws_redirect else None
-    records = p.step("translate keys and corrections",
-                     lambda: translate_rapid_pro_keys(records, config=config, run=run, ws_coded=ws_coded),
-                     lambda r: _moved(r, config))
-
-    def filters() -> list[Record]:
-        kept = drop_test_runs(records)
-        counts["test runs dropped"] = len(records) - len(kept)
-        answered = drop_empty_runs(kept, config=config)
-        counts["empty runs dropped"] = len(kept) - len(answered)
-        in_window = keep_project_window(answered, config=config)
-        counts["outside the project window"] = len(answered) - len(in_window)
-        counts["messages"] = len(in_window)
-        return in_window
-
-    records = p.step("filter messages", filters, lambda r: (
-        f"{len(r):,} kept, {counts['test runs dropped']:,} test runs, {counts['empty runs dropped']:,} empty runs, "
-        f"{counts['outside the project window']:,} outside the project window dropped"))
-    records = p.step("noise", lambda: flag_noise(records, config=config, run=run),
-                     lambda r: f"{_count(r, lambda x: x.get('noise') is True):,} noise messages")
-    records = p.step("NA labels, channels and weeks", lambda: set_channel_keys(
-        label_other_shows_na(records, config=config, run=run), config=config, run=run))
-    records = p.step("message ids", lambda: assign_rqa_message_ids(records, config=config, run=run))
-    rqa_coda = p.step("RQA Coda files", lambda: rqa_coda_messages(records, config=config),
-                      lambda files: ", ".join(f"{name} {len(msgs):,}" for name, msgs in files.items()))
-    icr = p.step("ICR samples", lambda: icr_samples(records, config=config),
-                 lambda files: ", ".join(f"{name} {len(rows):,}" for name, rows in files.items()))
-    icr_round_trip = p.step("ICR Coda files and second coder", lambda: prepare_icr_round_trip(config, root, icr),
-                            lambda rt: rt.describe())
-
-    with open_uuid_table(root.root) as table:
-        uids = {r["uid"] for r in records}
-        phone_keys = p.step("operator look-up", lambda: table.keys_for_uuids(uids), lambda k: f"{len(k):,} people")
-    surveys = p.step("survey auto-coding",
-                     lambda: auto_code_surveys(records, config=config, run=run, phone_keys=phone_keys))
-    records, survey_coda = surveys.records, surveys.coda_files
-    del surveys
-
-    records = p.step("manual codes", lambda: apply_manual_codes(records, config=config, run=run,
-                                                                   coded_files=coded_messages),
-                     lambda r: _coded_counts(r, config))
-    records = p.step("location reconciliation", lambda: reconcile_locations(records, config=config, run=run))
-    records = p.step("analysis columns", lambda: add_analysis_columns(records, config=config, run=run))
-    records = p.step("consent", lambda: determine_consent(records, config=config, run=run),
-                     lambda r: f"{_count(r, lambda x: x.get('consent_withdrawn') == 'true'):,} messages withdrawn")
-    messages, individuals = p.step(
-        "individuals", lambda: fold_individuals(records, config=config, run=run),
-        lambda mi: f"{len(mi[1]):,} people, "
-        f"{_count(mi[1], lambda x: x.get('consent_withdrawn') == 'true'):,} withdrew consent",
-    )
-    quality = p.step("coding quality", lambda: measure_coding_quality(
-        config, icr_round_trip, coded_files=coded_messages, exported={**rqa_coda, **survey_coda}),
-        lambda q: q.summary())
-    counts["people"] = len(individuals)
-    counts["withdrawn people"] = _count(individuals, lambda x: x.get("consent_withdrawn") == "true")
+    with times.step("load raw files"):
+        index = RespondentIndex(config, root, redactor)
+    say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
+        f"{len(index.messages):,} respondents ({times.seconds['load raw files']:.1f} s)")
+    with times.step("load coded Coda files"):
+        coded_messages = _load_coded_files(config, root, PhoneRedactor(config.phone_redaction))
+    say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
+        f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
+    summary.warnings += raw_file_warnings(config, root, index.show_runs)
+    summary.warnings += coded_file_warnings(config, root, coded_messages)
+    index.show_runs = []  # counted; let the run ids go
+    for warning in summary.warnings:
+        say(f"warning: {warning}")
 
     paths = output_paths(config, root)
     root.create_output_dirs()
+    describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
+    with OutputSet(root.outputs_dir, manifest=describe) as staged, open_uuid_table(root.root) as table, \
+            OrderedRows() as message_rows, OrderedRows() as individual_rows, \
+            open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
+        with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:
+            runner = ChunkRunner(config=config, run=run, coded_files=coded_messages, uuid_table=table, trail=trail,
+                                 messages=message_rows, individuals=individual_rows, times=times)
+            done = 0
+            for chunk in index.chunks(messages_per_chunk):
+                runner.run(chunk)
+                done += len(chunk.positions)
+                if done < index.message_count:
+                    say(f"respondents: {done:,} of {index.message_count:,} show records done")
+        counts["phone numbers redacted"] = redactor.count
+        say(f"phone redaction: {redactor.count:,} typed phone numbers redacted")
+        _report(runner, times, config, say)
+        counts.update({TEST_RUN: runner.counts[TEST_RUN], EMPTY_RUN: runner.counts[EMPTY_RUN],
+                       OUTSIDE_WINDOW: runner.counts[OUTSIDE_WINDOW], "messages": runner.counts["messages"],
+                       "people": runner.counts["people"], "withdrawn people": runner.counts["withdrawn people"]})
 
-    def write_all() -> list[Path]:
+        started = time.perf_counter()
         written = []
-        describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
-        with OutputSet(root.outputs_dir, manifest=describe) as staged:
+        with times.step("RQA Coda files"):
+            rqa_coda = runner.rqa_coda.files()
+        with times.step("survey auto-coding"):
+            survey_coda = runner.survey_coda.files()
+        with times.step("ICR samples"):
+            icr = runner.icr.samples()
+        with times.step("ICR Coda files and second coder"):
+            icr_round_trip = prepare_icr_round_trip(config, root, icr)
+        with times.step("coding quality"):
+            quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
+                                             exported={**rqa_coda, **survey_coda})
+        with times.step("write outputs"):
             for name, messages_of_file in {**rqa_coda, **survey_coda}.items():
                 target = root.coda_dir / name
                 coda.write_coda_file(staged.path_for(target), messages_of_file)
@@ -228,35 +169,47 @@ def _run_generate(
                 write_icr_csv(staged.path_for(target), plan, rows)
                 written.append(target)
             columns = analysis_columns(config)
-            write_analysis_csv(staged.path_for(paths["messages"]), messages, columns)
-            write_analysis_csv(staged.path_for(paths["individuals"]), individuals, columns)
-            write_analysis_csv(staged.path_for(paths["production"]), production_rows(messages),
-                               production_columns(config))
-            write_audit_trail(staged.path_for(paths["audit_trail"]), messages, id_key="uid")
+            write_analysis_rows(staged.path_for(paths["messages"]), (row for row, _ in message_rows.rows()), columns)
+            write_analysis_rows(staged.path_for(paths["individuals"]), individual_rows.rows(), columns)
+            write_analysis_rows(staged.path_for(paths["production"]),
+                                (row for _, row in message_rows.rows() if row is not None), production_columns(config))
             written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
-        return written
-
-    summary.outputs = p.step("write outputs", write_all, lambda w: f"{len(w)} files")
+        say(f"RQA Coda files: " + ", ".join(f"{name} {len(msgs):,}" for name, msgs in rqa_coda.items()))
+        say(f"ICR samples: " + ", ".join(f"{name} {len(rows):,}" for name, rows in icr.items()))
+        say(f"ICR Coda files and second coder: {icr_round_trip.describe()} "
+            f"({times.seconds['ICR Coda files and second coder']:.1f} s)")
+        say(f"coding quality: {quality.summary()} ({times.seconds['coding quality']:.1f} s)")
+        say(f"write outputs: {len(written)} files ({time.perf_counter() - started:.1f} s)")
+    summary.outputs = written
     return summary
 
 
+def _report(runner: ChunkRunner, times: StepTimes, config: PipelineConfig, say: Callable[[str], None]) -> None:
+    """One line per step: its name, its counts over all chunks and the time it took."""
+    counts = runner.counts
+    shows = ", ".join(f"{plan.name} {runner.show_counts.get(n, 0):,}" for n, plan in enumerate(config.rqa_plans, 1))
+    coded = "; ".join(f"{name.removesuffix('.json')} {exported - nr:,} coded/{nr:,} NR"
+                      for name, (exported, nr) in runner.coded_counts.items())
+    details = {
+        "combine shows and surveys": "",
+        "translate keys and corrections": f"messages by show after corrections: {shows}",
+        "filter messages": f"{counts['messages']:,} kept, {counts[TEST_RUN]:,} test runs, {counts[EMPTY_RUN]:,} "
+                           f"empty runs, {counts[OUTSIDE_WINDOW]:,} outside the project window dropped",
+        "noise": f"{counts['noise']:,} noise messages",
+        "operator look-up": f"{counts['people']:,} people",
+        "manual codes": coded,
+        "consent": f"{counts['withdrawn messages']:,} messages withdrawn",
+        "individuals": f"{counts['people']:,} people, {counts['withdrawn people']:,} withdrew consent",
+    }
+    for name, seconds in times.seconds.items():
+        if name in ("load raw files", "load coded Coda files"):
+            continue
+        detail = details.get(name, "")
+        say(f"{name}{': ' + detail if detail else ''} ({seconds:.1f} s)")
+
+
 # -- inputs ------------------------------------------------------------------------------------------------------
-
-
-def _load_raw_files(
-    config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor
-) -> tuple[list[list[Record]], list[list[Record]]]:
-    """The records of the show files and of the survey files, with phone numbers typed into answers redacted
-    before anything is derived from them (2019 raw files hold the answers verbatim)."""
-    def read(flow: str) -> list[Record]:
-        path = root.raw_file(flow)
-        if not path.is_file():
-            raise RawDataError("raw data file missing: run stage 2 (2_fetch_raw_data.sh) on this data root first",
-                               path=path)
-        return redact_raw_records(read_traced_data_file(path), redactor)
-
-    return [read(flow) for flow in show_flows(config)], [read(flow) for flow in survey_flows(config)]
 
 
 def _coda_file_names(config: PipelineConfig) -> list[str]:
@@ -275,39 +228,3 @@ def _load_coded_files(
     numbers of the answers, not of the coded files)."""
     return {name: coda.read_coded_file(root.coded_dir / name, redact=redactor.redact)
             for name in _coda_file_names(config)}
-
-
-# -- progress details ----------------------------------------------------------------------------------------------
-
-
-def _count(records: Any, predicate: Callable[[Record], bool]) -> int:
-    return sum(1 for record in records if predicate(record))
-
-
-def _moved(records: list[Record], config: PipelineConfig) -> str:
-    by_show: dict[int, int] = {}
-    for record in records:
-        show = record.get("show_id")
-        if show is not None:
-            by_show[show] = by_show.get(show, 0) + 1
-    shows = ", ".join(f"{plan.name} {by_show.get(n, 0):,}" for n, plan in enumerate(config.rqa_plans, start=1))
-    return f"messages by show after corrections: {shows}"
-
-
-def _coded_counts(records: list[Record], config: PipelineConfig) -> str:
-    """Per Coda dataset: how many messages hold a code, and how many are NR (nothing checked by a coder).
-
-    A dataset is counted on the coded field of its first plan (the reasons of a show, the sub-district of
-    ``location.json``), over the records that were exported to it (those having its message-id field).
-    """
-    datasets: dict[str, tuple[str, str, str | None]] = {}
-    for plan in (*config.rqa_plans, *config.survey_plans):
-        nr = plan.scheme.control("NR")
-        datasets.setdefault(plan.coda_file, (plan.id_field, plan.coded_field, nr.code_id if nr else None))
-    parts = []
-    for name, (id_field, coded_field, nr_id) in datasets.items():
-        exported = [record for record in records if id_field in record]
-        nr = sum(1 for record in exported if code_ids(record.get(coded_field)) == [nr_id])
-        parts.append(f"{name.removesuffix('.json')} {len(exported) - nr:,} coded/{nr:,} NR")
-    return "; ".join(parts)
-

@@ -19,7 +19,7 @@ once (the cleaners are memoised) and each distinct label is built once and share
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from redss_pipeline.export import coda
 from redss_pipeline.generate.cleaners import CLEANERS, cleaner_origin_id
@@ -35,7 +35,7 @@ from redss_pipeline.core.run_context import RunContext
 __all__ = [
     "MISSING_ANSWER_ORIGIN_ID",
     "ONE_LOCATION_ORIGIN_ID",
-    "SurveyCoding",
+    "SurveyCodaExport",
     "auto_code_surveys",
     "label_missing_answers",
     "apply_survey_cleaners",
@@ -51,21 +51,14 @@ ONE_LOCATION_ORIGIN_ID = "redss_pipeline.survey_autocode.one_location_suggestion
 """Origin id of the NC label that hides the district suggestion behind a sub-district one."""
 
 
-class SurveyCoding(NamedTuple):
-    """What 7.5 produces: the message records, and the survey Coda files' messages by file name."""
-
-    records: list[Record]
-    coda_files: dict[str, list[dict[str, Any]]]
-
-
 def auto_code_surveys(
     records: Sequence[Record],
     *,
     config: PipelineConfig,
     run: RunContext,
     phone_keys: Mapping[str, str],
-) -> SurveyCoding:
-    """Steps 7.5.1 to 7.5.5 in order. ``phone_keys`` maps each uid to its UUID-table key (see
+) -> list[Record]:
+    """Steps 7.5.1 to 7.5.5 in order (the Coda files of 7.5.5 are gathered by :class:`SurveyCodaExport`). ``phone_keys`` maps each uid to its UUID-table key (see
     :func:`code_operators`). The record writes are one pass and one audit layer per record, under the step
     ``generate/auto_code_surveys``.
 
@@ -120,7 +113,7 @@ def auto_code_surveys(
         else:
             record = record.updated(layers.step, layer)
         result.append(record)
-    return SurveyCoding(result, survey_coda_messages(result, config=config))
+    return result
 
 
 _ABSENT: Any = object()
@@ -337,34 +330,54 @@ def _message_id_rule(config: PipelineConfig) -> Rule:
 
 
 def survey_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
-    """The messages of the survey Coda files, by file name: each non-location plan's file in plan order, with
+    """The messages of the survey Coda files, by file name (see :class:`SurveyCodaExport`)."""
+    export = SurveyCodaExport(config)
+    for position, record in enumerate(records):
+        export.add(record, position)
+    return export.files()
+
+
+class SurveyCodaExport:
+    """The survey Coda files, gathered message by message: each non-location plan's file in plan order, with
     the plan's one scheme, then the location file with the five location schemes in level order.
 
     Built from all records (noise messages included); de-duplication by text leaves one Coda message per
     distinct answer, missing answers (NA everywhere) are left out and NC labels are not exported (coda.md 4).
-    The creation time is the answer's ``<x>_time``.
+    The creation time is the answer's ``<x>_time``. ``position`` is a message's place in the message order.
     """
-    exports: list[tuple[str, SurveyPlan, list[tuple[str, CodeScheme]]]] = [
-        (plan.coda_file, plan, [(plan.coded_field, plan.scheme)])
-        for plan in config.survey_plans
-        if plan.location_level is None
-    ]
-    by_level = {plan.location_level: plan for plan in config.survey_plans if plan.location_level is not None}
-    location_plans = [by_level[level] for level in LOCATION_LEVELS if level in by_level]
-    if location_plans:
-        first = location_plans[0]
-        exports.append((first.coda_file, first, [(p.coded_field, p.scheme) for p in location_plans]))
 
-    files: dict[str, list[dict[str, Any]]] = {}
-    for file_name, plan, coded_fields in exports:
-        try:
-            files[file_name] = coda.coda_messages(
-                records, raw_field=plan.raw_field, time_field=plan.time_field, id_field=plan.id_field,
-                coded_fields=coded_fields,
-            )
-        except PipelineError as error:
-            raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
-    return files
+    def __init__(self, config: PipelineConfig):
+        exports: list[tuple[str, SurveyPlan, list[tuple[str, CodeScheme]]]] = [
+            (plan.coda_file, plan, [(plan.coded_field, plan.scheme)])
+            for plan in config.survey_plans
+            if plan.location_level is None
+        ]
+        by_level = {plan.location_level: plan for plan in config.survey_plans if plan.location_level is not None}
+        location_plans = [by_level[level] for level in LOCATION_LEVELS if level in by_level]
+        if location_plans:
+            first = location_plans[0]
+            exports.append((first.coda_file, first, [(p.coded_field, p.scheme) for p in location_plans]))
+        self._exports = [
+            (file_name, coda.CodaExport(raw_field=plan.raw_field, time_field=plan.time_field,
+                                        id_field=plan.id_field, coded_fields=coded_fields))
+            for file_name, plan, coded_fields in exports
+        ]
+
+    def add(self, record: Mapping[str, Any], position: int) -> None:
+        for file_name, export in self._exports:
+            try:
+                export.add(record, position)
+            except PipelineError as error:
+                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+
+    def files(self) -> dict[str, list[dict[str, Any]]]:
+        files: dict[str, list[dict[str, Any]]] = {}
+        for file_name, export in self._exports:
+            try:
+                files[file_name] = export.messages()
+            except PipelineError as error:
+                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+        return files
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Where each respondent's raw records are, so stage 3 can work respondent by respondent (spec pipeline.md 7.1-7.2).
+
+Every rule of stage 3 reads one message or one respondent (their surveys, operator, consent, fold), so the run
+never needs every record in memory at once. :class:`RespondentIndex` reads each raw file once as a stream
+(checking every record), and keeps only where the records lie: for each respondent the positions of their show
+messages, and for each survey flow the record of each respondent. Phone numbers typed into answers are
+redacted from every record read (:mod:`redss_pipeline.deidentify.phone_redaction`) before anything is derived
+from it. :meth:`RespondentIndex.chunks` then hands out
+respondents in the order of their first message, a few thousand messages at a time, each chunk with its records
+read again from the files.
+
+A message's *position* is its place in the 2019 message order - the show files in coding-plan order, records
+in file order - which is the row order of ``csap_mes.csv``; respondents come in the order of their first
+message, which is the row order of ``csap_ind.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record
+from redss_pipeline.core.traced_data_json import RawFile
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
+from redss_pipeline.generate.input_warnings import ShowRunTally
+from redss_pipeline.generate.combine import respondent_of_show_record, respondent_of_survey_record, show_flows, survey_flows
+
+__all__ = ["Chunk", "RespondentIndex"]
+
+
+@dataclass
+class Chunk:
+    """The raw records of some respondents: each show file's records and each survey file's records (in the
+    orders :func:`show_flows` and :func:`survey_flows` give, records in file order), and the position of each
+    show record in the message order, for the show records taken in file order."""
+
+    show_files: list[list[Record]]
+    survey_files: list[list[Record]]
+    positions: list[int]
+
+
+class RespondentIndex:
+    """uid -> positions of their show messages, and per survey flow uid -> record number."""
+
+    def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor):
+        self._redactor = redactor
+        self._shows = [_raw_file(root, flow) for flow in show_flows(config)]
+        self._surveys = [_raw_file(root, flow) for flow in survey_flows(config)]
+        self._first_positions: list[int] = []  # position of the first record of each show file
+        self.messages: dict[str, list[int]] = {}  # uid -> positions, in order; respondents in first-message order
+        self.surveys: list[dict[str, int]] = []  # per survey flow: uid -> record number
+        self.show_runs = [ShowRunTally(plan.result_key, plan.flow) for plan in config.rqa_plans]
+        position = 0
+        for raw, flow, tally in zip(self._shows, show_flows(config), self.show_runs):
+            self._first_positions.append(position)
+            messages = self.messages
+            for _, record in raw.scan():
+                tally.add(record)
+                uid = respondent_of_show_record(record, flow)
+                found = messages.get(uid)
+                if found is None:
+                    messages[uid] = [position]
+                else:
+                    found.append(position)
+                position += 1
+        self.message_count = position
+        for raw, flow in zip(self._surveys, survey_flows(config)):
+            index: dict[str, int] = {}
+            for number, record in raw.scan():
+                uid = respondent_of_survey_record(record, flow, number)
+                if uid in index:
+                    raise RawDataError(
+                        f"respondent appears twice in the {flow} survey (one record per respondent expected)",
+                        path=f"Raw Data/{flow}.json", record=uid, field="avf_phone_id",
+                    )
+                index[uid] = number
+                if uid not in self.messages:
+                    # Not needed by any output, but its typed phone numbers count like all others.
+                    redact_raw_records([record], redactor)
+            self.surveys.append(index)
+
+    @property
+    def survey_record_count(self) -> int:
+        return sum(map(len, self.surveys))
+
+    def chunks(self, messages_per_chunk: int) -> Iterator[Chunk]:
+        """The respondents in the order of their first message, in chunks of about ``messages_per_chunk``
+        messages (a respondent is never split), with their records."""
+        uids: list[str] = []
+        count = 0
+        for uid, positions in self.messages.items():
+            uids.append(uid)
+            count += len(positions)
+            if count >= messages_per_chunk:
+                yield self._chunk(uids)
+                uids, count = [], 0
+        if uids:
+            yield self._chunk(uids)
+
+    def _chunk(self, uids: list[str]) -> Chunk:
+        positions = sorted(position for uid in uids for position in self.messages[uid])
+        show_files = []
+        for number, raw in enumerate(self._shows):
+            first = self._first_positions[number]
+            end = first + len(raw)
+            show_files.append(redact_raw_records(raw.read([p - first for p in positions if first <= p < end]),
+                                                 self._redactor))
+        survey_files = []
+        for raw, index in zip(self._surveys, self.surveys):
+            numbers = sorted(number for number in map(index.get, uids) if number is not None)
+            survey_files.append(redact_raw_records(raw.read(numbers), self._redactor))
+        return Chunk(show_files, survey_files, positions)
+
+
+def _raw_file(root: DataRoot, flow: str) -> RawFile:
+    path = root.raw_file(flow)
+    if not path.is_file():
+        raise RawDataError("raw data file missing: run stage 2 (2_fetch_raw_data.sh) on this data root first",
+                           path=path)
+    return RawFile(path)
