@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table, table_paths
 from redss_pipeline.demo.rapid_pro_server import RapidProServer
 from redss_pipeline.demo.synthetic_workspace import generate_workspace
-from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table, table_paths
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "failures-token-4e1a"

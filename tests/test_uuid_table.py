@@ -254,7 +254,7 @@ def test_stage_one_runs_at_the_same_moment_leave_one_complete_table(tmp_path):
         outcomes: list[str] = []
         barrier = threading.Barrier(6)
 
-        def create() -> None:
+        def create(root=root, barrier=barrier, outcomes=outcomes) -> None:
             barrier.wait()
             try:
                 create_uuid_table(root)

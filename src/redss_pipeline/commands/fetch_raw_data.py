@@ -21,8 +21,8 @@ import os
 import re
 import sys
 import urllib.parse
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from redss_pipeline.core.cli import ArgumentParser, run_main
 from redss_pipeline.core.config import load_config
@@ -127,7 +127,9 @@ def check_arguments(options: argparse.Namespace, token: str) -> None:
     if not _is_server_address(options.server):
         raise UsageError(f"the <rapid-pro-server> argument is not a server address such as https://textit.in; {_ORDER}")
     if not Path(options.data_root).is_dir():
-        raise UsageError(f"the <data-root> argument is not an existing folder (stage 1 creates the data root); {_ORDER}")
+        raise UsageError(
+            f"the <data-root> argument is not an existing folder (stage 1 creates the data root); {_ORDER}"
+        )
 
 
 def _is_server_address(value: str) -> bool:

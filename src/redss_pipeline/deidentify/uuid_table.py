@@ -257,7 +257,8 @@ class UuidTable:
 
     def __len__(self) -> int:
         with _sqlite_errors(self.path, "cannot read the UUID table"):
-            return self._db.execute("SELECT COUNT(*) FROM phone_uuids").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM phone_uuids").fetchone()[0]
+            return count
 
     def uuids_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
         """The id of every key, adding the keys not yet in the table (one transaction for the batch).
