@@ -296,16 +296,14 @@ class RapidProServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{_address(self._httpd)}"
 
     @property
     def storage_url(self) -> str:
         """Where archive files are served: the second host, or this server."""
         if self._storage is None:
             return self.url
-        host, port = self._storage.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{_address(self._storage)}"
 
     def start(self) -> "RapidProServer":
         if not self._threads:
@@ -361,7 +359,7 @@ class RapidProServer:
         path = parts.path
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         params = dict(pairs)
-        host = "%s:%s" % handler.server.server_address[:2]
+        host = _address(handler.server)
         authorization = handler.headers.get("Authorization") is not None
         fault = self.faults._take(path, params)
         if fault is not None and fault.stall_seconds > 0:
@@ -575,6 +573,12 @@ def _json_bytes(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _address(httpd: Any) -> str:
+    """``host:port`` a listener is bound to."""
+    host, port = httpd.server_address[:2]
+    return f"{host.decode() if isinstance(host, bytes) else host}:{port}"
+
+
 def _storage_listener(app: RapidProServer) -> "_HttpServer":
     """The archive storage's listener: another local host (127.0.0.2), or another port where that address
     cannot be bound."""
@@ -603,7 +607,7 @@ class RedirectingFront:
                 with front._lock:
                     front._log.append(LoggedRequest(
                         "GET", parts.path, dict(parse_qsl(parts.query)), front.status,
-                        "%s:%s" % self.server.server_address[:2], self.headers.get("Authorization") is not None,
+                        _address(self.server), self.headers.get("Authorization") is not None,
                     ))
                 self.send_response(front.status)
                 self.send_header("Location", front.target + self.path)
@@ -619,7 +623,7 @@ class RedirectingFront:
 
     @property
     def url(self) -> str:
-        return "http://%s:%s" % self._httpd.server_address[:2]
+        return f"http://{_address(self._httpd)}"
 
     @property
     def requests(self) -> list[LoggedRequest]:

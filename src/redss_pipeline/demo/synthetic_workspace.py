@@ -552,7 +552,7 @@ class Workspace:
         """Every flow as ``flows.json`` serves it, with current run counts by exit type."""
         with self.lock:
             if self._flow_counts_cache is None:
-                kinds = ("active", "completed", "interrupted", "expired")
+                kinds: tuple[str, ...] = ("active", "completed", "interrupted", "expired")
                 if self.shapes == SHAPES_REAL:
                     kinds += ("waiting", "failed")  # newer servers count these too
                 counts = {f["uuid"]: dict.fromkeys(kinds, 0) for f in self._flows}
@@ -937,7 +937,7 @@ class Workspace:
                        and a["start_date"].startswith(month)]
             if not dailies:
                 raise WorkspaceError(f"no daily run archives in {month}", field="month")
-            runs = []
+            runs: list[dict] = []
             for archive in dailies:
                 content = self._archive_files.pop(archive["file"], None) if archive.get("file") else None
                 if content:

@@ -544,7 +544,7 @@ class FetchStore:
 
     def _setting(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM workspace WHERE name = ?", (name,)).fetchone()
-        return None if row is None else row[0]
+        return None if row is None else str(row[0])
 
     def _set(self, items: Mapping[str, str]) -> None:
         with self._autocommit():

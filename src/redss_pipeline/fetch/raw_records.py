@@ -108,18 +108,18 @@ def modified_key(item: Mapping[str, Any], *, what: str) -> str:
 def run_id_value(run: Mapping[str, Any], rule: str = RUN_ID_EITHER) -> int | str:
     """The ``(Run ID)`` of a run under ``rule``: its integer ``id`` (``RUN_ID_INTEGER``), its ``uuid``
     (``RUN_ID_UUID``), or with ``RUN_ID_EITHER`` its id, or its uuid when the server sent no id."""
+    value: int | str | None
     if rule != RUN_ID_EITHER:
         value = run.get(rule)
         if value is None:
             raise FetchError(f"a run has no {rule!r}, which the (Run ID) rule of its file needs", record=_describe(run))
         return value
-    run_id = run.get("id")
-    if run_id is not None:
-        return run_id
-    run_uuid = run.get("uuid")
-    if run_uuid is None:
+    value = run.get("id")
+    if value is None:
+        value = run.get("uuid")
+    if value is None:
         raise FetchError("a run has neither 'id' nor 'uuid'", record=_describe(run))
-    return run_uuid
+    return value
 
 
 def run_identity(run: Mapping[str, Any]) -> tuple[int | None, str | None]:

@@ -36,6 +36,7 @@ into a data root, or when a configured flow's uuid changed).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -609,9 +610,9 @@ def _fetch_archives(
             runs = client.archive_lines(
                 archive["download_url"],
                 what=what,
-                keep=lambda run, wanted=wanted: (run.get("flow") or {}).get("uuid") in wanted,
+                keep=functools.partial(_of_flows, wanted),
                 expected=archive.get("record_count"),
-                fresh_link=lambda archive=archive: _fresh_link(client, archive),
+                fresh_link=functools.partial(_fresh_link, client, archive),
             )
         except ArchiveUnreadable as failure:
             logger.warning("%s could not be read: %s", what, failure.reason)
@@ -627,6 +628,10 @@ def _fetch_archives(
     return downloaded, missing
 
 
+def _of_flows(flow_uuids: set[str], run: dict[str, Any]) -> bool:
+    return (run.get("flow") or {}).get("uuid") in flow_uuids
+
+
 def _fresh_link(client: RapidProClient, archive: dict[str, Any]) -> str | None:
     """The archive's download link from a new listing (pre-signed links expire): found by hash, or by period
     and start date when the hash changed."""
@@ -640,7 +645,7 @@ def _fresh_link(client: RapidProClient, archive: dict[str, Any]) -> str | None:
     ):
         for candidate in listing:
             if same(candidate) and candidate.get("download_url"):
-                return candidate["download_url"]
+                return str(candidate["download_url"])
     return None
 
 
