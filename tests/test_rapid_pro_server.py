@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from temba_client.exceptions import (
 )
 from temba_client.v2 import TembaClient
 
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
+from redss_pipeline.demo.rapid_pro_server import RapidProServer, RedirectingFront
 from redss_pipeline.demo.synthetic_workspace import generate_workspace, parse_timestamp
 
 TOKEN = "test-token-0123456789abcdef"
@@ -319,3 +320,149 @@ def test_command_line_without_a_token_is_a_usage_error():
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: no API token: pass --token-file FILE or set RAPID_PRO_TOKEN"
+
+
+# -- the real payload shapes (rapid-pro.md 6.4) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_workspace():
+    return generate_workspace(seed=12, size=600, shapes="real")
+
+
+@pytest.fixture()
+def real_server(real_workspace):
+    with RapidProServer(real_workspace, token=TOKEN, page_size=40) as running:
+        yield running
+
+
+def test_real_runs_have_no_id_and_carry_the_contact_urn_and_its_local_display(real_workspace, real_server):
+    """Live runs: uuid only; contact with urn and urn_display (local format); values with null or missing
+    fields; API datetimes with Z and no fraction when the microseconds are 0; read by the real client."""
+    contact = next(c for c in real_workspace.contacts() if c["urns"] and c["urns"][0].startswith("tel:+252"))
+    added = real_workspace.add_run(flow="csap_demog", contact=contact["uuid"], answers={"gender": "lab"},
+                                   modified_on="2019-03-01T10:00:00Z")
+    results = _raw_get(real_server, RUNS, flow=_flow_uuid(real_workspace, "csap_demog")).json()["results"]
+    assert all("id" not in r and r["uuid"] for r in results)
+    (served,) = [r for r in results if r["uuid"] == added["uuid"]]
+    assert served["modified_on"] == "2019-03-01T10:00:00Z"
+    number = contact["urns"][0][len("tel:+252"):]
+    assert served["contact"]["urn"] == contact["urns"][0]
+    assert served["contact"]["urn_display"] == f"0{number[:3]} {number[3:6]} {number[6:]}"
+    values = [v for r in results for v in r["values"].values()]
+    assert all(re.fullmatch(r".*\.\d{6}Z", v["time"]) for v in values)
+    assert any("input" not in v for v in values)
+    assert any(v.get("input", "x") is None or v["category"] is None or v["name"] is None for v in values)
+    runs = TembaClient(real_server.url, TOKEN).get_runs(flow=_flow_uuid(real_workspace, "csap_demog")).all()
+    assert len(runs) == len(results) or len(runs) > len(results)  # more pages than the first
+
+
+def test_real_contacts_have_a_status_and_no_booleans(real_workspace, real_server):
+    """Contacts: status in active/blocked/stopped/archived, no blocked/stopped keys."""
+    contacts = _raw_get(real_server, "/api/v2/contacts.json").json()["results"]
+    assert all("blocked" not in c and "stopped" not in c for c in contacts)
+    assert {c["status"] for c in contacts} <= {"active", "blocked", "stopped", "archived"}
+    flows = TembaClient(real_server.url, TOKEN).get_flows().all()
+    assert all({"waiting", "failed"} <= set(vars(f.runs)) for f in flows)
+
+
+@pytest.mark.parametrize("mode, expected", [("masked", "tel:********"), ("empty", None)])
+def test_an_anonymous_workspace_masks_or_omits_urns_and_says_so(mode, expected):
+    """org.json says anon; contacts' URNs are masked (today's servers) or absent (2019-era); runs carry
+    anon_display and a null urn_display; no number is ever served."""
+    workspace = generate_workspace(seed=13, size=200, shapes="real", anonymous=mode)
+    with RapidProServer(workspace, token=TOKEN) as server:
+        assert _raw_get(server, "/api/v2/org.json").json()["anon"] is True
+        contacts = _raw_get(server, "/api/v2/contacts.json").json()["results"]
+        runs = _raw_get(server, RUNS).json()["results"]
+        served = json.dumps([contacts, [r["contact"] for r in runs]])  # (answers may hold typed numbers)
+    tel = [c["urns"] for c in contacts if c["urns"]]
+    assert (tel and all(u == expected for urns in tel for u in urns if u.startswith("tel:"))) if expected else not tel
+    assert all(r["contact"]["urn_display"] is None and r["contact"]["anon_display"] for r in runs)
+    assert not any(number[1:] in served for number in workspace.phone_numbers())
+
+
+def test_the_real_archive_listing_ignores_type_pages_by_offset_and_has_empty_links_for_no_file(real_workspace):
+    """archive_type only; type= ignored (message archives listed too), archive_type=run honoured; limit and
+    offset paging; download_url "" when there is no file."""
+    with RapidProServer(real_workspace, token=TOKEN, page_size=2) as server:
+        first = _raw_get(server, "/api/v2/archives.json", type="run").json()
+        assert all("type" not in a for a in first["results"])
+        assert "limit=2" in first["next"] and "offset=2" in first["next"]
+        listed = first["results"] + requests.get(first["next"], headers={"Authorization": f"Token {TOKEN}"},
+                                                 timeout=10).json()["results"]
+        everything = []
+        url = f"{server.url}/api/v2/archives.json?type=run"
+        while url:
+            page = requests.get(url, headers={"Authorization": f"Token {TOKEN}"}, timeout=10).json()
+            everything += page["results"]
+            url = page["next"]
+        runs_only = _raw_get(server, "/api/v2/archives.json", archive_type="run", limit=100).json()["results"]
+    assert {a["archive_type"] for a in everything} == {"run", "message"}
+    assert listed == everything[:len(listed)]
+    assert {a["archive_type"] for a in runs_only} == {"run"}
+    assert all(a["download_url"] == "" for a in everything if a["record_count"] == 0)
+
+
+def test_real_archive_files_live_on_another_host_that_refuses_the_token(real_workspace):
+    """The link points to 127.0.0.2 (pre-signed); with an Authorization header it answers 400, without one the
+    gzipped JSON lines (Content-Encoding none, application/octet), runs without start, with id, +00:00 times."""
+    with RapidProServer(real_workspace, token=TOKEN, archive_link_seconds=30) as server:
+        (archive, *_) = [a for a in _raw_get(server, "/api/v2/archives.json", archive_type="run").json()["results"]
+                         if a["record_count"]]
+        assert archive["download_url"].startswith(server.storage_url) and server.storage_url != server.url
+        refused = requests.get(archive["download_url"], headers={"Authorization": f"Token {TOKEN}"}, timeout=10)
+        fetched = requests.get(archive["download_url"], timeout=10)
+        forged = requests.get(archive["download_url"].replace("Signature=", "Signature=0"), timeout=10)
+    assert refused.status_code == 400 and forged.status_code == 403
+    assert fetched.headers["Content-Encoding"] == "none"
+    assert fetched.headers["Content-Type"] == "application/octet"
+    lines = [json.loads(line) for line in gzip.decompress(fetched.content).splitlines()]
+    assert len(lines) == archive["record_count"]
+    assert all("start" not in r and isinstance(r["id"], int) for r in lines)
+    assert all(r["modified_on"].endswith("+00:00") and not re.search(r"\.\d*0\+00:00$", r["modified_on"])
+               for r in lines)
+
+
+def test_a_late_run_appears_only_after_a_page_of_its_flow_was_served():
+    """Late-commit mode: the held-back run is stamped before the newest run of its flow and becomes visible
+    right after the server answered a page of that flow's runs."""
+    workspace = generate_workspace(seed=14, size=300, shapes="real", late_commits=1)
+    (flow,) = workspace.pending_flows()
+    (late,) = workspace._pending_runs[flow]
+    with RapidProServer(workspace, token=TOKEN) as server:
+        before = [r["uuid"] for r in _raw_get(server, RUNS, flow=flow).json()["results"]]
+        after = [r["uuid"] for r in _raw_get(server, RUNS, flow=flow).json()["results"]]
+    assert late["uuid"] not in before and late["uuid"] in after
+    assert after.index(late["uuid"]) == 1  # just behind the newest run, which the first page already held
+
+
+def test_the_redirecting_front_sends_every_request_elsewhere(real_workspace):
+    """A moved server: 301 to the same path and query on the other host."""
+    with RapidProServer(real_workspace, token=TOKEN, host="127.0.0.2") as target, RedirectingFront(target.url) as front:
+        answer = requests.get(f"{front.url}/api/v2/flows.json?x=1", allow_redirects=False, timeout=10)
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == f"{target.url}/api/v2/flows.json?x=1"
+    assert [r.path for r in front.requests] == ["/api/v2/flows.json"]
+
+
+def test_command_line_modes_print_their_addresses(tmp_path):
+    """--anonymous, --late-commits and --redirect-front: the front's address is on the second line."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "redss_pipeline.demo.rapid_pro_server", "--size", "200", "--anonymous", "masked",
+         "--late-commits", "2", "--redirect-front", "--token-file", str(token_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        server_line = process.stdout.readline().strip()
+        front_line = process.stdout.readline().strip()
+        url = server_line.rsplit(" ", 1)[1]
+        assert front_line.startswith("Redirecting front listening on http://127.0.0.1:") and url in front_line
+        org = requests.get(f"{url}/api/v2/org.json", headers={"Authorization": f"Token {TOKEN}"}, timeout=10).json()
+        assert org["anon"] is True
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    assert process.returncode == 0

@@ -1096,7 +1096,8 @@ class Workspace:
             "record_count": len(records),
             "size": len(content),
             "hash": digest,
-            "file": name,
+            # Real servers write no file for an empty archive (its listing gives an empty download_url).
+            "file": name if records or self.shapes != SHAPES_REAL else None,
         }
         self._archives.append(archive)
         bisect.insort(self._archive_keys, (archive["start_date"], number))
