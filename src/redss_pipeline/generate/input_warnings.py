@@ -86,8 +86,9 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, tallies: Sequence[
             continue
         repeated = tally.repeated()
         if repeated:
-            warnings.append(f"{shown}: {len(repeated)} run{_s(len(repeated))} appear{'' if len(repeated) != 1 else 's'} "
-                            f"more than once (first: run {repeated[0]}); each copy counts as a message")
+            verb = "appears" if len(repeated) == 1 else "appear"
+            warnings.append(f"{shown}: {len(repeated)} run{_s(len(repeated))} {verb} more than once "
+                            f"(first: run {repeated[0]}); each copy counts as a message")
     return warnings
 
 
@@ -115,7 +116,8 @@ def _unconfigured_file(path: Path, root: DataRoot, datasets: list[str]) -> str:
         what = "its content (not a readable messages file)"
     same_name = [name for name in datasets if name.casefold() == path.name.casefold()]
     hint = f" (did you mean {same_name[0]}?)" if same_name else ""
-    return f"{_shown(path, root)}: not a configured dataset{hint}; {what} {'were' if what.endswith('s') else 'was'} ignored"
+    verb = "were" if what.endswith("s") else "was"
+    return f"{_shown(path, root)}: not a configured dataset{hint}; {what} {verb} ignored"
 
 
 def _shown(path: Path, root: DataRoot) -> str:
