@@ -3,7 +3,9 @@
 An entry point is a function ``main(args) -> int`` wrapped by :func:`run_main`. A
 :class:`~redss_pipeline.core.errors.PipelineError` is printed as one line on stderr (``error: <message>``) and the
 process exits with the error's status (2 for usage and configuration errors, 1 otherwise); ``--verbose``
-prints the traceback as well. Any other exception is a bug: it is reported with its traceback.
+prints the traceback as well. Failures of the machine or of a file that slipped past the stage's own checks (a
+full disk, a read-only folder, a damaged database, JSON nested too deeply, text that is not valid Unicode) are one
+line too, exit status 1. Any other exception is a bug: it is reported with its traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable, Sequence
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error
 from redss_pipeline.core.errors import PipelineError, UsageError
 
-__all__ = ["ArgumentParser", "run_main"]
+__all__ = ["ArgumentParser", "run_main", "describe_text_error"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -60,3 +62,22 @@ def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = 
     except KeyboardInterrupt:
         print("interrupted: nothing was half-written; run the same command again to resume", file=sys.stderr)
         return 130
+    except (RecursionError, UnicodeError) as error:
+        # An input the readers did not name (JSON nested too deeply, text that is not valid Unicode): one line.
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {describe_text_error(error)}", file=sys.stderr)
+        if not verbose:
+            print("(run again with --verbose for the traceback)", file=sys.stderr)
+        return 1
+
+
+def describe_text_error(error: RecursionError | UnicodeError) -> str:
+    """One line for an input that is not text the pipeline can hold: JSON nested too deeply, or a string that is
+    not valid Unicode (a lone surrogate, half of an emoji, cannot be written as UTF-8)."""
+    if isinstance(error, RecursionError):
+        return "an input file is nested too deeply to be read (JSON deeper than Python's reader allows)"
+    if isinstance(error, UnicodeEncodeError):
+        bad = error.object[error.start:error.end]
+        return f"a text holds {bad!r}, which is not valid Unicode ({error.reason}); it cannot be written"
+    return f"a file is not valid text: {error}"

@@ -435,6 +435,8 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
         raise ConfigError(
             [f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"], path=config_path
         ) from None
+    except RecursionError:
+        raise ConfigError(["not a configuration: JSON nested too deeply to be read"], path=config_path) from None
     return parse_config(raw, path=config_path)
 
 

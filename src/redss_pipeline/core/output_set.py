@@ -34,14 +34,24 @@ from types import TracebackType
 from typing import Any, Callable, Iterator
 
 from redss_pipeline.core.atomic_files import atomic_write_text
+from redss_pipeline.core.disk_errors import describe_os_error
+from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["MANIFEST_NAME", "OutputSet", "finish_interrupted_switch"]
+__all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch"]
 
 MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
 _JOURNAL_NAME = ".output-set.switch"
 _TEMP_FOLDERS = (".", "ICR", "Coda Files")  # where interrupted single-file writes leave ".<name>.*.tmp"
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class OutputError(PipelineError):
+    """The outputs cannot be written (a full disk, a read-only folder); the previous outputs are kept."""
+
+
+def _output_error(outputs: Path, error: OSError) -> OutputError:
+    return OutputError(f"cannot write the outputs: {describe_os_error(error)}; nothing was replaced", path=outputs)
 
 
 class OutputSet:
@@ -55,8 +65,11 @@ class OutputSet:
 
     def __init__(self, outputs_dir: str | os.PathLike, *, manifest: Callable[[list[dict[str, Any]]], dict]):
         self._outputs = Path(outputs_dir)
-        self._outputs.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self._outputs))
+        try:
+            self._outputs.mkdir(parents=True, exist_ok=True)
+            self._staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self._outputs))
+        except OSError as error:
+            raise _output_error(self._outputs, error) from error
         self._files: list[str] = []
         self._manifest = manifest
 
@@ -80,11 +93,16 @@ class OutputSet:
     ) -> None:
         if exc_type is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
+            if isinstance(exc, OSError):
+                # A full disk or a read-only folder while writing a file whose writer did not name it.
+                raise _output_error(self._outputs, exc) from exc
             return
         try:
             self._stage_manifest()
-        except BaseException:
+        except BaseException as error:
             shutil.rmtree(self._staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise _output_error(self._outputs, error) from error
             raise
         plan = {"staging": self._staging.name, "files": self._files}
         with _signals_held():

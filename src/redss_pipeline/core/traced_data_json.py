@@ -97,8 +97,12 @@ def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -
         raise RawDataError(
             f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})", path=source_name
         ) from None
+    except RecursionError:
+        raise RawDataError("not a raw data file: JSON nested too deeply to be read", path=source_name) from None
     if type(items) is not list:
         raise RawDataError(f"expected a JSON list of records, found {_kind(items)}", path=source_name)
+    if _LONE_SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(items, source_name)
     reader = _Reader(source_name, verify_sha)
     reader.register(items)
     return [reader.record(item, index) for index, item in enumerate(items)]
@@ -223,6 +227,7 @@ class RawFile:
             advance(pos + 1)
             if skip_space() == "]":
                 return
+            count = 0
             while True:
                 while True:
                     try:
@@ -231,6 +236,12 @@ class RawFile:
                     except json.JSONDecodeError:
                         if not more():
                             invalid()
+                    except RecursionError:
+                        raise RawDataError("not a raw data file: JSON nested too deeply to be read",
+                                           path=source) from None
+                if _LONE_SURROGATE_ESCAPE.search(buffer, pos, end):
+                    _refuse_lone_surrogates([item], source, first_index=count)
+                count += 1
                 start = byte_pos
                 advance(end)
                 yield start, byte_pos, item
@@ -261,6 +272,36 @@ class RawFile:
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
+
+
+# Half of a UTF-16 pair written as a JSON escape (a cut emoji): a high one not followed by a low one, or a low one
+# not preceded by a high one. Decoded, it is a string that is no text: it cannot be written as UTF-8 or hashed.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(items: list[Any], source_name: str, *, first_index: int = 0) -> None:
+    """Names the record and raw key of the first string holding a lone surrogate (only called when the file's
+    text has such an escape, so the walk is rare)."""
+    for index, item in enumerate(items, start=first_index):
+        pending: list[tuple[Any, str | None]] = [(item, None)]
+        while pending:
+            value, key = pending.pop()
+            if isinstance(value, dict):
+                pending.extend(reversed([(v, k) for k, v in value.items()]))  # in file order
+            elif isinstance(value, list):
+                pending.extend(reversed([(v, key) for v in value]))
+            elif isinstance(value, str):
+                found = _SURROGATE.search(value)
+                if found:
+                    raise RawDataError(
+                        f"holds a lone surrogate {found.group()!r} (half of a UTF-16 pair, e.g. a cut emoji), which "
+                        "is not text and cannot be written; correct the value in the file",
+                        path=source_name, record=index, field=key,
+                    )
 
 
 class _Node:

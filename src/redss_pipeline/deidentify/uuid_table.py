@@ -139,13 +139,16 @@ def _exists_error(path: Path) -> UuidTableError:
     )
 
 
-def open_uuid_table(data_root: str | Path) -> "UuidTable":
+def open_uuid_table(data_root: str | Path, *, read_only: bool = False) -> "UuidTable":
     """Opens the table of a data root for stages 2 and 3.
 
     When only a 2019 ``phone_uuids.json`` exists, it is imported once into a new SQLite table (every id kept;
-    the JSON file is left untouched). When neither exists, stage 1 has not run.
+    the JSON file is left untouched). When neither exists, stage 1 has not run. ``read_only`` (stage 3, which
+    only looks ids up) opens an existing table without writing anything, so ``UUIDs/`` may be read-only.
     """
     sqlite_path, json_path = table_paths(data_root)
+    if read_only and sqlite_path.exists():
+        return UuidTable._open_read_only(sqlite_path)
     if not sqlite_path.exists() and json_path.exists():
         try:
             UuidTable._build(sqlite_path, _read_json_table(json_path))
@@ -231,6 +234,24 @@ class UuidTable:
             _owner_only(file, FILE_MODE)  # tables made before they were owner-only are closed too
         with _sqlite_errors(path, "cannot open the UUID table"):
             connection = cls._connect(path)
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
+        if version != _FORMAT_VERSION:
+            connection.close()
+            raise UuidTableError(f"unknown UUID table format version {version}", path=path)
+        return cls(connection, path)
+
+    @classmethod
+    def _open_read_only(cls, path: Path) -> "UuidTable":
+        """A connection that never writes. SQLite still wants to create the shared-memory file of the WAL
+        beside the table; when the folder is read-only and no write is pending in a WAL file, the table is read
+        as an unchanging file instead (safe: the data-root lock keeps every writer out meanwhile)."""
+        wal = path.with_name(path.name + "-wal")
+        pending = wal.exists() and wal.stat().st_size > 0
+        unchanging = not os.access(path.parent, os.W_OK) and not pending
+        uri = f"{path.resolve().as_uri()}?{'immutable=1' if unchanging else 'mode=ro'}"
+        with _sqlite_errors(path, "cannot open the UUID table"):
+            connection = sqlite3.connect(uri, uri=True, isolation_level=None)
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
         if version != _FORMAT_VERSION:

@@ -461,6 +461,8 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
             f"of Coda's get tool (`get.py <key> <dataset> messages`) into this file",
             path=path,
         ) from None
+    except RecursionError:
+        raise CodaFileError("not a messages file: JSON nested too deeply to be read", path=path) from None
     return CodedMessages.from_json(data, path=path, redact=redact)
 
 

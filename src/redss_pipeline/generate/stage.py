@@ -126,7 +126,7 @@ def _run_generate(
     paths = output_paths(config, root)
     root.create_output_dirs()
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
-    with OutputSet(root.outputs_dir, manifest=describe) as staged, open_uuid_table(root.root) as table, \
+    with OutputSet(root.outputs_dir, manifest=describe) as staged, open_uuid_table(root.root, read_only=True) as table, \
             OrderedRows() as message_rows, OrderedRows() as individual_rows, \
             open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
         with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:

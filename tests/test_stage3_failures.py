@@ -1,0 +1,171 @@
+"""Every failure a user can cause in stage 3 is one line (issue 12 item 12): a full disk, a read-only folder, a
+damaged database page, a configuration that is not UTF-8, JSON nested too deeply, a lone surrogate. ``--verbose``
+keeps the traceback. Stage 3 reads the UUID table without needing write access to ``UUIDs/``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_ROOT = PROJECT_ROOT / "tests/golden/data_root"
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    """The golden data root after one stage-3 run."""
+    copy = tmp_path / "root"
+    shutil.copytree(GOLDEN_ROOT, copy)
+    result = _stage3(copy)
+    assert result.returncode == 0, result.stderr
+    return copy
+
+
+# Mounts a tmpfs of size $2 at $1 (holding a copy of what was there; read-only when $3 is "ro"), then runs the
+# rest. It runs in a private mount namespace (unshare), so only the stage's process sees the small file system.
+_MOUNT = """
+set -e
+target="$1"; size="$2"; mode="$3"; shift 3
+keep="$(mktemp -d)"; cp -a "$target/." "$keep/"
+mount -t tmpfs -o "size=$size" tmpfs "$target"
+cp -a "$keep/." "$target/"
+rm -rf "$keep"
+if [ "$mode" = ro ]; then mount -o remount,ro "$target"; fi
+set +e
+exec "$@"
+"""
+
+
+def _stage3(root: Path, *extra: str, small_disk: tuple[Path, str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs stage 3 as users do; ``small_disk`` = (folder, size, "rw" or "ro") puts that folder on a tmpfs."""
+    command = [sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), *extra, "me@example.org", str(root)]
+    if small_disk is not None:
+        folder, size, mode = small_disk
+        command = _unshare() + ["sh", "-c", _MOUNT, "mount", str(folder), size, mode, *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def _unshare() -> list[str]:
+    base = ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    probe = subprocess.run(base + ["sh", "-c", "mount -t tmpfs -o size=4k tmpfs /tmp"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("mounting a small file system in a private mount namespace is not allowed here")
+    return base
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def _digests(root: Path) -> dict[str, str]:
+    outputs = root / "Outputs"
+    return {p.relative_to(outputs).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(outputs.rglob("*")) if p.is_file()}
+
+
+def test_a_full_disk_is_one_line_and_the_outputs_stay(root):
+    before = _digests(root)
+    result = _stage3(root, small_disk=(root / "Outputs", "300k", "rw"))  # the outputs take 215 KB: no room twice
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "root/Outputs" in line and "the disk is full" in line and "nothing was replaced" in line
+    assert _digests(root) == before
+    assert not [p for p in (root / "Outputs").rglob("*") if p.name.startswith(".output-set")]
+
+
+def test_verbose_keeps_the_traceback(root):
+    result = _stage3(root, "--verbose", small_disk=(root / "Outputs", "300k", "rw"))
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+
+
+def test_a_read_only_outputs_folder_is_one_line(root):
+    before = _digests(root)
+    result = _stage3(root, small_disk=(root / "Outputs", "1m", "ro"))
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "Outputs" in line and "read-only" in line
+    assert _digests(root) == before
+
+
+def test_stage3_reads_the_uuid_table_from_a_read_only_folder(root):
+    """The table is opened read-only: no write access to UUIDs/ is needed, and nothing there changes."""
+    uuids = root / "UUIDs"
+    names_before = sorted(p.name for p in uuids.iterdir())
+    result = _stage3(root, small_disk=(uuids, "1m", "ro"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in uuids.iterdir()) == names_before
+
+
+def test_a_damaged_uuid_table_page_is_one_line_naming_the_table(root):
+    table = root / "UUIDs/phone_uuids.sqlite"
+    with open(table, "r+b") as handle:
+        handle.seek(4096 + 100)  # inside the second page: the header still reads, the rows do not
+        handle.write(b"\xff" * 2000)
+    result = _stage3(root)
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "UUIDs/phone_uuids.sqlite" in line and "malformed" in line
+
+
+def test_a_configuration_that_is_not_utf8_is_one_line(root, tmp_path):
+    config = tmp_path / "pipeline_config.json"
+    config.write_bytes((PROJECT_ROOT / "pipeline_config.json").read_bytes().replace(b"CSAP", b"CS\xffAP", 1))
+    result = _stage3(root, "--config", str(config))
+    assert result.returncode == 2
+    assert str(config) in _one_line(result) and "- not UTF-8 text" in result.stderr
+
+
+def test_a_deeply_nested_configuration_is_one_line(root, tmp_path):
+    config = tmp_path / "pipeline_config.json"
+    config.write_text(DEEP)
+    result = _stage3(root, "--config", str(config))
+    assert result.returncode == 2
+    assert str(config) in _one_line(result) and "nested too deeply" in result.stderr
+
+
+def test_a_deeply_nested_coded_file_is_one_line_naming_it(root):
+    (root / "Coded Coda Files/gender.json").write_text(DEEP)
+    result = _stage3(root)
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "Coded Coda Files/gender.json" in line and "nested too deeply" in line
+
+
+def test_a_deeply_nested_raw_file_is_one_line_naming_it(root):
+    (root / "Raw Data/csap_demog.json").write_text(DEEP)
+    result = _stage3(root)
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "Raw Data/csap_demog.json" in line and "nested too deeply" in line
+
+
+def test_a_lone_surrogate_in_a_raw_text_is_one_line_naming_file_and_key(root):
+    """A text holding half of a UTF-16 pair (``\\ud83d``, a cut emoji) cannot be written as UTF-8."""
+    path = root / "Raw Data/csap_s01e01_activation.json"
+    records = read_traced_data_file(path)
+    key = "Rqa_S01E01 (Text) - csap_s01e01_activation"
+    first = next(i for i, r in enumerate(records) if key in r)
+    # A later layer holding the cut text, written the way the pipeline writes raw files (so every _sha matches).
+    step = RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)).step("test/cut emoji")
+    records[first] = records[first].updated(step, {key: records[first][key] + " \ud83d"})
+    write_traced_data_file(path, records)
+    result = _stage3(root)
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "Raw Data/csap_s01e01_activation.json" in line and "surrogate" in line
+    assert key in line
