@@ -404,13 +404,14 @@ class CodedMessages:
         for index, raw in enumerate(data):
             mid, labels = _validated_message(raw, index, shown_path)
             text = raw.get("Text")
-            if type(text) is str and message_id(text) != mid:
+            text_id = message_id(text) if type(text) is str else None
+            if text_id is not None and text_id != mid:
                 mismatched.append(mid)
             if mid in messages:
                 raise CodaFileError("the MessageID appears twice in the file; Coda message ids are unique",
                                     path=shown_path, record=f"MessageID {mid!r}", field="MessageID")
             messages[mid] = tuple(reversed(labels)) if labels else _NO_LABELS
-            if redact is not None and type(text) is str and message_id(text) == mid:
+            if redact is not None and type(text) is str and text_id == mid:
                 redacted = redact(text)
                 if redacted != text:
                     aliases.append((message_id(redacted), mid))
