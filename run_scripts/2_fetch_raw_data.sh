@@ -25,6 +25,17 @@ runtime="$(pipeline_runtime)"
 announce_runtime "$runtime"
 if [ "$runtime" = docker ]; then
     user="$1"; server="$3"; token="$4"; data_root="$5"
+    # Before <rapid-pro-root> is created: swapped arguments must not make a folder named after the token (the
+    # Python side checks the rest; this names the argument, never its value).
+    places=("<user>" "<rapid-pro-root>" "<rapid-pro-server>" "" "<data-root>")
+    for i in 1 2 3 5; do
+        value="${!i}"
+        if [[ "$value" =~ ^[0-9A-Fa-f]{32,}$ || ( -n "$token" && "$value" == "$token" ) ]]; then
+            echo "error: the ${places[i-1]} argument looks like the API token; check the order of the arguments:" \
+                "<user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>" >&2
+            exit 2
+        fi
+    done
     mkdir -p "$2"
     case "$token" in
         @*) export RAPID_PRO_TOKEN_FILE="${token#@}" ;;

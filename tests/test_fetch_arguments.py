@@ -63,3 +63,25 @@ def test_a_token_given_where_the_server_belongs_is_never_sent_anywhere(work: Pat
     assert result.returncode == 2
     assert "abcdef" not in result.stderr and TOKEN not in result.stderr
     assert not (work / "rp-root").exists()
+
+
+def test_the_docker_path_refuses_a_token_in_another_place_before_creating_anything(work: Path) -> None:
+    """With Docker, the run script itself creates <rapid-pro-root>: a token given there (or anywhere but its own
+    place) is refused first, and no container is started. A stand-in docker records what would have run."""
+    bin_dir = work / "bin"
+    bin_dir.mkdir()
+    calls = work / "calls.txt"
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexit 0\n')
+    (bin_dir / "docker").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PIPELINE_RUNTIME", "RAPID_PRO_TOKEN")}
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    before = _entries(work)
+    result = subprocess.run(
+        [str(PROJECT_ROOT / "run_scripts" / "2_fetch_raw_data.sh"), "me@example.org", TOKEN, SERVER, "rp-root",
+         "root"], cwd=work, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    assert "order" in result.stderr
+    assert _entries(work) - before <= {"calls.txt"}
+    assert not calls.exists() or " run " not in f" {calls.read_text()} "
