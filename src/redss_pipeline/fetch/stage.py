@@ -215,7 +215,7 @@ class FetchSummary:
         for missing in self.missing_archives:
             lines.append(f"MISSING: {missing.describe()}")
         lines += [
-            f"phone numbers typed into answers, redacted: {self.phone_numbers_redacted}",
+            f"phone numbers typed into answers, redacted in the runs read: {self.phone_numbers_redacted}",
             f"requests: {self.requests}",
             f"time: {self.seconds:.1f} s",
         ]
