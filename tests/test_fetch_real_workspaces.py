@@ -608,3 +608,30 @@ def test_full_rebuilds_from_the_server_and_keeps_no_foreign_rows(server, workspa
             r["uuid"] for r in workspace.runs() + workspace.archived_runs()}
     assert summary.dropped_runs == polluted - kept > 0
     assert _raw_files(root) == _reference(tmp_path, root, config, server, run)
+
+
+def test_a_killed_full_rebuild_leaves_the_store_as_it_was_and_the_next_one_continues_it(
+    server, workspace, root, config, run
+):
+    """--full interrupted half way: the old store and raw files are untouched; --full again continues the
+    rebuild from its last stored page and puts it in place."""
+    _fetch(config, root, server.url, run)
+    before = _snapshot(root)
+    flow_uuid = workspace.flow("csap_s01e03_activation")["uuid"]
+
+    def interrupt(what, page):
+        if what == "runs of flow csap_s01e03_activation" and page == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fetch(config, root, server.url, run, full=True, on_page=interrupt)
+    assert {k: v for k, v in _snapshot(root).items() if ".rebuilding" not in k} == before
+    server.clear_requests()
+    summary = _fetch(config, root, server.url, run, full=True)
+    resumed = [r.query for r in server.requests if r.path == "/api/v2/runs.json" and r.query.get("flow") == flow_uuid]
+    assert "cursor" in resumed[0]
+    assert summary.dropped_runs == 0
+    assert not list((root / "Raw Data").glob("*.rebuilding*"))
+    assert _snapshot(root).keys() == before.keys()
+    assert {k: v for k, v in _snapshot(root).items() if k.endswith(".json")} == {
+        k: v for k, v in before.items() if k.endswith(".json")}

@@ -535,7 +535,7 @@ def _fetch_contacts(
 
     _read_pages(
         client, store, CONTACTS_CURSOR, "contacts", what="contacts", options=options,
-        store_page=lambda page: store_contacts(page, False), from_start=options.full or reidentify,
+        store_page=lambda page: store_contacts(page, False), from_start=reidentify,
     )
     if reidentify:
         store.set_identity_rule(IDENTITY_RULE)
