@@ -34,7 +34,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "golden"))
 
-from make_data_root import message_text
+from make_data_root import message_text  # noqa: E402
 
 SECOND = {"OriginID": "coder.b@example.org", "Name": "Coder B", "OriginType": "Manual"}
 T1, T2, T3 = "2019-02-01T09:00:00.000Z", "2019-02-01T09:05:00.000Z", "2019-02-01T09:10:00.000Z"
