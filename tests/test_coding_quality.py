@@ -17,7 +17,7 @@ import pytest
 
 from redss_pipeline.analysis.agreement import CodedScheme, write_agreement_csv
 from redss_pipeline.analysis.coding_progress import dataset_progress
-from redss_pipeline.analysis.coding_quality import measure_from_data_root, section_context
+from redss_pipeline.analysis.coding_quality import measure_for_report, measure_from_data_root, section_context
 from redss_pipeline.core.code_scheme import Code, CodeScheme
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import CodaFileError
@@ -261,6 +261,19 @@ def test_report_section_shows_progress_alpha_band_and_codes_disagreed_on_first(c
     assert "s01e01 11 6 54.5" in text and "s01e03 9 7 77.8" in text
     assert html.count('aria-label="') == len(context["progress"]) + 1
     assert 'style="width: 77.8%;' in html
+
+
+def test_report_section_from_the_run_is_the_one_from_its_files(coded_twice):
+    """During stage 3 the CSVs are only staged, so the report takes the run's rows: the same section."""
+    root, _ = coded_twice
+    from_files = section_context(root / "Outputs" / "Analysis")
+    assert measure_from_data_root(CONFIG, root).section_context() == from_files
+    assert measure_for_report(CONFIG, root).section_context() == from_files
+
+
+def test_analysing_a_root_without_icr_coda_files_has_no_section(tmp_path):
+    root = _data_root(tmp_path, second_coder=False)
+    assert measure_for_report(CONFIG, root) is None
 
 
 def test_report_section_without_files_is_left_out(tmp_path):

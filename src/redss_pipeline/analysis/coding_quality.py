@@ -26,6 +26,7 @@ from typing import Any
 from redss_pipeline.analysis.agreement import (
     ALL_CODES,
     AgreementRow,
+    agreement_cells,
     alpha_band,
     decimal_text,
     icr_agreement,
@@ -36,6 +37,7 @@ from redss_pipeline.analysis.coding_progress import (
     ProgressRow,
     coding_progress,
     dataset_schemes,
+    progress_cells,
     write_progress_csv,
 )
 from redss_pipeline.core.config import PipelineConfig
@@ -56,6 +58,7 @@ __all__ = [
     "CodingQuality",
     "IcrRoundTrip",
     "measure_coding_quality",
+    "measure_for_report",
     "measure_from_data_root",
     "prepare_icr_round_trip",
     "section_context",
@@ -94,10 +97,21 @@ class CodingQuality:
             target = root.icr_coda_dir / name
             write_coda_file(staged.path_for(target), messages)
             written.append(target)
-        agreement, progress = root.analysis_dir / AGREEMENT_CSV, root.analysis_dir / PROGRESS_CSV
+        return [*written, *self.write_tables(staged, root.analysis_dir)]
+
+    def write_tables(self, staged: OutputSet, analysis_dir: Path) -> list[Path]:
+        """Stages only the two CSVs (``icr_agreement.csv``, ``coding_progress.csv``) in ``analysis_dir``."""
+        agreement, progress = analysis_dir / AGREEMENT_CSV, analysis_dir / PROGRESS_CSV
         write_agreement_csv(staged.path_for(agreement), self.agreement)
         write_progress_csv(staged.path_for(progress), self.progress)
-        return [*written, agreement, progress]
+        return [agreement, progress]
+
+    def section_context(self) -> dict[str, Any]:
+        """The report section's data (see :func:`section_context`) from this run's rows, as its CSVs show them."""
+        return _context(
+            [{c: _shown(v) for c, v in progress_cells(row).items()} for row in self.progress],
+            [{c: _shown(v) for c, v in agreement_cells(row).items()} for row in self.agreement],
+        )
 
     def summary(self) -> str:
         """The step summary: overall progress, then one line per show with its alpha, interval and band."""
@@ -167,6 +181,15 @@ def _read_messages(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def measure_for_report(config: PipelineConfig, data_root: str | Path) -> CodingQuality | None:
+    """:func:`measure_from_data_root` for re-running the analysis alone; None for a data root whose last stage-3
+    run wrote no ICR Coda files (made before the second coder's round trip existed): there is nothing to pair."""
+    root = DataRoot(data_root)
+    if not all((root.icr_coda_dir / plan.coda_file).is_file() for plan in config.rqa_plans):
+        return None
+    return measure_from_data_root(config, root.root)
+
+
 def measure_from_data_root(config: PipelineConfig, data_root: str | Path) -> CodingQuality:
     """The measures from the files alone: the samples and exports stage 3 wrote under ``Outputs/``, and the coded
     files under ``Coded Coda Files/`` (for analysing without running stage 3 again)."""
@@ -201,6 +224,15 @@ def section_context(analysis_dir: str | Path) -> dict[str, Any] | None:
     agreement_rows = _read_csv(folder / AGREEMENT_CSV)
     if progress_rows is None and agreement_rows is None:
         return None
+    return _context(progress_rows, agreement_rows)
+
+
+def _shown(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _context(progress_rows: list[dict[str, str]] | None, agreement_rows: list[dict[str, str]] | None
+             ) -> dict[str, Any]:
     progress = [_progress_entry(row) for row in progress_rows or []]
     schemes: list[dict[str, Any]] = []
     for row in agreement_rows or []:
