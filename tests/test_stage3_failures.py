@@ -169,3 +169,18 @@ def test_a_lone_surrogate_in_a_raw_text_is_one_line_naming_file_and_key(root):
     line = _one_line(result)
     assert "Raw Data/csap_s01e01_activation.json" in line and "surrogate" in line
     assert key in line
+
+
+def test_a_bad_time_in_a_raw_file_names_the_file_the_record_and_the_raw_key(root):
+    """Not the pipeline's own name for the value (``sent_on``): the file, the record and the Rapid Pro key."""
+    path = root / "Raw Data/csap_s01e01_activation.json"
+    records = read_traced_data_file(path)
+    key = "Rqa_S01E01 (Time) - csap_s01e01_activation"
+    step = RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)).step("test/bad time")
+    records[2] = records[2].updated(step, {key: "yesterday"})
+    write_traced_data_file(path, records)
+    result = _stage3(root)
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "Raw Data/csap_s01e01_activation.json: record 2: field 'Rqa_S01E01 (Time) - csap_s01e01_activation'" in line
+    assert "'yesterday'" in line and "sent_on" not in line

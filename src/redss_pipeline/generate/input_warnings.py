@@ -22,6 +22,8 @@ from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
@@ -54,15 +56,26 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
 
 
 class ShowRunTally:
-    """The runs of one show's raw file, counted as its records stream past (the file is never held whole)."""
+    """The runs of one show's raw file, counted as its records stream past (the file is never held whole).
+
+    It also reads each message's send time under its Rapid Pro key, so a time that is not one is reported with
+    the file, the record's position and that key (later steps know the value only as ``sent_on``).
+    """
 
     def __init__(self, plan_result_key: str, flow: str):
         self._key = raw_key(plan_result_key, "Run ID", flow)
+        self._time_key = raw_key(plan_result_key, "Time", flow)
+        self._path = f"Raw Data/{flow}.json"
         self.count = 0
         self._first: dict[Any, int] = {}  # run id -> the position it first appeared at
         self._repeated: set[Any] = set()
 
     def add(self, record: Mapping[str, Any]) -> None:
+        if self._time_key in record:
+            try:
+                record_time(record, self._time_key)
+            except RawDataError as error:
+                raise RawDataError(error.message, path=self._path, record=self.count, field=self._time_key) from None
         run_id = record.get(self._key)
         if run_id is not None:
             if run_id in self._first:
