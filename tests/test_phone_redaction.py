@@ -43,6 +43,12 @@ REDACTED = [
     # A number of another country, written with its country code, whatever the configured regions.
     ("call +44 20 7946 0958", f"call {P}"),
     ("I am 25 and my number is +254712345678", f"I am 25 and my number is {P}"),
+    # Grouped numbers next to other digit groups: the matcher reads the whole run as one invalid number.
+    ("call 0615 123 456 0615 123 457", f"call {P} {P}"),
+    ("waxaan ahay 25 0615 123 456", f"waxaan ahay 25 {P}"),
+    ("0615 123 456 25", f"{P} 25"),
+    ("dhashay 1998 0615 123 456", f"dhashay 1998 {P}"),
+    ("615 123 456 615 123 457", f"{P} {P}"),
 ]
 
 KEPT = [
@@ -53,6 +59,10 @@ KEPT = [
     "2000 shillings",
     "lacag 50000",
     "1000000 shillings",  # a 7-digit Somali landline number in national form reads like an amount
+    "10 000 000 shilin",
+    "25 1998 2000",
+    "2018 2019 2020 2021",
+    "1998 2000 2018",
     "1 500 000",
     "1,000,000",
     "code 4455",

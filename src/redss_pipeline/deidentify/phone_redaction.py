@@ -18,6 +18,10 @@ What counts as a phone number (decided with Somali formats and Somali answers in
   shillings). A number written without its country code is therefore kept when libphonenumber types it as a
   fixed line with fewer than 8 digits. Written with ``+252`` it is redacted. A 9-digit amount that reads as a
   valid mobile number (``615123456``) is redacted: no rule can tell it from the number.
+- the matcher reads a run of space-separated digit groups as one number, so it misses a grouped number next
+  to other groups (``25 0615 123 456``, two numbers in a row). Such runs are read again group by group with
+  libphonenumber's parser; a window of groups counts when it is a valid mobile number of at least 9 digits
+  (stricter than the matcher: ``2018 2019`` read together would be a valid 8-digit number).
 
 Speed: the matcher costs 0.1-0.3 ms a text, so a text with fewer digits than the shortest valid number is never
 handed to it, and each distinct text is examined once per redactor (the same answers recur).
@@ -49,6 +53,12 @@ DEFAULT_REGION = "SO"
 #: National-format fixed-line numbers shorter than this are kept (they read like amounts; see the docstring).
 _MIN_NATIONAL_FIXED_LINE_DIGITS = 8
 _DIGIT = re.compile(r"\d")
+#: A run of digit groups separated by spaces (a group may hold dashes, dots, brackets: ``061-512``), not glued
+#: to a word on either side, and what :meth:`PhoneRedactor._numbers_among_digit_groups` splits it into.
+_DIGIT_RUN = re.compile(r"(?<![\w().\-+])\+?[\d(][\d().\-]*+(?:[ \t]+\+?[\d(][\d().\-]*+)*+(?!\w)")
+_GROUP = re.compile(r"\S+")
+_MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+_MIN_GROUPED_DIGITS = 9
 #: Keys of a raw record holding a result's texts: ``"<K> (Category|Value|Text|Name) - <flow>"`` (rapid-pro.md
 #: section 4.3). Times, run ids, the uid and the run's own fields are never read as phone numbers.
 _RESULT_TEXT_KEY = re.compile(r" \((?:Category|Value|Text|Name)\) - ")
@@ -141,6 +151,7 @@ class PhoneRedactor:
                 if self._is_kept(match.raw_string, match.number, region):
                     continue
                 found.append((match.start, match.end))
+        found += self._numbers_among_digit_groups(text, found)
         found.sort()
         merged: list[tuple[int, int]] = []
         for start, end in found:
@@ -149,6 +160,49 @@ class PhoneRedactor:
             else:
                 merged.append((start, end))
         return merged
+
+    def _numbers_among_digit_groups(self, text: str, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Numbers the matcher misses because other digit groups stand next to them, separated by spaces only
+        (``25 0615 123 456``, two grouped numbers in a row): it reads the whole run as one invalid number.
+
+        Each run of space-separated digit groups not already found is read again as consecutive groups, longest
+        first from each group on, with libphonenumber's parser and validity check (:meth:`_is_number`)."""
+        extra: list[tuple[int, int]] = []
+        for run in _DIGIT_RUN.finditer(text):
+            if len(_DIGIT.findall(run.group())) < self._min_digits:
+                continue
+            if any(start <= run.start() and run.end() <= end for start, end in found):
+                continue
+            groups = [(run.start() + g.start(), run.start() + len(g.group().rstrip(".-")) + g.start())
+                      for g in _GROUP.finditer(run.group())]
+            first = 0
+            while first < len(groups):
+                for last in range(len(groups) - 1, first - 1, -1):
+                    start, end = groups[first][0], groups[last][1]
+                    if any(s < end and start < e for s, e in found) or not self._is_number(text[start:end]):
+                        continue
+                    extra.append((start, end))
+                    first = last
+                    break
+                first += 1
+        return extra
+
+    def _is_number(self, candidate: str) -> bool:
+        """Whether digit groups read together are a mobile number of at least 9 digits: stricter than the
+        matcher, since groups such as ``2018 2019`` or ``60 000 000`` read together can make a valid 8-digit
+        number by chance."""
+        if len(_DIGIT.findall(candidate)) < self._min_digits:
+            return False
+        for region in self._regions:
+            try:
+                number = phonenumbers.parse(candidate, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if (phonenumbers.is_valid_number(number)
+                    and phonenumbers.number_type(number) in _MOBILE_TYPES
+                    and len(phonenumbers.national_significant_number(number)) >= _MIN_GROUPED_DIGITS):
+                return True
+        return False
 
     @staticmethod
     def _is_kept(raw: str, number: phonenumbers.PhoneNumber, region: str) -> bool:
