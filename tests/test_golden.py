@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
-from redss_pipeline.generate.stage import run_generate
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import open_uuid_table
+from redss_pipeline.generate.stage import run_generate
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DATA_ROOT = GOLDEN / "data_root"

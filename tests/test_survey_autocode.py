@@ -197,7 +197,7 @@ def test_repeated_survey_answers_become_one_coda_message_each():
     assert gender[0]["CreationDateTimeUTC"] == T0
     assert gender[0]["Labels"][0]["Origin"]["OriginID"] == "redss_pipeline.cleaners.gender@1"
     location = files["location.json"]
-    assert [(m["Text"], [(l["SchemeID"], l["CodeID"]) for l in m["Labels"]]) for m in location] == [
+    assert [(m["Text"], [(lab["SchemeID"], lab["CodeID"]) for lab in m["Labels"]]) for m in location] == [
         ("hodan mogadishu", [("Scheme-07dfc611", "code-ae4b5ca2")]),  # one suggestion only
         ("kismayo", [("Scheme-5292e8fb", "code-6294f98f")]),
     ]

@@ -65,10 +65,10 @@ from __future__ import annotations
 
 import json
 import os
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 import secrets
 from collections import OrderedDict
 from datetime import datetime, timezone
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, NoReturn
 

@@ -20,8 +20,8 @@ by :mod:`redss_pipeline.core.audit_trail`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import KeysView, Mapping
+from dataclasses import dataclass
 from typing import Any, Iterator, NamedTuple
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]

@@ -1197,7 +1197,7 @@ class _Generator:
     def somali_number(self) -> str:
         rng = self.rng
         pick = rng.random() * 100
-        for prefix, share in _SOMALI_PREFIXES:
+        for prefix, share in _SOMALI_PREFIXES:  # noqa: B007 - the prefix the loop stops at is the one used
             pick -= share
             if pick < 0:
                 break
@@ -1472,7 +1472,7 @@ class _Generator:
         ws = self.ws
         rng = self.rng
         self.runs.sort(key=lambda entry: entry[0])
-        for created, flow, contact, spec in self.runs:
+        for created, _flow, contact, spec in self.runs:
             answers = spec["answers"]
             last = answers[-1][2] if answers else created
             contact.first = created if contact.first is None else contact.first

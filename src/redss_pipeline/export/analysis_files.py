@@ -25,13 +25,13 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
-from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.core.atomic_files import atomic_open
-from redss_pipeline.export.csv_cells import CsvWriter
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.core.records import Record
+from redss_pipeline.export.csv_cells import CsvWriter
+from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
 __all__ = [

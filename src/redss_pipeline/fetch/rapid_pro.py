@@ -486,7 +486,7 @@ def _detail(response: requests.Response) -> str:
         return response.text[:200]
     if isinstance(body, dict):
         parts = []
-        for key, value in body.items():
+        for _key, value in body.items():
             parts.extend(value if isinstance(value, list) else [value])
         return "; ".join(str(p) for p in parts)[:300]
     return str(body)[:300]

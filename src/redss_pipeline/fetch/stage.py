@@ -607,6 +607,7 @@ def _fetch_archives(
             continue
         what = f"{period} run archive of {start_date}"
         try:
+            # archive_lines reads the whole archive before it returns: the lambdas never outlive this iteration.
             runs = client.archive_lines(
                 archive["download_url"],
                 what=what,

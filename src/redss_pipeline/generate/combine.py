@@ -19,9 +19,9 @@ from typing import Any, Sequence
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 
 __all__ = [
     "show_flows", "survey_flows", "combine_shows_and_surveys", "respondent_of_show_record", "respondent_of_survey_record",

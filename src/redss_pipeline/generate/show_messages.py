@@ -27,17 +27,17 @@ from bisect import bisect_right
 from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from redss_pipeline.export import coda
-from redss_pipeline.generate.cleaners import is_noise
 from redss_pipeline.core.code_scheme import NA, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, TimeRange
 from redss_pipeline.core.errors import PipelineError, RawDataError
 from redss_pipeline.core.labels import control_label
-from redss_pipeline.fetch.rapid_pro_keys import TEST_RUN_KEY
 from redss_pipeline.core.record_fields import record_id, record_time
 from redss_pipeline.core.record_rules import Rule, SharedUpdates, apply_rules
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.export import coda
+from redss_pipeline.fetch.rapid_pro_keys import TEST_RUN_KEY
+from redss_pipeline.generate.cleaners import is_noise
 
 __all__ = [
     "NOISE_KEY",

@@ -28,15 +28,20 @@ from typing import Any, Callable, TextIO
 
 from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
 from redss_pipeline.core.audit_trail import AuditTrailWriter
-from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
-from redss_pipeline.core.run_manifest import run_manifest
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.run_manifest import run_manifest
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.deidentify.uuid_table import open_uuid_table
 from redss_pipeline.export import coda
-from redss_pipeline.export.analysis_files import analysis_columns, production_columns, write_analysis_rows, write_icr_csv
+from redss_pipeline.export.analysis_files import (
+    analysis_columns,
+    production_columns,
+    write_analysis_rows,
+    write_icr_csv,
+)
 from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
 from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import RespondentIndex

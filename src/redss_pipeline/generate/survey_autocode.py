@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from redss_pipeline.export import coda
-from redss_pipeline.generate.cleaners import CLEANERS, cleaner_origin_id
 from redss_pipeline.core.code_scheme import NA, NC, NS, CodeScheme
 from redss_pipeline.core.config import LOCATION_LEVELS, PipelineConfig, SurveyPlan
 from redss_pipeline.core.errors import PipelineError, RawDataError, SchemeError, UuidTableError
@@ -31,6 +29,8 @@ from redss_pipeline.core.record_fields import UID_KEY, record_id
 from redss_pipeline.core.record_rules import LayerCache, Rule, apply_rules
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.export import coda
+from redss_pipeline.generate.cleaners import CLEANERS, cleaner_origin_id
 
 __all__ = [
     "MISSING_ANSWER_ORIGIN_ID",
