@@ -70,7 +70,7 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, NoReturn
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn
 
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.records import Layer, Record, Step
@@ -89,14 +89,14 @@ _SEEN_LIMIT = 200_000
 # met again after being forgotten is written again, which costs bytes, never correctness.
 _IDENTITY_LIMIT = 100_000
 
-_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+_LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 if c_make_encoder is not None:
     # The same encoding without building an encoder for every line (JSONEncoder.encode makes one per call,
     # which cost as much as encoding a short line). The entries hold only JSON types and never a cycle.
     _c_line = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False,
                              False, True)
 
-    def _LINE(entry: list[Any]) -> str:  # noqa: F811
+    def _LINE(entry: Any) -> str:  # noqa: F811
         return "".join(_c_line(entry, 0))
 
 _DECODER = json.JSONDecoder()
@@ -333,7 +333,7 @@ class _TrailWriter:
     def _encode_layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
         data = layer.data
         keys = data.keys()
-        items: list[Any] = [self._shape(self._step(layer.step), keys if type(keys) is tuple else tuple(keys))]
+        items: list[Any] = [self._shape(self._step(layer.step), tuple(keys))]  # a tuple already: the same object
         values = data.values()
         values_get = self._values.get
         # A layer of strings that all have value numbers (the analysis columns: a hundred "0", "1" and code
@@ -702,7 +702,7 @@ def _show(value: Any) -> str:
 
 
 def _when(timestamp: float | str) -> str:
-    if type(timestamp) is str:
+    if isinstance(timestamp, str):
         return timestamp
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
 

@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jsonschema
 
@@ -537,37 +537,40 @@ def _schema_problems(raw: Any) -> list[str]:
 
 def _describe(error: jsonschema.ValidationError) -> list[str]:
     where = error.json_path
-    got = json.dumps(error.instance, ensure_ascii=False)
+    # Set on every error a validator reports (the stubs allow them to be unset).
+    instance: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Any = error.schema
+    got = json.dumps(instance, ensure_ascii=False)
     if len(got) > 60:
         got = got[:57] + "..."
     kind = error.validator
     if kind == "type":
-        expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
         return [f"{where}: expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {got}"]
     if kind == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        missing = [k for k in expected if k not in instance]
         return [f"{where}: missing key {k!r}" for k in missing]
     if kind == "additionalProperties":
-        known = set(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in known]
+        known = set(schema.get("properties", {}))
+        extra = [k for k in instance if k not in known]
         return [f"{where}: unknown key {k!r} (expected one of: {', '.join(sorted(known))})" for k in extra]
     if kind == "enum":
-        return [f"{where}: expected one of {', '.join(json.dumps(v) for v in error.validator_value)}, got {got}"]
+        return [f"{where}: expected one of {', '.join(json.dumps(v) for v in expected)}, got {got}"]
     if kind == "const":
-        return [f"{where}: expected {json.dumps(error.validator_value)}, got {got}"]
+        return [f"{where}: expected {json.dumps(expected)}, got {got}"]
     if kind == "format":
         what = {"date-time-with-offset": "an ISO 8601 date-time with a UTC offset", "uuid": "a UUID",
                 "phone-region": "a two-letter region code libphonenumber knows (e.g. \"KE\")"}
-        return [f"{where}: expected {what.get(error.validator_value, error.validator_value)}, got {got}"]
-    if kind == "pattern" and error.validator_value == _FILE_NAME_PATTERN:
+        return [f"{where}: expected {what.get(expected, expected)}, got {got}"]
+    if kind == "pattern" and expected == _FILE_NAME_PATTERN:
         return [f"{where}: {got} cannot be a file name (no '/', '\\', NUL, '.' or '..')"]
     if kind == "pattern":
         return [f"{where}: expected a plain name (letters, digits, '_', '-', '.'), got {got}"]
     if kind == "oneOf":
         # Report the most specific sub-problem of the alternative that is not null.
         best = jsonschema.exceptions.best_match(error.context) if error.context else None
-        if best is not None and error.instance is not None:
+        if best is not None and instance is not None:
             return _describe(best)
         return [f"{where}: unexpected value {got}"]
     if kind in ("minItems", "maxItems", "minProperties", "minLength"):
@@ -797,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from redss_pipeline.core.cli import run_main
 
-    def check(args: list[str]) -> int:
+    def check(args: Sequence[str]) -> int:
         config = load_config(args[0] if args else None)
         print(
             f"{config.path}: valid ({len(config.flows)} flows, {len(config.rqa_plans)} shows, "

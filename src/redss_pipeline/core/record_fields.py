@@ -85,7 +85,9 @@ class RecordColumns:
         absent = len(layout)
         positions = [position.get(key, absent) for key in self._keys]
         if len(positions) == 1:  # an itemgetter of one position returns the item itself, not a tuple
-            return lambda values, at=positions[0]: (values[at],)
+            def single(values: tuple[Any, ...], at: int = positions[0]) -> tuple[Any, ...]:
+                return (values[at],)
+            return single
         if not positions:
             return lambda values: ()
         return operator.itemgetter(*positions)

@@ -26,7 +26,7 @@ __all__ = ["Rule", "SharedUpdates", "LayerCache", "apply_rules"]
 Rule = Callable[[Mapping[str, Any]], "Mapping[str, Any] | None"]
 
 
-class SharedUpdates(dict):  # type: ignore[type-arg]
+class SharedUpdates(dict[str, Any]):
     """Updates that a rule returns, as this very object, for many records; never change one after it is made.
 
     :func:`apply_rules` recognises such an object by identity and gives every record it is written on the same

@@ -22,9 +22,16 @@ from __future__ import annotations
 
 from collections.abc import KeysView, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]
+
+if TYPE_CHECKING:
+    # To the type checker, Record and _LayerData are the Mappings they are registered as (see Mapping.register
+    # below); at run time they derive from object only, so ``isinstance(x, Record)`` stays a plain type check.
+    _RegisteredMapping = Mapping[str, Any]
+else:
+    _RegisteredMapping = object
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +69,7 @@ class ValueChange(NamedTuple):
     via: str | None
 
 
-class Record:
+class Record(_RegisteredMapping):
     """An immutable, audited mapping. Build one with :meth:`create`, change it with :meth:`updated`.
 
     It is registered as a :class:`~collections.abc.Mapping` rather than derived from one: ``isinstance(x,
@@ -160,10 +167,10 @@ class Record:
     def keys(self) -> KeysView[str]:
         return self._shape.index.keys()
 
-    def values(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[Any, ...]:  # type: ignore[override]  # a tuple: cheaper, and readers add to it
         return self._row
 
-    def items(self) -> Iterator[tuple[str, Any]]:
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
         return zip(self._shape.keys, self._row)
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,7 +274,7 @@ _ROOT = _shape_for(())
 _EMPTY = Record((), _ROOT, ())
 
 
-class _LayerData:
+class _LayerData(_RegisteredMapping):
     """The keys one layer wrote and their values: a read-only mapping of two tuples. A step that writes the
     same updates on many records may pass the layer data of the first record to the others, which then share
     it (see :class:`~redss_pipeline.core.record_rules.LayerCache`)."""
@@ -307,13 +314,13 @@ class _LayerData:
     def __len__(self) -> int:
         return len(self.key_tuple)
 
-    def items(self) -> Iterator[tuple[str, Any]]:
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
         return zip(self.key_tuple, self.row)
 
-    def keys(self) -> tuple[str, ...]:
+    def keys(self) -> tuple[str, ...]:  # type: ignore[override]
         return self.key_tuple
 
-    def values(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[Any, ...]:  # type: ignore[override]
         return self.row
 
     def __eq__(self, other: object) -> bool:

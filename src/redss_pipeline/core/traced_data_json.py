@@ -57,7 +57,7 @@ _quote = encode_basestring_ascii
 
 # json.dumps(obj, sort_keys=True) with Python's default separators, built once (json.dumps builds an encoder
 # per call when given options).
-_SHA_JSON = json.JSONEncoder(sort_keys=True).encode
+_SHA_JSON: Callable[[Any], str] = json.JSONEncoder(sort_keys=True).encode
 if c_make_encoder is not None:
     # The same text from the C encoder made once: JSONEncoder.encode makes a new one for every call, which
     # cost as much as encoding a layer. The markers dict detects circular values, as JSONEncoder's does; it is
