@@ -314,7 +314,7 @@ class FetchStore:
         Runs as one batch, in one transaction unless called inside :meth:`transaction`.
         """
         counts = MergeCounts()
-        batch: dict[tuple[int | None, str | None], tuple[str, dict[str, Any]]] = {}
+        batch: dict[tuple[int | None, str | None], tuple[str, Mapping[str, Any]]] = {}
         for run in runs:
             identity = run_identity(run)
             modified = modified_key(run, what="run")
@@ -382,9 +382,12 @@ class FetchStore:
         return found
 
     def run_count(self, flow_uuid: str | None = None) -> int:
+        count: int
         if flow_uuid is None:
-            return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
+            count = self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        else:
+            count = self._db.execute("SELECT COUNT(*) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
+        return count
 
     def runs_of_flow(self, flow_uuid: str) -> Iterator[dict[str, Any]]:
         """The stored runs of a flow, oldest-modified first, then by id (the 2019 processing order).
@@ -418,7 +421,10 @@ class FetchStore:
         return iter(self._db.execute("SELECT run_id, run_uuid FROM runs").fetchall())
 
     def greatest_run_modified_on(self, flow_uuid: str) -> str | None:
-        return self._db.execute("SELECT max(modified_on) FROM runs WHERE flow_uuid = ?", (flow_uuid,)).fetchone()[0]
+        greatest: str | None = self._db.execute(
+            "SELECT max(modified_on) FROM runs WHERE flow_uuid = ?", (flow_uuid,)
+        ).fetchone()[0]
+        return greatest
 
     # -- contacts ----------------------------------------------------------------------------------------
 
@@ -629,4 +635,5 @@ def store_error(path: Path, error: sqlite3.Error) -> StateError:
 
 
 def _has_tables(connection: sqlite3.Connection) -> bool:
-    return connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
+    tables: int = connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    return tables > 0

@@ -143,7 +143,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``retry`` (1-based) when the server gave no ``Retry-After``."""
-        delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        delay: float = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
         return delay * (0.5 + rng.random() / 2)
 
 

@@ -235,7 +235,7 @@ def find_flows(workspace_flows: Sequence[dict[str, Any]], wanted: Iterable[FlowC
 
     No flow of that name: an error listing the workspace's flow names. Several: "Non-unique flow name".
     """
-    by_name: dict[str, list[dict[str, Any]]] = {}
+    by_name: dict[str | None, list[dict[str, Any]]] = {}
     for flow in workspace_flows:
         by_name.setdefault(flow.get("name"), []).append(flow)
     found: dict[str, dict[str, Any]] = {}
@@ -819,7 +819,7 @@ def _rebuild_raw_files(
             path.parent.mkdir(parents=True, exist_ok=True)
             write_traced_data_file(path, build.records)
             skipped = build.skipped
-            outcome = {
+            outcome: dict[str, Any] = {
                 "records": len(build.records),
                 "skipped_unknown": skipped.unknown,
                 "skipped_no_urn": skipped.no_urn,
