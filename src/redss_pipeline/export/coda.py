@@ -575,7 +575,8 @@ class SingleCodedImport:
         code_id = value["CodeID"]
         if code_id != MANUALLY_UNCODED and (is_checked(value) or code_id in self._keep_unchecked):
             return value
-        return self._nr_label.get()
+        nr: dict[str, Any] = self._nr_label.get()
+        return nr
 
     def value(self, mid: str, current: Any) -> Any:
         """The field's value for message ``mid`` whose field holds ``current`` (None when absent); ``current``
@@ -667,14 +668,17 @@ def _merge_multi(
 ) -> list[dict[str, Any]]:
     """Steps 1-6 of coda.md 5.3 for one message."""
     labels = _multi_coded_labels_by_time(coded, mid, prefix, source)
+    nr: list[dict[str, Any]]
     if not labels and not current:
-        return nr_list.get()  # the common case of a message nobody has coded yet
+        nr = nr_list.get()  # the common case of a message nobody has coded yet
+        return nr
     latest: dict[str, Any] = {label["SchemeID"]: label for label in current}
     for label in labels:
         latest[label["SchemeID"]] = label  # re-assigning keeps the SchemeID's first position
     remaining = [label for label in latest.values() if label["CodeID"] != MANUALLY_UNCODED]
     if not remaining:
-        return nr_list.get()
+        nr = nr_list.get()
+        return nr
 
     distinct = set()
     for label in remaining:
@@ -690,7 +694,8 @@ def _merge_multi(
         )
     if missing or any(is_checked(label) for label in remaining):
         return remaining
-    return nr_list.get()
+    nr = nr_list.get()
+    return nr
 
 
 def _multi_coded_labels_by_time(coded: CodedMessages, mid: str, prefix: str, source: str | None) -> list[dict[str, Any]]:
@@ -763,7 +768,7 @@ class _LazyLabel:
         self._as_list = as_list
         self._value: Any = None
 
-    def get(self) -> Any:
+    def get(self) -> Any:  # a label, or a list of one label (as_list)
         if self._value is None:
             label = control_label(self._scheme, self._control_code, origin_id=self._origin_id,
                                   label_time=self._label_time)

@@ -206,7 +206,7 @@ def _channel_rule(config: PipelineConfig) -> Rule:
 
     def channel_keys(values: Mapping[str, Any]) -> dict[str, Any]:
         keys = segments[bisect_right(bounds, _naive_utc(record_time(values, time_field)))]
-        if type(keys) is tuple:
+        if isinstance(keys, tuple):
             raise PipelineError(
                 f"the configured {keys[0]!r} and {keys[1]!r} windows both contain {values[time_field]}; "
                 f"channel windows must not overlap",

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
 from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
 from redss_pipeline.core.audit_trail import AuditTrailWriter

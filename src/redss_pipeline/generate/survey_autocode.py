@@ -76,7 +76,7 @@ def auto_code_surveys(
     coded_set = frozenset(coded_fields)
     layers = LayerCache(run.step("generate/auto_code_surveys"))
     # answers signature -> (its number, what the answer rules write, the message ids)
-    by_answers: dict[tuple[Any, ...], tuple[int, dict[str, Any], Mapping[str, Any]]] = {}
+    by_answers: dict[tuple[Any, ...], tuple[int, dict[str, Any], dict[str, Any]]] = {}
 
     result = []
     for record in records:
@@ -265,7 +265,9 @@ def code_operators(
     return apply_rules(records, [_operator_rule(config, run, phone_keys)], run.step("generate/operator"))
 
 
-def _operator_rule(config: PipelineConfig, run: RunContext, phone_keys: Mapping[str, str]) -> Rule:
+def _operator_rule(
+    config: PipelineConfig, run: RunContext, phone_keys: Mapping[str, str]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     plan = config.operator
     clean = CLEANERS[plan.cleaner]
     origin_id = cleaner_origin_id(plan.cleaner)
@@ -294,7 +296,7 @@ def _operator_rule(config: PipelineConfig, run: RunContext, phone_keys: Mapping[
         operator = clean(key)
         label = labels.get(operator)
         if label is None:
-            label = labels[operator] = label_of(operator, uid)
+            label = labels[operator] = label_of(operator, str(uid))  # a key was found, so uid is a str
         return {plan.coded_field: label}
 
     return operator_code
@@ -311,7 +313,7 @@ def assign_survey_message_ids(
     return apply_rules(records, [_message_id_rule(config)], run.step("generate/survey_message_ids"))
 
 
-def _message_id_rule(config: PipelineConfig) -> Rule:
+def _message_id_rule(config: PipelineConfig) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     fields = list(dict.fromkeys((plan.raw_field, plan.id_field) for plan in config.survey_plans))
     ids: dict[str, str] = {}  # text -> message id: answers repeat on every message of a respondent
 
