@@ -11,8 +11,8 @@ from redss_pipeline.core.records import Record
 from redss_pipeline.export.analysis_files import (
     analysis_columns,
     icr_columns,
-    production_columns,
     in_production_file,
+    production_columns,
     write_analysis_csv,
     write_icr_csv,
 )

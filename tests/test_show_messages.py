@@ -14,12 +14,12 @@ from redss_pipeline.core.errors import PipelineError, RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.generate.show_messages import (
-    IcrRow,
-    assign_rqa_message_ids,
     EMPTY_RUN,
     OUTSIDE_WINDOW,
     TEST_RUN,
+    IcrRow,
     MessageFilters,
+    assign_rqa_message_ids,
     flag_noise,
     icr_samples,
     label_other_shows_na,

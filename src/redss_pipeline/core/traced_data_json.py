@@ -210,7 +210,7 @@ class RawFile:
             def skip_space() -> str:
                 while True:
                     match = _SPACE.match(buffer, pos)
-                    advance(match.end())
+                    advance(match.end())  # type: ignore[union-attr]  # a run of spaces matches, even empty
                     if pos < len(buffer):
                         return buffer[pos]
                     if not more():

@@ -71,7 +71,7 @@ def combine_shows_and_surveys(
 
 def respondent_of_show_record(record: Record, flow: str) -> str:
     """The respondent id of a record of the ``flow`` show file; a record without one is an error naming its run."""
-    uid = record.get(PHONE_ID_KEY)
+    uid: str | None = record.get(PHONE_ID_KEY)
     if uid is None:
         run_id = next((v for k, v in record.items() if k.endswith(f"(Run ID) - {flow}")), None)
         raise RawDataError(
@@ -82,7 +82,7 @@ def respondent_of_show_record(record: Record, flow: str) -> str:
 
 def respondent_of_survey_record(record: Record, flow: str, position: int) -> str:
     """The respondent id of the survey record at ``position`` of the ``flow`` file; it must have one."""
-    uid = record.get(PHONE_ID_KEY)
+    uid: str | None = record.get(PHONE_ID_KEY)
     if uid is None:
         raise RawDataError(
             f"survey record {position} has no respondent id", path=_raw_file(flow), field=PHONE_ID_KEY

@@ -25,8 +25,13 @@ from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
+from redss_pipeline.generate.combine import (
+    respondent_of_show_record,
+    respondent_of_survey_record,
+    show_flows,
+    survey_flows,
+)
 from redss_pipeline.generate.input_warnings import ShowRunTally
-from redss_pipeline.generate.combine import respondent_of_show_record, respondent_of_survey_record, show_flows, survey_flows
 
 __all__ = ["Chunk", "RespondentIndex"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from redss_pipeline.core.audit_trail import AuditTrailWriter
-from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.labels import code_ids
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.core.records import Record
@@ -35,7 +35,12 @@ from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import UuidTable
 from redss_pipeline.export import coda
 from redss_pipeline.export.analysis_files import analysis_columns, in_production_file, production_columns
-from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, TRUE, add_analysis_columns, determine_consent
+from redss_pipeline.generate.analysis_columns import (
+    CONSENT_WITHDRAWN_KEY,
+    TRUE,
+    add_analysis_columns,
+    determine_consent,
+)
 from redss_pipeline.generate.combine import combine_shows_and_surveys
 from redss_pipeline.generate.corrections import translate_rapid_pro_keys
 from redss_pipeline.generate.individuals import fold_individuals
@@ -187,7 +192,8 @@ def _coded_datasets(config: PipelineConfig) -> dict[str, tuple[str, str, str | N
     """Per Coda dataset, the fields it is counted on: those of its first plan (the reasons of a show, the
     sub-district of ``location.json``), over the records exported to it (those having its message-id field)."""
     datasets: dict[str, tuple[str, str, str | None]] = {}
-    for plan in (*config.rqa_plans, *config.survey_plans):
+    plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
+    for plan in plans:
         nr = plan.scheme.control("NR")
         datasets.setdefault(plan.coda_file, (plan.id_field, plan.coded_field, nr.code_id if nr else None))
     return datasets

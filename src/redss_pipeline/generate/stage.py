@@ -180,8 +180,8 @@ def _run_generate(
                                 (row for _, row in message_rows.rows() if row is not None), production_columns(config))
             written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
-        say(f"RQA Coda files: " + ", ".join(f"{name} {len(msgs):,}" for name, msgs in rqa_coda.items()))
-        say(f"ICR samples: " + ", ".join(f"{name} {len(rows):,}" for name, rows in icr.items()))
+        say("RQA Coda files: " + ", ".join(f"{name} {len(msgs):,}" for name, msgs in rqa_coda.items()))
+        say("ICR samples: " + ", ".join(f"{name} {len(rows):,}" for name, rows in icr.items()))
         say(f"ICR Coda files and second coder: {icr_round_trip.describe()} "
             f"({times.seconds['ICR Coda files and second coder']:.1f} s)")
         say(f"coding quality: {quality.summary()} ({times.seconds['coding quality']:.1f} s)")
