@@ -42,7 +42,7 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from redss_pipeline.core.errors import PipelineError
 
@@ -1100,7 +1100,7 @@ class Workspace:
             "file": name if records or self.shapes != SHAPES_REAL else None,
         }
         self._archives.append(archive)
-        bisect.insort(self._archive_keys, (archive["start_date"], number))
+        bisect.insort(self._archive_keys, (start.isoformat(), number))
         self._archive_files[name] = content
         if archive_type == "run" and not encoded:
             self._archived_runs.extend(json.loads(line) for line in lines)
@@ -1189,7 +1189,7 @@ class _Generator:
         self.prefix_counters: dict[str, int] = {}
         self.foreign_counter = 0
         self.show_flows = sorted((f for f in workspace._flows if workspace._flow_specs[f["uuid"]].week),
-                                 key=lambda f: workspace._flow_specs[f["uuid"]].week)
+                                 key=lambda f: workspace._flow_specs[f["uuid"]].week or 0)  # all have a week
         self.survey_flows = [f for f in workspace._flows if not workspace._flow_specs[f["uuid"]].week]
 
     # -- contacts --------------------------------------------------------------------------------------------
@@ -1506,12 +1506,12 @@ class _Generator:
                 modified = max(modified, (draft.last or created) + _SECOND)
             if draft.stopped_at is not None:
                 modified = max(modified, draft.stopped_at + _SECOND)
-            contact = ws._build_contact(
+            built = ws._build_contact(
                 contact_uuid=draft.uuid, name=draft.name, language=draft.language, urns=draft.urns,
                 created=created, modified=modified, last_seen=draft.last, stopped=draft.stopped_at is not None,
                 fields={"district": None, **(draft.fields or {})},
             )
-            ws._store_contact(ws._next_contact_number, contact, index=False)
+            ws._store_contact(ws._next_contact_number, built, index=False)
             ws._next_contact_number += 1
         ws._contact_index = _Index((c["modified_on"], number) for number, c in ws._contacts.items())
 
@@ -1552,7 +1552,7 @@ def _archive_oldest(workspace: Workspace, archive_before: date) -> None:
 
 
 @contextlib.contextmanager
-def _garbage_collection_paused():
+def _garbage_collection_paused() -> Iterator[None]:
     """Generation creates millions of small dicts that never form cycles; the cyclic collector would scan
     the growing heap again and again and more than double the run time."""
     was_enabled = gc.isenabled()

@@ -108,18 +108,18 @@ def modified_key(item: Mapping[str, Any], *, what: str) -> str:
 def run_id_value(run: Mapping[str, Any], rule: str = RUN_ID_EITHER) -> int | str:
     """The ``(Run ID)`` of a run under ``rule``: its integer ``id`` (``RUN_ID_INTEGER``), its ``uuid``
     (``RUN_ID_UUID``), or with ``RUN_ID_EITHER`` its id, or its uuid when the server sent no id."""
-    value: int | str | None
     if rule != RUN_ID_EITHER:
-        value = run.get(rule)
+        value: int | str | None = run.get(rule)
         if value is None:
             raise FetchError(f"a run has no {rule!r}, which the (Run ID) rule of its file needs", record=_describe(run))
         return value
-    value = run.get("id")
-    if value is None:
-        value = run.get("uuid")
-    if value is None:
+    run_id: int | None = run.get("id")
+    if run_id is not None:
+        return run_id
+    run_uuid: str | None = run.get("uuid")
+    if run_uuid is None:
         raise FetchError("a run has neither 'id' nor 'uuid'", record=_describe(run))
-    return value
+    return run_uuid
 
 
 def run_identity(run: Mapping[str, Any]) -> tuple[int | None, str | None]:
@@ -260,11 +260,11 @@ def build_raw_records(
             continue
         if contact.deleted:
             skipped.deleted += 1
-            skipped.deleted_contacts.add(contact_uuid)
+            skipped.deleted_contacts.add(str(contact_uuid))
             continue
         if contact.uid is None:
             skipped.no_urn += 1
-            skipped.no_urn_contacts.add(contact_uuid)
+            skipped.no_urn_contacts.add(str(contact_uuid))
             continue
         data = run_record_data(
             run, flow=flow, uid=contact.uid, test=contact_uuid in test_contact_uuids, mode=mode, redactor=redactor,
