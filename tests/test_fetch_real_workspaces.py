@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -635,3 +637,18 @@ def test_a_killed_full_rebuild_leaves_the_store_as_it_was_and_the_next_one_conti
     assert _snapshot(root).keys() == before.keys()
     assert {k: v for k, v in _snapshot(root).items() if k.endswith(".json")} == {
         k: v for k, v in before.items() if k.endswith(".json")}
+
+
+def test_the_run_script_passes_no_archives_through(server, workspace, root, tmp_path):
+    """run_scripts/2_fetch_raw_data.sh --no-archives: exit 0, the summary says the archives were skipped,
+    and the storage host received nothing."""
+    (tmp_path / "token").write_text(TOKEN)
+    script = Path(__file__).resolve().parents[1] / "run_scripts" / "2_fetch_raw_data.sh"
+    done = subprocess.run(
+        [str(script), "--no-archives", "u@example.org", str(tmp_path / "rp"), server.url, f"@{tmp_path / 'token'}",
+         str(root)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PIPELINE_RUNTIME": "native"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "archives: skipped (--no-archives)" in done.stdout
+    assert not [r for r in server.requests if "archive" in r.path]
