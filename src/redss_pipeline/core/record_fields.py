@@ -58,21 +58,19 @@ class RecordColumns:
     order of its values.) Position ``len(layout)`` is ``missing``, appended to the values.
     """
 
-    __slots__ = ("_keys", "_missing", "_getters", "_by_layout_identity")
+    __slots__ = ("_keys", "_missing", "_getters")
 
     def __init__(self, keys: Sequence[str], missing: Any = None):
         self._keys = list(keys)
         self._missing = (missing,)
         self._getters: dict[tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
-        self._by_layout_identity: dict[int, Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
 
     def __call__(self, record: Mapping[str, Any]) -> tuple[Any, ...]:
         if type(record) is Record:
-            # A Record's layout is a shared tuple that lives as long as the process: look it up by identity
-            # instead of hashing a tuple of some 200 keys for every record.
-            getter = self._by_layout_identity.get(id(record.layout))
+            layout = record.layout
+            getter = self._getters.get(layout)
             if getter is None:
-                getter = self._by_layout_identity[id(record.layout)] = self._getter(record.layout)
+                getter = self._getters[layout] = self._getter(layout)
             return getter(record.values() + self._missing)
         layout = tuple(record)
         getter = self._getters.get(layout)

@@ -75,21 +75,11 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
     ]
     fast_singles = [(field, lookup.by_id, key) for field, lookup, key in single_lookups]
     fast_matrices = [(field, template, key_of_code) for field, _, template, key_of_code in matrices]
-    read = [field for field, _, _ in fast_singles] + [field for field, _, _ in fast_matrices]
     layers = LayerCache(step)
-    # The columns depend only on the labels in the coded fields, and those are shared objects (one NA label,
-    # one list per coded message, ...): the layer written for a combination of label objects is kept by
-    # identity. Every record of the list holds its labels until the step ends, so an id is not reused meanwhile.
-    by_identity: dict[tuple[int, ...], Any] = {}
 
     result = []
     for record in records:
         values = record.to_dict()
-        labels = tuple(map(id, map(values.get, read)))
-        layer = by_identity.get(labels)
-        if layer is not None:
-            result.append(record.updated(step, layer))
-            continue
         updates: dict[str, Any] = {CONSENT_WITHDRAWN_KEY: FALSE}
         try:
             # The common case in plain dictionary look-ups; anything unexpected is re-examined below.
@@ -108,14 +98,8 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
         # Different label objects with the same codes give the same columns: one layer per distinct columns.
         columns = tuple(updates.values())  # the keys are always the same, in the same order
         layer = layers.get(columns)
-        record = layers.write(record, columns, updates) if layer is None else record.updated(step, layer)
-        if len(by_identity) < _IDENTITY_LIMIT:
-            by_identity[labels] = record.layers[-1].data
-        result.append(record)
+        result.append(layers.write(record, columns, updates) if layer is None else record.updated(step, layer))
     return result
-
-
-_IDENTITY_LIMIT = 100_000
 
 
 def _raise_problem(record: Record, single_lookups: Iterable[Any], matrices: Iterable[Any]) -> None:

@@ -55,14 +55,13 @@ def reconcile_locations(records: list[Record], *, config: PipelineConfig, run: R
 
     fields = [plan.coded_field for plan in plans]
     layers = LayerCache(step)
-    # The outcome depends only on the five labels, which are shared objects (one NA label, the labels of one
-    # coded message, ...): it is worked out once per combination of label objects. Every record of the list
-    # holds its labels until the step ends, so an id is not reused meanwhile.
+    # The outcome depends only on the CodeIDs of the five labels: it is worked out once per combination of
+    # CodeIDs (a field that holds no label has no key, and goes through the checks below).
     result = []
     for record in records:
         found = tuple(map(record.get, fields))
-        key = tuple(map(id, found))
-        layer = layers.get(key)
+        key = _code_ids(found)
+        layer = None if key is None else layers.get(key)
         if layer is not None:
             result.append(record.updated(step, layer))
             continue
@@ -84,8 +83,18 @@ def reconcile_locations(records: list[Record], *, config: PipelineConfig, run: R
             updates = {plan.coded_field: labels.control(plan.scheme, control) for plan in plans}
         else:
             updates = _derived(record, location, plans, labels)
-        result.append(layers.write(record, key, updates))
+        result.append(layers.write(record, key, updates) if key is not None else record.updated(step, updates))
     return result
+
+
+def _code_ids(labels: tuple[Any, ...]) -> tuple[str, ...] | None:
+    """The CodeID of each label, or None when a value is not a label with a CodeID."""
+    code_ids = []
+    for label in labels:
+        if type(label) is not dict or type(code_id := label.get("CodeID")) is not str:
+            return None
+        code_ids.append(code_id)
+    return tuple(code_ids)
 
 
 def _derived(record: Record, location: Code, plans: list[SurveyPlan], labels: "_Labels") -> dict[str, Any]:
