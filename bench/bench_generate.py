@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages.
+"""Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages, in two data shapes.
 
-Usage: bench/bench_generate.py [--messages N [N ...]] [--keep DIR]
+Usage: bench/bench_generate.py [--messages N [N ...]] [--shape project|2019 ...] [--keep DIR] [--root DIR ...]
 
-For each size, a data root is made from the bundled synthetic CSAP workspace (realistic answers, noise,
+Shapes: ``project`` makes a data root from the bundled synthetic CSAP workspace (realistic answers, noise,
 corrections, repeated surveys): a base workspace is generated once and its contacts are replicated under new
 ids until the show flows hold about N runs, then the raw files are written in the 2019 layout and the UUID
-table is filled, as stage 2 would. Stage 3 then runs in a fresh process (so the peak memory is its own) and
-the script reports wall time, peak resident memory, messages, and traced_data.json bytes per message.
-Data-root preparation is not timed.
+table is filled, as stage 2 would. ``2019`` uses bench/make_2019_root.py, an independent generator closer to
+the 2019 files (demographic surveys for most people, py/state records, coded files). ``--root`` benchmarks
+existing data roots instead (their Outputs/ are replaced).
+
+Stage 3 runs in a fresh process (so the peak memory is its own). Reported per run: wall time, CPU time (user +
+system of the child), peak resident memory, messages, traced_data.json bytes per message, and the time of each
+step. Data-root preparation is not timed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +88,8 @@ def run_stage3(root: Path) -> dict:
         "from redss_pipeline.core.run_context import RunContext\n"
         "t = time.perf_counter()\n"
         "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr)\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': u.ru_utime + u.ru_stime, 'peak_mib': u.ru_maxrss / 1024,"
         " 'messages': s.counts['messages'], 'people': s.counts['people'], 'steps': s.step_seconds}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True,
@@ -95,32 +99,53 @@ def run_stage3(root: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def make_2019_root(root: Path, messages: int) -> None:
+    """A data root of the independent 2019-shaped generator (bench/make_2019_root.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import make_2019_root
+
+    make_2019_root.make_root(root, messages, seed=2019)
+
+
+def bench(root: Path) -> dict:
+    result = run_stage3(root)
+    result["trail_bytes"] = (root / "Outputs" / "traced_data.json").stat().st_size
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--shape", choices=["project", "2019"], nargs="+", default=["project", "2019"])
     parser.add_argument("--keep", type=Path, help="keep the data roots under this folder")
+    parser.add_argument("--root", type=Path, nargs="+", help="benchmark these existing data roots instead")
     args = parser.parse_args()
     rows = []
-    for n in args.messages:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = (args.keep / f"bench-{n}") if args.keep else Path(tmp) / "root"
-            t = time.perf_counter()
-            make_data_root(root, n)
-            prepared = time.perf_counter() - t
-            result = run_stage3(root)
-            trail = (root / "Outputs" / "traced_data.json").stat().st_size
-            rows.append((n, result, trail, prepared))
-            slowest = sorted(result["steps"].items(), key=lambda kv: -kv[1])[:4]
-            print(f"{n:>9,}: {result['messages']:,} messages, {result['seconds']:.1f} s, "
-                  f"{result['peak_mib']:.0f} MiB peak, {trail / result['messages']:.0f} B/message in traced_data.json "
-                  f"(data root prepared in {prepared:.0f} s); slowest steps: "
-                  + ", ".join(f"{name} {s:.1f} s" for name, s in slowest), flush=True)
+    if args.root:
+        for root in args.root:
+            rows.append((root.name, bench(root)))
+            _print_run(*rows[-1])
+    else:
+        for shape in args.shape:
+            for n in args.messages:
+                with tempfile.TemporaryDirectory() as tmp:
+                    root = (args.keep / f"bench-{shape}-{n}") if args.keep else Path(tmp) / "root"
+                    (make_data_root if shape == "project" else make_2019_root)(root, n)
+                    rows.append((f"{shape} {n:,}", bench(root)))
+                    _print_run(*rows[-1])
     print("\nstage 3 benchmark (this machine)")
-    print(f"{'target':>10} {'messages':>10} {'wall s':>8} {'us/msg':>8} {'peak MiB':>9} {'trail B/msg':>12}")
-    for n, result, trail, _ in rows:
+    print(f"{'data root':>22} {'messages':>10} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'trail B/msg':>12}")
+    for name, result in rows:
         m = result["messages"]
-        print(f"{n:>10,} {m:>10,} {result['seconds']:>8.1f} {result['seconds'] / m * 1e6:>8.0f} "
-              f"{result['peak_mib']:>9.0f} {trail / m:>12.0f}")
+        print(f"{name:>22} {m:>10,} {result['seconds']:>8.1f} {result['cpu']:>8.1f} {result['peak_mib']:>9.0f} "
+              f"{result['trail_bytes'] / m:>12.0f}")
+
+
+def _print_run(name: str, result: dict) -> None:
+    m = result["messages"]
+    print(f"{name}: {m:,} messages, {result['seconds']:.1f} s wall, {result['cpu']:.1f} s CPU, "
+          f"{result['peak_mib']:.0f} MiB peak, {result['trail_bytes'] / m:.0f} B/message in traced_data.json", flush=True)
+    print("  time per step: " + ", ".join(f"{name} {s:.1f} s" for name, s in result["steps"].items()), flush=True)
 
 
 if __name__ == "__main__":
