@@ -181,19 +181,19 @@ def _read_messages(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def measure_for_report(config: PipelineConfig, data_root: str | Path) -> CodingQuality | None:
+def measure_for_report(config: PipelineConfig, data_root: str | Path | DataRoot) -> CodingQuality | None:
     """:func:`measure_from_data_root` for re-running the analysis alone; None for a data root whose last stage-3
     run wrote no ICR Coda files (made before the second coder's round trip existed): there is nothing to pair."""
-    root = DataRoot(data_root)
+    root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
     if not all((root.icr_coda_dir / plan.coda_file).is_file() for plan in config.rqa_plans):
         return None
-    return measure_from_data_root(config, root.root)
+    return measure_from_data_root(config, root)
 
 
-def measure_from_data_root(config: PipelineConfig, data_root: str | Path) -> CodingQuality:
+def measure_from_data_root(config: PipelineConfig, data_root: str | Path | DataRoot) -> CodingQuality:
     """The measures from the files alone: the samples and exports stage 3 wrote under ``Outputs/``, and the coded
     files under ``Coded Coda Files/`` (for analysing without running stage 3 again)."""
-    root = DataRoot(data_root)
+    root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
     icr_files = {plan.coda_file: _read_messages(root.icr_coda_dir / plan.coda_file) for plan in config.rqa_plans}
     names = list(dataset_schemes(config))
     exported = {name: _read_messages(root.coda_dir / name) for name in names}
