@@ -57,6 +57,10 @@ echo "== stage 2: fetch raw data"
 if [ -f "$PROJECT_ROOT/generate_outputs.py" ]; then
     echo "== stage 3: generate outputs"
     "$PROJECT_ROOT/run_scripts/3_generate_outputs.sh" demo@example.org "$data_root"
+    echo "== coding: a simulated coder codes the exported Coda files (seeded, with a share of mistakes)"
+    "$PROJECT_ROOT/.venv/bin/python" -m redss_pipeline.demo.simulated_coder "$data_root"
+    echo "== stage 3 again, with the coded files"
+    "$PROJECT_ROOT/run_scripts/3_generate_outputs.sh" demo@example.org "$data_root"
 fi
 
 echo
@@ -64,4 +68,9 @@ echo "Demo finished. Data root: $data_root"
 for path in "UUIDs" "Raw Data" "Outputs" "Outputs/Coda Files" "Outputs/ICR"; do
     [ -e "$data_root/$path" ] && echo "  $path/: $(ls "$data_root/$path" | tr '\n' ' ')"
 done
+if [ -f "$data_root/Outputs/Analysis/report.html" ]; then
+    echo "  Outputs/Analysis/: the analysis tables, charts and maps (shareable copies in Outputs/Analysis/shareable/)"
+    echo
+    echo "Analysis report: $data_root/Outputs/Analysis/report.html"
+fi
 exit 0

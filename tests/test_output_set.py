@@ -120,6 +120,8 @@ def test_the_manifest_lists_inputs_configuration_code_counts_and_every_output(ro
                         "s01e01", "s01e02", "s01e03", "s01e04", "gender", "location", "age", "idp_camp",
                         "recently_displaced", "hh_language", "repeated", "involved"))}
     assert spec_outputs <= listed
+    # The analysis (tables, charts, maps, report) switches in with the outputs it was made from.
+    assert "Outputs/Analysis/report.html" in listed
     inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
     for flow in ("csap_s01e01_activation", "csap_s01e04_activation", "csap_demog", "csap_evaluation"):
         assert inputs[f"Raw Data/{flow}.json"] == _sha256(root / "Raw Data" / f"{flow}.json")

@@ -4,6 +4,8 @@ Usage:
     3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
                           [--profile-cpu <profile-output-file>] [--config FILE] [--verbose] <user> <data-root>
     generate_outputs.py explain [--config FILE] <data-root> <uid> <column>
+    generate_outputs.py analyse [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
+                                [--config FILE] <data-root>
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redss_pipeline.core.cli import ArgumentParser, run_main
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import UsageError
 from redss_pipeline.core.lock import data_root_lock
 
+if TYPE_CHECKING:
+    from redss_pipeline.analysis.stage import AnalysisSummary
+    from redss_pipeline.core.config import PipelineConfig
+
 __all__ = ["RUN_SCRIPT", "main", "entry_point", "console_script"]
 
 RUN_SCRIPT = "3_generate_outputs.sh"
 EXPLAIN = "generate_outputs.py explain"
+ANALYSE = "generate_outputs.py analyse"
 _MODULE = "redss_pipeline.commands.generate_outputs"
 CONFIG_HELP = "the configuration file (default: the project's pipeline_config.json, or $REDSS_PIPELINE_CONFIG)"
 
@@ -34,12 +42,14 @@ def _generate_parser(prog: str) -> ArgumentParser:
         "[--profile-cpu <profile-output-file>] [--config FILE] <user> <data-root>",
         description="Clean, auto-code and merge the coded Coda files of a data root, and write the analysis "
         "files, the Coda and ICR files and the audit trail into <data-root>/Outputs.",
-        epilog=f"Explain a value: {explain} <data-root> <uid> <column>",
+        epilog=f"Explain a value: {explain} <data-root> <uid> <column>. Re-run only the analysis and report: "
+        f"{explain.removesuffix('explain')}analyse <data-root>.",
     )
     parser.add_argument(
         "--drive-upload", nargs=2, metavar=("<drive-service-account-credentials-url>", "<drive-upload-dir>"),
-        help="after writing the outputs, upload the three CSVs to this Drive folder with the service-account "
-        "key at the URL (gs://bucket/object, or a local file)",
+        help="after writing the outputs, upload the three CSVs, the shareable analysis report and the shareable "
+        "analysis tables to this Drive folder with the service-account key at the URL (gs://bucket/object, or a "
+        "local file)",
     )
     parser.add_argument("--profile-cpu", metavar="<profile-output-file>",
                         help="write a CPU profile (collapsed stacks) to the file, and a flame graph beside it (.svg)")
@@ -78,6 +88,8 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
               f"{summary.counts.get('phone numbers redacted', 0):,} typed phone numbers redacted. "
               f"Outputs in {DataRoot(data_root).outputs_dir}. "
               f"{len(summary.warnings)} warning{'' if len(summary.warnings) == 1 else 's'}")
+        if summary.analysis is not None and summary.analysis.report is not None:
+            print(f"Analysis report: {summary.analysis.report}")
 
         if args.drive_upload:
             from redss_pipeline.export.drive import upload_to_drive
@@ -90,9 +102,55 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
                     (paths["messages"], config.drive.messages_csv),
                     (paths["individuals"], config.drive.individuals_csv),
                     (paths["production"], config.drive.production_csv),
+                    *shareable_drive_files(config, summary.analysis),
                 ],
             )
     return 0
+
+
+def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
+    parser = ArgumentParser(
+        prog=ANALYSE if prog == RUN_SCRIPT else f"{prog} analyse",
+        description="Re-run only the automated analysis: read <data-root>/Outputs/csap_mes.csv and csap_ind.csv "
+        "(also as written by the 2019 pipeline) and write the tables, charts, maps and report.html into "
+        "<data-root>/Outputs/Analysis.",
+    )
+    parser.add_argument(
+        "--drive-upload", nargs=2, metavar=("<drive-service-account-credentials-url>", "<drive-upload-dir>"),
+        help="upload the shareable report and tables to this Drive folder",
+    )
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+    parser.add_argument("data_root", metavar="<data-root>")
+    args = parser.parse_args(list(argv))
+
+    from redss_pipeline.analysis.stage import run_analysis
+
+    config = load_config(args.config)
+    data_root = Path(args.data_root)
+    if not data_root.is_dir():
+        raise UsageError(f"the data root {data_root} does not exist")
+    with data_root_lock(data_root, stage="analysis (generate_outputs.py analyse)"):
+        started = time.perf_counter()
+        summary = run_analysis(config=config, data_root=data_root)
+        print(f"analysis finished in {time.perf_counter() - started:.1f} s: {summary.messages:,} messages, "
+              f"{summary.people:,} people. Report: {summary.report}")
+        if args.drive_upload:
+            from redss_pipeline.export.drive import upload_to_drive
+
+            credentials_url, drive_dir = args.drive_upload
+            upload_to_drive(credentials_url=credentials_url, drive_dir=drive_dir,
+                            files=shareable_drive_files(config, summary))
+    return 0
+
+
+def shareable_drive_files(config: PipelineConfig, summary: AnalysisSummary | None) -> list[tuple[Path, str]]:
+    """The shareable report and tables of an analysis run, with their Drive names (``analysis.drive``)."""
+    if summary is None:
+        return []
+    files = [(summary.report, config.analysis.drive_report)] if summary.report else []
+    files += [(path, config.analysis.drive_tables_prefix + path.name) for path in summary.shareable
+              if path.suffix == ".csv"]
+    return files
 
 
 def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
@@ -125,6 +183,8 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 def main(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     if argv and argv[0] == "explain":
         return explain(argv[1:], prog=prog)
+    if argv and argv[0] == "analyse":
+        return analyse(argv[1:], prog=prog)
     return generate(argv, prog=prog)
 
 

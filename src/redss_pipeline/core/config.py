@@ -53,6 +53,9 @@ __all__ = [
     "TimeRange",
     "IcrConfig",
     "OutputNames",
+    "AnalysisConfig",
+    "AgeCategory",
+    "MAP_LEVELS",
     "default_config_path",
     "load_config",
     "parse_config",
@@ -63,6 +66,8 @@ FORMAT_ID = "redss-pipeline-config/1"
 FETCH_MODES = ("all", "latest-only")
 CLEANER_NAMES = ("gender", "mogadishu_sub_district", "somalia_district", "age", "yes_no", "operator")
 LOCATION_LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
+MAP_LEVELS = ("region", "district", "mogadishu_sub_district")
+"""The location levels with bundled boundary files (participation maps, spec analysis.md section 5)."""
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
 # A name that becomes one file name inside a data-root folder (a flow's raw file, an output): never a path, never
@@ -75,7 +80,9 @@ _RANGES = {"type": "array", "items": _RANGE, "minItems": 1}
 
 
 #: Top-level sections a configuration may leave out (their defaults apply).
-_OPTIONAL_SECTIONS = ("phone_redaction",)
+_OPTIONAL_SECTIONS = ("phone_redaction", "analysis")
+
+_LEGEND_POSITIONS = ("lower right", "lower left", "upper right", "upper left", "center left", "center right")
 
 
 def _obj(properties: dict, required: list[str] | None = None) -> dict:
@@ -217,6 +224,34 @@ CONFIG_SCHEMA: dict = _obj(
         "phone_redaction": _obj(
             {"other_regions": {"type": "array", "items": {"type": "string", "format": "phone-region"},
                                "uniqueItems": True}}
+        ),
+        # -- analysis (issue 9): every key optional, absent keys take the defaults of AnalysisConfig ----------
+        "analysis": _obj(
+            {
+                "breakdowns": {"type": "array", "items": _NAME},
+                "cross_tabs": {"type": "array", "items": {"type": "array", "prefixItems": [_NAME, _NAME],
+                                                          "minItems": 2, "maxItems": 2}},
+                "age_categories": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _obj({"name": _NAME, "min": {"type": "integer"}, "max": {"type": "integer"}}),
+                },
+                "sample_messages": _obj({"per_code": {"type": "integer", "minimum": 0}, "seed": {"type": "integer"}},
+                                        required=[]),
+                "maps": _obj(
+                    {
+                        "levels": {"type": "array", "items": {"enum": list(MAP_LEVELS)}},
+                        "themes": {"type": "boolean"},
+                        "legend_position": {"enum": list(_LEGEND_POSITIONS)},
+                        "dpi": {"type": "integer", "minimum": 50, "maximum": 2400},
+                    },
+                    required=[],
+                ),
+                "suppression": _obj({"k": {"type": "integer", "minimum": 1}}, required=[]),
+                "drive": _obj({"report": _FILE_NAME, "tables_prefix": {"type": "string", "pattern": r"^[^/\\]*$"}},
+                              required=[]),
+            },
+            required=[],
         ),
     },
 )
@@ -360,6 +395,55 @@ class OutputNames:
 
 
 @dataclass(frozen=True)
+class AgeCategory:
+    """An age category of the analysis: ``name`` for the ages ``min`` to ``max`` (both inclusive)."""
+
+    name: str
+    min: int
+    max: int
+
+
+DEFAULT_AGE_CATEGORIES = (
+    AgeCategory("10_to_14", 10, 14),
+    AgeCategory("15_to_17", 15, 17),
+    AgeCategory("18_to_35", 18, 35),
+    AgeCategory("36_to_54", 36, 54),
+    AgeCategory("55_to_99", 55, 99),
+)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """The automated analysis (spec analysis.md): what it breaks down, samples, maps and suppresses.
+
+    Every key of the ``analysis`` block is optional; an absent key takes the default below.
+
+    | key                          | default                                                   |
+    | ---------------------------- | --------------------------------------------------------- |
+    | ``breakdowns``               | gender, region, age_category, idp_camp, recently_displaced, hh_language |
+    | ``cross_tabs``               | [[age_category, gender]]                                  |
+    | ``age_categories``           | 10-14, 15-17, 18-35, 36-54, 55-99 (EDP's Somalia ones)    |
+    | ``sample_messages``          | ``per_code`` 100, ``seed`` 0                              |
+    | ``maps``                     | ``levels`` region, district, mogadishu_sub_district; ``themes`` false (true adds a map per theme code); ``legend_position`` lower right; ``dpi`` 1200 |
+    | ``suppression``              | ``k`` 5: shareable counts from 1 to k-1 read ``<k``        |
+    | ``drive``                    | ``report`` report.html, ``tables_prefix`` "" (Drive names of the shareable files) |
+    """
+
+    breakdowns: tuple[str, ...] = ("gender", "region", "age_category", "idp_camp", "recently_displaced", "hh_language")
+    cross_tabs: tuple[tuple[str, str], ...] = (("age_category", "gender"),)
+    age_categories: tuple[AgeCategory, ...] = DEFAULT_AGE_CATEGORIES
+    sample_per_code: int = 100
+    sample_seed: int = 0
+    map_levels: tuple[str, ...] = MAP_LEVELS
+    map_themes: bool = False
+    legend_position: str = "lower right"
+    map_dpi: int = 1200
+    suppression_k: int = 5
+    drive_report: str = "report.html"
+    drive_tables_prefix: str = ""
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The validated configuration. Build it with :func:`load_config`."""
 
@@ -385,6 +469,7 @@ class PipelineConfig:
     phone_redaction: RedactionSettings = RedactionSettings()
     #: How far before the newest ``modified_on`` seen an incremental fetch asks again (``rapid_pro.overlap_minutes``).
     fetch_overlap: timedelta = timedelta(hours=1)
+    analysis: AnalysisConfig = AnalysisConfig()
 
     def flow(self, name: str) -> FlowConfig:
         for flow in self.flows:
@@ -673,6 +758,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
         problems.append("$.project: end is before start")
     problems += _file_name_clashes(raw)
     problems += _overlapping_ranges(raw)
+    problems += _check_analysis(raw)
     return problems
 
 
@@ -791,7 +877,75 @@ def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> Pipeline
         outputs=OutputNames(**raw["outputs"]),
         drive=OutputNames(**raw["drive"]),
         phone_redaction=RedactionSettings(tuple(raw.get("phone_redaction", {}).get("other_regions", ()))),
+        analysis=_build_analysis(raw.get("analysis", {})),
     )
+
+
+def _build_analysis(raw: dict) -> AnalysisConfig:
+    default = AnalysisConfig()
+    samples = raw.get("sample_messages", {})
+    maps = raw.get("maps", {})
+    drive = raw.get("drive", {})
+    return AnalysisConfig(
+        breakdowns=tuple(raw.get("breakdowns", default.breakdowns)),
+        cross_tabs=tuple((a, b) for a, b in raw.get("cross_tabs", default.cross_tabs)),
+        age_categories=tuple(AgeCategory(**c) for c in raw["age_categories"])
+        if "age_categories" in raw else default.age_categories,
+        sample_per_code=samples.get("per_code", default.sample_per_code),
+        sample_seed=samples.get("seed", default.sample_seed),
+        map_levels=tuple(maps.get("levels", default.map_levels)),
+        map_themes=maps.get("themes", default.map_themes),
+        legend_position=maps.get("legend_position", default.legend_position),
+        map_dpi=maps.get("dpi", default.map_dpi),
+        suppression_k=raw.get("suppression", {}).get("k", default.suppression_k),
+        drive_report=drive.get("report", default.drive_report),
+        drive_tables_prefix=drive.get("tables_prefix", default.drive_tables_prefix),
+    )
+
+
+def analysis_dataset_names(raw: dict) -> tuple[list[str], list[str]]:
+    """The demographic dataset names of the analysis (analysis.md section 2, DEMOGS) and the single-valued ones
+    (DEMOGS plus the shows' binary questions), from a raw configuration document."""
+    demogs: list[str] = []
+    for plan in raw["survey_plans"]:
+        if plan["analysis_key"] not in demogs:
+            demogs.append(plan["analysis_key"])
+            if plan["analysis_key"] == "age":
+                demogs.append("age_category")
+    demogs.append(raw["operator"]["analysis_key"])
+    binaries = [p["binary"]["analysis_key"].removeprefix("rqa_") for p in raw["rqa_plans"] if p["binary"]]
+    return demogs, demogs + binaries
+
+
+def _check_analysis(raw: dict) -> list[str]:
+    """Cross-field checks of the ``analysis`` block: names of datasets, levels and age categories."""
+    section = raw.get("analysis", {})
+    problems: list[str] = []
+    demogs, single_valued = analysis_dataset_names(raw)
+    for i, name in enumerate(section.get("breakdowns", [])):
+        if name not in demogs:
+            problems.append(f"$.analysis.breakdowns[{i}]: unknown demographic dataset {name!r} "
+                            f"(expected one of: {', '.join(demogs)})")
+    for i, pair in enumerate(section.get("cross_tabs", [])):
+        for j, name in enumerate(pair):
+            if name not in single_valued:
+                problems.append(f"$.analysis.cross_tabs[{i}][{j}]: {name!r} is not a single-valued dataset "
+                                f"(expected one of: {', '.join(single_valued)})")
+    categories = section.get("age_categories", [])
+    for i, category in enumerate(categories):
+        if category["min"] > category["max"]:
+            problems.append(f"$.analysis.age_categories[{i}]: min {category['min']} is above max {category['max']}")
+    for i, category in enumerate(categories):
+        for j in range(i):
+            other = categories[j]
+            if category["name"] == other["name"]:
+                problems.append(f"$.analysis.age_categories[{i}].name: {category['name']!r} appears twice")
+            elif category["min"] <= other["max"] and other["min"] <= category["max"]:
+                problems.append(f"$.analysis.age_categories[{i}]: overlaps age_categories[{j}] ({other['name']})")
+    levels = section.get("maps", {}).get("levels", [])
+    if len(set(levels)) != len(levels):
+        problems.append("$.analysis.maps.levels: a level appears twice")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.core.records import Record
-from redss_pipeline.export.csv_cells import CsvWriter
+from redss_pipeline.export.csv_cells import CsvWriter, write_csv
 from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
@@ -42,6 +42,7 @@ __all__ = [
     "write_analysis_csv",
     "write_analysis_rows",
     "write_icr_csv",
+    "write_table_csv",
 ]
 
 
@@ -119,3 +120,9 @@ def _write_rows(path: str | os.PathLike, rows: Iterable[Sequence[Any]], columns:
         writer.writerow(columns)
         for row in rows:
             writer.writerow(row)
+
+
+def write_table_csv(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Writes an automated-analysis table (spec analysis.md section 3): UTF-8 without BOM, a header row, every
+    field in double quotes (numbers and empty cells too), LF line ends; cells finalised by csv_cells."""
+    write_csv(path, columns, rows, quote_all=True)

@@ -32,7 +32,7 @@ from typing import IO, Any, Iterable, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_open
 
-__all__ = ["FORMULA_STARTS", "neutralise", "render_cell", "CsvWriter", "write_csv"]
+__all__ = ["FORMULA_STARTS", "neutralise", "render_cell", "render_quoted_cell", "CsvWriter", "write_csv"]
 
 FORMULA_STARTS = frozenset("=+-@\t\r")
 """The first characters that make a spreadsheet read a cell as a formula (or, for tab and CR, that some
@@ -68,6 +68,20 @@ def render_cell(value: Any) -> str:
     return text
 
 
+def render_quoted_cell(value: Any) -> str:
+    """The cell of a file whose every field is quoted (the automated-analysis tables): as :func:`render_cell`,
+    always in double quotes. A lone ``-`` (the tables' mark for a percentage of nothing) is not a formula and
+    is kept as it is."""
+    if value is None:
+        return '""'
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if text[:1] in FORMULA_STARTS and text != "-":
+        text = "'" + text
+    return '"' + text.replace('"', '""') + '"'
+
+
 class CsvWriter:
     """Writes rows of values to an open text handle (opened with ``newline=""``) as CSV lines.
 
@@ -75,14 +89,15 @@ class CsvWriter:
     values (str, int or None); every cell passes through :func:`render_cell`.
     """
 
-    def __init__(self, handle: IO[str]):
+    def __init__(self, handle: IO[str], *, quote_all: bool = False):
         self._write = handle.write
         self._memo: dict[str, str] = {}
+        self._render = render_quoted_cell if quote_all else render_cell
 
     def _cell(self, value: Any) -> str:
         text = self._memo.get(value)
         if text is None:
-            text = render_cell(value)
+            text = self._render(value)
             if type(value) is str:
                 if len(self._memo) >= _MEMO_LIMIT:
                     self._memo.clear()
@@ -100,13 +115,15 @@ class CsvWriter:
             self.writerow(row)
 
 
-def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Writes a whole CSV file atomically (a temporary file renamed into place): the header, then the rows.
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]], *,
+              quote_all: bool = False) -> None:
+    """Writes a whole CSV file atomically (a temporary file renamed into place): the header, then the rows;
+    ``quote_all`` puts every field in double quotes (the automated-analysis tables).
 
     Use this (or :class:`CsvWriter` on a handle from :func:`~redss_pipeline.core.atomic_files.atomic_open`)
     for every CSV the pipeline writes, so every file gets the same safe cells.
     """
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = CsvWriter(handle)
+        writer = CsvWriter(handle, quote_all=quote_all)
         writer.writerow(header)
         writer.writerows(rows)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
+from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
@@ -59,6 +60,7 @@ class GenerateSummary:
     step_seconds: dict[str, float] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # one line each, naming the file (input_warnings)
+    analysis: AnalysisSummary | None = None  # the automated analysis of the outputs (Outputs/Analysis)
 
 
 def output_paths(config: PipelineConfig, data_root: DataRoot) -> dict[str, Path]:
@@ -174,8 +176,9 @@ def _run_generate(
                 write_icr_csv(staged.path_for(target), plan, rows)
                 written.append(target)
             columns = analysis_columns(config)
-            write_analysis_rows(staged.path_for(paths["messages"]), (row for row, _ in message_rows.rows()), columns)
-            write_analysis_rows(staged.path_for(paths["individuals"]), individual_rows.rows(), columns)
+            messages_csv, individuals_csv = staged.path_for(paths["messages"]), staged.path_for(paths["individuals"])
+            write_analysis_rows(messages_csv, (row for row, _ in message_rows.rows()), columns)
+            write_analysis_rows(individuals_csv, individual_rows.rows(), columns)
             write_analysis_rows(staged.path_for(paths["production"]),
                                 (row for _, row in message_rows.rows() if row is not None), production_columns(config))
             written += quality.write(staged, root)
@@ -186,6 +189,9 @@ def _run_generate(
             f"({times.seconds['ICR Coda files and second coder']:.1f} s)")
         say(f"coding quality: {quality.summary()} ({times.seconds['coding quality']:.1f} s)")
         say(f"write outputs: {len(written)} files ({time.perf_counter() - started:.1f} s)")
+        # The automated analysis of the CSVs just staged (tables, charts, maps, report), in the same output set.
+        summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
+                                        individuals_csv=individuals_csv, progress=progress)
     summary.outputs = written
     return summary
 

@@ -1,0 +1,525 @@
+"""The automated analysis, orchestrated: read the two CSVs, build every table, draw charts and maps, write
+``Outputs/Analysis/`` and the report (spec analysis.md).
+
+It reads only ``Outputs/csap_mes.csv``, ``Outputs/csap_ind.csv``, the configuration and the code schemes, so it
+runs at the end of stage 3 and on its own (``generate_outputs.py analyse <data-root>``), also on outputs the
+2019 pipeline wrote. Every file is staged and moved into place only when all were written.
+
+    Outputs/Analysis/
+      <table>.csv ...                 every table, unsuppressed (for the research team)
+      charts/<chart>.png, .svg        a chart per table (themes and demographics: one per dataset)
+      maps/<level>/<map>.png, .svg    participation maps
+      report.html                     the shareable report (suppressed)
+      manifest.json                   the files of this analysis with their SHA-256, written last
+      shareable/                      suppressed copies of the tables, charts and maps (no sample messages)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TextIO
+
+from redss_pipeline.analysis.cells import Count, Percent, render
+from redss_pipeline.analysis.charts import (
+    Chart,
+    bar_chart,
+    bar_from_cell,
+    grouped_bar_chart,
+)
+from redss_pipeline.analysis.datasets import AGE, AnalysisDatasets, analysis_datasets
+from redss_pipeline.analysis.definitions import Profile, codes_relevant
+from redss_pipeline.analysis.engagement import (
+    engagement_counts,
+    new_and_returning_participants,
+    repeat_participations,
+)
+from redss_pipeline.analysis.maps import MAP_LEVEL_FILES, draw_map
+from redss_pipeline.analysis.outputs_reader import AnalysisInputs, read_outputs
+from redss_pipeline.analysis.report import (
+    Figure,
+    ReportSection,
+    ReportSummary,
+    TableSectionData,
+    TableView,
+    display_table,
+    render_report,
+)
+from redss_pipeline.analysis.samples import sample_messages
+from redss_pipeline.analysis.suppression import suppress_cell, suppress_table
+from redss_pipeline.analysis.tables import Table
+from redss_pipeline.analysis.themes import (
+    TOTAL_RELEVANT,
+    cross_tab,
+    demographic_distributions,
+    theme_confidence_intervals,
+    theme_distributions,
+)
+from redss_pipeline.analysis.traffic import format_time, traffic_analysis
+from redss_pipeline.core.code_scheme import Code
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.output_set import OutputSet
+from redss_pipeline.export.analysis_files import write_table_csv
+
+__all__ = ["REPORT_FILE", "SHAREABLE_DIR", "AnalysisSummary", "analyse_into", "analysis_dir", "build_tables",
+           "run_analysis"]
+
+REPORT_FILE = "report.html"
+SHAREABLE_DIR = "shareable"
+# Datasets with more Normal codes than this show only their non-zero rows in the report.
+LONG_SCHEME = 25
+
+
+def analysis_dir(data_root: DataRoot) -> Path:
+    """``<data-root>/Outputs/Analysis``."""
+    return data_root.analysis_dir
+
+
+@dataclass
+class AnalysisSummary:
+    """What an analysis run wrote, and how long each part took."""
+
+    outputs: list[Path] = field(default_factory=list)
+    shareable: list[Path] = field(default_factory=list)
+    report: Path | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    messages: int = 0
+    people: int = 0
+
+
+@dataclass(frozen=True)
+class _Tables:
+    engagement: Table
+    repeat: Table
+    new_returning: Table
+    themes: Table
+    themes_ci: Table
+    demographics: Table
+    cross_tabs: tuple[Table, ...]
+    samples: Table
+    traffic: Table
+
+    def all(self) -> list[Table]:
+        return [self.engagement, self.repeat, self.new_returning, self.themes, self.themes_ci, self.demographics,
+                *self.cross_tabs, self.samples, self.traffic]
+
+
+def build_tables(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: AnalysisDatasets) -> _Tables:
+    """Every table of analysis.md section 4 (and the new/returning and confidence-interval tables)."""
+    themes = theme_distributions(inputs.individuals, datasets=datasets)
+    # The participation tables need the episodes only: people projected onto them repeat few profiles.
+    episodes = _themes_only(inputs.individuals, datasets)
+    return _Tables(
+        engagement=engagement_counts(inputs.messages, episodes, message_rows=inputs.message_rows,
+                                     individual_rows=inputs.individual_rows, datasets=datasets),
+        repeat=repeat_participations(episodes, datasets=datasets),
+        new_returning=new_and_returning_participants(episodes, datasets=datasets),
+        themes=themes,
+        themes_ci=theme_confidence_intervals(themes),
+        demographics=demographic_distributions(inputs.individuals, datasets=datasets),
+        cross_tabs=tuple(cross_tab(inputs.individuals, a, b, datasets=datasets) for a, b in config.analysis.cross_tabs),
+        samples=sample_messages(inputs.samples, datasets=datasets),
+        traffic=traffic_analysis(inputs.messages, config=config, datasets=datasets, flag_columns=inputs.flag_columns),
+    )
+
+
+def _themes_only(individuals: Counter[Profile], datasets: AnalysisDatasets) -> Counter[Profile]:
+    """The people's profiles cut to the theme datasets (the first ones), counted together."""
+    count = len(datasets.themes)
+    cut: Counter[Profile] = Counter()
+    for profile, n in individuals.items():
+        cut[Profile(profile.withdrawn, profile.codes[:count])] += n
+    return cut
+
+
+class _Steps:
+    def __init__(self, summary: AnalysisSummary, stream: TextIO | None):
+        self._summary = summary
+        self._stream = stream
+
+    def __call__(self, name: str, work: Callable[[], Any], describe: Callable[[Any], str] | None = None) -> Any:
+        started = time.perf_counter()
+        result = work()
+        seconds = time.perf_counter() - started
+        self._summary.step_seconds[name] = seconds
+        if self._stream is not None:
+            detail = f": {describe(result)}" if describe else ""
+            print(f"  analysis: {name}{detail} ({seconds:.1f} s)", file=self._stream, flush=True)
+        return result
+
+
+def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: TextIO | None = sys.stderr
+                 ) -> AnalysisSummary:
+    """Analyses a data root's outputs and writes ``Outputs/Analysis/`` (tables, charts, maps, report) as one set,
+    with ``Outputs/Analysis/manifest.json`` (``generate_outputs.py analyse``)."""
+    root = DataRoot(data_root)
+    summary = AnalysisSummary()
+
+    def describe(files: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"analysis_of": [config.outputs.messages_csv, config.outputs.individuals_csv],
+                "messages": summary.messages, "people": summary.people,
+                "suppression_k": config.analysis.suppression_k, "files": files}
+
+    # One set: every file is staged and switched in together, with a manifest of their hashes.
+    with OutputSet(root.analysis_dir, manifest=describe) as staged:
+        analyse_into(staged, config=config, data_root=root, messages_csv=root.outputs_dir / config.outputs.messages_csv,
+                     individuals_csv=root.outputs_dir / config.outputs.individuals_csv, progress=progress,
+                     summary=summary)
+    return summary
+
+
+def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRoot, messages_csv: Path,
+                 individuals_csv: Path, progress: TextIO | None = sys.stderr,
+                 summary: AnalysisSummary | None = None) -> AnalysisSummary:
+    """Analyses the two CSVs and stages every file of ``Outputs/Analysis/`` in ``staged``: stage 3 passes its own
+    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from."""
+    root = data_root
+    summary = summary if summary is not None else AnalysisSummary()
+    step = _Steps(summary, progress)
+    datasets = analysis_datasets(config)
+    k = config.analysis.suppression_k
+    inputs = step(
+        "read outputs", lambda: read_outputs(config, datasets, messages_csv, individuals_csv),
+        lambda i: f"{i.message_rows:,} messages, {i.individual_rows:,} people",
+    )
+    summary.messages, summary.people = inputs.message_rows, inputs.individual_rows
+    tables = step("tables", lambda: build_tables(inputs, config=config, datasets=datasets),
+                  lambda t: f"{len(t.all())} tables")
+    extra = _extra_sections(config, root)
+    charts = step("charts", lambda: _draw_charts(tables, k=k, datasets=datasets), lambda c: f"{len(c)} charts")
+    maps = step("maps", lambda: _draw_maps(inputs, config=config, datasets=datasets), lambda m: f"{len(m)} maps")
+    report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra))
+
+    out = analysis_dir(root)
+    share = out / SHAREABLE_DIR
+
+    def write() -> None:
+        all_tables = tables.all() + [t for section in extra for t in section.tables]
+        for table in all_tables:
+            write_table_csv(staged.path_for(out / table.name), table.columns, table.text_rows())
+            summary.outputs.append(out / table.name)
+            if table.shareable:
+                copy = suppress_table(table, k)
+                write_table_csv(staged.path_for(share / table.name), copy.columns, copy.text_rows())
+                summary.shareable.append(share / table.name)
+        for key, (full, small) in charts.items():
+            for folder, chart in ((out / "charts", full), (share / "charts", small)):
+                for suffix, content in ((".png", chart.png), (".svg", chart.svg)):
+                    _write(staged, folder / f"{key}{suffix}", content)
+                    (summary.outputs if folder.parent == out else summary.shareable).append(folder / f"{key}{suffix}")
+        for name, (full, small) in maps.items():
+            level = name.split("/")[0]
+            for base, drawn in ((out, full), (share, small)):
+                for suffix, content in ((".png", drawn.png), (".svg", drawn.svg)):
+                    target = base / "maps" / level / f"{name.split('/')[1]}{suffix}"
+                    _write(staged, target, content)
+                    (summary.outputs if base == out else summary.shareable).append(target)
+        _write(staged, out / REPORT_FILE, report_html)
+        summary.report = out / REPORT_FILE
+        summary.shareable.append(out / REPORT_FILE)
+
+    step("write", write, lambda _: f"{len(summary.outputs) + len(summary.shareable)} files for {out}")
+    return summary
+
+
+def _write(staged: OutputSet, target: Path, content: str | bytes) -> None:
+    path = staged.path_for(target)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8", newline="")
+
+
+def _extra_sections(config: PipelineConfig, root: DataRoot) -> list[ReportSection]:
+    """Sections other parts of the pipeline add to the report (one line each)."""
+    return []
+
+
+# -- charts ------------------------------------------------------------------------------------------------------
+
+
+def _both(table: Table, k: int, draw: Callable[[Table], Chart]) -> tuple[Chart, Chart]:
+    """The chart of a table and of its shareable copy (drawn once when suppression changes nothing)."""
+    full = draw(table)
+    small_table = suppress_table(table, k)
+    return full, (full if small_table.rows == table.rows else draw(small_table))
+
+
+def _draw_charts(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict[str, tuple[Chart, Chart]]:
+    charts: dict[str, tuple[Chart, Chart]] = {}
+
+    def engagement(table: Table) -> Chart:
+        rows = table.rows[:-1]
+        series = [(label, [bar_from_cell("", row[table.column(column)]) for row in rows]) for label, column in (
+            ("Opt-in messages", "Total Messages with Opt-Ins"), ("Relevant messages", "Total Relevant Messages"),
+            ("Opt-in people", "Total Participants with Opt-Ins"), ("Relevant people", "Total Relevant Participants"))]
+        return grouped_bar_chart("engagement_counts", "Messages and people per episode",
+                                 [str(r[0]) for r in rows], series)
+
+    charts["engagement_counts"] = _both(tables.engagement, k, engagement)
+
+    def repeat(table: Table) -> Chart:
+        bars = [bar_from_cell(f"{row[0]} episode{'s' if row[0] != '1' else ''}", row[1], row[2]) for row in table.rows]
+        return bar_chart("repeat_participations", "People by number of episodes they took part in", bars)
+
+    charts["repeat_participations"] = _both(tables.repeat, k, repeat)
+
+    def new_returning(table: Table) -> Chart:
+        series = [(label, [bar_from_cell("", row[table.column(column)]) for row in table.rows])
+                  for label, column in (("New", "New Participants"), ("Returning", "Returning Participants"))]
+        return grouped_bar_chart("new_and_returning_participants", "New and returning people per episode",
+                                 [str(r[0]) for r in table.rows], series)
+
+    charts["new_and_returning_participants"] = _both(tables.new_returning, k, new_returning)
+
+    def traffic(table: Table) -> Chart:
+        bars = [bar_from_cell(str(row[2]), row[3], None) for row in table.rows]
+        return bar_chart("traffic_analysis", "Opt-in messages per channel window", bars, xlabel="Messages")
+
+    charts["traffic_analysis"] = _both(tables.traffic, k, traffic)
+
+    for table, names, prefix in ((tables.themes, datasets.themes, "themes"),
+                                 (tables.demographics, _charted_demogs(datasets), "demographics")):
+        for name in names:
+            rows = _dataset_rows(table, name)
+
+            normal = _normal_rows(table, rows, datasets, name)
+
+            def one(t: Table, name: str = name, normal: list[int] = normal, prefix: str = prefix) -> Chart:
+                bars = [bar_from_cell(str(t.rows[i][1]), t.rows[i][2], t.rows[i][3]) for i in normal]
+                return bar_chart(f"{prefix}_{name}", f"{name}: people per code", bars)
+
+            charts[f"{prefix}_{name}"] = _both(table, k, one)
+    for table in tables.cross_tabs:
+        a, b = table.columns[0], table.columns[1]
+
+        def crossed(t: Table, a: str = a, b: str = b) -> Chart:
+            groups = list(dict.fromkeys(str(r[0]) for r in t.rows))
+            codes_b = list(dict.fromkeys(str(r[1]) for r in t.rows))
+            series = [(code, [bar_from_cell("", r[2]) for r in t.rows if r[1] == code]) for code in codes_b]
+            return grouped_bar_chart(t.name.removesuffix(".csv"), f"{b} by {a}", groups, series, ylabel="People")
+
+        charts[table.name.removesuffix(".csv")] = _both(table, k, crossed)
+    return charts
+
+
+def _normal_rows(table: Table, rows: list[int], datasets: AnalysisDatasets, name: str) -> list[int]:
+    """The rows of a dataset's block whose Theme is a Normal code of its scheme, in table order."""
+    normal = {code.string_value for code in datasets[name].scheme.normal_codes}
+    return [i for i in rows if table.rows[i][1] in normal]
+
+
+def _control_rows(table: Table, rows: list[int], datasets: AnalysisDatasets, name: str) -> list[int]:
+    """Positions (within ``rows``) of the rows of control codes (drawn muted in the report)."""
+    normal = {code.string_value for code in datasets[name].scheme.normal_codes}
+    return [n for n, i in enumerate(rows) if table.rows[i][1] not in normal and table.rows[i][1] != TOTAL_RELEVANT]
+
+
+def _charted_demogs(datasets: AnalysisDatasets) -> list[str]:
+    """Demographic datasets with a chart: all but a raw value that has a category dataset (age)."""
+    categorised = {d.column for d in datasets.all if d.kind == AGE}
+    return [name for name in datasets.demogs if not (datasets[name].kind != AGE and name in categorised)]
+
+
+def _dataset_rows(table: Table, name: str) -> list[int]:
+    """The row indices of one dataset in a theme or demographic table (its first row names it)."""
+    rows: list[int] = []
+    inside = False
+    for i, row in enumerate(table.rows):
+        if row[0]:
+            inside = row[0] == name
+        if inside:
+            rows.append(i)
+    return rows
+
+
+# -- maps --------------------------------------------------------------------------------------------------------
+
+
+def _by_location(individuals: Counter[Profile], level: int, themes: int
+                 ) -> Counter[tuple[frozenset, tuple[frozenset, ...]]]:
+    """Opt-in people by their codes at a location level and their theme codes (one pass per level)."""
+    projected: Counter[tuple[frozenset, tuple[frozenset, ...]]] = Counter()
+    for profile, n in individuals.items():
+        if not profile.withdrawn:
+            projected[(profile.codes[level], profile.codes[:themes])] += n
+    return projected
+
+
+def _location_counts(people: Counter[tuple[frozenset, tuple[frozenset, ...]]], theme: int | None,
+                     keep: Callable[[frozenset], bool]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for (locations, themes), n in people.items():
+        if theme is not None and not keep(themes[theme]):
+            continue
+        for code in locations:
+            if code.control_code is None:
+                counts[code.string_value] += n
+    return dict(counts)
+
+
+def _everyone(codes: frozenset) -> bool:
+    return True
+
+
+def _has(code: Code, codes: frozenset) -> bool:
+    return code in codes
+
+
+def _draw_maps(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: AnalysisDatasets) -> dict[str, tuple]:
+    settings = config.analysis
+    k = settings.suppression_k
+    maps: dict[str, tuple] = {}
+    for level in settings.map_levels:
+        at = datasets.index(level)
+        plans: list[tuple[str, int | None, Callable[[frozenset], bool]]] = [
+            (f"{level}_total_participants", None, _everyone)]
+        for name in datasets.themes:
+            d = datasets.index(name)
+            plans.append((f"{level}_{name}_1_total_relevant", d, codes_relevant))
+            if settings.map_themes:
+                for i, code in enumerate(datasets[name].scheme.normal_codes, start=2):
+                    plans.append((f"{level}_{name}_{i}_{code.string_value}", d, partial(_has, code)))
+        people = _by_location(inputs.individuals, at, len(datasets.themes))
+        for file_stem, theme, keep in plans:
+            counts = _location_counts(people, theme, keep)
+            full = draw_map(level, counts, legend_position=settings.legend_position, dpi=settings.map_dpi)
+            shown = {location: render(suppress_cell(Count(n), k)) for location, n in counts.items()}
+            needs_own = MAP_LEVEL_FILES[level].print_counts and any(0 < n < k for n in counts.values())
+            small = draw_map(level, counts, labels=shown, legend_position=settings.legend_position,
+                             dpi=settings.map_dpi) if needs_own else full
+            maps[f"{level}/{file_stem}"] = (full, small)
+    return maps
+
+
+# -- report ------------------------------------------------------------------------------------------------------
+
+
+def _figure(charts: dict[str, tuple[Chart, Chart]], key: str) -> Figure | None:
+    if key not in charts:
+        return None
+    chart = charts[key][1]
+    return Figure(chart.title, chart.svg)
+
+
+def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: int,
+            charts: dict[str, tuple[Chart, Chart]], maps: dict[str, tuple], datasets: AnalysisDatasets,
+            extra: Sequence[ReportSection]) -> str:
+    s = {t.name: suppress_table(t, k) for t in tables.all() if t.shareable}
+    engagement = s["engagement_counts.csv"]
+    progress = []
+    for row in tables.engagement.rows[:-1]:
+        responded, labelled = row[2], row[3]
+        assert isinstance(responded, Count) and isinstance(labelled, Count)
+        progress.append((str(row[0]), f"{labelled.n:,} of {responded.n:,} ({Percent(labelled.n, responded.n)}%)"))
+    opt_in_people = sum(n for p, n in inputs.individuals.items() if not p.withdrawn)
+    summary = ReportSummary(
+        project=config.project_name,
+        messages=inputs.message_rows,
+        people=inputs.individual_rows,
+        opt_in_people=opt_in_people,
+        shows=datasets.shows,
+        date_range=f"{format_time(config.project_start)[:10]} to {format_time(config.project_end)[:10]}",
+        coding_progress=tuple(progress),
+        suppression_k=k,
+        generated_from=(config.outputs.messages_csv, config.outputs.individuals_csv),
+    )
+
+    def section(key: str, table: Table, views: list[TableView], files: Sequence[str] | None = None) -> ReportSection:
+        return ReportSection(key, table.title, "table_section.html.j2",
+                             TableSectionData(table.note, table.terms, tuple(views), tuple(files or [table.name])))
+
+    sections = [
+        section("engagement", engagement, [TableView(display_table(engagement, label_columns=("Dataset",)),
+                                                     _figure(charts, "engagement_counts"))]),
+    ]
+    repeat = s["repeat_participations.csv"]
+    sections.append(section("repeat", repeat, [TableView(display_table(
+        repeat, label_columns=(repeat.columns[0],), pairs=[(repeat.columns[1], repeat.columns[2])],
+        headers=("Episodes", "People (% of opt-in people)")), _figure(charts, "repeat_participations"))]))
+    new_returning = s["new_and_returning_participants.csv"]
+    sections.append(section("new-returning", new_returning, [TableView(display_table(
+        new_returning, label_columns=("Dataset",),
+        pairs=[("Participants with Opt-Ins", None), ("New Participants", "New Participants %"),
+               ("Returning Participants", "Returning Participants %")],
+        headers=("Episode", "People", "New", "Returning")), _figure(charts, "new_and_returning_participants"))]))
+
+    themes = s["theme_distributions.csv"]
+    narrow = [b for b in datasets.breakdowns if len(datasets[b].scheme.normal_codes) <= 3]
+    pairs: list[tuple[str, str | None]] = [("Total Participants", "Total Participants %")]
+    headers = ["Theme", "People"]
+    for b in narrow:
+        for code in datasets[b].scheme.normal_codes:
+            pairs.append((f"{b}:{code.string_value}", f"{b}:{code.string_value} %"))
+            headers.append(f"{b}: {code.string_value}")
+    theme_views = []
+    for name in datasets.themes:
+        rows = _dataset_rows(themes, name)
+        muted = _control_rows(themes, rows, datasets, name)
+        theme_views.append(TableView(
+            display_table(themes, caption=name, rows=rows, label_columns=("Theme",), pairs=pairs, headers=headers,
+                          muted_rows=muted),
+            _figure(charts, f"themes_{name}")))
+    sections.append(section("themes", themes, theme_views, ["theme_distributions.csv",
+                                                            "theme_distributions_ci.csv"]))
+
+    demographics = s["demographic_distributions.csv"]
+    demog_views = []
+    for name in datasets.demogs:
+        rows = _dataset_rows(demographics, name)
+        if len(datasets[name].scheme.normal_codes) > LONG_SCHEME:
+            rows = [i for i in rows if not (isinstance(tables.demographics.rows[i][2], Count)
+                                            and tables.demographics.rows[i][2].n == 0)]  # type: ignore[union-attr]
+        muted = _control_rows(demographics, rows, datasets, name)
+        demog_views.append(TableView(
+            display_table(demographics, caption=name, rows=rows, label_columns=("Theme",),
+                          pairs=[("Total Participants", "Total Participants %")], headers=("Code", "People"),
+                          muted_rows=muted),
+            _figure(charts, f"demographics_{name}")))
+    sections.append(section("demographics", demographics, demog_views))
+
+    for table in tables.cross_tabs:
+        shown = s[table.name]
+        sections.append(section(table.name.removesuffix(".csv"), shown, [TableView(display_table(
+            shown, label_columns=shown.columns[:2], pairs=[(shown.columns[2], shown.columns[3])],
+            headers=(*shown.columns[:2], "People (%)")), _figure(charts, table.name.removesuffix(".csv")))]))
+    traffic = s["traffic_analysis.csv"]
+    sections.append(section("traffic", traffic, [TableView(display_table(
+        traffic, label_columns=("Label", "Start Date", "End Date"),
+        pairs=[("Messages with Opt-Ins", None), ("Relevant Messages", "Relevant Messages (%)")],
+        headers=("Window", "From", "Until", "Opt-in messages", "Relevant messages")), _figure(charts, "traffic_analysis"))]))
+
+    figures = []
+    for name, (_, small) in maps.items():
+        level, stem = name.split("/")
+        if stem.endswith("_total_participants") or (level == "region" and stem.endswith("_1_total_relevant")):
+            what = "all opt-in people" if stem.endswith("_total_participants") else \
+                f"people relevant to {stem.removeprefix(level + '_').removesuffix('_1_total_relevant')}"
+            figures.append(Figure(f"{level.replace('_', ' ')}: {what}", small.svg))
+    if figures:
+        sections.append(ReportSection("maps", "Where people live", "maps_section.html.j2", _MapsData(
+            note="Opt-in people per location they gave. People whose location is not coded (NA, NC, NR, ...) are on "
+            "no map. Colours group the counts into up to five classes (natural breaks).",
+            terms=("opt-in", "relevant"),
+            figures=tuple(figures),
+            credit="Boundaries: OCHA Somalia administrative boundaries (COD-AB), as shipped by Africa's Voices "
+            "Foundation's CoreDataModules. One map per theme and location level is in maps/.",
+        )))
+    sections.extend(extra)
+    sections.append(ReportSection("definitions", "How these numbers are defined", "definitions_section.html.j2"))
+    return render_report(summary=summary, sections=sections, title=f"{config.project_name}: analysis report")
+
+
+@dataclass(frozen=True)
+class _MapsData:
+    note: str
+    terms: tuple[str, ...]
+    figures: tuple[Figure, ...]
+    credit: str
+

@@ -1,0 +1,297 @@
+"""The analysis tables on a hand-made pair of CSVs (tests/analysis_golden), worked out by hand; shareable
+suppression; input errors; the analysis configuration block."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.analysis.maps import class_colour, jenks_classes, legend_labels
+from redss_pipeline.analysis.outputs_reader import AnalysisInputError
+from redss_pipeline.analysis.stage import run_analysis
+from redss_pipeline.analysis.themes import wilson_interval
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = PROJECT_ROOT / "tests" / "analysis_golden"
+EXPECTED = GOLDEN / "expected"
+
+
+def _config_file(tmp_path: Path, **analysis) -> Path:
+    """The shipped configuration with another ``analysis`` block (code schemes read from the project)."""
+    raw = json.loads((PROJECT_ROOT / "pipeline_config.json").read_text(encoding="utf-8"))
+    raw["code_schemes"]["directory"] = str(PROJECT_ROOT / "code_schemes")
+    raw["analysis"] = analysis
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return path
+
+
+def _data_root(tmp_path: Path, source: Path = GOLDEN) -> Path:
+    root = tmp_path / "data root"
+    (root / "Outputs").mkdir(parents=True)
+    for name in ("csap_mes.csv", "csap_ind.csv"):
+        shutil.copy(source / name, root / "Outputs" / name)
+    return root
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> Path:
+    """The analysis of the hand-made CSVs, breakdowns by gender only, maps of regions only."""
+    tmp_path = tmp_path_factory.mktemp("analysis")
+    config = load_config(_config_file(tmp_path, breakdowns=["gender"], maps={"levels": ["region"], "dpi": 60}))
+    root = _data_root(tmp_path)
+    run_analysis(config=config, data_root=root, progress=None)
+    return root / "Outputs" / "Analysis"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXPECTED.glob("*.csv")))
+def test_table_matches_the_hand_worked_table(golden: Path, name: str):
+    """Every byte of the table: quoting, order, counts, percentages."""
+    assert (golden / name).read_text(encoding="utf-8") == (EXPECTED / name).read_text(encoding="utf-8")
+
+
+def _block(rows: list[list[str]], dataset: str) -> dict[str, list[str]]:
+    """The rows of one dataset in a theme or demographic table, by Theme."""
+    out, inside = {}, False
+    for row in rows[1:]:
+        if row[0]:
+            inside = row[0] == dataset
+        if inside:
+            out[row[1]] = row[2:]
+    return out
+
+
+def test_theme_distribution_rows_worked_out_by_hand(golden: Path):
+    """s01e01: only A is relevant; food_assistance is A and C (C also has NR: counted, not relevant), so its
+    share of the relevant people is 200.0; control rows have no percentages."""
+    rows = _rows(golden / "theme_distributions.csv")
+    assert rows[0][:6] == ["Dataset", "Theme", "Total Participants", "Total Participants %", "gender:male",
+                           "gender:male %"]
+    assert len(rows[0]) == 4 + 2 * 8  # gender: 8 codes without STOP
+    block = _block(rows, "s01e01")
+    # columns: total, %, male, %, female, %, NA, %, NS, %, NC, %, NR, %, NIC, %, WS, %
+    assert block["Total Relevant Participants"] == ["1", "100.0", "1", "100.0", "0", "-", "0", "-"] + ["0", "-"] * 5
+    assert block["food_assistance"] == ["2", "200.0", "1", "100.0", "0", "-", "1", "-"] + ["0", "-"] * 5
+    assert block["job_creation"] == ["1", "100.0", "1", "100.0", "0", "-", "0", "-"] + ["0", "-"] * 5
+    assert block["financial_support"] == ["0", "0.0", "0", "0.0", "0", "-", "0", "-"] + ["0", "-"] * 5
+    assert block["NC"] == ["1", "", "0", "", "1", ""] + ["0", ""] * 6
+    assert block["NR"] == ["1", "", "0", "", "0", "", "1", ""] + ["0", ""] * 5
+    assert block["NS"] == ["1", "", "0", "", "1", ""] + ["0", ""] * 6
+    assert block["NA"] == ["1", "", "1", "", "0", ""] + ["0", ""] * 6  # E said nothing to any show
+    assert "STOP" not in block
+    assert list(block)[1:4] == ["financial_support", "job_creation", "skills_training"]  # scheme order
+
+
+def test_demographic_distribution_rows_worked_out_by_hand(golden: Path):
+    """gender: A, B, E, F relevant (C is NA); age categories from the ages 20, 16, 40 and 25."""
+    rows = _rows(golden / "demographic_distributions.csv")
+    assert rows[0] == ["Dataset", "Theme", "Total Participants", "Total Participants %"]
+    gender = _block(rows, "gender")
+    assert gender == {"Total Relevant Participants": ["4", "100.0"], "male": ["2", "50.0"],
+                      "female": ["2", "50.0"], "NA": ["1", ""], "NS": ["0", ""], "NC": ["0", ""],
+                      "NR": ["0", ""], "NIC": ["0", ""], "WS": ["0", ""]}
+    ages = _block(rows, "age_category")
+    assert ages["Total Relevant Participants"] == ["4", "100.0"]
+    assert [ages[c] for c in ("10_to_14", "15_to_17", "18_to_35", "36_to_54", "55_to_99")] == [
+        ["0", "0.0"], ["1", "25.0"], ["2", "50.0"], ["1", "25.0"], ["0", "0.0"]]
+    region = _block(rows, "region")
+    assert region["banadir"] == ["2", "66.7"] and region["bay"] == ["1", "33.3"] and region["NC"] == ["1", ""]
+    assert _block(rows, "operator")["hormud"] == ["5", "100.0"]
+
+
+def test_confidence_intervals(golden: Path):
+    """Wilson intervals per Normal theme row; `-` when the theme count exceeds the relevant people."""
+    rows = {(r[0], r[1]): r[2:] for r in _rows(golden / "theme_distributions_ci.csv")[1:]}
+    assert rows[("s01e01", "food_assistance")] == ["2", "1", "-", "-"]
+    assert rows[("s01e01", "job_creation")] == ["1", "1", "20.7", "100.0"]
+    assert rows[("s01e01", "financial_support")] == ["0", "1", "0.0", "79.3"]
+    assert ("s01e01", "NC") not in rows
+
+
+def test_wilson_interval_against_a_worked_example():
+    """x = 8 of n = 17: bounds (8 + 1.92 -+ 1.96 sqrt(8*9/17 + 0.96)) / (17 + 3.84) -> 26.2 % and 69.0 %."""
+    assert wilson_interval(8, 17) == (26.2, 69.0)
+    assert wilson_interval(0, 0) is None and wilson_interval(3, 2) is None
+
+
+def test_shareable_copies_suppress_small_counts(golden: Path):
+    """Counts from 1 to 4 read <5 and their percentages are empty; zeros and the Total row stay; the sample
+    messages are never shareable."""
+    shared = golden / "shareable"
+    engagement = _rows(shared / "engagement_counts.csv")
+    assert engagement[1] == ["s01e01", "-", "<5", "<5", "<5", "-", "<5", "<5"]
+    assert engagement[-1] == ["Total", "13", "10", "8", "6", "6", "4", "4"]  # the Total row stays
+    assert _rows(shared / "repeat_participations.csv")[1:] == [
+        ["1", "0", "0.0"], ["2", "<5", ""], ["3", "<5", ""], ["4", "0", "0.0"]]
+    cross = _rows(shared / "cross_tabs_age_category_vs_gender.csv")
+    assert cross[3] == ["15_to_17", "male", "0", ""]  # 0 of a suppressed 1: the percentage is hidden too
+    assert not (shared / "sample_messages.csv").exists()
+    assert (golden / "sample_messages.csv").exists()
+    # The unsuppressed tables stay for the research team.
+    assert _rows(golden / "repeat_participations.csv")[2] == ["2", "3", "60.0"]
+
+
+def test_every_chart_and_map_is_written_as_png_and_svg(golden: Path):
+    """A chart per table (themes and demographics per dataset) and the maps of the configured levels."""
+    charts = sorted(p.stem for p in (golden / "charts").glob("*.svg"))
+    assert charts == sorted(p.stem for p in (golden / "charts").glob("*.png"))
+    assert {"engagement_counts", "repeat_participations", "new_and_returning_participants", "traffic_analysis",
+            "themes_s01e01", "themes_s01e03_yes_no", "demographics_gender", "demographics_age_category",
+            "cross_tabs_age_category_vs_gender"} <= set(charts)
+    maps = sorted(p.name for p in (golden / "maps" / "region").iterdir())
+    assert "region_total_participants.png" in maps and "region_total_participants.svg" in maps
+    assert "region_s01e04_1_total_relevant.png" in maps
+    assert not (golden / "maps" / "district").exists()
+    svg = (golden / "maps" / "region" / "region_total_participants.svg").read_text(encoding="utf-8")
+    assert "<dc:date>" not in svg  # deterministic: no date in the SVG
+
+
+def test_charts_are_byte_identical_between_runs(golden: Path, tmp_path):
+    """The same CSVs give the same SVG (fixed hash salt, no date)."""
+    config = load_config(_config_file(tmp_path, breakdowns=["gender"], maps={"levels": ["region"], "dpi": 60}))
+    root = _data_root(tmp_path)
+    run_analysis(config=config, data_root=root, progress=None)
+    again = root / "Outputs" / "Analysis"
+    for name in ("charts/engagement_counts.svg", "charts/themes_s01e01.svg", "maps/region/region_total_participants.svg",
+                 "report.html"):
+        assert (again / name).read_bytes() == (golden / name).read_bytes(), name
+
+
+def test_sample_keeps_the_smallest_keys(tmp_path):
+    """per_code 1: for each code the candidate with the smallest SHA-256 of '<seed>|<D>|<c>|<r>'."""
+    config = load_config(_config_file(tmp_path, sample_messages={"per_code": 1, "seed": 7}, maps={"levels": []}))
+    root = _data_root(tmp_path)
+    run_analysis(config=config, data_root=root, progress=None)
+    rows = _rows(root / "Outputs" / "Analysis" / "sample_messages.csv")
+    job = [r for r in rows if r[:3] == ["s01e01", "S01E01", "job_creation"]]
+    texts = {1: "msg A1", 13: "msg A1b"}  # rows of csap_mes.csv labelled job_creation under s01e01
+
+    def key(r: int) -> str:
+        return hashlib.sha256(f"7|s01e01|job_creation|{r}".encode()).hexdigest()
+
+    assert job == [["s01e01", "S01E01", "job_creation", texts[min(texts, key=key)]]]
+    peace = [r[3] for r in rows if r[2] == "peace_and_security"]
+    assert len(peace) == 1
+
+
+def _broken(tmp_path: Path, row: int, column: str, value: str, name: str = "csap_mes.csv") -> Path:
+    root = _data_root(tmp_path)
+    path = root / "Outputs" / name
+    rows = _rows(path)
+    rows[row][rows[0].index(column)] = value
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return root
+
+
+@pytest.mark.parametrize(("row", "column", "value", "message"), [
+    (1, "consent_withdrawn", "maybe", (r"csap_mes.csv: record row 1 \(uid avf-phone-uuid-golden-A\): field "
+                                       r"'consent_withdrawn': expected true or false, got 'maybe'")),
+    (2, "rqa_s01e02_NR", "2", r"record row 2 .*field 'rqa_s01e02_NR': expected 0 or 1, got '2'"),
+    (-3, "gender", "man", r"csap_ind.csv: record row 3 .*field 'gender': 'man' is not a code of scheme 'Gender'"),
+    (-5, "age", "120", r"csap_ind.csv: record row 5 .*field 'age': '120' is not a code of scheme 'Age'"),
+    (5, "sms_ad", "yes", r"record row 5 .*field 'sms_ad': expected true or false, got 'yes'"),
+])
+def test_bad_input_is_one_error_naming_file_row_and_column(tmp_path, config, row, column, value, message):
+    """Nothing is written when an input is bad (a negative row: of csap_ind.csv, whose demographics are read;
+    the messages are read for their episodes only)."""
+    root = _broken(tmp_path, abs(row), column, value, "csap_ind.csv" if row < 0 else "csap_mes.csv")
+    with pytest.raises(AnalysisInputError, match=message):
+        run_analysis(config=config, data_root=root, progress=None)
+    assert not [p for p in (root / "Outputs").rglob("*") if p.is_file() and "Analysis" in p.parts]
+
+
+def test_missing_outputs_say_to_run_stage_3(tmp_path, config):
+    root = tmp_path / "empty"
+    (root / "Outputs").mkdir(parents=True)
+    with pytest.raises(AnalysisInputError, match=r"csap_mes.csv: file not found: run stage 3"):
+        run_analysis(config=config, data_root=root, progress=None)
+
+
+def test_missing_column_is_named(tmp_path, config):
+    root = _data_root(tmp_path)
+    path = root / "Outputs" / "csap_ind.csv"
+    rows = _rows(path)
+    at = rows[0].index("region")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([r[:at] + r[at + 1:] for r in rows])
+    with pytest.raises(AnalysisInputError, match=r"csap_ind.csv: column 'region' is missing"):
+        run_analysis(config=config, data_root=root, progress=None)
+
+
+def test_analyse_command_runs_on_outputs_the_2019_pipeline_wrote(tmp_path):
+    """`generate_outputs.py analyse <data-root>` on a data root holding only the 2019 CSVs."""
+    root = _data_root(tmp_path, PROJECT_ROOT / "tests" / "golden" / "expected")
+    config = _config_file(tmp_path, maps={"levels": ["mogadishu_sub_district"], "dpi": 60})
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "analyse", "--config",
+                             str(config), str(root)], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Report:" in result.stdout
+    engagement = _rows(root / "Outputs" / "Analysis" / "engagement_counts.csv")
+    total = engagement[-1]
+    assert total[0] == "Total" and int(total[1]) == len(_rows(root / "Outputs" / "csap_mes.csv")) - 1
+    assert (root / "Outputs" / "Analysis" / "report.html").stat().st_size > 10_000
+
+
+def test_analyse_command_usage_error_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "analyse"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "usage:" in result.stderr
+
+
+@pytest.mark.parametrize(("analysis", "message"), [
+    ({"breakdowns": ["gender", "shoe_size"]}, r"\$.analysis.breakdowns\[1\]: unknown demographic dataset 'shoe_size'"),
+    ({"cross_tabs": [["age_category", "s01e01"]]}, r"\$.analysis.cross_tabs\[0\]\[1\]: 's01e01' is not a single-valued"),
+    ({"age_categories": [{"name": "young", "min": 10, "max": 30}, {"name": "old", "min": 30, "max": 99}]},
+     r"\$.analysis.age_categories\[1\]: overlaps age_categories\[0\] \(young\)"),
+    ({"suppression": {"k": 0}}, r"\$.analysis.suppression.k"),
+    ({"maps": {"levels": ["state"]}}, r"\$.analysis.maps.levels\[0\]"),
+])
+def test_bad_analysis_configuration_is_refused(tmp_path, analysis, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_config_file(tmp_path, **analysis))
+
+
+def test_absent_analysis_keys_take_the_defaults(tmp_path):
+    settings = load_config(_config_file(tmp_path)).analysis
+    assert settings.breakdowns == ("gender", "region", "age_category", "idp_camp", "recently_displaced",
+                                   "hh_language")
+    assert settings.cross_tabs == (("age_category", "gender"),)
+    assert (settings.sample_per_code, settings.sample_seed, settings.suppression_k) == (100, 0, 5)
+
+
+def test_jenks_classes_and_legend():
+    """Natural breaks split the values where the within-class squared deviations are smallest."""
+    assert jenks_classes([1, 2, 3, 10, 11, 12, 50], 3) == [3, 12, 50]
+    assert jenks_classes([4, 4, 4], 5) == [4]  # one distinct value, one class
+    assert legend_labels([3, 12, 50]) == ["1 - 3", "4 - 12", "13 - 50"]
+    assert legend_labels([1, 5]) == ["1", "2 - 5"]
+    assert class_colour(3, 3) == "#993e46" and class_colour(0, 3) == "#ffffff"
+
+
+def test_each_breakdown_is_counted_on_its_own_columns(golden: Path, tmp_path):
+    """With several breakdowns, each one's columns hold what it holds alone (region first, then gender)."""
+    config = load_config(_config_file(tmp_path, breakdowns=["region", "gender"], maps={"levels": []}))
+    root = _data_root(tmp_path)
+    run_analysis(config=config, data_root=root, progress=None)
+    both = _rows(root / "Outputs" / "Analysis" / "theme_distributions.csv")
+    alone = _rows(golden / "theme_distributions.csv")
+    gender_at = [i for i, name in enumerate(both[0]) if name.startswith("gender:")]
+    assert [[row[i] for i in gender_at] for row in both] == [row[4:] for row in alone]
+    block = _block(both, "s01e01")
+    region = both[0].index("region:banadir")
+    assert block["food_assistance"][region - 2:region] == ["1", "100.0"]  # A lives in banadir; C gave no region
