@@ -29,8 +29,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
-from redss_pipeline.core.config import load_config
-from redss_pipeline.export.analysis_files import analysis_columns
+from redss_pipeline.core.config import load_config  # noqa: E402
+from redss_pipeline.export.analysis_files import analysis_columns  # noqa: E402
 
 
 def _pick(rng: random.Random, codes: list[str]) -> str:

@@ -493,7 +493,8 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
     sections.append(section("traffic", traffic, [TableView(display_table(
         traffic, label_columns=("Label", "Start Date", "End Date"),
         pairs=[("Messages with Opt-Ins", None), ("Relevant Messages", "Relevant Messages (%)")],
-        headers=("Window", "From", "Until", "Opt-in messages", "Relevant messages")), _figure(charts, "traffic_analysis"))]))
+        headers=("Window", "From", "Until", "Opt-in messages", "Relevant messages")),
+        _figure(charts, "traffic_analysis"))]))
 
     figures = []
     for name, (_, small) in maps.items():
