@@ -83,13 +83,13 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
         summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
         paths = output_paths(config, DataRoot(data_root))
+        if summary.analysis is not None and summary.analysis.report is not None:
+            print(f"Analysis report: {summary.analysis.report}")
         print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
               f"{summary.counts.get('people', 0):,} people, "
               f"{summary.counts.get('phone numbers redacted', 0):,} typed phone numbers redacted. "
               f"Outputs in {DataRoot(data_root).outputs_dir}. "
               f"{len(summary.warnings)} warning{'' if len(summary.warnings) == 1 else 's'}")
-        if summary.analysis is not None and summary.analysis.report is not None:
-            print(f"Analysis report: {summary.analysis.report}")
 
         if args.drive_upload:
             from redss_pipeline.export.drive import upload_to_drive
