@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record
 from redss_pipeline.export.analysis_files import (
     analysis_columns,
     icr_columns,
@@ -14,8 +16,6 @@ from redss_pipeline.export.analysis_files import (
     write_analysis_csv,
     write_icr_csv,
 )
-from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.records import Record
 
 # The header of csap_mes.csv and csap_ind.csv, typed from pipeline.md 9.1.
 SPEC_COLUMNS = [

@@ -188,9 +188,8 @@ class _RowParser:
             raw = self._flags(cells)
             if not isinstance(raw, tuple):
                 raw = (raw,)
-            flags = self._flag_values.get(raw)  # type: ignore[assignment]
-            if flags is None:
-                flags = self._decode_flags(row, cells, raw)
+            known = self._flag_values.get(raw)
+            flags = known if known is not None else self._decode_flags(row, cells, raw)
         return Profile(False, tuple(codes), flags)
 
     def _decode_flags(self, row: int, cells: list[str], raw: tuple[str, ...]) -> tuple[bool, ...]:
