@@ -59,6 +59,8 @@ if [ -f "$PROJECT_ROOT/generate_outputs.py" ]; then
     "$PROJECT_ROOT/run_scripts/3_generate_outputs.sh" demo@example.org "$data_root"
     echo "== coding: a simulated coder codes the exported Coda files (seeded, with a share of mistakes)"
     "$PROJECT_ROOT/.venv/bin/python" -m redss_pipeline.demo.simulated_coder "$data_root"
+    echo "== coding: a second coder codes the ICR samples blind (seeded, disagreeing now and then)"
+    "$PROJECT_ROOT/.venv/bin/python" -m redss_pipeline.demo.second_coder "$data_root"
     echo "== stage 3 again, with the coded files"
     "$PROJECT_ROOT/run_scripts/3_generate_outputs.sh" demo@example.org "$data_root"
 fi

@@ -32,6 +32,7 @@ from redss_pipeline.analysis.charts import (
     bar_from_cell,
     grouped_bar_chart,
 )
+from redss_pipeline.analysis.coding_quality import CodingQuality, measure_for_report
 from redss_pipeline.analysis.datasets import AGE, AnalysisDatasets, analysis_datasets
 from redss_pipeline.analysis.definitions import Profile, codes_relevant
 from redss_pipeline.analysis.engagement import (
@@ -176,7 +177,8 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
 
 def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRoot, messages_csv: Path,
                  individuals_csv: Path, progress: TextIO | None = sys.stderr,
-                 summary: AnalysisSummary | None = None) -> AnalysisSummary:
+                 summary: AnalysisSummary | None = None,
+                 coding_quality: CodingQuality | None = None) -> AnalysisSummary:
     """Analyses the two CSVs and stages every file of ``Outputs/Analysis/`` in ``staged``: stage 3 passes its own
     output set (and its staged CSVs), so the analysis switches in with the outputs it was made from."""
     root = data_root
@@ -191,7 +193,10 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
     summary.messages, summary.people = inputs.message_rows, inputs.individual_rows
     tables = step("tables", lambda: build_tables(inputs, config=config, datasets=datasets),
                   lambda t: f"{len(t.all())} tables")
-    extra = _extra_sections(config, root)
+    # Stage 3 passes its own coding-quality measures (its CSVs are only staged yet); the analysis run alone
+    # measures them from the files, and writes them with the rest of Outputs/Analysis/.
+    quality = coding_quality if coding_quality is not None else measure_for_report(config, root)
+    extra = _extra_sections(config, root, quality)
     charts = step("charts", lambda: _draw_charts(tables, k=k, datasets=datasets), lambda c: f"{len(c)} charts")
     maps = step("maps", lambda: _draw_maps(inputs, config=config, datasets=datasets), lambda m: f"{len(m)} maps")
     report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra))
@@ -201,6 +206,8 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
 
     def write() -> None:
         all_tables = tables.all() + [t for section in extra for t in section.tables]
+        if coding_quality is None and quality is not None:
+            summary.outputs.extend(quality.write_tables(staged, out))
         for table in all_tables:
             write_table_csv(staged.path_for(out / table.name), table.columns, table.text_rows())
             summary.outputs.append(out / table.name)
@@ -236,9 +243,11 @@ def _write(staged: OutputSet, target: Path, content: str | bytes) -> None:
         path.write_text(content, encoding="utf-8", newline="")
 
 
-def _extra_sections(config: PipelineConfig, root: DataRoot) -> list[ReportSection]:
+def _extra_sections(config: PipelineConfig, root: DataRoot, quality: CodingQuality | None) -> list[ReportSection]:
     """Sections other parts of the pipeline add to the report (one line each)."""
-    return []
+    if quality is None:
+        return []
+    return [ReportSection("coding-quality", "Coding quality", "coding_quality.html.j2", quality.section_context())]
 
 
 # -- charts ------------------------------------------------------------------------------------------------------

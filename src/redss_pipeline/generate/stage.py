@@ -191,7 +191,8 @@ def _run_generate(
         say(f"write outputs: {len(written)} files ({time.perf_counter() - started:.1f} s)")
         # The automated analysis of the CSVs just staged (tables, charts, maps, report), in the same output set.
         summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
-                                        individuals_csv=individuals_csv, progress=progress)
+                                        individuals_csv=individuals_csv, progress=progress,
+                                        coding_quality=quality)
     summary.outputs = written
     return summary
 

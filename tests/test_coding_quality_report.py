@@ -1,0 +1,42 @@
+"""The analysis report shows the "coding quality" section (coding-quality.md section 6), made by stage 3 from the
+run's own measures and by the analysis run alone from the files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from redss_pipeline.analysis.stage import run_analysis
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.stage import run_generate
+
+TESTS = Path(__file__).resolve().parent
+CONFIG = load_config(TESTS.parent / "pipeline_config.json")
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_stage_3_report_has_the_coding_quality_section(tmp_path):
+    root = tmp_path / "data_root"
+    shutil.copytree(TESTS / "golden" / "data_root", root)
+    shutil.copytree(TESTS / "coding_quality" / "Coded Coda Files" / "ICR", root / "Coded Coda Files" / "ICR")
+    run_generate(config=CONFIG, data_root=root, run=RunContext.now("report@example.org"), progress=None)
+    report = root / "Outputs" / "Analysis" / "report.html"
+    html = report.read_text(encoding="utf-8")
+    assert '<section id="coding-quality">' in html
+    text = _text(html)
+    assert "s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative" in text
+    assert "s01e01 11 6 54.5" in text  # the progress table
+
+    # The analysis alone (generate_outputs.py analyse) measures from the files: the same section, and the two
+    # CSVs written again with the rest of Outputs/Analysis.
+    agreement = (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_bytes()
+    run_analysis(config=CONFIG, data_root=root, progress=None)
+    again = report.read_text(encoding="utf-8")
+    section = re.search(r'<section id="coding-quality">.*?</section>', html, re.S)
+    assert section is not None and section.group(0) in again
+    assert (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_bytes() == agreement
