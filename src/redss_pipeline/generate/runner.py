@@ -68,17 +68,19 @@ __all__ = ["StepTimes", "ChunkRunner"]
 
 @dataclass
 class StepTimes:
-    """Seconds spent in each step, summed over the chunks, in the order the steps first ran."""
+    """Wall-clock and CPU seconds spent in each step, summed over the chunks, in the order the steps first ran."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu_started
 
 
 class ChunkRunner:

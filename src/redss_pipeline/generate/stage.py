@@ -57,7 +57,8 @@ class GenerateSummary:
     """What a stage-3 run did: counts per step, the files written, and the time each step took."""
 
     counts: dict[str, int] = field(default_factory=dict)
-    step_seconds: dict[str, float] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)  # wall-clock seconds
+    step_cpu_seconds: dict[str, float] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # one line each, naming the file (input_warnings)
     analysis: AnalysisSummary | None = None  # the automated analysis of the outputs (Outputs/Analysis)
@@ -106,7 +107,7 @@ def _run_generate(
     root = DataRoot(data_root)
     summary = GenerateSummary()
     counts = summary.counts
-    times = StepTimes(summary.step_seconds)
+    times = StepTimes(summary.step_seconds, summary.step_cpu_seconds)
 
     def say(line: str) -> None:
         if progress is not None:
@@ -190,9 +191,10 @@ def _run_generate(
         say(f"coding quality: {quality.summary()} ({times.seconds['coding quality']:.1f} s)")
         say(f"write outputs: {len(written)} files ({time.perf_counter() - started:.1f} s)")
         # The automated analysis of the CSVs just staged (tables, charts, maps, report), in the same output set.
-        summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
-                                        individuals_csv=individuals_csv, progress=progress,
-                                        coding_quality=quality)
+        with times.step("analysis"):
+            summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
+                                            individuals_csv=individuals_csv, progress=progress,
+                                            coding_quality=quality)
     summary.outputs = written
     return summary
 
