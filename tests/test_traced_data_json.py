@@ -262,3 +262,27 @@ def test_raw_file_in_small_blocks_and_with_a_truncated_end(tmp_path, monkeypatch
     path.write_text(TEXT[: len(TEXT) // 2], encoding="utf-8")
     with pytest.raises(RawDataError, match=r"s01e01.json: not valid JSON \(line \d+ column \d+"):
         list(RawFile(path).scan())
+
+
+def test_raw_file_contents_give_each_records_values_without_building_it(tmp_path):
+    """The index pass of stage 3 reads values without records: a one-layer record's values, a latest-only
+    record's newest values, an attached survey record's values (2019 order), and the records can be read
+    again by position afterwards. A damaged record is refused as :meth:`scan` refuses it."""
+    single = {"avf_phone_id": PHONE_A, S01: "only", S01_RUN: 103}
+    items = json.loads(TEXT) + [{"py/object": TD, "_data": single, "_prev": None, "_sha": sha(single, ""),
+                                 "_metadata": {"py/id": 2}}]
+    path = tmp_path / "s01e01.json"
+    path.write_text(layout(items), encoding="utf-8")
+    raw = RawFile(path)
+    contents = [(index, dict(content)) for index, content in raw.contents()]
+    assert [index for index, _ in contents] == [0, 1, 2, 3]
+    assert contents[0][1] == {"avf_phone_id": PHONE_A, S01: "second", S01_RUN: 102, S02: "third"}
+    assert contents[1][1]["note"] == "same layer own" and contents[1][1][GENDER] == "f"
+    assert contents[2][1]["avf_phone_id"] == PHONE_B and contents[2][1]["note"] == "from survey"
+    assert contents[3][1] == single
+    assert raw.read([3])[0].to_dict() == single
+
+    items[3]["_data"][S01] = "edited"
+    path.write_text(layout(items), encoding="utf-8")
+    with pytest.raises(RawDataError, match=r"s01e01.json: record 3: field '_sha': _sha [0-9a-f]{16}\.\.\. does not"):
+        list(RawFile(path).contents())

@@ -39,7 +39,7 @@ from array import array
 from bisect import bisect_right
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence, TextIO
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence, TextIO
 
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Layer, Record, Step
@@ -112,7 +112,8 @@ class RawFile:
     """A raw data file read as a stream, one record at a time, so no file is ever decoded whole.
 
     :meth:`scan` decodes every record in file order (checking each, ``_sha`` included) and remembers where it
-    lies in the file; :meth:`read` decodes chosen records again from their place. Between the two only the
+    lies in the file (:meth:`contents` does the same without building records, for a reader that only needs
+    some values); :meth:`read` decodes chosen records again from their place. Between the two only the
     metadata objects are kept (they are what records refer to with ``py/id``). A ``py/id`` that refers to a
     record or list of an earlier record - the layout allows it, the raw files of stage 2 never do it - is
     resolved by decoding that earlier record again.
@@ -134,17 +135,27 @@ class RawFile:
 
     def scan(self) -> Iterator[tuple[int, Record]]:
         """Every record of the file with its position, in file order (the file is read once, in blocks)."""
+        return self._checked(_Reader.record_of)
+
+    def contents(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        """What each record maps its keys to, with its position, in file order: :meth:`scan` without building
+        records. Every record is checked as :meth:`scan` checks it (``_sha`` included); the common raw record, one
+        layer of plain values, is given as that layer's data (exactly the content its record would have), any
+        other as its record. The mappings must not be changed."""
+        return self._checked(_Reader.content_of)
+
+    def _checked(self, content: Callable[["_Reader", "_Node"], Any]) -> Iterator[tuple[int, Any]]:
         reader = _Reader(str(self.path), self._verify, outer=self._object)
         reader.register(None)  # the top-level list is object 0
         index = 0
         for start, end, item in self._items():
             base = reader.next_number
-            record = reader.record(item, index)
+            value = content(reader, reader.decode(item, index))
             self._starts.append(start)
             self._ends.append(end)
             self._bases.append(base)
             reader.keep_only_metadata(base, self._steps)
-            yield index, record
+            yield index, value
             index += 1
         self._scanned = True
 
@@ -599,6 +610,14 @@ class _Reader:
         return {key: self._value(value[key], f"{where}[{key!r}]") for key in sorted(value)}
 
     # -- from decoded layers to Records -------------------------------------------------------------------
+
+    def content_of(self, node: _Node) -> Mapping[str, Any]:
+        """The effective content of the record ``node`` is the newest layer of: for one layer of plain values
+        that layer's data (what :meth:`record_of` would give it, as ``Record.create`` keeps the data's values),
+        otherwise the record built."""
+        if node.prev is None and not node.attached:
+            return node.data
+        return self.record_of(node)
 
     def record_of(self, node: _Node) -> Record:
         if node.record is not None:

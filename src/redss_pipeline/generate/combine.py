@@ -15,7 +15,7 @@ Respondents who answered a survey but sent no show message are left out here, an
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import RawDataError
@@ -69,7 +69,7 @@ def combine_shows_and_surveys(
     return combined
 
 
-def respondent_of_show_record(record: Record, flow: str) -> str:
+def respondent_of_show_record(record: Mapping[str, Any], flow: str) -> str:
     """The respondent id of a record of the ``flow`` show file; a record without one is an error naming its run."""
     uid: str | None = record.get(PHONE_ID_KEY)
     if uid is None:
@@ -80,7 +80,7 @@ def respondent_of_show_record(record: Record, flow: str) -> str:
     return uid
 
 
-def respondent_of_survey_record(record: Record, flow: str, position: int) -> str:
+def respondent_of_survey_record(record: Mapping[str, Any], flow: str, position: int) -> str:
     """The respondent id of the survey record at ``position`` of the ``flow`` file; it must have one."""
     uid: str | None = record.get(PHONE_ID_KEY)
     if uid is None:

@@ -1,13 +1,16 @@
 """Where each respondent's raw records are, so stage 3 can work respondent by respondent (spec pipeline.md 7.1-7.2).
 
 Every rule of stage 3 reads one message or one respondent (their surveys, operator, consent, fold), so the run
-never needs every record in memory at once. :class:`RespondentIndex` reads each raw file once as a stream
-(checking every record), and keeps only where the records lie: for each respondent the positions of their show
-messages, and for each survey flow the record of each respondent. Phone numbers typed into answers are
-redacted from every record read (:mod:`redss_pipeline.deidentify.phone_redaction`) before anything is derived
-from it. :meth:`RespondentIndex.chunks` then hands out
-respondents in the order of their first message, a few thousand messages at a time, each chunk with its records
-read again from the files.
+never needs every record in memory at once. :class:`RespondentIndex` reads each raw file once as a stream,
+checking every record (``_sha`` included) before any output is written, and keeps only where the records lie:
+for each respondent the positions of their show messages, and for each survey flow the record of each
+respondent. That pass reads each record's content without building a record
+(:meth:`~redss_pipeline.core.traced_data_json.RawFile.contents`), and only the keys the index needs: the
+respondent id, and a show run's id and time. :meth:`RespondentIndex.chunks` then hands out respondents in the
+order of their first message, a few thousand messages at a time, each chunk with its records decoded from the
+files (without checking them again). Phone numbers typed into answers are redacted from every record a chunk
+reads (:mod:`redss_pipeline.deidentify.phone_redaction`) before anything is derived from it; the keys the index
+reads are never redacted (only result texts are), so they need no redaction.
 
 A message's *position* is its place in the 2019 message order - the show files in coding-plan order, records
 in file order - which is the row order of ``csap_mes.csv``; respondents come in the order of their first
@@ -34,6 +37,8 @@ from redss_pipeline.generate.combine import (
 from redss_pipeline.generate.input_warnings import ShowRunTally
 
 __all__ = ["Chunk", "RespondentIndex"]
+
+_REDACTION_BATCH = 1000  # records of respondents without messages decoded at a time, to count their phone numbers
 
 
 @dataclass
@@ -62,9 +67,9 @@ class RespondentIndex:
         for raw, flow, tally in zip(self._shows, show_flows(config), self.show_runs):
             self._first_positions.append(position)
             messages = self.messages
-            for _, record in raw.scan():
-                tally.add(record)
-                uid = respondent_of_show_record(record, flow)
+            for _, content in raw.contents():
+                tally.add(content)
+                uid = respondent_of_show_record(content, flow)
                 found = messages.get(uid)
                 if found is None:
                     messages[uid] = [position]
@@ -74,8 +79,9 @@ class RespondentIndex:
         self.message_count = position
         for raw, flow in zip(self._surveys, survey_flows(config)):
             index: dict[str, int] = {}
-            for number, record in raw.scan():
-                uid = respondent_of_survey_record(record, flow, number)
+            unsent: list[int] = []  # the records of respondents who sent no message
+            for number, content in raw.contents():
+                uid = respondent_of_survey_record(content, flow, number)
                 if uid in index:
                     raise RawDataError(
                         f"respondent appears twice in the {flow} survey (one record per respondent expected)",
@@ -83,8 +89,11 @@ class RespondentIndex:
                     )
                 index[uid] = number
                 if uid not in self.messages:
-                    # Not needed by any output, but its typed phone numbers count like all others.
-                    redact_raw_records([record], redactor)
+                    unsent.append(number)
+            # No chunk reads these records, and no output needs them, but their typed phone numbers count like
+            # all others.
+            for start in range(0, len(unsent), _REDACTION_BATCH):
+                redact_raw_records(raw.read(unsent[start:start + _REDACTION_BATCH]), redactor)
             self.surveys.append(index)
 
     @property
