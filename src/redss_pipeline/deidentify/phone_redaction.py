@@ -222,13 +222,7 @@ def redact_raw_records(records: Iterable[Record], redactor: PhoneRedactor) -> li
     from it holds the number; a layer keeps its step (who wrote it and when). A record without a number is
     returned as it is (the same object).
     """
-    text_keys: dict[str, bool] = {}
-
-    def is_text_key(key: str) -> bool:
-        known = text_keys.get(key)
-        if known is None:
-            known = text_keys[key] = _RESULT_TEXT_KEY.search(key) is not None
-        return known
+    text_keys: dict[str, bool] = {}  # key -> whether it holds a result's text (looked up inline: a hot loop)
 
     def redacted_record(record: Record) -> Record:
         layers = []
@@ -236,10 +230,15 @@ def redact_raw_records(records: Iterable[Record], redactor: PhoneRedactor) -> li
         for layer in record.layers:
             data = None
             for key, value in layer.data.items():
-                if isinstance(value, Record):
-                    new_value: Any = redacted_record(value)
-                elif isinstance(value, str) and is_text_key(key):
-                    new_value = redactor.redact(value)
+                if isinstance(value, str):
+                    is_text = text_keys.get(key)
+                    if is_text is None:
+                        is_text = text_keys[key] = _RESULT_TEXT_KEY.search(key) is not None
+                    if not is_text:
+                        continue
+                    new_value: Any = redactor.redact(value)
+                elif isinstance(value, Record):
+                    new_value = redacted_record(value)
                 else:
                     continue
                 if new_value is not value and new_value != value:
