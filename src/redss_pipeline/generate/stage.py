@@ -141,7 +141,12 @@ def _run_generate(
             runner = ChunkRunner(config=config, run=run, coded_files=coded_messages, uuid_table=table, trail=trail,
                                  messages=message_rows, individuals=individual_rows, times=times)
             done = 0
-            for chunk in index.chunks(messages_per_chunk):
+            chunks = index.chunks(messages_per_chunk)
+            while True:
+                with times.step("read chunks"):  # the chunk's records, decoded from the raw files and redacted
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    break
                 runner.run(chunk)
                 done += len(chunk.positions)
                 if done < index.message_count:
