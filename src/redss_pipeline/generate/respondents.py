@@ -67,6 +67,7 @@ class RespondentIndex:
         for raw, flow, tally in zip(self._shows, show_flows(config), self.show_runs):
             self._first_positions.append(position)
             messages = self.messages
+            # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
             for _, content in raw.contents():
                 tally.add(content)
                 uid = respondent_of_show_record(content, flow)
