@@ -99,9 +99,36 @@ def test_layers_compare_like_dicts_whatever_the_key_order():
     assert written != Record.create(FETCH, {"a": 2, "b": 3})
 
 
-def test_records_with_the_same_keys_share_one_layout_object():
-    """Readers can cache per layout by identity: equal key orders give the very same tuple."""
-    one = Record.create(FETCH, {"a": 1, "b": 2}).updated(CODE, {"c": 3})
-    two = Record.create(FETCH, {"a": 9, "b": 8}).updated(CODE, {"c": 7})
-    assert one.layout is two.layout == ("a", "b", "c")
-    assert Record.create(FETCH, {"b": 1, "a": 2}).layout == ("b", "a")
+def test_keys_are_in_the_order_they_were_first_written():
+    """Iteration order is first-write order: a rewrite keeps a key's place, new keys come after the old ones,
+    and keys met through an attached record come after older keys (the last attached first, then the
+    earlier ones, then the layer's own new keys)."""
+    record = Record.create(FETCH, {"b": 1, "a": 2}).updated(CODE, {"c": 3, "a": 4})
+    assert list(record) == ["b", "a", "c"] and list(record.values()) == [1, 4, 3]
+    first = Record.create(FETCH, {"x": "first", "y": "first"})
+    second = Record.create(FETCH, {"x": "second", "z": "second"})
+    attaching = record.updated(RENAME, {"one": first, "d": 5, "two": second})
+    assert list(attaching.items()) == [("b", 1), ("a", 4), ("c", 3), ("x", "first"), ("z", "second"),
+                                       ("y", "first"), ("d", 5)]
+
+
+def test_pick_reads_many_keys_in_the_order_asked_with_a_default():
+    """``pick`` gives the values under the keys asked for, in that order, the default for absent keys."""
+    record = Record.create(FETCH, {"a": 1, "b": None}).updated(CODE, {"c": 3})
+    assert record.pick(["c", "missing", "a", "b"], "-") == (3, "-", 1, None)
+    assert record.pick([]) == ()
+    assert record.pick(["missing"]) == (None,)
+
+
+def test_a_record_and_the_record_it_was_written_on_are_independent():
+    """Writing on a record (or attaching it) changes neither it nor any other record made from it."""
+    base = Record.create(FETCH, {"a": 1})
+    left = base.updated(CODE, {"a": 2, "b": 2})
+    right = base.updated(CODE, {"c": 3})
+    holder = Record.create(FETCH, {"n": 0}).attached(RENAME, "base", left).updated(CODE, {"a": 9})
+    assert dict(base) == {"a": 1}
+    assert dict(left) == {"a": 2, "b": 2} and dict(right) == {"a": 1, "c": 3}
+    assert holder["a"] == 9 and left["a"] == 2
+    copy = left.to_dict()
+    copy["a"] = 7
+    assert left["a"] == 2

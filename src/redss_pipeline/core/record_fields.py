@@ -7,9 +7,9 @@ the respondent id. A bad value must stop the run with one line naming the record
 
 from __future__ import annotations
 
-import operator
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from itertools import repeat
+from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
@@ -51,41 +51,17 @@ class RecordColumns:
     """Reads the values of a fixed list of keys out of many records: ``columns(record)`` is the tuple of the
     record's values under ``keys``, with ``missing`` for a key the record lacks.
 
-    Copying a wide record into a dictionary to look up a hundred keys costs more than the look-ups. Records with
-    the same keys in the same order (a key layout; most records share one with many others) hold their values
-    in the same positions, so the positions of ``keys`` are worked out once per layout and the values are picked
-    from ``record.values()`` with one ``operator.itemgetter`` call. (Iterating a Mapping gives its keys in the
-    order of its values.) Position ``len(layout)`` is ``missing``, appended to the values.
+    Copying a wide record into a dictionary to look up a hundred keys costs more than the look-ups; the look-ups
+    are done in one pass in C instead (:meth:`Record.pick`, or the ``get`` of any other mapping).
     """
 
-    __slots__ = ("_keys", "_missing", "_getters")
+    __slots__ = ("_keys", "_missing")
 
     def __init__(self, keys: Sequence[str], missing: Any = None):
-        self._keys = list(keys)
-        self._missing = (missing,)
-        self._getters: dict[tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
+        self._keys = tuple(keys)
+        self._missing = missing
 
     def __call__(self, record: Mapping[str, Any]) -> tuple[Any, ...]:
         if type(record) is Record:
-            layout = record.layout
-            getter = self._getters.get(layout)
-            if getter is None:
-                getter = self._getters[layout] = self._getter(layout)
-            return getter(record.values() + self._missing)
-        layout = tuple(record)
-        getter = self._getters.get(layout)
-        if getter is None:
-            getter = self._getters[layout] = self._getter(layout)
-        return getter(tuple(record.values()) + self._missing)
-
-    def _getter(self, layout: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-        position = {key: index for index, key in enumerate(layout)}
-        absent = len(layout)
-        positions = [position.get(key, absent) for key in self._keys]
-        if len(positions) == 1:  # an itemgetter of one position returns the item itself, not a tuple
-            def single(values: tuple[Any, ...], at: int = positions[0]) -> tuple[Any, ...]:
-                return (values[at],)
-            return single
-        if not positions:
-            return lambda values: ()
-        return operator.itemgetter(*positions)
+            return record.pick(self._keys, self._missing)
+        return tuple(map(record.get, self._keys, repeat(self._missing)))

@@ -20,8 +20,9 @@ by :mod:`redss_pipeline.core.audit_trail`.
 
 from __future__ import annotations
 
-from collections.abc import KeysView, Mapping
+from collections.abc import ItemsView, Iterable, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]
@@ -75,35 +76,32 @@ class Record(_RegisteredMapping):
     It is registered as a :class:`~collections.abc.Mapping` rather than derived from one: ``isinstance(x,
     Record)`` then stays a plain type check, which matters because every write tests its values with it.
 
-    Memory layout (a million messages must fit in a laptop): the effective content is a tuple of values whose
-    keys are described by a :class:`_Shape` shared by every record with the same keys in the same order (the
-    "hidden class" technique of JavaScript engines), and each layer stores an interned key tuple and its values,
-    with value tuples that recur across records (the same NA labels, the same "0"/"1" matrix) stored once.
+    A record holds its layers and its effective content as a plain dictionary of its own. A write copies the
+    previous record's dictionary (one copy in C, however wide the record) and writes the new values into the
+    copy; nothing is shared between records but the layers and the values themselves.
     """
 
-    __slots__ = ("_layers", "_shape", "_row")
+    __slots__ = ("_layers", "_content")
 
     _layers: tuple[Layer, ...]
-    _shape: "_Shape"
-    _row: tuple[Any, ...]
+    _content: dict[str, Any]
 
-    def __init__(self, layers: tuple[Layer, ...], shape: "_Shape", row: tuple[Any, ...]):
-        # Private: use Record.create / Record.from_layers.
+    def __init__(self, layers: tuple[Layer, ...], content: dict[str, Any]):
+        # Private: use Record.create / Record.from_layers. ``content`` is owned by the record from now on.
         self._layers = layers
-        self._shape = shape
-        self._row = row
+        self._content = content
 
     # -- construction -------------------------------------------------------------------------------------
 
     @classmethod
     def create(cls, step: Step, data: Mapping[str, Any]) -> "Record":
         """A new record whose first layer is ``data``, written by ``step``."""
-        return _EMPTY.updated(step, data)
+        return cls((), {}).updated(step, data)
 
     @classmethod
     def from_layers(cls, layers: list[Layer] | tuple[Layer, ...]) -> "Record":
         """Rebuilds a record from its layers, oldest first (used by the file readers)."""
-        record = _EMPTY
+        record = cls((), {})
         for layer in layers:
             record = record.updated(layer.step, layer.data)
         return record
@@ -118,26 +116,19 @@ class Record(_RegisteredMapping):
         data = _LayerData.of(updates)
         if Record in map(type, data.row):
             return self._attaching(step, data)
-        shape, positions, grows, whole = self._shape.transition(data.key_tuple)
-        if whole:
-            row = data.row  # every key rewritten, in the record's order (typically the first layer)
-        else:
-            cells = list(self._row + grows if grows else self._row)
-            for position, value in zip(positions, data.row):
-                cells[position] = value
-            row = tuple(cells)
-        return Record(self._layers + (_new_layer(Layer, (step, data)),), shape, row)
+        content = self._content.copy()
+        content.update(zip(data.key_tuple, data.row))
+        return Record(self._layers + (_new_layer(Layer, (step, data)),), content)
 
     def _attaching(self, step: Step, data: "_LayerData") -> "Record":
         # The rare path (once per message): a layer that attaches records. 2019 order: the layer's own keys,
         # then its attached records (the first attached wins a shared key), then older layers.
-        values = self.to_dict()
+        content = self._content.copy()
         attached = [v for v in data.row if type(v) is Record]
         for record in reversed(attached):
-            values.update(record.items())
-        values.update((k, v) for k, v in zip(data.key_tuple, data.row) if type(v) is not Record)
-        shape = _shape_for(tuple(values))
-        return Record(self._layers + (Layer(step, data),), shape, tuple(values.values()))
+            content.update(record._content)
+        content.update((k, v) for k, v in zip(data.key_tuple, data.row) if type(v) is not Record)
+        return Record(self._layers + (Layer(step, data),), content)
 
     def attached(self, step: Step, key: str, other: "Record") -> "Record":
         """A new record with ``other`` attached under ``key``: every key of ``other`` becomes readable here."""
@@ -146,47 +137,41 @@ class Record(_RegisteredMapping):
     # -- reading ------------------------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        position = self._shape.index.get(key)
-        if position is None:
-            raise KeyError(key)
-        return self._row[position]
+        return self._content[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        position = self._shape.index.get(key)
-        return default if position is None else self._row[position]
+        return self._content.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._shape.index
+        return key in self._content
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._shape.keys)
+        return iter(self._content)
 
     def __len__(self) -> int:
-        return len(self._row)
+        return len(self._content)
 
     def keys(self) -> KeysView[str]:
-        return self._shape.index.keys()
+        return self._content.keys()
 
-    def values(self) -> tuple[Any, ...]:  # type: ignore[override]  # a tuple: cheaper, and readers add to it
-        return self._row
+    def values(self) -> ValuesView[Any]:
+        return self._content.values()
 
-    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
-        return zip(self._shape.keys, self._row)
+    def items(self) -> ItemsView[str, Any]:
+        return self._content.items()
 
     def to_dict(self) -> dict[str, Any]:
         """A plain copy of the effective content (attached records' keys included)."""
-        return dict(zip(self._shape.keys, self._row))
+        return self._content.copy()
+
+    def pick(self, keys: Iterable[str], default: Any = None) -> tuple[Any, ...]:
+        """The values under ``keys``, in their order, with ``default`` for each key the record lacks."""
+        return tuple(map(self._content.get, keys, repeat(default)))
 
     @property
     def layers(self) -> tuple[Layer, ...]:
         """Every write, oldest first."""
         return self._layers
-
-    @property
-    def layout(self) -> tuple[str, ...]:
-        """The keys in order, as one tuple object shared by every record with the same keys in the same order
-        (layouts live as long as the process), so a reader can cache work per layout by identity."""
-        return self._shape.keys
 
     def attached_records(self) -> list[tuple[str, "Record"]]:
         """The records attached to this one, with their attachment keys, oldest first."""
@@ -213,13 +198,13 @@ class Record(_RegisteredMapping):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Record):
-            return self.to_dict() == other.to_dict() and self._layers == other._layers
+            return self._content == other._content and self._layers == other._layers
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Record({self.to_dict()!r}, layers={len(self._layers)})"
+        return f"Record({self._content!r}, layers={len(self._layers)})"
 
 
 Mapping.register(Record)
@@ -227,51 +212,6 @@ Mapping.register(Record)
 _MISSING = object()
 # Builds a Layer without the Python-level NamedTuple constructor (a third of the cost of a small write).
 _new_layer = tuple.__new__
-
-
-class _Shape:
-    """The keys of a record, in order, with each key's position in the record's row of values.
-
-    Shapes are shared: every record with the same keys in the same order points at one shape, and the step
-    from a shape to the shape after writing some keys is computed once and remembered (``transition``).
-    """
-
-    __slots__ = ("keys", "index", "_transitions")
-
-    def __init__(self, keys: tuple[str, ...]):
-        self.keys = keys
-        self.index = {key: position for position, key in enumerate(keys)}
-        self._transitions: dict[tuple[str, ...], tuple["_Shape", tuple[int, ...], tuple[Any, ...], bool]] = {}
-
-    def transition(self, written: tuple[str, ...]) -> tuple["_Shape", tuple[int, ...], tuple[Any, ...], bool]:
-        """(the shape after writing ``written``, each written key's position, the cells to append, whether the
-        written keys are exactly the new shape's keys in order, so the written values are the whole row)."""
-        known = self._transitions.get(written)
-        if known is not None:
-            return known
-        index = self.index
-        new_keys = [key for key in dict.fromkeys(written) if key not in index]
-        shape = _shape_for(self.keys + tuple(new_keys)) if new_keys else self
-        positions = tuple(shape.index[key] for key in written)
-        result = (shape, positions, (None,) * len(new_keys), positions == tuple(range(len(shape.keys))))
-        if len(self._transitions) < _TRANSITIONS_PER_SHAPE:
-            self._transitions[written] = result
-        return result
-
-
-_TRANSITIONS_PER_SHAPE = 4096
-_SHAPES: dict[tuple[str, ...], _Shape] = {}
-
-
-def _shape_for(keys: tuple[str, ...]) -> _Shape:
-    shape = _SHAPES.get(keys)
-    if shape is None:
-        shape = _SHAPES[keys] = _Shape(keys)
-    return shape
-
-
-_ROOT = _shape_for(())
-_EMPTY = Record((), _ROOT, ())
 
 
 class _LayerData(_RegisteredMapping):
