@@ -112,14 +112,6 @@ def test_keys_are_in_the_order_they_were_first_written():
                                        ("y", "first"), ("d", 5)]
 
 
-def test_pick_reads_many_keys_in_the_order_asked_with_a_default():
-    """``pick`` gives the values under the keys asked for, in that order, the default for absent keys."""
-    record = Record.create(FETCH, {"a": 1, "b": None}).updated(CODE, {"c": 3})
-    assert record.pick(["c", "missing", "a", "b"], "-") == (3, "-", 1, None)
-    assert record.pick([]) == ()
-    assert record.pick(["missing"]) == (None,)
-
-
 def test_a_record_and_the_record_it_was_written_on_are_independent():
     """Writing on a record (or attaching it) changes neither it nor any other record made from it."""
     base = Record.create(FETCH, {"a": 1})

@@ -7,12 +7,11 @@ the respondent id. A bad value must stop the run with one line naming the record
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
-from itertools import repeat
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.records import Record
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 
 __all__ = ["UID_KEY", "record_id", "record_time", "RecordColumns"]
@@ -47,21 +46,48 @@ def record_time(record: Mapping[str, object], key: str) -> datetime:
     return parsed
 
 
+_LAYOUTS = 4096
+"""How many key layouts one :class:`RecordColumns` remembers."""
+
+
 class RecordColumns:
     """Reads the values of a fixed list of keys out of many records: ``columns(record)`` is the tuple of the
     record's values under ``keys``, with ``missing`` for a key the record lacks.
 
-    Copying a wide record into a dictionary to look up a hundred keys costs more than the look-ups; the look-ups
-    are done in one pass in C instead (:meth:`Record.pick`, or the ``get`` of any other mapping).
+    Looking a hundred keys up one by one in a wide record costs more than reading the record's values in order:
+    records with the same keys in the same order (a key layout; most records share one with many others) hold
+    their values in the same positions, so the positions of ``keys`` are worked out once per layout, remembered
+    under the layout's keys, and the values are picked from the record's values with one
+    ``operator.itemgetter`` call. (Iterating a Mapping gives its keys in the order of its values.) Position
+    ``len(layout)`` is ``missing``, appended to the values. At most ``_LAYOUTS`` layouts are remembered, so an
+    instance reading records of ever new layouts does not keep them all.
     """
 
-    __slots__ = ("_keys", "_missing")
+    __slots__ = ("_keys", "_missing", "_getters")
 
     def __init__(self, keys: Sequence[str], missing: Any = None):
-        self._keys = tuple(keys)
-        self._missing = missing
+        self._keys = list(keys)
+        self._missing = (missing,)
+        self._getters: dict[tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
 
     def __call__(self, record: Mapping[str, Any]) -> tuple[Any, ...]:
-        if type(record) is Record:
-            return record.pick(self._keys, self._missing)
-        return tuple(map(record.get, self._keys, repeat(self._missing)))
+        layout = tuple(record)
+        getter = self._getters.get(layout)
+        if getter is None:
+            getter = self._getter(layout)
+            if len(self._getters) >= _LAYOUTS:
+                self._getters.clear()
+            self._getters[layout] = getter
+        return getter(tuple(record.values()) + self._missing)
+
+    def _getter(self, layout: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        position = {key: index for index, key in enumerate(layout)}
+        absent = len(layout)
+        positions = [position.get(key, absent) for key in self._keys]
+        if len(positions) == 1:  # an itemgetter of one position returns the item itself, not a tuple
+            def single(values: tuple[Any, ...], at: int = positions[0]) -> tuple[Any, ...]:
+                return (values[at],)
+            return single
+        if not positions:
+            return lambda values: ()
+        return operator.itemgetter(*positions)

@@ -20,9 +20,8 @@ by :mod:`redss_pipeline.core.audit_trail`.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, KeysView, Mapping, ValuesView
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]
@@ -117,7 +116,8 @@ class Record(_RegisteredMapping):
         if Record in map(type, data.row):
             return self._attaching(step, data)
         content = self._content.copy()
-        content.update(zip(data.key_tuple, data.row))
+        # A dict merges into a dict without building a pair per key: the common case, kept short.
+        content.update(updates if type(updates) is dict else zip(data.key_tuple, data.row))
         return Record(self._layers + (_new_layer(Layer, (step, data)),), content)
 
     def _attaching(self, step: Step, data: "_LayerData") -> "Record":
@@ -163,10 +163,6 @@ class Record(_RegisteredMapping):
     def to_dict(self) -> dict[str, Any]:
         """A plain copy of the effective content (attached records' keys included)."""
         return self._content.copy()
-
-    def pick(self, keys: Iterable[str], default: Any = None) -> tuple[Any, ...]:
-        """The values under ``keys``, in their order, with ``default`` for each key the record lacks."""
-        return tuple(map(self._content.get, keys, repeat(default)))
 
     @property
     def layers(self) -> tuple[Layer, ...]:
