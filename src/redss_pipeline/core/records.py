@@ -11,7 +11,8 @@ Semantics kept from 2019 (spec pipeline.md section 6, README decision 7):
 - writes never delete a key; a later write to a key overrides the earlier value;
 - a layer may attach other records (a respondent's survey record): reading a key looks in the newest layer's
   own values, then in the records attached in that layer, then in older layers. The effective content is
-  computed once per write, so reads are plain dictionary look-ups;
+  computed once per write (the previous record's dictionary, copied, with the new values written in) and
+  kept by the record as its own dictionary, so reads are plain dictionary look-ups;
 - the full chain of values any key took can be listed with :meth:`Record.history`.
 
 The 2019 JSON layout is read and written by :mod:`redss_pipeline.core.traced_data_json`; the compact audit trail
@@ -115,7 +116,9 @@ class Record(_RegisteredMapping):
         data = _LayerData.of(updates)
         if Record in map(type, data.row):
             return self._attaching(step, data)
-        content = self._content.copy()
+        # dict() rather than .copy(): a copy keeps all the room the previous dictionary grew, dict() packs a
+        # sparse one, which keeps a chunk's records small enough to stay in the processor's cache.
+        content = dict(self._content)
         # A dict merges into a dict without building a pair per key: the common case, kept short.
         content.update(updates if type(updates) is dict else zip(data.key_tuple, data.row))
         return Record(self._layers + (_new_layer(Layer, (step, data)),), content)
@@ -123,7 +126,7 @@ class Record(_RegisteredMapping):
     def _attaching(self, step: Step, data: "_LayerData") -> "Record":
         # The rare path (once per message): a layer that attaches records. 2019 order: the layer's own keys,
         # then its attached records (the first attached wins a shared key), then older layers.
-        content = self._content.copy()
+        content = dict(self._content)
         attached = [v for v in data.row if type(v) is Record]
         for record in reversed(attached):
             content.update(record._content)
