@@ -116,8 +116,8 @@ class Record(_RegisteredMapping):
         data = _LayerData.of(updates)
         if Record in map(type, data.row):
             return self._attaching(step, data)
-        # dict() rather than .copy(): a copy keeps all the room the previous dictionary grew, dict() packs a
-        # sparse one, which keeps a chunk's records small enough to stay in the processor's cache.
+        # dict() rather than .copy(): a copy keeps all the spare room the previous dictionary grew into, dict()
+        # packs a sparse one, so a chunk's records take less memory and reading them misses the cache less.
         content = dict(self._content)
         # A dict merges into a dict without building a pair per key: the common case, kept short.
         content.update(updates if type(updates) is dict else zip(data.key_tuple, data.row))
