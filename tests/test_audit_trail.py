@@ -250,7 +250,7 @@ def test_explain_of_an_unknown_uid_is_an_error(trail_path):
 
 def test_a_forgotten_survey_record_is_written_again_and_reads_back_equal(tmp_path, monkeypatch):
     """Past the writer's memory bound, a shared record met again is written a second time, still correct."""
-    monkeypatch.setattr("redss_pipeline.core.audit_trail._IDENTITY_LIMIT", 1)
+    monkeypatch.setattr("redss_pipeline.core.audit_trail._ATTACHED_LIMIT", 1)
     step = Step("u", "s", 1.0)
     survey_a = Record.create(step, {"uid": "a", "gender": "f"})
     survey_b = Record.create(step, {"uid": "b", "gender": "m"})
@@ -261,3 +261,32 @@ def test_a_forgotten_survey_record_is_written_again_and_reads_back_equal(tmp_pat
     assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 3
     trail = AuditTrail.load(path)
     assert trail.records_for("a") == [messages[0], messages[2]] and trail.records_for("b") == [messages[1]]
+
+
+def test_equal_survey_records_built_apart_are_written_once(tmp_path):
+    """The writer recognises an attached record by its value: two equal survey records made separately (as a
+    streamed stage builds them) are written once and both messages read back with it."""
+    step = Step("u", "s", 1.0)
+    surveys = [Record.create(step, {"uid": "a", "gender": "f"}).updated(Step("u", "clean", 2.0), {"gender": "female"})
+               for _ in range(2)]
+    messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
+                for i, survey in enumerate(surveys)]
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, messages)
+    assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 1
+    assert AuditTrail.load(path).records_for("a") == messages
+
+
+def test_labels_that_differ_only_in_a_number_type_stay_apart(tmp_path):
+    """Layers of labels are recognised by value: a Confidence of 1.0 and one of 1 are different values in the
+    file, however often the first was written before."""
+    step = Step("u", "s", 1.0)
+    coded = Step("u", "code", 2.0)
+    confidences = [1.0, 1.0, 1.0, 1, True, 1.0]
+    records = [Record.create(step, {"uid": f"u{i}"}).updated(coded, {"codes": [{"CodeID": "c", "Confidence": c}]})
+               for i, c in enumerate(confidences)]
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, records)
+    trail = AuditTrail.load(path)
+    back = [trail.records_for(f"u{i}")[0]["codes"][0]["Confidence"] for i in range(len(confidences))]
+    assert [(type(value), value) for value in back] == [(type(c), c) for c in confidences]

@@ -52,10 +52,18 @@ Where the bytes go: each step, key and shape is written once however many record
 respondent's uid), after which each use costs a small number; a value used by one record only (the message
 text, its times) is written once inline and referred to as ``-n`` within that record. A layer whose values
 all have numbers (e.g. 90 matrix columns) gets an ``"l"`` entry the second time it occurs and then costs one
-number. A record attached to several messages is written once. The value and layer tables stop growing at
-``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, and the writer
-recognises the last ``_IDENTITY_LIMIT`` attached records it used, which bounds its memory for a million
-records; beyond those bounds values are written inline and a forgotten survey record is written again.
+number. A record attached to several messages is written once per batch of records the writer is given (stage
+3 gives it one chunk of respondents at a time).
+
+How the writer remembers: everything is keyed by values, in tables that belong to the writer (one run's
+trail) and are bounded. Steps are found by the :class:`Step` value, shapes by step and keys, values by a token
+of their JSON value, numbered layers by their element numbers, and a layer holding dicts or lists (labels) by
+its shape and the ``repr`` of its values, which is cheaper than walking the labels value by value. An attached
+record is found again when an earlier one in the same batch has equal layers. The value and layer tables stop
+growing at ``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, the layers
+found by text at ``_LAYERS_BY_TEXT_LIMIT`` and the attached records at ``_ATTACHED_LIMIT``; beyond those bounds
+values are written inline and a forgotten survey record is written again, which costs bytes, never
+correctness. Entries are encoded with the public :mod:`json` encoder.
 
 Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
 between the records read back; treat them as read-only, like the records themselves.
@@ -66,9 +74,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections import OrderedDict
 from datetime import datetime, timezone
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn
 
@@ -81,26 +87,21 @@ FORMAT_NAME = "redss-audit-trail"
 FORMAT_VERSION = 1
 
 # Bounds on the writer's memory, in entries: the value and layer tables stop growing at _TABLE_LIMIT; the
-# sets of things seen once are emptied when they reach _SEEN_LIMIT.
+# sets of things seen once are emptied when they reach _SEEN_LIMIT; the attached records recognised in a
+# batch are forgotten when there are _ATTACHED_LIMIT of them (one met again afterwards is written again,
+# which costs bytes, never correctness).
 _TABLE_LIMIT = 200_000
 _SEEN_LIMIT = 200_000
-# Attached records and steps are recognised by identity, so the writer holds the ones it remembers (an id
-# cannot be reused while its object lives). It remembers the most recently used _IDENTITY_LIMIT of each; one
-# met again after being forgotten is written again, which costs bytes, never correctness.
-_IDENTITY_LIMIT = 100_000
+_ATTACHED_LIMIT = 100_000
+_LAYERS_BY_TEXT_LIMIT = 20_000
 
-_LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
-if c_make_encoder is not None:
-    # The same encoding without building an encoder for every line (JSONEncoder.encode makes one per call,
-    # which cost as much as encoding a short line). The entries hold only JSON types and never a cycle.
-    _c_line = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False,
-                             False, True)
-
-    def _LINE(entry: Any) -> str:  # noqa: F811
-        return "".join(_c_line(entry, 0))
+# One entry as one line of compact ASCII JSON.
+_LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
 
 _DECODER = json.JSONDecoder()
-_JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_JSON_TYPES = _SCALAR_TYPES | {list, dict}
+_JUST_STRINGS = {str}
 _MISSING = object()
 
 
@@ -167,29 +168,47 @@ class _Scope:
 
 
 class _TrailWriter:
+    """Encodes records into entries. Everything it remembers is keyed by values and belongs to this writer,
+    that is to one run's audit trail; each table below says what bounds it."""
+
     def __init__(self, handle: BinaryIO, id_key: str, target: str):
         self._handle = handle
         self._id_key = id_key
         self._target = target
-        self._out: list[str] = []
+        self._out: list[str] = []  # encoded lines not yet written to the file
+        self._written = 0  # "r" entries so far
+        # key -> key number. Bounded by the keys the pipeline writes (a few hundred column names).
         self._keys: dict[str, int] = {}
+        # step -> step number (Step is a frozen dataclass: compared and hashed by its user, source and time).
+        # Bounded by the steps of the run and the metadata of the raw files' layers.
         self._steps: dict[Step, int] = {}
-        self._step_numbers: dict[int, tuple[Step, int]] = {}  # id(step) -> (step held, number)
-        self._shapes: dict[tuple[int | None, tuple[str, ...]], int] = {}
-        # A value's token: a string itself; (type, value) for other scalars; (type, shape, child numbers)
-        # for a dict or list whose items all have value numbers. Other dicts and lists have no token.
+        # (step or None, keys) -> shape number. Bounded by the steps times the key lists each step writes.
+        self._shapes: dict[tuple[Step | None, tuple[str, ...]], int] = {}
+        # value token -> value number. A token stands for a value and its JSON type: a string is its own
+        # token; another scalar is (type, value), a float by its repr (-0.0 apart from 0.0); a dict or list
+        # whose items all have value numbers is (type, shape number or nothing, item numbers). Values whose
+        # items do not all have numbers have no token and are always written inline. Stops growing at
+        # _TABLE_LIMIT entries; values met afterwards are written inline.
         self._values: dict[Any, int] = {}
-        self._seen: set[Any] = set()
-        self._layers: dict[tuple, int] = {}
-        self._layers_seen: set[tuple] = set()
-        self._layer_by_identity: dict[tuple[int, int], tuple[Any, Any, int]] = {}
-        self._value_by_identity: dict[int, tuple[Any, int]] = {}
-        # id(record) -> (number, record held, first value of its id key), least recently used first
-        self._attached: OrderedDict[int, tuple[int, Record, Any]] = OrderedDict()
-        self._attached_count = 0
-        self._attachments: list[Any] = []  # first id values of the records attached in the layer being encoded
-        self._just_strings = {str}
-        self._written = 0
+        # tokens met once, not yet numbered: a value gets a number the second time it is used. Emptied
+        # when it reaches _SEEN_LIMIT (a value then forgotten costs its bytes inline once more).
+        self._values_seen: set[Any] = set()
+        # (shape number, element numbers...) -> layer number, for layers whose elements are all value
+        # numbers; and the layers met once. Bounded like the value table.
+        self._layers: dict[tuple[int, ...], int] = {}
+        self._layers_seen: set[tuple[int, ...]] = set()
+        # (shape number, repr of the values) -> layer number, for numbered layers holding dicts or lists. The
+        # repr of built-in values tells apart all that the file does (1, 1.0 and True; a str from an int key)
+        # and more (a tuple from a list), so an equal text is an equal layer. Emptied when it holds
+        # _LAYERS_BY_TEXT_LIMIT layers.
+        self._layers_by_text: dict[tuple[int, str], int] = {}
+        # Attached records written in the current batch (see add), found again by value: the bucket key is
+        # a hashable summary of the record (_attached_key) and a candidate is the same record when its
+        # layers are equal, which determines a record completely. Each holds (record, number, first id
+        # value); emptied after every batch and when it holds _ATTACHED_LIMIT records.
+        self._attached: dict[tuple[Any, ...], list[tuple[Record, int, Any]]] = {}
+        self._attached_held = 0
+        self._attached_count = 0  # "a" entries so far
 
     def _emit(self, entry: list[Any]) -> None:
         self._out.append(_LINE(entry))
@@ -216,71 +235,78 @@ class _TrailWriter:
                 self._record(record)
             except _NotJson as error:
                 raise AuditTrailError(str(error), path=self._target, record=index) from None
-        # What is recognised by identity belongs to this batch of records (stage 3 adds one chunk of respondents
-        # at a time, whose records share nothing with the next chunk's): let it go with them.
-        self._layer_by_identity.clear()
-        self._value_by_identity.clear()
-        self._attached.clear()
+        # Stage 3 adds one chunk of respondents at a time; the survey records attached to their messages are
+        # not attached to the next chunk's, so the memory of them goes with the batch.
+        self._forget_attached()
 
     def end(self) -> None:
         self._flush()
         self._handle.write((_LINE(["end", self._written]) + "\n]\n").encode("ascii"))
 
     def _record(self, record: Record) -> None:
-        layers, first_id = self._layers_of(record)
+        layers, first_id = self._encode_record(record)
         # The id element is encoded last and on its own, so a reader indexes the file from the start of each
         # "r" line; by then the id has usually been met before and has a value number.
         self._emit(["r", self._element(None if first_id is _MISSING else first_id, _Scope()), *layers])
         self._written += 1
 
-    def _layers_of(self, record: Record) -> tuple[list[Any], Any]:
+    def _encode_record(self, record: Record) -> tuple[list[Any], Any]:
         """The encoded layers of ``record`` (defining its attached records first) and the first value its id
         key took, in Record.history order: a layer's attached records, then the layer's own value."""
         id_key = self._id_key
         scope = _Scope()
         first_id: Any = _MISSING
-        layers = []
-        remaining = iter(record.layers)
-        for layer in remaining:
-            self._attachments.clear()
-            layers.append(self._layer(layer, scope))
-            for attached_first_id in self._attachments:
-                first_id = attached_first_id
-                if first_id is not _MISSING:
-                    break
-            value = layer.data.get(id_key, _MISSING)
-            if first_id is _MISSING and value is not _MISSING and not isinstance(value, Record):
-                first_id = value
-            if first_id is not _MISSING:
-                break
-        # Once the id is known, the layers are only encoded; a layer met before is found by identity here.
-        by_identity = self._layer_by_identity
-        for layer in remaining:
-            step, data = layer
-            known = by_identity.get((id(step), id(data)))
-            if known is not None and known[0] is step and known[1] is data:
-                layers.append(known[2])
-            else:
-                self._attachments.clear()
-                layers.append(self._layer(layer, scope))
-        return layers, first_id
+        encoded = []
+        attached_ids: list[Any] = []
+        for layer in record.layers:
+            encoded.append(self._layer(layer, scope, attached_ids))
+            if first_id is _MISSING:
+                for attached_id in attached_ids:
+                    if attached_id is not _MISSING:
+                        first_id = attached_id
+                        break
+                else:
+                    value = layer.data.get(id_key, _MISSING)
+                    if value is not _MISSING and not isinstance(value, Record):
+                        first_id = value
+            attached_ids.clear()
+        return encoded, first_id
 
-    def _define_attached(self, record: Record) -> tuple[int, Any]:
-        """The number of ``record`` as an attached record (written now if new) and its first id value."""
-        known = self._attached.get(id(record))
-        if known is not None:
-            self._attached.move_to_end(id(record))
-            return known[0], known[2]
-        outer = list(self._attachments)
-        layers, first_id = self._layers_of(record)
-        self._attachments[:] = outer
-        self._emit(["a", *layers])
+    def _attached_record(self, record: Record) -> tuple[int, Any]:
+        """The number of ``record`` as an attached record (written now unless an equal one was written in
+        this batch) and the first value its id key took."""
+        key = self._attached_key(record)
+        bucket = self._attached.get(key)
+        if bucket is not None:
+            layers = record.layers
+            for held, number, first_id in bucket:
+                if held.layers == layers:
+                    return number, first_id
+        encoded, first_id = self._encode_record(record)
+        self._emit(["a", *encoded])
         number = self._attached_count
         self._attached_count += 1
-        self._attached[id(record)] = (number, record, first_id)
-        if len(self._attached) > _IDENTITY_LIMIT:
-            self._attached.popitem(last=False)
+        if self._attached_held >= _ATTACHED_LIMIT:
+            self._forget_attached()
+        self._attached.setdefault(key, []).append((record, number, first_id))
+        self._attached_held += 1
         return number, first_id
+
+    def _attached_key(self, record: Record) -> tuple[Any, ...]:
+        """A hashable summary of a record's value that tells most records apart: its number of layers, its
+        newest layer's step and the scalar values of its first layer (a survey record's first layer holds the
+        respondent's raw answers)."""
+        layers = record.layers
+        if not layers:
+            return ()
+        first_values = tuple(layers[0].data.values())
+        if not _SCALAR_TYPES.issuperset(map(type, first_values)):
+            first_values = tuple(value for value in first_values if type(value) in _SCALAR_TYPES)
+        return (len(layers), layers[-1].step, first_values)
+
+    def _forget_attached(self) -> None:
+        self._attached.clear()
+        self._attached_held = 0
 
     # -- tables -------------------------------------------------------------------------------------------
 
@@ -294,55 +320,46 @@ class _TrailWriter:
         return number
 
     def _step(self, step: Step) -> int:
-        known = self._step_numbers.get(id(step))
-        if known is not None:
-            return known[1]
         number = self._steps.get(step)
         if number is None:
             scope = _Scope()
             self._emit(["s", self._element(step.user, scope), self._element(step.source, scope),
                         self._element(step.timestamp, scope)])
             number = self._steps[step] = len(self._steps)
-        if len(self._step_numbers) >= _IDENTITY_LIMIT:
-            self._step_numbers.clear()
-        self._step_numbers[id(step)] = (step, number)
         return number
 
-    def _shape(self, step: int | None, keys: tuple[str, ...]) -> int:
+    def _shape(self, step: Step | None, keys: tuple[str, ...]) -> int:
         number = self._shapes.get((step, keys))
         if number is None:
+            step_number = None if step is None else self._step(step)
             key_numbers = [self._key(key) for key in keys]
-            self._emit(["h", step, key_numbers])
+            self._emit(["h", step_number, key_numbers])
             number = self._shapes[(step, keys)] = len(self._shapes)
         return number
 
-    def _layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
-        # Records share layer objects that a step wrote identically on many records (redss_pipeline.core.records
-        # interns them); once such a layer has a number, it is found again by identity without re-encoding.
+    def _layer(self, layer: Layer, scope: _Scope, attached_ids: list[Any]) -> int | list[Any]:
+        """A layer number, or the layer inline; the first id values of the records it attaches are added to
+        ``attached_ids``."""
         data = layer.data
-        known = self._layer_by_identity.get((id(layer.step), id(data)))
-        if known is not None and known[0] is layer.step and known[1] is data:
-            return known[2]
-        encoded = self._encode_layer(layer, scope)
-        if type(encoded) is int:
-            if len(self._layer_by_identity) >= _IDENTITY_LIMIT:
-                self._layer_by_identity.clear()
-            self._layer_by_identity[(id(layer.step), id(data))] = (layer.step, data, encoded)
-        return encoded
-
-    def _encode_layer(self, layer: Layer, scope: _Scope) -> int | list[Any]:
-        data = layer.data
-        keys = data.keys()
-        items: list[Any] = [self._shape(self._step(layer.step), tuple(keys))]  # a tuple already: the same object
+        items: list[Any] = [self._shape(layer.step, tuple(data.keys()))]
         values = data.values()
         values_get = self._values.get
         # A layer of strings that all have value numbers (the analysis columns: a hundred "0", "1" and code
-        # names) is looked up in one pass in C; any other layer value by value.
-        if self._just_strings == set(map(type, values)):
+        # names) is looked up in one pass; any other layer value by value.
+        kinds = set(map(type, values))
+        if kinds == _JUST_STRINGS:
             numbers = list(map(values_get, values))
             if None not in numbers:
                 items += numbers
                 return self._numbered_layer(items)
+        text_key = None
+        if (dict in kinds or list in kinds) and Record not in kinds:
+            # Labels and lists of labels: walking them value by value costs far more than printing them, so a
+            # layer holding them is first looked up by its shape and the text of its values.
+            text_key = (items[0], repr(list(values)))
+            number = self._layers_by_text.get(text_key)
+            if number is not None:
+                return number
         all_numbered = True
         element = self._element
         interned = self._interned
@@ -353,8 +370,8 @@ class _TrailWriter:
                 if item is None:
                     item = interned(value, value, scope)
             elif kind not in _JSON_TYPES and isinstance(value, Record):
-                number, first_id = self._define_attached(value)
-                self._attachments.append(first_id)
+                number, first_id = self._attached_record(value)
+                attached_ids.append(first_id)
                 items.append({"r": number})
                 all_numbered = False
                 continue
@@ -365,7 +382,12 @@ class _TrailWriter:
             items.append(item)
         if not all_numbered:
             return items
-        return self._numbered_layer(items)
+        encoded = self._numbered_layer(items)
+        if text_key is not None and type(encoded) is int:
+            if len(self._layers_by_text) >= _LAYERS_BY_TEXT_LIMIT:
+                self._layers_by_text.clear()
+            self._layers_by_text[text_key] = encoded
+        return encoded
 
     def _numbered_layer(self, items: list[Any]) -> int | list[Any]:
         """The layer number of a layer whose items are all numbers, or the items while it is new."""
@@ -386,24 +408,14 @@ class _TrailWriter:
         kind = type(value)
         if kind is str:
             return self._interned(value, value, scope)
-        if kind is dict or kind is list:
-            # Labels and label lists are shared objects: once one has a value number, find it by identity.
-            known = self._value_by_identity.get(id(value))
-            if known is not None and known[0] is value:
-                return known[1]
-            if kind is dict:
-                items = [self._shape(None, tuple(value))]
-                self._items(value.values(), scope, items)
-                element = self._container(kind, items, {"d": items}, scope)
-            else:
-                items = []
-                self._items(value, scope, items)
-                element = self._container(kind, items, {"l": items}, scope)
-            if type(element) is int and element >= 0:
-                if len(self._value_by_identity) >= _IDENTITY_LIMIT:
-                    self._value_by_identity.clear()
-                self._value_by_identity[id(value)] = (value, element)
-            return element
+        if kind is dict:
+            items = [self._shape(None, tuple(value))]
+            self._items(value.values(), scope, items)
+            return self._container(kind, items, {"d": items}, scope)
+        if kind is list:
+            items = []
+            self._items(value, scope, items)
+            return self._container(kind, items, {"l": items}, scope)
         if value is None or kind is bool or kind is int:
             return self._interned((kind, value), [value], scope)
         if kind is float:
@@ -435,15 +447,15 @@ class _TrailWriter:
         number = scope.tokens.get(token)
         if number is not None:
             return number
-        if token in self._seen:
+        if token in self._values_seen:
             if len(self._values) < _TABLE_LIMIT:
                 number = self._values[token] = len(self._values)
                 self._emit(["v", inline])
                 return number
         else:
-            if len(self._seen) >= _SEEN_LIMIT:
-                self._seen.clear()
-            self._seen.add(token)
+            if len(self._values_seen) >= _SEEN_LIMIT:
+                self._values_seen.clear()
+            self._values_seen.add(token)
         scope.count += 1
         scope.tokens[token] = -scope.count
         return inline
