@@ -286,3 +286,28 @@ def test_raw_file_contents_give_each_records_values_without_building_it(tmp_path
     path.write_text(layout(items), encoding="utf-8")
     with pytest.raises(RawDataError, match=r"s01e01.json: record 3: field '_sha': _sha [0-9a-f]{16}\.\.\. does not"):
         list(RawFile(path).contents())
+
+
+def test_equal_values_built_apart_are_written_once_as_references():
+    """Steps, survey records and lists equal in value are written once and then referred to with py/id, even
+    when they were built separately; reading the file back gives equal records."""
+    def survey():
+        return Record.create(Step("fetcher@example.org", "fetch/csap_demog", 1548000400.0), SURVEY)
+
+    records = [
+        Record.create(Step("fetcher@example.org", "fetch/s02", 1548000600.0), C1)
+        .attached(Step("analyst@example.org", "combine/surveys", 1549000000.0), "demog", survey())
+        .updated(Step("analyst@example.org", "combine/surveys", 1549000000.0), {"labels_copy": [dict(LABEL)]})
+        for _ in range(2)
+    ]
+    written = json.loads(dumps_traced_data(records))
+    # record 0: newest layer 1 (its labels_copy list 2, metadata 3), attaching layer 4 (the survey record 5,
+    # whose gender_coded list equals list 2, metadata 6; the layer's own metadata is step 3 again), layer 7
+    # with metadata 8. Record 1 refers to the step, the list, the survey record and the first layer's step.
+    assert written[0]["_prev"]["_metadata"] == {"py/id": 3}
+    assert written[0]["_prev"]["_data"]["demog"]["_data"] == dict(SURVEY, gender_coded={"py/id": 2})
+    assert written[1]["_metadata"] == {"py/id": 3}
+    assert written[1]["_data"]["labels_copy"] == {"py/id": 2}
+    assert written[1]["_prev"]["_data"]["demog"] == {"py/id": 5}
+    assert written[1]["_prev"]["_prev"]["_metadata"] == {"py/id": 8}
+    assert loads_traced_data(json.dumps(written), source_name="x.json") == records

@@ -14,13 +14,16 @@ section 4) and never imports or instantiates anything a file names:
 
 Each 2019 layer becomes one :class:`~redss_pipeline.core.records.Layer` whose :class:`~redss_pipeline.core.records.Step`
 carries that layer's own metadata, so a file read and written back keeps its data, layers, metadata and
-``_sha`` values, and a file in the layout this module writes comes back byte for byte. Objects met twice
-(an attached survey record shared by several messages, a step shared by many records, a shared list) are
-written once and then as ``py/id`` references, as jsonpickle did.
+``_sha`` values, and a file in the layout this module writes comes back byte for byte. Values met twice (a
+step shared by many records, an attached survey record shared by several messages, a list) are written once
+and then as ``py/id`` references. jsonpickle decided that by object identity; this writer decides it by value,
+which gives the same file wherever equal values were one object (a 2019 file whose equal metadata objects
+were written apart comes back with references instead, holding the same records).
 
 ``_sha`` is SHA-256 of ``json.dumps({"data": D, "prev_sha": P}, sort_keys=True)``, where ``D`` is the layer's
 ``_data`` with attached records replaced by their ``_sha`` and ``P`` the previous layer's ``_sha`` (``""`` for
-the first). It is checked on read and computed on write, once per layer; records never carry it.
+the first). It is checked on read and computed on write, once per layer (an attached record's once per
+record attaching it); records never carry it.
 
 Caveat for 2019 stage-3 output: 2019 records were mutable, so a survey record attached to a message and
 updated afterwards has a newer ``_sha`` than the one the attaching layer was hashed with. Such files fail the
@@ -37,7 +40,6 @@ import re
 import secrets
 from array import array
 from bisect import bisect_right
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence, TextIO
 
@@ -53,28 +55,11 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 _RECORD_ATTRIBUTES = frozenset({"_data", "_metadata", "_prev", "_sha", "py/object"})
 _METADATA_ATTRIBUTES = frozenset({"user", "source", "timestamp", "py/object"})
 
-_quote = encode_basestring_ascii
+# A string as JSON text, ASCII only (the layout escapes every non-ASCII character).
+_quote: Callable[[str], str] = json.JSONEncoder().encode
 
-# json.dumps(obj, sort_keys=True) with Python's default separators, built once (json.dumps builds an encoder
-# per call when given options).
+# json.dumps(obj, sort_keys=True) with Python's default separators: the text the 2019 _sha is computed from.
 _SHA_JSON: Callable[[Any], str] = json.JSONEncoder(sort_keys=True).encode
-if c_make_encoder is not None:
-    # The same text from the C encoder made once: JSONEncoder.encode makes a new one for every call, which
-    # cost as much as encoding a layer. The markers dict detects circular values, as JSONEncoder's does; it is
-    # empty again after each encoding, and replaced after a failed one.
-    def _new_sha_encoder() -> Any:
-        return c_make_encoder({}, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", True,
-                              False, True)
-
-    _sha_encoder = _new_sha_encoder()
-
-    def _SHA_JSON(obj: Any) -> str:  # noqa: F811
-        global _sha_encoder
-        try:
-            return "".join(_sha_encoder(obj, 0))
-        except BaseException:
-            _sha_encoder = _new_sha_encoder()
-            raise
 
 
 def _layer_sha(data_for_sha: dict[str, Any], prev_sha: str) -> str:
@@ -697,14 +682,27 @@ class _atomic_text_file:
 
 class _Writer:
     """Emits the layout exactly as ``json.dumps(..., sort_keys=True, indent=2, separators=(", ", ": "))``
-    would print the jsonpickle form, numbering objects in the same walk so shared ones become references."""
+    would print the jsonpickle form, numbering objects in the same walk.
+
+    jsonpickle refers back to an object it meets again by the object's identity; this writer refers back to a
+    value it wrote before, which gives the same file wherever equal values are the same object (the records
+    stage 2 writes share one step per flow and nothing else). A metadata object is written once per
+    :class:`Step` value, a list once per value, and an attached record once per value; a top-level record is
+    always written in full."""
 
     def __init__(self, emit: Any, target: str):
         self._emit = emit
         self._target = target
-        self._numbers: dict[int, int] = {}  # id(object) -> py/id; the objects stay alive in the records
-        self._count = 1  # the top-level list is object 0
-        self._shas: dict[int, tuple[Record, list[str]]] = {}
+        self._count = 1  # the number of the next object; the top-level list is object 0
+        # py/id of each metadata object written, by its Step (a frozen dataclass, compared by user, source and
+        # time). Bounded by the distinct steps of the records written.
+        self._steps: dict[Step, int] = {}
+        # py/id of each list written, by its repr (which tells 1, 1.0 and True apart, as the file does, and
+        # gives the order of nested keys, which the file sorts). Bounded by the distinct lists written.
+        self._lists: dict[str, int] = {}
+        # py/id of each attached record written, by the value key _summary gives. Bounded by the distinct
+        # attached records written.
+        self._attached: dict[tuple[Any, ...], int] = {}
         self._index = 0
 
     def _fail(self, field: str | None, message: str) -> NoReturn:
@@ -720,53 +718,52 @@ class _Writer:
             self._index = index
             if index:
                 emit(", \n  ")
-            self._record(record, 1)
+            self._record(record, 1, attached=False)
         emit("\n]\n")
 
-    def _number(self, obj: Any) -> int | None:
-        """The py/id of ``obj`` if it was written before; otherwise numbers it and returns None."""
-        number = self._numbers.get(id(obj))
-        if number is None:
-            self._numbers[id(obj)] = self._count
-            self._count += 1
-        return number
-
-    def _layer_shas(self, record: Record) -> list[str]:
-        cached = self._shas.get(id(record))
-        if cached is not None:
-            return cached[1]
+    def _summary(self, record: Record) -> tuple[list[str], tuple[Any, ...]]:
+        """The ``_sha`` of each layer of ``record``, oldest first, and a key that determines the record's value:
+        its newest ``_sha`` (which covers the data of every layer, attached records by their ``_sha``) with each
+        layer's step and the keys of the records it attaches (which cover their steps)."""
+        if not isinstance(record, Record):
+            self._fail(None, f"expected a Record, found {type(record).__name__}")
+        if not record.layers:
+            self._fail(None, "a record with no layers cannot be written (TracedData always has one)")
         shas: list[str] = []
+        parts = []
         prev = ""
         for position, layer in enumerate(record.layers):
             data = layer.data
+            attached: tuple[Any, ...] = ()
             if any(isinstance(v, Record) for v in data.values()):
-                data = {k: (self._layer_shas(v)[-1] if isinstance(v, Record) else v) for k, v in data.items()}
+                summaries = {k: self._summary(v) for k, v in data.items() if isinstance(v, Record)}
+                data = {k: (summaries[k][0][-1] if k in summaries else v) for k, v in data.items()}
+                attached = tuple(summary[1] for summary in summaries.values())
             try:
                 prev = _layer_sha(data if type(data) is dict else dict(data), prev)
             except (TypeError, ValueError) as error:
                 self._fail(f"layer {position}", f"data cannot be written as JSON: {error}")
             shas.append(prev)
-        self._shas[id(record)] = (record, shas)
-        return shas
+            parts.append((layer.step, attached))
+        return shas, (prev, tuple(parts))
 
-    def _record(self, record: Record, level: int) -> None:
+    def _record(self, record: Record, level: int, *, attached: bool) -> None:
         emit = self._emit
-        if not isinstance(record, Record):
-            self._fail(None, f"expected a Record, found {type(record).__name__}")
-        number = self._number(record)
-        if number is not None:
-            emit(_reference(number, level))
-            return
+        shas, key = self._summary(record)
+        if attached:
+            number = self._attached.get(key)
+            if number is not None:
+                emit(_reference(number, level))
+                return
+            self._attached[key] = self._count
+        self._count += 1  # the newest layer is the record's own object
         layers = record.layers
-        if not layers:
-            self._fail(None, "a record with no layers cannot be written (TracedData always has one)")
-        shas = self._layer_shas(record)
         newest = len(layers) - 1
         for position in range(newest, -1, -1):
             depth = level + newest - position
             inner = "\n" + "  " * (depth + 1)
             if position != newest:
-                self._count += 1  # older layers are numbered objects too (they have no identity to refer to)
+                self._count += 1  # older layers are numbered objects too, never referred to on their own
             emit("{" + inner + '"_data": ')
             self._data(layers[position].data, depth + 1, position)
             emit(", " + inner + '"_metadata": ')
@@ -779,11 +776,6 @@ class _Writer:
             emit(f', {inner}"_sha": "{shas[position]}", {inner}"py/object": "{_TRACED_DATA}"\n' + "  " * depth + "}")
 
     def _metadata(self, step: Step, level: int) -> None:
-        number = self._number(step)
-        if number is not None:
-            self._emit(_reference(number, level))
-            return
-        inner = "\n" + "  " * (level + 1)
         if type(step.user) is not str or type(step.source) is not str:
             self._fail("_metadata", "a step's user and source must be strings")
         timestamp = step.timestamp
@@ -793,6 +785,13 @@ class _Writer:
             stamp = _scalar(timestamp)
         else:
             self._fail("_metadata", f"timestamp must be a number or a string, found {type(timestamp).__name__}")
+        number = self._steps.get(step)
+        if number is not None:
+            self._emit(_reference(number, level))
+            return
+        self._steps[step] = self._count
+        self._count += 1
+        inner = "\n" + "  " * (level + 1)
         self._emit(
             f'{{{inner}"py/object": "{_METADATA}", {inner}"source": {_quote(step.source)}, '
             f'{inner}"timestamp": {stamp}, {inner}"user": {_quote(step.user)}\n' + "  " * level + "}"
@@ -814,7 +813,7 @@ class _Writer:
             if type(value) is str:
                 emit(_quote(value))
             elif isinstance(value, Record):
-                self._record(value, level + 1)
+                self._record(value, level + 1, attached=True)
             else:
                 self._value(value, level + 1, position, key)
         emit("\n" + "  " * level + "}")
@@ -825,19 +824,23 @@ class _Writer:
         if kind is str:
             emit(_quote(value))
         elif kind is list:
-            number = self._number(value)
+            text = repr(value)
+            number = self._lists.get(text)
             if number is not None:
                 emit(_reference(number, level))
-            elif not value:
+                return
+            self._lists[text] = self._count
+            self._count += 1
+            if not value:
                 emit("[]")
-            else:
-                inner = "\n" + "  " * (level + 1)
-                separator = "[" + inner
-                for item in value:
-                    emit(separator)
-                    separator = ", " + inner
-                    self._value(item, level + 1, position, key)
-                emit("\n" + "  " * level + "]")
+                return
+            inner = "\n" + "  " * (level + 1)
+            separator = "[" + inner
+            for item in value:
+                emit(separator)
+                separator = ", " + inner
+                self._value(item, level + 1, position, key)
+            emit("\n" + "  " * level + "]")
         elif kind is dict:
             if not value:
                 emit("{}")
