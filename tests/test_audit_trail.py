@@ -290,3 +290,15 @@ def test_labels_that_differ_only_in_a_number_type_stay_apart(tmp_path):
     trail = AuditTrail.load(path)
     back = [trail.records_for(f"u{i}")[0]["codes"][0]["Confidence"] for i in range(len(confidences))]
     assert [(type(value), value) for value in back] == [(type(c), c) for c in confidences]
+
+
+def test_survey_records_that_differ_only_in_a_number_type_stay_apart(tmp_path):
+    """An attached record is recognised by value as the file holds it: 1 and 1.0 are not the same answer."""
+    step = Step("u", "s", 1.0)
+    surveys = [Record.create(step, {"uid": "a", "age": age}) for age in (18, 18.0, 18)]
+    messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
+                for i, survey in enumerate(surveys)]
+    path = tmp_path / "traced_data.json"
+    write_audit_trail(path, messages)
+    back = AuditTrail.load(path).records_for("a")
+    assert [type(message["age"]) for message in back] == [int, float, int]

@@ -204,7 +204,7 @@ class _TrailWriter:
         self._layers_by_text: dict[tuple[int, str], int] = {}
         # Attached records written in the current batch (see add), found again by value: the bucket key is
         # a hashable summary of the record (_attached_key) and a candidate is the same record when its
-        # layers are equal, which determines a record completely. Each holds (record, number, first id
+        # layers are the same (_same_layers), which determines a record completely. Each holds (record, number, first id
         # value); emptied after every batch and when it holds _ATTACHED_LIMIT records.
         self._attached: dict[tuple[Any, ...], list[tuple[Record, int, Any]]] = {}
         self._attached_held = 0
@@ -278,9 +278,8 @@ class _TrailWriter:
         key = self._attached_key(record)
         bucket = self._attached.get(key)
         if bucket is not None:
-            layers = record.layers
             for held, number, first_id in bucket:
-                if held.layers == layers:
+                if _same_layers(held, record):
                     return number, first_id
         encoded, first_id = self._encode_record(record)
         self._emit(["a", *encoded])
@@ -459,6 +458,14 @@ class _TrailWriter:
         scope.count += 1
         scope.tokens[token] = -scope.count
         return inline
+
+
+def _same_layers(held: Record, record: Record) -> bool:
+    """Whether two records have the same layers as the file tells values apart: equal, and equal in repr,
+    which Python's equality is not for 1, 1.0 and True (a record is trivially the same as itself)."""
+    if held is record:
+        return True
+    return held.layers == record.layers and repr(held.layers) == repr(record.layers)
 
 
 # -- reading ----------------------------------------------------------------------------------------------
