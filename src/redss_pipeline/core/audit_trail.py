@@ -57,11 +57,12 @@ number. A record attached to several messages is written once per batch of recor
 
 How the writer remembers: everything is keyed by values, in tables that belong to the writer (one run's
 trail) and are bounded. Steps are found by the :class:`Step` value, shapes by step and keys, values by a token
-of their JSON value, numbered layers by their element numbers, and a layer holding dicts or lists (labels) by
-its shape and the ``repr`` of its values, which is cheaper than walking the labels value by value. An attached
-record is found again when an earlier one in the same batch has equal layers. The value and layer tables stop
-growing at ``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, the layers
-found by text at ``_LAYERS_BY_TEXT_LIMIT`` and the attached records at ``_ATTACHED_LIMIT``; beyond those bounds
+of their JSON value, and numbered layers by their element numbers. A dict or list (a label, a list of labels)
+is first compared with the last few met at the same place (shape and key) of a layer, which is much cheaper
+than walking it; an attached record with the earlier ones of the same batch. "The same" means equal and equal
+in ``repr``, as the file tells values apart (1, 1.0 and True differ). The value and layer tables stop growing at
+``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, the recent labels are
+kept at ``_PLACES_LIMIT`` places and the attached records up to ``_ATTACHED_LIMIT``; beyond those bounds
 values are written inline and a forgotten survey record is written again, which costs bytes, never
 correctness. Entries are encoded with the public :mod:`json` encoder.
 
@@ -93,7 +94,8 @@ FORMAT_VERSION = 1
 _TABLE_LIMIT = 200_000
 _SEEN_LIMIT = 200_000
 _ATTACHED_LIMIT = 100_000
-_LAYERS_BY_TEXT_LIMIT = 20_000
+_RECENT_PER_PLACE = 4
+_PLACES_LIMIT = 100_000
 
 # One entry as one line of compact ASCII JSON.
 _LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
@@ -197,11 +199,12 @@ class _TrailWriter:
         # numbers; and the layers met once. Bounded like the value table.
         self._layers: dict[tuple[int, ...], int] = {}
         self._layers_seen: set[tuple[int, ...]] = set()
-        # (shape number, repr of the values) -> layer number, for numbered layers holding dicts or lists. The
-        # repr of built-in values tells apart all that the file does (1, 1.0 and True; a str from an int key)
-        # and more (a tuple from a list), so an equal text is an equal layer. Emptied when it holds
-        # _LAYERS_BY_TEXT_LIMIT layers.
-        self._layers_by_text: dict[tuple[int, str], int] = {}
+        # (shape number, position) -> the last _RECENT_PER_PLACE dicts or lists with value numbers written at
+        # that place of a layer (a column of labels), newest first, with their numbers. A label met again at
+        # its place is found by comparing it with these few (_same_value) instead of walking it; a column's
+        # labels repeat from message to message (NA codes, a respondent's survey codes). Bounded by
+        # _RECENT_PER_PLACE per place and _PLACES_LIMIT places (then emptied).
+        self._recent_containers: dict[tuple[int, int], list[tuple[Any, int]]] = {}
         # Attached records written in the current batch (see add), found again by value: the bucket key is
         # a hashable summary of the record (_attached_key) and a candidate is the same record when its
         # layers are the same (_same_layers), which determines a record completely. Each holds (record, number, first id
@@ -351,23 +354,18 @@ class _TrailWriter:
             if None not in numbers:
                 items += numbers
                 return self._numbered_layer(items)
-        text_key = None
-        if (dict in kinds or list in kinds) and Record not in kinds:
-            # Labels and lists of labels: walking them value by value costs far more than printing them, so a
-            # layer holding them is first looked up by its shape and the text of its values.
-            text_key = (items[0], repr(list(values)))
-            number = self._layers_by_text.get(text_key)
-            if number is not None:
-                return number
         all_numbered = True
         element = self._element
         interned = self._interned
-        for value in values:
+        shape = items[0]
+        for position, value in enumerate(values):
             kind = type(value)
             if kind is str:
                 item = values_get(value)  # a string is its own token: the common case, kept short
                 if item is None:
                     item = interned(value, value, scope)
+            elif kind is dict or kind is list:
+                item = self._container_at((shape, position), value, scope)
             elif kind not in _JSON_TYPES and isinstance(value, Record):
                 number, first_id = self._attached_record(value)
                 attached_ids.append(first_id)
@@ -381,12 +379,25 @@ class _TrailWriter:
             items.append(item)
         if not all_numbered:
             return items
-        encoded = self._numbered_layer(items)
-        if text_key is not None and type(encoded) is int:
-            if len(self._layers_by_text) >= _LAYERS_BY_TEXT_LIMIT:
-                self._layers_by_text.clear()
-            self._layers_by_text[text_key] = encoded
-        return encoded
+        return self._numbered_layer(items)
+
+    def _container_at(self, place: tuple[int, int], value: Any, scope: _Scope) -> Any:
+        """The element of a dict or list ``value`` written at ``place`` (shape number, position) of a layer:
+        the number of a recent value at that place that is the same value, else the walked element."""
+        recent = self._recent_containers.get(place)
+        if recent is not None:
+            for held, number in recent:
+                if _same_value(held, value):
+                    return number
+        element = self._element(value, scope)
+        if type(element) is int and element >= 0:
+            if recent is None:
+                if len(self._recent_containers) >= _PLACES_LIMIT:
+                    self._recent_containers.clear()
+                recent = self._recent_containers[place] = []
+            recent.insert(0, (value, element))
+            del recent[_RECENT_PER_PLACE:]
+        return element
 
     def _numbered_layer(self, items: list[Any]) -> int | list[Any]:
         """The layer number of a layer whose items are all numbers, or the items while it is new."""
@@ -458,6 +469,12 @@ class _TrailWriter:
         scope.count += 1
         scope.tokens[token] = -scope.count
         return inline
+
+
+def _same_value(held: Any, value: Any) -> bool:
+    """Whether two values are the same as the file tells values apart: equal, and equal in repr, which
+    Python's equality is not for 1, 1.0 and True (a value is trivially the same as itself)."""
+    return held is value or (held == value and repr(held) == repr(value))
 
 
 def _same_layers(held: Record, record: Record) -> bool:
