@@ -205,6 +205,10 @@ class _TrailWriter:
         # labels repeat from message to message (NA codes, a respondent's survey codes). Bounded by
         # _RECENT_PER_PLACE per place and _PLACES_LIMIT places (then emptied).
         self._recent_containers: dict[tuple[int, int], list[tuple[Any, int]]] = {}
+        # shape number -> the last numbered layer of that shape holding dicts or lists, with its number: a
+        # step that writes the same labels on many messages is recognised by comparing a layer with it
+        # (_same_data) before comparing label by label. Bounded by _PLACES_LIMIT shapes (then emptied).
+        self._recent_layers: dict[int, tuple[Any, int]] = {}
         # Attached records written in the current batch (see add), found again by value: the bucket key is
         # a hashable summary of the record (_attached_key) and a candidate is the same record when its
         # layers are the same (_same_layers), which determines a record completely. Each holds (record, number, first id
@@ -354,10 +358,17 @@ class _TrailWriter:
             if None not in numbers:
                 items += numbers
                 return self._numbered_layer(items)
+        shape = items[0]
+        with_containers = (dict in kinds or list in kinds) and Record not in kinds
+        if with_containers:
+            recent = self._recent_layers.get(shape)
+            if recent is not None and _same_data(recent[0], data):
+                if recent[0] is not data:
+                    self._recent_layers[shape] = (data, recent[1])  # keep the newest, as for labels
+                return recent[1]
         all_numbered = True
         element = self._element
         interned = self._interned
-        shape = items[0]
         for position, value in enumerate(values):
             kind = type(value)
             if kind is str:
@@ -379,15 +390,24 @@ class _TrailWriter:
             items.append(item)
         if not all_numbered:
             return items
-        return self._numbered_layer(items)
+        encoded = self._numbered_layer(items)
+        if with_containers and type(encoded) is int:
+            if len(self._recent_layers) >= _PLACES_LIMIT:
+                self._recent_layers.clear()
+            self._recent_layers[shape] = (data, encoded)
+        return encoded
 
     def _container_at(self, place: tuple[int, int], value: Any, scope: _Scope) -> Any:
         """The element of a dict or list ``value`` written at ``place`` (shape number, position) of a layer:
         the number of a recent value at that place that is the same value, else the walked element."""
         recent = self._recent_containers.get(place)
         if recent is not None:
-            for held, number in recent:
+            for index, (held, number) in enumerate(recent):
                 if _same_value(held, value):
+                    if held is not value:
+                        # Keep the newest of equal values: the next messages of its step share it.
+                        del recent[index]
+                        recent.insert(0, (value, number))
                     return number
         element = self._element(value, scope)
         if type(element) is int and element >= 0:
@@ -475,6 +495,15 @@ def _same_value(held: Any, value: Any) -> bool:
     """Whether two values are the same as the file tells values apart: equal, and equal in repr, which
     Python's equality is not for 1, 1.0 and True (a value is trivially the same as itself)."""
     return held is value or (held == value and repr(held) == repr(value))
+
+
+def _same_data(held: Any, data: Any) -> bool:
+    """Whether two layers' data are the same: the same keys in the same order, each value the same."""
+    if held is data:
+        return True
+    if len(held) != len(data) or tuple(held.keys()) != tuple(data.keys()):
+        return False
+    return all(map(_same_value, held.values(), data.values()))
 
 
 def _same_layers(held: Record, record: Record) -> bool:
