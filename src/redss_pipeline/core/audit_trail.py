@@ -57,10 +57,12 @@ number. A record attached to several messages is written once per batch of recor
 
 How the writer remembers: everything is keyed by values, in tables that belong to the writer (one run's
 trail) and are bounded. Steps are found by the :class:`Step` value, shapes by step and keys, values by a token
-of their JSON value, and numbered layers by their element numbers. A dict or list (a label, a list of labels)
-is first compared with the last few met at the same place (shape and key) of a layer, which is much cheaper
-than walking it; an attached record with the earlier ones of the same batch. "The same" means equal and equal
-in ``repr``, as the file tells values apart (1, 1.0 and True differ). The value and layer tables stop growing at
+of their JSON value, and numbered layers by their element numbers. A layer holding dicts or lists (labels) is
+first compared with the last numbered layer of its shape, then each label with the last few met at the same
+place (shape and key), which is much cheaper than walking them; an attached record is compared with the earlier
+ones of the same batch. "The same" means equal and equal in ``repr``, as the file tells values apart (1, 1.0
+and True differ); a value is trivially the same as itself, so the comparison costs least where steps share
+their labels, and the newest of equal values is kept for the next comparison. The value and layer tables stop growing at
 ``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, the recent labels are
 kept at ``_PLACES_LIMIT`` places and the attached records up to ``_ATTACHED_LIMIT``; beyond those bounds
 values are written inline and a forgotten survey record is written again, which costs bytes, never
@@ -211,8 +213,8 @@ class _TrailWriter:
         self._recent_layers: dict[int, tuple[Any, int]] = {}
         # Attached records written in the current batch (see add), found again by value: the bucket key is
         # a hashable summary of the record (_attached_key) and a candidate is the same record when its
-        # layers are the same (_same_layers), which determines a record completely. Each holds (record, number, first id
-        # value); emptied after every batch and when it holds _ATTACHED_LIMIT records.
+        # layers are the same (_same_layers), which determines a record completely. Each holds (record,
+        # number, first id value); emptied after every batch and when it holds _ATTACHED_LIMIT records.
         self._attached: dict[tuple[Any, ...], list[tuple[Record, int, Any]]] = {}
         self._attached_held = 0
         self._attached_count = 0  # "a" entries so far
