@@ -42,7 +42,7 @@ def test_shared_updates_give_every_record_the_same_layer(run):
     """Records written with one SharedUpdates object carry equal values and one shared layer object."""
     load = run.step("test/load")
     records = [Record.create(load, {"n": n}) for n in range(4)]
-    even, odd = SharedUpdates({"parity": "even"}), SharedUpdates({"parity": "odd"})
+    even, odd = SharedUpdates("even", {"parity": "even"}), SharedUpdates("odd", {"parity": "odd"})
     written = apply_rules(records, [lambda values: odd if values["n"] % 2 else even], run.step("test/parity"))
     assert [r["parity"] for r in written] == ["even", "odd", "even", "odd"]
     assert [r["n"] for r in written] == [0, 1, 2, 3]
@@ -64,3 +64,12 @@ def test_layer_cache_reuses_the_layer_written_for_a_key(run):
     assert cache.write(untouched, "nothing", {}) is untouched
     assert cache.get("nothing") == {}
     assert cache.get("unknown") is None
+
+
+def test_shared_updates_are_recognised_by_their_key_not_by_the_object(run):
+    """Two SharedUpdates made apart with the same key give their records one layer, written once."""
+    load = run.step("test/load")
+    records = [Record.create(load, {"n": n}) for n in range(2)]
+    written = apply_rules(records, [lambda values: SharedUpdates("flag", {"flag": True})], run.step("test/flag"))
+    assert [r["flag"] for r in written] == [True, True]
+    assert written[0].layers[-1].data is written[1].layers[-1].data

@@ -11,8 +11,9 @@ earlier rules of the same pass wrote; read it, never change it) and ``updates`` 
 keys of records holding a hundred or more, so the record is never copied into a dictionary for them.
 
 Many records get exactly the same updates (the same noise flag, the same NA labels, the same channel keys). A
-rule returns those as one :class:`SharedUpdates` object, made once and returned for every such record; the
-layer written for it is then reused as it is for the next record (see :class:`LayerCache`).
+rule returns those as a :class:`SharedUpdates`, which names by value what determines them (the values the rule
+read); the layer written for the first record with that key is reused as it is for the next ones (see
+:class:`LayerCache`, which lives for one pass).
 """
 
 from __future__ import annotations
@@ -27,13 +28,18 @@ Rule = Callable[[Mapping[str, Any]], "Mapping[str, Any] | None"]
 
 
 class SharedUpdates(dict[str, Any]):
-    """Updates that a rule returns, as this very object, for many records; never change one after it is made.
+    """Updates that a rule returns for many records, with ``key``: the values the rule read that determine
+    them completely (hashable). Never change one after it is returned.
 
-    :func:`apply_rules` recognises such an object by identity and gives every record it is written on the same
-    layer object, which saves building and interning the layer again for each record.
+    :func:`apply_rules` gives every record written with updates of the same key the same layer, which saves
+    building and interning the layer again for each record.
     """
 
-    __slots__ = ()
+    __slots__ = ("key",)
+
+    def __init__(self, key: Hashable, updates: Mapping[str, Any] | None = None):
+        super().__init__(updates or {})
+        self.key = key
 
 
 class LayerCache:
@@ -76,9 +82,8 @@ def apply_rules(records: Sequence[Record], rules: Sequence[Rule], step: Step) ->
         for record in records:
             written = rule(record)
             if type(written) is SharedUpdates:
-                # The object is held by the rule for the whole pass, so its id stays its own.
-                layer = shared.get(id(written))
-                record = shared.write(record, id(written), written) if layer is None else record.updated(step, layer)
+                layer = shared.get(written.key)
+                record = shared.write(record, written.key, written) if layer is None else record.updated(step, layer)
             elif written:
                 record = record.updated(step, written)
             result.append(record)

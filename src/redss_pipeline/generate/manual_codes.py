@@ -156,7 +156,7 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
 
         # 7.6.3: the surveys.
         answers = tuple(map(_present, survey_getter(row)))
-        signature = answers[:id_count] + tuple(map(id, answers[id_count:]))
+        signature = answers[:id_count] + tuple(map(repr, answers[id_count:]))  # labels by value (dicts: their repr)
         survey = survey_changes.get(signature)
         if survey is None:
             survey = survey_changes[signature] = _survey_changes(dict(zip(
@@ -194,7 +194,7 @@ def _raise_first_problem(records: list[Record], imports: _Imports) -> None:
     distinct: dict[tuple[Any, ...], dict[str, Any]] = {}
     for record in records:
         signature = (tuple(map(record.get, imports.survey_ids))
-                     + tuple(map(id, map(record.get, imports.survey_fields))))
+                     + tuple(map(repr, map(record.get, imports.survey_fields))))
         if signature not in distinct:
             distinct[signature] = {key: record.get(key) for key in (*imports.survey_ids, *imports.survey_fields)}
     for id_field, field, merge in imports.surveys:

@@ -121,7 +121,7 @@ def _noise_rule(config: PipelineConfig) -> Rule:
     raw_fields = [plan.raw_field for plan in config.rqa_plans]
     wanted = frozenset(raw_fields)
     min_length = config.noise_min_length
-    flags = {noise: SharedUpdates({NOISE_KEY: noise}) for noise in (True, False)}
+    flags = {noise: SharedUpdates(noise, {NOISE_KEY: noise}) for noise in (True, False)}
 
     def noise(values: Mapping[str, Any]) -> dict[str, Any]:
         present = values.keys() & wanted  # typically the one show the message answers
@@ -155,7 +155,7 @@ def _other_shows_na_rule(config: PipelineConfig, run: RunContext) -> Rule:
         answered = frozenset(values.keys() & wanted)
         updates = by_answered.get(answered)
         if updates is None:
-            updates = by_answered[answered] = SharedUpdates()
+            updates = by_answered[answered] = SharedUpdates(answered)
             for raw_field, na in writes:
                 if raw_field not in answered:
                     updates.update(na)
@@ -184,7 +184,7 @@ def _channel_rule(config: PipelineConfig) -> Rule:
 
     def keys_at(time: datetime) -> SharedUpdates | tuple[str, str]:
         """The keys of a message sent at ``time``, or the two channels whose windows both contain it."""
-        updates = SharedUpdates()
+        updates = SharedUpdates(time)  # the keys depend on nothing but the time
         matched: str | None = None
         for name, ranges in channels:
             hit = _in_ranges(time, ranges)

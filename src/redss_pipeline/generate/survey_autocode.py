@@ -82,7 +82,9 @@ def auto_code_surveys(
     for record in records:
         signature = tuple([record.get(field, _ABSENT) for field in raw_fields])
         if record.keys() & coded_set:  # labels already there (not the case in a normal run) take part too
-            signature += tuple([id(record.get(field)) for field in coded_fields])
+            # by value: the labels are dicts, so their repr stands for them (equal labels written in another
+            # key order only miss the memo, never share a wrong entry)
+            signature += tuple([repr(record[field]) if field in record else None for field in coded_fields])
         try:
             known = by_answers.get(signature)
         except TypeError:  # an unhashable answer: not a text, so the rules below report it
@@ -103,7 +105,7 @@ def auto_code_surveys(
             operator = operator_rule(record)
         number, answers, ids = known
         (label,) = operator.values()
-        key = (number, id(label))  # operator labels are made once per operator and kept by the rule
+        key = (number, label["CodeID"])  # every operator label is of one scheme, made at one label time
         layer = layers.get(key)
         if layer is None:
             updates = dict(answers)
