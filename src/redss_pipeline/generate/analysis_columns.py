@@ -19,7 +19,7 @@ absent and their cells empty.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from redss_pipeline.core.code_scheme import STOP, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
@@ -73,45 +73,34 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
          {code.code_id: plan.analysis_prefix + code.string_value for code in plan.scheme.codes})
         for plan in config.rqa_plans
     ]
-    fast_singles = [(field, lookup.by_id, key) for field, lookup, key in single_lookups]
-    fast_matrices = [(field, template, key_of_code) for field, _, template, key_of_code in matrices]
     layers = LayerCache(step)
 
     result = []
     for record in records:
         values = record.to_dict()
         updates: dict[str, Any] = {CONSENT_WITHDRAWN_KEY: FALSE}
-        try:
-            # The common case in plain dictionary look-ups; anything unexpected is re-examined below.
-            for field, by_id, key in fast_singles:
-                updates[key] = by_id[values[field]["CodeID"]]
-            for field, template, key_of_code in fast_matrices:
-                labels_of_field = values[field]
-                if type(labels_of_field) is not list:
-                    raise TypeError(field)
-                updates.update(template)
-                for label in labels_of_field:
+        # Each look-up is a plain dictionary access; one that fails is done again by lookup_by_code_id, which
+        # raises the error naming the record, the field and the value.
+        for field, lookup, key in single_lookups:
+            try:
+                updates[key] = lookup.by_id[values[field]["CodeID"]]
+            except (KeyError, TypeError):
+                updates[key] = lookup.checked(_field(values, field, record), lookup.by_id, record)
+        for field, lookup, template, key_of_code in matrices:
+            labels = _field(values, field, record)
+            if type(labels) is not list:
+                raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record), field=field)
+            updates.update(template)
+            for label in labels:
+                try:
                     updates[key_of_code[label["CodeID"]]] = _ONE
-        except (KeyError, TypeError):
-            _raise_problem(record, single_lookups, matrices)
-            raise
+                except (KeyError, TypeError):
+                    updates[lookup.checked(label, key_of_code, record)] = _ONE
         # Different label objects with the same codes give the same columns: one layer per distinct columns.
         columns = tuple(updates.values())  # the keys are always the same, in the same order
         layer = layers.get(columns)
         result.append(layers.write(record, columns, updates) if layer is None else record.updated(step, layer))
     return result
-
-
-def _raise_problem(record: Record, single_lookups: Iterable[Any], matrices: Iterable[Any]) -> None:
-    """Names the record, field and value that the fast path of :func:`add_analysis_columns` stumbled on."""
-    for field, lookup, _ in single_lookups:
-        lookup.string_value(_field(record, field), record)
-    for field, lookup, _, _ in matrices:
-        labels = _field(record, field)
-        if not isinstance(labels, list):
-            raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record), field=field)
-        for label in labels:
-            lookup.string_value(label, record)
 
 
 def determine_consent(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
@@ -164,8 +153,10 @@ class _StringValues:
         self._field = field
         self.by_id = {code.code_id: code.string_value for code in scheme.codes}
 
-    def string_value(self, label: Any, record: Record) -> str:
-        return lookup_by_code_id(label, self.by_id, self._scheme, record=_uid(record), field=self._field)
+    def checked(self, label: Any, by_code_id: dict[str, str], record: Record) -> str:
+        """``by_code_id[label["CodeID"]]``, or the error naming the record and the field when ``label`` is not
+        a label of a code of the scheme."""
+        return lookup_by_code_id(label, by_code_id, self._scheme, record=_uid(record), field=self._field)
 
 
 def _matrix_template(plan: RqaPlan) -> dict[str, str]:
@@ -182,9 +173,9 @@ def _holds(record: Record, field: str, code_id: str | None) -> bool:
     return code_id is not None and isinstance(label, dict) and label.get("CodeID") == code_id
 
 
-def _field(record: Record, field: str) -> Any:
+def _field(values: dict[str, Any], field: str, record: Record) -> Any:
     try:
-        return record[field]
+        return values[field]
     except KeyError:
         raise RawDataError("coded field is missing; every coded field must be set before the analysis columns",
                            record=_uid(record), field=field) from None

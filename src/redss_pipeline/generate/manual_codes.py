@@ -23,11 +23,13 @@ step ``generate/manual_codes``.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import Any, Mapping
 
 from redss_pipeline.core.code_scheme import NC
 from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.labels import control_label
 from redss_pipeline.core.record_fields import RecordColumns
 from redss_pipeline.core.records import Record, Step
@@ -62,15 +64,12 @@ def apply_manual_codes(
 
     The imports run in the order of the spec - each show's reasons then its binary question, noise, then the
     surveys in plan order - but record by record, holding nothing per record (a million message records). The
-    spec's order also decides which problem is reported when the coded files have several: on an error, the
-    imports run again one at a time over all records, which raises the problem met first in that order.
+    spec's order also decides which problem is reported when the coded files have several: the merge notes each
+    problem with the place of its import in that order, goes on, and raises the earliest one once every record
+    is merged (of one import's problems, that of the first record); no record is returned then.
     """
     step = run.step("generate/manual_codes")
-    try:
-        return _merged(records, _Imports(config, coded_files, run.label_time), step)
-    except Exception:
-        _raise_first_problem(records, _Imports(config, coded_files, run.label_time))
-        raise
+    return _merged(records, _Imports(config, coded_files, run.label_time), step)
 
 
 class _Imports:
@@ -81,28 +80,45 @@ class _Imports:
             found = coded_files.get(file_name)
             return CodedMessages(path=file_name) if found is None else found
 
+        # Every import has its place in the spec's order (``order``), which ranks the problems they meet.
+        order = itertools.count()
         # Per show: its message-id field and its merges (the reasons, multi-coded; then the binary question).
-        self.shows: list[tuple[str, list[tuple[str, MultiCodedImport | SingleCodedImport]]]] = []
+        self.shows: list[tuple[str, list[tuple[str, MultiCodedImport | SingleCodedImport, int]]]] = []
         for plan in config.rqa_plans:
             messages = coded(plan.coda_file)
-            merges: list[tuple[str, MultiCodedImport | SingleCodedImport]] = [(plan.coded_field, MultiCodedImport(
-                messages, coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time))]
+            merges: list[tuple[str, MultiCodedImport | SingleCodedImport, int]] = [(plan.coded_field, MultiCodedImport(
+                messages, coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time), next(order))]
             if plan.binary is not None:
                 merges.append((plan.binary.coded_field, SingleCodedImport(
                     messages, coded_field=plan.binary.coded_field, scheme=plan.binary.scheme,
-                    label_time=label_time)))
+                    label_time=label_time), next(order)))
             self.shows.append((plan.id_field, merges))
         self.show_fields = _show_fields(config)
         self.noise_labels = _noise_not_coded_labels(config, label_time)
         # The surveys in plan order: the location plans share location.json, each with its own scheme.
         self.surveys = [(plan.id_field, plan.coded_field, SingleCodedImport(
-            coded(plan.coda_file), coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time))
-            for plan in config.survey_plans]
+            coded(plan.coda_file), coded_field=plan.coded_field, scheme=plan.scheme, label_time=label_time),
+            next(order)) for plan in config.survey_plans]
         self.survey_ids = list(dict.fromkeys(plan.id_field for plan in config.survey_plans))
         self.survey_fields = list(dict.fromkeys(plan.coded_field for plan in config.survey_plans))
 
 
 _ABSENT: Any = object()
+
+
+class _Problems:
+    """The problem to report: of those the imports meet, the one of the earliest import in the spec's order,
+    and of one import's problems the first met (records are merged in order)."""
+
+    __slots__ = ("first", "_order")
+
+    def __init__(self) -> None:
+        self.first: PipelineError | None = None
+        self._order = -1
+
+    def note(self, order: int, error: PipelineError) -> None:
+        if self.first is None or order < self._order:
+            self.first, self._order = error, order
 
 
 def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record]:
@@ -112,7 +128,7 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
     position = {key: index for index, key in enumerate(keys)}
     columns = RecordColumns(keys, _ABSENT)
     noise_at = position[NOISE_KEY]
-    shows = [(position[id_field], [(field, position[field], merge) for field, merge in merges])
+    shows = [(position[id_field], [(field, position[field], merge, order) for field, merge, order in merges])
              for id_field, merges in imports.shows]
     noise_labels = [(field, position[field], nc_list, binary_field, binary_nc)
                      for field, nc_list, binary_field, binary_nc in imports.noise_labels]
@@ -120,9 +136,10 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
     survey_getter = operator.itemgetter(*survey_at)
     id_count = len(imports.survey_ids)
     show_fields = imports.show_fields
-    # A respondent's answers and their labels (shared objects) repeat on all of their messages, and the survey
-    # outcome depends on nothing else: it is worked out once per distinct combination.
+    # A respondent's answers and their labels repeat on all of their messages, and the survey outcome depends on
+    # nothing else: it is worked out once per distinct combination.
     survey_changes: dict[tuple[Any, ...], dict[str, Any]] = {}
+    problems = _Problems()
 
     result = []
     for record in records:
@@ -134,9 +151,12 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
             mid = row[id_at]
             if mid is _ABSENT or mid is None:
                 continue
-            for field, field_at, merge in merges:
+            for field, field_at, merge, order in merges:
                 current = mine[field] if field in mine else row[field_at]
-                mine[field] = merge.value(mid, None if current is _ABSENT else current)
+                try:
+                    mine[field] = merge.value(mid, None if current is _ABSENT else current)
+                except PipelineError as error:
+                    problems.note(order, error)
 
         # 7.6.2: noise messages were never exported, so their own show is "not coded".
         noise = row[noise_at]
@@ -160,9 +180,11 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
         survey = survey_changes.get(signature)
         if survey is None:
             survey = survey_changes[signature] = _survey_changes(dict(zip(
-                (*imports.survey_ids, *imports.survey_fields), answers)), imports)
+                (*imports.survey_ids, *imports.survey_fields), answers)), imports, problems)
         changes.update(survey)
         result.append(record.updated(step, changes))
+    if problems.first is not None:
+        raise problems.first
     return result
 
 
@@ -171,37 +193,17 @@ def _present(value: Any) -> Any:
     return None if value is _ABSENT else value
 
 
-def _survey_changes(values: dict[str, Any], imports: _Imports) -> dict[str, Any]:
+def _survey_changes(values: dict[str, Any], imports: _Imports, problems: _Problems) -> dict[str, Any]:
     """What the survey imports change for records holding ``values`` (their survey ids and coded fields)."""
     mine: dict[str, Any] = {}
-    for id_field, field, merge in imports.surveys:
+    for id_field, field, merge, order in imports.surveys:
         mid = values.get(id_field)
         if mid is not None:
-            mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
+            try:
+                mine[field] = merge.value(mid, mine[field] if field in mine else values.get(field))
+            except PipelineError as error:
+                problems.note(order, error)
     return _changes(values, mine, imports.survey_fields)
-
-
-def _raise_first_problem(records: list[Record], imports: _Imports) -> None:
-    """Runs the imports one at a time over all records, as the spec orders them, so that of several problems
-    in the coded files the one met first in that order is raised."""
-    written: list[dict[str, Any]] = [{} for _ in records]
-    for id_field, merges in imports.shows:
-        for field, merge in merges:
-            for record, mine in zip(records, written):
-                mid = record.get(id_field)
-                if mid is not None:
-                    mine[field] = merge.value(mid, mine[field] if field in mine else record.get(field))
-    distinct: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for record in records:
-        signature = (tuple(map(record.get, imports.survey_ids))
-                     + tuple(map(repr, map(record.get, imports.survey_fields))))
-        if signature not in distinct:
-            distinct[signature] = {key: record.get(key) for key in (*imports.survey_ids, *imports.survey_fields)}
-    for id_field, field, merge in imports.surveys:
-        for values in distinct.values():
-            mid = values.get(id_field)
-            if mid is not None:
-                values[field] = merge.value(mid, values.get(field))
 
 
 def _show_fields(config: PipelineConfig) -> list[str]:
