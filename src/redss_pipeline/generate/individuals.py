@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import operator
 from itertools import chain, compress
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Container, Mapping, NamedTuple
 
 from redss_pipeline.core.code_scheme import NA, NC, NIC, NR, NS, STOP
 from redss_pipeline.core.config import PipelineConfig
@@ -163,11 +163,8 @@ class _FixUpPlan(NamedTuple):
     other_keys: tuple[str, ...]  # the show's matrix keys except NA and NC
 
 
-_ANY: Any = object()  # "any value": a key whose rule gives the common value when every message has the same one
-
-
-class _Everything:
-    """Stands for "any value" among the values a key folds to when every message has the same one."""
+class _AnyPresent:
+    """Every value a message can hold for a key (a key absent from a message is ``_MISSING``)."""
 
     __slots__ = ()
 
@@ -175,63 +172,62 @@ class _Everything:
         return value is not _MISSING
 
 
+_FoldRule = Callable[[Any, str, list[Any]], Any]
+"""``rule(uid, key, values)``: the folded value of ``key`` from its values on the respondent's messages, in
+message order (``_MISSING`` for a message without the key); ``_MISSING`` as the result leaves the key absent."""
+
+
 class _FoldRules:
-    """Which fold rule each key follows, derived from the configuration once per run."""
+    """Which fold rule each key follows (the table of 7.7.6), derived from the configuration once per run.
+
+    Besides its rule, each key names the values that its rule folds to themselves when every message holds the
+    same one (``"0"``, ``"1"`` and STOP for a matrix key, any value for an equal key, ...). Most keys of most
+    respondents are such: :meth:`fold` finds them for all keys at once, and calls the rule of the others only.
+    """
 
     def __init__(self, config: PipelineConfig):
-        # key -> (rule, the values for which "all messages equal" folds to that value: _ANY, a set, or None)
-        rules: dict[str, tuple[Callable[[Any, str, list[Any]], Any], Any]] = {}
-        for key in [UID_KEY, config.operator.analysis_key]:
-            rules[key] = (_fold_equal, _ANY)
-        for survey in config.survey_plans:
-            rules[survey.analysis_key] = (_fold_equal, _ANY)
-            rules[survey.raw_field] = (_fold_equal, _ANY)
+        any_present = _AnyPresent()
         matrix_values = frozenset({_ZERO, _ONE, STOP})
+        nothing: frozenset[str] = frozenset()
+        # key -> (its rule, the values its rule keeps when every message holds the same one)
+        rules: dict[str, tuple[_FoldRule, Container[Any]]] = {}
+        for key in [UID_KEY, config.operator.analysis_key]:
+            rules[key] = (_fold_equal, any_present)
+        for survey in config.survey_plans:
+            rules[survey.analysis_key] = (_fold_equal, any_present)
+            rules[survey.raw_field] = (_fold_equal, any_present)
         for plan in config.rqa_plans:
-            rules[plan.raw_field] = (_fold_concat, None)
+            rules[plan.raw_field] = (_fold_concat, nothing)  # "a;a" is not "a"
             for key in matrix_keys(plan):
                 rules[key] = (_fold_matrix_nc if key.endswith(NC) else _fold_matrix, matrix_values)
             if plan.binary is not None:
-                rules[plan.binary.analysis_key] = (_fold_binary, _ANY)
+                rules[plan.binary.analysis_key] = (_fold_binary, any_present)
         for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
             rules[key] = (_fold_bool, frozenset({TRUE, FALSE}))
-        self._rules = rules
         self._keys = list(rules)
+        self._folds = [fold for fold, _ in rules.values()]
+        self._keeps = [keeps for _, keeps in rules.values()]
         self._rows = RecordColumns(self._keys, _MISSING)
-        # Per key, what "every message has the same value" may fold to (nothing, for a rule without that case).
-        everything = _Everything()
-        self._same = [everything if same is _ANY else frozenset() if same is None else same
-                      for _, same in rules.values()]
 
     def fold(self, uid: Any, group: list[Record]) -> dict[str, Any]:
-        # Every key of every message, in the order they are first met.
+        """The individual record's values: every key of every message, in the order first met, folded by its
+        rule; ``MERGED`` for a key without one."""
         folded = dict.fromkeys(chain.from_iterable(group), MERGED)
-        keys = self._keys
-        # One tuple per message holding its value of every key that has a fold rule, in rule order.
-        rows = list(map(self._rows, group))
-        first = rows[0]
-        count = len(rows)
-        columns = list(zip(*rows))  # one tuple per key: its value in every message, in message order
-        # Most keys have the same value on every message, and most of those fold to that value: found for all
-        # keys at once (with C loops), they are written in one update; only the others go through their rule,
-        # in rule order (so the first disagreement reported is the same).
-        same = list(map(count.__eq__, map(tuple.count, columns, first)))
+        rows = list(map(self._rows, group))  # per message, its value of every key that has a rule, in rule order
+        columns = list(zip(*rows))  # per key, its value on every message, in message order
+        first, count = rows[0], len(rows)
+        # The keys whose messages all hold one value that their rule keeps, found with C loops over all keys.
         try:
-            settled = list(map(operator.and_, same, map(operator.contains, self._same, first)))
-        except TypeError:  # an unhashable value: decided key by key below
-            settled = [False] * len(keys)
-        folded.update(zip(compress(keys, settled), compress(first, settled)))
-        rules = self._rules
-        for index in compress(range(len(keys)), map(operator.not_, settled)):
-            key = keys[index]
-            if key not in folded:
+            kept = list(map(operator.and_, map(count.__eq__, map(tuple.count, columns, first)),
+                            map(operator.contains, self._keeps, first)))
+        except TypeError:  # an unhashable value: every key goes through its rule
+            kept = [False] * len(columns)
+        folded.update(zip(compress(self._keys, kept), compress(first, kept)))
+        # The other keys through their rules, in rule order (which decides the first disagreement reported).
+        for key, rule, values in compress(zip(self._keys, self._folds, columns), map(operator.not_, kept)):
+            if key not in folded:  # no message has it
                 continue
-            values = list(columns[index])
-            rule, allowed = rules[key]
-            value = values[0]
-            if not (allowed is not None and same[index]
-                    and (allowed is _ANY or (type(value) is str and value in allowed))):
-                value = rule(uid, key, values)
+            value = rule(uid, key, list(values))
             if value is _MISSING:
                 del folded[key]
             else:
