@@ -11,14 +11,7 @@ from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export.coda import CodedMessages, message_id, read_coded_file
-from redss_pipeline.generate.corrections import (
-    apply_operational_corrections,
-    assign_show_ids,
-    rename_rapid_pro_keys,
-    set_show_raw_keys,
-    translate_rapid_pro_keys,
-    ws_redirect_texts,
-)
+from redss_pipeline.generate.corrections import translate_rapid_pro_keys, ws_redirect_texts
 
 CONFIG = load_config()
 RUN = RunContext("tester@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))
@@ -69,15 +62,14 @@ def _translate(records: list[Record], ws: CodedMessages | None = None) -> list[R
 
 def test_show_id_and_message_come_from_the_shows_value_key():
     """rqa_message is the (Value) text and show_id the show's number."""
-    (record,) = assign_show_ids([_message(3, "hello", "2018-12-18T10:00:00+00:00")], config=CONFIG, run=RUN)
+    (record,) = _translate([_message(3, "hello", "2018-12-18T10:00:00+00:00")])
     assert (record["rqa_message"], record["show_id"]) == ("hello", 3)
 
 
-def test_record_without_a_show_answer_is_left_alone():
-    """A run with no show answer gets no show id."""
-    bare = Record.create(LOAD, {"avf_phone_id": "u"})
-    (record,) = assign_show_ids([bare], config=CONFIG, run=RUN)
-    assert record is bare
+def test_record_without_a_show_answer_gets_no_show():
+    """A run with no show answer gets no show id, message or show raw key; its keys are still renamed."""
+    (record,) = _translate([Record.create(LOAD, {"avf_phone_id": "u"})])
+    assert dict(record) == {"avf_phone_id": "u", "uid": "u"}
 
 
 def test_two_show_answers_in_one_record_are_an_error():
@@ -86,35 +78,36 @@ def test_two_show_answers_in_one_record_are_an_error():
         LOAD, {"Rqa_S01E02 (Value) - csap_s01e02_activation": "b"}
     )
     with pytest.raises(RawDataError, match=r"record avf-phone-uuid-1: field 'Rqa_S01E02 \(Value\).*two shows"):
-        assign_show_ids([record], config=CONFIG, run=RUN)
+        _translate([record])
 
 
 # -- 7.3.2 ---------------------------------------------------------------------------------------------------
 
 
-def _corrected(n: int, time: str, text: str = "some answer", redirect: frozenset[str] = frozenset()) -> Record:
-    records = assign_show_ids([_message(n, text, time)], config=CONFIG, run=RUN)
-    (record,) = apply_operational_corrections(records, config=CONFIG, run=RUN, redirect_texts=redirect)
+def _corrected(n: int, time: str, text: str = "some answer", redirected: bool = False) -> Record:
+    """The message of show ``n`` translated; ``redirected``: its text is coded s01e02 in the WS scheme."""
+    ws = _ws_file((text, [_ws_label(WS_S01E02, True)])) if redirected else None
+    (record,) = _translate([_message(n, text, time)], ws)
     return record
 
 
 def test_c1_moves_a_checked_s01e02_text_to_week_2_with_a_faked_date():
     """C1: a week-3 text coded s01e02 moves to show 2 with sent_on 2018-12-15T00:00:00+03:00."""
-    record = _corrected(3, "2018-12-18T10:00:00+00:00", "wrong week", frozenset({"wrong week"}))
+    record = _corrected(3, "2018-12-18T10:00:00+00:00", "wrong week", redirected=True)
     assert (record["show_id"], record["sent_on"]) == (2, "2018-12-15T00:00:00+03:00")
 
 
 def test_c1_takes_precedence_over_c2():
     """A redirected text sent after 2018-12-23 goes to week 2, not week 4."""
-    record = _corrected(3, "2018-12-25T10:00:00+03:00", "wrong week", frozenset({"wrong week"}))
+    record = _corrected(3, "2018-12-25T10:00:00+03:00", "wrong week", redirected=True)
     assert (record["show_id"], record["sent_on"]) == (2, "2018-12-15T00:00:00+03:00")
 
 
 def test_c2_moves_late_week_3_messages_to_week_4_keeping_their_time():
-    """C2: a week-3 message strictly after 2018-12-23T00:00:00+03:00 becomes show 4, no sent_on written."""
+    """C2: a week-3 message strictly after 2018-12-23T00:00:00+03:00 becomes show 4, keeping its own time."""
     record = _corrected(3, "2018-12-22T21:00:00.000001+00:00")
     assert record["show_id"] == 4
-    assert "sent_on" not in record
+    assert record["sent_on"] == "2018-12-22T21:00:00.000001+00:00"
 
 
 def test_c2_does_not_move_a_message_sent_exactly_at_the_change_over():
@@ -138,7 +131,7 @@ def test_c3_window_includes_its_start_and_excludes_its_end(time, moved):
     if moved:
         assert (record["show_id"], record["sent_on"]) == (2, "2018-12-13T00:00:00+03:00")
     else:
-        assert record["show_id"] == 4 and "sent_on" not in record
+        assert (record["show_id"], record["sent_on"]) == (4, time)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +149,7 @@ def test_c4_window_includes_its_start_and_excludes_its_end(time, moved):
     if moved:
         assert (record["show_id"], record["sent_on"]) == (2, "2018-12-14T00:00:00+03:00")
     else:
-        assert record["show_id"] == 4 and "sent_on" not in record
+        assert (record["show_id"], record["sent_on"]) == (4, time)
 
 
 def test_time_windows_apply_only_to_their_own_show():
@@ -168,7 +161,7 @@ def test_time_windows_apply_only_to_their_own_show():
 def test_each_correction_is_named_in_the_audit_trail():
     """The step that moved a message names its rule."""
     record = _corrected(4, "2019-01-12T09:46:00+03:00")
-    assert record.history("show_id")[-1].step.source == "generate/operational_corrections/C4"
+    assert record.history("show_id")[-1].step.source == "generate/translate_rapid_pro_keys/C4"
 
 
 def test_unparseable_time_is_an_error_naming_the_record_and_key():
@@ -258,7 +251,7 @@ def test_c2_message_gets_the_week_4_raw_key_and_keeps_its_time():
 def test_existing_pipeline_key_is_not_overwritten():
     """A rename writes only when the new key is not yet present."""
     record = _message(1, "a", "2018-12-03T00:00:00+00:00").updated(LOAD, {"uid": "kept"})
-    (out,) = rename_rapid_pro_keys([record], config=CONFIG, run=RUN)
+    (out,) = _translate([record])
     assert out["uid"] == "kept"
 
 
@@ -266,7 +259,7 @@ def test_raw_key_needs_a_valid_show_id():
     """A record with rqa_message but no usable show_id is an error."""
     record = Record.create(LOAD, {"uid": "u", "rqa_message": "x", "show_id": 9})
     with pytest.raises(RawDataError, match=r"field 'show_id': expected a show number 1..4, got 9"):
-        set_show_raw_keys([record], config=CONFIG, run=RUN)
+        _translate([record])
 
 
 def test_record_order_is_kept():

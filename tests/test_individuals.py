@@ -11,7 +11,7 @@ from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.labels import make_label
 from redss_pipeline.core.records import Record
 from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
-from redss_pipeline.generate.individuals import fix_up_individual, fold_individuals
+from redss_pipeline.generate.individuals import fold_individuals
 
 
 def _label(scheme: CodeScheme, string_value: str) -> dict[str, Any]:
@@ -146,8 +146,9 @@ def test_fix_up_repairs_na_and_nc_across_shows(config, run):
 
 def test_fix_up_ignores_an_empty_text(config, run):
     """An empty raw text does not clear NA, and since NA still counts as a "1", NC stays 0."""
-    record = Record.create(run.step("test/load"), {"rqa_s01e01_raw": "", "rqa_s01e01_NA": "1", "rqa_s01e01_NC": "0"})
-    fixed = fix_up_individual(record, config=config, run=run)
+    record = Record.create(run.step("test/load"),
+                           {"uid": "u1", "rqa_s01e01_raw": "", "rqa_s01e01_NA": "1", "rqa_s01e01_NC": "0"})
+    _, [fixed] = fold_individuals([record], config=config, run=run)
     assert (fixed["rqa_s01e01_NA"], fixed["rqa_s01e01_NC"]) == ("1", "0")
 
 

@@ -18,12 +18,12 @@ from redss_pipeline.generate.show_messages import (
     OUTSIDE_WINDOW,
     TEST_RUN,
     IcrRow,
+    IcrSamples,
     MessageFilters,
+    RqaCodaExport,
     assign_rqa_message_ids,
     flag_noise,
-    icr_samples,
     label_other_shows_na,
-    rqa_coda_messages,
     set_channel_keys,
 )
 
@@ -49,6 +49,22 @@ def _prepared(records: list[Record]) -> list[Record]:
     records = label_other_shows_na(records, config=CONFIG, run=RUN)
     records = set_channel_keys(records, config=CONFIG, run=RUN)
     return assign_rqa_message_ids(records, config=CONFIG, run=RUN)
+
+
+def _coda_files(records: list[Record]) -> dict[str, list[dict]]:
+    """Each show's Coda messages, the records added in order as the chunk runner adds them."""
+    export = RqaCodaExport(CONFIG)
+    for position, record in enumerate(records):
+        export.add(record, position)
+    return export.files()
+
+
+def _icr_samples(records: list[Record]) -> dict[str, list[IcrRow]]:
+    """The ICR rows drawn from the records, added in order as the chunk runner adds them."""
+    samples = IcrSamples(CONFIG)
+    for position, record in enumerate(records):
+        samples.add(record, position)
+    return samples.samples()
 
 
 # -- filters ---------------------------------------------------------------------------------------------------
@@ -208,7 +224,7 @@ def test_rqa_coda_files_hold_non_noise_messages_without_labels():
         _message(2, "integration helps us", sent_on="2018-12-16T00:00:00+03:00", uid="avf-phone-uuid-2"),
         _message(1, "we need water here"),
     ])
-    files = rqa_coda_messages(records, config=CONFIG)
+    files = _coda_files(records)
     assert list(files) == ["s01e01.json", "s01e02.json", "s01e03.json", "s01e04.json"]
     assert files["s01e03.json"] == [] and files["s01e04.json"] == []
     assert files["s01e02.json"] == [{
@@ -228,7 +244,7 @@ def test_icr_rows_are_the_seeded_sample_of_the_candidates_in_order():
     records = [_message(1, f"long enough answer {i}", run_id=1000 + i) for i in range(250)]
     records.insert(10, _message(1, "ok", run_id=1))  # noise
     records.insert(20, _message(2, "another show's answer", run_id=2))
-    samples = icr_samples(_prepared(records), config=CONFIG)
+    samples = _icr_samples(_prepared(records))
     candidates = [IcrRow(1000 + i, f"long enough answer {i}", "2018-12-10T12:00:00+03:00") for i in range(250)]
     assert samples["s01e01.csv"] == random.Random(0).sample(candidates, 200)
     assert samples["s01e01.csv"][:3] == [candidates[216], candidates[98], candidates[194]]
@@ -238,14 +254,14 @@ def test_icr_rows_are_the_seeded_sample_of_the_candidates_in_order():
 def test_icr_with_fewer_candidates_than_the_sample_size_is_a_permutation():
     """Five candidates give all five, shuffled as random.Random(0).sample(candidates, 5)."""
     records = [_message(4, f"answer number {i}", run_id=i) for i in range(5)]
-    rows = icr_samples(_prepared(records), config=CONFIG)["s01e04.csv"]
+    rows = _icr_samples(_prepared(records))["s01e04.csv"]
     assert [row.run_id for row in rows] == [3, 4, 0, 1, 2]
 
 
 def test_icr_run_id_is_empty_for_a_message_moved_from_another_flow():
     """A week-3 message corrected into week 2 has no rqa_s01e02_run_id, so its cell is empty."""
     moved = _message(2, "moved into week two", run_id=None, rqa_s01e03_run_id=77)
-    assert icr_samples(_prepared([moved]), config=CONFIG)["s01e02.csv"] == [
+    assert _icr_samples(_prepared([moved]))["s01e02.csv"] == [
         IcrRow(None, "moved into week two", "2018-12-10T12:00:00+03:00")]
 
 
@@ -254,4 +270,4 @@ def test_icr_refuses_a_coded_field_other_than_one_na_label():
     (record,) = _prepared([_message(1, "hello there")])
     bad = record.updated(LOAD, {"rqa_s01e02_coded": record["rqa_s01e03_coded"] * 2})
     with pytest.raises(RawDataError, match="record avf-phone-uuid-1: field 'rqa_s01e02_coded': expected exactly one NA"):
-        icr_samples([bad], config=CONFIG)
+        _icr_samples([bad])

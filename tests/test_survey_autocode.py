@@ -9,19 +9,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.core.config import load_config
+from redss_pipeline.core.config import PipelineConfig, load_config
 from redss_pipeline.core.errors import SchemeError, UuidTableError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.generate.survey_autocode import (
-    apply_survey_cleaners,
-    assign_survey_message_ids,
-    auto_code_surveys,
-    code_operators,
-    label_missing_answers,
-    suggest_one_location,
-    survey_coda_messages,
-)
+from redss_pipeline.generate.survey_autocode import SurveyCodaExport, auto_code_surveys
 
 CONFIG = load_config()
 RUN = RunContext("tester@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))
@@ -42,10 +34,19 @@ def _record(uid: str = "avf-phone-uuid-1", **answers: str) -> Record:
     return Record.create(LOAD, data)
 
 
-def _cleaned(*records: Record) -> list[Record]:
-    records = label_missing_answers(list(records), config=CONFIG, run=RUN)
-    records = apply_survey_cleaners(records, config=CONFIG, run=RUN)
-    return suggest_one_location(records, config=CONFIG, run=RUN)
+def _coded(*records: Record, phone_keys: dict[str, str] | None = None,
+           config: PipelineConfig = CONFIG) -> list[Record]:
+    """The records auto-coded; every uid is a Hormuud number unless ``phone_keys`` says otherwise."""
+    if phone_keys is None:
+        phone_keys = {record["uid"]: "252610000001" for record in records}
+    return auto_code_surveys(list(records), config=config, run=RUN, phone_keys=phone_keys)
+
+
+def _coda_files(records: list[Record]) -> dict[str, list[dict]]:
+    export = SurveyCodaExport(CONFIG)
+    for position, record in enumerate(records):
+        export.add(record, position)
+    return export.files()
 
 
 def _code(record: Record, field: str) -> str | None:
@@ -58,10 +59,11 @@ def _code(record: Record, field: str) -> str | None:
 
 def test_absent_and_empty_answers_get_na_labels():
     """An absent or empty answer gives NA (a single label) in every plan reading it; a real answer does not."""
-    (record,) = label_missing_answers([_record(gender_raw="", age_raw="25")], config=CONFIG, run=RUN)
+    (record,) = _coded(_record(gender_raw="", age_raw="25"))
     assert record["gender_coded"]["CodeID"] == NA_ID
     assert record["gender_coded"]["SchemeID"] == "Scheme-12cb6f95"
-    assert "age_coded" not in record
+    assert record["gender_coded"]["Origin"]["OriginID"] == "redss_pipeline.survey_autocode.missing_answer@1"
+    assert CONFIG.schemes["age"].code_by_id(_code(record, "age_coded")).string_value == "25"  # the cleaner's
     for field in LOCATION_FIELDS + ("idp_camp_coded", "hh_language_coded", "involved_coded"):
         assert record[field]["CodeID"] == NA_ID
     assert record["zone_coded"]["SchemeID"] == "Scheme-b8ce44fb"
@@ -72,7 +74,7 @@ def test_absent_and_empty_answers_get_na_labels():
 
 def test_cleaners_write_unchecked_suggestions_with_their_origin():
     """Gender, age, yes/no and district cleaners suggest the scheme code whose MatchValues hold their result."""
-    (record,) = _cleaned(_record(gender_raw="m", age_raw="afartan", idp_camp_raw="haa", repeated_raw="maya",
+    (record,) = _coded(_record(gender_raw="m", age_raw="afartan", idp_camp_raw="haa", repeated_raw="maya",
                                  mogadishu_sub_district_raw="kismayo", hh_language_raw="af soomaali"))
     gender = record["gender_coded"]
     assert (gender["SchemeID"], gender["CodeID"], gender["Checked"]) == ("Scheme-12cb6f95", MALE, False)
@@ -89,7 +91,7 @@ def test_cleaners_write_unchecked_suggestions_with_their_origin():
 
 def test_nc_result_writes_nothing():
     """A text no cleaner rule recognises leaves the coded field absent."""
-    (record,) = _cleaned(_record(gender_raw="xyz"))
+    (record,) = _coded(_record(gender_raw="xyz"))
     assert "gender_coded" not in record
 
 
@@ -99,7 +101,7 @@ def test_na_and_ns_are_not_overwritten_by_the_cleaner(code_id):
     label = {"SchemeID": "Scheme-12cb6f95", "CodeID": code_id, "DateTimeUTC": T0, "Checked": True,
              "Origin": {"OriginID": "x", "Name": "x", "OriginType": "Manual"}}
     record = _record(gender_raw="m").updated(LOAD, {"gender_coded": label})
-    (out,) = apply_survey_cleaners([record], config=CONFIG, run=RUN)
+    (out,) = _coded(record)
     assert out["gender_coded"] is label
 
 
@@ -110,7 +112,7 @@ def test_cleaner_result_without_a_code_is_a_scheme_error():
     config = dataclasses.replace(CONFIG, survey_plans=plans)
     with pytest.raises(SchemeError, match=r"record avf-phone-uuid-1: field 'gender_raw': the gender cleaner gave "
                                           r"'male', which no code of scheme 'Zone'"):
-        apply_survey_cleaners([_record(gender_raw="m")], config=config, run=RUN)
+        _coded(_record(gender_raw="m"), config=config)
 
 
 # -- 7.5.3 -------------------------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def test_cleaner_result_without_a_code_is_a_scheme_error():
 
 def test_a_sub_district_suggestion_hides_the_district_suggestion():
     """Sub-district found: district_coded = NC with the sub-district SchemeID; a district alone stays."""
-    both, district_only = _cleaned(_record(mogadishu_sub_district_raw="hodan mogadishu"),
+    both, district_only = _coded(_record(mogadishu_sub_district_raw="hodan mogadishu"),
                                    _record(mogadishu_sub_district_raw="mogadishu"))
     assert _code(both, "mogadishu_sub_district_coded") == "code-ae4b5ca2"  # hodan
     assert (both["district_coded"]["SchemeID"], both["district_coded"]["CodeID"]) == ("Scheme-07dfc611", NC_ID)
@@ -128,7 +130,7 @@ def test_a_sub_district_suggestion_hides_the_district_suggestion():
 
 def test_a_missing_location_keeps_its_na_district():
     """NA in the sub-district field is not a Normal code, so the district NA stays."""
-    (record,) = _cleaned(_record())
+    (record,) = _coded(_record())
     assert _code(record, "district_coded") == NA_ID
 
 
@@ -151,7 +153,7 @@ def test_a_missing_location_keeps_its_na_district():
 )
 def test_operator_per_prefix(key, code_id):
     """The operator comes from the first five digits of the phone number; non-phone URNs are NC."""
-    (record,) = code_operators([_record()], config=CONFIG, run=RUN, phone_keys={"avf-phone-uuid-1": key})
+    (record,) = _coded(_record(), phone_keys={"avf-phone-uuid-1": key})
     assert (record["operator_coded"]["SchemeID"], record["operator_coded"]["CodeID"]) == ("Scheme-f86cff0b", code_id)
     assert record["operator_coded"]["Origin"]["OriginID"] == "redss_pipeline.cleaners.operator@1"
 
@@ -159,8 +161,7 @@ def test_operator_per_prefix(key, code_id):
 def test_uid_missing_from_the_uuid_table_is_an_error():
     """A uid the table does not know stops the run, naming the uid and no phone number."""
     with pytest.raises(UuidTableError, match=r"record avf-phone-uuid-9: field 'uid': .*not in the phone number") as e:
-        code_operators([_record(uid="avf-phone-uuid-9")], config=CONFIG, run=RUN,
-                       phone_keys={"avf-phone-uuid-1": "252610000001"})
+        _coded(_record(uid="avf-phone-uuid-9"), phone_keys={"avf-phone-uuid-1": "252610000001"})
     assert "2526" not in str(e.value)
 
 
@@ -170,7 +171,7 @@ def test_uid_missing_from_the_uuid_table_is_an_error():
 def test_ids_on_every_record_with_the_answer():
     """Noise messages and empty answers get ids too; the location plans share one id."""
     record = _record(gender_raw="", mogadishu_sub_district_raw="hodan").updated(LOAD, {"noise": True})
-    (out,) = assign_survey_message_ids([record], config=CONFIG, run=RUN)
+    (out,) = _coded(record)
     assert out["gender_raw_id"] == hashlib.sha256(b"").hexdigest()
     assert out["mogadishu_sub_district_raw_id"] == hashlib.sha256(b"hodan").hexdigest()
     assert "age_raw_id" not in out
@@ -188,7 +189,7 @@ def test_repeated_survey_answers_become_one_coda_message_each():
     ]
     coded = auto_code_surveys(records, config=CONFIG, run=RUN,
                               phone_keys={u: "252610000001" for u in ("u1", "u2", "u3", "u4")})
-    files = survey_coda_messages(coded, config=CONFIG)
+    files = _coda_files(coded)
     assert list(files) == ["gender.json", "age.json", "idp_camp.json", "recently_displaced.json",
                            "hh_language.json", "repeated.json", "involved.json", "location.json"]
     gender = files["gender.json"]
@@ -209,8 +210,7 @@ def test_coda_export_orders_messages_by_answer_time():
     """The earliest answer time comes first."""
     late = _record("u1", involved_raw="haa").updated(LOAD, {"involved_time": "2018-12-20T00:00:00+03:00"})
     early = _record("u2", involved_raw="maya")
-    records = assign_survey_message_ids(_cleaned(late, early), config=CONFIG, run=RUN)
-    assert [m["Text"] for m in survey_coda_messages(records, config=CONFIG)["involved.json"]] == ["maya", "haa"]
+    assert [m["Text"] for m in _coda_files(_coded(late, early))["involved.json"]] == ["maya", "haa"]
 
 
 def test_auto_code_surveys_writes_one_layer_per_record():
@@ -222,9 +222,9 @@ def test_auto_code_surveys_writes_one_layer_per_record():
     assert record.history("operator_coded")[-1].step.source == "generate/auto_code_surveys"
 
 
-def test_auto_code_surveys_equals_the_single_steps_in_order():
-    """Respondents sharing answers, with other operators or an NS label already set, get exactly what the five
-    single steps write one after the other, keys in the same order."""
+def test_respondents_sharing_answers_keep_their_own_operator_and_labels():
+    """Respondents sharing answers, with other operators or an NS label already set, each get the labels of
+    their own answers and their own operator; the rules' keys are written in the order of 7.5.1-7.5.5."""
     ns = {"SchemeID": "Scheme-12cb6f95", "CodeID": NS_ID, "DateTimeUTC": T0, "Checked": True,
           "Origin": {"OriginID": "coder", "Name": "coder", "OriginType": "Manual"}}
     records = [
@@ -235,18 +235,20 @@ def test_auto_code_surveys_equals_the_single_steps_in_order():
             LOAD, {"gender_coded": ns}),
         _record("u3", gender_raw="naag", involved_raw="haa"),
     ]
-    phone_keys = {"u1": "252610000001", "u2": "252620000001", "u3": "telegram:1"}
-    coded = auto_code_surveys(records, config=CONFIG, run=RUN, phone_keys=phone_keys)
-    expected = _cleaned(*records)
-    expected = code_operators(expected, config=CONFIG, run=RUN, phone_keys=phone_keys)
-    expected = assign_survey_message_ids(expected, config=CONFIG, run=RUN)
-    for got, want, original in zip(coded, expected, records):
-        assert list(got.items()) == list(want.items())
-        written = [key for layer in want.layers[len(original.layers):] for key in layer.data]
-        assert list(got.layers[-1].data) == list(dict.fromkeys(written))
+    coded = _coded(*records, phone_keys={"u1": "252610000001", "u2": "252620000001", "u3": "telegram:1"})
     assert [r["operator_coded"]["CodeID"] for r in coded] == [
         "code-c7b32481", "code-605d77ed", "code-c7b32481", NC_ID, NC_ID]
+    assert [_code(r, "gender_coded") for r in coded] == [MALE, MALE, MALE, NS_ID, "code-86a4602c"]  # female
     assert coded[3]["gender_coded"] is ns
+    assert [_code(r, "mogadishu_sub_district_coded") for r in coded] == ["code-ae4b5ca2"] * 4 + [NA_ID]  # hodan
+    assert [_code(r, "district_coded") for r in coded] == [NC_ID] * 4 + [NA_ID]
+    assert [_code(r, "involved_coded") for r in coded] == [NA_ID] * 4 + ["code-1dadd647"]  # yes
+    assert coded[4]["gender_raw_id"] == hashlib.sha256(b"naag").hexdigest()
+    assert dict(coded[0]) == dict(coded[2])
+    written = list(coded[0].layers[-1].data)
+    assert written[:5] == ["idp_camp_coded", "recently_displaced_coded", "hh_language_coded", "repeated_coded",
+                           "involved_coded"]  # 7.5.1, in plan order
+    assert written[-4:] == ["operator_coded", "gender_raw_id", "mogadishu_sub_district_raw_id", "age_raw_id"]
 
 
 def test_coda_export_takes_the_earliest_time_of_a_shared_answer():
@@ -255,5 +257,5 @@ def test_coda_export_takes_the_earliest_time_of_a_shared_answer():
     early = _record("u2", involved_raw="haa")
     coded = auto_code_surveys([late, late, early, early], config=CONFIG, run=RUN,
                               phone_keys={"u1": "252610000001", "u2": "252610000002"})
-    [message] = survey_coda_messages(coded, config=CONFIG)["involved.json"]
+    [message] = _coda_files(coded)["involved.json"]
     assert message["CreationDateTimeUTC"] == T0

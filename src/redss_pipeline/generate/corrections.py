@@ -1,20 +1,19 @@
 """Translating Rapid Pro keys into pipeline keys, with the operational corrections (spec pipeline.md 7.3).
 
-Four sub-steps, in this order:
+:func:`translate_rapid_pro_keys` applies four rules to each record, in this order, and writes what they set as
+one audit layer:
 
-1. :func:`assign_show_ids` - ``rqa_message`` and ``show_id`` from whichever show's answer the record holds;
-2. :func:`apply_operational_corrections` - messages that arrived through the wrong show's flow move to the
-   right show (and some get a faked ``sent_on``), by the configured rules;
-3. :func:`rename_rapid_pro_keys` - ``uid``, run ids, ``sent_on`` and the survey raw/time keys;
-4. :func:`set_show_raw_keys` - ``<show raw key> = rqa_message`` for the (corrected) show.
+1. 7.3.1 - ``rqa_message`` and ``show_id`` from whichever show's answer the record holds;
+2. 7.3.2 - messages that arrived through the wrong show's flow move to the right show (and some get a faked
+   ``sent_on``), by the configured corrections; the layer's step then names the correction;
+3. 7.3.3 - ``uid``, run ids, ``sent_on`` and the survey raw/time keys renamed from the Rapid Pro keys;
+4. 7.3.4 - ``<show raw key> = rqa_message`` for the (corrected) show.
 
-:func:`translate_rapid_pro_keys` runs all four as one pass that writes one audit layer per record (the
-layer's step names the correction rule when one moved the message); the sub-step functions apply one rule
-each, for tests and reuse. Every correction is configuration (README contract 4): the
-WS redirect (coders marked a week-3 text as belonging to week 2 in the "WS - Correct Dataset" scheme) and the
-time-window corrections (late flow change-over, delayed delivery bursts). For one record, the rules of its
-show are tried in order, WS redirect first, and the first that matches wins, which gives 2019's precedence
-(C1 before C2; C3 before C4).
+Every correction is configuration (README contract 4): the WS redirect (coders marked a week-3 text as
+belonging to week 2 in the "WS - Correct Dataset" scheme; :func:`ws_redirect_texts`) and the time-window
+corrections (late flow change-over, delayed delivery bursts). For one record, the rules of its show are tried
+in order, WS redirect first, and the first that matches wins, which gives 2019's precedence (C1 before C2; C3
+before C4).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any, Mapping, Sequence
 from redss_pipeline.core.config import PipelineConfig, TimeWindowCorrection
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, record_id, record_time
-from redss_pipeline.core.record_rules import Rule, apply_rules
+from redss_pipeline.core.record_rules import Rule
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export import coda
@@ -35,12 +34,8 @@ __all__ = [
     "MESSAGE_KEY",
     "SHOW_ID_KEY",
     "WS_REDIRECT_RULE_ID",
-    "assign_show_ids",
     "ws_redirect_texts",
-    "apply_operational_corrections",
     "rename_pairs",
-    "rename_rapid_pro_keys",
-    "set_show_raw_keys",
     "translate_rapid_pro_keys",
 ]
 
@@ -51,6 +46,7 @@ SHOW_ID_KEY = "show_id"
 WS_REDIRECT_RULE_ID = "ws_redirect"
 """How the audit trail names the WS redirect rule (the time-window rules use their configured ids)."""
 
+_STEP = "generate/translate_rapid_pro_keys"
 _WS_ID_KEY = "ws_redirect_message_id"
 _WS_CODED_KEY = "ws_redirect_coded"
 
@@ -71,10 +67,10 @@ def translate_rapid_pro_keys(
     """
     redirect_texts = ws_redirect_texts(records, ws_coded, config=config, run=run)
     show_ids = _show_id_rule(config)
-    corrections = _Corrections(config, run, "generate/translate_rapid_pro_keys", redirect_texts)
+    corrections = _Corrections(config, run, redirect_texts)
     rename = _rename_rule(config)
     raw_keys = _raw_key_rule(config)
-    step = run.step("generate/translate_rapid_pro_keys")
+    step = run.step(_STEP)
     result = []
     for record in records:
         values = record.to_dict()
@@ -101,15 +97,11 @@ def translate_rapid_pro_keys(
 # -- 7.3.1 --------------------------------------------------------------------------------------------------
 
 
-def assign_show_ids(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+def _show_id_rule(config: PipelineConfig) -> Rule:
     """Sets ``rqa_message`` and ``show_id`` (1-based plan position) on records holding a show answer.
 
     A record holding the answers of two shows is an error; records holding none are left unchanged.
     """
-    return apply_rules(records, [_show_id_rule(config)], run.step("generate/show_ids"))
-
-
-def _show_id_rule(config: PipelineConfig) -> Rule:
     value_keys = [(raw_key(p.result_key, "Value", p.flow), n) for n, p in enumerate(config.rqa_plans, start=1)]
 
     def show_id(values: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -170,34 +162,18 @@ def ws_redirect_texts(
     return frozenset(text for text, copy in zip(texts, coded) if copy[_WS_CODED_KEY]["CodeID"] == redirect.code_id)
 
 
-def apply_operational_corrections(
-    records: Sequence[Record],
-    *,
-    config: PipelineConfig,
-    run: RunContext,
-    redirect_texts: frozenset[str],
-) -> list[Record]:
-    """Moves messages to the show they belong to, by the configured corrections (pipeline.md 7.3.2).
+class _Corrections:
+    """The correction rules of each show, tried in order (WS redirect first); each with its audit step.
 
     A rule applies to records holding the ``(Time)`` key of the rule's show. The WS redirect matches when the
     record's ``rqa_message`` is in ``redirect_texts`` (see :func:`ws_redirect_texts`); a time window matches
     the record's own time of that show (bounds as configured: ``after`` strictly, ``from`` inclusive,
     ``until`` exclusive). The first matching rule of the show wins: it sets ``show_id`` to the target show and,
     when the rule has one, ``sent_on`` to its faked time, kept verbatim. Each rule writes under its own step
-    name (``generate/operational_corrections/<rule id>``), so the audit trail says which rule moved a message.
+    name (``generate/translate_rapid_pro_keys/<rule id>``), so the audit trail says which rule moved a message.
     """
-    corrections = _Corrections(config, run, "generate/operational_corrections", redirect_texts)
-    result = []
-    for record in records:
-        matched = corrections.match(record)
-        result.append(record if matched is None else record.updated(*matched))
-    return result
 
-
-class _Corrections:
-    """The correction rules of each show, tried in order (WS redirect first); each with its audit step."""
-
-    def __init__(self, config: PipelineConfig, run: RunContext, step_prefix: str, redirect_texts: frozenset[str]):
+    def __init__(self, config: PipelineConfig, run: RunContext, redirect_texts: frozenset[str]):
         self._redirect_texts = redirect_texts
         show_ids = {plan.name: n for n, plan in enumerate(config.rqa_plans, start=1)}
         time_field = config.message_time_field
@@ -208,13 +184,13 @@ class _Corrections:
             redirect = config.ws_redirect
             if redirect is not None and redirect.show == plan.name:
                 effect = {SHOW_ID_KEY: show_ids[redirect.to_show], time_field: redirect.sent_on}
-                rules.append((run.step(f"{step_prefix}/{WS_REDIRECT_RULE_ID}"), None, effect))
+                rules.append((run.step(f"{_STEP}/{WS_REDIRECT_RULE_ID}"), None, effect))
             for window in config.time_window_corrections:
                 if window.show == plan.name:
                     effect = {SHOW_ID_KEY: show_ids[window.to_show]}
                     if window.sent_on is not None:
                         effect[time_field] = window.sent_on
-                    rules.append((run.step(f"{step_prefix}/{window.id}"), window, effect))
+                    rules.append((run.step(f"{_STEP}/{window.id}"), window, effect))
             if rules:
                 self._by_show.append((raw_key(plan.result_key, "Time", plan.flow), rules))
 
@@ -261,17 +237,13 @@ def rename_pairs(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def rename_rapid_pro_keys(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+def _rename_rule(config: PipelineConfig) -> Rule:
     """Copies each Rapid Pro key's value to its pipeline key when the pipeline key is not yet present.
 
     So a ``sent_on`` faked by a correction wins over the show's own time, and the run-id key follows the
     flow the message came through, not the corrected show (a week-3 message moved to week 2 has only
     ``rqa_s01e03_run_id``). The ``(Value)`` key is the raw text, not ``(Text)``.
     """
-    return apply_rules(records, [_rename_rule(config)], run.step("generate/rename_rapid_pro_keys"))
-
-
-def _rename_rule(config: PipelineConfig) -> Rule:
     pairs = rename_pairs(config)
 
     def rename(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,15 +259,11 @@ def _rename_rule(config: PipelineConfig) -> Rule:
 # -- 7.3.4 --------------------------------------------------------------------------------------------------
 
 
-def set_show_raw_keys(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+def _raw_key_rule(config: PipelineConfig) -> Rule:
     """Writes ``rqa_message`` under the raw key of the record's (corrected) show, e.g. ``rqa_s01e02_raw``.
 
     From here on this raw key, not ``show_id``, decides which show a message belongs to.
     """
-    return apply_rules(records, [_raw_key_rule(config)], run.step("generate/show_raw_keys"))
-
-
-def _raw_key_rule(config: PipelineConfig) -> Rule:
     raw_fields = [plan.raw_field for plan in config.rqa_plans]
 
     def raw_key_of_show(values: Mapping[str, Any]) -> dict[str, Any] | None:

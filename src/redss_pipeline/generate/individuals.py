@@ -48,7 +48,7 @@ from redss_pipeline.generate.analysis_columns import (
 )
 from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
 
-__all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "fix_up_individual"]
+__all__ = ["MERGED", "AMBIVALENT", "fold_individuals"]
 
 MERGED = "MERGED"
 """The value of every folded key that has no fold rule (none of them is exported)."""
@@ -102,16 +102,6 @@ def fold_individuals(
     return messages, [messages[i] if isinstance(i, int) else next(folded_iter) for i in individuals]
 
 
-def fix_up_individual(individual: Record, *, config: PipelineConfig, run: RunContext) -> Record:
-    """The fix-up of 7.7.7 on one individual record (exposed for tests and tools).
-
-    Per show: a non-empty raw text sets ``<prefix>NA = "0"``; then, if no matrix column of the show other than
-    the NC one is ``"1"``, ``<prefix>NC = "1"``. A respondent who answered a show only with noise ends with NA 0
-    and NC 1 for it; a show never answered keeps NA 1.
-    """
-    return _FixUp(_fix_up_plans(config), run.step("generate/individual_fix_up"))(individual)
-
-
 def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
     plans = []
     for plan in config.rqa_plans:
@@ -128,7 +118,12 @@ def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
 
 
 class _FixUp:
-    """The fix-up of 7.7.7 with the plans of the configuration; reads only the keys the plans name."""
+    """The fix-up of 7.7.7 with the plans of the configuration; reads only the keys the plans name.
+
+    Per show: a non-empty raw text sets ``<prefix>NA = "0"``; then, if no matrix column of the show other than
+    the NC one is ``"1"``, ``<prefix>NC = "1"``. A respondent who answered a show only with noise ends with NA 0
+    and NC 1 for it; a show never answered keeps NA 1.
+    """
 
     def __init__(self, plans: list[_FixUpPlan], step: Step):
         self._plans = plans

@@ -51,10 +51,7 @@ __all__ = [
     "flag_noise",
     "label_other_shows_na",
     "set_channel_keys",
-    "not_noise",
     "assign_rqa_message_ids",
-    "rqa_coda_messages",
-    "icr_samples",
     "RqaCodaExport",
     "IcrSamples",
 ]
@@ -240,11 +237,6 @@ def _in_ranges(time: datetime, ranges: tuple[tuple[datetime, datetime], ...]) ->
 # -- 7.4.7 - 7.4.8: RQA Coda files -------------------------------------------------------------------------------
 
 
-def not_noise(records: Sequence[Record]) -> list[Record]:
-    """The records whose ``noise`` flag is False, in order."""
-    return [record for record in records if not _noise(record)]
-
-
 def assign_rqa_message_ids(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """Sets ``<raw key>_id`` = SHA-256 of the answer on every non-noise record holding a show's raw answer.
 
@@ -264,15 +256,6 @@ def _message_id_rule(config: PipelineConfig) -> Rule:
         return {id_field: coda.message_id(_text(values, raw)) for raw, id_field in fields if raw in present}
 
     return message_ids
-
-
-def rqa_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
-    """The messages of each show's Coda file (``s01e0n.json``), by file name in plan order (see
-    :class:`RqaCodaExport`)."""
-    export = RqaCodaExport(config)
-    for position, record in enumerate(records):
-        export.add(record, position)
-    return export.files()
 
 
 class RqaCodaExport:
@@ -311,14 +294,6 @@ class RqaCodaExport:
 
 
 # -- 7.4.9: ICR ----------------------------------------------------------------------------------------------------
-
-
-def icr_samples(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[IcrRow]]:
-    """The inter-coder-reliability rows of each show, by ICR file name in plan order (see :class:`IcrSamples`)."""
-    samples = IcrSamples(config)
-    for position, record in enumerate(records):
-        samples.add(record, position)
-    return samples.samples()
 
 
 class IcrSamples:

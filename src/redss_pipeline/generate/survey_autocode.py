@@ -1,20 +1,20 @@
 """Auto-coding the survey answers: NA labels, cleaner suggestions, operator, survey Coda files
 (spec pipeline.md 7.5; cleaners.md section 11 for the labels).
 
-The steps, in the order :func:`auto_code_surveys` runs them:
+:func:`auto_code_surveys` applies these rules to each record, in this order, and writes what they set as one
+audit layer; :class:`SurveyCodaExport` gathers the Coda files:
 
-| step  | function                          | does                                                           |
-| ----- | --------------------------------- | -------------------------------------------------------------- |
-| 7.5.1 | :func:`label_missing_answers`     | NA in each plan's coded field when the answer is absent or ""  |
-| 7.5.2 | :func:`apply_survey_cleaners`     | the plan's cleaner's suggestion, unchecked (NC writes nothing) |
-| 7.5.3 | :func:`suggest_one_location`      | a sub-district suggestion silences the district suggestion     |
-| 7.5.4 | :func:`code_operators`            | the operator from the phone number behind the uid              |
-| 7.5.5 | :func:`assign_survey_message_ids` | ``<raw>_id`` on every record holding the answer                |
-| 7.5.5 | :func:`survey_coda_messages`      | the survey Coda files' messages, then ``location.json``        |
+| step  | rule                          | does                                                               |
+| ----- | ----------------------------- | ------------------------------------------------------------------ |
+| 7.5.1 | :func:`_missing_answer_rule`  | NA in each plan's coded field when the answer is absent or ""      |
+| 7.5.2 | :func:`_cleaner_rule`         | the plan's cleaner's suggestion, unchecked (NC writes nothing)     |
+| 7.5.3 | :func:`_one_location_rule`    | a sub-district suggestion silences the district suggestion         |
+| 7.5.4 | :func:`_operator_rule`        | the operator from the phone number behind the uid                  |
+| 7.5.5 | :func:`_message_id_rule`      | ``<raw>_id`` on every record holding the answer                    |
+| 7.5.5 | :class:`SurveyCodaExport`     | the survey Coda files' messages, then ``location.json``            |
 
-:func:`auto_code_surveys` writes all of it as one audit layer per record; the single-step functions write one
-each. Survey answers are repeated on every message of their respondent, so each distinct answer is cleaned
-once (the cleaners are memoised) and each distinct label is built once and shared by every record carrying it.
+Survey answers are repeated on every message of their respondent, so each distinct answer is cleaned once
+(the cleaners are memoised) and each distinct label is built once and shared by every record carrying it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from redss_pipeline.core.config import LOCATION_LEVELS, PipelineConfig, SurveyPl
 from redss_pipeline.core.errors import PipelineError, RawDataError, SchemeError, UuidTableError
 from redss_pipeline.core.labels import control_label, make_label
 from redss_pipeline.core.record_fields import UID_KEY, record_id
-from redss_pipeline.core.record_rules import LayerCache, Rule, apply_rules
+from redss_pipeline.core.record_rules import LayerCache, Rule
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export import coda
@@ -37,12 +37,6 @@ __all__ = [
     "ONE_LOCATION_ORIGIN_ID",
     "SurveyCodaExport",
     "auto_code_surveys",
-    "label_missing_answers",
-    "apply_survey_cleaners",
-    "suggest_one_location",
-    "code_operators",
-    "assign_survey_message_ids",
-    "survey_coda_messages",
 ]
 
 MISSING_ANSWER_ORIGIN_ID = "redss_pipeline.survey_autocode.missing_answer@1"
@@ -58,8 +52,8 @@ def auto_code_surveys(
     run: RunContext,
     phone_keys: Mapping[str, str],
 ) -> list[Record]:
-    """Steps 7.5.1 to 7.5.5 in order (the Coda files of 7.5.5 are gathered by :class:`SurveyCodaExport`). ``phone_keys`` maps each uid to its UUID-table key (see
-    :func:`code_operators`). The record writes are one pass and one audit layer per record, under the step
+    """Steps 7.5.1 to 7.5.5 in order (the Coda files of 7.5.5 are gathered by :class:`SurveyCodaExport`).
+    ``phone_keys`` maps each uid to its UUID-table key (see :func:`_operator_rule`). The record writes are one pass and one audit layer per record, under the step
     ``generate/auto_code_surveys``.
 
     A respondent's answers repeat on every one of their messages, and what 7.5.1-7.5.3 and 7.5.5 write
@@ -124,12 +118,8 @@ _ABSENT: Any = object()
 # -- 7.5.1 ---------------------------------------------------------------------------------------------------------
 
 
-def label_missing_answers(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
-    """For every survey plan: coded field = an NA label of the plan's scheme when the answer is absent or empty."""
-    return apply_rules(records, [_missing_answer_rule(config, run)], run.step("generate/survey_missing_answers"))
-
-
 def _missing_answer_rule(config: PipelineConfig, run: RunContext) -> Rule:
+    """For every survey plan: coded field = an NA label of the plan's scheme when the answer is absent or empty."""
     na_by_answer: dict[str, dict[str, Any]] = {}  # raw field -> the NA labels of every plan reading it
     for plan in config.survey_plans:
         na_by_answer.setdefault(plan.raw_field, {})[plan.coded_field] = control_label(
@@ -180,18 +170,14 @@ class _Suggester:
         return label
 
 
-def apply_survey_cleaners(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
-    """Writes each cleaner's suggestion, plan by plan: an unchecked label of the scheme code whose MatchValues
-    contain the cleaner's result.
+def _cleaner_rule(config: PipelineConfig, run: RunContext) -> Rule:
+    """Each cleaner's suggestion, plan by plan: an unchecked label of the scheme code whose MatchValues contain
+    the cleaner's result.
 
     A record whose coded field already holds NA or NS (a missing answer) is skipped; a result of ``NC`` writes
     nothing, so the field stays absent. Plans without a cleaner are coded by hand only. A result no code of the
     scheme matches is a SchemeError naming the scheme, the record and the value.
     """
-    return apply_rules(records, [_cleaner_rule(config, run)], run.step("generate/survey_cleaners"))
-
-
-def _cleaner_rule(config: PipelineConfig, run: RunContext) -> Rule:
     suggesters = [_Suggester(plan, run) for plan in config.survey_plans if plan.cleaner is not None]
 
     def cleaners(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,17 +197,13 @@ def _cleaner_rule(config: PipelineConfig, run: RunContext) -> Rule:
 # -- 7.5.3 ---------------------------------------------------------------------------------------------------------
 
 
-def suggest_one_location(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+def _one_location_rule(config: PipelineConfig, run: RunContext) -> Rule:
     """Where the sub-district cleaner found a sub-district, the district field becomes NC, so coders see a
     single location suggestion in ``location.json`` (NC labels are never exported).
 
     As in 2019 the NC label carries the **sub-district** scheme's SchemeID; control codes share their CodeIDs
     across schemes, so only the CodeID, NC, matters downstream.
     """
-    return apply_rules(records, [_one_location_rule(config, run)], run.step("generate/one_location_suggestion"))
-
-
-def _one_location_rule(config: PipelineConfig, run: RunContext) -> Rule:
     levels = {plan.location_level: plan for plan in config.survey_plans if plan.location_level is not None}
     finest, next_level = LOCATION_LEVELS[0], LOCATION_LEVELS[1]
     if finest not in levels or next_level not in levels:
@@ -250,26 +232,16 @@ def _one_location_rule(config: PipelineConfig, run: RunContext) -> Rule:
 # -- 7.5.4 ---------------------------------------------------------------------------------------------------------
 
 
-def code_operators(
-    records: Sequence[Record],
-    *,
-    config: PipelineConfig,
-    run: RunContext,
-    phone_keys: Mapping[str, str],
-) -> list[Record]:
-    """Sets the operator coded field from the phone number behind each record's uid (cleaners.md section 10).
+def _operator_rule(
+    config: PipelineConfig, run: RunContext, phone_keys: Mapping[str, str]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The operator coded field from the phone number behind the record's uid (cleaners.md section 10).
 
     ``phone_keys`` maps a uid to its UUID-table key: a normalised phone number, or a whole non-phone URN
     (``telegram:...``), which the operator cleaner codes NC. A result of NC gives the Operator scheme's NC
     label, any other result the label of the code whose MatchValues contain it. A uid missing from the map is
     an error (the UUID table does not match the raw data). Error messages never show a phone number.
     """
-    return apply_rules(records, [_operator_rule(config, run, phone_keys)], run.step("generate/operator"))
-
-
-def _operator_rule(
-    config: PipelineConfig, run: RunContext, phone_keys: Mapping[str, str]
-) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     plan = config.operator
     clean = CLEANERS[plan.cleaner]
     origin_id = cleaner_origin_id(plan.cleaner)
@@ -307,15 +279,9 @@ def _operator_rule(
 # -- 7.5.5 ---------------------------------------------------------------------------------------------------------
 
 
-def assign_survey_message_ids(
-    records: Sequence[Record], *, config: PipelineConfig, run: RunContext
-) -> list[Record]:
-    """Sets ``<raw key>_id`` = SHA-256 of the answer on every record holding a survey answer (noise messages
-    included; the location plans share one answer and one id)."""
-    return apply_rules(records, [_message_id_rule(config)], run.step("generate/survey_message_ids"))
-
-
 def _message_id_rule(config: PipelineConfig) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``<raw key>_id`` = SHA-256 of the answer on every record holding a survey answer (noise messages
+    included; the location plans share one answer and one id)."""
     fields = list(dict.fromkeys((plan.raw_field, plan.id_field) for plan in config.survey_plans))
     ids: dict[str, str] = {}  # text -> message id: answers repeat on every message of a respondent
 
@@ -331,14 +297,6 @@ def _message_id_rule(config: PipelineConfig) -> Callable[[Mapping[str, Any]], di
         return updates
 
     return message_ids
-
-
-def survey_coda_messages(records: Sequence[Record], *, config: PipelineConfig) -> dict[str, list[dict[str, Any]]]:
-    """The messages of the survey Coda files, by file name (see :class:`SurveyCodaExport`)."""
-    export = SurveyCodaExport(config)
-    for position, record in enumerate(records):
-        export.add(record, position)
-    return export.files()
 
 
 class SurveyCodaExport:
