@@ -1,4 +1,4 @@
-"""Rules composed into one audit layer per record; shared updates written as one shared layer."""
+"""A rule written as one audit layer per record; shared updates written as one shared layer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from redss_pipeline.core.record_rules import LayerCache, SharedUpdates, apply_rules
+from redss_pipeline.core.record_rules import LayerCache, SharedUpdates, apply_rule
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 
@@ -16,26 +16,11 @@ def run() -> RunContext:
     return RunContext("test@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc))
 
 
-def test_later_rules_read_what_earlier_rules_wrote(run):
-    """The second rule of a pass sees the first rule's keys over the record's own; one layer is written."""
-    records = [Record.create(run.step("test/load"), {"a": 1, "b": 2})]
-
-    def first(values):
-        return {"b": values["a"] + 10, "c": "x"}
-
-    def second(values):
-        return {"d": (values["b"], values.get("c"), "c" in values, sorted(values.keys()), len(values))}
-
-    [record] = apply_rules(records, [first, second], run.step("test/rules"))
-    assert record.to_dict() == {"a": 1, "b": 11, "c": "x", "d": (11, "x", True, ["a", "b", "c"], 3)}
-    assert [layer.step.source for layer in record.layers] == ["test/load", "test/rules"]
-
-
 def test_a_rule_writing_nothing_leaves_the_record_as_it_was(run):
-    """A record no rule writes on is returned as the same object, with no new layer."""
+    """A record the rule writes nothing on is returned as the same object, with no new layer."""
     records = [Record.create(run.step("test/load"), {"a": 1})]
-    assert apply_rules(records, [lambda values: None], run.step("test/rules"))[0] is records[0]
-    assert apply_rules(records, [lambda values: None, lambda v: {}], run.step("test/rules"))[0] is records[0]
+    assert apply_rule(records, lambda values: None, run.step("test/rules"))[0] is records[0]
+    assert apply_rule(records, lambda values: {}, run.step("test/rules"))[0] is records[0]
 
 
 def test_shared_updates_give_every_record_the_same_layer(run):
@@ -43,7 +28,7 @@ def test_shared_updates_give_every_record_the_same_layer(run):
     load = run.step("test/load")
     records = [Record.create(load, {"n": n}) for n in range(4)]
     even, odd = SharedUpdates("even", {"parity": "even"}), SharedUpdates("odd", {"parity": "odd"})
-    written = apply_rules(records, [lambda values: odd if values["n"] % 2 else even], run.step("test/parity"))
+    written = apply_rule(records, lambda values: odd if values["n"] % 2 else even, run.step("test/parity"))
     assert [r["parity"] for r in written] == ["even", "odd", "even", "odd"]
     assert [r["n"] for r in written] == [0, 1, 2, 3]
     assert written[0].layers[-1].data is written[2].layers[-1].data
@@ -70,6 +55,6 @@ def test_shared_updates_are_recognised_by_their_key_not_by_the_object(run):
     """Two SharedUpdates made apart with the same key give their records one layer, written once."""
     load = run.step("test/load")
     records = [Record.create(load, {"n": n}) for n in range(2)]
-    written = apply_rules(records, [lambda values: SharedUpdates("flag", {"flag": True})], run.step("test/flag"))
+    written = apply_rule(records, lambda values: SharedUpdates("flag", {"flag": True}), run.step("test/flag"))
     assert [r["flag"] for r in written] == [True, True]
     assert written[0].layers[-1].data is written[1].layers[-1].data

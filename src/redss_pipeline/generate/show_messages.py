@@ -32,7 +32,7 @@ from redss_pipeline.core.config import PipelineConfig, RqaPlan, TimeRange
 from redss_pipeline.core.errors import PipelineError, RawDataError
 from redss_pipeline.core.labels import control_label
 from redss_pipeline.core.record_fields import record_id, record_time
-from redss_pipeline.core.record_rules import Rule, SharedUpdates, apply_rules
+from redss_pipeline.core.record_rules import Rule, SharedUpdates, apply_rule
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export import coda
@@ -111,7 +111,7 @@ class MessageFilters:
 
 def flag_noise(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """Sets ``noise`` (a bool): True unless one of the record's show answers is not noise (cleaners.md 2)."""
-    return apply_rules(records, [_noise_rule(config)], run.step("generate/noise"))
+    return apply_rule(records, _noise_rule(config), run.step("generate/noise"))
 
 
 def _noise_rule(config: PipelineConfig) -> Rule:
@@ -134,7 +134,7 @@ def _noise_rule(config: PipelineConfig) -> Rule:
 def label_other_shows_na(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """For each show whose raw answer a record lacks: its coded field = ``[NA label]`` (a one-element list, as
     reasons are multi-coded) and, for a show with a binary question, the binary coded field = an NA label."""
-    return apply_rules(records, [_other_shows_na_rule(config, run)], run.step("generate/other_shows_na"))
+    return apply_rule(records, _other_shows_na_rule(config, run), run.step("generate/other_shows_na"))
 
 
 def _other_shows_na_rule(config: PipelineConfig, run: RunContext) -> Rule:
@@ -171,7 +171,7 @@ def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: 
     by show, so corrected messages count in the week of their faked time. Two channels matching one time means
     the configured windows overlap: an error naming both.
     """
-    return apply_rules(records, [_channel_rule(config)], run.step("generate/channel_keys"))
+    return apply_rule(records, _channel_rule(config), run.step("generate/channel_keys"))
 
 
 def _channel_rule(config: PipelineConfig) -> Rule:
@@ -242,7 +242,7 @@ def assign_rqa_message_ids(records: Sequence[Record], *, config: PipelineConfig,
 
     Noise messages get no id, so they are never exported to Coda nor touched by the later Coda import.
     """
-    return apply_rules(records, [_message_id_rule(config)], run.step("generate/rqa_message_ids"))
+    return apply_rule(records, _message_id_rule(config), run.step("generate/rqa_message_ids"))
 
 
 def _message_id_rule(config: PipelineConfig) -> Rule:
