@@ -137,8 +137,9 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
     id_count = len(imports.survey_ids)
     show_fields = imports.show_fields
     # A respondent's answers and their labels repeat on all of their messages, and the survey outcome depends on
-    # nothing else: it is worked out once per distinct combination.
-    survey_changes: dict[tuple[Any, ...], dict[str, Any]] = {}
+    # nothing else: it is worked out once per distinct combination. The answers' message ids are the key; the
+    # labels (dicts) are compared with ==, so records with equal labels share the outcome.
+    survey_changes: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], dict[str, Any]]]] = {}
     problems = _Problems()
 
     result = []
@@ -176,11 +177,13 @@ def _merged(records: list[Record], imports: _Imports, step: Step) -> list[Record
 
         # 7.6.3: the surveys.
         answers = tuple(map(_present, survey_getter(row)))
-        signature = answers[:id_count] + tuple(map(repr, answers[id_count:]))  # labels by value (dicts: their repr)
-        survey = survey_changes.get(signature)
+        labels = answers[id_count:]
+        known = survey_changes.setdefault(answers[:id_count], [])
+        survey = next((outcome for known_labels, outcome in known if known_labels == labels), None)
         if survey is None:
-            survey = survey_changes[signature] = _survey_changes(dict(zip(
-                (*imports.survey_ids, *imports.survey_fields), answers)), imports, problems)
+            survey = _survey_changes(dict(zip((*imports.survey_ids, *imports.survey_fields), answers)), imports,
+                                     problems)
+            known.append((labels, survey))
         changes.update(survey)
         result.append(record.updated(step, changes))
     if problems.first is not None:
