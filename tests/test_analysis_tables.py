@@ -215,6 +215,17 @@ def test_bad_input_is_one_error_naming_file_row_and_column(tmp_path, config, row
     assert not [p for p in (root / "Outputs").rglob("*") if p.is_file() and "Analysis" in p.parts]
 
 
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path):
+    """One person's joined answers to a question can exceed 128 KiB (thousands of messages): the analysis
+    reads the file and its tables are the hand-worked ones (the long cell is a raw answer no table reads)."""
+    config = load_config(_config_file(tmp_path, breakdowns=["gender"], maps={"levels": ["region"], "dpi": 60}))
+    root = _broken(tmp_path, 1, "hh_language_raw", "waan dhageystaa " * 20_000, "csap_ind.csv")
+    run_analysis(config=config, data_root=root, progress=None)
+    for expected in sorted(EXPECTED.glob("*.csv")):
+        written = root / "Outputs" / "Analysis" / expected.name
+        assert written.read_text(encoding="utf-8") == expected.read_text(encoding="utf-8"), expected.name
+
+
 def test_missing_outputs_say_to_run_stage_3(tmp_path, config):
     root = tmp_path / "empty"
     (root / "Outputs").mkdir(parents=True)

@@ -66,6 +66,9 @@ class AnalysisInputs:
     samples: dict[tuple[str, str], list[SampleCandidate]] = field(default_factory=dict)
 
 
+_LONGEST_CELL = 2**31 - 1  # characters in one CSV cell (see read_csv_profiles)
+
+
 def sample_key(seed: int, dataset: str, code: str, row: int) -> str:
     """The lower-case hex SHA-256 of ``<seed>|<D>|<c>|<r>`` that orders a code's candidates (analysis.md 4.6)."""
     return hashlib.sha256(f"{seed}|{dataset}|{code}|{row}".encode()).hexdigest()
@@ -107,6 +110,12 @@ def read_csv_profiles(
                                  path=path) from None
     except OSError as error:
         raise AnalysisInputError(f"cannot read: {error.strerror}", path=path) from None
+    # The csv module refuses a cell longer than its field size limit (128 KiB by default), a setting of the
+    # module for the whole process. A cell of csap_ind.csv holds all of one person's answers to a question
+    # joined, so a person with thousands of messages writes a longer one: the limit is raised (never lowered)
+    # to the largest a C long holds everywhere.
+    if csv.field_size_limit() < _LONGEST_CELL:
+        csv.field_size_limit(_LONGEST_CELL)
     with handle:
         reader = csv.reader(handle)
         try:
@@ -141,6 +150,9 @@ def read_csv_profiles(
                     on_row(rows, profile, cells, index)
         except UnicodeDecodeError as error:
             raise AnalysisInputError(f"not UTF-8 text ({error.reason})", path=path) from None
+        except csv.Error as error:
+            raise AnalysisInputError(f"not a well-formed CSV file ({error})", path=path,
+                                     record=f"line {reader.line_num}") from None
     return counts, rows
 
 
