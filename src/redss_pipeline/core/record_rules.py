@@ -26,7 +26,8 @@ class SharedUpdates(dict[str, Any]):
     them completely (hashable). Never change one after it is returned.
 
     :func:`apply_rule` gives every record written with updates of the same key the same layer, which saves
-    building and interning the layer again for each record.
+    building the layer again for each record (the records then share one layer object, which also costs less
+    memory).
     """
 
     __slots__ = ("key",)
@@ -39,7 +40,7 @@ class SharedUpdates(dict[str, Any]):
 class LayerCache:
     """Recurring writes of one step, by a key the step chooses: the layer written for a key is reused as it is.
 
-    ``record.updated(step, updates)`` turns ``updates`` into a layer (a key tuple and a value tuple, interned);
+    ``record.updated(step, updates)`` turns ``updates`` into a layer (a key tuple and a value tuple);
     for the second and later records written with the same updates, passing the layer data written on the first
     one (``Record.layers[-1].data``, itself a read-only Mapping of exactly those keys and values) skips that
     work. The key must determine the updates completely (e.g. a tuple of the values they were derived from).
