@@ -32,7 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Outputs/ (a rename whose target is a visible output file). The os.replace wrapper stands in for the moment a
 # kill arrives; nothing else is replaced.
 _INTERRUPTED_RUN = """
-import os, sys
+import os, signal, sys
 from datetime import datetime, timezone
 from pathlib import Path
 from redss_pipeline.core.config import load_config
@@ -40,6 +40,9 @@ from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.generate.stage import run_generate
 
 root, after, signal_number = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+# Ctrl-C as in a terminal, even when the tests were started in the background (a shell starts background
+# commands with SIGINT ignored, and a child inherits that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 real_replace, moved = os.replace, 0
 
 def replace(source, target):
