@@ -11,8 +11,9 @@ the 2019 files (demographic surveys for most people, py/state records, coded fil
 existing data roots instead (their Outputs/ are replaced).
 
 Stage 3 runs in a fresh process (so the peak memory is its own). Reported per run: wall time, CPU time (user +
-system of the child), peak resident memory, messages, traced_data.json bytes per message, and the wall and CPU
-time of each step; the CPU of stage 3 without its last step, the analysis report, is shown apart. Data-root
+system of the child), peak resident memory, messages, traced_data.json bytes per message, the wall and CPU
+time of each step, and how much each step raised the peak memory (the steps during which the peak grew, and by
+how much); the CPU of stage 3 without its last step, the analysis report, is shown apart. Data-root
 preparation is not timed.
 """
 
@@ -91,7 +92,8 @@ def run_stage3(root: Path) -> dict:
         "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr)\n"
         "u = resource.getrusage(resource.RUSAGE_SELF)\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': u.ru_utime + u.ru_stime, 'peak_mib': u.ru_maxrss / 1024,"
-        " 'messages': s.counts['messages'], 'people': s.counts['people'], 'steps': s.step_seconds, 'step_cpu': s.step_cpu_seconds}))\n"
+        " 'messages': s.counts['messages'], 'people': s.counts['people'], 'steps': s.step_seconds, 'step_cpu': s.step_cpu_seconds,"
+        " 'step_peak_rise': s.step_peak_rise_mib}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT / "src")))
@@ -150,6 +152,9 @@ def _print_run(name: str, result: dict) -> None:
           f"{result['peak_mib']:.0f} MiB peak, {result['trail_bytes'] / m:.0f} B/message in traced_data.json", flush=True)
     print("  time per step (wall/CPU): " + ", ".join(f"{name} {s:.1f}/{result['step_cpu'][name]:.1f} s"
                                                    for name, s in result["steps"].items()), flush=True)
+    rises = sorted(result["step_peak_rise"].items(), key=lambda item: -item[1])
+    print("  steps that raised the peak memory: " + ", ".join(f"{name} +{mib:.0f} MiB" for name, mib in rises if mib >= 1),
+          flush=True)
     analysis = result["step_cpu"].get("analysis", 0.0)
     print(f"  stage 3 without the analysis report: {result['cpu'] - analysis:.1f} s CPU "
           f"(the analysis: {analysis:.1f} s CPU)", flush=True)

@@ -21,6 +21,7 @@ The coded Coda files and the UUID table are read-only look-ups opened once by th
 
 from __future__ import annotations
 
+import resource
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,19 +69,27 @@ __all__ = ["StepTimes", "ChunkRunner"]
 
 @dataclass
 class StepTimes:
-    """Wall-clock and CPU seconds spent in each step, summed over the chunks, in the order the steps first ran."""
+    """Wall-clock and CPU seconds spent in each step, summed over the chunks, in the order the steps first ran,
+    and how much each step raised the process's peak memory (MiB): the steps that hold the most at once."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    peak_rise_mib: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        started, cpu_started = time.perf_counter(), time.process_time()
+        started, cpu_started, peak_before = time.perf_counter(), time.process_time(), _peak_mib()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
             self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu_started
+            self.peak_rise_mib[name] = self.peak_rise_mib.get(name, 0.0) + _peak_mib() - peak_before
+
+
+def _peak_mib() -> float:
+    """The process's peak resident memory so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class ChunkRunner:

@@ -59,6 +59,7 @@ class GenerateSummary:
     counts: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall-clock seconds
     step_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    step_peak_rise_mib: dict[str, float] = field(default_factory=dict)  # how much each step raised the peak memory
     outputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # one line each, naming the file (input_warnings)
     analysis: AnalysisSummary | None = None  # the automated analysis of the outputs (Outputs/Analysis)
@@ -107,7 +108,7 @@ def _run_generate(
     root = DataRoot(data_root)
     summary = GenerateSummary()
     counts = summary.counts
-    times = StepTimes(summary.step_seconds, summary.step_cpu_seconds)
+    times = StepTimes(summary.step_seconds, summary.step_cpu_seconds, summary.step_peak_rise_mib)
 
     def say(line: str) -> None:
         if progress is not None:

@@ -1,0 +1,29 @@
+"""StepTimes: what bench/bench_generate.py reports per step of stage 3 (time, and which steps hold the most)."""
+
+import json
+import subprocess
+import sys
+
+# Run in a fresh process: the peak memory is the process's high-water mark, which earlier tests may have raised.
+_STEPS = """
+import json
+from redss_pipeline.generate.runner import StepTimes
+times = StepTimes()
+with times.step("small"):
+    sum(range(1000))
+with times.step("big"):
+    block = bytearray(96 * 2**20)  # 96 MiB, written so that it is resident
+    block[::4096] = b"x" * len(range(0, len(block), 4096))
+    del block
+with times.step("small"):  # the memory of "big" is free again: no new peak
+    sum(range(1000))
+print(json.dumps([times.seconds, times.peak_rise_mib]))
+"""
+
+
+def test_the_step_that_allocates_is_the_one_that_raised_the_peak():
+    result = subprocess.run([sys.executable, "-c", _STEPS], capture_output=True, text=True, check=True)
+    seconds, peak_rise = json.loads(result.stdout)
+    assert list(seconds) == ["small", "big"]
+    assert peak_rise["big"] >= 90
+    assert peak_rise["small"] < 5
