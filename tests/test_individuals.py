@@ -11,7 +11,7 @@ from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.labels import make_label
 from redss_pipeline.core.records import Record
 from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
-from redss_pipeline.generate.individuals import fold_individuals
+from redss_pipeline.generate.individuals import SplitRespondent, fold_individuals
 
 
 def _label(scheme: CodeScheme, string_value: str) -> dict[str, Any]:
@@ -207,3 +207,45 @@ def test_matrix_value_other_than_zero_or_one_is_an_error(config, run):
     messages[1] = messages[1].updated(run.step("test/break"), {"rqa_s01e01_land": "yes"})
     with pytest.raises(RawDataError, match=r"record u1: field 'rqa_s01e01_land': a matrix column must be"):
         fold_individuals(messages, config=config, run=run)
+
+
+def test_a_respondent_split_over_chunks_folds_to_the_same_individual(config, run):
+    """A heavy sender's messages come in pieces: texts are still joined in message order, the matrix still ORs,
+    every message is written once, and the individual is ordered by the first message's position."""
+    split = SplitRespondent(config=config, run=run)
+    first = _message(config, run, "u1", "s01e01", "first", reasons=("NC",), noise=True)
+    middle = _message(config, run, "u1", "s01e02", "middle", reasons=("NC",), noise=True)
+    last = _message(config, run, "u1", "s01e01", "last", reasons=("land",))
+    assert split.add([10], [first]) == ([], [])  # alone so far: held back
+    assert split.add([25], [middle]) == ([10, 25], [first, middle])
+    positions, messages, [(position, individual)] = split.finish([40], [last])
+    assert (positions, messages, position) == ([40], [last], 10)
+    assert individual["rqa_s01e01_raw"] == "first;last"
+    assert individual["rqa_s01e02_raw"] == "middle"
+    assert (individual["rqa_s01e01_land"], individual["rqa_s01e01_NC"]) == ("1", "0")
+    assert individual["noise"] == "MERGED"
+
+
+def test_a_split_respondent_left_with_one_message_gets_the_fix_up_on_it(config, run):
+    """Pieces whose messages were all filtered out: the one message left is the individual, and the fix-up of a
+    single-message respondent lands on its message row (here NC = 1 for a show with every matrix column 0)."""
+    split = SplitRespondent(config=config, run=run)
+    message = _message(config, run, "u1", "s01e01", "a", reasons=("land",))
+    message = message.updated(run.step("test/odd"), {"rqa_s01e03_NA": "0"})
+    assert split.add([7], [message]) == ([], [])
+    assert split.add([], []) == ([], [])
+    positions, [written], [(position, individual)] = split.finish([], [])
+    assert (positions, position) == ([7], 7)
+    assert written["rqa_s01e03_NC"] == "1" and individual is written
+
+
+def test_a_split_respondent_who_withdrew_is_stopped_in_every_piece(config, run):
+    """Withdrawn consent: the STOP message reads STOP in its piece, and the whole individual reads STOP."""
+    split = SplitRespondent(config=config, run=run)
+    stop = _message(config, run, "u1", "s01e01", "stop", reasons=("STOP",))
+    fine = _message(config, run, "u1", "s01e02", "fine", reasons=("same_identity",))
+    _, written = split.add([1, 2], [stop, fine])
+    assert [m["uid"] for m in written] == ["STOP", "u1"]
+    _, [later], [(_, individual)] = split.finish([3], [fine])
+    assert later["uid"] == "u1"
+    assert (individual["uid"], individual["consent_withdrawn"], individual["rqa_s01e02_raw"]) == ("STOP", "true", "STOP")

@@ -25,6 +25,11 @@ Two 2019 behaviours shape the output and are kept on purpose:
 
 Records are immutable here, so :func:`fold_individuals` returns the messages (with the fix-up of single-message
 respondents and the withdrawn-consent overwrite) together with the individuals.
+
+A respondent with more messages than a chunk of stage 3 holds (a heavy sender: one number sent 5 % of a
+series' messages) comes in several chunks of their own, and :class:`SplitRespondent` folds them piece by piece.
+Folding is a left fold, key by key, so the fold of the earlier pieces, taken as one message, folds with the next
+piece's messages to the same values as all the messages at once; memory then stays that of one chunk.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from redss_pipeline.generate.analysis_columns import (
 )
 from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
 
-__all__ = ["MERGED", "AMBIVALENT", "fold_individuals"]
+__all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "SplitRespondent"]
 
 MERGED = "MERGED"
 """The value of every folded key that has no fold rule (none of them is exported)."""
@@ -75,15 +80,12 @@ def fold_individuals(
     the order of each uid's first message.
     """
     fold_step = run.step("generate/fold_individuals")
-    fix_up_step = run.step("generate/individual_fix_up")
     rules = _FoldRules(config)
-    fix_up = _FixUp(_fix_up_plans(config), fix_up_step)
+    fix_up = _FixUp(_fix_up_plans(config), run.step("generate/individual_fix_up"))
 
     groups: dict[Any, list[int]] = {}
     for index, message in enumerate(messages):
-        if UID_KEY not in message:
-            raise RawDataError("message record has no uid", record=f"#{index}", field=UID_KEY)
-        groups.setdefault(message[UID_KEY], []).append(index)
+        groups.setdefault(_uid(message, index), []).append(index)
 
     messages = list(messages)
     individuals: list[Record | int] = []  # an int stands for "the message record at this index"
@@ -100,6 +102,71 @@ def fold_individuals(
     folded_only = withdraw_consent([i for i in individuals if isinstance(i, Record)], run=run)
     folded_iter = iter(folded_only)
     return messages, [messages[i] if isinstance(i, int) else next(folded_iter) for i in individuals]
+
+
+class SplitRespondent:
+    """Folds one respondent whose messages come in several chunks, piece by piece (7.7.6-7.7.8).
+
+    Give every piece but the last to :meth:`add` and the last to :meth:`finish`, each with the positions of
+    its messages (their place in the message order). Between pieces it keeps the fold of the messages so far,
+    or, while the respondent has only one message (the others may all have been filtered out), that message
+    itself, held back: a respondent left with one message is not folded, and the fix-up lands on the message
+    row (see the module notes), so it is written only once it is known to have company.
+    """
+
+    def __init__(self, *, config: PipelineConfig, run: RunContext):
+        self._config = config
+        self._run = run
+        self._fold_step = run.step("generate/fold_individuals")
+        self._rules = _FoldRules(config)
+        self._fix_up = _FixUp(_fix_up_plans(config), run.step("generate/individual_fix_up"))
+        self._first_position: int | None = None  # of the respondent's first message: orders their individual
+        self._held: tuple[int, Record] | None = None  # their only message so far, with its position
+        self._folded: dict[str, Any] | None = None  # the fold of their messages so far, once there are two
+
+    def add(self, positions: list[int], messages: list[Record]) -> tuple[list[int], list[Record]]:
+        """Takes a piece that more pieces follow; returns the messages that can be written now, with their
+        positions (withdrawn consent applied)."""
+        positions, messages = self._with_held(positions, messages)
+        if self._folded is None and len(messages) < 2:
+            self._held = (positions[0], messages[0]) if messages else None
+            return [], []
+        if not messages:  # every message of this piece was filtered out
+            return [], []
+        uid = _uid(messages[0], 0)
+        earlier = [] if self._folded is None else [self._folded]
+        self._folded = self._rules.fold(uid, [*earlier, *messages])
+        return positions, withdraw_consent(messages, run=self._run)
+
+    def finish(self, positions: list[int], messages: list[Record]
+               ) -> tuple[list[int], list[Record], list[tuple[int, Record]]]:
+        """Takes the last piece; returns the messages to write with their positions, and the respondent's
+        individual with the position that orders it (none if no message of theirs was kept)."""
+        positions, messages = self._with_held(positions, messages)
+        if self._folded is None:  # never two messages before this piece: folded as a whole respondent
+            messages, individuals = fold_individuals(messages, config=self._config, run=self._run)
+            return positions, messages, [(positions[0], individual) for individual in individuals]
+        assert self._first_position is not None  # set with the first message
+        values = self._rules.fold(self._folded[UID_KEY], [self._folded, *messages])
+        [individual] = withdraw_consent([self._fix_up(Record.create(self._fold_step, values), values)], run=self._run)
+        return positions, withdraw_consent(messages, run=self._run), [(self._first_position, individual)]
+
+    def _with_held(self, positions: list[int], messages: list[Record]) -> tuple[list[int], list[Record]]:
+        for index, message in enumerate(messages):
+            _uid(message, index)
+        if self._held is not None:
+            position, message = self._held
+            positions, messages = [position, *positions], [message, *messages]
+            self._held = None
+        if self._first_position is None and positions:
+            self._first_position = positions[0]
+        return positions, messages
+
+
+def _uid(message: Record, index: int) -> Any:
+    if UID_KEY not in message:
+        raise RawDataError("message record has no uid", record=f"#{index}", field=UID_KEY)
+    return message[UID_KEY]
 
 
 def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
@@ -204,9 +271,9 @@ class _FoldRules:
         self._keeps = [keeps for _, keeps in rules.values()]
         self._rows = RecordColumns(self._keys, _MISSING)
 
-    def fold(self, uid: Any, group: list[Record]) -> dict[str, Any]:
+    def fold(self, uid: Any, group: list[Mapping[str, Any]]) -> dict[str, Any]:
         """The individual record's values: every key of every message, in the order first met, folded by its
-        rule; ``MERGED`` for a key without one."""
+        rule; ``MERGED`` for a key without one. A member of ``group`` may be the fold of earlier messages."""
         folded = dict.fromkeys(chain.from_iterable(group), MERGED)
         rows = list(map(self._rows, group))  # per message, its value of every key that has a rule, in rule order
         columns = list(zip(*rows))  # per key, its value on every message, in message order

@@ -45,11 +45,15 @@ _REDACTION_BATCH = 1000  # records of respondents without messages decoded at a 
 class Chunk:
     """The raw records of some respondents: each show file's records and each survey file's records (in the
     orders :func:`show_flows` and :func:`survey_flows` give, records in file order), and the position of each
-    show record in the message order, for the show records taken in file order."""
+    show record in the message order, for the show records taken in file order.
+
+    ``continues`` is true for a chunk that holds part of one respondent's messages, the rest following in the
+    next chunks (a respondent with more messages than a chunk holds, see :meth:`RespondentIndex.chunks`)."""
 
     show_files: list[list[Record]]
     survey_files: list[list[Record]]
     positions: list[int]
+    continues: bool = False
 
 
 class RespondentIndex:
@@ -103,10 +107,23 @@ class RespondentIndex:
 
     def chunks(self, messages_per_chunk: int) -> Iterator[Chunk]:
         """The respondents in the order of their first message, in chunks of about ``messages_per_chunk``
-        messages (a respondent is never split), with their records."""
+        messages, with their records. A respondent is never split between chunks, unless they alone have more
+        messages than a chunk holds: such a respondent gets chunks of their own, ``messages_per_chunk`` of their
+        messages each, in message order, every one but the last marked ``continues``."""
         uids: list[str] = []
         count = 0
         for uid, positions in self.messages.items():
+            if len(positions) > messages_per_chunk:
+                if uids:
+                    yield self._chunk(uids)
+                    uids, count = [], 0
+                # Their survey records are read (and their phone numbers counted) once, for all their chunks.
+                surveys = self._survey_files([uid])
+                for start in range(0, len(positions), messages_per_chunk):
+                    end = start + messages_per_chunk
+                    yield Chunk(self._show_files(positions[start:end]), surveys, positions[start:end],
+                                continues=end < len(positions))
+                continue
             uids.append(uid)
             count += len(positions)
             if count >= messages_per_chunk:
@@ -117,17 +134,25 @@ class RespondentIndex:
 
     def _chunk(self, uids: list[str]) -> Chunk:
         positions = sorted(position for uid in uids for position in self.messages[uid])
+        return Chunk(self._show_files(positions), self._survey_files(uids), positions)
+
+    def _show_files(self, positions: list[int]) -> list[list[Record]]:
+        """The records of the show messages at ``positions`` (ascending), per show file."""
         show_files = []
         for number, raw in enumerate(self._shows):
             first = self._first_positions[number]
             end = first + len(raw)
             show_files.append(redact_raw_records(raw.read([p - first for p in positions if first <= p < end]),
                                                  self._redactor))
+        return show_files
+
+    def _survey_files(self, uids: list[str]) -> list[list[Record]]:
+        """The survey records of ``uids``, per survey file."""
         survey_files = []
         for raw, index in zip(self._surveys, self.surveys):
             numbers = sorted(number for number in map(index.get, uids) if number is not None)
             survey_files.append(redact_raw_records(raw.read(numbers), self._redactor))
-        return Chunk(show_files, survey_files, positions)
+        return survey_files
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:

@@ -44,7 +44,7 @@ from redss_pipeline.generate.analysis_columns import (
 )
 from redss_pipeline.generate.combine import combine_shows_and_surveys
 from redss_pipeline.generate.corrections import translate_rapid_pro_keys
-from redss_pipeline.generate.individuals import fold_individuals
+from redss_pipeline.generate.individuals import SplitRespondent, fold_individuals
 from redss_pipeline.generate.location_reconciliation import reconcile_locations
 from redss_pipeline.generate.manual_codes import apply_manual_codes
 from redss_pipeline.generate.ordered_rows import OrderedRows
@@ -119,6 +119,7 @@ class ChunkRunner:
         self.show_counts: dict[int, int] = {}  # show id -> messages after the corrections
         self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [exported messages, NR]
         self._datasets = _coded_datasets(config)
+        self._split: SplitRespondent | None = None  # the respondent whose messages continue in the next chunk
 
     def run(self, chunk: Chunk) -> None:
         """All of stage 3's per-respondent work on ``chunk``."""
@@ -172,19 +173,31 @@ class ChunkRunner:
             records = determine_consent(records, config=config, run=run)
             self.counts["withdrawn messages"] += _count(records, lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
         with step("individuals"):
-            # csap_ind.csv lists respondents in the order of their first message (of those kept): the position
-            # of that message orders the rows, as fold_individuals orders the chunk's individuals.
-            first_positions: dict[Any, int] = {}
-            for position, record in zip(positions, records):
-                first_positions.setdefault(record.get(UID_KEY), position)
-            messages, individuals = fold_individuals(records, config=config, run=run)
+            if chunk.continues or self._split is not None:  # a piece of one respondent's messages
+                if self._split is None:
+                    self._split = SplitRespondent(config=config, run=run)
+                if chunk.continues:
+                    positions, messages = self._split.add(positions, records)
+                    individuals: list[tuple[int, Record]] = []
+                else:
+                    positions, messages, individuals = self._split.finish(positions, records)
+                    self._split = None
+            else:
+                messages, folded = fold_individuals(records, config=config, run=run)
+                # csap_ind.csv lists respondents in the order of their first message (of those kept): the
+                # position of that message orders the rows, as fold_individuals orders the chunk's individuals.
+                first_positions: dict[Any, int] = {}
+                for position, record in zip(positions, records):
+                    first_positions.setdefault(record.get(UID_KEY), position)
+                individuals = list(zip(first_positions.values(), folded))
             self.counts["people"] += len(individuals)
-            self.counts["withdrawn people"] += _count(individuals, lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
+            self.counts["withdrawn people"] += _count((i for _, i in individuals),
+                                                      lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
         with step("output rows"):
             for position, message in zip(positions, messages):
                 production = self._production_row(message) if in_production_file(message, position) else None
                 self._messages.add(position, (self._analysis_row(message), production))
-            for position, individual in zip(first_positions.values(), individuals):
+            for position, individual in individuals:
                 self._individuals.add(position, self._analysis_row(individual))
         with step("audit trail"):
             self._trail.add(messages)
