@@ -4,8 +4,10 @@ gathered in small accumulators.
 Every step of 7.2 - 7.7 reads one message or one respondent's messages, so :class:`ChunkRunner` runs all of
 them on the records of a few thousand respondents (a :class:`~redss_pipeline.generate.respondents.Chunk`),
 hands the finished message records to the audit trail and the rows to the output sinks, and lets the records
-go. Memory then depends on the chunk size, not on the size of the data root. What spans respondents is kept
-apart, in objects that live for the run:
+go. Memory then depends on the chunk size, not on the size of the data root. Only the fold (7.7.6) needs all
+of a respondent's messages; a respondent with more messages than a chunk holds comes in chunks of their own,
+folded piece by piece (:class:`~redss_pipeline.generate.individuals.SplitRespondent`). What spans respondents is
+kept apart, in objects that live for the run:
 
 - the Coda files' messages (:class:`~redss_pipeline.generate.show_messages.RqaCodaExport`,
   :class:`~redss_pipeline.generate.survey_autocode.SurveyCodaExport`): one entry per distinct text, the
