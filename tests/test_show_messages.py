@@ -13,6 +13,7 @@ from redss_pipeline.core.config import TimeRange, load_config
 from redss_pipeline.core.errors import PipelineError, RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.generate.show_messages import (
     EMPTY_RUN,
     OUTSIDE_WINDOW,
@@ -52,19 +53,19 @@ def _prepared(records: list[Record]) -> list[Record]:
 
 
 def _coda_files(records: list[Record]) -> dict[str, list[dict]]:
-    """Each show's Coda messages, the records added in order as the chunk runner adds them."""
-    export = RqaCodaExport(CONFIG)
-    for position, record in enumerate(records):
-        export.add(record, position)
-    return export.files()
+    """Each show's Coda messages, the records added in order as the chunk runner adds them (as one chunk)."""
+    with ScratchDatabase() as scratch:
+        export = RqaCodaExport(CONFIG, scratch)
+        export.add(range(len(records)), records)
+        return {name: list(messages) for name, messages in export.files().items()}
 
 
 def _icr_samples(records: list[Record]) -> dict[str, list[IcrRow]]:
-    """The ICR rows drawn from the records, added in order as the chunk runner adds them."""
-    samples = IcrSamples(CONFIG)
-    for position, record in enumerate(records):
-        samples.add(record, position)
-    return samples.samples()
+    """The ICR rows drawn from the records, added in order as the chunk runner adds them (as one chunk)."""
+    with ScratchDatabase() as scratch:
+        samples = IcrSamples(CONFIG, scratch)
+        samples.add(range(len(records)), records)
+        return samples.samples()
 
 
 # -- filters ---------------------------------------------------------------------------------------------------

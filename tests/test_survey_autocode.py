@@ -13,6 +13,7 @@ from redss_pipeline.core.config import PipelineConfig, load_config
 from redss_pipeline.core.errors import SchemeError, UuidTableError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.generate.survey_autocode import SurveyCodaExport, auto_code_surveys
 
 CONFIG = load_config()
@@ -43,10 +44,10 @@ def _coded(*records: Record, phone_keys: dict[str, str] | None = None,
 
 
 def _coda_files(records: list[Record]) -> dict[str, list[dict]]:
-    export = SurveyCodaExport(CONFIG)
-    for position, record in enumerate(records):
-        export.add(record, position)
-    return export.files()
+    with ScratchDatabase() as scratch:
+        export = SurveyCodaExport(CONFIG, scratch)
+        export.add(range(len(records)), records)
+        return {name: list(messages) for name, messages in export.files().items()}
 
 
 def _code(record: Record, field: str) -> str | None:

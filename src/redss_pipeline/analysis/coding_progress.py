@@ -106,12 +106,13 @@ def _control_id(coded_scheme: CodedScheme, control_code: str) -> str | None:
     return None if code is None else code.code_id
 
 
-def coding_progress(config: PipelineConfig, *, exported: Mapping[str, Sequence[str]],
+def coding_progress(config: PipelineConfig, *, exported: Mapping[str, Iterable[str]],
                     coded_files: Mapping[str, CodedMessages]) -> list[ProgressRow]:
     """The rows of ``coding_progress.csv``: one per dataset in configuration order, then the total.
 
-    ``exported`` gives each dataset's exported message ids and ``coded_files`` its coded messages, both keyed by
-    the Coda file name; a dataset without a coded file has coded nothing yet.
+    ``exported`` gives each dataset's exported message ids (each read once, so they may be a stream) and
+    ``coded_files`` its coded messages, both keyed by the Coda file name; a dataset without a coded file has coded
+    nothing yet.
     """
     rows = [
         dataset_progress(name.removesuffix(".json"), exported.get(name, ()), coded_files.get(name, CodedMessages()),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,18 +150,19 @@ def measure_coding_quality(
     round_trip: IcrRoundTrip,
     *,
     coded_files: Mapping[str, CodedMessages],
-    exported: Mapping[str, Sequence[Mapping[str, Any]]],
+    exported: Mapping[str, Iterable[Mapping[str, Any]]],
 ) -> CodingQuality:
     """Agreement for every show coded twice, and progress of every dataset.
 
     ``coded_files`` are the main datasets' coded files as stage 3 read them (a missing file reads as empty);
-    ``exported`` the Coda messages stage 3 exports, by file name.
+    ``exported`` the Coda messages stage 3 exports, by file name: each file is read once, message by message
+    (only the message ids are used), so it may be a stream.
     """
     samples = {name: [m["MessageID"] for m in messages] for name, messages in round_trip.icr_files.items()}
     agreement = icr_agreement(config, samples=samples, first_coder=first_coder_files(coded_files, config),
                               second_coder=round_trip.second_coder)
     progress = coding_progress(
-        config, exported={name: [m["MessageID"] for m in messages] for name, messages in exported.items()},
+        config, exported={name: (m["MessageID"] for m in messages) for name, messages in exported.items()},
         coded_files=coded_files,
     )
     return CodingQuality(config, round_trip, agreement, progress)

@@ -8,13 +8,14 @@ next stage-3 run merges back (spec coda.md). This module holds both directions:
 | ------------------------------------------ | --------------- | -------------------------------------------------- |
 | ``message_id(text)``                       | coda.md 2       | SHA-256 hex of the UTF-8 text                      |
 | ``coda_messages(records, ...)``            | coda.md 4.1-4.5 | records -> de-duplicated Coda message dicts        |
-| ``write_coda_file(path, messages)``        | coda.md 4.6     | the exact 2019 JSON layout, atomically             |
+| ``CodaExport``                             | coda.md 4.1-4.5 | the same, record by record, in a scratch database  |
+| ``write_coda_file(path, messages)``        | coda.md 4.6     | the exact 2019 JSON layout, streamed, atomically   |
 | ``read_coded_file(path)``                  | coda.md 5.1     | coded file -> ``CodedMessages`` lookup             |
 | ``import_single_coded(records, ...)``      | coda.md 5.2     | newest label per message, or NR when unchecked     |
 | ``import_multi_coded(records, ...)``       | coda.md 5.3     | latest label per duplicate scheme, or ``[NR]``     |
 | ``current_labels(coded, mid, scheme, ...)``| coda.md 5.2/5.3 | a coder's current labels of one message            |
 
-Everything except the two file functions is pure: no clock (the run's ``label_time`` and audit ``step`` are
+Everything except the two file functions and the export's scratch database is pure: no clock (the run's ``label_time`` and audit ``step`` are
 passed in), no paths beyond the one used in error messages, and records are never changed - the importers
 return new lists in which untouched records are the very same objects.
 
@@ -29,18 +30,20 @@ import hashlib
 import json
 import operator
 import os
+import pickle
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from dateutil.parser import isoparse
 
 from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
-from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.errors import CodaFileError, PipelineError
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
 from redss_pipeline.core.records import Record, Step
+from redss_pipeline.core.scratch_database import ScratchDatabase
 
 __all__ = [
     "SINGLE_CODED_IMPORT_ORIGIN",
@@ -48,6 +51,7 @@ __all__ = [
     "message_id",
     "coda_messages",
     "CodaExport",
+    "ExportedMessages",
     "write_coda_file",
     "CodedMessages",
     "read_coded_file",
@@ -86,12 +90,41 @@ def coda_messages(
 ) -> list[dict[str, Any]]:
     """The Coda messages for ``records`` (coda.md section 4, steps 1-5), ready for :func:`write_coda_file`.
 
-    The records are taken in order by a :class:`CodaExport` (see there for the rules).
+    The records are taken in order by a :class:`CodaExport` (see there for the rules) of a scratch database of
+    their own; meant for a few records (the ICR sample), as the messages come back as one list.
     """
-    export = CodaExport(raw_field=raw_field, time_field=time_field, id_field=id_field, coded_fields=coded_fields)
-    for position, record in enumerate(records):
-        export.add(record, position)
-    return export.messages()
+    with ScratchDatabase() as scratch:
+        export = CodaExport(scratch, raw_field=raw_field, time_field=time_field, id_field=id_field,
+                            coded_fields=coded_fields)
+        for position, record in enumerate(records):
+            export.add(record, position)
+        return list(export.messages())
+
+
+# A CodaExport's rows: one per record taking part (but see CodaExport.add), of which _CHOOSE keeps one per
+# message id. ``instant`` is the creation time in microseconds since 1970 UTC (so times with different UTC offsets
+# compare as instants), ``signature`` the codes that must agree (see _signature_text), ``coded`` the pickled
+# values of the coded fields.
+_ROWS = ("mid TEXT NOT NULL, instant INTEGER NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL, "
+         "signature TEXT NOT NULL, coded BLOB NOT NULL")
+
+# The de-duplication rule of coda.md 4.2-4.3, in one statement: per message id, the row earliest by instant and
+# then by position is kept, with the signature of one row that disagrees with it (``other``, its own when all
+# agree); the kept rows are stored earliest first, so their rowids give the order of the messages.
+_CHOOSE = """
+CREATE TABLE {chosen} AS
+SELECT mid, instant, text, coded, signature, other FROM (
+    SELECT mid, instant, position, text, coded, signature,
+           ROW_NUMBER() OVER same_text AS place,
+           CASE WHEN MIN(signature) OVER same_text = signature THEN MAX(signature) OVER same_text
+                ELSE MIN(signature) OVER same_text END AS other
+    FROM {rows}
+    WINDOW same_text AS (PARTITION BY mid ORDER BY instant, position
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+)
+WHERE place = 1
+ORDER BY instant, position
+"""
 
 
 class CodaExport:
@@ -109,22 +142,28 @@ class CodaExport:
        Coda's ``add`` tool assigns one.
 
     Records may come in any order as long as ``position`` is their place in the stage's message order, so the
-    records of a run can be added respondent by respondent. Per message id only its text, time, position and
-    coded values are kept, never the record. ``coded_fields`` is empty for the RQA files (every message then
-    has ``"Labels": []``). Errors are CodaFileErrors naming the message id and field; callers add the file with
+    records of a run can be added respondent by respondent. Each record's text, time, position and coded values
+    wait in memory until :meth:`flush` (after each chunk) writes them to the run's scratch database; rules 2 and
+    3 are applied there, once, when :meth:`messages` is first called (see ``_CHOOSE``), so memory does not grow
+    with the number of distinct texts. ``coded_fields`` is empty for the RQA files (every message then has
+    ``"Labels": []``). Errors are CodaFileErrors naming the message id and field; callers add the file with
     ``error.with_context(path=...)``.
     """
 
-    def __init__(self, *, raw_field: str, time_field: str, id_field: str,
+    def __init__(self, scratch: ScratchDatabase, *, raw_field: str, time_field: str, id_field: str,
                  coded_fields: Sequence[tuple[str, CodeScheme]]):
+        self._scratch = scratch
         self._raw_field = raw_field
         self._time_field = time_field
         self._id_field = id_field
         self._fields = [(name, _FieldCodes.of(scheme)) for name, scheme in coded_fields]
         self._names = [name for name, _ in self._fields]
         self._parse_time = _TimeParser(time_field)
-        # message id -> (creation time, position, text, code signature, time value, coded values)
-        self._chosen: dict[str, tuple[datetime, int, Any, tuple[Any, ...], Any, list[Any]]] = {}
+        self._rows = scratch.new_table("coda_export", _ROWS)
+        self._chosen: str | None = None  # the table _CHOOSE makes, once every record is in
+        self._pending: list[tuple[str, int, int, str, str, bytes]] = []  # rows not yet written
+        # message id -> (position, time value, coded values) of its first record since the last flush
+        self._first: dict[str, tuple[int, Any, list[Any]]] = {}
 
     def add(self, record: Mapping[str, Any], position: int) -> None:
         """Takes part ``record``, found at ``position`` in the message order."""
@@ -140,34 +179,56 @@ class CodaExport:
         names = self._names
         coded = [record.get(name) for name in names]
         time_value = record.get(self._time_field)
-        chosen = self._chosen
-        earlier = chosen.get(mid)
-        # A survey answer repeats on every message of its respondent with the very same time and label objects
-        # as the record already chosen (and comes later): it changes nothing, so it is passed over unparsed.
-        if earlier is not None and earlier[1] < position and earlier[4] is time_value and all(map(operator.is_, coded, earlier[5])):
+        first = self._first.get(mid)
+        # A survey answer repeats on every message of its respondent with the very same time and label objects:
+        # such a later repeat can neither stand for the message (same time, later position) nor disagree with
+        # the first (same codes), so it is passed over unparsed and not stored.
+        if first is not None and first[0] < position and first[1] is time_value and all(map(operator.is_, coded, first[2])):
             return
-        signature = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
-        created = self._parse_time(time_value, mid)
-        if earlier is None:
-            chosen[mid] = (created, position, record[raw_field], signature, time_value, coded)
+        signature = _signature_text([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+        instant = (self._parse_time(time_value, mid) - _EPOCH) // _MICROSECOND
+        if first is None:
+            self._first[mid] = (position, time_value, coded)
+        self._pending.append((mid, instant, position, record[raw_field], signature,
+                              pickle.dumps(coded, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def flush(self) -> None:
+        """Writes the records added since the last flush to the scratch database (one insert; the caller may
+        group the flushes of a chunk in one transaction) and forgets them."""
+        if self._pending:
+            self._scratch.insert(self._rows, self._pending, width=6)
+        self._pending = []
+        self._first = {}
+        self._parse_time.forget()
+
+    def choose(self) -> None:
+        """Applies rules 2 and 3 to every record added (once; :meth:`messages` does it when needed): a message id
+        whose records carry different codes is a CodaFileError naming it and the first field that differs."""
+        if self._chosen is not None:
             return
-        if earlier[3] != signature:
-            index = next(i for i, (a, b) in enumerate(zip(earlier[3], signature)) if a != b)
+        self.flush()
+        chosen = self._scratch.new_name("coda_chosen")
+        self._scratch.execute(_CHOOSE.format(chosen=chosen, rows=self._rows))
+        self._scratch.execute(f"DROP TABLE {self._rows}")  # its pages are reused by the tables made later
+        self._chosen = chosen
+        for mid, signature, other in self._scratch.query(
+                f"SELECT mid, signature, other FROM {chosen} WHERE other <> signature ORDER BY rowid LIMIT 1"):
+            kept, differing = _signature(signature), _signature(other)
+            index = next(i for i, (a, b) in enumerate(zip(kept, differing)) if a != b)
             raise CodaFileError(
                 f"records with the same message id (the same text) carry different codes: "
-                f"{_shown(earlier[3][index])} and {_shown(signature[index])}",
+                f"{_shown(kept[index])} and {_shown(differing[index])}",
                 record=f"MessageID {mid!r}", field=self._fields[index][0],
             )
-        if (created, position) < (earlier[0], earlier[1]):
-            chosen[mid] = (created, position, record[raw_field], signature, time_value, coded)
 
-    def messages(self) -> list[dict[str, Any]]:
-        """The Coda messages, earliest first, ready for :func:`write_coda_file`."""
+    def messages(self) -> Iterator[dict[str, Any]]:
+        """The Coda messages, earliest first, ready for :func:`write_coda_file`; read from the scratch database
+        as they are used (each call reads them again)."""
+        self.choose()
         fields = self._fields
-        messages: list[dict[str, Any]] = []
-        for mid, (created, _, text, _, _, coded) in sorted(self._chosen.items(),
-                                                            key=lambda item: (item[1][0], item[1][1])):
-            values = dict(zip(self._names, coded))
+        for mid, instant, text, coded in self._scratch.query(
+                f"SELECT mid, instant, text, coded FROM {self._chosen} ORDER BY rowid"):
+            values = dict(zip(self._names, pickle.loads(coded)))
             if fields and _is_missing_answer(values, fields, mid):
                 continue
             labels = []
@@ -189,24 +250,52 @@ class CodaExport:
                         record=f"MessageID {mid!r}", field=name,
                     )
                 labels.append(_exported_label(value, mid, name))
-            messages.append({
+            yield {
                 "MessageID": mid,
                 "Text": text,
-                "CreationDateTimeUTC": created.astimezone(timezone.utc).isoformat(),
+                "CreationDateTimeUTC": (_EPOCH + timedelta(microseconds=instant)).isoformat(),
                 "Labels": labels,
-            })
-        return messages
+            }
 
 
-def write_coda_file(path: str | os.PathLike[str], messages: list[dict[str, Any]]) -> None:
-    """Writes a messages file exactly as 2019 did (coda.md 4.6; pipeline.md 11), replacing it atomically.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class ExportedMessages:
+    """The messages of one Coda file of the run, as a stream that can be read more than once (for the coding
+    progress, then for writing the file); errors name the file."""
+
+    def __init__(self, export: CodaExport, path: str):
+        self._export = export
+        self.path = path
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self._export.messages()
+        except PipelineError as error:
+            raise error.with_context(path=self.path) from None
+
+
+def write_coda_file(path: str | os.PathLike[str], messages: Iterable[Mapping[str, Any]]) -> int:
+    """Writes a messages file exactly as 2019 did (coda.md 4.6; pipeline.md 11), replacing it atomically;
+    returns the number of messages written.
 
     Sorted keys, two-space indent, ``", "`` and ``": "`` separators (so a line ending in a comma ends in
     ``", "``), non-ASCII escaped as ``\\uXXXX``, no newline at the end; an empty list is ``[]``. Coders' tools
-    and diff-based checks depend on this layout byte for byte.
+    and diff-based checks depend on this layout byte for byte. The messages are written one by one as they
+    come: each is the JSON of a one-level-deeper list item (no raw line breaks inside, as non-ASCII and control
+    characters are escaped, so indenting its lines by two spaces nests it).
     """
+    encode = json.JSONEncoder(sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=True).encode
+    count = 0
     with atomic_open(path, "w", encoding="ascii", newline="") as handle:
-        json.dump(messages, handle, sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=True)
+        for message in messages:
+            handle.write(", \n  " if count else "[\n  ")
+            handle.write(encode(message).replace("\n", "\n  "))
+            count += 1
+        handle.write("\n]" if count else "[]")
+    return count
 
 
 @dataclass(frozen=True)
@@ -248,6 +337,17 @@ def _code_signature(value: Any, mid: str, name: str) -> Any:
             f"must hold a label or a list of labels (objects with a CodeID), found {value!r}",
             record=f"MessageID {mid!r}", field=name,
         ) from None
+
+
+def _signature_text(signature: list[Any]) -> str:
+    """The codes of a record's coded fields (see :func:`_code_signature`) as text that is equal exactly when they
+    are: JSON, a set of CodeIDs as a sorted list (a list never equals a single CodeID)."""
+    return json.dumps([sorted(codes) if isinstance(codes, frozenset) else codes for codes in signature])
+
+
+def _signature(text: str) -> list[Any]:
+    """:func:`_signature_text` read back."""
+    return [frozenset(codes) if isinstance(codes, list) else codes for codes in json.loads(text)]
 
 
 def _shown(signature: Any) -> str:
@@ -312,7 +412,7 @@ def _exported_label(label: Mapping[str, Any], mid: str, name: str) -> dict[str, 
 
 
 class _TimeParser:
-    """Parses creation times (ISO 8601 strings or aware datetimes), once per distinct string.
+    """Parses creation times (ISO 8601 strings or aware datetimes), once per distinct string until :meth:`forget`.
 
     A respondent's survey time is repeated on each of their messages, so the cache saves most of the parsing.
     """
@@ -320,6 +420,10 @@ class _TimeParser:
     def __init__(self, field_name: str) -> None:
         self._field = field_name
         self._cache: dict[str, datetime] = {}
+
+    def forget(self) -> None:
+        """Lets the parsed times go (called after each chunk, so the cache does not grow with the run)."""
+        self._cache = {}
 
     def __call__(self, value: Any, mid: str) -> datetime:
         if isinstance(value, str):

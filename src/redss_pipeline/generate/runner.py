@@ -14,6 +14,10 @@ kept apart, in objects that live for the run:
   earliest by time and then by message position;
 - the ICR candidates (:class:`~redss_pipeline.generate.show_messages.IcrSamples`): position, run id and text,
   sampled at the end with the configured seed, so the same rows as a run over all records at once;
+
+  both grow with the data, so they wait in the run's scratch database
+  (:class:`~redss_pipeline.core.scratch_database.ScratchDatabase`, a temporary SQLite file), one transaction
+  per chunk and accumulator;
 - the rows of ``csap_mes.csv`` and ``csap_prod.csv`` by message position, and those of ``csap_ind.csv`` in
   respondent order (:class:`~redss_pipeline.generate.ordered_rows.OrderedRows`, spilling to disk when large);
 - the counts the progress lines report, and the time spent in each step (:class:`StepTimes`).
@@ -35,6 +39,7 @@ from redss_pipeline.core.labels import code_ids
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.deidentify.uuid_table import UuidTable
 from redss_pipeline.export import coda
 from redss_pipeline.export.analysis_files import analysis_columns, in_production_file, production_columns
@@ -99,7 +104,7 @@ class ChunkRunner:
 
     def __init__(self, *, config: PipelineConfig, run: RunContext, coded_files: Mapping[str, coda.CodedMessages],
                  uuid_table: UuidTable, trail: AuditTrailWriter, messages: OrderedRows, individuals: OrderedRows,
-                 times: StepTimes):
+                 scratch: ScratchDatabase, times: StepTimes):
         self._config = config
         self._run = run
         self._coded_files = coded_files
@@ -111,9 +116,9 @@ class ChunkRunner:
         self._individuals = individuals
         self._times = times
         self._filters = MessageFilters(config)
-        self.rqa_coda = RqaCodaExport(config)
-        self.survey_coda = SurveyCodaExport(config)
-        self.icr = IcrSamples(config)
+        self.rqa_coda = RqaCodaExport(config, scratch)
+        self.survey_coda = SurveyCodaExport(config, scratch)
+        self.icr = IcrSamples(config, scratch)
         self._analysis_row = RecordColumns(analysis_columns(config))
         self._production_row = RecordColumns(production_columns(config))
         self.counts: dict[str, int] = {TEST_RUN: 0, EMPTY_RUN: 0, OUTSIDE_WINDOW: 0, "messages": 0, "noise": 0,
@@ -153,17 +158,14 @@ class ChunkRunner:
         with step("message ids"):
             records = assign_rqa_message_ids(records, config=config, run=run)
         with step("RQA Coda files"):
-            for position, record in zip(positions, records):
-                self.rqa_coda.add(record, position)
+            self.rqa_coda.add(positions, records)
         with step("ICR samples"):
-            for position, record in zip(positions, records):
-                self.icr.add(record, position)
+            self.icr.add(positions, records)
         with step("operator look-up"):
             phone_keys = self._uuid_table.keys_for_uuids({uid for record in records if isinstance(uid := record.get(UID_KEY), str)})
         with step("survey auto-coding"):
             records = auto_code_surveys(records, config=config, run=run, phone_keys=phone_keys)
-            for position, record in zip(positions, records):
-                self.survey_coda.add(record, position)
+            self.survey_coda.add(positions, records)
         with step("manual codes"):
             records = apply_manual_codes(records, config=config, run=run, coded_files=self._coded_files)
             self._count_coded(records)

@@ -16,12 +16,13 @@ The steps, in the order stage 3 runs them:
 | 7.4.9 | :class:`IcrSamples`            | the seeded inter-coder-reliability samples                         |
 
 Record order is never changed: it decides the row order of every output. The two exports gather their rows
-message by message with each message's position in the message order, so stage 3 can feed them one chunk of
-respondents at a time.
+chunk by chunk with each message's position in the message order, so stage 3 can feed them one chunk of
+respondents at a time; what they gather waits in the run's scratch database, not in memory.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from bisect import bisect_right
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ from redss_pipeline.core.record_fields import record_id, record_time
 from redss_pipeline.core.record_rules import Rule, SharedUpdates, apply_rule
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.export import coda
 from redss_pipeline.fetch.rapid_pro_keys import TEST_RUN_KEY
 from redss_pipeline.generate.cleaners import is_noise
@@ -259,75 +261,105 @@ def _message_id_rule(config: PipelineConfig) -> Rule:
 
 
 class RqaCodaExport:
-    """The RQA Coda files, gathered message by message (7.4.8).
+    """The RQA Coda files, gathered chunk by chunk (7.4.8).
 
     Built from the non-noise records holding the show's raw answer (ids set by :func:`assign_rqa_message_ids`),
-    with no scheme, so every message has ``"Labels": []``; the creation time is ``sent_on`` in UTC. ``position``
-    is a message's place in the message order (messages may be added respondent by respondent).
+    with no scheme, so every message has ``"Labels": []``; the creation time is ``sent_on`` in UTC. ``positions``
+    are the messages' places in the message order (messages are added respondent by respondent). The messages
+    wait in the run's scratch database (see :class:`~redss_pipeline.export.coda.CodaExport`).
     """
 
-    def __init__(self, config: PipelineConfig):
+    def __init__(self, config: PipelineConfig, scratch: ScratchDatabase):
+        self._scratch = scratch
         self._exports = [
-            (plan.coda_file, coda.CodaExport(raw_field=plan.raw_field, time_field=config.message_time_field,
-                                             id_field=plan.id_field, coded_fields=[]))
+            (f"Outputs/Coda Files/{plan.coda_file}", plan.coda_file,
+             coda.CodaExport(scratch, raw_field=plan.raw_field, time_field=config.message_time_field,
+                             id_field=plan.id_field, coded_fields=[]))
             for plan in config.rqa_plans
         ]
 
-    def add(self, record: Mapping[str, Any], position: int) -> None:
-        if _noise(record):
-            return
-        for file_name, export in self._exports:
-            try:
-                export.add(record, position)
-            except PipelineError as error:
-                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
+        """Adds a chunk's records, found at ``positions``, in one transaction of the scratch database."""
+        for position, record in zip(positions, records):
+            if _noise(record):
+                continue
+            for path, _, export in self._exports:
+                try:
+                    export.add(record, position)
+                except PipelineError as error:
+                    raise error.with_context(path=path) from None
+        with self._scratch.transaction():
+            for _, _, export in self._exports:
+                export.flush()
 
-    def files(self) -> dict[str, list[dict[str, Any]]]:
-        """Each show's Coda messages, by file name in plan order."""
+    def files(self) -> dict[str, coda.ExportedMessages]:
+        """Each show's Coda messages, by file name in plan order, read from the scratch database as used."""
         files = {}
-        for file_name, export in self._exports:
+        for path, file_name, export in self._exports:
             try:
-                files[file_name] = export.messages()
+                export.choose()
             except PipelineError as error:
-                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+                raise error.with_context(path=path) from None
+            files[file_name] = coda.ExportedMessages(export, path)
         return files
 
 
 # -- 7.4.9: ICR ----------------------------------------------------------------------------------------------------
 
 
+# The ICR candidates of every show (``plan``: its index in the configuration), waiting in the scratch database.
+# The run id and message time are JSON scalars of the raw files (texts or nothing), which SQLite gives back as
+# they were stored; the columns have no type, so no value is converted.
+_CANDIDATES = "plan INTEGER NOT NULL, position INTEGER NOT NULL, run_id, raw TEXT NOT NULL, sent_on"
+
+
 class IcrSamples:
-    """The inter-coder-reliability samples, their candidates gathered message by message (7.4.9).
+    """The inter-coder-reliability samples, their candidates gathered chunk by chunk (7.4.9).
 
     Candidates are the non-noise records whose show coded field is absent (those answering this show; a record
     holding the field must hold exactly one NA label, else it is an error), taken in message order (``position``;
-    messages may be added respondent by respondent). Each show draws with a fresh ``random.Random(seed)``:
+    messages are added respondent by respondent). Each show draws with a fresh ``random.Random(seed)``:
     ``sample(candidates, size)``, or, with fewer candidates than the sample size, ``sample(candidates,
     len(candidates))`` - a permutation of them all, as in 2019. Rows keep the sample order; the run id is None
-    for a message moved here from another show's flow. Only the position, run id, text and message time of a
-    candidate are kept.
+    for a message moved here from another show's flow. A candidate's position, run id, text and message time
+    wait in the run's scratch database, and only the sampled ones are read back.
     """
 
-    def __init__(self, config: PipelineConfig):
+    def __init__(self, config: PipelineConfig, scratch: ScratchDatabase):
         self._config = config
-        self._candidates: list[list[tuple[int, Any, str, Any]]] = [[] for _ in config.rqa_plans]
+        self._scratch = scratch
+        self._table = scratch.new_table("icr_candidates", _CANDIDATES)
 
-    def add(self, record: Mapping[str, Any], position: int) -> None:
-        if _noise(record):
-            return
-        for plan, candidates in zip(self._config.rqa_plans, self._candidates):
-            if _answers(record, plan):
-                candidates.append((position, record.get(plan.run_id_field), _text(record, plan.raw_field),
-                                   record.get(self._config.message_time_field)))
+    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
+        """Adds a chunk's candidates, found at ``positions``, in one transaction of the scratch database."""
+        time_field = self._config.message_time_field
+        rows = []
+        for position, record in zip(positions, records):
+            if _noise(record):
+                continue
+            for number, plan in enumerate(self._config.rqa_plans):
+                if _answers(record, plan):
+                    rows.append((number, position, record.get(plan.run_id_field), _text(record, plan.raw_field),
+                                 record.get(time_field)))
+        self._scratch.insert(self._table, rows, width=5)
 
     def samples(self) -> dict[str, list[IcrRow]]:
         """The ICR rows of each show, by ICR file name in plan order."""
         samples: dict[str, list[IcrRow]] = {}
-        for plan, candidates in zip(self._config.rqa_plans, self._candidates):
-            candidates.sort()  # message order (positions are unique)
-            size = min(self._config.icr.sample_size, len(candidates))
-            sample = random.Random(self._config.icr.seed).sample(candidates, size)
-            samples[plan.icr_file] = [IcrRow(run_id, raw, sent_on) for _, run_id, raw, sent_on in sample]
+        for number, plan in enumerate(self._config.rqa_plans):
+            count = self._scratch.value(f"SELECT COUNT(*) FROM {self._table} WHERE plan = ?", (number,))
+            size = min(self._config.icr.sample_size, count)
+            # random.sample picks by index from the population's length alone, so drawing from the candidates'
+            # ranks in message order picks the very candidates a draw from a list of them all would.
+            ranks = random.Random(self._config.icr.seed).sample(range(count), size)
+            sampled = {rank: IcrRow(run_id, raw, sent_on) for rank, run_id, raw, sent_on in self._scratch.query(
+                f"SELECT rank, run_id, raw, sent_on FROM ("
+                f"  SELECT ROW_NUMBER() OVER (ORDER BY position) - 1 AS rank, run_id, raw, sent_on"
+                f"  FROM {self._table} WHERE plan = ?"
+                f") WHERE rank IN (SELECT value FROM json_each(?))",
+                (number, json.dumps(ranks)),
+            )}
+            samples[plan.icr_file] = [sampled[rank] for rank in ranks]
         return samples
 
 

@@ -12,7 +12,8 @@ Order of work (spec section 5):
  2. read the coded Coda files and open the UUID table          -> coda, uuid_table
  3. for each chunk of respondents, 7.2 - 7.7                   -> runner (combine ... individuals)
     - the finished message records go to the audit trail      -> audit_trail
-    - their rows, the Coda messages and ICR candidates to the run's accumulators
+    - their rows, the Coda messages and ICR candidates to the run's accumulators (the last two wait in a
+      scratch database, a temporary file removed when the run ends)
  4. write the CSVs, the ICR and Coda files                     -> analysis_files, coda
 """
 
@@ -34,6 +35,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.run_manifest import run_manifest
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.deidentify.uuid_table import open_uuid_table
 from redss_pipeline.export import coda
@@ -136,11 +138,11 @@ def _run_generate(
     root.create_output_dirs()
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
     with OutputSet(root.outputs_dir, manifest=describe) as staged, open_uuid_table(root.root, read_only=True) as table, \
-            OrderedRows() as message_rows, OrderedRows() as individual_rows, \
+            OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
             open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
         with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:
             runner = ChunkRunner(config=config, run=run, coded_files=coded_messages, uuid_table=table, trail=trail,
-                                 messages=message_rows, individuals=individual_rows, times=times)
+                                 messages=message_rows, individuals=individual_rows, scratch=scratch, times=times)
             done = 0
             chunks = index.chunks(messages_per_chunk)
             while True:
@@ -173,9 +175,10 @@ def _run_generate(
             quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
                                              exported={**rqa_coda, **survey_coda})
         with times.step("write outputs"):
+            coda_counts = {}
             for name, messages_of_file in {**rqa_coda, **survey_coda}.items():
                 target = root.coda_dir / name
-                coda.write_coda_file(staged.path_for(target), messages_of_file)
+                coda_counts[name] = coda.write_coda_file(staged.path_for(target), messages_of_file)
                 written.append(target)
             for plan in config.rqa_plans:
                 target = root.icr_dir / plan.icr_file
@@ -190,7 +193,7 @@ def _run_generate(
                                 (row for _, row in message_rows.rows() if row is not None), production_columns(config))
             written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
-        say("RQA Coda files: " + ", ".join(f"{name} {len(msgs):,}" for name, msgs in rqa_coda.items()))
+        say("RQA Coda files: " + ", ".join(f"{name} {coda_counts[name]:,}" for name in rqa_coda))
         say("ICR samples: " + ", ".join(f"{name} {len(rows):,}" for name, rows in icr.items()))
         say(f"ICR Coda files and second coder: {icr_round_trip.describe()} "
             f"({times.seconds['ICR Coda files and second coder']:.1f} s)")

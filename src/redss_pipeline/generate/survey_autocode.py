@@ -29,6 +29,7 @@ from redss_pipeline.core.record_fields import UID_KEY, record_id
 from redss_pipeline.core.record_rules import LayerCache, Rule
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.export import coda
 from redss_pipeline.generate.cleaners import CLEANERS, cleaner_origin_id
 
@@ -300,15 +301,16 @@ def _message_id_rule(config: PipelineConfig) -> Callable[[Mapping[str, Any]], di
 
 
 class SurveyCodaExport:
-    """The survey Coda files, gathered message by message: each non-location plan's file in plan order, with
-    the plan's one scheme, then the location file with the five location schemes in level order.
+    """The survey Coda files, gathered chunk by chunk: each non-location plan's file in plan order, with the
+    plan's one scheme, then the location file with the five location schemes in level order.
 
     Built from all records (noise messages included); de-duplication by text leaves one Coda message per
     distinct answer, missing answers (NA everywhere) are left out and NC labels are not exported (coda.md 4).
-    The creation time is the answer's ``<x>_time``. ``position`` is a message's place in the message order.
+    The creation time is the answer's ``<x>_time``. ``positions`` are the messages' places in the message order.
+    The messages wait in the run's scratch database (see :class:`~redss_pipeline.export.coda.CodaExport`).
     """
 
-    def __init__(self, config: PipelineConfig):
+    def __init__(self, config: PipelineConfig, scratch: ScratchDatabase):
         exports: list[tuple[str, SurveyPlan, list[tuple[str, CodeScheme]]]] = [
             (plan.coda_file, plan, [(plan.coded_field, plan.scheme)])
             for plan in config.survey_plans
@@ -319,26 +321,35 @@ class SurveyCodaExport:
         if location_plans:
             first = location_plans[0]
             exports.append((first.coda_file, first, [(p.coded_field, p.scheme) for p in location_plans]))
+        self._scratch = scratch
         self._exports = [
-            (file_name, coda.CodaExport(raw_field=plan.raw_field, time_field=plan.time_field,
-                                        id_field=plan.id_field, coded_fields=coded_fields))
+            (f"Outputs/Coda Files/{file_name}", file_name,
+             coda.CodaExport(scratch, raw_field=plan.raw_field, time_field=plan.time_field, id_field=plan.id_field,
+                             coded_fields=coded_fields))
             for file_name, plan, coded_fields in exports
         ]
 
-    def add(self, record: Mapping[str, Any], position: int) -> None:
-        for file_name, export in self._exports:
-            try:
-                export.add(record, position)
-            except PipelineError as error:
-                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
+        """Adds a chunk's records, found at ``positions``, in one transaction of the scratch database."""
+        for position, record in zip(positions, records):
+            for path, _, export in self._exports:
+                try:
+                    export.add(record, position)
+                except PipelineError as error:
+                    raise error.with_context(path=path) from None
+        with self._scratch.transaction():
+            for _, _, export in self._exports:
+                export.flush()
 
-    def files(self) -> dict[str, list[dict[str, Any]]]:
-        files: dict[str, list[dict[str, Any]]] = {}
-        for file_name, export in self._exports:
+    def files(self) -> dict[str, coda.ExportedMessages]:
+        """Each file's Coda messages, by file name, read from the scratch database as used."""
+        files: dict[str, coda.ExportedMessages] = {}
+        for path, file_name, export in self._exports:
             try:
-                files[file_name] = export.messages()
+                export.choose()
             except PipelineError as error:
-                raise error.with_context(path=f"Outputs/Coda Files/{file_name}") from None
+                raise error.with_context(path=path) from None
+            files[file_name] = coda.ExportedMessages(export, path)
         return files
 
 
