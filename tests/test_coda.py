@@ -14,9 +14,11 @@ from redss_pipeline.core.code_scheme import NA, NC, NS, load_code_scheme
 from redss_pipeline.core.errors import CodaFileError, PipelineError
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, make_label
 from redss_pipeline.core.records import Record, Step
+from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.export.coda import (
     MULTI_CODED_IMPORT_ORIGIN,
     SINGLE_CODED_IMPORT_ORIGIN,
+    CodaExport,
     CodedMessages,
     coda_messages,
     import_multi_coded,
@@ -152,6 +154,16 @@ def test_write_coda_file_writes_the_exact_2019_layout(tmp_path):
     assert path.read_bytes() == expected.encode("ascii")
 
 
+def test_write_coda_file_writes_messages_as_they_come_and_counts_them(tmp_path):
+    """Messages may come one by one (from the scratch database): the file is the one a list would give."""
+    messages = [{"MessageID": f"m{n}", "Text": f"t\u00e9{n}", "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+                 "Labels": [_suggestion(GENDER, MALE)] * n} for n in range(3)]
+    path = tmp_path / "gender.json"
+    assert write_coda_file(path, (message for message in messages)) == 3
+    assert path.read_bytes() == json.dumps(messages, sort_keys=True, indent=2, separators=(", ", ": "),
+                                           ensure_ascii=True).encode("ascii")
+
+
 def test_write_coda_file_of_no_messages_is_two_brackets(tmp_path):
     """An empty dataset is written as ``[]`` with no newline."""
     path = tmp_path / "s01e01.json"
@@ -264,6 +276,53 @@ def test_export_accepts_equal_texts_whose_label_lists_hold_the_same_codes_in_any
     messages = coda_messages(records, raw_field="rqa_s01e01_raw", time_field="sent_on",
                              id_field="rqa_s01e01_raw_id", coded_fields=[("rqa_s01e01_coded", S01E01)])
     assert messages == []
+
+
+def _export_in_chunks(chunks):
+    """The messages of records added chunk by chunk as stage 3 adds them: ``chunks`` is a list of chunks, each a
+    list of (position, record), positions in any order across chunks."""
+    with ScratchDatabase() as scratch:
+        export = CodaExport(scratch, raw_field="msg", time_field="t", id_field="msg_id", coded_fields=[])
+        for chunk in chunks:
+            for position, record in chunk:
+                export.add(record, position)
+            export.flush()
+        return [(m["Text"], m["CreationDateTimeUTC"]) for m in export.messages()]
+
+
+def test_export_in_chunks_keeps_the_earliest_record_of_each_text_whichever_chunk_it_came_in():
+    """The earliest by time, then by position, stands for its message id across chunks of respondents, and the
+    messages come in time order whatever order the chunks came in."""
+    def message(text, mid, time):
+        return _record(msg=text, msg_id=mid, t=time)
+
+    chunks = [
+        [(5, message("a-late", "id-a", "2018-12-10T12:00:00+03:00")),
+         (2, message("b-tie-later-position", "id-b", "2018-12-10T07:00:00+00:00"))],
+        [(9, message("a-early", "id-a", "2018-12-10T06:00:00+00:00")),  # earlier than a-late, though added later
+         (1, message("b-tie-earlier-position", "id-b", "2018-12-10T10:00:00+03:00")),  # same instant as position 2
+         (0, message("c", "id-c", "2018-12-10T07:00:00.5+00:00"))],
+    ]
+    assert _export_in_chunks(chunks) == [
+        ("a-early", "2018-12-10T06:00:00+00:00"),
+        ("b-tie-earlier-position", "2018-12-10T07:00:00+00:00"),
+        ("c", "2018-12-10T07:00:00.500000+00:00"),
+    ]
+
+
+def test_export_refuses_equal_texts_with_different_codes_in_different_chunks():
+    """The codes of one message id must agree across chunks too; the error names the message id and field."""
+    with ScratchDatabase() as scratch:
+        export = CodaExport(scratch, raw_field="gender_raw", time_field="gender_time", id_field="gender_raw_id",
+                            coded_fields=[("gender_coded", GENDER)])
+        export.add(_gender_record("lab", gender_coded=_suggestion(GENDER, MALE)), 0)
+        export.flush()
+        export.add(_gender_record("lab", gender_coded=_suggestion(GENDER, FEMALE)), 1)
+        export.flush()
+        with pytest.raises(CodaFileError, match=rf"record MessageID '{message_id('lab')}': field 'gender_coded': "
+                                                r"records with the same message id .* 'code-63dcde9a' and "
+                                                r"'code-86a4602c'"):
+            list(export.messages())
 
 
 def test_export_refuses_a_multi_coded_field_that_is_not_missing():

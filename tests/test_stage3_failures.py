@@ -47,9 +47,13 @@ exec "$@"
 """
 
 
-def _stage3(root: Path, *extra: str, small_disk: tuple[Path, str, str] | None = None) -> subprocess.CompletedProcess:
-    """Runs stage 3 as users do; ``small_disk`` = (folder, size, "rw" or "ro") puts that folder on a tmpfs."""
+def _stage3(root: Path, *extra: str, small_disk: tuple[Path, str, str] | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs stage 3 as users do; ``small_disk`` = (folder, size, "rw" or "ro") puts that folder on a tmpfs;
+    ``env`` sets environment variables of the stage's process."""
     command = [sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), *extra, "me@example.org", str(root)]
+    if env:
+        command = ["env", *(f"{name}={value}" for name, value in env.items()), *command]
     if small_disk is not None:
         folder, size, mode = small_disk
         command = _unshare() + ["sh", "-c", _MOUNT, "mount", str(folder), size, mode, *command]
@@ -106,6 +110,20 @@ def test_a_read_only_outputs_folder_is_one_line(root):
     line = _one_line(result)
     assert "Outputs" in line and "read-only" in line
     assert _digests(root) == before
+
+
+def test_a_full_temporary_folder_is_one_line_naming_it(root, tmp_path):
+    """The Coda exports and ICR candidates wait in a scratch database in the temporary folder (TMPDIR); when it
+    is full, the run stops with one line naming the folder, the outputs stay, and no scratch file is left."""
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    before = _digests(root)
+    result = _stage3(root, small_disk=(temporary, "8k", "rw"), env={"TMPDIR": str(temporary)})
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert str(temporary) in line and "scratch database" in line and "the disk is full" in line
+    assert _digests(root) == before
+    assert list(temporary.iterdir()) == []
 
 
 def test_stage3_reads_the_uuid_table_from_a_read_only_folder(root):
