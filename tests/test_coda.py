@@ -155,11 +155,12 @@ def test_write_coda_file_writes_the_exact_2019_layout(tmp_path):
 
 
 def test_write_coda_file_writes_messages_as_they_come_and_counts_them(tmp_path):
-    """Messages may come one by one (from the scratch database): the file is the one a list would give."""
+    """Messages may come one by one (from the scratch database), more than are encoded at once: the file is the
+    one a list would give."""
     messages = [{"MessageID": f"m{n}", "Text": f"t\u00e9{n}", "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
-                 "Labels": [_suggestion(GENDER, MALE)] * n} for n in range(3)]
+                 "Labels": [_suggestion(GENDER, MALE)] * (n % 3)} for n in range(2_500)]
     path = tmp_path / "gender.json"
-    assert write_coda_file(path, (message for message in messages)) == 3
+    assert write_coda_file(path, (message for message in messages)) == 2_500
     assert path.read_bytes() == json.dumps(messages, sort_keys=True, indent=2, separators=(", ", ": "),
                                            ensure_ascii=True).encode("ascii")
 

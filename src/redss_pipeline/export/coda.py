@@ -27,6 +27,7 @@ distinct result is decided once, and the label objects are shared by every recor
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import operator
 import os
@@ -34,7 +35,7 @@ import pickle
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from dateutil.parser import isoparse
 
@@ -101,30 +102,37 @@ def coda_messages(
         return list(export.messages())
 
 
-# A CodaExport's rows: one per record taking part (but see CodaExport.add), of which _CHOOSE keeps one per
-# message id. ``instant`` is the creation time in microseconds since 1970 UTC (so times with different UTC offsets
-# compare as instants), ``signature`` the codes that must agree (see _signature_text), ``coded`` the pickled
-# values of the coded fields.
-_ROWS = ("mid TEXT NOT NULL, instant INTEGER NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL, "
-         "signature TEXT NOT NULL, coded BLOB NOT NULL")
+class _Entry(NamedTuple):
+    """What a Coda export keeps of a record: its message id, creation time (``instant``: microseconds since 1970
+    UTC, so times with different UTC offsets compare as instants), position, text, the codes that must agree
+    (``signature``, see :func:`_signature_text`) and the values of the coded fields (pickled once stored)."""
 
-# The de-duplication rule of coda.md 4.2-4.3, in one statement: per message id, the row earliest by instant and
-# then by position is kept, with the signature of one row that disagrees with it (``other``, its own when all
-# agree); the kept rows are stored earliest first, so their rowids give the order of the messages.
-_CHOOSE = """
-CREATE TABLE {chosen} AS
-SELECT mid, instant, text, coded, signature, other FROM (
-    SELECT mid, instant, position, text, coded, signature,
-           ROW_NUMBER() OVER same_text AS place,
-           CASE WHEN MIN(signature) OVER same_text = signature THEN MAX(signature) OVER same_text
-                ELSE MIN(signature) OVER same_text END AS other
-    FROM {rows}
-    WINDOW same_text AS (PARTITION BY mid ORDER BY instant, position
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-)
-WHERE place = 1
-ORDER BY instant, position
-"""
+    mid: str
+    instant: int
+    position: int
+    text: str
+    signature: str
+    coded: Any
+
+
+def _earliest(kept: _Entry, other: _Entry, fields: Sequence[str]) -> _Entry:
+    """Rules 2 and 3 of :class:`CodaExport` for two records of one message id, the only place they are decided:
+    their codes must agree, and the earlier by time, then by position, stands for the message."""
+    if other.signature != kept.signature:
+        codes, differing = _signature(kept.signature), _signature(other.signature)
+        index = next(i for i, (a, b) in enumerate(zip(codes, differing)) if a != b)
+        raise CodaFileError(
+            f"records with the same message id (the same text) carry different codes: "
+            f"{_shown(codes[index])} and {_shown(differing[index])}",
+            record=f"MessageID {kept.mid!r}", field=fields[index],
+        )
+    return other if (other.instant, other.position) < (kept.instant, kept.position) else kept
+
+
+# A CodaExport's tables: each chunk's earliest entry per message id (``entries``), then, once all are in, the
+# earliest per message id of the whole run, stored earliest first (``chosen``: their rowids give the order).
+_COLUMNS = ("mid TEXT NOT NULL, instant INTEGER NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL, "
+            "signature TEXT NOT NULL, coded BLOB NOT NULL")
 
 
 class CodaExport:
@@ -142,12 +150,12 @@ class CodaExport:
        Coda's ``add`` tool assigns one.
 
     Records may come in any order as long as ``position`` is their place in the stage's message order, so the
-    records of a run can be added respondent by respondent. Each record's text, time, position and coded values
-    wait in memory until :meth:`flush` (after each chunk) writes them to the run's scratch database; rules 2 and
-    3 are applied there, once, when :meth:`messages` is first called (see ``_CHOOSE``), so memory does not grow
-    with the number of distinct texts. ``coded_fields`` is empty for the RQA files (every message then has
-    ``"Labels": []``). Errors are CodaFileErrors naming the message id and field; callers add the file with
-    ``error.with_context(path=...)``.
+    records of a run can be added respondent by respondent. Rules 2 and 3 are decided by :func:`_earliest`, first
+    among the records added since the last :meth:`flush` (a chunk's, held in memory), then, in :meth:`choose`,
+    among the entries the flushes wrote to the run's scratch database, read back grouped by message id; so memory
+    does not grow with the number of distinct texts. ``coded_fields`` is empty for the RQA files (every message
+    then has ``"Labels": []``). Errors are CodaFileErrors naming the message id and field; callers add the file
+    with ``error.with_context(path=...)``.
     """
 
     def __init__(self, scratch: ScratchDatabase, *, raw_field: str, time_field: str, id_field: str,
@@ -159,11 +167,11 @@ class CodaExport:
         self._fields = [(name, _FieldCodes.of(scheme)) for name, scheme in coded_fields]
         self._names = [name for name, _ in self._fields]
         self._parse_time = _TimeParser(time_field)
-        self._rows = scratch.new_table("coda_export", _ROWS)
-        self._chosen: str | None = None  # the table _CHOOSE makes, once every record is in
-        self._pending: list[tuple[str, int, int, str, str, bytes]] = []  # rows not yet written
-        # message id -> (position, time value, coded values) of its first record since the last flush
-        self._first: dict[str, tuple[int, Any, list[Any]]] = {}
+        self._entries = scratch.new_table("coda_entries", _COLUMNS)
+        self._chosen: str | None = None  # the table choose() makes, once every record is in
+        # message id -> (the earliest entry since the last flush, its record's time value)
+        self._chunk: dict[str, tuple[_Entry, Any]] = {}
+        self._signatures: dict[tuple[Any, ...], str] = {}  # codes -> their text, since the last flush
 
     def add(self, record: Mapping[str, Any], position: int) -> None:
         """Takes part ``record``, found at ``position`` in the message order."""
@@ -179,47 +187,64 @@ class CodaExport:
         names = self._names
         coded = [record.get(name) for name in names]
         time_value = record.get(self._time_field)
-        first = self._first.get(mid)
-        # A survey answer repeats on every message of its respondent with the very same time and label objects:
-        # such a later repeat can neither stand for the message (same time, later position) nor disagree with
-        # the first (same codes), so it is passed over unparsed and not stored.
-        if first is not None and first[0] < position and first[1] is time_value and all(map(operator.is_, coded, first[2])):
+        earlier = self._chunk.get(mid)
+        # A survey answer repeats on every message of its respondent with the very same time and label objects
+        # as the entry already kept (and comes later): it changes nothing, so it is passed over unparsed.
+        if (earlier is not None and earlier[0].position < position and earlier[1] is time_value
+                and all(map(operator.is_, coded, earlier[0].coded))):
             return
-        signature = _signature_text([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+        codes = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+        signature = self._signatures.get(codes)
+        if signature is None:
+            signature = self._signatures[codes] = _signature_text(codes)
         instant = (self._parse_time(time_value, mid) - _EPOCH) // _MICROSECOND
-        if first is None:
-            self._first[mid] = (position, time_value, coded)
-        self._pending.append((mid, instant, position, record[raw_field], signature,
-                              pickle.dumps(coded, protocol=pickle.HIGHEST_PROTOCOL)))
+        entry = _Entry(mid, instant, position, record[raw_field], signature, coded)
+        if earlier is not None:
+            entry = _earliest(earlier[0], entry, names)
+            if entry is earlier[0]:
+                return
+        self._chunk[mid] = (entry, time_value)
 
     def flush(self) -> None:
-        """Writes the records added since the last flush to the scratch database (one insert; the caller may
+        """Writes the entries kept since the last flush to the scratch database (one insert; the caller may
         group the flushes of a chunk in one transaction) and forgets them."""
-        if self._pending:
-            self._scratch.insert(self._rows, self._pending, width=6)
-        self._pending = []
-        self._first = {}
+        if self._chunk:
+            self._scratch.insert(self._entries, (
+                entry._replace(coded=pickle.dumps(entry.coded, protocol=pickle.HIGHEST_PROTOCOL))
+                for entry, _ in self._chunk.values()), width=len(_Entry._fields))
+        self._chunk = {}
+        self._signatures = {}
         self._parse_time.forget()
 
     def choose(self) -> None:
-        """Applies rules 2 and 3 to every record added (once; :meth:`messages` does it when needed): a message id
-        whose records carry different codes is a CodaFileError naming it and the first field that differs."""
+        """Rules 2 and 3 over every entry written (once; :meth:`messages` does it when needed): the entries of
+        each message id are read back together and reduced by :func:`_earliest`, and the chosen ones stored
+        earliest first. Codes that disagree are a CodaFileError naming the message id and the field."""
         if self._chosen is not None:
             return
         self.flush()
-        chosen = self._scratch.new_name("coda_chosen")
-        self._scratch.execute(_CHOOSE.format(chosen=chosen, rows=self._rows))
-        self._scratch.execute(f"DROP TABLE {self._rows}")  # its pages are reused by the tables made later
+        chosen = self._scratch.new_table("coda_chosen", _COLUMNS)
+        by_message = self._scratch.new_table("coda_by_message", _COLUMNS)
+
+        def reduced() -> Iterator[_Entry]:
+            kept: _Entry | None = None
+            for row in self._scratch.query(f"SELECT * FROM {self._entries} ORDER BY mid, instant, position"):
+                entry = _Entry(*row)
+                if kept is not None and kept.mid == entry.mid:
+                    kept = _earliest(kept, entry, self._names)
+                    continue
+                if kept is not None:
+                    yield kept
+                kept = entry
+            if kept is not None:
+                yield kept
+
+        with self._scratch.transaction():
+            self._scratch.insert(by_message, reduced(), width=len(_Entry._fields))
+            self._scratch.execute(f"INSERT INTO {chosen} SELECT * FROM {by_message} ORDER BY instant, position")
+            for table in (self._entries, by_message):
+                self._scratch.execute(f"DROP TABLE {table}")  # their pages are reused by the tables made later
         self._chosen = chosen
-        for mid, signature, other in self._scratch.query(
-                f"SELECT mid, signature, other FROM {chosen} WHERE other <> signature ORDER BY rowid LIMIT 1"):
-            kept, differing = _signature(signature), _signature(other)
-            index = next(i for i, (a, b) in enumerate(zip(kept, differing)) if a != b)
-            raise CodaFileError(
-                f"records with the same message id (the same text) carry different codes: "
-                f"{_shown(kept[index])} and {_shown(differing[index])}",
-                record=f"MessageID {mid!r}", field=self._fields[index][0],
-            )
 
     def messages(self) -> Iterator[dict[str, Any]]:
         """The Coda messages, earliest first, ready for :func:`write_coda_file`; read from the scratch database
@@ -283,19 +308,27 @@ def write_coda_file(path: str | os.PathLike[str], messages: Iterable[Mapping[str
 
     Sorted keys, two-space indent, ``", "`` and ``": "`` separators (so a line ending in a comma ends in
     ``", "``), non-ASCII escaped as ``\\uXXXX``, no newline at the end; an empty list is ``[]``. Coders' tools
-    and diff-based checks depend on this layout byte for byte. The messages are written one by one as they
-    come: each is the JSON of a one-level-deeper list item (no raw line breaks inside, as non-ASCII and control
-    characters are escaped, so indenting its lines by two spaces nests it).
+    and diff-based checks depend on this layout byte for byte.
+
+    The messages are written as they come, :data:`_WRITE_BATCH` at a time: a batch encoded as a list is ``[``,
+    its items, then ``\\n]``, and the items of consecutive batches join with ``", "``, as in one list. (One
+    encoding per batch, not per message: the indenting encoder builds a reference cycle on each call, which
+    only the garbage collector frees, and stage 3 runs with it paused.)
     """
     encode = json.JSONEncoder(sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=True).encode
     count = 0
+    stream = iter(messages)
     with atomic_open(path, "w", encoding="ascii", newline="") as handle:
-        for message in messages:
-            handle.write(", \n  " if count else "[\n  ")
-            handle.write(encode(message).replace("\n", "\n  "))
-            count += 1
+        while batch := list(itertools.islice(stream, _WRITE_BATCH)):
+            handle.write(", " if count else "[")
+            handle.write(encode(batch)[1:-2])
+            count += len(batch)
         handle.write("\n]" if count else "[]")
     return count
+
+
+_WRITE_BATCH = 1000
+"""Messages encoded at once by :func:`write_coda_file`."""
 
 
 @dataclass(frozen=True)
@@ -339,7 +372,7 @@ def _code_signature(value: Any, mid: str, name: str) -> Any:
         ) from None
 
 
-def _signature_text(signature: list[Any]) -> str:
+def _signature_text(signature: Sequence[Any]) -> str:
     """The codes of a record's coded fields (see :func:`_code_signature`) as text that is equal exactly when they
     are: JSON, a set of CodeIDs as a sorted list (a list never equals a single CodeID)."""
     return json.dumps([sorted(codes) if isinstance(codes, frozenset) else codes for codes in signature])
