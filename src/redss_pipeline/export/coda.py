@@ -210,8 +210,9 @@ class CodaExport:
         group the flushes of a chunk in one transaction) and forgets them."""
         if self._chunk:
             self._scratch.insert(self._entries, (
-                entry._replace(coded=pickle.dumps(entry.coded, protocol=pickle.HIGHEST_PROTOCOL))
-                for entry, _ in self._chunk.values()), width=len(_Entry._fields))
+                (mid, instant, position, text, signature, pickle.dumps(coded, protocol=pickle.HIGHEST_PROTOCOL))
+                for (mid, instant, position, text, signature, coded), _ in self._chunk.values()),
+                width=len(_Entry._fields))
         self._chunk = {}
         self._signatures = {}
         self._parse_time.forget()
