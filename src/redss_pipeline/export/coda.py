@@ -227,16 +227,15 @@ class CodaExport:
         chosen = self._scratch.new_table("coda_chosen", _COLUMNS)
         by_message = self._scratch.new_table("coda_by_message", _COLUMNS)
 
-        def reduced() -> Iterator[_Entry]:
-            kept: _Entry | None = None
+        def reduced() -> Iterator[tuple[Any, ...]]:
+            kept: tuple[Any, ...] | None = None
             for row in self._scratch.query(f"SELECT * FROM {self._entries} ORDER BY mid, instant, position"):
-                entry = _Entry(*row)
-                if kept is not None and kept.mid == entry.mid:
-                    kept = _earliest(kept, entry, self._names)
+                if kept is not None and kept[0] == row[0]:  # the same message id (most texts have one entry)
+                    kept = _earliest(_Entry(*kept), _Entry(*row), self._names)
                     continue
                 if kept is not None:
                     yield kept
-                kept = entry
+                kept = row
             if kept is not None:
                 yield kept
 
