@@ -12,7 +12,7 @@ times = StepTimes()
 with times.step("small"):
     sum(range(1000))
 with times.step("big"):
-    block = bytearray(96 * 2**20)  # 96 MiB, written so that it is resident
+    block = bytearray(256 * 2**20)  # 256 MiB, written so that it is resident
     block[::4096] = b"x" * len(range(0, len(block), 4096))
     del block
 with times.step("small"):  # the memory of "big" is free again: no new peak
@@ -25,5 +25,5 @@ def test_the_step_that_allocates_is_the_one_that_raised_the_peak():
     result = subprocess.run([sys.executable, "-c", _STEPS], capture_output=True, text=True, check=True)
     seconds, peak_rise = json.loads(result.stdout)
     assert list(seconds) == ["small", "big"]
-    assert peak_rise["big"] >= 80
-    assert peak_rise["small"] < 5
+    assert peak_rise["big"] >= 200  # less whatever the interpreter held at its peak before the step
+    assert peak_rise["small"] < 16
