@@ -105,6 +105,23 @@ def test_unknown_uid_is_an_error(tmp_path):
         table.keys_for_uuids(["avf-phone-uuid-nope"])
 
 
+def test_stage_three_looks_up_a_large_batch_of_ids_in_a_read_only_table(tmp_path):
+    """More ids than one query holds, some asked twice, come back each with its own number, in the order asked,
+    from a table opened read-only as stage 3 opens it; one unknown id among them is named."""
+    create_uuid_table(tmp_path)
+    numbers = [f"2526100{n:05d}" for n in range(1, 1301)]
+    with open_uuid_table(tmp_path) as table:
+        ids = table.uuids_for_keys(numbers)
+    asked = [ids[n] for n in reversed(numbers)] + [ids[numbers[0]], ids[numbers[-1]]]
+    with open_uuid_table(tmp_path, read_only=True) as table:
+        found = table.keys_for_uuids(asked)
+        assert list(found) == [ids[n] for n in reversed(numbers)]
+        assert found == {ids[n]: n for n in numbers}
+        unknown = "avf-phone-uuid-00000000-0000-4000-8000-000000000000"
+        with pytest.raises(UuidTableError, match=unknown):
+            table.keys_for_uuids(asked[:700] + [unknown] + asked[700:])
+
+
 def test_missing_table_says_to_run_stage_one(tmp_path):
     """Stages 2 and 3 on a data root without a table point at stage 1."""
     with pytest.raises(UuidTableError, match="run run_scripts/1_create_uuid_table.sh"):

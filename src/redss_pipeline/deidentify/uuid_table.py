@@ -60,6 +60,8 @@ _FORMAT_VERSION = 1
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
+# Ids looked up per query: well within SQLite's limit on the variables of one statement (999 before 3.32).
+_IDS_PER_QUERY = 500
 _NON_DIGITS = re.compile(r"[^0-9]")
 _PHONE_SCHEMES = ("tel", "whatsapp")
 _SCHEMA = """
@@ -174,14 +176,14 @@ def _owner_only_folder(folder: Path) -> None:
 
 
 class UuidTable:
-    """An open table. Look-ups are batched: the whole table is read into memory once (a million rows take
-    about a second), new keys are inserted in one transaction per batch."""
+    """An open table. Stage 2's look-ups are batched: the whole table is read into memory once (a million rows
+    take about a second), new keys are inserted in one transaction per batch. Stage 3 looks up only the ids of
+    each chunk of respondents (:meth:`keys_for_uuids`), so it never holds the whole table."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path):
         self._db = connection
         self.path = path
         self._by_key: dict[str, str] | None = None
-        self._by_uuid: dict[str, str] | None = None
 
     # -- opening -----------------------------------------------------------------------------------------
 
@@ -304,8 +306,6 @@ class UuidTable:
             except BaseException:
                 self._by_key = None  # the in-memory copy may hold ids that were not stored
                 raise
-            if self._by_uuid is not None:
-                self._by_uuid.update((u, k) for k, u in new)
         return result
 
     def uuids_for_urns(self, urns: Iterable[str]) -> dict[str, str]:
@@ -316,16 +316,19 @@ class UuidTable:
         return {urn: ids[key] for urn, key in keys.items()}
 
     def keys_for_uuids(self, uuids: Iterable[str]) -> dict[str, str]:
-        """The key (normalised number or whole URN) behind each id; an unknown id is an error."""
-        if self._by_uuid is None:
-            self._by_uuid = {u: k for k, u in self._load().items()}
-        result = {}
-        for uid in uuids:
-            key = self._by_uuid.get(uid)
-            if key is None:
+        """The key (normalised number or whole URN) behind each id; an unknown id is an error. Only these ids
+        are read from the table (by its index on the ids, a few hundred per query)."""
+        wanted = list(dict.fromkeys(uuids))
+        found: dict[str, str] = {}
+        with _sqlite_errors(self.path, "cannot read the UUID table"):
+            for start in range(0, len(wanted), _IDS_PER_QUERY):
+                batch = wanted[start:start + _IDS_PER_QUERY]
+                query = f"SELECT uuid, key FROM phone_uuids WHERE uuid IN ({', '.join('?' * len(batch))})"
+                found.update(self._db.execute(query, batch))
+        for uid in wanted:
+            if uid not in found:
                 raise UuidTableError(f"the uid {uid} is not in the table", path=self.path)
-            result[uid] = key
-        return result
+        return {uid: found[uid] for uid in wanted}
 
     def items(self) -> Iterator[tuple[str, str]]:
         """(key, id) pairs in the order they were added."""
@@ -369,7 +372,6 @@ class UuidTable:
             known_ids[uid] = key
         self._insert(new)
         self._by_key = None
-        self._by_uuid = None
         return len(new)
 
     def export_json(self, json_path: str | Path) -> None:
