@@ -19,6 +19,7 @@ message, which is the row order of ``csap_ind.csv``.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -57,84 +58,108 @@ class Chunk:
 
 
 class RespondentIndex:
-    """uid -> positions of their show messages, and per survey flow uid -> record number."""
+    """Where each respondent's show messages and survey records lie in the raw files.
+
+    Respondents are numbered 0, 1, 2, ... in the order of their first message. The index keeps, for the whole
+    run, only machine integers in flat arrays (about 8 bytes per message and 8 per respondent and survey flow):
+    every respondent's message positions, ascending, one respondent after the other, and per survey flow each
+    respondent's record number. The uids are needed only while the files are read, to match a survey record
+    to its respondent; they are let go afterwards.
+    """
 
     def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor):
         self._redactor = redactor
         self._shows = [_raw_file(root, flow) for flow in show_flows(config)]
         self._surveys = [_raw_file(root, flow) for flow in survey_flows(config)]
         self._first_positions: list[int] = []  # position of the first record of each show file
-        self.messages: dict[str, list[int]] = {}  # uid -> positions, in order; respondents in first-message order
-        self.surveys: list[dict[str, int]] = []  # per survey flow: uid -> record number
         self.show_runs = [ShowRunTally(plan.result_key, plan.flow) for plan in config.rqa_plans]
+        numbers: dict[str, int] = {}  # uid -> respondent number, while the files are read
+        respondent_at = array("q")  # position -> respondent number
+        message_counts = array("q")  # respondent number -> how many messages
         position = 0
         for raw, flow, tally in zip(self._shows, show_flows(config), self.show_runs):
             self._first_positions.append(position)
-            messages = self.messages
             # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
             for _, content in raw.contents():
                 tally.add(content)
                 uid = respondent_of_show_record(content, flow)
-                found = messages.get(uid)
-                if found is None:
-                    messages[uid] = [position]
+                number = numbers.get(uid)
+                if number is None:
+                    number = numbers[uid] = len(message_counts)
+                    message_counts.append(1)
                 else:
-                    found.append(position)
+                    message_counts[number] += 1
+                respondent_at.append(number)
                 position += 1
         self.message_count = position
+        self.respondent_count = len(message_counts)
+        # Respondent r's positions are self._positions[self._starts[r]:self._starts[r + 1]], ascending.
+        self._starts = array("q", [0])
+        for count in message_counts:
+            self._starts.append(self._starts[-1] + count)
+        self._positions = array("q", bytes(8 * position))
+        free = self._starts[:-1]  # the next free slot of each respondent
+        for position, number in enumerate(respondent_at):
+            self._positions[free[number]] = position
+            free[number] += 1
+        del respondent_at, message_counts, free
+
+        self._survey_records: list[array[int]] = []  # per survey flow: respondent number -> record number, or -1
+        self.survey_record_count = 0
         for raw, flow in zip(self._surveys, survey_flows(config)):
-            index: dict[str, int] = {}
-            unsent: list[int] = []  # the records of respondents who sent no message
+            record_of = array("q", [-1]) * self.respondent_count
+            without_messages: set[str] = set()  # the uids of this file's respondents who sent no message
+            unsent: list[int] = []  # and their records
             for number, content in raw.contents():
                 uid = respondent_of_survey_record(content, flow, number)
-                if uid in index:
+                respondent = numbers.get(uid)
+                seen = uid in without_messages if respondent is None else record_of[respondent] >= 0
+                if seen:
                     raise RawDataError(
                         f"respondent appears twice in the {flow} survey (one record per respondent expected)",
                         path=f"Raw Data/{flow}.json", record=uid, field="avf_phone_id",
                     )
-                index[uid] = number
-                if uid not in self.messages:
+                if respondent is None:
+                    without_messages.add(uid)
                     unsent.append(number)
+                else:
+                    record_of[respondent] = number
+                self.survey_record_count += 1
             # No chunk reads these records, and no output needs them, but their typed phone numbers count like
             # all others.
             for start in range(0, len(unsent), _REDACTION_BATCH):
                 redact_raw_records(raw.read(unsent[start:start + _REDACTION_BATCH]), redactor)
-            self.surveys.append(index)
-
-    @property
-    def survey_record_count(self) -> int:
-        return sum(map(len, self.surveys))
+            self._survey_records.append(record_of)
 
     def chunks(self, messages_per_chunk: int) -> Iterator[Chunk]:
         """The respondents in the order of their first message, in chunks of about ``messages_per_chunk``
         messages, with their records. A respondent is never split between chunks, unless they alone have more
         messages than a chunk holds: such a respondent gets chunks of their own, ``messages_per_chunk`` of their
         messages each, in message order, every one but the last marked ``continues``."""
-        uids: list[str] = []
-        count = 0
-        for uid, positions in self.messages.items():
-            if len(positions) > messages_per_chunk:
-                if uids:
-                    yield self._chunk(uids)
-                    uids, count = [], 0
+        starts = self._starts
+        first = 0  # the first respondent of the chunk being gathered
+        for respondent in range(self.respondent_count):
+            start, end = starts[respondent], starts[respondent + 1]
+            if end - start > messages_per_chunk:
+                if first < respondent:
+                    yield self._chunk(first, respondent)
                 # Their survey records are read (and their phone numbers counted) once, for all their chunks.
-                surveys = self._survey_files([uid])
-                for start in range(0, len(positions), messages_per_chunk):
-                    end = start + messages_per_chunk
-                    yield Chunk(self._show_files(positions[start:end]), surveys, positions[start:end],
-                                continues=end < len(positions))
-                continue
-            uids.append(uid)
-            count += len(positions)
-            if count >= messages_per_chunk:
-                yield self._chunk(uids)
-                uids, count = [], 0
-        if uids:
-            yield self._chunk(uids)
+                surveys = self._survey_files(respondent, respondent + 1)
+                for piece in range(start, end, messages_per_chunk):
+                    positions = self._positions[piece:min(piece + messages_per_chunk, end)].tolist()
+                    yield Chunk(self._show_files(positions), surveys, positions,
+                                continues=piece + messages_per_chunk < end)
+                first = respondent + 1
+            elif end - starts[first] >= messages_per_chunk:
+                yield self._chunk(first, respondent + 1)
+                first = respondent + 1
+        if first < self.respondent_count:
+            yield self._chunk(first, self.respondent_count)
 
-    def _chunk(self, uids: list[str]) -> Chunk:
-        positions = sorted(position for uid in uids for position in self.messages[uid])
-        return Chunk(self._show_files(positions), self._survey_files(uids), positions)
+    def _chunk(self, first: int, end: int) -> Chunk:
+        """The records of the respondents numbered ``first`` to ``end - 1``."""
+        positions = sorted(self._positions[self._starts[first]:self._starts[end]])
+        return Chunk(self._show_files(positions), self._survey_files(first, end), positions)
 
     def _show_files(self, positions: list[int]) -> list[list[Record]]:
         """The records of the show messages at ``positions`` (ascending), per show file."""
@@ -146,11 +171,11 @@ class RespondentIndex:
                                                  self._redactor))
         return show_files
 
-    def _survey_files(self, uids: list[str]) -> list[list[Record]]:
-        """The survey records of ``uids``, per survey file."""
+    def _survey_files(self, first: int, end: int) -> list[list[Record]]:
+        """The survey records of the respondents numbered ``first`` to ``end - 1``, per survey file."""
         survey_files = []
-        for raw, index in zip(self._surveys, self.surveys):
-            numbers = sorted(number for number in map(index.get, uids) if number is not None)
+        for raw, record_of in zip(self._surveys, self._survey_records):
+            numbers = sorted(number for number in record_of[first:end] if number >= 0)
             survey_files.append(redact_raw_records(raw.read(numbers), self._redactor))
         return survey_files
 

@@ -123,7 +123,7 @@ def _run_generate(
     with times.step("load raw files"):
         index = RespondentIndex(config, root, redactor)
     say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
-        f"{len(index.messages):,} respondents ({times.seconds['load raw files']:.1f} s)")
+        f"{index.respondent_count:,} respondents ({times.seconds['load raw files']:.1f} s)")
     with times.step("load coded Coda files"):
         coded_messages = _load_coded_files(config, root, PhoneRedactor(config.phone_redaction))
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "

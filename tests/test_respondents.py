@@ -1,0 +1,101 @@
+"""The respondent index of stage 3: which raw records each chunk of respondents gets, and the survey files'
+one-record-per-respondent rule. The expected grouping is worked out from the raw files read whole."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from redss_pipeline.core.config import load_config
+from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record, Step
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
+from redss_pipeline.generate.combine import show_flows, survey_flows
+from redss_pipeline.generate.respondents import RespondentIndex
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_ROOT = PROJECT_ROOT / "tests/golden/data_root"
+CONFIG = load_config(PROJECT_ROOT / "pipeline_config.json")
+UID = "avf_phone_id"
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    copy = tmp_path / "root"
+    shutil.copytree(GOLDEN_ROOT, copy)
+    return copy
+
+
+def _index(root: Path) -> RespondentIndex:
+    return RespondentIndex(CONFIG, DataRoot(root), PhoneRedactor(CONFIG.phone_redaction))
+
+
+def _raw(root: Path, flow: str) -> list[Record]:
+    return read_traced_data_file(root / "Raw Data" / f"{flow}.json")
+
+
+@pytest.mark.parametrize("messages_per_chunk", [1, 3, 1_000])
+def test_chunks_hold_whole_respondents_in_first_message_order(root, messages_per_chunk):
+    """Every message once; a respondent's messages in one chunk, in message order - or, when they alone have
+    more messages than a chunk holds, in chunks of their own that continue one another; respondents in the
+    order of their first message; each chunk with exactly its respondents' survey records, in file order."""
+    messages = [record for flow in show_flows(CONFIG) for record in _raw(root, flow)]  # the message order
+    positions_of: dict[str, list[int]] = {}
+    for position, record in enumerate(messages):
+        positions_of.setdefault(record[UID], []).append(position)
+    surveys = [_raw(root, flow) for flow in survey_flows(CONFIG)]
+
+    index = _index(root)
+    assert (index.message_count, index.respondent_count) == (len(messages), len(positions_of))
+    assert index.survey_record_count == sum(map(len, surveys))
+    respondents_in_order: list[str] = []
+    split = 0
+    pieces: list[int] = []  # the positions of a split respondent's chunks so far
+    for chunk in index.chunks(messages_per_chunk):
+        uids = list(dict.fromkeys(messages[p][UID] for p in chunk.positions))
+        shown = [record for file in chunk.show_files for record in file]
+        assert [record.to_dict() for record in shown] == [messages[p].to_dict() for p in chunk.positions]
+        for file, survey in zip(chunk.survey_files, surveys):
+            assert [record.to_dict() for record in file] == [r.to_dict() for r in survey if r[UID] in uids]
+        if pieces or chunk.continues:  # part of one respondent's messages
+            assert len(uids) == 1 and len(chunk.positions) <= messages_per_chunk
+            pieces += chunk.positions
+            if chunk.continues:
+                continue
+            assert pieces == positions_of[uids[0]] and len(pieces) > messages_per_chunk
+            respondents_in_order += uids
+            split, pieces = split + 1, []
+            continue
+        respondents_in_order += sorted(uids, key=lambda uid: positions_of[uid][0])
+        assert chunk.positions == sorted(p for uid in uids for p in positions_of[uid])
+    assert respondents_in_order == list(positions_of)  # first-message order, each respondent once
+    assert split == sum(1 for found in positions_of.values() if len(found) > messages_per_chunk)
+
+
+def _add_survey_records(root: Path, flow: str, *uids: str) -> None:
+    path = root / "Raw Data" / f"{flow}.json"
+    records = read_traced_data_file(path)
+    step = Step("fetcher@example.org", f"fetch/{flow}", 1548000400.0)
+    write_traced_data_file(path, records + [Record.create(step, {UID: uid}) for uid in uids])
+
+
+def test_a_respondent_twice_in_a_survey_is_an_error_naming_them(root):
+    """Whether or not the respondent sent a message, a second record of theirs in a survey file is refused."""
+    flow = survey_flows(CONFIG)[0]
+    sender = _raw(root, show_flows(CONFIG)[0])[0][UID]
+    _add_survey_records(root, flow, sender, sender)
+    with pytest.raises(RawDataError, match=rf"{flow}.json: record {sender}: .*appears twice in the {flow} survey"):
+        _index(root)
+
+    shutil.copy(GOLDEN_ROOT / "Raw Data" / f"{flow}.json", root / "Raw Data" / f"{flow}.json")
+    silent = "avf-phone-uuid-99999999-0000-4000-8000-000000000099"
+    _add_survey_records(root, flow, silent)
+    assert _index(root).survey_record_count == len(_raw(root, flow)) + sum(
+        len(_raw(root, other)) for other in survey_flows(CONFIG)[1:])
+    _add_survey_records(root, flow, silent)
+    with pytest.raises(RawDataError, match=rf"record {silent}: .*appears twice in the {flow} survey"):
+        _index(root)
