@@ -98,10 +98,11 @@ class RawFile:
 
     :meth:`scan` decodes every record in file order (checking each, ``_sha`` included) and remembers where it
     lies in the file (:meth:`contents` does the same without building records, for a reader that only needs
-    some values); :meth:`read` decodes chosen records again from their place. Between the two only the
-    metadata objects are kept (they are what records refer to with ``py/id``). A ``py/id`` that refers to a
-    record or list of an earlier record - the layout allows it, the raw files of stage 2 never do it - is
-    resolved by decoding that earlier record again.
+    some values); :meth:`read` decodes chosen records again from their place. Between the two the file keeps,
+    per record, two integers (where it starts, and the number of its first object), and the metadata objects
+    that a later record referred to with ``py/id`` (a raw file of stage 2 has one, written with its first
+    record). Any other object a ``py/id`` refers to - a record or list of an earlier record, which the layout
+    allows and the raw files of stage 2 never hold - is found by decoding its record again.
     """
 
     _BLOCK = 1 << 20
@@ -109,10 +110,12 @@ class RawFile:
     def __init__(self, path: str | os.PathLike[str], *, verify_sha: bool = True):
         self.path = Path(path)
         self._verify = verify_sha
+        # A record's text runs from its start to the next record's start (the separator between them is
+        # ignored when the record is decoded again); the last one's to ``_end``.
         self._starts = array("q")  # byte offset where each record starts
-        self._ends = array("q")  # and ends
+        self._end = 0  # byte offset where the last record ends
         self._bases = array("q")  # the object number of each record (the first object it numbers)
-        self._steps: dict[int, Any] = {}  # object number -> Step, for every metadata object of the file
+        self._steps: dict[int, Step] = {}  # object number -> Step, for the metadata objects records referred to
         self._scanned = False
 
     def __len__(self) -> int:
@@ -135,11 +138,11 @@ class RawFile:
         index = 0
         for start, end, item in self._items():
             base = reader.next_number
-            value = content(reader, reader.decode(item, index))
-            self._starts.append(start)
-            self._ends.append(end)
+            self._starts.append(start)  # before decoding: a later record may need this one's end
             self._bases.append(base)
-            reader.keep_only_metadata(base, self._steps)
+            value = content(reader, reader.decode(item, index))
+            self._end = end
+            reader.forget_from(base)
             yield index, value
             index += 1
         self._scanned = True
@@ -156,8 +159,10 @@ class RawFile:
         return records
 
     def _decode(self, handle: BinaryIO, index: int) -> tuple["_Reader", "_Node"]:
-        handle.seek(self._starts[index])
-        item = json.loads(handle.read(self._ends[index] - self._starts[index]))
+        start = self._starts[index]
+        end = self._starts[index + 1] if index + 1 < len(self._starts) else self._end
+        handle.seek(start)
+        item, _ = _DECODER.raw_decode(handle.read(end - start).decode("utf-8"))
         reader = _Reader(str(self.path), False, outer=self._object, first_number=self._bases[index])
         return reader, reader.decode(item, index)
 
@@ -168,7 +173,10 @@ class RawFile:
             return step
         owner = bisect_right(self._bases, number) - 1
         with open(self.path, "rb") as handle:
-            return self._decode(handle, owner)[0].object(number)
+            found = self._decode(handle, owner)[0].object(number)
+        if type(found) is Step:
+            self._steps[number] = found  # records refer to it: decoded again once, not once per record
+        return found
 
     def _items(self) -> Iterator[tuple[int, int, Any]]:
         """(start byte, end byte, decoded JSON value) of each item of the file's top-level list."""
@@ -268,6 +276,7 @@ class RawFile:
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
 
 
 # Half of a UTF-16 pair written as a JSON escape (a cut emoji): a high one not followed by a low one, or a low one
@@ -375,12 +384,10 @@ class _Reader:
     def object(self, number: int) -> Any:
         return self._lookup(number)
 
-    def keep_only_metadata(self, first: int, steps: dict[int, Any]) -> None:
-        """Forgets the objects numbered from ``first`` on, moving the metadata objects among them to ``steps``."""
+    def forget_from(self, first: int) -> None:
+        """Forgets the objects numbered from ``first`` on (those of the record just read)."""
         for number in range(first, self.next_number):
-            obj = self._objects.pop(number, None)
-            if type(obj) is Step:
-                steps[number] = obj
+            self._objects.pop(number, None)
 
     def _lookup(self, number: int) -> Any:
         found = self._objects.get(number, _ABSENT)
