@@ -87,11 +87,12 @@ def run_stage3(root: Path) -> dict:
         "import json, resource, sys, time\n"
         "from redss_pipeline.core.config import load_config\n"
         "from redss_pipeline.generate.stage import run_generate\n"
+        "from redss_pipeline.generate.runner import peak_memory_mib\n"
         "from redss_pipeline.core.run_context import RunContext\n"
         "t = time.perf_counter()\n"
         "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr)\n"
         "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': u.ru_utime + u.ru_stime, 'peak_mib': u.ru_maxrss / 1024,"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': u.ru_utime + u.ru_stime, 'peak_mib': peak_memory_mib(),"
         " 'messages': s.counts['messages'], 'people': s.counts['people'], 'steps': s.step_seconds, 'step_cpu': s.step_cpu_seconds,"
         " 'step_peak_rise': s.step_peak_rise_mib}))\n"
     )

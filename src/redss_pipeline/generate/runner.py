@@ -71,7 +71,7 @@ from redss_pipeline.generate.show_messages import (
 )
 from redss_pipeline.generate.survey_autocode import SurveyCodaExport, auto_code_surveys
 
-__all__ = ["StepTimes", "ChunkRunner"]
+__all__ = ["StepTimes", "ChunkRunner", "peak_memory_mib"]
 
 
 @dataclass
@@ -85,17 +85,29 @@ class StepTimes:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        started, cpu_started, peak_before = time.perf_counter(), time.process_time(), _peak_mib()
+        started, cpu_started, peak_before = time.perf_counter(), time.process_time(), peak_memory_mib()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
             self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu_started
-            self.peak_rise_mib[name] = self.peak_rise_mib.get(name, 0.0) + _peak_mib() - peak_before
+            self.peak_rise_mib[name] = self.peak_rise_mib.get(name, 0.0) + peak_memory_mib() - peak_before
 
 
-def _peak_mib() -> float:
-    """The process's peak resident memory so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+def peak_memory_mib() -> float:
+    """The process's peak resident memory so far, in MiB.
+
+    Read from ``VmHWM`` in ``/proc/self/status`` where there is one (Linux): ``ru_maxrss`` is not reset when a
+    program starts, so a stage started by a large process (a test runner, a benchmark that generated its data)
+    would report that process's peak. Elsewhere ``ru_maxrss``, in the unit Linux uses (KiB).
+    """
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024  # "VmHWM:   123456 kB"
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
