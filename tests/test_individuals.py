@@ -249,3 +249,27 @@ def test_a_split_respondent_who_withdrew_is_stopped_in_every_piece(config, run):
     _, [later], [(_, individual)] = split.finish([3], [fine])
     assert later["uid"] == "u1"
     assert (individual["uid"], individual["consent_withdrawn"], individual["rqa_s01e02_raw"]) == ("STOP", "true", "STOP")
+
+
+@pytest.mark.parametrize(
+    "pieces, folded",
+    [
+        ([["NR"], ["integrate", "NA"], ["return"]], "ambivalent"),  # NR+integrate = integrate, +NA, +return
+        ([["NS"], ["NIC", "NA"], ["NA"]], "NIC"),  # the strongest missing value, across the pieces
+        ([["integrate"], ["NR"], ["integrate"]], "integrate"),
+    ],
+)
+def test_the_binary_fold_runs_from_the_left_across_pieces(config, run, pieces, folded):
+    """The binary rule is pairwise from the left (7.7.6): a split respondent's pieces give the same value."""
+    split = SplitRespondent(config=config, run=run)
+    position = 0
+    for number, piece in enumerate(pieces):
+        messages = [_message(config, run, "u1", "s01e02", f"text {number}", reasons=("same_identity",), binary=b)
+                    for b in piece]
+        positions = list(range(position, position + len(messages)))
+        position += len(messages)
+        if number < len(pieces) - 1:
+            split.add(positions, messages)
+        else:
+            _, _, [(_, individual)] = split.finish(positions, messages)
+    assert individual["rqa_s01e02_integrate_return"] == folded

@@ -3,6 +3,8 @@ one line naming the folder."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from redss_pipeline.core.scratch_database import ScratchDatabase, ScratchDatabaseError
@@ -50,3 +52,10 @@ def test_a_full_disk_is_one_line_naming_the_folder(tmp_path):
 def test_a_missing_folder_is_one_line_naming_it(tmp_path):
     with pytest.raises(ScratchDatabaseError, match=f"^{tmp_path / 'gone'}: cannot use stage 3's scratch database"):
         ScratchDatabase(tmp_path / "gone")
+
+
+def test_a_mistake_in_the_sql_is_not_blamed_on_the_temporary_folder(tmp_path):
+    """Only a problem of the disk or the folder becomes the one-line "free some space" error; a bug shows as one."""
+    with ScratchDatabase(tmp_path) as scratch:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            scratch.execute("INSERT INTO missing VALUES (1)")

@@ -54,9 +54,13 @@ class ScratchDatabase:
         try:
             with self._sqlite_errors():
                 self._db = sqlite3.connect(name, isolation_level=None)  # transactions are explicit
-                self._db.execute("PRAGMA journal_mode = OFF")
-                self._db.execute("PRAGMA synchronous = OFF")
-                self._db.execute(f"PRAGMA cache_size = {-CACHE_MIB * 1024}")
+                try:
+                    self._db.execute("PRAGMA journal_mode = OFF")
+                    self._db.execute("PRAGMA synchronous = OFF")
+                    self._db.execute(f"PRAGMA cache_size = {-CACHE_MIB * 1024}")
+                except BaseException:
+                    self._db.close()
+                    raise
         finally:
             os.unlink(name)  # the open connection keeps the file; nothing is left behind when it closes
 
@@ -82,7 +86,10 @@ class ScratchDatabase:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """A block whose writes are one transaction (nested blocks join the outer one)."""
+        """A block whose writes are one transaction (nested blocks join the outer one).
+
+        An error inside the block ends the run's use of the database: with no journal, SQLite cannot roll a
+        transaction back, so callers let the error stop the stage rather than carry on writing."""
         if self._db.in_transaction:
             yield
             return
@@ -118,7 +125,10 @@ class ScratchDatabase:
         try:
             yield
         except sqlite3.Error as error:
-            raise self._error(describe_sqlite_error(error, self._folder / "scratch")) from error
+            reason = describe_sqlite_error(error, self._folder / "scratch")
+            if reason == str(error):  # not a problem of the disk or the folder (a bug): shown as it is
+                raise
+            raise self._error(reason) from error
 
     def _error(self, reason: str) -> ScratchDatabaseError:
         return ScratchDatabaseError(

@@ -5,8 +5,10 @@ Every step of 7.2 - 7.7 reads one message or one respondent's messages, so :clas
 them on the records of a few thousand respondents (a :class:`~redss_pipeline.generate.respondents.Chunk`),
 hands the finished message records to the audit trail and the rows to the output sinks, and lets the records
 go. Memory then depends on the chunk size, not on the size of the data root. Only the fold (7.7.6) needs all
-of a respondent's messages; a respondent with more messages than a chunk holds comes in chunks of their own,
-folded piece by piece (:class:`~redss_pipeline.generate.individuals.SplitRespondent`). What spans respondents is
+of a respondent's messages; a respondent with more messages than a chunk holds comes in chunks of their own
+(``chunk.continues`` until their last), folded piece by piece
+(:class:`~redss_pipeline.generate.individuals.SplitRespondent`). So a chunk may hold part of one respondent: a
+new step that groups messages by respondent must fold piece by piece in the same way. What spans respondents is
 kept apart, in objects that live for the run:
 
 - the Coda files' messages (:class:`~redss_pipeline.generate.show_messages.RqaCodaExport`,
@@ -28,6 +30,7 @@ The coded Coda files and the UUID table are read-only look-ups opened once by th
 from __future__ import annotations
 
 import resource
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,7 +80,8 @@ __all__ = ["StepTimes", "ChunkRunner", "peak_memory_mib"]
 @dataclass
 class StepTimes:
     """Wall-clock and CPU seconds spent in each step, summed over the chunks, in the order the steps first ran,
-    and how much each step raised the process's peak memory (MiB): the steps that hold the most at once."""
+    and by how much the process's peak memory rose during each step (MiB). A step that holds much, but less than
+    an earlier step held, shows no rise: the figures say which steps set the peak."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
@@ -99,7 +103,7 @@ def peak_memory_mib() -> float:
 
     Read from ``VmHWM`` in ``/proc/self/status`` where there is one (Linux): ``ru_maxrss`` is not reset when a
     program starts, so a stage started by a large process (a test runner, a benchmark that generated its data)
-    would report that process's peak. Elsewhere ``ru_maxrss``, in the unit Linux uses (KiB).
+    would report that process's peak. Elsewhere ``ru_maxrss`` (bytes on macOS, KiB on other systems).
     """
     try:
         with open("/proc/self/status", "rb") as status:
@@ -108,7 +112,8 @@ def peak_memory_mib() -> float:
                     return int(line.split()[1]) / 1024  # "VmHWM:   123456 kB"
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 class ChunkRunner:
