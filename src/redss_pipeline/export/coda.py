@@ -52,6 +52,7 @@ __all__ = [
     "message_id",
     "coda_messages",
     "CodaExport",
+    "CodaFileExports",
     "ExportedMessages",
     "write_coda_file",
     "CodedMessages",
@@ -285,6 +286,38 @@ class CodaExport:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+class CodaFileExports:
+    """The exports of several Coda files fed the same records a chunk at a time (a run's RQA files, or its survey
+    files): an error names its file, and a chunk's entries go to the scratch database in one transaction."""
+
+    def __init__(self, scratch: ScratchDatabase, exports: Sequence[tuple[str, CodaExport]]):
+        self._scratch = scratch
+        self._exports = [(f"Outputs/Coda Files/{file_name}", file_name, export) for file_name, export in exports]
+
+    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
+        """Adds a chunk's records, found at ``positions``, to every file's export."""
+        for position, record in zip(positions, records):
+            for path, _, export in self._exports:
+                try:
+                    export.add(record, position)
+                except PipelineError as error:
+                    raise error.with_context(path=path) from None
+        with self._scratch.transaction():
+            for _, _, export in self._exports:
+                export.flush()
+
+    def files(self) -> dict[str, ExportedMessages]:
+        """Each file's Coda messages, by file name in the order given, read from the scratch database as used."""
+        files: dict[str, ExportedMessages] = {}
+        for path, file_name, export in self._exports:
+            try:
+                export.choose()
+            except PipelineError as error:
+                raise error.with_context(path=path) from None
+            files[file_name] = ExportedMessages(export, path)
+        return files
 
 
 class ExportedMessages:

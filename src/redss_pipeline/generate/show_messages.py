@@ -270,38 +270,20 @@ class RqaCodaExport:
     """
 
     def __init__(self, config: PipelineConfig, scratch: ScratchDatabase):
-        self._scratch = scratch
-        self._exports = [
-            (f"Outputs/Coda Files/{plan.coda_file}", plan.coda_file,
-             coda.CodaExport(scratch, raw_field=plan.raw_field, time_field=config.message_time_field,
-                             id_field=plan.id_field, coded_fields=[]))
+        self._files = coda.CodaFileExports(scratch, [
+            (plan.coda_file, coda.CodaExport(scratch, raw_field=plan.raw_field, time_field=config.message_time_field,
+                                             id_field=plan.id_field, coded_fields=[]))
             for plan in config.rqa_plans
-        ]
+        ])
 
     def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
-        """Adds a chunk's records, found at ``positions``, in one transaction of the scratch database."""
-        for position, record in zip(positions, records):
-            if _noise(record):
-                continue
-            for path, _, export in self._exports:
-                try:
-                    export.add(record, position)
-                except PipelineError as error:
-                    raise error.with_context(path=path) from None
-        with self._scratch.transaction():
-            for _, _, export in self._exports:
-                export.flush()
+        """Adds a chunk's records, found at ``positions`` (noise is not exported)."""
+        kept = [(position, record) for position, record in zip(positions, records) if not _noise(record)]
+        self._files.add([position for position, _ in kept], [record for _, record in kept])
 
     def files(self) -> dict[str, coda.ExportedMessages]:
         """Each show's Coda messages, by file name in plan order, read from the scratch database as used."""
-        files = {}
-        for path, file_name, export in self._exports:
-            try:
-                export.choose()
-            except PipelineError as error:
-                raise error.with_context(path=path) from None
-            files[file_name] = coda.ExportedMessages(export, path)
-        return files
+        return self._files.files()
 
 
 # -- 7.4.9: ICR ----------------------------------------------------------------------------------------------------

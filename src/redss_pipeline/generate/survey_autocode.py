@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from redss_pipeline.core.code_scheme import NA, NC, NS, CodeScheme
 from redss_pipeline.core.config import LOCATION_LEVELS, PipelineConfig, SurveyPlan
-from redss_pipeline.core.errors import PipelineError, RawDataError, SchemeError, UuidTableError
+from redss_pipeline.core.errors import RawDataError, SchemeError, UuidTableError
 from redss_pipeline.core.labels import control_label, make_label
 from redss_pipeline.core.record_fields import UID_KEY, record_id
 from redss_pipeline.core.record_rules import LayerCache, Rule
@@ -321,36 +321,19 @@ class SurveyCodaExport:
         if location_plans:
             first = location_plans[0]
             exports.append((first.coda_file, first, [(p.coded_field, p.scheme) for p in location_plans]))
-        self._scratch = scratch
-        self._exports = [
-            (f"Outputs/Coda Files/{file_name}", file_name,
-             coda.CodaExport(scratch, raw_field=plan.raw_field, time_field=plan.time_field, id_field=plan.id_field,
-                             coded_fields=coded_fields))
+        self._files = coda.CodaFileExports(scratch, [
+            (file_name, coda.CodaExport(scratch, raw_field=plan.raw_field, time_field=plan.time_field,
+                                        id_field=plan.id_field, coded_fields=coded_fields))
             for file_name, plan, coded_fields in exports
-        ]
+        ])
 
     def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
-        """Adds a chunk's records, found at ``positions``, in one transaction of the scratch database."""
-        for position, record in zip(positions, records):
-            for path, _, export in self._exports:
-                try:
-                    export.add(record, position)
-                except PipelineError as error:
-                    raise error.with_context(path=path) from None
-        with self._scratch.transaction():
-            for _, _, export in self._exports:
-                export.flush()
+        """Adds a chunk's records, found at ``positions``."""
+        self._files.add(positions, records)
 
     def files(self) -> dict[str, coda.ExportedMessages]:
         """Each file's Coda messages, by file name, read from the scratch database as used."""
-        files: dict[str, coda.ExportedMessages] = {}
-        for path, file_name, export in self._exports:
-            try:
-                export.choose()
-            except PipelineError as error:
-                raise error.with_context(path=path) from None
-            files[file_name] = coda.ExportedMessages(export, path)
-        return files
+        return self._files.files()
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
