@@ -287,7 +287,7 @@ def _export_in_chunks(chunks):
         for chunk in chunks:
             for position, record in chunk:
                 export.add(record, position)
-            export.flush()
+            export.store(export.take())
         return [(m["Text"], m["CreationDateTimeUTC"]) for m in export.messages()]
 
 
@@ -317,9 +317,9 @@ def test_export_refuses_equal_texts_with_different_codes_in_different_chunks():
         export = CodaExport(scratch, raw_field="gender_raw", time_field="gender_time", id_field="gender_raw_id",
                             coded_fields=[("gender_coded", GENDER)])
         export.add(_gender_record("lab", gender_coded=_suggestion(GENDER, MALE)), 0)
-        export.flush()
+        export.store(export.take())
         export.add(_gender_record("lab", gender_coded=_suggestion(GENDER, FEMALE)), 1)
-        export.flush()
+        export.store(export.take())
         with pytest.raises(CodaFileError, match=rf"record MessageID '{message_id('lab')}': field 'gender_coded': "
                                                 r"records with the same message id .* 'code-63dcde9a' and "
                                                 r"'code-86a4602c'"):

@@ -55,7 +55,8 @@ def test_chunks_hold_whole_respondents_in_first_message_order(root, messages_per
     respondents_in_order: list[str] = []
     split = 0
     pieces: list[int] = []  # the positions of a split respondent's chunks so far
-    for chunk in index.chunks(messages_per_chunk):
+    chunks = (chunk for span in index.spans(messages_per_chunk) for chunk in index.read(span))
+    for chunk in chunks:
         uids = list(dict.fromkeys(messages[p][UID] for p in chunk.positions))
         shown = [record for file in chunk.show_files for record in file]
         assert [record.to_dict() for record in shown] == [messages[p].to_dict() for p in chunk.positions]

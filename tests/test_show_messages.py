@@ -56,7 +56,7 @@ def _coda_files(records: list[Record]) -> dict[str, list[dict]]:
     """Each show's Coda messages, the records added in order as the chunk runner adds them (as one chunk)."""
     with ScratchDatabase() as scratch:
         export = RqaCodaExport(CONFIG, scratch)
-        export.add(range(len(records)), records)
+        export.store(export.entries(range(len(records)), records))
         return {name: list(messages) for name, messages in export.files().items()}
 
 
@@ -64,7 +64,7 @@ def _icr_samples(records: list[Record]) -> dict[str, list[IcrRow]]:
     """The ICR rows drawn from the records, added in order as the chunk runner adds them (as one chunk)."""
     with ScratchDatabase() as scratch:
         samples = IcrSamples(CONFIG, scratch)
-        samples.add(range(len(records)), records)
+        samples.store(samples.candidates(range(len(records)), records))
         return samples.samples()
 
 

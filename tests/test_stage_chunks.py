@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
 from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.stage import run_generate
 
@@ -32,17 +34,57 @@ def _golden_copy(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("messages_per_chunk", [1, 7, 1_000_000])
-def test_outputs_are_the_same_whatever_the_chunk_size(tmp_path, messages_per_chunk):
-    """One respondent per chunk, a few, or all at once: every CSV, ICR and Coda file equals the golden one."""
+@pytest.mark.parametrize("messages_per_chunk, workers", [(1, 1), (7, 1), (1_000_000, 1), (1, 2), (7, 3)])
+def test_outputs_are_the_same_whatever_the_chunk_size_and_the_workers(tmp_path, messages_per_chunk, workers):
+    """One respondent per chunk, a few, or all at once, in one process or shared by worker processes: every CSV,
+    ICR and Coda file equals the golden one."""
     root = _golden_copy(tmp_path)
     run_generate(config=load_config(PROJECT_ROOT / "pipeline_config.json"), data_root=root, run=RUN,
-                 progress=None, messages_per_chunk=messages_per_chunk)
+                 progress=None, messages_per_chunk=messages_per_chunk, workers=workers)
     expected = sorted(p.relative_to(EXPECTED) for p in EXPECTED.rglob("*") if p.is_file())
     assert expected
     for name in expected:
         assert (root / "Outputs" / name).read_bytes() == (EXPECTED / name).read_bytes(), str(name)
     assert not [p.name for p in (root / "Outputs").iterdir() if p.name.startswith(".")]  # no spill left behind
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    outputs = root / "Outputs"
+    return {p.relative_to(outputs).as_posix(): p.read_bytes() for p in sorted(outputs.rglob("*")) if p.is_file()}
+
+
+def test_workers_write_byte_identical_outputs_audit_trail_included(tmp_path):
+    """The same run in one process and in two worker processes writes the same bytes in every file of Outputs:
+    the CSVs, the audit trail, the Coda and ICR files, the analysis and the manifest."""
+    config = load_config(PROJECT_ROOT / "pipeline_config.json")
+    one, two = _golden_copy(tmp_path / "one"), _golden_copy(tmp_path / "two")
+    run_generate(config=config, data_root=one, run=RUN, progress=None, messages_per_chunk=3, workers=1)
+    run_generate(config=config, data_root=two, run=RUN, progress=None, messages_per_chunk=3, workers=2)
+    first, second = _outputs(one), _outputs(two)
+    assert "traced_data.json" in first and "csap_mes.csv" in first
+    assert list(first) == list(second)
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_a_bad_record_in_a_worker_is_the_same_one_line_error_and_writes_no_output(tmp_path):
+    """A step failing on a record of a later span, in a worker process: the run stops with the error a run in
+    one process gives, naming the file, record and field, and Outputs holds none of the files."""
+    config = load_config(PROJECT_ROOT / "pipeline_config.json")
+    errors = []
+    for workers in (1, 2):
+        root = _golden_copy(tmp_path / str(workers))
+        path = root / "Raw Data/csap_s01e01_activation.json"
+        records = read_traced_data_file(path)
+        step = RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)).step("test/bad time")
+        records[-1] = records[-1].updated(step, {"Rqa_S01E01 (Time) - csap_s01e01_activation": "yesterday"})
+        write_traced_data_file(path, records)
+        with pytest.raises(RawDataError) as raised:
+            run_generate(config=config, data_root=root, run=RUN, progress=None, messages_per_chunk=2, workers=workers)
+        errors.append(str(raised.value))
+        assert not (root / "Outputs" / "csap_mes.csv").exists() and not (root / "Outputs" / "traced_data.json").exists()
+    assert errors[0] == errors[1]
+    assert f"Raw Data/csap_s01e01_activation.json: record {len(records) - 1}: field 'Rqa_S01E01 (Time)" in errors[0]
+    assert "'yesterday'" in errors[0]
 
 
 def test_explain_works_on_a_withdrawn_participant_after_a_chunked_run(tmp_path):

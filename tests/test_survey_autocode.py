@@ -46,7 +46,7 @@ def _coded(*records: Record, phone_keys: dict[str, str] | None = None,
 def _coda_files(records: list[Record]) -> dict[str, list[dict]]:
     with ScratchDatabase() as scratch:
         export = SurveyCodaExport(CONFIG, scratch)
-        export.add(range(len(records)), records)
+        export.store(export.entries(range(len(records)), records))
         return {name: list(messages) for name, messages in export.files().items()}
 
 

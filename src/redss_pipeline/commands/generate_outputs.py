@@ -2,7 +2,8 @@
 
 Usage:
     3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
-                          [--profile-cpu <profile-output-file>] [--config FILE] [--verbose] <user> <data-root>
+                          [--profile-cpu <profile-output-file>] [--workers N] [--config FILE] [--verbose]
+                          <user> <data-root>
     generate_outputs.py explain [--config FILE] <data-root> <uid> <column>
     generate_outputs.py analyse [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
                                 [--config FILE] <data-root>
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from argparse import ArgumentTypeError
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +41,7 @@ def _generate_parser(prog: str) -> ArgumentParser:
     parser = ArgumentParser(
         prog=prog,
         usage=f"{prog} [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] "
-        "[--profile-cpu <profile-output-file>] [--config FILE] <user> <data-root>",
+        "[--profile-cpu <profile-output-file>] [--workers N] [--config FILE] <user> <data-root>",
         description="Clean, auto-code and merge the coded Coda files of a data root, and write the analysis "
         "files, the Coda and ICR files and the audit trail into <data-root>/Outputs.",
         epilog=f"Explain a value: {explain} <data-root> <uid> <column>. Re-run only the analysis and report: "
@@ -53,10 +55,19 @@ def _generate_parser(prog: str) -> ArgumentParser:
     )
     parser.add_argument("--profile-cpu", metavar="<profile-output-file>",
                         help="write a CPU profile (collapsed stacks) to the file, and a flame graph beside it (.svg)")
+    parser.add_argument("--workers", metavar="N", type=_worker_count,
+                        help="processes sharing the work on respondents (default: the processors available, at most "
+                        "4); the outputs are the same whatever the number")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     parser.add_argument("user", metavar="<user>", help="who runs the stage (recorded in the audit trail)")
     parser.add_argument("data_root", metavar="<data-root>")
     return parser
+
+
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
@@ -81,7 +92,7 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     with data_root_lock(data_root, stage="stage 3 (generate outputs)", user=args.user):
         started = time.perf_counter()
         print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
-        summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user))
+        summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user), workers=args.workers)
         paths = output_paths(config, DataRoot(data_root))
         if summary.analysis is not None and summary.analysis.report is not None:
             print(f"Analysis report: {summary.analysis.report}")

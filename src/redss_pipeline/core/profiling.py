@@ -323,7 +323,9 @@ def _run_under_py_spy(
     stdout_fd, stderr_fd = os.dup(1), os.dup(2)
     try:
         command = [
-            executable, "record", "--format", "raw", "--rate", str(rate), "--output", str(raw_file), "--",
+            # --subprocesses: stage 3's worker processes are sampled too, their stacks summed with the main one's.
+            executable, "record", "--subprocesses", "--format", "raw", "--rate", str(rate), "--output", str(raw_file),
+            "--",
             argv[0], "-m", _RUNNER_MODULE, _STATUS_FLAG, str(status_file),
             _STDOUT_FLAG, str(stdout_fd), _STDERR_FLAG, str(stderr_fd), *argv[1:],
         ]  # fmt: skip

@@ -40,7 +40,7 @@ __all__ = [
     "in_production_file",
     "icr_columns",
     "write_analysis_csv",
-    "write_analysis_rows",
+    "write_analysis_lines",
     "write_icr_csv",
     "write_table_csv",
 ]
@@ -102,9 +102,13 @@ def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping
     _write_csv(path, rows, icr_columns(plan))
 
 
-def write_analysis_rows(path: str | os.PathLike, rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> None:
-    """Writes rows that already hold each column's value in column order (None for an empty cell)."""
-    _write_rows(path, rows, columns)
+def write_analysis_lines(path: str | os.PathLike, lines: Iterable[str], columns: Sequence[str]) -> None:
+    """Writes the header ``columns``, then rows already rendered as CSV lines by a
+    :class:`~redss_pipeline.export.csv_cells.CsvLines` (stage 3 renders each row where it finishes it)."""
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = CsvWriter(handle)
+        writer.writerow(columns)
+        writer.write_lines(lines)
 
 
 def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:

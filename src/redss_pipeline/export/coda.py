@@ -152,8 +152,8 @@ class CodaExport:
 
     Records may come in any order as long as ``position`` is their place in the stage's message order, so the
     records of a run can be added respondent by respondent. Rules 2 and 3 are decided by :func:`_earliest`, first
-    among the records added since the last :meth:`flush` (a chunk's, held in memory), then, in :meth:`choose`,
-    among the entries the flushes wrote to the run's scratch database, read back grouped by message id; so memory
+    among the records added since the last :meth:`take` (a chunk's, held in memory), then, in :meth:`choose`,
+    among the entries :meth:`store` wrote to the run's scratch database, read back grouped by message id; so memory
     does not grow with the number of distinct texts. ``coded_fields`` is empty for the RQA files (every message
     then has ``"Labels": []``). Errors are CodaFileErrors naming the message id and field; callers add the file
     with ``error.with_context(path=...)``.
@@ -170,9 +170,9 @@ class CodaExport:
         self._parse_time = _TimeParser(time_field)
         self._entries = scratch.new_table("coda_entries", _COLUMNS)
         self._chosen: str | None = None  # the table choose() makes, once every record is in
-        # message id -> (the earliest entry since the last flush, its record's time value)
+        # message id -> (the earliest entry since the last take, its record's time value)
         self._chunk: dict[str, tuple[_Entry, Any]] = {}
-        self._signatures: dict[tuple[Any, ...], str] = {}  # codes -> their text, since the last flush
+        self._signatures: dict[tuple[Any, ...], str] = {}  # codes -> their text, since the last take
 
     def add(self, record: Mapping[str, Any], position: int) -> None:
         """Takes part ``record``, found at ``position`` in the message order."""
@@ -206,17 +206,22 @@ class CodaExport:
                 return
         self._chunk[mid] = (entry, time_value)
 
-    def flush(self) -> None:
-        """Writes the entries kept since the last flush to the scratch database (one insert; the caller may
-        group the flushes of a chunk in one transaction) and forgets them."""
-        if self._chunk:
-            self._scratch.insert(self._entries, (
-                (mid, instant, position, text, signature, pickle.dumps(coded, protocol=pickle.HIGHEST_PROTOCOL))
-                for (mid, instant, position, text, signature, coded), _ in self._chunk.values()),
-                width=len(_Entry._fields))
+    def take(self) -> list[tuple[Any, ...]]:
+        """The entries kept since the last :meth:`take`, as rows for :meth:`store`, and forgets them. Taking
+        touches no database, so a worker process can gather a chunk's entries and send them to the process that
+        stores them."""
+        rows = [(mid, instant, position, text, signature, pickle.dumps(coded, protocol=pickle.HIGHEST_PROTOCOL))
+                for (mid, instant, position, text, signature, coded), _ in self._chunk.values()]
         self._chunk = {}
         self._signatures = {}
         self._parse_time.forget()
+        return rows
+
+    def store(self, rows: list[tuple[Any, ...]]) -> None:
+        """Writes rows from :meth:`take` to the scratch database (one insert; the caller may group the stores of
+        a chunk in one transaction)."""
+        if rows:
+            self._scratch.insert(self._entries, rows, width=len(_Entry._fields))
 
     def choose(self) -> None:
         """Rules 2 and 3 over every entry written (once; :meth:`messages` does it when needed): the entries of
@@ -224,7 +229,7 @@ class CodaExport:
         earliest first. Codes that disagree are a CodaFileError naming the message id and the field."""
         if self._chosen is not None:
             return
-        self.flush()
+        self.store(self.take())
         chosen = self._scratch.new_table("coda_chosen", _COLUMNS)
         by_message = self._scratch.new_table("coda_by_message", _COLUMNS)
 
@@ -296,17 +301,22 @@ class CodaFileExports:
         self._scratch = scratch
         self._exports = [(f"Outputs/Coda Files/{file_name}", file_name, export) for file_name, export in exports]
 
-    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
-        """Adds a chunk's records, found at ``positions``, to every file's export."""
+    def entries(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
+        """A chunk's records, found at ``positions``, reduced to each file's entries (rules 1-3 within the
+        chunk), for :meth:`store`. Touches no database (see :meth:`CodaExport.take`)."""
         for position, record in zip(positions, records):
             for path, _, export in self._exports:
                 try:
                     export.add(record, position)
                 except PipelineError as error:
                     raise error.with_context(path=path) from None
+        return [export.take() for _, _, export in self._exports]
+
+    def store(self, entries: list[list[tuple[Any, ...]]]) -> None:
+        """Writes a chunk's :meth:`entries` to the scratch database, in one transaction."""
         with self._scratch.transaction():
-            for _, _, export in self._exports:
-                export.flush()
+            for (_, _, export), rows in zip(self._exports, entries):
+                export.store(rows)
 
     def files(self) -> dict[str, ExportedMessages]:
         """Each file's Coda messages, by file name in the order given, read from the scratch database as used."""

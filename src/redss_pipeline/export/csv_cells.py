@@ -19,8 +19,8 @@ BOM, header always written, ``None`` an empty cell, integers in decimal), with t
   Python version. Here a field is quoted when it contains a comma, a quote, a CR or an LF, whatever the version.
 - **No NUL.** NUL characters are dropped from cells (readers such as Python's csv module refuse a file with one).
 
-Rendering is memoised per distinct text within a file (most cells are one of a few codes), which keeps the
-writer as fast as the csv module's C writer.
+Rendering is memoised per distinct text (most cells are one of a few codes), which keeps the writer as fast as the
+csv module's C writer.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import IO, Any, Iterable, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_open
 
-__all__ = ["FORMULA_STARTS", "neutralise", "render_cell", "render_quoted_cell", "CsvWriter", "write_csv"]
+__all__ = ["FORMULA_STARTS", "neutralise", "render_cell", "render_quoted_cell", "CsvLines", "CsvWriter", "write_csv"]
 
 FORMULA_STARTS = frozenset("=+-@\t\r")
 """The first characters that make a spreadsheet read a cell as a formula (or, for tab and CR, that some
@@ -82,15 +82,15 @@ def render_quoted_cell(value: Any) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-class CsvWriter:
-    """Writes rows of values to an open text handle (opened with ``newline=""``) as CSV lines.
+class CsvLines:
+    """Renders rows of values as CSV lines: ``lines = CsvLines(); lines(values)`` is the row's line, ``\\n``
+    included, every cell through :func:`render_cell` (or :func:`render_quoted_cell` with ``quote_all``).
 
-    ``writer = CsvWriter(handle); writer.writerow(header); writer.writerow(values)``. A row is a sequence of
-    values (str, int or None); every cell passes through :func:`render_cell`.
+    Stage 3 renders its rows where it finishes them and writes the lines later, in order; :class:`CsvWriter`
+    renders and writes at once. The cell of each distinct text is remembered (most cells are one of a few codes).
     """
 
-    def __init__(self, handle: IO[str], *, quote_all: bool = False):
-        self._write = handle.write
+    def __init__(self, *, quote_all: bool = False):
         self._memo: dict[str, str] = {}
         self._render = render_quoted_cell if quote_all else render_cell
 
@@ -104,15 +104,35 @@ class CsvWriter:
                 self._memo[value] = text
         return text
 
-    def writerow(self, values: Sequence[Any]) -> None:
+    def __call__(self, values: Sequence[Any]) -> str:
         line = ",".join(map(self._cell, values))
         if not line and len(values) == 1:
             line = '""'  # a lone empty field, written so the row is not a blank line (as the csv module does)
-        self._write(line + "\n")
+        return line + "\n"
+
+
+class CsvWriter:
+    """Writes rows of values to an open text handle (opened with ``newline=""``) as CSV lines.
+
+    ``writer = CsvWriter(handle); writer.writerow(header); writer.writerow(values)``. A row is a sequence of
+    values (str, int or None); every cell passes through :func:`render_cell` (see :class:`CsvLines`).
+    """
+
+    def __init__(self, handle: IO[str], *, quote_all: bool = False):
+        self._write = handle.write
+        self._line = CsvLines(quote_all=quote_all)
+
+    def writerow(self, values: Sequence[Any]) -> None:
+        self._write(self._line(values))
 
     def writerows(self, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:
             self.writerow(row)
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Writes lines rendered by a :class:`CsvLines` (with their ``\\n``)."""
+        for line in lines:
+            self._write(line)
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]], *,

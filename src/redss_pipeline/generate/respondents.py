@@ -6,7 +6,7 @@ checking every record (``_sha`` included) before any output is written, and keep
 for each respondent the positions of their show messages, and for each survey flow the record of each
 respondent. That pass reads each record's content without building a record
 (:meth:`~redss_pipeline.core.traced_data_json.RawFile.contents`), and only the keys the index needs: the
-respondent id, and a show run's id and time. :meth:`RespondentIndex.chunks` then hands out respondents in the
+respondent id, and a show run's id and time. :meth:`RespondentIndex.spans` then hands out respondents in the
 order of their first message, a few thousand messages at a time, each chunk with its records decoded from the
 files (without checking them again). Phone numbers typed into answers are redacted from every record a chunk
 reads (:mod:`redss_pipeline.deidentify.phone_redaction`) before anything is derived from it; the keys the index
@@ -37,9 +37,20 @@ from redss_pipeline.generate.combine import (
 )
 from redss_pipeline.generate.input_warnings import ShowRunTally
 
-__all__ = ["Chunk", "RespondentIndex"]
+__all__ = ["Span", "Chunk", "RespondentIndex"]
 
 _REDACTION_BATCH = 1000  # records of respondents without messages decoded at a time, to count their phone numbers
+
+
+@dataclass(frozen=True)
+class Span:
+    """Some respondents, numbered ``first`` to ``end - 1`` in the order of their first message, to be read in
+    chunks of about ``messages_per_chunk`` messages (:meth:`RespondentIndex.read`). A span is a few numbers, so
+    it is cheap to hand to a worker process, which reads the records itself."""
+
+    first: int
+    end: int
+    messages_per_chunk: int
 
 
 @dataclass
@@ -49,7 +60,7 @@ class Chunk:
     show record in the message order, for the show records taken in file order.
 
     ``continues`` is true for a chunk that holds part of one respondent's messages, the rest following in the
-    next chunks (a respondent with more messages than a chunk holds, see :meth:`RespondentIndex.chunks`)."""
+    next chunks (a respondent with more messages than a chunk holds, see :meth:`RespondentIndex.read`)."""
 
     show_files: list[list[Record]]
     survey_files: list[list[Record]]
@@ -68,7 +79,7 @@ class RespondentIndex:
     """
 
     def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor):
-        self._redactor = redactor
+        self.redactor = redactor
         self._shows = [_raw_file(root, flow) for flow in show_flows(config)]
         self._surveys = [_raw_file(root, flow) for flow in survey_flows(config)]
         self._first_positions: list[int] = []  # position of the first record of each show file
@@ -131,30 +142,40 @@ class RespondentIndex:
                 redact_raw_records(raw.read(unsent[start:start + _REDACTION_BATCH]), redactor)
             self._survey_records.append(record_of)
 
-    def chunks(self, messages_per_chunk: int) -> Iterator[Chunk]:
-        """The respondents in the order of their first message, in chunks of about ``messages_per_chunk``
-        messages, with their records. A respondent is never split between chunks, unless they alone have more
-        messages than a chunk holds: such a respondent gets chunks of their own, ``messages_per_chunk`` of their
-        messages each, in message order, every one but the last marked ``continues``."""
+    def spans(self, messages_per_chunk: int) -> Iterator[Span]:
+        """The respondents in the order of their first message, in spans of about ``messages_per_chunk``
+        messages: which respondents, not their records (:meth:`read` reads them). A respondent is never split
+        between spans; one who alone has more messages than a chunk holds gets a span of their own, read in
+        several chunks (see :meth:`read`)."""
         starts = self._starts
-        first = 0  # the first respondent of the chunk being gathered
+        first = 0  # the first respondent of the span being gathered
         for respondent in range(self.respondent_count):
             start, end = starts[respondent], starts[respondent + 1]
             if end - start > messages_per_chunk:
                 if first < respondent:
-                    yield self._chunk(first, respondent)
-                # Their survey records are read (and their phone numbers counted) once, for all their chunks.
-                surveys = self._survey_files(respondent, respondent + 1)
-                for piece in range(start, end, messages_per_chunk):
-                    positions = self._positions[piece:min(piece + messages_per_chunk, end)].tolist()
-                    yield Chunk(self._show_files(positions), surveys, positions,
-                                continues=piece + messages_per_chunk < end)
+                    yield Span(first, respondent, messages_per_chunk)
+                yield Span(respondent, respondent + 1, messages_per_chunk)
                 first = respondent + 1
             elif end - starts[first] >= messages_per_chunk:
-                yield self._chunk(first, respondent + 1)
+                yield Span(first, respondent + 1, messages_per_chunk)
                 first = respondent + 1
         if first < self.respondent_count:
-            yield self._chunk(first, self.respondent_count)
+            yield Span(first, self.respondent_count, messages_per_chunk)
+
+    def read(self, span: Span) -> Iterator[Chunk]:
+        """The chunks of ``span``, with their records: one chunk, or for a respondent with more messages than a
+        chunk holds, ``span.messages_per_chunk`` of their messages per chunk, in message order, every chunk but
+        the last marked ``continues`` (their survey records are read once, for all their chunks)."""
+        starts = self._starts
+        start, end = starts[span.first], starts[span.end]
+        if span.end - span.first > 1 or end - start <= span.messages_per_chunk:
+            yield self._chunk(span.first, span.end)
+            return
+        surveys = self._survey_files(span.first, span.end)
+        for piece in range(start, end, span.messages_per_chunk):
+            positions = self._positions[piece:min(piece + span.messages_per_chunk, end)].tolist()
+            yield Chunk(self._show_files(positions), surveys, positions,
+                        continues=piece + span.messages_per_chunk < end)
 
     def _chunk(self, first: int, end: int) -> Chunk:
         """The records of the respondents numbered ``first`` to ``end - 1``."""
@@ -168,7 +189,7 @@ class RespondentIndex:
             first = self._first_positions[number]
             end = first + len(raw)
             show_files.append(redact_raw_records(raw.read([p - first for p in positions if first <= p < end]),
-                                                 self._redactor))
+                                                 self.redactor))
         return show_files
 
     def _survey_files(self, first: int, end: int) -> list[list[Record]]:
@@ -176,7 +197,7 @@ class RespondentIndex:
         survey_files = []
         for raw, record_of in zip(self._surveys, self._survey_records):
             numbers = sorted(number for number in record_of[first:end] if number >= 0)
-            survey_files.append(redact_raw_records(raw.read(numbers), self._redactor))
+            survey_files.append(redact_raw_records(raw.read(numbers), self.redactor))
         return survey_files
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -46,6 +47,7 @@ from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.deidentify.uuid_table import UuidTable
 from redss_pipeline.export import coda
 from redss_pipeline.export.analysis_files import analysis_columns, in_production_file, production_columns
+from redss_pipeline.export.csv_cells import CsvLines
 from redss_pipeline.generate.analysis_columns import (
     CONSENT_WITHDRAWN_KEY,
     TRUE,
@@ -58,7 +60,7 @@ from redss_pipeline.generate.individuals import SplitRespondent, fold_individual
 from redss_pipeline.generate.location_reconciliation import reconcile_locations
 from redss_pipeline.generate.manual_codes import apply_manual_codes
 from redss_pipeline.generate.ordered_rows import OrderedRows
-from redss_pipeline.generate.respondents import Chunk
+from redss_pipeline.generate.respondents import Chunk, RespondentIndex, Span
 from redss_pipeline.generate.show_messages import (
     EMPTY_RUN,
     NOISE_KEY,
@@ -74,7 +76,7 @@ from redss_pipeline.generate.show_messages import (
 )
 from redss_pipeline.generate.survey_autocode import SurveyCodaExport, auto_code_surveys
 
-__all__ = ["StepTimes", "ChunkRunner", "peak_memory_mib"]
+__all__ = ["StepTimes", "ChunkOutcome", "ChunkRunner", "peak_memory_mib"]
 
 
 @dataclass
@@ -97,6 +99,13 @@ class StepTimes:
             self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu_started
             self.peak_rise_mib[name] = self.peak_rise_mib.get(name, 0.0) + peak_memory_mib() - peak_before
 
+    def add(self, other: "StepTimes") -> None:
+        """Adds the figures of ``other`` (a span's, maybe from a worker process) to these, step by step."""
+        for mine, theirs in ((self.seconds, other.seconds), (self.cpu_seconds, other.cpu_seconds),
+                             (self.peak_rise_mib, other.peak_rise_mib)):
+            for name, value in theirs.items():
+                mine[name] = mine.get(name, 0.0) + value
+
 
 def peak_memory_mib() -> float:
     """The process's peak resident memory so far, in MiB.
@@ -116,18 +125,49 @@ def peak_memory_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-class ChunkRunner:
-    """Runs 7.2 - 7.7 on chunks of respondents, feeding the run's accumulators, sinks and audit trail."""
+@dataclass
+class ChunkOutcome:
+    """What the chunks of one span of respondents give the run: everything the run keeps of them, and nothing
+    else (the records themselves are let go). Plain values only, so a worker process can send it.
 
-    def __init__(self, *, config: PipelineConfig, run: RunContext, coded_files: Mapping[str, coda.CodedMessages],
-                 uuid_table: UuidTable, trail: AuditTrailWriter, messages: OrderedRows, individuals: OrderedRows,
-                 scratch: ScratchDatabase, times: StepTimes):
+    ``message_lines`` hold each kept message's position with its ``csap_mes.csv`` line and its ``csap_prod.csv``
+    line (None when the radio team does not see it); ``individual_lines`` each individual's ``csap_ind.csv`` line
+    with the position that orders it. The Coda entries and ICR candidates are rows for the run's scratch
+    database, and ``trail`` the finished message records for the audit trail.
+    """
+
+    message_lines: list[tuple[int, tuple[str, str | None]]] = field(default_factory=list)
+    individual_lines: list[tuple[int, str]] = field(default_factory=list)
+    rqa_coda: list[list[list[tuple[Any, ...]]]] = field(default_factory=list)  # per chunk, per file
+    survey_coda: list[list[list[tuple[Any, ...]]]] = field(default_factory=list)
+    icr: list[tuple[Any, ...]] = field(default_factory=list)
+    trail: list[Record] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # see ChunkRunner.counts
+    show_counts: Counter[int] = field(default_factory=Counter)  # show id -> messages after the corrections
+    coded_counts: dict[str, list[int]] = field(default_factory=dict)  # Coda dataset -> [exported, NR]
+    phone_numbers_redacted: int = 0
+    times: StepTimes = field(default_factory=StepTimes)
+
+
+class ChunkRunner:
+    """Runs 7.2 - 7.7 on spans of respondents (:meth:`process`), and adds what each span gives to the run's
+    accumulators, sinks and audit trail (:meth:`keep`).
+
+    :meth:`process` reads the span's records from the index, runs every step and returns a
+    :class:`ChunkOutcome`; it writes no file and no database, so it may run in a worker process (see
+    :mod:`~redss_pipeline.generate.workers`). :meth:`keep` runs in the run's own process, span after span in
+    order, so the outputs are the same however many workers processed the spans.
+    """
+
+    def __init__(self, *, config: PipelineConfig, run: RunContext, index: RespondentIndex,
+                 coded_files: Mapping[str, coda.CodedMessages], trail: AuditTrailWriter, messages: OrderedRows,
+                 individuals: OrderedRows, scratch: ScratchDatabase, times: StepTimes):
         self._config = config
         self._run = run
+        self._index = index
         self._coded_files = coded_files
         self._ws_coded = (coded_files[config.rqa_plan(config.ws_redirect.show).coda_file]
                           if config.ws_redirect else None)
-        self._uuid_table = uuid_table
         self._trail = trail
         self._messages = messages
         self._individuals = individuals
@@ -138,24 +178,64 @@ class ChunkRunner:
         self.icr = IcrSamples(config, scratch)
         self._analysis_row = RecordColumns(analysis_columns(config))
         self._production_row = RecordColumns(production_columns(config))
-        self.counts: dict[str, int] = {TEST_RUN: 0, EMPTY_RUN: 0, OUTSIDE_WINDOW: 0, "messages": 0, "noise": 0,
-                                       "people": 0, "withdrawn messages": 0, "withdrawn people": 0}
-        self.show_counts: dict[int, int] = {}  # show id -> messages after the corrections
+        self._line = CsvLines()
+        self.counts: Counter[str] = Counter({TEST_RUN: 0, EMPTY_RUN: 0, OUTSIDE_WINDOW: 0, "messages": 0,
+                                             "noise": 0, "people": 0, "withdrawn messages": 0,
+                                             "withdrawn people": 0})
+        self.show_counts: Counter[int] = Counter()  # show id -> messages after the corrections
         self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [exported messages, NR]
+        self.phone_numbers_redacted = 0  # in the records the spans read
         self._datasets = _coded_datasets(config)
-        self._split: SplitRespondent | None = None  # the respondent whose messages continue in the next chunk
 
-    def run(self, chunk: Chunk) -> None:
-        """All of stage 3's per-respondent work on ``chunk``."""
-        config, run, step = self._config, self._run, self._times.step
+    def keep(self, outcome: ChunkOutcome) -> None:
+        """Adds a span's outcome to the run: its rows to the sinks, its Coda entries and ICR candidates to the
+        scratch database, its records to the audit trail, its counts and step times to the run's."""
+        for entries in outcome.rqa_coda:
+            self.rqa_coda.store(entries)
+        for entries in outcome.survey_coda:
+            self.survey_coda.store(entries)
+        self.icr.store(outcome.icr)
+        for position, lines in outcome.message_lines:
+            self._messages.add(position, lines)
+        for position, line in outcome.individual_lines:
+            self._individuals.add(position, line)
+        with self._times.step("audit trail"):
+            self._trail.add(outcome.trail)
+        self.counts.update(outcome.counts)
+        self.show_counts.update(outcome.show_counts)
+        for name, (exported, nr) in outcome.coded_counts.items():
+            counts = self.coded_counts.setdefault(name, [0, 0])
+            counts[0] += exported
+            counts[1] += nr
+        self.phone_numbers_redacted += outcome.phone_numbers_redacted
+        self._times.add(outcome.times)
+
+    def process(self, span: Span, uuid_table: UuidTable) -> ChunkOutcome:
+        """All of stage 3's per-respondent work on the respondents of ``span``; ``uuid_table`` is opened by
+        the process running this (an SQLite connection belongs to one process)."""
+        outcome = ChunkOutcome()
+        redacted_before = self._index.redactor.count
+        split: SplitRespondent | None = None  # a respondent whose messages come in several chunks
+        chunks = self._index.read(span)
+        while True:
+            with outcome.times.step("read chunks"):  # the chunk's records, decoded from the raw files and redacted
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            if chunk.continues and split is None:
+                split = SplitRespondent(config=self._config, run=self._run)
+            self._process_chunk(chunk, uuid_table, split, outcome)
+        outcome.phone_numbers_redacted = self._index.redactor.count - redacted_before
+        return outcome
+
+    def _process_chunk(self, chunk: Chunk, uuid_table: UuidTable, split: SplitRespondent | None,
+                       outcome: ChunkOutcome) -> None:
+        config, run, step, counts = self._config, self._run, outcome.times.step, outcome.counts
         with step("combine shows and surveys"):
             records = combine_shows_and_surveys(chunk.show_files, chunk.survey_files, config=config, run=run)
         with step("translate keys and corrections"):
             records = translate_rapid_pro_keys(records, config=config, run=run, ws_coded=self._ws_coded)
-            for record in records:
-                show = record.get("show_id")
-                if show is not None:
-                    self.show_counts[show] = self.show_counts.get(show, 0) + 1
+            outcome.show_counts.update(show for record in records if (show := record.get("show_id")) is not None)
         with step("filter messages"):
             kept_positions, kept = [], []
             for position, record in zip(chunk.positions, records):
@@ -164,45 +244,42 @@ class ChunkRunner:
                     kept_positions.append(position)
                     kept.append(record)
                 else:
-                    self.counts[dropped_by] += 1
+                    counts[dropped_by] += 1
             positions, records = kept_positions, kept
-            self.counts["messages"] += len(records)
+            counts["messages"] += len(records)
         with step("noise"):
             records = flag_noise(records, config=config, run=run)
-            self.counts["noise"] += sum(1 for record in records if record.get(NOISE_KEY) is True)
+            counts["noise"] += sum(1 for record in records if record.get(NOISE_KEY) is True)
         with step("NA labels, channels and weeks"):
             records = set_channel_keys(label_other_shows_na(records, config=config, run=run), config=config, run=run)
         with step("message ids"):
             records = assign_rqa_message_ids(records, config=config, run=run)
         with step("RQA Coda files"):
-            self.rqa_coda.add(positions, records)
+            outcome.rqa_coda.append(self.rqa_coda.entries(positions, records))
         with step("ICR samples"):
-            self.icr.add(positions, records)
+            outcome.icr += self.icr.candidates(positions, records)
         with step("operator look-up"):
-            phone_keys = self._uuid_table.keys_for_uuids({uid for record in records if isinstance(uid := record.get(UID_KEY), str)})
+            phone_keys = uuid_table.keys_for_uuids({uid for record in records if isinstance(uid := record.get(UID_KEY), str)})
         with step("survey auto-coding"):
             records = auto_code_surveys(records, config=config, run=run, phone_keys=phone_keys)
-            self.survey_coda.add(positions, records)
+            outcome.survey_coda.append(self.survey_coda.entries(positions, records))
         with step("manual codes"):
             records = apply_manual_codes(records, config=config, run=run, coded_files=self._coded_files)
-            self._count_coded(records)
+            self._count_coded(records, outcome.coded_counts)
         with step("location reconciliation"):
             records = reconcile_locations(records, config=config, run=run)
         with step("analysis columns"):
             records = add_analysis_columns(records, config=config, run=run)
         with step("consent"):
             records = determine_consent(records, config=config, run=run)
-            self.counts["withdrawn messages"] += _count(records, lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
+            counts["withdrawn messages"] += _count(records, lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
         with step("individuals"):
-            if chunk.continues or self._split is not None:  # a piece of one respondent's messages
-                if self._split is None:
-                    self._split = SplitRespondent(config=config, run=run)
+            if split is not None:  # a piece of one respondent's messages
                 if chunk.continues:
-                    positions, messages = self._split.add(positions, records)
+                    positions, messages = split.add(positions, records)
                     individuals: list[tuple[int, Record]] = []
                 else:
-                    positions, messages, individuals = self._split.finish(positions, records)
-                    self._split = None
+                    positions, messages, individuals = split.finish(positions, records)
             else:
                 messages, folded = fold_individuals(records, config=config, run=run)
                 # csap_ind.csv lists respondents in the order of their first message (of those kept): the
@@ -211,24 +288,24 @@ class ChunkRunner:
                 for position, record in zip(positions, records):
                     first_positions.setdefault(record.get(UID_KEY), position)
                 individuals = list(zip(first_positions.values(), folded))
-            self.counts["people"] += len(individuals)
-            self.counts["withdrawn people"] += _count((i for _, i in individuals),
-                                                      lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
+            counts["people"] += len(individuals)
+            counts["withdrawn people"] += _count((i for _, i in individuals),
+                                                 lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
         with step("output rows"):
+            line = self._line
             for position, message in zip(positions, messages):
-                production = self._production_row(message) if in_production_file(message, position) else None
-                self._messages.add(position, (self._analysis_row(message), production))
+                production = line(self._production_row(message)) if in_production_file(message, position) else None
+                outcome.message_lines.append((position, (line(self._analysis_row(message)), production)))
             for position, individual in individuals:
-                self._individuals.add(position, self._analysis_row(individual))
-        with step("audit trail"):
-            self._trail.add(messages)
+                outcome.individual_lines.append((position, line(self._analysis_row(individual))))
+        outcome.trail += messages
 
-    def _count_coded(self, records: list[Record]) -> None:
+    def _count_coded(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
         """Per Coda dataset: how many messages hold a code, and how many are NR (see :func:`_coded_datasets`)."""
         for name, (id_field, coded_field, nr_id) in self._datasets.items():
             exported = [record for record in records if id_field in record]
             nr = sum(1 for record in exported if code_ids(record.get(coded_field)) == [nr_id])
-            counts = self.coded_counts.setdefault(name, [0, 0])
+            counts = coded_counts.setdefault(name, [0, 0])
             counts[0] += len(exported)
             counts[1] += nr
 

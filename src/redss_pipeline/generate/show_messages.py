@@ -276,10 +276,15 @@ class RqaCodaExport:
             for plan in config.rqa_plans
         ])
 
-    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
-        """Adds a chunk's records, found at ``positions`` (noise is not exported)."""
+    def entries(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
+        """A chunk's records, found at ``positions``, reduced to each file's entries (noise is not exported), for
+        :meth:`store`."""
         kept = [(position, record) for position, record in zip(positions, records) if not _noise(record)]
-        self._files.add([position for position, _ in kept], [record for _, record in kept])
+        return self._files.entries([position for position, _ in kept], [record for _, record in kept])
+
+    def store(self, entries: list[list[tuple[Any, ...]]]) -> None:
+        """Writes a chunk's :meth:`entries` to the scratch database."""
+        self._files.store(entries)
 
     def files(self) -> dict[str, coda.ExportedMessages]:
         """Each show's Coda messages, by file name in plan order, read from the scratch database as used."""
@@ -312,8 +317,9 @@ class IcrSamples:
         self._scratch = scratch
         self._table = scratch.new_table("icr_candidates", _CANDIDATES)
 
-    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
-        """Adds a chunk's candidates, found at ``positions``, in one transaction of the scratch database."""
+    def candidates(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """A chunk's candidates, found at ``positions``, as rows for :meth:`store` (touches no database, so a
+        worker process can gather them)."""
         time_field = self._config.message_time_field
         rows = []
         for position, record in zip(positions, records):
@@ -323,6 +329,10 @@ class IcrSamples:
                 if _answers(record, plan):
                     rows.append((number, position, record.get(plan.run_id_field), _text(record, plan.raw_field),
                                  record.get(time_field)))
+        return rows
+
+    def store(self, rows: list[tuple[Any, ...]]) -> None:
+        """Writes a chunk's :meth:`candidates` to the scratch database, in one transaction."""
         self._scratch.insert(self._table, rows, width=5)
 
     def samples(self) -> dict[str, list[IcrRow]]:

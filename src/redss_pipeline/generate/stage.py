@@ -22,10 +22,11 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Iterator, TextIO
 
 from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
 from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
@@ -42,14 +43,15 @@ from redss_pipeline.export import coda
 from redss_pipeline.export.analysis_files import (
     analysis_columns,
     production_columns,
-    write_analysis_rows,
+    write_analysis_lines,
     write_icr_csv,
 )
 from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
 from redss_pipeline.generate.ordered_rows import OrderedRows
-from redss_pipeline.generate.respondents import RespondentIndex
-from redss_pipeline.generate.runner import ChunkRunner, StepTimes
+from redss_pipeline.generate.respondents import RespondentIndex, Span
+from redss_pipeline.generate.runner import ChunkOutcome, ChunkRunner, StepTimes
 from redss_pipeline.generate.show_messages import EMPTY_RUN, OUTSIDE_WINDOW, TEST_RUN
+from redss_pipeline.generate.workers import default_workers, in_order
 
 __all__ = ["GenerateSummary", "run_generate", "output_paths"]
 
@@ -79,12 +81,13 @@ def output_paths(config: PipelineConfig, data_root: DataRoot) -> dict[str, Path]
 
 def run_generate(
     *, config: PipelineConfig, data_root: str | Path, run: RunContext, progress: TextIO | None = sys.stderr,
-    messages_per_chunk: int | None = None,
+    messages_per_chunk: int | None = None, workers: int | None = None,
 ) -> GenerateSummary:
     """Runs stage 3 on a data root and writes every output; returns what it did.
 
     Respondents are processed about ``messages_per_chunk`` messages at a time (default
-    :data:`MESSAGES_PER_CHUNK`); the outputs are the same whatever the chunk size.
+    :data:`MESSAGES_PER_CHUNK`), by ``workers`` processes (default :func:`~redss_pipeline.generate.workers.
+    default_workers`); the outputs are the same whatever the chunk size and the number of workers.
 
     Python's cyclic garbage collector is paused for the run: stage 3 builds millions of small objects that
     never form cycles, and each full collection would walk all of them again (it doubled the run time).
@@ -93,7 +96,8 @@ def run_generate(
     gc.disable()
     try:
         return _run_generate(config=config, data_root=data_root, run=run, progress=progress,
-                             messages_per_chunk=messages_per_chunk or MESSAGES_PER_CHUNK)
+                             messages_per_chunk=messages_per_chunk or MESSAGES_PER_CHUNK,
+                             workers=default_workers() if workers is None else workers)
     finally:
         if collecting:
             gc.enable()
@@ -105,7 +109,7 @@ MESSAGES_PER_CHUNK = 5_000
 
 def _run_generate(
     *, config: PipelineConfig, data_root: str | Path, run: RunContext, progress: TextIO | None,
-    messages_per_chunk: int,
+    messages_per_chunk: int, workers: int,
 ) -> GenerateSummary:
     root = DataRoot(data_root)
     summary = GenerateSummary()
@@ -122,6 +126,7 @@ def _run_generate(
     redactor = PhoneRedactor(config.phone_redaction)
     with times.step("load raw files"):
         index = RespondentIndex(config, root, redactor)
+    redacted_while_indexing = index.redactor.count  # in survey records no chunk reads
     say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
         f"{index.respondent_count:,} respondents ({times.seconds['load raw files']:.1f} s)")
     with times.step("load coded Coda files"):
@@ -137,25 +142,29 @@ def _run_generate(
     paths = output_paths(config, root)
     root.create_output_dirs()
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
-    with OutputSet(root.outputs_dir, manifest=describe) as staged, open_uuid_table(root.root, read_only=True) as table, \
-            OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
+    spans = list(index.spans(messages_per_chunk))
+    workers = min(workers, len(spans))
+    with OutputSet(root.outputs_dir, manifest=describe) as staged, OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
             open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
         with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:
-            runner = ChunkRunner(config=config, run=run, coded_files=coded_messages, uuid_table=table, trail=trail,
+            runner = ChunkRunner(config=config, run=run, index=index, coded_files=coded_messages, trail=trail,
                                  messages=message_rows, individuals=individual_rows, scratch=scratch, times=times)
-            done = 0
-            chunks = index.chunks(messages_per_chunk)
-            while True:
-                with times.step("read chunks"):  # the chunk's records, decoded from the raw files and redacted
-                    chunk = next(chunks, None)
-                if chunk is None:
-                    break
-                runner.run(chunk)
-                done += len(chunk.positions)
-                if done < index.message_count:
-                    say(f"respondents: {done:,} of {index.message_count:,} show records done")
-        counts["phone numbers redacted"] = redactor.count
-        say(f"phone redaction: {redactor.count:,} typed phone numbers redacted")
+
+            @contextmanager
+            def span_work() -> Iterator[Callable[[Span], ChunkOutcome]]:
+                # Runs in each worker process (or here, with one worker): a connection of its own to the table.
+                with open_uuid_table(root.root, read_only=True) as table:
+                    yield partial(runner.process, uuid_table=table)
+
+            if workers > 1:
+                say(f"respondents: {len(spans):,} spans shared by {workers} worker processes")
+            for span, outcome in zip(spans, in_order(spans, span_work, workers=workers)):
+                runner.keep(outcome)
+                if span.end < index.respondent_count:
+                    say(f"respondents: {span.end:,} of {index.respondent_count:,} done")
+        redacted = redacted_while_indexing + runner.phone_numbers_redacted
+        counts["phone numbers redacted"] = redacted
+        say(f"phone redaction: {redacted:,} typed phone numbers redacted")
         _report(runner, times, config, say)
         counts.update({TEST_RUN: runner.counts[TEST_RUN], EMPTY_RUN: runner.counts[EMPTY_RUN],
                        OUTSIDE_WINDOW: runner.counts[OUTSIDE_WINDOW], "messages": runner.counts["messages"],
@@ -187,10 +196,11 @@ def _run_generate(
                 written.append(target)
             columns = analysis_columns(config)
             messages_csv, individuals_csv = staged.path_for(paths["messages"]), staged.path_for(paths["individuals"])
-            write_analysis_rows(messages_csv, (row for row, _ in message_rows.rows()), columns)
-            write_analysis_rows(individuals_csv, individual_rows.rows(), columns)
-            write_analysis_rows(staged.path_for(paths["production"]),
-                                (row for _, row in message_rows.rows() if row is not None), production_columns(config))
+            write_analysis_lines(messages_csv, (line for line, _ in message_rows.rows()), columns)
+            write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
+            write_analysis_lines(staged.path_for(paths["production"]),
+                                 (line for _, line in message_rows.rows() if line is not None),
+                                 production_columns(config))
             written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
         say("RQA Coda files: " + ", ".join(f"{name} {coda_counts[name]:,}" for name in rqa_coda))

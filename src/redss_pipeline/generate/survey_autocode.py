@@ -327,9 +327,13 @@ class SurveyCodaExport:
             for file_name, plan, coded_fields in exports
         ])
 
-    def add(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> None:
-        """Adds a chunk's records, found at ``positions``."""
-        self._files.add(positions, records)
+    def entries(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
+        """A chunk's records, found at ``positions``, reduced to each file's entries, for :meth:`store`."""
+        return self._files.entries(positions, records)
+
+    def store(self, entries: list[list[tuple[Any, ...]]]) -> None:
+        """Writes a chunk's :meth:`entries` to the scratch database."""
+        self._files.store(entries)
 
     def files(self) -> dict[str, coda.ExportedMessages]:
         """Each file's Coda messages, by file name, read from the scratch database as used."""
