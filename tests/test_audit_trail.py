@@ -302,3 +302,30 @@ def test_survey_records_that_differ_only_in_a_number_type_stay_apart(tmp_path):
     write_audit_trail(path, messages)
     back = AuditTrail.load(path).records_for("a")
     assert [type(message["age"]) for message in back] == [int, float, int]
+
+
+FORMAT_1_FILE = os.path.join(os.path.dirname(__file__), "audit_trail", "traced_data_format_1.json")
+
+
+def format_1_people() -> list[list[Record]]:
+    """The records in tests/audit_trail/traced_data_format_1.json, written by the version-1 writer: two
+    respondents (seed 2019) of three messages each sharing a survey record, the second withdrawn."""
+    rng = random.Random(2019)
+    return [respondent(rng), respondent(rng, withdrawn=True)]
+
+
+def test_a_format_1_file_still_reads_and_explains():
+    """A trail written in format 1 (before segments) reads back equal and explains a withdrawn participant."""
+    kept, withdrawn = format_1_people()
+    with open(FORMAT_1_FILE, encoding="ascii") as handle:
+        assert handle.readlines()[1] == '["redss-audit-trail",1,{"id_key":"uid"}],\n'
+    trail = AuditTrail.load(FORMAT_1_FILE)
+    assert list(trail.records()) == kept + withdrawn
+    original = withdrawn[0].history("uid")[0].value
+    assert trail.ids() == [kept[0]["uid"], original]
+    assert trail.records_for(original) == withdrawn
+    text = trail.explain(original, "uid")
+    assert text.startswith(f'uid "{original}", key \'uid\': 3 record(s) in traced_data_format_1.json')
+    assert f'1. "{original}"' in text and '2. "STOP"' in text and "step analysis/withdrawn_consent" in text
+    gender = trail.explain(kept[0]["uid"], "Gender (Value) - csap_demog")
+    assert "through attached record 'demog_survey'" in gender
