@@ -9,7 +9,13 @@ import random
 
 import pytest
 
-from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailError, write_audit_trail
+from redss_pipeline.core.audit_trail import (
+    AuditTrail,
+    AuditTrailError,
+    AuditTrailWriter,
+    encode_segment,
+    write_audit_trail,
+)
 from redss_pipeline.core.records import Record, Step
 
 RUN = 1550000000.0
@@ -217,7 +223,8 @@ def test_writing_a_non_json_value_names_the_record_and_keeps_old_file(tmp_path):
     write_audit_trail(path, [good])
     before = path.read_bytes()
     bad = Record.create(Step("u", "s", 1.0), {"uid": "b", "when": {1, 2}})
-    with pytest.raises(AuditTrailError, match=r"traced_data.json: record 1: a value of type set cannot be written"):
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: record 1: a value of type set cannot be written "
+                                              r"as JSON \(its first uid was 'b'\)"):
         write_audit_trail(path, [good, bad])
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["traced_data.json"]
 
@@ -231,11 +238,14 @@ def test_damaged_files_are_refused_with_the_line(tmp_path, people):
     path.write_text("".join(lines[:-2]), encoding="ascii")
     with pytest.raises(AuditTrailError, match=r"traced_data.json: line \d+: truncated: no end entry"):
         AuditTrail.load(path)
-    path.write_text(text.replace('"redss-audit-trail",1,', '"redss-audit-trail",2,'), encoding="ascii")
-    with pytest.raises(AuditTrailError, match=r"line 2: format version 2 is not supported"):
+    path.write_text(text.replace('"redss-audit-trail",2,', '"redss-audit-trail",3,'), encoding="ascii")
+    with pytest.raises(AuditTrailError, match=r"line 2: format version 3 is not supported \(this pipeline reads versions 1, 2\)"):
         AuditTrail.load(path)
     path.write_text("".join(lines[:3] + ['["x",1],\n'] + lines[3:]), encoding="ascii")
     with pytest.raises(AuditTrailError, match=r"line 4: malformed entry \(ValueError: unknown entry tag 'x'\)"):
+        AuditTrail.load(path)
+    path.write_text("".join(lines[:2] + lines[3:]), encoding="ascii")
+    with pytest.raises(AuditTrailError, match=r"line 3: an entry 's' before the first segment"):
         AuditTrail.load(path)
     path.write_text('{"not": "a trail"}\n', encoding="ascii")
     with pytest.raises(AuditTrailError, match=r"line 1: not an audit trail"):
@@ -246,21 +256,6 @@ def test_explain_of_an_unknown_uid_is_an_error(trail_path):
     """Asking about a uid that is not in the file says so, naming the file."""
     with pytest.raises(AuditTrailError, match=r"traced_data.json: no record whose uid was 'avf-phone-uuid-nobody'"):
         AuditTrail.load(trail_path).explain("avf-phone-uuid-nobody", "gender")
-
-
-def test_a_forgotten_survey_record_is_written_again_and_reads_back_equal(tmp_path, monkeypatch):
-    """Past the writer's memory bound, a shared record met again is written a second time, still correct."""
-    monkeypatch.setattr("redss_pipeline.core.audit_trail._ATTACHED_LIMIT", 1)
-    step = Step("u", "s", 1.0)
-    survey_a = Record.create(step, {"uid": "a", "gender": "f"})
-    survey_b = Record.create(step, {"uid": "b", "gender": "m"})
-    messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
-                for i, survey in enumerate([survey_a, survey_b, survey_a])]
-    path = tmp_path / "traced_data.json"
-    write_audit_trail(path, messages)
-    assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 3
-    trail = AuditTrail.load(path)
-    assert trail.records_for("a") == [messages[0], messages[2]] and trail.records_for("b") == [messages[1]]
 
 
 def test_equal_survey_records_built_apart_are_written_once(tmp_path):
@@ -329,3 +324,99 @@ def test_a_format_1_file_still_reads_and_explains():
     assert f'1. "{original}"' in text and '2. "STOP"' in text and "step analysis/withdrawn_consent" in text
     gender = trail.explain(kept[0]["uid"], "Gender (Value) - csap_demog")
     assert "through attached record 'demog_survey'" in gender
+
+
+def write_in_segments(path, batches, *, id_key="uid"):
+    """Writes a trail the way stage 3 does: one add() per chunk of records."""
+    with open(path, "wb") as handle, AuditTrailWriter(handle, id_key=id_key, target=str(path)) as trail:
+        for batch in batches:
+            trail.add(batch)
+
+
+def segments_of(path) -> list[str]:
+    """The text of each segment of a trail: from its "segment" entry to the next one or the end entry."""
+    text = path.read_text(encoding="ascii")
+    body = text[text.index('["segment"],\n'):text.index('["end",')]
+    return ['["segment"],\n' + part for part in body.split('["segment"],\n')[1:]]
+
+
+def test_a_segment_is_the_same_bytes_whatever_came_before_it(people, tmp_path):
+    """A chunk's segment depends on its own records only: written after other chunks, after none, or encoded
+    on its own (as a worker process would), it is the same bytes."""
+    chunk = [m for messages in people[10:14] for m in messages]
+    write_in_segments(tmp_path / "alone.json", [chunk])
+    write_in_segments(tmp_path / "after.json", [[m for messages in people[:10] for m in messages], people[20], chunk])
+    alone, after = segments_of(tmp_path / "alone.json"), segments_of(tmp_path / "after.json")
+    assert len(alone) == 1 and len(after) == 3
+    assert after[2] == alone[0]
+    encoded = encode_segment(chunk, id_key="uid")
+    assert encoded.records == len(chunk) and encoded.data.decode("ascii") == alone[0]
+
+
+def test_segments_encoded_elsewhere_make_the_same_file_as_add(people, tmp_path):
+    """write(encode_segment(...)) and add(...) give the same file, and an empty chunk writes nothing."""
+    batches = [people[0] + people[1], [], people[2]]
+    write_in_segments(tmp_path / "added.json", batches)
+    with open(tmp_path / "written.json", "wb") as handle, AuditTrailWriter(handle) as trail:
+        for segment in [encode_segment(batch, id_key="uid") for batch in batches]:
+            trail.write(segment)
+    assert (tmp_path / "written.json").read_bytes() == (tmp_path / "added.json").read_bytes()
+    assert len(segments_of(tmp_path / "added.json")) == 2
+    assert encode_segment([], id_key="uid") == (b"", 0)
+
+
+def test_records_of_many_segments_read_back_equal(people, tmp_path):
+    """A trail of several segments reads back equal, each person found in their segment; a survey record
+    shared by messages in two segments (a respondent split across chunks) is written in each."""
+    path = tmp_path / "traced_data.json"
+    split = people[30]
+    batches = [[m for messages in people[:30] for m in messages] + split[:2], split[2:] + people[31], people[32]]
+    write_in_segments(path, batches)
+    written = [m for batch in batches for m in batch]
+    trail = AuditTrail.load(path)
+    assert len(trail) == len(written) and list(trail.records()) == written
+    assert trail.records_for(split[0]["uid"]) == split
+    assert trail.records_for(people[32][0]["uid"]) == people[32]
+    assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 34
+
+
+def test_a_withdrawn_participant_in_a_later_segment_is_explained_by_first_uid(people, tmp_path):
+    """explain() finds a withdrawn participant (uid STOP) by the uid they had, in whichever segment."""
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [people[0] + people[1], people[4] + people[5] + people[6]])
+    original = people[5][0].history("uid")[0].value
+    trail = AuditTrail.load(path)
+    assert trail.records_for(original) == people[5] and "STOP" not in trail.ids()
+    text = trail.explain(original, "uid")
+    assert "record 1 of 3 (message 10 in the file; uid now \"STOP\")" in text
+    assert f'1. "{original}"' in text and '2. "STOP"' in text and "step analysis/withdrawn_consent" in text
+
+
+def test_a_trail_cut_after_a_segment_is_truncated(people, tmp_path):
+    """A trail whose writing stopped between segments (no end entry) is refused as truncated."""
+    path = tmp_path / "traced_data.json"
+    with open(path, "wb") as handle:
+        with pytest.raises(RuntimeError):
+            with AuditTrailWriter(handle) as trail:
+                trail.add(people[0])
+                trail.add(people[1])
+                raise RuntimeError("interrupted")
+    assert path.read_text(encoding="ascii").count('["segment"]') == 2
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: line \d+: truncated: no end entry"):
+        AuditTrail.load(path)
+
+
+def test_a_bad_record_is_named_by_its_number_in_the_file_and_its_uid(tmp_path):
+    """A value that is not JSON in a later chunk names the record's number in the whole file and its uid;
+    a segment encoded on its own names the record's number in the segment."""
+    step = Step("u", "s", 1.0)
+    good = [Record.create(step, {"uid": f"u{i}"}) for i in range(3)]
+    bad = Record.create(step, {"uid": "u9"}).updated(step, {"uid": "STOP", "when": {1}})
+    path = tmp_path / "traced_data.json"
+    with pytest.raises(AuditTrailError, match=r"^.*traced_data.json: record 4: a value of type set cannot be written "
+                                              r"as JSON \(its first uid was 'u9'\)$"):
+        write_in_segments(path, [good, [good[0], bad]])
+    with pytest.raises(AuditTrailError, match=r"^record 1: a value of type set .* \(its first uid was 'u9'\)$"):
+        encode_segment([good[1], bad], id_key="uid")
+    with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1: expected a Record, found dict$"):
+        encode_segment([good[1], {"uid": "x"}], id_key="uid", target="chunk.json")  # type: ignore[list-item]

@@ -8,16 +8,20 @@ it; :meth:`AuditTrail.records_for` rebuilds one person's records with all their 
 value their id key took, so a withdrawn participant (whose ``uid`` reads ``STOP`` in the outputs, spec
 README decision 9) is found by the uid they had.
 
-Format (version 1)
+Format (version 2)
 ------------------
 
 The file is one JSON array with one entry per line: valid JSON as a whole, and each line is valid JSON once
-its trailing comma is dropped. An entry is an array whose first item is a tag. Each table is numbered from 0
-in the order its entries appear, and an entry refers only to entries above it, so the file is written and
-read in one pass::
+its trailing comma is dropped. An entry is an array whose first item is a tag. After the header come
+*segments*, each the records of one batch the writer was given (stage 3: one chunk of respondents), and the
+``"end"`` entry. Each segment starts with a ``"segment"`` entry and is self-contained: its tables are
+numbered from 0 in the order their entries appear in the segment, and an entry refers only to entries above
+it in its own segment. A segment's bytes therefore depend only on its own records (chunks can be encoded in
+any process, in any order, and the file is the same), and the file is written and read in one pass::
 
     [
-    ["redss-audit-trail",1,{"id_key":"uid"}]     header: format name, version, the id key
+    ["redss-audit-trail",2,{"id_key":"uid"}]     header: format name, version, the id key
+    ["segment"]                                  a segment starts: every table below starts empty
     ["k","avf_phone_id"]                         key n
     ["v",<element>]                              value n
     ["s",<user>,<source>,<timestamp>]            step n (three elements): who, which step, when
@@ -27,8 +31,13 @@ read in one pass::
     ["a",<layer>,...]                            attached record n (e.g. a survey record), oldest layer first
     ["r",<element>,<layer>,...]                  a message record: the first value its id key took, then
                                                  its layers, oldest first
+    ["segment"]                                  the next segment, numbered from 0 again
+    ...
     ["end",<number of "r" entries>]              the last entry; a file without it is truncated
     ]
+
+Version 1 had no ``"segment"`` entries: its tables were numbered across the whole file. The reader reads it
+as a file of one segment.
 
 In an ``"a"`` or ``"r"`` entry a ``<layer>`` is a layer number or an inline ``[<shape>,<element>,...]``.
 Values are written as *elements*:
@@ -47,29 +56,28 @@ element                value
 ``{"r":n}``            attached record n (only as a value of a record's layer)
 =====================  =================================================================================
 
-Where the bytes go: each step, key and shape is written once however many records share it. A value gets a
-``"v"`` entry the second time it is used by another entry (codes, "0"/"1", the labels one rule makes, a
-respondent's uid), after which each use costs a small number; a value used by one record only (the message
-text, its times) is written once inline and referred to as ``-n`` within that record. A layer whose values
-all have numbers (e.g. 90 matrix columns) gets an ``"l"`` entry the second time it occurs and then costs one
-number. A record attached to several messages is written once per batch of records the writer is given (stage
-3 gives it one chunk of respondents at a time).
+Where the bytes go: each step, key and shape is written once per segment however many of its records share
+it. A value gets a ``"v"`` entry the second time it is used by another entry of the segment (codes, "0"/"1",
+the labels one rule makes, a respondent's uid), after which each use costs a small number; a value used by one
+record only (the message text, its times) is written once inline and referred to as ``-n`` within that
+record. A layer whose values all have numbers (e.g. 90 matrix columns) gets an ``"l"`` entry the second time
+it occurs and then costs one number. A record attached to several messages of a segment is written once in it.
 
-How the writer remembers: everything is keyed by values, in tables that belong to the writer (one run's
-trail) and are bounded. Steps are found by the :class:`Step` value, shapes by step and keys, values by a token
-of their JSON value, and numbered layers by their element numbers. A layer holding dicts or lists (labels) is
-first compared with the last numbered layer of its shape, then each label with the last few met at the same
-place (shape and key), which is much cheaper than walking them; an attached record is compared with the earlier
-ones of the same batch. "The same" means equal and equal in ``repr``, as the file tells values apart (1, 1.0
-and True differ); a value is trivially the same as itself, so the comparison costs least where steps share
-their labels, and the newest of equal values is kept for the next comparison. The value and layer tables stop growing at
-``_TABLE_LIMIT`` entries, the memory of things seen once is emptied at ``_SEEN_LIMIT``, the recent labels are
-kept at ``_PLACES_LIMIT`` places and the attached records up to ``_ATTACHED_LIMIT``; beyond those bounds
-values are written inline and a forgotten survey record is written again, which costs bytes, never
-correctness. Entries are encoded with the public :mod:`json` encoder.
+What the writer remembers: :func:`encode_segment` encodes one segment with tables of its own, keyed by
+values, and forgets them when it returns, so its memory is bounded by the segment (one chunk of respondents)
+and nothing is carried from one segment to the next. Steps are found by the :class:`Step` value, shapes by
+step and keys, values by a token of their JSON value, numbered layers by their element numbers, attached
+records by their layers. A layer holding dicts or lists (labels) is first compared with the last numbered
+layer of its shape, then each label with the last few met at the same place (shape and key), which is much
+cheaper than walking them. "The same" means equal and equal in ``repr``, as the file tells values apart (1,
+1.0 and True differ); a value is trivially the same as itself, so the comparison costs least where steps share
+their labels. :class:`AuditTrailWriter` only appends encoded segments to the file and counts their records.
+Entries are encoded with the public :mod:`json` encoder.
 
 Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
-between the records read back; treat them as read-only, like the records themselves.
+between the records read back from one segment; treat them as read-only, like the records themselves. The
+reader keeps, per record, its place in the file and the first value of its id key, and per segment where it
+starts; it reads a segment's tables again when it rebuilds records from it.
 """
 
 from __future__ import annotations
@@ -77,31 +85,31 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from array import array
+from bisect import bisect_right
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, NoReturn
 
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.records import Layer, Record, Step
 
-__all__ = ["AuditTrailError", "write_audit_trail", "AuditTrailWriter", "AuditTrail", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = [
+    "AuditTrailError", "AuditTrailSegment", "encode_segment", "write_audit_trail", "AuditTrailWriter",
+    "AuditTrail", "FORMAT_NAME", "FORMAT_VERSION",
+]
 
 FORMAT_NAME = "redss-audit-trail"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
-# Bounds on the writer's memory, in entries: the value and layer tables stop growing at _TABLE_LIMIT; the
-# sets of things seen once are emptied when they reach _SEEN_LIMIT; the attached records recognised in a
-# batch are forgotten when there are _ATTACHED_LIMIT of them (one met again afterwards is written again,
-# which costs bytes, never correctness).
-_TABLE_LIMIT = 200_000
-_SEEN_LIMIT = 200_000
-_ATTACHED_LIMIT = 100_000
+# How many recent labels are remembered per place (shape and key) of a segment's layers.
 _RECENT_PER_PLACE = 4
-_PLACES_LIMIT = 100_000
 
 # One entry as one line of compact ASCII JSON.
 _LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
 
+_SEGMENT_LINE = _LINE(["segment"])
 _DECODER = json.JSONDecoder()
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _JSON_TYPES = _SCALAR_TYPES | {list, dict}
@@ -116,9 +124,28 @@ class AuditTrailError(PipelineError):
 # -- writing ----------------------------------------------------------------------------------------------
 
 
+class AuditTrailSegment(NamedTuple):
+    """One encoded segment: its lines as bytes (each ending in ``",\\n"``; empty for no records) and the number
+    of message records in it. Plain data, so it can be made in a worker process and sent to the writer."""
+
+    data: bytes
+    records: int
+
+
+def encode_segment(records: Iterable[Record], *, id_key: str = "uid", target: str | None = None,
+                   first_record: int | None = None) -> AuditTrailSegment:
+    """Encodes ``records`` as one segment of the audit trail. Pure: the result depends only on ``records``
+    and ``id_key``, so it may run in any process.
+
+    An error names the file ``target`` and the record: its number in the file when ``first_record`` (the
+    number of records written before this segment) is given, else its number in the segment; and the first
+    value of its id key."""
+    return _SegmentEncoder(id_key).encode(records, target, first_record)
+
+
 def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *, id_key: str = "uid") -> None:
-    """Writes ``records`` (any iterable, consumed once, so a generator keeps memory flat) to ``path``
-    atomically: a temporary file beside it replaces it only once everything is written."""
+    """Writes ``records`` (any iterable, consumed once) to ``path`` as one segment, atomically: a temporary
+    file beside it replaces it only once everything is written."""
     path = Path(path)
     # A new name opened exclusively (not mkstemp, which makes the file private): the file gets the
     # permissions the user's umask gives any output.
@@ -136,24 +163,34 @@ def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *
 
 
 class AuditTrailWriter:
-    """Writes the audit trail to an open binary file as records come, batch by batch (stage 3 adds the
-    records of each chunk of respondents as soon as they are done): ``with AuditTrailWriter(handle) as trail:
-    trail.add(records)``. The closing ``"end"`` entry is written only when the block ends without an error,
-    so an interrupted trail reads as truncated."""
+    """Writes the audit trail to an open binary file segment by segment (stage 3 gives it one chunk of
+    respondents at a time): ``with AuditTrailWriter(handle) as trail: trail.add(records)``, or
+    ``trail.write(segment)`` with a segment :func:`encode_segment` made elsewhere (with the same id key). The
+    writer remembers only how many records it wrote. The closing ``"end"`` entry is written only when the
+    block ends without an error, so an interrupted trail reads as truncated."""
 
     def __init__(self, handle: BinaryIO, *, id_key: str = "uid", target: str = "<audit trail>"):
-        self._writer = _TrailWriter(handle, id_key, target)
+        self._handle = handle
+        self.id_key = id_key
+        self.target = target
+        self.written = 0  # message records written so far
 
     def __enter__(self) -> "AuditTrailWriter":
-        self._writer.begin()
+        self._handle.write(f"[\n{_LINE([FORMAT_NAME, FORMAT_VERSION, {'id_key': self.id_key}])},\n".encode("ascii"))
         return self
 
     def add(self, records: Iterable[Record]) -> None:
-        self._writer.add(records)
+        """Encodes ``records`` as one segment and writes it (nothing for no records)."""
+        self.write(encode_segment(records, id_key=self.id_key, target=self.target, first_record=self.written))
+
+    def write(self, segment: AuditTrailSegment) -> None:
+        """Appends an encoded segment."""
+        self._handle.write(segment.data)
+        self.written += segment.records
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         if kind is None:
-            self._writer.end()
+            self._handle.write(f"{_LINE(['end', self.written])}\n]\n".encode("ascii"))
 
 
 class _NotJson(Exception):
@@ -171,93 +208,70 @@ class _Scope:
         self.count = 0
 
 
-class _TrailWriter:
-    """Encodes records into entries. Everything it remembers is keyed by values and belongs to this writer,
-    that is to one run's audit trail; each table below says what bounds it."""
+class _SegmentEncoder:
+    """Encodes the records of one segment into its lines. Its tables are keyed by values, start empty, and
+    live as long as the segment's encoding: none needs a bound beyond the segment's records."""
 
-    def __init__(self, handle: BinaryIO, id_key: str, target: str):
-        self._handle = handle
+    def __init__(self, id_key: str):
         self._id_key = id_key
-        self._target = target
-        self._out: list[str] = []  # encoded lines not yet written to the file
-        self._written = 0  # "r" entries so far
-        # key -> key number. Bounded by the keys the pipeline writes (a few hundred column names).
+        self._lines: list[str] = [_SEGMENT_LINE]
+        # key -> key number.
         self._keys: dict[str, int] = {}
         # step -> step number (Step is a frozen dataclass: compared and hashed by its user, source and time).
-        # Bounded by the steps of the run and the metadata of the raw files' layers.
         self._steps: dict[Step, int] = {}
-        # (step or None, keys) -> shape number. Bounded by the steps times the key lists each step writes.
+        # (step or None, keys) -> shape number.
         self._shapes: dict[tuple[Step | None, tuple[str, ...]], int] = {}
         # value token -> value number. A token stands for a value and its JSON type: a string is its own
         # token; another scalar is (type, value), a float by its repr (-0.0 apart from 0.0); a dict or list
         # whose items all have value numbers is (type, shape number or nothing, item numbers). Values whose
-        # items do not all have numbers have no token and are always written inline. Stops growing at
-        # _TABLE_LIMIT entries; values met afterwards are written inline.
+        # items do not all have numbers have no token and are always written inline.
         self._values: dict[Any, int] = {}
-        # tokens met once, not yet numbered: a value gets a number the second time it is used. Emptied
-        # when it reaches _SEEN_LIMIT (a value then forgotten costs its bytes inline once more).
+        # tokens met once, not yet numbered: a value gets a number the second time it is used.
         self._values_seen: set[Any] = set()
         # (shape number, element numbers...) -> layer number, for layers whose elements are all value
-        # numbers; and the layers met once. Bounded like the value table.
+        # numbers; and the layers met once.
         self._layers: dict[tuple[int, ...], int] = {}
         self._layers_seen: set[tuple[int, ...]] = set()
         # (shape number, position) -> the last _RECENT_PER_PLACE dicts or lists with value numbers written at
         # that place of a layer (a column of labels), newest first, with their numbers. A label met again at
         # its place is found by comparing it with these few (_same_value) instead of walking it; a column's
-        # labels repeat from message to message (NA codes, a respondent's survey codes). Bounded by
-        # _RECENT_PER_PLACE per place and _PLACES_LIMIT places (then emptied).
+        # labels repeat from message to message (NA codes, a respondent's survey codes).
         self._recent_containers: dict[tuple[int, int], list[tuple[Any, int]]] = {}
         # shape number -> the last numbered layer of that shape holding dicts or lists, with its number: a
         # step that writes the same labels on many messages is recognised by comparing a layer with it
-        # (_same_data) before comparing label by label. Bounded by _PLACES_LIMIT shapes (then emptied).
+        # (_same_data) before comparing label by label.
         self._recent_layers: dict[int, tuple[Any, int]] = {}
-        # Attached records written in the current batch (see add), found again by value: the bucket key is
-        # a hashable summary of the record (_attached_key) and a candidate is the same record when its
-        # layers are the same (_same_layers), which determines a record completely. Each holds (record,
-        # number, first id value); emptied after every batch and when it holds _ATTACHED_LIMIT records.
+        # Attached records written in the segment, found again by value: the bucket key is a hashable summary
+        # of the record (_attached_key) and a candidate is the same record when its layers are the same
+        # (_same_layers), which determines a record completely. Each holds (record, number, first id value).
         self._attached: dict[tuple[Any, ...], list[tuple[Record, int, Any]]] = {}
-        self._attached_held = 0
         self._attached_count = 0  # "a" entries so far
 
-    def _emit(self, entry: list[Any]) -> None:
-        self._out.append(_LINE(entry))
-        if len(self._out) >= 4096:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._out:
-            self._handle.write((",\n".join(self._out) + ",\n").encode("ascii"))
-            self._out.clear()
-
-    def begin(self) -> None:
-        self._handle.write(b"[\n")
-        self._emit([FORMAT_NAME, FORMAT_VERSION, {"id_key": self._id_key}])
-
-    def add(self, records: Iterable[Record]) -> None:
+    def encode(self, records: Iterable[Record], target: str | None, first_record: int | None) -> AuditTrailSegment:
+        count = 0
         for record in records:
-            index = self._written
+            where = count if first_record is None else first_record + count
             if not isinstance(record, Record):
-                raise AuditTrailError(
-                    f"expected a Record, found {type(record).__name__}", path=self._target, record=index
-                )
+                raise AuditTrailError(f"expected a Record, found {type(record).__name__}", path=target, record=where)
             try:
                 self._record(record)
             except _NotJson as error:
-                raise AuditTrailError(str(error), path=self._target, record=index) from None
-        # Stage 3 adds one chunk of respondents at a time; the survey records attached to their messages are
-        # not attached to the next chunk's, so the memory of them goes with the batch.
-        self._forget_attached()
+                history = record.history(self._id_key)
+                named = "" if not history else f" (its first {self._id_key} was {history[0].value!r})"
+                raise AuditTrailError(f"{error}{named}", path=target, record=where) from None
+            count += 1
+        if not count:
+            return AuditTrailSegment(b"", 0)
+        return AuditTrailSegment((",\n".join(self._lines) + ",\n").encode("ascii"), count)
 
-    def end(self) -> None:
-        self._flush()
-        self._handle.write((_LINE(["end", self._written]) + "\n]\n").encode("ascii"))
+    def _emit(self, entry: list[Any]) -> None:
+        self._lines.append(_LINE(entry))
 
     def _record(self, record: Record) -> None:
         layers, first_id = self._encode_record(record)
         # The id element is encoded last and on its own, so a reader indexes the file from the start of each
         # "r" line; by then the id has usually been met before and has a value number.
         self._emit(["r", self._element(None if first_id is _MISSING else first_id, _Scope()), *layers])
-        self._written += 1
 
     def _encode_record(self, record: Record) -> tuple[list[Any], Any]:
         """The encoded layers of ``record`` (defining its attached records first) and the first value its id
@@ -283,8 +297,8 @@ class _TrailWriter:
 
     def _attached_record(self, record: Record) -> tuple[int, Any]:
         """The number of ``record`` as an attached record (written now unless an equal one was written in
-        this batch) and the first value its id key took."""
-        key = self._attached_key(record)
+        this segment) and the first value its id key took."""
+        key = _attached_key(record)
         bucket = self._attached.get(key)
         if bucket is not None:
             for held, number, first_id in bucket:
@@ -294,27 +308,9 @@ class _TrailWriter:
         self._emit(["a", *encoded])
         number = self._attached_count
         self._attached_count += 1
-        if self._attached_held >= _ATTACHED_LIMIT:
-            self._forget_attached()
         self._attached.setdefault(key, []).append((record, number, first_id))
-        self._attached_held += 1
         return number, first_id
 
-    def _attached_key(self, record: Record) -> tuple[Any, ...]:
-        """A hashable summary of a record's value that tells most records apart: its number of layers, its
-        newest layer's step and the scalar values of its first layer (a survey record's first layer holds the
-        respondent's raw answers)."""
-        layers = record.layers
-        if not layers:
-            return ()
-        first_values = tuple(layers[0].data.values())
-        if not _SCALAR_TYPES.issuperset(map(type, first_values)):
-            first_values = tuple(value for value in first_values if type(value) in _SCALAR_TYPES)
-        return (len(layers), layers[-1].step, first_values)
-
-    def _forget_attached(self) -> None:
-        self._attached.clear()
-        self._attached_held = 0
 
     # -- tables -------------------------------------------------------------------------------------------
 
@@ -394,8 +390,6 @@ class _TrailWriter:
             return items
         encoded = self._numbered_layer(items)
         if with_containers and type(encoded) is int:
-            if len(self._recent_layers) >= _PLACES_LIMIT:
-                self._recent_layers.clear()
             self._recent_layers[shape] = (data, encoded)
         return encoded
 
@@ -414,8 +408,6 @@ class _TrailWriter:
         element = self._element(value, scope)
         if type(element) is int and element >= 0:
             if recent is None:
-                if len(self._recent_containers) >= _PLACES_LIMIT:
-                    self._recent_containers.clear()
                 recent = self._recent_containers[place] = []
             recent.insert(0, (value, element))
             del recent[_RECENT_PER_PLACE:]
@@ -427,12 +419,10 @@ class _TrailWriter:
         number = self._layers.get(token)
         if number is not None:
             return number
-        if token in self._layers_seen and len(self._layers) < _TABLE_LIMIT:
+        if token in self._layers_seen:
             number = self._layers[token] = len(self._layers)
             self._emit(["l", *items])
             return number
-        if len(self._layers_seen) >= _SEEN_LIMIT:
-            self._layers_seen.clear()
         self._layers_seen.add(token)
         return items
 
@@ -480,17 +470,14 @@ class _TrailWriter:
         if number is not None:
             return number
         if token in self._values_seen:
-            if len(self._values) < _TABLE_LIMIT:
-                number = self._values[token] = len(self._values)
-                self._emit(["v", inline])
-                return number
-        else:
-            if len(self._values_seen) >= _SEEN_LIMIT:
-                self._values_seen.clear()
-            self._values_seen.add(token)
+            number = self._values[token] = len(self._values)
+            self._emit(["v", inline])
+            return number
+        self._values_seen.add(token)
         scope.count += 1
         scope.tokens[token] = -scope.count
         return inline
+
 
 
 def _same_value(held: Any, value: Any) -> bool:
@@ -516,33 +503,164 @@ def _same_layers(held: Record, record: Record) -> bool:
     return held.layers == record.layers and repr(held.layers) == repr(record.layers)
 
 
+def _attached_key(record: Record) -> tuple[Any, ...]:
+    """A hashable summary of a record's value that tells most records apart: its number of layers, its newest
+    layer's step and the scalar values of its first layer (a survey record's first layer holds the respondent's
+    raw answers)."""
+    layers = record.layers
+    if not layers:
+        return ()
+    first_values = tuple(layers[0].data.values())
+    if not _SCALAR_TYPES.issuperset(map(type, first_values)):
+        first_values = tuple(value for value in first_values if type(value) in _SCALAR_TYPES)
+    return (len(layers), layers[-1].step, first_values)
+
+
 # -- reading ----------------------------------------------------------------------------------------------
 
 
-class AuditTrail:
-    """A loaded audit trail: its tables in memory; its records read from the file when asked for.
+class _Tables:
+    """The tables of one segment as far as it has been read, and its attached records (where they are in
+    the file, and those rebuilt so far: the records of a segment share them)."""
 
-    Loading reads the file once and keeps, per record, its place in the file and the first value of its id
-    key; for a million records that is a few hundred megabytes.
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: list[Any] = []
+        self.steps: list[Step] = []
+        self.shapes: list[tuple[Step | None, tuple[str, ...]]] = []
+        self.layers: list[Layer] = []
+        self.attached_lines: list[tuple[int, int]] = []  # (byte offset, line number)
+        self.attached: dict[int, Record] = {}
+
+    def entry(self, entry: list[Any]) -> None:
+        """Adds a table entry (any tag but "a", "r", "segment" and "end")."""
+        tag = entry[0]
+        if tag == "k":
+            if len(entry) != 2 or type(entry[1]) is not str:
+                raise ValueError("a key entry holds one string")
+            self.keys.append(entry[1])
+        elif tag == "v":
+            if len(entry) != 2:
+                raise ValueError("a value entry holds one element")
+            self.values.append(self.decode(entry[1], []))
+        elif tag == "s":
+            if len(entry) != 4:
+                raise ValueError("a step entry holds user, source and timestamp")
+            local: list[Any] = []
+            user, source, timestamp = (self.decode(item, local) for item in entry[1:])
+            if type(user) is not str or type(source) is not str or type(timestamp) not in (float, int, str):
+                raise ValueError("a step is a user string, a source string and a timestamp")
+            self.steps.append(Step(user, source, timestamp))
+        elif tag == "h":
+            step = None if entry[1] is None else self.steps[_number(entry[1])]
+            self.shapes.append((step, tuple(self.keys[_number(k)] for k in entry[2])))
+        elif tag == "l":
+            self.layers.append(self.decode_layer(entry[1:], [], None))
+        else:
+            raise ValueError(f"unknown entry tag {tag!r}")
+
+    def decode(self, element: Any, local: list[Any]) -> Any:
+        kind = type(element)
+        if kind is int:
+            if element >= 0:
+                return self.values[element]
+            if -element > len(local):
+                raise ValueError(f"reference {element} points to no earlier value of the entry")
+            return local[-element - 1]
+        if kind is str:
+            local.append(element)
+            return element
+        if kind is list:
+            if len(element) != 1:
+                raise ValueError("an inline literal is a one-item list")
+            local.append(element[0])
+            return element[0]
+        if kind is dict and len(element) == 1:
+            result: Any
+            if "d" in element:
+                shape, *items = element["d"]
+                keys = self.shapes[_number(shape)][1]
+                if len(keys) != len(items):
+                    raise ValueError(f"a dict of shape {shape} needs {len(keys)} values, has {len(items)}")
+                result = {key: self.decode(item, local) for key, item in zip(keys, items)}
+                local.append(result)
+                return result
+            if "l" in element:
+                result = [self.decode(item, local) for item in element["l"]]
+                local.append(result)
+                return result
+        raise ValueError(f"not an element: {element!r}")
+
+    def decode_layer(self, items: list[Any], local: list[Any], handle: BinaryIO | None) -> Layer:
+        step, keys = self.shapes[_number(items[0])]
+        if step is None:
+            raise ValueError(f"shape {items[0]} has no step")
+        if len(keys) != len(items) - 1:
+            raise ValueError(f"a layer of shape {items[0]} needs {len(keys)} values, has {len(items) - 1}")
+        data: dict[str, Any] = {}
+        for key, item in zip(keys, items[1:]):
+            if type(item) is dict and "r" in item:
+                if handle is None:
+                    raise ValueError("a layer entry cannot attach a record")
+                data[key] = self.attached_record(_number(item["r"]), handle)
+            else:
+                data[key] = self.decode(item, local)
+        return Layer(step, data)
+
+    def record(self, entry: list[Any], handle: BinaryIO) -> Record:
+        """The record of an "a" or "r" entry; ``handle`` reads the attached records it refers to."""
+        local: list[Any] = []
+        layers = []
+        # entry[1] of an "r" entry is the id element, decoded when the file was loaded.
+        for item in entry[2:] if entry[0] == "r" else entry[1:]:
+            if type(item) is int:
+                layers.append(self.layers[_number(item)])
+            else:
+                layers.append(self.decode_layer(item, local, handle))
+        return Record.from_layers(layers)
+
+    def attached_record(self, number: int, handle: BinaryIO) -> Record:
+        record = self.attached.get(number)
+        if record is None:
+            offset, line_number = self.attached_lines[number]
+            handle.seek(offset)
+            try:
+                record = self.attached[number] = self.record(json.loads(handle.readline().rstrip(b",\n")), handle)
+            except (ValueError, TypeError, IndexError, KeyError) as error:
+                raise _LineError(line_number, f"malformed attached record ({type(error).__name__}: {error})") from None
+        return record
+
+
+class _LineError(Exception):
+    def __init__(self, line_number: int, message: str):
+        super().__init__(message)
+        self.line_number = line_number
+
+
+class AuditTrail:
+    """A loaded audit trail: where its segments and records are, and the first id value of each record; the
+    records are rebuilt from the file when asked for.
+
+    Loading reads the file once and keeps 16 bytes per record (its place in the file) and the index from
+    first id values to record numbers; a segment's tables are read again, up to the records asked for, when
+    records are rebuilt from it, so memory follows one segment (a chunk of respondents), not the file. A
+    version-1 file is one segment.
     """
 
-    def __init__(self, path: Path, id_key: str):
+    def __init__(self, path: Path, id_key: str, version: int):
         # Use AuditTrail.load.
         self.path = path
         self.id_key = id_key
-        self._keys: list[str] = []
-        self._values: list[Any] = []
-        self._steps: list[Step] = []
-        self._shapes: list[tuple[Step | None, tuple[str, ...]]] = []
-        self._layers: list[Layer] = []
-        self._attached_lines: list[tuple[int, int]] = []  # (byte offset, line number)
-        self._attached_cache: dict[int, Record] = {}
-        self._record_lines: list[tuple[int, int]] = []
+        self.version = version
+        self._segment_offsets: list[int] = []  # byte offset of each segment's first entry
+        self._segment_lines: list[int] = []  # and its line number
+        self._record_offsets = array("q")  # byte offset of each record's line
+        self._record_lines = array("q")  # and its line number
         self._index: dict[Any, list[int]] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "AuditTrail":
-        """Reads the tables and the record index of the audit trail at ``path``."""
+        """Reads the segments and the record index of the audit trail at ``path``, checking every entry."""
         path = Path(path)
         try:
             handle = open(path, "rb")
@@ -561,13 +679,17 @@ class AuditTrail:
         header = _parse(handle.readline(), 2, fail)
         if not (type(header) is list and len(header) == 3 and header[0] == FORMAT_NAME):
             fail(2, f"not an audit trail header (expected [{FORMAT_NAME!r}, version, options])")
-        if header[1] != FORMAT_VERSION:
-            fail(2, f"format version {header[1]!r} is not supported (this pipeline reads version {FORMAT_VERSION})")
+        if header[1] not in _READABLE_VERSIONS or type(header[1]) is not int:
+            fail(2, f"format version {header[1]!r} is not supported (this pipeline reads versions "
+                    f"{', '.join(map(str, _READABLE_VERSIONS))})")
         if not (type(header[2]) is dict and type(header[2].get("id_key")) is str):
             fail(2, "the header names no id_key")
-        trail = cls(path, header[2]["id_key"])
+        trail = cls(path, header[2]["id_key"], header[1])
         offset = handle.tell()
         line_number = 2
+        tables: _Tables | None = None
+        if trail.version == 1:  # one segment, without a "segment" entry
+            tables = trail._start_segment(offset, line_number + 1)
         ended = False
         for line in handle:
             line_number += 1
@@ -577,25 +699,31 @@ class AuditTrail:
                     return trail
                 fail(line_number, "unexpected content after the end entry")
             try:
-                if line.startswith(b'["r",'):
+                if line.startswith(b'["r",') and tables is not None:
                     element, _ = _DECODER.raw_decode(line.decode("utf-8"), 5)
-                    first_id = trail._decode(element, [])
-                    trail._record_lines.append((line_offset, line_number))
+                    first_id = tables.decode(element, [])
+                    number = len(trail._record_offsets)
+                    trail._record_offsets.append(line_offset)
+                    trail._record_lines.append(line_number)
                     if first_id is None or type(first_id) in (str, int, float, bool):
-                        trail._index.setdefault(first_id, []).append(len(trail._record_lines) - 1)
-                elif line.startswith(b'["a",'):
-                    trail._attached_lines.append((line_offset, line_number))
+                        trail._index.setdefault(first_id, []).append(number)
+                elif line.startswith(b'["a",') and tables is not None:
+                    pass  # read when a record refers to it
                 else:
                     entry = _parse(line, line_number, fail)
                     if type(entry) is not list or not entry:
                         fail(line_number, "an entry must be a non-empty list")
                     if entry[0] == "end":
-                        if entry[1:] != [len(trail._record_lines)]:
+                        if entry[1:] != [len(trail._record_offsets)]:
                             fail(line_number, f"the end entry counts {entry[1:]}, the file has "
-                                              f"{len(trail._record_lines)} records")
+                                              f"{len(trail._record_offsets)} records")
                         ended = True
+                    elif entry == ["segment"] and trail.version >= 2:
+                        tables = trail._start_segment(offset, line_number + 1)
+                    elif tables is None:
+                        fail(line_number, f"an entry {entry[0]!r} before the first segment")
                     else:
-                        trail._table_entry(entry)
+                        tables.entry(entry)
             except AuditTrailError:
                 raise
             except (ValueError, TypeError, IndexError, KeyError) as error:
@@ -604,112 +732,50 @@ class AuditTrail:
             fail(line_number + 1, "missing the closing ']'")
         fail(line_number, "truncated: no end entry")
 
-    def _table_entry(self, entry: list[Any]) -> None:
-        tag = entry[0]
-        if tag == "k":
-            if len(entry) != 2 or type(entry[1]) is not str:
-                raise ValueError("a key entry holds one string")
-            self._keys.append(entry[1])
-        elif tag == "v":
-            if len(entry) != 2:
-                raise ValueError("a value entry holds one element")
-            self._values.append(self._decode(entry[1], []))
-        elif tag == "s":
-            if len(entry) != 4:
-                raise ValueError("a step entry holds user, source and timestamp")
-            local: list[Any] = []
-            user, source, timestamp = (self._decode(item, local) for item in entry[1:])
-            if type(user) is not str or type(source) is not str or type(timestamp) not in (float, int, str):
-                raise ValueError("a step is a user string, a source string and a timestamp")
-            self._steps.append(Step(user, source, timestamp))
-        elif tag == "h":
-            step = None if entry[1] is None else self._steps[_number(entry[1])]
-            self._shapes.append((step, tuple(self._keys[_number(k)] for k in entry[2])))
-        elif tag == "l":
-            self._layers.append(self._decode_layer(entry[1:], [], None))
-        else:
-            raise ValueError(f"unknown entry tag {tag!r}")
+    def _start_segment(self, offset: int, line_number: int) -> _Tables:
+        self._segment_offsets.append(offset)
+        self._segment_lines.append(line_number)
+        return _Tables()
 
-    # -- decoding -----------------------------------------------------------------------------------------
+    # -- rebuilding records -------------------------------------------------------------------------------
 
-    def _decode(self, element: Any, local: list[Any]) -> Any:
-        kind = type(element)
-        if kind is int:
-            if element >= 0:
-                return self._values[element]
-            if -element > len(local):
-                raise ValueError(f"reference {element} points to no earlier value of the entry")
-            return local[-element - 1]
-        if kind is str:
-            local.append(element)
-            return element
-        if kind is list:
-            if len(element) != 1:
-                raise ValueError("an inline literal is a one-item list")
-            local.append(element[0])
-            return element[0]
-        if kind is dict and len(element) == 1:
-            result: Any
-            if "d" in element:
-                shape, *items = element["d"]
-                keys = self._shapes[_number(shape)][1]
-                if len(keys) != len(items):
-                    raise ValueError(f"a dict of shape {shape} needs {len(keys)} values, has {len(items)}")
-                result = {key: self._decode(item, local) for key, item in zip(keys, items)}
-                local.append(result)
-                return result
-            if "l" in element:
-                result = [self._decode(item, local) for item in element["l"]]
-                local.append(result)
-                return result
-        raise ValueError(f"not an element: {element!r}")
+    def _segment_records(self, segment: int, wanted: set[int] | None) -> Iterator[tuple[int, Record]]:
+        """(byte offset, record) of the records of ``segment`` whose offsets are ``wanted`` (all if None), in
+        file order, reading the segment's tables from its start as far as needed."""
+        last = None if wanted is None else max(wanted)
+        with open(self.path, "rb") as handle, open(self.path, "rb") as attached:
+            offset = self._segment_offsets[segment]
+            line_number = self._segment_lines[segment]
+            handle.seek(offset)
+            tables = _Tables()
+            try:
+                for line in handle:
+                    line_offset, offset = offset, offset + len(line)
+                    if line.startswith(b'["r",'):
+                        if wanted is None or line_offset in wanted:
+                            yield line_offset, tables.record(json.loads(line.rstrip(b",\n")), attached)
+                        if line_offset == last:
+                            return
+                    elif line.startswith(b'["a",'):
+                        tables.attached_lines.append((line_offset, line_number))
+                    elif line.startswith((b'["segment"]', b'["end",')):
+                        return
+                    else:
+                        tables.entry(json.loads(line.rstrip(b",\n")))
+                    line_number += 1
+            except _LineError as error:
+                raise AuditTrailError(f"line {error.line_number}: {error}", path=self.path) from None
+            except (ValueError, TypeError, IndexError, KeyError) as error:
+                raise AuditTrailError(f"line {line_number}: malformed entry ({type(error).__name__}: {error})",
+                                      path=self.path) from None
 
-    def _decode_layer(self, items: list[Any], local: list[Any], handle: BinaryIO | None) -> Layer:
-        step, keys = self._shapes[_number(items[0])]
-        if step is None:
-            raise ValueError(f"shape {items[0]} has no step")
-        if len(keys) != len(items) - 1:
-            raise ValueError(f"a layer of shape {items[0]} needs {len(keys)} values, has {len(items) - 1}")
-        data: dict[str, Any] = {}
-        for key, item in zip(keys, items[1:]):
-            if type(item) is dict and "r" in item:
-                if handle is None:
-                    raise ValueError("a layer entry cannot attach a record")
-                data[key] = self._attached_record(_number(item["r"]), handle)
-            else:
-                data[key] = self._decode(item, local)
-        return Layer(step, data)
-
-    def _record_from_line(self, handle: BinaryIO, offset: int, line_number: int) -> Record:
-        handle.seek(offset)
-        try:
-            entry = json.loads(handle.readline().rstrip(b",\n"))
-            local: list[Any] = []
-            layers = []
-            # entry[1] of an "r" entry, the id element, was read when the file was loaded.
-            for item in entry[2:] if entry[0] == "r" else entry[1:]:
-                if type(item) is int:
-                    layers.append(self._layers[_number(item)])
-                else:
-                    layers.append(self._decode_layer(item, local, handle))
-            return Record.from_layers(layers)
-        except AuditTrailError:
-            raise
-        except (ValueError, TypeError, IndexError, KeyError) as error:
-            raise AuditTrailError(
-                f"line {line_number}: malformed record ({type(error).__name__}: {error})", path=self.path
-            ) from None
-
-    def _attached_record(self, number: int, handle: BinaryIO) -> Record:
-        record = self._attached_cache.get(number)
-        if record is None:
-            record = self._attached_cache[number] = self._record_from_line(handle, *self._attached_lines[number])
-        return record
+    def _segment_of(self, number: int) -> int:
+        return bisect_right(self._segment_offsets, self._record_offsets[number]) - 1
 
     # -- public reading -----------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._record_lines)
+        return len(self._record_offsets)
 
     def ids(self) -> list[Any]:
         """The first id-key value of the records, each once, in file order."""
@@ -717,17 +783,16 @@ class AuditTrail:
 
     def records(self) -> Iterator[Record]:
         """Every message record, in file order."""
-        with open(self.path, "rb") as handle:
-            for offset, line_number in self._record_lines:
-                yield self._record_from_line(handle, offset, line_number)
+        for segment in range(len(self._segment_offsets)):
+            for _, record in self._segment_records(segment, None):
+                yield record
 
     def records_for(self, uid: Any) -> list[Record]:
         """The records whose id key first took the value ``uid``, in file order (empty if there are none)."""
-        numbers = self._index.get(uid)
-        if not numbers:
-            return []
-        with open(self.path, "rb") as handle:
-            return [self._record_from_line(handle, *self._record_lines[n]) for n in numbers]
+        by_segment: dict[int, set[int]] = {}
+        for number in self._index.get(uid, ()):
+            by_segment.setdefault(self._segment_of(number), set()).add(self._record_offsets[number])
+        return [record for segment, wanted in by_segment.items() for _, record in self._segment_records(segment, wanted)]
 
     def explain(self, uid: Any, key: str) -> str:
         """A readable history of ``key`` in the records of ``uid``.
