@@ -420,3 +420,12 @@ def test_a_bad_record_is_named_by_its_number_in_the_file_and_its_uid(tmp_path):
         encode_segment([good[1], bad], id_key="uid")
     with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1: expected a Record, found dict$"):
         encode_segment([good[1], {"uid": "x"}], id_key="uid", target="chunk.json")  # type: ignore[list-item]
+
+
+def test_a_long_stream_of_records_is_written_in_segments(people, tmp_path):
+    """write_audit_trail cuts a long stream into segments of a bounded number of records, each read back."""
+    path = tmp_path / "traced_data.json"
+    written = [m for messages in people[:7] for m in messages]
+    write_audit_trail(path, iter(written), records_per_segment=6)
+    assert len(segments_of(path)) == 4
+    assert list(AuditTrail.load(path).records()) == written

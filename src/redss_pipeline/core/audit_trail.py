@@ -88,6 +88,7 @@ import secrets
 from array import array
 from bisect import bisect_right
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, NoReturn
 
@@ -102,6 +103,10 @@ __all__ = [
 FORMAT_NAME = "redss-audit-trail"
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
+
+# How many records write_audit_trail puts in a segment (stage 3 writes one segment per chunk of respondents,
+# about as many messages).
+RECORDS_PER_SEGMENT = 5_000
 
 # How many recent labels are remembered per place (shape and key) of a segment's layers.
 _RECENT_PER_PLACE = 4
@@ -143,17 +148,21 @@ def encode_segment(records: Iterable[Record], *, id_key: str = "uid", target: st
     return _SegmentEncoder(id_key).encode(records, target, first_record)
 
 
-def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *, id_key: str = "uid") -> None:
-    """Writes ``records`` (any iterable, consumed once) to ``path`` as one segment, atomically: a temporary
-    file beside it replaces it only once everything is written."""
+def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *, id_key: str = "uid",
+                      records_per_segment: int = RECORDS_PER_SEGMENT) -> None:
+    """Writes ``records`` (any iterable, consumed once, so a generator keeps memory flat) to ``path`` in
+    segments of ``records_per_segment`` records, atomically: a temporary file beside it replaces it only once
+    everything is written."""
     path = Path(path)
+    records = iter(records)
     # A new name opened exclusively (not mkstemp, which makes the file private): the file gets the
     # permissions the user's umask gives any output.
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(temporary, "xb") as handle:
             with AuditTrailWriter(handle, id_key=id_key, target=str(path)) as trail:
-                trail.add(records)
+                while batch := list(islice(records, records_per_segment)):
+                    trail.add(batch)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
