@@ -86,11 +86,11 @@ import json
 import os
 import secrets
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, NoReturn
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, NoReturn, Sequence
 
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.records import Layer, Record, Step
@@ -666,6 +666,8 @@ class AuditTrail:
         self._record_offsets = array("q")  # byte offset of each record's line
         self._record_lines = array("q")  # and its line number
         self._index: dict[Any, list[int]] = {}
+        # The tables of a version-1 file, whose one segment is the whole file, kept from loading it.
+        self._whole_file: _Tables | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "AuditTrail":
@@ -705,6 +707,8 @@ class AuditTrail:
             line_offset, offset = offset, offset + len(line)
             if ended:
                 if line.rstrip(b"\n") == b"]" and not handle.read(1):
+                    if trail.version == 1:
+                        trail._whole_file = tables
                     return trail
                 fail(line_number, "unexpected content after the end entry")
             try:
@@ -717,7 +721,7 @@ class AuditTrail:
                     if first_id is None or type(first_id) in (str, int, float, bool):
                         trail._index.setdefault(first_id, []).append(number)
                 elif line.startswith(b'["a",') and tables is not None:
-                    pass  # read when a record refers to it
+                    tables.attached_lines.append((line_offset, line_number))  # read when a record refers to it
                 else:
                     entry = _parse(line, line_number, fail)
                     if type(entry) is not list or not entry:
@@ -748,38 +752,53 @@ class AuditTrail:
 
     # -- rebuilding records -------------------------------------------------------------------------------
 
-    def _segment_records(self, segment: int, wanted: set[int] | None) -> Iterator[tuple[int, Record]]:
-        """(byte offset, record) of the records of ``segment`` whose offsets are ``wanted`` (all if None), in
-        file order, reading the segment's tables from its start as far as needed."""
-        last = None if wanted is None else max(wanted)
-        with open(self.path, "rb") as handle, open(self.path, "rb") as attached:
-            offset = self._segment_offsets[segment]
-            line_number = self._segment_lines[segment]
-            handle.seek(offset)
-            tables = _Tables()
+    def _segment_records(self, segment: int, numbers: Sequence[int]) -> Iterator[Record]:
+        """The records ``numbers`` (ascending) of ``segment``, rebuilt with the segment's tables."""
+        if not numbers:
+            return
+        line_number = self._segment_lines[segment]
+        with open(self.path, "rb") as handle:
             try:
-                for line in handle:
-                    line_offset, offset = offset, offset + len(line)
-                    if line.startswith(b'["r",'):
-                        if wanted is None or line_offset in wanted:
-                            yield line_offset, tables.record(json.loads(line.rstrip(b",\n")), attached)
-                        if line_offset == last:
-                            return
-                    elif line.startswith(b'["a",'):
-                        tables.attached_lines.append((line_offset, line_number))
-                    elif line.startswith((b'["segment"]', b'["end",')):
-                        return
-                    else:
-                        tables.entry(json.loads(line.rstrip(b",\n")))
-                    line_number += 1
+                tables = self._tables(segment, handle, self._record_offsets[numbers[-1]])
+                for number in numbers:
+                    handle.seek(self._record_offsets[number])
+                    line_number = self._record_lines[number]
+                    entry = json.loads(handle.readline().rstrip(b",\n"))
+                    yield tables.record(entry, handle)
             except _LineError as error:
                 raise AuditTrailError(f"line {error.line_number}: {error}", path=self.path) from None
             except (ValueError, TypeError, IndexError, KeyError) as error:
-                raise AuditTrailError(f"line {line_number}: malformed entry ({type(error).__name__}: {error})",
+                raise AuditTrailError(f"line {line_number}: malformed record ({type(error).__name__}: {error})",
                                       path=self.path) from None
 
-    def _segment_of(self, number: int) -> int:
-        return bisect_right(self._segment_offsets, self._record_offsets[number]) - 1
+    def _tables(self, segment: int, handle: BinaryIO, stop: int) -> _Tables:
+        """The tables of ``segment`` as far as the byte offset ``stop``, read from the file again (those of a
+        version-1 file were kept from loading it)."""
+        if self._whole_file is not None:
+            return self._whole_file
+        tables = _Tables()
+        offset = self._segment_offsets[segment]
+        line_number = self._segment_lines[segment]
+        handle.seek(offset)
+        while offset < stop:
+            line = handle.readline()
+            if line.startswith(b'["a",'):
+                tables.attached_lines.append((offset, line_number))
+            elif not line.startswith(b'["r",'):
+                try:
+                    tables.entry(json.loads(line.rstrip(b",\n")))
+                except (ValueError, TypeError, IndexError, KeyError) as error:
+                    raise _LineError(line_number, f"malformed entry ({type(error).__name__}: {error})") from None
+            offset += len(line)
+            line_number += 1
+        return tables
+
+    def _segment_numbers(self, segment: int) -> range:
+        """The numbers of the records in ``segment``."""
+        offsets = self._record_offsets
+        end = self._segment_offsets[segment + 1] if segment + 1 < len(self._segment_offsets) else None
+        return range(bisect_left(offsets, self._segment_offsets[segment]),
+                     len(offsets) if end is None else bisect_left(offsets, end))
 
     # -- public reading -----------------------------------------------------------------------------------
 
@@ -793,15 +812,15 @@ class AuditTrail:
     def records(self) -> Iterator[Record]:
         """Every message record, in file order."""
         for segment in range(len(self._segment_offsets)):
-            for _, record in self._segment_records(segment, None):
-                yield record
+            yield from self._segment_records(segment, self._segment_numbers(segment))
 
     def records_for(self, uid: Any) -> list[Record]:
         """The records whose id key first took the value ``uid``, in file order (empty if there are none)."""
-        by_segment: dict[int, set[int]] = {}
+        by_segment: dict[int, list[int]] = {}
         for number in self._index.get(uid, ()):
-            by_segment.setdefault(self._segment_of(number), set()).add(self._record_offsets[number])
-        return [record for segment, wanted in by_segment.items() for _, record in self._segment_records(segment, wanted)]
+            segment = bisect_right(self._segment_offsets, self._record_offsets[number]) - 1
+            by_segment.setdefault(segment, []).append(number)
+        return [record for segment, numbers in by_segment.items() for record in self._segment_records(segment, numbers)]
 
     def explain(self, uid: Any, key: str) -> str:
         """A readable history of ``key`` in the records of ``uid``.
