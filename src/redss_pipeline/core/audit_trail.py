@@ -653,7 +653,8 @@ class AuditTrail:
     Loading reads the file once and keeps 16 bytes per record (its place in the file) and the index from
     first id values to record numbers; a segment's tables are read again, up to the records asked for, when
     records are rebuilt from it, so memory follows one segment (a chunk of respondents), not the file. A
-    version-1 file is one segment.
+    version-1 file is one segment, whose tables are kept from loading it (a few hundred megabytes for a
+    million records).
     """
 
     def __init__(self, path: Path, id_key: str, version: int):
