@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from redss_pipeline.core.audit_trail import AuditTrailWriter
+from redss_pipeline.core.audit_trail import AuditTrailSegment, AuditTrailWriter, encode_segment
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.labels import code_ids
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
@@ -133,7 +133,7 @@ class ChunkOutcome:
     ``message_lines`` hold each kept message's position with its ``csap_mes.csv`` line and its ``csap_prod.csv``
     line (None when the radio team does not see it); ``individual_lines`` each individual's ``csap_ind.csv`` line
     with the position that orders it. The Coda entries and ICR candidates are rows for the run's scratch
-    database, and ``trail`` the finished message records for the audit trail.
+    database, and ``trail`` the finished message records encoded as audit trail segments, one per chunk.
     """
 
     message_lines: list[tuple[int, tuple[str, str | None]]] = field(default_factory=list)
@@ -141,7 +141,7 @@ class ChunkOutcome:
     rqa_coda: list[list[list[tuple[Any, ...]]]] = field(default_factory=list)  # per chunk, per file
     survey_coda: list[list[list[tuple[Any, ...]]]] = field(default_factory=list)
     icr: list[tuple[Any, ...]] = field(default_factory=list)
-    trail: list[Record] = field(default_factory=list)
+    trail: list[AuditTrailSegment] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # see ChunkRunner.counts
     show_counts: Counter[int] = field(default_factory=Counter)  # show id -> messages after the corrections
     coded_counts: dict[str, list[int]] = field(default_factory=dict)  # Coda dataset -> [exported, NR]
@@ -199,8 +199,8 @@ class ChunkRunner:
             self._messages.add(position, lines)
         for position, line in outcome.individual_lines:
             self._individuals.add(position, line)
-        with self._times.step("audit trail"):
-            self._trail.add(outcome.trail)
+        for segment in outcome.trail:
+            self._trail.write(segment)
         self.counts.update(outcome.counts)
         self.show_counts.update(outcome.show_counts)
         for name, (exported, nr) in outcome.coded_counts.items():
@@ -298,7 +298,9 @@ class ChunkRunner:
                 outcome.message_lines.append((position, (line(self._analysis_row(message)), production)))
             for position, individual in individuals:
                 outcome.individual_lines.append((position, line(self._analysis_row(individual))))
-        outcome.trail += messages
+        with step("audit trail"):
+            # Numbered within the segment in an error, so the error is the same whichever process encodes it.
+            outcome.trail.append(encode_segment(messages, id_key=self._trail.id_key, target=self._trail.target))
 
     def _count_coded(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
         """Per Coda dataset: how many messages hold a code, and how many are NR (see :func:`_coded_datasets`)."""
