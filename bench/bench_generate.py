@@ -2,6 +2,7 @@
 """Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages, in two data shapes.
 
 Usage: bench/bench_generate.py [--messages N [N ...]] [--shape project|2019 ...] [--keep DIR] [--root DIR ...]
+       [--workers N]
 
 Shapes: ``project`` makes a data root from the bundled synthetic CSAP workspace (realistic answers, noise,
 corrections, repeated surveys): a base workspace is generated once and its contacts are replicated under new
@@ -10,10 +11,12 @@ table is filled, as stage 2 would. ``2019`` uses bench/make_2019_root.py, an ind
 the 2019 files (demographic surveys for most people, py/state records, coded files). ``--root`` benchmarks
 existing data roots instead (their Outputs/ are replaced).
 
-Stage 3 runs in a fresh process (so the peak memory is its own). Reported per run: wall time, CPU time (user +
-system of the child), peak resident memory, messages, traced_data.json bytes per message, the wall and CPU
-time of each step, and how much each step raised the peak memory (the steps during which the peak grew, and by
-how much); the CPU of stage 3 without its last step, the analysis report, is shown apart. Data-root
+Stage 3 runs in a fresh process (so the peak memory is its own), with its worker processes (``--workers``).
+Reported per run: wall time, CPU time (user + system of stage 3 and its workers), peak memory (the largest
+summed proportional set size of stage 3 and its workers, and the peak of stage 3's own process), messages,
+traced_data.json bytes per message, the time of each step (summed over the workers, so with several workers
+the steps add up to more than the wall time), and how much each step raised the peak memory of stage 3's own
+process (the steps during which the peak grew, and by how much); the CPU of stage 3 without its last step, the analysis report, is shown apart. Data-root
 preparation is not timed.
 """
 
@@ -26,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -81,8 +85,13 @@ def make_data_root(root: Path, messages: int, *, seed: int = 1) -> None:
         write_traced_data_file(data_root.raw_file(flow.name), built.records)
 
 
-def run_stage3(root: Path) -> dict:
-    """Runs stage 3 in a child process; returns its wall time, peak memory and counts."""
+def run_stage3(root: Path, workers: int | None) -> dict:
+    """Runs stage 3 in a child process; returns its wall time, CPU time, peak memory and counts.
+
+    CPU time counts the worker processes too (they are waited for, so they are in RUSAGE_CHILDREN). The peak
+    memory is sampled from outside: the largest sum, over stage 3's process and its workers, of the
+    proportional set size (Pss, /proc/<pid>/smaps_rollup), so pages a worker shares with the process that
+    forked it count once. The stage's own process peak (VmHWM) is reported beside it."""
     code = (
         "import json, resource, sys, time\n"
         "from redss_pipeline.core.config import load_config\n"
@@ -90,17 +99,65 @@ def run_stage3(root: Path) -> dict:
         "from redss_pipeline.generate.runner import peak_memory_mib\n"
         "from redss_pipeline.core.run_context import RunContext\n"
         "t = time.perf_counter()\n"
-        "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr)\n"
-        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': u.ru_utime + u.ru_stime, 'peak_mib': peak_memory_mib(),"
+        "workers = int(sys.argv[2]) if sys.argv[2] else None\n"
+        "s = run_generate(config=load_config(), data_root=sys.argv[1], run=RunContext.now('bench@example.org'), progress=sys.stderr, workers=workers)\n"
+        "u, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime,"
+        " 'own_peak_mib': peak_memory_mib(),"
         " 'messages': s.counts['messages'], 'people': s.counts['people'], 'steps': s.step_seconds, 'step_cpu': s.step_cpu_seconds,"
         " 'step_peak_rise': s.step_peak_rise_mib}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT / "src")))
-    if result.returncode != 0:
-        raise SystemExit(f"stage 3 failed:\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    stage = subprocess.Popen([sys.executable, "-c", code, str(root), str(workers or "")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT / "src")))
+    sampler = _TreeMemory(stage.pid)
+    sampler.start()
+    stdout, stderr = stage.communicate()
+    sampler.stop()
+    if stage.returncode != 0:
+        raise SystemExit(f"stage 3 failed:\n{stderr}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_mib"] = max(sampler.peak_mib, result["own_peak_mib"])
+    return result
+
+
+class _TreeMemory(threading.Thread):
+    """Samples, a few times a second, the summed Pss of a process and all its descendants; keeps the largest."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self._pid, self._interval = pid, interval
+        self._stopped = threading.Event()
+        self.peak_mib = 0.0
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            self.peak_mib = max(self.peak_mib, sum(_pss_kib(pid) for pid in _tree(self._pid)) / 1024)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+
+
+def _tree(pid: int) -> list[int]:
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        try:
+            pending += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:  # the process ended meanwhile
+            pass
+    return pids
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:  # ended meanwhile
+        pass
+    return 0
 
 
 def make_2019_root(root: Path, messages: int) -> None:
@@ -111,8 +168,8 @@ def make_2019_root(root: Path, messages: int) -> None:
     make_2019_root.make_root(root, messages, seed=2019)
 
 
-def bench(root: Path) -> dict:
-    result = run_stage3(root)
+def bench(root: Path, workers: int | None) -> dict:
+    result = run_stage3(root, workers)
     result["trail_bytes"] = (root / "Outputs" / "traced_data.json").stat().st_size
     return result
 
@@ -123,11 +180,12 @@ def main() -> None:
     parser.add_argument("--shape", choices=["project", "2019"], nargs="+", default=["project", "2019"])
     parser.add_argument("--keep", type=Path, help="keep the data roots under this folder")
     parser.add_argument("--root", type=Path, nargs="+", help="benchmark these existing data roots instead")
+    parser.add_argument("--workers", type=int, help="stage 3's --workers (default: its own default)")
     args = parser.parse_args()
     rows = []
     if args.root:
         for root in args.root:
-            rows.append((root.name, bench(root)))
+            rows.append((root.name, bench(root, args.workers)))
             _print_run(*rows[-1])
     else:
         for shape in args.shape:
@@ -135,22 +193,23 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     root = (args.keep / f"bench-{shape}-{n}") if args.keep else Path(tmp) / "root"
                     (make_data_root if shape == "project" else make_2019_root)(root, n)
-                    rows.append((f"{shape} {n:,}", bench(root)))
+                    rows.append((f"{shape} {n:,}", bench(root, args.workers)))
                     _print_run(*rows[-1])
     print("\nstage 3 benchmark (this machine)")
     print(f"{'data root':>22} {'messages':>10} {'wall s':>8} {'CPU s':>8} {'w/o analysis':>13} {'peak MiB':>9} "
-          f"{'trail B/msg':>12}")
+          f"{'own MiB':>8} {'trail B/msg':>12}")
     for name, result in rows:
         m = result["messages"]
         core = result["cpu"] - result["step_cpu"].get("analysis", 0.0)
         print(f"{name:>22} {m:>10,} {result['seconds']:>8.1f} {result['cpu']:>8.1f} {core:>13.1f} {result['peak_mib']:>9.0f} "
-              f"{result['trail_bytes'] / m:>12.0f}")
+              f"{result['own_peak_mib']:>8.0f} {result['trail_bytes'] / m:>12.0f}")
 
 
 def _print_run(name: str, result: dict) -> None:
     m = result["messages"]
     print(f"{name}: {m:,} messages, {result['seconds']:.1f} s wall, {result['cpu']:.1f} s CPU, "
-          f"{result['peak_mib']:.0f} MiB peak, {result['trail_bytes'] / m:.0f} B/message in traced_data.json", flush=True)
+          f"{result['peak_mib']:.0f} MiB peak "
+          f"(its own process {result['own_peak_mib']:.0f} MiB), {result['trail_bytes'] / m:.0f} B/message in traced_data.json", flush=True)
     print("  time per step (wall/CPU): " + ", ".join(f"{name} {s:.1f}/{result['step_cpu'][name]:.1f} s"
                                                    for name, s in result["steps"].items()), flush=True)
     rises = sorted(result["step_peak_rise"].items(), key=lambda item: -item[1])
