@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 3 in the project's Docker image.
-# Usage: docker-run-generate.sh [--drive-upload <credentials-url> <drive-upload-dir>] [--profile-cpu <file>] <user> <data-root>
+# Usage: docker-run-generate.sh [--drive-upload <credentials-url> <drive-upload-dir>] [--profile-cpu <file>] [--workers N] <user> <data-root>
 # A local service-account key file is mounted read-only; a gs:// URL is downloaded inside the container with
 # the Google credentials named by GOOGLE_APPLICATION_CREDENTIALS (mounted read-only) when set.
 set -euo pipefail
@@ -8,7 +8,7 @@ PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 
-usage="usage: docker-run-generate.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] [--profile-cpu <profile-output-file>] <user> <data-root>"
+usage="usage: docker-run-generate.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] [--profile-cpu <profile-output-file>] [--workers N] <user> <data-root>"
 options=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -26,6 +26,9 @@ while [ $# -gt 0 ]; do
             docker_mount_dir "$profile_dir" /run/profile
             DOCKER_ARGS+=(--cap-add SYS_PTRACE)
             options+=(--profile-cpu "/run/profile/$(basename "$2")"); shift 2 ;;
+        --workers)
+            [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+            options+=(--workers "$2"); shift 2 ;;
         --verbose) options+=("$1"); shift ;;
         --) shift; break ;;
         -*) echo "$usage" >&2; exit 2 ;;

@@ -2,14 +2,22 @@
 gathered in small accumulators.
 
 Every step of 7.2 - 7.7 reads one message or one respondent's messages, so :class:`ChunkRunner` runs all of
-them on the records of a few thousand respondents (a :class:`~redss_pipeline.generate.respondents.Chunk`),
-hands the finished message records to the audit trail and the rows to the output sinks, and lets the records
-go. Memory then depends on the chunk size, not on the size of the data root. Only the fold (7.7.6) needs all
-of a respondent's messages; a respondent with more messages than a chunk holds comes in chunks of their own
-(``chunk.continues`` until their last), folded piece by piece
-(:class:`~redss_pipeline.generate.individuals.SplitRespondent`). So a chunk may hold part of one respondent: a
-new step that groups messages by respondent must fold piece by piece in the same way. What spans respondents is
-kept apart, in objects that live for the run:
+them on the records of a few thousand respondents (a :class:`~redss_pipeline.generate.respondents.Chunk`) and
+lets the records go once it has rendered their CSV lines and encoded their audit-trail segment. Memory then
+depends on the chunk size, not on the size of the data root. Only the fold (7.7.6) needs all of a respondent's
+messages; a respondent with more messages than a chunk holds comes in chunks of their own (``chunk.continues``
+until their last), folded piece by piece (:class:`~redss_pipeline.generate.individuals.SplitRespondent`). So a
+chunk may hold part of one respondent: a new step that groups messages by respondent must fold piece by piece in
+the same way.
+
+The work is split in two so that it can be shared among processes:
+
+- :meth:`ChunkRunner.process` turns a span of respondents into a :class:`ChunkOutcome` of plain values
+  (rendered lines, Coda entries, ICR candidates, audit-trail segments, counts); it writes no file and no
+  database, so it may run in a worker process (:mod:`~redss_pipeline.generate.workers`);
+- :meth:`ChunkRunner.keep` adds an outcome to the run, in the run's own process, span after span in order.
+
+What spans respondents is kept apart, in objects that live for the run and are fed by :meth:`~ChunkRunner.keep`:
 
 - the Coda files' messages (:class:`~redss_pipeline.generate.show_messages.RqaCodaExport`,
   :class:`~redss_pipeline.generate.survey_autocode.SurveyCodaExport`): one entry per distinct text, the
@@ -20,11 +28,14 @@ kept apart, in objects that live for the run:
   both grow with the data, so they wait in the run's scratch database
   (:class:`~redss_pipeline.core.scratch_database.ScratchDatabase`, a temporary SQLite file), one transaction
   per chunk and accumulator;
-- the rows of ``csap_mes.csv`` and ``csap_prod.csv`` by message position, and those of ``csap_ind.csv`` in
+- the lines of ``csap_mes.csv`` and ``csap_prod.csv`` by message position, and those of ``csap_ind.csv`` in
   respondent order (:class:`~redss_pipeline.generate.ordered_rows.OrderedRows`, spilling to disk when large);
-- the counts the progress lines report, and the time spent in each step (:class:`StepTimes`).
+- the audit trail, to which the segments are appended (:class:`~redss_pipeline.core.audit_trail.AuditTrailWriter`);
+- the counts the progress lines report, and the time spent in each step (:class:`StepTimes`, summed over the
+  processes).
 
-The coded Coda files and the UUID table are read-only look-ups opened once by the caller.
+The coded Coda files are read-only look-ups opened once by the caller; the UUID table is opened by each process
+that runs :meth:`~ChunkRunner.process`.
 """
 
 from __future__ import annotations
