@@ -1,12 +1,17 @@
-"""Worker processes for stage 3 (generate/workers.py): results come back in task order whatever order the
-workers finish in, a failure is the error of the first failing task, as in one process, and a worker that dies
-is an error naming its exit status."""
+"""Worker processes for stage 3 (generate/workers.py): parts come back in task order whatever order the
+workers finish in, a failure is the error of the first failing task, as in one process, a worker that dies (even
+half way through sending) is an error naming its exit status, and workers whose run is killed end."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
+from pathlib import Path
 from contextlib import contextmanager
 
 import pytest
@@ -20,16 +25,18 @@ def _work(function):
     yield function
 
 
-def _slow_first(task: int) -> tuple[int, int]:
-    time.sleep(0.3 if task % 3 == 0 else 0.0)  # some tasks finish long after the ones handed out after them
-    return task, os.getpid()
+def _slow_first(task: int):
+    # Task t has t % 4 parts; some tasks finish long after the ones handed out after them.
+    for part in range(task % 4):
+        time.sleep(0.3 if task % 3 == 0 else 0.0)
+        yield task, part, os.getpid()
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_results_come_in_task_order(workers):
+def test_parts_come_in_task_order(workers):
     results = list(in_order(range(10), lambda: _work(_slow_first), workers=workers))
-    assert [task for task, _ in results] == list(range(10))
-    processes = {pid for _, pid in results}
+    assert [(task, part) for task, part, _ in results] == [(t, p) for t in range(10) for p in range(t % 4)]
+    processes = {pid for _, _, pid in results}
     assert (processes == {os.getpid()}) if workers == 1 else (os.getpid() not in processes and len(processes) > 1)
 
 
@@ -39,7 +46,7 @@ def _fails_on_4_and_7(task: int) -> int:
     if task == 4:
         time.sleep(0.5)  # task 7 fails first in time
         raise RawDataError("the earlier failure", path="Raw Data/x.json", record=task, field="sent_on")
-    return task
+    yield task
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -58,7 +65,7 @@ def test_the_first_failing_task_in_order_raises_its_own_error(workers):
 def _killed_on_2(task: int) -> int:
     if task == 2:
         os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
-    return task
+    yield task
 
 
 def test_a_worker_that_dies_is_an_error_naming_its_exit_status():
@@ -76,3 +83,70 @@ def _cannot_start():
 def test_a_worker_that_cannot_set_up_its_work_stops_the_run_with_that_error():
     with pytest.raises(RawDataError, match="UUIDs/phone_uuid_table.sqlite: cannot open the table"):
         list(in_order(range(5), _cannot_start, workers=2))
+
+
+def _killed_while_sending(task: int):
+    if task == 1:
+        # Killed half a second into sending 8 MB, while the run is busy with task 0's part and reads nothing.
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        yield b"x" * 8_000_000
+    else:
+        yield task
+
+
+def test_a_worker_killed_half_way_through_sending_is_an_error_not_a_hang():
+    def give_up(*_):
+        raise AssertionError("the run hung on the dead worker's half-sent part")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(30)
+    try:
+        with pytest.raises(WorkerError, match=r"stage-3 worker process stage-3-worker-\d stopped unexpectedly "
+                                              r"\(exit status -9\)"):
+            for _ in in_order(range(4), lambda: _work(_killed_while_sending), workers=2):
+                time.sleep(1.0)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in state  # ended, waiting to be reaped by whoever adopted it
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_workers_end_when_the_run_is_killed(tmp_path):
+    # The run (a process of its own here) prints its workers' process ids, then is killed as by `kill -9`:
+    # nothing tells the workers, which must notice and end, so they do not hold the data root's lock forever.
+    script = textwrap.dedent("""
+        import os, signal, sys, time
+        from contextlib import contextmanager
+        from redss_pipeline.generate.workers import in_order
+
+        def slow(task):
+            time.sleep(0.2)
+            yield os.getpid()
+
+        @contextmanager
+        def start():
+            yield slow
+
+        seen = set()
+        for pid in in_order(range(1000), start, workers=2):
+            seen.add(pid)
+            if len(seen) == 2:
+                print(*seen, flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    workers = [int(pid) for pid in run.stdout.split()]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in workers)

@@ -138,26 +138,27 @@ def peak_memory_mib() -> float:
 
 @dataclass
 class ChunkOutcome:
-    """What the chunks of one span of respondents give the run: everything the run keeps of them, and nothing
-    else (the records themselves are let go). Plain values only, so a worker process can send it.
+    """What one chunk of respondents gives the run: everything the run keeps of it, and nothing else (the
+    records themselves are let go). Plain values only, so a worker process can send it.
 
     ``message_lines`` hold each kept message's position with its ``csap_mes.csv`` line and its ``csap_prod.csv``
     line (None when the radio team does not see it); ``individual_lines`` each individual's ``csap_ind.csv`` line
-    with the position that orders it. The Coda entries and ICR candidates are rows for the run's scratch
-    database, and ``trail`` the finished message records encoded as audit trail segments, one per chunk.
+    with the position that orders it. The Coda entries (per file) and ICR candidates are rows for the run's
+    scratch database, and ``trail`` the chunk's finished message records as one audit-trail segment.
     """
 
     message_lines: list[tuple[int, tuple[str, str | None]]] = field(default_factory=list)
     individual_lines: list[tuple[int, str]] = field(default_factory=list)
-    rqa_coda: list[list[list[tuple[Any, ...]]]] = field(default_factory=list)  # per chunk, per file
-    survey_coda: list[list[list[tuple[Any, ...]]]] = field(default_factory=list)
+    rqa_coda: list[list[tuple[Any, ...]]] = field(default_factory=list)  # per file
+    survey_coda: list[list[tuple[Any, ...]]] = field(default_factory=list)
     icr: list[tuple[Any, ...]] = field(default_factory=list)
-    trail: list[AuditTrailSegment] = field(default_factory=list)
+    trail: AuditTrailSegment = AuditTrailSegment(b"", 0)
     counts: Counter[str] = field(default_factory=Counter)  # see ChunkRunner.counts
     show_counts: Counter[int] = field(default_factory=Counter)  # show id -> messages after the corrections
     coded_counts: dict[str, list[int]] = field(default_factory=dict)  # Coda dataset -> [exported, NR]
     phone_numbers_redacted: int = 0
     times: StepTimes = field(default_factory=StepTimes)
+    respondents_done: int | None = None  # on a span's last chunk: how many respondents are done with it
 
 
 class ChunkRunner:
@@ -199,19 +200,16 @@ class ChunkRunner:
         self._datasets = _coded_datasets(config)
 
     def keep(self, outcome: ChunkOutcome) -> None:
-        """Adds a span's outcome to the run: its rows to the sinks, its Coda entries and ICR candidates to the
-        scratch database, its records to the audit trail, its counts and step times to the run's."""
-        for entries in outcome.rqa_coda:
-            self.rqa_coda.store(entries)
-        for entries in outcome.survey_coda:
-            self.survey_coda.store(entries)
+        """Adds a chunk's outcome to the run: its lines to the sinks, its Coda entries and ICR candidates to the
+        scratch database, its segment to the audit trail, its counts and step times to the run's."""
+        self.rqa_coda.store(outcome.rqa_coda)
+        self.survey_coda.store(outcome.survey_coda)
         self.icr.store(outcome.icr)
         for position, lines in outcome.message_lines:
             self._messages.add(position, lines)
         for position, line in outcome.individual_lines:
             self._individuals.add(position, line)
-        for segment in outcome.trail:
-            self._trail.write(segment)
+        self._trail.write(outcome.trail)
         self.counts.update(outcome.counts)
         self.show_counts.update(outcome.show_counts)
         for name, (exported, nr) in outcome.coded_counts.items():
@@ -221,23 +219,26 @@ class ChunkRunner:
         self.phone_numbers_redacted += outcome.phone_numbers_redacted
         self._times.add(outcome.times)
 
-    def process(self, span: Span, uuid_table: UuidTable) -> ChunkOutcome:
-        """All of stage 3's per-respondent work on the respondents of ``span``; ``uuid_table`` is opened by
-        the process running this (an SQLite connection belongs to one process)."""
-        outcome = ChunkOutcome()
-        redacted_before = self._index.redactor.count
+    def process(self, span: Span, uuid_table: UuidTable) -> Iterator[ChunkOutcome]:
+        """All of stage 3's per-respondent work on the respondents of ``span``, one outcome per chunk (a heavy
+        sender's span has several); ``uuid_table`` is opened by the process running this (an SQLite connection
+        belongs to one process). The last outcome of the span has ``respondents_done`` set."""
         split: SplitRespondent | None = None  # a respondent whose messages come in several chunks
         chunks = self._index.read(span)
         while True:
+            outcome = ChunkOutcome()
+            redacted_before = self._index.redactor.count
             with outcome.times.step("read chunks"):  # the chunk's records, decoded from the raw files and redacted
                 chunk = next(chunks, None)
             if chunk is None:
-                break
+                return
             if chunk.continues and split is None:
                 split = SplitRespondent(config=self._config, run=self._run)
             self._process_chunk(chunk, uuid_table, split, outcome)
-        outcome.phone_numbers_redacted = self._index.redactor.count - redacted_before
-        return outcome
+            outcome.phone_numbers_redacted = self._index.redactor.count - redacted_before
+            if not chunk.continues:
+                outcome.respondents_done = span.end
+            yield outcome
 
     def _process_chunk(self, chunk: Chunk, uuid_table: UuidTable, split: SplitRespondent | None,
                        outcome: ChunkOutcome) -> None:
@@ -266,14 +267,14 @@ class ChunkRunner:
         with step("message ids"):
             records = assign_rqa_message_ids(records, config=config, run=run)
         with step("RQA Coda files"):
-            outcome.rqa_coda.append(self.rqa_coda.entries(positions, records))
+            outcome.rqa_coda = self.rqa_coda.entries(positions, records)
         with step("ICR samples"):
             outcome.icr += self.icr.candidates(positions, records)
         with step("operator look-up"):
             phone_keys = uuid_table.keys_for_uuids({uid for record in records if isinstance(uid := record.get(UID_KEY), str)})
         with step("survey auto-coding"):
             records = auto_code_surveys(records, config=config, run=run, phone_keys=phone_keys)
-            outcome.survey_coda.append(self.survey_coda.entries(positions, records))
+            outcome.survey_coda = self.survey_coda.entries(positions, records)
         with step("manual codes"):
             records = apply_manual_codes(records, config=config, run=run, coded_files=self._coded_files)
             self._count_coded(records, outcome.coded_counts)
@@ -311,7 +312,7 @@ class ChunkRunner:
                 outcome.individual_lines.append((position, line(self._analysis_row(individual))))
         with step("audit trail"):
             # Numbered within the segment in an error, so the error is the same whichever process encodes it.
-            outcome.trail.append(encode_segment(messages, id_key=self._trail.id_key, target=self._trail.target))
+            outcome.trail = encode_segment(messages, id_key=self._trail.id_key, target=self._trail.target)
 
     def _count_coded(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
         """Per Coda dataset: how many messages hold a code, and how many are NR (see :func:`_coded_datasets`)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,7 +51,7 @@ from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import RespondentIndex, Span
 from redss_pipeline.generate.runner import ChunkOutcome, ChunkRunner, StepTimes
 from redss_pipeline.generate.show_messages import EMPTY_RUN, OUTSIDE_WINDOW, TEST_RUN
-from redss_pipeline.generate.workers import default_workers, in_order
+from redss_pipeline.generate.workers import default_workers, in_order, usable_workers
 
 __all__ = ["GenerateSummary", "run_generate", "output_paths"]
 
@@ -143,7 +143,7 @@ def _run_generate(
     root.create_output_dirs()
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
     spans = list(index.spans(messages_per_chunk))
-    workers = min(workers, len(spans))
+    workers = min(usable_workers(workers), len(spans))
     with OutputSet(root.outputs_dir, manifest=describe) as staged, OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
             open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
         with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:
@@ -151,17 +151,20 @@ def _run_generate(
                                  messages=message_rows, individuals=individual_rows, scratch=scratch, times=times)
 
             @contextmanager
-            def span_work() -> Iterator[Callable[[Span], ChunkOutcome]]:
+            def span_work() -> Iterator[Callable[[Span], Iterator[ChunkOutcome]]]:
                 # Runs in each worker process (or here, with one worker): a connection of its own to the table.
                 with open_uuid_table(root.root, read_only=True) as table:
                     yield partial(runner.process, uuid_table=table)
 
             if workers > 1:
                 say(f"respondents: {len(spans):,} spans shared by {workers} worker processes")
-            for span, outcome in zip(spans, in_order(spans, span_work, workers=workers)):
-                runner.keep(outcome)
-                if span.end < index.respondent_count:
-                    say(f"respondents: {span.end:,} of {index.respondent_count:,} done")
+            outcomes = in_order(spans, span_work, workers=workers)
+            with closing(outcomes):  # the workers stop here whatever happens
+                for outcome in outcomes:
+                    runner.keep(outcome)
+                    done = outcome.respondents_done
+                    if done is not None and done < index.respondent_count:
+                        say(f"respondents: {done:,} of {index.respondent_count:,} done")
         redacted = redacted_while_indexing + runner.phone_numbers_redacted
         counts["phone numbers redacted"] = redacted
         say(f"phone redaction: {redacted:,} typed phone numbers redacted")

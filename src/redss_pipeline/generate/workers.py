@@ -4,18 +4,29 @@ Every span of respondents is processed on its own (see :mod:`~redss_pipeline.gen
 processes can work at once; what the run keeps of each span is then added in span order by the run's own
 process, so the outputs are byte-identical whatever the number of workers.
 
-:func:`in_order` runs ``work(task)`` for every task and yields the results in task order. With one worker it
-runs them in this process, one after the other. With more, it forks that many worker processes: a forked worker
-starts with a copy of this process's memory (the respondent index, the configuration, the coded files), so a
-task is a few numbers and only the results travel back, pickled. Each worker sets up its own ``work`` (an
-SQLite connection, for one, belongs to the process that opened it). At most two tasks per worker are handed
-out ahead of the result the run waits for, so memory stays bounded however unevenly the tasks take time.
+:func:`in_order` runs ``work(task)`` for every task, where ``work`` yields a task's results one part at a time
+(a span gives one outcome per chunk of respondents), and yields every part in task order, a task's parts in the
+order made. With one worker it runs the tasks in this process, one after the other. With more, it forks that
+many worker processes: a forked worker starts with a copy of this process's memory (the respondent index, the
+configuration, the coded files), so a task is a few numbers and only the parts travel back, pickled once each.
+Each worker sets up its own ``work`` (an SQLite connection, for one, belongs to the process that opened it).
 
-A failure in a worker stops the run with that error, as if it had happened here (its traceback is kept as the
-cause, shown by ``--verbose``); a worker that dies without a word (killed, out of memory) is an error naming
-its exit status. Forking is what makes the workers cheap, so where it is not available (Windows) or not the
-default (macOS, where forking a process that has used system frameworks is unsafe) the work runs in this
-process.
+Memory stays bounded: a worker holds at most two tasks, no task is handed out more than ``2 x workers`` tasks
+ahead of the one the run waits for, and a part is sent as soon as it is made, so a task of many parts (a heavy
+sender's span) never waits whole in memory.
+
+Each worker has a pipe of its own for tasks and one for results, and no other process holds their ends, so:
+
+- a failure in a worker stops the run with that error, as if it had happened here (its traceback is kept as the
+  cause, shown by ``--verbose``), raised in task order, so it is the error a run in one process meets;
+- a worker that dies without a word (killed, out of memory), even half way through sending a part, is an error
+  naming its exit status: its result pipe reads as closed;
+- a worker whose run is gone (the run's process killed) reads its task pipe as closed and exits;
+- an interrupt (Ctrl-C reaches every process of the group) ends the workers quietly.
+
+Forking is what makes the workers cheap, so where it is not available (Windows) or not safe (macOS, where
+forking a process that has used system frameworks may crash) the work runs in this process:
+:func:`usable_workers` says how many workers a run will really have.
 """
 
 from __future__ import annotations
@@ -23,25 +34,29 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import queue
+import sys
 import traceback
+from collections import deque
 from contextlib import AbstractContextManager
-from itertools import islice
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Generator, Iterable, Iterator, TypeVar
 
 from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["default_workers", "in_order", "WorkerError"]
+__all__ = ["default_workers", "usable_workers", "in_order", "WorkerError", "WorkerTraceback"]
 
 Task = TypeVar("Task")
-Result = TypeVar("Result")
+Part = TypeVar("Part")
 
-StartWork = Callable[[], AbstractContextManager[Callable[[Task], Result]]]
-"""Sets up the work in the process that will do it: ``with start_work() as work: work(task)``."""
+StartWork = Callable[[], AbstractContextManager[Callable[[Task], Iterable[Part]]]]
+"""Sets up the work in the process that will do it: ``with start_work() as work: for part in work(task): ...``."""
 
-_AHEAD = 2  # tasks handed out per worker beyond the result awaited
-_POLL_SECONDS = 1.0  # how often a wait for a result checks that the workers are alive
+_AHEAD = 2  # tasks a worker holds at once; also how far (per worker) tasks are handed out ahead
 _MAX_DEFAULT_WORKERS = 4
+
+# What a worker sends back, each message pickled: (task number, kind, payload).
+_PART, _DONE, _FAILED = "part", "done", "failed"
+_SETUP = -1  # the task number of a failure to set up the work
 
 
 class WorkerError(PipelineError):
@@ -64,102 +79,203 @@ def default_workers() -> int:
     return max(1, min(available, _MAX_DEFAULT_WORKERS))
 
 
+def usable_workers(requested: int) -> int:
+    """How many workers a run asked for ``requested`` has: that many, or 1 where workers cannot be forked."""
+    return max(1, requested) if _can_fork() else 1
+
+
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and multiprocessing.get_start_method() == "fork"
+    # Decided by platform, not by the default start method (which a library may set, and which is no longer
+    # "fork" on Linux from Python 3.14, where forking stays available and safe).
+    return sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
 
 
-def in_order(tasks: Iterable[Task], start_work: StartWork[Task, Result], *, workers: int) -> Iterator[Result]:
-    """``work(task)`` for every task, in task order; with ``workers > 1`` (and forking available) done by that
-    many worker processes. Stop iterating early and the workers are stopped."""
-    if workers <= 1 or not _can_fork():
+def in_order(tasks: Iterable[Task], start_work: StartWork[Task, Part], *, workers: int) -> Generator[Part, None, None]:
+    """The parts of ``work(task)`` for every task, in task order; with ``workers > 1`` (and forking available)
+    made by that many worker processes. Stop iterating early (or close the iterator) and the workers stop."""
+    if usable_workers(workers) <= 1:
         with start_work() as work:
             for task in tasks:
-                yield work(task)
+                yield from work(task)
         return
-    yield from _Pool(start_work, workers).run(iter(tasks))
+    pool = _Pool(start_work, workers)
+    try:
+        yield from pool.run(iter(tasks))
+    finally:
+        pool.stop()
+
+
+class _Worker:
+    """The run's side of one worker process: its pipes and the tasks it holds."""
+
+    def __init__(self, context: Any, number: int):
+        self.name = f"stage-3-worker-{number}"
+        self.task_reader, self.task_writer = context.Pipe(duplex=False)
+        self.result_reader, self.result_writer = context.Pipe(duplex=False)
+        self.process: Any = None
+        self.holding = 0  # tasks handed to it and not yet done
+
+    def child_ends(self) -> tuple[Connection, Connection]:
+        return self.task_reader, self.result_writer
+
+    def run_ends(self) -> tuple[Connection, Connection]:
+        return self.task_writer, self.result_reader
 
 
 class _Pool:
     def __init__(self, start_work: StartWork[Any, Any], workers: int):
         context = multiprocessing.get_context("fork")
-        self._tasks: Any = context.Queue()
-        self._results: Any = context.Queue()
-        # Forked, not spawned: start_work reaches the workers through the copied memory, never pickled.
-        self._workers = [context.Process(target=_serve, args=(start_work, self._tasks, self._results),
-                                         name=f"stage-3-worker-{number}", daemon=True)
-                         for number in range(1, workers + 1)]
+        self._workers = [_Worker(context, number) for number in range(1, workers + 1)]
+        every_end = [end for worker in self._workers for end in (*worker.child_ends(), *worker.run_ends())]
+        for worker in self._workers:
+            # Forked, not spawned: start_work reaches the worker through the copied memory, never pickled. The
+            # worker closes every pipe end but its own two, so a pipe reads as closed when its one writer is gone.
+            others = [end for end in every_end if end not in worker.child_ends()]
+            worker.process = context.Process(target=_serve, args=(start_work, *worker.child_ends(), others),
+                                              name=worker.name, daemon=True)
+            worker.process.start()
+        for worker in self._workers:
+            for end in worker.child_ends():
+                end.close()
+        self._by_reader: dict[Any, _Worker] = {worker.result_reader: worker for worker in self._workers}
+        self._by_sentinel: dict[Any, _Worker] = {worker.process.sentinel: worker for worker in self._workers}
 
     def run(self, tasks: Iterator[Any]) -> Iterator[Any]:
-        for worker in self._workers:
-            worker.start()
-        try:
-            handed_out = 0
-            for task in islice(tasks, _AHEAD * len(self._workers)):
-                self._tasks.put((handed_out, task))
-                handed_out += 1
-            waiting: dict[int, tuple[bool, Any]] = {}  # outcomes that came before the one awaited
-            awaited = 0
-            while awaited < handed_out:
-                while awaited not in waiting:
-                    number, succeeded, payload = self._next_result()
-                    waiting[number] = (succeeded, payload)
-                succeeded, payload = waiting.pop(awaited)
-                if not succeeded:  # raised in task order, so the error is the one a run in one process meets
-                    error, text = payload
-                    raise error from WorkerTraceback(text)
-                yield pickle.loads(payload)
-                awaited += 1
-                for task in islice(tasks, 1):
-                    self._tasks.put((handed_out, task))
-                    handed_out += 1
-        finally:
-            self._stop()
-
-    def _next_result(self) -> tuple[int, bool, Any]:
+        window = _AHEAD * len(self._workers)
+        received: dict[int, deque[tuple[str, Any]]] = {}  # task number -> messages not yet handed on
+        handed_out, awaited, exhausted = 0, 0, False
         while True:
-            try:
-                number, succeeded, payload = self._results.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                for worker in self._workers:
-                    if worker.exitcode is not None:
-                        raise WorkerError(f"stage-3 worker process {worker.name} stopped unexpectedly (exit status "
-                                          f"{worker.exitcode}); was it killed, or out of memory?") from None
+            # Hand out tasks to workers holding fewer than _AHEAD, no further than the window allows.
+            while not exhausted and handed_out < awaited + window:
+                worker = min(self._workers, key=lambda w: w.holding)
+                if worker.holding >= _AHEAD:
+                    break
+                task = next(tasks, _END)
+                if task is _END:
+                    exhausted = True
+                    break
+                try:
+                    worker.task_writer.send((handed_out, task))
+                except OSError:  # its end of the pipe is closed: the worker is gone
+                    raise self._died(worker) from None
+                worker.holding += 1
+                handed_out += 1
+            if exhausted and awaited == handed_out:
+                return
+            messages = received.get(awaited)
+            if not messages:
+                self._receive(received)
                 continue
-            if number < 0:  # the worker could not set up its work
+            kind, payload = messages.popleft()
+            if kind == _PART:
+                yield pickle.loads(payload)
+            elif kind == _DONE:
+                del received[awaited]
+                awaited += 1
+            else:  # raised in task order, so the error is the one a run in one process meets
                 error, text = payload
                 raise error from WorkerTraceback(text)
-            return number, succeeded, payload
 
-    def _stop(self) -> None:
-        for _ in self._workers:
-            self._tasks.put(None)
+    def _receive(self, received: dict[int, deque[tuple[str, Any]]]) -> None:
+        """Waits for messages from the workers and files them by task number."""
+        for ready in wait([*self._by_reader, *self._by_sentinel]):
+            worker = self._by_reader.get(ready)
+            if worker is None:  # a worker ended; what it sent before is still read from its pipe first
+                worker = self._by_sentinel[ready]
+                if worker.result_reader.poll():
+                    continue
+                raise self._died(worker)
+            try:
+                number, kind, payload = pickle.loads(worker.result_reader.recv_bytes())
+            except (EOFError, OSError):  # its pipe closed, maybe half way through a message: the worker is gone
+                worker.process.join()
+                raise self._died(worker) from None
+            if number == _SETUP:
+                error, text = payload
+                raise error from WorkerTraceback(text)
+            if kind != _PART:
+                worker.holding -= 1
+            received.setdefault(number, deque()).append((kind, payload))
+
+    @staticmethod
+    def _died(worker: _Worker) -> WorkerError:
+        worker.process.join(timeout=5)
+        return WorkerError(f"stage-3 worker process {worker.name} stopped unexpectedly (exit status "
+                           f"{worker.process.exitcode}); was it killed, or out of memory?")
+
+    def stop(self) -> None:
+        """Tells the workers to stop, and stops those still busy (the run ended early: their parts are not
+        wanted)."""
         for worker in self._workers:
-            worker.join(timeout=_POLL_SECONDS)
+            try:
+                worker.task_writer.send(None)
+            except OSError:  # it is gone already
+                pass
+            worker.task_writer.close()
+            worker.result_reader.close()  # a worker still sending gets a broken pipe and ends
         for worker in self._workers:
-            if worker.is_alive():  # stopped early (an error, an interrupt): its results are not wanted
-                worker.terminate()
-                worker.join()
-        for channel in (self._tasks, self._results):
-            channel.close()
-            channel.cancel_join_thread()
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
 
 
-def _serve(start_work: StartWork[Any, Any], tasks: Any, results: Any) -> None:
-    """A worker's life: set up the work, then do tasks until told to stop (None). A task that fails is reported
-    and the worker goes on: the run raises the first failure in task order, which may come from another worker.
-    Results are pickled here, so one that cannot be pickled is reported like any other failure."""
+_END = object()
+
+
+class _RunGone(Exception):
+    """A worker's pipe to the run broke: the run ended (or was killed), so there is no one to report to."""
+
+
+def _serve(start_work: StartWork[Any, Any], tasks: Connection, results: Connection, others: list[Connection]) -> None:
+    """A worker's life: set up the work, then do tasks until told to stop (None) or the run is gone. A task that
+    fails is reported and the worker goes on: the run raises the first failure in task order, which may come
+    from another worker. Parts are pickled here, so one that cannot be pickled is reported like any failure."""
+    for end in others:
+        end.close()
+
+    def send(number: int, kind: str, payload: Any) -> None:
+        message = pickle.dumps((number, kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            results.send_bytes(message)
+        except OSError:
+            raise _RunGone() from None
+
+    def next_task() -> Any:
+        try:
+            return tasks.recv()
+        except (OSError, EOFError):
+            raise _RunGone() from None
+
     try:
-        with start_work() as work:
-            while (item := tasks.get()) is not None:
-                number, task = item
-                outcome: tuple[int, bool, Any]
-                try:
-                    outcome = (number, True, pickle.dumps(work(task), protocol=pickle.HIGHEST_PROTOCOL))
-                except Exception as error:  # noqa: BLE001 - every failure is reported to the run, which re-raises it
-                    outcome = (number, False, (_portable(error), traceback.format_exc()))
-                results.put(outcome)
-    except BaseException as error:  # noqa: BLE001 - setting up failed, or the worker was interrupted
-        results.put((-1, False, (_portable(error), traceback.format_exc())))
+        try:
+            with start_work() as work:
+                while (item := next_task()) is not None:
+                    number, task = item
+                    _do_task(work, number, task, send)
+        except (_RunGone, KeyboardInterrupt):
+            return  # the run is gone or interrupted: end quietly
+        except Exception as error:  # noqa: BLE001 - setting up the work failed: the run raises it
+            send(_SETUP, _FAILED, (_portable(error), traceback.format_exc()))
+    except (_RunGone, KeyboardInterrupt):
+        return
+
+
+def _do_task(work: Callable[[Any], Iterable[Any]], number: int, task: Any,
+             send: Callable[[int, str, Any], None]) -> None:
+    """Makes a task's parts and sends each as it is made, then that the task is done, or its failure. Only
+    sending raises (_RunGone)."""
+    try:
+        parts = iter(work(task))
+        while (part := next(parts, _END)) is not _END:
+            pickled = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+            send(number, _PART, pickled)
+    except _RunGone:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure is reported to the run, which re-raises it
+        send(number, _FAILED, (_portable(error), traceback.format_exc()))
+    else:
+        send(number, _DONE, None)
 
 
 def _portable(error: BaseException) -> BaseException:
