@@ -11,8 +11,8 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 

@@ -2,7 +2,9 @@
 
 The file lets anyone follow an output value back to its raw Rapid Pro answer and through every step that
 changed it (who, which step, when), as 2019's jsonpickle dump of the message records did at 57 to 78 KB per
-message, in well under 1 KB per message. :func:`write_audit_trail` writes it; :meth:`AuditTrail.load` reads
+message, in well under 1 KB per message. :func:`encode_segment` encodes a batch of records and
+:class:`AuditTrailWriter` appends the segments (stage 3 does so chunk by chunk); :func:`write_audit_trail`
+writes a whole stream of records at once; :meth:`AuditTrail.load` reads
 it; :meth:`AuditTrail.records_for` rebuilds one person's records with all their layers and steps, and
 :meth:`AuditTrail.explain` prints the history of one of their keys. Records are indexed by the **first**
 value their id key took, so a withdrawn participant (whose ``uid`` reads ``STOP`` in the outputs, spec
@@ -172,9 +174,9 @@ def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *
 
 
 class AuditTrailWriter:
-    """Writes the audit trail to an open binary file segment by segment (stage 3 gives it one chunk of
-    respondents at a time): ``with AuditTrailWriter(handle) as trail: trail.add(records)``, or
-    ``trail.write(segment)`` with a segment :func:`encode_segment` made elsewhere (with the same id key). The
+    """Writes the audit trail to an open binary file segment by segment: ``with AuditTrailWriter(handle) as
+    trail: trail.write(segment)`` with a segment :func:`encode_segment` made anywhere (with the same id key; stage
+    3 encodes each chunk's in the process that made it), or ``trail.add(records)`` to encode and write at once. The
     writer remembers only how many records it wrote. The closing ``"end"`` entry is written only when the
     block ends without an error, so an interrupted trail reads as truncated."""
 

@@ -1,4 +1,5 @@
-"""The one place where a value becomes a CSV cell: every CSV the pipeline writes goes through :class:`CsvWriter`.
+"""The one place where a value becomes a CSV cell: every CSV line the pipeline writes is rendered by
+:class:`CsvLines` (which :class:`CsvWriter` uses; stage 3 renders its lines where it finishes the rows).
 
 The dialect is that of pipeline.md 9.5 (comma, ``"`` quotes doubled, ``\\n`` row terminators, UTF-8 without
 BOM, header always written, ``None`` an empty cell, integers in decimal), with three deliberate differences from

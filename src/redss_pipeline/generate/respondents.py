@@ -6,9 +6,10 @@ checking every record (``_sha`` included) before any output is written, and keep
 for each respondent the positions of their show messages, and for each survey flow the record of each
 respondent. That pass reads each record's content without building a record
 (:meth:`~redss_pipeline.core.traced_data_json.RawFile.contents`), and only the keys the index needs: the
-respondent id, and a show run's id and time. :meth:`RespondentIndex.spans` then hands out respondents in the
-order of their first message, a few thousand messages at a time, each chunk with its records decoded from the
-files (without checking them again). Phone numbers typed into answers are redacted from every record a chunk
+respondent id, and a show run's id and time. :meth:`RespondentIndex.spans` then divides the respondents, in the
+order of their first message, into spans of a few thousand messages (a span is three numbers, so it can be
+handed to a worker process), and :meth:`RespondentIndex.read` gives a span's chunks with their records decoded
+from the files (without checking them again). Phone numbers typed into answers are redacted from every record a chunk
 reads (:mod:`redss_pipeline.deidentify.phone_redaction`) before anything is derived from it; the keys the index
 reads are never redacted (only result texts are), so they need no redaction.
 

@@ -1,19 +1,20 @@
 """Stage 3, orchestrated: open the inputs, run every step of spec pipeline.md section 7 respondent by respondent,
 write the outputs.
 
-This module only wires: reading files, handing chunks of respondents to the runner (the steps themselves live
-each in its own module), and writing the outputs. Every output is staged as a temporary file and moved into
+This module only wires: reading files, handing spans of respondents to the runner's processes (the steps
+themselves live each in its own module), and writing the outputs. Every output is staged as a temporary file and moved into
 place only after all of them were written, so a failure at any point leaves the previous outputs untouched
 (spec section 5).
 
 Order of work (spec section 5):
 
  1. index the raw files by respondent, streaming them (7.1)    -> respondents, traced_data_json
- 2. read the coded Coda files and open the UUID table          -> coda, uuid_table
- 3. for each chunk of respondents, 7.2 - 7.7                   -> runner (combine ... individuals)
-    - the finished message records go to the audit trail      -> audit_trail
-    - their rows, the Coda messages and ICR candidates to the run's accumulators (the last two wait in a
-      scratch database, a temporary file removed when the run ends)
+ 2. read the coded Coda files                                  -> coda
+ 3. for each chunk of respondents, 7.2 - 7.7, in worker        -> runner (combine ... individuals), workers
+    processes sharing the spans (each opens the UUID table)
+    - the chunk's CSV lines, Coda entries, ICR candidates and audit-trail segment come back in span order
+      and go to the run's accumulators (Coda entries and ICR candidates wait in a scratch database, a
+      temporary file removed when the run ends) and to the audit trail -> audit_trail
  4. write the CSVs, the ICR and Coda files                     -> analysis_files, coda
 """
 
