@@ -31,6 +31,7 @@ forking a process that has used system frameworks may crash) the work runs in th
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import pickle
@@ -39,6 +40,7 @@ import traceback
 from collections import deque
 from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator, TypeVar
 
 from redss_pipeline.core.errors import PipelineError
@@ -68,15 +70,28 @@ class WorkerTraceback(Exception):
 
 
 def default_workers() -> int:
-    """How many workers stage 3 uses unless told: the processors this process may run on, at most 4, and 1
-    where worker processes cannot be forked (see the module notes)."""
+    """How many workers stage 3 uses unless told: the processors this process may run on (and, in a container,
+    its CPU quota allows), at most 4, and 1 where worker processes cannot be forked (see the module notes)."""
     if not _can_fork():
         return 1
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         available = os.cpu_count() or 1
+    quota = _cpu_quota()
+    if quota is not None:
+        available = min(available, quota)
     return max(1, min(available, _MAX_DEFAULT_WORKERS))
+
+
+def _cpu_quota() -> int | None:
+    """The processors' worth of time a container may use (``docker run --cpus 1.5`` gives 2), from the cgroup
+    (v2) quota; None where there is none."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def usable_workers(requested: int) -> int:
