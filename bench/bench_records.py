@@ -11,8 +11,8 @@ Three parts, each in a fresh process so its peak resident memory is its own:
   (``traced_data_json``), with every ``_sha`` computed on write and checked on read.
 - ``trail``: N realistic message records (default 100,000: about 20 layers and 200 keys each, 90 matrix
   columns in one layer, a survey record shared by each respondent's three messages; the same records the
-  audit-trail size test uses) streamed into ``write_audit_trail``, then the file loaded and every record
-  rebuilt. Making the records is timed apart and not counted as writing.
+  audit-trail size test uses) written as stage 3 writes them (``encode_segment`` per chunk of 5,000,
+  ``AuditTrailWriter`` appending the segments), then the file loaded and every record rebuilt. Making the records is timed apart and not counted as writing.
 
 Prints one table: seconds, microseconds per record, peak resident memory, and file bytes per record.
 """
@@ -20,6 +20,7 @@ Prints one table: seconds, microseconds per record, peak resident memory, and fi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
@@ -34,7 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # the realistic record of test_audit_trail
 
-from redss_pipeline.core.audit_trail import AuditTrail, write_audit_trail  # noqa: E402
+from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailWriter, encode_segment  # noqa: E402
 from redss_pipeline.core.records import Record, Step  # noqa: E402
 from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file  # noqa: E402
 
@@ -116,7 +117,10 @@ def part_trail(count: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "traced_data.json"
         started = time.perf_counter()
-        write_audit_trail(path, messages())
+        with open(path, "wb") as handle, AuditTrailWriter(handle) as writer:
+            stream = messages()
+            while chunk := list(itertools.islice(stream, 5_000)):
+                writer.write(encode_segment(chunk))
         written = (count + 2) // 3 * 3
         rows.append({"part": "audit trail: write (records streamed)", "records": written,
                      "seconds": time.perf_counter() - started - making, "bytes": path.stat().st_size,

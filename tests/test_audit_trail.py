@@ -14,7 +14,6 @@ from redss_pipeline.core.audit_trail import (
     AuditTrailError,
     AuditTrailWriter,
     encode_segment,
-    write_audit_trail,
 )
 from redss_pipeline.core.records import Record, Step
 
@@ -116,7 +115,7 @@ def people() -> list[list[Record]]:
 @pytest.fixture(scope="module")
 def trail_path(people, tmp_path_factory):
     path = tmp_path_factory.mktemp("outputs") / "traced_data.json"
-    write_audit_trail(path, (m for messages in people for m in messages))
+    write_in_segments(path, [[m for messages in people for m in messages]])
     return path
 
 
@@ -190,7 +189,7 @@ def test_explain_follows_a_value_through_each_step_that_changed_it(tmp_path):
     record = (Record.create(fetch, {"uid": "u-1", "noise": "unknown"})
               .updated(clean, {"noise": True}).updated(fix, {"noise": False}))
     path = tmp_path / "traced_data.json"
-    write_audit_trail(path, [record])
+    write_in_segments(path, [[record]])
     lines = AuditTrail.load(path).explain("u-1", "noise").splitlines()
     assert lines[3:10] == [
         '  1. "unknown"',
@@ -210,29 +209,16 @@ def test_unusual_values_survive_the_round_trip(tmp_path):
               "s": "1", "again": "1", "unicode": "Muqdisho \u2013 caafimaad"}
     records = [Record.create(step, values).updated(step, {"i": 2, "copy": values["nested"]}) for _ in range(3)]
     path = tmp_path / "traced_data.json"
-    write_audit_trail(path, records, id_key="s")
+    write_in_segments(path, [records], id_key="s")
     back = AuditTrail.load(path).records_for("1")
     assert back == records
     assert type(back[0]["f"]) is float and type(back[0]["t"]) is bool and str(back[2]["z"]) == "-0.0"
 
 
-def test_writing_a_non_json_value_names_the_record_and_keeps_old_file(tmp_path):
-    """A value that is not JSON stops the write with the record index; the previous file stays."""
-    path = tmp_path / "traced_data.json"
-    good = Record.create(Step("u", "s", 1.0), {"uid": "a"})
-    write_audit_trail(path, [good])
-    before = path.read_bytes()
-    bad = Record.create(Step("u", "s", 1.0), {"uid": "b", "when": {1, 2}})
-    with pytest.raises(AuditTrailError, match=r"traced_data.json: record 1: a value of type set cannot be written "
-                                              r"as JSON \(its first uid was 'b'\)"):
-        write_audit_trail(path, [good, bad])
-    assert path.read_bytes() == before and os.listdir(tmp_path) == ["traced_data.json"]
-
-
 def test_damaged_files_are_refused_with_the_line(tmp_path, people):
     """A truncated file, an unknown version or an unknown entry is refused, naming file and line."""
     path = tmp_path / "traced_data.json"
-    write_audit_trail(path, people[0])
+    write_in_segments(path, [people[0]])
     text = path.read_text(encoding="ascii")
     lines = text.splitlines(keepends=True)
     path.write_text("".join(lines[:-2]), encoding="ascii")
@@ -267,7 +253,7 @@ def test_equal_survey_records_built_apart_are_written_once(tmp_path):
     messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
                 for i, survey in enumerate(surveys)]
     path = tmp_path / "traced_data.json"
-    write_audit_trail(path, messages)
+    write_in_segments(path, [messages])
     assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 1
     assert AuditTrail.load(path).records_for("a") == messages
 
@@ -281,7 +267,7 @@ def test_labels_that_differ_only_in_a_number_type_stay_apart(tmp_path):
     records = [Record.create(step, {"uid": f"u{i}"}).updated(coded, {"codes": [{"CodeID": "c", "Confidence": c}]})
                for i, c in enumerate(confidences)]
     path = tmp_path / "traced_data.json"
-    write_audit_trail(path, records)
+    write_in_segments(path, [records])
     trail = AuditTrail.load(path)
     back = [trail.records_for(f"u{i}")[0]["codes"][0]["Confidence"] for i in range(len(confidences))]
     assert [(type(value), value) for value in back] == [(type(c), c) for c in confidences]
@@ -294,7 +280,7 @@ def test_survey_records_that_differ_only_in_a_number_type_stay_apart(tmp_path):
     messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
                 for i, survey in enumerate(surveys)]
     path = tmp_path / "traced_data.json"
-    write_audit_trail(path, messages)
+    write_in_segments(path, [messages])
     back = AuditTrail.load(path).records_for("a")
     assert [type(message["age"]) for message in back] == [int, float, int]
 
@@ -327,10 +313,10 @@ def test_a_format_1_file_still_reads_and_explains():
 
 
 def write_in_segments(path, batches, *, id_key="uid"):
-    """Writes a trail the way stage 3 does: one add() per chunk of records."""
+    """Writes a trail the way stage 3 does: each chunk of records encoded as one segment, appended in order."""
     with open(path, "wb") as handle, AuditTrailWriter(handle, id_key=id_key, target=str(path)) as trail:
         for batch in batches:
-            trail.add(batch)
+            trail.write(encode_segment(batch, id_key=id_key, target=str(path)))
 
 
 def segments_of(path) -> list[str]:
@@ -353,16 +339,13 @@ def test_a_segment_is_the_same_bytes_whatever_came_before_it(people, tmp_path):
     assert encoded.records == len(chunk) and encoded.data.decode("ascii") == alone[0]
 
 
-def test_segments_encoded_elsewhere_make_the_same_file_as_add(people, tmp_path):
-    """write(encode_segment(...)) and add(...) give the same file, and an empty chunk writes nothing."""
+def test_an_empty_chunk_writes_no_segment(people, tmp_path):
+    """A chunk whose messages were all filtered out adds nothing to the file, and the rest reads back."""
     batches = [people[0] + people[1], [], people[2]]
-    write_in_segments(tmp_path / "added.json", batches)
-    with open(tmp_path / "written.json", "wb") as handle, AuditTrailWriter(handle) as trail:
-        for segment in [encode_segment(batch, id_key="uid") for batch in batches]:
-            trail.write(segment)
-    assert (tmp_path / "written.json").read_bytes() == (tmp_path / "added.json").read_bytes()
-    assert len(segments_of(tmp_path / "added.json")) == 2
+    write_in_segments(tmp_path / "traced_data.json", batches)
+    assert len(segments_of(tmp_path / "traced_data.json")) == 2
     assert encode_segment([], id_key="uid") == (b"", 0)
+    assert list(AuditTrail.load(tmp_path / "traced_data.json").records()) == people[0] + people[1] + people[2]
 
 
 def test_records_of_many_segments_read_back_equal(people, tmp_path):
@@ -398,34 +381,25 @@ def test_a_trail_cut_after_a_segment_is_truncated(people, tmp_path):
     with open(path, "wb") as handle:
         with pytest.raises(RuntimeError):
             with AuditTrailWriter(handle) as trail:
-                trail.add(people[0])
-                trail.add(people[1])
+                trail.write(encode_segment(people[0]))
+                trail.write(encode_segment(people[1]))
                 raise RuntimeError("interrupted")
     assert path.read_text(encoding="ascii").count('["segment"]') == 2
     with pytest.raises(AuditTrailError, match=r"traced_data.json: line \d+: truncated: no end entry"):
         AuditTrail.load(path)
 
 
-def test_a_bad_record_is_named_by_its_number_in_the_file_and_its_uid(tmp_path):
-    """A value that is not JSON in a later chunk names the record's number in the whole file and its uid;
-    a segment encoded on its own names the record's number in the segment."""
+def test_a_bad_record_is_named_by_its_number_in_its_chunk_and_its_uid(tmp_path):
+    """A value that is not JSON names the file, the record's number in its chunk (the same in whichever process
+    the chunk was encoded) and the first uid it had; nothing is written for that chunk."""
     step = Step("u", "s", 1.0)
     good = [Record.create(step, {"uid": f"u{i}"}) for i in range(3)]
     bad = Record.create(step, {"uid": "u9"}).updated(step, {"uid": "STOP", "when": {1}})
     path = tmp_path / "traced_data.json"
-    with pytest.raises(AuditTrailError, match=r"^.*traced_data.json: record 4: a value of type set cannot be written "
+    with pytest.raises(AuditTrailError, match=r"^.*traced_data.json: record 1 of its chunk: a value of type set cannot be written "
                                               r"as JSON \(its first uid was 'u9'\)$"):
         write_in_segments(path, [good, [good[0], bad]])
-    with pytest.raises(AuditTrailError, match=r"^record 1: a value of type set .* \(its first uid was 'u9'\)$"):
+    with pytest.raises(AuditTrailError, match=r"^record 1 of its chunk: a value of type set .* \(its first uid was 'u9'\)$"):
         encode_segment([good[1], bad], id_key="uid")
-    with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1: expected a Record, found dict$"):
+    with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1 of its chunk: expected a Record, found dict$"):
         encode_segment([good[1], {"uid": "x"}], id_key="uid", target="chunk.json")  # type: ignore[list-item]
-
-
-def test_a_long_stream_of_records_is_written_in_segments(people, tmp_path):
-    """write_audit_trail cuts a long stream into segments of a bounded number of records, each read back."""
-    path = tmp_path / "traced_data.json"
-    written = [m for messages in people[:7] for m in messages]
-    write_audit_trail(path, iter(written), records_per_segment=6)
-    assert len(segments_of(path)) == 4
-    assert list(AuditTrail.load(path).records()) == written

@@ -3,8 +3,8 @@
 The file lets anyone follow an output value back to its raw Rapid Pro answer and through every step that
 changed it (who, which step, when), as 2019's jsonpickle dump of the message records did at 57 to 78 KB per
 message, in well under 1 KB per message. :func:`encode_segment` encodes a batch of records and
-:class:`AuditTrailWriter` appends the segments (stage 3 does so chunk by chunk); :func:`write_audit_trail`
-writes a whole stream of records at once; :meth:`AuditTrail.load` reads
+:class:`AuditTrailWriter` appends the segments (stage 3 does so chunk by chunk, in a file its output set
+stages); :meth:`AuditTrail.load` reads
 it; :meth:`AuditTrail.records_for` rebuilds one person's records with all their layers and steps, and
 :meth:`AuditTrail.explain` prints the history of one of their keys. Records are indexed by the **first**
 value their id key took, so a withdrawn participant (whose ``uid`` reads ``STOP`` in the outputs, spec
@@ -86,11 +86,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from array import array
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
-from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, NoReturn, Sequence
 
@@ -98,17 +96,13 @@ from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.records import Layer, Record, Step
 
 __all__ = [
-    "AuditTrailError", "AuditTrailSegment", "encode_segment", "write_audit_trail", "AuditTrailWriter",
+    "AuditTrailError", "AuditTrailSegment", "encode_segment", "AuditTrailWriter",
     "AuditTrail", "FORMAT_NAME", "FORMAT_VERSION",
 ]
 
 FORMAT_NAME = "redss-audit-trail"
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
-
-# How many records write_audit_trail puts in a segment (stage 3 writes one segment per chunk of respondents,
-# about as many messages).
-RECORDS_PER_SEGMENT = 5_000
 
 # How many recent labels are remembered per place (shape and key) of a segment's layers.
 _RECENT_PER_PLACE = 4
@@ -139,45 +133,19 @@ class AuditTrailSegment(NamedTuple):
     records: int
 
 
-def encode_segment(records: Iterable[Record], *, id_key: str = "uid", target: str | None = None,
-                   first_record: int | None = None) -> AuditTrailSegment:
+def encode_segment(records: Iterable[Record], *, id_key: str = "uid", target: str | None = None) -> AuditTrailSegment:
     """Encodes ``records`` as one segment of the audit trail. Pure: the result depends only on ``records``
     and ``id_key``, so it may run in any process.
 
-    An error names the file ``target`` and the record: its number in the file when ``first_record`` (the
-    number of records written before this segment) is given, else its number in the segment; and the first
-    value of its id key."""
-    return _SegmentEncoder(id_key).encode(records, target, first_record)
-
-
-def write_audit_trail(path: str | os.PathLike[str], records: Iterable[Record], *, id_key: str = "uid",
-                      records_per_segment: int = RECORDS_PER_SEGMENT) -> None:
-    """Writes ``records`` (any iterable, consumed once, so a generator keeps memory flat) to ``path`` in
-    segments of ``records_per_segment`` records, atomically: a temporary file beside it replaces it only once
-    everything is written."""
-    path = Path(path)
-    records = iter(records)
-    # A new name opened exclusively (not mkstemp, which makes the file private): the file gets the
-    # permissions the user's umask gives any output.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            with AuditTrailWriter(handle, id_key=id_key, target=str(path)) as trail:
-                while batch := list(islice(records, records_per_segment)):
-                    trail.add(batch)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    An error names the file ``target``, the record by its number in ``records`` (counted from 0) and the first
+    value of its id key, so it is the same in whichever process the segment is encoded."""
+    return _SegmentEncoder(id_key).encode(records, target)
 
 
 class AuditTrailWriter:
     """Writes the audit trail to an open binary file segment by segment: ``with AuditTrailWriter(handle) as
     trail: trail.write(segment)`` with a segment :func:`encode_segment` made anywhere (with the same id key; stage
-    3 encodes each chunk's in the process that made it), or ``trail.add(records)`` to encode and write at once. The
-    writer remembers only how many records it wrote. The closing ``"end"`` entry is written only when the
+    3 encodes each chunk's in the process that made it). The writer remembers only how many records it wrote. The closing ``"end"`` entry is written only when the
     block ends without an error, so an interrupted trail reads as truncated."""
 
     def __init__(self, handle: BinaryIO, *, id_key: str = "uid", target: str = "<audit trail>"):
@@ -189,10 +157,6 @@ class AuditTrailWriter:
     def __enter__(self) -> "AuditTrailWriter":
         self._handle.write(f"[\n{_LINE([FORMAT_NAME, FORMAT_VERSION, {'id_key': self.id_key}])},\n".encode("ascii"))
         return self
-
-    def add(self, records: Iterable[Record]) -> None:
-        """Encodes ``records`` as one segment and writes it (nothing for no records)."""
-        self.write(encode_segment(records, id_key=self.id_key, target=self.target, first_record=self.written))
 
     def write(self, segment: AuditTrailSegment) -> None:
         """Appends an encoded segment."""
@@ -258,10 +222,10 @@ class _SegmentEncoder:
         self._attached: dict[tuple[Any, ...], list[tuple[Record, int, Any]]] = {}
         self._attached_count = 0  # "a" entries so far
 
-    def encode(self, records: Iterable[Record], target: str | None, first_record: int | None) -> AuditTrailSegment:
+    def encode(self, records: Iterable[Record], target: str | None) -> AuditTrailSegment:
         count = 0
         for record in records:
-            where = count if first_record is None else first_record + count
+            where = f"{count} of its chunk"
             if not isinstance(record, Record):
                 raise AuditTrailError(f"expected a Record, found {type(record).__name__}", path=target, record=where)
             try:

@@ -29,8 +29,7 @@ from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
-from redss_pipeline.core.records import Record
-from redss_pipeline.export.csv_cells import CsvWriter, write_csv
+from redss_pipeline.export.csv_cells import CsvLines, CsvWriter, write_csv
 from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
 from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
@@ -39,7 +38,7 @@ __all__ = [
     "production_columns",
     "in_production_file",
     "icr_columns",
-    "write_analysis_csv",
+    "RecordLines",
     "write_analysis_lines",
     "write_icr_csv",
     "write_table_csv",
@@ -92,38 +91,32 @@ def icr_columns(plan: RqaPlan) -> list[str]:
     return [plan.run_id_field, plan.raw_field]
 
 
-def write_analysis_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """Writes one row per record with the given columns (a key the record lacks is an empty cell)."""
-    _write_csv(path, records, columns)
+class RecordLines:
+    """Renders records as rows of ``columns``: ``lines(record)`` is the record's CSV line (a key the record lacks
+    is an empty cell), every cell finalised by :class:`~redss_pipeline.export.csv_cells.CsvLines` (formula
+    neutralisation, CR/LF quoting, no NUL). Stage 3 renders each row of ``csap_mes.csv``, ``csap_prod.csv`` and
+    ``csap_ind.csv`` this way where it finishes it, and :func:`write_analysis_lines` writes the lines."""
 
+    def __init__(self, columns: Sequence[str], cells: CsvLines | None = None):
+        self._values = RecordColumns(columns)
+        self._cells = CsvLines() if cells is None else cells
 
-def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Writes a show's ICR file: the sampled records in sample order, run id and raw text (pipeline.md 9.3)."""
-    _write_csv(path, rows, icr_columns(plan))
+    def __call__(self, record: Mapping[str, Any]) -> str:
+        return self._cells(self._values(record))
 
 
 def write_analysis_lines(path: str | os.PathLike, lines: Iterable[str], columns: Sequence[str]) -> None:
-    """Writes the header ``columns``, then rows already rendered as CSV lines by a
-    :class:`~redss_pipeline.export.csv_cells.CsvLines` (stage 3 renders each row where it finishes it)."""
+    """Writes the header ``columns``, then rows already rendered as CSV lines (by :class:`RecordLines`)."""
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = CsvWriter(handle)
         writer.writerow(columns)
         writer.write_lines(lines)
 
 
-def _write_csv(path: str | os.PathLike, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    cells_of = RecordColumns(columns)
-    _write_rows(path, (cells_of(record) if type(record) is Record else list(map(record.get, columns))
-                       for record in records), columns)
-
-
-def _write_rows(path: str | os.PathLike, rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> None:
-    # Every cell is finalised by the shared writer of csv_cells (formula neutralisation, CR/LF quoting, no NUL).
-    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = CsvWriter(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(row)
+def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Writes a show's ICR file: the sampled records in sample order, run id and raw text (pipeline.md 9.3)."""
+    columns = icr_columns(plan)
+    write_csv(path, columns, ([row.get(column) for column in columns] for row in rows))
 
 
 def write_table_csv(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -51,13 +51,13 @@ from typing import Any, Callable, Iterator, Mapping
 from redss_pipeline.core.audit_trail import AuditTrailSegment, AuditTrailWriter, encode_segment
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.labels import code_ids
-from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
+from redss_pipeline.core.record_fields import UID_KEY
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.deidentify.uuid_table import UuidTable
 from redss_pipeline.export import coda
-from redss_pipeline.export.analysis_files import analysis_columns, in_production_file, production_columns
+from redss_pipeline.export.analysis_files import RecordLines, analysis_columns, in_production_file, production_columns
 from redss_pipeline.export.csv_cells import CsvLines
 from redss_pipeline.generate.analysis_columns import (
     CONSENT_WITHDRAWN_KEY,
@@ -188,9 +188,9 @@ class ChunkRunner:
         self.rqa_coda = RqaCodaExport(config, scratch)
         self.survey_coda = SurveyCodaExport(config, scratch)
         self.icr = IcrSamples(config, scratch)
-        self._analysis_row = RecordColumns(analysis_columns(config))
-        self._production_row = RecordColumns(production_columns(config))
-        self._line = CsvLines()
+        cells = CsvLines()  # shared: both files hold mostly the same few codes
+        self._analysis_line = RecordLines(analysis_columns(config), cells)
+        self._production_line = RecordLines(production_columns(config), cells)
         self.counts: Counter[str] = Counter({TEST_RUN: 0, EMPTY_RUN: 0, OUTSIDE_WINDOW: 0, "messages": 0,
                                              "noise": 0, "people": 0, "withdrawn messages": 0,
                                              "withdrawn people": 0})
@@ -304,14 +304,13 @@ class ChunkRunner:
             counts["withdrawn people"] += _count((i for _, i in individuals),
                                                  lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
         with step("output rows"):
-            line = self._line
+            analysis_line, production_line = self._analysis_line, self._production_line
             for position, message in zip(positions, messages):
-                production = line(self._production_row(message)) if in_production_file(message, position) else None
-                outcome.message_lines.append((position, (line(self._analysis_row(message)), production)))
+                production = production_line(message) if in_production_file(message, position) else None
+                outcome.message_lines.append((position, (analysis_line(message), production)))
             for position, individual in individuals:
-                outcome.individual_lines.append((position, line(self._analysis_row(individual))))
+                outcome.individual_lines.append((position, analysis_line(individual)))
         with step("audit trail"):
-            # Numbered within the segment in an error, so the error is the same whichever process encodes it.
             outcome.trail = encode_segment(messages, id_key=self._trail.id_key, target=self._trail.target)
 
     def _count_coded(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
