@@ -55,6 +55,8 @@ _RUNPY_FRAME = re.compile(r"\((?:<frozen runpy>|[^()]*runpy\.py):\d+\)$")
 # Root frames of samples taken while the interpreter was starting the runner.
 _START_UP_ROOT = re.compile(r"\(<frozen (?:runpy|importlib\._bootstrap(?:_external)?)>(?::\d+)?\)$")
 _LINE = re.compile(r"^(?P<stack>.*\S) (?P<count>\d+)$")
+# The root frame py-spy gives every stack when it samples subprocesses too: the process id and command line.
+_PROCESS_FRAME = re.compile(r'^process \d+:".*"$')
 
 
 class ProfilingError(PipelineError):
@@ -283,8 +285,11 @@ def _strip_runner_frames(frames: Sequence[str]) -> tuple[str, ...]:
     """The program's part of a stack: without the interpreter's and the runner's frames below it.
 
     Samples taken while the runner itself was starting (before the program's first line) become empty.
-    Stacks of threads the program starts contain no runner frame and are kept whole.
+    Stacks of threads the program starts contain no runner frame and are kept whole. The process frame
+    (sampling subprocesses) goes too, so the stacks of the stage's worker processes add up with its own.
     """
+    if frames and _PROCESS_FRAME.match(frames[0]):
+        frames = frames[1:]
     runner = [index for index, frame in enumerate(frames) if _RUNNER_FRAME.search(frame)]
     if not runner:
         return () if frames and _START_UP_ROOT.search(frames[0]) else tuple(frames)
