@@ -16,7 +16,8 @@ Reported per run: wall time, CPU time (user + system of stage 3 and its workers)
 summed proportional set size of stage 3 and its workers, and the peak of stage 3's own process), messages,
 traced_data.json bytes per message, the time of each step (summed over the workers, so with several workers
 the steps add up to more than the wall time), and how much each step raised the peak memory of stage 3's own
-process (the steps during which the peak grew, and by how much); the CPU of stage 3 without its last step, the analysis report, is shown apart. Data-root
+process and its workers (the steps during which a process's peak grew, and by how much, summed over the
+processes); the CPU of stage 3 without its last step, the analysis report, is shown apart. Data-root
 preparation is not timed.
 """
 

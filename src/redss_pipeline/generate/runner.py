@@ -94,7 +94,9 @@ __all__ = ["StepTimes", "ChunkOutcome", "ChunkRunner", "peak_memory_mib"]
 class StepTimes:
     """Wall-clock and CPU seconds spent in each step, summed over the chunks, in the order the steps first ran,
     and by how much the process's peak memory rose during each step (MiB). A step that holds much, but less than
-    an earlier step held, shows no rise: the figures say which steps set the peak."""
+    an earlier step held, shows no rise: the figures say which steps set the peak. With worker processes each
+    figure is summed over the processes (:meth:`add`): the steps' seconds add up to more than the wall time, and
+    a step that raised each of two workers' peaks by 50 MiB shows 100 MiB, what it added to the run's memory."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
