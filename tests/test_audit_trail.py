@@ -399,6 +399,7 @@ def test_a_bad_record_is_named_by_its_number_in_its_chunk_and_its_uid(tmp_path):
     with pytest.raises(AuditTrailError, match=r"^.*traced_data.json: record 1 of its chunk: a value of type set cannot be written "
                                               r"as JSON \(its first uid was 'u9'\)$"):
         write_in_segments(path, [good, [good[0], bad]])
+    assert path.read_text(encoding="ascii").count('["segment"]') == 1 and '["end",' not in path.read_text("ascii")
     with pytest.raises(AuditTrailError, match=r"^record 1 of its chunk: a value of type set .* \(its first uid was 'u9'\)$"):
         encode_segment([good[1], bad], id_key="uid")
     with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1 of its chunk: expected a Record, found dict$"):

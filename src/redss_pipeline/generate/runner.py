@@ -12,10 +12,10 @@ the same way.
 
 The work is split in two so that it can be shared among processes:
 
-- :meth:`ChunkRunner.process` turns a span of respondents into a :class:`ChunkOutcome` of plain values
-  (rendered lines, Coda entries, ICR candidates, audit-trail segments, counts); it writes no file and no
-  database, so it may run in a worker process (:mod:`~redss_pipeline.generate.workers`);
-- :meth:`ChunkRunner.keep` adds an outcome to the run, in the run's own process, span after span in order.
+- :meth:`ChunkRunner.process` turns a span of respondents into one :class:`ChunkOutcome` of plain values per
+  chunk (rendered lines, Coda entries, ICR candidates, the audit-trail segment, counts); it writes no file and
+  no database, so it may run in a worker process (:mod:`~redss_pipeline.generate.workers`);
+- :meth:`ChunkRunner.keep` adds an outcome to the run, in the run's own process, chunk after chunk in order.
 
 What spans respondents is kept apart, in objects that live for the run and are fed by :meth:`~ChunkRunner.keep`:
 

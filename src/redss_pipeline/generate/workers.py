@@ -183,7 +183,7 @@ class _Pool:
                 continue
             kind, payload = messages.popleft()
             if kind == _PART:
-                yield pickle.loads(payload)
+                yield payload
             elif kind == _DONE:
                 del received[awaited]
                 awaited += 1
@@ -203,7 +203,6 @@ class _Pool:
             try:
                 number, kind, payload = pickle.loads(worker.result_reader.recv_bytes())
             except (EOFError, OSError):  # its pipe closed, maybe half way through a message: the worker is gone
-                worker.process.join()
                 raise self._died(worker) from None
             if number == _SETUP:
                 error, text = payload
@@ -278,13 +277,11 @@ def _serve(start_work: StartWork[Any, Any], tasks: Connection, results: Connecti
 
 def _do_task(work: Callable[[Any], Iterable[Any]], number: int, task: Any,
              send: Callable[[int, str, Any], None]) -> None:
-    """Makes a task's parts and sends each as it is made, then that the task is done, or its failure. Only
-    sending raises (_RunGone)."""
+    """Makes a task's parts and sends each as it is made, then that the task is done, or its failure (a part
+    that cannot be pickled included). Only a broken pipe to the run is raised (_RunGone)."""
     try:
-        parts = iter(work(task))
-        while (part := next(parts, _END)) is not _END:
-            pickled = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-            send(number, _PART, pickled)
+        for part in work(task):
+            send(number, _PART, part)
     except _RunGone:
         raise
     except Exception as error:  # noqa: BLE001 - every failure is reported to the run, which re-raises it
