@@ -30,16 +30,16 @@ def root(tmp_path) -> Path:
     return copy
 
 
-def _index(root: Path) -> RespondentIndex:
-    return RespondentIndex(CONFIG, DataRoot(root), PhoneRedactor(CONFIG.phone_redaction))
+def _index(root: Path, workers: int = 1) -> RespondentIndex:
+    return RespondentIndex(CONFIG, DataRoot(root), PhoneRedactor(CONFIG.phone_redaction), workers=workers)
 
 
 def _raw(root: Path, flow: str) -> list[Record]:
     return read_traced_data_file(root / "Raw Data" / f"{flow}.json")
 
 
-@pytest.mark.parametrize("messages_per_chunk", [1, 3, 1_000])
-def test_chunks_hold_whole_respondents_in_first_message_order(root, messages_per_chunk):
+@pytest.mark.parametrize(("messages_per_chunk", "workers"), [(1, 1), (3, 1), (1_000, 1), (3, 2)])
+def test_chunks_hold_whole_respondents_in_first_message_order(root, messages_per_chunk, workers):
     """Every message once; a respondent's messages in one chunk, in message order - or, when they alone have
     more messages than a chunk holds, in chunks of their own that continue one another; respondents in the
     order of their first message; each chunk with exactly its respondents' survey records, in file order."""
@@ -49,7 +49,7 @@ def test_chunks_hold_whole_respondents_in_first_message_order(root, messages_per
         positions_of.setdefault(record[UID], []).append(position)
     surveys = [_raw(root, flow) for flow in survey_flows(CONFIG)]
 
-    index = _index(root)
+    index = _index(root, workers)  # with 2 workers, the files are read in two processes
     assert (index.message_count, index.respondent_count) == (len(messages), len(positions_of))
     assert index.survey_record_count == sum(map(len, surveys))
     respondents_in_order: list[str] = []
@@ -84,13 +84,14 @@ def _add_survey_records(root: Path, flow: str, *uids: str) -> None:
     write_traced_data_file(path, records + [Record.create(step, {UID: uid}) for uid in uids])
 
 
-def test_a_respondent_twice_in_a_survey_is_an_error_naming_them(root):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_respondent_twice_in_a_survey_is_an_error_naming_them(root, workers):
     """Whether or not the respondent sent a message, a second record of theirs in a survey file is refused."""
     flow = survey_flows(CONFIG)[0]
     sender = _raw(root, show_flows(CONFIG)[0])[0][UID]
     _add_survey_records(root, flow, sender, sender)
     with pytest.raises(RawDataError, match=rf"{flow}.json: record {sender}: .*appears twice in the {flow} survey"):
-        _index(root)
+        _index(root, workers)
 
     shutil.copy(GOLDEN_ROOT / "Raw Data" / f"{flow}.json", root / "Raw Data" / f"{flow}.json")
     silent = "avf-phone-uuid-99999999-0000-4000-8000-000000000099"
@@ -100,3 +101,19 @@ def test_a_respondent_twice_in_a_survey_is_an_error_naming_them(root):
     _add_survey_records(root, flow, silent)
     with pytest.raises(RawDataError, match=rf"record {silent}: .*appears twice in the {flow} survey"):
         _index(root)
+
+
+def test_with_workers_the_first_bad_file_in_file_order_is_reported(root):
+    """Two bad files: a show record without a respondent id in the second show file, and a respondent twice in
+    the last survey file. Read in two processes, the files may finish in any order; the error is the one a run
+    in one process meets first, the show file's."""
+    flow = show_flows(CONFIG)[1]
+    path = root / "Raw Data" / f"{flow}.json"
+    records = read_traced_data_file(path)
+    stray = Record.create(Step("fetcher@example.org", f"fetch/{flow}", 1548000400.0), {"note": "no uid"})
+    write_traced_data_file(path, records + [stray])
+    survey = survey_flows(CONFIG)[-1]
+    _add_survey_records(root, survey, "avf-phone-uuid-twice", "avf-phone-uuid-twice")
+    for workers in (1, 2):
+        with pytest.raises(RawDataError, match=rf"{flow}.json: .*show record has no respondent id"):
+            _index(root, workers)

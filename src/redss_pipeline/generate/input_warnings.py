@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,7 +28,7 @@ from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
-__all__ = ["coded_file_warnings", "raw_file_warnings"]
+__all__ = ["coded_file_warnings", "raw_file_warnings", "ShowRunTally", "ShowRuns"]
 
 
 def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages]) -> list[str]:
@@ -84,20 +85,29 @@ class ShowRunTally:
                 self._first[run_id] = self.count
         self.count += 1
 
-    def repeated(self) -> list[Any]:
-        """The run ids met more than once, in the order they first appeared."""
-        return sorted(self._repeated, key=self._first.__getitem__)
+    def finished(self) -> "ShowRuns":
+        """What the warnings need of the file once every record was added; the run ids themselves are let go."""
+        return ShowRuns(self.count, tuple(sorted(self._repeated, key=self._first.__getitem__)))
 
 
-def raw_file_warnings(config: PipelineConfig, root: DataRoot, tallies: Sequence[ShowRunTally]) -> list[str]:
-    """Warnings about the shows' raw files (in show order, from their tallies): empty files and repeated runs."""
+@dataclass(frozen=True)
+class ShowRuns:
+    """A show's raw file as its warnings see it: how many runs it holds, and the run ids met more than once,
+    in the order they first appeared."""
+
+    count: int
+    repeated: tuple[Any, ...]
+
+
+def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequence[ShowRuns]) -> list[str]:
+    """Warnings about the shows' raw files (in show order): empty files and repeated runs."""
     warnings = []
-    for plan, tally in zip(config.rqa_plans, tallies):
+    for plan, runs in zip(config.rqa_plans, show_runs):
         shown = _shown(root.raw_file(plan.flow), root)
-        if not tally.count:
+        if not runs.count:
             warnings.append(f"{shown}: holds no runs (was the flow fetched?)")
             continue
-        repeated = tally.repeated()
+        repeated = runs.repeated
         if repeated:
             verb = "appears" if len(repeated) == 1 else "appear"
             warnings.append(f"{shown}: {len(repeated)} run{_s(len(repeated))} {verb} more than once "

@@ -21,8 +21,10 @@ message, which is the row order of ``csap_ind.csv``.
 from __future__ import annotations
 
 from array import array
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from itertools import islice
+from typing import Callable, Iterable, Iterator
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
@@ -36,7 +38,8 @@ from redss_pipeline.generate.combine import (
     show_flows,
     survey_flows,
 )
-from redss_pipeline.generate.input_warnings import ShowRunTally
+from redss_pipeline.generate.input_warnings import ShowRuns, ShowRunTally
+from redss_pipeline.generate.workers import in_order
 
 __all__ = ["Span", "Chunk", "RespondentIndex"]
 
@@ -77,24 +80,45 @@ class RespondentIndex:
     every respondent's message positions, ascending, one respondent after the other, and per survey flow each
     respondent's record number. The uids are needed only while the files are read, to match a survey record
     to its respondent; they are let go afterwards.
+
+    With ``workers`` above 1 the raw files are read through in that many worker processes, a file each
+    (:func:`~redss_pipeline.generate.workers.in_order`); each sends back its file's uids, the places of its
+    records, and a show file's run counts, and this process puts them together in file order.
     """
 
-    def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor):
+    def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor, *, workers: int = 1):
         self.redactor = redactor
-        self._shows = [_raw_file(root, flow) for flow in show_flows(config)]
-        self._surveys = [_raw_file(root, flow) for flow in survey_flows(config)]
+        shows = [_FileToScan(_raw_file(root, flow), flow, ShowRunTally(plan.result_key, plan.flow))
+                 for flow, plan in zip(show_flows(config), config.rqa_plans)]
+        surveys = [_FileToScan(_raw_file(root, flow), flow, None) for flow in survey_flows(config)]
+        files = shows + surveys
+
+        @contextmanager
+        def scanning() -> Iterator[Callable[[int], list[_FileScan]]]:
+            yield lambda number: [files[number].scan()]
+
+        # The files are read through in worker processes, a file each; their scans come back in file order, so
+        # a bad record stops the run with the error a run in one process meets first.
+        with closing(in_order(range(len(files)), scanning, workers=min(workers, len(files)))) as scans:
+            self._read_show_scans(islice(scans, len(shows)))
+            self._read_survey_scans(islice(scans, len(surveys)))
+
+    def _read_show_scans(self, scans: Iterable[_FileScan]) -> None:
+        """Numbers the respondents in the order of their first message, and lists each one's positions."""
+        self._shows: list[RawFile] = []
+        self.show_runs: list[ShowRuns] = []  # for the warnings
         self._first_positions: list[int] = []  # position of the first record of each show file
-        self.show_runs = [ShowRunTally(plan.result_key, plan.flow) for plan in config.rqa_plans]
-        numbers: dict[str, int] = {}  # uid -> respondent number, while the files are read
+        self._numbers: dict[str, int] = {}  # uid -> respondent number, while the files are read
+        numbers = self._numbers
         respondent_at = array("q")  # position -> respondent number
         message_counts = array("q")  # respondent number -> how many messages
         position = 0
-        for raw, flow, tally in zip(self._shows, show_flows(config), self.show_runs):
+        for scan in scans:  # one at a time: a file's uids are let go before the next file's come
+            assert scan.runs is not None
+            self._shows.append(scan.raw)
+            self.show_runs.append(scan.runs)
             self._first_positions.append(position)
-            # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
-            for _, content in raw.contents():
-                tally.add(content)
-                uid = respondent_of_show_record(content, flow)
+            for uid in scan.uids:
                 number = numbers.get(uid)
                 if number is None:
                     number = numbers[uid] = len(message_counts)
@@ -102,7 +126,7 @@ class RespondentIndex:
                 else:
                     message_counts[number] += 1
                 respondent_at.append(number)
-                position += 1
+            position += len(scan.uids)
         self.message_count = position
         self.respondent_count = len(message_counts)
         # Respondent r's positions are self._positions[self._starts[r]:self._starts[r + 1]], ascending.
@@ -114,34 +138,39 @@ class RespondentIndex:
         for position, number in enumerate(respondent_at):
             self._positions[free[number]] = position
             free[number] += 1
-        del respondent_at, message_counts, free
 
+    def _read_survey_scans(self, scans: Iterable[_FileScan]) -> None:
+        """Finds each respondent's record in each survey file (one at most), and counts the phone numbers typed
+        into the records of respondents who sent no message."""
+        numbers = self._numbers
+        self._surveys: list[RawFile] = []
         self._survey_records: list[array[int]] = []  # per survey flow: respondent number -> record number, or -1
         self.survey_record_count = 0
-        for raw, flow in zip(self._surveys, survey_flows(config)):
+        for scan in scans:
+            self._surveys.append(scan.raw)
             record_of = array("q", [-1]) * self.respondent_count
             without_messages: set[str] = set()  # the uids of this file's respondents who sent no message
             unsent: list[int] = []  # and their records
-            for number, content in raw.contents():
-                uid = respondent_of_survey_record(content, flow, number)
+            for number, uid in enumerate(scan.uids):
                 respondent = numbers.get(uid)
                 seen = uid in without_messages if respondent is None else record_of[respondent] >= 0
                 if seen:
                     raise RawDataError(
-                        f"respondent appears twice in the {flow} survey (one record per respondent expected)",
-                        path=f"Raw Data/{flow}.json", record=uid, field="avf_phone_id",
+                        f"respondent appears twice in the {scan.flow} survey (one record per respondent expected)",
+                        path=f"Raw Data/{scan.flow}.json", record=uid, field="avf_phone_id",
                     )
                 if respondent is None:
                     without_messages.add(uid)
                     unsent.append(number)
                 else:
                     record_of[respondent] = number
-                self.survey_record_count += 1
+            self.survey_record_count += len(scan.uids)
             # No chunk reads these records, and no output needs them, but their typed phone numbers count like
             # all others.
             for start in range(0, len(unsent), _REDACTION_BATCH):
-                redact_raw_records(raw.read(unsent[start:start + _REDACTION_BATCH]), redactor)
+                redact_raw_records(scan.raw.read(unsent[start:start + _REDACTION_BATCH]), self.redactor)
             self._survey_records.append(record_of)
+        del self._numbers  # the uids are needed only to match the survey records
 
     def spans(self, messages_per_chunk: int) -> Iterator[Span]:
         """The respondents in the order of their first message, in spans of about ``messages_per_chunk``
@@ -200,6 +229,38 @@ class RespondentIndex:
             numbers = sorted(number for number in record_of[first:end] if number >= 0)
             survey_files.append(redact_raw_records(raw.read(numbers), self.redactor))
         return survey_files
+
+
+@dataclass
+class _FileScan:
+    """One raw file read through: the file, which now knows where its records lie, its flow, the respondent id
+    of each record in file order, and for a show file its runs. Plain values, so a worker process can send it."""
+
+    raw: RawFile
+    flow: str
+    uids: list[str]
+    runs: ShowRuns | None
+
+
+@dataclass
+class _FileToScan:
+    """A raw file to read through once, checking every record; ``tally`` counts a show file's runs."""
+
+    raw: RawFile
+    flow: str
+    tally: ShowRunTally | None
+
+    def scan(self) -> _FileScan:
+        # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
+        uids = []
+        if self.tally is None:
+            for number, content in self.raw.contents():
+                uids.append(respondent_of_survey_record(content, self.flow, number))
+            return _FileScan(self.raw, self.flow, uids, None)
+        for _, content in self.raw.contents():
+            self.tally.add(content)
+            uids.append(respondent_of_show_record(content, self.flow))
+        return _FileScan(self.raw, self.flow, uids, self.tally.finished())
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:

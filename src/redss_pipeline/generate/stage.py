@@ -126,7 +126,7 @@ def _run_generate(
 
     redactor = PhoneRedactor(config.phone_redaction)
     with times.step("load raw files"):
-        index = RespondentIndex(config, root, redactor)
+        index = RespondentIndex(config, root, redactor, workers=workers)
     redacted_while_indexing = index.redactor.count  # in survey records no chunk reads
     say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
         f"{index.respondent_count:,} respondents ({times.seconds['load raw files']:.1f} s)")
@@ -136,7 +136,6 @@ def _run_generate(
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
     summary.warnings += raw_file_warnings(config, root, index.show_runs)
     summary.warnings += coded_file_warnings(config, root, coded_messages)
-    index.show_runs = []  # counted; let the run ids go
     for warning in summary.warnings:
         say(f"warning: {warning}")
 
