@@ -7,11 +7,12 @@ the respondent id. A bad value must stop the run with one line naming the record
 
 from __future__ import annotations
 
-import operator
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from itertools import repeat
+from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.records import Record
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
 
 __all__ = ["UID_KEY", "record_id", "record_time", "RecordColumns"]
@@ -46,48 +47,22 @@ def record_time(record: Mapping[str, object], key: str) -> datetime:
     return parsed
 
 
-_LAYOUTS = 4096
-"""How many key layouts one :class:`RecordColumns` remembers."""
-
-
 class RecordColumns:
     """Reads the values of a fixed list of keys out of many records: ``columns(record)`` is the tuple of the
     record's values under ``keys``, with ``missing`` for a key the record lacks.
 
-    Looking a hundred keys up one by one in a wide record costs more than reading the record's values in order:
-    records with the same keys in the same order (a key layout; most records share one with many others) hold
-    their values in the same positions, so the positions of ``keys`` are worked out once per layout, remembered
-    under the layout's keys, and the values are picked from the record's values with one
-    ``operator.itemgetter`` call. (Iterating a Mapping gives its keys in the order of its values.) Position
-    ``len(layout)`` is ``missing``, appended to the values. At most ``_LAYOUTS`` layouts are remembered, so an
-    instance reading records of ever new layouts does not keep them all.
+    A record's values are read with :meth:`~redss_pipeline.core.records.Record.pick`, one look-up per key done in C
+    (a hundred keys cost about what one ``get`` per key costs in Python for five); any other mapping with its
+    ``get``.
     """
 
-    __slots__ = ("_keys", "_missing", "_getters")
+    __slots__ = ("_keys", "_missing")
 
     def __init__(self, keys: Sequence[str], missing: Any = None):
-        self._keys = list(keys)
-        self._missing = (missing,)
-        self._getters: dict[tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
+        self._keys = tuple(keys)
+        self._missing = missing
 
     def __call__(self, record: Mapping[str, Any]) -> tuple[Any, ...]:
-        layout = tuple(record)
-        getter = self._getters.get(layout)
-        if getter is None:
-            getter = self._getter(layout)
-            if len(self._getters) >= _LAYOUTS:
-                self._getters.clear()
-            self._getters[layout] = getter
-        return getter(tuple(record.values()) + self._missing)
-
-    def _getter(self, layout: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-        position = {key: index for index, key in enumerate(layout)}
-        absent = len(layout)
-        positions = [position.get(key, absent) for key in self._keys]
-        if len(positions) == 1:  # an itemgetter of one position returns the item itself, not a tuple
-            def single(values: tuple[Any, ...], at: int = positions[0]) -> tuple[Any, ...]:
-                return (values[at],)
-            return single
-        if not positions:
-            return lambda values: ()
-        return operator.itemgetter(*positions)
+        if type(record) is Record:
+            return record.pick(self._keys, self._missing)
+        return tuple(map(record.get, self._keys, repeat(self._missing)))

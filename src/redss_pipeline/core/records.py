@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
 __all__ = ["Step", "Layer", "Record", "ValueChange"]
 
@@ -162,6 +163,11 @@ class Record(_RegisteredMapping):
 
     def items(self) -> ItemsView[str, Any]:
         return self._content.items()
+
+    def pick(self, keys: Sequence[str], missing: Any = None) -> tuple[Any, ...]:
+        """The values under ``keys``, in that order, with ``missing`` for a key the record lacks; the look-ups run
+        in C, which for many keys is much cheaper than a :meth:`get` per key."""
+        return tuple(map(self._content.get, keys, repeat(missing)))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain copy of the effective content (attached records' keys included)."""

@@ -92,8 +92,8 @@ class CsvLines:
     """
 
     def __init__(self, *, quote_all: bool = False):
-        self._memo: dict[str, str] = {}
         self._render = render_quoted_cell if quote_all else render_cell
+        self._memo: dict[str | None, str] = {None: self._render(None)}
 
     def _cell(self, value: Any) -> str:
         text = self._memo.get(value)
@@ -102,11 +102,22 @@ class CsvLines:
             if type(value) is str:
                 if len(self._memo) >= _MEMO_LIMIT:
                     self._memo.clear()
+                    self._memo[None] = self._render(None)
                 self._memo[value] = text
         return text
 
     def __call__(self, values: Sequence[Any]) -> str:
-        line = ",".join(map(self._cell, values))
+        # The cells of texts met before (and of None) in one pass; then each miss, found by list.index, rendered
+        # on its own. A str key never equals a number, so a number always misses and is rendered as a number.
+        cells = list(map(self._memo.get, values))
+        miss = -1
+        try:
+            while True:
+                miss = cells.index(None, miss + 1)
+                cells[miss] = self._cell(values[miss])
+        except ValueError:  # no miss left
+            pass
+        line = ",".join(cells)
         if not line and len(values) == 1:
             line = '""'  # a lone empty field, written so the row is not a blank line (as the csv module does)
         return line + "\n"
