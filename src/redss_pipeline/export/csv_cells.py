@@ -109,7 +109,7 @@ class CsvLines:
     def __call__(self, values: Sequence[Any]) -> str:
         # The cells of texts met before (and of None) in one pass; then each miss, found by list.index, rendered
         # on its own. A str key never equals a number, so a number always misses and is rendered as a number.
-        cells = list(map(self._memo.get, values))
+        cells: list[Any] = list(map(self._memo.get, values))
         miss = -1
         try:
             while True:
