@@ -20,6 +20,8 @@ message, which is the row order of ``csap_ind.csv``.
 
 from __future__ import annotations
 
+import os
+import time
 from array import array
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -99,9 +101,15 @@ class RespondentIndex:
 
         # The files are read through in worker processes, a file each; their scans come back in file order, so
         # a bad record stops the run with the error a run in one process meets first.
+        self.worker_cpu_seconds = 0.0  # what reading the files took in worker processes
         with closing(in_order(range(len(files)), scanning, workers=min(workers, len(files)))) as scans:
-            self._read_show_scans(islice(scans, len(shows)))
-            self._read_survey_scans(islice(scans, len(surveys)))
+            self._read_show_scans(map(self._count_cpu, islice(scans, len(shows))))
+            self._read_survey_scans(map(self._count_cpu, islice(scans, len(surveys))))
+
+    def _count_cpu(self, scan: _FileScan) -> _FileScan:
+        if scan.pid != os.getpid():
+            self.worker_cpu_seconds += scan.cpu_seconds
+        return scan
 
     def _read_show_scans(self, scans: Iterable[_FileScan]) -> None:
         """Numbers the respondents in the order of their first message, and lists each one's positions."""
@@ -240,6 +248,8 @@ class _FileScan:
     flow: str
     uids: list[str]
     runs: ShowRuns | None
+    pid: int  # the process that read it
+    cpu_seconds: float
 
 
 @dataclass
@@ -252,15 +262,17 @@ class _FileToScan:
 
     def scan(self) -> _FileScan:
         # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
+        started = time.process_time()
         uids = []
         if self.tally is None:
             for number, content in self.raw.contents():
                 uids.append(respondent_of_survey_record(content, self.flow, number))
-            return _FileScan(self.raw, self.flow, uids, None)
-        for _, content in self.raw.contents():
-            self.tally.add(content)
-            uids.append(respondent_of_show_record(content, self.flow))
-        return _FileScan(self.raw, self.flow, uids, self.tally.finished())
+        else:
+            for _, content in self.raw.contents():
+                self.tally.add(content)
+                uids.append(respondent_of_show_record(content, self.flow))
+        runs = None if self.tally is None else self.tally.finished()
+        return _FileScan(self.raw, self.flow, uids, runs, os.getpid(), time.process_time() - started)
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:

@@ -127,6 +127,7 @@ def _run_generate(
     redactor = PhoneRedactor(config.phone_redaction)
     with times.step("load raw files"):
         index = RespondentIndex(config, root, redactor, workers=workers)
+    times.cpu_seconds["load raw files"] += index.worker_cpu_seconds  # as for the spans, summed over processes
     redacted_while_indexing = index.redactor.count  # in survey records no chunk reads
     say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
         f"{index.respondent_count:,} respondents ({times.seconds['load raw files']:.1f} s)")
