@@ -156,8 +156,8 @@ def main() -> int:
         result = run_analysis_process(root)
         steps = result["steps"]
         read_and_tables = steps.get("read outputs", 0) + steps.get("tables", 0)
-        print(f"  read + tables {read_and_tables:.1f} s (read {steps.get('read outputs', 0):.1f} s); charts "
-              f"{steps.get('charts', 0):.1f} s, maps {steps.get('maps', 0):.1f} s, report "
+        print(f"  read + tables {read_and_tables:.1f} s (read {steps.get('read outputs', 0):.1f} s); charts and maps "
+              f"{steps.get('charts and maps', 0):.1f} s, report "
               f"{steps.get('report', 0):.1f} s, write {steps.get('write', 0):.1f} s; whole command "
               f"{result['wall']:.1f} s; peak {result['peak_mib']:.0f} MiB", flush=True)
     return 0

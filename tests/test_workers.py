@@ -1,4 +1,4 @@
-"""Worker processes for stage 3 (generate/workers.py): parts come back in task order whatever order the
+"""Worker processes for stage 3 (core/workers.py): parts come back in task order whatever order the
 workers finish in, a failure is the error of the first failing task, as in one process, a worker that dies (even
 half way through sending) is an error naming its exit status, and workers whose run is killed end."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.generate.workers import WorkerError, WorkerTraceback, in_order
+from redss_pipeline.core.workers import WorkerError, WorkerTraceback, in_order
 
 
 @contextmanager
@@ -125,7 +125,7 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
     script = textwrap.dedent("""
         import os, signal, sys, time
         from contextlib import contextmanager
-        from redss_pipeline.generate.workers import in_order
+        from redss_pipeline.core.workers import in_order
 
         def slow(task):
             time.sleep(0.2)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,7 +41,7 @@ from redss_pipeline.analysis.engagement import (
     new_and_returning_participants,
     repeat_participations,
 )
-from redss_pipeline.analysis.maps import MAP_LEVEL_FILES, draw_map
+from redss_pipeline.analysis.maps import MAP_LEVEL_FILES, DrawnMap, draw_map
 from redss_pipeline.analysis.outputs_reader import AnalysisInputs, read_outputs
 from redss_pipeline.analysis.report import (
     Figure,
@@ -66,6 +67,7 @@ from redss_pipeline.core.code_scheme import Code
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.output_set import OutputSet
+from redss_pipeline.core.workers import default_workers, in_order
 from redss_pipeline.export.analysis_files import write_table_csv
 
 __all__ = ["REPORT_FILE", "SHAREABLE_DIR", "AnalysisSummary", "analyse_into", "analysis_dir", "build_tables",
@@ -155,10 +157,11 @@ class _Steps:
         return result
 
 
-def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: TextIO | None = sys.stderr
-                 ) -> AnalysisSummary:
+def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: TextIO | None = sys.stderr,
+                 workers: int | None = None) -> AnalysisSummary:
     """Analyses a data root's outputs and writes ``Outputs/Analysis/`` (tables, charts, maps, report) as one set,
-    with ``Outputs/Analysis/manifest.json`` (``generate_outputs.py analyse``)."""
+    with ``Outputs/Analysis/manifest.json`` (``generate_outputs.py analyse``). The charts and maps are drawn by
+    ``workers`` processes (default: :func:`~redss_pipeline.core.workers.default_workers`)."""
     root = DataRoot(data_root)
     summary = AnalysisSummary()
 
@@ -171,16 +174,17 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
     with OutputSet(root.analysis_dir, manifest=describe) as staged:
         analyse_into(staged, config=config, data_root=root, messages_csv=root.outputs_dir / config.outputs.messages_csv,
                      individuals_csv=root.outputs_dir / config.outputs.individuals_csv, progress=progress,
-                     summary=summary)
+                     summary=summary, workers=default_workers() if workers is None else workers)
     return summary
 
 
 def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRoot, messages_csv: Path,
                  individuals_csv: Path, progress: TextIO | None = sys.stderr,
                  summary: AnalysisSummary | None = None,
-                 coding_quality: CodingQuality | None = None) -> AnalysisSummary:
+                 coding_quality: CodingQuality | None = None, workers: int = 1) -> AnalysisSummary:
     """Analyses the two CSVs and stages every file of ``Outputs/Analysis/`` in ``staged``: stage 3 passes its own
-    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from."""
+    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from. The charts
+    and maps are drawn by ``workers`` processes (see :func:`_draw_all`)."""
     root = data_root
     summary = summary if summary is not None else AnalysisSummary()
     step = _Steps(summary, progress)
@@ -197,8 +201,12 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
     # measures them from the files, and writes them with the rest of Outputs/Analysis/.
     quality = coding_quality if coding_quality is not None else measure_for_report(config, root)
     extra = _extra_sections(config, root, quality)
-    charts = step("charts", lambda: _draw_charts(tables, k=k, datasets=datasets), lambda c: f"{len(c)} charts")
-    maps = step("maps", lambda: _draw_maps(inputs, config=config, datasets=datasets), lambda m: f"{len(m)} maps")
+    chart_drawings = _chart_drawings(tables, k=k, datasets=datasets)
+    map_drawings = _map_drawings(inputs, config=config, datasets=datasets)
+    drawn = step("charts and maps", lambda: _draw_all({**chart_drawings, **map_drawings}, workers=workers),
+                 lambda _: f"{len(chart_drawings)} charts, {len(map_drawings)} maps")
+    charts = {key: drawn[key] for key in chart_drawings}
+    maps = {key: drawn[key] for key in map_drawings}
     report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra))
 
     out = analysis_dir(root)
@@ -260,8 +268,9 @@ def _both(table: Table, k: int, draw: Callable[[Table], Chart]) -> tuple[Chart, 
     return full, (full if small_table.rows == table.rows else draw(small_table))
 
 
-def _draw_charts(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict[str, tuple[Chart, Chart]]:
-    charts: dict[str, tuple[Chart, Chart]] = {}
+def _chart_drawings(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict[str, Drawing]:
+    """The charts to draw, by file stem (see :func:`_draw_all`)."""
+    charts: dict[str, Drawing] = {}
 
     def engagement(table: Table) -> Chart:
         rows = table.rows[:-1]
@@ -271,13 +280,13 @@ def _draw_charts(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict
         return grouped_bar_chart("engagement_counts", "Messages and people per episode",
                                  [str(r[0]) for r in rows], series)
 
-    charts["engagement_counts"] = _both(tables.engagement, k, engagement)
+    charts["engagement_counts"] = partial(_both, tables.engagement, k, engagement)
 
     def repeat(table: Table) -> Chart:
         bars = [bar_from_cell(f"{row[0]} episode{'s' if row[0] != '1' else ''}", row[1], row[2]) for row in table.rows]
         return bar_chart("repeat_participations", "People by number of episodes they took part in", bars)
 
-    charts["repeat_participations"] = _both(tables.repeat, k, repeat)
+    charts["repeat_participations"] = partial(_both, tables.repeat, k, repeat)
 
     def new_returning(table: Table) -> Chart:
         series = [(label, [bar_from_cell("", row[table.column(column)]) for row in table.rows])
@@ -285,13 +294,13 @@ def _draw_charts(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict
         return grouped_bar_chart("new_and_returning_participants", "New and returning people per episode",
                                  [str(r[0]) for r in table.rows], series)
 
-    charts["new_and_returning_participants"] = _both(tables.new_returning, k, new_returning)
+    charts["new_and_returning_participants"] = partial(_both, tables.new_returning, k, new_returning)
 
     def traffic(table: Table) -> Chart:
         bars = [bar_from_cell(str(row[2]), row[3], None) for row in table.rows]
         return bar_chart("traffic_analysis", "Opt-in messages per channel window", bars, xlabel="Messages")
 
-    charts["traffic_analysis"] = _both(tables.traffic, k, traffic)
+    charts["traffic_analysis"] = partial(_both, tables.traffic, k, traffic)
 
     for table, names, prefix in ((tables.themes, datasets.themes, "themes"),
                                  (tables.demographics, _charted_demogs(datasets), "demographics")):
@@ -304,7 +313,7 @@ def _draw_charts(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict
                 bars = [bar_from_cell(str(t.rows[i][1]), t.rows[i][2], t.rows[i][3]) for i in normal]
                 return bar_chart(f"{prefix}_{name}", f"{name}: people per code", bars)
 
-            charts[f"{prefix}_{name}"] = _both(table, k, one)
+            charts[f"{prefix}_{name}"] = partial(_both, table, k, one)
     for table in tables.cross_tabs:
         a, b = table.columns[0], table.columns[1]
 
@@ -314,7 +323,7 @@ def _draw_charts(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> dict
             series = [(code, [bar_from_cell("", r[2]) for r in t.rows if r[1] == code]) for code in codes_b]
             return grouped_bar_chart(t.name.removesuffix(".csv"), f"{b} by {a}", groups, series, ylabel="People")
 
-        charts[table.name.removesuffix(".csv")] = _both(table, k, crossed)
+        charts[table.name.removesuffix(".csv")] = partial(_both, table, k, crossed)
     return charts
 
 
@@ -381,10 +390,11 @@ def _has(code: Code, codes: frozenset) -> bool:
     return code in codes
 
 
-def _draw_maps(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: AnalysisDatasets) -> dict[str, tuple]:
+def _map_drawings(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: AnalysisDatasets
+                  ) -> dict[str, Drawing]:
+    """The maps to draw, by ``<level>/<file stem>`` (see :func:`_draw_all`)."""
     settings = config.analysis
-    k = settings.suppression_k
-    maps: dict[str, tuple] = {}
+    maps: dict[str, Drawing] = {}
     for level in settings.map_levels:
         at = datasets.index(level)
         plans: list[tuple[str, int | None, Callable[[frozenset], bool]]] = [
@@ -397,14 +407,37 @@ def _draw_maps(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: Anal
                     plans.append((f"{level}_{name}_{i}_{code.string_value}", d, partial(_has, code)))
         people = _by_location(inputs.individuals, at, len(datasets.themes))
         for file_stem, theme, keep in plans:
-            counts = _location_counts(people, theme, keep)
-            full = draw_map(level, counts, legend_position=settings.legend_position, dpi=settings.map_dpi)
-            shown = {location: render(suppress_cell(Count(n), k)) for location, n in counts.items()}
-            needs_own = MAP_LEVEL_FILES[level].print_counts and any(0 < n < k for n in counts.values())
-            small = draw_map(level, counts, labels=shown, legend_position=settings.legend_position,
-                             dpi=settings.map_dpi) if needs_own else full
-            maps[f"{level}/{file_stem}"] = (full, small)
+            maps[f"{level}/{file_stem}"] = partial(_map_pair, level, _location_counts(people, theme, keep), settings)
     return maps
+
+
+def _map_pair(level: str, counts: dict[str, int], settings: Any) -> tuple[DrawnMap, DrawnMap]:
+    """The map of ``counts`` and its shareable copy (drawn once when suppression changes nothing)."""
+    k = settings.suppression_k
+    full = draw_map(level, counts, legend_position=settings.legend_position, dpi=settings.map_dpi)
+    shown = {location: render(suppress_cell(Count(n), k)) for location, n in counts.items()}
+    needs_own = MAP_LEVEL_FILES[level].print_counts and any(0 < n < k for n in counts.values())
+    small = draw_map(level, counts, labels=shown, legend_position=settings.legend_position,
+                     dpi=settings.map_dpi) if needs_own else full
+    return full, small
+
+
+Drawing = Callable[[], tuple[Any, Any]]
+"""Draws a chart or map: the full drawing and the shareable one (the same object when suppression hides nothing)."""
+
+
+def _draw_all(drawings: dict[str, Drawing], *, workers: int) -> dict[str, tuple[Any, Any]]:
+    """Every drawing, by key, in the order given. Each is a few hundred milliseconds of matplotlib on its own, so
+    they are shared among ``workers`` forked processes (:func:`~redss_pipeline.core.workers.in_order`), each
+    sending back PNG bytes and SVG text; the files are the same whatever the number of workers."""
+    keys = list(drawings)
+
+    @contextmanager
+    def drawing() -> Iterator[Callable[[int], list[tuple[Any, Any]]]]:
+        yield lambda number: [drawings[keys[number]]()]
+
+    with closing(in_order(range(len(keys)), drawing, workers=min(workers, len(keys)))) as drawn:
+        return dict(zip(keys, drawn))
 
 
 # -- report ------------------------------------------------------------------------------------------------------

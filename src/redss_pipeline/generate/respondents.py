@@ -33,6 +33,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
+from redss_pipeline.core.workers import in_order
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
 from redss_pipeline.generate.combine import (
     respondent_of_show_record,
@@ -41,7 +42,6 @@ from redss_pipeline.generate.combine import (
     survey_flows,
 )
 from redss_pipeline.generate.input_warnings import ShowRuns, ShowRunTally
-from redss_pipeline.generate.workers import in_order
 
 __all__ = ["Span", "Chunk", "RespondentIndex"]
 
@@ -84,7 +84,7 @@ class RespondentIndex:
     to its respondent; they are let go afterwards.
 
     With ``workers`` above 1 the raw files are read through in that many worker processes, a file each
-    (:func:`~redss_pipeline.generate.workers.in_order`); each sends back its file's uids, the places of its
+    (:func:`~redss_pipeline.core.workers.in_order`); each sends back its file's uids, the places of its
     records, and a show file's run counts, and this process puts them together in file order.
     """
 

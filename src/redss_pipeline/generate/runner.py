@@ -14,7 +14,7 @@ The work is split in two so that it can be shared among processes:
 
 - :meth:`ChunkRunner.process` turns a span of respondents into one :class:`ChunkOutcome` of plain values per
   chunk (rendered lines, Coda entries, ICR candidates, the audit-trail segment, counts); it writes no file and
-  no database, so it may run in a worker process (:mod:`~redss_pipeline.generate.workers`);
+  no database, so it may run in a worker process (:mod:`~redss_pipeline.core.workers`);
 - :meth:`ChunkRunner.keep` adds an outcome to the run, in the run's own process, chunk after chunk in order.
 
 What spans respondents is kept apart, in objects that live for the run and are fed by :meth:`~ChunkRunner.keep`:
@@ -169,7 +169,7 @@ class ChunkRunner:
 
     :meth:`process` reads the span's records from the index, runs every step and returns a
     :class:`ChunkOutcome`; it writes no file and no database, so it may run in a worker process (see
-    :mod:`~redss_pipeline.generate.workers`). :meth:`keep` runs in the run's own process, span after span in
+    :mod:`~redss_pipeline.core.workers`). :meth:`keep` runs in the run's own process, span after span in
     order, so the outputs are the same however many workers processed the spans.
     """
 

@@ -8,7 +8,8 @@ place only after all of them were written, so a failure at any point leaves the 
 
 Order of work (spec section 5):
 
- 1. index the raw files by respondent, streaming them (7.1)    -> respondents, traced_data_json
+ 1. index the raw files by respondent, streaming them (7.1),   -> respondents, traced_data_json
+    a file per worker process
  2. read the coded Coda files                                  -> coda
  3. for each chunk of respondents, 7.2 - 7.7, in worker        -> runner (combine ... individuals), workers
     processes sharing the spans (each opens the UUID table)
@@ -16,6 +17,8 @@ Order of work (spec section 5):
       and go to the run's accumulators (Coda entries and ICR candidates wait in a scratch database, a
       temporary file removed when the run ends) and to the audit trail -> audit_trail
  4. write the CSVs, the ICR and Coda files                     -> analysis_files, coda
+ 5. the automated analysis of the CSVs, its charts and maps    -> analysis.stage
+    drawn by the worker processes
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.run_manifest import run_manifest
 from redss_pipeline.core.scratch_database import ScratchDatabase
+from redss_pipeline.core.workers import default_workers, in_order, usable_workers
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.deidentify.uuid_table import open_uuid_table
 from redss_pipeline.export import coda
@@ -52,7 +56,6 @@ from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import RespondentIndex, Span
 from redss_pipeline.generate.runner import ChunkOutcome, ChunkRunner, StepTimes
 from redss_pipeline.generate.show_messages import EMPTY_RUN, OUTSIDE_WINDOW, TEST_RUN
-from redss_pipeline.generate.workers import default_workers, in_order, usable_workers
 
 __all__ = ["GenerateSummary", "run_generate", "output_paths"]
 
@@ -87,7 +90,7 @@ def run_generate(
     """Runs stage 3 on a data root and writes every output; returns what it did.
 
     Respondents are processed about ``messages_per_chunk`` messages at a time (default
-    :data:`MESSAGES_PER_CHUNK`), by ``workers`` processes (default :func:`~redss_pipeline.generate.workers.
+    :data:`MESSAGES_PER_CHUNK`), by ``workers`` processes (default :func:`~redss_pipeline.core.workers.
     default_workers`); the outputs are the same whatever the chunk size and the number of workers.
 
     Python's cyclic garbage collector is paused for the run: stage 3 builds millions of small objects that
@@ -144,7 +147,7 @@ def _run_generate(
     root.create_output_dirs()
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
     spans = list(index.spans(messages_per_chunk))
-    workers = min(usable_workers(workers), len(spans))
+    span_workers = min(usable_workers(workers), len(spans))
     with OutputSet(root.outputs_dir, manifest=describe) as staged, OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
             open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
         with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:
@@ -157,9 +160,9 @@ def _run_generate(
                 with open_uuid_table(root.root, read_only=True) as table:
                     yield partial(runner.process, uuid_table=table)
 
-            if workers > 1:
-                say(f"respondents: {len(spans):,} spans shared by {workers} worker processes")
-            outcomes = in_order(spans, span_work, workers=workers)
+            if span_workers > 1:
+                say(f"respondents: {len(spans):,} spans shared by {span_workers} worker processes")
+            outcomes = in_order(spans, span_work, workers=span_workers)
             with closing(outcomes):  # the workers stop here whatever happens
                 for outcome in outcomes:
                     runner.keep(outcome)
@@ -217,7 +220,7 @@ def _run_generate(
         with times.step("analysis"):
             summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
                                             individuals_csv=individuals_csv, progress=progress,
-                                            coding_quality=quality)
+                                            coding_quality=quality, workers=workers)
     summary.outputs = written
     return summary
 
