@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from record_csv import write_records
 
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.export.analysis_files import (
-    RecordLines,
     analysis_columns,
     icr_columns,
     in_production_file,
     production_columns,
-    write_analysis_lines,
     write_icr_csv,
 )
 
@@ -83,11 +82,6 @@ SPEC_PRODUCTION_COLUMNS = [
 ]
 
 
-def _write_records(path, records, columns):
-    """As stage 3 writes its CSVs: each record rendered as a line, then the lines written under the header."""
-    write_analysis_lines(path, map(RecordLines(columns), records), columns)
-
-
 def test_analysis_columns_are_the_127_of_the_spec_in_order(config):
     """The derived header is exactly pipeline.md 9.1's list, column for column."""
     columns = analysis_columns(config)
@@ -134,7 +128,7 @@ def test_csv_quotes_only_commas_quotes_and_newlines(tmp_path: Path):
     difference from 2019, which left it bare so readers split the row)."""
     path = tmp_path / "out.csv"
     rows = [{"a": "x,y", "b": 'say "hi"', "c": "two\nlines"}, {"a": "cr\rhere", "b": "plain", "c": "ünï"}]
-    _write_records(path, rows, ["a", "b", "c"])
+    write_records(path, rows, ["a", "b", "c"])
     assert path.read_bytes() == (
         b'a,b,c\n"x,y","say ""hi""","two\nlines"\n"cr\rhere",plain,\xc3\xbcn\xc3\xaf\n'
     )
@@ -143,7 +137,7 @@ def test_csv_quotes_only_commas_quotes_and_newlines(tmp_path: Path):
 def test_csv_absent_and_none_are_empty_and_integers_decimal(tmp_path: Path):
     """A missing key or None is an empty cell; an integer run id is written in decimal."""
     path = tmp_path / "out.csv"
-    _write_records(path, [{"a": None, "c": 1234567}], ["a", "b", "c"])
+    write_records(path, [{"a": None, "c": 1234567}], ["a", "b", "c"])
     assert path.read_bytes() == b"a,b,c\n,,1234567\n"
 
 
@@ -153,7 +147,7 @@ def test_csv_reads_records_through_attached_surveys(tmp_path: Path, run):
     survey = Record.create(step, {"gender_raw": "naag"})
     message = Record.create(step, {"uid": "u1"}).attached(step, "csap_demog", survey)
     path = tmp_path / "out.csv"
-    _write_records(path, [message], ["uid", "gender_raw"])
+    write_records(path, [message], ["uid", "gender_raw"])
     assert path.read_text(encoding="utf-8") == "uid,gender_raw\nu1,naag\n"
 
 
@@ -164,16 +158,16 @@ def test_csv_records_with_different_key_orders_and_missing_keys(tmp_path: Path, 
     second = Record.create(step, {"b": "3", "c": "4"}).updated(step, {"a": "5"})
     third = first.updated(step, {"b": "6"})
     path = tmp_path / "out.csv"
-    _write_records(path, [first, second, third, {"c": "7"}], ["c", "a", "b"])
+    write_records(path, [first, second, third, {"c": "7"}], ["c", "a", "b"])
     assert path.read_text(encoding="utf-8") == "c,a,b\n,1,2\n4,5,3\n,1,6\n7,,\n"
-    _write_records(path, [first, second], ["b"])
+    write_records(path, [first, second], ["b"])
     assert path.read_text(encoding="utf-8") == "b\n2\n3\n"
 
 
 def test_csv_header_is_written_without_rows(tmp_path: Path, config):
     """An empty output still has its header line and nothing else; no BOM."""
     path = tmp_path / "csap_prod.csv"
-    _write_records(path, [], production_columns(config))
+    write_records(path, [], production_columns(config))
     assert path.read_bytes() == (",".join(SPEC_PRODUCTION_COLUMNS) + "\n").encode("ascii")
 
 
@@ -190,6 +184,6 @@ def test_writing_replaces_the_file_whole(tmp_path: Path):
     """A rewrite replaces the earlier content and leaves no temporary file behind."""
     path = tmp_path / "out.csv"
     path.write_text("old content that is longer than the new one\n", encoding="utf-8")
-    _write_records(path, [{"a": "1"}], ["a"])
+    write_records(path, [{"a": "1"}], ["a"])
     assert path.read_text(encoding="utf-8") == "a\n1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

