@@ -16,6 +16,7 @@ runs at the end of stage 3 and on its own (``generate_outputs.py analyse <data-r
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -92,6 +93,7 @@ class AnalysisSummary:
     shareable: list[Path] = field(default_factory=list)
     report: Path | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
+    worker_cpu_seconds: float = 0.0  # CPU the drawings took in worker processes
     messages: int = 0
     people: int = 0
 
@@ -203,8 +205,9 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
     extra = _extra_sections(config, root, quality)
     chart_drawings = _chart_drawings(tables, k=k, datasets=datasets)
     map_drawings = _map_drawings(inputs, config=config, datasets=datasets)
-    drawn = step("charts and maps", lambda: _draw_all({**chart_drawings, **map_drawings}, workers=workers),
-                 lambda _: f"{len(chart_drawings)} charts, {len(map_drawings)} maps")
+    drawn, summary.worker_cpu_seconds = step(
+        "charts and maps", lambda: _draw_all({**chart_drawings, **map_drawings}, workers=workers),
+        lambda _: f"{len(chart_drawings)} charts, {len(map_drawings)} maps")
     charts = {key: drawn[key] for key in chart_drawings}
     maps = {key: drawn[key] for key in map_drawings}
     report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra))
@@ -426,18 +429,29 @@ Drawing = Callable[[], tuple[Any, Any]]
 """Draws a chart or map: the full drawing and the shareable one (the same object when suppression hides nothing)."""
 
 
-def _draw_all(drawings: dict[str, Drawing], *, workers: int) -> dict[str, tuple[Any, Any]]:
-    """Every drawing, by key, in the order given. Each is a few hundred milliseconds of matplotlib on its own, so
-    they are shared among ``workers`` forked processes (:func:`~redss_pipeline.core.workers.in_order`), each
-    sending back PNG bytes and SVG text; the files are the same whatever the number of workers."""
+def _draw_all(drawings: dict[str, Drawing], *, workers: int) -> tuple[dict[str, tuple[Any, Any]], float]:
+    """Every drawing, by key, in the order given, and the CPU seconds worker processes spent on them. Each is a
+    few hundred milliseconds of matplotlib on its own, so they are shared among ``workers`` forked processes
+    (:func:`~redss_pipeline.core.workers.in_order`), each sending back PNG bytes and SVG text; the files are the
+    same whatever the number of workers."""
     keys = list(drawings)
 
-    @contextmanager
-    def drawing() -> Iterator[Callable[[int], list[tuple[Any, Any]]]]:
-        yield lambda number: [drawings[keys[number]]()]
+    def draw(number: int) -> list[tuple[tuple[Any, Any], int, float]]:
+        started = time.process_time()
+        both = drawings[keys[number]]()
+        return [(both, os.getpid(), time.process_time() - started)]
 
-    with closing(in_order(range(len(keys)), drawing, workers=min(workers, len(keys)))) as drawn:
-        return dict(zip(keys, drawn))
+    @contextmanager
+    def drawing() -> Iterator[Callable[[int], list[tuple[tuple[Any, Any], int, float]]]]:
+        yield draw
+
+    drawn: dict[str, tuple[Any, Any]] = {}
+    worker_cpu = 0.0
+    with closing(in_order(range(len(keys)), drawing, workers=min(workers, len(keys)))) as results:
+        for key, (both, pid, cpu_seconds) in zip(keys, results):
+            drawn[key] = both
+            worker_cpu += cpu_seconds if pid != os.getpid() else 0.0
+    return drawn, worker_cpu
 
 
 # -- report ------------------------------------------------------------------------------------------------------

@@ -165,7 +165,8 @@ def _run_generate(
             outcomes = in_order(spans, span_work, workers=span_workers)
             with closing(outcomes):  # the workers stop here whatever happens
                 for outcome in outcomes:
-                    runner.keep(outcome)
+                    with times.step("keep chunks"):  # in this process: the sinks, scratch database, audit trail
+                        runner.keep(outcome)
                     done = outcome.respondents_done
                     if done is not None and done < index.respondent_count:
                         say(f"respondents: {done:,} of {index.respondent_count:,} done")
@@ -221,6 +222,7 @@ def _run_generate(
             summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
                                             individuals_csv=individuals_csv, progress=progress,
                                             coding_quality=quality, workers=workers)
+        times.cpu_seconds["analysis"] += summary.analysis.worker_cpu_seconds  # its drawings, in the workers
     summary.outputs = written
     return summary
 
