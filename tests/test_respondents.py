@@ -50,6 +50,7 @@ def test_chunks_hold_whole_respondents_in_first_message_order(root, messages_per
     surveys = [_raw(root, flow) for flow in survey_flows(CONFIG)]
 
     index = _index(root, workers)  # with 2 workers, the files are read in two processes
+    assert (index.worker_cpu_seconds > 0) == (workers > 1)  # their CPU is counted for the step times
     assert (index.message_count, index.respondent_count) == (len(messages), len(positions_of))
     assert index.survey_record_count == sum(map(len, surveys))
     respondents_in_order: list[str] = []
@@ -103,10 +104,23 @@ def test_a_respondent_twice_in_a_survey_is_an_error_naming_them(root, workers):
         _index(root)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_survey_file_reports_its_first_bad_record(root, workers):
+    """A respondent twice, then a record without a respondent id: the duplicate comes first in the file, so it
+    is the error, as when the file is read record by record."""
+    flow = survey_flows(CONFIG)[0]
+    _add_survey_records(root, flow, "avf-phone-uuid-twice", "avf-phone-uuid-twice")
+    path = root / "Raw Data" / f"{flow}.json"
+    stray = Record.create(Step("fetcher@example.org", f"fetch/{flow}", 1548000400.0), {"note": "no uid"})
+    write_traced_data_file(path, read_traced_data_file(path) + [stray])
+    with pytest.raises(RawDataError, match=rf"record avf-phone-uuid-twice: .*appears twice in the {flow} survey"):
+        _index(root, workers)
+
+
 def test_with_workers_the_first_bad_file_in_file_order_is_reported(root):
     """Two bad files: a show record without a respondent id in the second show file, and a respondent twice in
-    the last survey file. Read in two processes, the files may finish in any order; the error is the one a run
-    in one process meets first, the show file's."""
+    the last survey file, each found by the process reading the file. Read in two processes, the files may
+    finish in any order; the error is the one a run in one process meets first, the show file's."""
     flow = show_flows(CONFIG)[1]
     path = root / "Raw Data" / f"{flow}.json"
     records = read_traced_data_file(path)

@@ -58,8 +58,12 @@ def test_workers_write_byte_identical_outputs_audit_trail_included(tmp_path):
     the CSVs, the audit trail, the Coda and ICR files, the analysis and the manifest."""
     config = load_config(PROJECT_ROOT / "pipeline_config.json")
     one, two = _golden_copy(tmp_path / "one"), _golden_copy(tmp_path / "two")
-    run_generate(config=config, data_root=one, run=RUN, progress=None, messages_per_chunk=3, workers=1)
-    run_generate(config=config, data_root=two, run=RUN, progress=None, messages_per_chunk=3, workers=2)
+    alone = run_generate(config=config, data_root=one, run=RUN, progress=None, messages_per_chunk=3, workers=1)
+    shared = run_generate(config=config, data_root=two, run=RUN, progress=None, messages_per_chunk=3, workers=2)
+    # The stage's own keeping of the chunks is a step of its own; the drawings' CPU in the workers is counted.
+    assert "keep chunks" in alone.step_seconds and "keep chunks" in shared.step_seconds
+    assert alone.analysis is not None and shared.analysis is not None
+    assert alone.analysis.worker_cpu_seconds == 0 < shared.analysis.worker_cpu_seconds
     first, second = _outputs(one), _outputs(two)
     assert "traced_data.json" in first and "csap_mes.csv" in first
     assert list(first) == list(second)

@@ -6,7 +6,7 @@ Usage:
                           <user> <data-root>
     generate_outputs.py explain [--config FILE] <data-root> <uid> <column>
     generate_outputs.py analyse [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
-                                [--config FILE] <data-root>
+                                [--workers N] [--config FILE] <data-root>
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def _generate_parser(prog: str) -> ArgumentParser:
     parser.add_argument("--profile-cpu", metavar="<profile-output-file>",
                         help="write a CPU profile (collapsed stacks) to the file, and a flame graph beside it (.svg)")
     parser.add_argument("--workers", metavar="N", type=_worker_count,
-                        help="processes sharing the work on respondents (default: the processors available, at most "
-                        "4); the outputs are the same whatever the number")
+                        help="processes sharing the work: reading the raw files, the respondents, the analysis' "
+                        "charts and maps (default: the processors available, at most 4); the outputs are the same "
+                        "whatever the number")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     parser.add_argument("user", metavar="<user>", help="who runs the stage (recorded in the audit trail)")
     parser.add_argument("data_root", metavar="<data-root>")
@@ -130,6 +131,9 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         "--drive-upload", nargs=2, metavar=("<drive-service-account-credentials-url>", "<drive-upload-dir>"),
         help="upload the shareable report and tables to this Drive folder",
     )
+    parser.add_argument("--workers", metavar="N", type=_worker_count,
+                        help="processes drawing the charts and maps (default: the processors available, at most 4); "
+                        "the files are the same whatever the number")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     parser.add_argument("data_root", metavar="<data-root>")
     args = parser.parse_args(list(argv))
@@ -142,7 +146,7 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         raise UsageError(f"the data root {data_root} does not exist")
     with data_root_lock(data_root, stage="analysis (generate_outputs.py analyse)"):
         started = time.perf_counter()
-        summary = run_analysis(config=config, data_root=data_root)
+        summary = run_analysis(config=config, data_root=data_root, workers=args.workers)
         print(f"analysis finished in {time.perf_counter() - started:.1f} s: {summary.messages:,} messages, "
               f"{summary.people:,} people. Report: {summary.report}")
         if args.drive_upload:

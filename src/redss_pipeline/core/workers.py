@@ -13,9 +13,12 @@ many worker processes: a forked worker starts with a copy of this process's memo
 configuration, the coded files), so a task is a few numbers and only the parts travel back, pickled once each.
 Each worker sets up its own ``work`` (an SQLite connection, for one, belongs to the process that opened it).
 
-Memory stays bounded: a worker holds at most two tasks, no task is handed out more than ``2 x workers`` tasks
+Memory stays bounded: a worker holds at most two tasks, no task is handed out more than ``8 x workers`` tasks
 ahead of the one the run waits for, and a part is sent as soon as it is made, so a task of many parts (a heavy
-sender's span) never waits whole in memory.
+sender's span) never waits whole in memory. The look-ahead is that long so that while one worker spends a while
+on a task of many parts (on the 2019 shape at a million messages, one sender's ten chunks, about 20 s), the
+others go on with the tasks after it rather than wait; their parts wait in this process until their turn (at
+most ``8 x workers`` tasks' worth: about 10 MB per chunk of stage 3).
 
 Each worker has a pipe of its own for tasks and one for results, and no other process holds their ends, so:
 
@@ -25,6 +28,10 @@ Each worker has a pipe of its own for tasks and one for results, and no other pr
   naming its exit status: its result pipe reads as closed;
 - a worker whose run is gone (the run's process killed) reads its task pipe as closed and exits;
 - an interrupt (Ctrl-C reaches every process of the group) ends the workers quietly.
+
+A worker ends as multiprocessing ends a forked process, with ``os._exit``: the files and connections open in
+the run when it was forked (the audit trail being written, with what its buffer holds; the scratch database)
+are never used, flushed or closed by it.
 
 Forking is what makes the workers cheap, so where it is not available (Windows) or not safe (macOS, where
 forking a process that has used system frameworks may crash) the work runs in this process:
@@ -55,7 +62,8 @@ Part = TypeVar("Part")
 StartWork = Callable[[], AbstractContextManager[Callable[[Task], Iterable[Part]]]]
 """Sets up the work in the process that will do it: ``with start_work() as work: for part in work(task): ...``."""
 
-_AHEAD = 2  # tasks a worker holds at once; also how far (per worker) tasks are handed out ahead
+_HOLDS = 2  # tasks a worker holds at once
+_AHEAD = 8  # per worker: how many tasks are handed out ahead of the one the run waits for
 _MAX_DEFAULT_WORKERS = 4
 
 # What a worker sends back, each message pickled: (task number, kind, payload).
@@ -162,10 +170,10 @@ class _Pool:
         received: dict[int, deque[tuple[str, Any]]] = {}  # task number -> messages not yet handed on
         handed_out, awaited, exhausted = 0, 0, False
         while True:
-            # Hand out tasks to workers holding fewer than _AHEAD, no further than the window allows.
+            # Hand out tasks to workers holding fewer than _HOLDS, no further than the window allows.
             while not exhausted and handed_out < awaited + window:
                 worker = min(self._workers, key=lambda w: w.holding)
-                if worker.holding >= _AHEAD:
+                if worker.holding >= _HOLDS:
                     break
                 task = next(tasks, _END)
                 if task is _END:

@@ -86,8 +86,10 @@ class ShowRunTally:
         self.count += 1
 
     def finished(self) -> "ShowRuns":
-        """What the warnings need of the file once every record was added; the run ids themselves are let go."""
-        return ShowRuns(self.count, tuple(sorted(self._repeated, key=self._first.__getitem__)))
+        """What the warnings need of the file once every record was added; the tally lets the run ids go."""
+        runs = ShowRuns(self.count, tuple(sorted(self._repeated, key=self._first.__getitem__)))
+        self._first, self._repeated = {}, set()
+        return runs
 
 
 @dataclass(frozen=True)

@@ -157,18 +157,10 @@ class RespondentIndex:
         for scan in scans:
             self._surveys.append(scan.raw)
             record_of = array("q", [-1]) * self.respondent_count
-            without_messages: set[str] = set()  # the uids of this file's respondents who sent no message
-            unsent: list[int] = []  # and their records
-            for number, uid in enumerate(scan.uids):
+            unsent: list[int] = []  # the records of respondents who sent no message
+            for number, uid in enumerate(scan.uids):  # each uid once (the scan checked it)
                 respondent = numbers.get(uid)
-                seen = uid in without_messages if respondent is None else record_of[respondent] >= 0
-                if seen:
-                    raise RawDataError(
-                        f"respondent appears twice in the {scan.flow} survey (one record per respondent expected)",
-                        path=f"Raw Data/{scan.flow}.json", record=uid, field="avf_phone_id",
-                    )
                 if respondent is None:
-                    without_messages.add(uid)
                     unsent.append(number)
                 else:
                     record_of[respondent] = number
@@ -242,7 +234,8 @@ class RespondentIndex:
 @dataclass
 class _FileScan:
     """One raw file read through: the file, which now knows where its records lie, its flow, the respondent id
-    of each record in file order, and for a show file its runs. Plain values, so a worker process can send it."""
+    of each record in file order (a survey file's each once), and for a show file its runs. Plain values, so a
+    worker process can send it."""
 
     raw: RawFile
     flow: str
@@ -265,8 +258,16 @@ class _FileToScan:
         started = time.process_time()
         uids = []
         if self.tally is None:
+            seen: set[str] = set()
             for number, content in self.raw.contents():
-                uids.append(respondent_of_survey_record(content, self.flow, number))
+                uid = respondent_of_survey_record(content, self.flow, number)
+                if uid in seen:  # raised here, at the record, so a later bad record is not reported first
+                    raise RawDataError(
+                        f"respondent appears twice in the {self.flow} survey (one record per respondent expected)",
+                        path=f"Raw Data/{self.flow}.json", record=uid, field="avf_phone_id",
+                    )
+                seen.add(uid)
+                uids.append(uid)
         else:
             for _, content in self.raw.contents():
                 self.tally.add(content)
