@@ -30,11 +30,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
+
+from process_memory import TreeMemory  # noqa: E402 (bench/, beside this script)
 
 from redss_pipeline.core.config import load_config  # noqa: E402
 from redss_pipeline.core.data_root import DataRoot  # noqa: E402
@@ -110,7 +111,7 @@ def run_stage3(root: Path, workers: int | None) -> dict:
     )
     stage = subprocess.Popen([sys.executable, "-c", code, str(root), str(workers or "")], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT / "src")))
-    sampler = _TreeMemory(stage.pid)
+    sampler = TreeMemory(stage.pid)
     sampler.start()
     stdout, stderr = stage.communicate()
     sampler.stop()
@@ -119,46 +120,6 @@ def run_stage3(root: Path, workers: int | None) -> dict:
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_mib"] = max(sampler.peak_mib, result["own_peak_mib"])
     return result
-
-
-class _TreeMemory(threading.Thread):
-    """Samples, a few times a second, the summed Pss of a process and all its descendants; keeps the largest."""
-
-    def __init__(self, pid: int, interval: float = 0.1):
-        super().__init__(daemon=True)
-        self._pid, self._interval = pid, interval
-        self._stopped = threading.Event()
-        self.peak_mib = 0.0
-
-    def run(self) -> None:
-        while not self._stopped.wait(self._interval):
-            self.peak_mib = max(self.peak_mib, sum(_pss_kib(pid) for pid in _tree(self._pid)) / 1024)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join()
-
-
-def _tree(pid: int) -> list[int]:
-    pids, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        pids.append(current)
-        try:
-            pending += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except OSError:  # the process ended meanwhile
-            pass
-    return pids
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:  # ended meanwhile
-        pass
-    return 0
 
 
 def make_2019_root(root: Path, messages: int) -> None:
