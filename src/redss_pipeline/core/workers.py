@@ -1,10 +1,11 @@
-"""Stage 3's spans of respondents shared among worker processes, their outcomes handed back in span order.
+"""Stage 3's long work shared among worker processes, the results handed back in task order.
 
 Every span of respondents is processed on its own (see :mod:`~redss_pipeline.generate.runner`), so several
 processes can work at once; what the run keeps of each span is then added in span order by the run's own
-process, so the outputs are byte-identical whatever the number of workers. The respondent index is built the
-same way, before the spans: its raw files are read through a file per task
-(:class:`~redss_pipeline.generate.respondents.RespondentIndex`).
+process, so the outputs are byte-identical whatever the number of workers. Two other jobs use the same pool:
+before the spans, the respondent index reads its raw files a file per task
+(:class:`~redss_pipeline.generate.respondents.RespondentIndex`); after them, the analysis draws its charts and
+maps a drawing per task (:mod:`~redss_pipeline.analysis.stage`).
 
 :func:`in_order` runs ``work(task)`` for every task, where ``work`` yields a task's results one part at a time
 (a span gives one outcome per chunk of respondents), and yields every part in task order, a task's parts in the
