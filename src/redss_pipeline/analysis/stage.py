@@ -203,13 +203,14 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
     # measures them from the files, and writes them with the rest of Outputs/Analysis/.
     quality = coding_quality if coding_quality is not None else measure_for_report(config, root)
     extra = _extra_sections(config, root, quality)
-    chart_drawings = _chart_drawings(tables, k=k, datasets=datasets)
-    map_drawings = _map_drawings(inputs, config=config, datasets=datasets)
-    drawn, summary.worker_cpu_seconds = step(
-        "charts and maps", lambda: _draw_all({**chart_drawings, **map_drawings}, workers=workers),
-        lambda _: f"{len(chart_drawings)} charts, {len(map_drawings)} maps")
-    charts = {key: drawn[key] for key in chart_drawings}
-    maps = {key: drawn[key] for key in map_drawings}
+
+    def draw() -> tuple[dict[str, tuple[Chart, Chart]], dict[str, tuple[DrawnMap, DrawnMap]]]:
+        chart_drawings = _chart_drawings(tables, k=k, datasets=datasets)
+        map_drawings = _map_drawings(inputs, config=config, datasets=datasets)  # counts people per location
+        drawn, summary.worker_cpu_seconds = _draw_all({**chart_drawings, **map_drawings}, workers=workers)
+        return {key: drawn[key] for key in chart_drawings}, {key: drawn[key] for key in map_drawings}
+
+    charts, maps = step("charts and maps", draw, lambda drawn: f"{len(drawn[0])} charts, {len(drawn[1])} maps")
     report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra))
 
     out = analysis_dir(root)
