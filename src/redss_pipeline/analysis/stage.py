@@ -16,7 +16,6 @@ runs at the end of stage 3 and on its own (``generate_outputs.py analyse <data-r
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
@@ -65,10 +64,10 @@ from redss_pipeline.analysis.themes import (
 )
 from redss_pipeline.analysis.traffic import format_time, traffic_analysis
 from redss_pipeline.core.code_scheme import Code
-from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.output_set import OutputSet
-from redss_pipeline.core.workers import default_workers, in_order
+from redss_pipeline.core.workers import default_workers, ended_workers_cpu_seconds, in_order
 from redss_pipeline.export.analysis_files import write_table_csv
 
 __all__ = ["REPORT_FILE", "SHAREABLE_DIR", "AnalysisSummary", "analyse_into", "analysis_dir", "build_tables",
@@ -415,7 +414,7 @@ def _map_drawings(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: A
     return maps
 
 
-def _map_pair(level: str, counts: dict[str, int], settings: Any) -> tuple[DrawnMap, DrawnMap]:
+def _map_pair(level: str, counts: dict[str, int], settings: AnalysisConfig) -> tuple[DrawnMap, DrawnMap]:
     """The map of ``counts`` and its shareable copy (drawn once when suppression changes nothing)."""
     k = settings.suppression_k
     full = draw_map(level, counts, legend_position=settings.legend_position, dpi=settings.map_dpi)
@@ -437,22 +436,14 @@ def _draw_all(drawings: dict[str, Drawing], *, workers: int) -> tuple[dict[str, 
     same whatever the number of workers."""
     keys = list(drawings)
 
-    def draw(number: int) -> list[tuple[tuple[Any, Any], int, float]]:
-        started = time.process_time()
-        both = drawings[keys[number]]()
-        return [(both, os.getpid(), time.process_time() - started)]
-
     @contextmanager
-    def drawing() -> Iterator[Callable[[int], list[tuple[tuple[Any, Any], int, float]]]]:
-        yield draw
+    def drawing() -> Iterator[Callable[[int], list[tuple[Any, Any]]]]:
+        yield lambda number: [drawings[keys[number]]()]
 
-    drawn: dict[str, tuple[Any, Any]] = {}
-    worker_cpu = 0.0
-    with closing(in_order(range(len(keys)), drawing, workers=min(workers, len(keys)))) as results:
-        for key, (both, pid, cpu_seconds) in zip(keys, results):
-            drawn[key] = both
-            worker_cpu += cpu_seconds if pid != os.getpid() else 0.0
-    return drawn, worker_cpu
+    cpu_before = ended_workers_cpu_seconds()
+    with closing(in_order(range(len(keys)), drawing, workers=min(workers, len(keys)))) as drawn:
+        by_key = dict(zip(keys, drawn))
+    return by_key, ended_workers_cpu_seconds() - cpu_before
 
 
 # -- report ------------------------------------------------------------------------------------------------------

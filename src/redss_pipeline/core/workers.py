@@ -45,6 +45,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import resource
 import sys
 import traceback
 from collections import deque
@@ -55,7 +56,8 @@ from typing import Any, Callable, Generator, Iterable, Iterator, TypeVar
 
 from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["default_workers", "usable_workers", "in_order", "WorkerError", "WorkerTraceback"]
+__all__ = ["default_workers", "usable_workers", "in_order", "ended_workers_cpu_seconds", "WorkerError",
+           "WorkerTraceback"]
 
 Task = TypeVar("Task")
 Part = TypeVar("Part")
@@ -108,6 +110,14 @@ def _cpu_quota() -> int | None:
 def usable_workers(requested: int) -> int:
     """How many workers a run asked for ``requested`` has: that many, or 1 where workers cannot be forked."""
     return max(1, requested) if _can_fork() else 1
+
+
+def ended_workers_cpu_seconds() -> float:
+    """The CPU seconds (user and system) of every worker process of this process that has ended so far. The
+    workers of an :func:`in_order` have ended once its iterator is exhausted or closed, so the difference of two
+    readings around it is what its workers took (0 when it ran in this process)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _can_fork() -> bool:

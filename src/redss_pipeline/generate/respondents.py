@@ -20,8 +20,6 @@ message, which is the row order of ``csap_ind.csv``.
 
 from __future__ import annotations
 
-import os
-import time
 from array import array
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
-from redss_pipeline.core.workers import in_order
+from redss_pipeline.core.workers import ended_workers_cpu_seconds, in_order
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
 from redss_pipeline.generate.combine import (
     respondent_of_show_record,
@@ -101,23 +99,19 @@ class RespondentIndex:
 
         # The files are read through in worker processes, a file each; their scans come back in file order, so
         # a bad record stops the run with the error a run in one process meets first.
-        self.worker_cpu_seconds = 0.0  # what reading the files took in worker processes
+        cpu_before = ended_workers_cpu_seconds()
         with closing(in_order(range(len(files)), scanning, workers=min(workers, len(files)))) as scans:
-            self._read_show_scans(map(self._count_cpu, islice(scans, len(shows))))
-            self._read_survey_scans(map(self._count_cpu, islice(scans, len(surveys))))
+            numbers = self._read_show_scans(islice(scans, len(shows)))
+            self._read_survey_scans(islice(scans, len(surveys)), numbers)
+        self.worker_cpu_seconds = ended_workers_cpu_seconds() - cpu_before  # what the reading took in workers
 
-    def _count_cpu(self, scan: _FileScan) -> _FileScan:
-        if scan.pid != os.getpid():
-            self.worker_cpu_seconds += scan.cpu_seconds
-        return scan
-
-    def _read_show_scans(self, scans: Iterable[_FileScan]) -> None:
-        """Numbers the respondents in the order of their first message, and lists each one's positions."""
+    def _read_show_scans(self, scans: Iterable[_FileScan]) -> dict[str, int]:
+        """Numbers the respondents in the order of their first message, and lists each one's positions; returns
+        the numbers by uid, which only the survey files need."""
         self._shows: list[RawFile] = []
         self.show_runs: list[ShowRuns] = []  # for the warnings
         self._first_positions: list[int] = []  # position of the first record of each show file
-        self._numbers: dict[str, int] = {}  # uid -> respondent number, while the files are read
-        numbers = self._numbers
+        numbers: dict[str, int] = {}  # uid -> respondent number
         respondent_at = array("q")  # position -> respondent number
         message_counts = array("q")  # respondent number -> how many messages
         position = 0
@@ -146,11 +140,11 @@ class RespondentIndex:
         for position, number in enumerate(respondent_at):
             self._positions[free[number]] = position
             free[number] += 1
+        return numbers
 
-    def _read_survey_scans(self, scans: Iterable[_FileScan]) -> None:
+    def _read_survey_scans(self, scans: Iterable[_FileScan], numbers: dict[str, int]) -> None:
         """Finds each respondent's record in each survey file (one at most), and counts the phone numbers typed
         into the records of respondents who sent no message."""
-        numbers = self._numbers
         self._surveys: list[RawFile] = []
         self._survey_records: list[array[int]] = []  # per survey flow: respondent number -> record number, or -1
         self.survey_record_count = 0
@@ -170,7 +164,6 @@ class RespondentIndex:
             for start in range(0, len(unsent), _REDACTION_BATCH):
                 redact_raw_records(scan.raw.read(unsent[start:start + _REDACTION_BATCH]), self.redactor)
             self._survey_records.append(record_of)
-        del self._numbers  # the uids are needed only to match the survey records
 
     def spans(self, messages_per_chunk: int) -> Iterator[Span]:
         """The respondents in the order of their first message, in spans of about ``messages_per_chunk``
@@ -241,8 +234,6 @@ class _FileScan:
     flow: str
     uids: list[str]
     runs: ShowRuns | None
-    pid: int  # the process that read it
-    cpu_seconds: float
 
 
 @dataclass
@@ -255,7 +246,6 @@ class _FileToScan:
 
     def scan(self) -> _FileScan:
         # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
-        started = time.process_time()
         uids = []
         if self.tally is None:
             seen: set[str] = set()
@@ -273,7 +263,7 @@ class _FileToScan:
                 self.tally.add(content)
                 uids.append(respondent_of_show_record(content, self.flow))
         runs = None if self.tally is None else self.tally.finished()
-        return _FileScan(self.raw, self.flow, uids, runs, os.getpid(), time.process_time() - started)
+        return _FileScan(self.raw, self.flow, uids, runs)
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:
