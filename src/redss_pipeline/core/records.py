@@ -22,7 +22,6 @@ by :mod:`redss_pipeline.core.audit_trail`.
 from __future__ import annotations
 
 from collections.abc import ItemsView, KeysView, Mapping, ValuesView
-from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
@@ -36,14 +35,16 @@ else:
     _RegisteredMapping = object
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """Who wrote, where, and when: shared by every record one step of the pipeline touches.
 
     ``source`` names the step, rule, cleaner or input file (e.g. ``"generate/noise"``); for layers read from
     2019 files it is the 2019 ``"file:line:function"`` text. ``timestamp`` is epoch seconds as a float, or the
     ISO string some 2019 layers carry. The run's clock is read once by the entry point and passed in, so no
     step reads the clock itself (spec README decision 8).
+
+    A named tuple: immutable, and compared and hashed in C, which matters because the audit trail looks every
+    layer's step up by value.
     """
 
     user: str
