@@ -162,7 +162,7 @@ class CodaExport:
     def __init__(self, scratch: ScratchDatabase, *, raw_field: str, time_field: str, id_field: str,
                  coded_fields: Sequence[tuple[str, CodeScheme]]):
         self._scratch = scratch
-        self._raw_field = raw_field
+        self.raw_field = raw_field
         self._time_field = time_field
         self._id_field = id_field
         self._fields = [(name, _FieldCodes.of(scheme)) for name, scheme in coded_fields]
@@ -176,7 +176,7 @@ class CodaExport:
 
     def add(self, record: Mapping[str, Any], position: int) -> None:
         """Takes part ``record``, found at ``position`` in the message order."""
-        raw_field = self._raw_field
+        raw_field = self.raw_field
         if raw_field not in record:
             return
         mid = record.get(self._id_field)
@@ -300,16 +300,24 @@ class CodaFileExports:
     def __init__(self, scratch: ScratchDatabase, exports: Sequence[tuple[str, CodaExport]]):
         self._scratch = scratch
         self._exports = [(f"Outputs/Coda Files/{file_name}", file_name, export) for file_name, export in exports]
+        self._raw_fields = frozenset(export.raw_field for _, export in exports)
 
     def entries(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
         """A chunk's records, found at ``positions``, reduced to each file's entries (rules 1-3 within the
         chunk), for :meth:`store`. Touches no database (see :meth:`CodaExport.take`)."""
+        # A record takes part in the few files whose raw field it has (a show message in its show's RQA file):
+        # those are found for all files at once, in C, rather than by asking each file in turn.
+        raw_fields = self._raw_fields
         for position, record in zip(positions, records):
+            present = record.keys() & raw_fields
+            if not present:
+                continue
             for path, _, export in self._exports:
-                try:
-                    export.add(record, position)
-                except PipelineError as error:
-                    raise error.with_context(path=path) from None
+                if export.raw_field in present:
+                    try:
+                        export.add(record, position)
+                    except PipelineError as error:
+                        raise error.with_context(path=path) from None
         return [export.take() for _, _, export in self._exports]
 
     def store(self, entries: list[list[tuple[Any, ...]]]) -> None:

@@ -200,6 +200,7 @@ class ChunkRunner:
         self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [exported messages, NR]
         self.phone_numbers_redacted = 0  # in the records the spans read
         self._datasets = _coded_datasets(config)
+        self._dataset_id_fields = frozenset(id_field for id_field, _, _ in self._datasets.values())
 
     def keep(self, outcome: ChunkOutcome) -> None:
         """Adds a chunk's outcome to the run: its lines to the sinks, its Coda entries and ICR candidates to the
@@ -317,12 +318,19 @@ class ChunkRunner:
 
     def _count_coded(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
         """Per Coda dataset: how many messages hold a code, and how many are NR (see :func:`_coded_datasets`)."""
-        for name, (id_field, coded_field, nr_id) in self._datasets.items():
-            exported = [record for record in records if id_field in record]
-            nr = sum(1 for record in exported if code_ids(record.get(coded_field)) == [nr_id])
-            counts = coded_counts.setdefault(name, [0, 0])
-            counts[0] += len(exported)
-            counts[1] += nr
+        id_fields = self._dataset_id_fields
+        for name in self._datasets:
+            coded_counts.setdefault(name, [0, 0])
+        for record in records:
+            present = record.keys() & id_fields  # the few datasets a message was exported to, found in C
+            if not present:
+                continue
+            for name, (id_field, coded_field, nr_id) in self._datasets.items():
+                if id_field in present:
+                    counts = coded_counts[name]
+                    counts[0] += 1
+                    if code_ids(record.get(coded_field)) == [nr_id]:
+                        counts[1] += 1
 
 
 def _coded_datasets(config: PipelineConfig) -> dict[str, tuple[str, str, str | None]]:
