@@ -117,16 +117,17 @@ def test_a_survey_file_reports_its_first_bad_record(root, workers):
         _index(root, workers)
 
 
-def test_with_workers_the_first_bad_file_in_file_order_is_reported(root):
+@pytest.mark.parametrize("survey", survey_flows(CONFIG))
+def test_with_workers_the_first_bad_file_in_file_order_is_reported(root, survey):
     """Two bad files: a show record without a respondent id in the second show file, and a respondent twice in
-    the last survey file, each found by the process reading the file. Read in two processes, the files may
-    finish in any order; the error is the one a run in one process meets first, the show file's."""
+    a survey file, each found by the process reading the file. Read in two processes, the biggest file first,
+    the files may finish in any order; the error is the one a run in one process meets first, the show
+    file's. Each survey file in turn is the bad one, so the bad file read first (the biggest) is among them."""
     flow = show_flows(CONFIG)[1]
     path = root / "Raw Data" / f"{flow}.json"
     records = read_traced_data_file(path)
     stray = Record.create(Step("fetcher@example.org", f"fetch/{flow}", 1548000400.0), {"note": "no uid"})
     write_traced_data_file(path, records + [stray])
-    survey = survey_flows(CONFIG)[-1]
     _add_survey_records(root, survey, "avf-phone-uuid-twice", "avf-phone-uuid-twice")
     for workers in (1, 2):
         with pytest.raises(RawDataError, match=rf"{flow}.json: .*show record has no respondent id"):
