@@ -243,6 +243,23 @@ def test_export_keeps_the_earliest_record_of_each_text_in_time_order_with_ties_i
     ]
 
 
+def test_export_of_one_answer_sharing_its_label_objects_keeps_the_earliest_record():
+    """The auto-coder makes the labels of an answer text once and every record of that text shares them (many
+    respondents answer "male"); the earliest of those records by time, then position, still stands for it."""
+    shared = _suggestion(GENDER, MALE)
+    records = [
+        _record(gender_raw="male", gender_raw_id=message_id("male"), gender_time=when, gender_coded=shared)
+        for when in ("2018-12-10T12:00:00+03:00",  # 09:00 UTC
+                     "2018-12-10T08:00:00+03:00",  # 05:00 UTC: the earliest
+                     "2018-12-10T05:00:00+00:00",  # the same instant, later in the input
+                     "2018-12-10T08:00:00+03:00")  # the same text as the earliest, later in the input
+    ]
+    messages = coda_messages(records, raw_field="gender_raw", time_field="gender_time", id_field="gender_raw_id",
+                             coded_fields=[("gender_coded", GENDER)])
+    assert [(m["Text"], m["CreationDateTimeUTC"]) for m in messages] == [("male", "2018-12-10T05:00:00+00:00")]
+    assert [label["CodeID"] for label in messages[0]["Labels"]] == [shared["CodeID"]]
+
+
 def test_export_of_rqa_messages_without_schemes_writes_empty_labels_and_drops_nothing():
     """With no coded fields every message has ``"Labels": []`` and none is dropped."""
     records = [_rqa_record("Waxaan u baahanahay shaqo"), _rqa_record("Tababar xirfadeed")]

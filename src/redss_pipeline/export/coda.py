@@ -189,16 +189,21 @@ class CodaExport:
         coded = [record.get(name) for name in names]
         time_value = record.get(self._time_field)
         earlier = self._chunk.get(mid)
-        # A survey answer repeats on every message of its respondent with the very same time and label objects
-        # as the entry already kept (and comes later): it changes nothing, so it is passed over unparsed.
-        if (earlier is not None and earlier[0].position < position and earlier[1] is time_value
-                and all(map(operator.is_, coded, earlier[0].coded))):
+        if earlier is not None and all(map(operator.is_, coded, earlier[0].coded)):
+            # The very label objects of the entry kept: a survey answer repeats on every message of its
+            # respondent, and an answer text ("male") on many respondents' messages, with the labels the
+            # auto-coder made once for it. The codes then agree (rule 2 holds), so only the time decides.
+            kept = earlier[0]
+            instant = kept.instant if earlier[1] is time_value else self._parse_time(time_value, mid)
+            if (instant, position) < (kept.instant, kept.position):
+                self._chunk[mid] = (_Entry(mid, instant, position, record[raw_field], kept.signature, coded),
+                                    time_value)
             return
         codes = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
         signature = self._signatures.get(codes)
         if signature is None:
             signature = self._signatures[codes] = _signature_text(codes)
-        instant = (self._parse_time(time_value, mid) - _EPOCH) // _MICROSECOND
+        instant = self._parse_time(time_value, mid)
         entry = _Entry(mid, instant, position, record[raw_field], signature, coded)
         if earlier is not None:
             entry = _earliest(earlier[0], entry, names)
@@ -496,27 +501,27 @@ def _exported_label(label: Mapping[str, Any], mid: str, name: str) -> dict[str, 
 
 
 class _TimeParser:
-    """Parses creation times (ISO 8601 strings or aware datetimes), once per distinct string until :meth:`forget`.
-
-    A respondent's survey time is repeated on each of their messages, so the cache saves most of the parsing.
+    """Reads creation times (ISO 8601 strings or aware datetimes) as instants: microseconds since 1970 UTC, so
+    times with different UTC offsets compare as instants. A string is parsed once until :meth:`forget`: a
+    respondent's survey time is repeated on each of their messages, so the cache saves most of the parsing.
     """
 
     def __init__(self, field_name: str) -> None:
         self._field = field_name
-        self._cache: dict[str, datetime] = {}
+        self._cache: dict[str, int] = {}
 
     def forget(self) -> None:
         """Lets the parsed times go (called after each chunk, so the cache does not grow with the run)."""
         self._cache = {}
 
-    def __call__(self, value: Any, mid: str) -> datetime:
+    def __call__(self, value: Any, mid: str) -> int:
         if isinstance(value, str):
-            parsed = self._cache.get(value)
-            if parsed is None:
-                parsed = self._cache[value] = self._parse(value, mid)
-            return parsed
+            instant = self._cache.get(value)
+            if instant is None:
+                instant = self._cache[value] = (self._parse(value, mid) - _EPOCH) // _MICROSECOND
+            return instant
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value
+            return (value - _EPOCH) // _MICROSECOND
         raise CodaFileError(
             f"must be an ISO 8601 time with a UTC offset, found {value!r}", record=f"MessageID {mid!r}",
             field=self._field,
