@@ -69,9 +69,10 @@ What the writer remembers: :func:`encode_segment` encodes one segment with table
 values, and forgets them when it returns, so its memory is bounded by the segment (one chunk of respondents)
 and nothing is carried from one segment to the next. Steps are found by the :class:`Step` value, shapes by
 step and keys, values by a token of their JSON value, numbered layers by their element numbers, attached
-records by their layers. A layer holding dicts or lists (labels) is first compared with the last numbered
-layer of its shape, then each label with the last few met at the same place (shape and key), which is much
-cheaper than walking them. "The same" means equal and equal in ``repr``, as the file tells values apart (1,
+records by their layers. A layer that is the very layer last numbered for its shape (steps share one layer
+between the records they write the same values on) costs one comparison. Otherwise a layer holding dicts or
+lists (labels) is compared with that last numbered layer, then each label with the last few met at the same
+place (shape and key), which is much cheaper than walking them. "The same" means equal and equal in ``repr``, as the file tells values apart (1,
 1.0 and True differ); a value is trivially the same as itself, so the comparison costs least where steps share
 their labels. :class:`AuditTrailWriter` only appends encoded segments to the file and counts their records.
 Entries are encoded with the public :mod:`json` encoder.
@@ -212,9 +213,10 @@ class _SegmentEncoder:
         # its place is found by comparing it with these few (_same_value) instead of walking it; a column's
         # labels repeat from message to message (NA codes, a respondent's survey codes).
         self._recent_containers: dict[tuple[int, int], list[tuple[Any, int]]] = {}
-        # shape number -> the last numbered layer of that shape holding dicts or lists, with its number: a
-        # step that writes the same labels on many messages is recognised by comparing a layer with it
-        # (_same_data) before comparing label by label.
+        # shape number -> the last numbered layer of that shape, with its number: a step that writes the same
+        # values on many messages (one shared layer, or for labels also equal ones) is recognised by comparing a
+        # layer with it before looking its values up (only layers with labels are compared value by value,
+        # with _same_data; others only when they are that very layer).
         self._recent_layers: dict[int, tuple[Any, int]] = {}
         # Attached records written in the segment, found again by value: the bucket key is a hashable summary
         # of the record (_attached_key) and a candidate is the same record when its layers are the same
@@ -321,6 +323,10 @@ class _SegmentEncoder:
         ``attached_ids``."""
         data = layer.data
         items: list[Any] = [self._shape(layer.step, tuple(data.keys()))]
+        shape = items[0]
+        recent = self._recent_layers.get(shape)
+        if recent is not None and recent[0] is data:  # a step's shared layer, met again: trivially the same
+            return recent[1]
         values = data.values()
         values_get = self._values.get
         # A layer of strings that all have value numbers (the analysis columns: a hundred "0", "1" and code
@@ -330,11 +336,12 @@ class _SegmentEncoder:
             numbers = list(map(values_get, values))
             if None not in numbers:
                 items += numbers
-                return self._numbered_layer(items)
-        shape = items[0]
+                encoded = self._numbered_layer(items)
+                if type(encoded) is int:
+                    self._recent_layers[shape] = (data, encoded)
+                return encoded
         with_containers = (dict in kinds or list in kinds) and Record not in kinds
         if with_containers:
-            recent = self._recent_layers.get(shape)
             if recent is not None and _same_data(recent[0], data):
                 if recent[0] is not data:
                     self._recent_layers[shape] = (data, recent[1])  # keep the newest, as for labels
@@ -364,7 +371,7 @@ class _SegmentEncoder:
         if not all_numbered:
             return items
         encoded = self._numbered_layer(items)
-        if with_containers and type(encoded) is int:
+        if type(encoded) is int:
             self._recent_layers[shape] = (data, encoded)
         return encoded
 
