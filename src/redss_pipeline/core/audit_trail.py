@@ -69,12 +69,12 @@ What the writer remembers: :func:`encode_segment` encodes one segment with table
 values, and forgets them when it returns, so its memory is bounded by the segment (one chunk of respondents)
 and nothing is carried from one segment to the next. Steps are found by the :class:`Step` value, shapes by
 step and keys, values by a token of their JSON value, numbered layers by their element numbers, attached
-records by their layers. A layer that is the very layer last numbered for its shape (steps share one layer
-between the records they write the same values on) costs one comparison. Otherwise a layer holding dicts or
-lists (labels) is compared with that last numbered layer, then each label with the last few met at the same
-place (shape and key), which is much cheaper than walking them. "The same" means equal and equal in ``repr``, as the file tells values apart (1,
-1.0 and True differ); a value is trivially the same as itself, so the comparison costs least where steps share
-their labels. :class:`AuditTrailWriter` only appends encoded segments to the file and counts their records.
+records by their layers. A layer that is one of the last few numbered for its shape (steps share one layer
+between the records they write the same values on) costs a few comparisons. Otherwise a layer holding dicts or
+lists (labels) is compared with the newest of them, then each label with the last few met at the same place
+(shape and key), which is much cheaper than walking them. "The same" means equal and equal in ``repr``, as the
+file tells values apart (1, 1.0 and True differ); a value is trivially the same as itself, so the comparison
+costs least where steps share their labels. :class:`AuditTrailWriter` only appends encoded segments to the file and counts their records.
 Entries are encoded with the public :mod:`json` encoder.
 
 Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
@@ -105,8 +105,10 @@ FORMAT_NAME = "redss-audit-trail"
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 
-# How many recent labels are remembered per place (shape and key) of a segment's layers.
+# How many recent labels are remembered per place (shape and key) of a segment's layers, and how many recent
+# layers per shape.
 _RECENT_PER_PLACE = 4
+_RECENT_LAYERS_PER_SHAPE = 8
 
 # One entry as one line of compact ASCII JSON.
 _LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
@@ -213,11 +215,12 @@ class _SegmentEncoder:
         # its place is found by comparing it with these few (_same_value) instead of walking it; a column's
         # labels repeat from message to message (NA codes, a respondent's survey codes).
         self._recent_containers: dict[tuple[int, int], list[tuple[Any, int]]] = {}
-        # shape number -> the last numbered layer of that shape, with its number: a step that writes the same
-        # values on many messages (one shared layer, or for labels also equal ones) is recognised by comparing a
-        # layer with it before looking its values up (only layers with labels are compared value by value,
-        # with _same_data; others only when they are that very layer).
-        self._recent_layers: dict[int, tuple[Any, int]] = {}
+        # shape number -> the last _RECENT_LAYERS_PER_SHAPE numbered layers of that shape, newest first, with
+        # their numbers: a step that writes the same values on many messages (one layer shared by the records it
+        # writes them on, e.g. the survey codes of one answer) is recognised by finding the very layer among
+        # them before its values are looked up. A layer with labels is also compared value by value with the
+        # newest (_same_data).
+        self._recent_layers: dict[int, list[tuple[Any, int]]] = {}
         # Attached records written in the segment, found again by value: the bucket key is a hashable summary
         # of the record (_attached_key) and a candidate is the same record when its layers are the same
         # (_same_layers), which determines a record completely. Each holds (record, number, first id value).
@@ -325,8 +328,10 @@ class _SegmentEncoder:
         items: list[Any] = [self._shape(layer.step, tuple(data.keys()))]
         shape = items[0]
         recent = self._recent_layers.get(shape)
-        if recent is not None and recent[0] is data:  # a step's shared layer, met again: trivially the same
-            return recent[1]
+        if recent is not None:
+            for held, number in recent:
+                if held is data:  # a step's shared layer, met again: trivially the same
+                    return number
         values = data.values()
         values_get = self._values.get
         # A layer of strings that all have value numbers (the analysis columns: a hundred "0", "1" and code
@@ -338,14 +343,14 @@ class _SegmentEncoder:
                 items += numbers
                 encoded = self._numbered_layer(items)
                 if type(encoded) is int:
-                    self._recent_layers[shape] = (data, encoded)
+                    self._remember_layer(shape, data, encoded)
                 return encoded
         with_containers = (dict in kinds or list in kinds) and Record not in kinds
         if with_containers:
-            if recent is not None and _same_data(recent[0], data):
-                if recent[0] is not data:
-                    self._recent_layers[shape] = (data, recent[1])  # keep the newest, as for labels
-                return recent[1]
+            if recent is not None and _same_data(recent[0][0], data):
+                number = recent[0][1]
+                recent[0] = (data, number)  # keep the newest of equal layers, as for labels
+                return number
         all_numbered = True
         element = self._element
         interned = self._interned
@@ -372,8 +377,15 @@ class _SegmentEncoder:
             return items
         encoded = self._numbered_layer(items)
         if type(encoded) is int:
-            self._recent_layers[shape] = (data, encoded)
+            self._remember_layer(shape, data, encoded)
         return encoded
+
+    def _remember_layer(self, shape: int, data: Any, number: int) -> None:
+        recent = self._recent_layers.get(shape)
+        if recent is None:
+            recent = self._recent_layers[shape] = []
+        recent.insert(0, (data, number))
+        del recent[_RECENT_LAYERS_PER_SHAPE:]
 
     def _container_at(self, place: tuple[int, int], value: Any, scope: _Scope) -> Any:
         """The element of a dict or list ``value`` written at ``place`` (shape number, position) of a layer:
