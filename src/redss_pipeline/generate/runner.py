@@ -50,7 +50,6 @@ from typing import Any, Callable, Iterator, Mapping
 
 from redss_pipeline.core.audit_trail import AuditTrailSegment, AuditTrailWriter, encode_segment
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
-from redss_pipeline.core.labels import code_ids
 from redss_pipeline.core.record_fields import UID_KEY
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
@@ -329,7 +328,7 @@ class ChunkRunner:
                 if id_field in present:
                     counts = coded_counts[name]
                     counts[0] += 1
-                    if code_ids(record.get(coded_field)) == [nr_id]:
+                    if _is_only_code(record.get(coded_field), nr_id):
                         counts[1] += 1
 
 
@@ -342,6 +341,16 @@ def _coded_datasets(config: PipelineConfig) -> dict[str, tuple[str, str, str | N
         nr = plan.scheme.control("NR")
         datasets.setdefault(plan.coda_file, (plan.id_field, plan.coded_field, nr.code_id if nr else None))
     return datasets
+
+
+def _is_only_code(value: Any, code_id: str | None) -> bool:
+    """Whether a coded field's value is the one code ``code_id``: one label, or a list of one label (this is
+    asked of every exported message, so no list of its codes is built)."""
+    if value is None:
+        return False
+    if isinstance(value, Mapping):
+        return value["CodeID"] == code_id
+    return len(value) == 1 and value[0]["CodeID"] == code_id
 
 
 def _count(records: Any, predicate: Callable[[Record], bool]) -> int:
