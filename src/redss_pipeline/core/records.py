@@ -116,7 +116,7 @@ class Record(_RegisteredMapping):
         if not updates:
             return self
         data = _LayerData.of(updates)
-        if Record in map(type, data.row):
+        if data.attaches:
             return self._attaching(step, data)
         # dict() rather than .copy(): a copy keeps all the spare room the previous dictionary grew into, dict()
         # packs a sparse one, so a chunk's records take less memory and reading them misses the cache less.
@@ -221,11 +221,13 @@ class _LayerData(_RegisteredMapping):
     same updates on many records may pass the layer data of the first record to the others, which then share
     it (see :class:`~redss_pipeline.core.record_rules.LayerCache`)."""
 
-    __slots__ = ("key_tuple", "row")
+    __slots__ = ("key_tuple", "row", "attaches")
 
     def __init__(self, keys: tuple[str, ...], row: tuple[Any, ...]):
         self.key_tuple = keys
         self.row = row
+        # Whether it attaches records: found once here, not on every write of a layer the records share.
+        self.attaches = Record in map(type, row)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> "_LayerData":
