@@ -116,6 +116,7 @@ class RawFile:
         self._end = 0  # byte offset where the last record ends
         self._bases = array("q")  # the object number of each record (the first object it numbers)
         self._steps: dict[int, Step] = {}  # object number -> Step, for the metadata objects records referred to
+        self._keys: dict[str, str] = {}  # one string object per distinct key of its records (see _Reader)
         self._scanned = False
 
     def __len__(self) -> int:
@@ -133,7 +134,7 @@ class RawFile:
         return self._checked(_Reader.content_of)
 
     def _checked(self, content: Callable[["_Reader", "_Node"], Any]) -> Iterator[tuple[int, Any]]:
-        reader = _Reader(str(self.path), self._verify, outer=self._object)
+        reader = _Reader(str(self.path), self._verify, outer=self._object, keys=self._keys)
         reader.register(None)  # the top-level list is object 0
         index = 0
         for start, end, item in self._items():
@@ -163,7 +164,8 @@ class RawFile:
         end = self._starts[index + 1] if index + 1 < len(self._starts) else self._end
         handle.seek(start)
         item, _ = _DECODER.raw_decode(handle.read(end - start).decode("utf-8"))
-        reader = _Reader(str(self.path), False, outer=self._object, first_number=self._bases[index])
+        reader = _Reader(str(self.path), False, outer=self._object, first_number=self._bases[index],
+                         keys=self._keys)
         return reader, reader.decode(item, index)
 
     def _object(self, number: int) -> Any:
@@ -356,9 +358,13 @@ class _Reader:
     """Decodes one file: numbers objects the way jsonpickle did so ``py/id`` references resolve."""
 
     def __init__(self, source_name: str, verify_sha: bool, *, outer: Callable[[int], Any] | None = None,
-                 first_number: int = 0):
+                 first_number: int = 0, keys: dict[str, str] | None = None):
         self._source = source_name
         self._verify = verify_sha
+        # One string object per distinct key of the layers decoded (a RawFile shares its own between the
+        # readers of its records): the records of one file then share their keys, and every look-up of a key
+        # compares identical strings rather than equal ones (a JSON decoder makes new strings each time).
+        self._keys: dict[str, str] = {} if keys is None else keys
         # Object number -> object; numbers below those this reader has seen are asked of ``outer``.
         self._objects: dict[int, Any] = {}
         self._outer = outer
@@ -485,12 +491,17 @@ class _Reader:
             return None
         node = _Node()
         self.register(node)
-        node.data = dict(sorted(data.items()))
+        node.data = self._layer_data(data)
         node.step = step
         node.sha = sha
         self._check_sha(node, where)
         node.done = True
         return node
+
+    def _layer_data(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A layer of plain values: its keys sorted (as 2019 wrote them) and shared (see ``_keys``)."""
+        ordered = sorted(obj)
+        return dict(zip(map(self._keys.setdefault, ordered, ordered), map(obj.__getitem__, ordered)))
 
     def _node_reference(self, obj: dict[str, Any], where: str) -> _Node:
         target = self._reference(obj, where)
@@ -547,7 +558,7 @@ class _Reader:
             self._fail(where, f"expected an object, found {_kind(obj)}")
         if _SCALARS.issuperset(map(type, obj.values())):
             # The common layer of texts, numbers and times: no value is numbered or decoded further.
-            node.data = dict(sorted(obj.items()))
+            node.data = self._layer_data(obj)
             return
         data = node.data
         for key in sorted(obj):
