@@ -349,8 +349,8 @@ def _is_only_code(value: Any, code_id: str | None) -> bool:
     if value is None:
         return False
     if isinstance(value, Mapping):
-        return value["CodeID"] == code_id
-    return len(value) == 1 and value[0]["CodeID"] == code_id
+        return bool(value["CodeID"] == code_id)
+    return len(value) == 1 and bool(value[0]["CodeID"] == code_id)
 
 
 def _count(records: Any, predicate: Callable[[Record], bool]) -> int:
