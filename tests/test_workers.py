@@ -62,6 +62,51 @@ def test_the_first_failing_task_in_order_raises_its_own_error(workers):
         assert "_fails_on_4_and_7" in str(raised.value.__cause__)
 
 
+def _started_in_order(started):
+    """Work that notes each task as it starts (the process running it, the task), then gives the task's number;
+    task 3 fails, later than task 5."""
+    def work(task: int):
+        started.put((os.getpid(), task))
+        if task == 5:
+            raise RawDataError("the failure of a task handed out earlier", record=task)
+        if task == 3:
+            time.sleep(0.3)
+            raise RawDataError("the failure of the first failing task", record=task)
+        yield task
+    return work
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_tasks_handed_out_in_another_order_still_come_and_fail_in_task_order(workers):
+    """The index hands out its biggest files first: each worker starts its tasks in that order, yet the parts
+    come in task order, and the failure raised is the first failing task's, as in one process."""
+    import multiprocessing
+    started = multiprocessing.get_context("fork").SimpleQueue()
+    hand_out = [5, 4, 0, 1, 2, 3]
+    seen = []
+    with pytest.raises(RawDataError, match="record 3: the failure of the first failing task"):
+        for part in in_order(range(6), lambda: _work(_started_in_order(started)), workers=workers,
+                             hand_out=hand_out):
+            seen.append(part)
+    assert seen == [0, 1, 2]
+    by_process: dict[int, list[int]] = {}
+    while not started.empty():
+        pid, task = started.get()
+        by_process.setdefault(pid, []).append(task)
+    if workers == 1:  # in one process the order of the work changes nothing: task order
+        assert by_process == {os.getpid(): [0, 1, 2, 3]}
+    else:  # each worker took its tasks in the hand-out order, 5 and 4 before the rest
+        assert len(by_process) == 2 and os.getpid() not in by_process
+        for tasks in by_process.values():
+            assert tasks == sorted(tasks, key=hand_out.index)
+        assert sorted(tasks[0] for tasks in by_process.values()) == [4, 5]
+
+
+def test_a_hand_out_order_must_name_every_task_once():
+    with pytest.raises(ValueError, match="each task number once"):
+        list(in_order(range(3), lambda: _work(lambda task: [task]), workers=2, hand_out=[0, 2, 2]))
+
+
 def _killed_on_2(task: int) -> int:
     if task == 2:
         os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would

@@ -19,7 +19,9 @@ ahead of the one the run waits for, and a part is sent as soon as it is made, so
 sender's span) never waits whole in memory. The look-ahead is that long so that while one worker spends a while
 on a task of many parts (on the 2019 shape at a million messages, one sender's ten chunks, about 20 s), the
 others go on with the tasks after it rather than wait; their parts wait in this process until their turn (at
-most ``8 x workers`` tasks' worth: about 10 MB per chunk of stage 3).
+most ``8 x workers`` tasks' worth: about 10 MB per chunk of stage 3). A run of a few tasks may name the order in
+which they are handed out (``hand_out``: the index hands out its raw files biggest first); those are all handed
+out at once, and their parts still come in task order.
 
 Each worker has a pipe of its own for tasks and one for results, and no other process holds their ends, so:
 
@@ -52,7 +54,7 @@ from collections import deque
 from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Generator, Iterable, Iterator, Sequence, TypeVar
 
 from redss_pipeline.core.errors import PipelineError
 
@@ -126,17 +128,32 @@ def _can_fork() -> bool:
     return sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
 
 
-def in_order(tasks: Iterable[Task], start_work: StartWork[Task, Part], *, workers: int) -> Generator[Part, None, None]:
+def in_order(tasks: Iterable[Task], start_work: StartWork[Task, Part], *, workers: int,
+             hand_out: Sequence[int] | None = None) -> Generator[Part, None, None]:
     """The parts of ``work(task)`` for every task, in task order; with ``workers > 1`` (and forking available)
-    made by that many worker processes. Stop iterating early (or close the iterator) and the workers stop."""
+    made by that many worker processes. Stop iterating early (or close the iterator) and the workers stop.
+
+    ``hand_out`` (the task numbers 0 to n - 1 of a few tasks given as a sequence, in another order) is the
+    order in which workers are given the tasks, e.g. the longest first so that the workers finish together;
+    parts and failures still come in task order. Every task is then handed out as soon as a worker can hold it
+    (the look-ahead does not apply), so the parts that come early wait here for their turn."""
     if usable_workers(workers) <= 1:
         with start_work() as work:
             for task in tasks:
                 yield from work(task)
         return
+    if hand_out is None:
+        numbered: Iterator[tuple[int, Task]] = enumerate(tasks)
+        window = _AHEAD * workers
+    else:
+        listed = list(tasks)
+        if sorted(hand_out) != list(range(len(listed))):
+            raise ValueError("hand_out must hold each task number once")
+        numbered = ((number, listed[number]) for number in hand_out)
+        window = len(listed)
     pool = _Pool(start_work, workers)
     try:
-        yield from pool.run(iter(tasks))
+        yield from pool.run(numbered, window)
     finally:
         pool.stop()
 
@@ -176,8 +193,9 @@ class _Pool:
         self._by_reader: dict[Any, _Worker] = {worker.result_reader: worker for worker in self._workers}
         self._by_sentinel: dict[Any, _Worker] = {worker.process.sentinel: worker for worker in self._workers}
 
-    def run(self, tasks: Iterator[Any]) -> Iterator[Any]:
-        window = _AHEAD * len(self._workers)
+    def run(self, tasks: Iterator[tuple[int, Any]], window: int) -> Iterator[Any]:
+        """The parts of the numbered ``tasks`` (each number once, from 0), by task number; at most ``window``
+        tasks are handed out beyond the one awaited."""
         received: dict[int, deque[tuple[str, Any]]] = {}  # task number -> messages not yet handed on
         handed_out, awaited, exhausted = 0, 0, False
         while True:
@@ -186,12 +204,12 @@ class _Pool:
                 worker = min(self._workers, key=lambda w: w.holding)
                 if worker.holding >= _HOLDS:
                     break
-                task = next(tasks, _END)
-                if task is _END:
+                numbered = next(tasks, _END)
+                if numbered is _END:
                     exhausted = True
                     break
                 try:
-                    worker.task_writer.send((handed_out, task))
+                    worker.task_writer.send(numbered)
                 except OSError:  # its end of the pipe is closed: the worker is gone
                     raise self._died(worker) from None
                 worker.holding += 1

@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import PipelineError, RawDataError
+from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
 from redss_pipeline.core.workers import ended_workers_cpu_seconds, in_order
@@ -81,9 +81,9 @@ class RespondentIndex:
     respondent's record number. The uids are needed only while the files are read, to match a survey record
     to its respondent; they are let go afterwards.
 
-    With ``workers`` above 1 the raw files are read through in that many worker processes, a file each
-    (:func:`~redss_pipeline.core.workers.in_order`); each sends back its file's uids, the places of its
-    records, and a show file's run counts, and this process puts them together in file order.
+    With ``workers`` above 1 the raw files are read through in that many worker processes, a file each, the
+    biggest handed out first (:func:`~redss_pipeline.core.workers.in_order`); each sends back its file's uids,
+    the places of its records, and a show file's run counts, and this process takes them in file order.
     """
 
     def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor, *, workers: int = 1):
@@ -97,17 +97,14 @@ class RespondentIndex:
         def scanning() -> Iterator[Callable[[int], list[_FileScan]]]:
             yield lambda number: [files[number].scan()]
 
-        # The files are read through in worker processes, a file each, the biggest first so that the workers
-        # finish at about the same time (a survey file of demographics is often the biggest, and comes last).
-        # Their scans are put back in file order, and a bad record is reported only when its file's turn comes,
-        # so the run stops with the error a run in one process meets first.
-        workers = min(workers, len(files))
-        order = list(range(len(files)))
-        if workers > 1:
-            order.sort(key=lambda number: files[number].raw.path.stat().st_size, reverse=True)
+        # The files are read through in worker processes, a file each, handed out biggest first so that the
+        # workers finish at about the same time (the survey file of demographics is often the biggest, and comes
+        # last). Their scans come back in file order, so a bad record stops the run with the error a run in one
+        # process meets first.
+        biggest_first = sorted(range(len(files)), key=lambda number: -files[number].raw.path.stat().st_size)
         cpu_before = ended_workers_cpu_seconds()
-        with closing(in_order(order, scanning, workers=workers)) as scanned:
-            scans = _in_file_order(scanned, order)
+        with closing(in_order(range(len(files)), scanning, workers=min(workers, len(files)),
+                              hand_out=biggest_first)) as scans:
             numbers = self._read_show_scans(islice(scans, len(shows)))
             self._read_survey_scans(islice(scans, len(surveys)), numbers)
         self.worker_cpu_seconds = ended_workers_cpu_seconds() - cpu_before  # what the reading took in workers
@@ -122,7 +119,7 @@ class RespondentIndex:
         respondent_at = array("q")  # position -> respondent number
         message_counts = array("q")  # respondent number -> how many messages
         position = 0
-        for scan in scans:  # one at a time: a file's uids are let go before the next file's come
+        for scan in scans:  # in file order; a file's uids are let go once numbered
             assert scan.runs is not None
             self._shows.append(scan.raw)
             self.show_runs.append(scan.runs)
@@ -234,30 +231,13 @@ class RespondentIndex:
 @dataclass
 class _FileScan:
     """One raw file read through: the file, which now knows where its records lie, its flow, the respondent id
-    of each record in file order (a survey file's each once), and for a show file its runs; or, for a file with
-    a bad record, the error (raised when the file's turn comes, see :func:`_in_file_order`). Plain values, so a
+    of each record in file order (a survey file's each once), and for a show file its runs. Plain values, so a
     worker process can send it."""
 
     raw: RawFile
     flow: str
     uids: list[str]
     runs: ShowRuns | None
-    error: PipelineError | None = None
-
-
-def _in_file_order(scans: Iterable[_FileScan], order: list[int]) -> Iterator[_FileScan]:
-    """The scans of the files numbered ``order``, which come in that order, in file order (0, 1, 2, ...): a scan
-    that comes before its turn waits for it. A file's error is raised at its turn."""
-    waiting: dict[int, _FileScan] = {}
-    turn = 0
-    for number, scan in zip(order, scans):
-        waiting[number] = scan
-        while turn in waiting:
-            scan = waiting.pop(turn)
-            if scan.error is not None:
-                raise scan.error
-            yield scan
-            turn += 1
 
 
 @dataclass
@@ -269,13 +249,6 @@ class _FileToScan:
     tally: ShowRunTally | None
 
     def scan(self) -> _FileScan:
-        """The file read through; a bad record gives a scan holding the error (the caller raises it)."""
-        try:
-            return self._scanned()
-        except PipelineError as error:
-            return _FileScan(self.raw, self.flow, [], None, error)
-
-    def _scanned(self) -> _FileScan:
         # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
         uids = []
         if self.tally is None:
