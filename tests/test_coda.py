@@ -247,16 +247,17 @@ def test_export_of_one_answer_sharing_its_label_objects_keeps_the_earliest_recor
     """The auto-coder makes the labels of an answer text once and every record of that text shares them (many
     respondents answer "male"); the earliest of those records by time, then position, still stands for it."""
     shared = _suggestion(GENDER, MALE)
-    records = [
-        _record(gender_raw="male", gender_raw_id=message_id("male"), gender_time=when, gender_coded=shared)
-        for when in ("2018-12-10T12:00:00+03:00",  # 09:00 UTC
-                     "2018-12-10T08:00:00+03:00",  # 05:00 UTC: the earliest
-                     "2018-12-10T05:00:00+00:00",  # the same instant, later in the input
-                     "2018-12-10T08:00:00+03:00")  # the same text as the earliest, later in the input
+    earliest_time = "2018-12-10T08:00:00+03:00"  # 05:00 UTC
+    records = [  # texts differ within the id here only to show which record was kept
+        _record(gender_raw=text, gender_raw_id=message_id("male"), gender_time=when, gender_coded=shared)
+        for text, when in (("late", "2018-12-10T12:00:00+03:00"),  # 09:00 UTC
+                           ("earliest", earliest_time),
+                           ("same instant, later", "2018-12-10T05:00:00+00:00"),
+                           ("same time, later", earliest_time))  # the very same time value
     ]
     messages = coda_messages(records, raw_field="gender_raw", time_field="gender_time", id_field="gender_raw_id",
                              coded_fields=[("gender_coded", GENDER)])
-    assert [(m["Text"], m["CreationDateTimeUTC"]) for m in messages] == [("male", "2018-12-10T05:00:00+00:00")]
+    assert [(m["Text"], m["CreationDateTimeUTC"]) for m in messages] == [("earliest", "2018-12-10T05:00:00+00:00")]
     assert [label["CodeID"] for label in messages[0]["Labels"]] == [shared["CodeID"]]
 
 

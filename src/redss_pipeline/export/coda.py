@@ -192,18 +192,17 @@ class CodaExport:
         if earlier is not None and all(map(operator.is_, coded, earlier[0].coded)):
             # The very label objects of the entry kept: a survey answer repeats on every message of its
             # respondent, and an answer text ("male") on many respondents' messages, with the labels the
-            # auto-coder made once for it. The codes then agree (rule 2 holds), so only the time decides.
-            kept = earlier[0]
-            instant = kept.instant if earlier[1] is time_value else self._parse_time(time_value, mid)
-            if (instant, position) < (kept.instant, kept.position):
-                self._chunk[mid] = (_Entry(mid, instant, position, record[raw_field], kept.signature, coded),
-                                    time_value)
-            return
-        codes = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
-        signature = self._signatures.get(codes)
-        if signature is None:
-            signature = self._signatures[codes] = _signature_text(codes)
-        instant = self._parse_time(time_value, mid)
+            # auto-coder made once for it. Its codes are the kept entry's, so they are not worked out again;
+            # its time is often the very same too.
+            signature = earlier[0].signature
+            instant = earlier[0].instant if earlier[1] is time_value else self._parse_time(time_value, mid)
+        else:
+            codes = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+            known = self._signatures.get(codes)
+            if known is None:
+                known = self._signatures[codes] = _signature_text(codes)
+            signature = known
+            instant = self._parse_time(time_value, mid)
         entry = _Entry(mid, instant, position, record[raw_field], signature, coded)
         if earlier is not None:
             entry = _earliest(earlier[0], entry, names)
