@@ -258,6 +258,27 @@ def test_equal_survey_records_built_apart_are_written_once(tmp_path):
     assert AuditTrail.load(path).records_for("a") == messages
 
 
+def test_a_layer_shared_by_records_is_written_as_its_equal_copies_are():
+    """Steps share one layer object between the records they write the same values on; the writer recognises
+    such a layer by its object, among the last few of its shape. The bytes are the same as for records holding
+    equal copies, with more shared layers of one shape than it looks through, met in turns, and with labels."""
+    step, shared_step = Step("u", "fetch", 1.0), Step("u", "columns", 2.0)
+    label_of = [{"CodeID": f"code-{n}", "Checked": n % 2 == 0} for n in range(12)]
+
+    def columns(n: int) -> dict:
+        return {"a": str(n), "b": "0", "c": "1", "label": label_of[n]}
+
+    sources = [Record.create(shared_step, columns(n)) for n in range(12)]  # their layers are shared below
+    # Each of the 12 met again after the 11 others (beyond the last 8 looked through), then some met again soon.
+    order = [n % 12 for n in range(0, 60, 5)] * 2 + [0, 0, 1, 0, 1, 2, 1]
+    sharing = [Record.create(step, {"uid": f"p{i}"}).updated(shared_step, sources[n].layers[-1].data)
+               for i, n in enumerate(order)]
+    copying = [Record.create(step, {"uid": f"p{i}"}).updated(shared_step, columns(n)) for i, n in enumerate(order)]
+    assert sharing == copying
+    assert sharing[0].layers[-1].data is sharing[12].layers[-1].data  # the very same layer, met again
+    assert encode_segment(sharing).data == encode_segment(copying).data
+
+
 def test_labels_that_differ_only_in_a_number_type_stay_apart(tmp_path):
     """Layers of labels are recognised by value: a Confidence of 1.0 and one of 1 are different values in the
     file, however often the first was written before."""

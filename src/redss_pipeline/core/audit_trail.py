@@ -69,13 +69,14 @@ What the writer remembers: :func:`encode_segment` encodes one segment with table
 values, and forgets them when it returns, so its memory is bounded by the segment (one chunk of respondents)
 and nothing is carried from one segment to the next. Steps are found by the :class:`Step` value, shapes by
 step and keys, values by a token of their JSON value, numbered layers by their element numbers, attached
-records by their layers. A layer that is one of the last few numbered for its shape (steps share one layer
-between the records they write the same values on) costs a few comparisons. Otherwise a layer holding dicts or
-lists (labels) is compared with the newest of them, then each label with the last few met at the same place
-(shape and key), which is much cheaper than walking them. "The same" means equal and equal in ``repr``, as the
-file tells values apart (1, 1.0 and True differ); a value is trivially the same as itself, so the comparison
-costs least where steps share their labels. :class:`AuditTrailWriter` only appends encoded segments to the file and counts their records.
-Entries are encoded with the public :mod:`json` encoder.
+records by their layers. A layer that is the very same object as one of the last few layers numbered for its
+shape (steps share one layer between the records they write the same values on) costs a few comparisons; an equal
+copy takes the longer way. Otherwise a layer holding dicts or lists (labels) is compared with the newest of them,
+then each label with the last few met at the same place (shape and key), which is much cheaper than walking
+them. "The same" means equal and equal in ``repr``, as the file tells values apart (1, 1.0 and True differ); a
+value is trivially the same as itself, so the comparison costs least where steps share their labels.
+:class:`AuditTrailWriter` only appends encoded segments to the file and counts their records. Entries are
+encoded with the public :mod:`json` encoder.
 
 Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
 between the records read back from one segment; treat them as read-only, like the records themselves. The
@@ -195,7 +196,7 @@ class _SegmentEncoder:
         self._lines: list[str] = [_SEGMENT_LINE]
         # key -> key number.
         self._keys: dict[str, int] = {}
-        # step -> step number (Step is a frozen dataclass: compared and hashed by its user, source and time).
+        # step -> step number (Step is a named tuple: compared and hashed by its user, source and time).
         self._steps: dict[Step, int] = {}
         # (step or None, keys) -> shape number.
         self._shapes: dict[tuple[Step | None, tuple[str, ...]], int] = {}

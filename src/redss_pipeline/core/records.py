@@ -217,9 +217,9 @@ _new_layer = tuple.__new__
 
 
 class _LayerData(_RegisteredMapping):
-    """The keys one layer wrote and their values: a read-only mapping of two tuples. A step that writes the
-    same updates on many records may pass the layer data of the first record to the others, which then share
-    it (see :class:`~redss_pipeline.core.record_rules.LayerCache`)."""
+    """The keys one layer wrote and their values: a read-only mapping of two tuples (never assign its
+    attributes). A step that writes the same updates on many records may pass the layer data of the first record
+    to the others, which then share it (see :class:`~redss_pipeline.core.record_rules.LayerCache`)."""
 
     __slots__ = ("key_tuple", "row", "attaches")
 
@@ -228,6 +228,10 @@ class _LayerData(_RegisteredMapping):
         self.row = row
         # Whether it attaches records: found once here, not on every write of a layer the records share.
         self.attaches = Record in map(type, row)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its keys and values only: what it derives from them is derived again when unpickled.
+        return (_LayerData, (self.key_tuple, self.row))
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> "_LayerData":

@@ -102,7 +102,8 @@ class RawFile:
     per record, two integers (where it starts, and the number of its first object), and the metadata objects
     that a later record referred to with ``py/id`` (a raw file of stage 2 has one, written with its first
     record). Any other object a ``py/id`` refers to - a record or list of an earlier record, which the layout
-    allows and the raw files of stage 2 never hold - is found by decoding its record again.
+    allows and the raw files of stage 2 never hold - is found by decoding its record again. It also keeps one
+    string object per distinct key of its records, which every record it decodes shares (a few dozen keys).
     """
 
     _BLOCK = 1 << 20
@@ -712,7 +713,7 @@ class _Writer:
         self._emit = emit
         self._target = target
         self._count = 1  # the number of the next object; the top-level list is object 0
-        # py/id of each metadata object written, by its Step (a frozen dataclass, compared by user, source and
+        # py/id of each metadata object written, by its Step (a named tuple, compared by user, source and
         # time). Bounded by the distinct steps of the records written.
         self._steps: dict[Step, int] = {}
         # py/id of each list written, by its repr (which tells 1, 1.0 and True apart, as the file does, and

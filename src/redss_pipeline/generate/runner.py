@@ -345,7 +345,8 @@ def _coded_datasets(config: PipelineConfig) -> dict[str, tuple[str, str, str | N
 
 def _is_only_code(value: Any, code_id: str | None) -> bool:
     """Whether a coded field's value is the one code ``code_id``: one label, or a list of one label (this is
-    asked of every exported message, so no list of its codes is built)."""
+    asked of every exported message, so no list of its codes is built). By then a coded field holds a label or a
+    list of labels: the auto-coders and the Coda imports write nothing else."""
     if value is None:
         return False
     if isinstance(value, Mapping):
