@@ -88,7 +88,7 @@ def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -
         raise RawDataError(f"expected a JSON list of records, found {_kind(items)}", path=source_name)
     if _has_lone_surrogate_escape(text, 0, len(text)):
         _refuse_lone_surrogates(items, source_name)
-    reader = _Reader(source_name, verify_sha)
+    reader = _Reader(source_name, verify_sha, keys={})  # the records are kept: they share their keys
     reader.register(items)
     return [reader.record(item, index) for index, item in enumerate(items)]
 
@@ -125,17 +125,18 @@ class RawFile:
 
     def scan(self) -> Iterator[tuple[int, Record]]:
         """Every record of the file with its position, in file order (the file is read once, in blocks)."""
-        return self._checked(_Reader.record_of)
+        return self._checked(_Reader.record_of, keys=self._keys)
 
     def contents(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
         """What each record maps its keys to, with its position, in file order: :meth:`scan` without building
         records. Every record is checked as :meth:`scan` checks it (``_sha`` included); the common raw record, one
         layer of plain values, is given as that layer's data (exactly the content its record would have), any
         other as its record. The mappings must not be changed."""
-        return self._checked(_Reader.content_of)
+        return self._checked(_Reader.content_of, keys=None)  # read once and let go: no keys to share
 
-    def _checked(self, content: Callable[["_Reader", "_Node"], Any]) -> Iterator[tuple[int, Any]]:
-        reader = _Reader(str(self.path), self._verify, outer=self._object, keys=self._keys)
+    def _checked(self, content: Callable[["_Reader", "_Node"], Any], *,
+                 keys: dict[str, str] | None) -> Iterator[tuple[int, Any]]:
+        reader = _Reader(str(self.path), self._verify, outer=self._object, keys=keys)
         reader.register(None)  # the top-level list is object 0
         index = 0
         for start, end, item in self._items():
@@ -363,9 +364,9 @@ class _Reader:
         self._source = source_name
         self._verify = verify_sha
         # One string object per distinct key of the layers decoded (a RawFile shares its own between the
-        # readers of its records): the records of one file then share their keys, and every look-up of a key
-        # compares identical strings rather than equal ones (a JSON decoder makes new strings each time).
-        self._keys: dict[str, str] = {} if keys is None else keys
+        # readers of the records it keeps): the records of one file then share their keys, rather than each
+        # holding the new strings a JSON decoder makes. None: the keys are kept as decoded (contents read once).
+        self._keys = keys
         # Object number -> object; numbers below those this reader has seen are asked of ``outer``.
         self._objects: dict[int, Any] = {}
         self._outer = outer
@@ -501,6 +502,8 @@ class _Reader:
 
     def _layer_data(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A layer of plain values: its keys sorted (as 2019 wrote them) and shared (see ``_keys``)."""
+        if self._keys is None:
+            return dict(sorted(obj.items()))
         ordered = sorted(obj)
         return dict(zip(map(self._keys.setdefault, ordered, ordered), map(obj.__getitem__, ordered)))
 
