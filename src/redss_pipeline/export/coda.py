@@ -116,9 +116,15 @@ class _Entry(NamedTuple):
     coded: Any
 
 
+def _comes_first(instant: int, position: int, kept: _Entry) -> bool:
+    """Rule 3 of :class:`CodaExport`, the only place it is stated: whether a record of the message id of ``kept``,
+    at ``instant`` and ``position``, stands for the message instead (the earlier by time, then by position)."""
+    return (instant, position) < (kept.instant, kept.position)
+
+
 def _earliest(kept: _Entry, other: _Entry, fields: Sequence[str]) -> _Entry:
-    """Rules 2 and 3 of :class:`CodaExport` for two records of one message id, the only place they are decided:
-    their codes must agree, and the earlier by time, then by position, stands for the message."""
+    """Rules 2 and 3 of :class:`CodaExport` for two records of one message id: their codes must agree (decided
+    only here), and the one that comes first (:func:`_comes_first`) stands for the message."""
     if other.signature != kept.signature:
         codes, differing = _signature(kept.signature), _signature(other.signature)
         index = next(i for i, (a, b) in enumerate(zip(codes, differing)) if a != b)
@@ -127,7 +133,7 @@ def _earliest(kept: _Entry, other: _Entry, fields: Sequence[str]) -> _Entry:
             f"{_shown(codes[index])} and {_shown(differing[index])}",
             record=f"MessageID {kept.mid!r}", field=fields[index],
         )
-    return other if (other.instant, other.position) < (kept.instant, kept.position) else kept
+    return other if _comes_first(other.instant, other.position, kept) else kept
 
 
 # A CodaExport's tables: each chunk's earliest entry per message id (``entries``), then, once all are in, the
@@ -192,17 +198,19 @@ class CodaExport:
         if earlier is not None and all(map(operator.is_, coded, earlier[0].coded)):
             # The very label objects of the entry kept: a survey answer repeats on every message of its
             # respondent, and an answer text ("male") on many respondents' messages, with the labels the
-            # auto-coder made once for it. Its codes are the kept entry's, so they are not worked out again;
-            # its time is often the very same too.
-            signature = earlier[0].signature
-            instant = earlier[0].instant if earlier[1] is time_value else self._parse_time(time_value, mid)
-        else:
-            codes = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
-            known = self._signatures.get(codes)
-            if known is None:
-                known = self._signatures[codes] = _signature_text(codes)
-            signature = known
-            instant = self._parse_time(time_value, mid)
+            # auto-coder made once for it. Its codes are the kept entry's (rule 2 holds), so only rule 3 is
+            # left to decide; its time is often the very same value too.
+            kept = earlier[0]
+            instant = kept.instant if earlier[1] is time_value else self._parse_time(time_value, mid)
+            if _comes_first(instant, position, kept):
+                self._chunk[mid] = (_Entry(mid, instant, position, record[raw_field], kept.signature, coded),
+                                    time_value)
+            return
+        codes = tuple([_code_signature(value, mid, name) for value, name in zip(coded, names)])
+        signature = self._signatures.get(codes)
+        if signature is None:
+            signature = self._signatures[codes] = _signature_text(codes)
+        instant = self._parse_time(time_value, mid)
         entry = _Entry(mid, instant, position, record[raw_field], signature, coded)
         if earlier is not None:
             entry = _earliest(earlier[0], entry, names)
