@@ -47,7 +47,6 @@ import math
 import multiprocessing
 import os
 import pickle
-import resource
 import sys
 import traceback
 from collections import deque
@@ -118,8 +117,8 @@ def ended_workers_cpu_seconds() -> float:
     """The CPU seconds (user and system) of every worker process of this process that has ended so far. The
     workers of an :func:`in_order` have ended once its iterator is exhausted or closed, so the difference of two
     readings around it is what its workers took (0 when it ran in this process)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    used = os.times()  # the children's times count only those that ended (and were waited for)
+    return used.children_user + used.children_system
 
 
 def _can_fork() -> bool:

@@ -305,6 +305,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def _instant(time: datetime) -> int:
+    """An aware time as microseconds since 1970 UTC (the ``instant`` of an entry)."""
+    return (time - _EPOCH) // _MICROSECOND
+
+
 class CodaFileExports:
     """The exports of several Coda files fed the same records a chunk at a time (a run's RQA files, or its survey
     files): an error names its file, and a chunk's entries go to the scratch database in one transaction."""
@@ -525,10 +530,10 @@ class _TimeParser:
         if isinstance(value, str):
             instant = self._cache.get(value)
             if instant is None:
-                instant = self._cache[value] = (self._parse(value, mid) - _EPOCH) // _MICROSECOND
+                instant = self._cache[value] = _instant(self._parse(value, mid))
             return instant
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return (value - _EPOCH) // _MICROSECOND
+            return _instant(value)
         raise CodaFileError(
             f"must be an ISO 8601 time with a UTC offset, found {value!r}", record=f"MessageID {mid!r}",
             field=self._field,

@@ -230,12 +230,11 @@ class RespondentIndex:
 
 @dataclass
 class _FileScan:
-    """One raw file read through: the file, which now knows where its records lie, its flow, the respondent id
-    of each record in file order (a survey file's each once), and for a show file its runs. Plain values, so a
-    worker process can send it."""
+    """One raw file read through: the file, which now knows where its records lie, the respondent id of each
+    record in file order (a survey file's each once), and for a show file its runs. Plain values, so a worker
+    process can send it."""
 
     raw: RawFile
-    flow: str
     uids: list[str]
     runs: ShowRuns | None
 
@@ -267,7 +266,7 @@ class _FileToScan:
                 self.tally.add(content)
                 uids.append(respondent_of_show_record(content, self.flow))
         runs = None if self.tally is None else self.tally.finished()
-        return _FileScan(self.raw, self.flow, uids, runs)
+        return _FileScan(self.raw, uids, runs)
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:
