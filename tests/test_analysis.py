@@ -86,6 +86,22 @@ def test_unknown_code_id_names_record_and_field(config, run):
         add_analysis_columns([bad], config=config, run=run)
 
 
+def test_a_bad_label_after_good_records_is_still_an_error(config, run):
+    """Records with codes met before reuse their columns; one with a code its scheme lacks, a show field holding
+    one label, or a reason that is no label, after good records with the same other codes, is still an error."""
+    good = _message(config, run, "u1", "s01e01", reasons=("land",))
+    unknown = _message(config, run, "u2", "s01e01", reasons=("land",)).updated(
+        run.step("test/break"), {"gender_coded": {**good["gender_coded"], "CodeID": "code-x"}})
+    with pytest.raises(SchemeError, match=r"record u2: field 'gender_coded': CodeID 'code-x' is not a code"):
+        add_analysis_columns([good, good, unknown], config=config, run=run)
+    one_label = good.updated(run.step("test/break"), {"uid": "u3", "rqa_s01e01_coded": good["rqa_s01e01_coded"][0]})
+    with pytest.raises(RawDataError, match=r"record u3: field 'rqa_s01e01_coded': .* list of labels"):
+        add_analysis_columns([good, one_label], config=config, run=run)
+    not_a_label = good.updated(run.step("test/break"), {"uid": "u4", "rqa_s01e01_coded": ["land"]})
+    with pytest.raises(RawDataError, match=r"record u4: field 'rqa_s01e01_coded': expected a label"):
+        add_analysis_columns([good, not_a_label], config=config, run=run)
+
+
 def test_survey_stop_withdraws_every_message_of_the_respondent(config, run):
     """A survey coded STOP (here a location level) marks all of that respondent's messages, no one else's."""
     messages = [

@@ -19,6 +19,8 @@ absent and their cells empty.
 
 from __future__ import annotations
 
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from redss_pipeline.core.code_scheme import STOP, CodeScheme
@@ -73,21 +75,23 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
          {code.code_id: plan.analysis_prefix + code.string_value for code in plan.scheme.codes})
         for plan in config.rqa_plans
     ]
+    fields = [field for field, _, _ in single_lookups] + [field for field, _, _, _ in matrices]
+    singles_count = len(single_lookups)
+    # The columns depend only on the CodeIDs of the coded fields, so the layer written for one combination of
+    # codes is written again for every record with the same combination (most records share a few).
     layers = LayerCache(step)
 
-    result = []
-    for record in records:
-        values = record.to_dict()
-        updates: dict[str, Any] = {CONSENT_WITHDRAWN_KEY: FALSE}
+    def columns(record: Record) -> dict[str, Any]:
         # Each look-up is a plain dictionary access; one that fails is done again by lookup_by_code_id, which
         # raises the error naming the record, the field and the value.
+        updates: dict[str, Any] = {CONSENT_WITHDRAWN_KEY: FALSE}
         for field, lookup, key in single_lookups:
             try:
-                updates[key] = lookup.by_id[values[field]["CodeID"]]
+                updates[key] = lookup.by_id[record[field]["CodeID"]]
             except (KeyError, TypeError):
-                updates[key] = lookup.checked(_field(values, field, record), lookup.by_id, record)
+                updates[key] = lookup.checked(_field(record, field), lookup.by_id, record)
         for field, lookup, template, key_of_code in matrices:
-            labels = _field(values, field, record)
+            labels = _field(record, field)
             if type(labels) is not list:
                 raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record), field=field)
             updates.update(template)
@@ -96,10 +100,25 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
                     updates[key_of_code[label["CodeID"]]] = _ONE
                 except (KeyError, TypeError):
                     updates[lookup.checked(label, key_of_code, record)] = _ONE
-        # Different label objects with the same codes give the same columns: one layer per distinct columns.
-        columns = tuple(updates.values())  # the keys are always the same, in the same order
-        layer = layers.get(columns)
-        result.append(layers.write(record, columns, updates) if layer is None else record.updated(step, layer))
+        return updates
+
+    result = []
+    for record in records:
+        values = record.pick(fields)
+        try:
+            # The CodeIDs of the single-coded fields, then per show the CodeIDs of its labels: all found in C,
+            # raising for a value that is not a label (or a list of labels), which columns() then reports.
+            codes = (*map(_CODE_ID, values[:singles_count]),
+                     *map(tuple, map(_code_ids, values[singles_count:])))
+            layer = layers.get(codes)
+        except (KeyError, TypeError):
+            codes, layer = None, None
+        if layer is not None:
+            result.append(record.updated(step, layer))
+        elif codes is not None:
+            result.append(layers.write(record, codes, columns(record)))
+        else:
+            result.append(record.updated(step, columns(record)))
     return result
 
 
@@ -159,6 +178,10 @@ class _StringValues:
         return lookup_by_code_id(label, by_code_id, self._scheme, record=_uid(record), field=self._field)
 
 
+_CODE_ID = itemgetter("CodeID")  # a label's CodeID (KeyError or TypeError for a value that is not a label)
+_code_ids = partial(map, _CODE_ID)  # the CodeIDs of a list of labels, as an iterator
+
+
 def _matrix_template(plan: RqaPlan) -> dict[str, str]:
     return {key: _ZERO for key in matrix_keys(plan)}
 
@@ -173,9 +196,9 @@ def _holds(record: Record, field: str, code_id: str | None) -> bool:
     return code_id is not None and isinstance(label, dict) and label.get("CodeID") == code_id
 
 
-def _field(values: dict[str, Any], field: str, record: Record) -> Any:
+def _field(record: Record, field: str) -> Any:
     try:
-        return values[field]
+        return record[field]
     except KeyError:
         raise RawDataError("coded field is missing; every coded field must be set before the analysis columns",
                            record=_uid(record), field=field) from None
