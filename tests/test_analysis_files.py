@@ -15,6 +15,7 @@ from redss_pipeline.export.analysis_files import (
     in_production_file,
     production_columns,
     write_icr_csv,
+    write_message_lines,
 )
 
 # The header of csap_mes.csv and csap_ind.csv, typed from pipeline.md 9.1.
@@ -187,3 +188,29 @@ def test_writing_replaces_the_file_whole(tmp_path: Path):
     write_records(path, [{"a": "1"}], ["a"])
     assert path.read_text(encoding="utf-8") == "a\n1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_message_and_production_files_are_written_in_one_pass(tmp_path: Path):
+    """Each message's line goes to the message file, its production line (when it has one) to the production
+    file, in the order given; both files get their header."""
+    lines = [("a,1\n", "a\n"), ("b,2\n", None), ("c,3\n", "c\n")]
+    write_message_lines(tmp_path / "mes.csv", tmp_path / "prod.csv", iter(lines), columns=["uid", "n"],
+                        production_columns=["uid"])
+    assert (tmp_path / "mes.csv").read_text(encoding="utf-8") == "uid,n\na,1\nb,2\nc,3\n"
+    assert (tmp_path / "prod.csv").read_text(encoding="utf-8") == "uid\na\nc\n"
+
+
+def test_a_failure_while_writing_the_message_files_leaves_neither(tmp_path: Path):
+    """An error part way through (here a bad line) leaves no message file, no production file and no temporary
+    file: the earlier files stay as they were."""
+    (tmp_path / "mes.csv").write_text("old\n", encoding="utf-8")
+
+    def lines():
+        yield "a,1\n", "a\n"
+        raise RawDataError("broken", record="b")
+
+    with pytest.raises(RawDataError, match="broken"):
+        write_message_lines(tmp_path / "mes.csv", tmp_path / "prod.csv", lines(), columns=["uid", "n"],
+                            production_columns=["uid"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mes.csv"]
+    assert (tmp_path / "mes.csv").read_text(encoding="utf-8") == "old\n"

@@ -40,6 +40,7 @@ __all__ = [
     "icr_columns",
     "RecordLines",
     "write_analysis_lines",
+    "write_message_lines",
     "write_icr_csv",
     "write_table_csv",
 ]
@@ -111,6 +112,23 @@ def write_analysis_lines(path: str | os.PathLike, lines: Iterable[str], columns:
         writer = CsvWriter(handle)
         writer.writerow(columns)
         writer.write_lines(lines)
+
+
+def write_message_lines(messages_path: str | os.PathLike, production_path: str | os.PathLike,
+                        lines: Iterable[tuple[str, str | None]], *, columns: Sequence[str],
+                        production_columns: Sequence[str]) -> None:
+    """Writes ``csap_mes.csv`` and ``csap_prod.csv`` in one pass over the messages' lines (rendered by
+    :class:`RecordLines`, in message order): each message's analysis line to the first file, and its production
+    line to the second, unless it is None (a message the radio team does not see). Each file has its header."""
+    with atomic_open(messages_path, "w", encoding="utf-8", newline="") as messages, \
+            atomic_open(production_path, "w", encoding="utf-8", newline="") as production:
+        CsvWriter(messages).writerow(columns)
+        CsvWriter(production).writerow(production_columns)
+        write_message, write_production = messages.write, production.write
+        for line, production_line in lines:
+            write_message(line)
+            if production_line is not None:
+                write_production(production_line)
 
 
 def write_icr_csv(path: str | os.PathLike, plan: RqaPlan, rows: Iterable[Mapping[str, Any]]) -> None:

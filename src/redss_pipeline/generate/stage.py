@@ -50,6 +50,7 @@ from redss_pipeline.export.analysis_files import (
     production_columns,
     write_analysis_lines,
     write_icr_csv,
+    write_message_lines,
 )
 from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
 from redss_pipeline.generate.ordered_rows import OrderedRows
@@ -204,11 +205,9 @@ def _run_generate(
                 written.append(target)
             columns = analysis_columns(config)
             messages_csv, individuals_csv = staged.path_for(paths["messages"]), staged.path_for(paths["individuals"])
-            write_analysis_lines(messages_csv, (line for line, _ in message_rows.rows()), columns)
+            write_message_lines(messages_csv, staged.path_for(paths["production"]), message_rows.rows(),
+                                columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
-            write_analysis_lines(staged.path_for(paths["production"]),
-                                 (line for _, line in message_rows.rows() if line is not None),
-                                 production_columns(config))
             written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
         say("RQA Coda files: " + ", ".join(f"{name} {coda_counts[name]:,}" for name in rqa_coda))
