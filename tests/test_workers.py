@@ -107,6 +107,15 @@ def test_a_hand_out_order_must_name_every_task_once():
         list(in_order(range(3), lambda: _work(lambda task: [task]), workers=2, hand_out=[0, 2, 2]))
 
 
+def test_a_task_too_big_for_the_pipe_is_refused_not_a_hang():
+    """Tasks travel through a pipe that holds 64 KiB; a task that could fill it while its worker sends a part
+    (each blocked on the other) is refused at once with an error saying what a task should be."""
+    tasks = [b"x" * 100_000 for _ in range(3)]
+    with pytest.raises(ValueError, match=r"in_order tasks must be a few numbers: task 0 takes 100,\d{3} bytes"):
+        list(in_order(tasks, lambda: _work(lambda task: [len(task)]), workers=2))
+    assert list(in_order(tasks, lambda: _work(lambda task: [len(task)]), workers=1)) == [100_000] * 3
+
+
 def _killed_on_2(task: int) -> int:
     if task == 2:
         os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would

@@ -12,6 +12,8 @@ maps a drawing per task (:mod:`~redss_pipeline.analysis.stage`).
 order made. With one worker it runs the tasks in this process, one after the other. With more, it forks that
 many worker processes: a forked worker starts with a copy of this process's memory (the respondent index, the
 configuration, the coded files), so a task is a few numbers and only the parts travel back, pickled once each.
+A task must stay that small (a larger one is refused, see ``_MAX_TASK_BYTES``): the run sends tasks and reads
+parts in turn, so a task too big for the pipe, sent to a worker busy sending a part, would block both.
 Each worker sets up its own ``work`` (an SQLite connection, for one, belongs to the process that opened it).
 
 Memory stays bounded: a worker holds at most two tasks, no task is handed out more than ``8 x workers`` tasks
@@ -53,7 +55,7 @@ from collections import deque
 from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Generator, Iterable, Iterator, NoReturn, Sequence, TypeVar
 
 from redss_pipeline.core.errors import PipelineError
 
@@ -67,6 +69,9 @@ StartWork = Callable[[], AbstractContextManager[Callable[[Task], Iterable[Part]]
 """Sets up the work in the process that will do it: ``with start_work() as work: for part in work(task): ...``."""
 
 _HOLDS = 2  # tasks a worker holds at once
+# The largest task sent to a worker. A pipe holds 64 KiB (Linux): a larger task sent to a worker that is itself
+# blocked sending a part to this process (which is not reading while it sends) would block both for ever.
+_MAX_TASK_BYTES = 16 * 1024
 _AHEAD = 8  # per worker: how many tasks are handed out ahead of the one the run waits for
 _MAX_DEFAULT_WORKERS = 4
 
@@ -203,14 +208,23 @@ class _Pool:
                 worker = min(self._workers, key=lambda w: w.holding)
                 if worker.holding >= _HOLDS:
                     break
-                numbered = next(tasks, _END)
-                if numbered is _END:
+                numbered = next(tasks, None)
+                if numbered is None:
                     exhausted = True
                     break
+                task_bytes = pickle.dumps(numbered, protocol=pickle.HIGHEST_PROTOCOL)
+                if len(task_bytes) > _MAX_TASK_BYTES:
+                    # Sending it could block this process while the worker blocks sending a part: a hang.
+                    raise ValueError(f"in_order tasks must be a few numbers: task {numbered[0]} takes "
+                                     f"{len(task_bytes):,} bytes (at most {_MAX_TASK_BYTES:,})")
                 try:
-                    worker.task_writer.send(numbered)
+                    worker.task_writer.send_bytes(task_bytes)
                 except OSError:  # its end of the pipe is closed: the worker is gone
-                    raise self._died(worker) from None
+                    sent = False
+                else:
+                    sent = True
+                if not sent:
+                    self._raise_gone(worker)
                 worker.holding += 1
                 handed_out += 1
             if exhausted and awaited == handed_out:
@@ -249,6 +263,19 @@ class _Pool:
                 worker.holding -= 1
             received.setdefault(number, deque()).append((kind, payload))
 
+    def _raise_gone(self, worker: _Worker) -> NoReturn:
+        """Raises why ``worker`` is gone: the failure to set up its work that it sent before ending, if it sent
+        one (the error a run in one process meets first), else that it died."""
+        try:
+            while worker.result_reader.poll():
+                number, _, payload = pickle.loads(worker.result_reader.recv_bytes())
+                if number == _SETUP:
+                    error, text = payload
+                    raise error from WorkerTraceback(text)
+        except (EOFError, OSError):  # its pipe closed half way through a message
+            pass
+        raise self._died(worker)
+
     @staticmethod
     def _died(worker: _Worker) -> WorkerError:
         worker.process.join(timeout=5)
@@ -270,9 +297,6 @@ class _Pool:
             if worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join()
-
-
-_END = object()
 
 
 class _RunGone(Exception):
