@@ -266,15 +266,18 @@ class _Pool:
     def _raise_gone(self, worker: _Worker) -> NoReturn:
         """Raises why ``worker`` is gone: the failure to set up its work that it sent before ending, if it sent
         one (the error a run in one process meets first), else that it died."""
+        setup_failure = None
         try:
-            while worker.result_reader.poll():
+            while setup_failure is None and worker.result_reader.poll():
                 number, _, payload = pickle.loads(worker.result_reader.recv_bytes())
                 if number == _SETUP:
-                    error, text = payload
-                    raise error from WorkerTraceback(text)
+                    setup_failure = payload
         except (EOFError, OSError):  # its pipe closed half way through a message
             pass
-        raise self._died(worker)
+        if setup_failure is None:
+            raise self._died(worker)
+        error, text = setup_failure
+        raise error from WorkerTraceback(text)
 
     @staticmethod
     def _died(worker: _Worker) -> WorkerError:
