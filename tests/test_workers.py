@@ -139,6 +139,14 @@ def test_a_worker_that_cannot_set_up_its_work_stops_the_run_with_that_error():
         list(in_order(range(5), _cannot_start, workers=2))
 
 
+def test_a_worker_gone_after_failing_to_set_up_still_gives_that_error():
+    """A worker that failed to set up may have ended before the run sends it a task: the run then reads the
+    failure it sent rather than reporting a worker that stopped unexpectedly (a race, so tried many times)."""
+    for _ in range(40):
+        with pytest.raises(RawDataError, match="cannot open the table"):
+            list(in_order(range(50), _cannot_start, workers=3))
+
+
 def _killed_while_sending(task: int):
     if task == 1:
         # Killed half a second into sending 8 MB, while the run is busy with task 0's part and reads nothing.
