@@ -4,6 +4,7 @@ half way through sending) is an error naming its exit status, and workers whose 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -80,7 +81,6 @@ def _started_in_order(started):
 def test_tasks_handed_out_in_another_order_still_come_and_fail_in_task_order(workers):
     """The index hands out its biggest files first: each worker starts its tasks in that order, yet the parts
     come in task order, and the failure raised is the first failing task's, as in one process."""
-    import multiprocessing
     started = multiprocessing.get_context("fork").SimpleQueue()
     hand_out = [5, 4, 0, 1, 2, 3]
     seen = []

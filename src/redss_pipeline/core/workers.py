@@ -220,10 +220,6 @@ class _Pool:
                 try:
                     worker.task_writer.send_bytes(task_bytes)
                 except OSError:  # its end of the pipe is closed: the worker is gone
-                    sent = False
-                else:
-                    sent = True
-                if not sent:
                     self._raise_gone(worker)
                 worker.holding += 1
                 handed_out += 1
@@ -275,7 +271,7 @@ class _Pool:
         except (EOFError, OSError):  # its pipe closed half way through a message
             pass
         if setup_failure is None:
-            raise self._died(worker)
+            raise self._died(worker) from None
         error, text = setup_failure
         raise error from WorkerTraceback(text)
 

@@ -72,7 +72,7 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
     single_lookups = [(field, _StringValues(scheme, field), key) for field, scheme, key in singles]
     matrices = [
         (plan.coded_field, _StringValues(plan.scheme, plan.coded_field), _matrix_template(plan),
-         {code.code_id: plan.analysis_prefix + code.string_value for code in plan.scheme.codes})
+         dict(zip([code.code_id for code in plan.scheme.codes], matrix_keys(plan))))
         for plan in config.rqa_plans
     ]
     fields = [field for field, _, _ in single_lookups] + [field for field, _, _, _ in matrices]
