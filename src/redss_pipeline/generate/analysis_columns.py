@@ -55,6 +55,11 @@ def matrix_keys(plan: RqaPlan) -> list[str]:
     return [plan.analysis_prefix + code.string_value for code in plan.scheme.codes]
 
 
+def _matrix_key_by_code_id(plan: RqaPlan) -> dict[str, str]:
+    """CodeID -> its matrix column (:func:`matrix_keys`, the one place a column is named)."""
+    return dict(zip([code.code_id for code in plan.scheme.codes], matrix_keys(plan)))
+
+
 def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
     """Writes ``consent_withdrawn = "false"`` and the survey, operator, binary and matrix columns (7.7.1-7.7.4).
 
@@ -72,7 +77,7 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
     single_lookups = [(field, _StringValues(scheme, field), key) for field, scheme, key in singles]
     matrices = [
         (plan.coded_field, _StringValues(plan.scheme, plan.coded_field), _matrix_template(plan),
-         dict(zip([code.code_id for code in plan.scheme.codes], matrix_keys(plan))))
+         _matrix_key_by_code_id(plan))
         for plan in config.rqa_plans
     ]
     fields = [field for field, _, _ in single_lookups] + [field for field, _, _, _ in matrices]
@@ -133,7 +138,7 @@ def determine_consent(records: list[Record], *, config: PipelineConfig, run: Run
     survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
     binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
                 if plan.binary is not None]
-    stop_columns = [plan.analysis_prefix + code.string_value for plan in config.rqa_plans
+    stop_columns = [_matrix_key_by_code_id(plan)[code.code_id] for plan in config.rqa_plans
                     for code in plan.scheme.control_codes if code.control_code == STOP]
     result = []
     for record in records:
