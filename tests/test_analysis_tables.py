@@ -190,11 +190,7 @@ def test_sample_keeps_the_smallest_keys(tmp_path):
 
 def _broken(tmp_path: Path, row: int, column: str, value: str, name: str = "csap_mes.csv") -> Path:
     root = _data_root(tmp_path)
-    path = root / "Outputs" / name
-    rows = _rows(path)
-    rows[row][rows[0].index(column)] = value
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(rows)
+    _broken_in_place(root / "Outputs" / name, row, column, value)
     return root
 
 
@@ -213,6 +209,25 @@ def test_bad_input_is_one_error_naming_file_row_and_column(tmp_path, config, row
     with pytest.raises(AnalysisInputError, match=message):
         run_analysis(config=config, data_root=root, progress=None)
     assert not [p for p in (root / "Outputs").rglob("*") if p.is_file() and "Analysis" in p.parts]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_with_both_files_bad_the_messages_file_is_reported_however_many_workers_read_them(tmp_path, config, workers):
+    """The two files are read at once by two workers; the error is still the one reading them in turn meets."""
+    root = _broken(tmp_path, 2, "consent_withdrawn", "maybe")
+    _broken_in_place(root / "Outputs" / "csap_ind.csv", 1, "consent_withdrawn", "perhaps")
+    with pytest.raises(AnalysisInputError, match=r"csap_mes.csv: record row 2 .*got 'maybe'"):
+        run_analysis(config=config, data_root=root, progress=None, workers=workers)
+    shutil.copy(GOLDEN / "csap_mes.csv", root / "Outputs" / "csap_mes.csv")  # mended: the other file's error
+    with pytest.raises(AnalysisInputError, match=r"csap_ind.csv: record row 1 .*got 'perhaps'"):
+        run_analysis(config=config, data_root=root, progress=None, workers=workers)
+
+
+def _broken_in_place(path: Path, row: int, column: str, value: str) -> None:
+    rows = _rows(path)
+    rows[row][rows[0].index(column)] = value
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
 
 
 def test_a_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path):

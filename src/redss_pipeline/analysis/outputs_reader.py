@@ -17,16 +17,19 @@ import csv
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from redss_pipeline.analysis.datasets import AGE, MATRIX, AnalysisDatasets, Dataset
 from redss_pipeline.analysis.definitions import CodeSet, Profile
 from redss_pipeline.core.code_scheme import NA
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import PipelineError
+from redss_pipeline.core.workers import in_order
 
 __all__ = [
     "AnalysisInputError",
@@ -75,16 +78,36 @@ def sample_key(seed: int, dataset: str, code: str, row: int) -> str:
 
 
 def read_outputs(config: PipelineConfig, datasets: AnalysisDatasets, messages_csv: Path,
-                 individuals_csv: Path) -> AnalysisInputs:
-    """Reads both CSVs; the messages with their flags and the sample candidates, the individuals' codes."""
+                 individuals_csv: Path, *, workers: int = 1) -> AnalysisInputs:
+    """Reads both CSVs; the messages with their flags and the sample candidates, the individuals' codes.
+
+    With ``workers`` > 1 the two files are read at once, each in a worker process
+    (:func:`~redss_pipeline.core.workers.in_order`), which sends back only what it counted: the profiles repeat,
+    so that is small. The result is the same either way, and so is the error of a bad file: that of the
+    messages file first."""
     flag_columns = (*config.channels, *config.weeks)
-    samples = _SampleKeeper(config.analysis.sample_per_code, config.analysis.sample_seed, datasets)
-    # Messages are read for the episodes and their questions only (the first datasets): their rows then repeat
-    # few profiles, and each distinct row is decoded once.
-    messages, message_rows = read_csv_profiles(messages_csv, datasets, flag_columns=flag_columns,
-                                               on_row=samples.offer, read=len(datasets.themes), repeats=True)
-    individuals, individual_rows = read_csv_profiles(individuals_csv, datasets)
-    return AnalysisInputs(messages, individuals, message_rows, individual_rows, flag_columns, samples.result())
+
+    def read_messages() -> tuple[Counter[Profile], int, dict[tuple[str, str], list[SampleCandidate]]]:
+        samples = _SampleKeeper(config.analysis.sample_per_code, config.analysis.sample_seed, datasets)
+        # Messages are read for the episodes and their questions only (the first datasets): their rows then
+        # repeat few profiles, and each distinct row is decoded once.
+        counts, rows = read_csv_profiles(messages_csv, datasets, flag_columns=flag_columns,
+                                         on_row=samples.offer, read=len(datasets.themes), repeats=True)
+        return counts, rows, samples.result()
+
+    def read_individuals() -> tuple[Counter[Profile], int, dict[tuple[str, str], list[SampleCandidate]]]:
+        counts, rows = read_csv_profiles(individuals_csv, datasets)
+        return counts, rows, {}
+
+    files = (read_messages, read_individuals)
+
+    @contextmanager
+    def reading() -> Iterator[Callable[[int], list[Any]]]:
+        yield lambda number: [files[number]()]
+
+    with closing(in_order(range(len(files)), reading, workers=min(workers, len(files)))) as read:
+        (messages, message_rows, samples), (individuals, individual_rows, _) = read
+    return AnalysisInputs(messages, individuals, message_rows, individual_rows, flag_columns, samples)
 
 
 def read_csv_profiles(

@@ -92,7 +92,7 @@ class AnalysisSummary:
     shareable: list[Path] = field(default_factory=list)
     report: Path | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
-    worker_cpu_seconds: float = 0.0  # CPU the drawings took in worker processes
+    worker_cpu_seconds: float = 0.0  # CPU the reading and the drawings took in worker processes
     messages: int = 0
     people: int = 0
 
@@ -161,8 +161,8 @@ class _Steps:
 def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: TextIO | None = sys.stderr,
                  workers: int | None = None) -> AnalysisSummary:
     """Analyses a data root's outputs and writes ``Outputs/Analysis/`` (tables, charts, maps, report) as one set,
-    with ``Outputs/Analysis/manifest.json`` (``generate_outputs.py analyse``). The charts and maps are drawn by
-    ``workers`` processes (default: :func:`~redss_pipeline.core.workers.default_workers`)."""
+    with ``Outputs/Analysis/manifest.json`` (``generate_outputs.py analyse``). The two CSVs are read, and the
+    charts and maps drawn, by ``workers`` processes (default: :func:`~redss_pipeline.core.workers.default_workers`)."""
     root = DataRoot(data_root)
     summary = AnalysisSummary()
 
@@ -184,17 +184,20 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
                  summary: AnalysisSummary | None = None,
                  coding_quality: CodingQuality | None = None, workers: int = 1) -> AnalysisSummary:
     """Analyses the two CSVs and stages every file of ``Outputs/Analysis/`` in ``staged``: stage 3 passes its own
-    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from. The charts
-    and maps are drawn by ``workers`` processes (see :func:`_draw_all`)."""
+    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from. The two CSVs
+    are read (see :func:`~redss_pipeline.analysis.outputs_reader.read_outputs`), and the charts and maps drawn
+    (see :func:`_draw_all`), by ``workers`` processes."""
     root = data_root
     summary = summary if summary is not None else AnalysisSummary()
     step = _Steps(summary, progress)
     datasets = analysis_datasets(config)
     k = config.analysis.suppression_k
+    cpu_before = ended_workers_cpu_seconds()
     inputs = step(
-        "read outputs", lambda: read_outputs(config, datasets, messages_csv, individuals_csv),
+        "read outputs", lambda: read_outputs(config, datasets, messages_csv, individuals_csv, workers=workers),
         lambda i: f"{i.message_rows:,} messages, {i.individual_rows:,} people",
     )
+    summary.worker_cpu_seconds += ended_workers_cpu_seconds() - cpu_before  # the two files, read in workers
     summary.messages, summary.people = inputs.message_rows, inputs.individual_rows
     tables = step("tables", lambda: build_tables(inputs, config=config, datasets=datasets),
                   lambda t: f"{len(t.all())} tables")
@@ -206,7 +209,8 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
     def draw() -> tuple[dict[str, tuple[Chart, Chart]], dict[str, tuple[DrawnMap, DrawnMap]]]:
         chart_drawings = _chart_drawings(tables, k=k, datasets=datasets)
         map_drawings = _map_drawings(inputs, config=config, datasets=datasets)  # counts people per location
-        drawn, summary.worker_cpu_seconds = _draw_all({**chart_drawings, **map_drawings}, workers=workers)
+        drawn, drawing_cpu_seconds = _draw_all({**chart_drawings, **map_drawings}, workers=workers)
+        summary.worker_cpu_seconds += drawing_cpu_seconds
         return {key: drawn[key] for key in chart_drawings}, {key: drawn[key] for key in map_drawings}
 
     charts, maps = step("charts and maps", draw, lambda drawn: f"{len(drawn[0])} charts, {len(drawn[1])} maps")
