@@ -216,10 +216,10 @@ def test_with_both_files_bad_the_messages_file_is_reported_however_many_workers_
     """The two files are read at once by two workers; the error is still the one reading them in turn meets."""
     root = _broken(tmp_path, 2, "consent_withdrawn", "maybe")
     _broken_in_place(root / "Outputs" / "csap_ind.csv", 1, "consent_withdrawn", "perhaps")
-    with pytest.raises(AnalysisInputError, match=r"csap_mes.csv: record row 2 .*got 'maybe'"):
+    with pytest.raises(AnalysisInputError, match=r"csap_mes\.csv: record row 2 .*got 'maybe'"):
         run_analysis(config=config, data_root=root, progress=None, workers=workers)
     shutil.copy(GOLDEN / "csap_mes.csv", root / "Outputs" / "csap_mes.csv")  # mended: the other file's error
-    with pytest.raises(AnalysisInputError, match=r"csap_ind.csv: record row 1 .*got 'perhaps'"):
+    with pytest.raises(AnalysisInputError, match=r"csap_ind\.csv: record row 1 .*got 'perhaps'"):
         run_analysis(config=config, data_root=root, progress=None, workers=workers)
 
 

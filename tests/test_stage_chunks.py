@@ -60,7 +60,8 @@ def test_workers_write_byte_identical_outputs_audit_trail_included(tmp_path):
     one, two = _golden_copy(tmp_path / "one"), _golden_copy(tmp_path / "two")
     alone = run_generate(config=config, data_root=one, run=RUN, progress=None, messages_per_chunk=3, workers=1)
     shared = run_generate(config=config, data_root=two, run=RUN, progress=None, messages_per_chunk=3, workers=2)
-    # The stage's own keeping of the chunks is a step of its own; the drawings' CPU in the workers is counted.
+    # The stage's own keeping of the chunks is a step of its own; the analysis's reading and drawings' CPU in
+    # the workers is counted.
     assert "keep chunks" in alone.step_seconds and "keep chunks" in shared.step_seconds
     assert alone.analysis is not None and shared.analysis is not None
     assert alone.analysis.worker_cpu_seconds == 0 < shared.analysis.worker_cpu_seconds

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from redss_pipeline.core.code_scheme import CONTROL, NORMAL, Code, CodeScheme
 from redss_pipeline.core.config import AgeCategory, PipelineConfig
+from redss_pipeline.generate.analysis_columns import matrix_keys
 
 __all__ = ["AGE", "MATRIX", "SINGLE", "AnalysisDatasets", "Dataset", "age_category_scheme", "analysis_datasets"]
 
@@ -90,7 +91,7 @@ def analysis_datasets(config: PipelineConfig) -> AnalysisDatasets:
     shows: list[Dataset] = []
     themes: list[Dataset] = []
     for plan in config.rqa_plans:
-        matrix = tuple((plan.analysis_prefix + code.string_value, code) for code in plan.scheme.codes)
+        matrix = tuple(zip(matrix_keys(plan), plan.scheme.codes))  # the columns stage 3 writes, by code
         show = Dataset(plan.name, plan.scheme, MATRIX, columns=matrix, raw_field=plan.raw_field)
         shows.append(show)
         themes.append(show)

@@ -82,9 +82,9 @@ def read_outputs(config: PipelineConfig, datasets: AnalysisDatasets, messages_cs
     """Reads both CSVs; the messages with their flags and the sample candidates, the individuals' codes.
 
     With ``workers`` > 1 the two files are read at once, each in a worker process
-    (:func:`~redss_pipeline.core.workers.in_order`), which sends back only what it counted: the profiles repeat,
-    so that is small. The result is the same either way, and so is the error of a bad file: that of the
-    messages file first."""
+    (:func:`~redss_pipeline.core.workers.in_order`), which sends back what it counted: one entry per distinct
+    profile (few for the messages, whose rows repeat; up to one per person for the individuals). The result is
+    the same either way, and so is the error of a bad file: that of the messages file first."""
     flag_columns = (*config.channels, *config.weeks)
 
     def read_messages() -> tuple[Counter[Profile], int, dict[tuple[str, str], list[SampleCandidate]]]:
@@ -99,13 +99,13 @@ def read_outputs(config: PipelineConfig, datasets: AnalysisDatasets, messages_cs
         counts, rows = read_csv_profiles(individuals_csv, datasets)
         return counts, rows, {}
 
-    files = (read_messages, read_individuals)
+    readers = (read_messages, read_individuals)
 
     @contextmanager
     def reading() -> Iterator[Callable[[int], list[Any]]]:
-        yield lambda number: [files[number]()]
+        yield lambda number: [readers[number]()]
 
-    with closing(in_order(range(len(files)), reading, workers=min(workers, len(files)))) as read:
+    with closing(in_order(range(len(readers)), reading, workers=min(workers, len(readers)))) as read:
         (messages, message_rows, samples), (individuals, individual_rows, _) = read
     return AnalysisInputs(messages, individuals, message_rows, individual_rows, flag_columns, samples)
 

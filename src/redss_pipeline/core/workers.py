@@ -2,10 +2,11 @@
 
 Every span of respondents is processed on its own (see :mod:`~redss_pipeline.generate.runner`), so several
 processes can work at once; what the run keeps of each span is then added in span order by the run's own
-process, so the outputs are byte-identical whatever the number of workers. Two other jobs use the same pool:
-before the spans, the respondent index reads its raw files a file per task
-(:class:`~redss_pipeline.generate.respondents.RespondentIndex`); after them, the analysis draws its charts and
-maps a drawing per task (:mod:`~redss_pipeline.analysis.stage`).
+process, so the outputs are byte-identical whatever the number of workers. Other jobs use the same pool: before
+the spans, the respondent index reads its raw files a file per task
+(:class:`~redss_pipeline.generate.respondents.RespondentIndex`); after them, the analysis reads its two CSVs a
+file per task (:func:`~redss_pipeline.analysis.outputs_reader.read_outputs`) and draws its charts and maps a
+drawing per task (:mod:`~redss_pipeline.analysis.stage`).
 
 :func:`in_order` runs ``work(task)`` for every task, where ``work`` yields a task's results one part at a time
 (a span gives one outcome per chunk of respondents), and yields every part in task order, a task's parts in the

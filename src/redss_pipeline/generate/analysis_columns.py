@@ -56,7 +56,7 @@ def matrix_keys(plan: RqaPlan) -> list[str]:
 
 
 def _matrix_key_by_code_id(plan: RqaPlan) -> dict[str, str]:
-    """CodeID -> its matrix column (:func:`matrix_keys`, the one place a column is named)."""
+    """CodeID -> its matrix column, as :func:`matrix_keys` names it."""
     return dict(zip([code.code_id for code in plan.scheme.codes], matrix_keys(plan)))
 
 
@@ -138,8 +138,10 @@ def determine_consent(records: list[Record], *, config: PipelineConfig, run: Run
     survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
     binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
                 if plan.binary is not None]
-    stop_columns = [_matrix_key_by_code_id(plan)[code.code_id] for plan in config.rqa_plans
-                    for code in plan.scheme.control_codes if code.control_code == STOP]
+    stop_columns: list[str] = []
+    for plan in config.rqa_plans:
+        column_of = _matrix_key_by_code_id(plan)
+        stop_columns += [column_of[code.code_id] for code in plan.scheme.control_codes if code.control_code == STOP]
     result = []
     for record in records:
         withdrawn = (

@@ -221,7 +221,7 @@ def _run_generate(
             summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
                                             individuals_csv=individuals_csv, progress=progress,
                                             coding_quality=quality, workers=workers)
-        times.cpu_seconds["analysis"] += summary.analysis.worker_cpu_seconds  # its drawings, in the workers
+        times.cpu_seconds["analysis"] += summary.analysis.worker_cpu_seconds  # its reading and drawings, in the workers
     summary.outputs = written
     return summary
 
