@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
 from redss_pipeline.analysis.agreement import icr_agreement  # noqa: E402
-from redss_pipeline.core.config import load_config  # noqa: E402
+from redss_pipeline.core.config import PipelineConfig, load_config  # noqa: E402
 from redss_pipeline.export.coda import CodedMessages  # noqa: E402
 
 
@@ -34,14 +34,17 @@ def _label(scheme_id: str, code_id: str, minute: int) -> dict:
             "Checked": True, "Origin": {"OriginID": "bench@example.org", "Name": "Bench", "OriginType": "Manual"}}
 
 
-def make_coders(config, messages: int, seed: int):
+def make_coders(config: PipelineConfig, messages: int, seed: int
+                ) -> tuple[dict[str, list[str]], dict[str, CodedMessages], dict[str, CodedMessages]]:
+    """Per show: the sampled message ids, and what two coders labelled them (mostly agreeing)."""
     rng = random.Random(seed)
     samples, first, second = {}, {}, {}
     for plan in config.rqa_plans:
         ids = [hashlib.sha256(f"{plan.name} message {i}".encode()).hexdigest() for i in range(messages)]
         normal = [code.code_id for code in plan.scheme.normal_codes]
-        controls = [plan.scheme.control(c).code_id for c in ("NC", "WS") if plan.scheme.control(c)]
-        binary = [code.code_id for code in plan.binary.scheme.normal_codes] if plan.binary else []
+        controls = [code.code_id for code in map(plan.scheme.control, ("NC", "WS")) if code is not None]
+        binary_scheme = plan.binary.scheme if plan.binary else None
+        binary = [code.code_id for code in binary_scheme.normal_codes] if binary_scheme else []
         files: tuple[list, list] = ([], [])
         for mid in ids:
             how_many = rng.choices((1, 2, 3), weights=(70, 25, 5))[0]
@@ -54,8 +57,8 @@ def make_coders(config, messages: int, seed: int):
                     continue
                 labels = [_label(plan.scheme.scheme_id + (f"-{i}" if i else ""), code, i)
                           for i, code in enumerate(dict.fromkeys(chosen))]
-                if binary:
-                    labels.append(_label(plan.binary.scheme.scheme_id, rng.choice(binary), 30))
+                if binary_scheme and binary:
+                    labels.append(_label(binary_scheme.scheme_id, rng.choice(binary), 30))
                 file.append({"MessageID": mid, "Text": mid, "CreationDateTimeUTC": "2018-12-10T09:00:00+00:00",
                              "Labels": labels[::-1]})
         samples[plan.coda_file] = ids

@@ -32,7 +32,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
 from process_memory import TreeMemory  # noqa: E402 (bench/, beside this script)
 
-from redss_pipeline.core.config import load_config  # noqa: E402
+from redss_pipeline.core.config import RqaPlan, load_config  # noqa: E402
 from redss_pipeline.export.analysis_files import analysis_columns  # noqa: E402
 
 
@@ -57,8 +57,8 @@ def write_outputs(outputs: Path, messages: int, *, seed: int = 1) -> None:
             for code in plan.scheme.codes:
                 row[at[plan.analysis_prefix + code.string_value]] = "1" if code.string_value == "NA" else "0"
             row[at[plan.raw_field]] = ""
-        for plan in config.survey_plans:
-            row[at[plan.raw_field]] = ""
+        for survey in config.survey_plans:
+            row[at[survey.raw_field]] = ""
         return row
 
     surveys = {plan.analysis_key: [c.string_value for c in plan.scheme.codes if c.string_value != "STOP"]
@@ -77,7 +77,7 @@ def write_outputs(outputs: Path, messages: int, *, seed: int = 1) -> None:
         person_rows.append(row)
     withdrawn = set(rng.sample(range(people), people // 100))
 
-    def show_codes(plan) -> list[str]:
+    def show_codes(plan: RqaPlan) -> list[str]:
         roll = rng.random()
         normal = [c.string_value for c in plan.scheme.normal_codes]
         if roll < 0.25:

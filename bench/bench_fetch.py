@@ -34,6 +34,7 @@ def _start_server(size: int, seed: int, page_size: int) -> tuple[subprocess.Pope
          "--page-size", str(page_size)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "RAPID_PRO_TOKEN": TOKEN},
     )
+    assert server.stdout is not None  # stdout=PIPE
     line = server.stdout.readline()
     match = re.search(r"(http://\S+)", line)
     if not match:
@@ -51,19 +52,23 @@ def _fetch(url: str, data_root: Path, work: Path, *extra: str) -> tuple[float, i
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "RAPID_PRO_TOKEN": TOKEN},
     )
+    assert child.stdout is not None  # stdout=PIPE
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"the fetch failed with status {child.returncode}")
-    requests = int(re.search(r"requests: (\d+)", output).group(1))
+    counted = re.search(r"requests: (\d+)", output)
+    if counted is None:
+        raise SystemExit(f"the fetch did not report its requests: {output[-200:]!r}")
+    requests = int(counted.group(1))
     return wall, requests, usage.ru_maxrss / 1024, output
 
 
 def _overlap_minutes() -> int:
     config = json.loads((PROJECT_ROOT / "pipeline_config.json").read_text(encoding="utf-8"))
-    return config["rapid_pro"].get("overlap_minutes", 60)
+    return int(config["rapid_pro"].get("overlap_minutes", 60))
 
 
 def _size_mib(paths: list[Path]) -> float:

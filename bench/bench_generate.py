@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
@@ -117,7 +118,7 @@ def run_stage3(root: Path, workers: int | None) -> dict:
     sampler.stop()
     if stage.returncode != 0:
         raise SystemExit(f"stage 3 failed:\n{stderr}")
-    result = json.loads(stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     result["peak_mib"] = max(sampler.peak_mib, result["own_peak_mib"])
     return result
 

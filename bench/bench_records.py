@@ -100,7 +100,7 @@ def part_raw(count: int) -> list[dict[str, Any]]:
 
 
 def part_trail(count: int) -> list[dict[str, Any]]:
-    from test_audit_trail import respondent
+    from test_audit_trail import respondent  # type: ignore[import-not-found]  # tests/, put on sys.path above
 
     making = 0.0
 

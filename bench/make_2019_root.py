@@ -23,6 +23,7 @@ import random
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
@@ -92,10 +93,11 @@ class FileWriter:
         for position in range(len(layers) - 1, -1, -1):
             self.count += 1  # the layer itself
             objects.append({"_data": layers[position], "_metadata": self.metadata(), "_sha": shas[position]})
-        record = None
+        record: dict[str, Any] | None = None
         for obj in reversed(objects):  # oldest first, so each newer layer wraps the older one
             state = {"_data": obj["_data"], "_metadata": obj["_metadata"], "_prev": record, "_sha": obj["_sha"]}
             record = {"py/object": TRACED_DATA, "py/state": state}
+        assert record is not None  # a record has a layer at least
         self.items.append(record)
 
     def write(self, path: Path) -> None:
@@ -156,13 +158,13 @@ def make_root(root: Path, messages: int, seed: int) -> None:
     for uid in uids:
         if rng.random() < 0.85:
             run_id += 1
-            data: dict = {"avf_phone_id": uid}
+            answered: dict[str, Any] = {"avf_phone_id": uid}
             time = start + timedelta(seconds=rng.randrange(0, 28 * 86400))
             for key, answers in DEMOG:
                 if rng.random() < 0.93:
                     time += timedelta(seconds=rng.randrange(5, 90))
-                    data.update(result(key, "csap_demog", rng.choice(answers), time, run_id))
-            layers = [data]
+                    answered.update(result(key, "csap_demog", rng.choice(answers), time, run_id))
+            layers = [answered]
             if rng.random() < 0.08:  # changed an answer in a later run: a second layer
                 key, answers = rng.choice(DEMOG)
                 run_id += 1
@@ -171,12 +173,12 @@ def make_root(root: Path, messages: int, seed: int) -> None:
             demog.add(layers)
         if rng.random() < 0.4:
             run_id += 1
-            data = {"avf_phone_id": uid}
+            answered = {"avf_phone_id": uid}
             time = start + timedelta(seconds=rng.randrange(14 * 86400, 28 * 86400))
             for key, answers in EVALUATION:
                 time += timedelta(seconds=rng.randrange(5, 90))
-                data.update(result(key, "csap_evaluation", rng.choice(answers), time, run_id))
-            evaluation.add([data])
+                answered.update(result(key, "csap_evaluation", rng.choice(answers), time, run_id))
+            evaluation.add([answered])
     demog.write(raw / "csap_demog.json")
     evaluation.write(raw / "csap_evaluation.json")
     write_coded_files(root, show_rows[0], rng)

@@ -9,7 +9,8 @@ source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 ensure_native_env
 cd "$PROJECT_ROOT"
 
-# Lint and import order, then the type check of src/ (configured in pyproject.toml); each prints one summary line.
+# Lint and import order, then the type check of src/ and bench/ (configured in pyproject.toml); each prints one
+# summary line.
 "$PROJECT_ROOT/.venv/bin/ruff" check .
 "$PROJECT_ROOT/.venv/bin/mypy"
 
