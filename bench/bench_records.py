@@ -6,7 +6,8 @@ Usage: bench/bench_records.py [--records N] [--raw-records N] [--trail-records N
 Three parts, each in a fresh process so its peak resident memory is its own:
 
 - ``records``: N records (default 1,000,000) made with ``Record.create`` and changed by five writes each
-  (shared steps, as stage 3 makes them); all N are kept in memory, as stage 3 keeps its message records.
+  (shared steps, as stage 3 makes them); all N are kept in memory (stage 3 holds one chunk of them at a time),
+  so the peak shows what a record costs.
 - ``raw``: N one-run raw records (default 100,000) written and read back in the 2019 TracedData layout
   (``traced_data_json``), with every ``_sha`` computed on write and checked on read.
 - ``trail``: N realistic message records (default 100,000: about 20 layers and 200 keys each, 90 matrix

@@ -132,7 +132,8 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         help="upload the shareable report and tables to this Drive folder",
     )
     parser.add_argument("--workers", metavar="N", type=_worker_count,
-                        help="processes drawing the charts and maps (default: the processors available, at most 4); "
+                        help="processes reading the two CSVs and drawing the charts and maps (default: the "
+                        "processors available, at most 4); "
                         "the files are the same whatever the number")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     parser.add_argument("data_root", metavar="<data-root>")

@@ -2,8 +2,9 @@
 
 Every span of respondents is processed on its own (see :mod:`~redss_pipeline.generate.runner`), so several
 processes can work at once; what the run keeps of each span is then added in span order by the run's own
-process, so the outputs are byte-identical whatever the number of workers. Other jobs use the same pool: before
-the spans, the respondent index reads its raw files a file per task
+process, so the outputs are byte-identical whatever the number of workers. Other jobs run the same way, each
+:func:`in_order` forking its own workers and stopping them when it ends: before the spans, the respondent index
+reads its raw files a file per task
 (:class:`~redss_pipeline.generate.respondents.RespondentIndex`); after them, the analysis reads its two CSVs a
 file per task (:func:`~redss_pipeline.analysis.outputs_reader.read_outputs`) and draws its charts and maps a
 drawing per task (:mod:`~redss_pipeline.analysis.stage`).
