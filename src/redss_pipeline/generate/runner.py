@@ -4,12 +4,11 @@ gathered in small accumulators.
 Every step of 7.2 - 7.7 reads one message or one respondent's messages, so :class:`ChunkRunner` runs all of
 them on the records of whole respondents, about 5,000 messages at a time (a
 :class:`~redss_pipeline.generate.respondents.Chunk`), and lets the records go once it has rendered their CSV lines
-and encoded their audit-trail segment. Memory then
-depends on the chunk size, not on the size of the data root. Only the fold (7.7.6) needs all of a respondent's
-messages; a respondent with more messages than a chunk holds comes in chunks of their own (``chunk.continues``
-until their last), folded piece by piece (:class:`~redss_pipeline.generate.individuals.SplitRespondent`). So a
-chunk may hold part of one respondent: a new step that groups messages by respondent must fold piece by piece in
-the same way.
+and encoded their audit-trail segment. Memory then depends on the chunk size, not on the size of the data root.
+Only the fold (7.7.6) needs all of a respondent's messages; a respondent with more messages than a chunk holds
+comes in chunks of their own (``chunk.continues`` until their last), folded piece by piece
+(:class:`~redss_pipeline.generate.individuals.SplitRespondent`). So a chunk may hold part of one respondent: a new
+step that groups messages by respondent must fold piece by piece in the same way.
 
 The work is split in two so that it can be shared among processes:
 
