@@ -23,8 +23,9 @@ from typing import Any
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch, PathPatch
+from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
 
 from redss_pipeline.analysis.charts import AVF_RED, figure_png, figure_svg
@@ -200,8 +201,12 @@ def draw_map(level: str, counts: Mapping[str, int], *, labels: Mapping[str, str]
         figure = Figure(figsize=(3.0, 3.0 * (y1 - y0) / (x1 - x0)))
         FigureCanvasAgg(figure)
         axes = figure.add_axes((0, 0, 1, 1))
-        for (location, path, label_point), value in zip(boundaries.paths, values):
-            axes.add_patch(PathPatch(path, facecolor=colour_of(value), edgecolor="black", linewidth=0.15))
+        # One collection of all polygons: drawn in one call, and the axes limits are set below, not grown
+        # polygon by polygon.
+        axes.add_collection(PathCollection([path for _, path, _ in boundaries.paths],
+                                           facecolors=[colour_of(value) for value in values],
+                                           edgecolors="black", linewidths=0.15), autolim=False)
+        for (location, _, label_point), value in zip(boundaries.paths, values):
             if spec.print_counts and label_point is not None:
                 text = (labels or {}).get(location, str(value))
                 axes.text(label_point[0], label_point[1], text, ha="center", va="center", fontsize=4)
