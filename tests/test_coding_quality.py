@@ -5,6 +5,7 @@ README works every expected cell by hand)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -16,7 +17,7 @@ import jinja2
 import pytest
 
 from redss_pipeline.analysis.agreement import CodedScheme, write_agreement_csv
-from redss_pipeline.analysis.coding_progress import dataset_progress
+from redss_pipeline.analysis.coding_progress import dataset_progress, write_progress_csv
 from redss_pipeline.analysis.coding_quality import measure_for_report, measure_from_data_root, section_context
 from redss_pipeline.core.code_scheme import Code, CodeScheme
 from redss_pipeline.core.config import load_config
@@ -76,12 +77,26 @@ def test_step_summary_has_one_line_per_show_with_alpha_and_band(coded_twice):
 
 
 def test_analysing_from_the_files_gives_the_same_figures(coded_twice):
-    """``measure_from_data_root`` reads what stage 3 wrote and the coded files: the same rows as the run."""
+    """``measure_from_data_root`` reads what stage 3 wrote and the coded files: the same rows as the run, which
+    counted the progress while it wrote the Coda files."""
     root, _ = coded_twice
     quality = measure_from_data_root(CONFIG, root)
     out = root / "again.csv"
     write_agreement_csv(out, quality.agreement)
     assert out.read_bytes() == (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_bytes()
+    write_progress_csv(out, quality.progress)
+    assert out.read_bytes() == (root / "Outputs" / "Analysis" / "coding_progress.csv").read_bytes()
+
+
+def test_progress_counts_every_message_of_each_coda_file(coded_twice):
+    """The run's ``messages`` column is the number of messages in the Coda file it wrote, and some are coded."""
+    root, _ = coded_twice
+    with open(root / "Outputs" / "Analysis" / "coding_progress.csv", encoding="utf-8", newline="") as handle:
+        rows = {row["dataset"]: row for row in csv.DictReader(handle)}
+    for dataset in ("s01e01", "s01e03", "age"):
+        written = json.loads((root / "Outputs" / "Coda Files" / f"{dataset}.json").read_text(encoding="utf-8"))
+        assert int(rows[dataset]["messages"]) == len(written) > 0, dataset
+    assert int(rows["Total"]["coded"]) > 0
 
 
 def test_same_inputs_give_byte_identical_files(coded_twice, tmp_path):

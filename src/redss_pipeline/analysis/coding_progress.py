@@ -17,7 +17,7 @@ progress. Rows come in configuration order (the shows' datasets, then the survey
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,13 @@ __all__ = [
     "COLUMNS",
     "TOTAL",
     "ProgressRow",
+    "ProgressTally",
     "coding_progress",
     "dataset_progress",
     "dataset_schemes",
     "progress_cells",
+    "progress_rows",
+    "progress_tallies",
     "write_progress_csv",
 ]
 
@@ -82,23 +85,49 @@ def dataset_schemes(config: PipelineConfig) -> dict[str, list[CodedScheme]]:
     return schemes
 
 
+class ProgressTally:
+    """One dataset's progress, counted message by message as its exported messages go by: stage 3 counts them
+    while it writes the dataset's Coda file (:meth:`counted`), so the messages are made once, not once for the
+    file and again for the count. ``coded`` is the dataset's coded file, ``schemes`` its schemes."""
+
+    def __init__(self, name: str, coded: CodedMessages, schemes: Sequence[CodedScheme]):
+        self.name = name
+        self._coded = coded
+        self._flags = [(s, _control_id(s, WS), _control_id(s, NC)) for s in schemes]
+        self._messages = self._coded_count = self._wrong_scheme = self._not_coded = 0
+
+    def add(self, mid: str) -> None:
+        """Counts the exported message ``mid``."""
+        self._messages += 1
+        if mid not in self._coded:
+            return
+        checked = [(label["CodeID"], ws, nc) for s, ws, nc in self._flags
+                   for label in current_labels(self._coded, mid, s.scheme, multi_coded=s.multi_coded)
+                   if is_checked(label)]
+        if not checked:
+            return
+        self._coded_count += 1
+        self._wrong_scheme += any(code_id == ws for code_id, ws, _ in checked)
+        self._not_coded += any(code_id == nc for code_id, _, nc in checked)
+
+    def counted(self, messages: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        """``messages`` (Coda messages) as they come, each counted by its ``MessageID`` on the way."""
+        for message in messages:
+            self.add(message["MessageID"])
+            yield message
+
+    def row(self) -> ProgressRow:
+        """The progress row of the messages counted so far."""
+        return ProgressRow(self.name, self._messages, self._coded_count, self._wrong_scheme, self._not_coded)
+
+
 def dataset_progress(name: str, message_ids: Iterable[str], coded: CodedMessages,
                      schemes: Sequence[CodedScheme]) -> ProgressRow:
     """The progress row of one dataset: ``message_ids`` are the exported messages, ``coded`` the coded file."""
-    flags = [(s, _control_id(s, WS), _control_id(s, NC)) for s in schemes]
-    messages = coded_count = wrong_scheme = not_coded = 0
+    tally = ProgressTally(name, coded, schemes)
     for mid in message_ids:
-        messages += 1
-        if mid not in coded:
-            continue
-        checked = [(label["CodeID"], ws, nc) for s, ws, nc in flags
-                   for label in current_labels(coded, mid, s.scheme, multi_coded=s.multi_coded) if is_checked(label)]
-        if not checked:
-            continue
-        coded_count += 1
-        wrong_scheme += any(code_id == ws for code_id, ws, _ in checked)
-        not_coded += any(code_id == nc for code_id, _, nc in checked)
-    return ProgressRow(name, messages, coded_count, wrong_scheme, not_coded)
+        tally.add(mid)
+    return tally.row()
 
 
 def _control_id(coded_scheme: CodedScheme, control_code: str) -> str | None:
@@ -106,22 +135,33 @@ def _control_id(coded_scheme: CodedScheme, control_code: str) -> str | None:
     return None if code is None else code.code_id
 
 
+def progress_tallies(config: PipelineConfig, coded_files: Mapping[str, CodedMessages]) -> dict[str, ProgressTally]:
+    """A tally per dataset, by Coda file name in configuration order, nothing counted yet; a dataset without a
+    coded file has coded nothing yet."""
+    return {name: ProgressTally(name.removesuffix(".json"), coded_files.get(name, CodedMessages()), schemes)
+            for name, schemes in dataset_schemes(config).items()}
+
+
+def progress_rows(tallies: Iterable[ProgressTally]) -> list[ProgressRow]:
+    """The rows of ``coding_progress.csv``: each tally's row in the order given, then the total."""
+    rows = [tally.row() for tally in tallies]
+    total = ProgressRow(TOTAL, sum(r.messages for r in rows), sum(r.coded for r in rows),
+                        sum(r.wrong_scheme for r in rows), sum(r.not_coded for r in rows))
+    return [*rows, total]
+
+
 def coding_progress(config: PipelineConfig, *, exported: Mapping[str, Iterable[str]],
                     coded_files: Mapping[str, CodedMessages]) -> list[ProgressRow]:
     """The rows of ``coding_progress.csv``: one per dataset in configuration order, then the total.
 
     ``exported`` gives each dataset's exported message ids (each read once, so they may be a stream) and
-    ``coded_files`` its coded messages, both keyed by the Coda file name; a dataset without a coded file has coded
-    nothing yet.
+    ``coded_files`` its coded messages, both keyed by the Coda file name.
     """
-    rows = [
-        dataset_progress(name.removesuffix(".json"), exported.get(name, ()), coded_files.get(name, CodedMessages()),
-                         schemes)
-        for name, schemes in dataset_schemes(config).items()
-    ]
-    total = ProgressRow(TOTAL, sum(r.messages for r in rows), sum(r.coded for r in rows),
-                        sum(r.wrong_scheme for r in rows), sum(r.not_coded for r in rows))
-    return [*rows, total]
+    tallies = progress_tallies(config, coded_files)
+    for name, tally in tallies.items():
+        for mid in exported.get(name, ()):
+            tally.add(mid)
+    return progress_rows(tallies.values())
 
 
 def progress_cells(row: ProgressRow) -> dict[str, Any]:

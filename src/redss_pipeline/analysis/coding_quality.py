@@ -4,21 +4,23 @@
 | -------------------------------- | ------------------------------------ | ------------------------------------------ |
 | :func:`prepare_icr_round_trip`   | stage 3, right after the ICR samples | the second coder's Coda files; reads and   |
 |                                  |                                      | checks the second coder's coded files      |
-| :func:`measure_coding_quality`   | stage 3, before writing              | agreement and progress rows                |
+| :func:`measure_coding_quality`   | stage 3, once the Coda files are     | agreement, with the progress rows counted  |
+|                                  | staged                               | while they were written                    |
 | :meth:`CodingQuality.write`      | stage 3, with the other outputs      | the ICR Coda files and the two CSVs        |
 | :meth:`CodingQuality.summary`    | stage 3's step summary               | one line per show: alpha and its band      |
 | :func:`measure_from_data_root`   | without running stage 3 again        | the same, from the files stage 3 wrote     |
 | :func:`section_context`          | the analysis report                  | what the "coding quality" section shows    |
 
 Everything that can fail on a user's file (a second-coder file that does not belong to the sample, an unknown
-code) fails in :func:`prepare_icr_round_trip` or :func:`measure_coding_quality`, before any output is written.
+code) fails in :func:`prepare_icr_round_trip` or :func:`measure_coding_quality`, before any output is moved into
+place.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,21 +152,17 @@ def measure_coding_quality(
     round_trip: IcrRoundTrip,
     *,
     coded_files: Mapping[str, CodedMessages],
-    exported: Mapping[str, Iterable[Mapping[str, Any]]],
+    progress: list[ProgressRow],
 ) -> CodingQuality:
-    """Agreement for every show coded twice, and progress of every dataset.
+    """Agreement for every show coded twice, with the ``progress`` of every dataset (the rows of
+    :func:`~redss_pipeline.analysis.coding_progress.progress_rows`; stage 3 counts them while it writes the Coda
+    files).
 
-    ``coded_files`` are the main datasets' coded files as stage 3 read them (a missing file reads as empty);
-    ``exported`` the Coda messages stage 3 exports, by file name: each file is read once, message by message
-    (only the message ids are used), so it may be a stream.
+    ``coded_files`` are the main datasets' coded files as stage 3 read them (a missing file reads as empty).
     """
     samples = {name: [m["MessageID"] for m in messages] for name, messages in round_trip.icr_files.items()}
     agreement = icr_agreement(config, samples=samples, first_coder=first_coder_files(coded_files, config),
                               second_coder=round_trip.second_coder)
-    progress = coding_progress(
-        config, exported={name: (m["MessageID"] for m in messages) for name, messages in exported.items()},
-        coded_files=coded_files,
-    )
     return CodingQuality(config, round_trip, agreement, progress)
 
 
@@ -197,10 +195,11 @@ def measure_from_data_root(config: PipelineConfig, data_root: str | Path | DataR
     root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
     icr_files = {plan.coda_file: _read_messages(root.icr_coda_dir / plan.coda_file) for plan in config.rqa_plans}
     names = list(dataset_schemes(config))
-    exported = {name: _read_messages(root.coda_dir / name) for name in names}
+    exported = {name: [m["MessageID"] for m in _read_messages(root.coda_dir / name)] for name in names}
     coded_files = {name: read_coded_file(root.coded_dir / name) for name in names}
     round_trip = IcrRoundTrip(icr_files, read_second_coder_files(config, root, icr_files))
-    return measure_coding_quality(config, round_trip, coded_files=coded_files, exported=exported)
+    progress = coding_progress(config, exported=exported, coded_files=coded_files)
+    return measure_coding_quality(config, round_trip, coded_files=coded_files, progress=progress)
 
 
 # -- the report's section (coding-quality.md section 6) --------------------------------------------------------------

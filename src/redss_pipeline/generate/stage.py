@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
+from redss_pipeline.analysis.coding_progress import progress_rows, progress_tallies
 from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepare_icr_round_trip
 from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
@@ -189,14 +190,15 @@ def _run_generate(
             icr = runner.icr.samples()
         with times.step("ICR Coda files and second coder"):
             icr_round_trip = prepare_icr_round_trip(config, root, icr)
-        with times.step("coding quality"):
-            quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
-                                             exported={**rqa_coda, **survey_coda})
         with times.step("write outputs"):
+            # Each dataset's coding progress is counted as its Coda file is written: its messages are made once.
+            tallies = progress_tallies(config, coded_messages)
             coda_counts = {}
             for name, messages_of_file in {**rqa_coda, **survey_coda}.items():
                 target = root.coda_dir / name
-                coda_counts[name] = coda.write_coda_file(staged.path_for(target), messages_of_file)
+                tally = tallies.get(name)
+                coda_counts[name] = coda.write_coda_file(
+                    staged.path_for(target), messages_of_file if tally is None else tally.counted(messages_of_file))
                 written.append(target)
             for plan in config.rqa_plans:
                 target = root.icr_dir / plan.icr_file
@@ -208,6 +210,10 @@ def _run_generate(
             write_message_lines(messages_csv, staged.path_for(paths["production"]), message_rows.rows(),
                                 columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
+        with times.step("coding quality"):
+            quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
+                                             progress=progress_rows(tallies.values()))
+        with times.step("write outputs"):
             written += quality.write(staged, root)
             written += [paths["messages"], paths["individuals"], paths["production"], paths["audit_trail"]]
         say("RQA Coda files: " + ", ".join(f"{name} {coda_counts[name]:,}" for name in rqa_coda))
