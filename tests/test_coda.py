@@ -165,6 +165,31 @@ def test_write_coda_file_writes_messages_as_they_come_and_counts_them(tmp_path):
                                            ensure_ascii=True).encode("ascii")
 
 
+def test_write_coda_file_lays_out_many_distinct_labels_as_json_does(tmp_path):
+    """More distinct labels than the writer remembers at once, with nested metadata, numbers, lists and non-ASCII
+    text, in messages of none to three labels: the file is the one ``json.dumps`` gives for the list."""
+    def label(n: int) -> dict:
+        return {"SchemeID": f"Scheme-{n % 7}", "CodeID": f"code-{n}", "DateTimeUTC": f"2019-02-01T09:00:{n % 60:02d}Z",
+                "Checked": n % 2 == 0, "Confidence": n / 3,
+                "Origin": {"OriginID": f"coder{n % 5}@example.org", "Name": "Cabdi \u00c7\u2019", "OriginType": "Manual",
+                           "Metadata": {"note": "a, \n  {b}", "steps": [n, None, {"deep": [1.5, "x"]}]}}}
+    messages = [{"MessageID": f"m{n}", "Text": f"jawaab {n} \u00e9", "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+                 "Labels": [label(n * 3 + k) for k in range(n % 4)]} for n in range(7_000)]
+    assert sum(len(m["Labels"]) for m in messages) > 10_000
+    path = tmp_path / "age.json"
+    assert write_coda_file(path, iter(messages)) == 7_000
+    assert path.read_bytes() == json.dumps(messages, sort_keys=True, indent=2, separators=(", ", ": "),
+                                           ensure_ascii=True).encode("ascii")
+
+
+def test_write_coda_file_refuses_a_message_without_the_coda_keys(tmp_path):
+    path = tmp_path / "age.json"
+    with pytest.raises(ValueError, match="SequenceNumber"):
+        write_coda_file(path, [{"MessageID": "m1", "Text": "t", "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+                                "Labels": [], "SequenceNumber": 1}])
+    assert not path.exists()
+
+
 def test_write_coda_file_of_no_messages_is_two_brackets(tmp_path):
     """An empty dataset is written as ``[]`` with no newline."""
     path = tmp_path / "s01e01.json"

@@ -374,29 +374,86 @@ def write_coda_file(path: str | os.PathLike[str], messages: Iterable[Mapping[str
     """Writes a messages file exactly as 2019 did (coda.md 4.6; pipeline.md 11), replacing it atomically;
     returns the number of messages written.
 
-    Sorted keys, two-space indent, ``", "`` and ``": "`` separators (so a line ending in a comma ends in
-    ``", "``), non-ASCII escaped as ``\\uXXXX``, no newline at the end; an empty list is ``[]``. Coders' tools
-    and diff-based checks depend on this layout byte for byte.
+    The layout is that of ``json.dumps(messages, sort_keys=True, indent=2, separators=(", ", ": "))``: sorted keys,
+    two-space indent, so a line ending in a comma ends in ``", "``, non-ASCII escaped as ``\\uXXXX``, no newline at
+    the end; an empty list is ``[]``. Coders' tools and diff-based checks depend on it byte for byte.
 
-    The messages are written as they come, :data:`_WRITE_BATCH` at a time: a batch encoded as a list is ``[``,
-    its items, then ``\\n]``, and the items of consecutive batches join with ``", "``, as in one list. (One
-    encoding per batch, not per message: the indenting encoder builds a reference cycle on each call, which
-    only the garbage collector frees, and stage 3 runs with it paused.)
+    The messages are written as they come, :data:`_WRITE_BATCH` at a time. Each has the four keys of a Coda message
+    (``CreationDateTimeUTC``, ``Labels``, ``MessageID``, ``Text``; a ValueError otherwise), so its lines are laid
+    out here around its values as :mod:`json` encodes them. :mod:`json`'s indenting encoder, pure Python and the
+    slow part, is used for the labels only, once per distinct label (:class:`_LabelTexts`): a survey's auto-coded
+    labels repeat on many messages, and an RQA file's messages have none.
     """
-    encode = json.JSONEncoder(sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=True).encode
+    value = json.JSONEncoder(ensure_ascii=True).encode  # a string, a time, an id: one call into C
+    labels = _LabelTexts()
     count = 0
     stream = iter(messages)
     with atomic_open(path, "w", encoding="ascii", newline="") as handle:
         while batch := list(itertools.islice(stream, _WRITE_BATCH)):
-            handle.write(", " if count else "[")
-            handle.write(encode(batch)[1:-2])
-            count += len(batch)
+            for message in batch:
+                if message.keys() != _MESSAGE_KEYS:
+                    raise ValueError(f"a Coda message has the keys {sorted(_MESSAGE_KEYS)}, not {sorted(message)}")
+            for message, labels_text in zip(batch, labels.texts([message["Labels"] for message in batch])):
+                handle.write(f'{", " if count else "["}\n  {{\n'
+                             f'    "CreationDateTimeUTC": {value(message["CreationDateTimeUTC"])}, \n'
+                             f'    "Labels": {labels_text}, \n'
+                             f'    "MessageID": {value(message["MessageID"])}, \n'
+                             f'    "Text": {value(message["Text"])}\n  }}')
+                count += 1
         handle.write("\n]" if count else "[]")
     return count
 
 
 _WRITE_BATCH = 1000
-"""Messages encoded at once by :func:`write_coda_file`."""
+"""Messages taken at once by :func:`write_coda_file` (their new labels are encoded in one call)."""
+
+_MESSAGE_KEYS = frozenset({"CreationDateTimeUTC", "Labels", "MessageID", "Text"})
+
+
+class _LabelTexts:
+    """The ``Labels`` of messages as they are written at their place in a messages file (a list at depth 2 of the
+    indented layout), each distinct label encoded once by :mod:`json`'s indenting encoder.
+
+    A label is found again by its compact JSON text (made in C; equal texts are equal labels as the file tells
+    them apart). The labels of a batch not met before are encoded in one call, as a list: the indenting encoder
+    leaves a reference cycle behind on each call, which only the garbage collector frees, and stage 3 runs with
+    it paused. The texts remembered are dropped when they would pass :data:`_LABELS_REMEMBERED`, so memory stays
+    bounded whatever the number of distinct labels (coders' labels each carry their own time)."""
+
+    def __init__(self) -> None:
+        self._key = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+        self._indented = json.JSONEncoder(sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=True).encode
+        self._texts: dict[str, str] = {}  # compact JSON of a label -> its text at depth 3
+
+    def texts(self, label_lists: Sequence[Sequence[Any]]) -> list[str]:
+        """The text of each list of labels."""
+        keys = [[self._key(label) for label in labels] for labels in label_lists]
+        new = {key: label for labels, its_keys in zip(label_lists, keys) for key, label in zip(its_keys, labels)
+               if key not in self._texts}
+        if new:
+            if len(self._texts) + len(new) > _LABELS_REMEMBERED:
+                self._texts.clear()
+                new = {key: label for labels, its_keys in zip(label_lists, keys) for key, label in zip(its_keys, labels)}
+            self._learn(new)
+        text = self._texts.__getitem__
+        return ["[]" if not its_keys else "[\n      " + ", \n      ".join(map(text, its_keys)) + "\n    ]"
+                for its_keys in keys]
+
+    def _learn(self, labels: dict[str, Any]) -> None:
+        for label in labels.values():
+            if type(label) is not dict:
+                raise ValueError(f"a Coda label is a JSON object, not {label!r}")
+        # A list of objects at depth 0 is "[", then each object at depth 1 ("  {" ... "  }"), joined by
+        # ", " + line break, then "]". Every line inside an object is indented deeper, and JSON strings hold no
+        # raw line break, so ", \n  {" is found only between two objects.
+        listed = self._indented(list(labels.values()))
+        items = listed[len("[\n  "):-len("\n]")].split(", \n  {")
+        for index, (key, item) in enumerate(zip(labels, items, strict=True)):
+            # From depth 1 to depth 3: four more spaces after each line break.
+            self._texts[key] = ("{" if index else "") + item.replace("\n", "\n    ")
+
+
+_LABELS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
