@@ -76,12 +76,7 @@ def figure_png(figure: Figure, *, dpi: int = 110) -> bytes:
 
 def _finish(figure: Figure, key: str, title: str) -> Chart:
     FigureCanvasAgg(figure)
-    svg = figure_svg(figure)
-    # The PNG keeps the layout the SVG was drawn with: laying the figure out again would cost a sixth of the
-    # chart, and would move the axes by less than half a percent of the figure (the SVG measures its text a little
-    # wider than the PNG draws it, so the PNG's labels keep their margin).
-    figure.set_layout_engine("none")
-    return Chart(key, title, svg, figure_png(figure))
+    return Chart(key, title, figure_svg(figure), figure_png(figure))
 
 
 def bar_chart(key: str, title: str, bars: Sequence[Bar], *, xlabel: str = "People") -> Chart:
