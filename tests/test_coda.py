@@ -182,6 +182,20 @@ def test_write_coda_file_lays_out_many_distinct_labels_as_json_does(tmp_path):
                                            ensure_ascii=True).encode("ascii")
 
 
+def test_write_coda_file_forgets_labels_and_still_writes_those_met_again(tmp_path, monkeypatch):
+    """With room for 5 labels and 4 messages per batch, labels are forgotten again and again while later batches
+    repeat earlier ones: the file is still the one ``json.dumps`` gives."""
+    monkeypatch.setattr(coda_module, "_LABELS_REMEMBERED", 5)
+    monkeypatch.setattr(coda_module, "_WRITE_BATCH", 4)
+    labels = [_suggestion(GENDER, MALE, origin=f"redss_pipeline.cleaners.gender@{n}") for n in range(9)]
+    messages = [{"MessageID": f"m{n}", "Text": f"t{n}", "CreationDateTimeUTC": "2018-12-10T05:30:01+00:00",
+                 "Labels": [labels[(n * 5 + k) % 9] for k in range(n % 4)]} for n in range(60)]
+    path = tmp_path / "gender.json"
+    assert write_coda_file(path, messages) == 60
+    assert path.read_bytes() == json.dumps(messages, sort_keys=True, indent=2, separators=(", ", ": "),
+                                           ensure_ascii=True).encode("ascii")
+
+
 def test_write_coda_file_refuses_a_message_without_the_coda_keys(tmp_path):
     path = tmp_path / "age.json"
     with pytest.raises(ValueError, match="SequenceNumber"):

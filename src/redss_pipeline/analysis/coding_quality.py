@@ -12,8 +12,9 @@
 | :func:`section_context`          | the analysis report                  | what the "coding quality" section shows    |
 
 Everything that can fail on a user's file (a second-coder file that does not belong to the sample, an unknown
-code) fails in :func:`prepare_icr_round_trip` or :func:`measure_coding_quality`, before any output is moved into
-place.
+code) fails in :func:`prepare_icr_round_trip`, in :func:`measure_coding_quality`, or, for a coded file's labels
+met while the progress is counted, in :class:`~redss_pipeline.analysis.coding_progress.ProgressTally` as stage 3
+writes the Coda files: always before any output is moved into place.
 """
 
 from __future__ import annotations

@@ -356,8 +356,9 @@ class CodaFileExports:
 
 
 class ExportedMessages:
-    """The messages of one Coda file of the run, as a stream that can be read more than once (for the coding
-    progress, then for writing the file); errors name the file."""
+    """The messages of one Coda file of the run, as a stream read from the scratch database (each iteration reads
+    them again; stage 3 reads them once, counting the coding progress as it writes the file); errors name the
+    file."""
 
     def __init__(self, export: CodaExport, path: str):
         self._export = export
@@ -379,10 +380,12 @@ def write_coda_file(path: str | os.PathLike[str], messages: Iterable[Mapping[str
     the end; an empty list is ``[]``. Coders' tools and diff-based checks depend on it byte for byte.
 
     The messages are written as they come, :data:`_WRITE_BATCH` at a time. Each has the four keys of a Coda message
-    (``CreationDateTimeUTC``, ``Labels``, ``MessageID``, ``Text``; a ValueError otherwise), so its lines are laid
-    out here around its values as :mod:`json` encodes them. :mod:`json`'s indenting encoder, pure Python and the
-    slow part, is used for the labels only, once per distinct label (:class:`_LabelTexts`): a survey's auto-coded
-    labels repeat on many messages, and an RQA file's messages have none.
+    (``CreationDateTimeUTC``, ``Labels``, ``MessageID``, ``Text``; a ValueError otherwise), the first, third and
+    fourth strings, the labels a list of JSON objects, so its lines are laid out here around its values as
+    :mod:`json` encodes them. :mod:`json`'s indenting encoder, pure Python and the slow part, is used for the labels
+    only, each distinct label encoded once while it is among the last :data:`_LABELS_REMEMBERED` met
+    (:class:`_LabelTexts`): a survey's auto-coded labels repeat on many messages, and an RQA file's messages have
+    none.
     """
     value = json.JSONEncoder(ensure_ascii=True).encode  # a string, a time, an id: one call into C
     labels = _LabelTexts()
@@ -412,13 +415,14 @@ _MESSAGE_KEYS = frozenset({"CreationDateTimeUTC", "Labels", "MessageID", "Text"}
 
 class _LabelTexts:
     """The ``Labels`` of messages as they are written at their place in a messages file (a list at depth 2 of the
-    indented layout), each distinct label encoded once by :mod:`json`'s indenting encoder.
+    indented layout), each distinct label encoded by :mod:`json`'s indenting encoder once while it is remembered.
 
     A label is found again by its compact JSON text (made in C; equal texts are equal labels as the file tells
     them apart). The labels of a batch not met before are encoded in one call, as a list: the indenting encoder
     leaves a reference cycle behind on each call, which only the garbage collector frees, and stage 3 runs with
-    it paused. The texts remembered are dropped when they would pass :data:`_LABELS_REMEMBERED`, so memory stays
-    bounded whatever the number of distinct labels (coders' labels each carry their own time)."""
+    it paused. The texts remembered are all dropped when they would pass :data:`_LABELS_REMEMBERED`, and the
+    batch's labels encoded afresh, so memory stays bounded whatever the number of distinct labels (coders' labels
+    each carry their own time)."""
 
     def __init__(self) -> None:
         self._key = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
@@ -441,7 +445,7 @@ class _LabelTexts:
 
     def _learn(self, labels: dict[str, Any]) -> None:
         for label in labels.values():
-            if type(label) is not dict:
+            if not isinstance(label, dict):
                 raise ValueError(f"a Coda label is a JSON object, not {label!r}")
         # A list of objects at depth 0 is "[", then each object at depth 1 ("  {" ... "  }"), joined by
         # ", " + line break, then "]". Every line inside an object is indented deeper, and JSON strings hold no
