@@ -19,16 +19,19 @@ def _inside_pixel(path, extent, size, away_from) -> tuple[int, int] | None:
     ``away_from`` (where the count is printed), or None for a polygon too small to have one."""
     (x0, y0), (x1, y1) = extent
     width, height = size
+
+    def pixel_of(x: float, y: float) -> tuple[float, float]:
+        return (x - x0) / (x1 - x0) * width, (y1 - y) / (y1 - y0) * height
+
     box = path.get_extents()
     xs = np.linspace(box.x0, box.x1, 25)[1:-1]
     ys = np.linspace(box.y0, box.y1, 25)[1:-1]
+    label = None if away_from is None else pixel_of(*away_from)
     for y in ys:
         for x in xs:
-            px, py = round((x - x0) / (x1 - x0) * width), round((y1 - y) / (y1 - y0) * height)
-            if away_from is not None:
-                lx, ly = (away_from[0] - x0) / (x1 - x0) * width, (y1 - away_from[1]) / (y1 - y0) * height
-                if (px - lx) ** 2 + (py - ly) ** 2 < 30 ** 2:
-                    continue
+            px, py = map(round, pixel_of(x, y))
+            if label is not None and (px - label[0]) ** 2 + (py - label[1]) ** 2 < 30 ** 2:
+                continue
             around = [((px + dx) / width * (x1 - x0) + x0, y1 - (py + dy) / height * (y1 - y0))
                       for dx in range(-3, 4) for dy in range(-3, 4)]
             if path.contains_points(around).all():

@@ -432,12 +432,12 @@ class _LabelTexts:
     def texts(self, label_lists: Sequence[Sequence[Any]]) -> list[str]:
         """The text of each list of labels."""
         keys = [[self._key(label) for label in labels] for labels in label_lists]
-        new = {key: label for labels, its_keys in zip(label_lists, keys) for key, label in zip(its_keys, labels)
-               if key not in self._texts}
+        batch = {key: label for labels, its_keys in zip(label_lists, keys) for key, label in zip(its_keys, labels)}
+        new = {key: label for key, label in batch.items() if key not in self._texts}
         if new:
             if len(self._texts) + len(new) > _LABELS_REMEMBERED:
                 self._texts.clear()
-                new = {key: label for labels, its_keys in zip(label_lists, keys) for key, label in zip(its_keys, labels)}
+                new = batch
             self._learn(new)
         text = self._texts.__getitem__
         return ["[]" if not its_keys else "[\n      " + ", \n      ".join(map(text, its_keys)) + "\n    ]"
