@@ -43,7 +43,7 @@ MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
 _JOURNAL_NAME = ".output-set.switch"
 _TEMP_FOLDERS = (".", "ICR", "Coda Files")  # where interrupted single-file writes leave ".<name>.*.tmp"
-_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 class OutputError(PipelineError):

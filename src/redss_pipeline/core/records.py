@@ -51,10 +51,6 @@ class Step(NamedTuple):
     source: str
     timestamp: float | str
 
-    def renamed(self, source: str) -> "Step":
-        """The same run and user under another step name."""
-        return Step(self.user, source, self.timestamp)
-
 
 class Layer(NamedTuple):
     """One write: the keys it set (values may be attached :class:`Record` objects) and who set them."""

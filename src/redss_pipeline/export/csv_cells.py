@@ -62,8 +62,7 @@ def render_cell(value: Any) -> str:
     text = value if type(value) is str else str(value)
     if "\x00" in text:
         text = text.replace("\x00", "")
-    if text[:1] in FORMULA_STARTS:
-        text = "'" + text
+    text = neutralise(text)
     if _NEEDS_QUOTES.search(text):
         text = '"' + text.replace('"', '""') + '"'
     return text
@@ -78,8 +77,8 @@ def render_quoted_cell(value: Any) -> str:
     text = value if type(value) is str else str(value)
     if "\x00" in text:
         text = text.replace("\x00", "")
-    if text[:1] in FORMULA_STARTS and text != "-":
-        text = "'" + text
+    if text != "-":
+        text = neutralise(text)
     return '"' + text.replace('"', '""') + '"'
 
 

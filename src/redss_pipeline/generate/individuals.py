@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import operator
 from itertools import chain, compress
+from types import MappingProxyType
 from typing import Any, Callable, Container, Mapping, NamedTuple
 
 from redss_pipeline.core.code_scheme import NA, NC, NIC, NR, NS, STOP
@@ -66,7 +67,7 @@ _MISSING: Any = object()
 _MATRIX_VALUES = frozenset({_ZERO, _ONE, STOP, _MISSING})
 
 # Binary "missing" values, strongest first: of two missing values the fold keeps the earlier one here.
-_BINARY_MISSING_RANK = {value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))}
+_BINARY_MISSING_RANK = MappingProxyType({value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))})
 
 
 def fold_individuals(

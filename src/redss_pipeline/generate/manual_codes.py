@@ -37,15 +37,10 @@ from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export.coda import CodedMessages, MultiCodedImport, SingleCodedImport
 from redss_pipeline.generate.show_messages import NOISE_KEY
 
-__all__ = ["NOISE_NOT_CODED_ORIGIN", "apply_manual_codes", "coded_fields"]
+__all__ = ["NOISE_NOT_CODED_ORIGIN", "apply_manual_codes"]
 
 NOISE_NOT_CODED_ORIGIN = "redss_pipeline.manual_codes.noise_not_coded@1"
 """``Origin.OriginID`` of the NC labels written on noise messages (7.6.2)."""
-
-
-def coded_fields(config: PipelineConfig) -> list[str]:
-    """Every field this step may write: the shows' reasons and binary fields, then the survey fields."""
-    return list(dict.fromkeys([*_show_fields(config), *(plan.coded_field for plan in config.survey_plans)]))
 
 
 def apply_manual_codes(
