@@ -11,6 +11,7 @@ from redss_pipeline.core.labels import control_label, label_code, make_label
 from redss_pipeline.core.records import Record
 from redss_pipeline.export.coda import CodedMessages, message_id
 from redss_pipeline.generate.manual_codes import NOISE_NOT_CODED_ORIGIN, apply_manual_codes
+from redss_pipeline.generate.runner import CodedMessageCounts
 
 CODER = {"OriginID": "coder@example.org", "Name": "Coder", "OriginType": "Manual"}
 
@@ -247,3 +248,25 @@ def test_a_show_problem_is_reported_before_a_survey_problem(config, run):
     del files["s01e04.json"]
     with pytest.raises(CodaFileError, match=r"Coded Coda Files/gender.json: .*code-unknown-gender"):
         apply_manual_codes(messages, config=config, run=run, coded_files=files)
+
+
+def test_progress_counts_leave_out_missing_answers_as_the_coda_file_does(config, run):
+    """The "manual codes" progress line counts, per Coda dataset, the exported messages with a code and the NR
+    ones among them. An empty survey answer has a message id but is a missing answer (NA), which gender.json
+    leaves out (coda.md 4, rule 4), so it is counted nowhere. Hand-worked: a checked "male", an unchecked
+    suggestion (NR after the import) and an empty answer give 2 messages, 1 of them NR."""
+    gender = next(plan for plan in config.survey_plans if plan.coda_file == "gender.json")
+    step = run.step("test")
+
+    def message(answer: str, code: str) -> Record:
+        scheme = gender.scheme
+        label = (control_label(scheme, code, origin_id="test", label_time=run.label_time) if code in ("NA", "NR")
+                 else make_label(scheme, next(c for c in scheme.codes if c.string_value == code),
+                                 origin_id="test", label_time=run.label_time, checked=True))
+        return Record.create(step, {"uid": "u", gender.raw_field: answer, gender.id_field: message_id(answer),
+                                    gender.coded_field: label})
+
+    counts: dict[str, list[int]] = {}
+    CodedMessageCounts(config).count([message("male", "male"), message("mwl", "NR"), message("", "NA")], counts)
+    assert counts["gender.json"] == [2, 1]
+    assert counts["s01e01.json"] == [0, 0]  # no message of the chunk was exported to it

@@ -46,9 +46,10 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 from redss_pipeline.core.audit_trail import AuditTrailSegment, AuditTrailWriter, encode_segment
+from redss_pipeline.core.code_scheme import NR
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.record_fields import UID_KEY
 from redss_pipeline.core.records import Record
@@ -198,8 +199,7 @@ class ChunkRunner:
         self.show_counts: Counter[int] = Counter()  # show id -> messages after the corrections
         self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [exported messages, NR]
         self.phone_numbers_redacted = 0  # in the records the spans read
-        self._datasets = _coded_datasets(config)
-        self._dataset_id_fields = frozenset(id_field for id_field, _, _ in self._datasets.values())
+        self._coded_counts = CodedMessageCounts(config)
 
     def keep(self, outcome: ChunkOutcome) -> None:
         """Adds a chunk's outcome to the run: its lines to the sinks, its Coda entries and ICR candidates to the
@@ -279,7 +279,7 @@ class ChunkRunner:
             outcome.survey_coda = self.survey_coda.entries(positions, records)
         with step("manual codes"):
             records = apply_manual_codes(records, config=config, run=run, coded_files=self._coded_files)
-            self._count_coded(records, outcome.coded_counts)
+            self._coded_counts.count(records, outcome.coded_counts)
         with step("location reconciliation"):
             records = reconcile_locations(records, config=config, run=run)
         with step("analysis columns"):
@@ -315,32 +315,48 @@ class ChunkRunner:
         with step("audit trail"):
             outcome.trail = encode_segment(messages, id_key=self._trail.id_key, target=self._trail.target)
 
-    def _count_coded(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
-        """Per Coda dataset: how many messages hold a code, and how many are NR (see :func:`_coded_datasets`)."""
-        id_fields = self._dataset_id_fields
+
+class CodedMessageCounts:
+    """Per Coda dataset, how many of the messages exported to it hold a code, and how many of those are NR (the
+    "manual codes" line of the run's progress). A message counts for a dataset when it has the dataset's
+    message-id field and is not a missing answer; its code is read from the coded field of the dataset's first
+    plan (the reasons of a show, the sub-district of ``location.json``)."""
+
+    def __init__(self, config: PipelineConfig):
+        self._datasets: dict[str, _CodedDataset] = {}
+        plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
+        for plan in plans:
+            nr = plan.scheme.control(NR)
+            self._datasets.setdefault(plan.coda_file, _CodedDataset(
+                plan.id_field, plan.coded_field, nr.code_id if nr else None, plan.raw_field,
+                isinstance(plan, SurveyPlan)))
+        self._id_fields = frozenset(dataset.id_field for dataset in self._datasets.values())
+
+    def count(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
+        """Adds the counts of ``records`` to ``coded_counts`` (dataset -> [messages with a code, NR])."""
+        id_fields = self._id_fields
         for name in self._datasets:
             coded_counts.setdefault(name, [0, 0])
         for record in records:
             present = record.keys() & id_fields  # the few datasets a message was exported to, found in C
             if not present:
                 continue
-            for name, (id_field, coded_field, nr_id) in self._datasets.items():
-                if id_field in present:
+            for name, dataset in self._datasets.items():
+                if dataset.id_field in present:
+                    if dataset.empty_is_missing and record.get(dataset.raw_field) == "":
+                        continue  # a missing answer (7.5.1): its Coda file leaves it out (coda.md 4, rule 4)
                     counts = coded_counts[name]
                     counts[0] += 1
-                    if _is_only_code(record.get(coded_field), nr_id):
+                    if _is_only_code(record.get(dataset.coded_field), dataset.nr_id):
                         counts[1] += 1
 
 
-def _coded_datasets(config: PipelineConfig) -> dict[str, tuple[str, str, str | None]]:
-    """Per Coda dataset, the fields it is counted on: those of its first plan (the reasons of a show, the
-    sub-district of ``location.json``), over the records exported to it (those having its message-id field)."""
-    datasets: dict[str, tuple[str, str, str | None]] = {}
-    plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
-    for plan in plans:
-        nr = plan.scheme.control("NR")
-        datasets.setdefault(plan.coda_file, (plan.id_field, plan.coded_field, nr.code_id if nr else None))
-    return datasets
+class _CodedDataset(NamedTuple):
+    id_field: str  # a record having it was offered to the dataset
+    coded_field: str
+    nr_id: str | None
+    raw_field: str
+    empty_is_missing: bool  # a survey dataset: an empty answer is a missing answer, coded NA and not exported
 
 
 def _is_only_code(value: Any, code_id: str | None) -> bool:
