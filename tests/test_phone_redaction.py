@@ -49,6 +49,12 @@ REDACTED = [
     ("0615 123 456 25", f"{P} 25"),
     ("dhashay 1998 0615 123 456", f"dhashay 1998 {P}"),
     ("615 123 456 615 123 457", f"{P} {P}"),
+    # Glued to a word: "wac" is "call"; libphonenumber's matcher reads no number out of a word.
+    ("wac0615234567 waan ku faraxsanahay", f"wac{P} waan ku faraxsanahay"),
+    ("0615234567pls", f"{P}pls"),
+    ("a0615234567", f"a{P}"),
+    ("abc615123456", f"abc{P}"),
+    ("wac+252615123456", f"wac{P}"),
 ]
 
 KEPT = [
@@ -73,7 +79,9 @@ KEPT = [
     "10.12.2018",
     "12:30",
     "123456789",  # not a valid Somali number (12 is no prefix)
-    "abc615123456",  # glued to letters: not a number someone can dial as written
+    "id60040421x",  # glued to letters, 8 digits: not a mobile number
+    "x1000000",  # glued to a letter, 7 digits: an amount, not a mobile number
+    "s2018e2019",
     "",
     "haa",
 ]

@@ -21,7 +21,10 @@ What counts as a phone number (decided with Somali formats and Somali answers in
 - the matcher reads a run of space-separated digit groups as one number, so it misses a grouped number next
   to other groups (``25 0615 123 456``, two numbers in a row). Such runs are read again group by group with
   libphonenumber's parser; a window of groups counts when it is a valid mobile number of at least 9 digits
-  (stricter than the matcher: ``2018 2019`` read together would be a valid 8-digit number).
+  (stricter than the matcher: ``2018 2019`` read together would be a valid 8-digit number);
+- the matcher never reads a number out of a word, but listeners glue numbers to words (``wac0615234567``,
+  "call 0615234567"; ``0615234567pls``). A run of digits glued to a letter is redacted when it alone is a valid
+  mobile number of at least 9 digits, by the same stricter check.
 
 Speed: the matcher costs 0.1-0.3 ms a text, so a text with fewer digits than the shortest valid number is never
 handed to it, and each distinct text is examined once per redactor (the same answers recur).
@@ -57,6 +60,8 @@ _DIGIT = re.compile(r"\d")
 #: to a word on either side, and what :meth:`PhoneRedactor._numbers_among_digit_groups` splits it into.
 _DIGIT_RUN = re.compile(r"(?<![\w().\-+])\+?[\d(][\d().\-]*+(?:[ \t]+\+?[\d(][\d().\-]*+)*+(?!\w)")
 _GROUP = re.compile(r"\S+")
+#: A run of digits glued to a letter before or after it (``wac0615234567``), which the matcher passes over.
+_GLUED_DIGITS = re.compile(r"(?<=[^\W\d_])\+?\d+|\+?\d+(?=[^\W\d_])")
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 _MIN_GROUPED_DIGITS = 9
 #: Keys of a raw record holding a result's texts: ``"<K> (Category|Value|Text|Name) - <flow>"`` (rapid-pro.md
@@ -152,6 +157,8 @@ class PhoneRedactor:
                     continue
                 found.append((match.start, match.end))
         found += self._numbers_among_digit_groups(text, found)
+        found += [(run.start(), run.end()) for run in _GLUED_DIGITS.finditer(text)
+                  if not any(s < run.end() and run.start() < e for s, e in found) and self._is_number(run.group())]
         found.sort()
         merged: list[tuple[int, int]] = []
         for start, end in found:
