@@ -132,3 +132,30 @@ def test_with_workers_the_first_bad_file_in_file_order_is_reported(root, survey)
     for workers in (1, 2):
         with pytest.raises(RawDataError, match=rf"{flow}.json: .*show record has no respondent id"):
             _index(root, workers)
+
+
+def test_a_respondent_id_that_is_not_a_text_is_one_error_naming_file_and_field(root):
+    """A uid of another JSON type (here a number) would otherwise be looked up in the phone number table and
+    reported as unknown there, naming neither the raw file nor the record."""
+    flow = show_flows(CONFIG)[0]
+    records = _raw(root, flow)
+    records[2] = records[2].updated(Step("editor@example.org", "hand edit", 1548000400.0), {UID: 12345})
+    write_traced_data_file(root / "Raw Data" / f"{flow}.json", records)
+    with pytest.raises(RawDataError) as raised:
+        _index(root)
+    message = str(raised.value)
+    assert message.startswith(f"Raw Data/{flow}.json: record ")
+    assert message.endswith(f"field '{UID}': show record has a respondent id that is not a text "
+                            f"(a UUID of the phone number table): 12345")
+
+
+def test_a_run_id_that_is_not_a_number_or_text_is_one_error_naming_file_record_and_field(root):
+    flow = show_flows(CONFIG)[0]
+    key = next(k for k in _raw(root, flow)[2].keys() if k.endswith(f"(Run ID) - {flow}"))
+    records = _raw(root, flow)
+    records[2] = records[2].updated(Step("editor@example.org", "hand edit", 1548000400.0), {key: [1]})
+    write_traced_data_file(root / "Raw Data" / f"{flow}.json", records)
+    with pytest.raises(RawDataError) as raised:
+        _index(root)
+    assert str(raised.value) == (f"Raw Data/{flow}.json: record 2: field '{key}': expected the run's id, a whole "
+                                 f"number, found [1]")

@@ -71,23 +71,26 @@ def combine_shows_and_surveys(
 
 def respondent_of_show_record(record: Mapping[str, Any], flow: str) -> str:
     """The respondent id of a record of the ``flow`` show file; a record without one is an error naming its run."""
-    uid: str | None = record.get(PHONE_ID_KEY)
-    if uid is None:
+    uid = record.get(PHONE_ID_KEY)
+    if type(uid) is not str:
         run_id = next((v for k, v in record.items() if k.endswith(f"(Run ID) - {flow}")), None)
-        raise RawDataError(
-            "show record has no respondent id", path=_raw_file(flow), record=run_id, field=PHONE_ID_KEY
-        )
+        raise RawDataError(f"show record {_id_problem(uid)}", path=_raw_file(flow), record=run_id, field=PHONE_ID_KEY)
     return uid
 
 
 def respondent_of_survey_record(record: Mapping[str, Any], flow: str, position: int) -> str:
     """The respondent id of the survey record at ``position`` of the ``flow`` file; it must have one."""
-    uid: str | None = record.get(PHONE_ID_KEY)
-    if uid is None:
-        raise RawDataError(
-            f"survey record {position} has no respondent id", path=_raw_file(flow), field=PHONE_ID_KEY
-        )
+    uid = record.get(PHONE_ID_KEY)
+    if type(uid) is not str:
+        raise RawDataError(f"survey record {position} {_id_problem(uid)}", path=_raw_file(flow), field=PHONE_ID_KEY)
     return uid
+
+
+def _id_problem(uid: Any) -> str:
+    """What is wrong with a record's respondent id that is not a text."""
+    if uid is None:
+        return "has no respondent id"
+    return f"has a respondent id that is not a text (a UUID of the phone number table): {uid!r}"[:200]
 
 
 def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, tuple[Record, dict[str, Any]]]:

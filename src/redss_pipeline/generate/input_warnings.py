@@ -79,6 +79,9 @@ class ShowRunTally:
                 raise RawDataError(error.message, path=self._path, record=self.count, field=self._time_key) from None
         run_id = record.get(self._key)
         if run_id is not None:
+            if type(run_id) is not int and type(run_id) is not str:
+                raise RawDataError(f"expected the run's id, a whole number, found {run_id!r}"[:200],
+                                   path=self._path, record=self.count, field=self._key)
             if run_id in self._first:
                 self._repeated.add(run_id)
             else:
