@@ -215,3 +215,35 @@ def test_an_uncommitted_staging_folder_is_removed_and_outputs_stay(root):
     assert _visible_files(outputs) == before
     assert _leftovers(outputs) == []
     assert os.listdir(outputs / "ICR")
+
+
+def _make_immutable(path: Path) -> bool:
+    """``chattr +i``: not even root may replace or rename the file. False where it cannot be set (not root, or
+    a file system without the attribute)."""
+    try:
+        return subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("blocked", ["csap_prod.csv", "ICR/s01e02.csv"])
+def test_an_output_that_cannot_be_replaced_leaves_the_previous_set_whole(root, blocked):
+    """A file of Outputs/ made immutable stops the switch when its turn comes, after other files were moved into
+    place: those are put back, so the outputs stay the previous run's set, with its manifest, and nothing is
+    left behind. The error is one line naming the file."""
+    outputs = root / "Outputs"
+    before = _visible_files(outputs)
+    if not _make_immutable(outputs / blocked):
+        pytest.skip("chattr +i is not available here (needs root and a file system that supports it)")
+    try:
+        failed = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "second@example.org",
+                                 str(root)], capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["chattr", "-i", str(outputs / blocked)], check=True)
+    assert failed.returncode == 1
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {outputs}: cannot replace {blocked}: operation not permitted (the folder or file is "
+                      f"read-only or belongs to another user); the previous outputs were kept"]
+    assert _visible_files(outputs) == before
+    _assert_consistent(outputs, "first@example.org")
+    assert _leftovers(outputs) == []

@@ -10,7 +10,9 @@ one rename of a folder. It is a small write-ahead journal instead:
    from this moment the new set *is* the outputs;
 4. the staged files are moved into place, ``manifest.json`` last, with Ctrl-C and termination signals held
    back until the last one (so an interrupt cannot stop the switch half-way); the journal and the staging folder
-   are then removed.
+   are then removed. Each file the set replaces is first moved aside into the staging folder, so a move that
+   fails (a file or folder made read-only) is undone: the files already moved are put back, the journal is
+   dropped, and the error says that the previous outputs were kept.
 
 A process killed between 3 and 4 (``kill -9``, a power cut) leaves the journal: the next stage-3 run, under the
 data-root lock and before anything else, finishes the moves (:func:`finish_interrupted_switch`), so the outputs
@@ -42,6 +44,7 @@ __all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_swit
 MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
 _JOURNAL_NAME = ".output-set.switch"
+_PREVIOUS = ".previous"  # inside the staging folder: the outputs a switch replaces, until it is done
 _TEMP_FOLDERS = (".", "ICR", "Coda Files")  # where interrupted single-file writes leave ".<name>.*.tmp"
 _HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
@@ -106,9 +109,21 @@ class OutputSet:
             raise
         plan = {"staging": self._staging.name, "files": self._files}
         with _signals_held():
-            atomic_write_text(self._outputs / _JOURNAL_NAME, json.dumps(plan))
-            _fsync_folder(self._outputs)
-            _switch(self._outputs, plan)
+            try:
+                atomic_write_text(self._outputs / _JOURNAL_NAME, json.dumps(plan))
+                _fsync_folder(self._outputs)
+                _switch(self._outputs, plan)
+            except OSError as error:
+                name = error.filename if isinstance(error, _NotReplaced) else None
+                cause = f"cannot replace {name}" if name else "cannot write the outputs"
+                try:
+                    _undo_switch(self._outputs, plan)
+                except OSError:  # the outputs could not be put back: the next run completes the switch
+                    raise OutputError(
+                        f"{cause}: {describe_os_error(error)}; the switch stopped half-way and the next run of "
+                        "stage 3 completes it", path=self._outputs) from error
+                raise OutputError(f"{cause}: {describe_os_error(error)}; the previous outputs were kept",
+                                  path=self._outputs) from error
 
     def _stage_manifest(self) -> None:
         outputs_name = self._outputs.name
@@ -155,8 +170,9 @@ def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
 
 
 def _switch(outputs: Path, plan: dict) -> int:
-    """Moves every staged file still in the staging folder into place, the manifest last; then forgets the
-    journal and the staging folder. Safe to repeat after a kill at any point."""
+    """Moves every staged file still in the staging folder into place, the manifest last, each previous file
+    first moved aside (see :func:`_undo_switch`); then forgets the journal and the staging folder. Safe to repeat
+    after a kill at any point."""
     staging = outputs / plan["staging"]
     moved = 0
     folders = {outputs}
@@ -165,7 +181,14 @@ def _switch(outputs: Path, plan: dict) -> int:
         if source.exists():
             target = outputs / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+            try:
+                if target.exists():
+                    aside = staging / _PREVIOUS / relative
+                    aside.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(target, aside)
+                os.replace(source, target)
+            except OSError as error:
+                raise _NotReplaced(error.errno, error.strerror, relative) from error
             folders.add(target.parent)
             moved += 1
     for folder in folders:
@@ -174,6 +197,25 @@ def _switch(outputs: Path, plan: dict) -> int:
     _fsync_folder(outputs)
     shutil.rmtree(staging, ignore_errors=True)
     return moved
+
+
+class _NotReplaced(OSError):
+    """A switch could not move one output into place; ``filename`` is its path inside ``Outputs/``."""
+
+
+def _undo_switch(outputs: Path, plan: dict) -> None:
+    """Puts the previous outputs back after a failed :func:`_switch` (newest move first), then drops the journal
+    and the staging folder: ``Outputs/`` is as it was before the switch."""
+    staging = outputs / plan["staging"]
+    for relative in reversed([*plan["files"], MANIFEST_NAME]):
+        target, aside = outputs / relative, staging / _PREVIOUS / relative
+        if aside.exists():
+            os.replace(aside, target)
+        elif not (staging / relative).exists() and target.exists():
+            target.unlink()  # moved into place, where no previous output was
+    (outputs / _JOURNAL_NAME).unlink(missing_ok=True)
+    _fsync_folder(outputs)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager
