@@ -61,7 +61,9 @@ def apply_manual_codes(
     surveys in plan order - but record by record, holding nothing per record (a million message records). The
     spec's order also decides which problem is reported when the coded files have several: the merge notes each
     problem with the place of its import in that order, goes on, and raises the earliest one once every record
-    is merged (of one import's problems, that of the first record); no record is returned then.
+    of ``records`` is merged (of one import's problems, that of the first record); no record is returned then.
+    Stage 3 merges a chunk of respondents at a time, so of problems in different chunks the first chunk's is
+    reported (the same whatever the number of workers, as chunks are formed before they are handed out).
     """
     step = run.step("generate/manual_codes")
     return _merged(records, _Imports(config, coded_files, run.label_time), step)

@@ -1,5 +1,5 @@
-"""Rows that arrive in any order and must come out in order: the rows of ``csap_mes.csv`` (stage 3 finishes
-respondents one chunk at a time, but the file lists messages in the 2019 order).
+"""Rows that arrive in any order and must come out in order: the rows of ``csap_mes.csv`` and ``csap_ind.csv``
+(stage 3 finishes respondents one chunk at a time, but the files list messages, and people, in the 2019 order).
 
 :class:`OrderedRows` takes ``(position, row)`` pairs and gives the rows back sorted by position. It holds at most
 ``limit`` rows in memory: beyond that, the rows held are sorted and written to a temporary file (a *run*), and

@@ -16,7 +16,7 @@ Order of work (spec section 5):
     - the chunk's CSV lines, Coda entries, ICR candidates and audit-trail segment come back in span order
       and go to the run's accumulators (Coda entries and ICR candidates wait in a scratch database, a
       temporary file removed when the run ends) and to the audit trail -> audit_trail
- 4. write the CSVs, the ICR and Coda files                     -> analysis_files, coda
+ 4. write the Coda files, the ICR files and the CSVs          -> coda, analysis_files
  5. the automated analysis of the CSVs, its charts and maps    -> analysis.stage
     drawn by the worker processes
 """
