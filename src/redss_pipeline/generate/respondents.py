@@ -24,15 +24,16 @@ from array import array
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
 from redss_pipeline.core.workers import ended_workers_cpu_seconds, in_order
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
+from redss_pipeline.fetch.rapid_pro_keys import raw_key
 from redss_pipeline.generate.combine import (
     respondent_of_show_record,
     respondent_of_survey_record,
@@ -88,9 +89,15 @@ class RespondentIndex:
 
     def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor, *, workers: int = 1):
         self.redactor = redactor
-        shows = [_FileToScan(_raw_file(root, flow), flow, ShowRunTally(plan.result_key, plan.flow))
+        answers: dict[str, dict[str, None]] = {}  # flow -> the Rapid Pro keys of the answers read from it
+        answer_plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
+        for answer_plan in answer_plans:
+            answers.setdefault(answer_plan.flow, {})[raw_key(answer_plan.result_key, "Value", answer_plan.flow)] = None
+        shows = [_FileToScan(_raw_file(root, flow), flow, ShowRunTally(plan.result_key, plan.flow),
+                             tuple(answers.get(flow, ())))
                  for flow, plan in zip(show_flows(config), config.rqa_plans)]
-        surveys = [_FileToScan(_raw_file(root, flow), flow, None) for flow in survey_flows(config)]
+        surveys = [_FileToScan(_raw_file(root, flow), flow, None, tuple(answers.get(flow, ())))
+                   for flow in survey_flows(config)]
         files = shows + surveys
 
         @contextmanager
@@ -246,6 +253,7 @@ class _FileToScan:
     raw: RawFile
     flow: str
     tally: ShowRunTally | None
+    answer_keys: tuple[str, ...]  # the answers' ``(Value)`` keys: a text, or null, in every record
 
     def scan(self) -> _FileScan:
         # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
@@ -253,6 +261,7 @@ class _FileToScan:
         if self.tally is None:
             seen: set[str] = set()
             for number, content in self.raw.contents():
+                self._check_answers(content, number)
                 uid = respondent_of_survey_record(content, self.flow, number)
                 if uid in seen:  # raised here, at the record, so a later bad record is not reported first
                     raise RawDataError(
@@ -262,11 +271,21 @@ class _FileToScan:
                 seen.add(uid)
                 uids.append(uid)
         else:
-            for _, content in self.raw.contents():
+            for number, content in self.raw.contents():
+                self._check_answers(content, number)
                 self.tally.add(content)
                 uids.append(respondent_of_show_record(content, self.flow))
         runs = None if self.tally is None else self.tally.finished()
         return _FileScan(self.raw, uids, runs)
+
+    def _check_answers(self, content: Mapping[str, Any], number: int) -> None:
+        """An answer of another JSON type is reported here, under its Rapid Pro key and the record's number in
+        the file; the steps know it only under its pipeline key."""
+        for key in self.answer_keys:
+            value = content.get(key)
+            if value is not None and type(value) is not str:
+                raise RawDataError(f"expected the answer's text, found {value!r}"[:200], path=f"Raw Data/{self.flow}.json",
+                                   record=number, field=key)
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:
