@@ -78,6 +78,7 @@ class IcrRoundTrip:
 
     icr_files: dict[str, list[dict[str, Any]]]
     second_coder: dict[str, CodedMessages]
+    warnings: list[str] = field(default_factory=list)  # second coders' messages outside the samples, per file
 
     def describe(self) -> str:
         coded = ", ".join(name.removesuffix(".json") for name in self.second_coder) or "none yet"
@@ -145,7 +146,7 @@ def prepare_icr_round_trip(config: PipelineConfig, root: DataRoot,
                            icr_rows: Mapping[str, Sequence[IcrRow]]) -> IcrRoundTrip:
     """The ICR Coda messages of every show and the second coder's checked coded files."""
     icr_files = icr_coda_files(config, icr_rows)
-    return IcrRoundTrip(icr_files, read_second_coder_files(config, root, icr_files))
+    return IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files))
 
 
 def measure_coding_quality(
@@ -198,7 +199,7 @@ def measure_from_data_root(config: PipelineConfig, data_root: str | Path | DataR
     names = list(dataset_schemes(config))
     exported = {name: [m["MessageID"] for m in _read_messages(root.coda_dir / name)] for name in names}
     coded_files = {name: read_coded_file(root.coded_dir / name) for name in names}
-    round_trip = IcrRoundTrip(icr_files, read_second_coder_files(config, root, icr_files))
+    round_trip = IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files))
     progress = coding_progress(config, exported=exported, coded_files=coded_files)
     return measure_coding_quality(config, round_trip, coded_files=coded_files, progress=progress)
 

@@ -10,11 +10,13 @@ The ICR messages carry the main dataset's message ids (SHA-256 of the text), so 
 message can be paired; several sampled rows with one text are one message, created at the earliest sampled
 time (the export rule of coda.md 4.3). No labels are written: the second coder must not see the first one's.
 
-A missing second-coder file means the show has not been coded a second time yet. A file that does not belong to
-the sample is refused before any output is written, with one error naming the file, the message and the field:
-not what Coda's get tool writes (bad JSON, a message without an id, ...), a message that is not in the sample (the
-wrong dataset uploaded or downloaded), a label under a scheme that is not one of the show's, or a CodeID its
-scheme lacks.
+A missing second-coder file means the show has not been coded a second time yet. A file that is not the coded
+download of a show's ICR dataset is refused before any output is written, with one error naming the file, the
+message and the field: not what Coda's get tool writes (bad JSON, a message without an id, ...), a label under a
+scheme that is not one of the show's, or a CodeID its scheme lacks. Messages that are not in this run's sample are
+a warning, not an error: the sample is drawn again from every candidate on each run, so messages that arrive after
+the second coder's download change it, and the second coder's work must not block the run. The agreement is
+measured on the sample's messages only (coding-quality.md section 2), so those messages simply take no part.
 """
 
 from __future__ import annotations
@@ -73,23 +75,21 @@ def _show_schemes(plan: RqaPlan, config: PipelineConfig) -> tuple[list[CodeSchem
 
 
 def check_second_coder_file(coded: CodedMessages, sample_ids: Sequence[str], plan: RqaPlan,
-                            config: PipelineConfig) -> None:
-    """Refuses a second-coder file that does not belong to the show's ICR sample (see the module documentation).
+                            config: PipelineConfig) -> int:
+    """Refuses a second-coder file that is not the coded download of the show's ICR dataset (see the module
+    documentation); returns how many of its messages are not in the sample ``sample_ids``.
 
     Checks every label, not only the current ones: a file with a foreign code anywhere is the wrong file.
     """
     sample = set(sample_ids)
+    outside = 0
     multi, single = _show_schemes(plan, config)
     exact = {scheme.scheme_id: scheme for scheme in single}
     expected = ", ".join([f"{s.scheme_id} ({s.name}, and its duplicates)" for s in multi]
                          + [f"{s.scheme_id} ({s.name})" for s in single])
     for mid in coded.message_ids():
         if mid not in sample:
-            raise CodaFileError(
-                f"this message is not in the ICR sample of {plan.name} (Outputs/ICR/Coda Files/{plan.coda_file}); "
-                f"the file must be the coded download of that ICR dataset",
-                path=coded.path, record=f"MessageID {mid!r}", field="MessageID",
-            )
+            outside += 1
         labels = coded.all_labels(mid)
         for position_oldest_first, label in enumerate(labels):
             place = f"Labels[{len(labels) - 1 - position_oldest_first}]"
@@ -104,24 +104,34 @@ def check_second_coder_file(coded: CodedMessages, sample_ids: Sequence[str], pla
                     f"CodeID {code_id!r} is not a code of scheme {scheme.name!r} ({scheme.scheme_id})",
                     path=coded.path, record=f"MessageID {mid!r}", field=f"{place}.CodeID",
                 )
+    return outside
 
 
 def read_second_coder_files(config: PipelineConfig, root: DataRoot,
-                            icr_files: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, CodedMessages]:
-    """The second coder's coded files that exist, checked against the samples, by the show's Coda file name.
+                            icr_files: Mapping[str, Sequence[Mapping[str, Any]]]
+                            ) -> tuple[dict[str, CodedMessages], list[str]]:
+    """The second coder's coded files that exist, checked against the samples, by the show's Coda file name, and
+    a warning for each file holding messages that are not in its show's sample (one line naming the file).
 
     ``icr_files`` holds each show's ICR Coda messages (:func:`icr_coda_files`). A show without a file is left
     out (not coded a second time yet).
     """
     found: dict[str, CodedMessages] = {}
+    warnings = []
     for plan in config.rqa_plans:
         path = root.icr_coded_dir / plan.coda_file
         if not path.is_file():
             continue
         coded = read_coded_file(path)
-        check_second_coder_file(coded, [m["MessageID"] for m in icr_files.get(plan.coda_file, ())], plan, config)
+        outside = check_second_coder_file(coded, [m["MessageID"] for m in icr_files.get(plan.coda_file, ())],
+                                          plan, config)
+        if outside:
+            warnings.append(
+                f"{path.relative_to(root.root).as_posix()}: {outside:,} of its {len(coded):,} messages are not in "
+                f"this run's ICR sample of {plan.name} (Outputs/ICR/Coda Files/{plan.coda_file}), which is drawn "
+                f"again as messages arrive; they take no part in the agreement")
         found[plan.coda_file] = coded
-    return found
+    return found, warnings
 
 
 def first_coder_files(coded_files: Mapping[str, CodedMessages], config: PipelineConfig) -> dict[str, CodedMessages]:

@@ -190,6 +190,9 @@ def _run_generate(
             icr = runner.icr.samples()
         with times.step("ICR Coda files and second coder"):
             icr_round_trip = prepare_icr_round_trip(config, root, icr)
+        summary.warnings += icr_round_trip.warnings
+        for warning in icr_round_trip.warnings:
+            say(f"warning: {warning}")
         with times.step("write outputs"):
             # Each dataset's coding progress is counted as its Coda file is written: its messages are made once.
             tallies = progress_tallies(config, coded_messages)
