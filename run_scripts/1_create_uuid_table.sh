@@ -6,7 +6,7 @@ PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
 if [ $# -lt 1 ]; then
-    echo "usage: 1_create_uuid_table.sh [--import-json FILE | --export-json FILE] <data-root>" >&2; exit 2
+    echo "usage: 1_create_uuid_table.sh [--import-json FILE | --export-json FILE] [--verbose] <data-root>" >&2; exit 2
 fi
 runtime="$(pipeline_runtime)"
 announce_runtime "$runtime"

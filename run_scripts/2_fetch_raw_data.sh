@@ -8,7 +8,7 @@ set -euo pipefail
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
-usage="usage: 2_fetch_raw_data.sh [--full] [--no-archives] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"
+usage="usage: 2_fetch_raw_data.sh [--full] [--no-archives] [--verbose] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"
 options=()
 while [ $# -gt 0 ]; do
     case "$1" in
