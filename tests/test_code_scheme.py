@@ -56,7 +56,7 @@ def test_public_names_are_all_exported():
     """__all__ lists every public name of the module."""
     public = {name for name in vars(code_scheme_module) if not name.startswith("_")}
     imported = {"annotations", "json", "os", "dataclass", "field", "Path", "Any", "Iterable", "Mapping",
-                "SchemeError"}
+                "SchemeError", "json_type"}
     assert set(code_scheme_module.__all__) == public - imported
 
 

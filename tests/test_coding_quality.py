@@ -193,6 +193,21 @@ def test_second_coder_messages_outside_the_sample_are_a_warning_and_take_no_part
     assert got == (CASE / "expected_icr_agreement.csv").read_text(encoding="utf-8")
 
 
+def test_a_file_with_more_messages_than_a_sample_holds_is_refused(tmp_path):
+    """The main dataset's download saved as the second coder's would pass every label check (same schemes); it
+    holds more messages than an ICR sample can (config icr.sample_size), so it is refused, naming the file."""
+    root = _data_root(tmp_path, second_coder=False)
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    before = _outputs(root)
+    size = CONFIG.icr.sample_size
+    _second_coder_file(root, [_message(f"message {n}", []) for n in range(size + 1)])
+    with pytest.raises(CodaFileError, match=rf"s01e04\.json: holds {size + 1:,} messages, more than an ICR sample "
+                                            rf"holds \({size:,}\): it is not the coded download of the ICR dataset "
+                                            rf"of s01e04"):
+        run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    assert _outputs(root) == before
+
+
 def test_a_missing_second_coder_file_means_not_coded_yet(tmp_path):
     """Without any second-coder file: the ICR Coda files are written, the agreement file holds its header."""
     root = _data_root(tmp_path, second_coder=False)

@@ -6,6 +6,7 @@ written last, lists the inputs, the configuration, the code version, the counts 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.output_set import OutputError, OutputSet, finish_interrupted_switch
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import create_uuid_table
 from redss_pipeline.demo.rapid_pro_server import RapidProServer
@@ -246,4 +248,40 @@ def test_an_output_that_cannot_be_replaced_leaves_the_previous_set_whole(root, b
                       f"read-only or belongs to another user); the previous outputs were kept"]
     assert _visible_files(outputs) == before
     _assert_consistent(outputs, "first@example.org")
+    assert _leftovers(outputs) == []
+
+
+def test_an_undo_that_fails_too_is_completed_by_the_next_run_as_one_new_set(tmp_path, monkeypatch):
+    """The switch fails at d.csv, and putting b.csv back fails as well: the outputs are then half switched, so the
+    journal stays, and the next run's roll-forward must find every new file still in place or staged. The new
+    set, manifest included, is what Outputs/ holds afterwards."""
+    outputs = tmp_path / "Outputs"
+    outputs.mkdir()
+    names = ["a.csv", "b.csv", "c.csv", "d.csv"]
+    for name in names:
+        (outputs / name).write_text(f"old {name}\n")
+    real_replace = os.replace
+
+    def replace(source, target):
+        # A disk error simulated at two chosen moves: a failure that strikes the undo after the switch itself
+        # failed cannot be produced on demand with real files.
+        source, target = Path(source), Path(target)
+        moving_in = source.parent.name.startswith(".output-set-") and target.parent == outputs
+        putting_back = source.parent.name == ".previous" and target.parent == outputs
+        if (moving_in and target.name == "d.csv") or (putting_back and target.name == "b.csv"):
+            raise OSError(errno.EIO, "Input/output error", str(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OutputError, match="the switch stopped half-way and the next run of stage 3 completes it"):
+        with OutputSet(outputs, manifest=lambda entries: {"outputs": entries}) as staged:
+            for name in names:
+                staged.path_for(outputs / name).write_text(f"new {name}\n")
+    monkeypatch.setattr(os, "replace", real_replace)
+
+    assert finish_interrupted_switch(outputs)[0].startswith("completed the switch of an interrupted run")
+    assert {name: (outputs / name).read_text() for name in names} == {name: f"new {name}\n" for name in names}
+    manifest = json.loads((outputs / "manifest.json").read_text())
+    assert {e["path"]: e["sha256"] for e in manifest["outputs"]} == {
+        f"Outputs/{name}": hashlib.sha256(f"new {name}\n".encode()).hexdigest() for name in names}
     assert _leftovers(outputs) == []

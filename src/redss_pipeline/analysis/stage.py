@@ -204,6 +204,9 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
     # Stage 3 passes its own coding-quality measures (its CSVs are only staged yet); the analysis run alone
     # measures them from the files, and writes them with the rest of Outputs/Analysis/.
     quality = coding_quality if coding_quality is not None else measure_for_report(config, root)
+    if coding_quality is None and quality is not None and progress is not None:
+        for warning in quality.round_trip.warnings:  # stage 3 reports its own with its other warnings
+            print(f"  warning: {warning}", file=progress, flush=True)
     extra = _extra_sections(config, root, quality)
 
     def draw() -> tuple[dict[str, tuple[Chart, Chart]], dict[str, tuple[DrawnMap, DrawnMap]]]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from redss_pipeline.core.errors import SchemeError
+from redss_pipeline.core.errors import SchemeError, json_type
 
 __all__ = [
     "NA",
@@ -242,7 +242,7 @@ def load_code_schemes(
 
 def _scheme_from_json(data: object, path: Path) -> CodeScheme:
     if not isinstance(data, dict):
-        raise SchemeError(f"a scheme file must hold a JSON object, found {_json_type(data)}", path=path)
+        raise SchemeError(f"a scheme file must hold a JSON object, found {json_type(data)}", path=path)
     unknown = sorted(set(data) - _SCHEME_KEYS - _IGNORED_SCHEME_KEYS)
     if unknown:
         raise SchemeError(f"unknown key; allowed: {', '.join(sorted(_SCHEME_KEYS))}", path=path,
@@ -252,7 +252,7 @@ def _scheme_from_json(data: object, path: Path) -> CodeScheme:
     version = _required_text(data, "Version", path, None)
     raw_codes = data.get("Codes")
     if not isinstance(raw_codes, list):
-        raise SchemeError(f"must be a list of code objects, found {_json_type(raw_codes)}", path=path,
+        raise SchemeError(f"must be a list of code objects, found {json_type(raw_codes)}", path=path,
                           field="Codes")
 
     codes: list[Code] = []
@@ -272,7 +272,7 @@ def _scheme_from_json(data: object, path: Path) -> CodeScheme:
 
 def _code_from_json(raw: object, index: int, path: Path) -> Code:
     if not isinstance(raw, dict):
-        raise SchemeError(f"a code must be a JSON object, found {_json_type(raw)}", path=path,
+        raise SchemeError(f"a code must be a JSON object, found {json_type(raw)}", path=path,
                           record=_code_place(index, None))
     code_id = raw.get("CodeID")
     place = _code_place(index, code_id if isinstance(code_id, str) and code_id else None)
@@ -337,10 +337,3 @@ def _required_text(obj: Mapping[str, object], key: str, path: Path, place: str |
 
 def _code_place(index: int, code_id: str | None) -> str:
     return f"Codes[{index}]" if code_id is None else f"Codes[{index}] (CodeID {code_id!r})"
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)

@@ -34,6 +34,7 @@ __all__ = [
     "FetchError",
     "StateError",
     "DriveError",
+    "json_type",
 ]
 
 
@@ -119,3 +120,12 @@ class StateError(PipelineError):
 
 class DriveError(PipelineError):
     """Google Cloud Storage or Google Drive refused or failed."""
+
+
+def json_type(value: object) -> str:
+    """What a value read from JSON is, in an error message's words (``an object``, ``a list``, ``null``, ...): the
+    errors say what was found without echoing it, since a value in the wrong place may be a phone number."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)

@@ -205,14 +205,18 @@ class _NotReplaced(OSError):
 
 def _undo_switch(outputs: Path, plan: dict) -> None:
     """Puts the previous outputs back after a failed :func:`_switch` (newest move first), then drops the journal
-    and the staging folder: ``Outputs/`` is as it was before the switch."""
+    and the staging folder: ``Outputs/`` is as it was before the switch.
+
+    Each new file moved into place goes back to the staging folder before its previous version returns, so until
+    the journal is dropped every new file is in place or staged: should the undo fail or be killed, the journal
+    still describes the whole new set, and the next run completes the switch."""
     staging = outputs / plan["staging"]
     for relative in reversed([*plan["files"], MANIFEST_NAME]):
-        target, aside = outputs / relative, staging / _PREVIOUS / relative
+        target, staged, aside = outputs / relative, staging / relative, staging / _PREVIOUS / relative
+        if not staged.exists() and target.exists():  # moved into place: back to the staging folder
+            os.replace(target, staged)
         if aside.exists():
             os.replace(aside, target)
-        elif not (staging / relative).exists() and target.exists():
-            target.unlink()  # moved into place, where no previous output was
     (outputs / _JOURNAL_NAME).unlink(missing_ok=True)
     _fsync_folder(outputs)
     shutil.rmtree(staging, ignore_errors=True)

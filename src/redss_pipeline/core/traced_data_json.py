@@ -43,7 +43,7 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence, TextIO
 
-from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.records import Layer, Record, Step
 
 __all__ = ["RawFile", "read_traced_data_file", "loads_traced_data", "write_traced_data_file", "dumps_traced_data"]
@@ -85,7 +85,7 @@ def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -
     except RecursionError:
         raise RawDataError("not a raw data file: JSON nested too deeply to be read", path=source_name) from None
     if type(items) is not list:
-        raise RawDataError(f"expected a JSON list of records, found {_kind(items)}", path=source_name)
+        raise RawDataError(f"expected a JSON list of records, found {json_type(items)}", path=source_name)
     if _has_lone_surrogate_escape(text, 0, len(text)):
         _refuse_lone_surrogates(items, source_name)
     reader = _Reader(source_name, verify_sha, keys={})  # the records are kept: they share their keys
@@ -276,7 +276,7 @@ class RawFile:
             value = json.loads(self.path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             self._raise_json_error()
-        raise RawDataError(f"expected a JSON list of records, found {_kind(value)}", path=str(self.path))
+        raise RawDataError(f"expected a JSON list of records, found {json_type(value)}", path=str(self.path))
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -336,20 +336,6 @@ class _Node:
         self.attached = False  # whether ``data`` holds attached records (_Node values)
         self.done = False
         self.record: Record | None = None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "a number"
 
 
 def _sub(where: str, attribute: str) -> str:
@@ -428,7 +414,7 @@ class _Reader:
             if len(obj) != 2:
                 self._fail(where, f"unexpected keys beside py/state: {sorted(set(obj) - {'py/object', 'py/state'})}")
             if type(state) is not dict:
-                self._fail(_sub(where, "py/state"), f"expected an object, found {_kind(state)}")
+                self._fail(_sub(where, "py/state"), f"expected an object, found {json_type(state)}")
             obj = state
         unknown = obj.keys() - allowed
         if unknown:
@@ -438,7 +424,7 @@ class _Reader:
     def _node(self, obj: Any, where: str) -> _Node:
         """Decodes a record object (a layer and, through ``_prev``, its older layers)."""
         if type(obj) is not dict:
-            self._fail(where, f"expected a TracedData object, found {_kind(obj)}")
+            self._fail(where, f"expected a TracedData object, found {json_type(obj)}")
         if "py/id" in obj:
             return self._node_reference(obj, where)
         node = self._single_layer_node(obj, where)
@@ -458,7 +444,7 @@ class _Reader:
             node.step = self._metadata(attributes["_metadata"], _sub(where, "_metadata"))
             sha = attributes.get("_sha")
             if sha is not None and type(sha) is not str:
-                self._fail(_sub(where, "_sha"), f"expected a string, found {_kind(sha)}")
+                self._fail(_sub(where, "_sha"), f"expected a string, found {json_type(sha)}")
             node.sha = sha
             prev = attributes.get("_prev")
             where = _sub(where, "_prev")
@@ -468,7 +454,7 @@ class _Reader:
                 node.prev = self._node_reference(prev, where)
                 break
             if type(prev) is not dict:
-                self._fail(where, f"expected a TracedData object or null, found {_kind(prev)}")
+                self._fail(where, f"expected a TracedData object or null, found {json_type(prev)}")
             obj = prev
         for (newer, _), (older, _) in zip(chain, chain[1:]):
             newer.prev = older
@@ -536,7 +522,7 @@ class _Reader:
 
     def _metadata(self, obj: Any, where: str) -> Step:
         if type(obj) is not dict:
-            self._fail(where, f"expected a Metadata object, found {_kind(obj)}")
+            self._fail(where, f"expected a Metadata object, found {json_type(obj)}")
         if "py/id" in obj:
             target = self._reference(obj, where)
             if not isinstance(target, Step):
@@ -548,18 +534,18 @@ class _Reader:
                 self._fail(where, f"missing {name}")
         user, source, timestamp = attributes["user"], attributes["source"], attributes["timestamp"]
         if type(user) is not str:
-            self._fail(_sub(where, "user"), f"expected a string, found {_kind(user)}")
+            self._fail(_sub(where, "user"), f"expected a string, found {json_type(user)}")
         if type(source) is not str:
-            self._fail(_sub(where, "source"), f"expected a string, found {_kind(source)}")
+            self._fail(_sub(where, "source"), f"expected a string, found {json_type(source)}")
         if type(timestamp) not in (float, int, str):
-            self._fail(_sub(where, "timestamp"), f"expected a number or a string, found {_kind(timestamp)}")
+            self._fail(_sub(where, "timestamp"), f"expected a number or a string, found {json_type(timestamp)}")
         step = Step(user, source, timestamp)
         self.register(step)  # metadata holds no numbered objects, so numbering it now is in order
         return step
 
     def _data(self, node: _Node, obj: Any, where: str) -> None:
         if type(obj) is not dict:
-            self._fail(where, f"expected an object, found {_kind(obj)}")
+            self._fail(where, f"expected an object, found {json_type(obj)}")
         if _SCALARS.issuperset(map(type, obj.values())):
             # The common layer of texts, numbers and times: no value is numbered or decoded further.
             node.data = self._layer_data(obj)

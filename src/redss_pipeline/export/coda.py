@@ -41,7 +41,7 @@ from dateutil.parser import isoparse
 
 from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
-from redss_pipeline.core.errors import CodaFileError, PipelineError
+from redss_pipeline.core.errors import CodaFileError, PipelineError, json_type
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.scratch_database import ScratchDatabase
@@ -661,7 +661,7 @@ class CodedMessages:
         if not isinstance(data, list):
             raise CodaFileError(
                 f"a coded Coda file must hold a JSON list of messages (as written by Coda's get tool), "
-                f"found {_json_type(data)}",
+                f"found {json_type(data)}",
                 path=shown_path,
             )
         messages: dict[str, tuple[dict[str, Any], ...]] = {}
@@ -735,7 +735,7 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
 
 def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, list[dict[str, Any]]]:
     if not isinstance(raw, dict):
-        raise CodaFileError(f"a message must be a JSON object, found {_json_type(raw)}", path=path,
+        raise CodaFileError(f"a message must be a JSON object, found {json_type(raw)}", path=path,
                             record=f"message [{index}]")
     mid = raw.get("MessageID")
     if not isinstance(mid, str) or not mid:
@@ -755,7 +755,7 @@ def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, lis
             continue
         place = f"Labels[{position}]"
         if not isinstance(label, dict):
-            raise CodaFileError(f"a label must be a JSON object, found {_json_type(label)}", path=path,
+            raise CodaFileError(f"a label must be a JSON object, found {json_type(label)}", path=path,
                                 record=where, field=place)
         for key in ("SchemeID", "CodeID", "DateTimeUTC"):
             if not isinstance(label.get(key), str) or not label[key]:
@@ -768,13 +768,6 @@ def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, lis
 
 def _found(obj: Mapping[str, Any], key: str) -> str:
     return "nothing" if key not in obj else repr(obj[key])
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
 
 
 # -- import: merging ---------------------------------------------------------------------------------------------

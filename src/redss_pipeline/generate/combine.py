@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
@@ -90,7 +90,7 @@ def _id_problem(uid: Any) -> str:
     """What is wrong with a record's respondent id that is not a text."""
     if uid is None:
         return "has no respondent id"
-    return f"has a respondent id that is not a text (a UUID of the phone number table): {uid!r}"[:200]
+    return f"has a respondent id that is not a text (a UUID of the phone number table) but {json_type(uid)}"
 
 
 def _index_by_respondent(flow: str, records: Sequence[Record]) -> dict[str, tuple[Record, dict[str, Any]]]:

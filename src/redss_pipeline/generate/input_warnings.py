@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
@@ -80,7 +80,7 @@ class ShowRunTally:
         run_id = record.get(self._key)
         if run_id is not None:
             if type(run_id) is not int and type(run_id) is not str:
-                raise RawDataError(f"expected the run's id, a whole number, found {run_id!r}"[:200],
+                raise RawDataError(f"expected the run's id (a whole number, or the run's uuid), found {json_type(run_id)}",
                                    path=self._path, record=self.count, field=self._key)
             if run_id in self._first:
                 self._repeated.add(run_id)

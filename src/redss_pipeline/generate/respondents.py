@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import RawDataError
+from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
 from redss_pipeline.core.workers import ended_workers_cpu_seconds, in_order
@@ -256,7 +256,8 @@ class _FileToScan:
     answer_keys: tuple[str, ...]  # the answers' ``(Value)`` keys: a text, or null, in every record
 
     def scan(self) -> _FileScan:
-        # Unredacted values, but only the uid, run id and time are read: redaction rewrites result texts only.
+        # Unredacted values: the uid, run id and time are read, and the answers' types checked (errors name a
+        # value's JSON type, never the value); redaction rewrites result texts only.
         uids = []
         if self.tally is None:
             seen: set[str] = set()
@@ -284,8 +285,8 @@ class _FileToScan:
         for key in self.answer_keys:
             value = content.get(key)
             if value is not None and type(value) is not str:
-                raise RawDataError(f"expected the answer's text, found {value!r}"[:200], path=f"Raw Data/{self.flow}.json",
-                                   record=number, field=key)
+                raise RawDataError(f"expected the answer's text, found {json_type(value)}",
+                                   path=f"Raw Data/{self.flow}.json", record=number, field=key)
 
 
 def _raw_file(root: DataRoot, flow: str) -> RawFile:

@@ -317,10 +317,11 @@ class ChunkRunner:
 
 
 class CodedMessageCounts:
-    """Per Coda dataset, how many of the messages exported to it hold a code, and how many of those are NR (the
-    "manual codes" line of the run's progress). A message counts for a dataset when it has the dataset's
+    """Per Coda dataset, how many message records offered to it hold a code, and how many of those are NR (the
+    "manual codes" line of the run's progress). A message record counts for a dataset when it has the dataset's
     message-id field and is not a missing answer; its code is read from the coded field of the dataset's first
-    plan (the reasons of a show, the sub-district of ``location.json``)."""
+    plan (the reasons of a show, the sub-district of ``location.json``). These are records, not the Coda file's
+    messages: a survey answer counts once per message of its respondent, and repeated texts once each."""
 
     def __init__(self, config: PipelineConfig):
         self._datasets: dict[str, _CodedDataset] = {}
