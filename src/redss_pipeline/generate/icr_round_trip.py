@@ -14,10 +14,10 @@ A missing second-coder file means the show has not been coded a second time yet.
 download of a show's ICR dataset is refused before any output is written, with one error naming the file, the
 message and the field: not what Coda's get tool writes (bad JSON, a message without an id, ...), more messages than
 an ICR sample holds (the main dataset's download, say), a label under a scheme that is not one of the show's, or a
-CodeID its scheme lacks. Messages that are not in this run's sample are
-a warning, not an error: the sample is drawn again from every candidate on each run, so messages that arrive after
-the second coder's download change it, and the second coder's work must not block the run. The agreement is
-measured on the sample's messages only (coding-quality.md section 2), so those messages simply take no part.
+CodeID its scheme lacks. Messages that are not in this run's sample are a warning, not an error: the sample is
+drawn again from every candidate on each run, so messages that arrive after the second coder's download change it,
+and the second coder's work must not block the run. The agreement is measured on the sample's messages only
+(coding-quality.md section 2), so those messages simply take no part.
 """
 
 from __future__ import annotations

@@ -80,8 +80,9 @@ class ShowRunTally:
         run_id = record.get(self._key)
         if run_id is not None:
             if type(run_id) is not int and type(run_id) is not str:
-                raise RawDataError(f"expected the run's id (a whole number, or the run's uuid), found {json_type(run_id)}",
-                                   path=self._path, record=self.count, field=self._key)
+                raise RawDataError(
+                    f"expected the run's id (a whole number, or the run's uuid), found {json_type(run_id)}",
+                    path=self._path, record=self.count, field=self._key)
             if run_id in self._first:
                 self._repeated.add(run_id)
             else:
