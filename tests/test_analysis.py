@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from record_csv import analysis_cells
 
 from redss_pipeline.core.code_scheme import CodeScheme
 from redss_pipeline.core.errors import RawDataError, SchemeError
@@ -46,16 +47,21 @@ def _analysed(messages, config, run):
 
 
 def test_matrix_columns_are_one_for_the_codes_of_the_message(config, run):
-    """The own show's coded reasons give "1", every other reason "0"; other shows have only NA = "1"."""
-    message = _message(config, run, "u1", "s01e02", reasons=("same_identity", "religion_commands_it"))
+    """The own show's coded reasons give "1", every other reason "0"; other shows have only NA = "1". The record
+    holds each show's codes once; the columns are rendered from them."""
+    message = _message(config, run, "u1", "s01e02", reasons=("religion_commands_it", "same_identity"))
     [result] = add_analysis_columns([message], config=config, run=run)
-    assert result["rqa_s01e02_same_identity"] == "1"
-    assert result["rqa_s01e02_religion_commands_it"] == "1"
-    assert result["rqa_s01e02_should_be_given_jobs"] == "0"
-    assert result["rqa_s01e02_NA"] == "0"
-    assert result["rqa_s01e01_NA"] == "1"
-    assert [result[k] for k in matrix_keys(config.rqa_plan("s01e01"))].count("1") == 1
-    assert sum(result[k] == "1" for p in config.rqa_plans for k in matrix_keys(p)) == 5
+    assert result["rqa_s01e02_codes"] == ["same_identity", "religion_commands_it"]  # in the order of the scheme
+    assert result["rqa_s01e01_codes"] == ["NA"]
+    assert "rqa_s01e02_same_identity" not in result
+    cells = analysis_cells(config, result)
+    assert cells["rqa_s01e02_same_identity"] == "1"
+    assert cells["rqa_s01e02_religion_commands_it"] == "1"
+    assert cells["rqa_s01e02_should_be_given_jobs"] == "0"
+    assert cells["rqa_s01e02_NA"] == "0"
+    assert cells["rqa_s01e01_NA"] == "1"
+    assert [cells[k] for k in matrix_keys(config.rqa_plan("s01e01"))].count("1") == 1
+    assert sum(cells[k] == "1" for p in config.rqa_plans for k in matrix_keys(p)) == 5
 
 
 def test_there_are_90_matrix_keys(config):
@@ -122,7 +128,7 @@ def test_show_stop_withdraws_only_that_message(config, run):
     ]
     result = _analysed(messages, config, run)
     assert [m["consent_withdrawn"] for m in result] == ["true", "true", "false"]
-    assert result[0]["rqa_s01e01_STOP"] == "1"
+    assert analysis_cells(config, result[0])["rqa_s01e01_STOP"] == "1"
 
 
 def test_consent_history_shows_false_then_true(config, run):
@@ -142,7 +148,9 @@ def test_withdrawn_message_is_stop_in_present_keys_only(config, run):
     assert stopped["rqa_s01e01_raw"] == "STOP"
     assert stopped["noise"] == "STOP"
     assert stopped["gender"] == "STOP"
-    assert stopped["rqa_s01e02_NA"] == "STOP"
+    assert stopped["rqa_s01e02_codes"] == "STOP"
+    cells = analysis_cells(config, stopped)
+    assert {cells[k] for p in config.rqa_plans for k in matrix_keys(p)} == {"STOP"}
     assert "rqa_s01e02_raw" not in stopped
     assert "gender_raw" not in stopped
 
@@ -189,5 +197,16 @@ def test_messages_with_the_same_codes_share_their_columns(config, run):
     results = add_analysis_columns([first, same_codes, same_objects, other], config=config, run=run)
     layers = [r.layers[-1].data for r in results]
     assert layers[0] is layers[1] is layers[2]
-    assert [(r["uid"], r["rqa_s01e01_land"], r["rqa_s01e01_shelter"], r["gender"]) for r in results] == [
-        ("u1", "1", "0", "male"), ("u2", "1", "0", "male"), ("u3", "1", "0", "male"), ("u4", "0", "1", "female")]
+    assert [(r["uid"], r["rqa_s01e01_codes"], r["gender"]) for r in results] == [
+        ("u1", ["land"], "male"), ("u2", ["land"], "male"), ("u3", ["land"], "male"), ("u4", ["shelter"], "female")]
+
+
+def test_matrix_cells_of_absent_codes_are_empty_and_other_shows_unaffected(config, run):
+    """A record without a show's codes has empty cells in that show's matrix columns only (a key a record lacks is
+    an empty cell, as for every column)."""
+    [result] = add_analysis_columns([_message(config, run, "u1", "s01e01", reasons=("land",))], config=config, run=run)
+    data = result.to_dict()
+    del data["rqa_s01e02_codes"]
+    cells = analysis_cells(config, Record.create(run.step("test/load"), data))
+    assert {cells[k] for k in matrix_keys(config.rqa_plan("s01e02"))} == {""}
+    assert cells["rqa_s01e01_land"] == "1" and cells["rqa_s01e03_NA"] == "1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from record_csv import analysis_cells
 
 from redss_pipeline.core.code_scheme import CodeScheme
 from redss_pipeline.core.errors import RawDataError
@@ -65,10 +66,11 @@ def test_matrix_fold_ors_reasons_and_ands_not_coded(config, run):
                 _message(config, run, "u2", "s01e01", "ok", reasons=("NC",), noise=True),
                 _message(config, run, "u2", "s01e01", "yes", reasons=("NC",), noise=True)]
     _, individuals = fold_individuals(messages, config=config, run=run)
-    assert individuals[0]["rqa_s01e01_land"] == "1"
-    assert individuals[0]["rqa_s01e01_NC"] == "0"
-    assert individuals[1]["rqa_s01e01_NC"] == "1"
-    assert individuals[1]["rqa_s01e01_land"] == "0"
+    assert individuals[0]["rqa_s01e01_codes"] == ["land"]
+    assert individuals[1]["rqa_s01e01_codes"] == ["NC"]
+    first, second = (analysis_cells(config, individual) for individual in individuals)
+    assert (first["rqa_s01e01_land"], first["rqa_s01e01_NC"], first["rqa_s01e01_NA"]) == ("1", "0", "0")
+    assert (second["rqa_s01e01_land"], second["rqa_s01e01_NC"]) == ("0", "1")
 
 
 def test_bool_keys_are_true_if_any_message_is(config, run):
@@ -138,30 +140,33 @@ def test_fix_up_repairs_na_and_nc_across_shows(config, run):
     messages = [_message(config, run, "u1", "s01e01", "land please", reasons=("land",)),
                 _message(config, run, "u1", "s01e02", "ok", reasons=("NC",), binary="NC", noise=True)]
     _, [individual] = fold_individuals(messages, config=config, run=run)
-    assert (individual["rqa_s01e01_NA"], individual["rqa_s01e01_NC"], individual["rqa_s01e01_land"]) == ("0", "0", "1")
-    assert (individual["rqa_s01e02_NA"], individual["rqa_s01e02_NC"]) == ("0", "1")
-    assert (individual["rqa_s01e03_NA"], individual["rqa_s01e03_NC"]) == ("1", "0")
-    assert individual["rqa_s01e02_integrate_return"] == "NC"
+    cells = analysis_cells(config, individual)
+    assert (cells["rqa_s01e01_NA"], cells["rqa_s01e01_NC"], cells["rqa_s01e01_land"]) == ("0", "0", "1")
+    assert (cells["rqa_s01e02_NA"], cells["rqa_s01e02_NC"]) == ("0", "1")
+    assert (cells["rqa_s01e03_NA"], cells["rqa_s01e03_NC"]) == ("1", "0")
+    assert cells["rqa_s01e02_integrate_return"] == "NC"
+    assert [individual[f"rqa_s01e0{n}_codes"] for n in (1, 2, 3)] == [["land"], ["NC"], ["NA"]]
 
 
 def test_fix_up_ignores_an_empty_text(config, run):
-    """An empty raw text does not clear NA, and since NA still counts as a "1", NC stays 0."""
-    record = Record.create(run.step("test/load"),
-                           {"uid": "u1", "rqa_s01e01_raw": "", "rqa_s01e01_NA": "1", "rqa_s01e01_NC": "0"})
+    """An empty raw text does not clear NA, and since NA still counts as a code, NC is not added."""
+    record = Record.create(run.step("test/load"), {"uid": "u1", "rqa_s01e01_raw": "", "rqa_s01e01_codes": ["NA"]})
     _, [fixed] = fold_individuals([record], config=config, run=run)
-    assert (fixed["rqa_s01e01_NA"], fixed["rqa_s01e01_NC"]) == ("1", "0")
+    assert fixed is record
+    cells = analysis_cells(config, fixed)
+    assert (cells["rqa_s01e01_NA"], cells["rqa_s01e01_NC"]) == ("1", "0")
 
 
 def test_single_message_respondent_is_its_own_individual_and_gets_the_fix_up(config, run):
     """2019 quirk: a one-message respondent's individual is the message record, so the fix-up shows in
     csap_mes.csv too (here a show with every matrix column 0 gets NC = 1 on the message row)."""
     message = _message(config, run, "u1", "s01e01", "a", reasons=("land",))
-    message = message.updated(run.step("test/odd"), {"rqa_s01e03_NA": "0"})
+    message = message.updated(run.step("test/odd"), {"rqa_s01e03_codes": []})
     other = _message(config, run, "u2", "s01e01", "b", reasons=("land",))
     messages, individuals = fold_individuals([message, other], config=config, run=run)
-    assert messages[0]["rqa_s01e03_NC"] == "1"
+    assert analysis_cells(config, messages[0])["rqa_s01e03_NC"] == "1"
     assert individuals[0] is messages[0]
-    assert message["rqa_s01e03_NC"] == "0"
+    assert analysis_cells(config, message)["rqa_s01e03_NC"] == "0"
     assert messages[1] is other
 
 
@@ -184,28 +189,42 @@ def test_withdrawn_consent_stops_one_message_and_the_whole_individual(config, ru
     assert individuals[0]["consent_withdrawn"] == "true"
     assert individuals[0]["uid"] == "STOP"
     assert individuals[0]["rqa_s01e01_raw"] == "STOP"
-    assert individuals[0]["rqa_s01e02_same_identity"] == "STOP"
+    assert individuals[0]["rqa_s01e02_codes"] == "STOP"
+    cells = analysis_cells(config, individuals[0])
+    assert {cells[column] for column in cells if column.startswith("rqa_s01e02_")} == {"STOP"}
     assert "rqa_s01e03_raw" not in individuals[0]
     assert individuals[1] is result[2]
     assert individuals[1]["uid"] == "STOP"
 
 
-def test_matrix_key_missing_from_one_message_counts_as_zero(config, run):
-    """A matrix column one message lacks folds as if it were "0" there (2019 behaviour)."""
-    messages = [_message(config, run, "u1", "s01e01", "a", reasons=("land",)),
-                _message(config, run, "u1", "s01e01", "b", reasons=("land",))]
+def test_codes_missing_from_one_message_count_as_no_code(config, run):
+    """A show's codes one message lacks fold as if its matrix columns were "0" there (2019 behaviour), and that
+    message takes no part in the NC rule: the other two are NC, so the individual is NC."""
+    messages = [_message(config, run, "u1", "s01e01", "a", reasons=("NC",), noise=True),
+                _message(config, run, "u1", "s01e01", "b", reasons=("land",)),
+                _message(config, run, "u1", "s01e01", "c", reasons=("NC",), noise=True)]
     data = messages[1].to_dict()
-    del data["rqa_s01e01_other"], data["rqa_s01e01_land"]
+    del data["rqa_s01e01_codes"]
     messages[1] = Record.create(run.step("test/load"), data)
     _, [individual] = fold_individuals(messages, config=config, run=run)
-    assert (individual["rqa_s01e01_other"], individual["rqa_s01e01_land"]) == ("0", "1")
+    assert individual["rqa_s01e01_codes"] == ["NC"]
+    cells = analysis_cells(config, individual)
+    assert (cells["rqa_s01e01_land"], cells["rqa_s01e01_NC"], cells["rqa_s01e01_NA"]) == ("0", "1", "0")
 
 
-def test_matrix_value_other_than_zero_or_one_is_an_error(config, run):
-    """A matrix column holding anything but "0", "1" or STOP names the uid and the column."""
+def test_reasons_of_several_messages_are_in_scheme_order(config, run):
+    """The folded codes list each code once, in the order of the scheme (shelter comes before land in it)."""
+    messages = [_message(config, run, "u1", "s01e01", "a", reasons=("land",)),
+                _message(config, run, "u1", "s01e01", "b", reasons=("shelter", "land"))]
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert individual["rqa_s01e01_codes"] == ["shelter", "land"]
+
+
+def test_codes_other_than_a_list_or_stop_are_an_error(config, run):
+    """A show's codes holding anything but a list or STOP names the uid and the key."""
     messages = [_message(config, run, "u1", "s01e01", "a"), _message(config, run, "u1", "s01e01", "b")]
-    messages[1] = messages[1].updated(run.step("test/break"), {"rqa_s01e01_land": "yes"})
-    with pytest.raises(RawDataError, match=r"record u1: field 'rqa_s01e01_land': a matrix column must be"):
+    messages[1] = messages[1].updated(run.step("test/break"), {"rqa_s01e01_codes": "yes"})
+    with pytest.raises(RawDataError, match=r"record u1: field 'rqa_s01e01_codes': a show's codes must be a list"):
         fold_individuals(messages, config=config, run=run)
 
 
@@ -222,7 +241,8 @@ def test_a_respondent_split_over_chunks_folds_to_the_same_individual(config, run
     assert (positions, messages, position) == ([40], [last], 10)
     assert individual["rqa_s01e01_raw"] == "first;last"
     assert individual["rqa_s01e02_raw"] == "middle"
-    assert (individual["rqa_s01e01_land"], individual["rqa_s01e01_NC"]) == ("1", "0")
+    cells = analysis_cells(config, individual)
+    assert (cells["rqa_s01e01_land"], cells["rqa_s01e01_NC"]) == ("1", "0")
     assert individual["noise"] == "MERGED"
 
 
@@ -231,12 +251,12 @@ def test_a_split_respondent_left_with_one_message_gets_the_fix_up_on_it(config, 
     single-message respondent lands on its message row (here NC = 1 for a show with every matrix column 0)."""
     split = SplitRespondent(config=config, run=run)
     message = _message(config, run, "u1", "s01e01", "a", reasons=("land",))
-    message = message.updated(run.step("test/odd"), {"rqa_s01e03_NA": "0"})
+    message = message.updated(run.step("test/odd"), {"rqa_s01e03_codes": []})
     assert split.add([7], [message]) == ([], [])
     assert split.add([], []) == ([], [])
     positions, [written], [(position, individual)] = split.finish([], [])
     assert (positions, position) == ([7], 7)
-    assert written["rqa_s01e03_NC"] == "1" and individual is written
+    assert written["rqa_s01e03_codes"] == ["NC"] and individual is written
 
 
 def test_a_split_respondent_who_withdrew_is_stopped_in_every_piece(config, run):

@@ -183,7 +183,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     from redss_pipeline.core.audit_trail import AuditTrail
     from redss_pipeline.core.data_root import DataRoot
-    from redss_pipeline.core.lineage import source_keys
+    from redss_pipeline.core.lineage import matrix_column, source_keys
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
@@ -191,6 +191,12 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     keys = source_keys(config, args.column)
     if len(keys) > 1:
         print(f"{args.column} is derived from: {' <- '.join(keys[1:])}\n")
+    matrix = matrix_column(config, args.column)
+    if matrix is not None:  # not a record key: its history is that of the show's codes
+        codes, string_value = matrix
+        print(f"{args.column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
+              "not, and any other value as it is (STOP for a withdrawn participant)\n")
+        keys = keys[1:]
     for key in keys:
         print(trail.explain(args.uid, key))
     return 0

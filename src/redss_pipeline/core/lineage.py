@@ -3,16 +3,28 @@
 The audit trail keeps the history of every key of every message record; this module adds the map between keys,
 read from the configuration, so ``generate_outputs.py explain`` can walk from an output column to the raw key it
 came from (e.g. ``gender`` <- ``gender_coded`` <- ``gender_raw`` <- ``Gender (Value) - csap_demog``) and print
-the history of each.
+the history of each. A show's matrix column is no record key: it is rendered from the show's codes
+(:mod:`redss_pipeline.generate.analysis_columns`), and :func:`matrix_column` says from which list and code.
 """
 
 from __future__ import annotations
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
+from redss_pipeline.generate.analysis_columns import ShowCodes
 from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
 
-__all__ = ["source_keys"]
+__all__ = ["source_keys", "matrix_column"]
+
+
+def matrix_column(config: PipelineConfig, column: str) -> tuple[str, str] | None:
+    """For a show's matrix column, the key of the show's codes it is rendered from and its code's StringValue
+    (``rqa_s01e01_land`` -> ``("rqa_s01e01_codes", "land")``); None for any other column."""
+    for plan in config.rqa_plans:
+        show = ShowCodes(plan)
+        if column in show.columns:
+            return show.key, show.columns[column]
+    return None
 
 
 def source_keys(config: PipelineConfig, column: str) -> list[str]:
@@ -30,6 +42,9 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
             return _unique([*coded, survey.raw_field, value_key])
         if column == survey.raw_field:
             return [column, value_key]
+    matrix = matrix_column(config, column)
+    if matrix is not None:
+        chain.append(matrix[0])
     for plan in config.rqa_plans:
         show_keys = [MESSAGE_KEY, SHOW_ID_KEY] + [raw_key(p.result_key, "Value", p.flow) for p in config.rqa_plans]
         if column.startswith(plan.analysis_prefix) and column not in (plan.raw_field, plan.run_id_field):

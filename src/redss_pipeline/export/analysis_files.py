@@ -23,6 +23,7 @@ half-written file; the orchestrator decides where that path is.
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_open
@@ -30,7 +31,7 @@ from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.export.csv_cells import CsvLines, CsvWriter, write_csv
-from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, matrix_keys
+from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes, codes_key, matrix_keys
 from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
 __all__ = [
@@ -96,14 +97,52 @@ class RecordLines:
     """Renders records as rows of ``columns``: ``lines(record)`` is the record's CSV line (a key the record lacks
     is an empty cell), every cell finalised by :class:`~redss_pipeline.export.csv_cells.CsvLines` (formula
     neutralisation, CR/LF quoting, no NUL). Stage 3 renders each row of ``csap_mes.csv``, ``csap_prod.csv`` and
-    ``csap_ind.csv`` this way where it finishes it, and :func:`write_analysis_lines` writes the lines."""
+    ``csap_ind.csv`` this way where it finishes it, and :func:`write_analysis_lines` writes the lines.
 
-    def __init__(self, columns: Sequence[str], cells: CsvLines | None = None):
-        self._values = RecordColumns(columns)
+    The matrix columns of the ``shows`` among ``columns`` are rendered from each show's codes
+    (:mod:`redss_pipeline.generate.analysis_columns`): ``"1"`` when the record's list holds the column's code,
+    ``"0"`` when it does not, any other value (STOP, or None for an absent key) as it is in every column of that
+    show. The cells of each combination of the shows' codes are worked out once and remembered (most records
+    share a few), up to a limit."""
+
+    _MATRIX_MEMO_LIMIT = 100_000
+
+    def __init__(self, columns: Sequence[str], cells: CsvLines | None = None, *, shows: Sequence[RqaPlan] = ()):
         self._cells = CsvLines() if cells is None else cells
+        matrix: dict[str, tuple[int, str]] = {}  # column -> (its show's number, its code's StringValue)
+        for number, plan in enumerate(shows):
+            for column, string_value in ShowCodes(plan).columns.items():
+                matrix[column] = (number, string_value)
+        plain = [column for column in columns if column not in matrix]
+        self._matrix = [matrix[column] for column in columns if column in matrix]
+        self._values = RecordColumns([*plain, *(codes_key(plan) for plan in shows)])
+        self._plain_count = len(plain)
+        # Where each column's value is in (plain values..., matrix cells...).
+        plain_places = iter(range(len(plain)))
+        matrix_places = iter(range(len(plain), len(columns)))
+        order = [next(matrix_places) if column in matrix else next(plain_places) for column in columns]
+        self._arrange = itemgetter(*order) if len(order) > 1 else (lambda row: tuple(row[i] for i in order))
+        self._matrix_cells: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def __call__(self, record: Mapping[str, Any]) -> str:
-        return self._cells(self._values(record))
+        values = self._values(record)
+        if not self._matrix:
+            return self._cells(values)
+        codes = values[self._plain_count:]
+        key = tuple(tuple(value) if type(value) is list else value for value in codes)
+        cells = self._matrix_cells.get(key)
+        if cells is None:
+            cells = tuple(_matrix_cell(codes[show], string_value) for show, string_value in self._matrix)
+            if len(self._matrix_cells) >= self._MATRIX_MEMO_LIMIT:
+                self._matrix_cells.clear()
+            self._matrix_cells[key] = cells
+        return self._cells(self._arrange(values[:self._plain_count] + cells))
+
+
+def _matrix_cell(codes: Any, string_value: str) -> Any:
+    if type(codes) is list:
+        return "1" if string_value in codes else "0"
+    return codes
 
 
 def write_analysis_lines(path: str | os.PathLike, lines: Iterable[str], columns: Sequence[str]) -> None:

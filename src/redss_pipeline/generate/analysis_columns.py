@@ -1,27 +1,34 @@
 """Analysis columns and consent on the message records (spec pipeline.md 7.7.1-7.7.5, and 7.7.8 for messages).
 
 After the manual codes are in, every message record holds a label (or, for the shows, a list of labels) in every
-coded field. The analysis files do not show labels: they show the code's ``StringValue``. This module turns the
-coded fields into the columns of ``csap_mes.csv``:
+coded field. The analysis files do not show labels: they show the code's ``StringValue``. This module writes the
+values the columns of ``csap_mes.csv`` are rendered from:
 
-| column(s)                          | value                                                                       |
+| key                                | value                                                                       |
 | ---------------------------------- | --------------------------------------------------------------------------- |
 | survey analysis keys, ``operator`` | StringValue of the code in the plan's coded field (``male``, ``NR``, ...)   |
 | binary analysis keys               | StringValue of the code in the binary coded field                           |
-| matrix keys (prefix + StringValue) | ``"1"`` when the show's label list holds that code, else ``"0"``            |
+| a show's codes (:func:`codes_key`) | the StringValues of the codes of the show's labels, in scheme order         |
 | ``consent_withdrawn``              | ``"true"`` when a survey field holds STOP (every message of the respondent), |
 |                                    | or this message's show coded STOP (this message only); else ``"false"``     |
 
+A show's *matrix columns* (``rqa_s01e01_land``, one per code of its reasons scheme: 90 for REDSS/CSAP) are not
+record keys: the record holds the show's codes once, as a list (``rqa_s01e01_codes = ["land", "shelter"]``), the
+fold (:mod:`~redss_pipeline.generate.individuals`) combines these lists, and the CSV writer renders each column
+(:class:`~redss_pipeline.export.analysis_files.RecordLines`): ``"1"`` when the list holds the column's code,
+``"0"`` when it does not, and any other value (``STOP`` after a withdrawal, empty when absent) in every column
+of the show. The cells are those 2019 wrote; ``explain`` says which list a column is rendered from.
+
 A respondent who withdrew consent keeps nothing readable: :func:`withdraw_consent` turns every key such a record
-has into ``"STOP"`` (``uid`` and the raw texts included), as 2019 did, while keys the record never had stay
-absent and their cells empty.
+has into ``"STOP"`` (``uid``, the raw texts and the shows' codes included), as 2019 did, while keys the record
+never had stay absent and their cells empty.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import Any, Iterable
 
 from redss_pipeline.core.code_scheme import STOP, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
@@ -37,6 +44,8 @@ __all__ = [
     "TRUE",
     "FALSE",
     "matrix_keys",
+    "codes_key",
+    "ShowCodes",
     "add_analysis_columns",
     "determine_consent",
     "withdraw_consent",
@@ -46,8 +55,6 @@ CONSENT_WITHDRAWN_KEY = "consent_withdrawn"
 """``"true"`` on a record whose respondent (or, for a show STOP, whose message) withdrew consent."""
 TRUE = "true"
 FALSE = "false"
-_ONE = "1"
-_ZERO = "0"
 
 
 def matrix_keys(plan: RqaPlan) -> list[str]:
@@ -55,13 +62,33 @@ def matrix_keys(plan: RqaPlan) -> list[str]:
     return [plan.analysis_prefix + code.string_value for code in plan.scheme.codes]
 
 
-def _matrix_key_by_code_id(plan: RqaPlan) -> dict[str, str]:
-    """CodeID -> its matrix column, as :func:`matrix_keys` names it."""
-    return dict(zip([code.code_id for code in plan.scheme.codes], matrix_keys(plan)))
+def codes_key(plan: RqaPlan) -> str:
+    """The record key holding the show's codes, from which its matrix columns are rendered (``rqa_s01e01_codes``).
+    A code whose StringValue is ``codes`` would have a matrix column of that name; it is rendered from the list
+    like every other, so the cells are still right."""
+    return plan.analysis_prefix + "codes"
+
+
+class ShowCodes:
+    """The codes of one show as its matrix columns see them: each code's StringValue in scheme order, and the
+    column of each (:func:`matrix_keys`)."""
+
+    __slots__ = ("key", "string_values", "columns")
+
+    def __init__(self, plan: RqaPlan):
+        self.key = codes_key(plan)
+        self.string_values: tuple[str, ...] = tuple(code.string_value for code in plan.scheme.codes)
+        self.columns: dict[str, str] = dict(zip(matrix_keys(plan), self.string_values))  # column -> StringValue
+
+    def in_scheme_order(self, string_values: Iterable[str]) -> list[str]:
+        """The StringValues of ``string_values`` that are the scheme's, each once, in scheme order."""
+        present = set(string_values)
+        return [value for value in dict.fromkeys(self.string_values) if value in present]
 
 
 def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
-    """Writes ``consent_withdrawn = "false"`` and the survey, operator, binary and matrix columns (7.7.1-7.7.4).
+    """Writes ``consent_withdrawn = "false"``, the survey, operator and binary columns, and each show's codes
+    (7.7.1-7.7.4; the matrix columns are rendered from the codes, see the module notes).
 
     Every coded field must be present by now (the auto-coders and importers guarantee it); a missing field or a
     CodeID its scheme does not have is an error naming the record's uid and the field.
@@ -75,14 +102,11 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
         if plan.binary is not None
     )
     single_lookups = [(field, _StringValues(scheme, field), key) for field, scheme, key in singles]
-    matrices = [
-        (plan.coded_field, _StringValues(plan.scheme, plan.coded_field), _matrix_template(plan),
-         _matrix_key_by_code_id(plan))
-        for plan in config.rqa_plans
-    ]
-    fields = [field for field, _, _ in single_lookups] + [field for field, _, _, _ in matrices]
+    shows = [(plan.coded_field, _StringValues(plan.scheme, plan.coded_field), ShowCodes(plan))
+             for plan in config.rqa_plans]
+    fields = [field for field, _, _ in single_lookups] + [field for field, _, _ in shows]
     singles_count = len(single_lookups)
-    # The columns depend only on the CodeIDs of the coded fields, so the layer written for one combination of
+    # The values depend only on the CodeIDs of the coded fields, so the layer written for one combination of
     # codes is written again for every record with the same combination (most records share a few).
     layers = LayerCache(step)
 
@@ -95,16 +119,17 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
                 updates[key] = lookup.by_id[record[field]["CodeID"]]
             except (KeyError, TypeError):
                 updates[key] = lookup.checked(_field(record, field), lookup.by_id, record)
-        for field, lookup, template, key_of_code in matrices:
+        for field, lookup, show in shows:
             labels = _field(record, field)
             if type(labels) is not list:
                 raise RawDataError("a show's coded field must hold a list of labels", record=_uid(record), field=field)
-            updates.update(template)
+            present = []
             for label in labels:
                 try:
-                    updates[key_of_code[label["CodeID"]]] = _ONE
+                    present.append(lookup.by_id[label["CodeID"]])
                 except (KeyError, TypeError):
-                    updates[lookup.checked(label, key_of_code, record)] = _ONE
+                    present.append(lookup.checked(label, lookup.by_id, record))
+            updates[show.key] = show.in_scheme_order(present)
         return updates
 
     result = []
@@ -131,22 +156,20 @@ def determine_consent(records: list[Record], *, config: PipelineConfig, run: Run
     """Sets ``consent_withdrawn = "true"`` where the respondent or the message withdrew consent (7.7.5).
 
     A STOP in any survey coded field (the location levels included) marks every message of that respondent,
-    since they share the survey answers; a show coded STOP (the matrix ``<prefix>STOP`` column is ``"1"``, or the
-    binary field holds STOP) marks only that message. Records that did not withdraw are returned unchanged.
+    since they share the survey answers; a show coded STOP (its codes hold STOP, so its matrix ``<prefix>STOP``
+    column reads ``"1"``, or the binary field holds STOP) marks only that message. Records that did not withdraw are returned unchanged.
     """
     step = run.step("generate/consent")
     survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
     binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
                 if plan.binary is not None]
-    stop_columns: list[str] = []
-    for plan in config.rqa_plans:
-        column_of = _matrix_key_by_code_id(plan)
-        stop_columns += [column_of[code.code_id] for code in plan.scheme.control_codes if code.control_code == STOP]
+    show_stops = [(codes_key(plan), code.string_value) for plan in config.rqa_plans
+                  for code in plan.scheme.control_codes if code.control_code == STOP]
     result = []
     for record in records:
         withdrawn = (
             any(_holds(record, field, stop_id) for field, stop_id in survey)
-            or any(record.get(column) == _ONE for column in stop_columns)
+            or any(_lists(record.get(key), string_value) for key, string_value in show_stops)
             or any(_holds(record, field, stop_id) for field, stop_id in binaries)
         )
         result.append(record.updated(step, {CONSENT_WITHDRAWN_KEY: TRUE}) if withdrawn else record)
@@ -189,13 +212,13 @@ _CODE_ID = itemgetter("CodeID")  # a label's CodeID (KeyError or TypeError for a
 _code_ids = partial(map, _CODE_ID)  # the CodeIDs of a list of labels, as an iterator
 
 
-def _matrix_template(plan: RqaPlan) -> dict[str, str]:
-    return {key: _ZERO for key in matrix_keys(plan)}
-
-
 def _stop_id(scheme: CodeScheme) -> str | None:
     code = scheme.control(STOP)
     return None if code is None else code.code_id
+
+
+def _lists(codes: Any, string_value: str) -> bool:
+    return type(codes) is list and string_value in codes
 
 
 def _holds(record: Record, field: str, code_id: str | None) -> bool:

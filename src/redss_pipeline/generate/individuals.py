@@ -7,8 +7,8 @@ are folded key by key, by the class the key belongs to (7.7.6):
 | ------ | ------------------------------------------- | --------------------------------------------- |
 | equal  | uid, operator, survey analysis and raw keys | the common value (a difference is an error)   |
 | concat | the show raw texts                          | present texts joined with ``;``               |
-| matrix | the reasons columns                         | STOP if any is STOP; ``..NC``: 0 if any is 0, |
-|        |                                             | else 1; other keys: 1 if any is 1, else 0     |
+| codes  | each show's codes (its matrix columns)      | STOP if any is STOP; else the codes any holds |
+|        |                                             | (union), an NC code only if every one does    |
 | bool   | consent, channel and week keys              | ``true`` if any is ``true``                   |
 | binary | the binary analysis keys                    | see :func:`_fold_binary`                      |
 | other  | noise, times, ids, labels, ...              | ``MERGED``                                    |
@@ -16,6 +16,10 @@ are folded key by key, by the class the key belongs to (7.7.6):
 2019 folded pairwise from the left (((m1 + m2) + m3) ...). Every rule but the binary one is associative, so
 folding each key over the whole group at once gives the same values; the binary rule is applied pairwise from
 the left, as in 2019.
+
+2019 folded the matrix columns one by one: a column is ``STOP`` if any message's is, an NC column (one whose name ends
+in ``NC``) ``1`` only if no message's is ``0``, any other column ``1`` if any message's is. Folding a show's codes
+(:func:`~redss_pipeline.generate.analysis_columns.codes_key`) as above renders the same columns.
 
 Two 2019 behaviours shape the output and are kept on purpose:
 
@@ -49,7 +53,8 @@ from redss_pipeline.generate.analysis_columns import (
     CONSENT_WITHDRAWN_KEY,
     FALSE,
     TRUE,
-    matrix_keys,
+    ShowCodes,
+    codes_key,
     withdraw_consent,
 )
 from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
@@ -61,10 +66,7 @@ MERGED = "MERGED"
 AMBIVALENT = "ambivalent"
 """What two different binary answers fold to (the 2019 fold library's value, also a binary StringValue)."""
 
-_ONE = "1"
-_ZERO = "0"
 _MISSING: Any = object()
-_MATRIX_VALUES = frozenset({_ZERO, _ONE, STOP, _MISSING})
 
 # Binary "missing" values, strongest first: of two missing values the fold keeps the earlier one here.
 _BINARY_MISSING_RANK = MappingProxyType({value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))})
@@ -173,14 +175,14 @@ def _uid(message: Record, index: int) -> Any:
 def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
     plans = []
     for plan in config.rqa_plans:
-        na_key = plan.analysis_prefix + NA
-        keys = matrix_keys(plan)
+        show = ShowCodes(plan)
         plans.append(_FixUpPlan(
             raw_field=plan.raw_field,
-            na_key=na_key,
+            codes_key=show.key,
+            show=show,
+            na=NA,
             # 2019 told the NC column by its ending; no reasons StringValue ends in upper-case "NC".
-            nc_keys=tuple(key for key in keys if key.endswith(NC)),
-            other_keys=tuple(key for key in keys if not key.endswith(NC) and key != na_key),
+            nc=frozenset(value for column, value in show.columns.items() if column.endswith(NC)),
         ))
     return plans
 
@@ -188,15 +190,16 @@ def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
 class _FixUp:
     """The fix-up of 7.7.7 with the plans of the configuration; reads only the keys the plans name.
 
-    Per show: a non-empty raw text sets ``<prefix>NA = "0"``; then, if no matrix column of the show other than
-    the NC one is ``"1"``, ``<prefix>NC = "1"``. A respondent who answered a show only with noise ends with NA 0
-    and NC 1 for it; a show never answered keeps NA 1.
+    Per show: a non-empty raw text takes NA out of the show's codes (its ``<prefix>NA`` column reads ``"0"``);
+    then, if the codes hold no code other than NC (NA counting as one, if it is still there), NC is added. A
+    respondent who answered a show only with noise ends with NA 0 and NC 1 for it; a show never answered keeps
+    NA 1. Codes other than a list (STOP, or none) are left as they are: every analysed message has a list.
     """
 
     def __init__(self, plans: list[_FixUpPlan], step: Step):
         self._plans = plans
         self._step = step
-        keys = [key for plan in plans for key in (plan.raw_field, plan.na_key, *plan.nc_keys, *plan.other_keys)]
+        keys = [key for plan in plans for key in (plan.raw_field, plan.codes_key)]
         self._keys = list(dict.fromkeys(keys))
         self._columns = RecordColumns(self._keys)
 
@@ -204,26 +207,27 @@ class _FixUp:
         """``record`` fixed up; ``values`` is its content when the caller already holds it as a dict."""
         if values is None:
             values = dict(zip(self._keys, self._columns(record)))  # an absent key reads as None, as with .get
-        changed: dict[str, str] = {}  # only what changes, so an individual needing no repair gets no audit entry
+        changed: dict[str, list[str]] = {}  # only what changes, so an individual needing no repair gets no entry
         for plan in self._plans:
+            codes = values.get(plan.codes_key)
+            if type(codes) is not list:
+                continue
             raw = values.get(plan.raw_field)
             answered = raw is not None and raw != ""
-            if answered and values.get(plan.na_key) != _ZERO:
-                changed[plan.na_key] = _ZERO
-            # The NA column counts as a coded column here, with the value it has after the line above.
-            coded = _ONE in map(values.get, plan.other_keys) or (not answered and values.get(plan.na_key) == _ONE)
-            if not coded:
-                for key in plan.nc_keys:
-                    if values.get(key) != _ONE:
-                        changed[key] = _ONE
+            fixed = [code for code in codes if code != plan.na] if answered else codes
+            if not any(code not in plan.nc for code in fixed):
+                fixed = plan.show.in_scheme_order([*fixed, *plan.nc])
+            if fixed != codes:
+                changed[plan.codes_key] = fixed
         return record.updated(self._step, changed)
 
 
 class _FixUpPlan(NamedTuple):
     raw_field: str
-    na_key: str
-    nc_keys: tuple[str, ...]
-    other_keys: tuple[str, ...]  # the show's matrix keys except NA and NC
+    codes_key: str
+    show: ShowCodes
+    na: str  # the StringValue of the NA code
+    nc: frozenset[str]  # the StringValues of the NC codes (by the ending of their columns)
 
 
 class _AnyPresent:
@@ -250,7 +254,6 @@ class _FoldRules:
 
     def __init__(self, config: PipelineConfig):
         any_present = _AnyPresent()
-        matrix_values = frozenset({_ZERO, _ONE, STOP})
         nothing: frozenset[str] = frozenset()
         # key -> (its rule, the values its rule keeps when every message holds the same one)
         rules: dict[str, tuple[_FoldRule, Container[Any]]] = {}
@@ -261,8 +264,7 @@ class _FoldRules:
             rules[survey.raw_field] = (_fold_equal, any_present)
         for plan in config.rqa_plans:
             rules[plan.raw_field] = (_fold_concat, nothing)  # "a;a" is not "a"
-            for key in matrix_keys(plan):
-                rules[key] = (_fold_matrix_nc if key.endswith(NC) else _fold_matrix, matrix_values)
+            rules[codes_key(plan)] = (_CodesFold(ShowCodes(plan)), _LIST_OR_STOP)
             if plan.binary is not None:
                 rules[plan.binary.analysis_key] = (_fold_binary, any_present)
         for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
@@ -316,30 +318,44 @@ def _fold_concat(uid: Any, key: str, values: list[Any]) -> Any:
     return ";".join(present) if present else _MISSING
 
 
-def _matrix_values(uid: Any, key: str, values: list[Any]) -> set[Any]:
-    found = set(values)
-    if not found <= _MATRIX_VALUES:
-        bad = next(v for v in values if v not in _MATRIX_VALUES)
-        raise RawDataError(f'a matrix column must be "0" or "1", found {bad!r}', record=uid, field=key)
-    return found
+class _ListOrStop:
+    """The values of a show's codes that their fold keeps when every message holds the same one."""
+
+    __slots__ = ()
+
+    def __contains__(self, value: object) -> bool:
+        return type(value) is list or value == STOP
 
 
-def _fold_matrix(uid: Any, key: str, values: list[Any]) -> Any:
-    # A message without the key counts as "0", as in 2019 (every analysed message has every matrix key).
-    found = _matrix_values(uid, key, values)
-    if STOP in found:
-        return STOP
-    if _ONE in found:
-        return _ONE
-    return _ZERO if _ZERO in found else _MISSING
+_LIST_OR_STOP = _ListOrStop()
 
 
-def _fold_matrix_nc(uid: Any, key: str, values: list[Any]) -> Any:
-    # 2019 kept NC only when no message said "0": a respondent with one coded message is not "not coded".
-    found = _matrix_values(uid, key, values)
-    if STOP in found:
-        return STOP
-    return _ZERO if _ZERO in found else _ONE
+class _CodesFold:
+    """The fold of one show's codes: STOP if any message's is STOP; else the codes any message holds, except
+    that an NC code is kept only if no message lacks it (a message without the key counts as holding no code, as
+    2019 counted an absent matrix column as ``"0"``, and takes no part in the NC rule)."""
+
+    __slots__ = ("_show", "_nc")
+
+    def __init__(self, show: ShowCodes):
+        self._show = show
+        self._nc = frozenset(value for column, value in show.columns.items() if column.endswith(NC))
+
+    def __call__(self, uid: Any, key: str, values: list[Any]) -> Any:
+        present = [value for value in values if value is not _MISSING]
+        for value in present:
+            if type(value) is not list and value != STOP:
+                raise RawDataError(f"a show's codes must be a list of its codes' values, found {value!r}",
+                                   record=uid, field=key)
+        if STOP in present:
+            return STOP
+        if not present:
+            return _MISSING
+        held = set(chain.from_iterable(present))
+        for code in self._nc:
+            if not all(code in value for value in present):
+                held.discard(code)
+        return self._show.in_scheme_order(held)
 
 
 def _fold_bool(uid: Any, key: str, values: list[Any]) -> Any:

@@ -191,7 +191,7 @@ class ChunkRunner:
         self.survey_coda = SurveyCodaExport(config, scratch)
         self.icr = IcrSamples(config, scratch)
         cells = CsvLines()  # shared: both files hold mostly the same few codes
-        self._analysis_line = RecordLines(analysis_columns(config), cells)
+        self._analysis_line = RecordLines(analysis_columns(config), cells, shows=config.rqa_plans)
         self._production_line = RecordLines(production_columns(config), cells)
         self.counts: Counter[str] = Counter({TEST_RUN: 0, EMPTY_RUN: 0, OUTSIDE_WINDOW: 0, "messages": 0,
                                              "noise": 0, "people": 0, "withdrawn messages": 0,
