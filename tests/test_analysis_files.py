@@ -10,6 +10,7 @@ from record_csv import write_records
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
 from redss_pipeline.export.analysis_files import (
+    RecordLines,
     analysis_columns,
     icr_columns,
     in_production_file,
@@ -214,3 +215,18 @@ def test_a_failure_while_writing_the_message_files_leaves_neither(tmp_path: Path
                             production_columns=["uid"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mes.csv"]
     assert (tmp_path / "mes.csv").read_text(encoding="utf-8") == "old\n"
+
+
+def test_matrix_columns_are_rendered_from_the_shows_codes_in_any_header_order(config, run):
+    """Matrix columns of two shows interleaved with other columns: each cell is "1" for a code in its show's list,
+    "0" for one not in it, and STOP for a show whose codes are STOP; a header without a show's columns does not
+    read that show's codes."""
+    columns = ["rqa_s01e02_NA", "uid", "rqa_s01e01_land", "rqa_s01e02_STOP", "rqa_s01e01_NA", "rqa_s01e01_raw"]
+    lines = RecordLines(columns, shows=config.rqa_plans)
+    record = Record.create(run.step("test/load"), {
+        "uid": "u1", "rqa_s01e01_raw": "=land", "rqa_s01e01_codes": ["shelter", "land"],
+        "rqa_s01e02_codes": ["NA"], "rqa_s01e03_codes": "STOP"})
+    assert lines(record) == "1,u1,1,0,0,'=land\n"
+    withdrawn = Record.create(run.step("test/load"), {"uid": "STOP", "rqa_s01e01_codes": "STOP", "rqa_s01e02_codes": "STOP"})
+    assert lines(withdrawn) == "STOP,STOP,STOP,STOP,STOP,\n"
+    assert RecordLines(["uid", "rqa_s01e01_raw"], shows=config.rqa_plans)(record) == "u1,'=land\n"

@@ -176,18 +176,25 @@ def test_explain_finds_a_person_and_refuses_an_unknown_one(root):
 
 
 def test_explain_of_a_matrix_column_shows_the_codes_it_is_rendered_from(root):
-    """A matrix column is rendered from the show's codes: explain says so, then gives the history of the codes, whose
-    final value agrees with the person's cell in csap_mes.csv."""
+    """A matrix column is rendered from the show's codes: explain says so, then gives the history of the codes. For a
+    person with one message, the final list gives every matrix cell of the show in their csap_mes.csv row."""
     with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
-        row = next(row for row in csv.DictReader(handle) if row["rqa_s01e01_raw"] and row["uid"] != "STOP")
+        rows = list(csv.DictReader(handle))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["uid"]] = counts.get(row["uid"], 0) + 1
+    row = next(row for row in rows if row["rqa_s01e01_raw"] and counts[row["uid"]] == 1 and row["uid"] != "STOP")
     result = _generate("explain", str(root), row["uid"], "rqa_s01e01_NA")
     assert result.returncode == 0, result.stderr
     assert ("rqa_s01e01_NA is rendered from rqa_s01e01_codes: 1 when that list holds 'NA', 0 when it does not"
             in result.stdout)
     assert "key 'rqa_s01e01_NA' was never written" not in result.stdout
     assert "step generate/analysis_columns" in result.stdout
-    finals = [line.split(": ", 1)[1] for line in result.stdout.split("key 'rqa_s01e01_coded'")[0].splitlines()
-              if line.strip().startswith("final value:")]
-    assert finals and all(value.startswith("[") for value in finals)
-    assert row["rqa_s01e01_NA"] == "0"  # the person answered s01e01 in this row: NA is 0 whatever they said
-    assert any('"NA"' not in value for value in finals)
+    codes_part = result.stdout.split("key 'rqa_s01e01_coded'")[0]
+    [final] = [line.split(": ", 1)[1] for line in codes_part.splitlines() if line.strip().startswith("final value:")]
+    held = json.loads(final)
+    columns = [column for column in row if column.startswith("rqa_s01e01_") and column != "rqa_s01e01_raw"]
+    assert len(columns) == 26
+    assert {column: row[column] for column in columns} == {
+        column: "1" if column.removeprefix("rqa_s01e01_") in held else "0" for column in columns}
+    assert "NA" not in held  # the person answered s01e01 in this row

@@ -212,6 +212,18 @@ def test_codes_missing_from_one_message_count_as_no_code(config, run):
     assert (cells["rqa_s01e01_land"], cells["rqa_s01e01_NC"], cells["rqa_s01e01_NA"]) == ("0", "1", "0")
 
 
+def test_codes_of_stop_on_one_message_fold_to_stop(config, run):
+    """A show's codes that read STOP on one message fold to STOP, whatever the other messages hold (2019 folded each
+    matrix column to STOP when one message's was)."""
+    messages = [_message(config, run, "u1", "s01e01", "a", reasons=("land",)),
+                _message(config, run, "u1", "s01e01", "b", reasons=("NC",), noise=True)]
+    messages[1] = messages[1].updated(run.step("test/odd"), {"rqa_s01e01_codes": "STOP"})
+    _, [individual] = fold_individuals(messages, config=config, run=run)
+    assert individual["rqa_s01e01_codes"] == "STOP"
+    cells = analysis_cells(config, individual)
+    assert (cells["rqa_s01e01_land"], cells["rqa_s01e01_NC"], cells["rqa_s01e02_NA"]) == ("STOP", "STOP", "1")
+
+
 def test_reasons_of_several_messages_are_in_scheme_order(config, run):
     """The folded codes list each code once, in the order of the scheme (shelter comes before land in it)."""
     messages = [_message(config, run, "u1", "s01e01", "a", reasons=("land",)),

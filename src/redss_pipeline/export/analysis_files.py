@@ -8,7 +8,7 @@ gets its columns without a code change, and the REDSS/CSAP configuration gives t
 | ----- | ------------------------------------------------------------------------------------------- |
 | 1     | ``uid``, the operator's analysis key                                                        |
 | 2     | ``consent_withdrawn``, the channel keys, ``non_logical_time``, the week keys                 |
-| 3     | the matrix keys of every RQA plan (prefix + StringValue of every reasons code), code-point order |
+| 3     | the matrix columns of every RQA plan (prefix + StringValue of every reasons code), code-point order |
 | 4     | the binary analysis keys, in plan order                                                     |
 | 5     | the RQA raw keys, in plan order                                                             |
 | 6     | walking the survey plans: analysis key, then raw key, each only if not yet listed           |
@@ -110,12 +110,13 @@ class RecordLines:
     def __init__(self, columns: Sequence[str], cells: CsvLines | None = None, *, shows: Sequence[RqaPlan] = ()):
         self._cells = CsvLines() if cells is None else cells
         matrix: dict[str, tuple[int, str]] = {}  # column -> (its show's number, its code's StringValue)
-        for number, plan in enumerate(shows):
+        shown = [plan for plan in shows if any(column in columns for column in matrix_keys(plan))]
+        for number, plan in enumerate(shown):
             for column, string_value in ShowCodes(plan).columns.items():
                 matrix[column] = (number, string_value)
         plain = [column for column in columns if column not in matrix]
         self._matrix = [matrix[column] for column in columns if column in matrix]
-        self._values = RecordColumns([*plain, *(codes_key(plan) for plan in shows)])
+        self._values = RecordColumns([*plain, *(codes_key(plan) for plan in shown)])
         self._plain_count = len(plain)
         # Where each column's value is in (plain values..., matrix cells...).
         plain_places = iter(range(len(plain)))

@@ -13,7 +13,7 @@ values the columns of ``csap_mes.csv`` are rendered from:
 |                                    | or this message's show coded STOP (this message only); else ``"false"``     |
 
 A show's *matrix columns* (``rqa_s01e01_land``, one per code of its reasons scheme: 90 for REDSS/CSAP) are not
-record keys: the record holds the show's codes once, as a list (``rqa_s01e01_codes = ["land", "shelter"]``), the
+record keys: the record holds the show's codes once, as a list (``rqa_s01e01_codes = ["shelter", "land"]``), the
 fold (:mod:`~redss_pipeline.generate.individuals`) combines these lists, and the CSV writer renders each column
 (:class:`~redss_pipeline.export.analysis_files.RecordLines`): ``"1"`` when the list holds the column's code,
 ``"0"`` when it does not, and any other value (``STOP`` after a withdrawal, empty when absent) in every column
@@ -30,7 +30,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, Iterable
 
-from redss_pipeline.core.code_scheme import STOP, CodeScheme
+from redss_pipeline.core.code_scheme import NC, STOP, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.labels import lookup_by_code_id
@@ -70,15 +70,18 @@ def codes_key(plan: RqaPlan) -> str:
 
 
 class ShowCodes:
-    """The codes of one show as its matrix columns see them: each code's StringValue in scheme order, and the
-    column of each (:func:`matrix_keys`)."""
+    """The codes of one show as its matrix columns see them: each code's StringValue in scheme order, the
+    column of each (:func:`matrix_keys`), and which are the NC codes of the fold and the fix-up (7.7.6-7.7.7:
+    2019 told an NC column by its name's ending, and so does this; no reasons StringValue ends in upper-case
+    "NC" but NC itself)."""
 
-    __slots__ = ("key", "string_values", "columns")
+    __slots__ = ("key", "string_values", "columns", "not_coded")
 
     def __init__(self, plan: RqaPlan):
         self.key = codes_key(plan)
         self.string_values: tuple[str, ...] = tuple(code.string_value for code in plan.scheme.codes)
         self.columns: dict[str, str] = dict(zip(matrix_keys(plan), self.string_values))  # column -> StringValue
+        self.not_coded = frozenset(value for column, value in self.columns.items() if column.endswith(NC))
 
     def in_scheme_order(self, string_values: Iterable[str]) -> list[str]:
         """The StringValues of ``string_values`` that are the scheme's, each once, in scheme order."""
@@ -129,6 +132,8 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
                     present.append(lookup.by_id[label["CodeID"]])
                 except (KeyError, TypeError):
                     present.append(lookup.checked(label, lookup.by_id, record))
+            # One list per combination of codes, shared by every record the layer cache gives it to: lists in
+            # records are read-only (a step writes a new list, as the fix-up does).
             updates[show.key] = show.in_scheme_order(present)
         return updates
 

@@ -175,15 +175,7 @@ def _uid(message: Record, index: int) -> Any:
 def _fix_up_plans(config: PipelineConfig) -> list[_FixUpPlan]:
     plans = []
     for plan in config.rqa_plans:
-        show = ShowCodes(plan)
-        plans.append(_FixUpPlan(
-            raw_field=plan.raw_field,
-            codes_key=show.key,
-            show=show,
-            na=NA,
-            # 2019 told the NC column by its ending; no reasons StringValue ends in upper-case "NC".
-            nc=frozenset(value for column, value in show.columns.items() if column.endswith(NC)),
-        ))
+        plans.append(_FixUpPlan(raw_field=plan.raw_field, show=ShowCodes(plan)))
     return plans
 
 
@@ -193,13 +185,15 @@ class _FixUp:
     Per show: a non-empty raw text takes NA out of the show's codes (its ``<prefix>NA`` column reads ``"0"``);
     then, if the codes hold no code other than NC (NA counting as one, if it is still there), NC is added. A
     respondent who answered a show only with noise ends with NA 0 and NC 1 for it; a show never answered keeps
-    NA 1. Codes other than a list (STOP, or none) are left as they are: every analysed message has a list.
+    NA 1. Codes other than a list (STOP, or none) are left as they are: add_analysis_columns writes every show's
+    list on every message, so an individual lacks one only if all of its messages did (2019 would have written
+    NA and NC cells there and left the others empty; no run of stage 3 makes such a record).
     """
 
     def __init__(self, plans: list[_FixUpPlan], step: Step):
         self._plans = plans
         self._step = step
-        keys = [key for plan in plans for key in (plan.raw_field, plan.codes_key)]
+        keys = [key for plan in plans for key in (plan.raw_field, plan.show.key)]
         self._keys = list(dict.fromkeys(keys))
         self._columns = RecordColumns(self._keys)
 
@@ -209,25 +203,23 @@ class _FixUp:
             values = dict(zip(self._keys, self._columns(record)))  # an absent key reads as None, as with .get
         changed: dict[str, list[str]] = {}  # only what changes, so an individual needing no repair gets no entry
         for plan in self._plans:
-            codes = values.get(plan.codes_key)
+            show = plan.show
+            codes = values.get(show.key)
             if type(codes) is not list:
                 continue
             raw = values.get(plan.raw_field)
             answered = raw is not None and raw != ""
-            fixed = [code for code in codes if code != plan.na] if answered else codes
-            if not any(code not in plan.nc for code in fixed):
-                fixed = plan.show.in_scheme_order([*fixed, *plan.nc])
+            fixed = [code for code in codes if code != NA] if answered else codes
+            if not any(code not in show.not_coded for code in fixed):
+                fixed = show.in_scheme_order([*fixed, *show.not_coded])
             if fixed != codes:
-                changed[plan.codes_key] = fixed
+                changed[show.key] = fixed
         return record.updated(self._step, changed)
 
 
 class _FixUpPlan(NamedTuple):
     raw_field: str
-    codes_key: str
     show: ShowCodes
-    na: str  # the StringValue of the NA code
-    nc: frozenset[str]  # the StringValues of the NC codes (by the ending of their columns)
 
 
 class _AnyPresent:
@@ -248,7 +240,7 @@ class _FoldRules:
     """Which fold rule each key follows (the table of 7.7.6), derived from the configuration once per run.
 
     Besides its rule, each key names the values that its rule folds to themselves when every message holds the
-    same one (``"0"``, ``"1"`` and STOP for a matrix key, any value for an equal key, ...). Most keys of most
+    same one (a list or STOP for a show's codes, any value for an equal key, ...). Most keys of most
     respondents are such: :meth:`fold` finds them for all keys at once, and calls the rule of the others only.
     """
 
@@ -335,11 +327,10 @@ class _CodesFold:
     that an NC code is kept only if no message lacks it (a message without the key counts as holding no code, as
     2019 counted an absent matrix column as ``"0"``, and takes no part in the NC rule)."""
 
-    __slots__ = ("_show", "_nc")
+    __slots__ = ("_show",)
 
     def __init__(self, show: ShowCodes):
         self._show = show
-        self._nc = frozenset(value for column, value in show.columns.items() if column.endswith(NC))
 
     def __call__(self, uid: Any, key: str, values: list[Any]) -> Any:
         present = [value for value in values if value is not _MISSING]
@@ -352,7 +343,7 @@ class _CodesFold:
         if not present:
             return _MISSING
         held = set(chain.from_iterable(present))
-        for code in self._nc:
+        for code in self._show.not_coded:
             if not all(code in value for value in present):
                 held.discard(code)
         return self._show.in_scheme_order(held)
