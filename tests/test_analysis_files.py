@@ -230,3 +230,5 @@ def test_matrix_columns_are_rendered_from_the_shows_codes_in_any_header_order(co
     withdrawn = Record.create(run.step("test/load"), {"uid": "STOP", "rqa_s01e01_codes": "STOP", "rqa_s01e02_codes": "STOP"})
     assert lines(withdrawn) == "STOP,STOP,STOP,STOP,STOP,\n"
     assert RecordLines(["uid", "rqa_s01e01_raw"], shows=config.rqa_plans)(record) == "u1,'=land\n"
+    lone = RecordLines(["rqa_s01e04_NA"], shows=config.rqa_plans)
+    assert (lone(record), lone(withdrawn)) == ('""\n', '""\n')  # no codes: a lone empty field, as csv writes it

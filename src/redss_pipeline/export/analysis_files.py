@@ -23,7 +23,7 @@ half-written file; the orchestrator decides where that path is.
 from __future__ import annotations
 
 import os
-from operator import itemgetter
+from itertools import groupby
 from typing import Any, Iterable, Mapping, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_open
@@ -102,8 +102,10 @@ class RecordLines:
     The matrix columns of the ``shows`` among ``columns`` are rendered from each show's codes
     (:mod:`redss_pipeline.generate.analysis_columns`): ``"1"`` when the record's list holds the column's code,
     ``"0"`` when it does not, any other value (STOP, or None for an absent key) as it is in every column of that
-    show. The cells of each combination of the shows' codes are worked out once and remembered (most records
-    share a few), up to a limit."""
+    show. The header is read as runs of columns, each of other columns or of matrix columns (one run for the
+    analysis files: the matrix columns are listed together); the text of the matrix runs is worked out once per
+    combination of the shows' codes and remembered (most records share a few), up to a limit, so a row renders
+    only its other cells."""
 
     _MATRIX_MEMO_LIMIT = 100_000
 
@@ -115,29 +117,45 @@ class RecordLines:
             for column, string_value in ShowCodes(plan).columns.items():
                 matrix[column] = (number, string_value)
         plain = [column for column in columns if column not in matrix]
-        self._matrix = [matrix[column] for column in columns if column in matrix]
         self._values = RecordColumns([*plain, *(codes_key(plan) for plan in shown)])
         self._plain_count = len(plain)
-        # Where each column's value is in (plain values..., matrix cells...).
-        plain_places = iter(range(len(plain)))
-        matrix_places = iter(range(len(plain), len(columns)))
-        order = [next(matrix_places) if column in matrix else next(plain_places) for column in columns]
-        self._arrange = itemgetter(*order) if len(order) > 1 else (lambda row: tuple(row[i] for i in order))
-        self._matrix_cells: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._single_column = len(columns) == 1
+        # The runs, in header order: (start, end) of a run of other columns in the plain values, or the matrix
+        # columns of a run, as (show number, StringValue) each.
+        self._runs: list[tuple[int, int] | list[tuple[int, str]]] = []
+        place = 0
+        for is_matrix, run in groupby(columns, key=matrix.__contains__):
+            names = list(run)
+            if is_matrix:
+                self._runs.append([matrix[column] for column in names])
+            else:
+                self._runs.append((place, place + len(names)))
+                place += len(names)
+        self._matrix_texts: dict[tuple[Any, ...], list[str]] = {}  # codes -> the text of each matrix run
 
     def __call__(self, record: Mapping[str, Any]) -> str:
         values = self._values(record)
-        if not self._matrix:
+        if len(self._runs) < 2 and self._plain_count == len(values):  # no matrix column
             return self._cells(values)
         codes = values[self._plain_count:]
         key = tuple(tuple(value) if type(value) is list else value for value in codes)
-        cells = self._matrix_cells.get(key)
-        if cells is None:
-            cells = tuple(_matrix_cell(codes[show], string_value) for show, string_value in self._matrix)
-            if len(self._matrix_cells) >= self._MATRIX_MEMO_LIMIT:
-                self._matrix_cells.clear()
-            self._matrix_cells[key] = cells
-        return self._cells(self._arrange(values[:self._plain_count] + cells))
+        texts = self._matrix_texts.get(key)
+        if texts is None:
+            texts = self._render_matrix_runs(codes)
+            if len(self._matrix_texts) >= self._MATRIX_MEMO_LIMIT:
+                self._matrix_texts.clear()
+            self._matrix_texts[key] = texts
+        cells = self._cells.cells(values[:self._plain_count])
+        matrix_texts = iter(texts)
+        line = ",".join([",".join(cells[run[0]:run[1]]) if type(run) is tuple else next(matrix_texts)
+                         for run in self._runs])
+        if not line and self._single_column:
+            line = '""'  # as CsvLines writes a lone empty field
+        return line + "\n"
+
+    def _render_matrix_runs(self, codes: tuple[Any, ...]) -> list[str]:
+        return [",".join(self._cells.cells([_matrix_cell(codes[show], string_value) for show, string_value in run]))
+                for run in self._runs if type(run) is list]
 
 
 def _matrix_cell(codes: Any, string_value: str) -> Any:

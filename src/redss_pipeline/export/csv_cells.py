@@ -105,7 +105,8 @@ class CsvLines:
                 self._memo[value] = text
         return text
 
-    def __call__(self, values: Sequence[Any]) -> str:
+    def cells(self, values: Sequence[Any]) -> list[str]:
+        """The cells of ``values``, each as it is written between the commas."""
         # The cells of texts met before (and of None) in one pass; then each miss, found by list.index, rendered
         # on its own. A str key never equals a number, so a number always misses and is rendered as a number.
         cells: list[Any] = list(map(self._memo.get, values))
@@ -116,7 +117,10 @@ class CsvLines:
                 cells[miss] = self._cell(values[miss])
         except ValueError:  # no miss left
             pass
-        line = ",".join(cells)
+        return cells
+
+    def __call__(self, values: Sequence[Any]) -> str:
+        line = ",".join(self.cells(values))
         if not line and len(values) == 1:
             line = '""'  # a lone empty field, written so the row is not a blank line (as the csv module does)
         return line + "\n"
