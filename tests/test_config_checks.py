@@ -128,3 +128,17 @@ def test_an_output_file_name_of_dot_dot_is_refused(tmp_path, project_root, where
     path = "$." + ".".join(str(k) for k in where).replace(".0.", "[0].")
     problems = _problems(tmp_path, project_root, raw)
     assert f"{path}: \"..\" cannot be a file name (no '/', '\\', NUL, '.' or '..')" in problems
+
+
+def test_a_shows_codes_key_taken_by_another_field_or_show_is_refused(tmp_path, project_root):
+    """A show's codes are held under <analysis_prefix>codes: a second show with the same prefix, or a binary key of
+    that name, would overwrite them, and so every matrix column of the show."""
+    raw = _shipped(project_root)
+    raw["rqa_plans"][1]["binary"]["analysis_key"] = "rqa_s01e01_codes"
+    raw["rqa_plans"][3]["analysis_prefix"] = raw["rqa_plans"][2]["analysis_prefix"]
+    problems = _problems(tmp_path, project_root, raw)
+    assert problems == [
+        "$.rqa_plans[0].analysis_prefix: the show's codes are held under 'rqa_s01e01_codes', which is also "
+        "$.rqa_plans[1].binary.analysis_key",
+        "$.rqa_plans[3].analysis_prefix: 'rqa_s01e03_' is also the prefix of $.rqa_plans[2] (each show needs its own)",
+    ]

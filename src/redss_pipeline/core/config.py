@@ -42,6 +42,7 @@ __all__ = [
     "FETCH_MODES",
     "CLEANER_NAMES",
     "LOCATION_LEVELS",
+    "CODES_SUFFIX",
     "PipelineConfig",
     "FlowConfig",
     "RqaPlan",
@@ -67,6 +68,8 @@ FETCH_MODES = ("all", "latest-only")
 CLEANER_NAMES = ("gender", "mogadishu_sub_district", "somalia_district", "age", "yes_no", "operator")
 LOCATION_LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
 MAP_LEVELS = ("region", "district", "mogadishu_sub_district")
+CODES_SUFFIX = "codes"
+"""A show's codes are held in stage 3 under its analysis prefix and this (``rqa_s01e01_codes``)."""
 """The location levels with bundled boundary files (participation maps, spec analysis.md section 5)."""
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
@@ -306,6 +309,12 @@ class RqaPlan:
     binary: BinaryPlan | None
     coda_file: str
     icr_file: str
+
+    @property
+    def codes_key(self) -> str:
+        """The record key holding the show's codes in stage 3 (``rqa_s01e01_codes``), from which its matrix
+        columns are rendered (:mod:`redss_pipeline.generate.analysis_columns`)."""
+        return self.analysis_prefix + CODES_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -702,6 +711,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
     show_names = [p["name"] for p in raw["rqa_plans"]]
     unique("$.rqa_plans", show_names, "show name")
     unique("$.survey_plans", [p["name"] for p in raw["survey_plans"]], "plan name")
+    problems += _codes_key_clashes(raw)
 
     for i, plan in enumerate(raw["rqa_plans"]):
         where = f"$.rqa_plans[{i}]"
@@ -764,6 +774,38 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
 
 # Names inside Outputs/ that the pipeline itself uses.
 RESERVED_OUTPUT_NAMES = ("manifest.json", "ICR", "Coda Files")
+
+
+def _codes_key_clashes(raw: dict) -> list[str]:
+    """Each show's codes are held under ``<analysis_prefix>codes`` (:attr:`RqaPlan.codes_key`): two shows with one
+    prefix, or another configured field of that name, would overwrite them."""
+    problems: list[str] = []
+    named: dict[str, str] = {raw["message_time_field"]: "$.message_time_field"}
+    for i, plan in enumerate(raw["rqa_plans"]):
+        for key in ("raw_field", "id_field", "run_id_field", "coded_field"):
+            named.setdefault(plan[key], f"$.rqa_plans[{i}].{key}")
+        if plan["binary"] is not None:
+            for key in ("coded_field", "analysis_key"):
+                named.setdefault(plan["binary"][key], f"$.rqa_plans[{i}].binary.{key}")
+    for i, plan in enumerate(raw["survey_plans"]):
+        for key in ("raw_field", "time_field", "id_field", "coded_field", "analysis_key"):
+            named.setdefault(plan[key], f"$.survey_plans[{i}].{key}")
+    for key in ("coded_field", "analysis_key"):
+        named.setdefault(raw["operator"][key], f"$.operator.{key}")
+    for group in ("channels", "weeks"):
+        for key in raw[group]:
+            named.setdefault(key, f"$.{group}.{key}")
+    shows: dict[str, int] = {}
+    for i, plan in enumerate(raw["rqa_plans"]):
+        key = plan["analysis_prefix"] + CODES_SUFFIX
+        where = f"$.rqa_plans[{i}].analysis_prefix"
+        if key in shows:
+            problems.append(f"{where}: {plan['analysis_prefix']!r} is also the prefix of $.rqa_plans[{shows[key]}] "
+                            "(each show needs its own)")
+        elif key in named:
+            problems.append(f"{where}: the show's codes are held under {key!r}, which is also {named[key]}")
+        shows.setdefault(key, i)
+    return problems
 
 
 def _file_name_clashes(raw: dict) -> list[str]:

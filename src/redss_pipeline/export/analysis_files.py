@@ -31,7 +31,7 @@ from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
 from redss_pipeline.export.csv_cells import CsvLines, CsvWriter, write_csv
-from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes, codes_key, matrix_keys
+from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes, matrix_keys
 from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
 
 __all__ = [
@@ -117,7 +117,7 @@ class RecordLines:
             for column, string_value in ShowCodes(plan).columns.items():
                 matrix[column] = (number, string_value)
         plain = [column for column in columns if column not in matrix]
-        self._values = RecordColumns([*plain, *(codes_key(plan) for plan in shown)])
+        self._values = RecordColumns([*plain, *(plan.codes_key for plan in shown)])
         self._plain_count = len(plain)
         self._single_column = len(columns) == 1
         # The runs, in header order: (start, end) of a run of other columns in the plain values, or the matrix

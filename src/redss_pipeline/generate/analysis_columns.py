@@ -8,7 +8,7 @@ values the columns of ``csap_mes.csv`` are rendered from:
 | ---------------------------------- | --------------------------------------------------------------------------- |
 | survey analysis keys, ``operator`` | StringValue of the code in the plan's coded field (``male``, ``NR``, ...)   |
 | binary analysis keys               | StringValue of the code in the binary coded field                           |
-| a show's codes (:func:`codes_key`) | the StringValues of the codes of the show's labels, in scheme order         |
+| a show's codes (``codes_key``)     | the StringValues of the codes of the show's labels, in scheme order         |
 | ``consent_withdrawn``              | ``"true"`` when a survey field holds STOP (every message of the respondent), |
 |                                    | or this message's show coded STOP (this message only); else ``"false"``     |
 
@@ -44,7 +44,6 @@ __all__ = [
     "TRUE",
     "FALSE",
     "matrix_keys",
-    "codes_key",
     "ShowCodes",
     "add_analysis_columns",
     "determine_consent",
@@ -62,13 +61,6 @@ def matrix_keys(plan: RqaPlan) -> list[str]:
     return [plan.analysis_prefix + code.string_value for code in plan.scheme.codes]
 
 
-def codes_key(plan: RqaPlan) -> str:
-    """The record key holding the show's codes, from which its matrix columns are rendered (``rqa_s01e01_codes``).
-    A code whose StringValue is ``codes`` would have a matrix column of that name; it is rendered from the list
-    like every other, so the cells are still right."""
-    return plan.analysis_prefix + "codes"
-
-
 class ShowCodes:
     """The codes of one show as its matrix columns see them: each code's StringValue in scheme order, the
     column of each (:func:`matrix_keys`), and which are the NC codes of the fold and the fix-up (7.7.6-7.7.7:
@@ -78,7 +70,9 @@ class ShowCodes:
     __slots__ = ("key", "string_values", "columns", "not_coded")
 
     def __init__(self, plan: RqaPlan):
-        self.key = codes_key(plan)
+        # The record key of the codes (rqa_s01e01_codes). A code whose StringValue is "codes" would have a matrix
+        # column of that name; it is rendered from the list like every other, so the cells are still right.
+        self.key = plan.codes_key
         self.string_values: tuple[str, ...] = tuple(code.string_value for code in plan.scheme.codes)
         self.columns: dict[str, str] = dict(zip(matrix_keys(plan), self.string_values))  # column -> StringValue
         self.not_coded = frozenset(value for column, value in self.columns.items() if column.endswith(NC))
@@ -168,7 +162,7 @@ def determine_consent(records: list[Record], *, config: PipelineConfig, run: Run
     survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
     binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
                 if plan.binary is not None]
-    show_stops = [(codes_key(plan), code.string_value) for plan in config.rqa_plans
+    show_stops = [(plan.codes_key, code.string_value) for plan in config.rqa_plans
                   for code in plan.scheme.control_codes if code.control_code == STOP]
     result = []
     for record in records:

@@ -19,7 +19,7 @@ the left, as in 2019.
 
 2019 folded the matrix columns one by one: a column is ``STOP`` if any message's is, an NC column (one whose name ends
 in ``NC``) ``1`` only if no message's is ``0``, any other column ``1`` if any message's is. Folding a show's codes
-(:func:`~redss_pipeline.generate.analysis_columns.codes_key`) as above renders the same columns.
+(``rqa_s01e01_codes``, :attr:`~redss_pipeline.core.config.RqaPlan.codes_key`) as above renders the same columns.
 
 Two 2019 behaviours shape the output and are kept on purpose:
 
@@ -54,7 +54,6 @@ from redss_pipeline.generate.analysis_columns import (
     FALSE,
     TRUE,
     ShowCodes,
-    codes_key,
     withdraw_consent,
 )
 from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
@@ -256,7 +255,7 @@ class _FoldRules:
             rules[survey.raw_field] = (_fold_equal, any_present)
         for plan in config.rqa_plans:
             rules[plan.raw_field] = (_fold_concat, nothing)  # "a;a" is not "a"
-            rules[codes_key(plan)] = (_CodesFold(ShowCodes(plan)), _LIST_OR_STOP)
+            rules[plan.codes_key] = (_CodesFold(ShowCodes(plan)), _LIST_OR_STOP)
             if plan.binary is not None:
                 rules[plan.binary.analysis_key] = (_fold_binary, any_present)
         for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
