@@ -202,6 +202,20 @@ def test_explain_follows_a_value_through_each_step_that_changed_it(tmp_path):
     ]
 
 
+def test_explain_traces_a_value_to_earlier_writes_only(tmp_path):
+    """A value is traced to a key an earlier write gave it (the raw answer), not to another key of its own write (two
+    shows' codes both ["NA"] from one step)."""
+    fetch = Step("fetcher@example.org", "fetch/csap_s01e01_activation", 1548000000.0)
+    columns = Step("analyst@example.org", "generate/analysis_columns", 1549000000.0)
+    record = (Record.create(fetch, {"uid": "u-1", "answer": ["NA"]})
+              .updated(columns, {"rqa_s01e01_codes": ["NA"], "rqa_s01e02_codes": ["NA"]}))
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [[record]])
+    text = AuditTrail.load(path).explain("u-1", "rqa_s01e02_codes")
+    assert "same value earlier under 'answer', at 2019-01-20T16:00:00+00:00 by fetcher@example.org" in text
+    assert "same value earlier under 'rqa_s01e01_codes'" not in text
+
+
 def test_unusual_values_survive_the_round_trip(tmp_path):
     """Numbers, booleans, null, nested and empty containers, -0.0 and repeated values come back unchanged."""
     step = Step("u", "s", 1.0)

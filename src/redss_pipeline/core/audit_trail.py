@@ -86,6 +86,7 @@ starts; it reads a segment's tables again when it rebuilds records from it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from array import array
@@ -814,9 +815,9 @@ class AuditTrail:
 
         For each record: every value the key took, oldest first, with the time (ISO, UTC), user and step that
         wrote it and the attached record it came through; for its first value, the earlier keys that held the
-        same value (how a pipeline key leads back to its raw Rapid Pro key). Only values whose JSON text has
-        at least 6 characters are matched that way, so "0", "1", "true" or "STOP" are not traced to keys
-        that merely hold the same short value.
+        same value in an earlier write (how a pipeline key leads back to its raw Rapid Pro key). Only values whose
+        JSON text has at least 6 characters are matched that way, so "0", "1", "true" or "STOP" are not traced to
+        keys that merely hold the same short value.
         """
         numbers = self._index.get(uid)
         if not numbers:
@@ -854,31 +855,43 @@ def _when(timestamp: float | str) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
 
 
-def _writes(record: Record, via: str | None) -> Iterator[tuple[Step, str, Any, str | None]]:
-    """Every (step, key, value, via) written into ``record``, in the order Record.history lists them."""
+class _Write(NamedTuple):
+    step: Step
+    key: str
+    value: Any
+    via: str | None  # the attached record it came through
+    write: int  # which write (layer) of the record and its attached records, counted in the order listed
+
+
+def _writes(record: Record, via: str | None, count: Iterator[int] | None = None) -> Iterator[_Write]:
+    """Every key written into ``record``, in the order Record.history lists them."""
+    count = itertools.count() if count is None else count
     for layer in record.layers:
         for attach_key, value in layer.data.items():
             if isinstance(value, Record):
-                yield from _writes(value, attach_key if via is None else f"{via}/{attach_key}")
+                yield from _writes(value, attach_key if via is None else f"{via}/{attach_key}", count)
+        write = next(count)
         for key, value in layer.data.items():
             if not isinstance(value, Record):
-                yield layer.step, key, value, via
+                yield _Write(layer.step, key, value, via, write)
 
 
 def _explain_record(record: Record, key: str) -> list[str]:
     writes = list(_writes(record, None))
-    changes = [(position, write) for position, write in enumerate(writes) if write[1] == key]
+    changes = [(position, write) for position, write in enumerate(writes) if write.key == key]
     if not changes:
         return [f"  key {key!r} was never written in this record"]
     lines = []
-    for number, (position, (step, _, value, via)) in enumerate(changes, start=1):
+    for number, (position, (step, _, value, via, write)) in enumerate(changes, start=1):
         lines.append(f"  {number}. {_show(value)}")
         lines.append(f"     at {_when(step.timestamp)} by {step.user}, step {step.source}")
         if via is not None:
             lines.append(f"     through attached record {via!r}")
         if number == 1 and len(_show(value)) >= 6:
-            earlier = [w for w in writes[:position] if w[1] != key and type(w[2]) is type(value) and w[2] == value]
-            for earlier_step, earlier_key, _, earlier_via in earlier[:3]:
+            # A value written by the same write under another key (two shows' ["NA"]) is not where it came from.
+            earlier = [w for w in writes[:position]
+                       if w.write != write and w.key != key and type(w.value) is type(value) and w.value == value]
+            for earlier_step, earlier_key, _, earlier_via, _ in earlier[:3]:
                 through = "" if earlier_via is None else f" through attached record {earlier_via!r}"
                 lines.append(f"     same value earlier under {earlier_key!r}{through}, at "
                              f"{_when(earlier_step.timestamp)} by {earlier_step.user}, step {earlier_step.source}")
