@@ -106,6 +106,9 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
     # The values depend only on the CodeIDs of the coded fields, so the layer written for one combination of
     # codes is written again for every record with the same combination (most records share a few).
     layers = LayerCache(step)
+    # One list object per distinct list of codes (["NA"] on most shows of most messages), so the later steps, the
+    # audit trail and the CSV writer find equal lists by identity first.
+    code_lists: dict[tuple[str, ...], list[str]] = {}
 
     def columns(record: Record) -> dict[str, Any]:
         # Each look-up is a plain dictionary access; one that fails is done again by lookup_by_code_id, which
@@ -126,9 +129,10 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
                     present.append(lookup.by_id[label["CodeID"]])
                 except (KeyError, TypeError):
                     present.append(lookup.checked(label, lookup.by_id, record))
-            # One list per combination of codes, shared by every record the layer cache gives it to: lists in
-            # records are read-only (a step writes a new list, as the fix-up does).
-            updates[show.key] = show.in_scheme_order(present)
+            # Shared by every record given this layer or an equal list: lists in records are read-only (a step
+            # writes a new list, as the fix-up does).
+            codes = show.in_scheme_order(present)
+            updates[show.key] = code_lists.setdefault(tuple(codes), codes)
         return updates
 
     result = []
