@@ -229,6 +229,30 @@ def test_matrix_columns_are_rendered_from_the_shows_codes_in_any_header_order(co
     assert lines(record) == "1,u1,1,0,0,'=land\n"
     withdrawn = Record.create(run.step("test/load"), {"uid": "STOP", "rqa_s01e01_codes": "STOP", "rqa_s01e02_codes": "STOP"})
     assert lines(withdrawn) == "STOP,STOP,STOP,STOP,STOP,\n"
-    assert RecordLines(["uid", "rqa_s01e01_raw"], shows=config.rqa_plans)(record) == "u1,'=land\n"
+    assert RecordLines(["uid", "rqa_s01e01_raw"], shows=config.rqa_plans)(_NoCodes(uid="u1", rqa_s01e01_raw="x")) == "u1,x\n"
     lone = RecordLines(["rqa_s01e04_NA"], shows=config.rqa_plans)
     assert (lone(record), lone(withdrawn)) == ('""\n', '""\n')  # no codes: a lone empty field, as csv writes it
+
+
+class _NoCodes(dict):
+    """A record whose shows' codes must not be read (a header without matrix columns has no use for them)."""
+
+    def get(self, key, default=None):
+        assert not key.endswith("_codes"), key
+        return super().get(key, default)
+
+
+def test_one_renderer_gives_each_row_its_own_cells_with_the_matrix_remembered(config, run, monkeypatch):
+    """Rows sharing their codes but not their other cells, rows whose codes are no list of texts (never confused
+    with a list: True is not 1, a tuple is not a list), and rows after the remembered runs are forgotten (a limit
+    of one) each get their own line."""
+    monkeypatch.setattr(RecordLines, "_MATRIX_MEMO_LIMIT", 1)
+    lines = RecordLines(["uid", "rqa_s01e01_land", "rqa_s01e01_NA"], shows=config.rqa_plans)
+
+    def row(uid, codes):
+        return Record.create(run.step("test/load"), {"uid": uid, "rqa_s01e01_codes": codes})
+
+    rows = [row("a", ["land"]), row("b", ["land"]), row("c", ("land",)), row("d", ["land"]), row("e", True),
+            row("f", ["NA"]), row("g", ["land"]), row("h", 1)]
+    assert [lines(r) for r in rows] == ["a,1,0\n", "b,1,0\n", "c,\"('land',)\",\"('land',)\"\n", "d,1,0\n",
+                                        "e,True,True\n", "f,0,1\n", "g,1,0\n", "h,1,1\n"]

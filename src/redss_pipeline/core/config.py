@@ -68,9 +68,9 @@ FETCH_MODES = ("all", "latest-only")
 CLEANER_NAMES = ("gender", "mogadishu_sub_district", "somalia_district", "age", "yes_no", "operator")
 LOCATION_LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
 MAP_LEVELS = ("region", "district", "mogadishu_sub_district")
+"""The location levels with bundled boundary files (participation maps, spec analysis.md section 5)."""
 CODES_SUFFIX = "codes"
 """A show's codes are held in stage 3 under its analysis prefix and this (``rqa_s01e01_codes``)."""
-"""The location levels with bundled boundary files (participation maps, spec analysis.md section 5)."""
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
 # A name that becomes one file name inside a data-root folder (a flow's raw file, an output): never a path, never

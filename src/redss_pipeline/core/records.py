@@ -6,6 +6,11 @@ it set and the :class:`Step` that set them. A step (who, which step, when) is on
 record it touches, so its metadata is stored once, not once per record; no write inspects the call stack or
 hashes the record (the 2019 implementation spent most of its time doing both).
 
+Values are shared as they are, not copied: a step that writes the same values on many records writes one layer
+(a list of a show's codes, a label, a step's shared layer), and records made from one another share their older
+values. So a value held by a record is read-only: a step that changes one writes a new value (a new list, a new
+label), never changes it in place, which would change it in every record and layer that shares it.
+
 Semantics kept from 2019 (spec pipeline.md section 6, README decision 7):
 
 - writes never delete a key; a later write to a key overrides the earlier value;

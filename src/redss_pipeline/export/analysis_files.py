@@ -119,7 +119,7 @@ class RecordLines:
         plain = [column for column in columns if column not in matrix]
         self._values = RecordColumns([*plain, *(plan.codes_key for plan in shown)])
         self._plain_count = len(plain)
-        self._single_column = len(columns) == 1
+        self._has_matrix = bool(shown)
         # The runs, in header order: (start, end) of a run of other columns in the plain values, or the matrix
         # columns of a run, as (show number, StringValue) each.
         self._runs: list[tuple[int, int] | list[tuple[int, str]]] = []
@@ -135,23 +135,21 @@ class RecordLines:
 
     def __call__(self, record: Mapping[str, Any]) -> str:
         values = self._values(record)
-        if len(self._runs) < 2 and self._plain_count == len(values):  # no matrix column
+        if not self._has_matrix:
             return self._cells(values)
         codes = values[self._plain_count:]
-        key = tuple(tuple(value) if type(value) is list else value for value in codes)
-        texts = self._matrix_texts.get(key)
+        key = _memo_key(codes)
+        texts = None if key is None else self._matrix_texts.get(key)
         if texts is None:
             texts = self._render_matrix_runs(codes)
-            if len(self._matrix_texts) >= self._MATRIX_MEMO_LIMIT:
-                self._matrix_texts.clear()
-            self._matrix_texts[key] = texts
+            if key is not None:
+                if len(self._matrix_texts) >= self._MATRIX_MEMO_LIMIT:
+                    self._matrix_texts.clear()
+                self._matrix_texts[key] = texts
         cells = self._cells.cells(values[:self._plain_count])
         matrix_texts = iter(texts)
-        line = ",".join([",".join(cells[run[0]:run[1]]) if type(run) is tuple else next(matrix_texts)
-                         for run in self._runs])
-        if not line and self._single_column:
-            line = '""'  # as CsvLines writes a lone empty field
-        return line + "\n"
+        return self._cells.line([",".join(cells[run[0]:run[1]]) if type(run) is tuple else next(matrix_texts)
+                                 for run in self._runs])
 
     def _render_matrix_runs(self, codes: tuple[Any, ...]) -> list[str]:
         return [",".join(self._cells.cells([_matrix_cell(codes[show], string_value) for show, string_value in run]))
@@ -162,6 +160,21 @@ def _matrix_cell(codes: Any, string_value: str) -> Any:
     if type(codes) is list:
         return "1" if string_value in codes else "0"
     return codes
+
+
+def _memo_key(codes: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """What the matrix runs of ``codes`` are remembered by: each list of texts as a tuple, each text or None as it
+    is; None (not remembered) for any other value, which a hashable key could confuse with another (1 and True,
+    a tuple and a list)."""
+    key: list[Any] = []
+    for value in codes:
+        if type(value) is list and all(type(item) is str for item in value):
+            key.append(tuple(value))
+        elif value is None or type(value) is str:
+            key.append(value)
+        else:
+            return None
+    return tuple(key)
 
 
 def write_analysis_lines(path: str | os.PathLike, lines: Iterable[str], columns: Sequence[str]) -> None:

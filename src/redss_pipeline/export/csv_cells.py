@@ -120,8 +120,13 @@ class CsvLines:
         return cells
 
     def __call__(self, values: Sequence[Any]) -> str:
-        line = ",".join(self.cells(values))
-        if not line and len(values) == 1:
+        return self.line(self.cells(values))
+
+    @staticmethod
+    def line(cells: Sequence[str]) -> str:
+        """The line of a row of rendered cells (or of runs of cells already joined with commas)."""
+        line = ",".join(cells)
+        if not line and len(cells) == 1:
             line = '""'  # a lone empty field, written so the row is not a blank line (as the csv module does)
         return line + "\n"
 

@@ -106,8 +106,8 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
     # The values depend only on the CodeIDs of the coded fields, so the layer written for one combination of
     # codes is written again for every record with the same combination (most records share a few).
     layers = LayerCache(step)
-    # One list object per distinct list of codes (["NA"] on most shows of most messages), so the later steps, the
-    # audit trail and the CSV writer find equal lists by identity first.
+    # One list object per distinct list of codes (["NA"] on most shows of most messages), so the fold and the audit
+    # trail find equal lists by identity first.
     code_lists: dict[tuple[str, ...], list[str]] = {}
 
     def columns(record: Record) -> dict[str, Any]:

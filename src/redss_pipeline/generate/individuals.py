@@ -8,7 +8,8 @@ are folded key by key, by the class the key belongs to (7.7.6):
 | equal  | uid, operator, survey analysis and raw keys | the common value (a difference is an error)   |
 | concat | the show raw texts                          | present texts joined with ``;``               |
 | codes  | each show's codes (its matrix columns)      | STOP if any is STOP; else the codes any holds |
-|        |                                             | (union), an NC code only if every one does    |
+|        |                                             | (union), an NC code only if every message     |
+|        |                                             | holding the show's codes has it               |
 | bool   | consent, channel and week keys              | ``true`` if any is ``true``                   |
 | binary | the binary analysis keys                    | see :func:`_fold_binary`                      |
 | other  | noise, times, ids, labels, ...              | ``MERGED``                                    |
