@@ -198,3 +198,21 @@ def test_explain_of_a_matrix_column_shows_the_codes_it_is_rendered_from(root):
     assert {column: row[column] for column in columns} == {
         column: "1" if column.removeprefix("rqa_s01e01_") in held else "0" for column in columns}
     assert "NA" not in held  # the person answered s01e01 in this row
+
+
+def test_explain_of_a_matrix_column_in_a_trail_written_before_the_codes_were_lists(tmp_path):
+    """A data root whose audit trail holds the matrix column as a key of its own (written by an earlier release)
+    is explained as it was: the column's own history, not a rendering from a list it never had."""
+    from redss_pipeline.core.audit_trail import AuditTrailWriter, encode_segment
+    from redss_pipeline.core.records import Record, Step
+
+    step = Step("old@example.org", "generate/analysis_columns", 1548000000.0)
+    record = Record.create(step, {"uid": "avf-phone-uuid-1", "rqa_s01e01_land": "1"})
+    trail = tmp_path / "root/Outputs/traced_data.json"
+    trail.parent.mkdir(parents=True)
+    with open(trail, "wb") as handle, AuditTrailWriter(handle) as writer:
+        writer.write(encode_segment([record]))
+    result = _generate("explain", str(tmp_path / "root"), "avf-phone-uuid-1", "rqa_s01e01_land")
+    assert result.returncode == 0, result.stderr
+    assert "is rendered from" not in result.stdout
+    assert 'key \'rqa_s01e01_land\': 1 record(s)' in result.stdout and '1. "1"' in result.stdout

@@ -192,7 +192,9 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     if len(keys) > 1:
         print(f"{args.column} is derived from: {' <- '.join(keys[1:])}\n")
     matrix = matrix_column(config, args.column)
-    if matrix is not None:  # not a record key: its history is that of the show's codes
+    # A matrix column is no record key: its history is that of the show's codes. A trail written before the codes
+    # were lists holds the column as a key of its own, and its history is shown as it was.
+    if matrix is not None and not any(args.column in record for record in trail.records_for(args.uid)):
         codes, string_value = matrix
         print(f"{args.column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
               "not, and any other value as it is (STOP for a withdrawn participant)\n")
