@@ -20,9 +20,9 @@ from redss_pipeline.export.coda import (
     SINGLE_CODED_IMPORT_ORIGIN,
     CodaExport,
     CodedMessages,
+    MultiCodedImport,
+    SingleCodedImport,
     coda_messages,
-    import_multi_coded,
-    import_single_coded,
     message_id,
     read_coded_file,
     write_coda_file,
@@ -85,9 +85,24 @@ def _gender_record(text, **extra):
     return _record(gender_raw=text, gender_raw_id=message_id(text), gender_time="2018-12-10T08:30:01+03:00", **extra)
 
 
-def _import_gender(records, coded):
-    return import_single_coded(records, coded, id_field="gender_raw_id", coded_field="gender_coded", scheme=GENDER,
-                               step=IMPORT, label_time=RUN_TIME, source_file="Coded Coda Files/gender.json")
+def _decided(records, merge, *, id_field, coded_field):
+    """Each record with ``coded_field`` as the import ``merge`` decides it for the record's message (its
+    ``id_field``), written by the import step only where it changes, as the manual codes step writes it; records
+    without the id as they are."""
+    decided = []
+    for record in records:
+        if record.get(id_field) is not None:
+            value = merge.value(record[id_field], record.get(coded_field))
+            if value is not record.get(coded_field):
+                record = record.updated(IMPORT, {coded_field: value})
+        decided.append(record)
+    return decided
+
+
+def _import_gender(records, coded, source_file="Coded Coda Files/gender.json"):
+    merge = SingleCodedImport(coded, coded_field="gender_coded", scheme=GENDER, label_time=RUN_TIME,
+                              source_file=source_file)
+    return _decided(records, merge, id_field="gender_raw_id", coded_field="gender_coded")
 
 
 def _rqa_record(text):
@@ -95,9 +110,9 @@ def _rqa_record(text):
 
 
 def _import_s01e01(records, coded):
-    return import_multi_coded(records, coded, id_field="rqa_s01e01_raw_id", coded_field="rqa_s01e01_coded",
-                              scheme=S01E01, step=IMPORT, label_time=RUN_TIME,
-                              source_file="Coded Coda Files/s01e01.json")
+    merge = MultiCodedImport(coded, coded_field="rqa_s01e01_coded", scheme=S01E01, label_time=RUN_TIME,
+                             source_file="Coded Coda Files/s01e01.json")
+    return _decided(records, merge, id_field="rqa_s01e01_raw_id", coded_field="rqa_s01e01_coded")
 
 
 # -- message ids ---------------------------------------------------------------------------------------------------
@@ -627,10 +642,10 @@ def test_single_import_of_the_ws_scheme_unchecked_gives_nr_and_checked_counts():
                                         checked=False)]),
                    ("no field", [_coder(WS_CORRECT.scheme_id, WS_TO_S01E02, "2019-01-21T10:00:00.000Z",
                                         checked=None)]))
-    records = import_single_coded([ws_record("week two"), ws_record("not sure"), ws_record("no field"),
-                                   ws_record("absent")], coded,
-                                  id_field="rqa_s01e03_id", coded_field="ws_correct_dataset_coded", scheme=WS_CORRECT,
-                                  step=IMPORT, label_time=RUN_TIME, source_file="s01e03.json")
+    merge = SingleCodedImport(coded, coded_field="ws_correct_dataset_coded", scheme=WS_CORRECT, label_time=RUN_TIME,
+                              source_file="s01e03.json")
+    records = _decided([ws_record("week two"), ws_record("not sure"), ws_record("no field"), ws_record("absent")],
+                       merge, id_field="rqa_s01e03_id", coded_field="ws_correct_dataset_coded")
     assert [r["ws_correct_dataset_coded"]["CodeID"] for r in records] == [WS_TO_S01E02, NR_ID, NR_ID, NR_ID]
     assert records[1]["ws_correct_dataset_coded"]["SchemeID"] == WS_CORRECT.scheme_id
 
@@ -658,25 +673,7 @@ def test_single_import_names_the_coded_file_when_no_source_file_is_given(tmp_pat
     path.write_text(json.dumps([{"MessageID": message_id("lab"), "Labels": [
         _coder(GENDER.scheme_id, "code-deleted", "2019-01-21T10:00:00.000Z")]}]))
     with pytest.raises(PipelineError, match=rf"^{path}: record MessageID"):
-        import_single_coded([_gender_record("lab")], read_coded_file(path), id_field="gender_raw_id",
-                            coded_field="gender_coded", scheme=GENDER, step=IMPORT, label_time=RUN_TIME)
-
-
-def test_single_import_returns_records_without_the_id_field_as_the_same_objects():
-    """Records that lack the id (no answer, noise) are untouched and not copied."""
-    untouched = _record(other="x")
-    records = _import_gender([untouched, _gender_record("lab")], CodedMessages())
-    assert records[0] is untouched
-    assert len(records) == 2
-
-
-def test_single_import_makes_new_records_and_leaves_the_input_unchanged():
-    """Records are immutable: the input keeps its suggestion, the output has NR written by the import step."""
-    original = _gender_record("lab", gender_coded=_suggestion(GENDER, MALE))
-    [imported] = _import_gender([original], CodedMessages())
-    assert original["gender_coded"]["CodeID"] == MALE
-    assert imported["gender_coded"]["CodeID"] == NR_ID
-    assert [change.step.source for change in imported.history("gender_coded")] == ["test/load", "test/import"]
+        _import_gender([_gender_record("lab")], read_coded_file(path), source_file=None)
 
 
 def test_single_import_nr_label_is_one_shared_unchecked_pipeline_label():
@@ -813,7 +810,7 @@ def test_multi_import_ignores_other_schemes_in_the_file():
     assert _ids(record) == [(s, JOBS)]
 
 
-def test_multi_import_keeps_an_existing_na_list_and_returns_the_record_unchanged():
+def test_multi_import_keeps_an_existing_na_list():
     """A field already holding ``[NA]`` with nothing in the file stays as it is."""
     original = _rqa_record("shaqo").updated(LOAD, {"rqa_s01e01_coded": [_na(S01E01)]})
     [record] = _import_s01e01([original], CodedMessages())
@@ -854,13 +851,6 @@ def test_multi_import_refuses_a_label_time_that_is_not_iso_8601():
     with pytest.raises(CodaFileError, match=r"field 'DateTimeUTC of a Scheme-d7eb83ef label': must be an ISO 8601 "
                                             r"time, found 'yesterday'"):
         _import_s01e01([_rqa_record("shaqo")], coded)
-
-
-def test_multi_import_returns_records_without_the_id_field_as_the_same_objects():
-    """Noise messages (no id) are left untouched."""
-    noise = _record(rqa_s01e01_raw="ok", noise=True)
-    [record] = _import_s01e01([noise], CodedMessages())
-    assert record is noise
 
 
 def test_all_names_are_public_and_exist():

@@ -11,13 +11,14 @@ next stage-3 run merges back (spec coda.md). This module holds both directions:
 | ``CodaExport``                             | coda.md 4.1-4.5 | the same, record by record, in a scratch database  |
 | ``write_coda_file(path, messages)``        | coda.md 4.6     | the exact 2019 JSON layout, streamed, atomically   |
 | ``read_coded_file(path)``                  | coda.md 5.1     | coded file -> ``CodedMessages`` lookup             |
-| ``import_single_coded(records, ...)``      | coda.md 5.2     | newest label per message, or NR when unchecked     |
-| ``import_multi_coded(records, ...)``       | coda.md 5.3     | latest label per duplicate scheme, or ``[NR]``     |
+| ``SingleCodedImport(coded, ...).value``    | coda.md 5.2     | newest label per message, or NR when unchecked     |
+| ``MultiCodedImport(coded, ...).value``     | coda.md 5.3     | latest label per duplicate scheme, or ``[NR]``     |
 | ``current_labels(coded, mid, scheme, ...)``| coda.md 5.2/5.3 | a coder's current labels of one message            |
 
-Everything except the two file functions and the export's scratch database is pure: no clock (the run's ``label_time`` and audit ``step`` are
-passed in), no paths beyond the one used in error messages, and records are never changed - the importers
-return new lists in which untouched records are the very same objects.
+Everything except the two file functions and the export's scratch database is pure: no clock (the run's
+``label_time`` is passed in), no paths beyond the one used in error messages, and records are never changed: the
+imports decide a coded field's value, and the manual codes step (:mod:`redss_pipeline.generate.manual_codes`)
+writes it.
 
 Both directions work per *distinct message id*, not per record: a survey answer is repeated on every message of
 its respondent, so a million records typically hold far fewer distinct texts. The lookup is built once, each
@@ -43,7 +44,6 @@ from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
 from redss_pipeline.core.errors import CodaFileError, PipelineError, json_type
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
-from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.scratch_database import ScratchDatabase
 
 __all__ = [
@@ -57,8 +57,6 @@ __all__ = [
     "write_coda_file",
     "CodedMessages",
     "read_coded_file",
-    "import_single_coded",
-    "import_multi_coded",
     "current_labels",
     "SingleCodedImport",
     "MultiCodedImport",
@@ -773,51 +771,19 @@ def _found(obj: Mapping[str, Any], key: str) -> str:
 # -- import: merging ---------------------------------------------------------------------------------------------
 
 
-def import_single_coded(
-    records: Iterable[Record],
-    coded: CodedMessages,
-    *,
-    id_field: str,
-    coded_field: str,
-    scheme: CodeScheme,
-    step: Step,
-    label_time: str,
-    source_file: str | os.PathLike[str] | None = None,
-) -> list[Record]:
-    """Merges the coders' labels of one single-coded scheme into ``coded_field`` (coda.md 5.2).
-
-    For each record having ``id_field``: the message's newest label under exactly ``scheme``'s SchemeID counts;
-    without one, the field keeps what it holds. The result stands when it is ``Checked`` or is the scheme's NA
-    or NS; otherwise - an auto-code suggestion nobody checked, a cleared code (``SPECIAL-MANUALLY_UNCODED``), an
-    unchecked newest label even over an older checked one, or nothing at all - the field becomes the scheme's
-    NR label (one label object, shared). A label without ``Checked`` counts as unchecked, and a scheme lacking
-    NA or NS (WS - Correct Dataset) simply has nothing to compare with, so its unchecked labels give NR
-    (2019 crashed in both cases).
-
-    Records without ``id_field`` come back as the same objects, as do records whose field does not change.
-    A newest label whose CodeID is not in the scheme is a CodaFileError naming the file, message id and code.
-    """
-    merge = SingleCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
-                              source_file=source_file)
-    return _merged(records, merge, id_field=id_field, coded_field=coded_field, step=step)
-
-
-def _merged(records: Iterable[Record], merge: "SingleCodedImport | MultiCodedImport", *, id_field: str,
-            coded_field: str, step: Step) -> list[Record]:
-    """Each record with its coded field decided by ``merge``; records without ``id_field`` as they were."""
-    result: list[Record] = []
-    for record in records:
-        mid = record.get(id_field)
-        if mid is None:
-            result.append(record)
-            continue
-        result.append(_with_value(record, step, coded_field, merge.value(mid, record.get(coded_field))))
-    return result
-
-
 class SingleCodedImport:
-    """The rule of :func:`import_single_coded` for one message at a time, for callers that hold the values of
-    many records in another form; each distinct outcome is one shared object, as there."""
+    """The merge of the coders' labels of one single-coded scheme into a coded field (coda.md 5.2), one message at
+    a time: :meth:`value` gives the field's value for a message id and what the field holds.
+
+    The message's newest label under exactly ``scheme``'s SchemeID counts; without one, the field keeps what it
+    holds. The result stands when it is ``Checked`` or is the scheme's NA or NS; otherwise - an auto-code
+    suggestion nobody checked, a cleared code (``SPECIAL-MANUALLY_UNCODED``), an unchecked newest label even over
+    an older checked one, or nothing at all - the field becomes the scheme's NR label (one label object, shared).
+    A label without ``Checked`` counts as unchecked, and a scheme lacking NA or NS (WS - Correct Dataset) simply
+    has nothing to compare with, so its unchecked labels give NR (2019 crashed in both cases). A newest label
+    whose CodeID is not in the scheme is a CodaFileError naming the file (``source_file``, else the coded file's
+    path), message id and code. Each distinct outcome is one shared object: the label of a message is decided once
+    and given to every record of its text."""
 
     def __init__(self, coded: CodedMessages, *, coded_field: str, scheme: CodeScheme, label_time: str,
                  source_file: str | os.PathLike[str] | None = None):
@@ -857,38 +823,19 @@ class SingleCodedImport:
         return value
 
 
-def import_multi_coded(
-    records: Iterable[Record],
-    coded: CodedMessages,
-    *,
-    id_field: str,
-    coded_field: str,
-    scheme: CodeScheme,
-    step: Step,
-    label_time: str,
-    source_file: str | os.PathLike[str] | None = None,
-) -> list[Record]:
-    """Merges the coders' labels of a multi-coded scheme and its duplicates into ``coded_field`` (coda.md 5.3).
+class MultiCodedImport:
+    """The merge of the coders' labels of a multi-coded scheme and its duplicates into a coded field (coda.md
+    5.3), one message at a time, as :class:`SingleCodedImport`.
 
     Coda's ``duplicate_scheme`` tool copies a scheme as ``<SchemeID>-1``, ``-2``, ...; each copy holds one more
-    code for the same message, so every SchemeID that starts with ``scheme``'s SchemeID counts. For each record
-    having ``id_field``, the message's labels under those schemes are sorted by ``DateTimeUTC`` (ties keep the
-    oldest-first file order) and the latest label per SchemeID is kept, on top of any list the field already
-    holds; cleared codes (``SPECIAL-MANUALLY_UNCODED``) are dropped. The field becomes that list, in order of
-    each SchemeID's first appearance - unless no remaining label is ``Checked`` and they are not all the same
-    NA or NS, in which case it becomes ``[NR]`` (so does an empty result).
-
-    NA or NS beside a different code is a contradiction 2019 failed an assertion on; here it is a CodaFileError
-    naming the file and message, as is a kept label whose CodeID the scheme does not have. Records without
-    ``id_field`` come back as the same objects; the list objects are shared between records of one message.
-    """
-    merge = MultiCodedImport(coded, coded_field=coded_field, scheme=scheme, label_time=label_time,
-                             source_file=source_file)
-    return _merged(records, merge, id_field=id_field, coded_field=coded_field, step=step)
-
-
-class MultiCodedImport:
-    """The rule of :func:`import_multi_coded` for one message at a time (see :class:`SingleCodedImport`)."""
+    code for the same message, so every SchemeID that starts with ``scheme``'s SchemeID counts. The message's
+    labels under those schemes are sorted by ``DateTimeUTC`` (ties keep the oldest-first file order) and the
+    latest label per SchemeID is kept, on top of any list the field already holds; cleared codes
+    (``SPECIAL-MANUALLY_UNCODED``) are dropped. The field becomes that list, in order of each SchemeID's first
+    appearance - unless no remaining label is ``Checked`` and they are not all the same NA or NS, in which case it
+    becomes ``[NR]`` (so does an empty result). NA or NS beside a different code is a contradiction 2019 failed an
+    assertion on; here it is a CodaFileError naming the file and message, as is a kept label whose CodeID the
+    scheme does not have."""
 
     def __init__(self, coded: CodedMessages, *, coded_field: str, scheme: CodeScheme, label_time: str,
                  source_file: str | os.PathLike[str] | None = None):
@@ -1005,12 +952,6 @@ def _check_code(label: Mapping[str, Any], scheme: CodeScheme, source: str | None
             f"({scheme.scheme_id}); the coded file does not match the scheme files",
             path=source, record=f"MessageID {mid!r}", field="CodeID",
         )
-
-
-def _with_value(record: Record, step: Step, coded_field: str, value: Any) -> Record:
-    if record.get(coded_field) is value:
-        return record
-    return record.updated(step, {coded_field: value})
 
 
 class _LazyLabel:

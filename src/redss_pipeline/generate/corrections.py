@@ -47,8 +47,7 @@ WS_REDIRECT_RULE_ID = "ws_redirect"
 """How the audit trail names the WS redirect rule (the time-window rules use their configured ids)."""
 
 _STEP = "generate/translate_rapid_pro_keys"
-_WS_ID_KEY = "ws_redirect_message_id"
-_WS_CODED_KEY = "ws_redirect_coded"
+_WS_CODED_KEY = "ws_redirect_coded"  # names the WS scheme's field in the import's errors
 
 
 def translate_rapid_pro_keys(
@@ -134,8 +133,8 @@ def ws_redirect_texts(
 ) -> frozenset[str]:
     """The texts of the WS redirect's show that coders marked, with a checked label, as the target show's.
 
-    Runs the single-coded Coda import (coda.md 5.2) of the redirect's scheme on throw-away records, one per
-    distinct text of the show's ``(Value)`` key, so nothing is written on the real records. The import turns
+    Decides the single-coded Coda import (coda.md 5.2) of the redirect's scheme for each distinct text of the
+    show's ``(Value)`` key, and writes nothing on the records. The import turns
     unchecked and absent labels into NR, so only a checked label with the configured code counts; an
     unchecked label in the WS scheme (which has no NS code) counts as not reviewed (2019 crashed on it).
     Empty when the configuration has no WS redirect.
@@ -147,19 +146,11 @@ def ws_redirect_texts(
         raise ValueError("the configuration has a WS redirect, so its show's coded Coda messages are needed")
     plan = config.rqa_plan(redirect.show)
     value_key = raw_key(plan.result_key, "Value", plan.flow)
-    step = run.step("generate/ws_redirect_lookup")
+    merge = coda.SingleCodedImport(ws_coded, coded_field=_WS_CODED_KEY, scheme=redirect.scheme,
+                                   label_time=run.label_time)
     texts = dict.fromkeys(record[value_key] for record in records if value_key in record)
-    copies = [Record.create(step, {_WS_ID_KEY: coda.message_id(text)}) for text in texts]
-    coded = coda.import_single_coded(
-        copies,
-        ws_coded,
-        id_field=_WS_ID_KEY,
-        coded_field=_WS_CODED_KEY,
-        scheme=redirect.scheme,
-        step=step,
-        label_time=run.label_time,
-    )
-    return frozenset(text for text, copy in zip(texts, coded) if copy[_WS_CODED_KEY]["CodeID"] == redirect.code_id)
+    return frozenset(text for text in texts
+                     if merge.value(coda.message_id(text), None)["CodeID"] == redirect.code_id)
 
 
 class _Corrections:
