@@ -159,7 +159,7 @@ def test_withdrawal_reaches_attached_survey_keys(config, run):
     """Survey answers readable through the message are overwritten on the message as well."""
     step = run.step("test/load")
     survey = Record.create(step, {"gender_raw": "naag"})
-    message = Record.create(step, {"uid": "u1", "consent_withdrawn": "true"}).attached(step, "csap_demog", survey)
+    message = Record.create(step, {"uid": "u1", "consent_withdrawn": "true"}).updated(step, {"csap_demog": survey})
     [stopped] = withdraw_consent([message], run=run)
     assert stopped["gender_raw"] == "STOP"
     assert survey["gender_raw"] == "naag"

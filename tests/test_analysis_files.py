@@ -147,7 +147,7 @@ def test_csv_reads_records_through_attached_surveys(tmp_path: Path, run):
     """Cells come from the record's effective values, including attached survey answers."""
     step = run.step("test/load")
     survey = Record.create(step, {"gender_raw": "naag"})
-    message = Record.create(step, {"uid": "u1"}).attached(step, "csap_demog", survey)
+    message = Record.create(step, {"uid": "u1"}).updated(step, {"csap_demog": survey})
     path = tmp_path / "out.csv"
     write_records(path, [message], ["uid", "gender_raw"])
     assert path.read_text(encoding="utf-8") == "uid,gender_raw\nu1,naag\n"

@@ -101,7 +101,7 @@ def respondent(rng: random.Random, withdrawn: bool = False, matrix_keys: bool = 
              if matrix_keys else {"rqa_s01e01_codes": [REASONS[c] for c in sorted(codes)]}
              | {f"rqa_s01e0{s}_codes": ["NA"] for s in (2, 3, 4)}),
         ]
-        record = record.attached(STEPS["combine/demog"], "demog_survey", survey)
+        record = record.updated(STEPS["combine/demog"], {"demog_survey": survey})
         for step_name, data in updates:
             record = record.updated(STEPS[step_name], data)
         if withdrawn:
@@ -269,7 +269,7 @@ def test_equal_survey_records_built_apart_are_written_once(tmp_path):
     step = Step("u", "s", 1.0)
     surveys = [Record.create(step, {"uid": "a", "gender": "f"}).updated(Step("u", "clean", 2.0), {"gender": "female"})
                for _ in range(2)]
-    messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
+    messages = [Record.create(step, {"text": f"m{i}"}).updated(step, {"survey": survey})
                 for i, survey in enumerate(surveys)]
     path = tmp_path / "traced_data.json"
     write_in_segments(path, [messages])
@@ -317,7 +317,7 @@ def test_survey_records_that_differ_only_in_a_number_type_stay_apart(tmp_path):
     """An attached record is recognised by value as the file holds it: 1 and 1.0 are not the same answer."""
     step = Step("u", "s", 1.0)
     surveys = [Record.create(step, {"uid": "a", "age": age}) for age in (18, 18.0, 18)]
-    messages = [Record.create(step, {"text": f"m{i}"}).attached(step, "survey", survey)
+    messages = [Record.create(step, {"text": f"m{i}"}).updated(step, {"survey": survey})
                 for i, survey in enumerate(surveys)]
     path = tmp_path / "traced_data.json"
     write_in_segments(path, [messages])

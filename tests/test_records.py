@@ -34,7 +34,7 @@ def test_attached_records_are_read_after_own_newest_values_and_before_older_ones
     """The 2019 order: own newest layer, then records attached in it, then older layers."""
     survey = Record.create(FETCH, {"gender_raw": "female", "shared": "survey"})
     message = Record.create(FETCH, {"shared": "message-old", "rqa": "text"})
-    message = message.attached(RENAME, "csap_demog", survey)
+    message = message.updated(RENAME, {"csap_demog": survey})
     assert message["shared"] == "survey"  # the attached record shadows the older own layer
     assert message["gender_raw"] == "female"
     message = message.updated(CODE, {"shared": "message-new"})
@@ -44,8 +44,8 @@ def test_attached_records_are_read_after_own_newest_values_and_before_older_ones
 def test_a_survey_record_is_shared_by_all_messages_it_is_attached_to():
     """Attaching does not copy the survey record: every message sees the same object."""
     survey = Record.create(FETCH, {"age_raw": "25"})
-    one = Record.create(FETCH, {"rqa": "a"}).attached(RENAME, "csap_demog", survey)
-    two = Record.create(FETCH, {"rqa": "b"}).attached(RENAME, "csap_demog", survey)
+    one = Record.create(FETCH, {"rqa": "a"}).updated(RENAME, {"csap_demog": survey})
+    two = Record.create(FETCH, {"rqa": "b"}).updated(RENAME, {"csap_demog": survey})
     assert one.layers[-1].data["csap_demog"] is two.layers[-1].data["csap_demog"] is survey
 
 
@@ -54,7 +54,7 @@ def test_history_follows_values_through_attached_records():
     survey = Record.create(FETCH, {"Gender (Value) - csap_demog": "man"}).updated(
         FETCH, {"Gender (Value) - csap_demog": "male"}
     )
-    message = Record.create(FETCH, {"rqa": "x"}).attached(RENAME, "csap_demog", survey)
+    message = Record.create(FETCH, {"rqa": "x"}).updated(RENAME, {"csap_demog": survey})
     history = message.history("Gender (Value) - csap_demog")
     assert [(c.value, c.via) for c in history] == [("man", "csap_demog"), ("male", "csap_demog")]
 
@@ -117,7 +117,7 @@ def test_a_record_and_the_record_it_was_written_on_are_independent():
     base = Record.create(FETCH, {"a": 1})
     left = base.updated(CODE, {"a": 2, "b": 2})
     right = base.updated(CODE, {"c": 3})
-    holder = Record.create(FETCH, {"n": 0}).attached(RENAME, "base", left).updated(CODE, {"a": 9})
+    holder = Record.create(FETCH, {"n": 0}).updated(RENAME, {"base": left}).updated(CODE, {"a": 9})
     assert dict(base) == {"a": 1}
     assert dict(left) == {"a": 2, "b": 2} and dict(right) == {"a": 1, "c": 3}
     assert holder["a"] == 9 and left["a"] == 2

@@ -130,7 +130,7 @@ def test_written_sha_values_follow_the_spec_rule():
     """Records made by the new pipeline get _sha values computed by the 2019 rule."""
     step = Step("analyst@example.org", "combine/surveys", 1549000000.0)
     survey = Record.create(step, SURVEY)
-    record = Record.create(step, C1).attached(step, "demog", survey).updated(step, {"uid": PHONE_B})
+    record = Record.create(step, C1).updated(step, {"demog": survey}).updated(step, {"uid": PHONE_B})
     written = json.loads(dumps_traced_data([record]))[0]
     survey_sha = sha(SURVEY, "")
     attach_sha = sha({"demog": survey_sha}, sha(C1, ""))
@@ -296,7 +296,7 @@ def test_equal_values_built_apart_are_written_once_as_references():
 
     records = [
         Record.create(Step("fetcher@example.org", "fetch/s02", 1548000600.0), C1)
-        .attached(Step("analyst@example.org", "combine/surveys", 1549000000.0), "demog", survey())
+        .updated(Step("analyst@example.org", "combine/surveys", 1549000000.0), {"demog": survey()})
         .updated(Step("analyst@example.org", "combine/surveys", 1549000000.0), {"labels_copy": [dict(LABEL)]})
         for _ in range(2)
     ]

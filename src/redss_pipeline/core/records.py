@@ -14,7 +14,8 @@ label), never changes it in place, which would change it in every record and lay
 Semantics kept from 2019 (spec pipeline.md section 6, README decision 7):
 
 - writes never delete a key; a later write to a key overrides the earlier value;
-- a layer may attach other records (a respondent's survey record): reading a key looks in the newest layer's
+- a layer may attach other records (a respondent's survey record, written as a value:
+  ``record.updated(step, {"csap_demog": survey})``): reading a key looks in the newest layer's
   own values, then in the records attached in that layer, then in older layers. The effective content is
   computed once per write (the previous record's dictionary, copied, with the new values written in) and
   kept by the record as its own dictionary, so reads are plain dictionary look-ups;
@@ -135,10 +136,6 @@ class Record(_RegisteredMapping):
             content.update(record._content)
         content.update((k, v) for k, v in zip(data.key_tuple, data.row) if type(v) is not Record)
         return Record(self._layers + (Layer(step, data),), content)
-
-    def attached(self, step: Step, key: str, other: "Record") -> "Record":
-        """A new record with ``other`` attached under ``key``: every key of ``other`` becomes readable here."""
-        return self.updated(step, {key: other})
 
     # -- reading ------------------------------------------------------------------------------------------
 
