@@ -420,12 +420,6 @@ class FetchStore:
         """(id, uuid) of every stored run."""
         return iter(self._db.execute("SELECT run_id, run_uuid FROM runs").fetchall())
 
-    def greatest_run_modified_on(self, flow_uuid: str) -> str | None:
-        greatest: str | None = self._db.execute(
-            "SELECT max(modified_on) FROM runs WHERE flow_uuid = ?", (flow_uuid,)
-        ).fetchone()[0]
-        return greatest
-
     # -- contacts ----------------------------------------------------------------------------------------
 
     def merge_contacts(self, contacts: Iterable[StoredContact]) -> MergeCounts:
