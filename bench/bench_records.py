@@ -10,10 +10,11 @@ Three parts, each in a fresh process so its peak resident memory is its own:
   so the peak shows what a record costs.
 - ``raw``: N one-run raw records (default 100,000) written and read back in the 2019 TracedData layout
   (``traced_data_json``), with every ``_sha`` computed on write and checked on read.
-- ``trail``: N realistic message records (default 100,000: about 20 layers and 120 keys each, the
-  shows' codes as four lists in one layer, a survey record shared by each respondent's three messages; the same records the
-  audit-trail size test uses) written as stage 3 writes them (``encode_segment`` per chunk of 5,000,
-  ``AuditTrailWriter`` appending the segments), then the file loaded and every record rebuilt. Making the records is timed apart and not counted as writing.
+- ``trail``: N realistic message records (default 100,000: about 20 layers and 120 keys each, the shows'
+  codes as four lists in one layer, a survey record shared by each respondent's three messages; the same
+  records the audit-trail size test uses) written as stage 3 writes them (``encode_segment`` per chunk of
+  5,000, ``AuditTrailWriter`` appending the segments), then the file loaded and every record rebuilt. Making
+  the records is timed apart and not counted as writing.
 
 Prints one table: seconds, microseconds per record, peak resident memory, and file bytes per record.
 """

@@ -62,8 +62,9 @@ Where the bytes go: each step, key and shape is written once per segment however
 it. A value gets a ``"v"`` entry the second time it is used by another entry of the segment (codes, "0"/"1",
 the labels one rule makes, a respondent's uid), after which each use costs a small number; a value used by one
 record only (the message text, its times) is written once inline and referred to as ``-n`` within that
-record. A layer whose values all have numbers (e.g. the channel and week flags of 7.4.4) gets an ``"l"`` entry the second time
-it occurs and then costs one number. A record attached to several messages of a segment is written once in it.
+record. A layer whose values all have numbers (e.g. the channel and week flags of 7.4.4) gets an ``"l"`` entry
+the second time it occurs and then costs one number. A record attached to several messages of a segment is
+written once in it.
 
 What the writer remembers: :func:`encode_segment` encodes one segment with tables of its own, keyed by
 values, and forgets them when it returns, so its memory is bounded by the segment (one chunk of respondents)

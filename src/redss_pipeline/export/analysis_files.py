@@ -111,13 +111,13 @@ class RecordLines:
 
     def __init__(self, columns: Sequence[str], cells: CsvLines | None = None, *, shows: Sequence[RqaPlan] = ()):
         self._cells = CsvLines() if cells is None else cells
-        matrix: dict[str, tuple[int, str]] = {}  # column -> (its show's number, its code's StringValue)
-        shown = [plan for plan in shows if any(column in columns for column in matrix_keys(plan))]
-        for number, plan in enumerate(shown):
-            for column, string_value in ShowCodes(plan).columns.items():
-                matrix[column] = (number, string_value)
+        # The shows with a column in the header, and each of their columns -> (show number, code's StringValue).
+        header = set(columns)
+        shown = [show for show in map(ShowCodes, shows) if not header.isdisjoint(show.columns)]
+        matrix = {column: (number, string_value)
+                  for number, show in enumerate(shown) for column, string_value in show.columns.items()}
         plain = [column for column in columns if column not in matrix]
-        self._values = RecordColumns([*plain, *(plan.codes_key for plan in shown)])
+        self._values = RecordColumns([*plain, *(show.key for show in shown)])
         self._plain_count = len(plain)
         self._has_matrix = bool(shown)
         # The runs, in header order: (start, end) of a run of other columns in the plain values, or the matrix

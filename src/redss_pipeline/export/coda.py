@@ -382,8 +382,8 @@ def write_coda_file(path: str | os.PathLike[str], messages: Iterable[Mapping[str
     fourth strings, the labels a list of JSON objects, so its lines are laid out here around its values as
     :mod:`json` encodes them. :mod:`json`'s indenting encoder, pure Python and the slow part, is used for the labels
     only, each distinct label encoded once while it is remembered (up to :data:`_LABELS_REMEMBERED` texts, then
-    all dropped and learnt again; :class:`_LabelTexts`): a survey's auto-coded labels repeat on many messages, and an RQA file's messages have
-    none.
+    all dropped and learnt again; :class:`_LabelTexts`): a survey's auto-coded labels repeat on many messages,
+    and an RQA file's messages have none.
     """
     value = json.JSONEncoder(ensure_ascii=True).encode  # a string, a time, an id: one call into C
     labels = _LabelTexts()

@@ -160,7 +160,8 @@ def determine_consent(records: list[Record], *, config: PipelineConfig, run: Run
 
     A STOP in any survey coded field (the location levels included) marks every message of that respondent,
     since they share the survey answers; a show coded STOP (its codes hold STOP, so its matrix ``<prefix>STOP``
-    column reads ``"1"``, or the binary field holds STOP) marks only that message. Records that did not withdraw are returned unchanged.
+    column reads ``"1"``, or the binary field holds STOP) marks only that message. Records that did not withdraw
+    are returned unchanged.
     """
     step = run.step("generate/consent")
     survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]

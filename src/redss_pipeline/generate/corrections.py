@@ -134,10 +134,9 @@ def ws_redirect_texts(
     """The texts of the WS redirect's show that coders marked, with a checked label, as the target show's.
 
     Decides the single-coded Coda import (coda.md 5.2) of the redirect's scheme for each distinct text of the
-    show's ``(Value)`` key, and writes nothing on the records. The import turns
-    unchecked and absent labels into NR, so only a checked label with the configured code counts; an
-    unchecked label in the WS scheme (which has no NS code) counts as not reviewed (2019 crashed on it).
-    Empty when the configuration has no WS redirect.
+    show's ``(Value)`` key, and writes nothing on the records. The import turns unchecked and absent labels into
+    NR, so only a checked label with the configured code counts; an unchecked label in the WS scheme (which has no
+    NS code) counts as not reviewed (2019 crashed on it). Empty when the configuration has no WS redirect.
     """
     redirect = config.ws_redirect
     if redirect is None:

@@ -18,9 +18,10 @@ are folded key by key, by the class the key belongs to (7.7.6):
 folding each key over the whole group at once gives the same values; the binary rule is applied pairwise from
 the left, as in 2019.
 
-2019 folded the matrix columns one by one: a column is ``STOP`` if any message's is, an NC column (one whose name ends
-in ``NC``) ``1`` only if no message's is ``0``, any other column ``1`` if any message's is. Folding a show's codes
-(``rqa_s01e01_codes``, :attr:`~redss_pipeline.core.config.RqaPlan.codes_key`) as above renders the same columns.
+2019 folded the matrix columns one by one: a column is ``STOP`` if any message's is, an NC column (one whose
+name ends in ``NC``) ``1`` only if no message's is ``0``, any other column ``1`` if any message's is. Folding a
+show's codes (``rqa_s01e01_codes``, :attr:`~redss_pipeline.core.config.RqaPlan.codes_key`) as above renders the
+same columns.
 
 Two 2019 behaviours shape the output and are kept on purpose:
 
@@ -69,7 +70,8 @@ AMBIVALENT = "ambivalent"
 _MISSING: Any = object()
 
 # Binary "missing" values, strongest first: of two missing values the fold keeps the earlier one here.
-_BINARY_MISSING_RANK = MappingProxyType({value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))})
+_BINARY_MISSING_RANK = MappingProxyType(
+    {value: rank for rank, value in enumerate((STOP, NR, NIC, NC, NA, NS, _MISSING))})
 
 
 def fold_individuals(
