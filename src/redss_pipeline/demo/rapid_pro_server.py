@@ -386,13 +386,15 @@ class RapidProServer:
                 status, content = error.status, _json_bytes(error.body)
             except Exception as error:  # a server bug: answer 500 so that the test sees it
                 status, content = 500, _json_bytes({"detail": f"Server error: {type(error).__name__}: {error}"})
+        flow = params.get("flow")
+        if status == 200 and path == f"{_API_PREFIX}runs.json" and flow in self.workspace.pending_flows():
+            # Runs stamped earlier but committed only now, after this page was made (a late commit). Committed
+            # before the page is sent, so a client's next request, which may be handled in another thread as soon
+            # as it has this answer, always sees them.
+            self.workspace.commit_late_runs(flow)
         # Logged before answering, so a client that has its answer always finds its request in the log.
         self._record(method, path, params, status, host, authorization)
         handler.reply(status, content, content_type=content_type, headers=headers)
-        flow = params.get("flow")
-        if status == 200 and path == f"{_API_PREFIX}runs.json" and flow in self.workspace.pending_flows():
-            # Runs stamped earlier but committed only now, after this page was read (a late commit).
-            self.workspace.commit_late_runs(flow)
 
     def _record(self, method: str, path: str, params: Mapping[str, str], status: int | None, host: str = "",
                 authorization: bool = False) -> None:
