@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from redss_pipeline.core.atomic_files import atomic_write_text
+from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error, sqlite_file_is_damaged
 from redss_pipeline.core.errors import UuidTableError
 
 __all__ = [
     "UUID_PREFIX",
-    "TABLE_DIR",
     "SQLITE_NAME",
     "JSON_NAME",
     "normalise_phone_number",
@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 UUID_PREFIX = "avf-phone-uuid-"
-TABLE_DIR = "UUIDs"
 SQLITE_NAME = "phone_uuids.sqlite"
 JSON_NAME = "phone_uuids.json"
 _FORMAT_VERSION = 1
@@ -109,7 +108,7 @@ def _redacted(urn: str) -> str:
 
 def table_paths(data_root: str | Path) -> tuple[Path, Path]:
     """(SQLite table, 2019 JSON table) paths of a data root."""
-    folder = Path(data_root) / TABLE_DIR
+    folder = DataRoot(data_root).uuids_dir
     return folder / SQLITE_NAME, folder / JSON_NAME
 
 
