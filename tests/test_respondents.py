@@ -165,16 +165,18 @@ def test_a_run_id_that_is_not_a_number_or_text_is_one_error_naming_file_record_a
                                  f"number, or the run's uuid), found a list")
 
 
-@pytest.mark.parametrize("kind", ["show", "survey"])
-def test_an_answer_that_is_not_a_text_is_one_error_under_its_rapid_pro_key(root, kind):
+@pytest.mark.parametrize(("kind", "value", "found"), [("show", 42, "a number"), ("survey", 42, "a number"),
+                                                     ("show", None, "null"), ("survey", None, "null")])
+def test_an_answer_that_is_not_a_text_is_one_error_under_its_rapid_pro_key(root, kind, value, found):
     """The steps know an answer only under its pipeline key (``rqa_s01e01_raw``); the file's own key and the
-    record's number are what a user can find in the raw file."""
+    record's number are what a user can find in the raw file. An answer's ``(Value)`` is always a text (spec
+    rapid-pro.md 4.3), so a null one is refused too (a missing key is an unanswered question)."""
     flow = show_flows(CONFIG)[0] if kind == "show" else survey_flows(CONFIG)[0]
     records = _raw(root, flow)
     key = next(k for k in records[2].keys() if k.endswith(f"(Value) - {flow}"))
-    records[2] = records[2].updated(Step("editor@example.org", "hand edit", 1548000400.0), {key: 42})
+    records[2] = records[2].updated(Step("editor@example.org", "hand edit", 1548000400.0), {key: value})
     write_traced_data_file(root / "Raw Data" / f"{flow}.json", records)
     with pytest.raises(RawDataError) as raised:
         _index(root)
     assert str(raised.value) == (f"Raw Data/{flow}.json: record 2: field '{key}': expected the answer's text, "
-                                 f"found a number")
+                                 f"found {found}")

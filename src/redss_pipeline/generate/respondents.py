@@ -253,7 +253,7 @@ class _FileToScan:
     raw: RawFile
     flow: str
     tally: ShowRunTally | None
-    answer_keys: tuple[str, ...]  # the answers' ``(Value)`` keys: a text, or null, in every record
+    answer_keys: tuple[str, ...]  # the answers' ``(Value)`` keys: a text where present (rapid-pro.md 4.3)
 
     def scan(self) -> _FileScan:
         # Unredacted values: the uid, run id and time are read, and the answers' types checked (errors name a
@@ -280,11 +280,11 @@ class _FileToScan:
         return _FileScan(self.raw, uids, runs)
 
     def _check_answers(self, content: Mapping[str, Any], number: int) -> None:
-        """An answer of another JSON type is reported here, under its Rapid Pro key and the record's number in
-        the file; the steps know it only under its pipeline key."""
+        """An answer that is not a text (null included) is reported here, under its Rapid Pro key and the record's
+        number in the file; the steps know it only under its pipeline key."""
         for key in self.answer_keys:
-            value = content.get(key)
-            if value is not None and type(value) is not str:
+            value = content.get(key, "")  # a missing key is a question not answered
+            if type(value) is not str:
                 raise RawDataError(f"expected the answer's text, found {json_type(value)}",
                                    path=f"Raw Data/{self.flow}.json", record=number, field=key)
 
