@@ -323,7 +323,7 @@ class CodaFileExports:
         # A record takes part in the few files whose raw field it has (a show message in its show's RQA file):
         # those are found for all files at once, in C, rather than by asking each file in turn.
         raw_fields = self._raw_fields
-        for position, record in zip(positions, records):
+        for position, record in zip(positions, records, strict=True):
             present = record.keys() & raw_fields
             if not present:
                 continue

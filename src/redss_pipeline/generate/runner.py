@@ -157,7 +157,7 @@ class ChunkOutcome:
     trail: AuditTrailSegment = AuditTrailSegment(b"", 0)
     counts: Counter[str] = field(default_factory=Counter)  # see ChunkRunner.counts
     show_counts: Counter[int] = field(default_factory=Counter)  # show id -> messages after the corrections
-    coded_counts: dict[str, list[int]] = field(default_factory=dict)  # Coda dataset -> [exported, NR]
+    coded_counts: dict[str, list[int]] = field(default_factory=dict)  # Coda dataset -> [offered, NR]
     phone_numbers_redacted: int = 0
     times: StepTimes = field(default_factory=StepTimes)
     respondents_done: int | None = None  # on a span's last chunk: how many respondents are done with it
@@ -197,7 +197,7 @@ class ChunkRunner:
                                              "noise": 0, "people": 0, "withdrawn messages": 0,
                                              "withdrawn people": 0})
         self.show_counts: Counter[int] = Counter()  # show id -> messages after the corrections
-        self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [exported messages, NR]
+        self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [messages offered, NR]
         self.phone_numbers_redacted = 0  # in the records the spans read
         self._coded_counts = CodedMessageCounts(config)
 
@@ -252,7 +252,7 @@ class ChunkRunner:
             outcome.show_counts.update(show for record in records if (show := record.get("show_id")) is not None)
         with step("filter messages"):
             kept_positions, kept = [], []
-            for position, record in zip(chunk.positions, records):
+            for position, record in zip(chunk.positions, records, strict=True):
                 dropped_by = self._filters.dropped_by(record)
                 if dropped_by is None:
                     kept_positions.append(position)
@@ -299,15 +299,15 @@ class ChunkRunner:
                 # csap_ind.csv lists respondents in the order of their first message (of those kept): the
                 # position of that message orders the rows, as fold_individuals orders the chunk's individuals.
                 first_positions: dict[Any, int] = {}
-                for position, record in zip(positions, records):
+                for position, record in zip(positions, records, strict=True):
                     first_positions.setdefault(record.get(UID_KEY), position)
-                individuals = list(zip(first_positions.values(), folded))
+                individuals = list(zip(first_positions.values(), folded, strict=True))
             counts["people"] += len(individuals)
             counts["withdrawn people"] += _count((i for _, i in individuals),
                                                  lambda r: r.get(CONSENT_WITHDRAWN_KEY) == TRUE)
         with step("output rows"):
             analysis_line, production_line = self._analysis_line, self._production_line
-            for position, message in zip(positions, messages):
+            for position, message in zip(positions, messages, strict=True):
                 production = production_line(message) if in_production_file(message, position) else None
                 outcome.message_lines.append((position, (analysis_line(message), production)))
             for position, individual in individuals:
@@ -317,11 +317,12 @@ class ChunkRunner:
 
 
 class CodedMessageCounts:
-    """Per Coda dataset, how many message records offered to it hold a code, and how many of those are NR (the
-    "manual codes" line of the run's progress). A message record counts for a dataset when it has the dataset's
-    message-id field and is not a missing answer; its code is read from the coded field of the dataset's first
-    plan (the reasons of a show, the sub-district of ``location.json``). These are records, not the Coda file's
-    messages: a survey answer counts once per message of its respondent, and repeated texts once each."""
+    """Per Coda dataset, how many message records were offered to it, and how many of those are NR (the "manual
+    codes" line of the run's progress; after the manual codes every offered record holds a code: a coder's, NA, NS,
+    another control code, or NR when no coder's label stands). A message record counts for a dataset when it has
+    the dataset's message-id field and is not a missing answer; its code is read from the coded field of the
+    dataset's first plan (the reasons of a show, the sub-district of ``location.json``). These are records, not the
+    Coda file's messages: a survey answer counts once per message of its respondent, and repeated texts once each."""
 
     def __init__(self, config: PipelineConfig):
         self._datasets: dict[str, _CodedDataset] = {}
@@ -334,7 +335,7 @@ class CodedMessageCounts:
         self._id_fields = frozenset(dataset.id_field for dataset in self._datasets.values())
 
     def count(self, records: list[Record], coded_counts: dict[str, list[int]]) -> None:
-        """Adds the counts of ``records`` to ``coded_counts`` (dataset -> [messages with a code, NR])."""
+        """Adds the counts of ``records`` to ``coded_counts`` (dataset -> [messages offered, NR])."""
         id_fields = self._id_fields
         for name in self._datasets:
             coded_counts.setdefault(name, [0, 0])

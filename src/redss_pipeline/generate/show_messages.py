@@ -279,7 +279,7 @@ class RqaCodaExport:
     def entries(self, positions: Sequence[int], records: Sequence[Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
         """A chunk's records, found at ``positions``, reduced to each file's entries (noise is not exported), for
         :meth:`store`."""
-        kept = [(position, record) for position, record in zip(positions, records) if not _noise(record)]
+        kept = [(position, record) for position, record in zip(positions, records, strict=True) if not _noise(record)]
         return self._files.entries([position for position, _ in kept], [record for _, record in kept])
 
     def store(self, entries: list[list[tuple[Any, ...]]]) -> None:
@@ -322,7 +322,7 @@ class IcrSamples:
         worker process can gather them)."""
         time_field = self._config.message_time_field
         rows = []
-        for position, record in zip(positions, records):
+        for position, record in zip(positions, records, strict=True):
             if _noise(record):
                 continue
             for number, plan in enumerate(self._config.rqa_plans):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -93,7 +92,8 @@ def run_generate(
 
     Respondents are processed about ``messages_per_chunk`` messages at a time (default
     :data:`MESSAGES_PER_CHUNK`), by ``workers`` processes (default :func:`~redss_pipeline.core.workers.
-    default_workers`); the outputs are the same whatever the chunk size and the number of workers.
+    default_workers`); the outputs are the same whatever the number of workers, and so are the CSV, Coda and ICR
+    files whatever the chunk size (the audit trail is written a segment per chunk).
 
     Python's cyclic garbage collector is paused for the run: stage 3 builds millions of small objects that
     never form cycles, and each full collection would walk all of them again (it doubled the run time).
@@ -176,17 +176,16 @@ def _run_generate(
         counts["phone numbers redacted"] = redacted
         say(f"phone redaction: {redacted:,} typed phone numbers redacted")
         _report(runner, times, config, say)
-        counts.update({TEST_RUN: runner.counts[TEST_RUN], EMPTY_RUN: runner.counts[EMPTY_RUN],
-                       OUTSIDE_WINDOW: runner.counts[OUTSIDE_WINDOW], "messages": runner.counts["messages"],
-                       "people": runner.counts["people"], "withdrawn people": runner.counts["withdrawn people"]})
+        counts.update(runner.counts)  # every step's counts: the runs dropped, messages, noise, people, withdrawals
 
-        started = time.perf_counter()
         written = []
-        with times.step("RQA Coda files"):
+        # The end of the run's work, each under a name of its own (the chunks' steps have theirs): choosing each
+        # Coda file's messages and drawing the ICR samples from the scratch database.
+        with times.step("choose RQA Coda messages"):
             rqa_coda = runner.rqa_coda.files()
-        with times.step("survey auto-coding"):
+        with times.step("choose survey Coda messages"):
             survey_coda = runner.survey_coda.files()
-        with times.step("ICR samples"):
+        with times.step("draw ICR samples"):
             icr = runner.icr.samples()
         with times.step("ICR Coda files and second coder"):
             icr_round_trip = prepare_icr_round_trip(config, root, icr)
@@ -224,7 +223,7 @@ def _run_generate(
         say(f"ICR Coda files and second coder: {icr_round_trip.describe()} "
             f"({times.seconds['ICR Coda files and second coder']:.1f} s)")
         say(f"coding quality: {quality.summary()} ({times.seconds['coding quality']:.1f} s)")
-        say(f"write outputs: {len(written)} files ({time.perf_counter() - started:.1f} s)")
+        say(f"write outputs: {len(written)} files ({times.seconds['write outputs']:.1f} s)")
         # The automated analysis of the CSVs just staged (tables, charts, maps, report), in the same output set.
         with times.step("analysis"):
             summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
