@@ -411,8 +411,25 @@ def test_a_withdrawn_participant_in_a_later_segment_is_explained_by_first_uid(pe
     trail = AuditTrail.load(path)
     assert trail.records_for(original) == people[5] and "STOP" not in trail.ids()
     text = trail.explain(original, "uid")
-    assert "record 1 of 3 (message 10 in the file; uid now \"STOP\")" in text
+    assert "record 1 of 3 (record 10 of traced_data.json; uid now \"STOP\")" in text
     assert f'1. "{original}"' in text and '2. "STOP"' in text and "step analysis/withdrawn_consent" in text
+
+
+def test_explain_traces_a_value_to_the_keys_it_is_derived_from_only(tmp_path):
+    """The "same value earlier" hint names earlier keys holding the value; given the keys a column is derived from,
+    only those: a key that merely holds the same value (another flag reading "false") is not where it came from."""
+    step = Step("u", "s", 1.0)
+    record = Record.create(step, {"uid": "u1", "Gender (Value) - demog": "female"}).updated(
+        Step("u", "t", 2.0), {"district_raw": "female"}).updated(Step("u", "v", 3.0), {"gender_raw": "female"})
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [[record]])
+    trail = AuditTrail.load(path)
+    anywhere = trail.explain("u1", "gender_raw")
+    assert "same value earlier under 'Gender (Value) - demog'" in anywhere
+    assert "same value earlier under 'district_raw'" in anywhere
+    derived = trail.explain("u1", "gender_raw", derived_from=["Gender (Value) - demog"])
+    assert "same value earlier under 'Gender (Value) - demog'" in derived
+    assert "district_raw" not in derived
 
 
 def test_a_trail_cut_after_a_segment_is_truncated(people, tmp_path):

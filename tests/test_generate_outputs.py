@@ -200,6 +200,37 @@ def test_explain_of_a_matrix_column_shows_the_codes_it_is_rendered_from(root):
     assert "NA" not in held  # the person answered s01e01 in this row
 
 
+def test_explain_of_a_yes_no_question_a_mistyped_column_and_the_uid_stop(root):
+    """A show's yes/no column comes from the question's own coded field, not from the show's reasons; a column that
+    is neither an output column nor a key of the person's records is a usage error naming close matches; STOP (the
+    uid of a withdrawn participant in the CSVs) is answered with where the id they had is found."""
+    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["uid"]] = counts.get(row["uid"], 0) + 1
+    row = next(row for row in rows if row["rqa_s01e02_raw"] and counts[row["uid"]] == 1 and row["uid"] != "STOP")
+    result = _generate("explain", str(root), row["uid"], "rqa_s01e02_integrate_return")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rqa_s01e02_integrate_return is derived from: rqa_s01e02_integrate_return_coded "
+                                    "<- rqa_s01e02_raw <- ")
+    own = result.stdout.split("key 'rqa_s01e02_integrate_return_coded'")[0]
+    [final] = [line.split(": ", 1)[1] for line in own.splitlines() if line.strip().startswith("final value:")]
+    assert json.loads(final) == row["rqa_s01e02_integrate_return"]
+    assert "key 'rqa_s01e02_coded'" not in result.stdout  # the reasons are not where the answer came from
+
+    mistyped = _generate("explain", str(root), row["uid"], "genderr")
+    assert mistyped.returncode == 2
+    line = _error_line(mistyped)
+    assert line.startswith("error: 'genderr' is neither an output column nor a key of this person's records; "
+                           "did you mean 'gender'")
+    assert not mistyped.stdout
+
+    stop = _generate("explain", str(root), "STOP", "gender")
+    assert stop.returncode == 1
+    assert "give the id they had" in _error_line(stop) and not stop.stdout
+
+
 def test_explain_of_a_matrix_column_in_a_trail_written_before_the_codes_were_lists(tmp_path):
     """A data root whose audit trail holds the matrix column as a key of its own (written by an earlier release)
     is explained as it was: the column's own history, not a rendering from a list it never had."""

@@ -11,6 +11,7 @@ Usage:
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from argparse import ArgumentTypeError
@@ -181,26 +182,44 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     args = parser.parse_args(list(argv))
 
-    from redss_pipeline.core.audit_trail import AuditTrail
+    from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailError
+    from redss_pipeline.core.code_scheme import STOP
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.core.lineage import matrix_column, source_keys
+    from redss_pipeline.export.analysis_files import analysis_columns, production_columns
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
     trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])
-    keys = source_keys(config, args.column)
+    uid, column = args.uid, args.column
+    records = trail.records_for(uid)
+    if not records:
+        hint = (": a withdrawn participant's uid reads STOP in the outputs; give the id they had (the UUID table "
+                "maps it from their phone number)") if uid == STOP else ""
+        raise AuditTrailError(f"no record whose {trail.id_key} was {uid!r}{hint}", path=trail.path)
+    held = set().union(*(record.keys() for record in records))
+    matrix = matrix_column(config, column)
+    if matrix is None and column not in held and column not in {*analysis_columns(config), *production_columns(config)}:
+        known = sorted({*held, *analysis_columns(config), *production_columns(config)})
+        close = difflib.get_close_matches(column, known, n=3)
+        raise UsageError(f"{column!r} is neither an output column nor a key of this person's records"
+                         + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
+    keys = source_keys(config, column)
     if len(keys) > 1:
-        print(f"{args.column} is derived from: {' <- '.join(keys[1:])}\n")
-    matrix = matrix_column(config, args.column)
+        print(f"{column} is derived from: {' <- '.join(keys[1:])}\n")
     # A matrix column is no record key: its history is that of the show's codes. A trail written before the codes
     # were lists holds the column as a key of its own, and its history is shown as it was.
-    if matrix is not None and not any(args.column in record for record in trail.records_for(args.uid)):
+    if matrix is not None and column not in held:
         codes, string_value = matrix
-        print(f"{args.column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
+        print(f"{column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
               "not, and any other value as it is (STOP for a withdrawn participant)\n")
         keys = keys[1:]
-    for key in keys:
-        print(trail.explain(args.uid, key))
+    never = [key for key in keys if key not in held]
+    for number, key in enumerate(keys):
+        if key in held:
+            print(trail.explain(uid, key, derived_from=keys[number + 1:]))
+    if never:
+        print(f"never written in any of this person's {len(records)} record(s): {', '.join(map(repr, never))}")
     return 0
 
 

@@ -811,14 +811,15 @@ class AuditTrail:
             by_segment.setdefault(segment, []).append(number)
         return [record for segment, numbers in by_segment.items() for record in self._segment_records(segment, numbers)]
 
-    def explain(self, uid: Any, key: str) -> str:
+    def explain(self, uid: Any, key: str, *, derived_from: Sequence[str] | None = None) -> str:
         """A readable history of ``key`` in the records of ``uid``.
 
         For each record: every value the key took, oldest first, with the time (ISO, UTC), user and step that
         wrote it and the attached record it came through; for its first value, the earlier keys that held the
-        same value in an earlier write (how a pipeline key leads back to its raw Rapid Pro key). Only values whose
-        JSON text has at least 6 characters are matched that way, so "0", "1", "true" or "STOP" are not traced to
-        keys that merely hold the same short value.
+        same value in an earlier write (how a pipeline key leads back to its raw Rapid Pro key). Those are looked
+        for among ``derived_from``, the keys ``key`` is derived from (all keys when None), and only for values whose
+        JSON text has at least 6 characters, so ``0``, ``1``, ``true`` or ``"NA"`` are not traced to keys that
+        merely hold the same short value.
         """
         numbers = self._index.get(uid)
         if not numbers:
@@ -827,9 +828,10 @@ class AuditTrail:
         lines = [f"{self.id_key} {_show(uid)}, key {key!r}: {len(records)} record(s) in {self.path.name}"]
         for position, (number, record) in enumerate(zip(numbers, records), start=1):
             lines.append("")
-            lines.append(f"record {position} of {len(records)} (message {number + 1} in the file; "
+            # Numbered in the file's order (chunk by chunk), which is not the row order of the CSVs.
+            lines.append(f"record {position} of {len(records)} (record {number + 1:,} of {self.path.name}; "
                          f"{self.id_key} now {_show(record.get(self.id_key))}):")
-            lines.extend(_explain_record(record, key))
+            lines.extend(_explain_record(record, key, None if derived_from is None else frozenset(derived_from)))
         return "\n".join(lines) + "\n"
 
 
@@ -877,7 +879,7 @@ def _writes(record: Record, via: str | None, count: Iterator[int] | None = None)
                 yield _Write(layer.step, key, value, via, write)
 
 
-def _explain_record(record: Record, key: str) -> list[str]:
+def _explain_record(record: Record, key: str, derived_from: frozenset[str] | None) -> list[str]:
     writes = list(_writes(record, None))
     changes = [(position, write) for position, write in enumerate(writes) if write.key == key]
     if not changes:
@@ -891,7 +893,8 @@ def _explain_record(record: Record, key: str) -> list[str]:
         if number == 1 and len(_show(value)) >= 6:
             # A value written by the same write under another key (two shows' ["NA"]) is not where it came from.
             earlier = [w for w in writes[:position]
-                       if w.write != write and w.key != key and type(w.value) is type(value) and w.value == value]
+                       if w.write != write and w.key != key and (derived_from is None or w.key in derived_from)
+                       and type(w.value) is type(value) and w.value == value]
             for earlier_step, earlier_key, _, earlier_via, _ in earlier[:3]:
                 through = "" if earlier_via is None else f" through attached record {earlier_via!r}"
                 lines.append(f"     same value earlier under {earlier_key!r}{through}, at "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
-from redss_pipeline.generate.analysis_columns import ShowCodes
+from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes
 from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
 
 __all__ = ["source_keys", "matrix_column"]
@@ -42,19 +42,26 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
             return _unique([*coded, survey.raw_field, value_key])
         if column == survey.raw_field:
             return [column, value_key]
-    matrix = matrix_column(config, column)
-    if matrix is not None:
-        chain.append(matrix[0])
+    show_keys = [MESSAGE_KEY, SHOW_ID_KEY] + [raw_key(p.result_key, "Value", p.flow) for p in config.rqa_plans]
+    # A show's own fields first: its yes/no question's column (rqa_s01e02_integrate_return) starts with the show's
+    # prefix too, but comes from the question's coded field, not from the show's reasons.
     for plan in config.rqa_plans:
-        show_keys = [MESSAGE_KEY, SHOW_ID_KEY] + [raw_key(p.result_key, "Value", p.flow) for p in config.rqa_plans]
-        if column.startswith(plan.analysis_prefix) and column not in (plan.raw_field, plan.run_id_field):
-            return _unique(chain + [plan.coded_field, plan.raw_field] + show_keys)
-        if plan.binary is not None and column == plan.binary.analysis_key:
+        if plan.binary is not None and column in (plan.binary.analysis_key, plan.binary.coded_field):
             return _unique(chain + [plan.binary.coded_field, plan.raw_field] + show_keys)
         if column in (plan.raw_field, plan.coded_field):
             return _unique(chain + [plan.raw_field] + show_keys)
         if column == plan.run_id_field:
             return _unique(chain + [raw_key(plan.result_key, "Run ID", plan.flow)])
+    matrix = matrix_column(config, column)
+    if matrix is not None:
+        chain.append(matrix[0])
+    for plan in config.rqa_plans:
+        if column.startswith(plan.analysis_prefix):
+            return _unique(chain + [plan.coded_field, plan.raw_field] + show_keys)
+    if column == CONSENT_WITHDRAWN_KEY:
+        # 7.7.5: a STOP in a survey's coded field, a show's codes or a show's yes/no question.
+        return _unique([column, *(p.coded_field for p in config.survey_plans), *(p.codes_key for p in config.rqa_plans),
+                        *(p.binary.coded_field for p in config.rqa_plans if p.binary is not None)])
     if column == config.operator.analysis_key:
         return [column, config.operator.coded_field, "uid", PHONE_ID_KEY]
     if column == "uid":
