@@ -9,6 +9,7 @@ out by hand from the dialect of pipeline.md 9.5 plus these rules.
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,14 @@ def test_the_shared_writer_keeps_the_2019_dialect_for_ordinary_cells(tmp_path: P
     empty = tmp_path / "empty.csv"
     write_csv(empty, ["only"], [[""], [None]])
     assert empty.read_bytes() == b'only\n""\n""\n'
+
+
+def test_a_computed_negative_number_is_written_as_a_number_in_both_dialects(tmp_path: Path):
+    """A number the pipeline computed (a negative kappa as ``Decimal``, a count as ``int``) is no formula: written as
+    it is, quoted in the all-quoted tables; the same characters typed as text by a listener are neutralised."""
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    rows = [[Decimal("-0.250"), -3, "-3"]]
+    write_csv(plain, ["kappa", "n", "typed"], rows)
+    write_csv(quoted, ["kappa", "n", "typed"], rows, quote_all=True)
+    assert plain.read_bytes() == b"kappa,n,typed\n-0.250,-3,'-3\n"
+    assert quoted.read_bytes() == b'"kappa","n","typed"\n"-0.250","-3","\'-3"\n'

@@ -74,6 +74,8 @@ def render_quoted_cell(value: Any) -> str:
     is kept as it is."""
     if value is None:
         return '""'
+    if type(value) is int or type(value) is Decimal:
+        return f'"{value}"'  # a number the pipeline computed, never a formula (see render_cell)
     text = value if type(value) is str else str(value)
     if "\x00" in text:
         text = text.replace("\x00", "")
