@@ -74,15 +74,16 @@ def production_columns(config: PipelineConfig) -> list[str]:
     return columns
 
 
-def in_production_file(message: Mapping[str, Any], index: int) -> bool:
-    """Whether the radio team sees the message: its ``noise`` is false. ``index`` names it in an error.
+def in_production_file(message: Mapping[str, Any], position: int) -> bool:
+    """Whether the radio team sees the message: its ``noise`` is false. ``position`` (its place in the message
+    order) names it in an error when it has no uid.
 
     A withdrawn message has ``noise = "STOP"`` (pipeline.md 7.7.8), which is true, so it is left out, as in 2019.
     """
     if NOISE_KEY not in message:
         raise RawDataError(
             "message record has no noise flag; the production file needs one on every message",
-            record=message.get(UID_KEY, f"#{index}"),
+            record=message.get(UID_KEY, f"#{position}"),
             field=NOISE_KEY,
         )
     return not message[NOISE_KEY]

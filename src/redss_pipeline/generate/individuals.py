@@ -10,7 +10,7 @@ are folded key by key, by the class the key belongs to (7.7.6):
 | codes  | each show's codes (its matrix columns)      | STOP if any is STOP; else the codes any holds |
 |        |                                             | (union), an NC code only if every message     |
 |        |                                             | holding the show's codes has it               |
-| bool   | consent, channel and week keys              | ``true`` if any is ``true``                   |
+| bool   | consent, channel, non_logical_time, weeks   | ``true`` if any is ``true``                   |
 | binary | the binary analysis keys                    | see :func:`_fold_binary`                      |
 | other  | noise, times, ids, labels, ...              | ``MERGED``                                    |
 

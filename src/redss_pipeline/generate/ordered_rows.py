@@ -3,7 +3,8 @@
 
 :class:`OrderedRows` takes ``(position, row)`` pairs and gives the rows back sorted by position. It holds at most
 ``limit`` rows in memory: beyond that, the rows held are sorted and written to a temporary file (a *run*), and
-:meth:`OrderedRows.rows` merges the runs. A row is any picklable value (a tuple of cell values).
+:meth:`OrderedRows.rows` merges the runs. A row is any picklable value (stage 3's: a rendered CSV line, or for
+the messages the pair of their ``csap_mes.csv`` and ``csap_prod.csv`` lines).
 """
 
 from __future__ import annotations

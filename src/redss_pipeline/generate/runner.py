@@ -225,7 +225,9 @@ class ChunkRunner:
         """All of stage 3's per-respondent work on the respondents of ``span``, one outcome per chunk (a heavy
         sender's span has several); ``uuid_table`` is opened by the process running this (an SQLite connection
         belongs to one process). The last outcome of the span has ``respondents_done`` set."""
-        split: SplitRespondent | None = None  # a respondent whose messages come in several chunks
+        # A respondent whose messages come in several chunks: the index splits only a span of one respondent (a
+        # heavy sender's own span, see RespondentIndex.read), so this holds that respondent's fold alone.
+        split: SplitRespondent | None = None
         chunks = self._index.read(span)
         while True:
             outcome = ChunkOutcome()
