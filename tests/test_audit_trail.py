@@ -448,16 +448,31 @@ def test_a_trail_cut_after_a_segment_is_truncated(people, tmp_path):
 
 def test_a_bad_record_is_named_by_its_number_in_its_chunk_and_its_uid(tmp_path):
     """A value that is not JSON names the file, the record's number in its chunk (the same in whichever process
-    the chunk was encoded) and the first uid it had; nothing is written for that chunk."""
+    the chunk was encoded), the key and step that wrote it, and the first uid it had; nothing is written for that
+    chunk."""
     step = Step("u", "s", 1.0)
     good = [Record.create(step, {"uid": f"u{i}"}) for i in range(3)]
     bad = Record.create(step, {"uid": "u9"}).updated(step, {"uid": "STOP", "when": {1}})
     path = tmp_path / "traced_data.json"
     with pytest.raises(AuditTrailError, match=r"^.*traced_data.json: record 1 of its chunk: a value of type set cannot be written "
-                                              r"as JSON \(its first uid was 'u9'\)$"):
+                                              r"as JSON under key 'when', written by step 's' \(its first uid was 'u9'\)$"):
         write_in_segments(path, [good, [good[0], bad]])
     assert path.read_text(encoding="ascii").count('["segment"]') == 1 and '["end",' not in path.read_text("ascii")
     with pytest.raises(AuditTrailError, match=r"^record 1 of its chunk: a value of type set .* \(its first uid was 'u9'\)$"):
         encode_segment([good[1], bad], id_key="uid")
     with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1 of its chunk: expected a Record, found dict$"):
         encode_segment([good[1], {"uid": "x"}], id_key="uid", target="chunk.json")  # type: ignore[list-item]
+
+
+def test_a_step_time_that_is_no_time_is_a_malformed_entry_when_loading(tmp_path):
+    """A step's timestamp out of any date's range (a damaged file) is refused as the file is loaded, naming its line,
+    rather than crashing explain when it prints the time."""
+    step = Step("u", "generate/noise", 1548000000.0)
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [[Record.create(step, {"uid": "u1"})]])
+    lines = path.read_text(encoding="ascii").splitlines()
+    [number] = [n for n, line in enumerate(lines) if line.startswith('["s",')]
+    lines[number] = lines[number].replace("1548000000.0", "1e20")
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    with pytest.raises(AuditTrailError, match=rf"traced_data.json: line {number + 1}: malformed entry .*timestamp 1e\+20"):
+        AuditTrail.load(path)

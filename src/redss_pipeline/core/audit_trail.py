@@ -175,8 +175,15 @@ class AuditTrailWriter:
 
 
 class _NotJson(Exception):
+    """A value the file cannot hold; :meth:`locate` adds where it was met, once."""
+
     def __init__(self, message: str):
         super().__init__(message)
+        self.located = False
+
+    def locate(self, where: str) -> None:
+        self.args = (f"{self.args[0]} {where}",)
+        self.located = True
 
 
 class _Scope:
@@ -357,25 +364,31 @@ class _SegmentEncoder:
         all_numbered = True
         element = self._element
         interned = self._interned
-        for position, value in enumerate(values):
-            kind = type(value)
-            if kind is str:
-                item = values_get(value)  # a string is its own token: the common case, kept short
-                if item is None:
-                    item = interned(value, value, scope)
-            elif kind is dict or kind is list:
-                item = self._container_at((shape, position), value, scope)
-            elif kind not in _JSON_TYPES and isinstance(value, Record):
-                number, first_id = self._attached_record(value)
-                attached_ids.append(first_id)
-                items.append({"r": number})
-                all_numbered = False
-                continue
-            else:
-                item = element(value, scope)
-            if type(item) is not int or item < 0:
-                all_numbered = False
-            items.append(item)
+        position = 0
+        try:
+            for position, value in enumerate(values):
+                kind = type(value)
+                if kind is str:
+                    item = values_get(value)  # a string is its own token: the common case, kept short
+                    if item is None:
+                        item = interned(value, value, scope)
+                elif kind is dict or kind is list:
+                    item = self._container_at((shape, position), value, scope)
+                elif kind not in _JSON_TYPES and isinstance(value, Record):
+                    number, first_id = self._attached_record(value)
+                    attached_ids.append(first_id)
+                    items.append({"r": number})
+                    all_numbered = False
+                    continue
+                else:
+                    item = element(value, scope)
+                if type(item) is not int or item < 0:
+                    all_numbered = False
+                items.append(item)
+        except _NotJson as error:
+            if not error.located:  # the innermost layer names the key (an attached record's layer, not its own)
+                error.locate(f"under key {tuple(data.keys())[position]!r}, written by step {layer.step.source!r}")
+            raise
         if not all_numbered:
             return items
         encoded = self._numbered_layer(items)
@@ -547,6 +560,11 @@ class _Tables:
             user, source, timestamp = (self.decode(item, local) for item in entry[1:])
             if type(user) is not str or type(source) is not str or type(timestamp) not in (float, int, str):
                 raise ValueError("a step is a user string, a source string and a timestamp")
+            if type(timestamp) is not str:
+                try:  # read now, so that explain never meets a time it cannot print
+                    _when(timestamp)
+                except (OverflowError, OSError, ValueError):
+                    raise ValueError(f"a step's timestamp {timestamp!r} is no time") from None
             self.steps.append(Step(user, source, timestamp))
         elif tag == "h":
             step = None if entry[1] is None else self.steps[_number(entry[1])]
