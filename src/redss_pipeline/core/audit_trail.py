@@ -122,6 +122,7 @@ _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _JSON_TYPES = _SCALAR_TYPES | {list, dict}
 _JUST_STRINGS = {str}
 _MISSING = object()
+_RUN_AGAIN = "stage 3 was interrupted while writing it or the copy is incomplete: run stage 3 again"
 
 
 class AuditTrailError(PipelineError):
@@ -678,7 +679,8 @@ class AuditTrail:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "AuditTrail":
-        """Reads the segments and the record index of the audit trail at ``path``, checking every entry."""
+        """Reads the segments and the record index of the audit trail at ``path``, checking every table entry and
+        each record's id (the rest of a record is checked when it is rebuilt: :meth:`records_for`)."""
         path = Path(path)
         try:
             handle = open(path, "rb")
@@ -692,14 +694,19 @@ class AuditTrail:
         def fail(line_number: int, message: str) -> NoReturn:
             raise AuditTrailError(f"line {line_number}: {message}", path=path)
 
-        if handle.readline() != b"[\n":
+        first = handle.readline()
+        if not first:
+            fail(1, f"the file is empty; {_RUN_AGAIN}")
+        if first != b"[\n":
             fail(1, "not an audit trail (expected '[' alone on the first line)")
         header = _parse(handle.readline(), 2, fail)
-        if not (type(header) is list and len(header) == 3 and header[0] == FORMAT_NAME):
+        if not (type(header) is list and len(header) >= 2 and header[0] == FORMAT_NAME):
             fail(2, f"not an audit trail header (expected [{FORMAT_NAME!r}, version, options])")
         if header[1] not in _READABLE_VERSIONS or type(header[1]) is not int:
             fail(2, f"format version {header[1]!r} is not supported (this pipeline reads versions "
                     f"{', '.join(map(str, _READABLE_VERSIONS))})")
+        if len(header) != 3:
+            fail(2, f"not an audit trail header (expected [{FORMAT_NAME!r}, version, options])")
         if not (type(header[2]) is dict and type(header[2].get("id_key")) is str):
             fail(2, "the header names no id_key")
         trail = cls(path, header[2]["id_key"], header[1])
@@ -718,6 +725,8 @@ class AuditTrail:
                         trail._whole_file = tables
                     return trail
                 fail(line_number, "unexpected content after the end entry")
+            if not line.endswith(b"\n"):
+                fail(line_number, f"truncated in the middle of an entry; {_RUN_AGAIN}")
             try:
                 if line.startswith(b'["r",') and tables is not None:
                     element, _ = _DECODER.raw_decode(line.decode("utf-8"), 5)
@@ -750,7 +759,7 @@ class AuditTrail:
                 fail(line_number, f"malformed entry ({type(error).__name__}: {error})")
         if ended:
             fail(line_number + 1, "missing the closing ']'")
-        fail(line_number, "truncated: no end entry")
+        fail(line_number, f"truncated: no end entry; {_RUN_AGAIN}")
 
     def _start_segment(self, offset: int, line_number: int) -> _Tables:
         self._segment_offsets.append(offset)
