@@ -487,3 +487,19 @@ def test_a_step_time_that_is_no_time_is_a_malformed_entry_when_loading(tmp_path)
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     with pytest.raises(AuditTrailError, match=rf"traced_data.json: line {number + 1}: malformed entry .*timestamp 1e\+20"):
         AuditTrail.load(path)
+
+
+def test_a_trail_written_again_after_loading_is_not_read_with_the_old_places(people, tmp_path):
+    """Records are rebuilt from the file when asked for: if stage 3 wrote the file again since it was loaded, the
+    places read then are no longer those of its records, and the reader says so instead of misreading it."""
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [people[0] + people[1]])
+    trail = AuditTrail.load(path)
+    uid = people[1][0]["uid"]
+    assert trail.records_for(uid) == people[1]
+    write_in_segments(path, [people[1] + people[0]])
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: the file changed since it was loaded"):
+        trail.records_for(uid)
+    path.unlink()
+    with pytest.raises(AuditTrailError, match=r"traced_data.json: cannot be read"):
+        trail.records_for(uid)

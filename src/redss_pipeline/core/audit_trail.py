@@ -676,6 +676,7 @@ class AuditTrail:
         self._index: dict[Any, list[int]] = {}
         # The tables of a version-1 file, whose one segment is the whole file, kept from loading it.
         self._whole_file: _Tables | None = None
+        self._identity: tuple[int, ...] = ()  # of the file loaded, to know it again when records are rebuilt
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "AuditTrail":
@@ -687,7 +688,9 @@ class AuditTrail:
         except OSError as error:
             raise AuditTrailError(f"cannot be read: {error.strerror or error}", path=path) from None
         with handle:
-            return cls._read(path, handle)
+            trail = cls._read(path, handle)
+            trail._identity = _identity(handle)
+            return trail
 
     @classmethod
     def _read(cls, path: Path, handle: BinaryIO) -> "AuditTrail":
@@ -773,7 +776,14 @@ class AuditTrail:
         if not numbers:
             return
         line_number = self._segment_lines[segment]
-        with open(self.path, "rb") as handle:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 (closed by the with below)
+        except OSError as error:
+            raise AuditTrailError(f"cannot be read: {error.strerror or error}", path=self.path) from None
+        with handle:
+            if _identity(handle) != self._identity:
+                raise AuditTrailError("the file changed since it was loaded (stage 3 wrote it again): read it again",
+                                      path=self.path)
             try:
                 tables = self._tables(segment, handle, self._record_offsets[numbers[-1]])
                 for number in numbers:
@@ -860,6 +870,12 @@ class AuditTrail:
                          f"{self.id_key} now {_show(record.get(self.id_key))}):")
             lines.extend(_explain_record(record, key, None if derived_from is None else frozenset(derived_from)))
         return "\n".join(lines) + "\n"
+
+
+def _identity(handle: BinaryIO) -> tuple[int, ...]:
+    """What tells an open file from another one written in its place: device, inode, size and time of change."""
+    status = os.fstat(handle.fileno())
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def _number(value: Any) -> int:
