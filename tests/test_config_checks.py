@@ -142,3 +142,24 @@ def test_a_shows_codes_key_taken_by_another_field_or_show_is_refused(tmp_path, p
         "$.rqa_plans[1].binary.analysis_key",
         "$.rqa_plans[3].analysis_prefix: 'rqa_s01e03_' is also the prefix of $.rqa_plans[2] (each show needs its own)",
     ]
+
+
+def test_two_configured_fields_of_one_name_are_refused(tmp_path, project_root):
+    """Each configured field names a key of the message records: a yes/no key named like a show's raw field would
+    overwrite the listener's text, a survey's key named like a channel flag the flag. The five location plans share
+    the fields of the one answer they code, which stays allowed (the shipped configuration does so)."""
+    raw = _shipped(project_root)
+    raw["rqa_plans"][1]["binary"]["analysis_key"] = raw["rqa_plans"][0]["raw_field"]
+    channel = next(iter(raw["channels"]))
+    raw["survey_plans"][-1]["coded_field"] = channel
+    raw["survey_plans"][-2]["time_field"] = raw["survey_plans"][-3]["raw_field"]
+    last = len(raw["survey_plans"]) - 1
+    problems = _problems(tmp_path, project_root, raw)
+    assert problems == [
+        "$.rqa_plans[1].binary.analysis_key: 'rqa_s01e01_raw' is also $.rqa_plans[0].raw_field (each names its own "
+        "key of the records)",
+        f"$.survey_plans[{last - 1}].time_field: {raw['survey_plans'][-3]['raw_field']!r} is also "
+        f"$.survey_plans[{last - 2}].raw_field (each names its own key of the records)",
+        f"$.channels.{channel}: {channel!r} is also $.survey_plans[{last}].coded_field (each names its own key of the "
+        "records)",
+    ]

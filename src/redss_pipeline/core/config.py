@@ -711,6 +711,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
     show_names = [p["name"] for p in raw["rqa_plans"]]
     unique("$.rqa_plans", show_names, "show name")
     unique("$.survey_plans", [p["name"] for p in raw["survey_plans"]], "plan name")
+    problems += _field_clashes(raw)
     problems += _codes_key_clashes(raw)
 
     for i, plan in enumerate(raw["rqa_plans"]):
@@ -774,6 +775,41 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
 
 # Names inside Outputs/ that the pipeline itself uses.
 RESERVED_OUTPUT_NAMES = ("manifest.json", "ICR", "Coda Files")
+
+
+def _field_clashes(raw: dict) -> list[str]:
+    """Two configured fields of one name: each names a key of the message records, so the later write would
+    silently overwrite the earlier one (a yes/no question's key named like a show's raw field would replace the
+    listener's text). Only the fields of one survey answer (its raw text, id and time) may be shared, by the plans
+    that code that answer in several schemes (the five location levels read one answer)."""
+    problems: list[str] = []
+    claimed: dict[str, tuple[str, str]] = {}  # field -> (JSON path of its first use, what may share it)
+
+    def claim(field: str, where: str, shared_as: str | None = None) -> None:
+        held = claimed.get(field)
+        if held is None:
+            claimed[field] = (where, shared_as or where)
+        elif shared_as is None or held[1] != shared_as:
+            problems.append(f"{where}: {field!r} is also {held[0]} (each names its own key of the records)")
+
+    claim(raw["message_time_field"], "$.message_time_field")
+    for i, plan in enumerate(raw["rqa_plans"]):
+        for key in ("raw_field", "id_field", "run_id_field", "coded_field"):
+            claim(plan[key], f"$.rqa_plans[{i}].{key}")
+        if plan["binary"] is not None:
+            for key in ("coded_field", "analysis_key"):
+                claim(plan["binary"][key], f"$.rqa_plans[{i}].binary.{key}")
+    for i, plan in enumerate(raw["survey_plans"]):
+        for key in ("raw_field", "time_field", "id_field"):
+            claim(plan[key], f"$.survey_plans[{i}].{key}", shared_as=f"survey answer {key}")
+        for key in ("coded_field", "analysis_key"):
+            claim(plan[key], f"$.survey_plans[{i}].{key}")
+    for key in ("coded_field", "analysis_key"):
+        claim(raw["operator"][key], f"$.operator.{key}")
+    for group in ("channels", "weeks"):
+        for key in raw[group]:
+            claim(key, f"$.{group}.{key}")
+    return problems
 
 
 def _codes_key_clashes(raw: dict) -> list[str]:
