@@ -9,9 +9,9 @@ from redss_pipeline.export.analysis_files import RecordLines, analysis_columns, 
 
 
 def write_records(path, records, columns):
-    """Each record rendered as a line by RecordLines without shows (every column read from its key, as the runner
-    renders csap_prod.csv), then the lines written under the header (by write_analysis_lines, as the stage does)."""
-    write_analysis_lines(path, map(RecordLines(columns), records), columns)
+    """Each record rendered as a line by RecordLines without shows (every column read from its key, as the columns
+    of csap_prod.csv are), then the lines written under the header (by write_analysis_lines, as the stage does)."""
+    write_analysis_lines(path, map(RecordLines(columns, shows=()), records), columns)
 
 
 def analysis_cells(config, record) -> dict[str, str]:

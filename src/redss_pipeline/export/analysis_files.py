@@ -100,7 +100,8 @@ class RecordLines:
     neutralisation, CR/LF quoting, no NUL). Stage 3 renders each row of ``csap_mes.csv``, ``csap_prod.csv`` and
     ``csap_ind.csv`` this way where it finishes it, and :func:`write_analysis_lines` writes the lines.
 
-    The matrix columns of the ``shows`` among ``columns`` are rendered from each show's codes
+    The matrix columns of the ``shows`` among ``columns`` (the configuration's ``rqa_plans``, always passed: with
+    none, a matrix column would be read as a record key, which no record has) are rendered from each show's codes
     (:mod:`redss_pipeline.generate.analysis_columns`): ``"1"`` when the record's list holds the column's code,
     ``"0"`` when it does not, any other value (STOP, or None for an absent key) as it is in every column of that
     show. The header is read as runs of columns, each of other columns or of matrix columns (one run for the
@@ -110,7 +111,7 @@ class RecordLines:
 
     _MATRIX_MEMO_LIMIT = 100_000
 
-    def __init__(self, columns: Sequence[str], cells: CsvLines | None = None, *, shows: Sequence[RqaPlan] = ()):
+    def __init__(self, columns: Sequence[str], cells: CsvLines | None = None, *, shows: Sequence[RqaPlan]):
         self._cells = CsvLines() if cells is None else cells
         # The shows with a column in the header, and each of their columns -> (show number, code's StringValue).
         header = set(columns)

@@ -192,7 +192,7 @@ class ChunkRunner:
         self.icr = IcrSamples(config, scratch)
         cells = CsvLines()  # shared: both files hold mostly the same few codes
         self._analysis_line = RecordLines(analysis_columns(config), cells, shows=config.rqa_plans)
-        self._production_line = RecordLines(production_columns(config), cells)
+        self._production_line = RecordLines(production_columns(config), cells, shows=config.rqa_plans)
         self.counts: Counter[str] = Counter({TEST_RUN: 0, EMPTY_RUN: 0, OUTSIDE_WINDOW: 0, "messages": 0,
                                              "noise": 0, "people": 0, "withdrawn messages": 0,
                                              "withdrawn people": 0})
