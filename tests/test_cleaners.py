@@ -15,7 +15,6 @@ from redss_pipeline.core.code_scheme import load_code_scheme
 from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.generate.cleaners import (
     CLEANERS,
-    NOISE_ORIGIN_ID,
     clean_age,
     clean_age_2019,
     clean_gender,
@@ -512,7 +511,6 @@ def test_origin_ids_are_stable_names_with_a_version():
     assert {name: cleaner_origin_id(name) for name in CLEANERS} == {
         name: f"redss_pipeline.cleaners.{name}@1" for name in CLEANERS
     }
-    assert NOISE_ORIGIN_ID == "redss_pipeline.cleaners.noise@1"
 
 
 def test_unknown_cleaner_name_is_a_config_error():

@@ -255,10 +255,6 @@ class AgreementRow:
     alpha_ci_high: float | None = None
     mean_code_alpha: float | None = None
 
-    @property
-    def band(self) -> str | None:
-        return alpha_band(self.krippendorff_alpha)
-
 
 def scheme_agreement(
     show: str,

@@ -37,7 +37,6 @@ __all__ = [
     "SampleCandidate",
     "read_csv_profiles",
     "read_outputs",
-    "sample_key",
 ]
 
 CONSENT_COLUMN = "consent_withdrawn"
@@ -70,11 +69,6 @@ class AnalysisInputs:
 
 
 _LONGEST_CELL = 2**31 - 1  # characters in one CSV cell (see read_csv_profiles)
-
-
-def sample_key(seed: int, dataset: str, code: str, row: int) -> str:
-    """The lower-case hex SHA-256 of ``<seed>|<D>|<c>|<r>`` that orders a code's candidates (analysis.md 4.6)."""
-    return hashlib.sha256(f"{seed}|{dataset}|{code}|{row}".encode()).hexdigest()
 
 
 def read_outputs(config: PipelineConfig, datasets: AnalysisDatasets, messages_csv: Path,
@@ -337,6 +331,8 @@ class _SampleKeeper:
         if candidacies is None:
             candidacies = self._candidates[profile] = self._candidacies(profile)
         for key, prefix, text_column in candidacies:
+            # The sample key (analysis.md 4.6): the SHA-256 of "<seed>|<D>|<c>|<r>", compared as a number (the
+            # order of its hex text).
             digest = hashlib.sha256(f"{prefix}{row}".encode()).digest()
             # A max-heap of the per_code smallest keys: store the negated key; the text is read only if kept.
             negated = -int.from_bytes(digest, "big")

@@ -30,7 +30,7 @@ from redss_pipeline.core.errors import UsageError
 from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.fetch.rapid_pro import TOKEN_ENV, resolve_token
-from redss_pipeline.fetch.stage import PARTIAL_EXIT_STATUS, run_fetch
+from redss_pipeline.fetch.stage import run_fetch
 
 __all__ = ["RUN_SCRIPT", "build_parser", "check_arguments", "main", "entry_point", "console_script"]
 
@@ -98,8 +98,7 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
     print(summary.table())
     if summary.partial:
         print(summary.partial_note(), file=sys.stderr)
-        return PARTIAL_EXIT_STATUS
-    return 0
+    return summary.exit_status
 
 
 #: Rapid Pro API tokens are 40 hexadecimal characters; anything this long and hexadecimal is taken for one.

@@ -42,7 +42,6 @@ __all__ = [
     "JSON_NAME",
     "normalise_phone_number",
     "urn_key",
-    "is_phone_key",
     "table_paths",
     "FOLDER_MODE",
     "FILE_MODE",
@@ -93,11 +92,6 @@ def urn_key(urn: str) -> str:
     if not path:
         raise UuidTableError(f"the URN {scheme}: has an empty path")
     return f"{scheme.lower()}:{path}"
-
-
-def is_phone_key(key: str) -> bool:
-    """True for keys made from phone numbers (digits only), False for other URNs kept whole."""
-    return key.isdigit()
 
 
 def _redacted(urn: str) -> str:

@@ -46,7 +46,6 @@ from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.fetch.raw_records import ContactRef, deidentified_run, modified_key, run_identity
 
 __all__ = [
-    "STORE_NAME",
     "SCHEMA_VERSION",
     "CONTACTS_CURSOR",
     "DELETED_CONTACTS_CURSOR",
@@ -60,7 +59,6 @@ __all__ = [
     "FetchStore",
 ]
 
-STORE_NAME = "rapid_pro_store.sqlite"
 SCHEMA_VERSION = 2
 #: The contact identity rule the stored uids follow (rapid-pro.md 6.3); stores of version 1 followed
 #: "the first URN, whatever its scheme".

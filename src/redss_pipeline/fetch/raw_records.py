@@ -216,10 +216,6 @@ class SkippedRuns:
     no_urn_contacts: set[str] = field(default_factory=set)
     deleted_contacts: set[str] = field(default_factory=set)
 
-    @property
-    def total(self) -> int:
-        return self.unknown + self.no_urn + self.deleted
-
 
 @dataclass
 class RawBuild:

@@ -42,7 +42,6 @@ from redss_pipeline.generate.locations import derive_location_levels
 __all__ = [
     "CLEANERS",
     "DEFAULT_NOISE_MIN_LENGTH",
-    "NOISE_ORIGIN_ID",
     "cleaner_origin_id",
     "is_noise",
     "looks_demographic",
@@ -291,10 +290,6 @@ _CLEANER_VERSIONS: dict[str, int] = {
     "yes_no": 1,
     "operator": 1,
 }
-
-NOISE_ORIGIN_ID = "redss_pipeline.cleaners.noise@1"
-"""Origin id of the NC labels the noise rule writes."""
-
 
 def cleaner_origin_id(name: str) -> str:
     """The stable ``Origin.OriginID`` of a cleaner's labels, e.g. ``redss_pipeline.cleaners.gender@1``."""
