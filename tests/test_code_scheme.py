@@ -13,7 +13,6 @@ from redss_pipeline.core.code_scheme import (
     Code,
     CodeScheme,
     load_code_scheme,
-    load_code_schemes,
 )
 from redss_pipeline.core.errors import PipelineError, SchemeError
 
@@ -100,15 +99,6 @@ def test_unmatched_value_error_names_scheme_and_value(tmp_path):
         scheme.code_for_match_value("gamma")
 
 
-def test_to_json_gives_back_the_file_object(tmp_path):
-    """to_json reproduces the file's object, leaving out optional keys that were absent."""
-    obj = _scheme_obj()
-    scheme = load_code_scheme(_write(tmp_path, obj))
-    assert scheme.to_json() == obj
-    assert "Shortcut" not in scheme.code_by_id("code-b").to_json()
-    assert "MatchValues" not in scheme.code_by_id("code-c").to_json()
-
-
 def test_schemes_are_immutable_and_comparable(tmp_path):
     """Schemes and codes are frozen values: equal when loaded twice, not assignable."""
     path = _write(tmp_path, _scheme_obj())
@@ -118,17 +108,6 @@ def test_schemes_are_immutable_and_comparable(tmp_path):
         first.name = "other"
     with pytest.raises(AttributeError):
         first.codes[0].string_value = "other"
-
-
-def test_load_code_schemes_keys_by_file_name(tmp_path):
-    """load_code_schemes loads each named file, keyed by file name in the given order."""
-    _write(tmp_path, _scheme_obj(), "b.json")
-    other = _scheme_obj()
-    other["SchemeID"] = "Scheme-other"
-    _write(tmp_path, other, "a.json")
-    loaded = load_code_schemes(tmp_path, ["b.json", "a.json"])
-    assert list(loaded) == ["b.json", "a.json"]
-    assert loaded["a.json"].scheme_id == "Scheme-other"
 
 
 def _broken(mutate):

@@ -15,9 +15,12 @@ from redss_pipeline.analysis.datasets import AnalysisDatasets
 from redss_pipeline.analysis.definitions import (
     Profile,
     labelled,
+    labelled_any,
     opted_in,
     relevant,
+    relevant_any,
     responded,
+    responded_any,
 )
 from redss_pipeline.analysis.tables import Table
 
@@ -51,12 +54,12 @@ def engagement_counts(messages: Counter[Profile], individuals: Counter[Profile],
     rows.append((
         "Total",
         Count(message_rows),
-        Count(count_where(messages, lambda p: any(responded(p, d) for d in shows))),
-        Count(count_where(messages, lambda p: any(labelled(p, d) for d in shows))),
-        Count(count_where(messages, lambda p: any(relevant(p, d) for d in shows))),
+        Count(count_where(messages, lambda p: responded_any(p, shows))),
+        Count(count_where(messages, lambda p: labelled_any(p, shows))),
+        Count(count_where(messages, lambda p: relevant_any(p, shows))),
         Count(individual_rows),
-        Count(count_where(individuals, lambda p: any(responded(p, d) for d in shows))),
-        Count(count_where(individuals, lambda p: any(relevant(p, d) for d in shows))),
+        Count(count_where(individuals, lambda p: responded_any(p, shows))),
+        Count(count_where(individuals, lambda p: relevant_any(p, shows))),
     ))
     return Table(
         "engagement_counts.csv",
@@ -107,7 +110,7 @@ def new_and_returning_participants(individuals: Counter[Profile], *, datasets: A
         for profile, n in individuals.items():
             if responded(profile, d):
                 took_part += n
-                if any(responded(profile, e) for e in earlier):
+                if responded_any(profile, earlier):
                     returning += n
         new = took_part - returning
         rows.append((name, Count(took_part), Count(new), Percent(new, took_part), Count(returning),

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from redss_pipeline.analysis.cells import Count, Percent
 from redss_pipeline.analysis.datasets import AnalysisDatasets
-from redss_pipeline.analysis.definitions import Profile, relevant
+from redss_pipeline.analysis.definitions import Profile, relevant_any
 from redss_pipeline.analysis.tables import Table
 from redss_pipeline.core.config import PipelineConfig, TimeRange
 
@@ -40,7 +40,7 @@ def traffic_analysis(messages: Counter[Profile], *, config: PipelineConfig, data
             if profile.withdrawn or not all(profile.flags[p] for p in positions):
                 continue
             opt_in += n
-            if any(relevant(profile, d) for d in shows):
+            if relevant_any(profile, shows):
                 relevant_messages += n
         return opt_in, relevant_messages
 

@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Mapping
 
 from redss_pipeline.core.errors import SchemeError, json_type
 
@@ -38,7 +38,6 @@ __all__ = [
     "Code",
     "CodeScheme",
     "load_code_scheme",
-    "load_code_schemes",
 ]
 
 # The seven control codes every scheme may carry (datasets-and-codebook.md 6.2).
@@ -101,24 +100,6 @@ class Code:
     def is_normal(self) -> bool:
         """True for a Normal code (an answer category)."""
         return self.code_type == NORMAL
-
-    def to_json(self) -> dict[str, Any]:
-        """The code object as a scheme file holds it: the same keys, optional ones only when present.
-
-        Keys come in the order of the 2019 scheme files (datasets-and-codebook.md 6.1).
-        """
-        obj: dict[str, Any] = {"CodeID": self.code_id, "CodeType": self.code_type}
-        if self.control_code is not None:
-            obj["ControlCode"] = self.control_code
-        obj["DisplayText"] = self.display_text
-        obj["NumericValue"] = self.numeric_value
-        obj["StringValue"] = self.string_value
-        obj["VisibleInCoda"] = self.visible_in_coda
-        if self.shortcut is not None:
-            obj["Shortcut"] = self.shortcut
-        if self.match_values is not None:
-            obj["MatchValues"] = list(self.match_values)
-        return obj
 
 
 @dataclass(frozen=True)
@@ -200,15 +181,6 @@ class CodeScheme:
         """The Control codes, in file order."""
         return tuple(code for code in self.codes if code.code_type == CONTROL)
 
-    def to_json(self) -> dict[str, Any]:
-        """The scheme as a Coda V2 scheme file object."""
-        return {
-            "SchemeID": self.scheme_id,
-            "Name": self.name,
-            "Version": self.version,
-            "Codes": [code.to_json() for code in self.codes],
-        }
-
 
 def load_code_scheme(path: str | os.PathLike[str]) -> CodeScheme:
     """Reads and validates one scheme file.
@@ -230,14 +202,6 @@ def load_code_scheme(path: str | os.PathLike[str]) -> CodeScheme:
             f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})", path=path
         ) from None
     return _scheme_from_json(data, path)
-
-
-def load_code_schemes(
-    directory: str | os.PathLike[str], file_names: Iterable[str]
-) -> dict[str, CodeScheme]:
-    """Loads the named scheme files from ``directory``, keyed by file name in the order given."""
-    directory = Path(directory)
-    return {name: load_code_scheme(directory / name) for name in file_names}
 
 
 def _scheme_from_json(data: object, path: Path) -> CodeScheme:
