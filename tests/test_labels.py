@@ -7,14 +7,11 @@ from pathlib import Path
 import pytest
 
 import redss_pipeline.core.labels as labels_module
-from redss_pipeline.core.code_scheme import NA, NC, NR, load_code_scheme
+from redss_pipeline.core.code_scheme import NA, NR, load_code_scheme
 from redss_pipeline.core.errors import SchemeError
 from redss_pipeline.core.labels import (
-    MANUALLY_UNCODED,
-    code_ids,
     control_label,
     is_checked,
-    label_code,
     make_label,
 )
 
@@ -64,34 +61,6 @@ def test_control_label_refuses_a_control_code_the_scheme_lacks():
     assert control_label(WS_CORRECT, NR, origin_id="o", label_time=TIME)["CodeID"] == "code-NR-5e3eee23"
     with pytest.raises(SchemeError, match=r"'WS - Correct Dataset' \(Scheme-fffffc6e\) has no NA code"):
         control_label(WS_CORRECT, NA, origin_id="o", label_time=TIME)
-
-
-def test_label_code_finds_the_code_of_a_label():
-    """A label's CodeID resolves to the scheme's code, control codes included."""
-    assert label_code({"CodeID": "code-86a4602c"}, GENDER).string_value == "female"
-    assert label_code(control_label(GENDER, NC, origin_id="o", label_time=TIME), GENDER).control_code == NC
-
-
-def test_label_code_of_an_unknown_code_names_scheme_and_code():
-    """An unknown CodeID, or Coda's cleared-code marker, is a SchemeError naming scheme and CodeID."""
-    with pytest.raises(SchemeError, match=r"'Gender' \(Scheme-12cb6f95\) has no code with CodeID 'code-nope'"):
-        label_code({"SchemeID": "Scheme-12cb6f95", "CodeID": "code-nope"}, GENDER)
-    with pytest.raises(SchemeError, match=MANUALLY_UNCODED):
-        label_code({"CodeID": MANUALLY_UNCODED}, GENDER)
-
-
-def test_label_code_refuses_a_value_that_is_not_a_label():
-    """A list or a label without a CodeID is not a label."""
-    with pytest.raises(SchemeError, match="not a label"):
-        label_code([{"CodeID": "code-86a4602c"}], GENDER)
-
-
-def test_code_ids_of_a_label_a_list_and_nothing():
-    """code_ids reads one label, a list of labels (in order) and an absent field."""
-    assert code_ids({"CodeID": "a"}) == ["a"]
-    assert code_ids([{"CodeID": "b"}, {"CodeID": "a"}]) == ["b", "a"]
-    assert code_ids([]) == []
-    assert code_ids(None) == []
 
 
 def test_is_checked_reads_a_missing_or_null_checked_as_false():

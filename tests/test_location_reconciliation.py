@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from redss_pipeline.core.errors import RawDataError, SchemeError
-from redss_pipeline.core.labels import label_code, make_label
+from redss_pipeline.core.labels import make_label
 from redss_pipeline.core.records import Record
 from redss_pipeline.generate.location_reconciliation import (
     LOCATION_RECONCILIATION_ORIGIN,
@@ -28,7 +28,7 @@ def _record(config, run, **coded: str):
 
 
 def _levels(config, record) -> tuple[str, ...]:
-    return tuple(label_code(record[plan.coded_field], plan.scheme).string_value for plan in location_plans(config))
+    return tuple(plan.scheme.code_by_id(record[plan.coded_field]["CodeID"]).string_value for plan in location_plans(config))
 
 
 def _reconciled(config, run, **coded: str) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from redss_pipeline.core.errors import CodaFileError
-from redss_pipeline.core.labels import control_label, label_code, make_label
+from redss_pipeline.core.labels import control_label, make_label
 from redss_pipeline.core.records import Record
 from redss_pipeline.export.coda import CodedMessages, message_id
 from redss_pipeline.generate.manual_codes import NOISE_NOT_CODED_ORIGIN, apply_manual_codes
@@ -70,7 +70,7 @@ def _message(config, run, show: str, text: str, *, noise: bool = False, surveys:
 
 
 def _value(record, field: str, scheme) -> str:
-    return label_code(record[field], scheme).string_value
+    return scheme.code_by_id(record[field]["CodeID"]).string_value
 
 
 def test_reasons_from_duplicate_schemes_are_all_kept(config, run):
@@ -83,7 +83,7 @@ def test_reasons_from_duplicate_schemes_are_all_kept(config, run):
     ]})
     [result] = apply_manual_codes([_message(config, run, "s01e01", text)], config=config, run=run,
                                   coded_files={"s01e01.json": coded})
-    assert [label_code(lab, plan.scheme).string_value for lab in result["rqa_s01e01_coded"]] == [
+    assert [plan.scheme.code_by_id(lab["CodeID"]).string_value for lab in result["rqa_s01e01_coded"]] == [
         "access_to_education", "access_to_water"]
 
 
@@ -94,7 +94,7 @@ def test_unchecked_reasons_are_not_reviewed(config, run):
     coded = _coded("s01e04.json", {text: [_coder_label(plan.scheme, "peace_and_security", checked=False)]})
     [result] = apply_manual_codes([_message(config, run, "s01e04", text)], config=config, run=run,
                                   coded_files={"s01e04.json": coded})
-    assert [label_code(lab, plan.scheme).string_value for lab in result["rqa_s01e04_coded"]] == ["NR"]
+    assert [plan.scheme.code_by_id(lab["CodeID"]).string_value for lab in result["rqa_s01e04_coded"]] == ["NR"]
 
 
 def test_binary_scheme_is_read_from_the_same_file(config, run):
@@ -106,7 +106,7 @@ def test_binary_scheme_is_read_from_the_same_file(config, run):
     [result] = apply_manual_codes([_message(config, run, "s01e02", text)], config=config, run=run,
                                   coded_files={"s01e02.json": coded})
     assert _value(result, "rqa_s01e02_integrate_return_coded", plan.binary.scheme) == "return"
-    assert [label_code(lab, plan.scheme).string_value for lab in result["rqa_s01e02_coded"]] == ["return_other"]
+    assert [plan.scheme.code_by_id(lab["CodeID"]).string_value for lab in result["rqa_s01e02_coded"]] == ["return_other"]
     s03 = config.rqa_plan("s01e03")
     assert _value(result, "rqa_s01e03_yes_no_amb_coded", s03.binary.scheme) == "NA"
 
@@ -116,7 +116,7 @@ def test_missing_coded_file_means_nothing_is_reviewed(config, run):
     plan = config.rqa_plan("s01e03")
     [result] = apply_manual_codes([_message(config, run, "s01e03", "some long text")], config=config, run=run,
                                   coded_files={})
-    assert [label_code(lab, plan.scheme).string_value for lab in result["rqa_s01e03_coded"]] == ["NR"]
+    assert [plan.scheme.code_by_id(lab["CodeID"]).string_value for lab in result["rqa_s01e03_coded"]] == ["NR"]
     assert _value(result, "rqa_s01e03_yes_no_amb_coded", plan.binary.scheme) == "NR"
 
 
@@ -128,11 +128,11 @@ def test_noise_is_not_coded(config, run):
     [result] = apply_manual_codes([_message(config, run, "s01e02", text, noise=True)], config=config, run=run,
                                   coded_files={"s01e02.json": coded})
     [label] = result["rqa_s01e02_coded"]
-    assert label_code(label, plan.scheme).string_value == "NC"
+    assert plan.scheme.code_by_id(label["CodeID"]).string_value == "NC"
     assert label["Origin"]["OriginID"] == NOISE_NOT_CODED_ORIGIN
     assert label["DateTimeUTC"] == run.label_time
     assert _value(result, "rqa_s01e02_integrate_return_coded", plan.binary.scheme) == "NC"
-    assert [label_code(lab, config.rqa_plan("s01e01").scheme).string_value
+    assert [config.rqa_plan("s01e01").scheme.code_by_id(lab["CodeID"]).string_value
             for lab in result["rqa_s01e01_coded"]] == ["NA"]
 
 
@@ -229,7 +229,7 @@ def test_messages_sharing_a_text_share_the_merged_list(config, run):
 
 
 def _value_of(label, scheme) -> str:
-    return label_code(label, scheme).string_value
+    return scheme.code_by_id(label["CodeID"]).string_value
 
 
 def test_a_show_problem_is_reported_before_a_survey_problem(config, run):

@@ -28,8 +28,6 @@ __all__ = [
     "MANUALLY_UNCODED",
     "make_label",
     "control_label",
-    "label_code",
-    "code_ids",
     "is_checked",
     "lookup_by_code_id",
 ]
@@ -78,26 +76,6 @@ def control_label(scheme: CodeScheme, control_code: str, *, origin_id: str, labe
     if code is None:
         raise SchemeError(f"scheme {scheme.name!r} ({scheme.scheme_id}) has no {control_code} code")
     return make_label(scheme, code, origin_id=origin_id, label_time=label_time)
-
-
-def label_code(label: Mapping[str, Any], scheme: CodeScheme) -> Code:
-    """The code of ``scheme`` that ``label`` assigns (looked up by CodeID).
-
-    A label whose CodeID is not in the scheme - including Coda's ``SPECIAL-MANUALLY_UNCODED``, which belongs to
-    no scheme - is a SchemeError naming the scheme and the CodeID.
-    """
-    if not isinstance(label, Mapping) or not isinstance(label.get("CodeID"), str):
-        raise SchemeError(f"not a label (an object with a CodeID): {label!r}")
-    return scheme.code_by_id(label["CodeID"])
-
-
-def code_ids(value: Any) -> list[str]:
-    """The CodeIDs of a coded field's value: one label, a list of labels, or None (absent) for ``[]``."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [value["CodeID"]]
-    return [label["CodeID"] for label in value]
 
 
 def is_checked(label: Mapping[str, Any]) -> bool:
