@@ -12,8 +12,6 @@ from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.traced_data_json import (
     RawFile,
-    dumps_traced_data,
-    loads_traced_data,
     read_traced_data_file,
     write_traced_data_file,
 )
@@ -90,9 +88,29 @@ FILE = [
 TEXT = layout(FILE)
 
 
-def test_latest_only_record_reads_as_three_layers_with_their_own_metadata():
+@pytest.fixture
+def read(tmp_path):
+    """Reads a raw file's text as stage 3 reads raw files (RawFile, streaming), from a file of the name given."""
+    def read(text: str, *, name: str, verify_sha: bool = True) -> list[Record]:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return read_traced_data_file(path, verify_sha=verify_sha)
+    return read
+
+
+@pytest.fixture
+def written(tmp_path):
+    """The text of a raw file written as stage 2 writes them (write_traced_data_file)."""
+    def written(records: list[Record]) -> str:
+        path = tmp_path / "written.json"
+        write_traced_data_file(path, records)
+        return path.read_text(encoding="utf-8")
+    return written
+
+
+def test_latest_only_record_reads_as_three_layers_with_their_own_metadata(read):
     """Each 2019 layer becomes a layer whose step is that layer's own user, source and timestamp."""
-    record = loads_traced_data(TEXT, source_name="s01e01.json")[0]
+    record = read(TEXT, name="s01e01.json")[0]
     assert [layer.data for layer in record.layers] == [A1, A2, A3]
     assert [layer.step for layer in record.layers] == [
         Step("fetcher@example.org", "fetch_runs.py:135:<module>", t) for t in (1548000100.0, 1548000200.25, 1548000300.5)
@@ -101,47 +119,48 @@ def test_latest_only_record_reads_as_three_layers_with_their_own_metadata():
     assert [change.value for change in record.history(S01)] == ["first", "second"]
 
 
-def test_key_lookup_follows_2019_order():
+def test_key_lookup_follows_2019_order(read):
     """Own values of the newest layer win, then records attached in that layer, then older layers."""
-    record = loads_traced_data(TEXT, source_name="x.json")[1]
+    record = read(TEXT, name="x.json")[1]
     assert record["note"] == "same layer own"
     assert record[GENDER] == "f"
     assert record["gender_coded"] == [LABEL]
     assert record.layers[1].step.timestamp == "2019-02-01T09:00:00+00:00"
 
 
-def test_py_id_references_resolve_to_the_same_objects():
-    """A referenced survey record, label list and step are the very objects read earlier."""
-    records = loads_traced_data(TEXT, source_name="x.json")
+def test_py_id_references_resolve_to_the_values_read_earlier(read):
+    """A referenced survey record, label list and step read as the values they refer to (each record is decoded
+    on its own, so they are equal values, not necessarily the same objects)."""
+    records = read(TEXT, name="x.json")
     survey_1 = records[1].layers[1].data["demog"]
     survey_2 = records[2].layers[1].data["demog"]
-    assert survey_1 is survey_2 and survey_2[GENDER] == "f"
-    assert records[2]["labels_copy"] is survey_1["gender_coded"]
-    assert records[2].layers[1].step is records[1].layers[1].step
+    assert survey_1 == survey_2 and survey_2[GENDER] == "f" and survey_2.layers == survey_1.layers
+    assert records[2]["labels_copy"] == survey_1["gender_coded"] == [LABEL]
+    assert records[2].layers[1].step == records[1].layers[1].step
     assert records[2][S02] == "hello" and records[2]["note"] == "from survey"
 
 
-def test_writing_back_reproduces_the_file_byte_for_byte():
+def test_writing_back_reproduces_the_file_byte_for_byte(read, written):
     """A file in the layout the pipeline writes comes back identical: data, layers, metadata, _sha, py/id."""
-    assert dumps_traced_data(loads_traced_data(TEXT, source_name="x.json")) == TEXT
+    assert written(read(TEXT, name="x.json")) == TEXT
 
 
-def test_written_sha_values_follow_the_spec_rule():
+def test_written_sha_values_follow_the_spec_rule(written):
     """Records made by the new pipeline get _sha values computed by the 2019 rule."""
     step = Step("analyst@example.org", "combine/surveys", 1549000000.0)
     survey = Record.create(step, SURVEY)
     record = Record.create(step, C1).updated(step, {"demog": survey}).updated(step, {"uid": PHONE_B})
-    written = json.loads(dumps_traced_data([record]))[0]
+    output = json.loads(written([record]))[0]
     survey_sha = sha(SURVEY, "")
     attach_sha = sha({"demog": survey_sha}, sha(C1, ""))
-    assert written["_sha"] == sha({"uid": PHONE_B}, attach_sha)
-    assert written["_prev"]["_sha"] == attach_sha
-    assert written["_prev"]["_data"]["demog"]["_sha"] == survey_sha
-    assert written["_metadata"] == metadata("analyst@example.org", "combine/surveys", 1549000000.0)
-    assert written["_prev"]["_metadata"] == {"py/id": 2}  # the shared step is written once
+    assert output["_sha"] == sha({"uid": PHONE_B}, attach_sha)
+    assert output["_prev"]["_sha"] == attach_sha
+    assert output["_prev"]["_data"]["demog"]["_sha"] == survey_sha
+    assert output["_metadata"] == metadata("analyst@example.org", "combine/surveys", 1549000000.0)
+    assert output["_prev"]["_metadata"] == {"py/id": 2}  # the shared step is written once
 
 
-def test_py_state_variant_reads_like_the_flat_layout():
+def test_py_state_variant_reads_like_the_flat_layout(read, written):
     """Attributes wrapped in py/state (jsonpickle under newer Pythons) give the same records and _sha."""
     state_file = [
         {"py/object": TD, "py/state": {"_data": A2, "_sha": SHA_A2,
@@ -151,21 +170,23 @@ def test_py_state_variant_reads_like_the_flat_layout():
                                                  "_metadata": metadata("fetcher@example.org", "fetch_runs.py:135:<module>", 1548000100.0)}}}},
         {"py/id": 1},
     ]
-    records = loads_traced_data(json.dumps(state_file), source_name="x.json")
-    assert records[0] is records[1] and records[0][S01] == "second"
-    rewritten = json.loads(dumps_traced_data(records[:1]))[0]
+    records = read(json.dumps(state_file), name="x.json")
+    assert records[0] == records[1] and records[0][S01] == "second"
+    rewritten = json.loads(written(records[:1]))[0]
     assert rewritten["_sha"] == SHA_A2 and rewritten["_prev"]["_sha"] == SHA_A1
     assert rewritten["_data"] == A2 and "py/state" not in rewritten
 
 
 def test_file_functions_round_trip_and_leave_no_temporary_file(tmp_path):
     """write_traced_data_file writes atomically and read_traced_data_file reads the same records back."""
+    source = tmp_path / "source.json"
+    source.write_text(TEXT, encoding="utf-8")
+    records = read_traced_data_file(source)
     path = tmp_path / "s01e01.json"
-    records = loads_traced_data(TEXT, source_name="x.json")
     write_traced_data_file(path, records)
     assert path.read_text(encoding="utf-8") == TEXT
     assert read_traced_data_file(path) == records
-    assert os.listdir(tmp_path) == ["s01e01.json"]
+    assert sorted(os.listdir(tmp_path)) == ["s01e01.json", "source.json"]
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
@@ -207,47 +228,46 @@ def _broken(change) -> str:
          r"record 2: field \"_data\['labels_copy'\]\": py/id 0 refers to the file's own top-level list"),
     ],
 )
-def test_malformed_files_give_errors_naming_file_record_and_field(change, message):
+def test_malformed_files_give_errors_naming_file_record_and_field(read, change, message):
     """Each kind of damage is reported with the file, the record index and the field."""
     with pytest.raises(RawDataError, match=message):
-        loads_traced_data(_broken(change), source_name="x.json")
+        read(_broken(change), name="x.json")
 
 
-def test_non_json_and_non_list_files_are_refused(tmp_path):
+def test_non_json_and_non_list_files_are_refused(tmp_path, read):
     """A file that is not JSON, or not a list, is refused with its name and what was found."""
     path = tmp_path / "s01e02.json"
     path.write_text('[{"_data": ', encoding="utf-8")
     with pytest.raises(RawDataError, match=r"s01e02.json: not valid JSON \(line 1 column 12"):
         read_traced_data_file(path)
-    with pytest.raises(RawDataError, match=r"^y.json: expected a JSON list of records, found an object$"):
-        loads_traced_data("{}", source_name="y.json")
+    with pytest.raises(RawDataError, match=r"y.json: expected a JSON list of records, found an object$"):
+        read("{}", name="y.json")
 
 
-def test_sha_check_can_be_skipped_for_2019_stage_3_output():
+def test_sha_check_can_be_skipped_for_2019_stage_3_output(read):
     """verify_sha=False reads a file whose attaching layer was hashed before the survey record changed."""
     items = json.loads(TEXT)
     items[1]["_data"]["demog"]["_data"]["note"] = "changed after attaching"
     items[1]["_data"]["demog"]["_sha"] = sha(items[1]["_data"]["demog"]["_data"], "")
     with pytest.raises(RawDataError, match=r"record 1: field '_sha'"):
-        loads_traced_data(json.dumps(items), source_name="x.json")
-    records = loads_traced_data(json.dumps(items), source_name="x.json", verify_sha=False)
+        read(json.dumps(items), name="x.json")
+    records = read(json.dumps(items), name="x.json", verify_sha=False)
     assert records[2]["note"] == "changed after attaching"
 
 
 def test_raw_file_streams_records_and_reads_chosen_ones_again(tmp_path):
-    """A raw file read as a stream gives the records of the whole-text reader; records read again by position
-    equal them, including a record referring (py/id) to a survey record and a list of an earlier record, which
-    is decoded again from its place in the file. Non-ASCII texts keep the byte positions right."""
+    """Records read again by position equal those the stream gave, including a record referring (py/id) to a
+    survey record and a list of an earlier record, which is decoded again from its place in the file. Non-ASCII
+    texts keep the byte positions right."""
     path = tmp_path / "s01e01.json"
     items = json.loads(TEXT)
     items[0]["_data"][S02] = "caafimaad – ✓"
     items[0]["_sha"] = sha(items[0]["_data"], SHA_A2)
     path.write_text(json.dumps(items, sort_keys=True, indent=2, separators=(", ", ": "), ensure_ascii=False),
                     encoding="utf-8")
-    expected = loads_traced_data(path.read_text(encoding="utf-8"), source_name="x.json")
     raw = RawFile(path)
-    assert [record for _, record in raw.scan()] == expected
-    assert len(raw) == 3
+    expected = [record for _, record in raw.scan()]
+    assert expected[0][S02] == "caafimaad – ✓" and len(raw) == 3
     assert raw.read([2, 0]) == [expected[2], expected[0]]
     again = raw.read([2])[0]
     assert again["note"] == "from survey" and again["labels_copy"] == [LABEL] and again[S02] == "hello"
@@ -255,10 +275,11 @@ def test_raw_file_streams_records_and_reads_chosen_ones_again(tmp_path):
 
 def test_raw_file_in_small_blocks_and_with_a_truncated_end(tmp_path, monkeypatch):
     """Records split across read blocks decode the same; a file cut short is an error naming the file."""
-    monkeypatch.setattr(RawFile, "_BLOCK", 7)
     path = tmp_path / "s01e01.json"
     path.write_text(TEXT, encoding="utf-8")
-    assert [record for _, record in RawFile(path).scan()] == loads_traced_data(TEXT, source_name="x.json")
+    whole = read_traced_data_file(path)
+    monkeypatch.setattr(RawFile, "_BLOCK", 7)
+    assert [record for _, record in RawFile(path).scan()] == whole
     path.write_text(TEXT[: len(TEXT) // 2], encoding="utf-8")
     with pytest.raises(RawDataError, match=r"s01e01.json: not valid JSON \(line \d+ column \d+"):
         list(RawFile(path).scan())
@@ -288,7 +309,7 @@ def test_raw_file_contents_give_each_records_values_without_building_it(tmp_path
         list(RawFile(path).contents())
 
 
-def test_equal_values_built_apart_are_written_once_as_references():
+def test_equal_values_built_apart_are_written_once_as_references(read, written):
     """Steps, survey records and lists equal in value are written once and then referred to with py/id, even
     when they were built separately; reading the file back gives equal records."""
     def survey():
@@ -300,14 +321,14 @@ def test_equal_values_built_apart_are_written_once_as_references():
         .updated(Step("analyst@example.org", "combine/surveys", 1549000000.0), {"labels_copy": [dict(LABEL)]})
         for _ in range(2)
     ]
-    written = json.loads(dumps_traced_data(records))
+    output = json.loads(written(records))
     # record 0: newest layer 1 (its labels_copy list 2, metadata 3), attaching layer 4 (the survey record 5,
     # whose gender_coded list equals list 2, metadata 6; the layer's own metadata is step 3 again), layer 7
     # with metadata 8. Record 1 refers to the step, the list, the survey record and the first layer's step.
-    assert written[0]["_prev"]["_metadata"] == {"py/id": 3}
-    assert written[0]["_prev"]["_data"]["demog"]["_data"] == dict(SURVEY, gender_coded={"py/id": 2})
-    assert written[1]["_metadata"] == {"py/id": 3}
-    assert written[1]["_data"]["labels_copy"] == {"py/id": 2}
-    assert written[1]["_prev"]["_data"]["demog"] == {"py/id": 5}
-    assert written[1]["_prev"]["_prev"]["_metadata"] == {"py/id": 8}
-    assert loads_traced_data(json.dumps(written), source_name="x.json") == records
+    assert output[0]["_prev"]["_metadata"] == {"py/id": 3}
+    assert output[0]["_prev"]["_data"]["demog"]["_data"] == dict(SURVEY, gender_coded={"py/id": 2})
+    assert output[1]["_metadata"] == {"py/id": 3}
+    assert output[1]["_data"]["labels_copy"] == {"py/id": 2}
+    assert output[1]["_prev"]["_data"]["demog"] == {"py/id": 5}
+    assert output[1]["_prev"]["_prev"]["_metadata"] == {"py/id": 8}
+    assert read(json.dumps(output), name="x.json") == records

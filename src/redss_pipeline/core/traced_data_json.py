@@ -46,7 +46,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoRetur
 from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.records import Layer, Record, Step
 
-__all__ = ["RawFile", "read_traced_data_file", "loads_traced_data", "write_traced_data_file", "dumps_traced_data"]
+__all__ = ["RawFile", "read_traced_data_file", "write_traced_data_file"]
 
 _TRACED_DATA = "core_data_modules.traced_data.traced_data.TracedData"
 _METADATA = "core_data_modules.traced_data.traced_data.Metadata"
@@ -72,25 +72,6 @@ def _layer_sha(data_for_sha: dict[str, Any], prev_sha: str) -> str:
 def read_traced_data_file(path: str | os.PathLike[str], *, verify_sha: bool = True) -> list[Record]:
     """Reads a raw data file in the 2019 TracedData layout; raises RawDataError naming file, record and field."""
     return [record for _, record in RawFile(path, verify_sha=verify_sha).scan()]
-
-
-def loads_traced_data(text: str, *, source_name: str, verify_sha: bool = True) -> list[Record]:
-    """Parses the text of a raw data file; ``source_name`` names it in error messages."""
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RawDataError(
-            f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})", path=source_name
-        ) from None
-    except RecursionError:
-        raise RawDataError("not a raw data file: JSON nested too deeply to be read", path=source_name) from None
-    if type(items) is not list:
-        raise RawDataError(f"expected a JSON list of records, found {json_type(items)}", path=source_name)
-    if _has_lone_surrogate_escape(text, 0, len(text)):
-        _refuse_lone_surrogates(items, source_name)
-    reader = _Reader(source_name, verify_sha, keys={})  # the records are kept: they share their keys
-    reader.register(items)
-    return [reader.record(item, index) for index, item in enumerate(items)]
 
 
 class RawFile:
@@ -636,13 +617,6 @@ class _Reader:
 
 
 # -- writing ----------------------------------------------------------------------------------------------
-
-
-def dumps_traced_data(records: Iterable[Record]) -> str:
-    """The text of a raw data file holding ``records`` (sorted keys, indent 2, ASCII, trailing newline)."""
-    parts: list[str] = []
-    _Writer(parts.append, "<text>").write(list(records))
-    return "".join(parts)
 
 
 def write_traced_data_file(path: str | os.PathLike[str], records: Iterable[Record]) -> None:
