@@ -14,14 +14,15 @@ import importlib.util
 import io
 import json
 import shutil
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.deidentify.uuid_table import open_uuid_table
 from redss_pipeline.generate.stage import run_generate
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -122,8 +123,9 @@ def test_golden_uuid_table_imported_unchanged(golden_run: Path) -> None:
     json_path = golden_run / "UUIDs" / "phone_uuids.json"
     assert json_path.read_bytes() == (DATA_ROOT / "UUIDs" / "phone_uuids.json").read_bytes()
     assert (golden_run / "UUIDs" / "phone_uuids.sqlite").is_file()
-    with open_uuid_table(golden_run) as table:
-        assert list(table.items()) == list(json.loads(json_path.read_text(encoding="utf-8")).items())
+    with closing(sqlite3.connect(f"file:{golden_run / 'UUIDs' / 'phone_uuids.sqlite'}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT key, uuid FROM phone_uuids ORDER BY seq").fetchall()
+    assert rows == list(json.loads(json_path.read_text(encoding="utf-8")).items())
 
 
 def test_golden_inputs_left_untouched(golden_run: Path) -> None:

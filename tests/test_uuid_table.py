@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
+from contextlib import closing
 
 import pytest
 
@@ -143,8 +144,9 @@ def test_2019_table_is_imported_once_keeping_every_id(tmp_path):
     text = json.dumps(_table_2019())
     json_path.write_text(text)
     with open_uuid_table(tmp_path) as table:
-        assert dict(table.items()) == _table_2019()
         ids = table.uuids_for_keys(["252610000001", "252615000003"])
+    # Every 2019 id kept, in its order; the one new number asked for comes after them.
+    assert _rows(tmp_path) == [*_table_2019().items(), ("252615000003", ids["252615000003"])]
     assert ids["252610000001"] == _table_2019()["252610000001"]
     assert json_path.read_text() == text
     with open_uuid_table(tmp_path) as table:
@@ -259,8 +261,7 @@ def test_a_failed_import_leaves_no_table_and_a_retry_works(tmp_path):
     source.write_text(json.dumps(_table_2019()))
     result = _stage_one("--import-json", str(source), str(root))
     assert result.returncode == 0, result.stderr
-    with open_uuid_table(root) as table:
-        assert dict(table.items()) == _table_2019()
+    assert _rows(root) == list(_table_2019().items())
 
 
 def test_stage_one_runs_at_the_same_moment_leave_one_complete_table(tmp_path):
@@ -290,3 +291,10 @@ def test_stage_one_runs_at_the_same_moment_leave_one_complete_table(tmp_path):
         with open_uuid_table(root) as table:
             assert len(table) == 0
         assert [p.name for p in (root / "UUIDs").iterdir()] == ["phone_uuids.sqlite"]
+
+
+def _rows(data_root) -> list[tuple[str, str]]:
+    """The (key, id) rows of a data root's SQLite table in the order they were added, read from the file itself."""
+    sqlite_path, _ = table_paths(data_root)
+    with closing(sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)) as connection:
+        return connection.execute("SELECT key, uuid FROM phone_uuids ORDER BY seq").fetchall()

@@ -323,10 +323,6 @@ class UuidTable:
                 raise UuidTableError(f"the uid {uid} is not in the table", path=self.path)
         return {uid: found[uid] for uid in wanted}
 
-    def items(self) -> Iterator[tuple[str, str]]:
-        """(key, id) pairs in the order they were added."""
-        return iter(self._load().items())
-
     def _insert(self, entries: list[tuple[str, str]]) -> None:
         try:
             self._db.execute("BEGIN IMMEDIATE")

@@ -50,7 +50,6 @@ __all__ = [
     "clean_yes_no",
     "clean_urban_rural",
     "clean_age",
-    "clean_age_2019",
     "core_age_2019",
     "clean_mogadishu_sub_district",
     "clean_somalia_district",
@@ -201,15 +200,6 @@ def core_age_2019(text: str) -> int | float | None:
     if found and 10 < total < 90:
         return total
     return None
-
-
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def clean_age_2019(text: str) -> str:
-    """The 2019 age auto-coder (ages 11..89, integers only), for comparing with the new one; not used to code."""
-    age = core_age_2019(text)
-    if age is None or not float(age).is_integer() or not 10 <= age < 100:
-        return NC
-    return str(int(age))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
