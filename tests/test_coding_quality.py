@@ -17,7 +17,7 @@ import jinja2
 import pytest
 
 from redss_pipeline.analysis.agreement import CodedScheme, write_agreement_csv
-from redss_pipeline.analysis.coding_progress import dataset_progress, write_progress_csv
+from redss_pipeline.analysis.coding_progress import ProgressTally, write_progress_csv
 from redss_pipeline.analysis.coding_quality import measure_for_report, measure_from_data_root, section_context
 from redss_pipeline.core.code_scheme import Code, CodeScheme
 from redss_pipeline.core.config import load_config
@@ -258,13 +258,13 @@ def test_progress_counts_only_checked_current_labels():
         ("m5", [("Scheme-q", "SPECIAL-MANUALLY_UNCODED", False), ("Scheme-q", "c-a", True)]),  # cleared
         ("gone", [("Scheme-q", "c-a", True)]),  # not exported any more: not counted
     )
-    row = dataset_progress("q", ["m1", "m2", "m3", "m4", "m5", "m6"], coded, [CodedScheme(_scheme(), True)])
+    row = _progress("q", ["m1", "m2", "m3", "m4", "m5", "m6"], coded, [CodedScheme(_scheme(), True)])
     assert (row.messages, row.coded, row.wrong_scheme, row.not_coded) == (6, 2, 1, 1)
     assert row.coded_percent == pytest.approx(100 * 2 / 6)
 
 
 def test_progress_of_an_empty_dataset_has_no_percent():
-    row = dataset_progress("q", [], CodedMessages(), [CodedScheme(_scheme(), False)])
+    row = _progress("q", [], CodedMessages(), [CodedScheme(_scheme(), False)])
     assert (row.messages, row.coded, row.coded_percent) == (0, 0, None)
 
 
@@ -331,3 +331,12 @@ def test_report_section_before_any_second_coder_says_how_to_start(tmp_path):
     text = _text(_render_section(section_context(root / "Outputs" / "Analysis")))
     assert "No show has been coded by a second coder yet" in text
     assert "Total 88 52 59.1" in text
+
+
+def _progress(name, message_ids, coded, schemes):
+    """The progress row of a dataset whose Coda file exported ``message_ids``, counted as stage 3 counts it: one
+    tally, each exported message added as the file is written."""
+    tally = ProgressTally(name, coded, schemes)
+    for mid in message_ids:
+        tally.add(mid)
+    return tally.row()

@@ -34,7 +34,6 @@ __all__ = [
     "ProgressRow",
     "ProgressTally",
     "coding_progress",
-    "dataset_progress",
     "dataset_schemes",
     "progress_cells",
     "progress_rows",
@@ -119,15 +118,6 @@ class ProgressTally:
     def row(self) -> ProgressRow:
         """The progress row of the messages counted so far."""
         return ProgressRow(self.name, self._messages, self._coded_count, self._wrong_scheme, self._not_coded)
-
-
-def dataset_progress(name: str, message_ids: Iterable[str], coded: CodedMessages,
-                     schemes: Sequence[CodedScheme]) -> ProgressRow:
-    """The progress row of one dataset: ``message_ids`` are the exported messages, ``coded`` the coded file."""
-    tally = ProgressTally(name, coded, schemes)
-    for mid in message_ids:
-        tally.add(mid)
-    return tally.row()
 
 
 def _control_id(coded_scheme: CodedScheme, control_code: str) -> str | None:
