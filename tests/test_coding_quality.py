@@ -13,12 +13,12 @@ import re
 import shutil
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from redss_pipeline.analysis.agreement import CodedScheme, write_agreement_csv
 from redss_pipeline.analysis.coding_progress import ProgressTally, write_progress_csv
 from redss_pipeline.analysis.coding_quality import measure_for_report, measure_from_data_root, section_context
+from redss_pipeline.analysis.report import ReportSection, ReportSummary, render_report
 from redss_pipeline.core.code_scheme import Code, CodeScheme
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import CodaFileError
@@ -272,11 +272,14 @@ def test_progress_of_an_empty_dataset_has_no_percent():
 
 
 def _render_section(context: dict) -> str:
-    """The partial rendered as the report includes it (package templates, autoescape, strict undefined)."""
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("redss_pipeline.analysis", "templates"),
-                                     autoescape=True, undefined=jinja2.StrictUndefined)
-    page = environment.from_string('{% with data = context %}{% include "coding_quality.html.j2" %}{% endwith %}')
-    return page.render(context=context)
+    """The section as the report renders it (render_report, with a report of this one section), cut out of the
+    page."""
+    summary = ReportSummary(project="p", messages=0, people=0, opt_in_people=0, shows=(), date_range="",
+                            coding_progress=(), suppression_k=5)
+    page = render_report(summary=summary, title="t", sections=[
+        ReportSection("coding-quality", "Coding quality", "coding_quality.html.j2", context)])
+    start = page.index('id="coding-quality"')
+    return page[start:page.index("</section>", start)]
 
 
 def _text(html: str) -> str:

@@ -124,4 +124,5 @@ def test_a_run_that_appears_twice_is_reported(root):
 def test_warning_lines_name_the_file_relative_to_the_data_root(root):
     (root / "Raw Data/csap_s01e03_activation.json").write_text("[]")
     warnings, _ = _stage3(root)
+    assert any(line.startswith("warning: Raw Data/csap_s01e03_activation.json: ") for line in warnings), warnings
     assert all(not re.search(re.escape(str(root)), line) for line in warnings)
