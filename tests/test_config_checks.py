@@ -153,11 +153,15 @@ def test_two_configured_fields_of_one_name_are_refused(tmp_path, project_root):
     channel = next(iter(raw["channels"]))
     raw["survey_plans"][-1]["coded_field"] = channel
     raw["survey_plans"][-2]["time_field"] = raw["survey_plans"][-3]["raw_field"]
+    gender, age = raw["survey_plans"][0], raw["survey_plans"][6]  # two answers of csap_demog
+    gender["id_field"] = age["id_field"]
     last = len(raw["survey_plans"]) - 1
     problems = _problems(tmp_path, project_root, raw)
     assert problems == [
         "$.rqa_plans[1].binary.analysis_key: 'rqa_s01e01_raw' is also $.rqa_plans[0].raw_field (each names its own "
         "key of the records)",
+        "$.survey_plans[6].id_field: 'age_raw_id' is also $.survey_plans[0].id_field (each names its own key of the "
+        "records)",
         f"$.survey_plans[{last - 1}].time_field: {raw['survey_plans'][-3]['raw_field']!r} is also "
         f"$.survey_plans[{last - 2}].raw_field (each names its own key of the records)",
         f"$.channels.{channel}: {channel!r} is also $.survey_plans[{last}].coded_field (each names its own key of the "

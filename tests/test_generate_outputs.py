@@ -171,7 +171,7 @@ def test_explain_finds_a_person_and_refuses_an_unknown_one(root):
     assert "operator is derived from: operator_coded <- uid <- avf_phone_id" in result.stdout
     assert "step generate/" in result.stdout
     unknown = _generate("explain", str(root), "avf-phone-uuid-00000000-0000-4000-8000-000000000000", "gender")
-    assert unknown.returncode == 1
+    assert unknown.returncode == 2
     assert "avf-phone-uuid-00000000-0000-4000-8000-000000000000" in _error_line(unknown)
 
 
@@ -227,8 +227,17 @@ def test_explain_of_a_yes_no_question_a_mistyped_column_and_the_uid_stop(root):
     assert not mistyped.stdout
 
     stop = _generate("explain", str(root), "STOP", "gender")
-    assert stop.returncode == 1
+    assert stop.returncode == 2
     assert "give the id they had" in _error_line(stop) and not stop.stdout
+
+
+def test_explain_of_a_key_the_lineage_knows_nothing_more_of_still_names_where_its_value_was_before(root):
+    """sent_on has no chain of its own: its hint looks among every earlier key, and finds the raw answer's time."""
+    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
+        row = next(row for row in csv.DictReader(handle) if row["rqa_s01e01_raw"] and row["uid"] != "STOP")
+    result = _generate("explain", str(root), row["uid"], "sent_on")
+    assert result.returncode == 0, result.stderr
+    assert "same value earlier under 'Rqa_S01E01 (Time) - csap_s01e01_activation'" in result.stdout
 
 
 def test_explain_of_a_matrix_column_in_a_trail_written_before_the_codes_were_lists(tmp_path):

@@ -182,10 +182,10 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     args = parser.parse_args(list(argv))
 
-    from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailError
+    from redss_pipeline.core.audit_trail import AuditTrail
     from redss_pipeline.core.code_scheme import STOP
     from redss_pipeline.core.data_root import DataRoot
-    from redss_pipeline.core.lineage import matrix_column, source_keys
+    from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys
     from redss_pipeline.export.analysis_files import analysis_columns, production_columns
     from redss_pipeline.generate.stage import output_paths
 
@@ -196,7 +196,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     if not records:
         hint = (": a withdrawn participant's uid reads STOP in the outputs; give the id they had (the UUID table "
                 "maps it from their phone number)") if uid == STOP else ""
-        raise AuditTrailError(f"no record whose {trail.id_key} was {uid!r}{hint}", path=trail.path)
+        raise UsageError(f"{trail.path}: no record whose {trail.id_key} was {uid!r}{hint}")
     held = set().union(*(record.keys() for record in records))
     matrix = matrix_column(config, column)
     if matrix is None and column not in held and column not in {*analysis_columns(config), *production_columns(config)}:
@@ -205,19 +205,29 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         raise UsageError(f"{column!r} is neither an output column nor a key of this person's records"
                          + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
     keys = source_keys(config, column)
-    if len(keys) > 1:
-        print(f"{column} is derived from: {' <- '.join(keys[1:])}\n")
     # A matrix column is no record key: its history is that of the show's codes. A trail written before the codes
     # were lists holds the column as a key of its own, and its history is shown as it was.
+    if matrix is not None and column in held:
+        keys = [column, *keys[2:]]
+    if len(keys) > 1:
+        print(f"{column} is derived from: {' <- '.join(keys[1:])}\n")
     if matrix is not None and column not in held:
         codes, string_value = matrix
         print(f"{column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
               "not, and any other value as it is (STOP for a withdrawn participant)\n")
         keys = keys[1:]
+    # Each key's "same value earlier" hint looks among the keys it is derived from, or everywhere for a key the
+    # lineage knows nothing more of (sent_on, noise, a survey's time).
+    hints: list[Sequence[str] | None] = [keys[number + 1:] or None for number in range(len(keys))]
+    alternatives = set_from_any(config, column)
+    if alternatives:
+        print(f"{column} is set by any one of: {', '.join(alternatives)}\n")
+        # The column is set from these (its hint looks among them only); each of them has a history of its own.
+        keys, hints = [*keys, *alternatives], [alternatives, *hints[1:], *([None] * len(alternatives))]
     never = [key for key in keys if key not in held]
-    for number, key in enumerate(keys):
+    for key, derived_from in zip(keys, hints):
         if key in held:
-            print(trail.explain(uid, key, derived_from=keys[number + 1:]))
+            print(trail.explain(uid, key, derived_from=derived_from))
     if never:
         print(f"never written in any of this person's {len(records)} record(s): {', '.join(map(repr, never))}")
     return 0

@@ -122,7 +122,7 @@ _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _JSON_TYPES = _SCALAR_TYPES | {list, dict}
 _JUST_STRINGS = {str}
 _MISSING = object()
-_RUN_AGAIN = "stage 3 was interrupted while writing it or the copy is incomplete: run stage 3 again"
+_INCOMPLETE = "(a partial copy, or a write that failed): run stage 3 again"
 
 
 class AuditTrailError(PipelineError):
@@ -699,7 +699,7 @@ class AuditTrail:
 
         first = handle.readline()
         if not first:
-            fail(1, f"the file is empty; {_RUN_AGAIN}")
+            fail(1, f"the file is empty {_INCOMPLETE}")
         if first != b"[\n":
             fail(1, "not an audit trail (expected '[' alone on the first line)")
         header = _parse(handle.readline(), 2, fail)
@@ -729,7 +729,7 @@ class AuditTrail:
                     return trail
                 fail(line_number, "unexpected content after the end entry")
             if not line.endswith(b"\n"):
-                fail(line_number, f"truncated in the middle of an entry; {_RUN_AGAIN}")
+                fail(line_number, f"truncated in the middle of an entry {_INCOMPLETE}")
             try:
                 if line.startswith(b'["r",') and tables is not None:
                     element, _ = _DECODER.raw_decode(line.decode("utf-8"), 5)
@@ -762,7 +762,7 @@ class AuditTrail:
                 fail(line_number, f"malformed entry ({type(error).__name__}: {error})")
         if ended:
             fail(line_number + 1, "missing the closing ']'")
-        fail(line_number, f"truncated: no end entry; {_RUN_AGAIN}")
+        fail(line_number, f"truncated: no end entry {_INCOMPLETE}")
 
     def _start_segment(self, offset: int, line_number: int) -> _Tables:
         self._segment_offsets.append(offset)
@@ -855,8 +855,9 @@ class AuditTrail:
         wrote it and the attached record it came through; for its first value, the earlier keys that held the
         same value in an earlier write (how a pipeline key leads back to its raw Rapid Pro key). Those are looked
         for among ``derived_from``, the keys ``key`` is derived from (all keys when None), and only for values whose
-        JSON text has at least 6 characters, so ``0``, ``1``, ``true`` or ``"NA"`` are not traced to keys that
-        merely hold the same short value.
+        JSON text has at least 6 characters, so ``0``, ``1`` or ``"NA"`` are not traced to keys that merely hold the
+        same short value (the texts ``"true"`` and ``"false"`` are long enough, hence the restriction to
+        ``derived_from``).
         """
         numbers = self._index.get(uid)
         if not numbers:

@@ -801,7 +801,8 @@ def _field_clashes(raw: dict) -> list[str]:
                 claim(plan["binary"][key], f"$.rqa_plans[{i}].binary.{key}")
     for i, plan in enumerate(raw["survey_plans"]):
         for key in ("raw_field", "time_field", "id_field"):
-            claim(plan[key], f"$.survey_plans[{i}].{key}", shared_as=f"survey answer {key}")
+            # Shared only by plans reading the same answer (the same flow and result key).
+            claim(plan[key], f"$.survey_plans[{i}].{key}", shared_as=f"{plan['flow']}/{plan['result_key']} {key}")
         for key in ("coded_field", "analysis_key"):
             claim(plan[key], f"$.survey_plans[{i}].{key}")
     for key in ("coded_field", "analysis_key"):

@@ -14,7 +14,7 @@ from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
 from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes
 from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
 
-__all__ = ["source_keys", "matrix_column"]
+__all__ = ["source_keys", "set_from_any", "matrix_column"]
 
 
 def matrix_column(config: PipelineConfig, column: str) -> tuple[str, str] | None:
@@ -48,7 +48,7 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
     for plan in config.rqa_plans:
         if plan.binary is not None and column in (plan.binary.analysis_key, plan.binary.coded_field):
             return _unique(chain + [plan.binary.coded_field, plan.raw_field] + show_keys)
-        if column in (plan.raw_field, plan.coded_field):
+        if column in (plan.raw_field, plan.coded_field, plan.id_field):  # the message id is made from the text
             return _unique(chain + [plan.raw_field] + show_keys)
         if column == plan.run_id_field:
             return _unique(chain + [raw_key(plan.result_key, "Run ID", plan.flow)])
@@ -58,10 +58,6 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
     for plan in config.rqa_plans:
         if column.startswith(plan.analysis_prefix):
             return _unique(chain + [plan.coded_field, plan.raw_field] + show_keys)
-    if column == CONSENT_WITHDRAWN_KEY:
-        # 7.7.5: a STOP in a survey's coded field, a show's codes or a show's yes/no question.
-        return _unique([column, *(p.coded_field for p in config.survey_plans), *(p.codes_key for p in config.rqa_plans),
-                        *(p.binary.coded_field for p in config.rqa_plans if p.binary is not None)])
     if column == config.operator.analysis_key:
         return [column, config.operator.coded_field, "uid", PHONE_ID_KEY]
     if column == "uid":
@@ -70,6 +66,16 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
         time_keys = [raw_key(p.result_key, "Time", p.flow) for p in config.rqa_plans]
         return _unique([column, config.message_time_field, SHOW_ID_KEY] + time_keys)
     return chain
+
+
+def set_from_any(config: PipelineConfig, column: str) -> list[str]:
+    """The keys any one of which can set ``column`` on its own (not a chain): ``consent_withdrawn`` is ``"true"``
+    when a survey's coded field, a show's codes or a show's yes/no question holds STOP (pipeline.md 7.7.5); empty
+    for any other column."""
+    if column != CONSENT_WITHDRAWN_KEY:
+        return []
+    return _unique([*(p.coded_field for p in config.survey_plans), *(p.codes_key for p in config.rqa_plans),
+                    *(p.binary.coded_field for p in config.rqa_plans if p.binary is not None)])
 
 
 def _unique(keys: list[str]) -> list[str]:

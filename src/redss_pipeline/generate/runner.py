@@ -214,9 +214,9 @@ class ChunkRunner:
         self._trail.write(outcome.trail)
         self.counts.update(outcome.counts)
         self.show_counts.update(outcome.show_counts)
-        for name, (exported, nr) in outcome.coded_counts.items():
+        for name, (offered, nr) in outcome.coded_counts.items():
             counts = self.coded_counts.setdefault(name, [0, 0])
-            counts[0] += exported
+            counts[0] += offered
             counts[1] += nr
         self.phone_numbers_redacted += outcome.phone_numbers_redacted
         self._times.add(outcome.times)

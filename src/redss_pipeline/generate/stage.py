@@ -238,8 +238,8 @@ def _report(runner: ChunkRunner, times: StepTimes, config: PipelineConfig, say: 
     """One line per step: its name, its counts over all chunks and the time it took."""
     counts = runner.counts
     shows = ", ".join(f"{plan.name} {runner.show_counts.get(n, 0):,}" for n, plan in enumerate(config.rqa_plans, 1))
-    coded = "; ".join(f"{name.removesuffix('.json')} {exported - nr:,} coded/{nr:,} NR"
-                      for name, (exported, nr) in runner.coded_counts.items())
+    coded = "; ".join(f"{name.removesuffix('.json')} {offered - nr:,} coded/{nr:,} NR"
+                      for name, (offered, nr) in runner.coded_counts.items())
     details = {
         "combine shows and surveys": "",
         "translate keys and corrections": f"messages by show after corrections: {shows}",
