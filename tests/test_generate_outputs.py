@@ -255,4 +255,5 @@ def test_explain_of_a_matrix_column_in_a_trail_written_before_the_codes_were_lis
     result = _generate("explain", str(tmp_path / "root"), "avf-phone-uuid-1", "rqa_s01e01_land")
     assert result.returncode == 0, result.stderr
     assert "is rendered from" not in result.stdout
+    assert result.stdout.startswith("rqa_s01e01_land is derived from: rqa_s01e01_coded <- ")  # no codes list then
     assert 'key \'rqa_s01e01_land\': 1 record(s)' in result.stdout and '1. "1"' in result.stdout
