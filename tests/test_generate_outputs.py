@@ -175,24 +175,34 @@ def test_explain_finds_a_person_and_refuses_an_unknown_one(root):
     assert "avf-phone-uuid-00000000-0000-4000-8000-000000000000" in _error_line(unknown)
 
 
-def test_explain_of_a_matrix_column_shows_the_codes_it_is_rendered_from(root):
-    """A matrix column is rendered from the show's codes: explain says so, then gives the history of the codes. For a
-    person with one message, the final list gives every matrix cell of the show in their csap_mes.csv row."""
+def _lone_answer(root: Path, raw_column: str) -> dict[str, str]:
+    """The csap_mes.csv row of a person who sent one message, an answer in ``raw_column`` (their only record)."""
     with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["uid"]] = counts.get(row["uid"], 0) + 1
-    row = next(row for row in rows if row["rqa_s01e01_raw"] and counts[row["uid"]] == 1 and row["uid"] != "STOP")
+    return next(row for row in rows if row[raw_column] and counts[row["uid"]] == 1 and row["uid"] != "STOP")
+
+
+def _final_value(explained: str, *, before: str):
+    """The final value explain printed for the first key, whose part of the output ends where ``before`` starts."""
+    part = explained.split(before)[0]
+    [final] = [line.split(": ", 1)[1] for line in part.splitlines() if line.strip().startswith("final value:")]
+    return json.loads(final)
+
+
+def test_explain_of_a_matrix_column_shows_the_codes_it_is_rendered_from(root):
+    """A matrix column is rendered from the show's codes: explain says so, then gives the history of the codes. For a
+    person with one message, the final list gives every matrix cell of the show in their csap_mes.csv row."""
+    row = _lone_answer(root, "rqa_s01e01_raw")
     result = _generate("explain", str(root), row["uid"], "rqa_s01e01_NA")
     assert result.returncode == 0, result.stderr
     assert ("rqa_s01e01_NA is rendered from rqa_s01e01_codes: 1 when that list holds 'NA', 0 when it does not"
             in result.stdout)
     assert "key 'rqa_s01e01_NA' was never written" not in result.stdout
     assert "step generate/analysis_columns" in result.stdout
-    codes_part = result.stdout.split("key 'rqa_s01e01_coded'")[0]
-    [final] = [line.split(": ", 1)[1] for line in codes_part.splitlines() if line.strip().startswith("final value:")]
-    held = json.loads(final)
+    held = _final_value(result.stdout, before="key 'rqa_s01e01_coded'")
     columns = [column for column in row if column.startswith("rqa_s01e01_") and column != "rqa_s01e01_raw"]
     assert len(columns) == 26
     assert {column: row[column] for column in columns} == {
@@ -204,19 +214,13 @@ def test_explain_of_a_yes_no_question_a_mistyped_column_and_the_uid_stop(root):
     """A show's yes/no column comes from the question's own coded field, not from the show's reasons; a column that
     is neither an output column nor a key of the person's records is a usage error naming close matches; STOP (the
     uid of a withdrawn participant in the CSVs) is answered with where the id they had is found."""
-    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["uid"]] = counts.get(row["uid"], 0) + 1
-    row = next(row for row in rows if row["rqa_s01e02_raw"] and counts[row["uid"]] == 1 and row["uid"] != "STOP")
+    row = _lone_answer(root, "rqa_s01e02_raw")
     result = _generate("explain", str(root), row["uid"], "rqa_s01e02_integrate_return")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("rqa_s01e02_integrate_return is derived from: rqa_s01e02_integrate_return_coded "
                                     "<- rqa_s01e02_raw <- ")
-    own = result.stdout.split("key 'rqa_s01e02_integrate_return_coded'")[0]
-    [final] = [line.split(": ", 1)[1] for line in own.splitlines() if line.strip().startswith("final value:")]
-    assert json.loads(final) == row["rqa_s01e02_integrate_return"]
+    assert _final_value(result.stdout, before="key 'rqa_s01e02_integrate_return_coded'") == row[
+        "rqa_s01e02_integrate_return"]
     assert "key 'rqa_s01e02_coded'" not in result.stdout  # the reasons are not where the answer came from
 
     mistyped = _generate("explain", str(root), row["uid"], "genderr")
