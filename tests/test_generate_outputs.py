@@ -235,6 +235,27 @@ def test_explain_of_a_yes_no_question_a_mistyped_column_and_the_uid_stop(root):
     assert "give the id they had" in _error_line(stop) and not stop.stdout
 
 
+def test_explain_says_how_the_individuals_file_folds_a_person_with_several_messages(root):
+    """For a person with several messages, explain says how their csap_ind.csv row combines them; for the show's
+    raw text it says "joined with ';'", which is what the row holds: their texts, in message order."""
+    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
+        messages = list(csv.DictReader(handle))
+    texts: dict[str, list[str]] = {}
+    for row in messages:
+        if row["rqa_s01e01_raw"] and row["uid"] != "STOP":
+            texts.setdefault(row["uid"], []).append(row["rqa_s01e01_raw"])
+    uid = next(uid for uid, sent in texts.items() if len(sent) >= 2)
+    result = _generate("explain", str(root), uid, "rqa_s01e01_raw")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stdout.splitlines() if line.startswith("csap_ind.csv: ")]
+    assert said == [f"csap_ind.csv: this person's {sum(row['uid'] == uid for row in messages)} message records are "
+                    "folded into one row, where rqa_s01e01_raw is their texts joined with ';'; then come the fix-up "
+                    "of pipeline.md 7.7.7 and, after a withdrawal, STOP"]
+    with (root / "Outputs/csap_ind.csv").open(newline="", encoding="utf-8") as handle:
+        [person] = [row for row in csv.DictReader(handle) if row["uid"] == uid]
+    assert person["rqa_s01e01_raw"] == ";".join(texts[uid])
+
+
 def test_explain_of_a_key_the_lineage_knows_nothing_more_of_still_names_where_its_value_was_before(root):
     """sent_on has no chain of its own: its hint looks among every earlier key, and finds the raw answer's time."""
     with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:

@@ -187,6 +187,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys
     from redss_pipeline.export.analysis_files import analysis_columns, production_columns
+    from redss_pipeline.generate.individuals import fold_in_words
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
@@ -216,6 +217,12 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         print(f"{column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
               "not, and any other value as it is (STOP for a withdrawn participant)\n")
         keys = keys[1:]
+    if len(records) > 1 and column in analysis_columns(config):
+        # csap_ind.csv holds one row per person, folded from the message records explained below.
+        folded = column if matrix is None or column in held else matrix[0]
+        print(f"csap_ind.csv: this person's {len(records)} message records are folded into one row, where {folded} "
+              f"is {fold_in_words(config, folded)}; then come the fix-up of pipeline.md 7.7.7 and, after a "
+              "withdrawal, STOP\n")
     # Each key's "same value earlier" hint looks among the keys it is derived from, or everywhere for a key the
     # lineage knows nothing more of (sent_on, noise, a survey's time).
     hints: list[Sequence[str] | None] = [keys[number + 1:] or None for number in range(len(keys))]

@@ -60,7 +60,7 @@ from redss_pipeline.generate.analysis_columns import (
 )
 from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
 
-__all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "SplitRespondent"]
+__all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "SplitRespondent", "fold_in_words"]
 
 MERGED = "MERGED"
 """The value of every folded key that has no fold rule (none of them is exported)."""
@@ -249,24 +249,34 @@ class _FoldRules:
     def __init__(self, config: PipelineConfig):
         any_present = _AnyPresent()
         nothing: frozenset[str] = frozenset()
-        # key -> (its rule, the values its rule keeps when every message holds the same one)
-        rules: dict[str, tuple[_FoldRule, Container[Any]]] = {}
+        # key -> (its rule, the values its rule keeps when every message holds the same one, the rule in words)
+        rules: dict[str, tuple[_FoldRule, Container[Any], str]] = {}
+        equal = (_fold_equal, any_present, "the value all of them hold (they must agree)")
         for key in [UID_KEY, config.operator.analysis_key]:
-            rules[key] = (_fold_equal, any_present)
+            rules[key] = equal
         for survey in config.survey_plans:
-            rules[survey.analysis_key] = (_fold_equal, any_present)
-            rules[survey.raw_field] = (_fold_equal, any_present)
+            rules[survey.analysis_key] = equal
+            rules[survey.raw_field] = equal
         for plan in config.rqa_plans:
-            rules[plan.raw_field] = (_fold_concat, nothing)  # "a;a" is not "a"
-            rules[plan.codes_key] = (_CodesFold(ShowCodes(plan)), _LIST_OR_STOP)
+            rules[plan.raw_field] = (_fold_concat, nothing, "their texts joined with ';'")  # "a;a" is not "a"
+            rules[plan.codes_key] = (_CodesFold(ShowCodes(plan)), _LIST_OR_STOP,
+                                     "the codes any of them holds (STOP if any is STOP; an NC code only if every "
+                                     "one holding the show's codes has it)")
             if plan.binary is not None:
-                rules[plan.binary.analysis_key] = (_fold_binary, any_present)
+                rules[plan.binary.analysis_key] = (_fold_binary, any_present,
+                                                   "their answers folded pairwise (two different answers give "
+                                                   "ambivalent; an answer wins over NA, NS, NC, NR or absent)")
         for key in [CONSENT_WITHDRAWN_KEY, *config.channels, NON_LOGICAL_TIME_KEY, *config.weeks]:
-            rules[key] = (_fold_bool, frozenset({TRUE, FALSE}))
+            rules[key] = (_fold_bool, frozenset({TRUE, FALSE}), "true if any of them is true")
         self._keys = list(rules)
-        self._folds = [fold for fold, _ in rules.values()]
-        self._keeps = [keeps for _, keeps in rules.values()]
+        self._folds = [fold for fold, _, _ in rules.values()]
+        self._keeps = [keeps for _, keeps, _ in rules.values()]
+        self._words = {key: words for key, (_, _, words) in rules.items()}
         self._rows = RecordColumns(self._keys, _MISSING)
+
+    def words(self, key: str) -> str:
+        """The rule of ``key`` in words (``MERGED`` for a key without one)."""
+        return self._words.get(key, f"{MERGED} (their values are not combined)")
 
     def fold(self, uid: Any, group: list[Mapping[str, Any]]) -> dict[str, Any]:
         """The individual record's values: every key of every message, in the order first met, folded by its
@@ -292,6 +302,12 @@ class _FoldRules:
             else:
                 folded[key] = value
         return folded
+
+
+def fold_in_words(config: PipelineConfig, key: str) -> str:
+    """How a respondent's individual record combines the values of ``key`` on their messages (7.7.6), in words:
+    what ``explain`` says of a ``csap_ind.csv`` column of a person with several messages."""
+    return _FoldRules(config).words(key)
 
 
 def _fold_equal(uid: Any, key: str, values: list[Any]) -> Any:
