@@ -200,9 +200,10 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         raise UsageError(f"{trail.path}: no record whose {trail.id_key} was {uid!r}{hint}")
     held = set().union(*(record.keys() for record in records))
     matrix = matrix_column(config, column)
-    if matrix is None and column not in held and column not in {*analysis_columns(config), *production_columns(config)}:
-        known = sorted({*held, *analysis_columns(config), *production_columns(config)})
-        close = difflib.get_close_matches(column, known, n=3)
+    in_analysis_files = analysis_columns(config)
+    outputs = {*in_analysis_files, *production_columns(config)}
+    if matrix is None and column not in held and column not in outputs:
+        close = difflib.get_close_matches(column, sorted(held | outputs), n=3)
         raise UsageError(f"{column!r} is neither an output column nor a key of this person's records"
                          + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
     keys = source_keys(config, column)
@@ -217,7 +218,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         print(f"{column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
               "not, and any other value as it is (STOP for a withdrawn participant)\n")
         keys = keys[1:]
-    if len(records) > 1 and column in analysis_columns(config):
+    if len(records) > 1 and column in in_analysis_files:
         # csap_ind.csv holds one row per person, folded from the message records explained below.
         folded = column if matrix is None or column in held else matrix[0]
         print(f"csap_ind.csv: this person's {len(records)} message records are folded into one row, where {folded} "

@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import jsonschema
 
@@ -777,39 +777,41 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
 RESERVED_OUTPUT_NAMES = ("manifest.json", "ICR", "Coda Files")
 
 
+def _record_fields(raw: dict) -> Iterator[tuple[str, str, str | None]]:
+    """Every configured field that names a key of the message records, in configuration order, as (field, its JSON
+    path, what may share it): only the fields of one survey answer (its raw text, id and time) may be shared, by
+    the plans reading that answer (the same flow and result key: the five location levels read one answer)."""
+    yield raw["message_time_field"], "$.message_time_field", None
+    for i, plan in enumerate(raw["rqa_plans"]):
+        for key in ("raw_field", "id_field", "run_id_field", "coded_field"):
+            yield plan[key], f"$.rqa_plans[{i}].{key}", None
+        if plan["binary"] is not None:
+            for key in ("coded_field", "analysis_key"):
+                yield plan["binary"][key], f"$.rqa_plans[{i}].binary.{key}", None
+    for i, plan in enumerate(raw["survey_plans"]):
+        for key in ("raw_field", "time_field", "id_field"):
+            yield plan[key], f"$.survey_plans[{i}].{key}", f"{plan['flow']}/{plan['result_key']} {key}"
+        for key in ("coded_field", "analysis_key"):
+            yield plan[key], f"$.survey_plans[{i}].{key}", None
+    for key in ("coded_field", "analysis_key"):
+        yield raw["operator"][key], f"$.operator.{key}", None
+    for group in ("channels", "weeks"):
+        for key in raw[group]:
+            yield key, f"$.{group}.{key}", None
+
+
 def _field_clashes(raw: dict) -> list[str]:
     """Two configured fields of one name: each names a key of the message records, so the later write would
     silently overwrite the earlier one (a yes/no question's key named like a show's raw field would replace the
-    listener's text). Only the fields of one survey answer (its raw text, id and time) may be shared, by the plans
-    that code that answer in several schemes (the five location levels read one answer)."""
+    listener's text), unless both are fields of one survey answer (see :func:`_record_fields`)."""
     problems: list[str] = []
     claimed: dict[str, tuple[str, str]] = {}  # field -> (JSON path of its first use, what may share it)
-
-    def claim(field: str, where: str, shared_as: str | None = None) -> None:
+    for field, where, shared_as in _record_fields(raw):
         held = claimed.get(field)
         if held is None:
             claimed[field] = (where, shared_as or where)
         elif shared_as is None or held[1] != shared_as:
             problems.append(f"{where}: {field!r} is also {held[0]} (each names its own key of the records)")
-
-    claim(raw["message_time_field"], "$.message_time_field")
-    for i, plan in enumerate(raw["rqa_plans"]):
-        for key in ("raw_field", "id_field", "run_id_field", "coded_field"):
-            claim(plan[key], f"$.rqa_plans[{i}].{key}")
-        if plan["binary"] is not None:
-            for key in ("coded_field", "analysis_key"):
-                claim(plan["binary"][key], f"$.rqa_plans[{i}].binary.{key}")
-    for i, plan in enumerate(raw["survey_plans"]):
-        for key in ("raw_field", "time_field", "id_field"):
-            # Shared only by plans reading the same answer (the same flow and result key).
-            claim(plan[key], f"$.survey_plans[{i}].{key}", shared_as=f"{plan['flow']}/{plan['result_key']} {key}")
-        for key in ("coded_field", "analysis_key"):
-            claim(plan[key], f"$.survey_plans[{i}].{key}")
-    for key in ("coded_field", "analysis_key"):
-        claim(raw["operator"][key], f"$.operator.{key}")
-    for group in ("channels", "weeks"):
-        for key in raw[group]:
-            claim(key, f"$.{group}.{key}")
     return problems
 
 
@@ -817,21 +819,9 @@ def _codes_key_clashes(raw: dict) -> list[str]:
     """Each show's codes are held under ``<analysis_prefix>codes`` (:attr:`RqaPlan.codes_key`): two shows with one
     prefix, or another configured field of that name, would overwrite them."""
     problems: list[str] = []
-    named: dict[str, str] = {raw["message_time_field"]: "$.message_time_field"}
-    for i, plan in enumerate(raw["rqa_plans"]):
-        for key in ("raw_field", "id_field", "run_id_field", "coded_field"):
-            named.setdefault(plan[key], f"$.rqa_plans[{i}].{key}")
-        if plan["binary"] is not None:
-            for key in ("coded_field", "analysis_key"):
-                named.setdefault(plan["binary"][key], f"$.rqa_plans[{i}].binary.{key}")
-    for i, plan in enumerate(raw["survey_plans"]):
-        for key in ("raw_field", "time_field", "id_field", "coded_field", "analysis_key"):
-            named.setdefault(plan[key], f"$.survey_plans[{i}].{key}")
-    for key in ("coded_field", "analysis_key"):
-        named.setdefault(raw["operator"][key], f"$.operator.{key}")
-    for group in ("channels", "weeks"):
-        for key in raw[group]:
-            named.setdefault(key, f"$.{group}.{key}")
+    named: dict[str, str] = {}
+    for field, where, _ in _record_fields(raw):
+        named.setdefault(field, where)
     shows: dict[str, int] = {}
     for i, plan in enumerate(raw["rqa_plans"]):
         key = plan["analysis_prefix"] + CODES_SUFFIX
