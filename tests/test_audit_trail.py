@@ -151,7 +151,7 @@ def test_records_for_returns_one_persons_messages_sharing_one_survey_record(peop
     assert records == people[3]
     surveys = [r.layers[1].data["demog_survey"] for r in records]
     assert surveys[0] is surveys[1] is surveys[2]
-    lines = trail_path.read_text(encoding="ascii").splitlines()
+    lines = trail_path.read_text(encoding="utf-8").splitlines()
     assert sum(line.startswith('["a",') for line in lines) == len(people)
     assert trail.records_for("avf-phone-uuid-unknown") == []
 
@@ -232,38 +232,77 @@ def test_unusual_values_survive_the_round_trip(tmp_path):
     back = AuditTrail.load(path).records_for("1")
     assert back == records
     assert type(back[0]["f"]) is float and type(back[0]["t"]) is bool and str(back[2]["z"]) == "-0.0"
+    # The file is UTF-8 text: a listener's characters are written as they are, not escaped.
+    assert "Muqdisho \u2013 caafimaad" in path.read_text(encoding="utf-8")
+
+
+def test_the_widest_integers_json_readers_agree_on_survive_the_round_trip(tmp_path):
+    """64-bit integers, signed and unsigned, at both ends of their range come back unchanged."""
+    step = Step("u", "s", 1.0)
+    values = {"uid": "u1", "low": -(2**63), "high": 2**63 - 1, "unsigned": 2**64 - 1}
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [[Record.create(step, values)]])
+    assert AuditTrail.load(path).records_for("u1")[0].to_dict() == values
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (float("nan"), "the number nan cannot be written as JSON"),
+    (float("-inf"), "the number -inf cannot be written as JSON"),
+    (2**64, f"the integer {2**64} is too big to be written \\(at most 64 bits\\)"),
+    (-(2**63) - 1, f"the integer {-(2**63) - 1} is too big to be written \\(at most 64 bits\\)"),
+    ("caafimaad \ud800", "a text holding a lone surrogate \\(not a character\\) cannot be written"),
+    (["ok", {"deep": "\udfff"}], "a text holding a lone surrogate \\(not a character\\) cannot be written"),
+])
+def test_a_value_json_cannot_hold_is_refused_naming_its_key_and_step(tmp_path, value, problem):
+    """NaN and infinities, integers beyond 64 bits and texts with a lone surrogate (a JSON file can spell one as
+    \\ud800) have no JSON form that every reader takes: they are refused, naming the key and step, and no segment
+    is written, rather than written as something that reads back as another value or not at all."""
+    step = Step("u", "generate/noise", 1.0)
+    bad = Record.create(step, {"uid": "u1"}).updated(step, {"score": value})
+    path = tmp_path / "traced_data.json"
+    with pytest.raises(AuditTrailError, match=rf"^.*traced_data.json: record 0 of its chunk: {problem} under key "
+                                              rf"'score', written by step 'generate/noise' \(its first uid was 'u1'\)$"):
+        write_in_segments(path, [[bad]])
+    assert '["segment"]' not in path.read_text(encoding="utf-8")
+
+
+def test_a_key_with_a_lone_surrogate_is_refused(tmp_path):
+    step = Step("u", "s", 1.0)
+    path = tmp_path / "traced_data.json"
+    with pytest.raises(AuditTrailError, match=r"record 0 of its chunk: a text holding a lone surrogate"):
+        write_in_segments(path, [[Record.create(step, {"uid": "u1", "bad\ud800key": "x"})]])
 
 
 def test_damaged_files_are_refused_with_the_line(tmp_path, people):
     """A truncated file, an unknown version or an unknown entry is refused, naming file and line."""
     path = tmp_path / "traced_data.json"
     write_in_segments(path, [people[0]])
-    text = path.read_text(encoding="ascii")
+    text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
-    path.write_text("".join(lines[:-2]), encoding="ascii")
+    path.write_text("".join(lines[:-2]), encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"traced_data.json: line \d+: truncated: no end entry"):
         AuditTrail.load(path)
-    path.write_text(text.replace('"redss-audit-trail",2,', '"redss-audit-trail",3,'), encoding="ascii")
+    path.write_text(text.replace('"redss-audit-trail",2,', '"redss-audit-trail",3,'), encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 2: format version 3 is not supported \(this pipeline reads versions 1, 2\)"):
         AuditTrail.load(path)
-    path.write_text("".join(lines[:3] + ['["x",1],\n'] + lines[3:]), encoding="ascii")
+    path.write_text("".join(lines[:3] + ['["x",1],\n'] + lines[3:]), encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 4: malformed entry \(ValueError: unknown entry tag 'x'\)"):
         AuditTrail.load(path)
-    path.write_text("".join(lines[:2] + lines[3:]), encoding="ascii")
+    path.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 3: an entry 's' before the first segment"):
         AuditTrail.load(path)
-    path.write_text('{"not": "a trail"}\n', encoding="ascii")
+    path.write_text('{"not": "a trail"}\n', encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 1: not an audit trail"):
         AuditTrail.load(path)
-    path.write_text("", encoding="ascii")
+    path.write_text("", encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 1: the file is empty \(a partial copy, or a write that failed\): run stage 3 again$"):
         AuditTrail.load(path)
     cut = len("".join(lines[:6])) + 5  # five characters into the seventh line
-    path.write_text(text[:cut], encoding="ascii")
+    path.write_text(text[:cut], encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 7: truncated in the middle of an entry \(a partial copy"):
         AuditTrail.load(path)
     path.write_text(text.replace('"redss-audit-trail",2,{"id_key":"uid"}', '"redss-audit-trail",3,{"id_key":"uid"},[]'),
-                    encoding="ascii")
+                    encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 2: format version 3 is not supported"):
         AuditTrail.load(path)
 
@@ -284,7 +323,7 @@ def test_equal_survey_records_built_apart_are_written_once(tmp_path):
                 for i, survey in enumerate(surveys)]
     path = tmp_path / "traced_data.json"
     write_in_segments(path, [messages])
-    assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 1
+    assert sum(line.startswith('["a",') for line in path.read_text(encoding="utf-8").splitlines()) == 1
     assert AuditTrail.load(path).records_for("a") == messages
 
 
@@ -349,7 +388,7 @@ def format_1_people() -> list[list[Record]]:
 def test_a_format_1_file_still_reads_and_explains():
     """A trail written in format 1 (before segments) reads back equal and explains a withdrawn participant."""
     kept, withdrawn = format_1_people()
-    with open(FORMAT_1_FILE, encoding="ascii") as handle:
+    with open(FORMAT_1_FILE, encoding="utf-8") as handle:
         assert handle.readlines()[1] == '["redss-audit-trail",1,{"id_key":"uid"}],\n'
     trail = AuditTrail.load(FORMAT_1_FILE)
     assert list(trail.records()) == kept + withdrawn
@@ -372,7 +411,7 @@ def write_in_segments(path, batches, *, id_key="uid"):
 
 def segments_of(path) -> list[str]:
     """The text of each segment of a trail: from its "segment" entry to the next one or the end entry."""
-    text = path.read_text(encoding="ascii")
+    text = path.read_text(encoding="utf-8")
     body = text[text.index('["segment"],\n'):text.index('["end",')]
     return ['["segment"],\n' + part for part in body.split('["segment"],\n')[1:]]
 
@@ -387,7 +426,7 @@ def test_a_segment_is_the_same_bytes_whatever_came_before_it(people, tmp_path):
     assert len(alone) == 1 and len(after) == 3
     assert after[2] == alone[0]
     encoded = encode_segment(chunk, id_key="uid")
-    assert encoded.records == len(chunk) and encoded.data.decode("ascii") == alone[0]
+    assert encoded.records == len(chunk) and encoded.data.decode("utf-8") == alone[0]
 
 
 def test_an_empty_chunk_writes_no_segment(people, tmp_path):
@@ -411,7 +450,7 @@ def test_records_of_many_segments_read_back_equal(people, tmp_path):
     assert len(trail) == len(written) and list(trail.records()) == written
     assert trail.records_for(split[0]["uid"]) == split
     assert trail.records_for(people[32][0]["uid"]) == people[32]
-    assert sum(line.startswith('["a",') for line in path.read_text(encoding="ascii").splitlines()) == 34
+    assert sum(line.startswith('["a",') for line in path.read_text(encoding="utf-8").splitlines()) == 34
 
 
 def test_a_withdrawn_participant_in_a_later_segment_is_explained_by_first_uid(people, tmp_path):
@@ -452,7 +491,7 @@ def test_a_trail_cut_after_a_segment_is_truncated(people, tmp_path):
                 trail.write(encode_segment(people[0]))
                 trail.write(encode_segment(people[1]))
                 raise RuntimeError("interrupted")
-    assert path.read_text(encoding="ascii").count('["segment"]') == 2
+    assert path.read_text(encoding="utf-8").count('["segment"]') == 2
     with pytest.raises(AuditTrailError, match=r"traced_data.json: line \d+: truncated: no end entry"):
         AuditTrail.load(path)
 
@@ -468,7 +507,7 @@ def test_a_bad_record_is_named_by_its_number_in_its_chunk_and_its_uid(tmp_path):
     with pytest.raises(AuditTrailError, match=r"^.*traced_data.json: record 1 of its chunk: a value of type set cannot be written "
                                               r"as JSON under key 'when', written by step 's' \(its first uid was 'u9'\)$"):
         write_in_segments(path, [good, [good[0], bad]])
-    assert path.read_text(encoding="ascii").count('["segment"]') == 1 and '["end",' not in path.read_text("ascii")
+    assert path.read_text(encoding="utf-8").count('["segment"]') == 1 and '["end",' not in path.read_text("utf-8")
     with pytest.raises(AuditTrailError, match=r"^record 1 of its chunk: a value of type set .* \(its first uid was 'u9'\)$"):
         encode_segment([good[1], bad], id_key="uid")
     with pytest.raises(AuditTrailError, match=r"^chunk.json: record 1 of its chunk: expected a Record, found dict$"):
@@ -481,10 +520,10 @@ def test_a_step_time_that_is_no_time_is_a_malformed_entry_when_loading(tmp_path)
     step = Step("u", "generate/noise", 1548000000.0)
     path = tmp_path / "traced_data.json"
     write_in_segments(path, [[Record.create(step, {"uid": "u1"})]])
-    lines = path.read_text(encoding="ascii").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     [number] = [n for n, line in enumerate(lines) if line.startswith('["s",')]
     lines[number] = lines[number].replace("1548000000.0", "1e20")
-    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(AuditTrailError, match=rf"traced_data.json: line {number + 1}: malformed entry .*timestamp 1e\+20"):
         AuditTrail.load(path)
 

@@ -13,8 +13,9 @@ README decision 9) is found by the uid they had.
 Format (version 2)
 ------------------
 
-The file is one JSON array with one entry per line: valid JSON as a whole, and each line is valid JSON once
-its trailing comma is dropped. An entry is an array whose first item is a tag. After the header come
+The file is one JSON array with one entry per line, in UTF-8 (files of earlier pipelines escape every non-ASCII
+character; both read alike): valid JSON as a whole, and each line is valid JSON once its trailing comma is
+dropped. An entry is an array whose first item is a tag. After the header come
 *segments*, each the records of one batch the writer was given (stage 3: one chunk of respondents), and the
 ``"end"`` entry. Each segment starts with a ``"segment"`` entry and is self-contained: its tables are
 numbered from 0 in the order their entries appear in the segment, and an entry refers only to entries above
@@ -77,7 +78,7 @@ then each label with the last few met at the same place (shape and key), which i
 them. "The same" means equal and equal in ``repr``, as the file tells values apart (1, 1.0 and True differ); a
 value is trivially the same as itself, so the comparison costs least where steps share their labels.
 :class:`AuditTrailWriter` only appends encoded segments to the file and counts their records. Entries are
-encoded with the public :mod:`json` encoder.
+encoded by orjson and read back by the :mod:`json` module.
 
 Records read back are equal to those written (keys, values, steps, layer order). Equal values are shared
 between the records read back from one segment; treat them as read-only, like the records themselves. The
@@ -89,12 +90,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 from array import array
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, NoReturn, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple, NoReturn, Sequence
+
+import orjson
 
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.records import Layer, Record, Step
@@ -113,10 +117,18 @@ _READABLE_VERSIONS = (1, 2)
 _RECENT_PER_PLACE = 4
 _RECENT_LAYERS_PER_SHAPE = 8
 
-# One entry as one line of compact ASCII JSON.
-_LINE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
+# One entry as one line of compact JSON text, written by orjson (the json module's encoder costs several times
+# more per call, and a segment is a few lines per record). orjson escapes line breaks inside strings, so an entry
+# stays on its line; its bytes are decoded to text at once, since a bytes object it returns keeps the room it
+# wrote into, and a segment holds thousands of lines. orjson writes what the encoder hands it (lists, dicts,
+# strings, integers, floats, booleans, None) and cannot write non-finite floats, integers beyond 64 bits or
+# strings with lone surrogates: the encoder refuses those itself where it meets them (_check_text, _element),
+# so the error names the key and the step.
+def _line(entry: Any) -> str:
+    return orjson.dumps(entry).decode("utf-8")
 
-_SEGMENT_LINE = _LINE(["segment"])
+
+_SEGMENT_LINE = _line(["segment"])
 _DECODER = json.JSONDecoder()
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _JSON_TYPES = _SCALAR_TYPES | {list, dict}
@@ -162,7 +174,7 @@ class AuditTrailWriter:
         self.written = 0  # message records written so far
 
     def __enter__(self) -> "AuditTrailWriter":
-        self._handle.write(f"[\n{_LINE([FORMAT_NAME, FORMAT_VERSION, {'id_key': self.id_key}])},\n".encode("ascii"))
+        self._handle.write(f"[\n{_line([FORMAT_NAME, FORMAT_VERSION, {'id_key': self.id_key}])},\n".encode("utf-8"))
         return self
 
     def write(self, segment: AuditTrailSegment) -> None:
@@ -172,7 +184,7 @@ class AuditTrailWriter:
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         if kind is None:
-            self._handle.write(f"{_LINE(['end', self.written])}\n]\n".encode("ascii"))
+            self._handle.write(f"{_line(['end', self.written])}\n]\n".encode("utf-8"))
 
 
 class _NotJson(Exception):
@@ -253,10 +265,10 @@ class _SegmentEncoder:
             count += 1
         if not count:
             return AuditTrailSegment(b"", 0)
-        return AuditTrailSegment((",\n".join(self._lines) + ",\n").encode("ascii"), count)
+        return AuditTrailSegment((",\n".join(self._lines) + ",\n").encode("utf-8"), count)
 
     def _emit(self, entry: list[Any]) -> None:
-        self._lines.append(_LINE(entry))
+        self._lines.append(_line(entry))
 
     def _record(self, record: Record) -> None:
         layers, first_id = self._encode_record(record)
@@ -310,6 +322,7 @@ class _SegmentEncoder:
         if number is None:
             if type(key) is not str:
                 raise _NotJson(f"key {key!r} is not a string")
+            _check_text(key)
             number = self._keys[key] = len(self._keys)
             self._emit(["k", key])
         return number
@@ -449,9 +462,15 @@ class _SegmentEncoder:
             items = []
             self._items(value, scope, items)
             return self._container(kind, items, {"l": items}, scope)
-        if value is None or kind is bool or kind is int:
+        if value is None or kind is bool:
+            return self._interned((kind, value), [value], scope)
+        if kind is int:
+            if not _INT_MIN <= value <= _INT_MAX:
+                raise _NotJson(f"the integer {value} is too big to be written (at most 64 bits)")
             return self._interned((kind, value), [value], scope)
         if kind is float:
+            if not math.isfinite(value):
+                raise _NotJson(f"the number {value!r} cannot be written as JSON")
             return self._interned((kind, float.__repr__(value)), [value], scope)  # repr keeps -0.0 apart
         raise _NotJson(f"a value of type {kind.__name__} cannot be written as JSON")
 
@@ -480,6 +499,8 @@ class _SegmentEncoder:
         number = scope.tokens.get(token)
         if number is not None:
             return number
+        if type(token) is str:
+            _check_text(token)
         if token in self._values_seen:
             number = self._values[token] = len(self._values)
             self._emit(["v", inline])
@@ -489,6 +510,21 @@ class _SegmentEncoder:
         scope.tokens[token] = -scope.count
         return inline
 
+
+
+# The integers orjson writes: those of a signed or unsigned 64-bit integer.
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+
+
+def _check_text(text: str) -> None:
+    """Refuses a text orjson cannot write as UTF-8: one holding a lone surrogate (a JSON file may spell one as
+    ``\\ud800``). ASCII text, the common case, is passed at the cost of one C call."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _NotJson("a text holding a lone surrogate (not a character) cannot be written") from None
 
 
 def _same_value(held: Any, value: Any) -> bool:
