@@ -139,11 +139,13 @@ def bench(root: Path, workers: int | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # No abbreviations: bench_in_docker.sh recognises --root and --keep by their full names to mount their folders.
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--messages", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--shape", choices=["project", "2019"], nargs="+", default=["project", "2019"])
     parser.add_argument("--keep", type=Path, help="keep the data roots under this folder")
-    parser.add_argument("--root", type=Path, nargs="+", help="benchmark these existing data roots instead")
+    parser.add_argument("--root", type=Path, nargs="+", action="extend",
+                        help="benchmark these existing data roots instead")
     parser.add_argument("--workers", type=int, help="stage 3's --workers (default: its own default)")
     args = parser.parse_args()
     rows = []
@@ -159,7 +161,7 @@ def main() -> None:
                     (make_data_root if shape == "project" else make_2019_root)(root, n)
                     rows.append((f"{shape} {n:,}", bench(root, args.workers)))
                     _print_run(*rows[-1])
-    # The interpreter's build matters (one built with profile-guided optimisation is markedly faster): say which.
+    # The interpreter's build matters (see the README's Performance section): say which one was measured.
     print(f"\nstage 3 benchmark (this machine, Python {sys.version.split()[0]}, {platform.python_compiler()}, "
           f"built {platform.python_build()[1]})")
     print(f"{'data root':>22} {'messages':>10} {'wall s':>8} {'CPU s':>8} {'w/o analysis':>13} {'peak MiB':>9} "

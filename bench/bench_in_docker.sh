@@ -25,6 +25,7 @@ for argument in "$@"; do
     case "$argument" in
         --root|--keep) folders=true; [ "$argument" = --keep ] && keeping=true || keeping=false
                        arguments+=("$argument"); continue ;;
+        --root=*|--keep=*) echo "error: give ${argument%%=*} and its folders as separate arguments" >&2; exit 2 ;;
         --*) folders=false; arguments+=("$argument"); continue ;;
     esac
     if [ "$folders" = true ]; then
@@ -45,7 +46,8 @@ done
 
 docker_build_image
 # The benchmark reads the sources from the mounted checkout (the image was just built from them) and keeps its
-# generated data roots, unless --keep is given, in the container's /tmp.
+# generated data roots, unless --keep is given, in the container's /tmp. --network host as in run_scripts/lib/docker.sh:
+# some engines have no bridge network.
 docker run --rm --init \
     --user "$(id -u):$(id -g)" \
     --network host \

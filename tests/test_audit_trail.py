@@ -236,8 +236,8 @@ def test_unusual_values_survive_the_round_trip(tmp_path):
     assert "Muqdisho \u2013 caafimaad" in path.read_text(encoding="utf-8")
 
 
-def test_the_widest_integers_json_readers_agree_on_survive_the_round_trip(tmp_path):
-    """64-bit integers, signed and unsigned, at both ends of their range come back unchanged."""
+def test_64_bit_integers_survive_the_round_trip(tmp_path):
+    """Integers at both ends of the range the file holds (signed and unsigned 64 bits) come back unchanged."""
     step = Step("u", "s", 1.0)
     values = {"uid": "u1", "low": -(2**63), "high": 2**63 - 1, "unsigned": 2**64 - 1}
     path = tmp_path / "traced_data.json"
@@ -248,15 +248,15 @@ def test_the_widest_integers_json_readers_agree_on_survive_the_round_trip(tmp_pa
 @pytest.mark.parametrize(("value", "problem"), [
     (float("nan"), "the number nan cannot be written as JSON"),
     (float("-inf"), "the number -inf cannot be written as JSON"),
-    (2**64, f"the integer {2**64} is too big to be written \\(at most 64 bits\\)"),
-    (-(2**63) - 1, f"the integer {-(2**63) - 1} is too big to be written \\(at most 64 bits\\)"),
-    ("caafimaad \ud800", "a text holding a lone surrogate \\(not a character\\) cannot be written"),
-    (["ok", {"deep": "\udfff"}], "a text holding a lone surrogate \\(not a character\\) cannot be written"),
+    (2**64, f"the integer {2**64} is outside the range the file holds \\(64 bits\\)"),
+    (-(2**63) - 1, f"the integer {-(2**63) - 1} is outside the range the file holds \\(64 bits\\)"),
+    ("caafimaad \ud800", "a text holds a lone surrogate \\(not a character\\) and cannot be written"),
+    (["ok", {"deep": "\udfff"}], "a text holds a lone surrogate \\(not a character\\) and cannot be written"),
 ])
 def test_a_value_json_cannot_hold_is_refused_naming_its_key_and_step(tmp_path, value, problem):
-    """NaN and infinities, integers beyond 64 bits and texts with a lone surrogate (a JSON file can spell one as
-    \\ud800) have no JSON form that every reader takes: they are refused, naming the key and step, and no segment
-    is written, rather than written as something that reads back as another value or not at all."""
+    """Values the file does not hold are refused, naming the key and step, and no segment is written: NaN and
+    infinities (not JSON), integers outside 64 bits and texts with a lone surrogate (a JSON file can spell one as
+    \\ud800; it is not a character, so it has no UTF-8 form)."""
     step = Step("u", "generate/noise", 1.0)
     bad = Record.create(step, {"uid": "u1"}).updated(step, {"score": value})
     path = tmp_path / "traced_data.json"
@@ -266,11 +266,30 @@ def test_a_value_json_cannot_hold_is_refused_naming_its_key_and_step(tmp_path, v
     assert '["segment"]' not in path.read_text(encoding="utf-8")
 
 
-def test_a_key_with_a_lone_surrogate_is_refused(tmp_path):
-    step = Step("u", "s", 1.0)
+def test_a_key_or_step_the_file_cannot_hold_is_named(tmp_path):
+    """A key with a lone surrogate is named with the step that wrote it; a step whose time is not a number JSON
+    holds is named by its source."""
     path = tmp_path / "traced_data.json"
-    with pytest.raises(AuditTrailError, match=r"record 0 of its chunk: a text holding a lone surrogate"):
-        write_in_segments(path, [[Record.create(step, {"uid": "u1", "bad\ud800key": "x"})]])
+    step = Step("u", "generate/noise", 1.0)
+    with pytest.raises(AuditTrailError, match=r"record 0 of its chunk: the key 'bad\\ud800key' holds a lone surrogate "
+                                              r"\(not a character\) and cannot be written in a layer written by step "
+                                              r"'generate/noise' \(its first uid was 'u1'\)$"):
+        write_in_segments(path, [[Record.create(step, {"uid": "u1"}).updated(step, {"bad\ud800key": "x"})]])
+    timeless = Step("u", "generate/noise", float("inf"))
+    with pytest.raises(AuditTrailError, match=r"record 0 of its chunk: the number inf cannot be written as JSON in the "
+                                              r"step 'generate/noise' by 'u' \(its first uid was 'u1'\)$"):
+        write_in_segments(path, [[Record.create(step, {"uid": "u1"}).updated(timeless, {"noise": False})]])
+
+
+def test_a_value_nested_too_deeply_is_refused_in_one_line(tmp_path):
+    """A value nested deeper than the writer's JSON encoder goes is an AuditTrailError naming the record, not a
+    crash."""
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    path = tmp_path / "traced_data.json"
+    with pytest.raises(AuditTrailError, match=r"record 0 of its chunk: a value cannot be written as JSON \(.*\)"):
+        write_in_segments(path, [[Record.create(Step("u", "s", 1.0), {"uid": "u1", "deep": deep})]])
 
 
 def test_damaged_files_are_refused_with_the_line(tmp_path, people):
