@@ -281,6 +281,7 @@ _CLEANER_VERSIONS: dict[str, int] = {
     "operator": 1,
 }
 
+
 def cleaner_origin_id(name: str) -> str:
     """The stable ``Origin.OriginID`` of a cleaner's labels, e.g. ``redss_pipeline.cleaners.gender@1``."""
     try:
