@@ -12,9 +12,22 @@ if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) els
     fi
 fi
 
-if ! "$PYTHON" -m pipenv --version >/dev/null 2>&1; then
+# pipenv: the one this Python has, else one installed for this user (or into the active virtual environment).
+# A system Python that refuses packages outside a virtual environment (PEP 668, e.g. Debian's python3.11) gets
+# pipenv in a small environment of its own, .pipenv-tool/ in the project folder.
+PIPENV_TOOL="$PROJECT_ROOT/.pipenv-tool"
+PIPENV=("$PYTHON" -m pipenv)
+if [ -x "$PIPENV_TOOL/bin/python" ]; then
+    PIPENV=("$PIPENV_TOOL/bin/python" -m pipenv)
+elif ! "$PYTHON" -m pipenv --version >/dev/null 2>&1; then
     echo "installing pipenv for $("$PYTHON" --version)..."
-    "$PYTHON" -m pip install --quiet --user pipenv 2>/dev/null || "$PYTHON" -m pip install --quiet pipenv
+    if ! { "$PYTHON" -m pip install --quiet --user pipenv 2>/dev/null \
+            || "$PYTHON" -m pip install --quiet pipenv 2>/dev/null; }; then
+        echo "this Python installs no packages outside a virtual environment: pipenv goes into $PIPENV_TOOL"
+        "$PYTHON" -m venv "$PIPENV_TOOL"
+        "$PIPENV_TOOL/bin/python" -m pip install --quiet pipenv
+        PIPENV=("$PIPENV_TOOL/bin/python" -m pipenv)
+    fi
 fi
 
 # pipenv is given the interpreter's full path: a bare name such as python3 may be resolved by pipenv (or a
@@ -25,7 +38,7 @@ if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(0 if s
     echo "replacing .venv: it was made with $(.venv/bin/python --version 2>&1), the project needs Python 3.11"
     rm -rf .venv
 fi
-"$PYTHON" -m pipenv --python "$PYTHON_PATH" sync --dev
+"${PIPENV[@]}" --python "$PYTHON_PATH" sync --dev
 "$PROJECT_ROOT/.venv/bin/python" -c "import redss_pipeline, temba_client" 
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 lock_fingerprint > .venv/.synced-lock
