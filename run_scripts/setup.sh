@@ -17,14 +17,15 @@ fi
 # pipenv in a small environment of its own, .pipenv-tool/ in the project folder.
 PIPENV_TOOL="$PROJECT_ROOT/.pipenv-tool"
 PIPENV=("$PYTHON" -m pipenv)
-if [ -x "$PIPENV_TOOL/bin/python" ]; then
+if [ -x "$PIPENV_TOOL/bin/python" ] && "$PIPENV_TOOL/bin/python" -m pipenv --version >/dev/null 2>&1; then
     PIPENV=("$PIPENV_TOOL/bin/python" -m pipenv)
 elif ! "$PYTHON" -m pipenv --version >/dev/null 2>&1; then
     echo "installing pipenv for $("$PYTHON" --version)..."
     if ! { "$PYTHON" -m pip install --quiet --user pipenv 2>/dev/null \
             || "$PYTHON" -m pip install --quiet pipenv 2>/dev/null; }; then
-        echo "this Python installs no packages outside a virtual environment: pipenv goes into $PIPENV_TOOL"
-        "$PYTHON" -m venv "$PIPENV_TOOL"
+        # Typically a system Python that refuses them (PEP 668); were it anything else, the install below says so.
+        echo "pipenv cannot be installed for this Python itself: installing it into $PIPENV_TOOL"
+        "$PYTHON" -m venv --clear "$PIPENV_TOOL"
         "$PIPENV_TOOL/bin/python" -m pip install --quiet pipenv
         PIPENV=("$PIPENV_TOOL/bin/python" -m pipenv)
     fi
