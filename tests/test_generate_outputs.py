@@ -175,10 +175,15 @@ def test_explain_finds_a_person_and_refuses_an_unknown_one(root):
     assert "avf-phone-uuid-00000000-0000-4000-8000-000000000000" in _error_line(unknown)
 
 
+def _output_rows(root: Path, name: str) -> list[dict[str, str]]:
+    """The rows of one of stage 3's CSV files (``csap_mes.csv``, ``csap_ind.csv``) by column name."""
+    with (root / "Outputs" / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def _lone_answer(root: Path, raw_column: str) -> dict[str, str]:
     """The csap_mes.csv row of a person who sent one message, an answer in ``raw_column`` (their only record)."""
-    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _output_rows(root, "csap_mes.csv")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["uid"]] = counts.get(row["uid"], 0) + 1
@@ -238,8 +243,7 @@ def test_explain_of_a_yes_no_question_a_mistyped_column_and_the_uid_stop(root):
 def test_explain_says_how_the_individuals_file_folds_a_person_with_several_messages(root):
     """For a person with several messages, explain says how their csap_ind.csv row combines them; for the show's
     raw text it says "joined with ';'", which is what the row holds: their texts, in message order."""
-    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
-        messages = list(csv.DictReader(handle))
+    messages = _output_rows(root, "csap_mes.csv")
     texts: dict[str, list[str]] = {}
     for row in messages:
         if row["rqa_s01e01_raw"] and row["uid"] != "STOP":
@@ -251,15 +255,13 @@ def test_explain_says_how_the_individuals_file_folds_a_person_with_several_messa
     assert said == [f"csap_ind.csv: this person's {sum(row['uid'] == uid for row in messages)} message records are "
                     "folded into one row, where rqa_s01e01_raw is their texts joined with ';'; then come the fix-up "
                     "of pipeline.md 7.7.7 and, after a withdrawal, STOP"]
-    with (root / "Outputs/csap_ind.csv").open(newline="", encoding="utf-8") as handle:
-        [person] = [row for row in csv.DictReader(handle) if row["uid"] == uid]
+    [person] = [row for row in _output_rows(root, "csap_ind.csv") if row["uid"] == uid]
     assert person["rqa_s01e01_raw"] == ";".join(texts[uid])
 
 
 def test_explain_of_a_key_the_lineage_knows_nothing_more_of_still_names_where_its_value_was_before(root):
     """sent_on has no chain of its own: its hint looks among every earlier key, and finds the raw answer's time."""
-    with (root / "Outputs/csap_mes.csv").open(newline="", encoding="utf-8") as handle:
-        row = next(row for row in csv.DictReader(handle) if row["rqa_s01e01_raw"] and row["uid"] != "STOP")
+    row = next(row for row in _output_rows(root, "csap_mes.csv") if row["rqa_s01e01_raw"] and row["uid"] != "STOP")
     result = _generate("explain", str(root), row["uid"], "sent_on")
     assert result.returncode == 0, result.stderr
     assert "same value earlier under 'Rqa_S01E01 (Time) - csap_s01e01_activation'" in result.stdout

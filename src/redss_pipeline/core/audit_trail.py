@@ -322,7 +322,6 @@ class _SegmentEncoder:
         self._attached.setdefault(key, []).append((record, number, first_id))
         return number, first_id
 
-
     # -- tables -------------------------------------------------------------------------------------------
 
     def _key(self, key: Any) -> int:
@@ -526,7 +525,6 @@ class _SegmentEncoder:
         scope.count += 1
         scope.tokens[token] = -scope.count
         return inline
-
 
 
 # The integers orjson writes: those of a signed or an unsigned 64-bit integer.
