@@ -561,3 +561,22 @@ def test_a_trail_written_again_after_loading_is_not_read_with_the_old_places(peo
     path.unlink()
     with pytest.raises(AuditTrailError, match=r"traced_data.json: cannot be read"):
         trail.records_for(uid)
+
+
+def test_characters_some_readers_take_for_line_ends_are_escaped(tmp_path):
+    """A listener's NEL, LINE SEPARATOR or PARAGRAPH SEPARATOR (JSON allows them raw in a string) is written
+    escaped, so every entry stays one line even for str.splitlines; the texts come back unchanged."""
+    step = Step("u", "s", 1.0)
+    texts = ["haa\u2028maya", "first\u2029second", "nel\x85here", "plain"]
+    records = [Record.create(step, {"uid": f"p{n}", "text": text}) for n, text in enumerate(texts)]
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [records])
+    raw = path.read_bytes()
+    for character in ("\u2028", "\u2029", "\x85"):
+        assert character.encode("utf-8") not in raw
+    lines = raw.decode("utf-8").splitlines()
+    assert lines[0] == "[" and lines[-1] == "]"
+    for line in lines[1:-1]:
+        json.loads(line.removesuffix(","))  # each entry is one whole line
+    trail = AuditTrail.load(path)
+    assert [trail.records_for(f"p{n}")[0]["text"] for n in range(len(texts))] == texts

@@ -132,6 +132,20 @@ def _line(entry: Any) -> str:
         raise _NotJson(f"a value cannot be written as JSON ({error})") from None
 
 
+# Characters JSON allows raw inside a string but that some readers take for the end of a line (Python's
+# str.splitlines, some editors): NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR. orjson writes them raw, so they are
+# escaped in the text it made (in JSON text they can only stand inside a string), and each entry stays on one line
+# for any reader, not only for this module's, which splits at "\n". A text without them is only searched.
+_LINE_BREAKS_JSON_ALLOWS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _escape_line_breaks(text: str) -> str:
+    for character, escape in _LINE_BREAKS_JSON_ALLOWS.items():
+        if character in text:
+            text = text.replace(character, escape)
+    return text
+
+
 _SEGMENT_LINE = _line(["segment"])
 _DECODER = json.JSONDecoder()
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -179,7 +193,7 @@ class AuditTrailWriter:
 
     def __enter__(self) -> "AuditTrailWriter":
         try:
-            header = _line([FORMAT_NAME, FORMAT_VERSION, {"id_key": self.id_key}])
+            header = _escape_line_breaks(_line([FORMAT_NAME, FORMAT_VERSION, {"id_key": self.id_key}]))
         except _NotJson as error:
             raise AuditTrailError(f"the id key {self.id_key!r}: {error}", path=self.target) from None
         self._handle.write(f"[\n{header},\n".encode("utf-8"))
@@ -273,7 +287,7 @@ class _SegmentEncoder:
             count += 1
         if not count:
             return AuditTrailSegment(b"", 0)
-        return AuditTrailSegment((",\n".join(self._lines) + ",\n").encode("utf-8"), count)
+        return AuditTrailSegment(_escape_line_breaks(",\n".join(self._lines) + ",\n").encode("utf-8"), count)
 
     def _emit(self, entry: list[Any]) -> None:
         self._lines.append(_line(entry))
