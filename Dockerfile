@@ -1,6 +1,6 @@
 # The project's runtime image: Python 3.11 with exactly the dependencies of Pipfile.lock, and the project's sources.
-# Data roots are mounted at /data by the docker-run-*.sh scripts; secrets come from read-only mounted files, never
-# from the image or the container's environment.
+# The docker-run-*.sh scripts mount data roots at their own paths (at /data where the image itself uses that path);
+# secrets come from read-only mounted files, never from the image or the container's environment.
 #
 # Build with `docker build --network host .` (the docker-run-*.sh scripts do): on engines without a bridge
 # network, that is how the build reaches the package index.

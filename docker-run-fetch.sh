@@ -38,4 +38,4 @@ else
 fi
 docker_mount_file "$token_file" /run/secrets/rapid_pro_token ro
 docker_mount_data_root "$data_root"
-docker_run_entry fetch_raw_data.py "${options[@]}" "$user" /tmp/rapid-pro-root "$server" @/run/secrets/rapid_pro_token /data
+docker_run_entry fetch_raw_data.py "${options[@]}" "$user" /tmp/rapid-pro-root "$server" @/run/secrets/rapid_pro_token "$DOCKER_DATA_ROOT"

@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
             profile_dir="$(dirname "$(absolute_path "$2")")"
             docker_mount_dir "$profile_dir" /run/profile
             DOCKER_ARGS+=(--cap-add SYS_PTRACE)
-            options+=(--profile-cpu "/run/profile/$(basename "$2")"); shift 2 ;;
+            options+=(--profile-cpu "$DOCKER_DIR_INSIDE/$(basename "$2")"); shift 2 ;;
         --workers)
             [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
             options+=(--workers "$2"); shift 2 ;;
@@ -42,4 +42,4 @@ if [ -n "${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then
 fi
 docker_pass_env STORAGE_EMULATOR_HOST
 docker_mount_data_root "$2"
-docker_run_entry generate_outputs.py "${options[@]}" "$1" /data
+docker_run_entry generate_outputs.py "${options[@]}" "$1" "$DOCKER_DATA_ROOT"

@@ -108,6 +108,8 @@ def test_the_pipeline_in_docker_gives_the_native_outputs(tmp_path, capsys):
 
         started = time.monotonic()
         stage3 = _script("3_generate_outputs.sh", "docker@example.org", docker_root, runtime="docker")
+        # The data root is mounted at its own path, so the stage names the files as they are on this machine.
+        assert f"Analysis report: {docker_root}/Outputs/Analysis/report.html" in stage3.stdout + stage3.stderr
         report.append(f"stage 3 in docker: {time.monotonic() - started:.1f} s; {_build_line(stage3.stderr)}")
 
         # The native run uses the same UUID table, so both give every contact the same uid.

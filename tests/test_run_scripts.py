@@ -59,7 +59,8 @@ def _volumes(argv: list[str]) -> list[str]:
 
 
 def test_auto_runtime_uses_docker_when_an_engine_answers(docker, tmp_path):
-    """With an engine answering, stage 1 runs in the project image with the data root mounted at /data."""
+    """With an engine answering, stage 1 runs in the project image with the data root mounted at its own path,
+    so what the stage prints names the folder the user knows."""
     env, recorded = docker
     data_root = tmp_path / "data root with spaces"
     result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "data root with spaces"], env, tmp_path)
@@ -69,9 +70,9 @@ def test_auto_runtime_uses_docker_when_an_engine_answers(docker, tmp_path):
     assert calls[0]["argv"] == ["info"]
     assert any(c["argv"][:1] == ["build"] and c["argv"][-1] == str(PROJECT_ROOT) for c in calls)
     argv = _docker_run(calls)
-    assert f"{data_root}:/data" in _volumes(argv)
+    assert f"{data_root}:{data_root}" in _volumes(argv)
     assert argv[argv.index("--workdir") + 1] == "/app"
-    assert argv[-3:] == ["python", "/app/create_uuid_table.py", "/data"]
+    assert argv[-3:] == ["python", "/app/create_uuid_table.py", str(data_root)]
 
 
 def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path):
@@ -93,7 +94,7 @@ def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path
     (mount,) = [v for v in _volumes(argv) if v.endswith(":/run/secrets/rapid_pro_token:ro")]
     assert not Path(mount.split(":")[0]).exists()  # the temporary token file is gone after the run
     assert argv[-6:] == ["/app/fetch_raw_data.py", "me@example.org", "/tmp/rapid-pro-root", "http://127.0.0.1:8000",
-                         "@/run/secrets/rapid_pro_token", "/data"]
+                         "@/run/secrets/rapid_pro_token", str(tmp_path / "root")]
     assert "--network" in argv and argv[argv.index("--network") + 1] == "host"
     assert SECRET not in result.stdout + result.stderr
 
@@ -111,18 +112,19 @@ def test_fetch_in_docker_mounts_a_token_file_read_only(docker, tmp_path):
     argv = _docker_run(recorded())
     assert f"{token_file}:/run/secrets/rapid_pro_token:ro" in _volumes(argv)
     assert "@/run/secrets/rapid_pro_token" in argv
-    assert f"{tmp_path}/root:/data" in _volumes(argv)
+    assert f"{tmp_path}/root:{tmp_path}/root" in _volumes(argv)
 
 
 def test_uuid_table_export_in_docker_mounts_the_target_folder(docker, tmp_path):
-    """The export is written atomically (renamed into place), so the target's folder is mounted, not the file."""
+    """The export is written atomically (renamed into place), so the target's folder is mounted, not the file;
+    at its own path, so the stage names the file the user asked for."""
     env, recorded = docker
     result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "--export-json", "out/table.json", "root"],
                   dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
     assert result.returncode == 0, result.stderr
     argv = _docker_run(recorded())
-    assert f"{tmp_path}/out:/run/io" in _volumes(argv)
-    assert argv[-4:] == ["/app/create_uuid_table.py", "--export-json", "/run/io/table.json", "/data"]
+    assert f"{tmp_path}/out:{tmp_path}/out" in _volumes(argv)
+    assert argv[-4:] == ["/app/create_uuid_table.py", "--export-json", f"{tmp_path}/out/table.json", f"{tmp_path}/root"]
     assert not (tmp_path / "out" / "table.json").exists()  # nothing left behind by the script itself
 
 
@@ -139,12 +141,32 @@ def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_
     assert result.returncode == 0, result.stderr
     argv = _docker_run(recorded())
     assert argv[argv.index("--cap-add") + 1] == "SYS_PTRACE"
-    assert f"{tmp_path}/prof:/run/profile" in _volumes(argv)
+    assert f"{tmp_path}/prof:{tmp_path}/prof" in _volumes(argv)
     assert f"{key}:/run/secrets/drive-service-account.json:ro" in _volumes(argv)
     assert argv[-8:] == [
-        "/app/generate_outputs.py", "--profile-cpu", "/run/profile/out.txt", "--drive-upload",
-        "/run/secrets/drive-service-account.json", "CSAP/Outputs", "me", "/data",
+        "/app/generate_outputs.py", "--profile-cpu", f"{tmp_path}/prof/out.txt", "--drive-upload",
+        "/run/secrets/drive-service-account.json", "CSAP/Outputs", "me", f"{tmp_path}/root",
     ]
+
+
+@pytest.mark.parametrize("host_path, inside", [
+    ("/home/team/csap data", "/home/team/csap data"),
+    ("/srv/csap", "/srv/csap"),
+    ("/tmp/csap", "/tmp/csap"),
+    ("/tmpdata", "/tmpdata"),
+    ("/var/data/csap", "/var/data/csap"),
+    ("/app", "/data"),  # the image's own folders would be hidden by the mount
+    ("/app/data root", "/data"),
+    ("/usr/local/csap", "/data"),
+    ("/tmp", "/data"),
+    ("/", "/data"),
+])
+def test_a_folder_is_mounted_at_its_own_path_unless_the_image_needs_that_path(host_path, inside):
+    script = (f"source {PROJECT_ROOT}/run_scripts/lib/runtime.sh && source {PROJECT_ROOT}/run_scripts/lib/docker.sh"
+              ' && docker_path_inside "$1" /data')
+    result = subprocess.run(["bash", "-c", script, "-", host_path], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{inside}\n"
 
 
 def test_native_runtime_is_announced_and_works_from_any_directory(tmp_path):
