@@ -14,8 +14,9 @@ Format (version 2)
 ------------------
 
 The file is one JSON array with one entry per line, in UTF-8 (files of earlier pipelines escape every non-ASCII
-character; both read alike): valid JSON as a whole, and each line is valid JSON once its trailing comma is
-dropped. An entry is an array whose first item is a tag. After the header come
+character; both read alike), where NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR are always written as ``\\u``
+escapes so that no reader ends a line there: valid JSON as a whole, and each line is valid JSON once its trailing
+comma is dropped. An entry is an array whose first item is a tag. After the header come
 *segments*, each the records of one batch the writer was given (stage 3: one chunk of respondents), and the
 ``"end"`` entry. Each segment starts with a ``"segment"`` entry and is self-contained: its tables are
 numbered from 0 in the order their entries appear in the segment, and an entry refers only to entries above
@@ -122,9 +123,10 @@ _RECENT_LAYERS_PER_SHAPE = 8
 # "\n" among them, so an entry stays on its line (the reader splits lines at "\n" only). Each line is decoded to
 # text at once and the segment encoded once: measured on stage 3's chunks, that is about 7 us per record faster
 # than keeping and joining orjson's bytes. orjson writes what the encoder hands it (lists, dicts, strings,
-# integers, floats, booleans, None) but not non-finite floats, integers outside 64 bits or strings with lone
-# surrogates: the encoder refuses those itself where it meets them (_check_text, _element), so the error names
-# the key and the step. What is left (a value nested more deeply than orjson writes) is refused here.
+# integers, floats, booleans, None), except that it writes non-finite floats as null (a silent change) and refuses
+# integers outside 64 bits and strings with lone surrogates: the encoder refuses all three itself where it meets
+# them (_check_text, _element), so the error names the key and the step. What is left (a value nested more deeply
+# than orjson writes) is refused here.
 def _line(entry: Any) -> str:
     try:
         return orjson.dumps(entry).decode("utf-8")
