@@ -10,6 +10,7 @@ source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 
 usage="usage: docker-run-generate.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>] [--profile-cpu <profile-output-file>] [--workers N] <user> <data-root>"
 options=()
+profile_file=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --drive-upload)
@@ -22,10 +23,7 @@ while [ $# -gt 0 ]; do
             options+=(--drive-upload "$credentials" "$3"); shift 3 ;;
         --profile-cpu)
             [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
-            profile_dir="$(dirname "$(absolute_path "$2")")"
-            docker_mount_dir "$profile_dir" /run/profile
-            DOCKER_ARGS+=(--cap-add SYS_PTRACE)
-            options+=(--profile-cpu "$DOCKER_DIR_INSIDE/$(basename "$2")"); shift 2 ;;
+            profile_file="$2"; shift 2 ;;
         --workers)
             [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
             options+=(--workers "$2"); shift 2 ;;
@@ -42,4 +40,9 @@ if [ -n "${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then
 fi
 docker_pass_env STORAGE_EMULATOR_HOST
 docker_mount_data_root "$2"
+if [ -n "$profile_file" ]; then
+    docker_mount_dir "$(dirname "$(absolute_path "$profile_file")")" /run/profile
+    DOCKER_ARGS+=(--cap-add SYS_PTRACE)
+    options+=(--profile-cpu "$DOCKER_PATH_INSIDE/$(basename "$profile_file")")
+fi
 docker_run_entry generate_outputs.py "${options[@]}" "$1" "$DOCKER_DATA_ROOT"

@@ -128,6 +128,53 @@ def test_uuid_table_export_in_docker_mounts_the_target_folder(docker, tmp_path):
     assert not (tmp_path / "out" / "table.json").exists()  # nothing left behind by the script itself
 
 
+def test_a_folder_inside_the_data_root_is_reached_through_its_mount(docker, tmp_path):
+    """An export into the data root's UUIDs/ and a profile under its Outputs/ get no mount of their own: Docker
+    refuses a second mount of one folder, and a mount inside the data root would split it in two (a file could not
+    be renamed from the one to the other). ``--verbose`` reaches the stage."""
+    env, recorded = docker
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "--export-json", "root/UUIDs/ids.json",
+                   "--verbose", "root"], dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root"]
+    assert argv[-5:] == ["/app/create_uuid_table.py", "--verbose", "--export-json", f"{tmp_path}/root/UUIDs/ids.json",
+                         f"{tmp_path}/root"]
+
+    (tmp_path / "docker-calls.jsonl").unlink()
+    result = _run([str(PROJECT_ROOT / "run_scripts/3_generate_outputs.sh"), "--profile-cpu", "root/Outputs/p.txt",
+                   "me", "root"], dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root"]
+    assert argv[-5:] == ["/app/generate_outputs.py", "--profile-cpu", f"{tmp_path}/root/Outputs/p.txt", "me",
+                         f"{tmp_path}/root"]
+
+
+def test_uuid_table_import_in_docker_mounts_the_file_read_only_at_its_own_path(docker, tmp_path):
+    """The 2019 table is mounted read-only where it is (a path with ``..`` resolved), so an error names it; a file
+    that is not there is passed on unmounted, for the stage to say so by the path the user gave."""
+    env, recorded = docker
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "phone_uuids.json").write_text("{}")
+    (tmp_path / "work").mkdir()
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "--import-json",
+                   "../in/phone_uuids.json", "root"], dict(env, PIPELINE_RUNTIME="docker"), tmp_path / "work")
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    table = f"{tmp_path}/in/phone_uuids.json"
+    assert f"{table}:{table}:ro" in _volumes(argv)
+    assert argv[-4:] == ["/app/create_uuid_table.py", "--import-json", table, f"{tmp_path}/work/root"]
+
+    (tmp_path / "docker-calls.jsonl").unlink()
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "--import-json", "missing.json", "root"],
+                  dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root"]
+    assert argv[-4:] == ["/app/create_uuid_table.py", "--import-json", f"{tmp_path}/missing.json", f"{tmp_path}/root"]
+
+
 def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_path):
     """Stage 3 options reach the container; profiling adds SYS_PTRACE and a writable folder for the profile."""
     env, recorded = docker
@@ -144,8 +191,8 @@ def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_
     assert f"{tmp_path}/prof:{tmp_path}/prof" in _volumes(argv)
     assert f"{key}:/run/secrets/drive-service-account.json:ro" in _volumes(argv)
     assert argv[-8:] == [
-        "/app/generate_outputs.py", "--profile-cpu", f"{tmp_path}/prof/out.txt", "--drive-upload",
-        "/run/secrets/drive-service-account.json", "CSAP/Outputs", "me", f"{tmp_path}/root",
+        "/app/generate_outputs.py", "--drive-upload", "/run/secrets/drive-service-account.json", "CSAP/Outputs",
+        "--profile-cpu", f"{tmp_path}/prof/out.txt", "me", f"{tmp_path}/root",
     ]
 
 
@@ -155,6 +202,8 @@ def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_
     ("/tmp/csap", "/tmp/csap"),
     ("/tmpdata", "/tmpdata"),
     ("/var/data/csap", "/var/data/csap"),
+    ("/run/media/amina/USB/csap", "/run/media/amina/USB/csap"),  # a desktop's removable drive
+    ("/run/secrets/x", "/data"),  # where the scripts mount secrets
     ("/app", "/data"),  # the image's own folders would be hidden by the mount
     ("/app/data root", "/data"),
     ("/usr/local/csap", "/data"),
@@ -167,6 +216,24 @@ def test_a_folder_is_mounted_at_its_own_path_unless_the_image_needs_that_path(ho
     result = subprocess.run(["bash", "-c", script, "-", host_path], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{inside}\n"
+
+
+@pytest.mark.parametrize("data_root, data_root_inside, path, expected", [
+    ("/srv/csap", "/srv/csap", "/srv/csap/UUIDs", "through /srv/csap/UUIDs"),
+    ("/srv/csap", "/srv/csap", "/srv/csap", "through /srv/csap"),
+    ("/srv/csap", "/srv/csap", "/srv/csap-exports", "mount /srv/csap-exports"),  # a sibling, not inside
+    ("/usr/local/csap", "/data", "/usr/local/csap/UUIDs", "through /data/UUIDs"),
+    ("/usr/local/csap", "/data", "/data", "mount /run/io"),  # its own path is where the data root went
+])
+def test_a_path_inside_the_data_root_gets_no_mount_of_its_own(data_root, data_root_inside, path, expected):
+    script = (f"source {PROJECT_ROOT}/run_scripts/lib/runtime.sh && source {PROJECT_ROOT}/run_scripts/lib/docker.sh"
+              ' && _DOCKER_DATA_ROOT_HOST="$1" && DOCKER_DATA_ROOT="$2"'
+              ' && if _docker_place "$3" /run/io; then echo "mount $DOCKER_PATH_INSIDE";'
+              ' else echo "through $DOCKER_PATH_INSIDE"; fi')
+    result = subprocess.run(["bash", "-c", script, "-", data_root, data_root_inside, path], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{expected}\n"
 
 
 def test_native_runtime_is_announced_and_works_from_any_directory(tmp_path):

@@ -33,28 +33,52 @@ _seconds_since() {
     awk -v start="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - start }'
 }
 
-DOCKER_DATA_ROOT=""  # the data root's path inside the container, set by docker_mount_data_root
+DOCKER_DATA_ROOT=""        # the data root's path inside the container, set by docker_mount_data_root
+_DOCKER_DATA_ROOT_HOST=""  # and on this machine, symbolic links resolved
 
 docker_mount_data_root() {
-    # docker_mount_data_root <data-root>: mounts it and sets DOCKER_DATA_ROOT to the path the stage is given.
+    # docker_mount_data_root <data-root>: mounts it and sets DOCKER_DATA_ROOT to the path the stage is given. Call
+    # it before docker_mount_dir and docker_input_file, which reach a folder or file inside it through its mount.
     local root
     root="$(absolute_path "$1")"
     mkdir -p "$root"
     root="$(cd "$root" && pwd -P)"
+    _DOCKER_DATA_ROOT_HOST="$root"
     DOCKER_DATA_ROOT="$(docker_path_inside "$root" /data)"
     DOCKER_ARGS+=(--volume "$root:$DOCKER_DATA_ROOT")
 }
 
 docker_path_inside() {
     # docker_path_inside <absolute host path> <fallback>: where to mount a host folder. Its own path, unless that
-    # is a folder of the image itself (the project in /app, Python in /usr, HOME in /tmp, ...), which the mount
-    # would hide: then the fallback, and the stage names that path instead.
+    # is a folder of the image itself (the project in /app, Python in /usr, HOME in /tmp, ...) or one of the
+    # places these scripts mount other things (/run/secrets, ...), which the mount would hide: then the fallback,
+    # and the stage names that path instead.
     case "$1" in
         / | /app | /app/* | /bin | /bin/* | /boot | /boot/* | /dev | /dev/* | /etc | /etc/* | /lib | /lib/* | \
-        /lib64 | /lib64/* | /proc | /proc/* | /root | /run | /run/* | /sbin | /sbin/* | /sys | /sys/* | /tmp | \
-        /usr | /usr/* | /var | /var/lib | /var/lib/*) printf '%s\n' "$2" ;;
+        /lib64 | /lib64/* | /proc | /proc/* | /root | /run | /run/secrets | /run/secrets/* | /run/io | /run/io/* | \
+        /run/profile | /run/profile/* | /sbin | /sbin/* | /sys | /sys/* | /tmp | /usr | /usr/* | /var | /var/lib | \
+        /var/lib/*) printf '%s\n' "$2" ;;
         *) printf '%s\n' "$1" ;;
     esac
+}
+
+DOCKER_PATH_INSIDE=""  # what docker_mount_dir or docker_input_file found: the path inside the container
+
+_docker_place() {
+    # _docker_place <resolved host path> <fallback>: sets DOCKER_PATH_INSIDE, and returns 0 when the path needs a
+    # mount of its own. The data root or a path inside it is reached through the data root's mount: a second mount
+    # of the same folder is refused by Docker, and one inside it would split the data root in two (a file could
+    # not be renamed from the one to the other, as the output set does).
+    local root="$_DOCKER_DATA_ROOT_HOST"
+    if [ -n "$root" ] && { [ "$1" = "$root" ] || [[ "$1" == "$root"/* ]]; }; then
+        DOCKER_PATH_INSIDE="$DOCKER_DATA_ROOT${1#"$root"}"
+        return 1
+    fi
+    DOCKER_PATH_INSIDE="$(docker_path_inside "$1" "$2")"
+    if [ -n "$root" ] && { [ "$DOCKER_PATH_INSIDE" = "$DOCKER_DATA_ROOT" ] ||
+            [[ "$DOCKER_PATH_INSIDE" == "$DOCKER_DATA_ROOT"/* ]]; }; then
+        DOCKER_PATH_INSIDE="$2"  # its own path is where the data root went (the data root fell back to /data)
+    fi
 }
 
 docker_mount_file() {
@@ -62,16 +86,31 @@ docker_mount_file() {
     DOCKER_ARGS+=(--volume "$(absolute_path "$1"):$2:${3:-ro}")
 }
 
-DOCKER_DIR_INSIDE=""  # the path inside the container of the folder docker_mount_dir mounted last
-
 docker_mount_dir() {
-    # docker_mount_dir <host dir> <fallback container path>: creates and mounts a folder the stage writes a named
-    # file to, and sets DOCKER_DIR_INSIDE to its path inside the container (see docker_path_inside).
+    # docker_mount_dir <host dir> <fallback container path>: creates a folder the stage writes a named file to,
+    # mounts it (see _docker_place) and sets DOCKER_PATH_INSIDE to its path inside the container.
     local dir
     mkdir -p "$1"
     dir="$(cd "$1" && pwd -P)"
-    DOCKER_DIR_INSIDE="$(docker_path_inside "$dir" "$2")"
-    DOCKER_ARGS+=(--volume "$dir:$DOCKER_DIR_INSIDE")
+    if _docker_place "$dir" "$2"; then
+        DOCKER_ARGS+=(--volume "$dir:$DOCKER_PATH_INSIDE")
+    fi
+}
+
+docker_input_file() {
+    # docker_input_file <host file> <fallback container path>: mounts a file the stage reads, read-only (see
+    # _docker_place), and sets DOCKER_PATH_INSIDE to its path inside the container. A file that is not there is
+    # passed on by its own path, unmounted, so the stage's one-line error names it as the user gave it.
+    local file
+    file="$(absolute_path "$1")"
+    if [ ! -f "$file" ]; then
+        DOCKER_PATH_INSIDE="$file"
+        return 0
+    fi
+    file="$(cd "$(dirname "$file")" && pwd -P)/$(basename "$file")"
+    if _docker_place "$file" "$2"; then
+        docker_mount_file "$file" "$DOCKER_PATH_INSIDE" ro
+    fi
 }
 
 docker_pass_env() {

@@ -137,7 +137,7 @@ def _line(entry: Any) -> str:
 # Characters JSON allows raw inside a string but that some readers take for the end of a line (Python's
 # str.splitlines, some editors): NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR. orjson writes them raw, so they are
 # escaped in the text it made (in JSON text they can only stand inside a string), and each entry stays on one line
-# for any reader, not only for this module's, which splits at "\n". A text without them is only searched.
+# for any reader, not only for this module's, which splits at "\n". A text without them is scanned, not copied.
 _LINE_BREAKS_JSON_ALLOWS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -184,8 +184,9 @@ def encode_segment(records: Iterable[Record], *, id_key: str = "uid", target: st
 class AuditTrailWriter:
     """Writes the audit trail to an open binary file segment by segment: ``with AuditTrailWriter(handle) as
     trail: trail.write(segment)`` with a segment :func:`encode_segment` made anywhere (with the same id key; stage
-    3 encodes each chunk's in the process that made it). The writer remembers only how many records it wrote. The closing ``"end"`` entry is written only when the
-    block ends without an error, so an interrupted trail reads as truncated."""
+    3 encodes each chunk's in the process that made it). The writer remembers only how many records it wrote. The
+    closing ``"end"`` entry is written only when the block ends without an error, so an interrupted trail reads as
+    truncated."""
 
     def __init__(self, handle: BinaryIO, *, id_key: str = "uid", target: str = "<audit trail>"):
         self._handle = handle
