@@ -123,6 +123,20 @@ def test_stage_three_looks_up_a_large_batch_of_ids_in_a_read_only_table(tmp_path
             table.keys_for_uuids(asked[:700] + [unknown] + asked[700:])
 
 
+def test_reading_the_table_as_stage_three_does_leaves_uuids_folder_as_it_was(tmp_path):
+    """Stage 3's read-only look-ups create no -wal or -shm file beside the table and change nothing in UUIDs/
+    (SQLite's merely read-only mode would leave both behind, which a reader cannot remove)."""
+    create_uuid_table(tmp_path)
+    with open_uuid_table(tmp_path) as table:
+        ids = table.uuids_for_keys(["252610000001", "252610000002"])
+    folder = tmp_path / "UUIDs"
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+    assert list(before) == ["phone_uuids.sqlite"]
+    with open_uuid_table(tmp_path, read_only=True) as table:
+        assert table.keys_for_uuids([ids["252610000002"]]) == {ids["252610000002"]: "252610000002"}
+    assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()} == before
+
+
 def test_missing_table_says_to_run_stage_one(tmp_path):
     """Stages 2 and 3 on a data root without a table point at stage 1."""
     with pytest.raises(UuidTableError, match="run run_scripts/1_create_uuid_table.sh"):

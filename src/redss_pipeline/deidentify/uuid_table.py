@@ -238,12 +238,15 @@ class UuidTable:
 
     @classmethod
     def _open_read_only(cls, path: Path) -> "UuidTable":
-        """A connection that never writes. SQLite still wants to create the shared-memory file of the WAL
-        beside the table; when the folder is read-only and no write is pending in a WAL file, the table is read
-        as an unchanging file instead (safe: the data-root lock keeps every writer out meanwhile)."""
+        """A connection that never writes. When no write is pending in a WAL file (the table's writers end by
+        folding it in), the table is read as an unchanging file: safe, because the data-root lock keeps every
+        writer out while a stage runs, and SQLite then creates nothing beside it (opened merely read-only, a WAL
+        table gets -wal and -shm files that the reader cannot remove again), so ``UUIDs/`` is left as it was,
+        read-only or not. A pending write (a writer that was killed) is read through the WAL, which needs a
+        folder SQLite may write its shared-memory file to."""
         wal = path.with_name(path.name + "-wal")
         pending = wal.exists() and wal.stat().st_size > 0
-        unchanging = not os.access(path.parent, os.W_OK) and not pending
+        unchanging = not pending
         uri = f"{path.resolve().as_uri()}?{'immutable=1' if unchanging else 'mode=ro'}"
         with _sqlite_errors(path, "cannot open the UUID table"):
             connection = sqlite3.connect(uri, uri=True, isolation_level=None)
