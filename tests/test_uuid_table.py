@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -135,6 +136,24 @@ def test_reading_the_table_as_stage_three_does_leaves_uuids_folder_as_it_was(tmp
     with open_uuid_table(tmp_path, read_only=True) as table:
         assert table.keys_for_uuids([ids["252610000002"]]) == {ids["252610000002"]: "252610000002"}
     assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()} == before
+
+
+def test_ids_a_killed_writer_left_in_the_wal_are_read_by_stage_three(tmp_path):
+    """A writer killed before folding its WAL into the table (here: the files copied while it is still open) leaves
+    committed ids only in the -wal file; stage 3's read-only look-up still finds them."""
+    source, killed = tmp_path / "source", tmp_path / "killed"
+    create_uuid_table(source)
+    with open_uuid_table(source) as table:
+        table.uuids_for_keys(["252610000001"])
+    with open_uuid_table(source) as table:
+        ids = table.uuids_for_keys(["252610000002", "252610000003"])  # committed to the WAL, not yet folded in
+        (killed / "UUIDs").mkdir(parents=True)
+        for name in ("phone_uuids.sqlite", "phone_uuids.sqlite-wal"):
+            shutil.copy2(source / "UUIDs" / name, killed / "UUIDs" / name)
+    assert (killed / "UUIDs" / "phone_uuids.sqlite-wal").stat().st_size > 0
+    with open_uuid_table(killed, read_only=True) as table:
+        assert table.keys_for_uuids([ids["252610000003"], ids["252610000002"]]) == {
+            ids["252610000003"]: "252610000003", ids["252610000002"]: "252610000002"}
 
 
 def test_missing_table_says_to_run_stage_one(tmp_path):

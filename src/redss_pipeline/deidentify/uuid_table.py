@@ -246,8 +246,7 @@ class UuidTable:
         folder SQLite may write its shared-memory file to."""
         wal = path.with_name(path.name + "-wal")
         pending = wal.exists() and wal.stat().st_size > 0
-        unchanging = not pending
-        uri = f"{path.resolve().as_uri()}?{'immutable=1' if unchanging else 'mode=ro'}"
+        uri = f"{path.resolve().as_uri()}?{'mode=ro' if pending else 'immutable=1'}"
         with _sqlite_errors(path, "cannot open the UUID table"):
             connection = sqlite3.connect(uri, uri=True, isolation_level=None)
             version = connection.execute("PRAGMA user_version").fetchone()[0]
