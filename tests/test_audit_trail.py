@@ -580,3 +580,20 @@ def test_characters_some_readers_take_for_line_ends_are_escaped(tmp_path):
         json.loads(line.removesuffix(","))  # each entry is one whole line
     trail = AuditTrail.load(path)
     assert [trail.records_for(f"p{n}")[0]["text"] for n in range(len(texts))] == texts
+
+
+def test_an_id_key_holding_a_line_break_character_is_escaped_in_the_header(tmp_path):
+    """The header is escaped as the entries are: an id key holding LINE SEPARATOR leaves the header one line, and
+    the file is read back with that id key."""
+    step = Step("u", "s", 1.0)
+    id_key = "respondent\u2028id"
+    records = [Record.create(step, {id_key: "p1", "text": "hello"})]
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [records], id_key=id_key)
+    raw = path.read_bytes()
+    assert "\u2028".encode("utf-8") not in raw
+    lines = raw.decode("utf-8").splitlines()
+    assert json.loads(lines[1].removesuffix(",")) == ["redss-audit-trail", 2, {"id_key": id_key}]
+    trail = AuditTrail.load(path)
+    assert trail.id_key == id_key
+    assert trail.records_for("p1")[0]["text"] == "hello"
