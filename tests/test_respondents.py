@@ -153,6 +153,21 @@ def test_a_respondent_id_that_is_not_a_text_is_one_error_naming_file_and_field(r
     assert "12345" not in message  # a number in the uid's place may be a phone number: never echoed
 
 
+@pytest.mark.parametrize("kind", ["show", "survey"])
+def test_a_phone_number_in_the_respondent_id_is_reported_by_record_number_and_never_echoed(root, kind):
+    """Stage 2 writes only ids of the UUID table; a number typed into a raw file in their place is refused at its
+    record (its number in the file, not its id), and the message holds none of its digits. Before, the look-up
+    in the UUID table reported it, naming the table and printing the number."""
+    flow = (show_flows if kind == "show" else survey_flows)(CONFIG)[0]
+    records = _raw(root, flow)
+    records[3] = records[3].updated(Step("editor@example.org", "hand edit", 1548000400.0), {UID: "+252615551234"})
+    write_traced_data_file(root / "Raw Data" / f"{flow}.json", records)
+    with pytest.raises(RawDataError) as raised:
+        _index(root)
+    assert str(raised.value) == (f"Raw Data/{flow}.json: record 3: field '{UID}': the respondent id is not an id of "
+                                 "the UUID table (avf-phone-uuid-...); it is not shown, as it may be a phone number")
+
+
 def test_a_run_id_that_is_not_a_number_or_text_is_one_error_naming_file_record_and_field(root):
     flow = show_flows(CONFIG)[0]
     key = next(k for k in _raw(root, flow)[2].keys() if k.endswith(f"(Run ID) - {flow}"))

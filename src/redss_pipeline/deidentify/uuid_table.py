@@ -322,7 +322,8 @@ class UuidTable:
                 found.update(self._db.execute(query, batch))
         for uid in wanted:
             if uid not in found:
-                raise UuidTableError(f"the uid {uid} is not in the table", path=self.path)
+                raise UuidTableError(f"the uid {uid} is not in the table (were the raw files made with another UUID "
+                                     "table?)", path=self.path)
         return {uid: found[uid] for uid in wanted}
 
     def _insert(self, entries: list[tuple[str, str]]) -> None:

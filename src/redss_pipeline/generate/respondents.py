@@ -33,7 +33,8 @@ from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
 from redss_pipeline.core.workers import ended_workers_cpu_seconds, in_order
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor, redact_raw_records
-from redss_pipeline.fetch.rapid_pro_keys import raw_key
+from redss_pipeline.deidentify.uuid_table import UUID_PREFIX
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
 from redss_pipeline.generate.combine import (
     respondent_of_show_record,
     respondent_of_survey_record,
@@ -264,11 +265,11 @@ class _FileToScan:
             seen: set[str] = set()
             for number, content in self.raw.contents():
                 self._check_answers(content, number)
-                uid = respondent_of_survey_record(content, self.flow, number)
+                uid = self._checked_uid(respondent_of_survey_record(content, self.flow, number), number)
                 if uid in seen:  # raised here, at the record, so a later bad record is not reported first
                     raise RawDataError(
                         f"respondent appears twice in the {self.flow} survey (one record per respondent expected)",
-                        path=f"Raw Data/{self.flow}.json", record=uid, field="avf_phone_id",
+                        path=f"Raw Data/{self.flow}.json", record=uid, field=PHONE_ID_KEY,
                     )
                 seen.add(uid)
                 uids.append(uid)
@@ -276,9 +277,18 @@ class _FileToScan:
             for number, content in self.raw.contents():
                 self._check_answers(content, number)
                 self.tally.add(content)
-                uids.append(respondent_of_show_record(content, self.flow))
+                uids.append(self._checked_uid(respondent_of_show_record(content, self.flow), number))
         runs = None if self.tally is None else self.tally.finished()
         return _FileScan(self.raw, uids, runs)
+
+    def _checked_uid(self, uid: str, number: int) -> str:
+        """``uid``, which must be an id of the UUID table (stage 2 writes nothing else). Anything else, such as a
+        phone number typed into the file, is reported under the record's number in the file and never echoed."""
+        if not uid.startswith(UUID_PREFIX):
+            raise RawDataError(f"the respondent id is not an id of the UUID table ({UUID_PREFIX}...); it is not "
+                               "shown, as it may be a phone number", path=f"Raw Data/{self.flow}.json",
+                               record=number, field=PHONE_ID_KEY)
+        return uid
 
     def _check_answers(self, content: Mapping[str, Any], number: int) -> None:
         """An answer that is not a text (null included) is reported here, under its Rapid Pro key and the record's
