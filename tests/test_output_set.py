@@ -175,6 +175,40 @@ def test_a_run_killed_after_17_of_20_renames_is_completed_by_the_next_run(root):
     assert _leftovers(outputs) == []
 
 
+def test_the_analysis_command_completes_a_killed_switch_before_reading_the_csvs(root):
+    """The analysis command alone, after a kill in the middle of stage 3's switch, first completes the switch (as
+    stage 3 would), so it reads one run's CSVs and leaves Outputs/ as that run's set."""
+    outputs = root / "Outputs"
+    killed = _interrupted_run(root, 17, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    analysed = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "analyse", str(root)],
+                              capture_output=True, text=True, timeout=300)
+    assert analysed.returncode == 0, analysed.stderr
+    assert "completed the switch of an interrupted run" in analysed.stderr
+    manifest = json.loads((outputs / "manifest.json").read_text())
+    assert manifest["run"]["user"] == "second@example.org"
+    listed = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
+    # The analysis command rewrote Outputs/Analysis/ (described by its own manifest); every other file is the
+    # second run's.
+    assert {name: digest for name, digest in listed.items() if not name.startswith("Outputs/Analysis/")} == {
+        f"Outputs/{name}": digest for name, digest in _visible_files(outputs).items()
+        if name != "manifest.json" and not name.startswith("Analysis/")}
+    assert _leftovers(outputs) == []
+
+
+def test_stage_3_removes_the_analysis_commands_manifest_with_the_analysis_it_described(root):
+    """Outputs/Analysis/manifest.json, written by the analysis command, describes an analysis the next stage-3
+    run replaces: it goes in that run's switch, so no manifest in Outputs/ lists files of another run."""
+    analysed = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "analyse", str(root)],
+                              capture_output=True, text=True, timeout=300)
+    assert analysed.returncode == 0, analysed.stderr
+    assert (root / "Outputs/Analysis/manifest.json").is_file()
+    run_generate(config=load_config(), data_root=root, progress=None,
+                 run=RunContext("second@example.org", datetime(2019, 1, 22, tzinfo=timezone.utc)))
+    assert not (root / "Outputs/Analysis/manifest.json").exists()
+    _assert_consistent(root / "Outputs", "second@example.org")
+
+
 def test_ctrl_c_during_the_switch_still_leaves_one_whole_set(root):
     """An interrupt that arrives while the files move waits until the set is complete: exit 130, no mixture."""
     outputs = root / "Outputs"
@@ -290,4 +324,33 @@ def test_an_undo_that_fails_too_is_completed_by_the_next_run_as_one_new_set(tmp_
     manifest = json.loads((outputs / "manifest.json").read_text())
     assert {e["path"]: e["sha256"] for e in manifest["outputs"]} == {
         f"Outputs/{name}": hashlib.sha256(f"new {name}\n".encode()).hexdigest() for name in names}
+    assert _leftovers(outputs) == []
+
+
+def test_a_retired_file_comes_back_when_the_switch_fails(tmp_path):
+    """A file the set retires is moved aside with the files it replaces: removed when the switch completes, put
+    back with them when a later move fails (here an immutable file)."""
+    outputs = tmp_path / "Outputs"
+    (outputs / "Analysis").mkdir(parents=True)
+    (outputs / "Analysis/manifest.json").write_text("the analysis command's")
+    (outputs / "a.csv").write_text("old a")
+    (outputs / "b.csv").write_text("old b")
+    if not _make_immutable(outputs / "b.csv"):
+        pytest.skip("chattr +i is not available here (needs root and a file system that supports it)")
+    try:
+        with pytest.raises(OutputError, match="cannot replace b.csv: .*the previous outputs were kept"):
+            with OutputSet(outputs, manifest=lambda files: {"files": files},
+                           retire=["Analysis/manifest.json"]) as staged:
+                staged.path_for(outputs / "a.csv").write_text("new a")
+                staged.path_for(outputs / "b.csv").write_text("new b")
+    finally:
+        subprocess.run(["chattr", "-i", str(outputs / "b.csv")], check=True)
+    assert (outputs / "Analysis/manifest.json").read_text() == "the analysis command's"
+    assert (outputs / "a.csv").read_text() == "old a"
+    assert _leftovers(outputs) == []
+
+    with OutputSet(outputs, manifest=lambda files: {"files": files}, retire=["Analysis/manifest.json"]) as staged:
+        staged.path_for(outputs / "a.csv").write_text("new a")
+    assert not (outputs / "Analysis/manifest.json").exists()
+    assert (outputs / "a.csv").read_text() == "new a"
     assert _leftovers(outputs) == []

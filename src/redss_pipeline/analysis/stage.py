@@ -66,7 +66,7 @@ from redss_pipeline.analysis.traffic import format_time, traffic_analysis
 from redss_pipeline.core.code_scheme import Code
 from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.output_set import OutputSet
+from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switches
 from redss_pipeline.core.workers import default_workers, ended_workers_cpu_seconds, in_order
 from redss_pipeline.export.analysis_files import write_table_csv
 
@@ -165,6 +165,11 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
     charts and maps drawn, by ``workers`` processes (default: :func:`~redss_pipeline.core.workers.default_workers`)."""
     root = DataRoot(data_root)
     summary = AnalysisSummary()
+    # A stage-3 run killed while switching its outputs in left CSVs of two runs: its switch is completed first,
+    # as stage 3 itself would, so the analysis reads one run's files.
+    for note in finish_interrupted_switches(root.analysis_dir, root.outputs_dir):
+        if progress is not None:
+            print(f"  {note}", file=progress, flush=True)
 
     def describe(files: list[dict[str, Any]]) -> dict[str, Any]:
         return {"analysis_of": [config.outputs.messages_csv, config.outputs.individuals_csv],

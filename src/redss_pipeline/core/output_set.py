@@ -14,8 +14,12 @@ one rename of a folder. It is a small write-ahead journal instead:
    fails (a file or folder made read-only) is undone: the files already moved are put back, the journal is
    dropped, and the error says that the previous outputs were kept.
 
-A process killed between 3 and 4 (``kill -9``, a power cut) leaves the journal: the next stage-3 run, under the
-data-root lock and before anything else, finishes the moves (:func:`finish_interrupted_switch`), so the outputs
+A file the set does not write but that must not outlive it (``retire``: the analysis command's
+``Analysis/manifest.json`` when stage 3 writes the analysis) is moved aside with the files the set replaces.
+
+A process killed between 3 and 4 (``kill -9``, a power cut) leaves the journal: the next run of stage 3 or of the
+analysis command, under the data-root lock and before it reads or writes any output, finishes the moves
+(:func:`finish_interrupted_switches`, the analysis folder's own set first), so the outputs
 are again one run's set and ``manifest.json`` describes exactly those files. Staging folders without a journal
 and temporary files of interrupted writes are removed at the same time. ``manifest.json`` written last is what
 readers can trust: its hashes say which run produced each file.
@@ -33,13 +37,13 @@ import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_write_text
 from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch"]
+__all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches"]
 
 MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
@@ -66,8 +70,12 @@ class OutputSet:
     SHA-256; on an error the staging folder is deleted and ``Outputs/`` is not touched.
     """
 
-    def __init__(self, outputs_dir: str | os.PathLike, *, manifest: Callable[[list[dict[str, Any]]], dict]):
+    def __init__(self, outputs_dir: str | os.PathLike, *, manifest: Callable[[list[dict[str, Any]]], dict],
+                 retire: Sequence[str] = ()):
+        # ``retire``: paths inside ``Outputs/`` that the set does not write but that must not outlive the switch
+        # (another command's file describing outputs this set replaces); removed with the switch, kept if it fails.
         self._outputs = Path(outputs_dir)
+        self._retire = list(retire)
         try:
             self._outputs.mkdir(parents=True, exist_ok=True)
             self._staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self._outputs))
@@ -107,7 +115,7 @@ class OutputSet:
             if isinstance(error, OSError):
                 raise _output_error(self._outputs, error) from error
             raise
-        plan = {"staging": self._staging.name, "files": self._files}
+        plan = {"staging": self._staging.name, "files": self._files, "retire": self._retire}
         with _signals_held():
             try:
                 atomic_write_text(self._outputs / _JOURNAL_NAME, json.dumps(plan))
@@ -138,11 +146,18 @@ class OutputSet:
         atomic_write_text(self._staging / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
+def finish_interrupted_switches(*outputs_dirs: str | os.PathLike) -> list[str]:
+    """:func:`finish_interrupted_switch` for each folder, in the order given: a folder holding another's (stage 3's
+    ``Outputs/`` holds the analysis command's ``Outputs/Analysis/``) comes after it, as its switch may have come
+    later. Call before reading or writing any output, holding the data-root lock."""
+    return [note for outputs_dir in outputs_dirs for note in finish_interrupted_switch(outputs_dir)]
+
+
 def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
     """Completes a switch a killed run left half-done and removes what interrupted runs left behind.
 
-    Call at the start of stage 3, holding the data-root lock. Returns one note per thing done (empty when
-    ``Outputs/`` was clean), for the progress output.
+    Call at the start of stage 3 or of the analysis command, holding the data-root lock. Returns one note per
+    thing done (empty when the folder was clean), for the progress output.
     """
     outputs = Path(outputs_dir)
     notes: list[str] = []
@@ -176,6 +191,16 @@ def _switch(outputs: Path, plan: dict) -> int:
     staging = outputs / plan["staging"]
     moved = 0
     folders = {outputs}
+    for relative in plan.get("retire", []):  # journals of earlier versions have none
+        target = outputs / relative
+        if target.exists():
+            aside = staging / _PREVIOUS / relative
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(target, aside)
+            except OSError as error:
+                raise _NotReplaced(error.errno, error.strerror, relative) from error
+            folders.add(target.parent)
     for relative in [*plan["files"], MANIFEST_NAME]:
         source = staging / relative
         if source.exists():
@@ -217,6 +242,10 @@ def _undo_switch(outputs: Path, plan: dict) -> None:
             os.replace(target, staged)
         if aside.exists():
             os.replace(aside, target)
+    for relative in plan.get("retire", []):
+        aside = staging / _PREVIOUS / relative
+        if aside.exists():
+            os.replace(aside, outputs / relative)
     (outputs / _JOURNAL_NAME).unlink(missing_ok=True)
     _fsync_folder(outputs)
     shutil.rmtree(staging, ignore_errors=True)

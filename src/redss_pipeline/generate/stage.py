@@ -37,7 +37,7 @@ from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switch
+from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.run_manifest import run_manifest
 from redss_pipeline.core.scratch_database import ScratchDatabase
@@ -126,7 +126,7 @@ def _run_generate(
         if progress is not None:
             print(f"  {line}", file=progress, flush=True)
 
-    for note in finish_interrupted_switch(root.outputs_dir):  # a killed run's switch completes first
+    for note in finish_interrupted_switches(root.analysis_dir, root.outputs_dir):  # a killed run's switch first
         say(note)
 
     redactor = PhoneRedactor(config.phone_redaction)
@@ -150,7 +150,9 @@ def _run_generate(
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
     spans = list(index.spans(messages_per_chunk))
     span_workers = min(usable_workers(workers), len(spans))
-    with OutputSet(root.outputs_dir, manifest=describe) as staged, OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
+    # The analysis command's manifest describes an analysis this run replaces: it goes with the switch.
+    analysis_manifest = (root.analysis_dir / MANIFEST_NAME).relative_to(root.outputs_dir).as_posix()
+    with OutputSet(root.outputs_dir, manifest=describe, retire=[analysis_manifest]) as staged, OrderedRows() as message_rows, OrderedRows() as individual_rows, ScratchDatabase() as scratch, \
             open(staged.path_for(paths["audit_trail"]), "wb") as trail_file:
         with AuditTrailWriter(trail_file, id_key="uid", target=str(paths["audit_trail"])) as trail:
             runner = ChunkRunner(config=config, run=run, index=index, coded_files=coded_messages, trail=trail,
