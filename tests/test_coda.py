@@ -513,6 +513,38 @@ def test_read_coded_file_that_does_not_exist_reads_as_nothing_coded(tmp_path):
     assert coded.labels("any", "Scheme-fffffc6e") == ()
 
 
+def test_a_link_to_a_missing_coded_file_is_an_error_not_nothing_coded(tmp_path):
+    """A coded file that is a link whose file is gone (moved, an unmounted drive) would read as "nothing coded" and
+    silently drop every code of the dataset."""
+    path = tmp_path / "gender.json"
+    path.symlink_to(tmp_path / "elsewhere" / "gender.json")
+    with pytest.raises(CodaFileError) as raised:
+        read_coded_file(path)
+    assert str(raised.value) == (f"{path}: a link to a file that does not exist (a moved or unmounted file?); "
+                                 "restore the file or remove the link")
+
+
+@pytest.mark.parametrize(("message", "where"), [
+    ('{"MessageID": "m1", "Text": "haa \\ud83d", "Labels": []}', "record MessageID 'm1': field 'Text'"),
+    ('{"MessageID": "m1", "Text": "ok", "Labels": [{"Origin": {"Name": "coder\\udc00"}}]}',
+     "record MessageID 'm1': field 'Labels'"),
+    ('{"MessageID": "m\\ud800", "Text": "ok", "Labels": []}', "record message [1]: field 'MessageID'"),
+])
+def test_half_an_emoji_in_a_coded_file_is_one_error_naming_message_and_field(tmp_path, message, where):
+    """A lone UTF-16 escape (an emoji cut in two) decodes to a string no output can hold: it is refused where it is
+    read, naming the message and its field, not later by a writer naming an output file. A whole pair is a
+    character like any other."""
+    path = tmp_path / "s01e01.json"
+    whole = '{"MessageID": "m0", "Text": "\\ud83d\\ude00", "Labels": []}'
+    path.write_text(f"[{whole}, {message}]")
+    with pytest.raises(CodaFileError) as raised:
+        read_coded_file(path)
+    assert str(raised.value) == (f"{path}: {where}: holds half of a UTF-16 pair (an emoji cut in two, written as a "
+                                 "lone \\ud800-\\udfff escape), which is not text; correct or remove it in the file")
+    path.write_text(f"[{whole}]")
+    assert read_coded_file(path).message_ids() == ["m0"]
+
+
 def test_read_coded_file_groups_labels_by_scheme_oldest_first(tmp_path):
     """MessageID -> SchemeID -> labels, with Coda's newest-first list reversed."""
     newest = _coder(GENDER.scheme_id, FEMALE, "2019-01-21T10:00:00.000Z")

@@ -33,6 +33,7 @@ import json
 import operator
 import os
 import pickle
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -715,6 +716,9 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
+        if Path(path).is_symlink():  # not "nothing coded yet": the coders' file is somewhere the link lost
+            raise CodaFileError("a link to a file that does not exist (a moved or unmounted file?); restore the "
+                                "file or remove the link", path=path) from None
         return CodedMessages(str(path))
     except (OSError, UnicodeDecodeError) as error:
         raise CodaFileError(f"cannot read the coded Coda file: {error}", path=path) from None
@@ -728,7 +732,46 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
         ) from None
     except RecursionError:
         raise CodaFileError("not a messages file: JSON nested too deeply to be read", path=path) from None
+    if _SURROGATE_ESCAPE.search(text):  # only a file spelling such characters as escapes is walked
+        _refuse_lone_surrogates(data, path)
     return CodedMessages.from_json(data, path=path, redact=redact)
+
+
+# JSON may spell a character outside the Basic Multilingual Plane (an emoji) as two escapes, \ud83d\ude00; one of
+# them alone (an emoji cut in two) decodes to a string that is no text and that no output file can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(data: Any, path: str | os.PathLike[str]) -> None:
+    """Names the message and field of the first value holding half of a UTF-16 pair (pairs were joined into one
+    character when the JSON was decoded, so any left is alone). A file of another shape is left to
+    :meth:`CodedMessages.from_json` to report."""
+    if not isinstance(data, list):
+        return
+    for index, message in enumerate(data):
+        if not isinstance(message, dict):
+            continue
+        for key, value in message.items():
+            if _holds_lone_surrogate(key) or _holds_lone_surrogate(value):
+                mid = message.get("MessageID")
+                named = isinstance(mid, str) and not _holds_lone_surrogate(mid)
+                raise CodaFileError(
+                    "holds half of a UTF-16 pair (an emoji cut in two, written as a lone \\ud800-\\udfff escape), "
+                    "which is not text; correct or remove it in the file",
+                    path=path, record=f"MessageID {mid!r}" if named else f"message [{index}]",
+                    field=key if not _holds_lone_surrogate(key) else None,
+                )
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_lone_surrogate, value))
+    return False
 
 
 def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, list[dict[str, Any]]]:
