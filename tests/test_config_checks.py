@@ -46,9 +46,20 @@ def test_an_output_may_not_take_a_name_the_outputs_folder_needs(tmp_path, projec
     raw = _shipped(project_root)
     raw["outputs"]["audit_trail"] = "manifest.json"
     raw["outputs"]["production_csv"] = "ICR"
+    raw["outputs"]["messages_csv"] = "analysis"  # the analysis folder, on a file system that ignores case
     problems = _problems(tmp_path, project_root, raw)
     assert "$.outputs.audit_trail: the file name 'manifest.json' is reserved in Outputs/" in problems
     assert "$.outputs.production_csv: the file name 'ICR' is reserved in Outputs/" in problems
+    assert "$.outputs.messages_csv: the file name 'analysis' is reserved in Outputs/" in problems
+
+
+def test_an_unknown_cleaner_is_refused_listing_the_cleaners(tmp_path, project_root):
+    """The message lists what may stand there, not only null."""
+    raw = _shipped(project_root)
+    raw["survey_plans"][0]["cleaner"] = "genderx"
+    (problem,) = _problems(tmp_path, project_root, raw)
+    assert problem.startswith('$.survey_plans[0].cleaner: expected one of null, "gender", ')
+    assert problem.endswith(', got "genderx"')
 
 
 def test_two_shows_with_one_coda_file_are_refused(tmp_path, project_root):

@@ -160,7 +160,7 @@ CONFIG_SCHEMA: dict = _obj(
                     "id_field": _NAME,
                     "coded_field": _NAME,
                     "scheme": _NAME,
-                    "cleaner": {"oneOf": [{"type": "null"}, {"enum": list(CLEANER_NAMES)}]},
+                    "cleaner": {"enum": [None, *CLEANER_NAMES]},
                     "analysis_key": _NAME,
                     "coda_file": _FILE_NAME,
                     "location_level": {"enum": list(LOCATION_LEVELS)},
@@ -774,7 +774,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
 
 
 # Names inside Outputs/ that the pipeline itself uses.
-RESERVED_OUTPUT_NAMES = ("manifest.json", "ICR", "Coda Files")
+RESERVED_OUTPUT_NAMES = ("manifest.json", "ICR", "Coda Files", "Analysis")
 
 
 def _record_fields(raw: dict) -> Iterator[tuple[str, str, str | None]]:
