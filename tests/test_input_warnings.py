@@ -100,7 +100,8 @@ def test_a_text_that_does_not_match_its_message_id_is_reported(root):
     warnings, _ = _stage3(root)
     assert warnings == [
         f"warning: Coded Coda Files/s01e02.json: 2 messages whose Text is not the text of their MessageID "
-        f"(first: MessageID {messages[0]['MessageID']!r}); their codes follow the MessageID"]
+        f"(first: MessageID {messages[0]['MessageID']!r}); their codes go to the message with that MessageID, or "
+        "to none if the run has no such message"]
 
 
 def test_an_empty_show_file_is_reported(root):

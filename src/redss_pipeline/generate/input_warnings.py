@@ -52,7 +52,8 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
         if messages.mismatched_texts:
             count = len(messages.mismatched_texts)
             warnings.append(f"{shown}: {count} message{_s(count)} whose Text is not the text of their MessageID "
-                            f"(first: MessageID {messages.mismatched_texts[0]!r}); their codes follow the MessageID")
+                            f"(first: MessageID {messages.mismatched_texts[0]!r}); their codes go to the message "
+                            "with that MessageID, or to none if the run has no such message")
     return warnings
 
 
