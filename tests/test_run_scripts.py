@@ -265,6 +265,32 @@ def test_wrong_calls_print_usage_and_exit_2(script, args, tmp_path):
     assert "usage:" in result.stderr
 
 
+@pytest.mark.parametrize("script, args, runtime", [
+    ("run_scripts/1_create_uuid_table.sh", [""], "native"),
+    ("run_scripts/1_create_uuid_table.sh", [""], "docker"),
+    ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "root", "https://textit.in", "-", " "], "native"),
+    ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "root", "https://textit.in", "-", " "], "docker"),
+    ("run_scripts/3_generate_outputs.sh", ["me@example.org", ""], "native"),
+    ("run_scripts/3_generate_outputs.sh", ["me@example.org", ""], "docker"),
+    # In Docker the stage's own argument check refuses an empty user, inside the container.
+    ("run_scripts/3_generate_outputs.sh", ["", "root"], "native"),
+])
+def test_an_empty_argument_is_refused_before_anything_is_created(docker, tmp_path, script, args, runtime):
+    """An unset shell variable passes "": as a data root it meant the current folder (stage 1 made a UUID table
+    there), as a user no one. Refused as a usage error; nothing is written in the current folder, nothing run."""
+    env, recorded = docker
+    env = dict(env, RAPID_PRO_TOKEN=SECRET) if runtime == "docker" else dict(env, PIPELINE_RUNTIME="native")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "root").mkdir()
+    result = subprocess.run([str(PROJECT_ROOT / script), *args], env=env, cwd=work, capture_output=True, text=True,
+                            timeout=120, input=f"{SECRET}\n")
+    assert result.returncode == 2, result.stderr
+    assert "must not be empty (an unset shell variable?)" in result.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["root"] and not any((work / "root").iterdir())
+    assert not [c for c in recorded() if c["argv"][:1] == ["run"]]
+
+
 def test_unknown_runtime_is_refused(tmp_path):
     """PIPELINE_RUNTIME accepts only docker or native."""
     result = _run(

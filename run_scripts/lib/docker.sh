@@ -40,6 +40,10 @@ docker_mount_data_root() {
     # docker_mount_data_root <data-root>: mounts it and sets DOCKER_DATA_ROOT to the path the stage is given. Call
     # it before docker_mount_dir and docker_input_file, which reach a folder or file inside it through its mount.
     local root
+    if [ -z "${1//[[:space:]]/}" ]; then  # "" (an unset variable) would mount the current folder as the data root
+        echo "error: argument <data-root>: must not be empty (an unset shell variable?)" >&2
+        exit 2
+    fi
     root="$(absolute_path "$1")"
     mkdir -p "$root"
     root="$(cd "$root" && pwd -P)"

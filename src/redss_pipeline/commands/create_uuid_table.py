@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
 from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
 
@@ -36,7 +36,7 @@ def build_parser(prog: str = RUN_SCRIPT) -> ArgumentParser:
     action.add_argument(
         "--export-json", metavar="FILE", help="write the existing table to FILE in the 2019 JSON form"
     )
-    parser.add_argument("data_root", metavar="<data-root>")
+    parser.add_argument("data_root", metavar="<data-root>", type=non_empty)
     return parser
 
 

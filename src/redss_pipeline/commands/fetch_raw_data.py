@@ -24,7 +24,7 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
-from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import UsageError
 from redss_pipeline.core.lock import data_root_lock
@@ -44,7 +44,8 @@ def build_parser(prog: str = RUN_SCRIPT) -> ArgumentParser:
         "fetch), replaces each contact's phone number by its id from the UUID table, and writes one raw file "
         "per flow to <data-root>/Raw Data.",
     )
-    parser.add_argument("user", help="who runs the fetch (e.g. an e-mail address); recorded in the raw files")
+    parser.add_argument("user", type=non_empty,
+                        help="who runs the fetch (e.g. an e-mail address); recorded in the raw files")
     parser.add_argument(
         "rapid_pro_root",
         metavar="rapid-pro-root",
@@ -58,7 +59,8 @@ def build_parser(prog: str = RUN_SCRIPT) -> ArgumentParser:
         help=f"the workspace API token; @FILE reads it from FILE; '-' or '' reads the {TOKEN_ENV} environment "
         "variable. It is never printed or logged",
     )
-    parser.add_argument("data_root", metavar="data-root", help="the data root (stage 1 must have run on it)")
+    parser.add_argument("data_root", metavar="data-root", type=non_empty,
+                        help="the data root (stage 1 must have run on it)")
     parser.add_argument(
         "--full", action="store_true",
         help="rebuild the fetch store from the server: ask for every run, contact and archive again (rows the server "

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redss_pipeline.core.cli import ArgumentParser, run_main
+from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import UsageError
 from redss_pipeline.core.lock import data_root_lock
@@ -61,8 +61,9 @@ def _generate_parser(prog: str) -> ArgumentParser:
                         "charts and maps (default: the processors available, at most 4); the outputs are the same "
                         "whatever the number")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
-    parser.add_argument("user", metavar="<user>", help="who runs the stage (recorded in the audit trail)")
-    parser.add_argument("data_root", metavar="<data-root>")
+    parser.add_argument("user", metavar="<user>", type=non_empty,
+                        help="who runs the stage (recorded in the audit trail)")
+    parser.add_argument("data_root", metavar="<data-root>", type=non_empty)
     return parser
 
 
@@ -137,7 +138,7 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
                         "processors available, at most 4); "
                         "the files are the same whatever the number")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
-    parser.add_argument("data_root", metavar="<data-root>")
+    parser.add_argument("data_root", metavar="<data-root>", type=non_empty)
     args = parser.parse_args(list(argv))
 
     from redss_pipeline.analysis.stage import run_analysis
@@ -176,7 +177,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         description="Print the history of one person's value: every value it took, from the raw Rapid Pro "
         "answer through every step that changed it (who, which step, when), read from the audit trail.",
     )
-    parser.add_argument("data_root", metavar="<data-root>")
+    parser.add_argument("data_root", metavar="<data-root>", type=non_empty)
     parser.add_argument("uid", metavar="<uid>", help="an avf-phone-uuid-... id (withdrawn participants too)")
     parser.add_argument("column", metavar="<column>", help="an output column or any record key, e.g. gender")
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)

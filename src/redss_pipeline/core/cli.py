@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error
 from redss_pipeline.core.errors import PipelineError, UsageError
 
-__all__ = ["ArgumentParser", "run_main", "describe_text_error"]
+__all__ = ["ArgumentParser", "non_empty", "run_main", "describe_text_error"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -27,6 +27,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def non_empty(text: str) -> str:
+    """An argument type refusing an empty (or blank) argument: a shell variable left unset passes "", which as a
+    data root would mean the current folder, and as a user would be recorded as no one."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (an unset shell variable?)")
+    return text
 
 
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
