@@ -513,6 +513,13 @@ def test_read_coded_file_that_does_not_exist_reads_as_nothing_coded(tmp_path):
     assert coded.labels("any", "Scheme-fffffc6e") == ()
 
 
+def test_a_coded_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Some Windows editors start a UTF-8 file with a byte-order mark; json refuses one, the file is read past it."""
+    path = tmp_path / "gender.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"MessageID": "m1", "Text": "lab", "Labels": []}]).encode())
+    assert read_coded_file(path).message_ids() == ["m1"]
+
+
 def test_a_link_to_a_missing_coded_file_is_an_error_not_nothing_coded(tmp_path):
     """A coded file that is a link whose file is gone (moved, an unmounted drive) would read as "nothing coded" and
     silently drop every code of the dataset."""

@@ -178,3 +178,11 @@ def test_two_configured_fields_of_one_name_are_refused(tmp_path, project_root):
         f"$.channels.{channel}: {channel!r} is also $.survey_plans[{last}].coded_field (each names its own key of the "
         "records)",
     ]
+
+
+def test_a_configuration_saved_with_a_byte_order_mark_is_read(tmp_path, project_root):
+    """Some Windows editors start a UTF-8 file with a byte-order mark; the configuration is read past it."""
+    (tmp_path / "code_schemes").symlink_to(project_root / "code_schemes")
+    path = tmp_path / "pipeline_config.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (project_root / "pipeline_config.json").read_bytes())
+    assert load_config(path).rqa_plans == load_config(project_root / "pipeline_config.json").rqa_plans

@@ -190,7 +190,7 @@ def load_code_scheme(path: str | os.PathLike[str]) -> CodeScheme:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (some Windows editors) is read past
     except FileNotFoundError:
         raise SchemeError("code scheme file not found", path=path) from None
     except (OSError, UnicodeDecodeError) as error:

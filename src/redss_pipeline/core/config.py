@@ -518,7 +518,8 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
     """Reads, validates and types the configuration file; raises ConfigError listing every problem."""
     config_path = Path(path) if path is not None else default_config_path()
     try:
-        text = config_path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark, which some Windows editors put at the start, is read past.
+        text = config_path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise ConfigError([f"not UTF-8 text ({error.reason} at byte {error.start})"], path=config_path) from None
     except OSError as error:

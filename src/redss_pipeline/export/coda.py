@@ -714,7 +714,7 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     ``s01e03.json``, whose absence crashed 2019's first run (spec README, deliberate differences).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark (some Windows editors) is read past
     except FileNotFoundError:
         if Path(path).is_symlink():  # not "nothing coded yet": the coders' file is somewhere the link lost
             raise CodaFileError("a link to a file that does not exist (a moved or unmounted file?); restore the "
