@@ -71,13 +71,14 @@ def test_wrong_call_prints_usage_and_exits_2():
 
 
 def test_options_may_come_in_any_order_before_the_positionals(fetched_root, tmp_path):
-    """--drive-upload with a missing key file fails after the outputs are written, naming the key file."""
+    """--drive-upload before the positionals: its missing key file is named, and found before the stage runs (it
+    was found after the whole run, with the outputs written), so nothing is written."""
     copy = tmp_path / "root"
     shutil.copytree(fetched_root, copy)
     result = _generate("--drive-upload", str(tmp_path / "missing-key.json"), "CSAP/Outputs", "me", str(copy))
     assert result.returncode == 1
-    assert "missing-key.json" in _error_line(result)
-    assert (copy / "Outputs" / "csap_mes.csv").is_file()
+    assert _error_line(result) == f"error: {tmp_path / 'missing-key.json'}: credentials file not found"
+    assert not (copy / "Outputs").exists()
 
 
 def test_missing_raw_data_says_to_run_stage_2(tmp_path):

@@ -92,6 +92,10 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     data_root = Path(args.data_root)
     if not data_root.is_dir():
         raise UsageError(f"the data root {data_root} does not exist")
+    if args.drive_upload:
+        from redss_pipeline.export.credentials import check_credentials_location
+
+        check_credentials_location(args.drive_upload[0])  # before the run, not after it
     with data_root_lock(data_root, stage="stage 3 (generate outputs)", user=args.user):
         started = time.perf_counter()
         print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
@@ -147,6 +151,10 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     data_root = Path(args.data_root)
     if not data_root.is_dir():
         raise UsageError(f"the data root {data_root} does not exist")
+    if args.drive_upload:
+        from redss_pipeline.export.credentials import check_credentials_location
+
+        check_credentials_location(args.drive_upload[0])  # before the analysis, not after it
     with data_root_lock(data_root, stage="analysis (generate_outputs.py analyse)"):
         started = time.perf_counter()
         summary = run_analysis(config=config, data_root=data_root, workers=args.workers)

@@ -28,6 +28,7 @@ __all__ = [
     "default_storage_client",
     "download_gs_object",
     "load_service_account_key",
+    "check_credentials_location",
     "service_account_email",
 ]
 
@@ -140,6 +141,16 @@ def load_service_account_key(
             f"unsupported credentials location {url!r}: use gs://<bucket>/<object> or a local file path"
         )
     return _parse_key(raw, url)
+
+
+def check_credentials_location(url: str) -> None:
+    """What can be checked of ``url`` before a long run, without the network: a local key file is read and checked
+    (:func:`load_service_account_key`, in memory only, then let go), a ``gs://`` URL only for its form. So a key
+    file that is missing or is not a key stops the run at once, not after it."""
+    if urlsplit(url).scheme == "gs":
+        parse_gs_url(url)
+    else:
+        load_service_account_key(url)
 
 
 def service_account_email(key: dict[str, Any]) -> str:
