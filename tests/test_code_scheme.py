@@ -55,7 +55,7 @@ def test_public_names_are_all_exported():
     """__all__ lists every public name of the module."""
     public = {name for name in vars(code_scheme_module) if not name.startswith("_")}
     imported = {"annotations", "json", "os", "dataclass", "field", "Path", "Any", "Iterable", "Mapping",
-                "SchemeError", "json_type"}
+                "SchemeError", "json_type", "json_error_place"}
     assert set(code_scheme_module.__all__) == public - imported
 
 

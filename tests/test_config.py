@@ -127,7 +127,7 @@ def test_invalid_json_names_line_and_column(tmp_path):
     """A syntax error is one problem with its position."""
     path = tmp_path / "pipeline_config.json"
     path.write_text('{"format": }')
-    with pytest.raises(ConfigError, match=r"not valid JSON: Expecting value at line 1, column 12"):
+    with pytest.raises(ConfigError, match=r"not valid JSON \(line 1, column 12: Expecting value\)"):
         load_config(path)
 
 

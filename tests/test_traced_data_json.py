@@ -238,7 +238,8 @@ def test_non_json_and_non_list_files_are_refused(tmp_path, read):
     """A file that is not JSON, or not a list, is refused with its name and what was found."""
     path = tmp_path / "s01e02.json"
     path.write_text('[{"_data": ', encoding="utf-8")
-    with pytest.raises(RawDataError, match=r"s01e02.json: not valid JSON \(line 1 column 12"):
+    with pytest.raises(RawDataError, match=r"s01e02.json: not valid JSON \(line 1, column 12: Expecting value; "
+                                           r"the file ends there \(cut short\?\)\)$"):
         read_traced_data_file(path)
     with pytest.raises(RawDataError, match=r"y.json: expected a JSON list of records, found an object$"):
         read("{}", name="y.json")
@@ -281,8 +282,20 @@ def test_raw_file_in_small_blocks_and_with_a_truncated_end(tmp_path, monkeypatch
     monkeypatch.setattr(RawFile, "_BLOCK", 7)
     assert [record for _, record in RawFile(path).scan()] == whole
     path.write_text(TEXT[: len(TEXT) // 2], encoding="utf-8")
-    with pytest.raises(RawDataError, match=r"s01e01.json: not valid JSON \(line \d+ column \d+"):
+    with pytest.raises(RawDataError, match=r"s01e01.json: not valid JSON \(line \d+, column \d+: .*; the file ends "
+                                           r"there \(cut short\?\)\)$"):
         list(RawFile(path).scan())
+
+
+def test_a_raw_file_cut_inside_a_text_says_where_and_that_it_ends_there(tmp_path):
+    """json's own words for it ("Unterminated string starting at") read garbled before the place; the message
+    names the place, then what is wrong, and that the file ends inside the text."""
+    path = tmp_path / "s01e01.json"
+    path.write_text('[{"_data": {"a": "unfinish', encoding="utf-8")
+    with pytest.raises(RawDataError) as raised:
+        list(RawFile(path).scan())
+    assert str(raised.value) == (f"{path}: not valid JSON (line 1, column 18: Unterminated string; the file ends "
+                                 "there (cut short?))")
 
 
 def test_raw_file_contents_give_each_records_values_without_building_it(tmp_path):

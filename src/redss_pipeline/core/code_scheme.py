@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from redss_pipeline.core.errors import SchemeError, json_type
+from redss_pipeline.core.errors import SchemeError, json_error_place, json_type
 
 __all__ = [
     "NA",
@@ -199,7 +199,7 @@ def load_code_scheme(path: str | os.PathLike[str]) -> CodeScheme:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise SchemeError(
-            f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})", path=path
+            f"not valid JSON ({json_error_place(error)})", path=path
         ) from None
     return _scheme_from_json(data, path)
 

@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import jsonschema
 
 from redss_pipeline.core.code_scheme import CodeScheme, load_code_scheme
-from redss_pipeline.core.errors import ConfigError, SchemeError, UsageError
+from redss_pipeline.core.errors import ConfigError, SchemeError, UsageError, json_error_place
 from redss_pipeline.deidentify.phone_redaction import RedactionSettings, is_supported_region
 
 __all__ = [
@@ -528,7 +528,7 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(
-            [f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"], path=config_path
+            [f"not valid JSON ({json_error_place(error)})"], path=config_path
         ) from None
     except RecursionError:
         raise ConfigError(["not a configuration: JSON nested too deeply to be read"], path=config_path) from None

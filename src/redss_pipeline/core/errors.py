@@ -23,6 +23,8 @@ The last three live beside the code that raises them.
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
     "PipelineError",
     "UsageError",
@@ -35,6 +37,7 @@ __all__ = [
     "StateError",
     "DriveError",
     "json_type",
+    "json_error_place",
 ]
 
 
@@ -129,3 +132,14 @@ def json_type(value: object) -> str:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
             float: "a number"}.get(type(value), type(value).__name__)
+
+
+def json_error_place(error: json.JSONDecodeError) -> str:
+    """Where a file stops being JSON and why, for a one-line message: ``line 3, column 7: Expecting ',' delimiter``.
+    The json module's text for an unterminated string ends in "starting at" (its own message adds the place); that
+    tail is dropped. An error at the very end of the text, or a string the text ends in, says so: a file cut short
+    (a copy or download that stopped) is the usual cause."""
+    place = f"line {error.lineno}, column {error.colno}: {error.msg.removesuffix(' starting at')}"
+    if error.pos >= len(error.doc.rstrip()) or error.msg.startswith("Unterminated string"):
+        place += "; the file ends there (cut short?)"
+    return place

@@ -43,7 +43,7 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence, TextIO
 
-from redss_pipeline.core.errors import RawDataError, json_type
+from redss_pipeline.core.errors import RawDataError, json_error_place, json_type
 from redss_pipeline.core.records import Layer, Record, Step
 
 __all__ = ["RawFile", "read_traced_data_file", "write_traced_data_file"]
@@ -248,7 +248,7 @@ class RawFile:
             text = self.path.read_text(encoding="utf-8")
             json.loads(text)
         except json.JSONDecodeError as error:
-            raise RawDataError(f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})",
+            raise RawDataError(f"not valid JSON ({json_error_place(error)})",
                                path=str(self.path)) from None
         raise RawDataError("not valid JSON", path=str(self.path))
 

@@ -43,7 +43,7 @@ from dateutil.parser import isoparse
 
 from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
-from redss_pipeline.core.errors import CodaFileError, PipelineError, json_type
+from redss_pipeline.core.errors import CodaFileError, PipelineError, json_error_place, json_type
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
 from redss_pipeline.core.scratch_database import ScratchDatabase
 
@@ -726,7 +726,7 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise CodaFileError(
-            f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); save only the messages "
+            f"not valid JSON ({json_error_place(error)}); save only the messages "
             f"of Coda's get tool (`get.py <key> <dataset> messages`) into this file",
             path=path,
         ) from None
