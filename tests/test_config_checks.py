@@ -186,3 +186,12 @@ def test_a_configuration_saved_with_a_byte_order_mark_is_read(tmp_path, project_
     path = tmp_path / "pipeline_config.json"
     path.write_bytes(b"\xef\xbb\xbf" + (project_root / "pipeline_config.json").read_bytes())
     assert load_config(path).rqa_plans == load_config(project_root / "pipeline_config.json").rqa_plans
+
+
+def test_a_missing_code_schemes_folder_is_one_problem(tmp_path, project_root):
+    """Not one problem per scheme file (20 lines for the shipped configuration)."""
+    raw = _shipped(project_root)
+    raw["code_schemes"]["directory"] = "schemes-moved"
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.code_schemes.directory: the folder schemes-moved does not exist (relative to the configuration file's "
+        "folder)"]

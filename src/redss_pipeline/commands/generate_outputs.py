@@ -67,6 +67,11 @@ def _generate_parser(prog: str) -> ArgumentParser:
     return parser
 
 
+def _check_data_root(data_root: Path) -> None:
+    if not data_root.is_dir():
+        raise UsageError(f"the data root {data_root} {'is not a folder' if data_root.exists() else 'does not exist'}")
+
+
 def _worker_count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
@@ -90,8 +95,7 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     config = load_config(args.config)
     data_root = Path(args.data_root)
-    if not data_root.is_dir():
-        raise UsageError(f"the data root {data_root} does not exist")
+    _check_data_root(data_root)
     if args.drive_upload:
         from redss_pipeline.export.credentials import check_credentials_location
 
@@ -149,8 +153,7 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     config = load_config(args.config)
     data_root = Path(args.data_root)
-    if not data_root.is_dir():
-        raise UsageError(f"the data root {data_root} does not exist")
+    _check_data_root(data_root)
     if args.drive_upload:
         from redss_pipeline.export.credentials import check_credentials_location
 

@@ -677,6 +677,10 @@ def _load_schemes(raw: dict, base: Path) -> tuple[dict[str, CodeScheme], list[st
     directory = base / raw["code_schemes"]["directory"]
     schemes: dict[str, CodeScheme] = {}
     problems: list[str] = []
+    if not directory.is_dir():  # one problem, not one per scheme file
+        shown = Path(raw["code_schemes"]["directory"]).as_posix()
+        return schemes, [f"$.code_schemes.directory: the folder {shown} does not exist (relative to the "
+                         "configuration file's folder)"]
     for name, file_name in raw["code_schemes"]["files"].items():
         where = f"$.code_schemes.files.{name}"
         scheme_path = directory / file_name
