@@ -136,10 +136,19 @@ def json_type(value: object) -> str:
 
 def json_error_place(error: json.JSONDecodeError) -> str:
     """Where a file stops being JSON and why, for a one-line message: ``line 3, column 7: Expecting ',' delimiter``.
-    The json module's text for an unterminated string ends in "starting at" (its own message adds the place); that
-    tail is dropped. An error at the very end of the text, or a string the text ends in, says so: a file cut short
-    (a copy or download that stopped) is the usual cause."""
-    place = f"line {error.lineno}, column {error.colno}: {error.msg.removesuffix(' starting at')}"
-    if error.pos >= len(error.doc.rstrip()) or error.msg.startswith("Unterminated string"):
-        place += "; the file ends there (cut short?)"
-    return place
+
+    The json module's texts that end in "at" ("Unterminated string starting at", "Invalid control character at")
+    lose that word: its own message puts the place after it. A text that is never closed, or an error where the text
+    ends, says so, since a file cut short (a copy or download that stopped) is the usual cause; only JSON's own
+    white space counts as the end."""
+    if not error.doc.strip(_JSON_SPACE):
+        return "the file is empty"
+    what = error.msg.removesuffix(" starting at").removesuffix(" at")
+    if what == "Unterminated string":
+        what = "a text starting here is never closed (the file ends inside it: cut short?)"
+    elif error.pos >= len(error.doc.rstrip(_JSON_SPACE)):
+        what += "; the file ends there (cut short?)"
+    return f"line {error.lineno}, column {error.colno}: {what}"
+
+
+_JSON_SPACE = " \t\n\r"
