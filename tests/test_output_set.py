@@ -20,12 +20,19 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
-from redss_pipeline.core.output_set import OutputError, OutputSet, finish_interrupted_switch
+from redss_pipeline.core.output_set import (
+    OutputError,
+    OutputSet,
+    finish_interrupted_switch,
+    finish_interrupted_switches,
+)
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
 from redss_pipeline.deidentify.uuid_table import create_uuid_table
 from redss_pipeline.demo.rapid_pro_server import RapidProServer
 from redss_pipeline.demo.synthetic_workspace import generate_workspace
 from redss_pipeline.fetch.stage import run_fetch
+from redss_pipeline.generate.combine import show_flows
 from redss_pipeline.generate.stage import run_generate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -39,9 +46,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
 from redss_pipeline.generate.stage import run_generate
 
-root, after, signal_number = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+# <after>: a number of renames, or the name of the output after whose rename the signal comes.
+root, after, signal_number = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 # Ctrl-C as in a terminal, even when the tests were started in the background (a shell starts background
 # commands with SIGINT ignored, and a child inherits that).
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -53,7 +62,7 @@ def replace(source, target):
     visible = not any(part.startswith(".") for part in Path(target).relative_to(root / "Outputs").parts)
     if visible:
         moved += 1
-        if moved == after:
+        if str(moved) == after or Path(target).name == after:
             os.kill(os.getpid(), signal_number)
 
 os.replace = replace
@@ -99,7 +108,7 @@ def _leftovers(outputs: Path) -> list[str]:
                   if any(part.startswith(".") for part in p.relative_to(outputs).parts))
 
 
-def _interrupted_run(root: Path, after: int, signal_number: int) -> subprocess.CompletedProcess:
+def _interrupted_run(root: Path, after: int | str, signal_number: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", _INTERRUPTED_RUN, str(root), str(after), str(signal_number)],
                           capture_output=True, text=True, timeout=300)
 
@@ -177,14 +186,24 @@ def test_a_run_killed_after_17_of_20_renames_is_completed_by_the_next_run(root):
 
 def test_the_analysis_command_completes_a_killed_switch_before_reading_the_csvs(root):
     """The analysis command alone, after a kill in the middle of stage 3's switch, first completes the switch (as
-    stage 3 would), so it reads one run's CSVs and leaves Outputs/ as that run's set."""
+    stage 3 would), so it reads that run's CSVs, not a mixture, and leaves Outputs/ as that run's set. One sender's
+    messages are taken out before the killed run, which is stopped with its new messages file in place and the old
+    people file not: read then, the people file would still count the sender."""
     outputs = root / "Outputs"
-    killed = _interrupted_run(root, 17, signal.SIGKILL)
+    for flow in show_flows(load_config()):
+        path = root / "Raw Data" / f"{flow}.json"
+        records = read_traced_data_file(path)
+        if flow == show_flows(load_config())[0]:
+            sender = records[0]["avf_phone_id"]
+        write_traced_data_file(path, [record for record in records if record["avf_phone_id"] != sender])
+    people_before = _row_count(outputs / "csap_ind.csv")
+    killed = _interrupted_run(root, "csap_mes.csv", signal.SIGKILL)  # the new messages file, the old people file
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     analysed = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "analyse", str(root)],
                               capture_output=True, text=True, timeout=300)
     assert analysed.returncode == 0, analysed.stderr
     assert "completed the switch of an interrupted run" in analysed.stderr
+    assert json.loads((outputs / "Analysis/manifest.json").read_text())["people"] == people_before - 1
     manifest = json.loads((outputs / "manifest.json").read_text())
     assert manifest["run"]["user"] == "second@example.org"
     listed = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
@@ -194,6 +213,11 @@ def test_the_analysis_command_completes_a_killed_switch_before_reading_the_csvs(
         f"Outputs/{name}": digest for name, digest in _visible_files(outputs).items()
         if name != "manifest.json" and not name.startswith("Analysis/")}
     assert _leftovers(outputs) == []
+
+
+def _row_count(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
 
 
 def test_stage_3_removes_the_analysis_commands_manifest_with_the_analysis_it_described(root):
@@ -327,24 +351,29 @@ def test_an_undo_that_fails_too_is_completed_by_the_next_run_as_one_new_set(tmp_
     assert _leftovers(outputs) == []
 
 
-def test_a_retired_file_comes_back_when_the_switch_fails(tmp_path):
+def test_a_retired_file_comes_back_when_the_switch_fails(tmp_path, monkeypatch):
     """A file the set retires is moved aside with the files it replaces: removed when the switch completes, put
-    back with them when a later move fails (here an immutable file)."""
+    back with them when a later move fails."""
     outputs = tmp_path / "Outputs"
     (outputs / "Analysis").mkdir(parents=True)
     (outputs / "Analysis/manifest.json").write_text("the analysis command's")
     (outputs / "a.csv").write_text("old a")
     (outputs / "b.csv").write_text("old b")
-    if not _make_immutable(outputs / "b.csv"):
-        pytest.skip("chattr +i is not available here (needs root and a file system that supports it)")
-    try:
-        with pytest.raises(OutputError, match="cannot replace b.csv: .*the previous outputs were kept"):
-            with OutputSet(outputs, manifest=lambda files: {"files": files},
-                           retire=["Analysis/manifest.json"]) as staged:
-                staged.path_for(outputs / "a.csv").write_text("new a")
-                staged.path_for(outputs / "b.csv").write_text("new b")
-    finally:
-        subprocess.run(["chattr", "-i", str(outputs / "b.csv")], check=True)
+    real_replace = os.replace
+
+    def replace(source, target):
+        # A disk error simulated when the new b.csv moves in, after the retired file was moved aside.
+        if Path(source).parent.name.startswith(".output-set-") and Path(target) == outputs / "b.csv":
+            raise OSError(errno.EIO, "Input/output error", str(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OutputError, match="cannot replace b.csv: .*the previous outputs were kept"):
+        with OutputSet(outputs, manifest=lambda files: {"files": files},
+                       retire=["Analysis/manifest.json"]) as staged:
+            staged.path_for(outputs / "a.csv").write_text("new a")
+            staged.path_for(outputs / "b.csv").write_text("new b")
+    monkeypatch.setattr(os, "replace", real_replace)
     assert (outputs / "Analysis/manifest.json").read_text() == "the analysis command's"
     assert (outputs / "a.csv").read_text() == "old a"
     assert _leftovers(outputs) == []
@@ -353,4 +382,50 @@ def test_a_retired_file_comes_back_when_the_switch_fails(tmp_path):
         staged.path_for(outputs / "a.csv").write_text("new a")
     assert not (outputs / "Analysis/manifest.json").exists()
     assert (outputs / "a.csv").read_text() == "new a"
+    assert _leftovers(outputs) == []
+
+
+def test_a_retired_path_cannot_be_staged(tmp_path):
+    """Retired and staged at once, a file would be moved aside again when a killed switch is completed, and lost."""
+    outputs = tmp_path / "Outputs"
+    with pytest.raises(ValueError, match="is retired by the set"):
+        with OutputSet(outputs, manifest=lambda files: {}, retire=["Analysis/manifest.json"]) as staged:
+            staged.path_for(outputs / "Analysis/manifest.json")
+    with pytest.raises(ValueError, match="cannot be retired"):
+        OutputSet(outputs, manifest=lambda files: {}, retire=["manifest.json"])
+
+
+def _nested_switch_left_pending(outputs: Path) -> None:
+    """Outputs/Analysis/ as an analysis killed in its switch leaves it: its journal and staging folder, the new
+    report still staged, the old one in place."""
+    analysis = outputs / "Analysis"
+    (analysis / ".output-set-k1ll3d").mkdir(parents=True)
+    (analysis / ".output-set-k1ll3d/report.html").write_text("the killed analysis's report")
+    (analysis / "report.html").write_text("the report in place")
+    (analysis / ".output-set.switch").write_text(json.dumps({"staging": ".output-set-k1ll3d",
+                                                             "files": ["report.html"]}))
+
+
+def test_an_analysis_switch_left_pending_is_completed(tmp_path):
+    outputs = tmp_path / "Outputs"
+    (outputs / "Analysis").mkdir(parents=True)
+    (outputs / "manifest.json").write_text("{}")
+    os.utime(outputs / "manifest.json", (1_500_000_000, 1_500_000_000))  # older than the journal
+    _nested_switch_left_pending(outputs)
+    notes = finish_interrupted_switches(outputs, outputs / "Analysis")
+    assert notes[0].startswith("completed the switch of an interrupted run")
+    assert (outputs / "Analysis/report.html").read_text() == "the killed analysis's report"
+    assert _leftovers(outputs) == []
+
+
+def test_an_analysis_switch_older_than_the_outputs_is_dropped_not_replayed(tmp_path):
+    """Left by an earlier version, which did not look inside Outputs/Analysis/: a later stage-3 run has replaced the
+    analysis since, and replaying the journal would put the killed analysis's files over the newer ones."""
+    outputs = tmp_path / "Outputs"
+    _nested_switch_left_pending(outputs)
+    os.utime(outputs / "Analysis/.output-set.switch", (1_500_000_000, 1_500_000_000))
+    (outputs / "manifest.json").write_text("{}")  # the later stage-3 run's
+    notes = finish_interrupted_switches(outputs, outputs / "Analysis")
+    assert notes[0] == "dropped the unfinished switch of Analysis/, older than the outputs that replaced it"
+    assert (outputs / "Analysis/report.html").read_text() == "the report in place"
     assert _leftovers(outputs) == []

@@ -162,12 +162,13 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
                  workers: int | None = None) -> AnalysisSummary:
     """Analyses a data root's outputs and writes ``Outputs/Analysis/`` (tables, charts, maps, report) as one set,
     with ``Outputs/Analysis/manifest.json`` (``generate_outputs.py analyse``). The two CSVs are read, and the
-    charts and maps drawn, by ``workers`` processes (default: :func:`~redss_pipeline.core.workers.default_workers`)."""
+    charts and maps drawn, by ``workers`` processes (default: :func:`~redss_pipeline.core.workers.default_workers`).
+    The caller holds the data-root lock: a switch of the outputs a killed run left pending is completed first."""
     root = DataRoot(data_root)
     summary = AnalysisSummary()
     # A stage-3 run killed while switching its outputs in left CSVs of two runs: its switch is completed first,
     # as stage 3 itself would, so the analysis reads one run's files.
-    for note in finish_interrupted_switches(root.analysis_dir, root.outputs_dir):
+    for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):
         if progress is not None:
             print(f"  {note}", file=progress, flush=True)
 

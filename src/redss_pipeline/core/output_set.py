@@ -76,6 +76,8 @@ class OutputSet:
         # (another command's file describing outputs this set replaces); removed with the switch, kept if it fails.
         self._outputs = Path(outputs_dir)
         self._retire = list(retire)
+        if MANIFEST_NAME in self._retire:
+            raise ValueError(f"{MANIFEST_NAME} is the set's own manifest; it cannot be retired")
         try:
             self._outputs.mkdir(parents=True, exist_ok=True)
             self._staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self._outputs))
@@ -91,6 +93,9 @@ class OutputSet:
             raise ValueError(f"{target} is not an output path inside {self._outputs}")
         if relative.as_posix() in self._files:
             raise ValueError(f"{target} is staged twice")
+        if relative.as_posix() in self._retire:
+            # A completed switch repeated after a kill would move the new file aside again, and lose it.
+            raise ValueError(f"{target} is retired by the set; it cannot be staged too")
         self._files.append(relative.as_posix())
         staged = self._staging / relative
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -146,11 +151,22 @@ class OutputSet:
         atomic_write_text(self._staging / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
-def finish_interrupted_switches(*outputs_dirs: str | os.PathLike) -> list[str]:
-    """:func:`finish_interrupted_switch` for each folder, in the order given: a folder holding another's (stage 3's
-    ``Outputs/`` holds the analysis command's ``Outputs/Analysis/``) comes after it, as its switch may have come
-    later. Call before reading or writing any output, holding the data-root lock."""
-    return [note for outputs_dir in outputs_dirs for note in finish_interrupted_switch(outputs_dir)]
+def finish_interrupted_switches(outputs_dir: str | os.PathLike, nested_dir: str | os.PathLike) -> list[str]:
+    """:func:`finish_interrupted_switch` for ``Outputs/`` and for a set switched inside it on its own (the analysis
+    command's ``Outputs/Analysis/``), the nested set first. Call before reading or writing any output, holding the
+    data-root lock.
+
+    Both commands complete both sets before they write, so at most one of them is pending. A nested journal older
+    than ``Outputs/manifest.json`` is the exception: an earlier version of the pipeline did not look inside, so an
+    analysis killed in its switch could be followed by a whole stage-3 run, whose newer files the journal would
+    then move aside. Such a journal is dropped (its staging folder is removed with the other leftovers)."""
+    outputs, nested = Path(outputs_dir), Path(nested_dir)
+    notes: list[str] = []
+    journal, manifest = nested / _JOURNAL_NAME, outputs / MANIFEST_NAME
+    if journal.exists() and manifest.exists() and manifest.stat().st_mtime_ns > journal.stat().st_mtime_ns:
+        journal.unlink()
+        notes.append(f"dropped the unfinished switch of {nested.name}/, older than the outputs that replaced it")
+    return notes + finish_interrupted_switch(nested) + finish_interrupted_switch(outputs)
 
 
 def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:

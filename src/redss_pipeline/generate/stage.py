@@ -126,7 +126,7 @@ def _run_generate(
         if progress is not None:
             print(f"  {line}", file=progress, flush=True)
 
-    for note in finish_interrupted_switches(root.analysis_dir, root.outputs_dir):  # a killed run's switch first
+    for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):  # a killed run's switch first
         say(note)
 
     redactor = PhoneRedactor(config.phone_redaction)
