@@ -895,3 +895,20 @@ def test_multi_import_refuses_a_label_time_that_is_not_iso_8601():
 def test_all_names_are_public_and_exist():
     """Every name in ``__all__`` exists in the module."""
     assert all(hasattr(coda_module, name) for name in coda_module.__all__)
+
+
+def test_a_deeply_nested_coded_file_with_half_an_emoji_is_still_one_error(tmp_path):
+    """The walk that finds it does not recurse: a file nested as deeply as the json module reads is named."""
+    path = tmp_path / "s01e01.json"
+    deep = "[" * 900 + '"\\ud800"' + "]" * 900  # the json module reads it; a recursive walk would not
+    path.write_text(f'[{{"MessageID": "m1", "Text": "ok", "Labels": [], "Notes": {deep}}}]')
+    with pytest.raises(CodaFileError, match=r"record MessageID 'm1': field 'Notes': holds half of a UTF-16 pair"):
+        read_coded_file(path)
+
+
+def test_a_coded_file_with_whole_emoji_only_is_read_without_the_walk(tmp_path, monkeypatch):
+    """Escaped emoji (two escapes each, as json.dumps writes them) are characters; the file is not walked."""
+    path = tmp_path / "s01e01.json"
+    path.write_text(json.dumps([{"MessageID": "m1", "Text": "asc \U0001F600", "Labels": []}]))
+    monkeypatch.setattr(coda_module, "_refuse_lone_surrogates", lambda *args: pytest.fail("walked"))
+    assert read_coded_file(path).message_ids() == ["m1"]

@@ -46,7 +46,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoRetur
 from redss_pipeline.core.errors import RawDataError, json_error_place, json_type
 from redss_pipeline.core.records import Layer, Record, Step
 
-__all__ = ["RawFile", "read_traced_data_file", "write_traced_data_file"]
+__all__ = ["RawFile", "read_traced_data_file", "write_traced_data_file", "has_lone_surrogate_escape"]
 
 _TRACED_DATA = "core_data_modules.traced_data.traced_data.TracedData"
 _METADATA = "core_data_modules.traced_data.traced_data.Metadata"
@@ -228,7 +228,7 @@ class RawFile:
                     except RecursionError:
                         raise RawDataError("not a raw data file: JSON nested too deeply to be read",
                                            path=source) from None
-                if _has_lone_surrogate_escape(buffer, pos, end):
+                if has_lone_surrogate_escape(buffer, pos, end):
                     _refuse_lone_surrogates([item], source, first_index=count)
                 count += 1
                 start = byte_pos
@@ -277,8 +277,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE_START = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _has_lone_surrogate_escape(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` holds an escaped lone surrogate (the look-behind may see before ``start``)."""
+def has_lone_surrogate_escape(text: str, start: int = 0, end: int | None = None) -> bool:
+    """Whether the JSON text ``text[start:end]`` holds an escaped lone surrogate (the look-behind may see before
+    ``start``). Also used for the coded Coda files."""
+    end = len(text) if end is None else end
     return (_SURROGATE_ESCAPE_START.search(text, start, end) is not None
             and _LONE_SURROGATE_ESCAPE.search(text, start, end) is not None)
 

@@ -46,6 +46,7 @@ from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
 from redss_pipeline.core.errors import CodaFileError, PipelineError, json_error_place, json_type
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
 from redss_pipeline.core.scratch_database import ScratchDatabase
+from redss_pipeline.core.traced_data_json import has_lone_surrogate_escape
 
 __all__ = [
     "SINGLE_CODED_IMPORT_ORIGIN",
@@ -732,14 +733,13 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
         ) from None
     except RecursionError:
         raise CodaFileError("not a messages file: JSON nested too deeply to be read", path=path) from None
-    if _SURROGATE_ESCAPE.search(text):  # only a file spelling such characters as escapes is walked
+    if has_lone_surrogate_escape(text):  # only a file with such an escape is walked
         _refuse_lone_surrogates(data, path)
     return CodedMessages.from_json(data, path=path, redact=redact)
 
 
 # JSON may spell a character outside the Basic Multilingual Plane (an emoji) as two escapes, \ud83d\ude00; one of
 # them alone (an emoji cut in two) decodes to a string that is no text and that no output file can hold.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -765,12 +765,19 @@ def _refuse_lone_surrogates(data: Any, path: str | os.PathLike[str]) -> None:
 
 
 def _holds_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(map(_holds_lone_surrogate, value))
+    """Whether a decoded JSON value holds a surrogate anywhere (keys too), walked without recursion: the file may
+    nest as deeply as the json module reads."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
