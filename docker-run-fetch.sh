@@ -24,6 +24,7 @@ if [ $# -ne 3 ]; then
     exit 2
 fi
 user="$1"; server="$2"; data_root="$3"
+require_non_empty "<user>" "$user"
 
 if [ -n "${RAPID_PRO_TOKEN_FILE:-}" ]; then
     token_file="$RAPID_PRO_TOKEN_FILE"

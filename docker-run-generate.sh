@@ -34,6 +34,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ $# -eq 2 ] || { echo "$usage" >&2; exit 2; }
+require_non_empty "<user>" "$1"
 if [ -n "${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then
     docker_mount_file "$GOOGLE_APPLICATION_CREDENTIALS" /run/secrets/google-application-credentials.json ro
     DOCKER_ARGS+=(--env GOOGLE_APPLICATION_CREDENTIALS=/run/secrets/google-application-credentials.json)

@@ -272,8 +272,9 @@ def test_wrong_calls_print_usage_and_exit_2(script, args, tmp_path):
     ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "root", "https://textit.in", "-", " "], "docker"),
     ("run_scripts/3_generate_outputs.sh", ["me@example.org", ""], "native"),
     ("run_scripts/3_generate_outputs.sh", ["me@example.org", ""], "docker"),
-    # In Docker the stage's own argument check refuses an empty user, inside the container.
     ("run_scripts/3_generate_outputs.sh", ["", "root"], "native"),
+    ("run_scripts/3_generate_outputs.sh", ["", "root"], "docker"),
+    ("run_scripts/2_fetch_raw_data.sh", [" ", "root", "https://textit.in", "-", "root"], "docker"),
 ])
 def test_an_empty_argument_is_refused_before_anything_is_created(docker, tmp_path, script, args, runtime):
     """An unset shell variable passes "": as a data root it meant the current folder (stage 1 made a UUID table

@@ -36,14 +36,20 @@ _seconds_since() {
 DOCKER_DATA_ROOT=""        # the data root's path inside the container, set by docker_mount_data_root
 _DOCKER_DATA_ROOT_HOST=""  # and on this machine, symbolic links resolved
 
+require_non_empty() {
+    # require_non_empty <argument> <value>: an empty value (an unset shell variable) is a usage error, as the stages
+    # themselves say; checked here, before anything is built, created or mounted.
+    if [ -z "${2//[[:space:]]/}" ]; then
+        echo "error: argument $1: must not be empty (an unset shell variable?)" >&2
+        exit 2
+    fi
+}
+
 docker_mount_data_root() {
     # docker_mount_data_root <data-root>: mounts it and sets DOCKER_DATA_ROOT to the path the stage is given. Call
     # it before docker_mount_dir and docker_input_file, which reach a folder or file inside it through its mount.
     local root
-    if [ -z "${1//[[:space:]]/}" ]; then  # "" (an unset variable) would mount the current folder as the data root
-        echo "error: argument <data-root>: must not be empty (an unset shell variable?)" >&2
-        exit 2
-    fi
+    require_non_empty "<data-root>" "$1"  # "" would mount the current folder as the data root
     root="$(absolute_path "$1")"
     mkdir -p "$root"
     root="$(cd "$root" && pwd -P)"
