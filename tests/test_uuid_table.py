@@ -107,6 +107,19 @@ def test_unknown_uid_is_an_error(tmp_path):
         table.keys_for_uuids(["avf-phone-uuid-nope"])
 
 
+def test_an_unknown_uid_holding_digits_is_not_shown(tmp_path):
+    """An id not of the table's form with a run of digits in it (a number typed after the prefix) is not echoed;
+    one of the table's own form is."""
+    create_uuid_table(tmp_path)
+    with open_uuid_table(tmp_path) as table:
+        with pytest.raises(UuidTableError) as raised:
+            table.keys_for_uuids(["avf-phone-uuid-+252615551234"])
+        assert "615551234" not in str(raised.value) and "not shown" in str(raised.value)
+        own_form = "avf-phone-uuid-3f0c6a5e-0d5f-4b8e-9a41-712345678901"
+        with pytest.raises(UuidTableError, match=own_form):
+            table.keys_for_uuids([own_form])
+
+
 def test_stage_three_looks_up_a_large_batch_of_ids_in_a_read_only_table(tmp_path):
     """More ids than one query holds, some asked twice, come back each with its own number, in the order asked,
     from a table opened read-only as stage 3 opens it; one unknown id among them is named."""

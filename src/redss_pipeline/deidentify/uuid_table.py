@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 UUID_PREFIX = "avf-phone-uuid-"
+_CANONICAL_ID = re.compile(UUID_PREFIX + r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DIGITS = re.compile(r"\d{5}")  # a run of digits as long as a phone number's shortest part
 SQLITE_NAME = "phone_uuids.sqlite"
 JSON_NAME = "phone_uuids.json"
 _FORMAT_VERSION = 1
@@ -322,7 +324,10 @@ class UuidTable:
                 found.update(self._db.execute(query, batch))
         for uid in wanted:
             if uid not in found:
-                raise UuidTableError(f"the uid {uid} is not in the table (were the raw files made with another UUID "
+                # An id of the table's own form is shown; anything else may hold a number typed in its place.
+                named = f"the uid {uid}" if _CANONICAL_ID.fullmatch(uid) or not _DIGITS.search(uid) else (
+                    "a uid that is not of the table's form (not shown, as it may hold a phone number)")
+                raise UuidTableError(f"{named} is not in the table (were the raw files made with another UUID "
                                      "table?)", path=self.path)
         return {uid: found[uid] for uid in wanted}
 
