@@ -193,5 +193,8 @@ def test_a_missing_code_schemes_folder_is_one_problem(tmp_path, project_root):
     raw = _shipped(project_root)
     raw["code_schemes"]["directory"] = "schemes-moved"
     assert _problems(tmp_path, project_root, raw) == [
-        "$.code_schemes.directory: the folder schemes-moved does not exist (relative to the configuration file's "
-        "folder)"]
+        "$.code_schemes.directory: schemes-moved does not exist (relative to the configuration file's folder)"]
+    raw["code_schemes"]["directory"] = str(project_root / "pipeline_config.json")
+    (tmp_path / "again").mkdir()
+    assert _problems(tmp_path / "again", project_root, raw) == [
+        f"$.code_schemes.directory: {project_root / 'pipeline_config.json'} is not a folder"]

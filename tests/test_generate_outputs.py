@@ -118,6 +118,19 @@ def test_malformed_coded_file_is_one_clear_line(root):
     assert _digests(root) == before
 
 
+def test_a_coded_files_folder_that_links_to_nothing_is_an_error_not_nothing_coded(root, tmp_path):
+    """Coded Coda Files/ on a drive that is not mounted: read through the link, every dataset was "nothing coded
+    yet", and the run replaced the outputs with uncoded ones."""
+    before = _digests(root)
+    shutil.rmtree(root / "Coded Coda Files")
+    (root / "Coded Coda Files").symlink_to(tmp_path / "unmounted drive" / "Coded Coda Files")
+    result = _generate("me", str(root))
+    assert result.returncode == 1
+    assert _error_line(result) == (f"error: {root / 'Coded Coda Files'}: a link to a folder that does not exist "
+                                   "(moved, or on a drive not mounted?); restore the folder or remove the link")
+    assert _digests(root) == before
+
+
 def test_malformed_raw_file_names_file_record_and_field(root):
     """A raw record without the TracedData markers names the file and the record."""
     before = _digests(root)

@@ -195,6 +195,7 @@ def measure_from_data_root(config: PipelineConfig, data_root: str | Path | DataR
     """The measures from the files alone: the samples and exports stage 3 wrote under ``Outputs/``, and the coded
     files under ``Coded Coda Files/`` (for analysing without running stage 3 again)."""
     root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
+    root.check_coded_dir()
     icr_files = {plan.coda_file: _read_messages(root.icr_coda_dir / plan.coda_file) for plan in config.rqa_plans}
     names = list(dataset_schemes(config))
     exported = {name: [m["MessageID"] for m in _read_messages(root.coda_dir / name)] for name in names}

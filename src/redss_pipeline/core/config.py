@@ -678,9 +678,10 @@ def _load_schemes(raw: dict, base: Path) -> tuple[dict[str, CodeScheme], list[st
     schemes: dict[str, CodeScheme] = {}
     problems: list[str] = []
     if not directory.is_dir():  # one problem, not one per scheme file
-        shown = Path(raw["code_schemes"]["directory"]).as_posix()
-        return schemes, [f"$.code_schemes.directory: the folder {shown} does not exist (relative to the "
-                         "configuration file's folder)"]
+        given = Path(raw["code_schemes"]["directory"])
+        what = "is not a folder" if directory.exists() else "does not exist"
+        where = "" if given.is_absolute() else " (relative to the configuration file's folder)"
+        return schemes, [f"$.code_schemes.directory: {given.as_posix()} {what}{where}"]
     for name, file_name in raw["code_schemes"]["files"].items():
         where = f"$.code_schemes.files.{name}"
         scheme_path = directory / file_name

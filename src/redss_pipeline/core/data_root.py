@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from redss_pipeline.core.errors import CodaFileError
+
 __all__ = ["DataRoot"]
 
 
@@ -72,6 +74,13 @@ class DataRoot:
     def raw_file(self, flow: str) -> Path:
         """The raw file of a Rapid Pro flow."""
         return self.raw_data_dir / f"{flow}.json"
+
+    def check_coded_dir(self) -> None:
+        """Refuses a ``Coded Coda Files`` that is a link to a folder that does not exist (moved, or on a drive not
+        mounted): read through it, every dataset would be "nothing coded yet", and the coders' work silently lost."""
+        if self.coded_dir.is_symlink() and not self.coded_dir.exists():
+            raise CodaFileError("a link to a folder that does not exist (moved, or on a drive not mounted?); restore "
+                                "the folder or remove the link", path=self.coded_dir)
 
     def create_output_dirs(self) -> None:
         """The folders stage 3 creates when missing (the coded-files folder included, for people to fill)."""

@@ -277,5 +277,6 @@ def _load_coded_files(
     """Every dataset's coded messages; a missing file reads as "nothing coded yet". Texts coded with a phone
     number in them (2019) are found by their redacted text too (a redactor of its own: the stage's counts the
     numbers of the answers, not of the coded files)."""
+    root.check_coded_dir()
     return {name: coda.read_coded_file(root.coded_dir / name, redact=redactor.redact)
             for name in _coda_file_names(config)}
