@@ -59,6 +59,13 @@ def test_public_names_are_all_exported():
     assert set(code_scheme_module.__all__) == public - imported
 
 
+def test_a_scheme_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Some Windows editors start a UTF-8 file with a byte-order mark; the scheme is read past it."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_scheme_obj()).encode("utf-8"))
+    assert load_code_scheme(path).scheme_id == "Scheme-test"
+
+
 def test_loaded_scheme_exposes_its_identity_and_codes(tmp_path):
     """A valid file gives a scheme with its id, name, version and codes in file order."""
     scheme = load_code_scheme(_write(tmp_path, _scheme_obj()))

@@ -81,6 +81,24 @@ def test_options_may_come_in_any_order_before_the_positionals(fetched_root, tmp_
     assert not (copy / "Outputs").exists()
 
 
+@pytest.mark.parametrize("command", [[], ["analyse"]])
+@pytest.mark.parametrize(("location", "message"), [
+    ("missing-key.json", "{tmp}/missing-key.json: credentials file not found"),
+    ("gs://only-a-bucket", "Cloud Storage URL must name a bucket and an object (gs://<bucket>/<object>): "
+                           "'gs://only-a-bucket'"),
+])
+def test_a_drive_key_that_cannot_serve_stops_the_command_before_it_runs(root, tmp_path, command, location, message):
+    """Stage 3 and the analysis command check what they can of --drive-upload's key before they start: a missing
+    local file, a gs:// URL without an object. Nothing is written."""
+    before = _digests(root)
+    key = str(tmp_path / location) if "://" not in location else location
+    users = [] if command else ["me"]
+    result = _generate(*command, "--drive-upload", key, "CSAP/Outputs", *users, str(root))
+    assert result.returncode == 1
+    assert _error_line(result) == "error: " + message.format(tmp=tmp_path)
+    assert _digests(root) == before
+
+
 def test_missing_raw_data_says_to_run_stage_2(tmp_path):
     """A data root without raw files names the missing file and the stage to run."""
     create_uuid_table(tmp_path)
