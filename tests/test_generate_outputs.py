@@ -149,6 +149,18 @@ def test_a_coded_files_folder_that_links_to_nothing_is_an_error_not_nothing_code
     assert _digests(root) == before
 
 
+def test_a_file_where_a_folder_of_the_data_root_must_be_is_named(root):
+    """The second coder's folder made a file by mistake: one line that says so, not mkdir's "File exists"."""
+    before = _digests(root)
+    shutil.rmtree(root / "Coded Coda Files/ICR")
+    (root / "Coded Coda Files/ICR").write_text("not a folder")
+    result = _generate("me", str(root))
+    assert result.returncode == 1
+    assert _error_line(result) == (f"error: {root / 'Coded Coda Files/ICR'}: a file is where this folder must be; "
+                                   "move or rename the file")
+    assert _digests(root) == before
+
+
 def test_malformed_raw_file_names_file_record_and_field(root):
     """A raw record without the TracedData markers names the file and the record."""
     before = _digests(root)

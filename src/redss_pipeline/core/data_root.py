@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.errors import CodaFileError, PipelineError
 
 __all__ = ["DataRoot"]
 
@@ -86,4 +86,8 @@ class DataRoot:
         """The folders stage 3 creates when missing (the coded-files folder included, for people to fill)."""
         for folder in (self.coded_dir, self.icr_coded_dir, self.outputs_dir, self.coda_dir, self.icr_dir,
                        self.icr_coda_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:  # mkdir's own words: "File exists"
+                raise PipelineError("a file is where this folder must be; move or rename the file",
+                                    path=folder) from None
