@@ -136,28 +136,25 @@ def test_malformed_coded_file_is_one_clear_line(root):
     assert _digests(root) == before
 
 
-def test_a_coded_files_folder_that_links_to_nothing_is_an_error_not_nothing_coded(root, tmp_path):
-    """Coded Coda Files/ on a drive that is not mounted: read through the link, every dataset was "nothing coded
-    yet", and the run replaced the outputs with uncoded ones."""
+@pytest.mark.parametrize(("folder", "replacement", "message"), [
+    # On a drive that is not mounted: read through the link, every dataset was "nothing coded yet", and the run
+    # replaced the outputs with uncoded ones.
+    ("Coded Coda Files", "link to nothing",
+     "a link to a folder that does not exist (moved, or on a drive not mounted?); restore the folder or remove the "
+     "link"),
+    # Made a file by mistake: mkdir said "File exists".
+    ("Coded Coda Files/ICR", "file", "a file is where this folder must be; move or rename the file"),
+])
+def test_a_folder_of_the_data_root_that_is_not_one_is_one_error(root, tmp_path, folder, replacement, message):
     before = _digests(root)
-    shutil.rmtree(root / "Coded Coda Files")
-    (root / "Coded Coda Files").symlink_to(tmp_path / "unmounted drive" / "Coded Coda Files")
+    shutil.rmtree(root / folder)
+    if replacement == "file":
+        (root / folder).write_text("not a folder")
+    else:
+        (root / folder).symlink_to(tmp_path / "unmounted drive" / folder)
     result = _generate("me", str(root))
     assert result.returncode == 1
-    assert _error_line(result) == (f"error: {root / 'Coded Coda Files'}: a link to a folder that does not exist "
-                                   "(moved, or on a drive not mounted?); restore the folder or remove the link")
-    assert _digests(root) == before
-
-
-def test_a_file_where_a_folder_of_the_data_root_must_be_is_named(root):
-    """The second coder's folder made a file by mistake: one line that says so, not mkdir's "File exists"."""
-    before = _digests(root)
-    shutil.rmtree(root / "Coded Coda Files/ICR")
-    (root / "Coded Coda Files/ICR").write_text("not a folder")
-    result = _generate("me", str(root))
-    assert result.returncode == 1
-    assert _error_line(result) == (f"error: {root / 'Coded Coda Files/ICR'}: a file is where this folder must be; "
-                                   "move or rename the file")
+    assert _error_line(result) == f"error: {root / folder}: {message}"
     assert _digests(root) == before
 
 
