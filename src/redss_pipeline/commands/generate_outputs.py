@@ -67,9 +67,15 @@ def _generate_parser(prog: str) -> ArgumentParser:
     return parser
 
 
-def _check_data_root(data_root: Path) -> None:
+def _check_before_running(data_root: Path, drive_upload: list[str] | None) -> None:
+    """What can be refused before a stage starts: a data root that is no folder, and a Drive key that cannot serve
+    (checked now rather than after the whole run)."""
     if not data_root.is_dir():
         raise UsageError(f"the data root {data_root} {'is not a folder' if data_root.exists() else 'does not exist'}")
+    if drive_upload:
+        from redss_pipeline.export.credentials import check_credentials_location
+
+        check_credentials_location(drive_upload[0])
 
 
 def _worker_count(text: str) -> int:
@@ -95,11 +101,7 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     config = load_config(args.config)
     data_root = Path(args.data_root)
-    _check_data_root(data_root)
-    if args.drive_upload:
-        from redss_pipeline.export.credentials import check_credentials_location
-
-        check_credentials_location(args.drive_upload[0])  # before the run, not after it
+    _check_before_running(data_root, args.drive_upload)
     with data_root_lock(data_root, stage="stage 3 (generate outputs)", user=args.user):
         started = time.perf_counter()
         print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
@@ -153,11 +155,7 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     config = load_config(args.config)
     data_root = Path(args.data_root)
-    _check_data_root(data_root)
-    if args.drive_upload:
-        from redss_pipeline.export.credentials import check_credentials_location
-
-        check_credentials_location(args.drive_upload[0])  # before the analysis, not after it
+    _check_before_running(data_root, args.drive_upload)
     with data_root_lock(data_root, stage="analysis (generate_outputs.py analyse)"):
         started = time.perf_counter()
         summary = run_analysis(config=config, data_root=data_root, workers=args.workers)

@@ -46,7 +46,9 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NoRetur
 from redss_pipeline.core.errors import RawDataError, json_error_place, json_type
 from redss_pipeline.core.records import Layer, Record, Step
 
-__all__ = ["RawFile", "read_traced_data_file", "write_traced_data_file", "has_lone_surrogate_escape"]
+__all__ = [
+    "RawFile", "read_traced_data_file", "write_traced_data_file", "has_lone_surrogate_escape", "holds_lone_surrogate",
+]
 
 _TRACED_DATA = "core_data_modules.traced_data.traced_data.TracedData"
 _METADATA = "core_data_modules.traced_data.traced_data.Metadata"
@@ -283,6 +285,24 @@ def has_lone_surrogate_escape(text: str, start: int = 0, end: int | None = None)
     end = len(text) if end is None else end
     return (_SURROGATE_ESCAPE_START.search(text, start, end) is not None
             and _LONE_SURROGATE_ESCAPE.search(text, start, end) is not None)
+
+
+def holds_lone_surrogate(value: Any) -> bool:
+    """Whether a decoded JSON value holds a surrogate anywhere, keys included (pairs were joined into one character
+    when the JSON was decoded, so any left is alone); walked without recursion, as deep as the json module reads.
+    Used for the coded Coda files, whose errors name the message's own field."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _refuse_lone_surrogates(items: list[Any], source_name: str, *, first_index: int = 0) -> None:

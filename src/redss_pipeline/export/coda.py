@@ -33,7 +33,6 @@ import json
 import operator
 import os
 import pickle
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -46,7 +45,7 @@ from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
 from redss_pipeline.core.errors import CodaFileError, PipelineError, json_error_place, json_type
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
 from redss_pipeline.core.scratch_database import ScratchDatabase
-from redss_pipeline.core.traced_data_json import has_lone_surrogate_escape
+from redss_pipeline.core.traced_data_json import has_lone_surrogate_escape, holds_lone_surrogate
 
 __all__ = [
     "SINGLE_CODED_IMPORT_ORIGIN",
@@ -738,47 +737,25 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     return CodedMessages.from_json(data, path=path, redact=redact)
 
 
-# JSON may spell a character outside the Basic Multilingual Plane (an emoji) as two escapes, \ud83d\ude00; one of
-# them alone (an emoji cut in two) decodes to a string that is no text and that no output file can hold.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _refuse_lone_surrogates(data: Any, path: str | os.PathLike[str]) -> None:
-    """Names the message and field of the first value holding half of a UTF-16 pair (pairs were joined into one
-    character when the JSON was decoded, so any left is alone). A file of another shape is left to
-    :meth:`CodedMessages.from_json` to report."""
+    """Names the message and field of the first value holding half of a UTF-16 pair: JSON may spell an emoji as two
+    escapes (\\ud83d\\ude00), and one of them alone (an emoji cut in two) decodes to a string that is no text and
+    that no output file can hold. A file of another shape is left to :meth:`CodedMessages.from_json` to report."""
     if not isinstance(data, list):
         return
     for index, message in enumerate(data):
         if not isinstance(message, dict):
             continue
         for key, value in message.items():
-            if _holds_lone_surrogate(key) or _holds_lone_surrogate(value):
+            if holds_lone_surrogate(key) or holds_lone_surrogate(value):
                 mid = message.get("MessageID")
-                named = isinstance(mid, str) and not _holds_lone_surrogate(mid)
+                named = isinstance(mid, str) and not holds_lone_surrogate(mid)
                 raise CodaFileError(
                     "holds half of a UTF-16 pair (an emoji cut in two, written as a lone \\ud800-\\udfff escape), "
                     "which is not text; correct or remove it in the file",
                     path=path, record=f"MessageID {mid!r}" if named else f"message [{index}]",
-                    field=key if not _holds_lone_surrogate(key) else None,
+                    field=key if not holds_lone_surrogate(key) else None,
                 )
-
-
-def _holds_lone_surrogate(value: Any) -> bool:
-    """Whether a decoded JSON value holds a surrogate anywhere (keys too), walked without recursion: the file may
-    nest as deeply as the json module reads."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, list[dict[str, Any]]]:

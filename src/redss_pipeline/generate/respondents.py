@@ -81,7 +81,8 @@ class RespondentIndex:
     run, only machine integers in flat arrays (about 8 bytes per message and 8 per respondent and survey flow):
     every respondent's message positions, ascending, one respondent after the other, and per survey flow each
     respondent's record number. Each raw file's :class:`~redss_pipeline.core.traced_data_json.RawFile` keeps
-    where its records lie (16 bytes per record), so about 24 bytes per message in all. The uids are needed only
+    where its records lie, as numbers (each record's byte offset in the file and the number of its first JSON
+    object: 16 bytes per record), so about 24 bytes per message in all. The uids are needed only
     while the files are read, to match a survey record to its respondent; they are let go afterwards.
 
     With ``workers`` above 1 the raw files are read through in that many worker processes, a file each, the
