@@ -552,6 +552,20 @@ def test_half_an_emoji_in_a_coded_file_is_one_error_naming_message_and_field(tmp
     assert read_coded_file(path).message_ids() == ["m0"]
 
 
+def test_a_text_coded_before_redaction_is_found_by_both_ids_and_counted_once(tmp_path):
+    """2019 coded texts with phone numbers in them; stage 3 now redacts them, so the file's message is found by
+    the id of the redacted text too, but the file still holds one message (no label is counted twice)."""
+    typed, redacted = "call me on 0615 123 456", "call me on <phone number>"
+    path = tmp_path / "s01e01.json"
+    path.write_text(json.dumps([{"MessageID": message_id(typed), "Text": typed, "Labels": [_coder(
+        GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z")]}]))
+    coded = read_coded_file(path, redact=lambda text: text.replace("0615 123 456", "<phone number>"))
+    assert coded.all_labels(message_id(redacted)) == coded.all_labels(message_id(typed)) != ()
+    assert coded.message_ids() == [message_id(typed)] and len(coded) == 1
+    assert coded.file_message_id(message_id(redacted)) == coded.file_message_id(message_id(typed)) == message_id(typed)
+    assert coded.file_message_id(message_id("another text")) is None
+
+
 def test_read_coded_file_groups_labels_by_scheme_oldest_first(tmp_path):
     """MessageID -> SchemeID -> labels, with Coda's newest-first list reversed."""
     newest = _coder(GENDER.scheme_id, FEMALE, "2019-01-21T10:00:00.000Z")

@@ -1,10 +1,11 @@
 """Stage 3 says what it ignores (issue 12 items 11 and 12): coders' work it cannot use (labels under an unknown
-SchemeID, a coded file that is not a configured dataset, a Text that does not match its MessageID), an empty show
-file and a run that appears twice; each warning names the file and the count, and the stage's summary ends with
-the number of warnings."""
+SchemeID, a coded file that is not a configured dataset, a Text that does not match its MessageID, coded messages
+no exported message matches), an empty show file and a run that appears twice; each warning names the file and the
+count, and the stage's summary ends with the number of warnings."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -25,6 +26,7 @@ from redss_pipeline.generate.stage import run_generate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GENDER_SCHEME = "Scheme-12cb6f95"
+S01E04_SCHEME, S01E04_CODE = "Scheme-3abe50d3", "code-5e1ce974"  # S01E04 reasons and one of its codes
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,42 @@ def test_warning_lines_name_the_file_relative_to_the_data_root(root):
     warnings, _ = _stage3(root)
     assert any(line.startswith("warning: Raw Data/csap_s01e03_activation.json: ") for line in warnings), warnings
     assert all(not re.search(re.escape(str(root)), line) for line in warnings)
+
+
+def test_coded_messages_no_exported_message_matches_are_reported(root):
+    """A coded file of an earlier run still holds messages this run no longer exports (here: a text coded before
+    it was edited in Rapid Pro, and one from another project): their codes reach no message."""
+    messages = json.loads((root / "Outputs/Coda Files/s01e04.json").read_text())
+    for message in messages[:3]:
+        message["Labels"] = [_label(S01E04_SCHEME, S01E04_CODE)]
+    gone = [{**messages[0], "MessageID": _mid(text), "Text": text} for text in ("an answer edited later", "x")]
+    # Coders' work only counts: a message of the file that nobody checked a code of is not reported.
+    unchecked = {**messages[0], "MessageID": _mid("never looked at"), "Text": "never looked at",
+                 "Labels": [{**_label(S01E04_SCHEME, S01E04_CODE), "Checked": False}]}
+    (root / "Coded Coda Files/s01e04.json").write_text(json.dumps([gone[0], *messages, unchecked, gone[1]]))
+    warnings, summary = _stage3(root)
+    assert warnings == [
+        f"warning: Coded Coda Files/s01e04.json: 2 coded messages match no message this run exported to Coda "
+        f"(first: MessageID {_mid('an answer edited later')!r}), so their codes are not used: dropped (a test run, "
+        "outside the project window), moved to another show by a correction, or coded in another project?"]
+    assert summary.endswith("1 warning")
+
+
+def test_the_golden_data_roots_unused_codes_are_the_three_its_cases_drop_or_move(tmp_path):
+    """The golden data root's coded files code three messages that no message of the run receives (tests/golden
+    README): M02, sent a second before the project window; M34, which correction C2 moves from show 3 to show 4
+    (its s01e04 codes apply); the test contact P99's gender answer "boy". M30, which the WS redirect moves by its
+    checked "WS - Correct Dataset" label, is not reported: coders moved it themselves."""
+    root = tmp_path / "root"
+    shutil.copytree(PROJECT_ROOT / "tests" / "golden" / "data_root", root)
+    warnings, _ = _stage3(root)
+    assert [(line.split(":")[1].strip(), line.split("MessageID ")[1][1:65]) for line in warnings] == [
+        ("Coded Coda Files/s01e01.json", _mid("Waxaan rabaa in la i caawiyo")),
+        ("Coded Coda Files/s01e03.json", _mid("Nabad iyo dowlad wanaagsan")),
+        ("Coded Coda Files/gender.json", _mid("boy")),
+    ]
+    assert all(" 1 coded message matches no message " in line for line in warnings)
+
+
+def _mid(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.analysis.coding_progress import write_progress_csv
+from redss_pipeline.analysis.coding_quality import measure_from_data_root
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.core.records import Layer, Record
@@ -208,8 +210,9 @@ def test_codes_given_in_2019_to_an_answer_with_a_number_still_apply_after_redact
     message["MessageID"] = hashlib.sha256(typed.encode("utf-8")).hexdigest()
     coded_file.write_text(json.dumps(coded), encoding="utf-8")
 
-    run_generate(config=load_config(project_root / "pipeline_config.json"), data_root=root,
-                 run=RunContext("golden@example.org", datetime(2019, 1, 20, 16, tzinfo=timezone.utc)), progress=None)
+    summary = run_generate(config=load_config(project_root / "pipeline_config.json"), data_root=root,
+                           run=RunContext("golden@example.org", datetime(2019, 1, 20, 16, tzinfo=timezone.utc)),
+                           progress=None)
 
     def rows(path: Path) -> list[dict[str, str]]:
         with open(path, newline="", encoding="utf-8") as f:
@@ -219,3 +222,11 @@ def test_codes_given_in_2019_to_an_answer_with_a_number_still_apply_after_redact
     (actual,) = [r for r in rows(root / "Outputs" / "csap_mes.csv") if r["rqa_s01e01_raw"].startswith(original)]
     assert actual == {**expected, "rqa_s01e01_raw": original + ", call me on <phone number>"}
     assert expected["rqa_s01e01_NR"] == "0"
+    # Its codes were used, so they are not among those stage 3 warns no message took (of s01e01.json, only the
+    # golden message sent before the project window is).
+    (unused,) = [w for w in summary.warnings if w.startswith("Coded Coda Files/s01e01.json: ")]
+    assert "1 coded message matches no message" in unused and message["MessageID"] not in unused
+    # The coding-quality command, reading the files stage 3 left, counts the message as coded too.
+    again = tmp_path / "coding_progress.csv"
+    write_progress_csv(again, measure_from_data_root(load_config(project_root / "pipeline_config.json"), root).progress)
+    assert again.read_bytes() == (root / "Outputs" / "Analysis" / "coding_progress.csv").read_bytes()

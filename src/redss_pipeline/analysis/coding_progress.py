@@ -87,27 +87,60 @@ def dataset_schemes(config: PipelineConfig) -> dict[str, list[CodedScheme]]:
 class ProgressTally:
     """One dataset's progress, counted message by message as its exported messages go by: stage 3 counts them
     while it writes the dataset's Coda file (:meth:`counted`), so the messages are made once, not once for the
-    file and again for the count. ``coded`` is the dataset's coded file, ``schemes`` its schemes."""
+    file and again for the count. ``coded`` is the dataset's coded file, ``schemes`` its schemes.
 
-    def __init__(self, name: str, coded: CodedMessages, schemes: Sequence[CodedScheme]):
+    Once every exported message is counted, :meth:`unmatched` gives the coded messages no exported message
+    matched: coders' work that no message of the run receives. ``redirect`` is the WS redirect's scheme when the
+    dataset is the show it moves messages from: a message whose current checked label there is the redirect's
+    code (``redirect_code_id``) has left the dataset by design, so it is not counted as unmatched."""
+
+    def __init__(self, name: str, coded: CodedMessages, schemes: Sequence[CodedScheme], *,
+                 redirect: CodedScheme | None = None, redirect_code_id: str | None = None):
         self.name = name
         self._coded = coded
         self._flags = [(s, _control_id(s, WS), _control_id(s, NC)) for s in schemes]
         self._messages = self._coded_count = self._wrong_scheme = self._not_coded = 0
+        self._redirect = None if redirect is None else (redirect, redirect_code_id)
+        # The coded file's MessageIDs that an exported message was found under (as many as the file holds).
+        self._matched: set[str] = set()
 
     def add(self, mid: str) -> None:
         """Counts the exported message ``mid``."""
         self._messages += 1
         if mid not in self._coded:
             return
-        checked = [(label["CodeID"], ws, nc) for s, ws, nc in self._flags
-                   for label in current_labels(self._coded, mid, s.scheme, multi_coded=s.multi_coded)
-                   if is_checked(label)]
+        checked = self._checked(mid)
         if not checked:
             return
+        self._matched.add(self._coded.file_message_id(mid) or mid)
         self._coded_count += 1
         self._wrong_scheme += any(code_id == ws for code_id, ws, _ in checked)
         self._not_coded += any(code_id == nc for code_id, _, nc in checked)
+
+    def _checked(self, mid: str) -> list[tuple[str, str | None, str | None]]:
+        """The CodeIDs of the checked current labels of ``mid`` in the dataset's schemes, each with the WS and NC
+        CodeIDs of its scheme."""
+        return [(label["CodeID"], ws, nc) for s, ws, nc in self._flags
+                for label in current_labels(self._coded, mid, s.scheme, multi_coded=s.multi_coded)
+                if is_checked(label)]
+
+    def unmatched(self) -> list[str]:
+        """The MessageIDs of the coded file's coded messages (a checked current label in one of the dataset's
+        schemes) that no message counted so far was found under, in file order; messages the WS redirect moved
+        out of the dataset are not among them."""
+        unmatched = []
+        for mid in self._coded.message_ids():
+            if mid in self._matched or not self._checked(mid) or self._redirected(mid):
+                continue
+            unmatched.append(mid)
+        return unmatched
+
+    def _redirected(self, mid: str) -> bool:
+        if self._redirect is None:
+            return False
+        scheme, code_id = self._redirect
+        return any(is_checked(label) and label["CodeID"] == code_id
+                   for label in current_labels(self._coded, mid, scheme.scheme, multi_coded=False))
 
     def counted(self, messages: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """``messages`` (Coda messages) as they come, each counted by its ``MessageID`` on the way."""
@@ -128,7 +161,12 @@ def _control_id(coded_scheme: CodedScheme, control_code: str) -> str | None:
 def progress_tallies(config: PipelineConfig, coded_files: Mapping[str, CodedMessages]) -> dict[str, ProgressTally]:
     """A tally per dataset, by Coda file name in configuration order, nothing counted yet; a dataset without a
     coded file has coded nothing yet."""
-    return {name: ProgressTally(name.removesuffix(".json"), coded_files.get(name, CodedMessages()), schemes)
+    redirect = config.ws_redirect
+    redirect_file = None if redirect is None else config.rqa_plan(redirect.show).coda_file
+    return {name: ProgressTally(
+                name.removesuffix(".json"), coded_files.get(name, CodedMessages()), schemes,
+                redirect=CodedScheme(redirect.scheme, False) if redirect is not None and name == redirect_file else None,
+                redirect_code_id=None if redirect is None else redirect.code_id)
             for name, schemes in dataset_schemes(config).items()}
 
 

@@ -47,6 +47,7 @@ from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import CodaFileError
 from redss_pipeline.core.output_set import OutputSet
+from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
 from redss_pipeline.export.coda import CodedMessages, read_coded_file, write_coda_file
 from redss_pipeline.generate.icr_round_trip import (
     first_coder_files,
@@ -199,7 +200,8 @@ def measure_from_data_root(config: PipelineConfig, data_root: str | Path | DataR
     icr_files = {plan.coda_file: _read_messages(root.icr_coda_dir / plan.coda_file) for plan in config.rqa_plans}
     names = list(dataset_schemes(config))
     exported = {name: [m["MessageID"] for m in _read_messages(root.coda_dir / name)] for name in names}
-    coded_files = {name: read_coded_file(root.coded_dir / name) for name in names}
+    redact = PhoneRedactor(config.phone_redaction).redact  # as stage 3 reads them: 2019 coded unredacted texts
+    coded_files = {name: read_coded_file(root.coded_dir / name, redact=redact) for name in names}
     round_trip = IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files))
     progress = coding_progress(config, exported=exported, coded_files=coded_files)
     return measure_coding_quality(config, round_trip, coded_files=coded_files, progress=progress)

@@ -643,6 +643,8 @@ class CodedMessages:
     # The MessageIDs whose Text is not the text they are the id of (a coder's tool edited the text, or the id was
     # copied from another message): their labels follow the MessageID, which the stage warns about.
     mismatched_texts: tuple[str, ...] = ()
+    # The ids of redacted texts under which a message of the file is found too (see from_json): id -> MessageID.
+    _aliases: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None,
@@ -680,9 +682,12 @@ class CodedMessages:
                 redacted = redact(text)
                 if redacted != text:
                     aliases.append((message_id(redacted), mid))
+        found_as: dict[str, str] = {}
         for alias, mid in aliases:
-            messages.setdefault(alias, messages[mid])
-        return cls(shown_path, messages, tuple(mismatched))
+            if alias not in messages:
+                messages[alias] = messages[mid]
+                found_as[alias] = mid
+        return cls(shown_path, messages, tuple(mismatched), found_as)
 
     def labels(self, message_id: str, scheme_id: str) -> tuple[dict[str, Any], ...]:
         """The labels of a message under exactly ``scheme_id``, oldest first (empty when there are none)."""
@@ -699,11 +704,20 @@ class CodedMessages:
         return message_id in self._messages
 
     def __len__(self) -> int:
-        return len(self._messages)
+        """How many messages the file holds."""
+        return len(self._messages) - len(self._aliases)
 
     def message_ids(self) -> list[str]:
-        """The MessageIDs in file order."""
-        return list(self._messages)
+        """The file's MessageIDs in file order (not the ids of redacted texts its messages are also found by)."""
+        aliases = self._aliases
+        return [mid for mid in self._messages if mid not in aliases]
+
+    def file_message_id(self, message_id: str) -> str | None:
+        """The MessageID of the file's message that ``message_id`` finds: itself, or for the id of a redacted
+        text, the MessageID of the text the file codes; None when the file has no such message."""
+        if message_id not in self._messages:
+            return None
+        return self._aliases.get(message_id, message_id)
 
 
 def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str] | None = None) -> CodedMessages:

@@ -9,6 +9,7 @@ or a fetch did not go where it was meant to:
 | a coded file that is not a configured dataset           | ignored (e.g. ``S01E01.json`` for ``s01e01.json``) |
 | labels under a SchemeID no plan of the file reads       | ignored                                         |
 | a message whose Text is not the text of its MessageID   | its codes follow the MessageID                  |
+| a coded message that no exported message matches        | its codes go to no message                      |
 | a show's raw file with no runs                          | the show has no messages                        |
 | a run that appears more than once in a show's raw file  | each copy counts as a message                   |
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from redss_pipeline.analysis.coding_progress import ProgressTally
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError, json_type
@@ -122,6 +124,22 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequenc
     return warnings
 
 
+def unmatched_code_warnings(root: DataRoot, tallies: Mapping[str, ProgressTally]) -> list[str]:
+    """Warnings about coded messages that no exported message matched (``tallies`` by Coda file name, each
+    having counted its dataset's exported messages): their codes go to no message of the run."""
+    warnings = []
+    for name, tally in tallies.items():
+        unmatched = tally.unmatched()
+        if unmatched:
+            count = len(unmatched)
+            warnings.append(
+                f"{_shown(root.coded_dir / name, root)}: {count} coded message{_s(count)} "
+                f"match{'es' if count == 1 else ''} no message this run exported to Coda (first: MessageID "
+                f"{unmatched[0]!r}), so {'their' if count != 1 else 'its'} codes are not used: dropped (a test run, "
+                "outside the project window), moved to another show by a correction, or coded in another project?")
+    return warnings
+
+
 def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict[str, tuple[str, ...]]]:
     """Per coded file: the SchemeIDs read exactly, and the prefixes read (a multi-coded scheme and its
     ``-1``, ``-2`` duplicates, as the merge of coda.md 5.3 reads them)."""
@@ -140,7 +158,7 @@ def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict
 
 def _unconfigured_file(path: Path, root: DataRoot, datasets: list[str]) -> str:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
         what = f"its {len(data)} message{_s(len(data))}" if isinstance(data, list) else "its content"
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         what = "its content (not a readable messages file)"

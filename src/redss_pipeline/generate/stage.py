@@ -52,7 +52,7 @@ from redss_pipeline.export.analysis_files import (
     write_icr_csv,
     write_message_lines,
 )
-from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings
+from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings, unmatched_code_warnings
 from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import RespondentIndex, Span
 from redss_pipeline.generate.runner import ChunkOutcome, ChunkRunner, StepTimes
@@ -214,6 +214,10 @@ def _run_generate(
             write_message_lines(messages_csv, staged.path_for(paths["production"]), message_rows.rows(),
                                 columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
+        unmatched = unmatched_code_warnings(root, tallies)  # the tallies have now seen every exported message
+        summary.warnings += unmatched
+        for warning in unmatched:
+            say(f"warning: {warning}")
         with times.step("coding quality"):
             quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
                                              progress=progress_rows(tallies.values()))
