@@ -75,6 +75,13 @@ def test_local_key_file_is_read_when_there_is_no_scheme(tmp_path, key):
     assert load_service_account_key(str(path)) == key
 
 
+def test_a_key_file_saved_with_a_byte_order_mark_is_read(tmp_path, key):
+    """Some Windows editors start a UTF-8 file with a byte-order mark, which the JSON module refuses."""
+    path = tmp_path / "drive-key.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(key).encode("utf-8"))
+    assert load_service_account_key(str(path)) == key
+
+
 def test_missing_local_file_names_the_path(tmp_path):
     """A local key file that does not exist is a clear error naming the path."""
     path = tmp_path / "absent.json"

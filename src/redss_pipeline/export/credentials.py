@@ -174,7 +174,7 @@ def _parse_key(raw: bytes, url: str) -> dict[str, Any]:
     """Parses and checks the key; messages describe the problem without quoting any of the content."""
     not_a_key = "is not a Google service-account key (expected the JSON key file downloaded from the Cloud console)"
     try:
-        info = json.loads(raw.decode("utf-8"))
+        info = json.loads(raw.decode("utf-8-sig"))  # read past a byte-order mark (a key saved by a Windows editor)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise DriveError(f"{not_a_key}: not JSON", path=url) from None
     if not isinstance(info, dict):
