@@ -195,7 +195,7 @@ def _broken(tmp_path: Path, row: int, column: str, value: str, name: str = "csap
 
 
 @pytest.mark.parametrize(("row", "column", "value", "message"), [
-    (1, "consent_withdrawn", "maybe", (r"csap_mes.csv: record row 1 \(uid avf-phone-uuid-golden-A\): field "
+    (1, "consent_withdrawn", "maybe", (r"csap_mes.csv: record row 1 \(uid 'avf-phone-uuid-golden-A'\): field "
                                        r"'consent_withdrawn': expected true or false, got 'maybe'")),
     (2, "rqa_s01e02_NR", "2", r"record row 2 .*field 'rqa_s01e02_NR': expected 0 or 1, got '2'"),
     (-3, "gender", "man", r"csap_ind.csv: record row 3 .*field 'gender': 'man' is not a code of scheme 'Gender'"),
@@ -209,6 +209,19 @@ def test_bad_input_is_one_error_naming_file_row_and_column(tmp_path, config, row
     with pytest.raises(AnalysisInputError, match=message):
         run_analysis(config=config, data_root=root, progress=None)
     assert not [p for p in (root / "Outputs").rglob("*") if p.is_file() and "Analysis" in p.parts]
+
+
+@pytest.mark.parametrize(("column", "value"), [("age", "+252 61 555 0199"), ("uid", "252615550199")])
+def test_a_phone_number_typed_into_a_cell_is_not_shown_in_the_error(tmp_path, config, column, value):
+    """A hand-edited file may hold a phone number where a code or a uid belongs: the error names the row and the
+    column but does not repeat the number (in the uid's case the row is refused for an age out of range)."""
+    root = _broken(tmp_path, 5, column, value, "csap_ind.csv")
+    if column == "uid":
+        _broken_in_place(root / "Outputs" / "csap_ind.csv", 5, "age", "120")
+    with pytest.raises(AnalysisInputError) as raised:
+        run_analysis(config=config, data_root=root, progress=None)
+    assert "csap_ind.csv: record row 5 " in str(raised.value) and "field 'age'" in str(raised.value)
+    assert "555" not in str(raised.value) and "a value not shown (it may hold a phone number)" in str(raised.value)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

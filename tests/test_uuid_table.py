@@ -115,6 +115,9 @@ def test_an_unknown_uid_holding_digits_is_not_shown(tmp_path):
         with pytest.raises(UuidTableError) as raised:
             table.keys_for_uuids(["avf-phone-uuid-+252615551234"])
         assert "615551234" not in str(raised.value) and "not shown" in str(raised.value)
+        with pytest.raises(UuidTableError) as raised:
+            table.keys_for_uuids(["avf-phone-uuid-+252 61 555 1234"])  # spaced as numbers are typed
+        assert "555" not in str(raised.value) and "not shown" in str(raised.value)
         own_form = "avf-phone-uuid-3f0c6a5e-0d5f-4b8e-9a41-712345678901"
         with pytest.raises(UuidTableError, match=own_form):
             table.keys_for_uuids([own_form])

@@ -30,6 +30,7 @@ from redss_pipeline.core.code_scheme import NA
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.workers import in_order
+from redss_pipeline.deidentify.uuid_table import shown_in_message
 
 __all__ = [
     "AnalysisInputError",
@@ -178,7 +179,7 @@ def _profile(parse: _RowParser, row: int, cells: list[str], consent_at: int, wit
     if consent == "true":
         return withdrawn
     if consent != "false":
-        raise parse.error(row, cells, CONSENT_COLUMN, f"expected true or false, got {consent!r}")
+        raise parse.error(row, cells, CONSENT_COLUMN, f"expected true or false, got {shown_in_message(consent)}")
     return parse(row, cells)
 
 
@@ -205,7 +206,7 @@ class _RowParser:
                                      path=self._path) from None
 
     def error(self, row: int, cells: list[str], column: str, message: str) -> AnalysisInputError:
-        uid = f" (uid {cells[self._uid_at]})" if self._uid_at is not None else ""
+        uid = f" (uid {shown_in_message(cells[self._uid_at])})" if self._uid_at is not None else ""
         return AnalysisInputError(message, path=self._path, record=f"row {row}{uid}", field=column)
 
     def __call__(self, row: int, cells: list[str]) -> Profile:
@@ -224,7 +225,7 @@ class _RowParser:
     def _decode_flags(self, row: int, cells: list[str], raw: tuple[str, ...]) -> tuple[bool, ...]:
         for column, value in zip(self._flag_columns, raw):
             if value not in ("true", "false"):
-                raise self.error(row, cells, column, f"expected true or false, got {value!r}")
+                raise self.error(row, cells, column, f"expected true or false, got {shown_in_message(value)}")
         flags = tuple(value == "true" for value in raw)
         self._flag_values[raw] = flags
         return flags
@@ -253,7 +254,7 @@ class _RowParser:
                 codes = decode(value)
                 if codes is None:
                     raise self.error(row, cells, dataset.column or dataset.name,
-                                     f"{value!r} is not a code of scheme {dataset.scheme.name!r}")
+                                     f"{shown_in_message(value)} is not a code of scheme {dataset.scheme.name!r}")
                 memo[value] = codes
             return codes
 
@@ -294,7 +295,7 @@ class _RowParser:
                     if value == "1":
                         chosen.append(code)
                     elif value != "0":
-                        raise self.error(row, cells, column, f"expected 0 or 1, got {value!r}")
+                        raise self.error(row, cells, column, f"expected 0 or 1, got {shown_in_message(value)}")
                 found = CodeSet(chosen) if chosen else empty
                 memo[key] = found
             return found

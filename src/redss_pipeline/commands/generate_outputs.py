@@ -196,6 +196,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     from redss_pipeline.core.code_scheme import STOP
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys
+    from redss_pipeline.deidentify.uuid_table import shown_in_message
     from redss_pipeline.export.analysis_files import analysis_columns, production_columns
     from redss_pipeline.generate.individuals import fold_in_words
     from redss_pipeline.generate.stage import output_paths
@@ -207,7 +208,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     if not records:
         hint = (": a withdrawn participant's uid reads STOP in the outputs; give the id they had (the UUID table "
                 "maps it from their phone number)") if uid == STOP else ""
-        raise UsageError(f"{trail.path}: no record whose {trail.id_key} was {uid!r}{hint}")
+        raise UsageError(f"{trail.path}: no record whose {trail.id_key} was {shown_in_message(uid)}{hint}")
     held = set().union(*(record.keys() for record in records))
     matrix = matrix_column(config, column)
     in_analysis_files = analysis_columns(config)

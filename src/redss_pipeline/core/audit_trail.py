@@ -930,7 +930,9 @@ class AuditTrail:
         """
         numbers = self._index.get(uid)
         if not numbers:
-            raise AuditTrailError(f"no record whose {self.id_key} was {uid!r}", path=self.path)
+            # The id is not echoed: one given in the wrong place may be a phone number (the command line names
+            # the ids it may show before it asks).
+            raise AuditTrailError(f"no record whose {self.id_key} was the one asked for", path=self.path)
         records = self.records_for(uid)
         lines = [f"{self.id_key} {_show(uid)}, key {key!r}: {len(records)} record(s) in {self.path.name}"]
         for position, (number, record) in enumerate(zip(numbers, records), start=1):

@@ -41,6 +41,7 @@ __all__ = [
     "SQLITE_NAME",
     "JSON_NAME",
     "normalise_phone_number",
+    "shown_in_message",
     "urn_key",
     "table_paths",
     "FOLDER_MODE",
@@ -52,7 +53,9 @@ __all__ = [
 
 UUID_PREFIX = "avf-phone-uuid-"
 _CANONICAL_ID = re.compile(UUID_PREFIX + r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_DIGITS = re.compile(r"\d{5}")  # a run of digits as long as a phone number's shortest part
+# Five digits in a row, each maybe set apart from the next by one space, dot, dash, slash, bracket or plus, as a
+# phone number is typed: at least as long as a number's shortest part.
+_PHONE_LIKE = re.compile(r"\d(?:[\s().+/-]?\d){4}")
 SQLITE_NAME = "phone_uuids.sqlite"
 JSON_NAME = "phone_uuids.json"
 _FORMAT_VERSION = 1
@@ -75,6 +78,15 @@ BEGIN SELECT RAISE(ABORT, 'the UUID table is append-only'); END;
 CREATE TRIGGER phone_uuids_append_only_delete BEFORE DELETE ON phone_uuids
 BEGIN SELECT RAISE(ABORT, 'the UUID table is append-only'); END;
 """
+
+
+def shown_in_message(value: str) -> str:
+    """How a message names a value a user gave (a uid on a command line, a cell of a file): quoted, unless it may
+    hold a phone number, which no message shows. A uid of the table's own form is always shown; any other text
+    with five digits in a row (spaced or not, as numbers are typed) is withheld."""
+    if _CANONICAL_ID.fullmatch(value) or not _PHONE_LIKE.search(value):
+        return repr(value)
+    return "a value not shown (it may hold a phone number)"
 
 
 def normalise_phone_number(text: str) -> str:
@@ -324,11 +336,8 @@ class UuidTable:
                 found.update(self._db.execute(query, batch))
         for uid in wanted:
             if uid not in found:
-                # An id of the table's own form is shown; anything else may hold a number typed in its place.
-                named = f"the uid {uid}" if _CANONICAL_ID.fullmatch(uid) or not _DIGITS.search(uid) else (
-                    "a uid that is not of the table's form (not shown, as it may hold a phone number)")
-                raise UuidTableError(f"{named} is not in the table (were the raw files made with another UUID "
-                                     "table?)", path=self.path)
+                raise UuidTableError(f"the uid {shown_in_message(uid)} is not in the table (were the raw files made "
+                                     "with another UUID table?)", path=self.path)
         return {uid: found[uid] for uid in wanted}
 
     def _insert(self, entries: list[tuple[str, str]]) -> None:
