@@ -245,6 +245,45 @@ def test_malformed_2019_table_names_the_entry(tmp_path):
     assert "252610000001" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("text", "problem"), [
+    # json.loads alone keeps the second id of a repeated number: the first person's id would be lost.
+    ('{"252610000001": "avf-phone-uuid-3f0c6a5e-0d5f-4b8e-9a41-7c2d1e0b9f11", '
+     '"252610000001": "avf-phone-uuid-0b7d2c1e-5a6f-4e3d-8c2b-1a0f9e8d7c6b"}',
+     "record #1: this number is given an id earlier in the file too (each number has one id)"),
+    # Stage 2 looks numbers up as digits without a leading + or 0: these would never be found again.
+    ('{"+252610000001": "avf-phone-uuid-3f0c6a5e-0d5f-4b8e-9a41-7c2d1e0b9f11"}', "record #0: the number is not in"),
+    ('{"6342": "avf-phone-uuid-1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", '
+     '"0252 61 000 0001": "avf-phone-uuid-3f0c6a5e-0d5f-4b8e-9a41-7c2d1e0b9f11"}', "record #1: the number is not in"),
+    ('{"": "avf-phone-uuid-3f0c6a5e-0d5f-4b8e-9a41-7c2d1e0b9f11"}', "record #0: the number is not in"),
+])
+def test_a_2019_table_stage_two_could_not_use_is_refused_without_showing_its_numbers(tmp_path, text, problem):
+    source = tmp_path / "old.json"
+    source.write_text(text)
+    with pytest.raises(UuidTableError) as caught:
+        create_uuid_table(tmp_path / "root", import_from=source)
+    assert f"{source}: {problem}" in str(caught.value)
+    assert "610000001" not in str(caught.value) and "61 000" not in str(caught.value)
+    assert not (tmp_path / "root" / "UUIDs" / "phone_uuids.sqlite").exists()
+
+
+def test_a_file_named_uuids_is_not_taken_for_an_existing_table(tmp_path):
+    """A file where the UUIDs folder must be is said to be one, not reported as a table that exists already."""
+    (tmp_path / "UUIDs").write_text("")
+    with pytest.raises(UuidTableError) as caught:
+        create_uuid_table(tmp_path)
+    assert str(caught.value) == f"{tmp_path / 'UUIDs'}: a file is where this folder must be; move or rename the file"
+
+
+def test_a_non_phone_urn_in_a_2019_table_is_kept(tmp_path):
+    """A contact known by another channel (telegram) is keyed by the URN whole, as stage 2 looks it up."""
+    source = tmp_path / "old.json"
+    source.write_text(json.dumps({"telegram:252610000013": "avf-phone-uuid-1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"}))
+    create_uuid_table(tmp_path / "root", import_from=source)
+    with open_uuid_table(tmp_path / "root") as table:
+        assert table.uuids_for_urns(["telegram:252610000013"]) == {
+            "telegram:252610000013": "avf-phone-uuid-1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"}
+
+
 # -- issue 12 items 8 and 9: owner-only files, imports that leave nothing behind ----------------------------------
 
 PROJECT_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -284,6 +323,27 @@ def test_the_table_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, um
     assert _mode(exported) == 0o600
 
 
+@pytest.mark.parametrize("target", ["the table itself", "another file"])
+def test_an_export_never_overwrites_a_file(tmp_path, target):
+    """An export given the table's own path (or any existing file) would replace it: refused, file untouched."""
+    root = tmp_path / "root"
+    assert _stage_one(str(root)).returncode == 0
+    sqlite_path, _ = table_paths(root)
+    path = sqlite_path if target == "the table itself" else tmp_path / "notes.txt"
+    if target == "another file":
+        path.write_text("keep me")
+    before = path.read_bytes()
+    result = _stage_one("--export-json", str(path), str(root))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (f"error: {path}: exists already; the export writes a new file only (choose "
+                                     "another name, or move the file away first)")
+    if target == "another file":
+        assert path.read_bytes() == before
+    else:  # still the table (opening it to export may switch its journal mode, a header byte, but no row)
+        with open_uuid_table(root) as table:
+            assert len(table) == 0
+
+
 def test_a_2019_table_imported_by_stage_two_is_owner_only_too(tmp_path):
     """A 2019 data root's UUIDs/ (0755 as 2019 made it) is closed when its table is imported."""
     sqlite_path, json_path = table_paths(tmp_path)
@@ -311,6 +371,21 @@ def test_a_failed_import_leaves_no_table_and_a_retry_works(tmp_path):
     result = _stage_one("--import-json", str(source), str(root))
     assert result.returncode == 0, result.stderr
     assert _rows(root) == list(_table_2019().items())
+
+
+def test_what_a_killed_import_left_is_removed_by_the_next_stage_one(tmp_path):
+    """A stage killed while it built the table leaves its temporary database (phone numbers in it) beside the
+    table; the next stage 1 on the data root removes it, says so, and goes on."""
+    root = tmp_path / "root"
+    assert _stage_one(str(root)).returncode == 0
+    folder = root / "UUIDs"
+    left = [folder / ".phone_uuids.sqlite.k1ll3d.building", folder / ".phone_uuids.sqlite.k1ll3d.building-wal"]
+    for path in left:
+        path.write_text("252610000001")
+    result = _stage_one("--export-json", str(tmp_path / "export.json"), str(root))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"removed the unfinished table of 1 interrupted import(s) from {folder}\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["phone_uuids.sqlite"]
 
 
 def test_stage_one_runs_at_the_same_moment_leave_one_complete_table(tmp_path):

@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
+from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.lock import data_root_lock
-from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table
+from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table, remove_interrupted_builds
 
 __all__ = ["RUN_SCRIPT", "main", "entry_point", "console_script"]
 
@@ -47,6 +48,10 @@ def main(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    interrupted = remove_interrupted_builds(args.data_root)  # under the data-root lock: no build of another run
+    if interrupted:
+        print(f"removed the unfinished table of {interrupted} interrupted import(s) from "
+              f"{DataRoot(args.data_root).uuids_dir}", file=sys.stderr)
     if args.export_json:
         with open_uuid_table(args.data_root) as table:
             table.export_json(args.export_json)

@@ -47,6 +47,7 @@ __all__ = [
     "FOLDER_MODE",
     "FILE_MODE",
     "create_uuid_table",
+    "remove_interrupted_builds",
     "open_uuid_table",
     "UuidTable",
 ]
@@ -139,6 +140,23 @@ def create_uuid_table(data_root: str | Path, *, import_from: str | Path | None =
     return sqlite_path
 
 
+def remove_interrupted_builds(data_root: str | Path) -> int:
+    """Removes the temporary files of table builds that never finished (a stage killed while it imported a 2019
+    table): they may hold phone numbers, and nothing else would ever remove them. Returns how many builds were
+    removed. Only for a caller holding the data-root lock, which keeps every other stage, and so every other
+    build, out of the data root."""
+    folder = DataRoot(data_root).uuids_dir
+    builds = sorted(folder.glob(f".{SQLITE_NAME}.*.building")) if folder.is_dir() else []
+    for build in builds:
+        for leftover in (build, build.with_name(build.name + "-wal"), build.with_name(build.name + "-shm")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError as error:
+                raise UuidTableError(f"cannot remove what an interrupted table build left: "
+                                     f"{describe_os_error(error)}", path=leftover) from error
+    return len(builds)
+
+
 def _exists_error(path: Path) -> UuidTableError:
     return UuidTableError(
         "a phone number <-> UUID table already exists here; refusing to overwrite it "
@@ -159,6 +177,7 @@ def open_uuid_table(data_root: str | Path, *, read_only: bool = False) -> "UuidT
     if read_only and sqlite_path.exists():
         return UuidTable._open_read_only(sqlite_path)
     if not sqlite_path.exists() and json_path.exists():
+        remove_interrupted_builds(data_root)  # stages 2 and 3 hold the data-root lock
         try:
             UuidTable._build(sqlite_path, _read_json_table(json_path))
         except FileExistsError:
@@ -178,7 +197,10 @@ def _owner_only(path: Path, mode: int) -> None:
 
 
 def _owner_only_folder(folder: Path) -> None:
-    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    except FileExistsError:  # not the table existing (which callers report so): a file named like the folder
+        raise UuidTableError("a file is where this folder must be; move or rename the file", path=folder) from None
     _owner_only(folder, FOLDER_MODE)
 
 
@@ -381,7 +403,11 @@ class UuidTable:
         return len(new)
 
     def export_json(self, json_path: str | Path) -> None:
-        """Writes the table in the 2019 JSON form (insertion order, ``json.dumps`` defaults, no newline)."""
+        """Writes the table in the 2019 JSON form (insertion order, ``json.dumps`` defaults, no newline) to a new
+        file: an existing file is refused (it may be the table itself, or another project's export)."""
+        if os.path.lexists(json_path):
+            raise UuidTableError("exists already; the export writes a new file only (choose another name, or move "
+                                 "the file away first)", path=json_path)
         try:
             atomic_write_text(json_path, json.dumps(dict(self._load())), owner_only=True)
         except OSError as error:
@@ -422,24 +448,46 @@ def _link_into_place(tmp: Path, path: Path) -> None:
         os.rename(tmp, path)
 
 
+class _JsonObject(list):
+    """A JSON object read as its (key, value) pairs in file order, repeated keys included (``json.loads`` keeps
+    the last value of a repeated key, which would drop an id without a word)."""
+
+
 def _read_json_table(path: Path) -> list[tuple[str, str]]:
+    """The (number, id) entries of a 2019 ``phone_uuids.json``, in file order. Every entry must be one stage 2
+    can find again: a number in the table's own form (:func:`urn_key`: digits only without leading zeros, or a
+    non-phone URN), given once, with an id given once. Errors name the entry by its position, never its number."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_JsonObject)
     except UnicodeDecodeError as error:
         raise UuidTableError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path) from None
     except OSError as error:
         raise UuidTableError(f"cannot read the 2019 UUID table: {describe_os_error(error)}", path=path) from None
     except json.JSONDecodeError as error:
         raise UuidTableError(f"cannot read the 2019 UUID table ({error})", path=path) from None
-    if not isinstance(data, dict):
+    if not isinstance(data, _JsonObject):
         raise UuidTableError("expected a JSON object mapping phone numbers to ids", path=path)
     entries = []
     seen: set[str] = set()
-    for index, (key, uid) in enumerate(data.items()):
+    numbers: set[str] = set()
+    for index, (key, uid) in enumerate(data):
         if not isinstance(uid, str) or not uid.startswith(UUID_PREFIX):
             raise UuidTableError(f"expected an id starting with {UUID_PREFIX!r}", path=path, record=f"#{index}")
         if uid in seen:
             raise UuidTableError("this id is given to an earlier number too", path=path, record=f"#{index}")
+        if key in numbers:
+            raise UuidTableError("this number is given an id earlier in the file too (each number has one id)",
+                                 path=path, record=f"#{index}")
+        try:
+            in_table_form = urn_key(key) == key
+        except UuidTableError:  # no digits, an empty URN
+            in_table_form = False
+        if not in_table_form:
+            raise UuidTableError(
+                "the number is not in the table's form (digits only, without a leading + or 0, or a URN such as "
+                "telegram:...), so stage 2 would never find it and would give its person a new id; write it in "
+                "that form (it is not shown here)", path=path, record=f"#{index}")
         seen.add(uid)
+        numbers.add(key)
         entries.append((key, uid))
     return entries
