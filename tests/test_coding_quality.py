@@ -174,6 +174,27 @@ def test_a_second_coder_file_that_does_not_belong_is_refused_and_nothing_replace
     assert _outputs(root) == before
 
 
+def test_a_second_coder_file_coded_by_the_first_coder_is_a_warning(tmp_path):
+    """Agreement of a coder with themselves is no agreement: when the ICR file's checked labels come from the coder
+    of the main dataset (here the main dataset's own labels of the sample, saved as the ICR download), the run
+    says so; the golden root's first coder is coder.a, the fixture's second coder coder.b."""
+    root = _data_root(tmp_path)
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    sample = json.loads((root / "Outputs/ICR/Coda Files/s01e03.json").read_text(encoding="utf-8"))
+    main = {m["MessageID"]: m for m in json.loads((root / "Coded Coda Files/s01e03.json").read_text(encoding="utf-8"))}
+    copied = [main[m["MessageID"]] for m in sample if m["MessageID"] in main]
+    checked = [m for m in copied if any(label.get("Checked") is True for label in m["Labels"])]
+    path = root / "Coded Coda Files" / "ICR" / "s01e03.json"
+    path.write_text(json.dumps(copied), encoding="utf-8")
+    summary = run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    assert [w for w in summary.warnings if "same coder" in w] == [
+        f"Coded Coda Files/ICR/s01e03.json: {len(checked)} of the {len(checked)} sampled messages both coders "
+        "checked a label of carry a checked label by the same coder (Origin) in Coded Coda Files/s01e03.json: the "
+        "agreement compares that coder with themselves (was the main dataset's download saved here, or did its "
+        "coder code the ICR dataset?)"]
+    assert len(checked) > 0
+
+
 def test_second_coder_messages_outside_the_sample_are_a_warning_and_take_no_part(tmp_path):
     """The sample is drawn again on every run, so messages that arrive after the second coder's download change
     it: the second coder's messages that are no longer in it are a one-line warning, not an error, and the

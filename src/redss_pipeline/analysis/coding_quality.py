@@ -143,11 +143,12 @@ def _alpha_summary(row: AgreementRow) -> str:
     return f"{row.scheme} alpha {alpha}{interval} {alpha_band(row.krippendorff_alpha)}, {row.units} units"
 
 
-def prepare_icr_round_trip(config: PipelineConfig, root: DataRoot,
-                           icr_rows: Mapping[str, Sequence[IcrRow]]) -> IcrRoundTrip:
-    """The ICR Coda messages of every show and the second coder's checked coded files."""
+def prepare_icr_round_trip(config: PipelineConfig, root: DataRoot, icr_rows: Mapping[str, Sequence[IcrRow]], *,
+                           coded_files: Mapping[str, CodedMessages]) -> IcrRoundTrip:
+    """The ICR Coda messages of every show and the second coder's checked coded files (``coded_files``: the main
+    datasets' coded files as stage 3 read them, the first coder's)."""
     icr_files = icr_coda_files(config, icr_rows)
-    return IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files))
+    return IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files, coded_files))
 
 
 def measure_coding_quality(
@@ -202,7 +203,7 @@ def measure_from_data_root(config: PipelineConfig, data_root: str | Path | DataR
     exported = {name: [m["MessageID"] for m in _read_messages(root.coda_dir / name)] for name in names}
     redact = PhoneRedactor(config.phone_redaction).redact  # as stage 3 reads them: 2019 coded unredacted texts
     coded_files = {name: read_coded_file(root.coded_dir / name, redact=redact) for name in names}
-    round_trip = IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files))
+    round_trip = IcrRoundTrip(icr_files, *read_second_coder_files(config, root, icr_files, coded_files))
     progress = coding_progress(config, exported=exported, coded_files=coded_files)
     return measure_coding_quality(config, round_trip, coded_files=coded_files, progress=progress)
 

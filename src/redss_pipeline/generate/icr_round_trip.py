@@ -30,7 +30,7 @@ from redss_pipeline.core.code_scheme import CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import CodaFileError
-from redss_pipeline.core.labels import MANUALLY_UNCODED
+from redss_pipeline.core.labels import MANUALLY_UNCODED, is_checked
 from redss_pipeline.export.coda import (
     CodedMessages,
     coda_messages,
@@ -114,10 +114,13 @@ def check_second_coder_file(coded: CodedMessages, sample_ids: Sequence[str], pla
 
 
 def read_second_coder_files(config: PipelineConfig, root: DataRoot,
-                            icr_files: Mapping[str, Sequence[Mapping[str, Any]]]
+                            icr_files: Mapping[str, Sequence[Mapping[str, Any]]],
+                            first_coder: Mapping[str, CodedMessages],
                             ) -> tuple[dict[str, CodedMessages], list[str]]:
     """The second coder's coded files that exist, checked against the samples, by the show's Coda file name, and
-    a warning for each file holding messages that are not in its show's sample (one line naming the file).
+    the warnings about them (one line each, naming the file): messages that are not in the show's sample, and
+    messages whose labels come from the coder of the main dataset (``first_coder``, the main datasets' coded files
+    by file name), which would measure a coder against themselves.
 
     ``icr_files`` holds each show's ICR Coda messages (:func:`icr_coda_files`). A show without a file is left
     out (not coded a second time yet).
@@ -129,15 +132,44 @@ def read_second_coder_files(config: PipelineConfig, root: DataRoot,
         if not path.is_file():
             continue
         coded = read_coded_file(path)
-        outside = check_second_coder_file(coded, [m["MessageID"] for m in icr_files.get(plan.coda_file, ())],
-                                          plan, config)
+        sample = [m["MessageID"] for m in icr_files.get(plan.coda_file, ())]
+        outside = check_second_coder_file(coded, sample, plan, config)
+        shown = path.relative_to(root.root).as_posix()
         if outside:
             warnings.append(
-                f"{path.relative_to(root.root).as_posix()}: {outside:,} of its {len(coded):,} messages are not in "
+                f"{shown}: {outside:,} of its {len(coded):,} messages are not in "
                 f"this run's ICR sample of {plan.name} (Outputs/ICR/Coda Files/{plan.coda_file}), which is drawn "
                 f"again as messages arrive; they take no part in the agreement")
+        both, same = _coded_by_the_same_coder(coded, first_coder.get(plan.coda_file), sample)
+        if same:
+            warnings.append(
+                f"{shown}: {same:,} of the {both:,} sampled messages both coders checked a label of carry a checked "
+                f"label by the same coder (Origin) in Coded Coda Files/{plan.coda_file}: the agreement compares "
+                "that coder with themselves (was the main dataset's download saved here, or did its coder code the "
+                "ICR dataset?)")
         found[plan.coda_file] = coded
     return found, warnings
+
+
+def _coded_by_the_same_coder(second: CodedMessages, first: CodedMessages | None,
+                             sample: Sequence[str]) -> tuple[int, int]:
+    """Of the sampled messages that both files have a checked label of: how many, and how many of them a coder
+    (a label's ``Origin.OriginID``) checked a label of in both files."""
+    both = same = 0
+    if first is None:
+        return both, same
+    for mid in dict.fromkeys(sample):
+        second_coders = _checking_coders(second, mid)
+        first_coders = _checking_coders(first, mid)
+        if second_coders and first_coders:
+            both += 1
+            same += not second_coders.isdisjoint(first_coders)
+    return both, same
+
+
+def _checking_coders(coded: CodedMessages, mid: str) -> set[Any]:
+    """The OriginIDs of the checked labels of a message (any scheme, any time)."""
+    return {label.get("Origin", {}).get("OriginID") for label in coded.all_labels(mid) if is_checked(label)}
 
 
 def first_coder_files(coded_files: Mapping[str, CodedMessages], config: PipelineConfig) -> dict[str, CodedMessages]:

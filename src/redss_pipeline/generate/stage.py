@@ -190,7 +190,7 @@ def _run_generate(
         with times.step("draw ICR samples"):
             icr = runner.icr.samples()
         with times.step("ICR Coda files and second coder"):
-            icr_round_trip = prepare_icr_round_trip(config, root, icr)
+            icr_round_trip = prepare_icr_round_trip(config, root, icr, coded_files=coded_messages)
         summary.warnings += icr_round_trip.warnings
         for warning in icr_round_trip.warnings:
             say(f"warning: {warning}")
