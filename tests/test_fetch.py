@@ -520,9 +520,11 @@ def test_full_rebuilds_from_the_server_and_changes_nothing_when_nothing_changed(
 
 
 def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):
-    """Nothing listening: a few retries, then one FetchError naming what was being read."""
+    """Nothing listening: a few retries, then one FetchError naming what was being read and the server."""
     sleeps = []
-    with pytest.raises(FetchError, match=r"flows, page 1: the connection failed .*after 4 attempts"):
+    with pytest.raises(
+        FetchError, match=r"flows, page 1: the connection to http://127\.0\.0\.1:9 failed .*after 4 attempts"
+    ):
         run_fetch(config=config, data_root=root, server="http://127.0.0.1:9", token=TOKEN, run=run,
                   progress=False, retry=FAST_RETRY, sleep=sleeps.append)
     assert len(sleeps) == 3 and sleeps == sorted(sleeps)

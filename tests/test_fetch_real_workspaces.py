@@ -583,6 +583,20 @@ def test_a_fetch_from_a_second_workspace_is_refused_and_changes_nothing(server, 
     assert _snapshot(root) == before
 
 
+def test_a_server_that_cannot_be_reached_is_said_so_not_taken_for_another_workspace(server, root, config, run):
+    """Another address where nothing listens (a server stopped, a wrong port): the error says the server could
+    not be reached and names it; it does not claim the address serves another workspace. Nothing is changed."""
+    _fetch(config, root, server.url, run)
+    before = _snapshot(root)
+    with pytest.raises(FetchError) as raised:
+        _fetch(config, root, "http://127.0.0.1:9", run)  # nothing listens on the discard port
+    assert str(raised.value) == (
+        "workspace (org.json), page 1: the connection to http://127.0.0.1:9 failed (ConnectionError), still "
+        "failing after 4 attempts; what was fetched before is kept, run the same command again to resume"
+    )
+    assert _snapshot(root) == before
+
+
 def test_another_workspace_behind_the_same_server_address_is_refused(server, root, config, run):
     """Same address, another workspace (a wrong token, say): the flows' uuids differ, org.json tells, refused."""
     _fetch(config, root, server.url, run)

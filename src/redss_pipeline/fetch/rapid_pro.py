@@ -386,9 +386,9 @@ class RapidProClient:
                 url, params=params, headers=self._headers, timeout=self._timeout, allow_redirects=False
             )
         except requests.Timeout:
-            raise _Transient("the request timed out") from None
+            raise _Transient(f"the request to {self.server_root} timed out") from None
         except _TRANSIENT_ERRORS as error:
-            raise _Transient(f"the connection failed ({type(error).__name__})") from None
+            raise _Transient(f"the connection to {self.server_root} failed ({type(error).__name__})") from None
         except requests.RequestException as error:  # an unusable server address, say
             raise _Refused(f"cannot request {_endpoint(url)} ({type(error).__name__})") from None
         status = response.status_code

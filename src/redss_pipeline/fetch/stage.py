@@ -377,11 +377,9 @@ def _identify(
     """
     recorded = store.workspace()
     if recorded is not None and _server_key(recorded.server) != _server_key(client.server_root):
-        try:
-            other = _read_workspace(client)
-        except FetchError:  # the other server would not say which workspace: refuse all the same
-            other = Workspace(server=client.server_root, uuid=None, name=None, anonymous=False)
-        raise _refusal(recorded, other)
+        # A server that cannot be reached, or refuses the token, stops the fetch here with that error: it says
+        # nothing about which workspace the address serves, and nothing has been written.
+        raise _refusal(recorded, _read_workspace(client))
     flows = _find_configured_flows(client, config)
     if recorded is None:
         return _read_workspace(client), flows
