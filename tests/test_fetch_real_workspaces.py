@@ -597,6 +597,37 @@ def test_a_server_that_cannot_be_reached_is_said_so_not_taken_for_another_worksp
     assert _snapshot(root) == before
 
 
+def test_another_spelling_of_the_server_address_serving_the_same_workspace_goes_on(
+    server, workspace, root, config, run, caplog
+):
+    """``http://localhost:PORT`` after ``http://127.0.0.1:PORT``: org.json gives the uuid of the store's
+    workspace, so the fetch goes on from the new address, says so in one line, and the raw files are the same."""
+    _fetch(config, root, server.url, run)
+    before = _raw_files(root)
+    elsewhere = server.url.replace("127.0.0.1", "localhost")
+    uuid = workspace.org["uuid"]
+    first_lines: list[str] = []
+    _fetch(config, root, elsewhere, run, announce=first_lines.append)
+    assert first_lines == [f"Fetching workspace 'CSAP (synthetic workspace)' (uuid {uuid}) on {elsewhere}"]
+    assert (f"this data root's workspace (uuid {uuid}) was fetched from {server.url} until now; {elsewhere} serves "
+            f"the same workspace, so the fetch goes on from {elsewhere}") in caplog.messages
+    assert _raw_files(root) == before
+
+
+def test_a_copy_of_the_workspace_that_gives_no_uuid_on_another_address_is_refused(server, root, config, run):
+    """Without a uuid from org.json, the same name on another address does not make the same workspace (a
+    staging copy, say): refused, nothing changed."""
+    _fetch(config, root, server.url, run)
+    before = _snapshot(root)
+    copy = generate_workspace(seed=21, size=400, shapes="real")
+    del copy.org["uuid"]
+    with RapidProServer(copy, token=TOKEN) as second:
+        with pytest.raises(FetchError, match=rf"but {re.escape(second.url)} serves workspace 'CSAP \(synthetic "
+                                             r"workspace\)': refusing to fetch another workspace"):
+            _fetch(config, root, second.url, run)
+    assert _snapshot(root) == before
+
+
 def test_another_workspace_behind_the_same_server_address_is_refused(server, root, config, run):
     """Same address, another workspace (a wrong token, say): the flows' uuids differ, org.json tells, refused."""
     _fetch(config, root, server.url, run)

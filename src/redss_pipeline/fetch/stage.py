@@ -357,6 +357,15 @@ def _read_workspace(client: RapidProClient) -> Workspace:
     )
 
 
+def _same_workspace(recorded: Workspace, seen: Workspace) -> bool:
+    """The workspace a store belongs to: by uuid when both sides know it, whatever the address (one server has
+    several spellings: ``localhost`` and ``127.0.0.1``, a host name and its IP); without a uuid, only the same
+    address and name, since a copy elsewhere (a staging server) may have the same name."""
+    if recorded.uuid and seen.uuid:
+        return recorded.uuid == seen.uuid
+    return _server_key(recorded.server) == _server_key(seen.server) and recorded.same_workspace(seen)
+
+
 def _refusal(recorded: Workspace, other: Workspace) -> FetchError:
     return FetchError(
         f"this data root holds {recorded.describe()}, but {other.server} serves {other.describe().rsplit(' on ', 1)[0]}"
@@ -372,14 +381,24 @@ def _identify(
     the store belongs to, before anything is written.
 
     The store's server root is compared first (no request). ``org.json`` is read on the first fetch into a data
-    root (its answer is kept), and again only when a configured flow's uuid differs from the recorded one:
-    flow uuids are unique on a server, so a known flow under its recorded uuid means the same workspace.
+    root (its answer is kept), when the server address differs from the recorded one (the same workspace by
+    uuid is fetched from the new address, which the store then records), and when a configured flow's uuid
+    differs from the recorded one: flow uuids are unique on a server, so a known flow under its recorded uuid
+    means the same workspace.
     """
     recorded = store.workspace()
+    seen = None
     if recorded is not None and _server_key(recorded.server) != _server_key(client.server_root):
         # A server that cannot be reached, or refuses the token, stops the fetch here with that error: it says
         # nothing about which workspace the address serves, and nothing has been written.
-        raise _refusal(recorded, _read_workspace(client))
+        seen = _read_workspace(client)
+        if not _same_workspace(recorded, seen):
+            raise _refusal(recorded, seen)
+        logger.warning(
+            "this data root's workspace (uuid %s) was fetched from %s until now; %s serves the same workspace, so "
+            "the fetch goes on from %s", recorded.uuid, recorded.server, seen.server, seen.server,
+        )
+        recorded = dataclasses.replace(recorded, server=seen.server, name=seen.name, anonymous=seen.anonymous)
     flows = _find_configured_flows(client, config)
     if recorded is None:
         return _read_workspace(client), flows
@@ -387,7 +406,7 @@ def _identify(
     changed = sorted(name for name, flow in flows.items() if known.get(name) not in (None, flow["uuid"]))
     if not changed:
         return recorded, flows
-    seen = _read_workspace(client)
+    seen = seen or _read_workspace(client)
     if not recorded.same_workspace(seen):
         raise _refusal(recorded, seen)
     logger.warning(
@@ -456,9 +475,7 @@ def _rebuild_store(
     rebuilding = current.with_name(current.name + ".rebuilding")
     with FetchStore.open(rebuilding) as new:
         left = new.workspace()
-        stale = left is not None and (
-            _server_key(left.server) != _server_key(workspace.server) or not left.same_workspace(workspace)
-        )
+        stale = left is not None and not _same_workspace(left, workspace)
     if stale:
         _remove_store(rebuilding)  # a rebuild of another workspace, left by a killed --full
     with FetchStore.open(rebuilding) as new:
