@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.commands.fetch_raw_data import entry_point
 from redss_pipeline.deidentify.uuid_table import create_uuid_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +86,22 @@ def test_the_docker_path_refuses_a_token_in_another_place_before_creating_anythi
     assert "order" in result.stderr
     assert _entries(work) - before <= {"calls.txt"}
     assert not calls.exists() or " run " not in f" {calls.read_text()} "
+
+
+@pytest.mark.parametrize("server", ["http://[::1", "http://127.0.0.1:notaport", "http://127.0.0.1:70000",
+                                    "http://127.0.0.1:0"])
+def test_a_malformed_server_address_is_a_usage_error_of_one_line(
+    work: Path, server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unclosed IPv6 bracket or a port that is not a port number is refused like any other malformed address:
+    one error line, exit 2, no traceback, nothing created. (In this process, so that it is this checkout's code.)"""
+    (work / "token").write_text(TOKEN)
+    before = _entries(work)
+    status = entry_point(["me@example.org", str(work / "rp-root"), server, f"@{work / 'token'}", str(work / "root")])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.splitlines() == [
+        "error: the <rapid-pro-server> argument is not a server address such as https://textit.in; check the order "
+        "of the arguments: <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"
+    ]
+    assert _entries(work) == before

@@ -135,9 +135,14 @@ def check_arguments(options: argparse.Namespace, token: str) -> None:
 
 def _is_server_address(value: str) -> bool:
     """``http(s)://host[:port][/path]``, or a host name the client prefixes with ``https://`` (it has a dot,
-    or is ``localhost``)."""
-    url = urllib.parse.urlsplit(value if "://" in value else f"https://{value}")
-    if url.scheme not in ("http", "https") or not url.hostname:
+    or is ``localhost``). An unclosed ``[`` of an IPv6 address, or a port that is not a number from 1 to 65535,
+    is as malformed as a missing host (``urlsplit`` and ``port`` raise ValueError for them; port 0 is no port)."""
+    try:
+        url = urllib.parse.urlsplit(value if "://" in value else f"https://{value}")
+        port = url.port
+    except ValueError:
+        return False
+    if url.scheme not in ("http", "https") or not url.hostname or port == 0:
         return False
     return "." in url.hostname or ":" in url.hostname or url.hostname == "localhost"
 
