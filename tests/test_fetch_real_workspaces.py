@@ -8,6 +8,7 @@ Everything goes through the real client against the bundled server on 127.0.0.1 
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import importlib.util
 import json
 import os
@@ -15,6 +16,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import threading
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -341,6 +343,51 @@ def test_a_next_link_to_another_host_is_not_followed(workspace, root, config, ru
                                              r".*outside .*not following it"):
             _fetch(config, root, server.url, run)
         assert other.requests == []
+
+
+class _LoopingPages(http.server.BaseHTTPRequestHandler):
+    """A server whose every page of flows links to the same next page (a cursor that never moves). The bundled
+    server cannot be made to do it; after 50 requests it ends the listing, so a client without a guard fails
+    later instead of reading forever."""
+
+    served = 0
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+        type(self).served += 1
+        root = f"http://{self.headers['Host']}/api/v2"
+        body = {"next": f"{root}/flows.json?cursor=cD0yMDE5", "previous": None,
+                "results": [{"uuid": "0c1f3b52-2b5e-4f0e-9d55-1d4c1a1e7d01", "name": "csap_demog"}]}
+        if type(self).served > 50:
+            body = {"next": None, "previous": None, "results": []}
+        content = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_next_link_back_to_a_page_already_read_is_one_line_not_an_endless_fetch(root, config, run):
+    """A server whose next link leads back to a page of the same listing: the fetch stops at the repeat with one
+    line naming the server's endpoint, instead of asking for the same pages forever."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LoopingPages)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        with pytest.raises(FetchError) as raised:
+            _fetch(config, root, url, run)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert str(raised.value) == (
+        f"flows, page 2: the link to the next page leads back to a page already read ({url}/api/v2/flows.json); "
+        "the server repeats its pages, so the fetch stops instead of reading them forever"
+    )
+    assert _LoopingPages.served == 2
 
 
 def test_the_token_goes_only_to_the_configured_origin_never_to_plain_http():

@@ -237,6 +237,9 @@ class RapidProClient:
         number = 0
         if resume_url is not None:
             url, params, number = resume_url, None, resume_page
+        # Every next link of one listing carries a new cursor; one already followed would read the same pages
+        # again and again, without end (a server bug).
+        followed: set[str] = set()
         while url:
             number += 1
             body = self._get_json(url, params, what=what, page=number)
@@ -251,6 +254,13 @@ class RapidProClient:
             url = body.get("next") or None
             if url is not None:
                 self.check_origin(url, what=f"{what}, page {number}: the link to the next page")
+                if url in followed:
+                    raise FetchError(
+                        f"{what}, page {number}: the link to the next page leads back to a page already read "
+                        f"({_endpoint(url)}); the server repeats its pages, so the fetch stops instead of reading "
+                        "them forever"
+                    )
+                followed.add(url)
             params = None  # the next link already carries every filter and the cursor
             yield Page(number, results, url, self.last_server_time)
 
