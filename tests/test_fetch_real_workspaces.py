@@ -734,6 +734,33 @@ def test_a_killed_full_rebuild_leaves_the_store_as_it_was_and_the_next_one_conti
         k: v for k, v in before.items() if k.endswith(".json")}
 
 
+def test_an_ordinary_fetch_after_a_killed_full_rebuild_says_the_rebuild_is_kept_for_the_next_full(
+    server, workspace, root, config, run, caplog
+):
+    """--full killed half way leaves its rebuild; a fetch without --full says so in one line and leaves it,
+    and the next --full still continues it from its last stored page and puts it in place."""
+    _fetch(config, root, server.url, run)
+
+    def interrupt(what, page):
+        if what == "runs of flow csap_s01e03_activation" and page == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fetch(config, root, server.url, run, full=True, on_page=interrupt)
+    rebuilding = root / "Raw Data" / "rapid_pro_store.sqlite.rebuilding"
+    caplog.clear()
+    _fetch(config, root, server.url, run)
+    assert (f"{rebuilding} is left by a --full that did not finish: it is kept, and the next --full continues it; "
+            "delete it (with its -wal and -shm files) to discard it") in caplog.messages
+    assert rebuilding.exists()
+    server.clear_requests()
+    _fetch(config, root, server.url, run, full=True)
+    flow_uuid = workspace.flow("csap_s01e03_activation")["uuid"]
+    resumed = [r.query for r in server.requests if r.path == "/api/v2/runs.json" and r.query.get("flow") == flow_uuid]
+    assert "cursor" in resumed[0]
+    assert not list((root / "Raw Data").glob("*.rebuilding*"))
+
+
 def test_the_run_script_passes_no_archives_through(server, workspace, root, tmp_path):
     """run_scripts/2_fetch_raw_data.sh --no-archives: exit 0, the summary says the archives were skipped,
     and the storage host received nothing."""

@@ -307,6 +307,7 @@ def run_fetch(
                 summary.workspace = workspace
                 (announce or (lambda line: None))(_announcement(workspace))
                 if not full:
+                    _note_interrupted_rebuild(root.fetch_store)
                     _fetch_into(store, client, table, config, root, run, workspace, flows, options, summary)
             if full:
                 _rebuild_store(client, table, config, root, run, workspace, flows, options, summary)
@@ -472,7 +473,7 @@ def _rebuild_store(
     puts it in the old one's place. Killed on the way, the old store is untouched and the next ``--full``
     continues the new one from where it stopped."""
     current = root.fetch_store
-    rebuilding = current.with_name(current.name + ".rebuilding")
+    rebuilding = _rebuilding(current)
     with FetchStore.open(rebuilding) as new:
         left = new.workspace()
         stale = left is not None and not _same_workspace(left, workspace)
@@ -496,6 +497,28 @@ def _rebuild_store(
             )
     _remove_store(current, keep_main=True)
     os.replace(rebuilding, current)
+
+
+def _rebuilding(store: Path) -> Path:
+    """Where ``--full`` builds the new store."""
+    return store.with_name(store.name + ".rebuilding")
+
+
+def _note_interrupted_rebuild(store: Path) -> None:
+    """One line when a fetch without ``--full`` finds a rebuild left beside the store.
+
+    The data-root lock keeps out every other writer while a stage runs, so such a file was left by a ``--full``
+    that died (killed, or stopped by an error). It is kept, not removed: the next ``--full`` continues it from its
+    last stored page instead of reading the whole workspace again, and this fetch neither reads nor changes it
+    (the continued rebuild asks for everything changed since its own cursors). The line says where it is, as it
+    may be large, and how to discard it.
+    """
+    rebuilding = _rebuilding(store)
+    if rebuilding.exists():
+        logger.warning(
+            "%s is left by a --full that did not finish: it is kept, and the next --full continues it; delete it "
+            "(with its -wal and -shm files) to discard it", rebuilding,
+        )
 
 
 def _remove_store(path: Path, *, keep_main: bool = False) -> None:
