@@ -2,7 +2,7 @@
 # Stage 1 in the project's Docker image.
 # Usage: docker-run-create-uuid-table.sh [--import-json FILE | --export-json FILE] [--verbose] <data-root>
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 

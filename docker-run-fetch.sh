@@ -6,7 +6,7 @@
 # `docker inspect` shows to anyone who may use the engine). A token from RAPID_PRO_TOKEN is written for the run to
 # a private temporary file (readable by the calling user only), removed when the run ends.
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 

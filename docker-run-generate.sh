@@ -4,7 +4,7 @@
 # A local service-account key file is mounted read-only; a gs:// URL is downloaded inside the container with
 # the Google credentials named by GOOGLE_APPLICATION_CREDENTIALS (mounted read-only) when set.
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 

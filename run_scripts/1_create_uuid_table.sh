@@ -2,7 +2,7 @@
 # Stage 1: create the phone number <-> UUID table of a data root.
 # Usage: 1_create_uuid_table.sh <data-root>
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
 if [ $# -lt 1 ]; then

@@ -5,7 +5,7 @@
 #   <rapid-pro-token>  the token, or @FILE to read it from FILE, or - to read RAPID_PRO_TOKEN
 #                      (a token typed on a command line ends up in shell history and process lists)
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
 usage="usage: 2_fetch_raw_data.sh [--full] [--no-archives] [--verbose] <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> <data-root>"

@@ -3,7 +3,7 @@
 # Usage: 3_generate_outputs.sh [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
 #                              [--profile-cpu <profile-output-file>] [--workers N] [--verbose] <user> <data-root>
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
 if [ $# -lt 2 ]; then

@@ -5,7 +5,7 @@
 # Usage: demo.sh [<data-root>]   (default: demo-data/ in the project; a previous demo data root is replaced)
 # DEMO_SEED and DEMO_SIZE (runs in the workspace) change the workspace.
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 
 data_root="$(absolute_path "${1:-$PROJECT_ROOT/demo-data}")"

@@ -2,7 +2,7 @@
 # Sets up the native environment: pipenv (if missing) and the locked dependencies in <project>/.venv.
 # Needs only Python 3.11 and Bash. Safe to run again.
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
 cd "$PROJECT_ROOT"
 
 PYTHON="${PYTHON:-python3}"

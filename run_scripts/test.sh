@@ -4,7 +4,7 @@
 # The docker tests (marked `docker`: the image built and the stages run in containers) run only when a Docker
 # engine answers; otherwise one line says they were left out. Likewise for the report's browser test and chromium.
 set -euo pipefail
-PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 ensure_native_env
 cd "$PROJECT_ROOT"

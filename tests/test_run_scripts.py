@@ -311,3 +311,14 @@ def test_tests_run_the_numbered_scripts_natively_even_when_an_engine_answers(doc
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("runtime: native")
     assert recorded() == []
+
+
+def test_a_script_called_through_a_link_finds_the_project(tmp_path):
+    """A link to a numbered script (e.g. in ~/bin) runs it from the project it links to."""
+    link = tmp_path / "links" / "create-uuid-table"
+    link.parent.mkdir()
+    link.symlink_to(PROJECT_ROOT / "run_scripts" / "1_create_uuid_table.sh")
+    env = dict(os.environ, PIPELINE_RUNTIME="native")
+    result = _run([str(link), "root"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "root" / "UUIDs" / "phone_uuids.sqlite").is_file()
