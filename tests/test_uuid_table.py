@@ -274,6 +274,29 @@ def test_a_file_named_uuids_is_not_taken_for_an_existing_table(tmp_path):
     assert str(caught.value) == f"{tmp_path / 'UUIDs'}: a file is where this folder must be; move or rename the file"
 
 
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize("content", ["empty", "another database"])
+def test_a_file_that_is_no_uuid_table_is_refused_and_left_as_it_was(tmp_path, content, read_only):
+    """An empty file where the table belongs (a copy that failed) or another SQLite database is one line saying
+    it is no UUID table; the empty file is not written to (SQLite would take it for a new database)."""
+    sqlite_path, _ = table_paths(tmp_path)
+    sqlite_path.parent.mkdir()
+    if content == "empty":
+        sqlite_path.write_bytes(b"")
+    else:
+        other = sqlite3.connect(sqlite_path)
+        other.execute("CREATE TABLE notes (text)")
+        other.commit()
+        other.close()
+    before = sqlite_path.read_bytes()
+    with pytest.raises(UuidTableError) as caught:
+        open_uuid_table(tmp_path, read_only=read_only)
+    assert str(caught.value) == (f"{sqlite_path}: not a UUID table (an empty file, or another database); restore the "
+                                 "table from a backup: it is the only link between people and their ids")
+    if content == "empty":
+        assert sqlite_path.read_bytes() == before
+
+
 def test_a_non_phone_urn_in_a_2019_table_is_kept(tmp_path):
     """A contact known by another channel (telegram) is keyed by the URN whole, as stage 2 looks it up."""
     source = tmp_path / "old.json"

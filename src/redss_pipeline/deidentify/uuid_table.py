@@ -263,13 +263,11 @@ class UuidTable:
         _owner_only(path.parent, FOLDER_MODE)
         for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             _owner_only(file, FILE_MODE)  # tables made before they were owner-only are closed too
+        if path.stat().st_size == 0:  # SQLite would take it for a new database, and write to it
+            raise _not_a_table(path)
         with _sqlite_errors(path, "cannot open the UUID table"):
             connection = cls._connect(path)
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
-        if version != _FORMAT_VERSION:
-            connection.close()
-            raise UuidTableError(f"unknown UUID table format version {version}", path=path)
+        _check_format(connection, path)
         return cls(connection, path)
 
     @classmethod
@@ -285,11 +283,7 @@ class UuidTable:
         uri = f"{path.resolve().as_uri()}?{'mode=ro' if pending else 'immutable=1'}"
         with _sqlite_errors(path, "cannot open the UUID table"):
             connection = sqlite3.connect(uri, uri=True, isolation_level=None)
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
-        if version != _FORMAT_VERSION:
-            connection.close()
-            raise UuidTableError(f"unknown UUID table format version {version}", path=path)
+        _check_format(connection, path)
         return cls(connection, path)
 
     def close(self) -> None:
@@ -412,6 +406,27 @@ class UuidTable:
             atomic_write_text(json_path, json.dumps(dict(self._load())), owner_only=True)
         except OSError as error:
             raise UuidTableError(f"cannot write the export: {describe_os_error(error)}", path=json_path) from error
+
+
+def _check_format(connection: sqlite3.Connection, path: Path) -> None:
+    """Closes ``connection`` and refuses the file unless it is a UUID table of the format this code reads."""
+    try:
+        with _sqlite_errors(path, "cannot open the UUID table"):
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'phone_uuids'"
+                                  ).fetchone() is None:
+                raise _not_a_table(path)
+            connection.execute("SELECT seq, key, uuid FROM phone_uuids LIMIT 1").fetchall()
+        if version != _FORMAT_VERSION:
+            raise UuidTableError(f"unknown UUID table format version {version}", path=path)
+    except UuidTableError:
+        connection.close()
+        raise
+
+
+def _not_a_table(path: Path) -> UuidTableError:
+    return UuidTableError("not a UUID table (an empty file, or another database); restore the table from a backup: "
+                          "it is the only link between people and their ids", path=path)
 
 
 def _table_error(path: Path, doing: str, error: sqlite3.Error) -> UuidTableError:
