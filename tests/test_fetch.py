@@ -415,6 +415,20 @@ def test_the_entry_point_reads_the_token_from_a_file_and_prints_the_summary(serv
     assert TOKEN not in captured.out + captured.err
 
 
+def test_a_rapid_pro_root_that_cannot_be_made_is_a_warning_not_a_failed_fetch(server, root, tmp_path, capsys):
+    """The <rapid-pro-root> argument is kept for 2019's command line only: a file in its place does not stop the
+    fetch; one warning line says so."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    (tmp_path / "rp").write_text("a file")
+    status = _entry_point()(["u@example.org", str(tmp_path / "rp"), server.url, f"@{token_file}", str(root)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.err.splitlines()[0] == (f"warning: {tmp_path / 'rp'}: the <rapid-pro-root> folder cannot be "
+                                            "created (a file has its name); the fetch does not need it, so it goes on")
+    assert (tmp_path / "rp").read_text() == "a file"
+
+
 def test_the_token_argument_can_name_a_file_or_the_environment(tmp_path):
     """'-' and '' read RAPID_PRO_TOKEN, @FILE reads the file's first line; a missing token is a usage error."""
     (tmp_path / "t").write_text("from-file\nignored\n")

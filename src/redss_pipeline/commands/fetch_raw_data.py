@@ -26,6 +26,7 @@ from pathlib import Path
 
 from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import UsageError
 from redss_pipeline.core.lock import data_root_lock
 from redss_pipeline.core.run_context import RunContext
@@ -80,7 +81,7 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
     token = resolve_token(options.token, os.environ)
     check_arguments(options, token)
     config = load_config(options.config)
-    Path(options.rapid_pro_root).mkdir(parents=True, exist_ok=True)
+    _create_rapid_pro_root(Path(options.rapid_pro_root))
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s"
     )
@@ -105,6 +106,17 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
 
 #: Rapid Pro API tokens are 40 hexadecimal characters; anything this long and hexadecimal is taken for one.
 _TOKEN_LIKE = re.compile(r"[0-9a-fA-F]{32,}")
+def _create_rapid_pro_root(folder: Path) -> None:
+    """Creates ``<rapid-pro-root>`` as 2019's command line did (there it was a checkout of the fetch tools). The
+    fetch does not use it, so a folder that cannot be made is one warning line, not a failed fetch."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        why = "a file has its name" if isinstance(error, FileExistsError) else describe_os_error(error)
+        print(f"warning: {folder}: the <rapid-pro-root> folder cannot be created ({why}); the fetch does not need "
+              "it, so it goes on", file=sys.stderr)
+
+
 _ORDER = ("check the order of the arguments: <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> "
           "<data-root>")
 
