@@ -544,6 +544,17 @@ def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):
     assert len(sleeps) == 3 and sleeps == sorted(sleeps)
 
 
+def test_a_plain_http_server_asked_for_tls_says_how_to_reach_it(server, root, config, run):
+    """An address given without a scheme gets https://; a server speaking plain HTTP then fails every TLS
+    handshake, and the error says what to write instead."""
+    secure = server.url.replace("http://", "https://")
+    with pytest.raises(FetchError, match=(
+            rf"the connection to {re.escape(secure)} failed \(SSLError: no secure connection could be made; if the "
+            r"server speaks plain HTTP, give its address with http://\), still failing after 4 attempts")):
+        run_fetch(config=config, data_root=root, server=secure, token=TOKEN, run=run, progress=False,
+                  retry=FAST_RETRY, sleep=lambda seconds: None)
+
+
 def test_a_fetch_killed_mid_flow_reruns_to_the_same_files(workspace, server, root, config, run, tmp_path):
     """SIGKILL while a page is on its way (the entry point as a real process), then a rerun: nothing lost."""
     flow_uuid = workspace.flow("csap_s01e04_activation")["uuid"]

@@ -397,6 +397,11 @@ class RapidProClient:
             )
         except requests.Timeout:
             raise _Transient(f"the request to {self.server_root} timed out") from None
+        except requests.exceptions.SSLError:
+            # Retried like any failed connection (a poor line can break a handshake), but the usual cause is a server
+            # that speaks plain HTTP given without http:// (https:// is then assumed).
+            raise _Transient(f"the connection to {self.server_root} failed (SSLError: no secure connection could be "
+                             "made; if the server speaks plain HTTP, give its address with http://)") from None
         except _TRANSIENT_ERRORS as error:
             raise _Transient(f"the connection to {self.server_root} failed ({type(error).__name__})") from None
         except requests.RequestException as error:  # an unusable server address, say
