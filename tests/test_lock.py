@@ -109,3 +109,14 @@ def test_stage_1_creates_a_missing_data_root_and_locks_it(tmp_path):
     result = _run("create_uuid_table.py", str(tmp_path / "new root"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "new root" / "UUIDs" / "phone_uuids.sqlite").is_file()
+
+
+def test_a_lock_file_that_cannot_be_opened_is_named_for_what_it_is(tmp_path):
+    """The data root is writable but its lock file cannot be opened (here a folder took its name): the message
+    says so instead of asking for a writable data root."""
+    (tmp_path / ".pipeline.lock").mkdir()
+    with pytest.raises(LockError) as raised:
+        with data_root_lock(tmp_path, stage="stage 3 (generate outputs)"):
+            pass
+    assert str(raised.value) == (f"{tmp_path / '.pipeline.lock'}: cannot open the lock file: Is a directory (a folder "
+                                 "has its name; move or rename the folder)")

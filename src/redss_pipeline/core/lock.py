@@ -52,8 +52,15 @@ def data_root_lock(data_root: str | os.PathLike, *, stage: str, user: str | None
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
-        raise LockError(f"cannot create the lock file: {error.strerror} (the data root must be writable)",
-                        path=path) from None
+        # Name the cause: the file exists but may not be written (another user's, or made read-only), or the data
+        # root does not let a file be created in it.
+        if path.is_dir():
+            cause = "a folder has its name; move or rename the folder"
+        elif os.path.lexists(path):
+            cause = "the file exists and cannot be opened for writing (another user's, or read-only?)"
+        else:
+            cause = "the data root must be writable"
+        raise LockError(f"cannot open the lock file: {error.strerror} ({cause})", path=path) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
