@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -334,3 +336,19 @@ def test_each_breakdown_is_counted_on_its_own_columns(golden: Path, tmp_path):
     block = _block(both, "s01e01")
     region = both[0].index("region:banadir")
     assert block["food_assistance"][region - 2:region] == ["1", "100.0"]  # A lives in banadir; C gave no region
+
+
+def _map_texts(path: Path) -> list[str]:
+    """The texts an SVG map shows (its printed counts and its legend), in drawing order."""
+    return [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text(encoding="utf-8"))]
+
+
+def test_a_shareable_map_does_not_tell_a_suppressed_count_by_its_colour(golden: Path):
+    """Opt-in people by region: banadir 2 (A, E), bay 1 (B). Coloured by the true counts, the map has one class
+    per count, and its legend (1, 2) tells what the printed <5 hides; the shareable map colours every count
+    from 1 to 4 alike, in one class labelled 1 - 4."""
+    full = _map_texts(golden / "maps" / "region" / "region_total_participants.svg")
+    shared = _map_texts(golden / "shareable" / "maps" / "region" / "region_total_participants.svg")
+    assert full[-4:] == ["Participants", "0", "1", "2"]
+    assert shared[-3:] == ["Participants", "0", "1 - 4"]
+    assert shared.count("<5") == 2 and "1" not in shared and "2" not in shared

@@ -9,7 +9,8 @@ the non-zero counts fall into k = min(5, distinct non-zero counts) classes by Fi
 i of k coloured at i/k of a linear RGB ramp from white to AVF red ``#993e46``; a frameless legend titled
 ``Participants`` (a white ``0``, then ``lo - hi`` per class); regions and Mogadishu sub-districts print every
 polygon's count (zeros too) at the polygon's label point, districts print none. In a shareable map the printed
-counts are suppressed like the tables (``<5``); the colours come from the true counts.
+counts are suppressed like the tables (``<5``), and the counts it is coloured by have every small count made
+alike (:func:`~redss_pipeline.analysis.suppression.colour_counts`), so no legend class tells a hidden count.
 """
 
 from __future__ import annotations

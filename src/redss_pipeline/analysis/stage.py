@@ -41,7 +41,7 @@ from redss_pipeline.analysis.engagement import (
     new_and_returning_participants,
     repeat_participations,
 )
-from redss_pipeline.analysis.maps import MAP_LEVEL_FILES, DrawnMap, draw_map
+from redss_pipeline.analysis.maps import DrawnMap, draw_map
 from redss_pipeline.analysis.outputs_reader import AnalysisInputs, read_outputs
 from redss_pipeline.analysis.report import (
     Figure,
@@ -53,7 +53,7 @@ from redss_pipeline.analysis.report import (
     render_report,
 )
 from redss_pipeline.analysis.samples import sample_messages
-from redss_pipeline.analysis.suppression import suppress_cell, suppress_table
+from redss_pipeline.analysis.suppression import colour_counts, is_small, suppress_cell, suppress_table
 from redss_pipeline.analysis.tables import Table
 from redss_pipeline.analysis.themes import (
     TOTAL_RELEVANT,
@@ -428,13 +428,15 @@ def _map_drawings(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: A
 
 
 def _map_pair(level: str, counts: dict[str, int], settings: AnalysisConfig) -> tuple[DrawnMap, DrawnMap]:
-    """The map of ``counts`` and its shareable copy (drawn once when suppression changes nothing)."""
+    """The map of ``counts`` and its shareable copy (drawn once when suppression changes nothing): its printed
+    counts suppressed, and its colours from counts whose small values share one class (:func:`colour_counts`)."""
     k = settings.suppression_k
     full = draw_map(level, counts, legend_position=settings.legend_position, dpi=settings.map_dpi)
+    if not any(is_small(n, k) for n in counts.values()):
+        return full, full
     shown = {location: render(suppress_cell(Count(n), k)) for location, n in counts.items()}
-    needs_own = MAP_LEVEL_FILES[level].print_counts and any(0 < n < k for n in counts.values())
-    small = draw_map(level, counts, labels=shown, legend_position=settings.legend_position,
-                     dpi=settings.map_dpi) if needs_own else full
+    small = draw_map(level, colour_counts(counts, k), labels=shown, legend_position=settings.legend_position,
+                     dpi=settings.map_dpi)
     return full, small
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from redss_pipeline.analysis.cells import Cell, Count, Derived, Percent
 from redss_pipeline.analysis.tables import Table
 
-__all__ = ["is_small", "suppress_cell", "suppress_table", "suppressed_label"]
+__all__ = ["colour_counts", "is_small", "suppress_cell", "suppress_table", "suppressed_label"]
 
 
 def is_small(n: int, k: int) -> bool:
@@ -33,6 +33,13 @@ def suppress_cell(cell: Cell, k: int) -> Cell:
     if isinstance(cell, Derived):
         return "" if any(is_small(n, k) for n in cell.sources) else cell
     return cell
+
+
+def colour_counts(counts: dict[str, int], k: int) -> dict[str, int]:
+    """The counts a shareable map is coloured by: every small count (1 to k-1) stands as k-1, so all of them
+    share one colour class, labelled ``1 - <k-1 or more>`` in the legend. Coloured by the true counts, a class of
+    its own per small value (a legend reading ``1``, ``2``, ``3``) would tell each suppressed count."""
+    return {location: k - 1 if is_small(n, k) else n for location, n in counts.items()}
 
 
 def suppress_table(table: Table, k: int) -> Table:
