@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.analysis.cells import Count
+from redss_pipeline.analysis.charts import bar_chart, bar_from_cell
 from redss_pipeline.analysis.maps import class_colour, jenks_classes, legend_labels
 from redss_pipeline.analysis.outputs_reader import AnalysisInputError
 from redss_pipeline.analysis.stage import run_analysis
@@ -340,7 +342,11 @@ def test_each_breakdown_is_counted_on_its_own_columns(golden: Path, tmp_path):
 
 def _map_texts(path: Path) -> list[str]:
     """The texts an SVG map shows (its printed counts and its legend), in drawing order."""
-    return [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text(encoding="utf-8"))]
+    return _svg_texts(path.read_text(encoding="utf-8"))
+
+
+def _svg_texts(svg: str) -> list[str]:
+    return [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
 
 
 def test_a_shareable_map_does_not_tell_a_suppressed_count_by_its_colour(golden: Path):
@@ -352,3 +358,15 @@ def test_a_shareable_map_does_not_tell_a_suppressed_count_by_its_colour(golden: 
     assert full[-4:] == ["Participants", "0", "1", "2"]
     assert shared[-3:] == ["Participants", "0", "1 - 4"]
     assert shared.count("<5") == 2 and "1" not in shared and "2" not in shared
+
+
+def test_a_chart_of_many_bars_keeps_the_largest_then_the_suppressed_then_the_zeros():
+    """A chart shows at most 25 bars. Of 30 districts in table order (ten zeros first, then ten <5, then ten of 5
+    to 14 people), the ten counted bars come first, then the ten <5 (each more than zero, though drawn at 0),
+    then five of the zeros in table order; ranked by drawn height alone, zeros and <5 tie and the zeros, first in
+    the table, took the place of people."""
+    cells = [Count(0)] * 10 + ["<5"] * 10 + [Count(n) for n in range(5, 15)]
+    bars = [bar_from_cell(f"district {i:02d}", cell) for i, cell in enumerate(cells)]
+    texts = set(_svg_texts(bar_chart("districts", "People by district", bars).svg))
+    kept = [*range(0, 5), *range(10, 30)]
+    assert {f"district {i:02d}" for i in range(30)} & texts == {f"district {i:02d}" for i in kept}

@@ -42,11 +42,13 @@ class Chart:
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: its label, its height (0 for a suppressed count) and the text written at its end."""
+    """One bar: its label, its height (0 for a suppressed count) and the text written at its end; ``hidden``
+    marks a suppressed count, drawn 0 high but more than 0, so it ranks above the true zeros."""
 
     label: str
     value: float
     text: str
+    hidden: bool = False
 
 
 def bar_from_cell(label: str, cell: Cell, percent: Cell | None = None) -> Bar:
@@ -55,7 +57,8 @@ def bar_from_cell(label: str, cell: Cell, percent: Cell | None = None) -> Bar:
     text = render(cell)
     if percent is not None and render(percent) not in ("", "-"):
         text += f" ({render(percent)}%)"
-    return Bar(label, value, text)
+    # A count cell that is text is "-" (nothing to count) or a suppressed count ("<5").
+    return Bar(label, value, text, hidden=isinstance(cell, str) and cell.startswith("<"))
 
 
 def figure_svg(figure: Figure) -> str:
@@ -83,7 +86,8 @@ def bar_chart(key: str, title: str, bars: Sequence[Bar], *, xlabel: str = "Peopl
     """A horizontal bar chart, bars top to bottom in the order given (at most MAX_BARS, largest kept)."""
     bars = list(bars)
     if len(bars) > MAX_BARS:
-        kept = set(sorted(range(len(bars)), key=lambda i: -bars[i].value)[:MAX_BARS])
+        # The largest drawn first, then the suppressed counts (more than 0), then the zeros; ties in table order.
+        kept = set(sorted(range(len(bars)), key=lambda i: (-bars[i].value, not bars[i].hidden))[:MAX_BARS])
         bars = [b for i, b in enumerate(bars) if i in kept]
         title += f" (the {MAX_BARS} largest)"
     height = 0.9 + 0.28 * max(len(bars), 1)
