@@ -80,7 +80,7 @@ def test_report_renders_offline_with_every_chart_and_map(report: Path, tmp_path:
     assert broken == [], f"charts or maps not drawn: {broken}"
     assert sections[:4] == ["summary", "engagement", "repeat", "new-returning"]
     assert {"themes", "demographics", "traffic", "maps", "definitions"} <= set(sections)
-    assert "messages" in summary_text and "Coding progress" in summary_text
+    assert "messages" in summary_text and "Coding progress: messages sent" in summary_text
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert (tmp_path / "report-a4.pdf").stat().st_size > 10_000
     print(f"screenshots: {tmp_path / 'report.png'}, {tmp_path / 'report-print.png'}")
