@@ -64,6 +64,8 @@ def test_report_renders_offline_with_every_chart_and_map(report: Path, tmp_path:
             sections = page.eval_on_selector_all("main > section", "els => els.map(e => e.id)")
             summary_text = page.inner_text("#summary")
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+            phone_width = page.evaluate("document.documentElement.scrollWidth")
             page.emulate_media(media="print")
             page.pdf(path=str(tmp_path / "report-a4.pdf"), format="A4")
             page.screenshot(path=str(tmp_path / "report-print.png"), full_page=False)
@@ -81,6 +83,7 @@ def test_report_renders_offline_with_every_chart_and_map(report: Path, tmp_path:
     assert sections[:4] == ["summary", "engagement", "repeat", "new-returning"]
     assert {"themes", "demographics", "traffic", "maps", "definitions"} <= set(sections)
     assert "messages" in summary_text and "Coding progress: messages sent" in summary_text
+    assert phone_width <= 390, f"the page is {phone_width} px wide on a 390 px phone screen"
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert (tmp_path / "report-a4.pdf").stat().st_size > 10_000
     print(f"screenshots: {tmp_path / 'report.png'}, {tmp_path / 'report-print.png'}")
