@@ -281,6 +281,26 @@ def test_create_that_was_not_applied_is_retried(server, service, outputs, retry,
     assert [item.name for item in server.children(shared_drive_folder)] == ["csap_mes.csv"]
 
 
+def test_each_file_goes_up_as_its_own_type(server, service, tmp_path, retry, shared_drive_folder):
+    """Drive shows and opens a file by its type: the tables as CSV, the analysis report as a web page."""
+    report = tmp_path / "report.html"
+    report.write_text("<!DOCTYPE html><title>report</title>", encoding="utf-8")
+    table = tmp_path / "engagement_counts.csv"
+    table.write_text("Dataset\ns01e01\n", encoding="utf-8")
+    _upload(service, [(report, "csap_analysis_report.html"), (table, "csap_engagement_counts.csv")], retry)
+    assert server.child(shared_drive_folder, "csap_analysis_report.html").mime_type == "text/html"
+    assert server.child(shared_drive_folder, "csap_engagement_counts.csv").mime_type == "text/csv"
+
+
+def test_a_daily_limit_is_not_reported_as_a_sharing_problem(server, service, outputs, retry, shared_drive_folder):
+    """A used-up project quota is not mended by sharing the folder: the message says to wait or raise the quota."""
+    server.fail("files.list", status=403, reason="dailyLimitExceeded", times=1)
+    with pytest.raises(DriveError) as error:
+        _upload(service, outputs[:1], retry)
+    assert "dailyLimitExceeded" in str(error.value) and "run again later" in str(error.value)
+    assert "share " not in str(error.value)
+
+
 def test_service_account_quota_error_explains_the_remedy(server, service, outputs, retry):
     """Creating files in a person's My Drive folder fails with the quota 403, reported with the remedies."""
     server.add_folder("CSAP", shared_with_me=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import mimetypes
 import os
 import random
 import time
@@ -49,6 +50,8 @@ DRIVE_SCOPE = "https://www.googleapis.com/auth/drive"
 FOLDER_MIME_TYPE = "application/vnd.google-apps.folder"
 
 _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+# Daily or project limits: retrying within the run cannot help.
+_USAGE_LIMIT_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded", "dailyLimitExceededUnreg"})
 _UPLOAD_CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
 
 
@@ -266,6 +269,11 @@ class _DriveClient:
             raise _Transient(f"{type(error).__name__}: {error}".rstrip(": ")) from None
 
     def _refusal(self, what: str, status: int, reason: str, message: str, folder: str | None) -> DriveError:
+        if status == 403 and reason in _USAGE_LIMIT_REASONS:  # not about sharing: the project's quota of requests
+            return DriveError(
+                f"{what}: Drive refused (HTTP 403 {reason}: {message}): the Google Cloud project of {self.account} "
+                "has used up its Drive requests for now; run again later, or raise the quota in the Cloud console"
+            )
         if status == 403 and reason == "storageQuotaExceeded":
             where = f"folder {folder!r}" if folder else "that folder"
             return DriveError(
@@ -482,8 +490,10 @@ def _corpus(folder: _Folder) -> dict[str, Any]:
 def _media(local_path: str) -> Any:
     from googleapiclient.http import MediaFileUpload
 
+    # The type Drive shows and opens the file as, by its suffix: text/csv for the tables, text/html for the report.
+    kind = mimetypes.guess_type(local_path)[0] or "application/octet-stream"
     try:
-        return MediaFileUpload(local_path, mimetype="text/csv", chunksize=_UPLOAD_CHUNK_SIZE, resumable=True)
+        return MediaFileUpload(local_path, mimetype=kind, chunksize=_UPLOAD_CHUNK_SIZE, resumable=True)
     except OSError as error:
         raise DriveError(f"cannot read the file to upload: {error.strerror}", path=local_path) from None
 
