@@ -113,6 +113,30 @@ def test_content_that_is_not_a_key_is_refused(emulator, content, problem):
     assert problem in str(error.value)
 
 
+@pytest.mark.parametrize(("field", "value", "problem"), [
+    ("token_uri", "ftp://127.0.0.1/token", "field 'token_uri' is not a web address"),
+    ("universe_domain", "example.org", "field 'universe_domain' is not 'googleapis.com'"),
+])
+def test_a_key_google_would_refuse_only_at_the_upload_is_refused_when_read(tmp_path, key, field, value, problem):
+    """Google's client fails on these only when it uploads, after the whole stage, with a traceback; they are
+    refused when the key is read, which stage 3 does before it starts."""
+    path = tmp_path / "drive-key.json"
+    path.write_text(json.dumps(dict(key, **{field: value})))
+    with pytest.raises(DriveError) as error:
+        load_service_account_key(str(path))
+    assert str(error.value) == f"{path}: is not a Google service-account key (expected the JSON key file " \
+                               f"downloaded from the Cloud console): {problem}" + (
+                                   " (the key is for another cloud than Google Drive's)" if field == "universe_domain"
+                                   else "")
+
+
+def test_a_key_nested_too_deeply_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "drive-key.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DriveError, match=r"drive-key\.json: is not a Google service-account key .*nested too deeply"):
+        load_service_account_key(str(path))
+
+
 def test_unloadable_private_key_is_refused_without_quoting_it(emulator, key):
     """A key whose private_key is damaged is refused; the message never quotes the key material."""
     damaged = dict(key, private_key="-----BEGIN PRIVATE KEY-----\nAAAAsecretmaterial\n-----END PRIVATE KEY-----\n")

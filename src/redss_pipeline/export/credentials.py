@@ -170,6 +170,9 @@ def _read_local_key(path: str) -> bytes:
         raise DriveError(f"cannot read credentials file: {error.strerror}", path=path) from None
 
 
+_GOOGLE_UNIVERSE = "googleapis.com"  # the domain of Google's own APIs, where Drive is
+
+
 def _parse_key(raw: bytes, url: str) -> dict[str, Any]:
     """Parses and checks the key; messages describe the problem without quoting any of the content."""
     not_a_key = "is not a Google service-account key (expected the JSON key file downloaded from the Cloud console)"
@@ -177,6 +180,8 @@ def _parse_key(raw: bytes, url: str) -> dict[str, Any]:
         info = json.loads(raw.decode("utf-8-sig"))  # read past a byte-order mark (a key saved by a Windows editor)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise DriveError(f"{not_a_key}: not JSON", path=url) from None
+    except RecursionError:
+        raise DriveError(f"{not_a_key}: JSON nested too deeply to be read", path=url) from None
     if not isinstance(info, dict):
         raise DriveError(f"{not_a_key}: not a JSON object", path=url)
     if info.get("type") != "service_account":
@@ -184,6 +189,12 @@ def _parse_key(raw: bytes, url: str) -> dict[str, Any]:
     missing = [name for name in _REQUIRED_KEY_FIELDS if not isinstance(info.get(name), str) or not info[name]]
     if missing:
         raise DriveError(f"{not_a_key}: missing field(s) {', '.join(missing)}", path=url)
+    # Checked here, before stage 3 runs: Google's client fails on them only at the upload, with a traceback.
+    if urlsplit(info["token_uri"]).scheme not in ("https", "http"):
+        raise DriveError(f"{not_a_key}: field 'token_uri' is not a web address", path=url)
+    if info.get("universe_domain", _GOOGLE_UNIVERSE) != _GOOGLE_UNIVERSE:
+        raise DriveError(f"{not_a_key}: field 'universe_domain' is not {_GOOGLE_UNIVERSE!r} (the key is for another "
+                         "cloud than Google Drive's)", path=url)
     try:
         from google.oauth2 import service_account
 
