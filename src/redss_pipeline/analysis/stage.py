@@ -569,7 +569,8 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
     if figures:
         sections.append(ReportSection("maps", "Where people live", "maps_section.html.j2", _MapsData(
             note="Opt-in people per location they gave. People whose location is not coded (NA, NC, NR, ...) are on "
-            "no map. Colours group the counts into up to five classes (natural breaks).",
+            f"no map. Colours group the counts into up to five classes (natural breaks); counts below {k} share one "
+            "class, so a colour does not tell a count its label hides.",
             terms=("opt-in", "relevant"),
             figures=tuple(figures),
             credit="Boundaries: OCHA Somalia administrative boundaries (COD-AB), as shipped by Africa's Voices "
