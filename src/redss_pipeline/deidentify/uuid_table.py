@@ -177,7 +177,10 @@ def open_uuid_table(data_root: str | Path, *, read_only: bool = False) -> "UuidT
     if read_only and sqlite_path.exists():
         return UuidTable._open_read_only(sqlite_path)
     if not sqlite_path.exists() and json_path.exists():
-        remove_interrupted_builds(data_root)  # stages 2 and 3 hold the data-root lock
+        if not read_only:
+            # Stage 2, in the process holding the data-root lock. Not stage 3's readers: its worker processes may
+            # each be importing the table at this moment (the first link wins, below).
+            remove_interrupted_builds(data_root)
         try:
             UuidTable._build(sqlite_path, _read_json_table(json_path))
         except FileExistsError:
@@ -471,7 +474,7 @@ class _JsonObject(list):
 def _read_json_table(path: Path) -> list[tuple[str, str]]:
     """The (number, id) entries of a 2019 ``phone_uuids.json``, in file order. Every entry must be one stage 2
     can find again: a number in the table's own form (:func:`urn_key`: digits only without leading zeros, or a
-    non-phone URN), given once, with an id given once. Errors name the entry by its position, never its number."""
+    non-phone URN; or 2019's empty key), given once, with an id given once. Errors name the entry by its position, never its number."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_JsonObject)
     except UnicodeDecodeError as error:
@@ -496,7 +499,9 @@ def _read_json_table(path: Path) -> list[tuple[str, str]]:
         try:
             in_table_form = urn_key(key) == key
         except UuidTableError:  # no digits, an empty URN
-            in_table_form = False
+            # 2019 kept the digits of any URN, so a contact known by a URN without digits got the key "": kept as
+            # it was (stage 2 never looks it up).
+            in_table_form = key == ""
         if not in_table_form:
             raise UuidTableError(
                 "the number is not in the table's form (digits only, without a leading + or 0, or a URN such as "
