@@ -566,6 +566,24 @@ def test_a_text_coded_before_redaction_is_found_by_both_ids_and_counted_once(tmp
     assert coded.file_message_id(message_id("another text")) is None
 
 
+@pytest.mark.parametrize("copy_coded", [False, True])
+def test_an_uncoded_copy_of_the_redacted_text_does_not_hide_the_codes_of_2019(tmp_path, copy_coded):
+    """After a redacting run's Coda file is downloaded again, the file holds the 2019-coded text with the number
+    and an uncoded copy of the redacted text: the redacted text's messages keep the 2019 codes. A copy a coder
+    checked a label of is coded in its own right, and its own codes apply."""
+    typed, redacted = "call me on 0615 123 456", "call me on <phone number>"
+    coded_2019 = _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z")
+    recoded = _coder(GENDER.scheme_id, FEMALE, "2020-02-01T10:00:00.000Z")
+    copy = {"MessageID": message_id(redacted), "Text": redacted, "Labels": [recoded] if copy_coded else []}
+    path = tmp_path / "gender.json"
+    path.write_text(json.dumps([{"MessageID": message_id(typed), "Text": typed, "Labels": [coded_2019]}, copy]))
+    coded = read_coded_file(path, redact=lambda text: text.replace("0615 123 456", "<phone number>"))
+    assert coded.all_labels(message_id(redacted)) == ((recoded,) if copy_coded else (coded_2019,))
+    assert coded.message_ids() == [message_id(typed), message_id(redacted)] and len(coded) == 2
+    assert coded.own_labels(message_id(redacted)) == ((recoded,) if copy_coded else ())
+    assert coded.file_message_id(message_id(redacted)) == message_id(redacted if copy_coded else typed)
+
+
 def test_read_coded_file_groups_labels_by_scheme_oldest_first(tmp_path):
     """MessageID -> SchemeID -> labels, with Coda's newest-first list reversed."""
     newest = _coder(GENDER.scheme_id, FEMALE, "2019-01-21T10:00:00.000Z")

@@ -24,6 +24,7 @@ from typing import Any
 from redss_pipeline.analysis.agreement import CodedScheme, decimal_cell
 from redss_pipeline.core.code_scheme import NC, WS
 from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.errors import CodaFileError
 from redss_pipeline.core.labels import is_checked
 from redss_pipeline.export.coda import CodedMessages, current_labels
 from redss_pipeline.export.csv_cells import write_csv
@@ -112,7 +113,8 @@ class ProgressTally:
         checked = self._checked(mid)
         if not checked:
             return
-        self._matched.add(self._coded.file_message_id(mid) or mid)
+        # The exported id itself (it may be a message of the file too) and the file's message it found.
+        self._matched.update((mid, self._coded.file_message_id(mid) or mid))
         self._coded_count += 1
         self._wrong_scheme += any(code_id == ws for code_id, ws, _ in checked)
         self._not_coded += any(code_id == nc for code_id, _, nc in checked)
@@ -130,8 +132,13 @@ class ProgressTally:
         out of the dataset are not among them."""
         unmatched = []
         for mid in self._coded.message_ids():
-            if mid in self._matched or not self._checked(mid) or self._redirected(mid):
+            if mid in self._matched:
                 continue
+            try:
+                if not self._checked(mid) or self._redirected(mid):
+                    continue
+            except CodaFileError:  # labels no import reads (another project's codes): unused all the same
+                pass
             unmatched.append(mid)
         return unmatched
 

@@ -645,6 +645,9 @@ class CodedMessages:
     mismatched_texts: tuple[str, ...] = ()
     # The ids of redacted texts under which a message of the file is found too (see from_json): id -> MessageID.
     _aliases: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The file's own MessageIDs in file order, and the own labels of those an alias took the place of.
+    _file_ids: tuple[str, ...] = ()
+    _replaced: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any, *, path: str | os.PathLike[str] | None = None,
@@ -682,12 +685,20 @@ class CodedMessages:
                 redacted = redact(text)
                 if redacted != text:
                     aliases.append((message_id(redacted), mid))
+        file_ids = tuple(messages)
         found_as: dict[str, str] = {}
+        replaced: dict[str, tuple[dict[str, Any], ...]] = {}
         for alias, mid in aliases:
-            if alias not in messages:
-                messages[alias] = messages[mid]
-                found_as[alias] = mid
-        return cls(shown_path, messages, tuple(mismatched), found_as)
+            # The redacted text is coded in the file itself only if someone checked a label of it: an uncoded copy
+            # (exported by a redacting run and downloaded again) must not hide the codes given to the original.
+            own = messages.get(alias)
+            if own is not None and any(is_checked(label) for label in own):
+                continue
+            if own is not None:
+                replaced[alias] = own
+            messages[alias] = messages[mid]
+            found_as[alias] = mid
+        return cls(shown_path, messages, tuple(mismatched), found_as, file_ids, replaced)
 
     def labels(self, message_id: str, scheme_id: str) -> tuple[dict[str, Any], ...]:
         """The labels of a message under exactly ``scheme_id``, oldest first (empty when there are none)."""
@@ -705,16 +716,23 @@ class CodedMessages:
 
     def __len__(self) -> int:
         """How many messages the file holds."""
-        return len(self._messages) - len(self._aliases)
+        return len(self._file_ids)
 
     def message_ids(self) -> list[str]:
         """The file's MessageIDs in file order (not the ids of redacted texts its messages are also found by)."""
-        aliases = self._aliases
-        return [mid for mid in self._messages if mid not in aliases]
+        return list(self._file_ids)
+
+    def own_labels(self, message_id: str) -> tuple[dict[str, Any], ...]:
+        """The labels the file gives ``message_id`` itself, oldest first: unlike :meth:`all_labels`, never those of
+        the message a redacted text's id finds (for counting what the file holds)."""
+        own = self._replaced.get(message_id)
+        if own is not None:
+            return own
+        return _NO_LABELS if message_id in self._aliases else self._messages.get(message_id, _NO_LABELS)
 
     def file_message_id(self, message_id: str) -> str | None:
-        """The MessageID of the file's message that ``message_id`` finds: itself, or for the id of a redacted
-        text, the MessageID of the text the file codes; None when the file has no such message."""
+        """The MessageID of the file's message whose labels ``message_id`` finds: itself, or for the id of a
+        redacted text, the MessageID of the text the file codes; None when the file has no such message."""
         if message_id not in self._messages:
             return None
         return self._aliases.get(message_id, message_id)

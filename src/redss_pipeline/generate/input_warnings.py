@@ -42,7 +42,7 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
         shown = _shown(root.coded_dir / name, root)
         unknown: Counter[str] = Counter()
         for mid in messages.message_ids():
-            for label in messages.all_labels(mid):
+            for label in messages.own_labels(mid):
                 scheme_id = label["SchemeID"]
                 if scheme_id not in exact.get(name, ()) and not scheme_id.startswith(prefixes.get(name, ())):
                     unknown[scheme_id] += 1
