@@ -185,6 +185,11 @@ def test_a_second_coder_file_coded_by_the_first_coder_is_a_warning(tmp_path):
     copied = [main[m["MessageID"]] for m in sample if m["MessageID"] in main]
     checked = [m for m in copied if any(label.get("Checked") is True for label in m["Labels"])]
     path = root / "Coded Coda Files" / "ICR" / "s01e03.json"
+    # Labels that name no coder (no Origin) say nothing about who coded them: no warning, and no failure.
+    anonymous = [{**m, "Labels": [{**label, "Origin": None} for label in m["Labels"]]} for m in copied]
+    path.write_text(json.dumps(anonymous), encoding="utf-8")
+    summary = run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    assert [w for w in summary.warnings if "same coder" in w] == []
     path.write_text(json.dumps(copied), encoding="utf-8")
     summary = run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
     assert [w for w in summary.warnings if "same coder" in w] == [

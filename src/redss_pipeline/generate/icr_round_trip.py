@@ -167,9 +167,16 @@ def _coded_by_the_same_coder(second: CodedMessages, first: CodedMessages | None,
     return both, same
 
 
-def _checking_coders(coded: CodedMessages, mid: str) -> set[Any]:
-    """The OriginIDs of the checked labels of a message (any scheme, any time)."""
-    return {label.get("Origin", {}).get("OriginID") for label in coded.all_labels(mid) if is_checked(label)}
+def _checking_coders(coded: CodedMessages, mid: str) -> set[str]:
+    """The OriginIDs of the checked labels of a message (any scheme, any time); a label that names no coder (no
+    Origin, or no OriginID) says nothing about who checked it and is left out."""
+    coders = set()
+    for label in coded.all_labels(mid):
+        origin = label.get("Origin")
+        coder = origin.get("OriginID") if isinstance(origin, dict) else None
+        if is_checked(label) and isinstance(coder, str) and coder:
+            coders.add(coder)
+    return coders
 
 
 def first_coder_files(coded_files: Mapping[str, CodedMessages], config: PipelineConfig) -> dict[str, CodedMessages]:
