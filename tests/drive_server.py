@@ -395,6 +395,8 @@ class DriveServer:
             item.name = str(metadata["name"])
         if "trashed" in metadata:
             item.trashed = bool(metadata["trashed"])
+        if "mimeType" in metadata:  # writable on update, as in Drive v3
+            item.mime_type = str(metadata["mimeType"])
         if content is not None:
             item.revisions.append(content)
         item.modified_time = self._now()

@@ -114,7 +114,8 @@ def test_content_that_is_not_a_key_is_refused(emulator, content, problem):
 
 
 @pytest.mark.parametrize(("field", "value", "problem"), [
-    ("token_uri", "ftp://127.0.0.1/token", "field 'token_uri' is not a web address"),
+    ("token_uri", "ftp://127.0.0.1/token", "field 'token_uri' is not an https:// address"),
+    ("token_uri", "http://oauth2.example.org/token", "field 'token_uri' is not an https:// address"),
     ("universe_domain", "example.org", "field 'universe_domain' is not 'googleapis.com'"),
 ])
 def test_a_key_google_would_refuse_only_at_the_upload_is_refused_when_read(tmp_path, key, field, value, problem):

@@ -287,9 +287,14 @@ def test_each_file_goes_up_as_its_own_type(server, service, tmp_path, retry, sha
     report.write_text("<!DOCTYPE html><title>report</title>", encoding="utf-8")
     table = tmp_path / "engagement_counts.csv"
     table.write_text("Dataset\ns01e01\n", encoding="utf-8")
-    _upload(service, [(report, "csap_analysis_report.html"), (table, "csap_engagement_counts.csv")], retry)
+    files = [(report, "csap_analysis_report.html"), (table, "csap_engagement_counts.csv")]
+    _upload(service, files, retry)
     assert server.child(shared_drive_folder, "csap_analysis_report.html").mime_type == "text/html"
     assert server.child(shared_drive_folder, "csap_engagement_counts.csv").mime_type == "text/csv"
+    # A report an earlier version uploaded as a CSV is given its type when it is updated.
+    server.child(shared_drive_folder, "csap_analysis_report.html").mime_type = "text/csv"
+    assert [result.action for result in _upload(service, files, retry)] == ["updated", "updated"]
+    assert server.child(shared_drive_folder, "csap_analysis_report.html").mime_type == "text/html"
 
 
 def test_a_daily_limit_is_not_reported_as_a_sharing_problem(server, service, outputs, retry, shared_drive_folder):

@@ -171,6 +171,7 @@ def _read_local_key(path: str) -> bytes:
 
 
 _GOOGLE_UNIVERSE = "googleapis.com"  # the domain of Google's own APIs, where Drive is
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _parse_key(raw: bytes, url: str) -> dict[str, Any]:
@@ -190,9 +191,11 @@ def _parse_key(raw: bytes, url: str) -> dict[str, Any]:
     if missing:
         raise DriveError(f"{not_a_key}: missing field(s) {', '.join(missing)}", path=url)
     # Checked here, before stage 3 runs: Google's client fails on them only at the upload, with a traceback.
-    if urlsplit(info["token_uri"]).scheme not in ("https", "http"):
-        raise DriveError(f"{not_a_key}: field 'token_uri' is not a web address", path=url)
-    if info.get("universe_domain", _GOOGLE_UNIVERSE) != _GOOGLE_UNIVERSE:
+    token_uri = urlsplit(info["token_uri"])
+    # The key signs what goes to this address: plain http only to this machine (a local emulator).
+    if not (token_uri.scheme == "https" or (token_uri.scheme == "http" and token_uri.hostname in _LOOPBACK)):
+        raise DriveError(f"{not_a_key}: field 'token_uri' is not an https:// address", path=url)
+    if (info.get("universe_domain") or _GOOGLE_UNIVERSE) != _GOOGLE_UNIVERSE:
         raise DriveError(f"{not_a_key}: field 'universe_domain' is not {_GOOGLE_UNIVERSE!r} (the key is for another "
                          "cloud than Google Drive's)", path=url)
     try:

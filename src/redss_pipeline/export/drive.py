@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import http.client
 import json
-import mimetypes
 import os
 import random
 import time
@@ -442,6 +441,7 @@ class _DriveClient:
         response = self.call(
             lambda: self.service.files().update(
                 fileId=file_id,
+                body={"mimeType": _content_type(local_path)},  # also mends a file an older version typed wrongly
                 media_body=_media(local_path),
                 fields="id, name, modifiedTime",
                 supportsAllDrives=True,
@@ -487,13 +487,21 @@ def _corpus(folder: _Folder) -> dict[str, Any]:
     return {"corpora": "allDrives", "includeItemsFromAllDrives": True, "supportsAllDrives": True}
 
 
+# The type Drive shows and opens a file as, by its suffix. A table of its own rather than the mimetypes module,
+# which reads the host's settings (some map .csv to a spreadsheet program's type).
+_CONTENT_TYPES = {".csv": "text/csv", ".html": "text/html"}
+
+
+def _content_type(local_path: str) -> str:
+    return _CONTENT_TYPES.get(os.path.splitext(local_path)[1].lower(), "application/octet-stream")
+
+
 def _media(local_path: str) -> Any:
     from googleapiclient.http import MediaFileUpload
 
-    # The type Drive shows and opens the file as, by its suffix: text/csv for the tables, text/html for the report.
-    kind = mimetypes.guess_type(local_path)[0] or "application/octet-stream"
     try:
-        return MediaFileUpload(local_path, mimetype=kind, chunksize=_UPLOAD_CHUNK_SIZE, resumable=True)
+        return MediaFileUpload(local_path, mimetype=_content_type(local_path), chunksize=_UPLOAD_CHUNK_SIZE,
+                               resumable=True)
     except OSError as error:
         raise DriveError(f"cannot read the file to upload: {error.strerror}", path=local_path) from None
 
