@@ -214,10 +214,13 @@ def test_explain_finds_a_person_and_refuses_an_unknown_one(root):
     unknown = _generate("explain", str(root), "avf-phone-uuid-00000000-0000-4000-8000-000000000000", "gender")
     assert unknown.returncode == 2
     assert "avf-phone-uuid-00000000-0000-4000-8000-000000000000" in _error_line(unknown)
-    # A phone number given in the uid's place is not repeated.
+    # A phone number given in the uid's or the column's place is not repeated.
     number = _generate("explain", str(root), "+252 61 555 0199", "gender")
     assert number.returncode == 2
     assert _error_line(number).endswith("no record whose uid was a value not shown (it may hold a phone number)")
+    swapped = _generate("explain", str(root), uid, "+252 61 555 0199")
+    assert swapped.returncode == 2
+    assert "555" not in _error_line(swapped) and "a value not shown (it may hold a phone number)" in _error_line(swapped)
 
 
 def _output_rows(root: Path, name: str) -> list[dict[str, str]]:

@@ -215,7 +215,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     outputs = {*in_analysis_files, *production_columns(config)}
     if matrix is None and column not in held and column not in outputs:
         close = difflib.get_close_matches(column, sorted(held | outputs), n=3)
-        raise UsageError(f"{column!r} is neither an output column nor a key of this person's records"
+        raise UsageError(f"{shown_in_message(column)} is neither an output column nor a key of this person's records"
                          + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
     keys = source_keys(config, column)
     # A matrix column is no record key: its history is that of the show's codes. A trail written before the codes
