@@ -29,7 +29,13 @@ def test_stage_3_report_has_the_coding_quality_section(tmp_path):
     html = report.read_text(encoding="utf-8")
     assert '<section id="coding-quality">' in html
     text = _text(html)
-    assert "s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative" in text
+    # The band with what a reader needs to weigh it (tests/coding_quality: 7 units, so a prevalence of 0.143 is
+    # 2 of the 14 judgements, and 0.278 to 1.000 is a wide interval).
+    assert ("s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative (wide "
+            "interval: uncertain)") in text
+    assert ("axes_of_discrimination_access_to_housing 1.000 1.000 to 1.000 good (given 2 times in all: too rare to "
+            "judge)") in text
+    assert "discriminating_actor_government 0.000 -0.182 to 0.000 unreliable (given 1 time in all: too rare" in text
     assert "s01e01 11 6 54.5" in text  # the progress table
 
     # The analysis alone (generate_outputs.py analyse) measures from the files: the same section, and the two

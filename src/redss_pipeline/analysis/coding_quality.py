@@ -271,12 +271,28 @@ def _progress_entry(row: Mapping[str, str]) -> dict[str, Any]:
     return {**row, "bar_percent": min(100.0, max(0.0, float(percent))) if percent else 0.0}
 
 
+# What the report adds to a band so that a reader does not take it for certain (the CSV keeps the figures only):
+# a code the two coders gave fewer than RARE_USES times in all says little whatever its alpha, and an interval at
+# least WIDE_INTERVAL wide means the sample cannot tell the bands apart.
+RARE_USES = 5
+WIDE_INTERVAL = 0.3
+
+
 def _agreement_entry(row: Mapping[str, str]) -> dict[str, Any]:
     alpha = row.get("krippendorff_alpha", "")
+    low, high = row["alpha_ci_low"], row["alpha_ci_high"]
+    # Prevalence is the share of the 2 x units judgements that gave the code (coding-quality.md 3).
+    uses = round(float(row["prevalence"]) * 2 * int(row["units"])) if row["prevalence"] else None
+    caution = ""
+    if alpha and row["code"] != ALL_CODES and uses is not None and uses < RARE_USES:
+        caution = f"given {uses} time{'s' if uses != 1 else ''} in all: too rare to judge"
+    elif alpha and low and high and float(high) - float(low) >= WIDE_INTERVAL:
+        caution = "wide interval: uncertain"
     return {
         "show": row["show"], "scheme": row["scheme"], "code": row["code"], "units": row["units"],
         "not_coded_by_both": row["not_coded_by_both"], "prevalence": row["prevalence"],
         "percent_agreement": row["percent_agreement"], "cohen_kappa": row["cohen_kappa"], "alpha": alpha,
-        "ci_low": row["alpha_ci_low"], "ci_high": row["alpha_ci_high"],
-        "band": alpha_band(float(alpha)) if alpha else "", "mean_code_alpha": row["mean_code_alpha"],
+        "ci_low": low, "ci_high": high,
+        "band": alpha_band(float(alpha)) if alpha else "", "caution": caution,
+        "mean_code_alpha": row["mean_code_alpha"],
     }
