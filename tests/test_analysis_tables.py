@@ -370,3 +370,11 @@ def test_a_chart_of_many_bars_keeps_the_largest_then_the_suppressed_then_the_zer
     texts = set(_svg_texts(bar_chart("districts", "People by district", bars).svg))
     kept = [*range(0, 5), *range(10, 30)]
     assert {f"district {i:02d}" for i in range(30)} & texts == {f"district {i:02d}" for i in kept}
+
+
+def test_every_table_of_the_report_has_a_name_a_screen_reader_announces(golden: Path):
+    """Each table has a caption or, where the section's heading names it, an aria-label."""
+    report = (golden / "report.html").read_text(encoding="utf-8")
+    tables = re.findall(r"<table[^>]*>\s*(?:<caption>)?", report)
+    assert len(tables) >= 10
+    assert [t for t in tables if "aria-label=" not in t and not t.endswith("<caption>")] == []

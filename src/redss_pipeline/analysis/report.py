@@ -64,14 +64,16 @@ class Figure:
 
 @dataclass(frozen=True)
 class DisplayTable:
-    """A table as the report shows it: a caption, the header, rows of text, which columns are numbers, and
-    which rows are control codes (drawn muted)."""
+    """A table as the report shows it: a caption, the header, rows of text, which columns are numbers, which
+    rows are control codes (drawn muted), and the name a screen reader announces when there is no caption (the
+    table's title, which the section's heading shows)."""
 
     caption: str
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     numeric: tuple[bool, ...]
     muted_rows: frozenset[int] = frozenset()
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def display_table(table: Table, *, caption: str = "", rows: Sequence[int] | None
             cells.append(combined_cell(row[table.column(count)], row[table.column(percent)] if percent else None))
         out_rows.append(tuple(cells))
     numeric = tuple([False] * len(label_columns) + [True] * len(pairs))
-    return DisplayTable(caption, tuple(header), tuple(out_rows), numeric, frozenset(muted_rows))
+    return DisplayTable(caption, tuple(header), tuple(out_rows), numeric, frozenset(muted_rows), table.title)
 
 
 @dataclass(frozen=True)
