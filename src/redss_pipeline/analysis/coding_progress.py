@@ -17,7 +17,7 @@ progress. Rows come in configuration order (the shows' datasets, then the survey
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,13 +126,14 @@ class ProgressTally:
                 for label in current_labels(self._coded, mid, s.scheme, multi_coded=s.multi_coded)
                 if is_checked(label)]
 
-    def unmatched(self) -> list[str]:
+    def unmatched(self, coded_elsewhere: Collection[str] = frozenset()) -> list[str]:
         """The MessageIDs of the coded file's coded messages (a checked current label in one of the dataset's
-        schemes) that no message counted so far was found under, in file order; messages the WS redirect moved
-        out of the dataset are not among them."""
+        schemes) that no message counted so far was found under, in file order. Not among them: messages the WS
+        redirect moved out of the dataset, and those in ``coded_elsewhere`` (the message went to another dataset,
+        whose coded file codes it)."""
         unmatched = []
         for mid in self._coded.message_ids():
-            if mid in self._matched:
+            if mid in self._matched or mid in coded_elsewhere:
                 continue
             try:
                 if not self._checked(mid) or self._redirected(mid):
@@ -141,6 +142,11 @@ class ProgressTally:
                 pass
             unmatched.append(mid)
         return unmatched
+
+    @property
+    def matched(self) -> frozenset[str]:
+        """The ids of the exported messages that found a coded message of the file (and the MessageIDs found)."""
+        return frozenset(self._matched)
 
     def _redirected(self, mid: str) -> bool:
         if self._redirect is None:

@@ -124,12 +124,20 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequenc
     return warnings
 
 
-def unmatched_code_warnings(root: DataRoot, tallies: Mapping[str, ProgressTally]) -> list[str]:
+def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally]
+                            ) -> list[str]:
     """Warnings about coded messages that no exported message matched (``tallies`` by Coda file name, each
-    having counted its dataset's exported messages): their codes go to no message of the run."""
+    having counted its dataset's exported messages): their codes go to no message of the run. A show's message
+    that a correction moved to another show, and that show's coded file codes, is not reported: it is coded where
+    it now is."""
+    show_files = {plan.coda_file for plan in config.rqa_plans}
     warnings = []
     for name, tally in tallies.items():
-        unmatched = tally.unmatched()
+        elsewhere: frozenset[str] = frozenset()
+        if name in show_files:
+            elsewhere = frozenset().union(*(other.matched for other_name, other in tallies.items()
+                                            if other_name in show_files and other_name != name))
+        unmatched = tally.unmatched(elsewhere)
         if unmatched:
             count = len(unmatched)
             warnings.append(

@@ -214,7 +214,7 @@ def _run_generate(
             write_message_lines(messages_csv, staged.path_for(paths["production"]), message_rows.rows(),
                                 columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
-        unmatched = unmatched_code_warnings(root, tallies)  # the tallies have now seen every exported message
+        unmatched = unmatched_code_warnings(config, root, tallies)  # the tallies have now seen every exported message
         summary.warnings += unmatched
         for warning in unmatched:
             say(f"warning: {warning}")
