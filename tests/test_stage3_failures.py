@@ -5,6 +5,7 @@ keeps the traceback. Stage 3 reads the UUID table without needing write access t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -208,3 +209,31 @@ def test_a_bad_time_in_a_raw_file_names_the_file_the_record_and_the_raw_key(root
     line = _one_line(result)
     assert "Raw Data/csap_s01e01_activation.json: record 2: field 'Rqa_S01E01 (Time) - csap_s01e01_activation'" in line
     assert "'yesterday'" in line and "sent_on" not in line
+
+
+def test_a_first_run_that_fails_leaves_no_empty_output_folders(tmp_path):
+    """A data root's first stage 3 stopping on a bad coded label (met while merging, after the run has begun)
+    leaves no empty Coda Files/ or ICR/ folders in Outputs/ that look like a run's results; the folders people
+    fill (Coded Coda Files/ICR) are there."""
+    root = tmp_path / "root"
+    shutil.copytree(GOLDEN_ROOT, root)
+    coded = root / "Coded Coda Files/s01e01.json"
+    messages = json.loads(coded.read_text(encoding="utf-8"))
+    messages[0]["Labels"][0]["CodeID"] = "code-nope"
+    coded.write_text(json.dumps(messages), encoding="utf-8")
+    result = _stage3(root)
+    assert result.returncode == 1 and "CodeID 'code-nope'" in _one_line(result)
+    assert [p.relative_to(root).as_posix() for p in (root / "Outputs").rglob("*")] == []
+    assert (root / "Coded Coda Files" / "ICR").is_dir()
+
+
+def test_a_file_where_an_output_folder_must_be_is_one_line_before_the_run(root):
+    before = _digests(root)
+    shutil.rmtree(root / "Outputs" / "ICR")
+    (root / "Outputs" / "ICR").write_text("not a folder")
+    result = _stage3(root)
+    assert result.returncode == 1
+    assert _one_line(result) == (f"error: {root / 'Outputs' / 'ICR'}: a file is where this folder must be; move or "
+                                 "rename the file")
+    assert {name: digest for name, digest in _digests(root).items() if name != "ICR"} == {
+        name: digest for name, digest in before.items() if not name.startswith("ICR/")}

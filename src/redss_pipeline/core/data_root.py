@@ -83,11 +83,18 @@ class DataRoot:
                                 "the folder or remove the link", path=self.coded_dir)
 
     def create_output_dirs(self) -> None:
-        """The folders stage 3 creates when missing (the coded-files folder included, for people to fill)."""
-        for folder in (self.coded_dir, self.icr_coded_dir, self.outputs_dir, self.coda_dir, self.icr_dir,
-                       self.icr_coda_dir):
+        """Before stage 3 writes anything: creates the folders people fill (``Coded Coda Files/`` and its ``ICR/``)
+        and refuses a file where a folder of ``Outputs/`` must be. The output folders themselves are made when the
+        outputs are switched into place, so a run that fails leaves no empty ones behind."""
+        for folder in (self.coded_dir, self.icr_coded_dir):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except FileExistsError:  # mkdir's own words: "File exists"
-                raise PipelineError("a file is where this folder must be; move or rename the file",
-                                    path=folder) from None
+                raise _file_in_the_way(folder) from None
+        for folder in (self.outputs_dir, self.coda_dir, self.icr_dir, self.icr_coda_dir, self.analysis_dir):
+            if folder.exists() and not folder.is_dir():
+                raise _file_in_the_way(folder)
+
+
+def _file_in_the_way(folder: Path) -> PipelineError:
+    return PipelineError("a file is where this folder must be; move or rename the file", path=folder)
