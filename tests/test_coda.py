@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -582,6 +583,26 @@ def test_an_uncoded_copy_of_the_redacted_text_does_not_hide_the_codes_of_2019(tm
     assert coded.message_ids() == [message_id(typed), message_id(redacted)] and len(coded) == 2
     assert coded.own_labels(message_id(redacted)) == ((recoded,) if copy_coded else ())
     assert coded.file_message_id(message_id(redacted)) == message_id(redacted if copy_coded else typed)
+
+
+def test_of_two_typed_texts_that_redact_alike_the_coded_one_stands_for_both(tmp_path):
+    """Two 2019 texts with different numbers redact to one text; the file also holds that redacted text with a
+    label nobody checked. The redacted text's messages take the codes of the typed text a coder checked, and the
+    redacted text's own label is still its own (counted once, under its own id)."""
+    first, second, redacted = "call me on 0615 123 456", "call me on 0615 999 888", "call me on <phone number>"
+    foreign = {**_coder("Scheme-other", "code-x", "2019-01-20T09:00:00.000Z"), "Checked": False}
+    coded_2019 = _coder(GENDER.scheme_id, MALE, "2019-01-20T10:00:00.000Z")
+    path = tmp_path / "gender.json"
+    path.write_text(json.dumps([
+        {"MessageID": message_id(redacted), "Text": redacted, "Labels": [foreign]},
+        {"MessageID": message_id(first), "Text": first, "Labels": []},
+        {"MessageID": message_id(second), "Text": second, "Labels": [coded_2019]},
+    ]))
+    coded = read_coded_file(path, redact=lambda text: re.sub(r"0615 \d{3} \d{3}", "<phone number>", text))
+    assert coded.all_labels(message_id(redacted)) == (coded_2019,)
+    assert coded.own_labels(message_id(redacted)) == (foreign,)
+    assert coded.file_message_id(message_id(redacted)) == message_id(second)
+    assert len(coded) == 3
 
 
 def test_read_coded_file_groups_labels_by_scheme_oldest_first(tmp_path):

@@ -33,9 +33,11 @@ def test_stage_3_report_has_the_coding_quality_section(tmp_path):
     # 2 of the 14 judgements, and 0.278 to 1.000 is a wide interval).
     assert ("s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative (wide "
             "interval: uncertain)") in text
-    assert ("axes_of_discrimination_access_to_housing 1.000 1.000 to 1.000 good (given 2 times in all: too rare to "
-            "judge)") in text
-    assert "discriminating_actor_government 0.000 -0.182 to 0.000 unreliable (given 1 time in all: too rare" in text
+    assert ("axes_of_discrimination_access_to_housing 1.000 1.000 to 1.000 good (given 2 times in the messages both "
+            "coded: too rare to judge)") in text
+    assert ("discriminating_actor_government 0.000 -0.182 to 0.000 unreliable (given 1 time in the messages both "
+            "coded: too rare") in text
+    assert "a wide one (here 0.3 or more)" in text and "fewer than 5 times" in text
     assert "s01e01 11 6 54.5" in text  # the progress table
 
     # The analysis alone (generate_outputs.py analyse) measures from the files: the same section, and the two

@@ -227,10 +227,14 @@ def test_a_first_run_that_fails_leaves_no_empty_output_folders(tmp_path):
     assert (root / "Coded Coda Files" / "ICR").is_dir()
 
 
-def test_a_file_where_an_output_folder_must_be_is_one_line_before_the_run(root):
+@pytest.mark.parametrize("in_the_way", ["file", "link to nothing"])
+def test_a_file_where_an_output_folder_must_be_is_one_line_before_the_run(root, tmp_path, in_the_way):
     before = _digests(root)
     shutil.rmtree(root / "Outputs" / "ICR")
-    (root / "Outputs" / "ICR").write_text("not a folder")
+    if in_the_way == "file":
+        (root / "Outputs" / "ICR").write_text("not a folder")
+    else:
+        (root / "Outputs" / "ICR").symlink_to(tmp_path / "unmounted drive" / "ICR")
     result = _stage3(root)
     assert result.returncode == 1
     assert _one_line(result) == (f"error: {root / 'Outputs' / 'ICR'}: a file is where this folder must be; move or "

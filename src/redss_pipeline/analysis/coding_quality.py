@@ -255,6 +255,8 @@ def _context(progress_rows: list[dict[str, str]] | None, agreement_rows: list[di
         "schemes": schemes,
         "files": [name for name, rows in ((PROGRESS_CSV, progress_rows), (AGREEMENT_CSV, agreement_rows))
                   if rows is not None],
+        "rare_uses": RARE_USES,
+        "wide_interval": WIDE_INTERVAL,
     }
 
 
@@ -281,11 +283,12 @@ WIDE_INTERVAL = 0.3
 def _agreement_entry(row: Mapping[str, str]) -> dict[str, Any]:
     alpha = row.get("krippendorff_alpha", "")
     low, high = row["alpha_ci_low"], row["alpha_ci_high"]
-    # Prevalence is the share of the 2 x units judgements that gave the code (coding-quality.md 3).
+    # Prevalence is the share of the 2 x units judgements that gave the code (coding-quality.md 3), written with
+    # three decimals: exact while there are fewer than 1,000 judgements (an ICR sample of 200 messages has 400).
     uses = round(float(row["prevalence"]) * 2 * int(row["units"])) if row["prevalence"] else None
     caution = ""
     if alpha and row["code"] != ALL_CODES and uses is not None and uses < RARE_USES:
-        caution = f"given {uses} time{'s' if uses != 1 else ''} in all: too rare to judge"
+        caution = f"given {uses} time{'s' if uses != 1 else ''} in the messages both coded: too rare to judge"
     elif alpha and low and high and float(high) - float(low) >= WIDE_INTERVAL:
         caution = "wide interval: uncertain"
     return {

@@ -82,17 +82,18 @@ class DataRoot:
             raise CodaFileError("a link to a folder that does not exist (moved, or on a drive not mounted?); restore "
                                 "the folder or remove the link", path=self.coded_dir)
 
-    def create_output_dirs(self) -> None:
+    def prepare_folders(self) -> None:
         """Before stage 3 writes anything: creates the folders people fill (``Coded Coda Files/`` and its ``ICR/``)
-        and refuses a file where a folder of ``Outputs/`` must be. The output folders themselves are made when the
-        outputs are switched into place, so a run that fails leaves no empty ones behind."""
+        and refuses anything but a folder where a folder of ``Outputs/`` must be (a file, a link to nothing). The
+        output folders themselves are made when the outputs are switched into place, so a run that fails leaves
+        at most an empty ``Outputs/``, not empty ``Coda Files/`` or ``ICR/`` folders that look like results."""
         for folder in (self.coded_dir, self.icr_coded_dir):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except FileExistsError:  # mkdir's own words: "File exists"
                 raise _file_in_the_way(folder) from None
         for folder in (self.outputs_dir, self.coda_dir, self.icr_dir, self.icr_coda_dir, self.analysis_dir):
-            if folder.exists() and not folder.is_dir():
+            if os.path.lexists(folder) and not folder.is_dir():
                 raise _file_in_the_way(folder)
 
 

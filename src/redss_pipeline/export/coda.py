@@ -691,8 +691,11 @@ class CodedMessages:
         for alias, mid in aliases:
             # The redacted text is coded in the file itself only if someone checked a label of it: an uncoded copy
             # (exported by a redacting run and downloaded again) must not hide the codes given to the original.
-            own = messages.get(alias)
-            if own is not None and any(is_checked(label) for label in own):
+            # Of two texts that redact alike, the first the file codes with a checked label stands for both.
+            own = replaced.get(alias, messages.get(alias)) if alias not in found_as else None
+            if own is not None and _any_checked(own):
+                continue
+            if alias in found_as and (_any_checked(messages[alias]) or not _any_checked(messages[mid])):
                 continue
             if own is not None:
                 replaced[alias] = own
@@ -736,6 +739,10 @@ class CodedMessages:
         if message_id not in self._messages:
             return None
         return self._aliases.get(message_id, message_id)
+
+
+def _any_checked(labels: Sequence[Mapping[str, Any]]) -> bool:
+    return any(is_checked(label) for label in labels)
 
 
 def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str] | None = None) -> CodedMessages:

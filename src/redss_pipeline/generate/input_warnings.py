@@ -127,9 +127,10 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequenc
 def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally]
                             ) -> list[str]:
     """Warnings about coded messages that no exported message matched (``tallies`` by Coda file name, each
-    having counted its dataset's exported messages): their codes go to no message of the run. A show's message
-    that a correction moved to another show, and that show's coded file codes, is not reported: it is coded where
-    it now is."""
+    having counted its dataset's exported messages): their codes go to no message of the run. Not reported: a
+    show's coded message whose text another show exported and codes (what a correction moves is coded where it now
+    is). The rule goes by text, as MessageIDs do, so a dropped message whose very text another show codes is not
+    reported either; the runner does not hand back which messages its corrections moved."""
     show_files = {plan.coda_file for plan in config.rqa_plans}
     warnings = []
     for name, tally in tallies.items():

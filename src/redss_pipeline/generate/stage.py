@@ -146,7 +146,7 @@ def _run_generate(
         say(f"warning: {warning}")
 
     paths = output_paths(config, root)
-    root.create_output_dirs()
+    root.prepare_folders()
     describe = partial(run_manifest, config=config, data_root=root, run=run, counts=counts)
     spans = list(index.spans(messages_per_chunk))
     span_workers = min(usable_workers(workers), len(spans))
