@@ -325,15 +325,17 @@ def test_report_section_shows_progress_alpha_band_and_codes_disagreed_on_first(c
 
     html = _render_section(context)
     text = _text(html)
-    assert ("s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative ; "
-            "exact agreement 71.4%, Cohen's kappa 0.674, mean alpha per code 0.745. 7 messages coded by both, 2 not."
-            ) in text
-    assert "discriminating_actor_government 0.000 -0.182 to 0.000 unreliable 0.071 85.7 0.000" in text
+    # The interval 0.278 to 1.000 is 0.3 or more wide; a prevalence of 0.071 of 2 x 7 judgements is 1 use.
+    assert ("s01e03: S01E03 Reasons Krippendorff's alpha 0.690 (95% interval 0.278 to 1.000), tentative (wide "
+            "interval: uncertain); exact agreement 71.4%, Cohen's kappa 0.674, mean alpha per code 0.745. 7 messages "
+            "coded by both, 2 not.") in text
+    assert ("discriminating_actor_government 0.000 -0.182 to 0.000 unreliable (given 1 time in the messages both "
+            "coded: too rare to judge) 0.071 85.7 0.000") in text
     assert '<span class="band-tentative">tentative</span>' in html
     assert "s01e01: S01E01 No message of the sample is coded by both coders yet (11 not coded by both)." in text
     # the progress table with a bar per dataset, and the total
     assert "s01e01 11 6 54.5" in text and "s01e03 9 7 77.8" in text
-    assert html.count('aria-label="') == len(context["progress"]) + 1
+    assert html.count('aria-label="') == len(context["progress"]) + 1 + 1  # the bars, the total's, the table's
     assert 'style="width: 77.8%;' in html
 
 
