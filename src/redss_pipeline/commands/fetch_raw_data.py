@@ -104,8 +104,6 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
     return summary.exit_status
 
 
-#: Rapid Pro API tokens are 40 hexadecimal characters; anything this long and hexadecimal is taken for one.
-_TOKEN_LIKE = re.compile(r"[0-9a-fA-F]{32,}")
 def _create_rapid_pro_root(folder: Path) -> None:
     """Creates ``<rapid-pro-root>`` as 2019's command line did (there it was a checkout of the fetch tools). The
     fetch does not use it, so a folder that cannot be made is one warning line, not a failed fetch."""
@@ -117,6 +115,8 @@ def _create_rapid_pro_root(folder: Path) -> None:
               "it, so it goes on", file=sys.stderr)
 
 
+#: Rapid Pro API tokens are 40 hexadecimal characters; anything this long and hexadecimal is taken for one.
+_TOKEN_LIKE = re.compile(r"[0-9a-fA-F]{32,}")
 _ORDER = ("check the order of the arguments: <user> <rapid-pro-root> <rapid-pro-server> <rapid-pro-token> "
           "<data-root>")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redss_pipeline.core.errors import CodaFileError, PipelineError
 
-__all__ = ["DataRoot"]
+__all__ = ["DataRoot", "FILE_IN_THE_WAY"]
 
 
 @dataclass(frozen=True)
@@ -97,5 +97,9 @@ class DataRoot:
                 raise _file_in_the_way(folder)
 
 
+FILE_IN_THE_WAY = "a file is where this folder must be; move or rename the file"
+"""What an error says when a folder the pipeline needs cannot be made because a file has its name."""
+
+
 def _file_in_the_way(folder: Path) -> PipelineError:
-    return PipelineError("a file is where this folder must be; move or rename the file", path=folder)
+    return PipelineError(FILE_IN_THE_WAY, path=folder)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from redss_pipeline.core.atomic_files import atomic_write_text
-from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.data_root import FILE_IN_THE_WAY, DataRoot
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error, sqlite_file_is_damaged
 from redss_pipeline.core.errors import UuidTableError
 
@@ -203,7 +203,7 @@ def _owner_only_folder(folder: Path) -> None:
     try:
         folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     except FileExistsError:  # not the table existing (which callers report so): a file named like the folder
-        raise UuidTableError("a file is where this folder must be; move or rename the file", path=folder) from None
+        raise UuidTableError(FILE_IN_THE_WAY, path=folder) from None
     _owner_only(folder, FOLDER_MODE)
 
 
@@ -474,7 +474,8 @@ class _JsonObject(list):
 def _read_json_table(path: Path) -> list[tuple[str, str]]:
     """The (number, id) entries of a 2019 ``phone_uuids.json``, in file order. Every entry must be one stage 2
     can find again: a number in the table's own form (:func:`urn_key`: digits only without leading zeros, or a
-    non-phone URN; or 2019's empty key), given once, with an id given once. Errors name the entry by its position, never its number."""
+    non-phone URN; or 2019's empty key), given once, with an id given once. Errors name the entry by its position,
+    never its number."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_JsonObject)
     except UnicodeDecodeError as error:

@@ -689,16 +689,16 @@ class CodedMessages:
         found_as: dict[str, str] = {}
         replaced: dict[str, tuple[dict[str, Any], ...]] = {}
         for alias, mid in aliases:
-            # The redacted text is coded in the file itself only if someone checked a label of it: an uncoded copy
-            # (exported by a redacting run and downloaded again) must not hide the codes given to the original.
-            # Of two texts that redact alike, the first the file codes with a checked label stands for both.
-            own = replaced.get(alias, messages.get(alias)) if alias not in found_as else None
-            if own is not None and _any_checked(own):
-                continue
-            if alias in found_as and (_any_checked(messages[alias]) or not _any_checked(messages[mid])):
-                continue
-            if own is not None:
-                replaced[alias] = own
+            if alias in found_as:
+                # Of two texts that redact alike, the first the file codes with a checked label stands for both.
+                if _any_checked(messages[alias]) or not _any_checked(messages[mid]):
+                    continue
+            elif alias in messages:
+                # The redacted text is coded in the file itself only if someone checked a label of it: an uncoded
+                # copy (exported by a redacting run and downloaded again) must not hide the original's codes.
+                if _any_checked(messages[alias]):
+                    continue
+                replaced[alias] = messages[alias]
             messages[alias] = messages[mid]
             found_as[alias] = mid
         return cls(shown_path, messages, tuple(mismatched), found_as, file_ids, replaced)

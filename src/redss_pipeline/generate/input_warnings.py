@@ -132,13 +132,11 @@ def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Map
     is). The rule goes by text, as MessageIDs do, so a dropped message whose very text another show codes is not
     reported either; the runner does not hand back which messages its corrections moved."""
     show_files = {plan.coda_file for plan in config.rqa_plans}
+    # Every show's coded messages that an exported message found (a show's own are matched in its tally already).
+    coded_in_shows = frozenset().union(*(tally.matched for name, tally in tallies.items() if name in show_files))
     warnings = []
     for name, tally in tallies.items():
-        elsewhere: frozenset[str] = frozenset()
-        if name in show_files:
-            elsewhere = frozenset().union(*(other.matched for other_name, other in tallies.items()
-                                            if other_name in show_files and other_name != name))
-        unmatched = tally.unmatched(elsewhere)
+        unmatched = tally.unmatched(coded_in_shows if name in show_files else frozenset())
         if unmatched:
             count = len(unmatched)
             warnings.append(

@@ -126,6 +126,11 @@ def _run_generate(
         if progress is not None:
             print(f"  {line}", file=progress, flush=True)
 
+    def warn(warnings: list[str]) -> None:
+        summary.warnings += warnings
+        for warning in warnings:
+            say(f"warning: {warning}")
+
     for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):  # a killed run's switch first
         say(note)
 
@@ -140,10 +145,7 @@ def _run_generate(
         coded_messages = _load_coded_files(config, root, PhoneRedactor(config.phone_redaction))
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
-    summary.warnings += raw_file_warnings(config, root, index.show_runs)
-    summary.warnings += coded_file_warnings(config, root, coded_messages)
-    for warning in summary.warnings:
-        say(f"warning: {warning}")
+    warn(raw_file_warnings(config, root, index.show_runs) + coded_file_warnings(config, root, coded_messages))
 
     paths = output_paths(config, root)
     root.prepare_folders()
@@ -191,9 +193,7 @@ def _run_generate(
             icr = runner.icr.samples()
         with times.step("ICR Coda files and second coder"):
             icr_round_trip = prepare_icr_round_trip(config, root, icr, coded_files=coded_messages)
-        summary.warnings += icr_round_trip.warnings
-        for warning in icr_round_trip.warnings:
-            say(f"warning: {warning}")
+        warn(icr_round_trip.warnings)
         with times.step("write outputs"):
             # Each dataset's coding progress is counted as its Coda file is written: its messages are made once.
             tallies = progress_tallies(config, coded_messages)
@@ -214,10 +214,7 @@ def _run_generate(
             write_message_lines(messages_csv, staged.path_for(paths["production"]), message_rows.rows(),
                                 columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
-        unmatched = unmatched_code_warnings(config, root, tallies)  # the tallies have now seen every exported message
-        summary.warnings += unmatched
-        for warning in unmatched:
-            say(f"warning: {warning}")
+        warn(unmatched_code_warnings(config, root, tallies))  # the tallies have now seen every exported message
         with times.step("coding quality"):
             quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
                                              progress=progress_rows(tallies.values()))
