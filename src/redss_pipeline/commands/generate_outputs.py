@@ -7,6 +7,8 @@ Usage:
     generate_outputs.py explain [--config FILE] <data-root> <uid> <column>
     generate_outputs.py analyse [--drive-upload <drive-service-account-credentials-url> <drive-upload-dir>]
                                 [--workers N] [--config FILE] <data-root>
+    generate_outputs.py upload [--config FILE] <drive-service-account-credentials-url> <drive-upload-dir>
+                               <data-root>
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from typing import TYPE_CHECKING
 
 from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
 from redss_pipeline.core.config import load_config
-from redss_pipeline.core.errors import UsageError
+from redss_pipeline.core.errors import DriveError, UsageError
 from redss_pipeline.core.lock import data_root_lock
 
 if TYPE_CHECKING:
-    from redss_pipeline.analysis.stage import AnalysisSummary
     from redss_pipeline.core.config import PipelineConfig
 
 __all__ = ["RUN_SCRIPT", "main", "entry_point", "console_script"]
@@ -33,6 +34,7 @@ __all__ = ["RUN_SCRIPT", "main", "entry_point", "console_script"]
 RUN_SCRIPT = "3_generate_outputs.sh"
 EXPLAIN = "generate_outputs.py explain"
 ANALYSE = "generate_outputs.py analyse"
+UPLOAD = "generate_outputs.py upload"
 _MODULE = "redss_pipeline.commands.generate_outputs"
 CONFIG_HELP = "the configuration file (default: the project's pipeline_config.json, or $REDSS_PIPELINE_CONFIG)"
 
@@ -46,13 +48,15 @@ def _generate_parser(prog: str) -> ArgumentParser:
         description="Clean, auto-code and merge the coded Coda files of a data root, and write the analysis "
         "files, the Coda and ICR files and the audit trail into <data-root>/Outputs.",
         epilog=f"Explain a value: {explain} <data-root> <uid> <column>. Re-run only the analysis and report: "
-        f"{explain.removesuffix('explain')}analyse <data-root>.",
+        f"{explain.removesuffix('explain')}analyse <data-root>. Upload the outputs again without running the "
+        f"stage: {explain.removesuffix('explain')}upload <drive-service-account-credentials-url> <drive-upload-dir> "
+        "<data-root>.",
     )
     parser.add_argument(
         "--drive-upload", nargs=2, metavar=("<drive-service-account-credentials-url>", "<drive-upload-dir>"),
         help="after writing the outputs, upload the three CSVs, the shareable analysis report and the shareable "
-        "analysis tables to this Drive folder with the service-account key at the URL (gs://bucket/object, or a "
-        "local file)",
+        "analysis tables to this Drive folder (a path such as CSAP/Outputs, or the folder's address in a browser) "
+        "with the service-account key at the URL (gs://bucket/object, or a local file)",
     )
     parser.add_argument("--profile-cpu", metavar="<profile-output-file>",
                         help="write a CPU profile (collapsed stacks) to the file, and a flame graph beside it (.svg)")
@@ -67,15 +71,29 @@ def _generate_parser(prog: str) -> ArgumentParser:
     return parser
 
 
-def _check_before_running(data_root: Path, drive_upload: list[str] | None) -> None:
-    """What can be refused before a stage starts: a data root that is no folder, and a Drive key that cannot serve
-    (checked now rather than after the whole run)."""
+def _check_before_running(data_root: Path, drive_upload: Sequence[str] | None) -> None:
+    """What can be refused before a stage starts: a data root that is no folder, and a Drive key or folder address
+    that cannot serve (checked now rather than after the whole run)."""
     if not data_root.is_dir():
         raise UsageError(f"the data root {data_root} {'is not a folder' if data_root.exists() else 'does not exist'}")
     if drive_upload:
         from redss_pipeline.export.credentials import check_credentials_location
+        from redss_pipeline.export.drive import drive_folder
 
         check_credentials_location(drive_upload[0])
+        drive_folder(drive_upload[1])
+
+
+def _upload(config: PipelineConfig, data_root: Path, drive_upload: Sequence[str], *, csvs: bool = True) -> None:
+    """Uploads the data root's outputs as their manifests list them (see
+    :mod:`~redss_pipeline.export.drive_uploads`); the caller holds the data-root lock."""
+    from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.export.drive import upload_to_drive
+    from redss_pipeline.export.drive_uploads import drive_uploads
+
+    credentials_url, drive_dir = drive_upload
+    files = drive_uploads(config, DataRoot(data_root), csvs=csvs)
+    upload_to_drive(credentials_url=credentials_url, drive_dir=drive_dir, files=files)
 
 
 def _worker_count(text: str) -> int:
@@ -97,7 +115,7 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.core.run_context import RunContext
-    from redss_pipeline.generate.stage import output_paths, run_generate
+    from redss_pipeline.generate.stage import run_generate
 
     config = load_config(args.config)
     data_root = Path(args.data_root)
@@ -106,7 +124,6 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         started = time.perf_counter()
         print(f"stage 3: generating outputs for {data_root}", file=sys.stderr)
         summary = run_generate(config=config, data_root=data_root, run=RunContext.now(args.user), workers=args.workers)
-        paths = output_paths(config, DataRoot(data_root))
         if summary.analysis is not None and summary.analysis.report is not None:
             print(f"Analysis report: {summary.analysis.report}")
         print(f"stage 3 finished in {time.perf_counter() - started:.1f} s: {summary.counts.get('messages', 0):,} messages, "
@@ -116,19 +133,13 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
               f"{len(summary.warnings)} warning{'' if len(summary.warnings) == 1 else 's'}")
 
         if args.drive_upload:
-            from redss_pipeline.export.drive import upload_to_drive
-
-            credentials_url, drive_dir = args.drive_upload
-            upload_to_drive(
-                credentials_url=credentials_url,
-                drive_dir=drive_dir,
-                files=[
-                    (paths["messages"], config.drive.messages_csv),
-                    (paths["individuals"], config.drive.individuals_csv),
-                    (paths["production"], config.drive.production_csv),
-                    *shareable_drive_files(config, summary.analysis),
-                ],
-            )
+            try:
+                _upload(config, data_root, args.drive_upload)
+            except DriveError as error:
+                # The outputs are in place: only the upload needs doing again, not the run.
+                raise error.with_hint(
+                    f"the outputs are written; once this is mended, {UPLOAD} <drive-service-account-credentials-url> "
+                    "<drive-upload-dir> <data-root> sends them without running stage 3") from None
     return 0
 
 
@@ -162,22 +173,40 @@ def analyse(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         print(f"analysis finished in {time.perf_counter() - started:.1f} s: {summary.messages:,} messages, "
               f"{summary.people:,} people. Report: {summary.report}")
         if args.drive_upload:
-            from redss_pipeline.export.drive import upload_to_drive
-
-            credentials_url, drive_dir = args.drive_upload
-            upload_to_drive(credentials_url=credentials_url, drive_dir=drive_dir,
-                            files=shareable_drive_files(config, summary))
+            _upload(config, data_root, args.drive_upload, csvs=False)
     return 0
 
 
-def shareable_drive_files(config: PipelineConfig, summary: AnalysisSummary | None) -> list[tuple[Path, str]]:
-    """The shareable report and tables of an analysis run, with their Drive names (``analysis.drive``)."""
-    if summary is None:
-        return []
-    files = [(summary.report, config.analysis.drive_report)] if summary.report else []
-    files += [(path, config.analysis.drive_tables_prefix + path.name) for path in summary.shareable
-              if path.suffix == ".csv"]
-    return files
+def upload(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
+    parser = ArgumentParser(
+        prog=UPLOAD if prog == RUN_SCRIPT else f"{prog} upload",
+        description="Upload a data root's outputs to Google Drive again without running stage 3 (after an upload "
+        "that failed, or to a second folder): the three CSVs, the shareable report and the shareable tables, as "
+        "the last runs wrote them. A file changed since then is refused.",
+    )
+    parser.add_argument("credentials_url", metavar="<drive-service-account-credentials-url>",
+                        help="the service-account key: gs://bucket/object, or a local file")
+    parser.add_argument("drive_dir", metavar="<drive-upload-dir>",
+                        help="a Drive folder path such as CSAP/Outputs, or the folder's address in a browser")
+    parser.add_argument("data_root", metavar="<data-root>", type=non_empty)
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+    args = parser.parse_args(list(argv))
+
+    from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.core.output_set import finish_interrupted_switches
+
+    config = load_config(args.config)
+    data_root = Path(args.data_root)
+    drive_upload = (args.credentials_url, args.drive_dir)
+    _check_before_running(data_root, drive_upload)
+    with data_root_lock(data_root, stage="Drive upload (generate_outputs.py upload)"):
+        root = DataRoot(data_root)
+        # A run killed while switching its outputs in left files of two runs: the switch is completed first, as the
+        # next run would, so that one run's files go up.
+        for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):
+            print(note, file=sys.stderr)
+        _upload(config, data_root, drive_upload)
+    return 0
 
 
 def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
@@ -257,6 +286,8 @@ def main(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
         return explain(argv[1:], prog=prog)
     if argv and argv[0] == "analyse":
         return analyse(argv[1:], prog=prog)
+    if argv and argv[0] == "upload":
+        return upload(argv[1:], prog=prog)
     return generate(argv, prog=prog)
 
 

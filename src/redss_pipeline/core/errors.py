@@ -76,6 +76,12 @@ class PipelineError(Exception):
         self.args = (self._render(),)
         return self
 
+    def with_hint(self, hint: str) -> "PipelineError":
+        """Adds ``hint`` (what to do next, known only to the caller) to the end of the message."""
+        self.message = f"{self.message} ({hint})"
+        self.args = (self._render(),)
+        return self
+
     def __str__(self) -> str:
         return self._render()
 

@@ -26,7 +26,9 @@ import http.client
 import json
 import os
 import random
+import re
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -38,6 +40,7 @@ __all__ = [
     "RetryPolicy",
     "UploadResult",
     "build_drive_service",
+    "drive_folder",
     "escape_query_value",
     "upload_files",
     "upload_to_drive",
@@ -52,6 +55,25 @@ _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 # Daily or project limits: retrying within the run cannot help.
 _USAGE_LIMIT_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded", "dailyLimitExceededUnreg"})
 _UPLOAD_CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
+# A folder's address as a browser shows it: https://drive.google.com/drive/folders/<id>, also with /u/<n>/ (the
+# signed-in account) before "folders" and a query such as ?usp=sharing after the id.
+_FOLDER_ADDRESS = re.compile(r"^/drive/(?:u/\d+/)?folders/(?P<id>[A-Za-z0-9_-]+)/?$")
+
+
+def drive_folder(target: str) -> tuple[str, str | None]:
+    """``<drive-upload-dir>`` read: a folder path such as ``CSAP/Outputs`` (resolved on Drive component by
+    component) or the folder's address copied from a browser (``https://drive.google.com/drive/folders/<id>``),
+    which names the folder by its id, as spec google.md 5.1 recommends: renames and look-alike names do not
+    matter. Returns ``(path, None)`` or ``("", id)``; an address of another form is refused."""
+    if not target.startswith(("https://", "http://")):
+        return target, None
+    address = urllib.parse.urlsplit(target)
+    match = _FOLDER_ADDRESS.match(address.path)
+    if address.hostname != "drive.google.com" or match is None:
+        raise DriveError(f"{target!r} is not the address of a Drive folder: give a folder path such as "
+                         "CSAP/Outputs, or the address a browser shows in the folder "
+                         "(https://drive.google.com/drive/folders/<folder id>)")
+    return "", match.group("id")
 
 
 @dataclass(frozen=True)
@@ -144,8 +166,8 @@ def upload_files(
     ``drive_dir`` is a folder path such as ``CSAP/Outputs``; its first folder must be shared with the service
     account (``service_account_email``, used in error messages) or be a Shared Drive it is a member of.
     With ``folder_id`` that folder is used directly (immune to renames and look-alike names) and
-    ``drive_dir`` only names it in messages. Every local file is checked before anything is sent. Prints one
-    line per file; returns what was done.
+    ``drive_dir``, if not empty, names it in messages instead of its Drive name. Every local file is checked
+    before anything is sent. Prints one line per file; returns what was done.
     """
     pending = []
     for local_path, drive_name in files:
@@ -160,6 +182,7 @@ def upload_files(
     for path, drive_path, folder_path, name in pending:
         if folder_id is not None:
             folder = client.folder_by_id(folder_id, folder_path)
+            drive_path = f"{folder.path}/{name}"
         else:
             folder = client.resolve_folder(folder_path)
         result = client.upload(path, folder, name, drive_path)
@@ -181,10 +204,13 @@ def upload_to_drive(
     """Stage 3's ``--drive-upload URL DIR``: fetches the key named by ``credentials_url`` and uploads ``files``.
 
     ``credentials_url`` is ``gs://bucket/object`` or a local key file (see ``redss_pipeline.export.credentials``);
-    ``drive_dir``, ``folder_id`` and ``files`` are as for ``upload_files``.
+    ``drive_dir`` is a folder path or a folder's address (:func:`drive_folder`); ``folder_id`` and ``files`` are
+    as for ``upload_files``.
     """
     from redss_pipeline.export.credentials import load_service_account_key, service_account_email
 
+    if folder_id is None:
+        drive_dir, folder_id = drive_folder(drive_dir)
     key = load_service_account_key(credentials_url, storage_client_factory=storage_client_factory)
     service = build_drive_service(key)
     return upload_files(
