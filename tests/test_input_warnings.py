@@ -94,6 +94,30 @@ def test_a_coded_file_that_is_not_a_configured_dataset_is_reported(root):
     assert summary.endswith("2 warnings")
 
 
+def test_a_coded_file_saved_under_another_name_is_reported_whatever_its_extension(root):
+    """An editor's added extension, other letters, a browser's copy and a misnamed second coder's file: each is
+    read by nothing, so each is named (here a survey file whose STOP codes would otherwise be lost silently)."""
+    messages = json.loads((root / "Outputs/Coda Files/gender.json").read_text())
+    (root / "Coded Coda Files/gender.json.txt").write_text(json.dumps(messages))
+    (root / "Coded Coda Files/GENDER.JSON").write_text(json.dumps(messages[:3]))
+    (root / "Coded Coda Files/gender (1).json").write_text("not json")
+    (root / "Coded Coda Files/.DS_Store").write_bytes(b"\0\0\0\1Bud1")  # left by a file manager: not a coder's
+    (root / "Coded Coda Files/ICR").mkdir(exist_ok=True)
+    (root / "Coded Coda Files/ICR/S01E01.json").write_text(json.dumps(messages[:4]))
+    warnings, summary = _stage3(root)
+    assert warnings == [
+        "warning: Coded Coda Files/GENDER.JSON: not a configured dataset (did you mean gender.json?); its 3 messages "
+        "were ignored",
+        "warning: Coded Coda Files/gender (1).json: not a configured dataset (did you mean gender.json?); its content "
+        "(not a readable messages file) was ignored",
+        f"warning: Coded Coda Files/gender.json.txt: not a configured dataset (did you mean gender.json?); its "
+        f"{len(messages)} messages were ignored",
+        "warning: Coded Coda Files/ICR/S01E01.json: not a show's second-coder file (did you mean s01e01.json?); its 4 "
+        "messages were ignored",
+    ]
+    assert summary.endswith("4 warnings")
+
+
 def test_a_text_that_does_not_match_its_message_id_is_reported(root):
     messages = json.loads((root / "Outputs/Coda Files/s01e02.json").read_text())
     messages[0]["Text"] = messages[0]["Text"] + " (edited)"

@@ -17,6 +17,7 @@ or a fetch did not go where it was meant to:
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,13 @@ __all__ = ["coded_file_warnings", "raw_file_warnings", "ShowRunTally", "ShowRuns
 
 
 def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages]) -> list[str]:
-    """Warnings about ``Coded Coda Files/``: files no dataset reads, unknown SchemeIDs, Texts not matching ids."""
-    warnings = [_unconfigured_file(path, root, list(coded)) for path in sorted(root.coded_dir.glob("*.json"))
-                if path.is_file() and path.name not in coded]
+    """Warnings about ``Coded Coda Files/``: files no dataset reads (there and in ``ICR/``, whatever their name),
+    unknown SchemeIDs, Texts not matching ids."""
+    second_coders = [plan.coda_file for plan in config.rqa_plans]
+    warnings = [_unread_file(path, root, list(coded), "a configured dataset") for path in _files(root.coded_dir)
+                if path.name not in coded]
+    warnings += [_unread_file(path, root, second_coders, "a show's second-coder file")
+                 for path in _files(root.icr_coded_dir) if path.name not in second_coders]
     exact, prefixes = _readable_schemes(config)
     for name, messages in coded.items():
         shown = _shown(root.coded_dir / name, root)
@@ -163,16 +168,37 @@ def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict
     return exact, prefixes
 
 
-def _unconfigured_file(path: Path, root: DataRoot, datasets: list[str]) -> str:
+# What file managers leave in folders: never a coder's file.
+_SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def _files(folder: Path) -> list[Path]:
+    """The files of ``folder`` a person may have put there (not hidden or system files), by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
+                  and path.name.casefold() not in _SYSTEM_FILES)
+
+
+def _unread_file(path: Path, root: DataRoot, names: list[str], readable: str) -> str:
+    """A file of a coded folder that no dataset reads: what it holds, and the name it was perhaps meant to have
+    (the same name in other letters, an extension added by an editor, a browser's " (1)" copy)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
         what = f"its {len(data)} message{_s(len(data))}" if isinstance(data, list) else "its content"
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         what = "its content (not a readable messages file)"
-    same_name = [name for name in datasets if name.casefold() == path.name.casefold()]
-    hint = f" (did you mean {same_name[0]}?)" if same_name else ""
+    meant = [name for name in names if _misnamed(path.name, name)]
+    hint = f" (did you mean {meant[0]}?)" if meant else ""
     verb = "were" if what.endswith("s") else "was"
-    return f"{_shown(path, root)}: not a configured dataset{hint}; {what} {verb} ignored"
+    return f"{_shown(path, root)}: not {readable}{hint}; {what} {verb} ignored"
+
+
+def _misnamed(found: str, name: str) -> bool:
+    found, name = found.casefold(), name.casefold()
+    stem, dot, extension = name.rpartition(".")
+    return (found == name or found.startswith(name + ".")
+            or re.fullmatch(rf"{re.escape(stem)} ?\(\d+\){re.escape(dot + extension)}", found) is not None)
 
 
 def _shown(path: Path, root: DataRoot) -> str:
