@@ -39,8 +39,10 @@ TERMS: dict[str, str] = {
     "people are counted in the totals of messages and people only; nothing else about them is read.",
     "responded": "A person or message responded to an episode or question when at least one of its codes "
     "there is neither NA (no answer) nor NS (skipped).",
-    "labelled": "A response is labelled when a coder has reviewed it: none of its codes is NR (not reviewed). "
-    "NC (not coded), NIC (not internally consistent) and WS (wrong scheme) count as labelled.",
+    "labelled": "A response is labelled when it has been reviewed: none of its codes is NR (not reviewed). "
+    "NC (not coded), NIC (not internally consistent) and WS (wrong scheme) count as labelled. The pipeline itself "
+    "codes NC the short acknowledgements it recognises as noise (such as \"ok\" or \"thanks\"), which never go "
+    "to a coder, so they are labelled before any coding.",
     "relevant": "A labelled response is relevant when at least one of its codes is a theme (a Normal code); "
     "NC, NIC or WS alone are not relevant.",
     "suppression": "Counts of people or messages from 1 to k-1 are shown as <k, and every percentage computed "
