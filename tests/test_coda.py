@@ -521,6 +521,19 @@ def test_a_coded_file_saved_with_a_byte_order_mark_is_read(tmp_path):
     assert read_coded_file(path).message_ids() == ["m1"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_coded_file_saved_as_utf16_is_read(tmp_path, encoding):
+    """Windows PowerShell 5 writes `get.py ... > file` as UTF-16 with a byte-order mark."""
+    path = tmp_path / "gender.json"
+    label = {"SchemeID": "Scheme-1", "CodeID": "code-1", "DateTimeUTC": "2019-01-21T09:00:00.000Z", "Checked": True,
+             "Origin": {"OriginID": "c@example.org", "Name": "Cabdi \u00c9", "OriginType": "Manual"}}
+    text = json.dumps([{"MessageID": "m1", "Text": "wiil", "Labels": [label]}], ensure_ascii=False)
+    path.write_bytes(("\ufeff" + text).encode(encoding) if encoding == "utf-16-be" else text.encode(encoding))
+    coded = read_coded_file(path)
+    assert coded.message_ids() == ["m1"]
+    assert coded.labels("m1", "Scheme-1")[0]["Origin"]["Name"] == "Cabdi \u00c9"
+
+
 def test_a_link_to_a_missing_coded_file_is_an_error_not_nothing_coded(tmp_path):
     """A coded file that is a link whose file is gone (moved, an unmounted drive) would read as "nothing coded" and
     silently drop every code of the dataset."""

@@ -98,6 +98,27 @@ def test_a_full_disk_is_one_line_and_the_outputs_stay(root):
     assert not [p for p in (root / "Outputs").rglob("*") if p.name.startswith(".output-set")]
 
 
+@pytest.mark.parametrize(("export", "coded"), [
+    ("Outputs/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json"),
+    ("Outputs/ICR/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json"),
+])
+def test_a_coded_file_saved_over_its_export_stops_the_run_before_it_is_replaced(root, export, coded):
+    """Coders download from Coda and save back where the upload came from: the run would replace that file with a
+    fresh export and their work with it. The exports hold unchecked suggestions only (spec coda.md 4)."""
+    shutil.copyfile(root / coded, root / export)
+    messages = json.loads((root / coded).read_text(encoding="utf-8"))
+    worked_on = sum(1 for message in messages if any(label.get("Checked") is True for label in message["Labels"]))
+    before = _digests(root)
+    result = _stage3(root)
+    assert result.returncode == 1
+    folder = "Coded Coda Files/ICR/" if "ICR" in export else "Coded Coda Files/"
+    assert _one_line(result) == (
+        f"error: {export}: holds labels a coder checked on {worked_on:,} messages, so it is a coded file saved over "
+        f"the pipeline's export, which this run would replace: move it to {folder} (or delete it if its codes are "
+        "there already) and run stage 3 again")
+    assert _digests(root) == before
+
+
 def test_verbose_keeps_the_traceback(root):
     result = _stage3(root, "--verbose", small_disk=(root / "Outputs", _room_for(root, 1.5), "rw"))
     assert result.returncode == 1

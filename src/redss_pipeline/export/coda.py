@@ -27,12 +27,14 @@ distinct result is decided once, and the label objects are shared by every recor
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import itertools
 import json
 import operator
 import os
 import pickle
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -58,6 +60,7 @@ __all__ = [
     "write_coda_file",
     "CodedMessages",
     "read_coded_file",
+    "messages_coded_in",
     "current_labels",
     "SingleCodedImport",
     "MultiCodedImport",
@@ -753,7 +756,11 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     ``s01e03.json``, whose absence crashed 2019's first run (spec README, deliberate differences).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark (some Windows editors) is read past
+        content = Path(path).read_bytes()
+        # A byte-order mark (some Windows editors) is read past; one of UTF-16 (Windows PowerShell 5 writes
+        # `get.py ... > file` so) says how the file is encoded.
+        text = content.decode("utf-16" if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+                              else "utf-8-sig")
     except FileNotFoundError:
         if Path(path).is_symlink():  # not "nothing coded yet": the coders' file is somewhere the link lost
             raise CodaFileError("a link to a file that does not exist (a moved or unmounted file?); restore the "
@@ -774,6 +781,31 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     if has_lone_surrogate_escape(text):  # only a file with such an escape is walked
         _refuse_lone_surrogates(data, path)
     return CodedMessages.from_json(data, path=path, redact=redact)
+
+
+# A checked label in a messages file, however it is spaced (this pipeline writes '"Checked": true', other tools may
+# not): one scan of the bytes finds the files worth reading.
+_CHECKED = re.compile(rb'"Checked"\s*:\s*true')
+
+
+def messages_coded_in(path: str | os.PathLike[str]) -> int | None:
+    """How many messages of the messages file at ``path`` have a label a coder checked: 0 for a file that holds none
+    (every export of the pipeline: its suggestions are unchecked, coda.md section 4) or that does not exist, None
+    for a file with checked labels that cannot be read as messages."""
+    try:
+        content = Path(path).read_bytes()
+    except OSError:
+        return 0
+    if _CHECKED.search(content) is None:
+        return 0
+    try:
+        messages = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(messages, list):
+        return None
+    return sum(1 for message in messages if isinstance(message, dict) and isinstance(message.get("Labels"), list)
+               and any(isinstance(label, dict) and is_checked(label) for label in message["Labels"]))
 
 
 def _refuse_lone_surrogates(data: Any, path: str | os.PathLike[str]) -> None:

@@ -37,6 +37,7 @@ from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import CodaFileError
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.run_manifest import run_manifest
@@ -146,6 +147,7 @@ def _run_generate(
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
     warn(raw_file_warnings(config, root, index.show_runs) + coded_file_warnings(config, root, coded_messages))
+    _refuse_replacing_coded_files(config, root)
 
     paths = output_paths(config, root)
     root.prepare_folders()
@@ -270,6 +272,23 @@ def _coda_file_names(config: PipelineConfig) -> list[str]:
         if plan.coda_file not in names:
             names.append(plan.coda_file)
     return names
+
+
+def _refuse_replacing_coded_files(config: PipelineConfig, root: DataRoot) -> None:
+    """Stops the run before it writes anything when an export it would replace holds labels a coder checked: a
+    coded file saved back over the file it was uploaded from (the pipeline's exports carry unchecked suggestions
+    only), whose work the run would otherwise destroy."""
+    exports = [(root.coda_dir / name, root.coded_dir) for name in _coda_file_names(config)]
+    exports += [(root.icr_coda_dir / plan.coda_file, root.icr_coded_dir) for plan in config.rqa_plans]
+    for export, coded_folder in exports:
+        coded = coda.messages_coded_in(export)
+        if coded != 0:
+            holds = "labels a coder checked" if coded is None else \
+                f"labels a coder checked on {coded:,} message{'' if coded == 1 else 's'}"
+            raise CodaFileError(
+                f"holds {holds}, so it is a coded file saved over the pipeline's export, which this run would "
+                f"replace: move it to {coded_folder.relative_to(root.root).as_posix()}/ (or delete it if its codes "
+                "are there already) and run stage 3 again", path=export.relative_to(root.root).as_posix())
 
 
 def _load_coded_files(
