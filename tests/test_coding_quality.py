@@ -200,6 +200,21 @@ def test_a_second_coder_file_coded_by_the_first_coder_is_a_warning(tmp_path):
     assert len(checked) > 0
 
 
+def test_a_second_coder_file_with_nothing_checked_says_why_it_adds_nothing(tmp_path):
+    """Labels applied in Coda but never ticked are not the coder's verdict (coda.md 5.2): the file adds no unit."""
+    root = _data_root(tmp_path)
+    path = root / "Coded Coda Files" / "ICR" / "s01e03.json"
+    coded = json.loads(path.read_text(encoding="utf-8"))
+    for message in coded:
+        for label in message["Labels"]:
+            label["Checked"] = False
+    path.write_text(json.dumps(coded), encoding="utf-8")
+    summary = run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    assert [warning for warning in summary.warnings if warning.startswith("Coded Coda Files/ICR/")] == [
+        f"Coded Coda Files/ICR/s01e03.json: none of its {len(coded)} messages has a checked label, so it adds nothing "
+        "to the agreement: the second coder's labels count once checked (ticked) in Coda"]
+
+
 def test_second_coder_messages_outside_the_sample_are_a_warning_and_take_no_part(tmp_path):
     """The sample is drawn again on every run, so messages that arrive after the second coder's download change
     it: the second coder's messages that are no longer in it are a one-line warning, not an error, and the
@@ -212,8 +227,8 @@ def test_second_coder_messages_outside_the_sample_are_a_warning_and_take_no_part
     path.write_text(json.dumps([*coded, late]), encoding="utf-8")
     summary = run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
     assert [warning for warning in summary.warnings if warning.startswith("Coded Coda Files/ICR/")] == [
-        f"Coded Coda Files/ICR/s01e03.json: 1 of its {len(coded) + 1} messages are not in this run's ICR sample of "
-        f"s01e03 (Outputs/ICR/Coda Files/s01e03.json), which is drawn again as messages arrive; they take no part "
+        f"Coded Coda Files/ICR/s01e03.json: 1 of its {len(coded) + 1} messages is not in this run's ICR sample of "
+        f"s01e03 (Outputs/ICR/Coda Files/s01e03.json), which is drawn again as messages arrive; it takes no part "
         f"in the agreement"]
     got = (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_text(encoding="utf-8")
     assert got == (CASE / "expected_icr_agreement.csv").read_text(encoding="utf-8")

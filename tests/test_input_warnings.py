@@ -76,9 +76,22 @@ def test_labels_under_an_unknown_scheme_are_reported_with_their_count(root):
     (root / "Coded Coda Files/gender.json").write_text(json.dumps(messages))
     warnings, summary = _stage3(root)
     assert warnings == [
-        "warning: Coded Coda Files/gender.json: 3 labels under SchemeIDs no plan reads were ignored "
+        "warning: Coded Coda Files/gender.json: 3 labels under SchemeIDs no plan reads from this file were ignored "
         f"(Scheme-not-configured 2, {GENDER_SCHEME}-typo 1)"]
     assert summary.endswith("1 warning")
+
+
+def test_a_coded_file_of_another_dataset_is_named_by_its_schemes(root):
+    """The s01e04 download saved as s01e01.json: its labels are under S01E04's scheme, which says what it is."""
+    messages = json.loads((root / "Outputs/Coda Files/s01e01.json").read_text())
+    for message in messages[:3]:
+        message["Labels"] = [_label(S01E04_SCHEME, S01E04_CODE)]
+    (root / "Coded Coda Files/s01e01.json").write_text(json.dumps(messages))
+    warnings, _ = _stage3(root)
+    assert warnings[0] == (
+        "warning: Coded Coda Files/s01e01.json: 3 labels under SchemeIDs no plan reads from this file were ignored "
+        f"({S01E04_SCHEME} 3 (a scheme of s01e04.json)); is it the coded download of s01e04.json, saved under another "
+        "name?")
 
 
 def test_a_coded_file_that_is_not_a_configured_dataset_is_reported(root):

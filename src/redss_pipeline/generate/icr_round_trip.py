@@ -137,9 +137,13 @@ def read_second_coder_files(config: PipelineConfig, root: DataRoot,
         shown = path.relative_to(root.root).as_posix()
         if outside:
             warnings.append(
-                f"{shown}: {outside:,} of its {len(coded):,} messages are not in "
+                f"{shown}: {outside:,} of its {len(coded):,} messages {'is' if outside == 1 else 'are'} not in "
                 f"this run's ICR sample of {plan.name} (Outputs/ICR/Coda Files/{plan.coda_file}), which is drawn "
-                f"again as messages arrive; they take no part in the agreement")
+                f"again as messages arrive; {'it takes' if outside == 1 else 'they take'} no part in the agreement")
+        if len(coded) and not any(is_checked(label) for mid in coded.message_ids() for label in coded.own_labels(mid)):
+            warnings.append(
+                f"{shown}: none of its {len(coded):,} messages has a checked label, so it adds nothing to the "
+                "agreement: the second coder's labels count once checked (ticked) in Coda")
         both, same = _coded_by_the_same_coder(coded, first_coder.get(plan.coda_file), sample)
         if same:
             warnings.append(

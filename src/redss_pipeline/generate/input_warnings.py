@@ -52,10 +52,19 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
                 if scheme_id not in exact.get(name, ()) and not scheme_id.startswith(prefixes.get(name, ())):
                     unknown[scheme_id] += 1
         if unknown:
-            listed = ", ".join(f"{scheme_id} {count}" for scheme_id, count in unknown.most_common())
+            # A scheme another coded file is read for says which download this file probably is.
+            owners = {scheme_id: [other for other in coded if other != name and (
+                scheme_id in exact.get(other, ()) or scheme_id.startswith(prefixes.get(other, ())))]
+                for scheme_id in unknown}
+            listed = ", ".join(f"{scheme_id} {count}" + (f" (a scheme of {' and '.join(owners[scheme_id])})"
+                                                         if owners[scheme_id] else "")
+                               for scheme_id, count in unknown.most_common())
             total = sum(unknown.values())
-            warnings.append(f"{shown}: {total} label{_s(total)} under SchemeIDs no plan reads "
-                            f"{'were' if total != 1 else 'was'} ignored ({listed})")
+            guesses = {other for files in owners.values() for other in files}
+            hint = (f"; is it the coded download of {guesses.pop()}, saved under another name?"
+                    if len(guesses) == 1 and all(owners.values()) else "")
+            warnings.append(f"{shown}: {total} label{_s(total)} under SchemeIDs no plan reads from this file "
+                            f"{'were' if total != 1 else 'was'} ignored ({listed}){hint}")
         if messages.mismatched_texts:
             count = len(messages.mismatched_texts)
             warnings.append(f"{shown}: {count} message{_s(count)} whose Text is not the text of their MessageID "
