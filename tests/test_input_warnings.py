@@ -131,6 +131,24 @@ def test_a_coded_file_saved_under_another_name_is_reported_whatever_its_extensio
     assert summary.endswith("4 warnings")
 
 
+def test_messages_marked_as_a_dataset_the_redirect_does_not_move_to_are_reported(root):
+    """Only s01e03's messages marked s01e02 in WS - Correct Dataset move (pipeline.md 7.3.2, the shipped
+    operational_corrections.ws_redirect); marks of other datasets are kept in the file but change nothing."""
+    ws = "Scheme-fffffc6e"
+    messages = json.loads((root / "Outputs/Coda Files/s01e03.json").read_text())
+    marks = {0: "code-f7a875ee", 1: "code-f7a875ee", 2: "code-6774cedd", 3: "code-9a5f15d6", 4: "code-e8621530"}
+    for index, code_id in marks.items():  # s01e04, s01e04, gender, s01e02 (moved), s01e03 (itself)
+        messages[index]["Labels"] = [_label(ws, code_id)]
+    unchecked = dict(_label(ws, "code-6774cedd"), Checked=False)
+    messages[5]["Labels"] = [unchecked]  # not the coder's verdict yet
+    (root / "Coded Coda Files/s01e03.json").write_text(json.dumps(messages))
+    warnings, _ = _stage3(root)
+    assert warnings == [
+        "warning: Coded Coda Files/s01e03.json: 3 messages marked as another dataset's in WS - Correct Dataset "
+        "(s01e04 2, gender 1) stay in s01e03: the pipeline moves only those marked s01e02 "
+        "(operational_corrections.ws_redirect)"]
+
+
 def test_a_text_that_does_not_match_its_message_id_is_reported(root):
     messages = json.loads((root / "Outputs/Coda Files/s01e02.json").read_text())
     messages[0]["Text"] = messages[0]["Text"] + " (edited)"

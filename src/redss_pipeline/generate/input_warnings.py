@@ -27,8 +27,9 @@ from redss_pipeline.analysis.coding_progress import ProgressTally
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError, json_type
+from redss_pipeline.core.labels import is_checked
 from redss_pipeline.core.record_fields import record_time
-from redss_pipeline.export.coda import CodedMessages
+from redss_pipeline.export.coda import CodedMessages, current_labels
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
 __all__ = ["coded_file_warnings", "raw_file_warnings", "ShowRunTally", "ShowRuns"]
@@ -65,6 +66,7 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
                     if len(guesses) == 1 and all(owners.values()) else "")
             warnings.append(f"{shown}: {total} label{_s(total)} under SchemeIDs no plan reads from this file "
                             f"{'were' if total != 1 else 'was'} ignored ({listed}){hint}")
+        warnings += _redirects_not_made(config, name, messages, shown)
         if messages.mismatched_texts:
             count = len(messages.mismatched_texts)
             warnings.append(f"{shown}: {count} message{_s(count)} whose Text is not the text of their MessageID "
@@ -159,6 +161,29 @@ def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Map
                 f"{unmatched[0]!r}), so {'their' if count != 1 else 'its'} codes are not used: dropped (a test run, "
                 "outside the project window), moved to another show by a correction, or coded in another project?")
     return warnings
+
+
+def _redirects_not_made(config: PipelineConfig, name: str, messages: CodedMessages, shown: str) -> list[str]:
+    """The WS redirect's show: messages a coder marked (checked) as another show's than the one the redirect moves
+    messages to. Only that one correction exists (spec pipeline.md 7.3.2), so they stay where they are."""
+    redirect = config.ws_redirect
+    if redirect is None or config.rqa_plan(redirect.show).coda_file != name:
+        return []
+    elsewhere: Counter[str] = Counter()
+    for mid in messages.message_ids():
+        for label in current_labels(messages, mid, redirect.scheme, multi_coded=False):
+            code = redirect.scheme.code_by_id(label["CodeID"])
+            if is_checked(label) and code.is_normal and code.code_id != redirect.code_id \
+                    and code.string_value != redirect.show:
+                elsewhere[code.string_value] += 1
+    if not elsewhere:
+        return []
+    total = sum(elsewhere.values())
+    listed = ", ".join(f"{value} {count}" for value, count in elsewhere.most_common())
+    target = redirect.scheme.code_by_id(redirect.code_id).string_value
+    return [f"{shown}: {total} message{_s(total)} marked as another dataset's in {redirect.scheme.name} ({listed}) "
+            f"{'stay' if total != 1 else 'stays'} in {redirect.show}: the pipeline moves only those marked {target} "
+            "(operational_corrections.ws_redirect)"]
 
 
 def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict[str, tuple[str, ...]]]:
