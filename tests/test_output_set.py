@@ -385,6 +385,38 @@ def test_a_retired_file_comes_back_when_the_switch_fails(tmp_path, monkeypatch):
     assert _leftovers(outputs) == []
 
 
+def test_a_folder_at_an_output_path_is_refused_and_kept(tmp_path):
+    """The switch moves what stands at an output's path aside and removes it with the staging folder: a person's
+    folder there (notes kept beside the outputs, under an output's name) must stop the run, not be deleted."""
+    outputs = tmp_path / "Outputs"
+    (outputs / "csap_mes.csv").mkdir(parents=True)
+    (outputs / "csap_mes.csv" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError) as raised:
+        with OutputSet(outputs, manifest=lambda files: {"files": files}) as staged:
+            staged.path_for(outputs / "a.csv").write_text("new a")
+            staged.path_for(outputs / "csap_mes.csv").write_text("new")
+    assert str(raised.value) == (f"{outputs / 'csap_mes.csv'}: a folder is where this output file must be written; "
+                                 "move or rename the folder")
+    assert (outputs / "csap_mes.csv" / "notes.txt").read_text() == "mine"
+    assert not (outputs / "a.csv").exists()
+    assert _leftovers(outputs) == []
+
+
+def test_a_folder_made_at_an_output_path_during_the_run_is_kept_by_the_switch(tmp_path):
+    outputs = tmp_path / "Outputs"
+    outputs.mkdir()
+    (outputs / "a.csv").write_text("old a")
+    with pytest.raises(OutputError, match=r"cannot replace b\.csv: .*the previous outputs were kept"):
+        with OutputSet(outputs, manifest=lambda files: {"files": files}) as staged:
+            staged.path_for(outputs / "a.csv").write_text("new a")
+            staged.path_for(outputs / "b.csv").write_text("new b")
+            (outputs / "b.csv").mkdir()
+            (outputs / "b.csv" / "notes.txt").write_text("mine")
+    assert (outputs / "b.csv" / "notes.txt").read_text() == "mine"
+    assert (outputs / "a.csv").read_text() == "old a"
+    assert _leftovers(outputs) == []
+
+
 def test_a_retired_path_cannot_be_staged(tmp_path):
     """Retired and staged at once, a file would be moved aside again when a killed switch is completed, and lost."""
     outputs = tmp_path / "Outputs"

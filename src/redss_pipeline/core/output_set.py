@@ -28,6 +28,7 @@ readers can trust: its hashes say which run produced each file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -43,13 +44,14 @@ from redss_pipeline.core.atomic_files import atomic_write_text
 from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches"]
+__all__ = ["FOLDER_IN_THE_WAY", "MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches"]
 
 MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
 _JOURNAL_NAME = ".output-set.switch"
 _PREVIOUS = ".previous"  # inside the staging folder: the outputs a switch replaces, until it is done
 _TEMP_FOLDERS = (".", "ICR", "Coda Files")  # where interrupted single-file writes leave ".<name>.*.tmp"
+FOLDER_IN_THE_WAY = "a folder is where this output file must be written; move or rename the folder"
 _HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
@@ -96,6 +98,10 @@ class OutputSet:
         if relative.as_posix() in self._retire:
             # A completed switch repeated after a kill would move the new file aside again, and lose it.
             raise ValueError(f"{target} is retired by the set; it cannot be staged too")
+        if (self._outputs / relative).is_dir():
+            # The switch moves what is at an output's path aside and removes it with the staging folder: a person's
+            # folder there would be deleted.
+            raise OutputError(FOLDER_IN_THE_WAY, path=self._outputs / relative)
         self._files.append(relative.as_posix())
         staged = self._staging / relative
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -223,6 +229,8 @@ def _switch(outputs: Path, plan: dict) -> int:
             target = outputs / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                if target.is_dir() and not target.is_symlink():  # appeared since the run checked: never removed
+                    raise IsADirectoryError(errno.EISDIR, FOLDER_IN_THE_WAY)
                 if target.exists():
                     aside = staging / _PREVIOUS / relative
                     aside.parent.mkdir(parents=True, exist_ok=True)
