@@ -174,6 +174,13 @@ def open_uuid_table(data_root: str | Path, *, read_only: bool = False) -> "UuidT
     only looks ids up) opens an existing table without writing anything, so ``UUIDs/`` may be read-only.
     """
     sqlite_path, json_path = table_paths(data_root)
+    try:
+        return _open_uuid_table(data_root, sqlite_path, json_path, read_only=read_only)
+    except PermissionError as error:  # UUIDs/ of another user (stage 1 makes it owner-only)
+        raise UuidTableError(f"cannot open the table: {describe_os_error(error)}", path=sqlite_path) from error
+
+
+def _open_uuid_table(data_root: str | Path, sqlite_path: Path, json_path: Path, *, read_only: bool) -> "UuidTable":
     if read_only and sqlite_path.exists():
         return UuidTable._open_read_only(sqlite_path)
     if not sqlite_path.exists() and json_path.exists():
