@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.core.config import load_config
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table, table_paths
 from redss_pipeline.demo.rapid_pro_server import RapidProServer
 from redss_pipeline.demo.synthetic_workspace import generate_workspace
@@ -153,6 +154,26 @@ def test_a_read_only_raw_data_folder_is_one_line_and_does_not_blame_the_store(tm
     # The store is healthy: with the folder writable again, the next fetch works.
     again = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_raw_file_that_cannot_be_written_is_named_and_the_next_fetch_mends_it(tmp_path, server):
+    """A folder took a raw file's name: the line names the raw file (it named the fetch's temporary file, or said
+    only "the disk is full" for a full disk) and says that running the stage again writes the raw files anew."""
+    root = tmp_path / "root"
+    create_uuid_table(root)
+    flow = load_config().flows[-1].name
+    (root / "Raw Data" / f"{flow}.json").mkdir(parents=True)
+    result = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {root / 'Raw Data' / f'{flow}.json'}: cannot write the raw file: a folder is where a file must be "
+        "(move or rename the folder). Every run fetched is kept in the fetch store, so stage 2 run again once this is "
+        "mended writes the raw files anew (until then they may be of two fetches)"]
+    assert not [path.name for path in (root / "Raw Data").iterdir() if path.name.endswith(".tmp")]
+    (root / "Raw Data" / f"{flow}.json").rmdir()
+    again = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (root / "Raw Data" / f"{flow}.json").is_file()
 
 
 def test_a_configuration_that_is_not_utf8_is_one_line(tmp_path, server):

@@ -24,6 +24,8 @@ _OS_MEANINGS = {
     errno.EACCES: "permission denied (the folder or file is read-only or belongs to another user)",
     errno.EPERM: "operation not permitted (the folder or file is read-only or belongs to another user)",
     errno.EIO: "the disk reported an input/output error",
+    errno.EISDIR: "a folder is where a file must be (move or rename the folder)",
+    errno.ENOTDIR: "a file is where a folder must be (move or rename the file)",
 }
 
 

@@ -44,6 +44,7 @@ from dateutil.parser import isoparse
 
 from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.code_scheme import NA, NC, NR, NS, CodeScheme
+from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import CodaFileError, PipelineError, json_error_place, json_type
 from redss_pipeline.core.labels import MANUALLY_UNCODED, control_label, is_checked
 from redss_pipeline.core.scratch_database import ScratchDatabase
@@ -767,7 +768,8 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
                                 "file or remove the link", path=path) from None
         return CodedMessages(str(path))
     except (OSError, UnicodeDecodeError) as error:
-        raise CodaFileError(f"cannot read the coded Coda file: {error}", path=path) from None
+        shown = describe_os_error(error) if isinstance(error, OSError) else str(error)
+        raise CodaFileError(f"cannot read the coded Coda file: {shown}", path=path) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

@@ -55,6 +55,7 @@ from tqdm import tqdm
 
 from redss_pipeline.core.config import FlowConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import FetchError
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import write_traced_data_file
@@ -854,8 +855,14 @@ def _rebuild_raw_files(
                 run_id_rule=_run_id_rule(store, flow_uuid, flow_config.name),
                 redactor=redactor,
             )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_traced_data_file(path, build.records)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_traced_data_file(path, build.records)
+            except OSError as error:
+                raise FetchError(
+                    f"cannot write the raw file: {describe_os_error(error)}. Every run fetched is kept in the fetch "
+                    "store, so stage 2 run again once this is mended writes the raw files anew (until then they may "
+                    "be of two fetches)", path=path) from error
             skipped = build.skipped
             outcome: dict[str, Any] = {
                 "records": len(build.records),
