@@ -69,7 +69,8 @@ os.replace = replace
 try:
     run_generate(config=load_config(), data_root=root, progress=None,
                  run=RunContext("second@example.org", datetime(2019, 1, 22, tzinfo=timezone.utc)))
-except KeyboardInterrupt:
+except KeyboardInterrupt as interrupt:
+    print(*interrupt.args, file=sys.stderr)
     sys.exit(130)
 """
 
@@ -238,6 +239,10 @@ def test_ctrl_c_during_the_switch_still_leaves_one_whole_set(root):
     outputs = root / "Outputs"
     interrupted = _interrupted_run(root, 5, signal.SIGINT)
     assert interrupted.returncode == 130, interrupted.stderr
+    # Said so: the command line prints "interrupted: " and this, where a run stopped earlier wrote nothing.
+    assert interrupted.stderr.strip().splitlines()[-1] == (
+        "the new outputs were all in place before the interrupt took effect (manifest.json describes them); "
+        "nothing after them was done")
     _assert_consistent(outputs, "second@example.org")
     assert _leftovers(outputs) == []
 

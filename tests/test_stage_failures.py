@@ -176,6 +176,16 @@ def test_a_raw_file_that_cannot_be_written_is_named_and_the_next_fetch_mends_it(
     assert (root / "Raw Data" / f"{flow}.json").is_file()
 
 
+def test_a_raw_files_write_a_killed_fetch_left_is_removed_by_the_next(tmp_path, server):
+    root = _fetched(tmp_path, server)
+    leftover = root / "Raw Data" / ".csap_evaluation.json.4242.0a1b2c3d.tmp"
+    leftover.write_text("[\n")  # what a fetch killed while writing the raw file leaves
+    result = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "removed .csap_evaluation.json.4242.0a1b2c3d.tmp, left by an interrupted write" in result.stdout
+    assert not leftover.exists()
+
+
 def test_a_configuration_that_is_not_utf8_is_one_line(tmp_path, server):
     config = tmp_path / "pipeline_config.json"
     config.write_bytes((PROJECT_ROOT / "pipeline_config.json").read_bytes().replace(b"season 1", b"season \xe9"))

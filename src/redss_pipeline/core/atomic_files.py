@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-__all__ = ["atomic_write_text", "atomic_open"]
+__all__ = ["atomic_write_text", "atomic_open", "remove_interrupted_writes"]
 
 
 @contextlib.contextmanager
@@ -61,3 +61,17 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     """Writes ``text`` to ``path`` atomically (newlines written as given); ``owner_only`` as in :func:`atomic_open`."""
     with atomic_open(path, "w", encoding=encoding, newline="", owner_only=owner_only) as handle:
         handle.write(text)
+
+
+def remove_interrupted_writes(folder: Path) -> list[Path]:
+    """Removes the temporary files of writes a killed process left in ``folder`` (``.<name>.<...>.tmp``, as every
+    atomic write of the pipeline names them) and returns them. Call holding the data-root lock, so that no write is
+    under way."""
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+            entry.unlink()
+            removed.append(entry)
+    return removed

@@ -67,8 +67,11 @@ def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = 
         if not verbose:
             print("(run again with --verbose for the traceback)", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: nothing was half-written; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        # A stage that finished its work as the interrupt came says so; otherwise nothing was written.
+        happened = interrupt.args[0] if interrupt.args else \
+            "nothing was half-written; run the same command again to resume"
+        print(f"interrupted: {happened}", file=sys.stderr)
         return 130
     except (RecursionError, UnicodeError) as error:
         # An input the readers did not name (JSON nested too deeply, text that is not valid Unicode): one line.

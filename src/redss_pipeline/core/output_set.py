@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Iterator, Sequence
 
-from redss_pipeline.core.atomic_files import atomic_write_text
+from redss_pipeline.core.atomic_files import atomic_write_text, remove_interrupted_writes
 from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import PipelineError
 
@@ -196,13 +196,8 @@ def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
             shutil.rmtree(entry)
             notes.append(f"removed {entry.name}/, left by an interrupted run")
     for folder in _TEMP_FOLDERS:
-        directory = outputs / folder
-        if not directory.is_dir():
-            continue
-        for entry in directory.iterdir():
-            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
-                entry.unlink()
-                notes.append(f"removed {entry.relative_to(outputs).as_posix()}, left by an interrupted write")
+        for entry in remove_interrupted_writes(outputs / folder):
+            notes.append(f"removed {entry.relative_to(outputs).as_posix()}, left by an interrupted write")
     return notes
 
 
@@ -294,6 +289,10 @@ def _signals_held() -> Iterator[None]:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         if received:
+            if received[0] == signal.SIGINT and previous[signal.SIGINT] is signal.default_int_handler:
+                # Ctrl-C, as Python delivers it, but saying what happened: the block (the switch) is complete.
+                raise KeyboardInterrupt(f"the new outputs were all in place before the interrupt took effect "
+                                        f"({MANIFEST_NAME} describes them); nothing after them was done")
             signal.raise_signal(received[0])
 
 

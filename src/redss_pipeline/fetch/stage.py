@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 import requests
 from tqdm import tqdm
 
+from redss_pipeline.core.atomic_files import remove_interrupted_writes
 from redss_pipeline.core.config import FlowConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.disk_errors import describe_os_error
@@ -288,12 +289,14 @@ def run_fetch(
 
     ``full`` rebuilds the store from the server (every run, contact and archive read again into a new store
     that replaces the old one when complete). ``no_archives`` skips Rapid Pro's run archives knowingly.
-    ``progress`` shows a bar per flow on stderr. ``announce`` receives the first line of the stage's output
-    (which workspace is fetched, and whether it is anonymous). ``session``, ``retry``, ``sleep`` and
+    ``progress`` shows a bar per flow on stderr. ``announce`` receives the stage's first lines (the temporary
+    files of a killed fetch it removed; which workspace is fetched, and whether it is anonymous). ``session``, ``retry``, ``sleep`` and
     ``timeout`` tune the HTTP side (tests pass a no-op ``sleep``); ``on_page`` is called after each stored page.
     """
     started = time.monotonic()
     root = DataRoot(data_root)
+    for leftover in remove_interrupted_writes(root.raw_data_dir):  # a raw file's write a killed fetch left
+        (announce or (lambda line: None))(f"removed {leftover.name}, left by an interrupted write")
     summary = FetchSummary(flows=[FlowSummary(f.name, f.mode) for f in config.flows])
     options = _Options(
         full=full, no_archives=no_archives, overlap=config.fetch_overlap, progress=progress,
