@@ -400,8 +400,8 @@ def test_a_folder_at_an_output_path_is_refused_and_kept(tmp_path):
         with OutputSet(outputs, manifest=lambda files: {"files": files}) as staged:
             staged.path_for(outputs / "a.csv").write_text("new a")
             staged.path_for(outputs / "csap_mes.csv").write_text("new")
-    assert str(raised.value) == (f"{outputs / 'csap_mes.csv'}: a folder is where this output file must be written; "
-                                 "move or rename the folder")
+    assert str(raised.value) == (f"{outputs / 'csap_mes.csv'}: a folder is where this file must be; move or "
+                                 "rename the folder")
     assert (outputs / "csap_mes.csv" / "notes.txt").read_text() == "mine"
     assert not (outputs / "a.csv").exists()
     assert _leftovers(outputs) == []

@@ -293,3 +293,27 @@ def test_a_file_where_an_output_folder_must_be_is_one_line_before_the_run(root, 
                                  "rename the file")
     assert {name: digest for name, digest in _digests(root).items() if name != "ICR"} == {
         name: digest for name, digest in before.items() if not name.startswith("ICR/")}
+
+
+@pytest.mark.parametrize(("moved", "replaced_by", "expected"), [
+    ("Raw Data", "file", "{root}/Raw Data: a file is where this folder must be; move or rename the file"),
+    ("Raw Data/csap_demog.json", "folder",
+     "{root}/Raw Data/csap_demog.json: a folder is where this file must be; move or rename the folder"),
+    ("UUIDs", "file", "{root}/UUIDs: a file is where this folder must be; move or rename the file"),
+    ("UUIDs/phone_uuids.sqlite", "folder",
+     "{root}/UUIDs/phone_uuids.sqlite: a folder is where this file must be; move or rename the folder"),
+])
+def test_an_input_that_is_a_file_or_folder_in_the_way_is_named_as_such(root, moved, replaced_by, expected):
+    """An input folder that is a file, or an input file that is a folder, was reported as missing (run stage 1 or 2
+    first), which would send the user to make it again."""
+    before = _digests(root)
+    target = root / moved
+    shutil.move(target, root / "kept aside")
+    if replaced_by == "file":
+        target.write_text("not a folder")
+    else:
+        target.mkdir()
+    result = _stage3(root)
+    assert result.returncode == 1
+    assert _one_line(result) == "error: " + expected.format(root=root)
+    assert _digests(root) == before

@@ -176,6 +176,14 @@ def test_a_raw_file_that_cannot_be_written_is_named_and_the_next_fetch_mends_it(
     assert (root / "Raw Data" / f"{flow}.json").is_file()
 
 
+def test_a_file_where_raw_data_must_be_is_named_as_such(tmp_path, server):
+    root = tmp_path / "root"
+    create_uuid_table(root)
+    (root / "Raw Data").write_text("not a folder")
+    result = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
+    assert _one_line(result) == f"error: {root / 'Raw Data'}: a file is where this folder must be; move or rename the file"
+
+
 def test_a_raw_files_write_a_killed_fetch_left_is_removed_by_the_next(tmp_path, server):
     root = _fetched(tmp_path, server)
     leftover = root / "Raw Data" / ".csap_evaluation.json.4242.0a1b2c3d.tmp"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redss_pipeline.core.errors import CodaFileError, PipelineError
 
-__all__ = ["DataRoot", "FILE_IN_THE_WAY"]
+__all__ = ["DataRoot", "FILE_IN_THE_WAY", "FOLDER_IN_THE_WAY"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,9 @@ class DataRoot:
 
 FILE_IN_THE_WAY = "a file is where this folder must be; move or rename the file"
 """What an error says when a folder the pipeline needs cannot be made because a file has its name."""
+FOLDER_IN_THE_WAY = "a folder is where this file must be; move or rename the folder"
+"""What an error says when a folder has the name of a file the pipeline reads or writes (replacing it would delete
+the folder)."""
 
 
 def _file_in_the_way(folder: Path) -> PipelineError:

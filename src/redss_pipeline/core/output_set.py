@@ -41,17 +41,17 @@ from types import TracebackType
 from typing import Any, Callable, Iterator, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_write_text, remove_interrupted_writes
+from redss_pipeline.core.data_root import FOLDER_IN_THE_WAY
 from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["FOLDER_IN_THE_WAY", "MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches"]
+__all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches"]
 
 MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
 _JOURNAL_NAME = ".output-set.switch"
 _PREVIOUS = ".previous"  # inside the staging folder: the outputs a switch replaces, until it is done
 _TEMP_FOLDERS = (".", "ICR", "Coda Files")  # where interrupted single-file writes leave ".<name>.*.tmp"
-FOLDER_IN_THE_WAY = "a folder is where this output file must be written; move or rename the folder"
 _HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from redss_pipeline.core.data_root import FILE_IN_THE_WAY
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error, sqlite_file_is_damaged
 from redss_pipeline.core.errors import StateError
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
@@ -213,6 +214,8 @@ class FetchStore:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise StateError(FILE_IN_THE_WAY, path=path.parent) from None
         except OSError as error:
             raise StateError(f"cannot create the folder of the fetch store: {describe_os_error(error)}",
                              path=path.parent) from error
