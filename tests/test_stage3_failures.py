@@ -99,14 +99,15 @@ def test_a_full_disk_is_one_line_and_the_outputs_stay(root):
     assert not [p for p in (root / "Outputs").rglob("*") if p.name.startswith(".output-set")]
 
 
-@pytest.mark.parametrize(("export", "coded"), [
-    ("Outputs/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json"),
-    ("Outputs/ICR/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json"),
+@pytest.mark.parametrize(("export", "coded", "encoding"), [
+    ("Outputs/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json", "utf-8"),
+    ("Outputs/ICR/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json", "utf-8"),
+    ("Outputs/Coda Files/s01e02.json", "Coded Coda Files/s01e02.json", "utf-16"),  # Windows PowerShell 5
 ])
-def test_a_coded_file_saved_over_its_export_stops_the_run_before_it_is_replaced(root, export, coded):
+def test_a_coded_file_saved_over_its_export_stops_the_run_before_it_is_replaced(root, export, coded, encoding):
     """Coders download from Coda and save back where the upload came from: the run would replace that file with a
     fresh export and their work with it. The exports hold unchecked suggestions only (spec coda.md 4)."""
-    shutil.copyfile(root / coded, root / export)
+    (root / export).write_bytes((root / coded).read_text(encoding="utf-8").encode(encoding))
     messages = json.loads((root / coded).read_text(encoding="utf-8"))
     worked_on = sum(1 for message in messages if any(label.get("Checked") is True for label in message["Labels"]))
     before = _digests(root)

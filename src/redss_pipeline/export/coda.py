@@ -62,6 +62,7 @@ __all__ = [
     "CodedMessages",
     "read_coded_file",
     "messages_coded_in",
+    "messages_file_encoding",
     "current_labels",
     "SingleCodedImport",
     "MultiCodedImport",
@@ -758,10 +759,7 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     """
     try:
         content = Path(path).read_bytes()
-        # A byte-order mark (some Windows editors) is read past; one of UTF-16 (Windows PowerShell 5 writes
-        # `get.py ... > file` so) says how the file is encoded.
-        text = content.decode("utf-16" if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-                              else "utf-8-sig")
+        text = content.decode(messages_file_encoding(content))
     except FileNotFoundError:
         if Path(path).is_symlink():  # not "nothing coded yet": the coders' file is somewhere the link lost
             raise CodaFileError("a link to a file that does not exist (a moved or unmounted file?); restore the "
@@ -785,24 +783,43 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     return CodedMessages.from_json(data, path=path, redact=redact)
 
 
+def messages_file_encoding(head: bytes) -> str:
+    """The encoding of a messages file that starts with ``head`` (its first bytes): UTF-16 when it starts with that
+    encoding's byte-order mark (Windows PowerShell 5 writes `get.py ... > file` so), else UTF-8, with or without the
+    mark some Windows editors put first."""
+    return "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+
+
 # A checked label in a messages file, however it is spaced (this pipeline writes '"Checked": true', other tools may
-# not): one scan of the bytes finds the files worth reading.
-_CHECKED = re.compile(rb'"Checked"\s*:\s*true')
+# not). A quotation mark inside a text is escaped, so only a label's key can match.
+_CHECKED = re.compile(r'"Checked"\s*:\s*true')
+_SCAN_BLOCK = 1 << 20  # characters read at a time while a file is scanned for one
+_SCAN_OVERLAP = 64  # characters kept from the previous block, so that a match across two blocks is found
 
 
 def messages_coded_in(path: str | os.PathLike[str]) -> int | None:
     """How many messages of the messages file at ``path`` have a label a coder checked: 0 for a file that holds none
     (every export of the pipeline: its suggestions are unchecked, coda.md section 4) or that does not exist, None
-    for a file with checked labels that cannot be read as messages."""
+    for a file with checked labels that cannot be read as messages.
+
+    The file is scanned block by block, so memory does not grow with it; only a file with a checked label (a coded
+    file where an export belongs, which is rare) is then read whole to count its messages."""
     try:
-        content = Path(path).read_bytes()
+        with open(path, "rb") as raw:
+            encoding = messages_file_encoding(raw.read(4))
+        with open(path, encoding=encoding, errors="replace") as handle:
+            tail = ""
+            for block in iter(lambda: handle.read(_SCAN_BLOCK), ""):
+                if _CHECKED.search(tail + block):
+                    break
+                tail = block[-_SCAN_OVERLAP:]
+            else:
+                return 0
     except OSError:
-        return 0
-    if _CHECKED.search(content) is None:
-        return 0
+        return 0  # no file, so nothing to lose; or one that cannot be read, which the run's switch will name
     try:
-        messages = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        messages = json.loads(Path(path).read_text(encoding=encoding))
+    except (OSError, UnicodeError, ValueError, RecursionError):
         return None
     if not isinstance(messages, list):
         return None

@@ -36,9 +36,9 @@ from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepa
 from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.data_root import FOLDER_IN_THE_WAY, DataRoot
 from redss_pipeline.core.errors import CodaFileError
-from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
+from redss_pipeline.core.output_set import MANIFEST_NAME, OutputError, OutputSet, finish_interrupted_switches
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.run_manifest import run_manifest
 from redss_pipeline.core.scratch_database import ScratchDatabase
@@ -134,6 +134,7 @@ def _run_generate(
 
     for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):  # a killed run's switch first
         say(note)
+    _refuse_replacing_what_is_not_an_output(config, root)  # before the long work, which would otherwise be lost
 
     redactor = PhoneRedactor(config.phone_redaction)
     with times.step("load raw files"):
@@ -147,7 +148,6 @@ def _run_generate(
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
     warn(raw_file_warnings(config, root, index.show_runs) + coded_file_warnings(config, root, coded_messages))
-    _refuse_replacing_coded_files(config, root)
 
     paths = output_paths(config, root)
     root.prepare_folders()
@@ -274,12 +274,18 @@ def _coda_file_names(config: PipelineConfig) -> list[str]:
     return names
 
 
-def _refuse_replacing_coded_files(config: PipelineConfig, root: DataRoot) -> None:
-    """Stops the run before it writes anything when an export it would replace holds labels a coder checked: a
-    coded file saved back over the file it was uploaded from (the pipeline's exports carry unchecked suggestions
-    only), whose work the run would otherwise destroy."""
+def _refuse_replacing_what_is_not_an_output(config: PipelineConfig, root: DataRoot) -> None:
+    """Stops the run before it reads anything when replacing an output would destroy what is not one: a folder
+    standing at an output file's path (the switch would remove it), or an export holding labels a coder checked,
+    which is a coded file saved back over the file it was uploaded from (the pipeline's exports carry unchecked
+    suggestions only)."""
     exports = [(root.coda_dir / name, root.coded_dir) for name in _coda_file_names(config)]
     exports += [(root.icr_coda_dir / plan.coda_file, root.icr_coded_dir) for plan in config.rqa_plans]
+    files = [*output_paths(config, root).values(), *(root.icr_dir / plan.icr_file for plan in config.rqa_plans),
+             *(export for export, _ in exports)]
+    for path in files:
+        if path.is_dir() and not path.is_symlink():
+            raise OutputError(FOLDER_IN_THE_WAY, path=path)
     for export, coded_folder in exports:
         coded = coda.messages_coded_in(export)
         if coded != 0:
