@@ -17,6 +17,7 @@ or a fetch did not go where it was meant to:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.labels import is_checked
 from redss_pipeline.core.record_fields import record_time
-from redss_pipeline.export.coda import CodedMessages, current_labels
+from redss_pipeline.export.coda import CodedMessages, current_labels, messages_file_encoding
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
 __all__ = ["coded_file_warnings", "raw_file_warnings", "ShowRunTally", "ShowRuns"]
@@ -39,10 +40,10 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
     """Warnings about ``Coded Coda Files/``: files no dataset reads (there and in ``ICR/``, whatever their name),
     unknown SchemeIDs, Texts not matching ids."""
     second_coders = [plan.coda_file for plan in config.rqa_plans]
-    warnings = [_unread_file(path, root, list(coded), "a configured dataset") for path in _files(root.coded_dir)
-                if path.name not in coded]
+    warnings = [_unread_file(path, root, list(coded), "a configured dataset")
+                for path in _unread_files(root.coded_dir, list(coded))]
     warnings += [_unread_file(path, root, second_coders, "a show's second-coder file")
-                 for path in _files(root.icr_coded_dir) if path.name not in second_coders]
+                 for path in _unread_files(root.icr_coded_dir, second_coders)]
     exact, prefixes = _readable_schemes(config)
     for name, messages in coded.items():
         shown = _shown(root.coded_dir / name, root)
@@ -164,8 +165,9 @@ def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Map
 
 
 def _redirects_not_made(config: PipelineConfig, name: str, messages: CodedMessages, shown: str) -> list[str]:
-    """The WS redirect's show: messages a coder marked (checked) as another show's than the one the redirect moves
-    messages to. Only that one correction exists (spec pipeline.md 7.3.2), so they stay where they are."""
+    """The WS redirect's show: messages a coder marked (checked) as another dataset's than the one the redirect
+    moves messages to. Only that redirect exists (spec pipeline.md 7.3.2), so the marks move nothing (a time-window
+    correction may still move such a message, as the golden data root's M34)."""
     redirect = config.ws_redirect
     if redirect is None or config.rqa_plan(redirect.show).coda_file != name:
         return []
@@ -181,8 +183,8 @@ def _redirects_not_made(config: PipelineConfig, name: str, messages: CodedMessag
     total = sum(elsewhere.values())
     listed = ", ".join(f"{value} {count}" for value, count in elsewhere.most_common())
     target = redirect.scheme.code_by_id(redirect.code_id).string_value
-    return [f"{shown}: {total} message{_s(total)} marked as another dataset's in {redirect.scheme.name} ({listed}) "
-            f"{'stay' if total != 1 else 'stays'} in {redirect.show}: the pipeline moves only those marked {target} "
+    return [f"{shown}: {total} message{_s(total)} marked as another dataset's in {redirect.scheme.name} ({listed}): "
+            f"the marks move nothing, as the pipeline moves only messages marked {target} "
             "(operational_corrections.ws_redirect)"]
 
 
@@ -206,19 +208,24 @@ def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 
 
-def _files(folder: Path) -> list[Path]:
-    """The files of ``folder`` a person may have put there (not hidden or system files), by name."""
+def _unread_files(folder: Path, names: list[str]) -> list[Path]:
+    """The files of ``folder`` a person may have put there (not hidden or system files) that are none of the files
+    ``names`` the run reads, by name. A file system that ignores letter case (macOS, Windows) reads GENDER.JSON as
+    gender.json: such a file is read, not ignored."""
     if not folder.is_dir():
         return []
+    read = [folder / name for name in names if (folder / name).is_file()]
     return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
-                  and path.name.casefold() not in _SYSTEM_FILES)
+                  and path.name.casefold() not in _SYSTEM_FILES
+                  and not any(os.path.samefile(path, other) for other in read))
 
 
 def _unread_file(path: Path, root: DataRoot, names: list[str], readable: str) -> str:
     """A file of a coded folder that no dataset reads: what it holds, and the name it was perhaps meant to have
     (the same name in other letters, an extension added by an editor, a browser's " (1)" copy)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        content = path.read_bytes()
+        data = json.loads(content.decode(messages_file_encoding(content)))
         what = f"its {len(data)} message{_s(len(data))}" if isinstance(data, list) else "its content"
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         what = "its content (not a readable messages file)"
