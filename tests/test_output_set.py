@@ -356,6 +356,48 @@ def test_an_undo_that_fails_too_is_completed_by_the_next_run_as_one_new_set(tmp_
     assert _leftovers(outputs) == []
 
 
+def test_ctrl_c_during_a_switch_that_fails_gives_way_to_its_error(tmp_path, monkeypatch):
+    """Held through the switch, a Ctrl-C must not claim the new outputs are in place when the switch failed: the
+    switch's own error (the previous outputs kept) is what the user sees."""
+    outputs = tmp_path / "Outputs"
+    outputs.mkdir()
+    (outputs / "a.csv").write_text("old a")
+    real_replace = os.replace
+
+    def replace(source, target):
+        # Ctrl-C arrives, then the disk fails, as the new a.csv moves in.
+        if Path(source).parent.name.startswith(".output-set-") and Path(target) == outputs / "a.csv":
+            os.kill(os.getpid(), signal.SIGINT)
+            raise OSError(errno.EIO, "Input/output error", str(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as Python delivers it
+    try:
+        with pytest.raises(OutputError, match="cannot replace a.csv: .*the previous outputs were kept"):
+            with OutputSet(outputs, manifest=lambda files: {"files": files}) as staged:
+                staged.path_for(outputs / "a.csv").write_text("new a")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (outputs / "a.csv").read_text() == "old a"
+
+
+def test_an_input_that_cannot_be_read_during_the_run_is_not_blamed_on_the_outputs(tmp_path):
+    """An error of a file outside Outputs/ (an input read while the outputs are staged) goes on naming that file;
+    only a failure of an output is reported as "cannot write the outputs"."""
+    outputs = tmp_path / "Outputs"
+    unreadable = tmp_path / "Raw Data" / "csap_demog.json"
+    with pytest.raises(PermissionError) as raised:
+        with OutputSet(outputs, manifest=lambda files: {"files": files}):
+            raise PermissionError(errno.EACCES, "Permission denied", str(unreadable))
+    assert raised.value.filename == str(unreadable)
+    with pytest.raises(OutputError, match="cannot write the outputs: the disk is full; nothing was replaced"):
+        with OutputSet(outputs, manifest=lambda files: {"files": files}) as staged:
+            raise OSError(errno.ENOSPC, "No space left on device", str(staged.path_for(outputs / "a.csv")))
+    assert _leftovers(outputs) == []
+
+
 def test_a_retired_file_comes_back_when_the_switch_fails(tmp_path, monkeypatch):
     """A file the set retires is moved aside with the files it replaces: removed when the switch completes, put
     back with them when a later move fails."""

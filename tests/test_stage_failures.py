@@ -166,8 +166,8 @@ def test_a_raw_file_that_cannot_be_written_is_named_and_the_next_fetch_mends_it(
     result = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
-        f"error: {root / 'Raw Data' / f'{flow}.json'}: cannot write the raw file: a folder is where a file must be "
-        "(move or rename the folder). Every run fetched is kept in the fetch store, so stage 2 run again once this is "
+        f"error: {root / 'Raw Data' / f'{flow}.json'}: cannot write the raw file: a folder is where this file must be; "
+        "move or rename the folder. Every run fetched is kept in the fetch store, so stage 2 run again once this is "
         "mended writes the raw files anew (until then they may be of two fetches)"]
     assert not [path.name for path in (root / "Raw Data").iterdir() if path.name.endswith(".tmp")]
     (root / "Raw Data" / f"{flow}.json").rmdir()

@@ -63,15 +63,15 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
         handle.write(text)
 
 
-def remove_interrupted_writes(folder: Path) -> list[Path]:
+def remove_interrupted_writes(folder: Path, *, shown_from: Path) -> list[str]:
     """Removes the temporary files of writes a killed process left in ``folder`` (``.<name>.<...>.tmp``, as every
-    atomic write of the pipeline names them) and returns them. Call holding the data-root lock, so that no write is
-    under way."""
+    atomic write of the pipeline names them); returns a note for each, naming it relative to ``shown_from``. Call
+    holding the data-root lock, so that no write is under way."""
     if not folder.is_dir():
         return []
-    removed = []
+    notes = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
             entry.unlink()
-            removed.append(entry)
-    return removed
+            notes.append(f"removed {entry.relative_to(shown_from).as_posix()}, left by an interrupted write")
+    return notes

@@ -14,6 +14,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from redss_pipeline.core.data_root import FOLDER_IN_THE_WAY
+
 __all__ = ["describe_os_error", "describe_sqlite_error", "sqlite_file_is_damaged"]
 
 _OS_MEANINGS = {
@@ -24,8 +26,8 @@ _OS_MEANINGS = {
     errno.EACCES: "permission denied (the folder or file is read-only or belongs to another user)",
     errno.EPERM: "operation not permitted (the folder or file is read-only or belongs to another user)",
     errno.EIO: "the disk reported an input/output error",
-    errno.EISDIR: "a folder is where a file must be (move or rename the folder)",
-    errno.ENOTDIR: "a file is where a folder must be (move or rename the file)",
+    errno.EISDIR: FOLDER_IN_THE_WAY,
+    errno.ENOTDIR: "a file is where one of its folders must be; move or rename that file",
 }
 
 

@@ -98,7 +98,7 @@ class OutputSet:
         if relative.as_posix() in self._retire:
             # A completed switch repeated after a kill would move the new file aside again, and lose it.
             raise ValueError(f"{target} is retired by the set; it cannot be staged too")
-        if (self._outputs / relative).is_dir():
+        if (self._outputs / relative).is_dir() and not (self._outputs / relative).is_symlink():
             # The switch moves what is at an output's path aside and removes it with the staging folder: a person's
             # folder there would be deleted.
             raise OutputError(FOLDER_IN_THE_WAY, path=self._outputs / relative)
@@ -115,8 +115,9 @@ class OutputSet:
     ) -> None:
         if exc_type is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
-            if isinstance(exc, OSError):
-                # A full disk or a read-only folder while writing a file whose writer did not name it.
+            if isinstance(exc, OSError) and self._is_output(exc.filename):
+                # A full disk or a read-only folder while writing a file whose writer did not name it. An error of
+                # another file (an input) goes on as it is, naming that file.
                 raise _output_error(self._outputs, exc) from exc
             return
         try:
@@ -127,7 +128,8 @@ class OutputSet:
                 raise _output_error(self._outputs, error) from error
             raise
         plan = {"staging": self._staging.name, "files": self._files, "retire": self._retire}
-        with _signals_held():
+        with _signals_held(done=f"the new outputs were all in place before the interrupt took effect ({MANIFEST_NAME} "
+                                "describes them); nothing after them was done"):
             try:
                 atomic_write_text(self._outputs / _JOURNAL_NAME, json.dumps(plan))
                 _fsync_folder(self._outputs)
@@ -143,6 +145,12 @@ class OutputSet:
                         "stage 3 completes it", path=self._outputs) from error
                 raise OutputError(f"{cause}: {describe_os_error(error)}; the previous outputs were kept",
                                   path=self._outputs) from error
+
+    def _is_output(self, filename: Any) -> bool:
+        """Whether an error's file is one of the outputs or staged files (or unnamed, as a failed write is)."""
+        if filename is None:
+            return True
+        return Path(os.path.abspath(os.fsdecode(filename))).is_relative_to(os.path.abspath(self._outputs))
 
     def _stage_manifest(self) -> None:
         outputs_name = self._outputs.name
@@ -188,7 +196,8 @@ def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
     journal = outputs / _JOURNAL_NAME
     if journal.exists():
         plan = json.loads(journal.read_text(encoding="utf-8"))
-        with _signals_held():
+        with _signals_held(done="the switch an interrupted run left unfinished was completed before the interrupt "
+                                "took effect; nothing after it was done"):
             moved = _switch(outputs, plan)
         notes.append(f"completed the switch of an interrupted run ({moved} files moved into place)")
     for entry in outputs.iterdir():
@@ -196,8 +205,7 @@ def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
             shutil.rmtree(entry)
             notes.append(f"removed {entry.name}/, left by an interrupted run")
     for folder in _TEMP_FOLDERS:
-        for entry in remove_interrupted_writes(outputs / folder):
-            notes.append(f"removed {entry.relative_to(outputs).as_posix()}, left by an interrupted write")
+        notes += remove_interrupted_writes(outputs / folder, shown_from=outputs)
     return notes
 
 
@@ -225,7 +233,7 @@ def _switch(outputs: Path, plan: dict) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 if target.is_dir() and not target.is_symlink():  # appeared since the run checked: never removed
-                    raise IsADirectoryError(errno.EISDIR, FOLDER_IN_THE_WAY)
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
                 if target.exists():
                     aside = staging / _PREVIOUS / relative
                     aside.parent.mkdir(parents=True, exist_ok=True)
@@ -271,8 +279,11 @@ def _undo_switch(outputs: Path, plan: dict) -> None:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def _signals_held(*, done: str) -> Iterator[None]:
     """Holds back Ctrl-C and termination signals for the block: they are noted, and delivered again when it ends.
+    A Ctrl-C held through a block that completed is raised as a KeyboardInterrupt saying ``done`` (what the block
+    finished), which the command line prints instead of "nothing was written"; one held through a block that failed
+    gives way to the block's error.
 
     Python handlers rather than a signal mask: a process-directed signal goes to any thread that does not block
     it, and the libraries stage 3 uses may have started threads of their own.
@@ -283,17 +294,20 @@ def _signals_held() -> Iterator[None]:
     received: list[int] = []
     previous = {number: signal.signal(number, lambda signum, _frame: received.append(signum))
                 for number in _HELD_SIGNALS}
+    completed = False
     try:
         yield
+        completed = True
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         if received:
-            if received[0] == signal.SIGINT and previous[signal.SIGINT] is signal.default_int_handler:
-                # Ctrl-C, as Python delivers it, but saying what happened: the block (the switch) is complete.
-                raise KeyboardInterrupt(f"the new outputs were all in place before the interrupt took effect "
-                                        f"({MANIFEST_NAME} describes them); nothing after them was done")
-            signal.raise_signal(received[0])
+            ctrl_c = received[0] == signal.SIGINT and previous[signal.SIGINT] is signal.default_int_handler
+            if not ctrl_c:
+                signal.raise_signal(received[0])
+            elif completed:
+                raise KeyboardInterrupt(done)
+            # A Ctrl-C held through a block that failed: the block's own error goes on, saying what failed.
 
 
 def _sha256_and_fsync(path: Path) -> tuple[str, int]:

@@ -295,8 +295,8 @@ def run_fetch(
     """
     started = time.monotonic()
     root = DataRoot(data_root)
-    for leftover in remove_interrupted_writes(root.raw_data_dir):  # a raw file's write a killed fetch left
-        (announce or (lambda line: None))(f"removed {leftover.name}, left by an interrupted write")
+    for note in remove_interrupted_writes(root.raw_data_dir, shown_from=root.raw_data_dir):  # of a killed fetch
+        (announce or (lambda line: None))(note)
     summary = FetchSummary(flows=[FlowSummary(f.name, f.mode) for f in config.flows])
     options = _Options(
         full=full, no_archives=no_archives, overlap=config.fetch_overlap, progress=progress,
