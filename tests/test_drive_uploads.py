@@ -5,6 +5,7 @@ local Drive-compatible server; only the service's root URL is pointed there (Goo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -87,32 +88,52 @@ def _names(uploads) -> list[str]:
 
 def test_a_stage3_run_sends_its_three_csvs_its_report_and_its_shareable_tables(root, config):
     uploads = drive_uploads(config, DataRoot(root))
-    assert _names(uploads) == [*CSVS, *DRIVE_TABLES, DRIVE_REPORT]
+    assert _names(uploads) == [*CSVS, DRIVE_REPORT, *DRIVE_TABLES]
     assert uploads[0][0] == root / "Outputs" / "csap_mes.csv"
-    assert uploads[3][0] == root / "Outputs" / "Analysis" / "shareable" / "engagement_counts.csv"
-    assert _names(drive_uploads(config, DataRoot(root), csvs=False)) == [*DRIVE_TABLES, DRIVE_REPORT]
+    assert uploads[3][0] == root / "Outputs" / "Analysis" / "report.html"
+    assert uploads[4][0] == root / "Outputs" / "Analysis" / "shareable" / "engagement_counts.csv"
+    assert _names(drive_uploads(config, DataRoot(root), csvs=False)) == [DRIVE_REPORT, *DRIVE_TABLES]
 
 
 def test_a_file_an_older_run_left_behind_is_not_sent(root, config):
     """A table of a dataset since removed from the configuration stays in the folder but in no manifest."""
     (root / "Outputs" / "Analysis" / "shareable" / "cross_tabs_gender_vs_age.csv").write_text("old\n")
-    assert _names(drive_uploads(config, DataRoot(root))) == [*CSVS, *DRIVE_TABLES, DRIVE_REPORT]
+    assert _names(drive_uploads(config, DataRoot(root))) == [*CSVS, DRIVE_REPORT, *DRIVE_TABLES]
 
 
 def test_a_csv_saved_again_by_a_spreadsheet_is_refused(root, config):
     path = root / "Outputs" / "csap_ind.csv"
     path.write_bytes(path.read_bytes().replace(b",", b";"))  # saved again with another list separator
-    with pytest.raises(DriveError, match=r"^Outputs/csap_ind\.csv: has changed since the pipeline wrote it .*"
+    with pytest.raises(DriveError, match=r"/Outputs/csap_ind\.csv: has changed since the pipeline wrote it .*"
                                          r"nothing was uploaded"):
         drive_uploads(config, DataRoot(root))
 
 
-def test_the_analysis_commands_files_are_sent_when_it_ran_last(root, config, capsys):
-    """``analyse`` replaces the analysis files and lists them in Outputs/Analysis/manifest.json: those are checked
-    and sent, with the CSVs of the stage-3 run."""
-    assert generate_outputs_main(["analyse", "--workers", "1", str(root)]) == 0
-    assert (root / "Outputs" / "Analysis" / "manifest.json").is_file()
-    assert _names(drive_uploads(config, DataRoot(root))) == [*CSVS, *DRIVE_TABLES, DRIVE_REPORT]
+def test_the_analysis_commands_files_are_sent_when_it_ran_last(root, config, tmp_path):
+    """``analyse`` (here with another suppression threshold, so its report differs from stage 3's) replaces the
+    analysis files and lists them in Outputs/Analysis/manifest.json: those are checked and sent, with the CSVs of the
+    stage-3 run. Checked against Outputs/manifest.json instead, its report would be refused as changed."""
+    raw = json.loads((PROJECT_ROOT / "pipeline_config.json").read_text(encoding="utf-8"))
+    raw["code_schemes"]["directory"] = str(PROJECT_ROOT / raw["code_schemes"]["directory"])
+    raw["analysis"]["suppression"]["k"] = 2
+    other = tmp_path / "other_config.json"
+    other.write_text(json.dumps(raw), encoding="utf-8")
+    report = root / "Outputs" / "Analysis" / "report.html"
+    before = report.read_bytes()
+    assert generate_outputs_main(["analyse", "--config", str(other), "--workers", "1", str(root)]) == 0
+    assert report.read_bytes() != before
+    uploads = drive_uploads(config, DataRoot(root))
+    assert _names(uploads) == [*CSVS, DRIVE_REPORT, *DRIVE_TABLES]
+    assert (report, DRIVE_REPORT) in uploads
+
+
+def test_an_analysis_manifest_older_than_the_outputs_is_not_read(root, config):
+    """Left by a version of the pipeline whose stage 3 did not remove it: the analysis files it lists were replaced
+    by the later stage-3 run, so the stage-3 manifest is the one that describes them."""
+    stale = root / "Outputs" / "Analysis" / "manifest.json"
+    stale.write_text(json.dumps({"files": [{"path": "Analysis/report.html", "sha256": "0" * 64}]}), encoding="utf-8")
+    os.utime(stale, ns=(1, 1))
+    assert _names(drive_uploads(config, DataRoot(root))) == [*CSVS, DRIVE_REPORT, *DRIVE_TABLES]
 
 
 def test_outputs_never_written_are_one_line(tmp_path, config):
@@ -147,6 +168,8 @@ def test_a_folder_given_by_its_browser_address_is_used_by_its_id(root, drive, ke
     ("CSAP/Outputs", ("CSAP/Outputs", None)),
     ("https://drive.google.com/drive/folders/1AbC-d_9", ("", "1AbC-d_9")),
     ("https://drive.google.com/drive/u/2/folders/1AbC-d_9/", ("", "1AbC-d_9")),
+    ("drive.google.com/drive/folders/1AbC-d_9?usp=sharing", ("", "1AbC-d_9")),  # pasted without https://
+    ("https://drive.google.com/open?id=1AbC-d_9", ("", "1AbC-d_9")),  # an older sharing link
 ])
 def test_drive_folder_reads_paths_and_folder_addresses(target, expected):
     assert drive_folder(target) == expected
@@ -156,12 +179,13 @@ def test_drive_folder_reads_paths_and_folder_addresses(target, expected):
     "https://drive.google.com/file/d/1AbC/view",  # a file's address, not a folder's
     "https://docs.google.com/drive/folders/1AbC",
     "https://drive.google.com/drive/my-drive",
+    "https://drive.google.com/open?id=",
 ])
 def test_other_addresses_are_refused_before_anything_runs(root, key_file, target):
     digests = {path: path.read_bytes() for path in (root / "Outputs").rglob("*") if path.is_file()}
     result = subprocess.run([sys.executable, ENTRY, "upload", str(key_file), target, str(root)],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a wrong call (spec README decision 6)
     assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
         f"error: {target!r} is not the address of a Drive folder: give a folder path such as CSAP/Outputs, or the "
         "address a browser shows in the folder (https://drive.google.com/drive/folders/<folder id>)"]

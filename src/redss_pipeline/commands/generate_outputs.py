@@ -84,16 +84,23 @@ def _check_before_running(data_root: Path, drive_upload: Sequence[str] | None) -
         drive_folder(drive_upload[1])
 
 
-def _upload(config: PipelineConfig, data_root: Path, drive_upload: Sequence[str], *, csvs: bool = True) -> None:
+def _upload(config: PipelineConfig, data_root: Path, drive_upload: Sequence[str], *, csvs: bool = True,
+            hint: str | None = None) -> None:
     """Uploads the data root's outputs as their manifests list them (see
-    :mod:`~redss_pipeline.export.drive_uploads`); the caller holds the data-root lock."""
+    :mod:`~redss_pipeline.export.drive_uploads`); the caller holds the data-root lock. ``hint`` is added to an
+    error of Drive itself (not to a file refused before anything is sent)."""
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.export.drive import upload_to_drive
     from redss_pipeline.export.drive_uploads import drive_uploads
 
     credentials_url, drive_dir = drive_upload
     files = drive_uploads(config, DataRoot(data_root), csvs=csvs)
-    upload_to_drive(credentials_url=credentials_url, drive_dir=drive_dir, files=files)
+    try:
+        upload_to_drive(credentials_url=credentials_url, drive_dir=drive_dir, files=files)
+    except DriveError as error:
+        if hint is None:
+            raise
+        raise error.with_hint(hint) from None
 
 
 def _worker_count(text: str) -> int:
@@ -133,13 +140,10 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
               f"{len(summary.warnings)} warning{'' if len(summary.warnings) == 1 else 's'}")
 
         if args.drive_upload:
-            try:
-                _upload(config, data_root, args.drive_upload)
-            except DriveError as error:
-                # The outputs are in place: only the upload needs doing again, not the run.
-                raise error.with_hint(
-                    f"the outputs are written; once this is mended, {UPLOAD} <drive-service-account-credentials-url> "
-                    "<drive-upload-dir> <data-root> sends them without running stage 3") from None
+            # The outputs are in place: only the upload needs doing again, not the run.
+            _upload(config, data_root, args.drive_upload, hint=(
+                f"the outputs are written; once this is mended, {UPLOAD} <drive-service-account-credentials-url> "
+                "<drive-upload-dir> <data-root> sends them without running stage 3"))
     return 0
 
 

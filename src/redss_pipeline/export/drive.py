@@ -32,7 +32,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from redss_pipeline.core.errors import DriveError
+from redss_pipeline.core.errors import DriveError, UsageError
 
 __all__ = [
     "DRIVE_SCOPE",
@@ -55,25 +55,31 @@ _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 # Daily or project limits: retrying within the run cannot help.
 _USAGE_LIMIT_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded", "dailyLimitExceededUnreg"})
 _UPLOAD_CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
-# A folder's address as a browser shows it: https://drive.google.com/drive/folders/<id>, also with /u/<n>/ (the
-# signed-in account) before "folders" and a query such as ?usp=sharing after the id.
+_DRIVE_HOST = "drive.google.com"
+# The path of a folder's address as a browser shows it: https://drive.google.com/drive/folders/<id>, also with
+# /u/<n>/ (the signed-in account) before "folders" and a query such as ?usp=sharing after the id.
 _FOLDER_ADDRESS = re.compile(r"^/drive/(?:u/\d+/)?folders/(?P<id>[A-Za-z0-9_-]+)/?$")
 
 
 def drive_folder(target: str) -> tuple[str, str | None]:
     """``<drive-upload-dir>`` read: a folder path such as ``CSAP/Outputs`` (resolved on Drive component by
-    component) or the folder's address copied from a browser (``https://drive.google.com/drive/folders/<id>``),
-    which names the folder by its id, as spec google.md 5.1 recommends: renames and look-alike names do not
-    matter. Returns ``(path, None)`` or ``("", id)``; an address of another form is refused."""
-    if not target.startswith(("https://", "http://")):
+    component) or the folder's address copied from a browser (``https://drive.google.com/drive/folders/<id>``,
+    also without ``https://``, or a sharing link ``.../open?id=<id>``), which names the folder by its id, as spec
+    google.md 5.1 recommends: renames and look-alike names do not matter. Returns ``(path, None)`` or
+    ``("", id)``; an address of another form is a usage error."""
+    if not target.startswith(("https://", "http://", _DRIVE_HOST + "/")):
         return target, None
-    address = urllib.parse.urlsplit(target)
+    address = urllib.parse.urlsplit(target if "://" in target else f"https://{target}")
     match = _FOLDER_ADDRESS.match(address.path)
-    if address.hostname != "drive.google.com" or match is None:
-        raise DriveError(f"{target!r} is not the address of a Drive folder: give a folder path such as "
+    if address.path == "/open":
+        folder_id = urllib.parse.parse_qs(address.query).get("id", [""])[0]
+    else:
+        folder_id = match.group("id") if match is not None else ""
+    if address.hostname != _DRIVE_HOST or not re.fullmatch(r"[A-Za-z0-9_-]+", folder_id):
+        raise UsageError(f"{target!r} is not the address of a Drive folder: give a folder path such as "
                          "CSAP/Outputs, or the address a browser shows in the folder "
                          "(https://drive.google.com/drive/folders/<folder id>)")
-    return "", match.group("id")
+    return "", folder_id
 
 
 @dataclass(frozen=True)

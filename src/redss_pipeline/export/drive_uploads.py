@@ -7,7 +7,8 @@ again, after a failed upload, without running the stage) all send this list:
 - the list comes from the manifests, not from the folders, so a file an older run left behind (the table of a
   dataset since removed from the configuration) is never sent. The analysis files are those of
   ``Outputs/Analysis/manifest.json`` when the analysis command ran after the last stage-3 run (stage 3 removes
-  that manifest), else those of ``Outputs/manifest.json``;
+  that manifest; one older than ``Outputs/manifest.json`` was left by a version of the pipeline that did not, and
+  is not read), else those of ``Outputs/manifest.json``;
 - each file is checked against the SHA-256 its manifest gives before anything is sent, so what goes up is what
   the pipeline wrote: a CSV opened and saved again in a spreadsheet (which rewrites dates and long numbers) is
   refused, not shared.
@@ -23,6 +24,7 @@ from typing import Any
 from redss_pipeline.analysis.stage import REPORT_FILE, SHAREABLE_DIR
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import DriveError
 from redss_pipeline.core.output_set import MANIFEST_NAME
 
@@ -34,7 +36,7 @@ def drive_uploads(config: PipelineConfig, root: DataRoot, *, csvs: bool = True) 
     three CSVs (unless ``csvs`` is false), the shareable report and the shareable tables, each checked against its
     manifest. Call holding the data-root lock, after any interrupted switch was completed."""
     outputs, analysis = root.outputs_dir, root.analysis_dir
-    analysed_on_its_own = (analysis / MANIFEST_NAME).is_file()
+    analysed_on_its_own = _newer(analysis / MANIFEST_NAME, than=outputs / MANIFEST_NAME)
     stage3 = _manifest_files(outputs, "outputs") if csvs or not analysed_on_its_own else {}
     written = _manifest_files(analysis, "files") if analysed_on_its_own else stage3
     uploads: list[tuple[Path, str]] = []
@@ -46,14 +48,25 @@ def drive_uploads(config: PipelineConfig, root: DataRoot, *, csvs: bool = True) 
                 raise DriveError(f"does not list {name}: nothing was uploaded; run stage 3 again",
                                  path=outputs / MANIFEST_NAME)
             uploads.append((outputs / name, drive_name))
-    for path in written:
-        if path == analysis / REPORT_FILE:
-            uploads.append((path, config.analysis.drive_report))
-        elif path.parent == analysis / SHAREABLE_DIR and path.suffix == ".csv":
-            uploads.append((path, config.analysis.drive_tables_prefix + path.name))
+    if analysis / REPORT_FILE in written:
+        uploads.append((analysis / REPORT_FILE, config.analysis.drive_report))
+    uploads += [(path, config.analysis.drive_tables_prefix + path.name) for path in written
+                if path.parent == analysis / SHAREABLE_DIR and path.suffix == ".csv"]
     for path, _ in uploads:
-        _check_unchanged(path, written.get(path) or stage3[path], root)
+        _check_unchanged(path, written.get(path) or stage3[path])
     return uploads
+
+
+def _newer(manifest: Path, *, than: Path) -> bool:
+    """Whether ``manifest`` exists and was written after ``than`` (or ``than`` does not exist)."""
+    try:
+        written = manifest.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+    try:
+        return written > than.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
 
 
 def _manifest_files(folder: Path, key: str) -> dict[Path, str]:
@@ -66,7 +79,8 @@ def _manifest_files(folder: Path, key: str) -> dict[Path, str]:
         raise DriveError("no manifest, so no outputs of a finished run to upload: run stage 3 first",
                          path=manifest) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DriveError(f"cannot be read ({error}): nothing was uploaded; run stage 3 again to write it anew",
+        cause = describe_os_error(error) if isinstance(error, OSError) else "not valid JSON"
+        raise DriveError(f"cannot be read ({cause}): nothing was uploaded; run stage 3 again to write it anew",
                          path=manifest) from None
     entries = content.get(key) if isinstance(content, dict) else None
     if not isinstance(entries, list) or not all(
@@ -77,15 +91,16 @@ def _manifest_files(folder: Path, key: str) -> dict[Path, str]:
     return {folder.parent / entry["path"]: entry["sha256"] for entry in entries}
 
 
-def _check_unchanged(path: Path, sha256: str, root: DataRoot) -> None:
-    shown = path.relative_to(root.root).as_posix()
+def _check_unchanged(path: Path, sha256: str) -> None:
     try:
         with open(path, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
     except FileNotFoundError:
         raise DriveError("is listed in the manifest of the run that wrote it but is missing: nothing was uploaded; "
-                         "run stage 3 again", path=shown) from None
+                         "run stage 3 again", path=path) from None
+    except OSError as error:
+        raise DriveError(f"cannot be read ({describe_os_error(error)}): nothing was uploaded", path=path) from None
     if digest != sha256:
         raise DriveError("has changed since the pipeline wrote it (its SHA-256 is not the one its manifest gives; "
-                         "was it opened and saved in another program?): nothing was uploaded; run stage 3 again to "
-                         "write it anew", path=shown)
+                         "was it opened and saved in another program?): nothing was uploaded; run stage 3 again (for a file "
+                         "of Outputs/Analysis, the analysis command is enough) to write it anew", path=path)
