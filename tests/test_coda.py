@@ -25,6 +25,7 @@ from redss_pipeline.export.coda import (
     SingleCodedImport,
     coda_messages,
     message_id,
+    messages_coded_in,
     read_coded_file,
     write_coda_file,
 )
@@ -532,6 +533,26 @@ def test_a_coded_file_saved_as_utf16_is_read(tmp_path, encoding):
     coded = read_coded_file(path)
     assert coded.message_ids() == ["m1"]
     assert coded.labels("m1", "Scheme-1")[0]["Origin"]["Name"] == "Cabdi \u00c9"
+
+
+@pytest.mark.parametrize(("encoding", "boundary"), [("utf-8", 5), ("utf-16-le", 7), ("utf-16-be", 9)])
+def test_coders_work_in_an_export_is_found_across_scanned_blocks(tmp_path, monkeypatch, encoding, boundary):
+    """The scan reads blocks of a few characters here, so '"Checked": true' is cut by a block boundary; a UTF-16
+    file without a byte-order mark is scanned in its own encoding. Two of the three messages carry a checked label."""
+    import redss_pipeline.export.coda as coda_module
+
+    monkeypatch.setattr(coda_module, "_SCAN_BLOCK", boundary)
+    checked = {"SchemeID": "Scheme-1", "CodeID": "code-1", "DateTimeUTC": "2019-01-21T09:00:00.000Z",
+               "Checked": True, "Origin": {"OriginID": "c", "Name": "C", "OriginType": "Manual"}}
+    messages = [{"MessageID": "m1", "Text": "a", "Labels": [checked]},
+                {"MessageID": "m2", "Text": "b", "Labels": [dict(checked, Checked=False)]},
+                {"MessageID": "m3", "Text": "c", "Labels": [dict(checked, Checked=False), checked]}]
+    path = tmp_path / "s01e01.json"
+    path.write_bytes(json.dumps(messages).encode(encoding))
+    assert messages_coded_in(path) == 2
+    path.write_bytes(json.dumps(messages[1:2]).encode(encoding))  # an export: unchecked suggestions only
+    assert messages_coded_in(path) == 0
+    assert messages_coded_in(tmp_path / "no such export.json") == 0
 
 
 def test_a_link_to_a_missing_coded_file_is_an_error_not_nothing_coded(tmp_path):

@@ -318,3 +318,17 @@ def test_an_input_that_is_a_file_or_folder_in_the_way_is_named_as_such(root, mov
     assert result.returncode == 1
     assert _one_line(result) == "error: " + expected.format(root=root)
     assert _digests(root) == before
+
+
+def test_a_folder_at_an_output_files_path_stops_the_run_before_it_reads_anything(root):
+    """The switch would remove it with the previous outputs; found before the raw files are read, so a long run is
+    not spent first."""
+    (root / "Outputs" / "csap_mes.csv").unlink()
+    (root / "Outputs" / "csap_mes.csv").mkdir()
+    (root / "Outputs" / "csap_mes.csv" / "notes.txt").write_text("mine")
+    result = _stage3(root)
+    assert result.returncode == 1
+    assert _one_line(result) == (f"error: {root / 'Outputs' / 'csap_mes.csv'}: a folder is where this file must be; "
+                                 "move or rename the folder")
+    assert "load raw files" not in result.stderr
+    assert (root / "Outputs" / "csap_mes.csv" / "notes.txt").read_text() == "mine"

@@ -147,8 +147,9 @@ class OutputSet:
                                   path=self._outputs) from error
 
     def _is_output(self, filename: Any) -> bool:
-        """Whether an error's file is one of the outputs or staged files (or unnamed, as a failed write is)."""
-        if filename is None:
+        """Whether an error's file is one of the outputs or staged files (or unnamed, as a failed write is, or named
+        by a file descriptor)."""
+        if not isinstance(filename, (str, bytes, os.PathLike)):
             return True
         return Path(os.path.abspath(os.fsdecode(filename))).is_relative_to(os.path.abspath(self._outputs))
 
@@ -282,8 +283,8 @@ def _undo_switch(outputs: Path, plan: dict) -> None:
 def _signals_held(*, done: str) -> Iterator[None]:
     """Holds back Ctrl-C and termination signals for the block: they are noted, and delivered again when it ends.
     A Ctrl-C held through a block that completed is raised as a KeyboardInterrupt saying ``done`` (what the block
-    finished), which the command line prints instead of "nothing was written"; one held through a block that failed
-    gives way to the block's error.
+    finished), which the command line prints instead of "nothing was written"; a signal held through a block that
+    failed gives way to the block's error.
 
     Python handlers rather than a signal mask: a process-directed signal goes to any thread that does not block
     it, and the libraries stage 3 uses may have started threads of their own.
@@ -301,13 +302,12 @@ def _signals_held(*, done: str) -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-        if received:
-            ctrl_c = received[0] == signal.SIGINT and previous[signal.SIGINT] is signal.default_int_handler
-            if not ctrl_c:
-                signal.raise_signal(received[0])
-            elif completed:
+        # A signal held through a block that failed is not delivered: the block's error goes on, saying what failed,
+        # and stops the run.
+        if received and completed:
+            if received[0] == signal.SIGINT and previous[signal.SIGINT] is signal.default_int_handler:
                 raise KeyboardInterrupt(done)
-            # A Ctrl-C held through a block that failed: the block's own error goes on, saying what failed.
+            signal.raise_signal(received[0])
 
 
 def _sha256_and_fsync(path: Path) -> tuple[str, int]:

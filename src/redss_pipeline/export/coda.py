@@ -787,7 +787,15 @@ def messages_file_encoding(head: bytes) -> str:
     """The encoding of a messages file that starts with ``head`` (its first bytes): UTF-16 when it starts with that
     encoding's byte-order mark (Windows PowerShell 5 writes `get.py ... > file` so), else UTF-8, with or without the
     mark some Windows editors put first."""
-    return "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    # Without the mark, a JSON text in UTF-16 still shows itself: its first character is ASCII ("[" or a space),
+    # so one of its first two bytes is zero.
+    if head[1:2] == b"\0":
+        return "utf-16-le"
+    if head[:1] == b"\0":
+        return "utf-16-be"
+    return "utf-8-sig"
 
 
 # A checked label in a messages file, however it is spaced (this pipeline writes '"Checked": true', other tools may
@@ -800,7 +808,8 @@ _SCAN_OVERLAP = 64  # characters kept from the previous block, so that a match a
 def messages_coded_in(path: str | os.PathLike[str]) -> int | None:
     """How many messages of the messages file at ``path`` have a label a coder checked: 0 for a file that holds none
     (every export of the pipeline: its suggestions are unchecked, coda.md section 4) or that does not exist, None
-    for a file with checked labels that cannot be read as messages.
+    for a file with checked labels that cannot be read as messages. A file that cannot be read at all is a
+    CodaFileError.
 
     The file is scanned block by block, so memory does not grow with it; only a file with a checked label (a coded
     file where an export belongs, which is rare) is then read whole to count its messages."""
@@ -810,13 +819,18 @@ def messages_coded_in(path: str | os.PathLike[str]) -> int | None:
         with open(path, encoding=encoding, errors="replace") as handle:
             tail = ""
             for block in iter(lambda: handle.read(_SCAN_BLOCK), ""):
-                if _CHECKED.search(tail + block):
+                window = tail + block
+                if _CHECKED.search(window):
                     break
-                tail = block[-_SCAN_OVERLAP:]
+                tail = window[-_SCAN_OVERLAP:]
             else:
                 return 0
-    except OSError:
-        return 0  # no file, so nothing to lose; or one that cannot be read, which the run's switch will name
+    except (FileNotFoundError, NotADirectoryError):
+        return 0  # no file, so nothing to lose
+    except OSError as error:  # the switch would still replace it (a move needs only the folder writable)
+        raise CodaFileError(f"cannot be read ({describe_os_error(error)}), so whether it holds coders' work cannot "
+                            "be told, and this run would replace it: make it readable, or move it away",
+                            path=path) from None
     try:
         messages = json.loads(Path(path).read_text(encoding=encoding))
     except (OSError, UnicodeError, ValueError, RecursionError):

@@ -67,9 +67,12 @@ def drive_folder(target: str) -> tuple[str, str | None]:
     also without ``https://``, or a sharing link ``.../open?id=<id>``), which names the folder by its id, as spec
     google.md 5.1 recommends: renames and look-alike names do not matter. Returns ``(path, None)`` or
     ``("", id)``; an address of another form is a usage error."""
-    if not target.startswith(("https://", "http://", _DRIVE_HOST + "/")):
+    if not target.lower().startswith(("https://", "http://", _DRIVE_HOST + "/")):
         return target, None
-    address = urllib.parse.urlsplit(target if "://" in target else f"https://{target}")
+    try:
+        address = urllib.parse.urlsplit(target if "://" in target else f"https://{target}")
+    except ValueError:  # such as an unclosed "[" where a host should be
+        address = urllib.parse.SplitResult("", "", "", "", "")
     match = _FOLDER_ADDRESS.match(address.path)
     if address.path == "/open":
         folder_id = urllib.parse.parse_qs(address.query).get("id", [""])[0]

@@ -214,10 +214,22 @@ def _unread_files(folder: Path, names: list[str]) -> list[Path]:
     gender.json: such a file is read, not ignored."""
     if not folder.is_dir():
         return []
-    read = [folder / name for name in names if (folder / name).is_file()]
     return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
-                  and path.name.casefold() not in _SYSTEM_FILES
-                  and not any(os.path.samefile(path, other) for other in read))
+                  and path.name.casefold() not in _SYSTEM_FILES and not _is_read(path, names))
+
+
+def _is_read(path: Path, names: list[str]) -> bool:
+    """Whether ``path`` is the file of one of ``names``: the name itself, or the same name in other letters on a file
+    system that ignores letter case (the very same file)."""
+    for name in names:
+        if path.name == name:
+            return True
+        if path.name.casefold() == name.casefold():
+            try:
+                return os.path.samefile(path, path.with_name(name))
+            except OSError:  # no file of that name: a file system that tells letter cases apart
+                return False
+    return False
 
 
 def _unread_file(path: Path, root: DataRoot, names: list[str], readable: str) -> str:
