@@ -170,6 +170,7 @@ def test_a_folder_given_by_its_browser_address_is_used_by_its_id(root, drive, ke
     ("https://drive.google.com/drive/u/2/folders/1AbC-d_9/", ("", "1AbC-d_9")),
     ("drive.google.com/drive/folders/1AbC-d_9?usp=sharing", ("", "1AbC-d_9")),  # pasted without https://
     ("https://drive.google.com/open?id=1AbC-d_9", ("", "1AbC-d_9")),  # an older sharing link
+    ("HTTPS://Drive.Google.com/drive/folders/1AbC-d_9", ("", "1AbC-d_9")),
 ])
 def test_drive_folder_reads_paths_and_folder_addresses(target, expected):
     assert drive_folder(target) == expected
@@ -180,6 +181,7 @@ def test_drive_folder_reads_paths_and_folder_addresses(target, expected):
     "https://docs.google.com/drive/folders/1AbC",
     "https://drive.google.com/drive/my-drive",
     "https://drive.google.com/open?id=",
+    "https://[drive.google.com/drive/folders/1AbC",  # not an address at all
 ])
 def test_other_addresses_are_refused_before_anything_runs(root, key_file, target):
     digests = {path: path.read_bytes() for path in (root / "Outputs").rglob("*") if path.is_file()}
