@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from data_roots import fetched_data_root
 from drive_server import DriveServer, make_service_account_key
 
 from redss_pipeline.commands.generate_outputs import main as generate_outputs_main
@@ -20,12 +21,8 @@ from redss_pipeline.core.config import load_config
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import DriveError
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.deidentify.uuid_table import create_uuid_table
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
-from redss_pipeline.demo.synthetic_workspace import generate_workspace
 from redss_pipeline.export.drive import drive_folder
 from redss_pipeline.export.drive_uploads import drive_uploads
-from redss_pipeline.fetch.stage import run_fetch
 from redss_pipeline.generate.stage import run_generate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +42,7 @@ DRIVE_REPORT = "csap_analysis_report.html"
 @pytest.fixture(scope="module")
 def generated_root(tmp_path_factory) -> Path:
     """A data root after stages 1 to 3 on a small bundled workspace."""
-    root = tmp_path_factory.mktemp("generated") / "root"
-    create_uuid_table(root)
-    with RapidProServer(generate_workspace(seed=7, size=120), token="t0k") as server:
-        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
-                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
+    root = fetched_data_root(tmp_path_factory.mktemp("generated") / "root", seed=7, size=120)
     run_generate(config=load_config(), data_root=root, run=RunContext("me@example.org", datetime(
         2019, 1, 20, tzinfo=timezone.utc)), progress=None, workers=1)
     return root

@@ -9,17 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from data_roots import fetched_data_root
 
-from redss_pipeline.core.config import load_config
-from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import create_uuid_table
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
-from redss_pipeline.demo.synthetic_workspace import generate_workspace
-from redss_pipeline.fetch.stage import run_fetch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY = str(PROJECT_ROOT / "generate_outputs.py")
@@ -28,12 +23,7 @@ ENTRY = str(PROJECT_ROOT / "generate_outputs.py")
 @pytest.fixture(scope="module")
 def fetched_root(tmp_path_factory) -> Path:
     """A data root after stages 1 and 2 on a small bundled workspace (no stage 3 yet)."""
-    root = tmp_path_factory.mktemp("fetched") / "root"
-    create_uuid_table(root)
-    with RapidProServer(generate_workspace(seed=5, size=400), token="t0k") as server:
-        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
-                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
-    return root
+    return fetched_data_root(tmp_path_factory.mktemp("fetched") / "root", seed=5, size=400)
 
 
 @pytest.fixture

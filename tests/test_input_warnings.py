@@ -15,13 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from data_roots import fetched_data_root
 
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.deidentify.uuid_table import create_uuid_table
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
-from redss_pipeline.demo.synthetic_workspace import generate_workspace
-from redss_pipeline.fetch.stage import run_fetch
 from redss_pipeline.generate.stage import run_generate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -31,11 +28,7 @@ S01E04_SCHEME, S01E04_CODE = "Scheme-3abe50d3", "code-5e1ce974"  # S01E04 reason
 
 @pytest.fixture(scope="module")
 def generated_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("warnings") / "root"
-    create_uuid_table(root)
-    with RapidProServer(generate_workspace(seed=3, size=300), token="t0k") as server:
-        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
-                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
+    root = fetched_data_root(tmp_path_factory.mktemp("warnings") / "root", seed=3, size=300)
     run_generate(config=load_config(), data_root=root, progress=None,
                  run=RunContext("first@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc)))
     return root

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from data_roots import fetched_data_root
 
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.output_set import (
@@ -28,10 +29,6 @@ from redss_pipeline.core.output_set import (
 )
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import read_traced_data_file, write_traced_data_file
-from redss_pipeline.deidentify.uuid_table import create_uuid_table
-from redss_pipeline.demo.rapid_pro_server import RapidProServer
-from redss_pipeline.demo.synthetic_workspace import generate_workspace
-from redss_pipeline.fetch.stage import run_fetch
 from redss_pipeline.generate.combine import show_flows
 from redss_pipeline.generate.stage import run_generate
 
@@ -77,12 +74,7 @@ except KeyboardInterrupt as interrupt:
 
 @pytest.fixture(scope="module")
 def fetched_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fetched") / "root"
-    create_uuid_table(root)
-    with RapidProServer(generate_workspace(seed=7, size=300), token="t0k") as server:
-        run_fetch(config=load_config(), data_root=root, server=server.url, token="t0k",
-                  run=RunContext("fetch@example.org", datetime(2019, 1, 19, tzinfo=timezone.utc)), progress=False)
-    return root
+    return fetched_data_root(tmp_path_factory.mktemp("fetched") / "root", seed=7, size=300)
 
 
 @pytest.fixture
