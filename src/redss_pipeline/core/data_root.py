@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redss_pipeline.core.errors import CodaFileError, PipelineError
 
-__all__ = ["DataRoot", "FILE_IN_THE_WAY", "FOLDER_IN_THE_WAY"]
+__all__ = ["DataRoot", "FILE_IN_THE_WAY", "FOLDER_IN_THE_WAY", "refuse_what_is_in_the_way"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,16 @@ FILE_IN_THE_WAY = "a file is where this folder must be; move or rename the file"
 FOLDER_IN_THE_WAY = "a folder is where this file must be; move or rename the folder"
 """What an error says when a folder has the name of a file the pipeline reads or writes (replacing it would delete
 the folder)."""
+
+
+def refuse_what_is_in_the_way(file: Path, error: type[PipelineError] = PipelineError) -> None:
+    """Raises ``error`` naming what stands where ``file`` (a file the pipeline reads or writes) must be: a file where
+    its folder must be, or a folder where the file must be (replacing the file would delete the folder). A link is
+    never in the way: replacing it replaces the link only."""
+    if file.parent.exists() and not file.parent.is_dir():
+        raise error(FILE_IN_THE_WAY, path=file.parent)
+    if file.is_dir() and not file.is_symlink():
+        raise error(FOLDER_IN_THE_WAY, path=file)
 
 
 def _file_in_the_way(folder: Path) -> PipelineError:

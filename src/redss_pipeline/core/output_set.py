@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Any, Callable, Iterator, Sequence
 
 from redss_pipeline.core.atomic_files import atomic_write_text, remove_interrupted_writes
-from redss_pipeline.core.data_root import FOLDER_IN_THE_WAY
+from redss_pipeline.core.data_root import refuse_what_is_in_the_way
 from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import PipelineError
 
@@ -98,10 +98,9 @@ class OutputSet:
         if relative.as_posix() in self._retire:
             # A completed switch repeated after a kill would move the new file aside again, and lose it.
             raise ValueError(f"{target} is retired by the set; it cannot be staged too")
-        if (self._outputs / relative).is_dir() and not (self._outputs / relative).is_symlink():
-            # The switch moves what is at an output's path aside and removes it with the staging folder: a person's
-            # folder there would be deleted.
-            raise OutputError(FOLDER_IN_THE_WAY, path=self._outputs / relative)
+        # The switch moves what is at an output's path aside and removes it with the staging folder: a person's
+        # folder there would be deleted.
+        refuse_what_is_in_the_way(self._outputs / relative, OutputError)
         self._files.append(relative.as_posix())
         staged = self._staging / relative
         staged.parent.mkdir(parents=True, exist_ok=True)

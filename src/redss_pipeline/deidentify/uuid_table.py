@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from redss_pipeline.core.atomic_files import atomic_write_text
-from redss_pipeline.core.data_root import FILE_IN_THE_WAY, FOLDER_IN_THE_WAY, DataRoot
+from redss_pipeline.core.data_root import FILE_IN_THE_WAY, DataRoot, refuse_what_is_in_the_way
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error, sqlite_file_is_damaged
 from redss_pipeline.core.errors import UuidTableError
 
@@ -181,10 +181,7 @@ def open_uuid_table(data_root: str | Path, *, read_only: bool = False) -> "UuidT
 
 
 def _open_uuid_table(data_root: str | Path, sqlite_path: Path, json_path: Path, *, read_only: bool) -> "UuidTable":
-    if sqlite_path.parent.exists() and not sqlite_path.parent.is_dir():
-        raise UuidTableError(FILE_IN_THE_WAY, path=sqlite_path.parent)
-    if sqlite_path.is_dir():
-        raise UuidTableError(FOLDER_IN_THE_WAY, path=sqlite_path)
+    refuse_what_is_in_the_way(sqlite_path, UuidTableError)
     if read_only and sqlite_path.exists():
         return UuidTable._open_read_only(sqlite_path)
     if not sqlite_path.exists() and json_path.exists():

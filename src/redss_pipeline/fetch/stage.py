@@ -290,8 +290,8 @@ def run_fetch(
     ``full`` rebuilds the store from the server (every run, contact and archive read again into a new store
     that replaces the old one when complete). ``no_archives`` skips Rapid Pro's run archives knowingly.
     ``progress`` shows a bar per flow on stderr. ``announce`` receives the stage's first lines (the temporary
-    files of a killed fetch it removed; which workspace is fetched, and whether it is anonymous). ``session``, ``retry``, ``sleep`` and
-    ``timeout`` tune the HTTP side (tests pass a no-op ``sleep``); ``on_page`` is called after each stored page.
+    files of a killed fetch it removed; which workspace is fetched, and whether it is anonymous). ``session``,
+    ``retry``, ``sleep`` and ``timeout`` tune the HTTP side (tests pass a no-op ``sleep``); ``on_page`` is called after each stored page.
     """
     started = time.monotonic()
     root = DataRoot(data_root)

@@ -27,7 +27,7 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
-from redss_pipeline.core.data_root import FILE_IN_THE_WAY, FOLDER_IN_THE_WAY, DataRoot
+from redss_pipeline.core.data_root import DataRoot, refuse_what_is_in_the_way
 from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.traced_data_json import RawFile
@@ -304,10 +304,7 @@ class _FileToScan:
 def _raw_file(root: DataRoot, flow: str) -> RawFile:
     path = root.raw_file(flow)
     if not path.is_file():
-        if root.raw_data_dir.exists() and not root.raw_data_dir.is_dir():
-            raise RawDataError(FILE_IN_THE_WAY, path=root.raw_data_dir)
-        if path.is_dir():
-            raise RawDataError(FOLDER_IN_THE_WAY, path=path)
+        refuse_what_is_in_the_way(path, RawDataError)
         raise RawDataError("raw data file missing: run stage 2 (2_fetch_raw_data.sh) on this data root first",
                            path=path)
     return RawFile(path)

@@ -36,7 +36,7 @@ from redss_pipeline.analysis.coding_quality import measure_coding_quality, prepa
 from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.core.data_root import FOLDER_IN_THE_WAY, DataRoot
+from redss_pipeline.core.data_root import DataRoot, refuse_what_is_in_the_way
 from redss_pipeline.core.errors import CodaFileError
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputError, OutputSet, finish_interrupted_switches
 from redss_pipeline.core.run_context import RunContext
@@ -284,8 +284,7 @@ def _refuse_replacing_what_is_not_an_output(config: PipelineConfig, root: DataRo
     files = [*output_paths(config, root).values(), *(root.icr_dir / plan.icr_file for plan in config.rqa_plans),
              *(export for export, _ in exports)]
     for path in files:
-        if path.is_dir() and not path.is_symlink():
-            raise OutputError(FOLDER_IN_THE_WAY, path=path)
+        refuse_what_is_in_the_way(path, OutputError)
     for export, coded_folder in exports:
         coded = coda.messages_coded_in(export)
         if coded != 0:
