@@ -4,6 +4,7 @@ local Drive-compatible server; only the service's root URL is pointed there (Goo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -118,11 +119,28 @@ def test_the_analysis_commands_files_are_sent_when_it_ran_last(root, config, tmp
     uploads = drive_uploads(config, DataRoot(root))
     assert _names(uploads) == [*CSVS, DRIVE_REPORT, *DRIVE_TABLES]
     assert (report, DRIVE_REPORT) in uploads
+    # The analysis manifest names the stage-3 run it analysed by its manifest's SHA-256, so the choice does not
+    # depend on file times, which a copy of the data root (cp -r) does not keep.
+    analysis_manifest = root / "Outputs" / "Analysis" / "manifest.json"
+    outputs_sha256 = hashlib.sha256((root / "Outputs" / "manifest.json").read_bytes()).hexdigest()
+    assert json.loads(analysis_manifest.read_text(encoding="utf-8"))["outputs_manifest_sha256"] == outputs_sha256
+    os.utime(analysis_manifest, ns=(1, 1))
+    assert (report, DRIVE_REPORT) in drive_uploads(config, DataRoot(root))
+
+
+def test_an_analysis_of_other_outputs_is_not_read(root, config):
+    """An analysis manifest naming another stage-3 run (an Analysis folder copied from elsewhere) lists files the
+    stage-3 run here did not analyse: the stage-3 manifest is the one that describes the files beside it."""
+    other = root / "Outputs" / "Analysis" / "manifest.json"
+    other.write_text(json.dumps({"outputs_manifest_sha256": "0" * 64, "files": [
+        {"path": "Analysis/report.html", "sha256": "0" * 64}]}), encoding="utf-8")
+    assert _names(drive_uploads(config, DataRoot(root))) == [*CSVS, DRIVE_REPORT, *DRIVE_TABLES]
 
 
 def test_an_analysis_manifest_older_than_the_outputs_is_not_read(root, config):
-    """Left by a version of the pipeline whose stage 3 did not remove it: the analysis files it lists were replaced
-    by the later stage-3 run, so the stage-3 manifest is the one that describes them."""
+    """Left by a version of the pipeline whose stage 3 did not remove it (and whose manifest did not name the
+    stage-3 run it analysed): the analysis files it lists were replaced by the later stage-3 run, so the stage-3
+    manifest is the one that describes them."""
     stale = root / "Outputs" / "Analysis" / "manifest.json"
     stale.write_text(json.dumps({"files": [{"path": "Analysis/report.html", "sha256": "0" * 64}]}), encoding="utf-8")
     os.utime(stale, ns=(1, 1))

@@ -10,7 +10,9 @@ runs at the end of stage 3 and on its own (``generate_outputs.py analyse <data-r
       charts/<chart>.png, .svg        a chart per table (themes and demographics: one per dataset)
       maps/<level>/<map>.png, .svg    participation maps
       report.html                     the shareable report (suppressed)
-      manifest.json                   the files of this analysis with their SHA-256, written last
+      manifest.json                   the files of this analysis with their SHA-256, written last (by the
+                                      analysis command, with the SHA-256 of the Outputs/manifest.json of the
+                                      stage-3 run whose CSVs it read)
       shareable/                      suppressed copies of the tables, charts and maps (no sample messages)
 """
 
@@ -66,7 +68,8 @@ from redss_pipeline.analysis.traffic import format_time, traffic_analysis
 from redss_pipeline.core.code_scheme import Code
 from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.output_set import OutputSet, finish_interrupted_switches
+from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
+from redss_pipeline.core.run_manifest import file_sha256
 from redss_pipeline.core.workers import default_workers, ended_workers_cpu_seconds, in_order
 from redss_pipeline.export.analysis_files import write_table_csv
 
@@ -172,8 +175,16 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
         if progress is not None:
             print(f"  {note}", file=progress, flush=True)
 
+    # Which stage-3 run's CSVs this analyses (the data-root lock keeps them as they are until the switch): the
+    # upload sends this analysis's report with those CSVs only (see export/drive_uploads.py).
+    try:
+        outputs_manifest: str | None = file_sha256(root.outputs_dir / MANIFEST_NAME)
+    except OSError:  # no stage-3 manifest (outputs of the 2019 pipeline), or one that cannot be read
+        outputs_manifest = None
+
     def describe(files: list[dict[str, Any]]) -> dict[str, Any]:
         return {"analysis_of": [config.outputs.messages_csv, config.outputs.individuals_csv],
+                "outputs_manifest_sha256": outputs_manifest,
                 "messages": summary.messages, "people": summary.people,
                 "suppression_k": config.analysis.suppression_k, "files": files}
 

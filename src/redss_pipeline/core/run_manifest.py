@@ -28,7 +28,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import table_paths
 
-__all__ = ["FORMAT", "run_manifest", "stage3_inputs"]
+__all__ = ["FORMAT", "file_sha256", "run_manifest", "stage3_inputs"]
 
 FORMAT = "redss-pipeline-run-manifest/1"
 
@@ -63,19 +63,14 @@ def stage3_inputs(config: PipelineConfig, data_root: DataRoot) -> list[Path]:
     return [path for path in paths if path.is_file()]
 
 
-def _file_entry(path: Path, base: Path) -> dict[str, Any]:
-    digest, size = _sha256(path)
-    return {"path": path.relative_to(base).as_posix(), "bytes": size, "sha256": digest}
-
-
-def _sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as ``sha256sum`` prints it."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _file_entry(path: Path, base: Path) -> dict[str, Any]:
+    return {"path": path.relative_to(base).as_posix(), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _code_version() -> dict[str, str]:
@@ -96,8 +91,8 @@ def _configuration(config: PipelineConfig) -> dict[str, Any]:
     schemes_dir = config.path.parent / raw["code_schemes"]["directory"]
     return {
         "file": config.path.name,
-        "sha256": _sha256(config.path)[0],
+        "sha256": file_sha256(config.path),
         "code_schemes": {
-            name: _sha256(schemes_dir / name)[0] for name in sorted(set(raw["code_schemes"]["files"].values()))
+            name: file_sha256(schemes_dir / name) for name in sorted(set(raw["code_schemes"]["files"].values()))
         },
     }
