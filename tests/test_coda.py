@@ -535,6 +535,18 @@ def test_a_coded_file_saved_as_utf16_is_read(tmp_path, encoding):
     assert coded.labels("m1", "Scheme-1")[0]["Origin"]["Name"] == "Cabdi \u00c9"
 
 
+def test_the_texts_warnings_show_are_read_from_the_coded_file_again(tmp_path):
+    """A warning names a coded message by its text; a file gone or changed since it was read gives no text, not an
+    error (the warning then names the MessageID only)."""
+    path = tmp_path / "s01e01.json"
+    path.write_bytes(json.dumps([{"MessageID": "m1", "Text": "nabad", "Labels": []},
+                                 {"MessageID": "m2", "Text": "wiil", "Labels": []}]).encode("utf-16"))
+    assert coda_module.coded_texts(path, ["m2", "m3"]) == {"m2": "wiil"}
+    path.write_text("[{", encoding="utf-8")
+    assert coda_module.coded_texts(path, ["m2"]) == {}
+    assert coda_module.coded_texts(tmp_path / "gone.json", ["m2"]) == {}
+
+
 @pytest.mark.parametrize(("encoding", "boundary"), [("utf-8", 5), ("utf-16-le", 7), ("utf-16-be", 9)])
 def test_coders_work_in_an_export_is_found_across_scanned_blocks(tmp_path, monkeypatch, encoding, boundary):
     """The scan reads blocks of a few characters here, so '"Checked": true' is cut by a block boundary; a UTF-16

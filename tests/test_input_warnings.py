@@ -143,14 +143,17 @@ def test_messages_marked_as_a_dataset_the_redirect_does_not_move_to_are_reported
 
 
 def test_a_text_that_does_not_match_its_message_id_is_reported(root):
+    """The first such message is named as coders see it in Coda, by its text (phone numbers redacted, on one line,
+    shortened), and by its MessageID."""
     messages = json.loads((root / "Outputs/Coda Files/s01e02.json").read_text())
-    messages[0]["Text"] = messages[0]["Text"] + " (edited)"
+    messages[0]["Text"] = "Call me\non 0612345678, I have more to say about the peace talks in our district today"
     messages[3]["Text"] = "something else"
     (root / "Coded Coda Files/s01e02.json").write_text(json.dumps(messages))
     warnings, _ = _stage3(root)
     assert warnings == [
-        f"warning: Coded Coda Files/s01e02.json: 2 messages whose Text is not the text of their MessageID "
-        f"(first: MessageID {messages[0]['MessageID']!r}); their codes go to the message with that MessageID, or "
+        "warning: Coded Coda Files/s01e02.json: 2 messages whose Text is not the text of their MessageID "
+        "(first: 'Call me on <phone number>, I have more to say about the pea\u2026', "
+        f"MessageID {messages[0]['MessageID']!r}); their codes go to the message with that MessageID, or "
         "to none if the run has no such message"]
 
 
@@ -193,7 +196,8 @@ def test_coded_messages_no_exported_message_matches_are_reported(root):
     warnings, summary = _stage3(root)
     assert warnings == [
         f"warning: Coded Coda Files/s01e04.json: 2 coded messages match no message this run exported to Coda "
-        f"(first: MessageID {_mid('an answer edited later')!r}), so their codes are not used: dropped (a test run, "
+        f"(first: 'an answer edited later', MessageID {_mid('an answer edited later')!r}), so their codes are not "
+        "used: dropped (a test run, "
         "outside the project window), moved to another show by a correction, or coded in another project?"]
     assert summary.endswith("1 warning")
 

@@ -61,6 +61,7 @@ __all__ = [
     "write_coda_file",
     "CodedMessages",
     "read_coded_file",
+    "coded_texts",
     "messages_coded_in",
     "messages_file_encoding",
     "current_labels",
@@ -781,6 +782,24 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     if has_lone_surrogate_escape(text):  # only a file with such an escape is walked
         _refuse_lone_surrogates(data, path)
     return CodedMessages.from_json(data, path=path, redact=redact)
+
+
+def coded_texts(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dict[str, str]:
+    """The Text of some messages of a coded Coda file, read from the file again: a :class:`CodedMessages` keeps no
+    texts (a file may hold a million messages), and warnings name a message by the text coders see in Coda.
+
+    Only for what is shown, never for what is computed: the file was read and checked earlier in the run, so a file
+    that can no longer be read, or no longer holds a message, gives no text for it rather than an error."""
+    wanted = set(message_ids)
+    try:
+        content = Path(path).read_bytes()
+        data = json.loads(content.decode(messages_file_encoding(content)))
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return {}
+    if not isinstance(data, list):
+        return {}
+    return {message["MessageID"]: message["Text"] for message in data
+            if isinstance(message, dict) and message.get("MessageID") in wanted and type(message.get("Text")) is str}
 
 
 def messages_file_encoding(head: bytes) -> str:

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from redss_pipeline.analysis.coding_progress import ProgressTally
 from redss_pipeline.core.config import PipelineConfig
@@ -30,15 +30,17 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.labels import is_checked
 from redss_pipeline.core.record_fields import record_time
-from redss_pipeline.export.coda import CodedMessages, current_labels, messages_file_encoding
+from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, messages_file_encoding
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
 __all__ = ["coded_file_warnings", "raw_file_warnings", "ShowRunTally", "ShowRuns"]
 
 
-def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages]) -> list[str]:
+def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages],
+                        redact: Callable[[str], str]) -> list[str]:
     """Warnings about ``Coded Coda Files/``: files no dataset reads (there and in ``ICR/``, whatever their name),
-    unknown SchemeIDs, Texts not matching ids."""
+    unknown SchemeIDs, Texts not matching ids. ``redact`` is the phone-number redaction, applied to the texts
+    the warnings show (a 2019 coded file may hold texts coded before their numbers were redacted)."""
     second_coders = [plan.coda_file for plan in config.rqa_plans]
     warnings = [_unread_file(path, root, list(coded), "a configured dataset")
                 for path in _unread_files(root.coded_dir, list(coded))]
@@ -71,7 +73,8 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
         if messages.mismatched_texts:
             count = len(messages.mismatched_texts)
             warnings.append(f"{shown}: {count} message{_s(count)} whose Text is not the text of their MessageID "
-                            f"(first: MessageID {messages.mismatched_texts[0]!r}); their codes go to the message "
+                            f"(first: {_message(root.coded_dir / name, messages.mismatched_texts[0], redact)}); "
+                            "their codes go to the message "
                             "with that MessageID, or to none if the run has no such message")
     return warnings
 
@@ -141,8 +144,8 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequenc
     return warnings
 
 
-def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally]
-                            ) -> list[str]:
+def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally],
+                            redact: Callable[[str], str]) -> list[str]:
     """Warnings about coded messages that no exported message matched (``tallies`` by Coda file name, each
     having counted its dataset's exported messages): their codes go to no message of the run. Not reported: a
     show's coded message whose text another show exported and codes (what a correction moves is coded where it now
@@ -158,10 +161,26 @@ def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Map
             count = len(unmatched)
             warnings.append(
                 f"{_shown(root.coded_dir / name, root)}: {count} coded message{_s(count)} "
-                f"match{'es' if count == 1 else ''} no message this run exported to Coda (first: MessageID "
-                f"{unmatched[0]!r}), so {'their' if count != 1 else 'its'} codes are not used: dropped (a test run, "
+                f"match{'es' if count == 1 else ''} no message this run exported to Coda (first: "
+                f"{_message(root.coded_dir / name, unmatched[0], redact)}), so {'their' if count != 1 else 'its'} "
+                "codes are not used: dropped (a test run, "
                 "outside the project window), moved to another show by a correction, or coded in another project?")
     return warnings
+
+
+# A warning shows at most this many characters of a message's text: enough to find it in Coda by its start.
+_SHOWN_TEXT = 60
+
+
+def _message(path: Path, mid: str, redact: Callable[[str], str]) -> str:
+    """A coded message as a warning names it: the start of its text as coders see it in Coda, on one line, with
+    phone numbers redacted, then its MessageID (by which the file can be searched)."""
+    text = coded_texts(path, [mid]).get(mid)
+    if text is None:
+        return f"MessageID {mid!r}"
+    line = " ".join(redact(text).split())
+    shown = line if len(line) <= _SHOWN_TEXT else line[:_SHOWN_TEXT - 1].rstrip() + "\u2026"
+    return f"{shown!r}, MessageID {mid!r}"
 
 
 def _redirects_not_made(config: PipelineConfig, name: str, messages: CodedMessages, shown: str) -> list[str]:

@@ -143,11 +143,14 @@ def _run_generate(
     redacted_while_indexing = index.redactor.count  # in survey records no chunk reads
     say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
         f"{index.respondent_count:,} respondents ({times.seconds['load raw files']:.1f} s)")
+    # The coded files' texts are redacted apart from the run's count of redacted numbers, which is of the raw files.
+    coded_redactor = PhoneRedactor(config.phone_redaction)
     with times.step("load coded Coda files"):
-        coded_messages = _load_coded_files(config, root, PhoneRedactor(config.phone_redaction))
+        coded_messages = _load_coded_files(config, root, coded_redactor)
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
-    warn(raw_file_warnings(config, root, index.show_runs) + coded_file_warnings(config, root, coded_messages))
+    warn(raw_file_warnings(config, root, index.show_runs)
+         + coded_file_warnings(config, root, coded_messages, coded_redactor.redact))
 
     paths = output_paths(config, root)
     root.prepare_folders()
@@ -216,7 +219,8 @@ def _run_generate(
             write_message_lines(messages_csv, staged.path_for(paths["production"]), message_rows.rows(),
                                 columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
-        warn(unmatched_code_warnings(config, root, tallies))  # the tallies have now seen every exported message
+        # The tallies have now seen every exported message.
+        warn(unmatched_code_warnings(config, root, tallies, coded_redactor.redact))
         with times.step("coding quality"):
             quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
                                              progress=progress_rows(tallies.values()))
