@@ -109,6 +109,41 @@ def test_explain_works_on_a_withdrawn_participant_after_a_chunked_run(tmp_path):
     assert f'uid "{WITHDRAWN_UID}", key \'gender\': 2 record(s)' in out  # both of P07's messages (M09, M57)
 
 
+def test_explain_says_which_key_label_and_coded_file_withdrew_consent(tmp_path):
+    """consent_withdrawn is explained by the keys that set it, record by record (tests/golden/README.md): P07 coded
+    STOP in the gender survey (both messages), P20 in the s01e02 reasons (M25 only; M40 is an ordinary row); only
+    the histories of those keys follow, not those of the 16 others that could have set it."""
+    root = _golden_copy(tmp_path)
+    run_generate(config=load_config(PROJECT_ROOT / "pipeline_config.json"), data_root=root, run=RUN, progress=None)
+
+    def explained(uid: str) -> list[str]:
+        result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "explain", str(root),
+                                 uid, "consent_withdrawn"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    coder = "a label by Coder A <coder.a@example.org> of 2019-01-18T09:00:00.000Z, checked"
+    p07 = explained(WITHDRAWN_UID)
+    gender = f"gender_coded holds STOP ({coder}), read from Coded Coda Files/gender.json"
+    assert [line for line in p07 if line.startswith("record ") and " of 2: " in line] == [
+        f"record 1 of 2: {gender}", f"record 2 of 2: {gender}"]
+    assert [line.split("key ")[1] for line in p07 if line.startswith("uid ")] == [
+        "'consent_withdrawn': 2 record(s) in traced_data.json", "'gender_coded': 2 record(s) in traced_data.json"]
+
+    p20 = explained("avf-phone-uuid-00000020-0000-4000-8000-000000000020")
+    assert [line for line in p20 if line.startswith("record ") and " of 2: " in line] == [
+        f"record 1 of 2: rqa_s01e02_codes lists STOP, made from rqa_s01e02_coded ({coder}), read from Coded Coda "
+        "Files/s01e02.json", "record 2 of 2: none of them holds STOP"]
+    assert [line.split("key ")[1].split(":")[0] for line in p20 if line.startswith("uid ")] == [
+        "'consent_withdrawn'", "'rqa_s01e02_codes'", "'rqa_s01e02_coded'"]
+
+    p01 = explained("avf-phone-uuid-00000001-0000-4000-8000-000000000001")
+    assert "so this person did not withdraw consent" in p01
+    assert [line for line in p01 if line.startswith("uid ")] == [
+        "uid \"avf-phone-uuid-00000001-0000-4000-8000-000000000001\", key 'consent_withdrawn': 4 record(s) in "
+        "traced_data.json"]
+
+
 def test_ordered_rows_come_back_in_position_order_after_spilling(tmp_path):
     """Rows added out of order, more than the in-memory limit, come back sorted; the spill is removed."""
     positions = [7, 3, 11, 0, 5, 9, 1, 4, 10, 2, 8, 6]

@@ -228,7 +228,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     from redss_pipeline.core.audit_trail import AuditTrail
     from redss_pipeline.core.code_scheme import STOP
     from redss_pipeline.core.data_root import DataRoot
-    from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys
+    from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys, withdrawals
     from redss_pipeline.deidentify.uuid_table import shown_in_message
     from redss_pipeline.export.analysis_files import analysis_columns, production_columns
     from redss_pipeline.generate.individuals import fold_in_words
@@ -274,8 +274,11 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     alternatives = set_from_any(config, column)
     if alternatives:
         print(f"{column} is set by any one of: {', '.join(alternatives)}\n")
+        # Of these, the keys that set it for this person; only their histories follow, the others hold no STOP.
+        setting, lines = withdrawals(config, records)
+        print("\n".join(lines) + "\n")
         # The column is set from these (its hint looks among them only); each of them has a history of its own.
-        keys, hints = [*keys, *alternatives], [alternatives, *hints[1:], *([None] * len(alternatives))]
+        keys, hints = [*keys, *setting], [alternatives, *hints[1:], *([None] * len(setting))]
     never = [key for key in keys if key not in held]
     for key, derived_from in zip(keys, hints):
         if key in held:

@@ -9,12 +9,17 @@ the history of each. A show's matrix column is no record key: it is rendered fro
 
 from __future__ import annotations
 
-from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
-from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes
-from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
+from typing import Any, Sequence
 
-__all__ = ["source_keys", "set_from_any", "matrix_column"]
+from redss_pipeline.core.code_scheme import STOP
+from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.records import Record
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
+from redss_pipeline.generate.analysis_columns import CONSENT_STEP, CONSENT_WITHDRAWN_KEY, ConsentRule, ShowCodes
+from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
+from redss_pipeline.generate.manual_codes import MANUAL_CODES_STEP
+
+__all__ = ["source_keys", "set_from_any", "matrix_column", "coded_file", "withdrawals"]
 
 
 def matrix_column(config: PipelineConfig, column: str) -> tuple[str, str] | None:
@@ -72,11 +77,79 @@ def set_from_any(config: PipelineConfig, column: str) -> list[str]:
     """The keys any one of which can set ``column`` on its own (not a chain): ``consent_withdrawn`` is ``"true"``
     when a survey's coded field, a show's codes or a show's yes/no question holds STOP (pipeline.md 7.7.5); empty
     for any other column."""
-    if column != CONSENT_WITHDRAWN_KEY:
-        return []
-    return _unique([*(p.coded_field for p in config.survey_plans), *(p.codes_key for p in config.rqa_plans),
-                    *(p.binary.coded_field for p in config.rqa_plans if p.binary is not None)])
+    return ConsentRule(config).keys if column == CONSENT_WITHDRAWN_KEY else []
+
+
+def coded_file(config: PipelineConfig, key: str) -> str | None:
+    """The coded Coda file whose labels a coded key holds (a survey's coded field, a show's coded field or codes,
+    a show's yes/no question), by its name in ``Coded Coda Files/``; None for any other key."""
+    for survey in config.survey_plans:
+        if key == survey.coded_field:
+            return survey.coda_file
+    for plan in config.rqa_plans:
+        if key in (plan.coded_field, plan.codes_key) or (plan.binary is not None and key == plan.binary.coded_field):
+            return plan.coda_file
+    return None
 
 
 def _unique(keys: list[str]) -> list[str]:
     return list(dict.fromkeys(keys))
+
+
+def withdrawals(config: PipelineConfig, records: Sequence[Record]) -> tuple[list[str], list[str]]:
+    """Why a person's ``consent_withdrawn`` reads as it does: the keys that set it in any of their message records
+    (records read back from the audit trail, oldest first; a show's codes are followed by the show's coded labels
+    they were made from), and one line per record saying which of its keys held STOP as the consent step read them
+    (:class:`~redss_pipeline.generate.analysis_columns.ConsentRule`), whose label it was and which coded file it
+    came from."""
+    rule = ConsentRule(config)
+    found: set[str] = set()
+    lines = []
+    for position, record in enumerate(records, start=1):
+        as_read = _before_step(record, CONSENT_STEP)
+        keys = rule.withdrawing_keys(as_read)
+        found.update(keys)
+        reasons = "; ".join(_stop_reason(config, as_read, key) for key in keys) or "none of them holds STOP"
+        lines.append(f"record {position} of {len(records)}: {reasons}")
+    if not found:
+        lines.append("so this person did not withdraw consent")
+    labels_of = {plan.codes_key: plan.coded_field for plan in config.rqa_plans}
+    setting = [held for key in rule.keys if key in found for held in (key, labels_of.get(key)) if held is not None]
+    return setting, lines
+
+
+def _before_step(record: Record, source: str) -> Record:
+    """The record as it was before the first layer the step ``source`` wrote (the record itself if none did)."""
+    for position, layer in enumerate(record.layers):
+        if layer.step.source == source:
+            return Record.from_layers(record.layers[:position])
+    return record
+
+
+def _stop_reason(config: PipelineConfig, record: Record, key: str) -> str:
+    """``key`` holds STOP: through which label (who, when, checked or not) and, for a coder's label, which file."""
+    shown, label_key, label = f"{key} holds STOP", key, record.get(key)
+    for plan in config.rqa_plans:  # a show's codes list STOP: the label is among the show's coded labels
+        if key == plan.codes_key:
+            stops = {code.code_id for code in plan.scheme.control_codes if code.control_code == STOP}
+            labels = record.get(plan.coded_field)
+            label = next((held for held in labels if isinstance(held, dict) and held.get("CodeID") in stops), None) \
+                if isinstance(labels, list) else None
+            shown, label_key = f"{key} lists STOP, made from {plan.coded_field}", plan.coded_field
+    if isinstance(label, dict):
+        shown += f" ({_who(label)})"
+    history = record.history(label_key)
+    step = history[-1].step.source if history else None
+    source = coded_file(config, label_key)
+    if step == MANUAL_CODES_STEP and source is not None:
+        return f"{shown}, read from Coded Coda Files/{source}"
+    return f"{shown}, written by step {step}" if step else shown
+
+
+def _who(label: dict[str, Any]) -> str:
+    held = label.get("Origin")
+    origin: dict[str, Any] = held if isinstance(held, dict) else {}
+    name, origin_id = origin.get("Name"), origin.get("OriginID")
+    who = f"{name} <{origin_id}>" if name and origin_id and name != origin_id else (name or origin_id or "unknown")
+    checked = "checked" if label.get("Checked") is True else "not checked"
+    return f"a label by {who} of {label.get('DateTimeUTC')}, {checked}"

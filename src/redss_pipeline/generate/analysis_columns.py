@@ -46,6 +46,8 @@ __all__ = [
     "matrix_keys",
     "ShowCodes",
     "add_analysis_columns",
+    "CONSENT_STEP",
+    "ConsentRule",
     "determine_consent",
     "withdraw_consent",
 ]
@@ -155,29 +157,44 @@ def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: 
     return result
 
 
-def determine_consent(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
-    """Sets ``consent_withdrawn = "true"`` where the respondent or the message withdrew consent (7.7.5).
+CONSENT_STEP = "generate/consent"
+"""The step that sets ``consent_withdrawn = "true"`` (:func:`determine_consent`)."""
 
-    A STOP in any survey coded field (the location levels included) marks every message of that respondent,
-    since they share the survey answers; a show coded STOP (its codes hold STOP, so its matrix ``<prefix>STOP``
-    column reads ``"1"``, or the binary field holds STOP) marks only that message. Records that did not withdraw
-    are returned unchanged.
+
+class ConsentRule:
+    """Which keys of a message record withdraw consent (7.7.5), for a configuration: a survey coded field (the
+    location levels included) whose label is STOP, a show's codes that list STOP, or a show's yes/no question
+    whose label is STOP. ``keys`` lists every key that can, in that order."""
+
+    def __init__(self, config: PipelineConfig):
+        self._survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
+        self._show_stops = [(plan.codes_key, code.string_value) for plan in config.rqa_plans
+                            for code in plan.scheme.control_codes if code.control_code == STOP]
+        self._binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
+                          if plan.binary is not None]
+        self.keys = list(dict.fromkeys([*(field for field, _ in self._survey), *(p.codes_key for p in config.rqa_plans),
+                                        *(field for field, _ in self._binaries)]))
+
+    def withdrawing_keys(self, record: Record) -> list[str]:
+        """The keys of ``record`` that withdraw consent (none for a record that does not)."""
+        keys = [field for field, stop_id in self._survey if _holds(record, field, stop_id)]
+        keys += [key for key, string_value in self._show_stops if _lists(record.get(key), string_value)]
+        keys += [field for field, stop_id in self._binaries if _holds(record, field, stop_id)]
+        return keys
+
+
+def determine_consent(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+    """Sets ``consent_withdrawn = "true"`` where the respondent or the message withdrew consent (7.7.5, see
+    :class:`ConsentRule`).
+
+    A STOP in any survey coded field marks every message of that respondent, since they share the survey answers;
+    a show coded STOP (its codes hold STOP, so its matrix ``<prefix>STOP`` column reads ``"1"``, or the binary
+    field holds STOP) marks only that message. Records that did not withdraw are returned unchanged.
     """
-    step = run.step("generate/consent")
-    survey = [(plan.coded_field, _stop_id(plan.scheme)) for plan in config.survey_plans]
-    binaries = [(plan.binary.coded_field, _stop_id(plan.binary.scheme)) for plan in config.rqa_plans
-                if plan.binary is not None]
-    show_stops = [(plan.codes_key, code.string_value) for plan in config.rqa_plans
-                  for code in plan.scheme.control_codes if code.control_code == STOP]
-    result = []
-    for record in records:
-        withdrawn = (
-            any(_holds(record, field, stop_id) for field, stop_id in survey)
-            or any(_lists(record.get(key), string_value) for key, string_value in show_stops)
-            or any(_holds(record, field, stop_id) for field, stop_id in binaries)
-        )
-        result.append(record.updated(step, {CONSENT_WITHDRAWN_KEY: TRUE}) if withdrawn else record)
-    return result
+    step = run.step(CONSENT_STEP)
+    rule = ConsentRule(config)
+    return [record.updated(step, {CONSENT_WITHDRAWN_KEY: TRUE}) if rule.withdrawing_keys(record) else record
+            for record in records]
 
 
 def withdraw_consent(records: list[Record], *, run: RunContext) -> list[Record]:

@@ -37,7 +37,10 @@ from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export.coda import CodedMessages, MultiCodedImport, SingleCodedImport
 from redss_pipeline.generate.show_messages import NOISE_KEY
 
-__all__ = ["NOISE_NOT_CODED_ORIGIN", "apply_manual_codes"]
+__all__ = ["MANUAL_CODES_STEP", "NOISE_NOT_CODED_ORIGIN", "apply_manual_codes"]
+
+MANUAL_CODES_STEP = "generate/manual_codes"
+"""The step that writes the labels of the coded Coda files on the message records."""
 
 NOISE_NOT_CODED_ORIGIN = "redss_pipeline.manual_codes.noise_not_coded@1"
 """``Origin.OriginID`` of the NC labels written on noise messages (7.6.2)."""
@@ -65,7 +68,7 @@ def apply_manual_codes(
     Stage 3 merges a chunk of respondents at a time, so of problems in different chunks the first chunk's is
     reported (the same whatever the number of workers, as chunks are formed before they are handed out).
     """
-    step = run.step("generate/manual_codes")
+    step = run.step(MANUAL_CODES_STEP)
     return _merged(records, _Imports(config, coded_files, run.label_time), step)
 
 
