@@ -55,7 +55,7 @@ def test_public_names_are_all_exported():
     """__all__ lists every public name of the module."""
     public = {name for name in vars(code_scheme_module) if not name.startswith("_")}
     imported = {"annotations", "json", "os", "dataclass", "field", "Path", "Any", "Iterable", "Mapping",
-                "SchemeError", "json_type", "json_error_place"}
+                "SchemeError", "json_type", "json_error_place", "note_repeated_keys", "repeated_keys"}
     assert set(code_scheme_module.__all__) == public - imported
 
 
@@ -161,6 +161,9 @@ def _broken(mutate):
          "repeats Codes[0]"),
         (lambda o: o["Codes"][4].update(NumericValue=-10), "Codes[4] (CodeID 'code-NC-1')", "NumericValue",
          "repeats Codes[3]"),
+        # Two codes with one StringValue would give two matrix columns of one name, each cell either code.
+        (lambda o: o["Codes"][2].update(StringValue="alpha"), "Codes[2] (CodeID 'code-c')", "StringValue",
+         "repeats Codes[0]"),
     ],
 )
 def test_invalid_code_is_refused_naming_file_code_and_field(tmp_path, mutate, where, field, why):
@@ -172,6 +175,17 @@ def test_invalid_code_is_refused_naming_file_code_and_field(tmp_path, mutate, wh
     assert message.startswith(f"{path}: record {where}: field {field!r}: ")
     assert why in message
     assert "\n" not in message
+
+
+def test_a_key_repeated_in_a_code_is_refused(tmp_path):
+    """A code edited by hand with a second StringValue (JSON readers keep the last one) is refused by its path."""
+    path = tmp_path / "test.json"
+    text = json.dumps(_scheme_obj(), indent=1).replace('"StringValue": "beta"', '"StringValue": "beta", "StringValue": "b"')
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SchemeError) as info:
+        load_code_scheme(path)
+    assert str(info.value) == (f"{path}: $.Codes[1].StringValue: the key appears more than once in its object; only "
+                               "the last is read, so the others would be silently ignored: rename or remove the copies")
 
 
 @pytest.mark.parametrize(

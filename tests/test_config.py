@@ -115,6 +115,24 @@ def test_references_between_sections_are_checked(tmp_path, project_root):
     ]
 
 
+def test_a_key_repeated_in_an_object_is_refused_by_its_path(tmp_path, project_root):
+    """A week copied for a new episode without renaming it: JSON readers keep the last value, so the copied week
+    would silently replace the first (its column would count the new episode's dates). Reported with the other
+    problems of the file, by JSON path."""
+    path = _write(tmp_path, project_root, {})
+    text = json.dumps(_shipped(project_root), indent=2)
+    copied = '"radio_participation_s01e04": [["2018-12-30T00:00:00+03:00", "2019-01-06T00:00:00+03:00"]],\n'
+    text = text.replace('"radio_participation_s01e04": ', copied + '    "radio_participation_s01e04": ', 1)
+    path.write_text(text.replace('"sample_size": 200', '"sample_size": "200"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "$.weeks.radio_participation_s01e04: the key appears more than once in its object; only the last is read, "
+        "so the others would be silently ignored: rename or remove the copies",
+        '$.icr.sample_size: expected an integer, got "200"',
+    ]
+
+
 def test_2019_two_key_configuration_is_refused_with_its_name(tmp_path):
     """The 2019 pipeline_config.json format is recognised and refused with a message saying so."""
     path = tmp_path / "pipeline_config.json"

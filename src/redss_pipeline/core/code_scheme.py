@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from redss_pipeline.core.errors import SchemeError, json_error_place, json_type
+from redss_pipeline.core.errors import SchemeError, json_error_place, json_type, note_repeated_keys, repeated_keys
 
 __all__ = [
     "NA",
@@ -196,11 +196,14 @@ def load_code_scheme(path: str | os.PathLike[str]) -> CodeScheme:
     except (OSError, UnicodeDecodeError) as error:
         raise SchemeError(f"cannot read code scheme file: {error}", path=path) from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=note_repeated_keys)
     except json.JSONDecodeError as error:
         raise SchemeError(
             f"not valid JSON ({json_error_place(error)})", path=path
         ) from None
+    repeated = repeated_keys(data)
+    if repeated:
+        raise SchemeError(repeated[0], path=path)
     return _scheme_from_json(data, path)
 
 
@@ -223,9 +226,10 @@ def _scheme_from_json(data: object, path: Path) -> CodeScheme:
     first_index: dict[tuple[str, object], int] = {}
     for index, raw in enumerate(raw_codes):
         code = _code_from_json(raw, index, path)
-        # Coda refuses a scheme whose CodeIDs, DisplayTexts or NumericValues repeat (coda.md section 3).
+        # Coda refuses a scheme whose CodeIDs, DisplayTexts or NumericValues repeat (coda.md section 3); a repeated
+        # StringValue would name two matrix columns alike and make a CSV cell stand for either code.
         for key, value in (("CodeID", code.code_id), ("DisplayText", code.display_text),
-                           ("NumericValue", code.numeric_value)):
+                           ("NumericValue", code.numeric_value), ("StringValue", code.string_value)):
             earlier = first_index.setdefault((key, value), index)
             if earlier != index:
                 raise SchemeError(f"{value!r} repeats Codes[{earlier}]; it must be unique in the scheme",

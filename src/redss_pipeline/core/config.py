@@ -33,7 +33,14 @@ from typing import Any, Iterator, Mapping, Sequence
 import jsonschema
 
 from redss_pipeline.core.code_scheme import CodeScheme, load_code_scheme
-from redss_pipeline.core.errors import ConfigError, SchemeError, UsageError, json_error_place
+from redss_pipeline.core.errors import (
+    ConfigError,
+    SchemeError,
+    UsageError,
+    json_error_place,
+    note_repeated_keys,
+    repeated_keys,
+)
 from redss_pipeline.deidentify.phone_redaction import RedactionSettings, is_supported_region
 
 __all__ = [
@@ -525,14 +532,21 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
     except OSError as error:
         raise ConfigError([f"cannot read the configuration file: {error.strerror}"], path=config_path) from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=note_repeated_keys)
     except json.JSONDecodeError as error:
         raise ConfigError(
             [f"not valid JSON ({json_error_place(error)})"], path=config_path
         ) from None
     except RecursionError:
         raise ConfigError(["not a configuration: JSON nested too deeply to be read"], path=config_path) from None
-    return parse_config(raw, path=config_path)
+    repeated = repeated_keys(raw)
+    if not repeated:
+        return parse_config(raw, path=config_path)
+    try:  # every problem at once: those of the keys read, after the repeated keys
+        parse_config(raw, path=config_path)
+    except ConfigError as error:
+        repeated += error.problems
+    raise ConfigError(repeated, path=config_path)
 
 
 def parse_config(raw: Any, *, path: Path) -> PipelineConfig:

@@ -24,6 +24,7 @@ The last three live beside the code that raises them.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 __all__ = [
     "PipelineError",
@@ -38,6 +39,8 @@ __all__ = [
     "DriveError",
     "json_type",
     "json_error_place",
+    "note_repeated_keys",
+    "repeated_keys",
 ]
 
 
@@ -158,3 +161,40 @@ def json_error_place(error: json.JSONDecodeError) -> str:
 
 
 _JSON_SPACE = " \t\n\r"
+
+
+class _ObjectWithRepeatedKeys(dict[str, Any]):
+    """A JSON object in which a key appears more than once, as :func:`note_repeated_keys` reads it: the last value
+    of each key, as json.loads keeps it, and the keys that were repeated."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def note_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for :func:`json.loads` that notes the keys an object repeats (JSON readers keep the last
+    value, so a copied entry that kept its name silently replaces the first); :func:`repeated_keys` lists them."""
+    read = dict(pairs)
+    if len(read) == len(pairs):
+        return read
+    marked = _ObjectWithRepeatedKeys(read)
+    counted: dict[str, int] = {}
+    for key, _ in pairs:
+        counted[key] = counted.get(key, 0) + 1
+    marked.repeated = tuple(key for key, count in counted.items() if count > 1)
+    return marked
+
+
+def repeated_keys(data: Any, place: str = "$") -> list[str]:
+    """One line per key an object of ``data`` (read with :func:`note_repeated_keys`) repeats, by its JSON path
+    (``$.weeks.radio_participation_s01e04: ...``), in document order."""
+    found = []
+    if isinstance(data, _ObjectWithRepeatedKeys):
+        found += [f"{place}.{key}: the key appears more than once in its object; only the last is read, so the "
+                  "others would be silently ignored: rename or remove the copies" for key in data.repeated]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += repeated_keys(value, f"{place}.{key}")
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += repeated_keys(value, f"{place}[{index}]")
+    return found
