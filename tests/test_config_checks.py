@@ -198,3 +198,35 @@ def test_a_missing_code_schemes_folder_is_one_problem(tmp_path, project_root):
     (tmp_path / "again").mkdir()
     assert _problems(tmp_path / "again", project_root, raw) == [
         f"$.code_schemes.directory: {project_root / 'pipeline_config.json'} is not a folder"]
+
+
+def test_a_field_named_like_a_key_the_pipeline_writes_itself_is_refused(tmp_path, project_root):
+    """A new question given analysis_key uid (or consent_withdrawn) would overwrite the respondent's id (or the
+    consent column) on every record; the run then failed far from the cause, or not at all."""
+    raw = _shipped(project_root)
+    raw["survey_plans"][10]["analysis_key"] = "uid"
+    raw["survey_plans"][11]["coded_field"] = "consent_withdrawn"
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.survey_plans[10].analysis_key: 'uid' is the respondent id, a key the pipeline writes itself",
+        "$.survey_plans[11].coded_field: 'consent_withdrawn' is the consent column, a key the pipeline writes itself",
+    ]
+
+
+def test_a_field_named_like_a_shows_matrix_column_is_refused(tmp_path, project_root):
+    """s01e04's scheme has a code 'other', so its matrix has a column rqa_s01e04_other (pipeline.md section 9): a
+    question of that name would give the analysis files two columns of one name."""
+    raw = _shipped(project_root)
+    raw["survey_plans"][11]["analysis_key"] = "rqa_s01e04_other"
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.rqa_plans[3].analysis_prefix: the show's column 'rqa_s01e04_other' (code 'other' of scheme 's01e04') is "
+        "also $.survey_plans[11].analysis_key"]
+
+
+def test_a_question_named_like_the_age_categories_is_refused(tmp_path, project_root):
+    """The age answers give the analysis a dataset age_category (analysis.md section 2): a question of that name
+    would be read as the age categories' column, and its own answers would not be analysed."""
+    raw = _shipped(project_root)
+    raw["survey_plans"][11]["analysis_key"] = "age_category"
+    assert _problems(tmp_path, project_root, raw) == [
+        "$.analysis: two datasets are named 'age_category': the categories of the age answers of "
+        "$.survey_plans[6] and $.survey_plans[11].analysis_key; rename one"]

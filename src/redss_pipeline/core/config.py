@@ -41,6 +41,7 @@ from redss_pipeline.core.errors import (
     note_repeated_keys,
     repeated_keys,
 )
+from redss_pipeline.core.record_fields import PIPELINE_KEYS
 from redss_pipeline.deidentify.phone_redaction import RedactionSettings, is_supported_region
 
 __all__ = [
@@ -733,6 +734,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
     unique("$.survey_plans", [p["name"] for p in raw["survey_plans"]], "plan name")
     problems += _field_clashes(raw)
     problems += _codes_key_clashes(raw)
+    problems += _matrix_column_clashes(raw, schemes)
 
     for i, plan in enumerate(raw["rqa_plans"]):
         where = f"$.rqa_plans[{i}]"
@@ -821,12 +823,17 @@ def _record_fields(raw: dict) -> Iterator[tuple[str, str, str | None]]:
 
 
 def _field_clashes(raw: dict) -> list[str]:
-    """Two configured fields of one name: each names a key of the message records, so the later write would
-    silently overwrite the earlier one (a yes/no question's key named like a show's raw field would replace the
-    listener's text), unless both are fields of one survey answer (see :func:`_record_fields`)."""
+    """Two configured fields of one name, or a configured field named like a key the pipeline writes itself
+    (``uid``, ``consent_withdrawn``, ...: :data:`~redss_pipeline.core.record_fields.PIPELINE_KEYS`): each names a
+    key of the message records, so the later write would silently overwrite the earlier one (a yes/no question's
+    key named like a show's raw field would replace the listener's text), unless both are fields of one survey
+    answer (see :func:`_record_fields`)."""
     problems: list[str] = []
     claimed: dict[str, tuple[str, str]] = {}  # field -> (JSON path of its first use, what may share it)
     for field, where, shared_as in _record_fields(raw):
+        if field in PIPELINE_KEYS:
+            problems.append(f"{where}: {field!r} is {PIPELINE_KEYS[field]}, a key the pipeline writes itself")
+            continue
         held = claimed.get(field)
         if held is None:
             claimed[field] = (where, shared_as or where)
@@ -852,6 +859,23 @@ def _codes_key_clashes(raw: dict) -> list[str]:
         elif key in named:
             problems.append(f"{where}: the show's codes are held under {key!r}, which is also {named[key]}")
         shows.setdefault(key, i)
+    return problems
+
+
+def _matrix_column_clashes(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
+    """A show's matrix columns are named ``<analysis_prefix><StringValue>``, one per code of its scheme (pipeline.md
+    section 9): one named like another column of the analysis files would make two columns of one name."""
+    problems: list[str] = []
+    named: dict[str, str] = {key: f"{held}, a key the pipeline writes itself" for key, held in PIPELINE_KEYS.items()}
+    for field, where, _ in _record_fields(raw):
+        named.setdefault(field, where)
+    for i, plan in enumerate(raw["rqa_plans"]):
+        scheme = schemes.get(plan["scheme"])
+        for code in () if scheme is None else scheme.codes:
+            column = plan["analysis_prefix"] + code.string_value
+            if column in named:
+                problems.append(f"$.rqa_plans[{i}].analysis_prefix: the show's column {column!r} (code "
+                                f"{code.string_value!r} of scheme {plan['scheme']!r}) is also {named[column]}")
     return problems
 
 
@@ -992,6 +1016,32 @@ def _build_analysis(raw: dict) -> AnalysisConfig:
     )
 
 
+def _dataset_name_clashes(raw: dict) -> list[str]:
+    """Two datasets of the analysis of one name (analysis.md section 2): the age answers give a dataset of their
+    own, ``age_category``, and a show's yes/no question is named by its analysis_key without the ``rqa_`` prefix, so
+    a survey question named like either would be read as the other's column. (Two equal analysis_keys are
+    reported by :func:`_field_clashes`.)"""
+    named: dict[str, tuple[str, bool]] = {}  # dataset name -> (what names it, whether it is a configured field)
+    problems = []
+    candidates = []
+    for i, plan in enumerate(raw["survey_plans"]):
+        candidates.append((plan["analysis_key"], f"$.survey_plans[{i}].analysis_key", True))
+        if plan["analysis_key"] == "age":
+            candidates.append(("age_category", f"the categories of the age answers of $.survey_plans[{i}]", False))
+    candidates.append((raw["operator"]["analysis_key"], "$.operator.analysis_key", True))
+    for i, plan in enumerate(raw["rqa_plans"]):
+        if plan["binary"] is not None:
+            candidates.append((plan["binary"]["analysis_key"].removeprefix("rqa_"),
+                               f"$.rqa_plans[{i}].binary.analysis_key, less its rqa_ prefix", False))
+    for name, where, is_field in candidates:
+        held = named.get(name)
+        if held is None:
+            named[name] = (where, is_field)
+        elif not (is_field and held[1]):
+            problems.append(f"$.analysis: two datasets are named {name!r}: {held[0]} and {where}; rename one")
+    return problems
+
+
 def analysis_dataset_names(raw: dict) -> tuple[list[str], list[str]]:
     """The demographic dataset names of the analysis (analysis.md section 2, DEMOGS) and the single-valued ones
     (DEMOGS plus the shows' binary questions), from a raw configuration document."""
@@ -1031,6 +1081,7 @@ def _check_analysis(raw: dict) -> list[str]:
                 problems.append(f"$.analysis.age_categories[{i}].name: {category['name']!r} appears twice")
             elif category["min"] <= other["max"] and other["min"] <= category["max"]:
                 problems.append(f"$.analysis.age_categories[{i}]: overlaps age_categories[{j}] ({other['name']})")
+    problems += _dataset_name_clashes(raw)
     levels = section.get("maps", {}).get("levels", [])
     if len(set(levels)) != len(levels):
         problems.append("$.analysis.maps.levels: a level appears twice")

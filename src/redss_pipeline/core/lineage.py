@@ -13,10 +13,10 @@ from typing import Any, Sequence
 
 from redss_pipeline.core.code_scheme import STOP
 from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.record_fields import CONSENT_WITHDRAWN_KEY, MESSAGE_KEY, SHOW_ID_KEY
 from redss_pipeline.core.records import Record
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
-from redss_pipeline.generate.analysis_columns import CONSENT_STEP, CONSENT_WITHDRAWN_KEY, ConsentRule, ShowCodes
-from redss_pipeline.generate.corrections import MESSAGE_KEY, SHOW_ID_KEY
+from redss_pipeline.generate.analysis_columns import CONSENT_STEP, ConsentRule, ShowCodes
 from redss_pipeline.generate.manual_codes import MANUAL_CODES_STEP
 
 __all__ = ["source_keys", "set_from_any", "matrix_column", "coded_file", "withdrawals"]

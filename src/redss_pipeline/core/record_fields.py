@@ -13,12 +13,38 @@ from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.records import Record
-from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY
+from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, TEST_RUN_KEY
 
-__all__ = ["UID_KEY", "record_id", "record_time", "RecordColumns"]
+__all__ = [
+    "UID_KEY", "MESSAGE_KEY", "SHOW_ID_KEY", "NOISE_KEY", "NON_LOGICAL_TIME_KEY", "CONSENT_WITHDRAWN_KEY",
+    "PIPELINE_KEYS", "record_id", "record_time", "RecordColumns",
+]
 
+# The keys stage 3 writes on the message records under names of its own (the others are named in the
+# configuration). A configured field must not take one of them, so the configuration check refuses it.
 UID_KEY = "uid"
 """The respondent id after key translation (pipeline.md 7.3.3)."""
+MESSAGE_KEY = "rqa_message"
+"""The show answer's text, whichever show's flow it came through."""
+SHOW_ID_KEY = "show_id"
+"""The show a message belongs to: 1 for the first RQA plan, 2 for the second, ..."""
+NOISE_KEY = "noise"
+"""True when the message is noise (an acknowledgement or too short, and not a demographic-looking answer)."""
+NON_LOGICAL_TIME_KEY = "non_logical_time"
+"""``"true"`` when the message was sent in none of the configured channels' windows."""
+CONSENT_WITHDRAWN_KEY = "consent_withdrawn"
+"""``"true"`` on a record whose respondent (or, for a show STOP, whose message) withdrew consent."""
+PIPELINE_KEYS = {
+    PHONE_ID_KEY: "the de-identified respondent id of the raw records",
+    TEST_RUN_KEY: "the mark of a test contact's runs",
+    UID_KEY: "the respondent id",
+    MESSAGE_KEY: "the show answer's text",
+    SHOW_ID_KEY: "the show a message belongs to",
+    NOISE_KEY: "the noise mark",
+    NON_LOGICAL_TIME_KEY: "the mark of a message sent in no channel's window",
+    CONSENT_WITHDRAWN_KEY: "the consent column",
+}
+"""Each key stage 3 names itself, with what it holds (for the configuration check's messages)."""
 
 
 def record_id(record: Mapping[str, object]) -> object:

@@ -29,10 +29,15 @@ from typing import Any, Iterable, Mapping, Sequence
 from redss_pipeline.core.atomic_files import atomic_open
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
+from redss_pipeline.core.record_fields import (
+    CONSENT_WITHDRAWN_KEY,
+    NOISE_KEY,
+    NON_LOGICAL_TIME_KEY,
+    UID_KEY,
+    RecordColumns,
+)
 from redss_pipeline.export.csv_cells import CsvLines, CsvWriter, write_csv
-from redss_pipeline.generate.analysis_columns import CONSENT_WITHDRAWN_KEY, ShowCodes, matrix_keys
-from redss_pipeline.generate.show_messages import NOISE_KEY, NON_LOGICAL_TIME_KEY
+from redss_pipeline.generate.analysis_columns import ShowCodes, matrix_keys
 
 __all__ = [
     "analysis_columns",

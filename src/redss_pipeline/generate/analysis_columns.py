@@ -34,13 +34,12 @@ from redss_pipeline.core.code_scheme import NC, STOP, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.labels import lookup_by_code_id
-from redss_pipeline.core.record_fields import record_id
+from redss_pipeline.core.record_fields import CONSENT_WITHDRAWN_KEY, record_id
 from redss_pipeline.core.record_rules import LayerCache
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 
 __all__ = [
-    "CONSENT_WITHDRAWN_KEY",
     "TRUE",
     "FALSE",
     "matrix_keys",
@@ -52,8 +51,6 @@ __all__ = [
     "withdraw_consent",
 ]
 
-CONSENT_WITHDRAWN_KEY = "consent_withdrawn"
-"""``"true"`` on a record whose respondent (or, for a show STOP, whose message) withdrew consent."""
 TRUE = "true"
 FALSE = "false"
 

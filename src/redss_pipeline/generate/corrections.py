@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from redss_pipeline.core.config import PipelineConfig, TimeWindowCorrection
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.record_fields import UID_KEY, record_id, record_time
+from redss_pipeline.core.record_fields import MESSAGE_KEY, SHOW_ID_KEY, UID_KEY, record_id, record_time
 from redss_pipeline.core.record_rules import Rule
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
@@ -31,18 +31,12 @@ from redss_pipeline.export import coda
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
 
 __all__ = [
-    "MESSAGE_KEY",
-    "SHOW_ID_KEY",
     "WS_REDIRECT_RULE_ID",
     "ws_redirect_texts",
     "rename_pairs",
     "translate_rapid_pro_keys",
 ]
 
-MESSAGE_KEY = "rqa_message"
-"""The show answer's text, whichever show's flow it came through."""
-SHOW_ID_KEY = "show_id"
-"""The show a message belongs to: 1 for the first RQA plan, 2 for the second, ..."""
 WS_REDIRECT_RULE_ID = "ws_redirect"
 """How the audit trail names the WS redirect rule (the time-window rules use their configured ids)."""
 

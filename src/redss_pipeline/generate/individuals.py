@@ -48,17 +48,10 @@ from typing import Any, Callable, Container, Mapping, NamedTuple
 from redss_pipeline.core.code_scheme import NA, NC, NIC, NR, NS, STOP
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import RawDataError
-from redss_pipeline.core.record_fields import UID_KEY, RecordColumns
+from redss_pipeline.core.record_fields import CONSENT_WITHDRAWN_KEY, NON_LOGICAL_TIME_KEY, UID_KEY, RecordColumns
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
-from redss_pipeline.generate.analysis_columns import (
-    CONSENT_WITHDRAWN_KEY,
-    FALSE,
-    TRUE,
-    ShowCodes,
-    withdraw_consent,
-)
-from redss_pipeline.generate.show_messages import NON_LOGICAL_TIME_KEY
+from redss_pipeline.generate.analysis_columns import FALSE, TRUE, ShowCodes, withdraw_consent
 
 __all__ = ["MERGED", "AMBIVALENT", "fold_individuals", "SplitRespondent", "fold_in_words"]
 

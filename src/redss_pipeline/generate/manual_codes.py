@@ -31,11 +31,10 @@ from redss_pipeline.core.code_scheme import NC
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import PipelineError
 from redss_pipeline.core.labels import control_label
-from redss_pipeline.core.record_fields import RecordColumns
+from redss_pipeline.core.record_fields import NOISE_KEY, RecordColumns
 from redss_pipeline.core.records import Record, Step
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.export.coda import CodedMessages, MultiCodedImport, SingleCodedImport
-from redss_pipeline.generate.show_messages import NOISE_KEY
 
 __all__ = ["MANUAL_CODES_STEP", "NOISE_NOT_CODED_ORIGIN", "apply_manual_codes"]
 

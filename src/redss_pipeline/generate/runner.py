@@ -51,7 +51,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 from redss_pipeline.core.audit_trail import AuditTrailSegment, AuditTrailWriter, encode_segment
 from redss_pipeline.core.code_scheme import NR
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
-from redss_pipeline.core.record_fields import UID_KEY
+from redss_pipeline.core.record_fields import CONSENT_WITHDRAWN_KEY, NOISE_KEY, UID_KEY
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.scratch_database import ScratchDatabase
@@ -59,12 +59,7 @@ from redss_pipeline.deidentify.uuid_table import UuidTable
 from redss_pipeline.export import coda
 from redss_pipeline.export.analysis_files import RecordLines, analysis_columns, in_production_file, production_columns
 from redss_pipeline.export.csv_cells import CsvLines
-from redss_pipeline.generate.analysis_columns import (
-    CONSENT_WITHDRAWN_KEY,
-    TRUE,
-    add_analysis_columns,
-    determine_consent,
-)
+from redss_pipeline.generate.analysis_columns import TRUE, add_analysis_columns, determine_consent
 from redss_pipeline.generate.combine import combine_shows_and_surveys
 from redss_pipeline.generate.corrections import translate_rapid_pro_keys
 from redss_pipeline.generate.individuals import SplitRespondent, fold_individuals
@@ -74,7 +69,6 @@ from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import Chunk, RespondentIndex, Span
 from redss_pipeline.generate.show_messages import (
     EMPTY_RUN,
-    NOISE_KEY,
     OUTSIDE_WINDOW,
     TEST_RUN,
     IcrSamples,

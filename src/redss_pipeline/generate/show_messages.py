@@ -32,7 +32,7 @@ from redss_pipeline.core.code_scheme import NA, CodeScheme
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, TimeRange
 from redss_pipeline.core.errors import PipelineError, RawDataError
 from redss_pipeline.core.labels import control_label
-from redss_pipeline.core.record_fields import record_id, record_time
+from redss_pipeline.core.record_fields import NOISE_KEY, NON_LOGICAL_TIME_KEY, record_id, record_time
 from redss_pipeline.core.record_rules import Rule, SharedUpdates, apply_rule
 from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
@@ -42,8 +42,6 @@ from redss_pipeline.fetch.rapid_pro_keys import TEST_RUN_KEY
 from redss_pipeline.generate.cleaners import is_noise
 
 __all__ = [
-    "NOISE_KEY",
-    "NON_LOGICAL_TIME_KEY",
     "NA_ORIGIN_ID",
     "IcrRow",
     "MessageFilters",
@@ -58,10 +56,6 @@ __all__ = [
     "IcrSamples",
 ]
 
-NOISE_KEY = "noise"
-"""True when the message is noise (an acknowledgement or too short, and not a demographic-looking answer)."""
-NON_LOGICAL_TIME_KEY = "non_logical_time"
-"""``"true"`` when the message was sent in none of the configured channels' windows."""
 NA_ORIGIN_ID = "redss_pipeline.show_messages.other_shows_na@1"
 """Origin id of the NA labels written for the shows a message does not answer (README decision 10)."""
 
