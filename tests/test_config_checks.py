@@ -230,3 +230,30 @@ def test_a_question_named_like_the_age_categories_is_refused(tmp_path, project_r
     assert _problems(tmp_path, project_root, raw) == [
         "$.analysis: two datasets are named 'age_category': the categories of the age answers of "
         "$.survey_plans[6] and $.survey_plans[11].analysis_key; rename one"]
+
+
+def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, project_root):
+    """A show's, a yes/no question's or a survey's scheme has all seven control codes, Operator NA and NC
+    (datasets-and-codebook.md 6.2): a new question's scheme made without NR stopped stage 3 midway."""
+    schemes = tmp_path / "schemes"
+    schemes.mkdir()
+    for source in (project_root / "code_schemes").iterdir():
+        (schemes / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    involved = json.loads((schemes / "involved.json").read_text(encoding="utf-8"))
+    involved["Codes"] = [code for code in involved["Codes"] if code.get("ControlCode") not in ("NR", "NIC")]
+    (schemes / "involved.json").write_text(json.dumps(involved), encoding="utf-8")
+    operator = json.loads((schemes / "operator.json").read_text(encoding="utf-8"))
+    operator["Codes"] = [code for code in operator["Codes"] if code.get("ControlCode") != "NC"]
+    (schemes / "operator.json").write_text(json.dumps(operator), encoding="utf-8")
+    raw = _shipped(project_root)
+    raw["code_schemes"]["directory"] = "schemes"
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no NR, NIC control codes, which the pipeline "
+        "writes in this role (it needs NA, NS, NC, NR, NIC, STOP, WS)",
+        "$.operator.scheme: scheme 'operator' (operator.json) has no NC control code, which the pipeline writes in "
+        "this role (it needs NA, NC)",
+    ]

@@ -32,7 +32,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import jsonschema
 
-from redss_pipeline.core.code_scheme import CodeScheme, load_code_scheme
+from redss_pipeline.core.code_scheme import CONTROL_CODES, NA, NC, NR, CodeScheme, load_code_scheme
 from redss_pipeline.core.errors import (
     ConfigError,
     SchemeError,
@@ -735,6 +735,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
     problems += _field_clashes(raw)
     problems += _codes_key_clashes(raw)
     problems += _matrix_column_clashes(raw, schemes)
+    problems += _missing_control_codes(raw, schemes)
 
     for i, plan in enumerate(raw["rqa_plans"]):
         where = f"$.rqa_plans[{i}]"
@@ -859,6 +860,30 @@ def _codes_key_clashes(raw: dict) -> list[str]:
         elif key in named:
             problems.append(f"{where}: the show's codes are held under {key!r}, which is also {named[key]}")
         shows.setdefault(key, i)
+    return problems
+
+
+def _missing_control_codes(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
+    """The control codes the pipeline writes or reads in each role (datasets-and-codebook.md 6.2): a show's, a
+    yes/no question's or a survey's scheme has all seven; Operator needs NA and NC, WS - Correct Dataset NR. A
+    scheme without one stopped the run midway with a message that named neither the scheme file nor the plan."""
+    roles = [(f"$.rqa_plans[{i}].scheme", plan["scheme"], CONTROL_CODES) for i, plan in enumerate(raw["rqa_plans"])]
+    roles += [(f"$.rqa_plans[{i}].binary.scheme", plan["binary"]["scheme"], CONTROL_CODES)
+              for i, plan in enumerate(raw["rqa_plans"]) if plan["binary"] is not None]
+    roles += [(f"$.survey_plans[{i}].scheme", plan["scheme"], CONTROL_CODES)
+              for i, plan in enumerate(raw["survey_plans"])]
+    roles.append(("$.operator.scheme", raw["operator"]["scheme"], (NA, NC)))
+    redirect = raw["operational_corrections"]["ws_redirect"]
+    if redirect is not None:
+        roles.append(("$.operational_corrections.ws_redirect.scheme", redirect["scheme"], (NR,)))
+    problems = []
+    for where, name, needed in roles:
+        scheme = schemes.get(name)
+        missing = [] if scheme is None else [code for code in needed if scheme.control(code) is None]
+        if missing:
+            problems.append(f"{where}: scheme {name!r} ({raw['code_schemes']['files'][name]}) has no "
+                            f"{', '.join(missing)} control code{'s' if len(missing) > 1 else ''}, which the "
+                            f"pipeline writes in this role (it needs {', '.join(needed)})")
     return problems
 
 
