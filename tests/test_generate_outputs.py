@@ -322,3 +322,16 @@ def test_explain_of_a_matrix_column_in_a_trail_written_before_the_codes_were_lis
     assert "is rendered from" not in result.stdout
     assert result.stdout.startswith("rqa_s01e01_land is derived from: rqa_s01e01_coded <- ")  # no codes list then
     assert 'key \'rqa_s01e01_land\': 1 record(s)' in result.stdout and '1. "1"' in result.stdout
+
+
+def test_explain_read_through_a_reader_that_stops_ends_quietly(root):
+    """`explain ... | head` or `less` quit early: the reader closes the pipe (here before anything was read); the
+    command stops without reporting a broken pipe, as Unix tools do."""
+    row = _lone_answer(root, "rqa_s01e01_raw")
+    with subprocess.Popen([sys.executable, ENTRY, "explain", str(root), row["uid"], "rqa_s01e01_raw"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader leaves before the command has written anything
+        errors = process.stderr.read()
+        status = process.wait(timeout=120)
+    assert (status, errors) == (0, b"")

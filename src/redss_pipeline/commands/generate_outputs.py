@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redss_pipeline.core.cli import ArgumentParser, non_empty, run_main
+from redss_pipeline.core.cli import ArgumentParser, non_empty, read_by_a_reader_that_may_stop, run_main
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import DriveError, UsageError
 from redss_pipeline.core.lock import data_root_lock
 
 if TYPE_CHECKING:
+    from redss_pipeline.core.audit_trail import AuditTrail
     from redss_pipeline.core.config import PipelineConfig
 
 __all__ = ["RUN_SCRIPT", "main", "entry_point", "console_script"]
@@ -226,17 +227,25 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     args = parser.parse_args(list(argv))
 
     from redss_pipeline.core.audit_trail import AuditTrail
-    from redss_pipeline.core.code_scheme import STOP
     from redss_pipeline.core.data_root import DataRoot
-    from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys, withdrawals
-    from redss_pipeline.deidentify.uuid_table import shown_in_message
-    from redss_pipeline.export.analysis_files import analysis_columns, production_columns
-    from redss_pipeline.generate.individuals import fold_in_words
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
     trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])
-    uid, column = args.uid, args.column
+    with read_by_a_reader_that_may_stop():  # explain's output is long: read through less or head
+        _explain(config, trail, args.uid, args.column)
+    return 0
+
+
+def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str) -> None:
+    """Prints how ``column`` of the person ``uid`` came to be: the keys it is derived from, how their CSV row folds
+    their messages, and each key's history from the audit trail."""
+    from redss_pipeline.core.code_scheme import STOP
+    from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys, withdrawals
+    from redss_pipeline.deidentify.uuid_table import shown_in_message
+    from redss_pipeline.export.analysis_files import analysis_columns, production_columns
+    from redss_pipeline.generate.individuals import fold_in_words
+
     records = trail.records_for(uid)
     if not records:
         hint = (": a withdrawn participant's uid reads STOP in the outputs; give the id they had (the UUID table "
@@ -285,7 +294,6 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
             print(trail.explain(uid, key, derived_from=derived_from))
     if never:
         print(f"never written in any of this person's {len(records)} record(s): {', '.join(map(repr, never))}")
-    return 0
 
 
 def main(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:

@@ -11,15 +11,17 @@ line too, exit status 1. Any other exception is a bug: it is reported with its t
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import traceback
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 from redss_pipeline.core.disk_errors import describe_os_error, describe_sqlite_error
 from redss_pipeline.core.errors import PipelineError, UsageError
 
-__all__ = ["ArgumentParser", "non_empty", "run_main", "describe_text_error"]
+__all__ = ["ArgumentParser", "non_empty", "run_main", "describe_text_error", "read_by_a_reader_that_may_stop"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -35,6 +37,20 @@ def non_empty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty (an unset shell variable?)")
     return text
+
+
+@contextmanager
+def read_by_a_reader_that_may_stop() -> Iterator[None]:
+    """Around a command whose output is long and read through ``less`` or ``head``: when the reader stops reading
+    (the pipe is closed), the command stops quietly, as Unix tools do, instead of reporting a broken pipe. Only the
+    command's own output is written inside the block, so a broken pipe there is the reader's."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What is left in the buffer cannot be written either: point standard output at nothing so that the
+        # interpreter's last flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
