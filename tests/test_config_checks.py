@@ -257,3 +257,25 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
         "$.operator.scheme: scheme 'operator' (operator.json) has no NC control code, which the pipeline writes in "
         "this role (it needs NA, NC)",
     ]
+
+
+def test_a_scheme_without_the_match_values_its_cleaner_gives_is_refused(tmp_path, project_root):
+    """A yes/no question's scheme made in Coda's editor has no MatchValues: the yes_no cleaner's 'yes' and 'no'
+    (cleaners.md) have no code, which stopped stage 3 at the first answer the cleaner understood."""
+    schemes = tmp_path / "schemes"
+    schemes.mkdir()
+    for source in (project_root / "code_schemes").iterdir():
+        (schemes / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    involved = json.loads((schemes / "involved.json").read_text(encoding="utf-8"))
+    for code in involved["Codes"]:
+        code.pop("MatchValues", None)
+    (schemes / "involved.json").write_text(json.dumps(involved), encoding="utf-8")
+    raw = _shipped(project_root)
+    raw["code_schemes"]["directory"] = "schemes"
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no code whose MatchValues hold 'no', 'yes', "
+        "which the yes_no cleaner gives"]

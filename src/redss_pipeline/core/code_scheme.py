@@ -147,6 +147,10 @@ class CodeScheme:
                 f"scheme {self.name!r} ({self.scheme_id}) has no code with CodeID {code_id!r}"
             ) from None
 
+    def has_match_value(self, value: str) -> bool:
+        """Whether a code of the scheme holds ``value`` among its MatchValues."""
+        return value in self._by_match_value
+
     def has_code_id(self, code_id: str) -> bool:
         """Whether the scheme has a code with this CodeID."""
         return code_id in self._by_id

@@ -36,13 +36,14 @@ from typing import Any, Callable, Mapping
 
 from redss_pipeline.core.code_scheme import NC
 from redss_pipeline.core.errors import ConfigError
-from redss_pipeline.deidentify.operators import clean_operator
+from redss_pipeline.deidentify.operators import clean_operator, operator_prefixes
 from redss_pipeline.generate.locations import derive_location_levels
 
 __all__ = [
     "CLEANERS",
     "DEFAULT_NOISE_MIN_LENGTH",
     "cleaner_origin_id",
+    "cleaner_results",
     "is_noise",
     "looks_demographic",
     "is_only_yes_no",
@@ -280,6 +281,21 @@ _CLEANER_VERSIONS: dict[str, int] = {
     "yes_no": 1,
     "operator": 1,
 }
+
+
+def cleaner_results(name: str) -> frozenset[str]:
+    """Every value the cleaner ``name`` can give besides NC: what the scheme of a plan it cleans for must hold
+    among its MatchValues (the configuration check refuses a scheme that does not)."""
+    rules = _rules()
+    coded = {"gender": rules.gender, "yes_no": rules.yes_no, "mogadishu_sub_district": rules.mogadishu_sub_district,
+             "somalia_district": rules.somalia_district}
+    if name in coded:
+        return frozenset(code for code, _ in coded[name])
+    if name == "age":
+        return frozenset(str(age) for age in range(10, 100))  # clean_age's range
+    if name == "operator":
+        return frozenset(operator_prefixes().values())
+    raise ConfigError([f"unknown cleaner {name!r}; known cleaners: {', '.join(CLEANERS)}"])
 
 
 def cleaner_origin_id(name: str) -> str:
