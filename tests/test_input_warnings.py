@@ -1,7 +1,8 @@
 """Stage 3 says what it ignores (issue 12 items 11 and 12): coders' work it cannot use (labels under an unknown
 SchemeID, a coded file that is not a configured dataset, a Text that does not match its MessageID, coded messages
-no exported message matches), an empty show file and a run that appears twice; each warning names the file and the
-count, and the stage's summary ends with the number of warnings."""
+no exported message matches), an empty show file, a run that appears twice, and answers of a raw file that a
+mistyped result_key leaves unread; each warning names the file and the count, and the stage's summary ends with the
+number of warnings."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from data_roots import fetched_data_root
@@ -41,13 +43,33 @@ def root(generated_root, tmp_path) -> Path:
     return copy
 
 
-def _stage3(root: Path) -> tuple[list[str], str]:
-    """Runs stage 3 as users do; returns its warning lines and the last line of its summary."""
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "me@example.org", str(root)],
-                            capture_output=True, text=True, timeout=300)
+def _stage3(root: Path, config: Path | None = None) -> tuple[list[str], str]:
+    """Runs stage 3 as users do (with the configuration file ``config``, if given); returns its warning lines and the
+    last line of its summary."""
+    options = [] if config is None else ["--config", str(config)]
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), *options, "me@example.org",
+                             str(root)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     warnings = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("warning: ")]
     return warnings, result.stdout.strip().splitlines()[-1]
+
+
+def _config(tmp_path: Path, change: Callable[[dict], None]) -> Path:
+    """The shipped configuration as ``change`` edits it, written in ``tmp_path`` (its code schemes where they are)."""
+    raw = json.loads((PROJECT_ROOT / "pipeline_config.json").read_text())
+    raw["code_schemes"]["directory"] = str(PROJECT_ROOT / raw["code_schemes"]["directory"])
+    change(raw)
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw, indent=2))
+    return path
+
+
+def _result_keys(**keys: str) -> Callable[[dict], None]:
+    """An edit of the configuration giving the plans named (shows and survey plans) these result keys."""
+    def change(raw: dict) -> None:
+        for plan in raw["rqa_plans"] + raw["survey_plans"]:
+            plan["result_key"] = keys.get(plan["name"], plan["result_key"])
+    return change
 
 
 def _label(scheme_id: str, code_id: str) -> dict:
@@ -226,3 +248,46 @@ def test_the_golden_data_roots_unused_codes_are_the_two_its_cases_drop(tmp_path)
 
 def _mid(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_a_mistyped_survey_result_key_names_the_answers_no_plan_reads(root, tmp_path):
+    """csap_evaluation.json holds Repeated and Involved answers (the synthetic workspace's evaluation flow); with
+    result_key "involvd" no plan reads the Involved ones, and the involved question would be NA for everyone."""
+    config = _config(tmp_path, _result_keys(involved="involvd", repeated="heard_again"))
+    warnings, summary = _stage3(root, config)
+    assert warnings == [  # in the configuration's order of the plans: repeated, then involved
+        "warning: Raw Data/csap_evaluation.json: no record holds 'Heard_Again (Value)', the answer that survey plan "
+        "'repeated' reads (result_key 'heard_again'); the file holds answers under 'Involved (Value)' and "
+        "'Repeated (Value)' that no plan reads: is result_key mistyped?",
+        "warning: Raw Data/csap_evaluation.json: no record holds 'Involvd (Value)', the answer that survey plan "
+        "'involved' reads (result_key 'involvd'); the file holds answers under 'Involved (Value)' and "
+        "'Repeated (Value)' that no plan reads: is result_key mistyped (did you mean 'involved')?",
+    ]
+    assert summary.endswith("2 warnings")
+
+
+def test_a_mistyped_result_key_of_plans_sharing_an_answer_is_said_once(root, tmp_path):
+    """The five location plans read one answer of csap_demog.json (Mog_Sub_District): one warning names them all."""
+    locations = ("mogadishu_sub_district", "district", "region", "state", "zone")
+    config = _config(tmp_path, _result_keys(**{name: "mog_subdistrict" for name in locations}))
+    warnings, _ = _stage3(root, config)
+    assert warnings == [
+        "warning: Raw Data/csap_demog.json: no record holds 'Mog_Subdistrict (Value)', the answer that survey plans "
+        "'mogadishu_sub_district', 'district', 'region', 'state' and 'zone' read (result_key 'mog_subdistrict'); "
+        "the file holds answers under 'Mog_Sub_District (Value)' that no plan reads: is result_key mistyped (did you "
+        "mean 'mog_sub_district')?"]
+
+
+def test_a_mistyped_show_result_key_is_reported_but_an_empty_show_file_only_once(root, tmp_path):
+    """With result_key "rqa_s01e4" every s01e04 run would be dropped as an empty run. An empty show file has its
+    own warning: its mistyped key is not reported again."""
+    (root / "Raw Data/csap_s01e03_activation.json").write_text("[]")
+    config = _config(tmp_path, _result_keys(s01e03="rqa_s01e3", s01e04="rqa_s01e4"))
+    warnings, summary = _stage3(root, config)
+    assert warnings == [
+        "warning: Raw Data/csap_s01e03_activation.json: holds no runs (was the flow fetched?)",
+        "warning: Raw Data/csap_s01e04_activation.json: no record holds 'Rqa_S01E4 (Value)', the answer that show "
+        "'s01e04' reads (result_key 'rqa_s01e4'); the file holds answers under 'Rqa_S01E04 (Value)' that no plan "
+        "reads: is result_key mistyped (did you mean 'rqa_s01e04')?",
+    ]
+    assert summary.endswith("2 warnings")

@@ -1,31 +1,34 @@
 """What stage 3 reads but cannot use: warnings, so that nobody's work is ignored without a word.
 
 Each warning is one line naming the file (relative to the data root) and how much is affected. None of these stops
-the run, since each has a meaning the pipeline applies consistently, but each usually means that someone's work
-or a fetch did not go where it was meant to:
+the run, since each has a meaning the pipeline applies consistently, but each usually means that someone's work, a
+fetch or the configuration did not go where it was meant to:
 
-| what                                                    | what the pipeline does with it                  |
-| ------------------------------------------------------- | ----------------------------------------------- |
-| a coded file that is not a configured dataset           | ignored (e.g. ``S01E01.json`` for ``s01e01.json``) |
-| labels under a SchemeID no plan of the file reads       | ignored                                         |
-| a message whose Text is not the text of its MessageID   | its codes follow the MessageID                  |
-| a coded message that no exported message matches        | its codes go to no message                      |
-| a show's raw file with no runs                          | the show has no messages                        |
-| a run that appears more than once in a show's raw file  | each copy counts as a message                   |
+| what                                                   | what the pipeline does with it                     |
+| ------------------------------------------------------ | -------------------------------------------------- |
+| a coded file that is not a configured dataset          | ignored (e.g. ``S01E01.json`` for ``s01e01.json``) |
+| labels under a SchemeID no plan of the file reads      | ignored                                            |
+| a message whose Text is not the text of its MessageID  | its codes follow the MessageID                     |
+| a coded message that no exported message matches       | its codes go to no message                         |
+| a show's raw file with no runs                         | the show has no messages                           |
+| a run that appears more than once in a show's raw file | each copy counts as a message                      |
+| a plan's answer that no record of its raw file holds,  | a survey plan's answer is NA for everyone; a       |
+| the file having records (a mistyped ``result_key``)    | show's runs are dropped as empty runs              |
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from redss_pipeline.analysis.coding_progress import ProgressTally
-from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.labels import is_checked
@@ -33,7 +36,8 @@ from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, messages_file_encoding
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
-__all__ = ["coded_file_warnings", "raw_file_warnings", "ShowRunTally", "ShowRuns"]
+__all__ = ["coded_file_warnings", "raw_file_warnings", "unread_answer_warnings", "ShowRunTally", "ShowRuns",
+           "RawAnswers"]
 
 
 def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages],
@@ -142,6 +146,85 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequenc
             warnings.append(f"{shown}: {len(repeated)} run{_s(len(repeated))} {verb} more than once "
                             f"(first: run {repeated[0]}); each copy counts as a message")
     return warnings
+
+
+@dataclass(frozen=True)
+class RawAnswers:
+    """A raw file's answers as its warnings see them: its flow, how many records it holds, and the Rapid Pro results
+    whose answer some record holds, by the name their ``<Name> (Value) - <flow>`` key gives them (``Involved``,
+    ``Rqa_S01E01``: a result key in :func:`~redss_pipeline.fetch.rapid_pro_keys.raw_key`'s letters)."""
+
+    flow: str
+    records: int
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, records: int, keys: Iterable[str], flow: str) -> "RawAnswers":
+        """The answers among ``keys``, every key some record of the flow's file holds."""
+        suffix = raw_key("", "Value", flow)  # " (Value) - <flow>"
+        return cls(flow, records, frozenset(key[:-len(suffix)] for key in keys if key.endswith(suffix)))
+
+
+def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: Sequence[RawAnswers]) -> list[str]:
+    """Warnings about plans whose answer no record of their flow's raw file holds, the file having records: a
+    mistyped ``result_key`` (``listend`` for ``listened``) leaves the question or show empty without an error. Each
+    names the answers the file holds that no plan reads and, when one is close, the result key it was meant to be.
+    An empty file is not reported here (a show's has a warning of its own)."""
+    plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
+    warnings = []
+    seen: set[str] = set()
+    for answers in raw_answers:
+        if not answers.records or answers.flow in seen:
+            continue
+        seen.add(answers.flow)
+        readers: dict[str, list[RqaPlan | SurveyPlan]] = {}  # the name a plan's answer has in the file -> plans
+        for plan in plans:
+            if plan.flow == answers.flow:
+                readers.setdefault(plan.result_key.title(), []).append(plan)
+        unread = sorted(answers.names - readers.keys())
+        for name, reading in readers.items():
+            if name in answers.names:
+                continue
+            result_key = reading[0].result_key
+            if unread:
+                held = f"the file holds answers under {_answers(unread)} that no plan reads"
+            else:
+                held = "every answer the file holds is read by another plan" if answers.names else "it holds no answer"
+            close = (difflib.get_close_matches(name, unread, n=1)
+                     or difflib.get_close_matches(name, sorted(answers.names), n=1))
+            if close:
+                question = f"is result_key mistyped (did you mean {_result_key(close[0])!r})?"
+            elif unread:
+                question = "is result_key mistyped?"
+            else:
+                question = "is result_key mistyped, or has nobody answered the question yet?"
+            warnings.append(f"{_shown(root.raw_file(answers.flow), root)}: no record holds {name + ' (Value)'!r}, "
+                            f"the answer that {_plans(reading)} (result_key {result_key!r}); {held}: {question}")
+    return warnings
+
+
+def _answers(names: Sequence[str], shown: int = 3) -> str:
+    """Answers as a warning lists them, by their keys without the flow: the first ``shown``, then how many more."""
+    listed = [repr(f"{name} (Value)") for name in names[:shown]]
+    return _and(listed + [f"{len(names) - shown} more"] if len(names) > shown else listed)
+
+
+def _result_key(name: str) -> str:
+    """The result key whose answers a raw file holds under ``name``: Rapid Pro's result keys are in lower case
+    (``Rqa_S01E01`` is ``rqa_s01e01``), which ``str.title`` turns into the name again."""
+    return name.lower() if name.lower().title() == name else name
+
+
+def _plans(plans: Sequence[RqaPlan | SurveyPlan]) -> str:
+    """``show 's01e01' reads``, ``survey plan 'age' reads``, ``survey plans 'district' and 'region' read``."""
+    groups = [(kind, [repr(plan.name) for plan in plans if isinstance(plan, cls)])
+              for kind, cls in (("show", RqaPlan), ("survey plan", SurveyPlan))]
+    named = [f"{kind}{_s(len(names))} {_and(names)}" for kind, names in groups if names]
+    return " and ".join(named) + (" reads" if len(plans) == 1 else " read")
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally],

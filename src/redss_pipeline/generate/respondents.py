@@ -6,10 +6,12 @@ checking every record (``_sha`` included) before any output is written, and keep
 for each respondent the positions of their show messages, and for each survey flow the record of each
 respondent. That pass reads each record's content without building a record
 (:meth:`~redss_pipeline.core.traced_data_json.RawFile.contents`), and only the keys the index needs: the
-respondent id, and a show run's id and time. :meth:`RespondentIndex.spans` then divides the respondents, in the
-order of their first message, into spans of a few thousand messages (a span is three numbers, so it can be
-handed to a worker process), and :meth:`RespondentIndex.read` gives a span's chunks with their records decoded
-from the files (without checking them again). Phone numbers typed into answers are redacted from every record a chunk
+respondent id, and a show run's id and time; it also notes which keys the file's records hold (each key once), so
+a plan whose answer no record holds can be named (:class:`~redss_pipeline.generate.input_warnings.RawAnswers`).
+:meth:`RespondentIndex.spans` then divides the respondents, in the order of their first message, into spans of a
+few thousand messages (a span is three numbers, so it can be handed to a worker process), and
+:meth:`RespondentIndex.read` gives a span's chunks with their records decoded from the files (without checking
+them again). Phone numbers typed into answers are redacted from every record a chunk
 reads (:mod:`redss_pipeline.deidentify.phone_redaction`) before anything is derived from it; the keys the index
 reads are never redacted (only result texts are), so they need no redaction.
 
@@ -41,7 +43,7 @@ from redss_pipeline.generate.combine import (
     show_flows,
     survey_flows,
 )
-from redss_pipeline.generate.input_warnings import ShowRuns, ShowRunTally
+from redss_pipeline.generate.input_warnings import RawAnswers, ShowRuns, ShowRunTally
 
 __all__ = ["Span", "Chunk", "RespondentIndex"]
 
@@ -87,7 +89,8 @@ class RespondentIndex:
 
     With ``workers`` above 1 the raw files are read through in that many worker processes, a file each, the
     biggest handed out first (:func:`~redss_pipeline.core.workers.in_order`); each sends back its file's uids,
-    the places of its records, and a show file's run counts, and this process takes them in file order.
+    the places of its records, the answers its records hold and a show file's run counts, and this process takes
+    them in file order.
     """
 
     def __init__(self, config: PipelineConfig, root: DataRoot, redactor: PhoneRedactor, *, workers: int = 1):
@@ -124,6 +127,7 @@ class RespondentIndex:
         the numbers by uid, which only the survey files need."""
         self._shows: list[RawFile] = []
         self.show_runs: list[ShowRuns] = []  # for the warnings
+        self.raw_answers: list[RawAnswers] = []  # for the warnings: every raw file's, in file order
         self._first_positions: list[int] = []  # position of the first record of each show file
         numbers: dict[str, int] = {}  # uid -> respondent number
         respondent_at = array("q")  # position -> respondent number
@@ -133,6 +137,7 @@ class RespondentIndex:
             assert scan.runs is not None
             self._shows.append(scan.raw)
             self.show_runs.append(scan.runs)
+            self.raw_answers.append(scan.answers)
             self._first_positions.append(position)
             for uid in scan.uids:
                 number = numbers.get(uid)
@@ -164,6 +169,7 @@ class RespondentIndex:
         self.survey_record_count = 0
         for scan in scans:
             self._surveys.append(scan.raw)
+            self.raw_answers.append(scan.answers)
             record_of = array("q", [-1]) * self.respondent_count
             unsent: list[int] = []  # the records of respondents who sent no message
             for number, uid in enumerate(scan.uids):  # each uid once (the scan checked it)
@@ -241,12 +247,13 @@ class RespondentIndex:
 @dataclass
 class _FileScan:
     """One raw file read through: the file, which now knows where its records lie, the respondent id of each
-    record in file order (a survey file's each once), and for a show file its runs. Plain values, so a worker
-    process can send it."""
+    record in file order (a survey file's each once), the answers its records hold, and for a show file its runs.
+    Plain values, so a worker process can send it."""
 
     raw: RawFile
     uids: list[str]
     runs: ShowRuns | None
+    answers: RawAnswers
 
 
 @dataclass
@@ -262,10 +269,12 @@ class _FileToScan:
         # Unredacted values: the uid, run id and time are read, and the answers' types checked (errors name a
         # value's JSON type, never the value); redaction rewrites result texts only.
         uids = []
+        keys: set[str] = set()  # every key a record holds, each once (a few dozen per flow)
         if self.tally is None:
             seen: set[str] = set()
             for number, content in self.raw.contents():
                 self._check_answers(content, number)
+                keys.update(content)
                 uid = self._checked_uid(respondent_of_survey_record(content, self.flow, number), number)
                 if uid in seen:  # raised here, at the record, so a later bad record is not reported first
                     raise RawDataError(
@@ -277,10 +286,11 @@ class _FileToScan:
         else:
             for number, content in self.raw.contents():
                 self._check_answers(content, number)
+                keys.update(content)
                 self.tally.add(content)
                 uids.append(self._checked_uid(respondent_of_show_record(content, self.flow), number))
         runs = None if self.tally is None else self.tally.finished()
-        return _FileScan(self.raw, uids, runs)
+        return _FileScan(self.raw, uids, runs, RawAnswers.of(len(uids), keys, self.flow))
 
     def _checked_uid(self, uid: str, number: int) -> str:
         """``uid``, which must be an id of the UUID table (stage 2 writes nothing else). Anything else, such as a

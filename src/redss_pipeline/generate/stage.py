@@ -53,7 +53,12 @@ from redss_pipeline.export.analysis_files import (
     write_icr_csv,
     write_message_lines,
 )
-from redss_pipeline.generate.input_warnings import coded_file_warnings, raw_file_warnings, unmatched_code_warnings
+from redss_pipeline.generate.input_warnings import (
+    coded_file_warnings,
+    raw_file_warnings,
+    unmatched_code_warnings,
+    unread_answer_warnings,
+)
 from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import RespondentIndex, Span
 from redss_pipeline.generate.runner import ChunkOutcome, ChunkRunner, StepTimes
@@ -150,6 +155,7 @@ def _run_generate(
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
     warn(raw_file_warnings(config, root, index.show_runs)
+         + unread_answer_warnings(config, root, index.raw_answers)
          + coded_file_warnings(config, root, coded_messages, coded_redactor.redact))
 
     paths = output_paths(config, root)
