@@ -1,11 +1,12 @@
 """Stage 3 says what it ignores (issue 12 items 11 and 12): coders' work it cannot use (labels under an unknown
 SchemeID, a coded file that is not a configured dataset, a Text that does not match its MessageID, coded messages
-no exported message matches), an empty show file, a run that appears twice, and answers of a raw file that a
-mistyped result_key leaves unread; each warning names the file and the count, and the stage's summary ends with the
-number of warnings."""
+no exported message matches), an empty show file, a run that appears twice, answers of a raw file that a
+mistyped result_key leaves unread, and messages that fall in no configured week; each warning names the file and
+the count, and the stage's summary ends with the number of warnings."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -78,6 +79,8 @@ def _label(scheme_id: str, code_id: str) -> dict:
 
 
 def test_a_clean_run_ends_with_no_warnings(root):
+    """The synthetic workspace has a run exactly at the project end (2018-12-31T00:00:00+03:00), which the project
+    window keeps and no week holds (pipeline.md 8, like the golden root's M50): not a week missing, so no warning."""
     warnings, summary = _stage3(root)
     assert warnings == []
     assert summary.endswith("0 warnings")
@@ -291,3 +294,36 @@ def test_a_mistyped_show_result_key_is_reported_but_an_empty_show_file_only_once
         "reads: is result_key mistyped (did you mean 'rqa_s01e04')?",
     ]
     assert summary.endswith("2 warnings")
+
+
+def test_messages_of_a_week_left_out_of_the_configuration_are_reported(generated_root, root, tmp_path):
+    """Without radio_participation_s01e03 (a week forgotten), the messages of 12-16 to 12-23 count in no week. The
+    synthetic workspace has a run exactly at every participation boundary, so the earliest is at the week's start,
+    2018-12-16T00:00:00+03:00; the count is that of the messages the shipped configuration counts in that week."""
+    with open(generated_root / "Outputs/csap_mes.csv", newline="", encoding="utf-8") as rows:
+        in_week = sum(1 for row in csv.DictReader(rows) if row["radio_participation_s01e03"] == "true")
+    assert in_week > 1
+    config = _config(tmp_path, lambda raw: raw["weeks"].pop("radio_participation_s01e03"))
+    warnings, summary = _stage3(root, config)
+    assert warnings == [
+        f"warning: pipeline_config.json: {in_week} messages fall in no week of 'weeks' (earliest: "
+        "2018-12-15T21:00:00+00:00), so no column of 'weeks' counts them: is a week missing?"]
+    assert summary.endswith("1 warning")
+
+
+def test_messages_after_the_last_week_are_reported_with_the_project_end(tmp_path):
+    """The golden data root with its last week ending a day early (12-30 00:00 +03:00): M54 (12-30 23:59:59) and
+    M50 (12-31 00:00:00, the project end, which no week now ends at) fall in no week (tests/golden README, "Channel
+    and week windows" and "Filters and project window"); the golden root's other warnings are as before."""
+    root = tmp_path / "root"
+    shutil.copytree(PROJECT_ROOT / "tests" / "golden" / "data_root", root)
+
+    def shorten_last_week(raw: dict) -> None:
+        raw["weeks"]["radio_participation_s01e04"] = [["2018-12-23T00:00:00+03:00", "2018-12-30T00:00:00+03:00"]]
+
+    warnings, summary = _stage3(root, _config(tmp_path, shorten_last_week))
+    weeks = [line for line in warnings if line.startswith("warning: pipeline_config.json: ")]
+    assert weeks == [
+        "warning: pipeline_config.json: 2 messages fall in no week of 'weeks' (earliest: 2018-12-30T20:59:59+00:00), "
+        "so no column of 'weeks' counts them: is a week missing?"]
+    assert summary.endswith(f"{len(warnings)} warnings") and len(warnings) == 4

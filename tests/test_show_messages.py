@@ -22,6 +22,7 @@ from redss_pipeline.generate.show_messages import (
     IcrSamples,
     MessageFilters,
     RqaCodaExport,
+    WeeklessMessages,
     assign_rqa_message_ids,
     flag_noise,
     label_other_shows_na,
@@ -194,6 +195,33 @@ def test_participation_is_by_time_not_by_show():
     """A late reply in the s01e01 flow sent on 12-10 counts as s01e02 participation."""
     (record,) = set_channel_keys([_message(1, "late", sent_on="2018-12-10T12:00:00+03:00")], config=CONFIG, run=RUN)
     assert record["radio_participation_s01e02"] == "true" and record["radio_participation_s01e01"] == "false"
+
+
+def _weekless(config, *sent_on: str) -> WeeklessMessages:
+    weekless = WeeklessMessages()
+    set_channel_keys([_message(1, "x", sent_on=time) for time in sent_on], config=config, run=RUN, weekless=weekless)
+    return weekless
+
+
+def test_messages_in_no_week_are_counted_with_the_earliest_time():
+    """Without the s01e02 week, 12-09 to 12-16 is a gap; the project end, where the s01e04 week ends, is not a gap
+    (the project window keeps it, no [start, end) week can hold it) and is not counted."""
+    weeks = {name: ranges for name, ranges in CONFIG.weeks.items() if name != "radio_participation_s01e02"}
+    config = dataclasses.replace(CONFIG, weeks=weeks)
+    weekless = _weekless(config, "2018-12-12T12:00:00+03:00", "2018-12-08T23:59:59+03:00", "2018-12-09T00:00:00+03:00",
+                         "2018-12-15T23:59:59+03:00", "2018-12-16T00:00:00+03:00", "2018-12-31T00:00:00+03:00")
+    assert (weekless.count, weekless.earliest) == (3, datetime(2018, 12, 8, 21))  # 12-09 00:00 +03:00, in UTC
+    assert _weekless(CONFIG, "2018-12-31T00:00:00+03:00", "2018-12-30T23:59:59+03:00").count == 0
+
+
+def test_the_project_end_counts_in_no_week_when_no_week_ends_there():
+    """A last week that ends before the project end leaves the end itself, too, in no week."""
+    weeks = dict(CONFIG.weeks)
+    weeks["radio_participation_s01e04"] = (TimeRange(datetime.fromisoformat("2018-12-23T00:00:00+03:00"),
+                                                     datetime.fromisoformat("2018-12-30T00:00:00+03:00")),)
+    weekless = _weekless(dataclasses.replace(CONFIG, weeks=weeks), "2018-12-31T00:00:00+03:00",
+                         "2018-12-30T00:00:00+03:00", "2018-12-29T23:59:59+03:00")
+    assert (weekless.count, weekless.earliest) == (2, datetime(2018, 12, 29, 21))
 
 
 def test_overlapping_channel_windows_are_an_error():

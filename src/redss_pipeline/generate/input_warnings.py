@@ -1,8 +1,8 @@
 """What stage 3 reads but cannot use: warnings, so that nobody's work is ignored without a word.
 
-Each warning is one line naming the file (relative to the data root) and how much is affected. None of these stops
-the run, since each has a meaning the pipeline applies consistently, but each usually means that someone's work, a
-fetch or the configuration did not go where it was meant to:
+Each warning is one line naming the file (relative to the data root; the configuration file by its name) and how
+much is affected. None of these stops the run, since each has a meaning the pipeline applies consistently, but each
+usually means that someone's work, a fetch or the configuration did not go where it was meant to:
 
 | what                                                   | what the pipeline does with it                     |
 | ------------------------------------------------------ | -------------------------------------------------- |
@@ -14,6 +14,8 @@ fetch or the configuration did not go where it was meant to:
 | a run that appears more than once in a show's raw file | each copy counts as a message                      |
 | a plan's answer that no record of its raw file holds,  | a survey plan's answer is NA for everyone; a       |
 | the file having records (a mistyped ``result_key``)    | show's runs are dropped as empty runs              |
+| a kept message whose time falls in no configured week  | no week column counts it                           |
+| (not one sent at the project end, where a week ends)   |                                                    |
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from redss_pipeline.analysis.coding_progress import ProgressTally
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
@@ -36,8 +39,11 @@ from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, messages_file_encoding
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
-__all__ = ["coded_file_warnings", "raw_file_warnings", "unread_answer_warnings", "ShowRunTally", "ShowRuns",
-           "RawAnswers"]
+if TYPE_CHECKING:  # show_messages is imported by what this module imports (the analysis package)
+    from redss_pipeline.generate.show_messages import WeeklessMessages
+
+__all__ = ["coded_file_warnings", "raw_file_warnings", "unread_answer_warnings", "week_warnings", "ShowRunTally",
+           "ShowRuns", "RawAnswers"]
 
 
 def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[str, CodedMessages],
@@ -225,6 +231,18 @@ def _plans(plans: Sequence[RqaPlan | SurveyPlan]) -> str:
 
 def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def week_warnings(config: PipelineConfig, weekless: WeeklessMessages) -> list[str]:
+    """A warning about the kept messages that fall in no configured week: no week column counts them, which the
+    outputs do not show (a week forgotten when a show was added to the configuration). It names the configuration
+    file by its name, and the earliest of those times, where the first gap in the weeks is."""
+    count, earliest = weekless.count, weekless.earliest
+    if not count or earliest is None:
+        return []
+    return [f"{config.path.name}: {count} message{_s(count)} fall{'s' if count == 1 else ''} in no week of 'weeks' "
+            f"(earliest: {earliest.replace(tzinfo=timezone.utc).isoformat()}), so no column of 'weeks' counts "
+            f"{'it' if count == 1 else 'them'}: is a week missing?"]
 
 
 def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally],

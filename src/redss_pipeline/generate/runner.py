@@ -31,8 +31,8 @@ What spans respondents is kept apart, in objects that live for the run and are f
 - the lines of ``csap_mes.csv`` and ``csap_prod.csv`` by message position, and those of ``csap_ind.csv`` in
   respondent order (:class:`~redss_pipeline.generate.ordered_rows.OrderedRows`, spilling to disk when large);
 - the audit trail, to which the segments are appended (:class:`~redss_pipeline.core.audit_trail.AuditTrailWriter`);
-- the counts the progress lines report, and the time spent in each step (:class:`StepTimes`, summed over the
-  processes).
+- the counts the progress lines report (and the messages in no week, for a warning), and the time spent in each
+  step (:class:`StepTimes`, summed over the processes).
 
 The coded Coda files are read-only look-ups opened once by the caller; the UUID table is opened by each process
 that runs :meth:`~ChunkRunner.process`.
@@ -74,6 +74,7 @@ from redss_pipeline.generate.show_messages import (
     IcrSamples,
     MessageFilters,
     RqaCodaExport,
+    WeeklessMessages,
     assign_rqa_message_ids,
     flag_noise,
     label_other_shows_na,
@@ -152,6 +153,7 @@ class ChunkOutcome:
     counts: Counter[str] = field(default_factory=Counter)  # see ChunkRunner.counts
     show_counts: Counter[int] = field(default_factory=Counter)  # show id -> messages after the corrections
     coded_counts: dict[str, list[int]] = field(default_factory=dict)  # Coda dataset -> [offered, NR]
+    weekless: WeeklessMessages = field(default_factory=WeeklessMessages)  # kept messages in no week, for a warning
     phone_numbers_redacted: int = 0
     times: StepTimes = field(default_factory=StepTimes)
     respondents_done: int | None = None  # on a span's last chunk: how many respondents are done with it
@@ -192,6 +194,7 @@ class ChunkRunner:
                                              "withdrawn people": 0})
         self.show_counts: Counter[int] = Counter()  # show id -> messages after the corrections
         self.coded_counts: dict[str, list[int]] = {}  # Coda dataset -> [messages offered, NR]
+        self.weekless = WeeklessMessages()  # the kept messages whose time falls in no configured week
         self.phone_numbers_redacted = 0  # in the records the spans read
         self._coded_counts = CodedMessageCounts(config)
 
@@ -212,6 +215,7 @@ class ChunkRunner:
             counts = self.coded_counts.setdefault(name, [0, 0])
             counts[0] += offered
             counts[1] += nr
+        self.weekless.add_all(outcome.weekless)
         self.phone_numbers_redacted += outcome.phone_numbers_redacted
         self._times.add(outcome.times)
 
@@ -261,7 +265,8 @@ class ChunkRunner:
             records = flag_noise(records, config=config, run=run)
             counts["noise"] += sum(1 for record in records if record.get(NOISE_KEY) is True)
         with step("NA labels, channels and weeks"):
-            records = set_channel_keys(label_other_shows_na(records, config=config, run=run), config=config, run=run)
+            records = set_channel_keys(label_other_shows_na(records, config=config, run=run), config=config, run=run,
+                                       weekless=outcome.weekless)
         with step("message ids"):
             records = assign_rqa_message_ids(records, config=config, run=run)
         with step("RQA Coda files"):

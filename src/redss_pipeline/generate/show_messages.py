@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -51,6 +52,7 @@ __all__ = [
     "flag_noise",
     "label_other_shows_na",
     "set_channel_keys",
+    "WeeklessMessages",
     "assign_rqa_message_ids",
     "RqaCodaExport",
     "IcrSamples",
@@ -157,7 +159,28 @@ def _other_shows_na_rule(config: PipelineConfig, run: RunContext) -> Rule:
     return other_shows_na
 
 
-def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
+@dataclass
+class WeeklessMessages:
+    """The kept messages whose time falls in no configured week, counted as their week keys are set
+    (:func:`set_channel_keys`), for a warning: how many, and the earliest time (naive UTC). Plain values, so a
+    worker process can send a chunk's; the run adds up the chunks' (:meth:`add_all`)."""
+
+    count: int = 0
+    earliest: datetime | None = None
+
+    def add(self, time: datetime) -> None:
+        self.count += 1
+        if self.earliest is None or time < self.earliest:
+            self.earliest = time
+
+    def add_all(self, other: "WeeklessMessages") -> None:
+        self.count += other.count
+        if other.earliest is not None and (self.earliest is None or other.earliest < self.earliest):
+            self.earliest = other.earliest
+
+
+def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: RunContext,
+                     weekless: WeeklessMessages | None = None) -> list[Record]:
     """The channel keys (``sms_ad``, ``radio_promo``, ``radio_show``), ``non_logical_time`` and the week keys
     (``radio_participation_s01e0n``), each ``"true"`` or ``"false"``, from the message's ``sent_on``
     (pipeline.md section 8; every range is ``[start, end)``).
@@ -166,14 +189,20 @@ def set_channel_keys(records: Sequence[Record], *, config: PipelineConfig, run: 
     end, which 2019 let through the inclusive project window and then crashed on. Participation is by time, not
     by show, so corrected messages count in the week of their faked time. Two channels matching one time means
     the configured windows overlap: an error naming both.
+
+    ``weekless``, if given, counts the messages that fall in no week (for a warning: a week left out of the
+    configuration). A message sent exactly at the project end is not counted when a week ends there: the
+    inclusive project window keeps it, but no ``[start, end)`` week can hold it (pipeline.md section 8).
     """
-    return apply_rule(records, _channel_rule(config), run.step("generate/channel_keys"))
+    return apply_rule(records, _channel_rule(config, weekless), run.step("generate/channel_keys"))
 
 
-def _channel_rule(config: PipelineConfig) -> Rule:
+def _channel_rule(config: PipelineConfig, weekless: WeeklessMessages | None = None) -> Rule:
     channels = [(name, _utc_ranges(ranges)) for name, ranges in config.channels.items()]
     weeks = [(name, _utc_ranges(ranges)) for name, ranges in config.weeks.items()]
     time_field = config.message_time_field
+    project_end = _naive_utc(config.project_end)
+    week_ends_at_project_end = any(end == project_end for _, ranges in weeks for _, end in ranges)
 
     def keys_at(time: datetime) -> SharedUpdates | tuple[str, str]:
         """The keys of a message sent at ``time``, or the two channels whose windows both contain it."""
@@ -196,9 +225,20 @@ def _channel_rule(config: PipelineConfig) -> Rule:
     # a message's segment is found by bisection. Segment 0 lies before every range.
     bounds = sorted({instant for _, ranges in channels + weeks for window in ranges for instant in window})
     segments = [keys_at(datetime.min)] + [keys_at(start) for start in bounds]
+    # Whether the times of each segment fall in no week (none when no week is configured, or nothing counts them).
+    weekless_at = [bool(weeks) and weekless is not None and not any(_in_ranges(start, ranges) for _, ranges in weeks)
+                   for start in [datetime.min, *bounds]]
+
+    def count_weekless(time: datetime) -> None:
+        if weekless is not None and not (time == project_end and week_ends_at_project_end):
+            weekless.add(time)
 
     def channel_keys(values: Mapping[str, Any]) -> dict[str, Any]:
-        keys = segments[bisect_right(bounds, _naive_utc(record_time(values, time_field)))]
+        time = _naive_utc(record_time(values, time_field))
+        segment = bisect_right(bounds, time)
+        if weekless_at[segment]:
+            count_weekless(time)
+        keys = segments[segment]
         if isinstance(keys, tuple):
             raise PipelineError(
                 f"the configured {keys[0]!r} and {keys[1]!r} windows both contain {values[time_field]}; "

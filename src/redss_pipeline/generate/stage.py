@@ -58,6 +58,7 @@ from redss_pipeline.generate.input_warnings import (
     raw_file_warnings,
     unmatched_code_warnings,
     unread_answer_warnings,
+    week_warnings,
 )
 from redss_pipeline.generate.ordered_rows import OrderedRows
 from redss_pipeline.generate.respondents import RespondentIndex, Span
@@ -191,6 +192,7 @@ def _run_generate(
         counts["phone numbers redacted"] = redacted
         say(f"phone redaction: {redacted:,} typed phone numbers redacted")
         _report(runner, times, config, say)
+        warn(week_warnings(config, runner.weekless))
         counts.update(runner.counts)  # every step's counts: the runs dropped, messages, noise, people, withdrawals
 
         written = []
