@@ -233,8 +233,9 @@ def test_a_question_named_like_the_age_categories_is_refused(tmp_path, project_r
 
 
 def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, project_root):
-    """A show's, a yes/no question's or a survey's scheme has all seven control codes, Operator NA and NC
-    (datasets-and-codebook.md 6.2): a new question's scheme made without NR stopped stage 3 midway."""
+    """The pipeline writes NA, NC and NR in a survey's scheme, every control code in a location level's (the
+    reconciliation copies one level's to all), NA and NC in Operator's: a new question's scheme made without NR
+    stopped stage 3 midway. A scheme without NIC is fine where the pipeline never writes it."""
     schemes = tmp_path / "schemes"
     schemes.mkdir()
     for source in (project_root / "code_schemes").iterdir():
@@ -242,6 +243,9 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
     involved = json.loads((schemes / "involved.json").read_text(encoding="utf-8"))
     involved["Codes"] = [code for code in involved["Codes"] if code.get("ControlCode") not in ("NR", "NIC")]
     (schemes / "involved.json").write_text(json.dumps(involved), encoding="utf-8")
+    region = json.loads((schemes / "region.json").read_text(encoding="utf-8"))
+    region["Codes"] = [code for code in region["Codes"] if code.get("ControlCode") != "WS"]
+    (schemes / "region.json").write_text(json.dumps(region), encoding="utf-8")
     operator = json.loads((schemes / "operator.json").read_text(encoding="utf-8"))
     operator["Codes"] = [code for code in operator["Codes"] if code.get("ControlCode") != "NC"]
     (schemes / "operator.json").write_text(json.dumps(operator), encoding="utf-8")
@@ -252,8 +256,10 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.problems == [
-        "$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no NR, NIC control codes, which the pipeline "
-        "writes in this role (it needs NA, NS, NC, NR, NIC, STOP, WS)",
+        "$.survey_plans[3].scheme: scheme 'region' (region.json) has no WS control code, which the pipeline writes in "
+        "this role (it needs NA, NS, NC, NR, NIC, STOP, WS)",
+        "$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no NR control code, which the pipeline "
+        "writes in this role (it needs NA, NC, NR)",
         "$.operator.scheme: scheme 'operator' (operator.json) has no NC control code, which the pipeline writes in "
         "this role (it needs NA, NC)",
     ]

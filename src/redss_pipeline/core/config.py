@@ -866,13 +866,17 @@ def _codes_key_clashes(raw: dict) -> list[str]:
 
 
 def _missing_control_codes(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
-    """The control codes the pipeline writes or reads in each role (datasets-and-codebook.md 6.2): a show's, a
-    yes/no question's or a survey's scheme has all seven; Operator needs NA and NC, WS - Correct Dataset NR. A
-    scheme without one stopped the run midway with a message that named neither the scheme file nor the plan."""
-    roles = [(f"$.rqa_plans[{i}].scheme", plan["scheme"], CONTROL_CODES) for i, plan in enumerate(raw["rqa_plans"])]
-    roles += [(f"$.rqa_plans[{i}].binary.scheme", plan["binary"]["scheme"], CONTROL_CODES)
+    """The control codes the pipeline writes in each role: NA (no answer, other shows), NC (noise, nothing the
+    cleaner understood) and NR (nothing a coder checked) in a show's, a yes/no question's and a survey's scheme; all
+    seven in a location level's, as the location reconciliation copies one level's control code to every level
+    (pipeline.md 7.6.4); NA and NC in Operator's, NR in WS - Correct Dataset's (datasets-and-codebook.md 6.2). The
+    other control codes are only read where a scheme has them. A scheme without one it needs stopped the run midway
+    with a message that named neither the scheme file nor the plan."""
+    written = (NA, NC, NR)
+    roles = [(f"$.rqa_plans[{i}].scheme", plan["scheme"], written) for i, plan in enumerate(raw["rqa_plans"])]
+    roles += [(f"$.rqa_plans[{i}].binary.scheme", plan["binary"]["scheme"], written)
               for i, plan in enumerate(raw["rqa_plans"]) if plan["binary"] is not None]
-    roles += [(f"$.survey_plans[{i}].scheme", plan["scheme"], CONTROL_CODES)
+    roles += [(f"$.survey_plans[{i}].scheme", plan["scheme"], CONTROL_CODES if plan.get("location_level") else written)
               for i, plan in enumerate(raw["survey_plans"])]
     roles.append(("$.operator.scheme", raw["operator"]["scheme"], (NA, NC)))
     redirect = raw["operational_corrections"]["ws_redirect"]
