@@ -4,6 +4,7 @@ explains a withdrawn participant's values from the command line."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -142,6 +143,31 @@ def test_explain_says_which_key_label_and_coded_file_withdrew_consent(tmp_path):
     assert [line for line in p01 if line.startswith("uid ")] == [
         "uid \"avf-phone-uuid-00000001-0000-4000-8000-000000000001\", key 'consent_withdrawn': 4 record(s) in "
         "traced_data.json"]
+
+
+def test_explain_names_the_coder_of_a_location_stop_the_reconciliation_spread(tmp_path):
+    """P04's location answer 'Puntland' (tests/golden/README.md) coded STOP in the state scheme: the reconciliation
+    writes STOP on every location level (pipeline.md 7.6.4), so all five hold it; explain names the coder and the
+    coded file for the state level, and the reconciliation, once, for the other four."""
+    root = _golden_copy(tmp_path)
+    location = root / "Coded Coda Files" / "location.json"
+    messages = json.loads(location.read_text(encoding="utf-8"))
+    [puntland] = [message for message in messages if message["Text"] == "Puntland"]
+    puntland["Labels"] = [{"SchemeID": "Scheme-a390e6ce", "CodeID": "code-STOP-08b832a8",  # State's STOP
+                           "DateTimeUTC": "2019-01-18T10:00:00.000Z", "Checked": True,
+                           "Origin": {"OriginID": "coder.b@example.org", "Name": "Coder B", "OriginType": "Manual"}}]
+    location.write_text(json.dumps(messages), encoding="utf-8")
+    run_generate(config=load_config(PROJECT_ROOT / "pipeline_config.json"), data_root=root, run=RUN, progress=None)
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "explain", str(root),
+                             "avf-phone-uuid-00000004-0000-4000-8000-000000000004", "consent_withdrawn"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    reconciled = ("a label by Pipeline Auto-Coder <redss_pipeline.location_reconciliation@1> of "
+                  "2019-01-20T16:00:00.123456+00:00, not checked")
+    assert [line for line in result.stdout.splitlines() if line.startswith("record 1 of 1: ")] == [
+        f"record 1 of 1: mogadishu_sub_district_coded, district_coded, region_coded and zone_coded hold STOP "
+        f"({reconciled}), written by step generate/location_reconciliation; state_coded holds STOP (a label by "
+        "Coder B <coder.b@example.org> of 2019-01-18T10:00:00.000Z, checked), read from Coded Coda Files/location.json"]
 
 
 def test_ordered_rows_come_back_in_position_order_after_spilling(tmp_path):

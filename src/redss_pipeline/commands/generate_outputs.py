@@ -241,10 +241,10 @@ def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str)
     """Prints how ``column`` of the person ``uid`` came to be: the keys it is derived from, how their CSV row folds
     their messages, and each key's history from the audit trail."""
     from redss_pipeline.core.code_scheme import STOP
-    from redss_pipeline.core.lineage import matrix_column, set_from_any, source_keys, withdrawals
     from redss_pipeline.deidentify.uuid_table import shown_in_message
     from redss_pipeline.export.analysis_files import analysis_columns, production_columns
     from redss_pipeline.generate.individuals import fold_in_words
+    from redss_pipeline.generate.lineage import matrix_column, set_from_any, source_keys, withdrawals
 
     records = trail.records_for(uid)
     if not records:

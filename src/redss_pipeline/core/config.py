@@ -872,7 +872,7 @@ def _missing_control_codes(raw: dict, schemes: Mapping[str, CodeScheme]) -> list
     (pipeline.md 7.6.4); NA and NC in Operator's, NR in WS - Correct Dataset's (datasets-and-codebook.md 6.2). The
     other control codes are only read where a scheme has them. A scheme without one it needs stopped the run midway
     with a message that named neither the scheme file nor the plan."""
-    written = (NA, NC, NR)
+    written: tuple[str, ...] = (NA, NC, NR)
     roles = [(f"$.rqa_plans[{i}].scheme", plan["scheme"], written) for i, plan in enumerate(raw["rqa_plans"])]
     roles += [(f"$.rqa_plans[{i}].binary.scheme", plan["binary"]["scheme"], written)
               for i, plan in enumerate(raw["rqa_plans"]) if plan["binary"] is not None]

@@ -109,8 +109,13 @@ def withdrawals(config: PipelineConfig, records: Sequence[Record]) -> tuple[list
         as_read = _before_step(record, CONSENT_STEP)
         keys = rule.withdrawing_keys(as_read)
         found.update(keys)
-        reasons = "; ".join(_stop_reason(config, as_read, key) for key in keys) or "none of them holds STOP"
-        lines.append(f"record {position} of {len(records)}: {reasons}")
+        # Keys that hold STOP for one reason are named together (the location levels the reconciliation wrote).
+        alike: dict[tuple[str, str], list[str]] = {}
+        for key in keys:
+            alike.setdefault(_stop_reason(config, as_read, key), []).append(key)
+        reasons = "; ".join(f"{_and(named)} {verb}{'' if len(named) > 1 else 's'} STOP{how}"
+                            for (verb, how), named in alike.items())
+        lines.append(f"record {position} of {len(records)}: {reasons or 'none of them holds STOP'}")
     if not found:
         lines.append("so this person did not withdraw consent")
     labels_of = {plan.codes_key: plan.coded_field for plan in config.rqa_plans}
@@ -126,24 +131,42 @@ def _before_step(record: Record, source: str) -> Record:
     return record
 
 
-def _stop_reason(config: PipelineConfig, record: Record, key: str) -> str:
-    """``key`` holds STOP: through which label (who, when, checked or not) and, for a coder's label, which file."""
-    shown, label_key, label = f"{key} holds STOP", key, record.get(key)
+def _stop_reason(config: PipelineConfig, record: Record, key: str) -> tuple[str, str]:
+    """Why ``key`` holds STOP, as the verb (``hold``, or ``list`` for a show's codes) and what follows "STOP":
+    through which label (who, when, checked or not) and where it came from. A coder's label is found in the key's
+    history where the manual-codes step wrote it, even when a later step rewrote the key (the location
+    reconciliation writes the STOP of one level on every level): that names the coder and the coded file; a STOP no
+    coder's label gave names the step that wrote it."""
+    verb, shown, label_key = "hold", "", key
     for plan in config.rqa_plans:  # a show's codes list STOP: the label is among the show's coded labels
         if key == plan.codes_key:
-            stops = {code.code_id for code in plan.scheme.control_codes if code.control_code == STOP}
-            labels = record.get(plan.coded_field)
-            label = next((held for held in labels if isinstance(held, dict) and held.get("CodeID") in stops), None) \
-                if isinstance(labels, list) else None
-            shown, label_key = f"{key} lists STOP, made from {plan.coded_field}", plan.coded_field
-    if isinstance(label, dict):
-        shown += f" ({_who(label)})"
+            verb, shown, label_key = "list", f", made from {plan.coded_field}", plan.coded_field
     history = record.history(label_key)
-    step = history[-1].step.source if history else None
+    stops = _stop_code_ids(config, label_key)
+    coded = next((change for change in reversed(history) if change.step.source == MANUAL_CODES_STEP), None)
+    coder_label = None if coded is None else _stop_label(coded.value, stops)
     source = coded_file(config, label_key)
-    if step == MANUAL_CODES_STEP and source is not None:
-        return f"{shown}, read from Coded Coda Files/{source}"
-    return f"{shown}, written by step {step}" if step else shown
+    if coder_label is not None and source is not None:
+        return verb, f"{shown} ({_who(coder_label)}), read from Coded Coda Files/{source}"
+    label = _stop_label(record.get(label_key), stops)
+    if label is not None:
+        shown += f" ({_who(label)})"
+    return verb, f"{shown}, written by step {history[-1].step.source}" if history else shown
+
+
+def _stop_code_ids(config: PipelineConfig, coded_field: str) -> frozenset[str]:
+    """The CodeIDs of the STOP codes of the scheme whose labels a coded field holds."""
+    schemes = [plan.scheme for plan in config.survey_plans if plan.coded_field == coded_field]
+    schemes += [plan.scheme for plan in config.rqa_plans if plan.coded_field == coded_field]
+    schemes += [plan.binary.scheme for plan in config.rqa_plans
+                if plan.binary is not None and plan.binary.coded_field == coded_field]
+    return frozenset(code.code_id for scheme in schemes for code in scheme.control_codes if code.control_code == STOP)
+
+
+def _stop_label(value: Any, stops: frozenset[str]) -> dict[str, Any] | None:
+    """The STOP label of a coded field's value (a label, or a show's list of labels), if it holds one."""
+    labels = value if isinstance(value, list) else [value]
+    return next((label for label in labels if isinstance(label, dict) and label.get("CodeID") in stops), None)
 
 
 def _who(label: dict[str, Any]) -> str:
@@ -153,3 +176,7 @@ def _who(label: dict[str, Any]) -> str:
     who = f"{name} <{origin_id}>" if name and origin_id and name != origin_id else (name or origin_id or "unknown")
     checked = "checked" if label.get("Checked") is True else "not checked"
     return f"a label by {who} of {label.get('DateTimeUTC')}, {checked}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
