@@ -12,8 +12,10 @@ import pytest
 
 import redss_pipeline.generate.cleaners as cleaners_module
 from redss_pipeline.core.code_scheme import NC, load_code_scheme
+from redss_pipeline.core.config import CLEANER_NAMES
 from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.generate.cleaners import (
+    CLEANER_RESULTS,
     CLEANERS,
     clean_age,
     clean_gender,
@@ -511,6 +513,17 @@ def test_registry_names_the_configurable_cleaners():
         "operator": clean_operator,
     }
     assert CLEANERS["age"]("toban iyo sideed") == "18"
+    assert tuple(CLEANERS) == CLEANER_NAMES  # the names the configuration accepts
+
+
+def test_each_cleaners_results_are_declared_for_the_configuration_check():
+    """What each cleaner can give besides NC (cleaners.md): the check asks a plan's scheme to hold all of them."""
+    assert set(CLEANER_RESULTS) == set(CLEANERS)
+    assert CLEANER_RESULTS["yes_no"]() == {"yes", "no"}
+    assert CLEANER_RESULTS["gender"]() == {"male", "female"}
+    assert CLEANER_RESULTS["age"]() == {str(age) for age in range(10, 100)}
+    assert len(CLEANER_RESULTS["mogadishu_sub_district"]()) == 16 and len(CLEANER_RESULTS["somalia_district"]()) == 74
+    assert {"hormud", "somtel"} <= CLEANER_RESULTS["operator"]()
 
 
 def test_origin_ids_are_stable_names_with_a_version():

@@ -5,12 +5,18 @@ a float where an integer is needed, flow and file names that leave their folder.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import ConfigError
+from redss_pipeline.core.run_context import RunContext
+from redss_pipeline.generate.stage import run_generate
 
 
 def _shipped(project_root: Path) -> dict:
@@ -267,7 +273,8 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
 
 def test_a_scheme_without_the_match_values_its_cleaner_gives_is_refused(tmp_path, project_root):
     """A yes/no question's scheme made in Coda's editor has no MatchValues: the yes_no cleaner's 'yes' and 'no'
-    (cleaners.md) have no code, which stopped stage 3 at the first answer the cleaner understood."""
+    (cleaners.md) have no code, which stopped stage 3 at the first answer the cleaner understood. The configuration
+    command and stage 3, before it reads anything, refuse it (exit 2)."""
     schemes = tmp_path / "schemes"
     schemes.mkdir()
     for source in (project_root / "code_schemes").iterdir():
@@ -280,8 +287,17 @@ def test_a_scheme_without_the_match_values_its_cleaner_gives_is_refused(tmp_path
     raw["code_schemes"]["directory"] = "schemes"
     path = tmp_path / "pipeline_config.json"
     path.write_text(json.dumps(raw), encoding="utf-8")
+    problem = ("$.survey_plans[11].scheme: scheme 'Involved' (Scheme-7940c638) has no code whose MatchValues hold "
+               "'no', 'yes', which the yes_no cleaner gives")
+    checked = subprocess.run([sys.executable, "-m", "redss_pipeline.core.config", str(path)], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 2
+    assert f"- {problem}" in checked.stderr.splitlines()
+
+    root = tmp_path / "root"
+    shutil.copytree(project_root / "tests" / "golden" / "data_root", root)
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert caught.value.problems == [
-        "$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no code whose MatchValues hold 'no', 'yes', "
-        "which the yes_no cleaner gives"]
+        run_generate(config=load_config(path), data_root=root, run=RunContext("me@example.org", datetime(
+            2019, 1, 20, tzinfo=timezone.utc)), progress=None)
+    assert caught.value.problems == [problem]
+    assert not (root / "Outputs").exists()

@@ -43,7 +43,6 @@ from redss_pipeline.core.errors import (
 )
 from redss_pipeline.core.record_fields import PIPELINE_KEYS
 from redss_pipeline.deidentify.phone_redaction import RedactionSettings, is_supported_region
-from redss_pipeline.generate.cleaners import CLEANERS, cleaner_results
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -74,7 +73,8 @@ __all__ = [
 CONFIG_FILE_NAME = "pipeline_config.json"
 FORMAT_ID = "redss-pipeline-config/1"
 FETCH_MODES = ("all", "latest-only")
-CLEANER_NAMES = tuple(CLEANERS)
+CLEANER_NAMES = ("gender", "mogadishu_sub_district", "somalia_district", "age", "yes_no", "operator")
+"""The cleaners a plan may name (the registry of stage 3's cleaners, :data:`~redss_pipeline.generate.cleaners.CLEANERS`)."""
 LOCATION_LEVELS = ("mogadishu_sub_district", "district", "region", "state", "zone")
 MAP_LEVELS = ("region", "district", "mogadishu_sub_district")
 """The location levels with bundled boundary files (participation maps, spec analysis.md section 5)."""
@@ -737,7 +737,6 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
     problems += _codes_key_clashes(raw)
     problems += _matrix_column_clashes(raw, schemes)
     problems += _missing_control_codes(raw, schemes)
-    problems += _cleaner_results_without_code(raw, schemes)
 
     for i, plan in enumerate(raw["rqa_plans"]):
         where = f"$.rqa_plans[{i}]"
@@ -890,26 +889,6 @@ def _missing_control_codes(raw: dict, schemes: Mapping[str, CodeScheme]) -> list
             problems.append(f"{where}: scheme {name!r} ({raw['code_schemes']['files'][name]}) has no "
                             f"{', '.join(missing)} control code{'s' if len(missing) > 1 else ''}, which the "
                             f"pipeline writes in this role (it needs {', '.join(needed)})")
-    return problems
-
-
-def _cleaner_results_without_code(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
-    """A plan's cleaner suggests the code whose MatchValues hold its result (pipeline.md 7.5.2): a result no code
-    holds (a new question's scheme made in Coda's editor, without MatchValues) stopped stage 3 at the first answer
-    the cleaner understood."""
-    cleaned = [(f"$.survey_plans[{i}].scheme", plan["scheme"], plan["cleaner"])
-               for i, plan in enumerate(raw["survey_plans"]) if plan.get("cleaner") is not None]
-    cleaned.append(("$.operator.scheme", raw["operator"]["scheme"], "operator"))
-    problems = []
-    for where, name, cleaner in cleaned:
-        scheme = schemes.get(name)
-        if scheme is None or cleaner not in CLEANERS:
-            continue  # reported as an unknown scheme or cleaner
-        missing = sorted(value for value in cleaner_results(cleaner) if not scheme.has_match_value(value))
-        if missing:
-            shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            problems.append(f"{where}: scheme {name!r} ({raw['code_schemes']['files'][name]}) has no code whose "
-                            f"MatchValues hold {shown}, which the {cleaner} cleaner gives")
     return problems
 
 
@@ -1146,7 +1125,14 @@ def main(argv: list[str] | None = None) -> int:
     from redss_pipeline.core.cli import run_main
 
     def check(args: Sequence[str]) -> int:
+        # The cleaners are stage 3's: what they give is checked against the schemes here too, as stage 3 does
+        # before any work, so that this command finds every problem the stages would.
+        from redss_pipeline.generate.cleaners import cleaner_scheme_problems
+
         config = load_config(args[0] if args else None)
+        problems = cleaner_scheme_problems(config)
+        if problems:
+            raise ConfigError(problems, path=config.path)
         print(
             f"{config.path}: valid ({len(config.flows)} flows, {len(config.rqa_plans)} shows, "
             f"{len(config.survey_plans)} survey plans, {len(config.schemes)} code schemes)"

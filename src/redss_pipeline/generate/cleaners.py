@@ -35,6 +35,7 @@ from importlib import resources
 from typing import Any, Callable, Mapping
 
 from redss_pipeline.core.code_scheme import NC
+from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.deidentify.operators import clean_operator, operator_prefixes
 from redss_pipeline.generate.locations import derive_location_levels
@@ -42,8 +43,10 @@ from redss_pipeline.generate.locations import derive_location_levels
 __all__ = [
     "CLEANERS",
     "DEFAULT_NOISE_MIN_LENGTH",
+    "CLEANER_RESULTS",
+    "AGE_RANGE",
     "cleaner_origin_id",
-    "cleaner_results",
+    "cleaner_scheme_problems",
     "is_noise",
     "looks_demographic",
     "is_only_yes_no",
@@ -58,6 +61,8 @@ __all__ = [
     "derive_location_levels",
 ]
 
+AGE_RANGE = range(10, 100)
+"""The ages the age cleaner gives (cleaners.md 5.5): 10 to 99."""
 DEFAULT_NOISE_MIN_LENGTH = 10
 """The REDSS shows' minimum length: shorter texts are noise unless they look demographic."""
 
@@ -213,7 +218,7 @@ def clean_age(text: str) -> str:
     """
     rules = _rules()
     digits = _two_digit_number(text)
-    if digits is not None and 10 <= digits <= 99:
+    if digits is not None and digits in AGE_RANGE:
         return str(digits)
     vocabulary = rules.age_vocabulary
     total: float = 0
@@ -223,7 +228,7 @@ def clean_age(text: str) -> str:
         if value is not None:
             total += value
             found = True
-    if found and float(total).is_integer() and 10 <= total <= 99:
+    if found and float(total).is_integer() and int(total) in AGE_RANGE:
         return str(int(total))
     return NC
 
@@ -272,6 +277,22 @@ CLEANERS: dict[str, Callable[[str], str]] = {
 }
 """The cleaners a configuration file may name, by name."""
 
+
+def _codes(rules: Callable[[], _Codes]) -> Callable[[], frozenset[str]]:
+    return lambda: frozenset(code for code, _ in rules())
+
+
+CLEANER_RESULTS: dict[str, Callable[[], frozenset[str]]] = {
+    "gender": _codes(lambda: _rules().gender),
+    "mogadishu_sub_district": _codes(lambda: _rules().mogadishu_sub_district),
+    "somalia_district": _codes(lambda: _rules().somalia_district),
+    "age": lambda: frozenset(str(age) for age in AGE_RANGE),
+    "yes_no": _codes(lambda: _rules().yes_no),
+    "operator": lambda: frozenset(operator_prefixes().values()),
+}
+"""Every value each cleaner can give besides NC: what the scheme of a plan it cleans for must hold among its
+MatchValues (:func:`cleaner_scheme_problems`)."""
+
 # The version of each rule; raise it whenever the rule's results change, so labels say which rule made them.
 _CLEANER_VERSIONS: dict[str, int] = {
     "gender": 1,
@@ -283,19 +304,23 @@ _CLEANER_VERSIONS: dict[str, int] = {
 }
 
 
-def cleaner_results(name: str) -> frozenset[str]:
-    """Every value the cleaner ``name`` can give besides NC: what the scheme of a plan it cleans for must hold
-    among its MatchValues (the configuration check refuses a scheme that does not)."""
-    rules = _rules()
-    coded = {"gender": rules.gender, "yes_no": rules.yes_no, "mogadishu_sub_district": rules.mogadishu_sub_district,
-             "somalia_district": rules.somalia_district}
-    if name in coded:
-        return frozenset(code for code, _ in coded[name])
-    if name == "age":
-        return frozenset(str(age) for age in range(10, 100))  # clean_age's range
-    if name == "operator":
-        return frozenset(operator_prefixes().values())
-    raise ConfigError([f"unknown cleaner {name!r}; known cleaners: {', '.join(CLEANERS)}"])
+def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
+    """A plan's cleaner suggests the code whose MatchValues hold its result (pipeline.md 7.5.2): one line per plan
+    whose scheme lacks a result its cleaner can give (a new question's scheme made in Coda's editor, without
+    MatchValues), by JSON path and scheme file, as the configuration check words its problems. Stage 3 and the
+    configuration command check this before any work; otherwise the run stopped at the first answer the cleaner
+    understood."""
+    cleaned = [(f"$.survey_plans[{i}].scheme", plan.scheme, plan.cleaner)
+               for i, plan in enumerate(config.survey_plans) if plan.cleaner is not None]
+    cleaned.append(("$.operator.scheme", config.operator.scheme, config.operator.cleaner))
+    problems = []
+    for where, scheme, cleaner in cleaned:
+        missing = sorted(value for value in CLEANER_RESULTS[cleaner]() if not scheme.has_match_value(value))
+        if missing:
+            shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            problems.append(f"{where}: scheme {scheme.name!r} ({scheme.scheme_id}) has no code whose MatchValues "
+                            f"hold {shown}, which the {cleaner} cleaner gives")
+    return problems
 
 
 def cleaner_origin_id(name: str) -> str:

@@ -37,7 +37,7 @@ from redss_pipeline.analysis.stage import AnalysisSummary, analyse_into
 from redss_pipeline.core.audit_trail import AuditTrailWriter
 from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot, refuse_what_is_in_the_way
-from redss_pipeline.core.errors import CodaFileError
+from redss_pipeline.core.errors import CodaFileError, ConfigError
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputError, OutputSet, finish_interrupted_switches
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.run_manifest import run_manifest
@@ -53,6 +53,7 @@ from redss_pipeline.export.analysis_files import (
     write_icr_csv,
     write_message_lines,
 )
+from redss_pipeline.generate.cleaners import cleaner_scheme_problems
 from redss_pipeline.generate.input_warnings import (
     coded_file_warnings,
     raw_file_warnings,
@@ -141,6 +142,9 @@ def _run_generate(
     for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):  # a killed run's switch first
         say(note)
     _refuse_replacing_what_is_not_an_output(config, root)  # before the long work, which would otherwise be lost
+    unfit = cleaner_scheme_problems(config)  # as the configuration check does: a scheme its cleaner does not fit
+    if unfit:
+        raise ConfigError(unfit, path=config.path)
 
     redactor = PhoneRedactor(config.phone_redaction)
     with times.step("load raw files"):
