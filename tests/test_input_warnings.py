@@ -261,12 +261,28 @@ def test_a_mistyped_survey_result_key_names_the_answers_no_plan_reads(root, tmp_
     assert warnings == [  # in the configuration's order of the plans: repeated, then involved
         "warning: Raw Data/csap_evaluation.json: no record holds 'Heard_Again (Value)', the answer that survey plan "
         "'repeated' reads (result_key 'heard_again'); the file holds answers under 'Involved (Value)' and "
-        "'Repeated (Value)' that no plan reads: is result_key mistyped?",
+        "'Repeated (Value)' that no plan reads: is result_key mistyped, or has nobody answered the question yet?",
         "warning: Raw Data/csap_evaluation.json: no record holds 'Involvd (Value)', the answer that survey plan "
         "'involved' reads (result_key 'involvd'); the file holds answers under 'Involved (Value)' and "
         "'Repeated (Value)' that no plan reads: is result_key mistyped (did you mean 'involved')?",
     ]
     assert summary.endswith("2 warnings")
+
+
+def test_a_question_nobody_has_answered_yet_is_not_said_to_be_another_plans_answer(root, tmp_path):
+    """A question added to the evaluation flow before anyone answered it: every answer of csap_evaluation.json is
+    read by its own plan, so none is suggested (that would make two plans read one answer)."""
+    def add_listened(raw: dict) -> None:
+        [involved] = [plan for plan in raw["survey_plans"] if plan["name"] == "involved"]
+        raw["survey_plans"].append({**involved, "name": "listened", "result_key": "listened",
+                                    "raw_field": "listened_raw", "time_field": "listened_time",
+                                    "id_field": "listened_id", "coded_field": "listened_coded",
+                                    "analysis_key": "listened", "coda_file": "listened.json"})
+    warnings, _ = _stage3(root, _config(tmp_path, add_listened))
+    assert warnings == [
+        "warning: Raw Data/csap_evaluation.json: no record holds 'Listened (Value)', the answer that survey plan "
+        "'listened' reads (result_key 'listened'); every answer the file holds is read by another plan: is "
+        "result_key mistyped, or has nobody answered the question yet?"]
 
 
 def test_a_mistyped_result_key_of_plans_sharing_an_answer_is_said_once(root, tmp_path):

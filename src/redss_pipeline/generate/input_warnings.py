@@ -157,8 +157,8 @@ def raw_file_warnings(config: PipelineConfig, root: DataRoot, show_runs: Sequenc
 @dataclass(frozen=True)
 class RawAnswers:
     """A raw file's answers as its warnings see them: its flow, how many records it holds, and the Rapid Pro results
-    whose answer some record holds, by the name their ``<Name> (Value) - <flow>`` key gives them (``Involved``,
-    ``Rqa_S01E01``: a result key in :func:`~redss_pipeline.fetch.rapid_pro_keys.raw_key`'s letters)."""
+    whose answer some record holds, by their name in the answer's key (``Involved`` in ``Involved (Value) -
+    csap_evaluation``: :func:`~redss_pipeline.fetch.rapid_pro_keys.raw_key` of the result key ``involved``)."""
 
     flow: str
     records: int
@@ -167,15 +167,21 @@ class RawAnswers:
     @classmethod
     def of(cls, records: int, keys: Iterable[str], flow: str) -> "RawAnswers":
         """The answers among ``keys``, every key some record of the flow's file holds."""
-        suffix = raw_key("", "Value", flow)  # " (Value) - <flow>"
-        return cls(flow, records, frozenset(key[:-len(suffix)] for key in keys if key.endswith(suffix)))
+        suffix = _answer_suffix(flow)
+        return cls(flow, records, frozenset(key.removesuffix(suffix) for key in keys if key.endswith(suffix)))
+
+
+def _answer_suffix(flow: str) -> str:
+    """What follows a result's name in the key of its answer: `` (Value) - <flow>``."""
+    return raw_key("", "Value", flow)
 
 
 def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: Sequence[RawAnswers]) -> list[str]:
     """Warnings about plans whose answer no record of their flow's raw file holds, the file having records: a
     mistyped ``result_key`` (``listend`` for ``listened``) leaves the question or show empty without an error. Each
-    names the answers the file holds that no plan reads and, when one is close, the result key it was meant to be.
-    An empty file is not reported here (a show's has a warning of its own)."""
+    names the answers the file holds that no plan reads and, when one of them is close, the result key it was meant
+    to be; without one, the question may simply not have been answered yet. An empty file is not reported here (a
+    show's has a warning of its own)."""
     plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
     warnings = []
     seen: set[str] = set()
@@ -183,29 +189,25 @@ def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: 
         if not answers.records or answers.flow in seen:
             continue
         seen.add(answers.flow)
+        suffix = _answer_suffix(answers.flow)
         readers: dict[str, list[RqaPlan | SurveyPlan]] = {}  # the name a plan's answer has in the file -> plans
         for plan in plans:
             if plan.flow == answers.flow:
-                readers.setdefault(plan.result_key.title(), []).append(plan)
+                readers.setdefault(raw_key(plan.result_key, "Value", plan.flow).removesuffix(suffix), []).append(plan)
         unread = sorted(answers.names - readers.keys())
         for name, reading in readers.items():
             if name in answers.names:
                 continue
-            result_key = reading[0].result_key
             if unread:
                 held = f"the file holds answers under {_answers(unread)} that no plan reads"
             else:
                 held = "every answer the file holds is read by another plan" if answers.names else "it holds no answer"
-            close = (difflib.get_close_matches(name, unread, n=1)
-                     or difflib.get_close_matches(name, sorted(answers.names), n=1))
-            if close:
-                question = f"is result_key mistyped (did you mean {_result_key(close[0])!r})?"
-            elif unread:
-                question = "is result_key mistyped?"
-            else:
-                question = "is result_key mistyped, or has nobody answered the question yet?"
+            close = difflib.get_close_matches(name, unread, n=1)  # never an answer another plan reads
+            question = (f"is result_key mistyped (did you mean {_result_key(close[0])!r})?" if close
+                        else "is result_key mistyped, or has nobody answered the question yet?")
             warnings.append(f"{_shown(root.raw_file(answers.flow), root)}: no record holds {name + ' (Value)'!r}, "
-                            f"the answer that {_plans(reading)} (result_key {result_key!r}); {held}: {question}")
+                            f"the answer that {_plans(reading)} (result_key {reading[0].result_key!r}); {held}: "
+                            f"{question}")
     return warnings
 
 

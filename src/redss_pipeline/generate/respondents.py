@@ -6,8 +6,9 @@ checking every record (``_sha`` included) before any output is written, and keep
 for each respondent the positions of their show messages, and for each survey flow the record of each
 respondent. That pass reads each record's content without building a record
 (:meth:`~redss_pipeline.core.traced_data_json.RawFile.contents`), and only the keys the index needs: the
-respondent id, and a show run's id and time; it also notes which keys the file's records hold (each key once), so
-a plan whose answer no record holds can be named (:class:`~redss_pipeline.generate.input_warnings.RawAnswers`).
+respondent id, and a show run's id and time; it also adds each record's keys to one set per file (a C-level
+update of a few dozen keys, about a second over a million records), so a plan whose answer no record holds can be
+named (:class:`~redss_pipeline.generate.input_warnings.RawAnswers`).
 :meth:`RespondentIndex.spans` then divides the respondents, in the order of their first message, into spans of a
 few thousand messages (a span is three numbers, so it can be handed to a worker process), and
 :meth:`RespondentIndex.read` gives a span's chunks with their records decoded from the files (without checking
