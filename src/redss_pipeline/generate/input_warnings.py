@@ -238,13 +238,16 @@ def _and(items: Sequence[str]) -> str:
 def week_warnings(config: PipelineConfig, weekless: WeeklessMessages) -> list[str]:
     """A warning about the kept messages that fall in no configured week: no week column counts them, which the
     outputs do not show (a week forgotten when a show was added to the configuration). It names the configuration
-    file by its name, and the earliest of those times, where the first gap in the weeks is."""
+    file by its name, and the earliest of those times, where the first gap in the weeks is, in the UTC offset the
+    project window is written in (as the weeks usually are). A project window that reaches past the last week on
+    purpose gives this warning on every run; the warning says so."""
     count, earliest = weekless.count, weekless.earliest
     if not count or earliest is None:
         return []
+    shown = earliest.replace(tzinfo=timezone.utc).astimezone(config.project_start.tzinfo).isoformat()
     return [f"{config.path.name}: {count} message{_s(count)} fall{'s' if count == 1 else ''} in no week of 'weeks' "
-            f"(earliest: {earliest.replace(tzinfo=timezone.utc).isoformat()}), so no column of 'weeks' counts "
-            f"{'it' if count == 1 else 'them'}: is a week missing?"]
+            f"(earliest: {shown}), so no column of 'weeks' counts {'it' if count == 1 else 'them'}: is a week "
+            "missing, or does the project window reach past the weeks on purpose?"]
 
 
 def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally],
