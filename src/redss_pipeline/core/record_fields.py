@@ -20,8 +20,9 @@ __all__ = [
     "PIPELINE_KEYS", "record_id", "record_time", "RecordColumns",
 ]
 
-# The keys stage 3 writes on the message records under names of its own (the others are named in the
-# configuration). A configured field must not take one of them, so the configuration check refuses it.
+# The keys the pipeline writes on the records under names of its own (stage 2 the first two of PIPELINE_KEYS,
+# stage 3 the others; every other key is named in the configuration). A configured field must not take one of them,
+# so the configuration check refuses it.
 UID_KEY = "uid"
 """The respondent id after key translation (pipeline.md 7.3.3)."""
 MESSAGE_KEY = "rqa_message"
@@ -44,7 +45,7 @@ PIPELINE_KEYS = {
     NON_LOGICAL_TIME_KEY: "the mark of a message sent in no channel's window",
     CONSENT_WITHDRAWN_KEY: "the consent column",
 }
-"""Each key stage 3 names itself, with what it holds (for the configuration check's messages)."""
+"""Each key the pipeline names itself, with what it holds (for the configuration check's messages)."""
 
 
 def record_id(record: Mapping[str, object]) -> object:

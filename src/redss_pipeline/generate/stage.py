@@ -153,15 +153,16 @@ def _run_generate(
     redacted_while_indexing = index.redactor.count  # in survey records no chunk reads
     say(f"load raw files: {index.message_count:,} show records, {index.survey_record_count:,} survey records, "
         f"{index.respondent_count:,} respondents ({times.seconds['load raw files']:.1f} s)")
-    # The coded files' texts are redacted apart from the run's count of redacted numbers, which is of the raw files.
-    coded_redactor = PhoneRedactor(config.phone_redaction)
+    # The coded files' texts are redacted apart from the run's count of redacted numbers, which is of the raw files;
+    # the warnings that show a coded text redact it with a redactor of their own, made when needed, so no
+    # redactor's memory of the texts it saw is kept for the run.
     with times.step("load coded Coda files"):
-        coded_messages = _load_coded_files(config, root, coded_redactor)
+        coded_messages = _load_coded_files(config, root, PhoneRedactor(config.phone_redaction))
     say(f"load coded Coda files: {sum(1 for v in coded_messages.values() if len(v))} of {len(coded_messages)} "
         f"datasets have coded messages ({times.seconds['load coded Coda files']:.1f} s)")
     warn(raw_file_warnings(config, root, index.show_runs)
          + unread_answer_warnings(config, root, index.raw_answers)
-         + coded_file_warnings(config, root, coded_messages, coded_redactor.redact))
+         + coded_file_warnings(config, root, coded_messages, PhoneRedactor(config.phone_redaction).redact))
 
     paths = output_paths(config, root)
     root.prepare_folders()
@@ -232,7 +233,7 @@ def _run_generate(
                                 columns=columns, production_columns=production_columns(config))
             write_analysis_lines(individuals_csv, individual_rows.rows(), columns)
         # The tallies have now seen every exported message.
-        warn(unmatched_code_warnings(config, root, tallies, coded_redactor.redact))
+        warn(unmatched_code_warnings(config, root, tallies, PhoneRedactor(config.phone_redaction).redact))
         with times.step("coding quality"):
             quality = measure_coding_quality(config, icr_round_trip, coded_files=coded_messages,
                                              progress=progress_rows(tallies.values()))
