@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -31,6 +32,27 @@ def _problems(tmp_path: Path, project_root: Path, raw: dict) -> list[str]:
         load_config(path)
     assert caught.value.exit_status == 2
     return caught.value.problems
+
+
+def _with_edited_schemes(tmp_path: Path, project_root: Path, **edits: Callable[[list[dict]], list[dict]]) -> Path:
+    """The shipped configuration over a copy of its schemes, the codes of each scheme file named (without .json) in
+    ``edits`` replaced by what its edit makes of them; the configuration file's path."""
+    schemes = tmp_path / "schemes"
+    schemes.mkdir()
+    for source in (project_root / "code_schemes").iterdir():
+        scheme = json.loads(source.read_text(encoding="utf-8"))
+        if source.stem in edits:
+            scheme["Codes"] = edits[source.stem](scheme["Codes"])
+        (schemes / source.name).write_text(json.dumps(scheme), encoding="utf-8")
+    raw = _shipped(project_root)
+    raw["code_schemes"]["directory"] = "schemes"
+    path = tmp_path / "pipeline_config.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return path
+
+
+def _without(*control_codes: str) -> Callable[[list[dict]], list[dict]]:
+    return lambda codes: [code for code in codes if code.get("ControlCode") not in control_codes]
 
 
 def test_two_outputs_with_one_name_are_refused(tmp_path, project_root):
@@ -242,23 +264,8 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
     """The pipeline writes NA, NC and NR in a survey's scheme, every control code in a location level's (the
     reconciliation copies one level's to all), NA and NC in Operator's: a new question's scheme made without NR
     stopped stage 3 midway. A scheme without NIC is fine where the pipeline never writes it."""
-    schemes = tmp_path / "schemes"
-    schemes.mkdir()
-    for source in (project_root / "code_schemes").iterdir():
-        (schemes / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-    involved = json.loads((schemes / "involved.json").read_text(encoding="utf-8"))
-    involved["Codes"] = [code for code in involved["Codes"] if code.get("ControlCode") not in ("NR", "NIC")]
-    (schemes / "involved.json").write_text(json.dumps(involved), encoding="utf-8")
-    region = json.loads((schemes / "region.json").read_text(encoding="utf-8"))
-    region["Codes"] = [code for code in region["Codes"] if code.get("ControlCode") != "WS"]
-    (schemes / "region.json").write_text(json.dumps(region), encoding="utf-8")
-    operator = json.loads((schemes / "operator.json").read_text(encoding="utf-8"))
-    operator["Codes"] = [code for code in operator["Codes"] if code.get("ControlCode") != "NC"]
-    (schemes / "operator.json").write_text(json.dumps(operator), encoding="utf-8")
-    raw = _shipped(project_root)
-    raw["code_schemes"]["directory"] = "schemes"
-    path = tmp_path / "pipeline_config.json"
-    path.write_text(json.dumps(raw), encoding="utf-8")
+    path = _with_edited_schemes(tmp_path, project_root, involved=_without("NR", "NIC"), region=_without("WS"),
+                                operator=_without("NC"))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.problems == [
@@ -275,18 +282,8 @@ def test_a_scheme_without_the_match_values_its_cleaner_gives_is_refused(tmp_path
     """A yes/no question's scheme made in Coda's editor has no MatchValues: the yes_no cleaner's 'yes' and 'no'
     (cleaners.md) have no code, which stopped stage 3 at the first answer the cleaner understood. The configuration
     command and stage 3, before it reads anything, refuse it (exit 2)."""
-    schemes = tmp_path / "schemes"
-    schemes.mkdir()
-    for source in (project_root / "code_schemes").iterdir():
-        (schemes / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-    involved = json.loads((schemes / "involved.json").read_text(encoding="utf-8"))
-    for code in involved["Codes"]:
-        code.pop("MatchValues", None)
-    (schemes / "involved.json").write_text(json.dumps(involved), encoding="utf-8")
-    raw = _shipped(project_root)
-    raw["code_schemes"]["directory"] = "schemes"
-    path = tmp_path / "pipeline_config.json"
-    path.write_text(json.dumps(raw), encoding="utf-8")
+    path = _with_edited_schemes(tmp_path, project_root, involved=lambda codes: [
+        {key: value for key, value in code.items() if key != "MatchValues"} for code in codes])
     problem = ("$.survey_plans[11].scheme: scheme 'Involved' (Scheme-7940c638) has no code whose MatchValues hold "
                "'no', 'yes', which the yes_no cleaner gives")
     checked = subprocess.run([sys.executable, "-m", "redss_pipeline.core.config", str(path)], capture_output=True,

@@ -160,7 +160,8 @@ def test_malformed_raw_file_names_file_record_and_field(root):
 
 
 def test_scheme_without_a_code_for_a_cleaner_value_is_an_error(root, tmp_path):
-    """When the Gender scheme has no code matching 'female', the run stops naming the scheme and the value."""
+    """When the Gender scheme has no code matching 'female', the run stops before it reads anything (a problem of
+    the configuration: exit 2), naming the plan, the scheme and the value, and the outputs are left as they were."""
     schemes = tmp_path / "code_schemes"
     shutil.copytree(PROJECT_ROOT / "code_schemes", schemes)
     gender = json.loads((schemes / "gender.json").read_text())
@@ -171,9 +172,9 @@ def test_scheme_without_a_code_for_a_cleaner_value_is_an_error(root, tmp_path):
     shutil.copy(PROJECT_ROOT / "pipeline_config.json", tmp_path / "pipeline_config.json")
     before = _digests(root)
     result = _generate("me", str(root), env={"REDSS_PIPELINE_CONFIG": str(tmp_path / "pipeline_config.json")})
-    assert result.returncode == 1
-    line = _error_line(result)
-    assert "Gender" in line and "'female'" in line
+    assert result.returncode == 2
+    assert ("- $.survey_plans[0].scheme: scheme 'Gender' (Scheme-12cb6f95) has no code whose MatchValues hold "
+            "'female', which the gender cleaner gives") in result.stderr.splitlines()
     assert _digests(root) == before
 
 
