@@ -189,6 +189,14 @@ def test_an_empty_show_file_is_reported(root):
     assert summary.endswith("1 warning")
 
 
+def test_an_empty_survey_file_is_reported(root):
+    """An evaluation flow never fetched: its questions would be NA for everyone without a word."""
+    (root / "Raw Data/csap_evaluation.json").write_text("[]")
+    warnings, _ = _stage3(root)
+    assert warnings == ["warning: Raw Data/csap_evaluation.json: holds no runs, so its questions are NA for everyone "
+                        "(was the flow fetched?)"]
+
+
 def test_a_run_that_appears_twice_is_reported(root):
     path = root / "Raw Data/csap_s01e01_activation.json"
     records = json.loads(path.read_text())

@@ -11,6 +11,7 @@ usually means that someone's work, a fetch or the configuration did not go where
 | a message whose Text is not the text of its MessageID  | its codes follow the MessageID                     |
 | a coded message that no exported message matches       | its codes go to no message                         |
 | a show's raw file with no runs                         | the show has no messages                           |
+| a survey's raw file with no runs                       | its questions are NA for everyone                  |
 | a run that appears more than once in a show's raw file | each copy counts as a message                      |
 | a plan's answer that no record of its raw file holds,  | a survey plan's answer is NA for everyone; a       |
 | the file having records (a mistyped ``result_key``)    | show's runs are dropped as empty runs              |
@@ -180,15 +181,21 @@ def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: 
     """Warnings about plans whose answer no record of their flow's raw file holds, the file having records: a
     mistyped ``result_key`` (``listend`` for ``listened``) leaves the question or show empty without an error. Each
     names the answers the file holds that no plan reads and, when one of them is close, the result key it was meant
-    to be; without one, the question may simply not have been answered yet. An empty file is not reported here (a
-    show's has a warning of its own)."""
+    to be; without one, the question may simply not have been answered yet. An empty survey file is said to be
+    empty (every answer it would give is NA); a show's has a warning of its own (:func:`raw_file_warnings`)."""
     plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
+    show_flows = {plan.flow for plan in config.rqa_plans}
     warnings = []
     seen: set[str] = set()
     for answers in raw_answers:
-        if not answers.records or answers.flow in seen:
+        if answers.flow in seen:
             continue
         seen.add(answers.flow)
+        if not answers.records:
+            if answers.flow not in show_flows:
+                warnings.append(f"{_shown(root.raw_file(answers.flow), root)}: holds no runs, so its questions are NA "
+                                "for everyone (was the flow fetched?)")
+            continue
         suffix = _answer_suffix(answers.flow)
         readers: dict[str, list[RqaPlan | SurveyPlan]] = {}  # the name a plan's answer has in the file -> plans
         for plan in plans:
