@@ -261,7 +261,7 @@ def test_a_question_named_like_the_age_categories_is_refused(tmp_path, project_r
 
 
 def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, project_root):
-    """The pipeline writes NA, NC and NR in a survey's scheme, every control code in a location level's (the
+    """The pipeline writes NA and NR in a survey's scheme, every control code in a location level's (the
     reconciliation copies one level's to all), NA and NC in Operator's: a new question's scheme made without NR
     stopped stage 3 midway. A scheme without NIC is fine where the pipeline never writes it."""
     path = _with_edited_schemes(tmp_path, project_root, involved=_without("NR", "NIC"), region=_without("WS"),
@@ -272,7 +272,7 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
         "$.survey_plans[3].scheme: scheme 'region' (region.json) has no WS control code, which the pipeline writes in "
         "this role (it needs NA, NS, NC, NR, NIC, STOP, WS)",
         "$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no NR control code, which the pipeline "
-        "writes in this role (it needs NA, NC, NR)",
+        "writes in this role (it needs NA, NR)",
         "$.operator.scheme: scheme 'operator' (operator.json) has no NC control code, which the pipeline writes in "
         "this role (it needs NA, NC)",
     ]
@@ -284,7 +284,7 @@ def test_a_scheme_without_the_match_values_its_cleaner_gives_is_refused(tmp_path
     command and stage 3, before it reads anything, refuse it (exit 2)."""
     path = _with_edited_schemes(tmp_path, project_root, involved=lambda codes: [
         {key: value for key, value in code.items() if key != "MatchValues"} for code in codes])
-    problem = ("$.survey_plans[11].scheme: scheme 'Involved' (Scheme-7940c638) has no code whose MatchValues hold "
+    problem = ("$.survey_plans[11].scheme: scheme 'involved' (involved.json) has no code whose MatchValues hold "
                "'no', 'yes', which the yes_no cleaner gives")
     checked = subprocess.run([sys.executable, "-m", "redss_pipeline.core.config", str(path)], capture_output=True,
                              text=True, timeout=60)

@@ -173,7 +173,7 @@ def test_scheme_without_a_code_for_a_cleaner_value_is_an_error(root, tmp_path):
     before = _digests(root)
     result = _generate("me", str(root), env={"REDSS_PIPELINE_CONFIG": str(tmp_path / "pipeline_config.json")})
     assert result.returncode == 2
-    assert ("- $.survey_plans[0].scheme: scheme 'Gender' (Scheme-12cb6f95) has no code whose MatchValues hold "
+    assert ("- $.survey_plans[0].scheme: scheme 'gender' (gender.json) has no code whose MatchValues hold "
             "'female', which the gender cleaner gives") in result.stderr.splitlines()
     assert _digests(root) == before
 

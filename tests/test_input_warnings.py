@@ -194,7 +194,7 @@ def test_an_empty_survey_file_is_reported(root):
     (root / "Raw Data/csap_evaluation.json").write_text("[]")
     warnings, _ = _stage3(root)
     assert warnings == ["warning: Raw Data/csap_evaluation.json: holds no runs, so its questions are NA for everyone "
-                        "(was the flow fetched?)"]
+                        "(was the flow fetched, or not sent yet?)"]
 
 
 def test_a_run_that_appears_twice_is_reported(root):

@@ -472,6 +472,8 @@ class PipelineConfig:
     flows: tuple[FlowConfig, ...]
     test_contact_uuids: frozenset[str]
     schemes: Mapping[str, CodeScheme]
+    #: The file of each scheme, by its name in the configuration (``code_schemes.files``), for messages.
+    scheme_files: Mapping[str, str]
     message_time_field: str
     rqa_plans: tuple[RqaPlan, ...]
     survey_plans: tuple[SurveyPlan, ...]
@@ -865,17 +867,18 @@ def _codes_key_clashes(raw: dict) -> list[str]:
 
 
 def _missing_control_codes(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
-    """The control codes the pipeline writes in each role: NA (no answer, other shows), NC (noise, nothing the
-    cleaner understood) and NR (nothing a coder checked) in a show's, a yes/no question's and a survey's scheme; all
-    seven in a location level's, as the location reconciliation copies one level's control code to every level
-    (pipeline.md 7.6.4); NA and NC in Operator's, NR in WS - Correct Dataset's (datasets-and-codebook.md 6.2). The
-    other control codes are only read where a scheme has them. A scheme without one it needs stopped the run midway
-    with a message that named neither the scheme file nor the plan."""
-    written: tuple[str, ...] = (NA, NC, NR)
-    roles = [(f"$.rqa_plans[{i}].scheme", plan["scheme"], written) for i, plan in enumerate(raw["rqa_plans"])]
-    roles += [(f"$.rqa_plans[{i}].binary.scheme", plan["binary"]["scheme"], written)
+    """The control codes the pipeline writes in each role: NA (no answer, other shows), NC (noise) and NR (nothing a
+    coder checked) in a show's and a yes/no question's scheme; NA and NR in a survey's; all seven in a location
+    level's, as the location reconciliation copies one level's control code to every level (pipeline.md 7.6.4, and
+    datasets-and-codebook.md 6.2: all schemes but two have all seven); NA and NC in Operator's, NR in WS - Correct
+    Dataset's. The other control codes are only read where a scheme has them. A scheme without one it needs stopped
+    the run midway with a message that named neither the scheme file nor the plan."""
+    shows: tuple[str, ...] = (NA, NC, NR)
+    surveys: tuple[str, ...] = (NA, NR)
+    roles = [(f"$.rqa_plans[{i}].scheme", plan["scheme"], shows) for i, plan in enumerate(raw["rqa_plans"])]
+    roles += [(f"$.rqa_plans[{i}].binary.scheme", plan["binary"]["scheme"], shows)
               for i, plan in enumerate(raw["rqa_plans"]) if plan["binary"] is not None]
-    roles += [(f"$.survey_plans[{i}].scheme", plan["scheme"], CONTROL_CODES if plan.get("location_level") else written)
+    roles += [(f"$.survey_plans[{i}].scheme", plan["scheme"], CONTROL_CODES if plan.get("location_level") else surveys)
               for i, plan in enumerate(raw["survey_plans"])]
     roles.append(("$.operator.scheme", raw["operator"]["scheme"], (NA, NC)))
     redirect = raw["operational_corrections"]["ws_redirect"]
@@ -979,6 +982,7 @@ def _build(raw: dict, path: Path, schemes: Mapping[str, CodeScheme]) -> Pipeline
         test_contact_uuids=frozenset(raw["rapid_pro"]["test_contact_uuids"]),
         fetch_overlap=timedelta(minutes=raw["rapid_pro"].get("overlap_minutes", 60)),
         schemes=dict(schemes),
+        scheme_files=dict(raw["code_schemes"]["files"]),
         message_time_field=raw["message_time_field"],
         # The schema allows exactly the fields of each plan class, so a plan is its JSON object with the scheme
         # names replaced by the loaded schemes.
@@ -1125,8 +1129,8 @@ def main(argv: list[str] | None = None) -> int:
     from redss_pipeline.core.cli import run_main
 
     def check(args: Sequence[str]) -> int:
-        # The cleaners are stage 3's: what they give is checked against the schemes here too, as stage 3 does
-        # before any work, so that this command finds every problem the stages would.
+        # The cleaners are stage 3's: once the file is valid, what they give is checked against the schemes here
+        # too, as stage 3 does before any work (a second pass: stages 1 and 2 do not need it).
         from redss_pipeline.generate.cleaners import cleaner_scheme_problems
 
         config = load_config(args[0] if args else None)

@@ -32,13 +32,15 @@ import re
 import warnings
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from redss_pipeline.core.code_scheme import NC
-from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.deidentify.operators import clean_operator, operator_prefixes
 from redss_pipeline.generate.locations import derive_location_levels
+
+if TYPE_CHECKING:
+    from redss_pipeline.core.config import PipelineConfig
 
 __all__ = [
     "CLEANERS",
@@ -308,8 +310,8 @@ def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
     """A plan's cleaner suggests the code whose MatchValues hold its result (pipeline.md 7.5.2): one line per plan
     whose scheme lacks a result its cleaner can give (a new question's scheme made in Coda's editor, without
     MatchValues), by JSON path and scheme file, as the configuration check words its problems. Stage 3 and the
-    configuration command check this before any work; otherwise the run stopped at the first answer the cleaner
-    understood."""
+    configuration command check this once the file is valid, before any work; otherwise the run stopped at the
+    first answer the cleaner understood."""
     cleaned = [(f"$.survey_plans[{i}].scheme", plan.scheme, plan.cleaner)
                for i, plan in enumerate(config.survey_plans) if plan.cleaner is not None]
     cleaned.append(("$.operator.scheme", config.operator.scheme, config.operator.cleaner))
@@ -317,9 +319,10 @@ def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
     for where, scheme, cleaner in cleaned:
         missing = sorted(value for value in CLEANER_RESULTS[cleaner]() if not scheme.has_match_value(value))
         if missing:
+            name = next(name for name, held in config.schemes.items() if held == scheme)
             shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            problems.append(f"{where}: scheme {scheme.name!r} ({scheme.scheme_id}) has no code whose MatchValues "
-                            f"hold {shown}, which the {cleaner} cleaner gives")
+            problems.append(f"{where}: scheme {name!r} ({config.scheme_files.get(name, scheme.scheme_id)}) has no "
+                            f"code whose MatchValues hold {shown}, which the {cleaner} cleaner gives")
     return problems
 
 

@@ -184,7 +184,7 @@ def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: 
     to be; without one, the question may simply not have been answered yet. An empty survey file is said to be
     empty (every answer it would give is NA); a show's has a warning of its own (:func:`raw_file_warnings`)."""
     plans: list[RqaPlan | SurveyPlan] = [*config.rqa_plans, *config.survey_plans]
-    show_flows = {plan.flow for plan in config.rqa_plans}
+    survey_flows = {plan.flow for plan in config.survey_plans} - {plan.flow for plan in config.rqa_plans}
     warnings = []
     seen: set[str] = set()
     for answers in raw_answers:
@@ -192,9 +192,9 @@ def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: 
             continue
         seen.add(answers.flow)
         if not answers.records:
-            if answers.flow not in show_flows:
+            if answers.flow in survey_flows:
                 warnings.append(f"{_shown(root.raw_file(answers.flow), root)}: holds no runs, so its questions are NA "
-                                "for everyone (was the flow fetched?)")
+                                "for everyone (was the flow fetched, or not sent yet?)")
             continue
         suffix = _answer_suffix(answers.flow)
         readers: dict[str, list[RqaPlan | SurveyPlan]] = {}  # the name a plan's answer has in the file -> plans
