@@ -62,6 +62,7 @@ __all__ = [
     "CodedMessages",
     "read_coded_file",
     "coded_texts",
+    "read_messages_text",
     "messages_coded_in",
     "messages_file_encoding",
     "current_labels",
@@ -759,8 +760,7 @@ def read_coded_file(path: str | os.PathLike[str], *, redact: Callable[[str], str
     ``s01e03.json``, whose absence crashed 2019's first run (spec README, deliberate differences).
     """
     try:
-        content = Path(path).read_bytes()
-        text = content.decode(messages_file_encoding(content))
+        text = read_messages_text(path)
     except FileNotFoundError:
         if Path(path).is_symlink():  # not "nothing coded yet": the coders' file is somewhere the link lost
             raise CodaFileError("a link to a file that does not exist (a moved or unmounted file?); restore the "
@@ -792,14 +792,20 @@ def coded_texts(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dic
     that can no longer be read, or no longer holds a message, gives no text for it rather than an error."""
     wanted = set(message_ids)
     try:
-        content = Path(path).read_bytes()
-        data = json.loads(content.decode(messages_file_encoding(content)))
+        data = json.loads(read_messages_text(path))
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return {}
     if not isinstance(data, list):
         return {}
     return {message["MessageID"]: message["Text"] for message in data
             if isinstance(message, dict) and message.get("MessageID") in wanted and type(message.get("Text")) is str}
+
+
+def read_messages_text(path: str | os.PathLike[str]) -> str:
+    """The text of a messages file (a coded file, or an export), decoded in its own encoding
+    (:func:`messages_file_encoding`); OSError or UnicodeDecodeError when it cannot be read."""
+    content = Path(path).read_bytes()
+    return content.decode(messages_file_encoding(content))
 
 
 def messages_file_encoding(head: bytes) -> str:

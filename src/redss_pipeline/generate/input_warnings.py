@@ -37,7 +37,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import RawDataError, json_type
 from redss_pipeline.core.labels import is_checked
 from redss_pipeline.core.record_fields import record_time
-from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, messages_file_encoding
+from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, read_messages_text
 from redss_pipeline.fetch.rapid_pro_keys import raw_key
 
 if TYPE_CHECKING:  # show_messages is imported by what this module imports (the analysis package)
@@ -368,8 +368,7 @@ def _unread_file(path: Path, root: DataRoot, names: list[str], readable: str) ->
     """A file of a coded folder that no dataset reads: what it holds, and the name it was perhaps meant to have
     (the same name in other letters, an extension added by an editor, a browser's " (1)" copy)."""
     try:
-        content = path.read_bytes()
-        data = json.loads(content.decode(messages_file_encoding(content)))
+        data = json.loads(read_messages_text(path))
         what = f"its {len(data)} message{_s(len(data))}" if isinstance(data, list) else "its content"
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         what = "its content (not a readable messages file)"

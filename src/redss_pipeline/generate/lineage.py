@@ -13,7 +13,13 @@ from typing import Any, Sequence
 
 from redss_pipeline.core.code_scheme import STOP
 from redss_pipeline.core.config import PipelineConfig
-from redss_pipeline.core.record_fields import CONSENT_WITHDRAWN_KEY, MESSAGE_KEY, SHOW_ID_KEY
+from redss_pipeline.core.record_fields import (
+    CONSENT_WITHDRAWN_KEY,
+    MESSAGE_KEY,
+    NON_LOGICAL_TIME_KEY,
+    SHOW_ID_KEY,
+    UID_KEY,
+)
 from redss_pipeline.core.records import Record
 from redss_pipeline.fetch.rapid_pro_keys import PHONE_ID_KEY, raw_key
 from redss_pipeline.generate.analysis_columns import CONSENT_STEP, ConsentRule, ShowCodes
@@ -64,10 +70,10 @@ def source_keys(config: PipelineConfig, column: str) -> list[str]:
         if column.startswith(plan.analysis_prefix):
             return _unique(chain + [plan.coded_field, plan.raw_field] + show_keys)
     if column == config.operator.analysis_key:
-        return [column, config.operator.coded_field, "uid", PHONE_ID_KEY]
-    if column == "uid":
+        return [column, config.operator.coded_field, UID_KEY, PHONE_ID_KEY]
+    if column == UID_KEY:
         return [column, PHONE_ID_KEY]
-    if column in config.channels or column in config.weeks or column == "non_logical_time":
+    if column in config.channels or column in config.weeks or column == NON_LOGICAL_TIME_KEY:
         time_keys = [raw_key(p.result_key, "Time", p.flow) for p in config.rqa_plans]
         return _unique([column, config.message_time_field, SHOW_ID_KEY] + time_keys)
     return chain

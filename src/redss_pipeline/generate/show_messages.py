@@ -169,9 +169,7 @@ class WeeklessMessages:
     earliest: datetime | None = None
 
     def add(self, time: datetime) -> None:
-        self.count += 1
-        if self.earliest is None or time < self.earliest:
-            self.earliest = time
+        self.add_all(WeeklessMessages(1, time))
 
     def add_all(self, other: "WeeklessMessages") -> None:
         self.count += other.count
