@@ -38,6 +38,7 @@ __all__ = [
     "StateError",
     "DriveError",
     "json_type",
+    "listed_with_and",
     "json_error_place",
     "note_repeated_keys",
     "repeated_keys",
@@ -141,6 +142,11 @@ def json_type(value: object) -> str:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
             float: "a number"}.get(type(value), type(value).__name__)
+
+
+def listed_with_and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: several names in one message."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def json_error_place(error: json.JSONDecodeError) -> str:

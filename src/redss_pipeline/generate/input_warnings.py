@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from redss_pipeline.analysis.coding_progress import ProgressTally
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import RawDataError, json_type
+from redss_pipeline.core.errors import RawDataError, json_type, listed_with_and
 from redss_pipeline.core.labels import is_checked
 from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, read_messages_text
@@ -221,7 +221,7 @@ def unread_answer_warnings(config: PipelineConfig, root: DataRoot, raw_answers: 
 def _answers(names: Sequence[str], shown: int = 3) -> str:
     """Answers as a warning lists them, by their keys without the flow: the first ``shown``, then how many more."""
     listed = [repr(f"{name} (Value)") for name in names[:shown]]
-    return _and(listed + [f"{len(names) - shown} more"] if len(names) > shown else listed)
+    return listed_with_and(listed + [f"{len(names) - shown} more"] if len(names) > shown else listed)
 
 
 def _result_key(name: str) -> str:
@@ -234,12 +234,10 @@ def _plans(plans: Sequence[RqaPlan | SurveyPlan]) -> str:
     """``show 's01e01' reads``, ``survey plan 'age' reads``, ``survey plans 'district' and 'region' read``."""
     groups = [(kind, [repr(plan.name) for plan in plans if isinstance(plan, cls)])
               for kind, cls in (("show", RqaPlan), ("survey plan", SurveyPlan))]
-    named = [f"{kind}{_s(len(names))} {_and(names)}" for kind, names in groups if names]
+    named = [f"{kind}{_s(len(names))} {listed_with_and(names)}" for kind, names in groups if names]
     return " and ".join(named) + (" reads" if len(plans) == 1 else " read")
 
 
-def _and(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def week_warnings(config: PipelineConfig, weekless: WeeklessMessages) -> list[str]:

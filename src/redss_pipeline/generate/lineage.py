@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from redss_pipeline.core.code_scheme import STOP
 from redss_pipeline.core.config import PipelineConfig
+from redss_pipeline.core.errors import listed_with_and
 from redss_pipeline.core.record_fields import (
     CONSENT_WITHDRAWN_KEY,
     MESSAGE_KEY,
@@ -119,7 +120,7 @@ def withdrawals(config: PipelineConfig, records: Sequence[Record]) -> tuple[list
         alike: dict[tuple[str, str], list[str]] = {}
         for key in keys:
             alike.setdefault(_stop_reason(config, as_read, key), []).append(key)
-        reasons = "; ".join(f"{_and(named)} {verb}{'' if len(named) > 1 else 's'} STOP{how}"
+        reasons = "; ".join(f"{listed_with_and(named)} {verb}{'' if len(named) > 1 else 's'} STOP{how}"
                             for (verb, how), named in alike.items())
         lines.append(f"record {position} of {len(records)}: {reasons or 'none of them holds STOP'}")
     if not found:
@@ -184,5 +185,3 @@ def _who(label: dict[str, Any]) -> str:
     return f"a label by {who} of {label.get('DateTimeUTC')}, {checked}"
 
 
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
