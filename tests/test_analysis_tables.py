@@ -301,6 +301,8 @@ def test_analyse_command_usage_error_exits_2(tmp_path):
     ({"cross_tabs": [["age_category", "s01e01"]]}, r"\$.analysis.cross_tabs\[0\]\[1\]: 's01e01' is not a single-valued"),
     ({"age_categories": [{"name": "young", "min": 10, "max": 30}, {"name": "old", "min": 30, "max": 99}]},
      r"\$.analysis.age_categories\[1\]: overlaps age_categories\[0\] \(young\)"),
+    ({"age_categories": [{"name": "young", "min": 10, "max": 30}, {"name": "old", "min": 40, "max": 99}]},
+     r"\$.analysis.age_categories: no category holds the ages 31-39 of scheme 'age'"),
     ({"suppression": {"k": 0}}, r"\$.analysis.suppression.k"),
     ({"maps": {"levels": ["state"]}}, r"\$.analysis.maps.levels\[0\]"),
 ])

@@ -278,6 +278,25 @@ def test_a_scheme_without_a_control_code_its_role_needs_is_refused(tmp_path, pro
     ]
 
 
+def test_ages_no_age_category_holds_are_refused(tmp_path, project_root):
+    """The analysis puts each age in a category (analysis.md section 1): an age scheme extended to 104 for a new
+    season, under the shipped categories (up to 55_to_99), stopped the analysis at the first person aged 100, as if
+    csap_ind.csv were wrong; an age code whose StringValue is not a number could never be put in one."""
+    extra = [{"CodeID": f"code-age-{age}", "CodeType": "Normal", "DisplayText": str(age), "NumericValue": age,
+              "StringValue": str(age), "VisibleInCoda": True, "MatchValues": [str(age)]} for age in range(100, 105)]
+    extra.append({"CodeID": "code-age-old", "CodeType": "Normal", "DisplayText": "old", "NumericValue": 200,
+                  "StringValue": "old", "VisibleInCoda": True})
+    path = _with_edited_schemes(tmp_path, project_root, age=lambda codes: codes + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "$.survey_plans[6].scheme: scheme 'age' (age.json) has age codes that are not whole numbers ('old'), which "
+        "no age category can hold",
+        "$.analysis.age_categories: no category holds the ages 100-104 of scheme 'age' (age.json), which coders "
+        "can give; add categories for them",
+    ]
+
+
 def test_a_scheme_without_the_match_values_its_cleaner_gives_is_refused(tmp_path, project_root):
     """A yes/no question's scheme made in Coda's editor has no MatchValues: the yes_no cleaner's 'yes' and 'no'
     (cleaners.md) have no code, which stopped stage 3 at the first answer the cleaner understood. The configuration

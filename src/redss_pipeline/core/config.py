@@ -796,6 +796,7 @@ def _check_references(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]
     problems += _file_name_clashes(raw)
     problems += _overlapping_ranges(raw)
     problems += _check_analysis(raw)
+    problems += _uncategorised_ages(raw, schemes)
     return problems
 
 
@@ -1074,6 +1075,49 @@ def _dataset_name_clashes(raw: dict) -> list[str]:
         elif not (is_field and held[1]):
             problems.append(f"$.analysis: two datasets are named {name!r}: {held[0]} and {where}; rename one")
     return problems
+
+
+def _uncategorised_ages(raw: dict, schemes: Mapping[str, CodeScheme]) -> list[str]:
+    """The analysis puts every age of the ``age`` question in an age category (analysis.md section 1): an age code
+    of its scheme (a code that is not a control code) that is not a whole number in a category could not be read
+    when the analysis met it, and the analysis stopped at that person's row of ``csap_ind.csv`` as if the file
+    were wrong. Checked for the configured categories, or the default ones when none are configured."""
+    categories = raw.get("analysis", {}).get("age_categories")
+    bounds = ([(c["min"], c["max"]) for c in categories] if categories is not None
+              else [(c.min, c.max) for c in DEFAULT_AGE_CATEGORIES])
+    problems = []
+    for i, plan in enumerate(raw["survey_plans"]):
+        scheme = schemes.get(plan["scheme"])
+        if plan["analysis_key"] != "age" or scheme is None:
+            continue
+        ages, others = [], []
+        for code in scheme.codes:
+            if code.control_code is None:
+                value = code.string_value
+                if not (value.isascii() and value.isdigit()):
+                    others.append(value)
+                elif not any(low <= int(value) <= high for low, high in bounds):
+                    ages.append(int(value))
+        named = f"scheme {plan['scheme']!r} ({raw['code_schemes']['files'][plan['scheme']]})"
+        if others:
+            problems.append(f"$.survey_plans[{i}].scheme: {named} has age codes that are not whole numbers "
+                            f"({', '.join(map(repr, others[:5]))}), which no age category can hold")
+        if ages:
+            which = "$.analysis.age_categories" if categories is not None else "the default age categories"
+            problems.append(f"{which}: no category holds the ages {_spans(sorted(ages))} of {named}, which coders "
+                            "can give; add categories for them")
+    return problems
+
+
+def _spans(numbers: list[int]) -> str:
+    """Sorted whole numbers as ranges: ``31-39, 100-110``, or ``5`` alone."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(f"{low}" if low == high else f"{low}-{high}" for low, high in spans)
 
 
 def analysis_dataset_names(raw: dict) -> tuple[list[str], list[str]]:
