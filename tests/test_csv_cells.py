@@ -29,6 +29,15 @@ from redss_pipeline.export.csv_cells import neutralise, write_csv
         ("\t=1+1", "'\t=1+1"),
         ("\r=1+1", "'\r=1+1"),
         ("-1", "'-1"),  # a listener's text, not a number of ours: no output column holds negative numbers
+        ("\uff1d1+1", "'\uff1d1+1"),  # full-width = + - @, formulas in East Asian locales
+        ("\uff0bSUM(1,2)", "'\uff0bSUM(1,2)"),
+        ("\uff0d2+3", "'\uff0d2+3"),
+        ("\uff20SUM(A1)", "'\uff20SUM(A1)"),
+        (" =1+1", "' =1+1"),  # importers that trim leading spaces would read a formula
+        ("\u00a0\u00a0+cmd", "'\u00a0\u00a0+cmd"),
+        ("\ufeff=1+1", "'\ufeff=1+1"),
+        ("\u200b@SUM(A1)", "'\u200b@SUM(A1)"),
+        ("  hello", "  hello"),
         ("hello = world", "hello = world"),
         ("", ""),
         ("'already quoted", "'already quoted"),

@@ -168,10 +168,10 @@ def test_messages_marked_as_a_dataset_the_redirect_does_not_move_to_are_reported
 
 
 def test_a_text_that_does_not_match_its_message_id_is_reported(root):
-    """The first such message is named as coders see it in Coda, by its text (phone numbers redacted, on one line,
-    shortened), and by its MessageID."""
+    """The first such message is named as coders see it in Coda, by its text (on one line, phone numbers redacted,
+    one split across two lines too; shortened), and by its MessageID."""
     messages = json.loads((root / "Outputs/Coda Files/s01e02.json").read_text())
-    messages[0]["Text"] = "Call me\non 0612345678, I have more to say about the peace talks in our district today"
+    messages[0]["Text"] = "Call me on 0612\n345678, I have more to say about the peace talks in our district today"
     messages[3]["Text"] = "something else"
     (root / "Coded Coda Files/s01e02.json").write_text(json.dumps(messages))
     warnings, _ = _stage3(root)

@@ -57,6 +57,19 @@ REDACTED = [
     ("a0615234567", f"a{P}"),
     ("abc615123456", f"abc{P}"),
     ("wac252615123456", f"wac{P}"),
+    # Groups glued to a word, as typed on a phone keyboard.
+    ("wac061 777 0012 fadlan", f"wac{P} fadlan"),
+    ("wac061-777-0012", f"wac{P}"),
+    ("lambarka061.777.0012", f"lambarka{P}"),
+    ("061 777 0012pls", f"{P}pls"),
+    # Groups split by a line break (an SMS typed on two lines), a tab or a thin space.
+    ("061777\n0016", P),
+    ("0617\r\n770017", P),
+    ("+252 61\n777 0018", P),
+    ("lambarkayga waa\n0615\n234567", f"lambarkayga waa\n{P}"),
+    ("061\t777\t0016", P),
+    ("061\u202f777\u202f0012", P),
+    ("0\u20096\u20091\u20097\u20097\u20097\u20090\u20090\u20094\u20094", P),
 ]
 
 KEPT = [
@@ -84,6 +97,10 @@ KEPT = [
     "id60040421x",  # glued to letters, 8 digits: not a mobile number
     "x1000000",  # glued to a letter, 7 digits: an amount, not a mobile number
     "s2018e2019",
+    "2018\n2019\n2020",
+    "age 25\n1998\n2000",
+    "1 500 000\nshilin",
+    "lacag\t10 000 000",
     "",
     "haa",
 ]

@@ -19,12 +19,15 @@ What counts as a phone number (decided with Somali formats and Somali answers in
   fixed line with fewer than 8 digits. Written with ``+252`` it is redacted. A 9-digit amount that reads as a
   valid mobile number (``615123456``) is redacted: no rule can tell it from the number.
 - the matcher reads a run of space-separated digit groups as one number, so it misses a grouped number next
-  to other groups (``25 0615 123 456``, two numbers in a row). Such runs are read again group by group with
-  libphonenumber's parser; a window of groups counts when it is a valid mobile number of at least 9 digits
-  (stricter than the matcher: ``2018 2019`` read together would be a valid 8-digit number);
+  to other groups (``25 0615 123 456``, two numbers in a row), and it does not read groups split by a line
+  break, a tab or a thin space (``0615\n123456``: an SMS typed on two lines). Runs of digit groups separated by
+  whitespace of any kind are read again group by group with libphonenumber's parser; a window of groups counts
+  when it is a valid mobile number of at least 9 digits (stricter than the matcher: ``2018 2019`` read together
+  would be a valid 8-digit number);
 - the matcher never reads a number out of a word, but listeners glue numbers to words (``wac0615234567``,
-  "call 0615234567"; ``0615234567pls``). A run of digits glued to a letter is redacted when it alone is a valid
-  mobile number of at least 9 digits, by the same stricter check.
+  "call 0615234567"; ``0615234567pls``; ``wac061 777 0012``). A run of digits glued to a letter is redacted when
+  it alone is a valid mobile number of at least 9 digits, by the same stricter check, and the runs of digit
+  groups above may start or end glued to a word.
 
 Speed: the matcher costs 0.1-0.3 ms a text, so a text with fewer digits than the shortest valid number is never
 handed to it, and each distinct text is examined once per redactor (the same answers recur).
@@ -56,9 +59,10 @@ DEFAULT_REGION = "SO"
 #: National-format fixed-line numbers shorter than this are kept (they read like amounts; see the docstring).
 _MIN_NATIONAL_FIXED_LINE_DIGITS = 8
 _DIGIT = re.compile(r"\d")
-#: A run of digit groups separated by spaces (a group may hold dashes, dots, brackets: ``061-512``), not glued
-#: to a word on either side, and what :meth:`PhoneRedactor._numbers_among_digit_groups` splits it into.
-_DIGIT_RUN = re.compile(r"(?<![\w().\-+])\+?[\d(][\d().\-]*+(?:[ \t]+\+?[\d(][\d().\-]*+)*+(?!\w)")
+#: A run of digit groups separated by whitespace of any kind (spaces, tabs, line breaks, thin spaces; a group may
+#: hold dashes, dots, brackets: ``061-512``), possibly glued to a word (``wac061 777 0012``), and what
+#: :meth:`PhoneRedactor._numbers_among_digit_groups` splits it into.
+_DIGIT_RUN = re.compile(r"(?<![\d().\-+])\+?[\d(][\d().\-]*+(?:\s+\+?[\d(][\d().\-]*+)*+")
 _GROUP = re.compile(r"\S+")
 #: A run of digits glued to a letter before or after it (``wac0615234567``), which the matcher passes over.
 _GLUED_DIGITS = re.compile(r"(?<=[^\W\d_])\+?\d+|\+?\d+(?=[^\W\d_])")
@@ -200,6 +204,7 @@ class PhoneRedactor:
         number by chance."""
         if len(_DIGIT.findall(candidate)) < self._min_digits:
             return False
+        candidate = " ".join(candidate.split())  # the parser reads groups split by spaces, not by line breaks
         for region in self._regions:
             try:
                 number = phonenumbers.parse(candidate, region)

