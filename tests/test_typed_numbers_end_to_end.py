@@ -21,6 +21,8 @@ TOKEN = "typed-numbers-token-7c2e"
 FORMULA = '=HYPERLINK("http://x","y")'
 # A friend's number, fictitious (Hormud prefix, 00 after it); built at run time so no number stands in the file.
 FRIEND_DIGITS = "61" + "00" + "99555"
+GLUED_DIGITS = "61" + "00" + "99556"  # typed in groups glued to a word: "wac0610 099 556"
+SPLIT_DIGITS = "61" + "00" + "99557"  # typed across two lines of an SMS
 
 
 def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -32,8 +34,9 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _number_scanner(numbers: list[str]) -> re.Pattern[bytes]:
-    """Any of the numbers by its last nine digits, in any grouping (spaces, dots, dashes, brackets)."""
-    patterns = [rb"[ .()\-]{0,2}".join(re.escape(d.encode()) for d in re.sub(r"\D", "", n)[-9:]) for n in numbers]
+    """Any of the numbers by its last nine digits, in any grouping (whitespace, dots, dashes, brackets, and the
+    escapes of a line break or a tab in JSON text)."""
+    patterns = [rb"(?:\\[nrt]|[\s.()\-]){0,2}".join(re.escape(d.encode()) for d in re.sub(r"\D", "", n)[-9:]) for n in numbers]
     return re.compile(b"|".join(patterns))
 
 
@@ -53,6 +56,14 @@ def typed_run(tmp_path_factory):
         answers={"rqa_s01e02": f"shaqo, call me on 0{FRIEND_DIGITS[:3]} {FRIEND_DIGITS[3:6]} {FRIEND_DIGITS[6:]}"},
     )
     workspace.add_run(
+        flow="csap_s01e03_activation", contact=listener["uuid"], time="2018-12-20T12:00:00+03:00",
+        answers={"rqa_s01e03": f"wac0{GLUED_DIGITS[:3]} {GLUED_DIGITS[3:6]} {GLUED_DIGITS[6:]} fadlan"},
+    )
+    workspace.add_run(
+        flow="csap_s01e04_activation", contact=listener["uuid"], time="2018-12-27T12:00:00+03:00",
+        answers={"rqa_s01e04": f"lambarkayga\n0{SPLIT_DIGITS[:3]}\n{SPLIT_DIGITS[3:]}"},
+    )
+    workspace.add_run(
         flow="csap_demog", contact=listener["uuid"], time="2018-12-13T13:00:00+03:00",
         answers={"gender": "naag", "age": f"25, lambarkayga waa +252 {own[:2]} {own[2:]}"},
     )
@@ -66,7 +77,7 @@ def typed_run(tmp_path_factory):
 
 
 def test_no_number_typed_or_of_a_contact_is_in_any_file_outside_uuids(typed_run):
-    numbers = typed_run["workspace"].phone_numbers() + ["+252" + FRIEND_DIGITS]
+    numbers = typed_run["workspace"].phone_numbers() + ["+252" + d for d in (FRIEND_DIGITS, GLUED_DIGITS, SPLIT_DIGITS)]
     scanner = _number_scanner(numbers)
     work, root = typed_run["work"], typed_run["root"]
     scanned = []
@@ -91,12 +102,14 @@ def test_the_answers_reach_the_outputs_with_placeholders_and_the_formula_neutral
     assert "'" + FORMULA in {r["rqa_s01e01_raw"] for r in rows}
     assert "shaqo, call me on <phone number>" in {r["rqa_s01e02_raw"] for r in rows}
     assert "25, lambarkayga waa <phone number>" in {r["age_raw"] for r in rows}
+    assert "wac<phone number> fadlan" in {r["rqa_s01e03_raw"] for r in rows}
+    assert "lambarkayga\n<phone number>" in {r["rqa_s01e04_raw"] for r in rows}
 
 
 def test_both_stage_summaries_count_the_redactions(typed_run):
-    """Stage 2 redacts when it stores the runs: the two numbers typed here, and the four answers with numbers
-    of the synthetic workspace, each in the answer's value and its input (2 x 6 = 12). The raw files then hold
+    """Stage 2 redacts when it stores the runs: the four numbers typed here, and the four answers with numbers
+    of the synthetic workspace, each in the answer's value and its input (2 x 8 = 16). The raw files then hold
     none, so stage 3 finds none."""
     stage2, stage3 = typed_run["outputs"][1], typed_run["outputs"][2]
-    assert "phone numbers typed into answers, redacted in the runs read: 12" in stage2.stdout
+    assert "phone numbers typed into answers, redacted in the runs read: 16" in stage2.stdout
     assert "0 typed phone numbers redacted" in stage3.stdout
