@@ -44,4 +44,11 @@ if [ "$runtime" = docker ]; then
     esac
     exec "$PROJECT_ROOT/docker-run-fetch.sh" "${options[@]}" "$user" "$server" "$data_root"
 fi
+# A token given on the command line reaches the fetch in the environment, as it reaches the container above, so the
+# fetch's own command line (which every user of the machine can list) does not hold it. A path or an address in its
+# place is passed on: the fetch refuses it by name.
+if [ $# -eq 5 ] && [[ "$4" != @* && "$4" != - && -n "$4" && "$4" != */* && ! -e "$4" ]]; then
+    export RAPID_PRO_TOKEN="$4"
+    set -- "$1" "$2" "$3" - "$5"
+fi
 run_native fetch_raw_data.py "${options[@]}" "$@"

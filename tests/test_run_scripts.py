@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -246,6 +248,31 @@ def test_native_runtime_is_announced_and_works_from_any_directory(tmp_path):
     again = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "my root"], env, tmp_path)
     assert again.returncode == 1
     assert "refusing to overwrite it" in again.stderr
+
+
+def test_a_token_argument_is_not_on_the_native_fetchs_command_line(tmp_path):
+    """Every user of the machine can list command lines (ps): natively, as in Docker, a token given as an argument
+    reaches the fetch in its environment. The server accepts the connection and never answers, so the fetch waits
+    while its command line is read."""
+    env = dict(os.environ, PIPELINE_RUNTIME="native")
+    assert _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "root"], env, tmp_path).returncode == 0
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        fetch = subprocess.Popen(
+            [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me@example.org", "rp",
+             f"http://127.0.0.1:{server.getsockname()[1]}", SECRET, "root"],
+            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            connection, _ = server.accept()  # the fetch has read its arguments and is asking for the workspace
+            with connection:
+                children = Path(f"/proc/{fetch.pid}/task/{fetch.pid}/children").read_text().split()
+                command_lines = [Path(f"/proc/{child}/cmdline").read_bytes() for child in children]
+        finally:
+            os.killpg(fetch.pid, signal.SIGKILL)
+            fetch.wait()
+    assert any(b"fetch_raw_data.py" in line for line in command_lines)
+    assert not any(SECRET.encode() in line for line in command_lines)
 
 
 @pytest.mark.parametrize(
