@@ -362,16 +362,45 @@ def test_a_shareable_map_does_not_tell_a_suppressed_count_by_its_colour(golden: 
     assert shared.count("<5") == 2 and "1" not in shared and "2" not in shared
 
 
-def test_a_chart_of_many_bars_keeps_the_largest_then_the_suppressed_then_the_zeros():
+def test_a_chart_of_many_bars_leaves_out_the_zeros_then_keeps_the_largest():
     """A chart shows at most 25 bars. Of 30 districts in table order (ten zeros first, then ten <5, then ten of 5
-    to 14 people), the ten counted bars come first, then the ten <5 (each more than zero, though drawn at 0),
-    then five of the zeros in table order; ranked by drawn height alone, zeros and <5 tie and the zeros, first in
-    the table, took the place of people."""
+    to 14 people), the zeros are left out and the other 20 kept, the <5 among them (each more than zero, though
+    drawn at 0): the title says so. Before, five zeros took bars and the title said "the 25 largest". With 30
+    counted districts, the 25 largest are kept: of the ten <5, the five first in the table (ties in table order)."""
     cells = [Count(0)] * 10 + ["<5"] * 10 + [Count(n) for n in range(5, 15)]
     bars = [bar_from_cell(f"district {i:02d}", cell) for i, cell in enumerate(cells)]
     texts = set(_svg_texts(bar_chart("districts", "People by district", bars).svg))
-    kept = [*range(0, 5), *range(10, 30)]
-    assert {f"district {i:02d}" for i in range(30)} & texts == {f"district {i:02d}" for i in kept}
+    assert {f"district {i:02d}" for i in range(30)} & texts == {f"district {i:02d}" for i in range(10, 30)}
+    assert "People by district (codes with no one left out)" in texts
+
+    cells = ["<5"] * 10 + [Count(n) for n in range(5, 25)]
+    bars = [bar_from_cell(f"district {i:02d}", cell) for i, cell in enumerate(cells)]
+    texts = set(_svg_texts(bar_chart("districts", "People by district", bars).svg))
+    assert {f"district {i:02d}" for i in range(30)} & texts == {f"district {i:02d}" for i in [*range(5), *range(10, 30)]}
+    assert "People by district (the 25 largest)" in texts
+
+
+def _report_text(golden: Path) -> str:
+    """The report's text as a reader sees it: tags dropped, entities decoded, whitespace collapsed."""
+    report = (golden / "report.html").read_text(encoding="utf-8")
+    report = re.sub(r"<(style|svg)\b.*?</\1>", " ", report, flags=re.S)
+    report = re.sub(r"</?(a|code|b)\b[^>]*>", "", report)  # inline: no space in their place
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", report)).split())
+
+
+def test_the_report_says_what_its_tables_leave_out(golden: Path):
+    """A reader adding up the traffic rows (9 of 11 opt-in messages, README table) learns that B's s01e03 and F's
+    s01e01 messages fell in no channel's window (2, shown <5); the theme tables' breakdowns are named; the project
+    window has its times and UTC offset (its end, 2018-12-31 00:00, is not the whole of 31 December); the
+    suppression sentence says where it applies."""
+    text = _report_text(golden)
+    assert ("<5 of the 11 opt-in messages were sent in no channel's window (non_logical_time in csap_mes.csv): no "
+            "row counts them.") in text
+    assert ("Here each theme is broken down by the answers to gender; the full table also breaks them down by the "
+            "people who gave no answer (NA, NC, ...).") in text
+    assert "project window 2018-12-02 00:00 to 2018-12-31 00:00 (UTC+03:00)" in text
+    assert ("In the tables, charts and maps of participation, themes, demographics and traffic, counts of people or "
+            "messages below 5 are shown as <5 (suppression).") in text
 
 
 def test_every_table_of_the_report_has_a_name_a_screen_reader_announces(golden: Path):

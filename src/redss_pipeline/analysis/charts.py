@@ -83,13 +83,20 @@ def _finish(figure: Figure, key: str, title: str) -> Chart:
 
 
 def bar_chart(key: str, title: str, bars: Sequence[Bar], *, xlabel: str = "People") -> Chart:
-    """A horizontal bar chart, bars top to bottom in the order given (at most MAX_BARS, largest kept)."""
+    """A horizontal bar chart, bars top to bottom in the order given. A chart of more than MAX_BARS bars leaves
+    out the zeros (62 districts where a handful have people), then keeps the MAX_BARS largest, and says so in
+    its title."""
     bars = list(bars)
     if len(bars) > MAX_BARS:
-        # The largest drawn first, then the suppressed counts (more than 0), then the zeros; ties in table order.
-        kept = set(sorted(range(len(bars)), key=lambda i: (-bars[i].value, not bars[i].hidden))[:MAX_BARS])
-        bars = [b for i, b in enumerate(bars) if i in kept]
-        title += f" (the {MAX_BARS} largest)"
+        counted = [b for b in bars if b.value or b.hidden]  # a suppressed count is more than 0, though drawn at 0
+        if len(counted) > MAX_BARS:
+            # The largest first, then the suppressed counts; ties in table order.
+            kept = set(sorted(range(len(counted)), key=lambda i: (-counted[i].value, not counted[i].hidden))[:MAX_BARS])
+            counted = [b for i, b in enumerate(counted) if i in kept]
+            title += f" (the {MAX_BARS} largest)"
+        else:
+            title += " (codes with no one left out)"
+        bars = counted
     height = 0.9 + 0.28 * max(len(bars), 1)
     with matplotlib.rc_context(_SVG_SETTINGS):
         figure = Figure(figsize=(7.0, height), layout="constrained")

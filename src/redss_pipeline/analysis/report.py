@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -106,7 +106,7 @@ class ReportSummary:
     coding_progress: tuple[tuple[str, str], ...]
     suppression_k: int
     generated_from: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    coding_quality: bool = False  # whether the report has a coding quality section (its counts are not suppressed)
 
 
 def combined_cell(count: Cell, percent: Cell | None) -> str:

@@ -64,10 +64,11 @@ from redss_pipeline.analysis.themes import (
     theme_confidence_intervals,
     theme_distributions,
 )
-from redss_pipeline.analysis.traffic import format_time, traffic_analysis
+from redss_pipeline.analysis.traffic import format_time, messages_in_no_window, traffic_analysis
 from redss_pipeline.core.code_scheme import Code
 from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
+from redss_pipeline.core.errors import listed_with_and
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
 from redss_pipeline.core.run_manifest import file_sha256
 from redss_pipeline.core.workers import default_workers, ended_workers_cpu_seconds, in_order
@@ -499,15 +500,17 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
         people=inputs.individual_rows,
         opt_in_people=opt_in_people,
         shows=datasets.shows,
-        date_range=f"{format_time(config.project_start)[:10]} to {format_time(config.project_end)[:10]}",
+        date_range=_project_window(config),
         coding_progress=tuple(progress),
         suppression_k=k,
         generated_from=(config.outputs.messages_csv, config.outputs.individuals_csv),
+        coding_quality=any(section.key == "coding-quality" for section in extra),
     )
 
-    def section(key: str, table: Table, views: list[TableView], files: Sequence[str] | None = None) -> ReportSection:
-        return ReportSection(key, table.title, "table_section.html.j2",
-                             TableSectionData(table.note, table.terms, tuple(views), tuple(files or [table.name])))
+    def section(key: str, table: Table, views: list[TableView], files: Sequence[str] | None = None,
+                more: str = "") -> ReportSection:
+        return ReportSection(key, table.title, "table_section.html.j2", TableSectionData(
+            f"{table.note} {more}".strip(), table.terms, tuple(views), tuple(files or [table.name])))
 
     sections = [
         section("engagement", engagement, [TableView(display_table(engagement, label_columns=("Dataset",)),
@@ -540,8 +543,13 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
             display_table(themes, caption=name, rows=rows, label_columns=("Theme",), pairs=pairs, headers=headers,
                           muted_rows=muted),
             _figure(charts, f"themes_{name}")))
-    sections.append(section("themes", themes, theme_views, ["theme_distributions.csv",
-                                                            "theme_distributions_ci.csv"]))
+    wide = [b for b in datasets.breakdowns if b not in narrow]
+    shown_here = (f"Here each theme is broken down by the answers to {listed_with_and(narrow)}" if narrow
+                  else "Here the themes are not broken down")
+    sections.append(section("themes", themes, theme_views, ["theme_distributions.csv", "theme_distributions_ci.csv"],
+                            more=f"{shown_here}; the full table also breaks them down by "
+                            f"{listed_with_and(wide) + ' and by ' if wide else ''}the people who gave no answer "
+                            "(NA, NC, ...)."))
 
     demographics = s["demographic_distributions.csv"]
     demog_views = []
@@ -564,7 +572,15 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
             shown, label_columns=shown.columns[:2], pairs=[(shown.columns[2], shown.columns[3])],
             headers=(*shown.columns[:2], "People (%)")), _figure(charts, table.name.removesuffix(".csv")))]))
     traffic = s["traffic_analysis.csv"]
-    sections.append(section("traffic", traffic, [TableView(display_table(
+    outside, opt_in_messages = messages_in_no_window(inputs.messages, config=config, flag_columns=inputs.flag_columns)
+    outside_text = render(suppress_cell(Count(outside), k))
+    if not is_small(outside, k):
+        outside_text += f" ({Percent(outside, opt_in_messages)}%)"
+    sections.append(section("traffic", traffic, more=(
+        "A row runs from the start of its first window to the end of its last: a channel may have several windows "
+        f"in a week, with other channels' windows between them. {outside_text} of the {opt_in_messages:,} opt-in "
+        f"messages were sent in no channel's window (non_logical_time in {config.outputs.messages_csv}): no row "
+        "counts them."), views=[TableView(display_table(
         traffic, label_columns=("Label", "Start Date", "End Date"),
         pairs=[("Messages with Opt-Ins", None), ("Relevant Messages", "Relevant Messages (%)")],
         headers=("Window", "From", "Until", "Opt-in messages", "Relevant messages")),
@@ -590,6 +606,20 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
     sections.extend(extra)
     sections.append(ReportSection("definitions", "How these numbers are defined", "definitions_section.html.j2"))
     return render_report(summary=summary, sections=sections, title=f"{config.project_name}: analysis report")
+
+
+def _project_window(config: PipelineConfig) -> str:
+    """``2018-12-02 00:00 to 2018-12-31 00:00 (UTC+03:00)``: the window as configured, with its UTC offset (a
+    date alone read as a whole day, though the window may end at its first minute)."""
+    start, end = format_time(config.project_start), format_time(config.project_end)
+    start_offset, end_offset = start[19:], end[19:]  # isoformat's "+03:00" (configured times carry an offset)
+
+    def moment(text: str) -> str:
+        return text[:16].replace("T", " ")
+
+    if start_offset == end_offset:
+        return f"{moment(start)} to {moment(end)} (UTC{start_offset})"
+    return f"{moment(start)} (UTC{start_offset}) to {moment(end)} (UTC{end_offset})"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from redss_pipeline.analysis.definitions import Profile, relevant_any
 from redss_pipeline.analysis.tables import Table
 from redss_pipeline.core.config import PipelineConfig, TimeRange
 
-__all__ = ["format_time", "traffic_analysis"]
+__all__ = ["format_time", "messages_in_no_window", "traffic_analysis"]
 
 WEEK_PREFIX = "radio_participation_"
 
@@ -66,3 +66,17 @@ def traffic_analysis(messages: Counter[Profile], *, config: PipelineConfig, data
         "episode week and over the series, and how many were relevant to an episode.",
         terms=("opt-in", "relevant"),
     )
+
+
+def messages_in_no_window(messages: Counter[Profile], *, config: PipelineConfig, flag_columns: tuple[str, ...]
+                          ) -> tuple[int, int]:
+    """The opt-in messages sent in no channel's window (stage 3 set their ``non_logical_time``), which no row of
+    the traffic table counts, and all opt-in messages."""
+    channels = [i for i, name in enumerate(flag_columns) if name in config.channels]
+    outside = everyone = 0
+    for profile, n in messages.items():
+        if not profile.withdrawn:
+            everyone += n
+            if not any(profile.flags[i] for i in channels):
+                outside += n
+    return outside, everyone
