@@ -502,3 +502,25 @@ def test_an_analysis_switch_older_than_the_outputs_is_dropped_not_replayed(tmp_p
     assert notes[0] == "dropped the unfinished switch of Analysis/, older than the outputs that replaced it"
     assert (outputs / "Analysis/report.html").read_text() == "the report in place"
     assert _leftovers(outputs) == []
+
+
+@pytest.mark.parametrize(("journal", "problem"), [
+    ("", "it is not JSON"),
+    ('{"staging": 5, "files": []}', "it is not a switch plan"),
+    ('{"staging": ".output-set-x", "files": ["../../x"]}', "it names files outside the outputs"),
+])
+def test_a_damaged_switch_plan_is_one_line_and_changes_nothing(root, journal, problem):
+    """The plan of an unfinished switch damaged from outside (emptied, edited): stage 3 and the analysis command
+    stop with one line naming it and what to do, instead of a traceback, and move nothing."""
+    (root / "Outputs/.output-set.switch").write_text(journal)
+    before = {p: p.read_bytes() for p in (root / "Outputs").rglob("*") if p.is_file()}
+    for command in (["me@example.org", str(root)], ["analyse", str(root)]):
+        result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), *command],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1
+        assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+            f"error: {root / 'Outputs/.output-set.switch'}: the plan of a switch an interrupted run left unfinished "
+            f"is damaged ({problem}), so the folder may hold files of two runs: delete this file and run stage 3 "
+            "again, which writes every output anew"]
+        assert "Traceback" not in result.stderr
+    assert {p: p.read_bytes() for p in (root / "Outputs").rglob("*") if p.is_file()} == before

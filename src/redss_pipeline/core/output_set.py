@@ -195,7 +195,7 @@ def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
         return notes
     journal = outputs / _JOURNAL_NAME
     if journal.exists():
-        plan = json.loads(journal.read_text(encoding="utf-8"))
+        plan = _read_journal(journal)
         with _signals_held(done="the switch an interrupted run left unfinished was completed before the interrupt "
                                 "took effect; nothing after it was done"):
             moved = _switch(outputs, plan)
@@ -207,6 +207,26 @@ def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
     for folder in _TEMP_FOLDERS:
         notes += remove_interrupted_writes(outputs / folder, shown_from=outputs)
     return notes
+
+
+def _read_journal(journal: Path) -> dict:
+    """The plan of a switch a killed run left unfinished. The journal is written whole and synced, so only damage
+    from outside (a disk error, an edit) makes it unreadable; then which files are of which run cannot be told."""
+    try:
+        plan: dict = json.loads(journal.read_text(encoding="utf-8"))
+        staging, relative = plan["staging"], [*plan["files"], *plan.get("retire", [])]
+    except (ValueError, TypeError, KeyError, AttributeError) as error:  # not JSON, not UTF-8, not the plan's shape
+        problem = "it is not JSON" if isinstance(error, ValueError) else "it is not a switch plan"
+    else:
+        if not isinstance(staging, str) or not all(isinstance(p, str) for p in relative):
+            problem = "it is not a switch plan"
+        elif not staging.startswith(_STAGING_PREFIX) or "/" in staging or any(".." in Path(p).parts for p in relative):
+            problem = "it names files outside the outputs"
+        else:
+            return plan
+    raise OutputError(f"the plan of a switch an interrupted run left unfinished is damaged ({problem}), so the "
+                      f"folder may hold files of two runs: delete this file and run stage 3 again, which writes "
+                      f"every output anew", path=journal)
 
 
 def _switch(outputs: Path, plan: dict) -> int:
