@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from redss_pipeline.core.config import load_config
+from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table, table_paths
 from redss_pipeline.demo.rapid_pro_server import RapidProServer
 from redss_pipeline.demo.synthetic_workspace import generate_workspace
@@ -158,7 +159,9 @@ def test_a_read_only_raw_data_folder_is_one_line_and_does_not_blame_the_store(tm
 
 def test_a_raw_file_that_cannot_be_written_is_named_and_the_next_fetch_mends_it(tmp_path, server):
     """A folder took a raw file's name: the line names the raw file (it named the fetch's temporary file, or said
-    only "the disk is full" for a full disk) and says that running the stage again writes the raw files anew."""
+    only "the disk is full" for a full disk) and says that running the stage again writes the raw files anew.
+    Until then the other raw files are of this fetch and that one is missing (or, after a killed fetch, of the
+    one before): stage 3 refuses them; it read them without a word, and wrote outputs of two fetches."""
     root = tmp_path / "root"
     create_uuid_table(root)
     flow = load_config().flows[-1].name
@@ -170,10 +173,18 @@ def test_a_raw_file_that_cannot_be_written_is_named_and_the_next_fetch_mends_it(
         "move or rename the folder. Every run fetched is kept in the fetch store, so stage 2 run again once this is "
         "mended writes the raw files anew (until then they may be of two fetches)"]
     assert not [path.name for path in (root / "Raw Data").iterdir() if path.name.endswith(".tmp")]
+    stage3 = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "me@example.org", str(root)],
+                            capture_output=True, text=True, timeout=300)
+    assert stage3.returncode == 1 and "Traceback" not in stage3.stderr
+    assert [line for line in stage3.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {root / 'Raw Data'}: stage 2 stopped while it replaced the raw files, so they may be of two "
+        "fetches: run stage 2 again (it writes them anew from its fetch store) before stage 3"]
+    assert not (root / "Outputs").exists()
     (root / "Raw Data" / f"{flow}.json").rmdir()
     again = subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (root / "Raw Data" / f"{flow}.json").is_file()
+    DataRoot(root).check_raw_files_whole()  # as stage 3 checks: whole again
 
 
 def test_a_file_where_raw_data_must_be_is_named_as_such(tmp_path, server):

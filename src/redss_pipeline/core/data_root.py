@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from redss_pipeline.core.errors import CodaFileError, PipelineError
+from redss_pipeline.core.errors import CodaFileError, PipelineError, RawDataError
 
 __all__ = ["DataRoot", "FILE_IN_THE_WAY", "FOLDER_IN_THE_WAY", "refuse_what_is_in_the_way"]
 
@@ -40,6 +40,11 @@ class DataRoot:
     @property
     def fetch_store(self) -> Path:
         return self.raw_data_dir / "rapid_pro_store.sqlite"
+
+    @property
+    def raw_files_being_written(self) -> Path:
+        """Present while stage 2 replaces raw files (and after a stage 2 that stopped before it replaced them all)."""
+        return self.raw_data_dir / ".raw-files-being-written"
 
     @property
     def coded_dir(self) -> Path:
@@ -74,6 +79,14 @@ class DataRoot:
     def raw_file(self, flow: str) -> Path:
         """The raw file of a Rapid Pro flow."""
         return self.raw_data_dir / f"{flow}.json"
+
+    def check_raw_files_whole(self) -> None:
+        """Refuses raw files that may be of two fetches: a stage 2 stopped (killed, disk full) after it replaced some
+        raw files and before the rest. Stage 3 would otherwise read one flow's new runs with another's old ones."""
+        if self.raw_files_being_written.exists():
+            raise RawDataError("stage 2 stopped while it replaced the raw files, so they may be of two fetches: run "
+                               "stage 2 again (it writes them anew from its fetch store) before stage 3",
+                               path=self.raw_data_dir)
 
     def check_coded_dir(self) -> None:
         """Refuses a ``Coded Coda Files`` that is a link to a folder that does not exist (moved, or on a drive not

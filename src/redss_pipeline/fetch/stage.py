@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 import requests
 from tqdm import tqdm
 
-from redss_pipeline.core.atomic_files import remove_interrupted_writes
+from redss_pipeline.core.atomic_files import atomic_write_text, remove_interrupted_writes
 from redss_pipeline.core.config import FlowConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.disk_errors import describe_os_error
@@ -832,7 +832,12 @@ def _rebuild_raw_files(
     redactor: PhoneRedactor,
 ) -> None:
     """Writes each raw file from the store, unless it exists unchanged and nothing it is built from changed
-    (stored runs of its flow and the uids and deletions of their contacts, mode, test contacts)."""
+    (stored runs of its flow and the uids and deletions of their contacts, mode, test contacts).
+
+    Each file is replaced whole, but not all at once: from the first replacement to the last,
+    ``Raw Data/.raw-files-being-written`` marks the files as possibly of two fetches, and stage 3 refuses them
+    until a stage 2 has written them all (:meth:`DataRoot.check_raw_files_whole`)."""
+    marker = root.raw_files_being_written
     contacts: dict[str, ContactRef] | None = None
     unknown: set[str] = set()
     no_urn: set[str] = set()
@@ -860,6 +865,9 @@ def _rebuild_raw_files(
             )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if not marker.exists():
+                    atomic_write_text(marker, "Stage 2 is replacing the raw files of this folder, or stopped before it "
+                                      "replaced them all: run stage 2 again before stage 3.\n")
                 write_traced_data_file(path, build.records)
             except OSError as error:
                 raise FetchError(
@@ -897,6 +905,7 @@ def _rebuild_raw_files(
                 "%s: %d run(s) of %d contact(s) without a URN were left out",
                 flow_config.name, flow_summary.skipped_no_urn, len(outcome["no_urn_contacts"]),
             )
+    marker.unlink(missing_ok=True)
     summary.skipped_contacts_unknown = len(unknown)
     summary.skipped_contacts_no_urn = len(no_urn)
 

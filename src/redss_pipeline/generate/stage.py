@@ -142,6 +142,7 @@ def _run_generate(
     for note in finish_interrupted_switches(root.outputs_dir, root.analysis_dir):  # a killed run's switch first
         say(note)
     _refuse_replacing_what_is_not_an_output(config, root)  # before the long work, which would otherwise be lost
+    root.check_raw_files_whole()
     unfit = cleaner_scheme_problems(config)  # as the configuration check does: a scheme its cleaner does not fit
     if unfit:
         raise ConfigError(unfit, path=config.path)
