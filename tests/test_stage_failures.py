@@ -242,6 +242,20 @@ def test_a_damaged_page_of_the_fetch_store_is_one_line_naming_the_store(tmp_path
               "rapid_pro_store.sqlite")
 
 
+def test_an_emptied_fetch_store_beside_raw_files_is_refused_as_a_damaged_one(tmp_path, server):
+    """Emptied from outside, the store read as a first fetch: the check that keeps a data root to its workspace
+    had nothing to compare with, and another workspace's runs replaced the raw files with exit 0. The raw files
+    are left as they were."""
+    root = _fetched(tmp_path, server)
+    store = root / "Raw Data" / "rapid_pro_store.sqlite"
+    store.write_bytes(b"")
+    raw = {p.name: p.read_bytes() for p in (root / "Raw Data").glob("*.json")}
+    line = _one_line(subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300))
+    assert line == (f"error: {store}: not a readable fetch store (it is empty, though raw files of an earlier fetch "
+                    "are beside it); move it away to fetch everything again")
+    assert {p.name: p.read_bytes() for p in (root / "Raw Data").glob("*.json")} == raw
+
+
 def test_stage_two_reads_a_table_on_a_read_only_disk_with_one_line_not_a_traceback(tmp_path):
     """Closing the table's permissions must not fail on a read-only file system: the stage goes on to SQLite,
     which says in one line that it cannot write beside the table."""

@@ -57,7 +57,7 @@ from redss_pipeline.core.atomic_files import atomic_write_text, remove_interrupt
 from redss_pipeline.core.config import FlowConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.disk_errors import describe_os_error
-from redss_pipeline.core.errors import FetchError
+from redss_pipeline.core.errors import FetchError, StateError
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.traced_data_json import write_traced_data_file
 from redss_pipeline.deidentify.phone_redaction import PhoneRedactor
@@ -297,6 +297,7 @@ def run_fetch(
     root = DataRoot(data_root)
     for note in remove_interrupted_writes(root.raw_data_dir, shown_from=root.raw_data_dir):  # of a killed fetch
         (announce or (lambda line: None))(note)
+    _refuse_an_emptied_store(root, config)
     summary = FetchSummary(flows=[FlowSummary(f.name, f.mode) for f in config.flows])
     options = _Options(
         full=full, no_archives=no_archives, overlap=config.fetch_overlap, progress=progress,
@@ -322,6 +323,17 @@ def run_fetch(
     summary.phone_numbers_redacted = options.redactor.count
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _refuse_an_emptied_store(root: DataRoot, config: PipelineConfig) -> None:
+    """An empty store file (0 bytes) beside raw files of an earlier fetch was emptied from outside (a copy that
+    failed, a disk error): opened, it would read as a first fetch, and the check that keeps the data root to its
+    workspace would have nothing to compare with. Refused as a damaged store is. (A first fetch killed before the
+    store held anything leaves an empty store and no raw file: it is simply continued.)"""
+    store = root.fetch_store
+    if store.is_file() and store.stat().st_size == 0 and any(root.raw_file(f.name).is_file() for f in config.flows):
+        raise StateError("not a readable fetch store (it is empty, though raw files of an earlier fetch are beside "
+                         "it); move it away to fetch everything again", path=store)
 
 
 def _announcement(workspace: Workspace) -> str:
