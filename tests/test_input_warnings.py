@@ -167,6 +167,20 @@ def test_messages_marked_as_a_dataset_the_redirect_does_not_move_to_are_reported
         "(operational_corrections.ws_redirect)"]
 
 
+def test_coded_files_in_a_misnamed_folder_are_reported(root):
+    """The coders' files saved in a folder named by hand (case): stage 3 read no coded file and replaced every code
+    by NR with "0 warnings". Two files (here, the exports as downloaded) are found under the near name."""
+    (root / "Coded Coda Files").rename(root / "Coded coda files")
+    for name in ("s01e01.json", "s01e02.json"):
+        shutil.copy(root / "Outputs/Coda Files" / name, root / "Coded coda files" / name)
+    warnings, summary = _stage3(root)
+    assert warnings == [
+        "warning: Coded Coda Files/: no coded message was read, but Coded coda files/ holds 2 JSON files: if they "
+        "are the coders' files, rename the folder to 'Coded Coda Files' (the name stage 3 reads) and run stage 3 "
+        "again; until then every message is NR"]
+    assert summary.endswith("1 warning")
+
+
 def test_a_text_that_does_not_match_its_message_id_is_reported(root):
     """The first such message is named as coders see it in Coda, by its text (on one line, phone numbers redacted,
     one split across two lines too; shortened), and by its MessageID."""

@@ -53,8 +53,9 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
     unknown SchemeIDs, Texts not matching ids. ``redact`` is the phone-number redaction, applied to the texts
     the warnings show (a 2019 coded file may hold texts coded before their numbers were redacted)."""
     second_coders = [plan.coda_file for plan in config.rqa_plans]
-    warnings = [_unread_file(path, root, list(coded), "a configured dataset")
-                for path in _unread_files(root.coded_dir, list(coded))]
+    warnings = _misnamed_coded_folders(root, coded)
+    warnings += [_unread_file(path, root, list(coded), "a configured dataset")
+                 for path in _unread_files(root.coded_dir, list(coded))]
     warnings += [_unread_file(path, root, second_coders, "a show's second-coder file")
                  for path in _unread_files(root.icr_coded_dir, second_coders)]
     exact, prefixes = _readable_schemes(config)
@@ -360,6 +361,30 @@ def _is_read(path: Path, names: list[str]) -> bool:
             except OSError:  # no file of that name: a file system that tells letter cases apart
                 return False
     return False
+
+
+def _misnamed_coded_folders(root: DataRoot, coded: Mapping[str, CodedMessages]) -> list[str]:
+    """No coded file is read, but a folder of the data root named nearly as ``Coded Coda Files`` (``Coded coda
+    files``, ``Coded_Coda_Files``, a copy's ``Coded Coda Files 2``) holds JSON files: the coders' work is probably
+    there, and without a word every message of the run would be NR."""
+    if any(len(messages) for messages in coded.values()):
+        return []
+    wanted = _folder_key(root.coded_dir.name)
+    warnings = []
+    for folder in sorted(p for p in root.root.iterdir() if p.is_dir() and p != root.coded_dir):
+        if difflib.SequenceMatcher(None, _folder_key(folder.name), wanted).ratio() < 0.8:
+            continue
+        files = sum(1 for p in folder.glob("*.json") if p.is_file())
+        if files:
+            warnings.append(f"{root.coded_dir.name}/: no coded message was read, but {folder.name}/ holds {files} "
+                            f"JSON file{_s(files)}: if they are the coders' files, rename the folder to "
+                            f"'{root.coded_dir.name}' (the name stage 3 reads) and run stage 3 again; until then "
+                            "every message is NR")
+    return warnings
+
+
+def _folder_key(name: str) -> str:
+    return "".join(character for character in name.casefold() if character.isalnum())
 
 
 def _unread_file(path: Path, root: DataRoot, names: list[str], readable: str) -> str:
