@@ -250,10 +250,11 @@ def test_native_runtime_is_announced_and_works_from_any_directory(tmp_path):
     assert "refusing to overwrite it" in again.stderr
 
 
-def test_a_token_argument_is_not_on_the_native_fetchs_command_line(tmp_path):
+def test_a_token_argument_is_not_on_the_native_fetchs_command_line_and_a_signal_to_the_script_stops_it(tmp_path):
     """Every user of the machine can list command lines (ps): natively, as in Docker, a token given as an argument
-    reaches the fetch in its environment. The server accepts the connection and never answers, so the fetch waits
-    while its command line is read."""
+    reaches the fetch in its environment. The fetch takes the script's place, so stopping the script (kill, timeout)
+    stops the fetch: it went on alone, holding the data root's lock. The server accepts the connection and never
+    answers, so the fetch waits while its command line is read."""
     env = dict(os.environ, PIPELINE_RUNTIME="native")
     assert _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "root"], env, tmp_path).returncode == 0
     with socket.socket() as server:
@@ -266,13 +267,20 @@ def test_a_token_argument_is_not_on_the_native_fetchs_command_line(tmp_path):
         try:
             connection, _ = server.accept()  # the fetch has read its arguments and is asking for the workspace
             with connection:
-                children = Path(f"/proc/{fetch.pid}/task/{fetch.pid}/children").read_text().split()
-                command_lines = [Path(f"/proc/{child}/cmdline").read_bytes() for child in children]
+                command_line = Path(f"/proc/{fetch.pid}/cmdline").read_bytes()
+                fetch.terminate()  # SIGTERM to the script's process, as kill or timeout send it
+                connection.settimeout(30)
+                while connection.recv(4096):  # the request, then the end of the connection once the fetch is gone
+                    pass
+            assert fetch.wait(timeout=30) == -signal.SIGTERM
         finally:
-            os.killpg(fetch.pid, signal.SIGKILL)
+            try:  # whatever is left of the session, the script's children among it
+                os.killpg(fetch.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             fetch.wait()
-    assert any(b"fetch_raw_data.py" in line for line in command_lines)
-    assert not any(SECRET.encode() in line for line in command_lines)
+    assert b"fetch_raw_data.py" in command_line
+    assert SECRET.encode() not in command_line
 
 
 @pytest.mark.parametrize(

@@ -43,10 +43,11 @@ ensure_native_env() {
 }
 
 run_native() {
-    # run_native <entry point .py> [arguments...]
+    # run_native <entry point .py> [arguments...]: the stage takes this shell's place (exec), so a signal sent to
+    # the script (kill, timeout, a scheduler stopping it) reaches the stage, instead of leaving it running alone.
     ensure_native_env || return 1
     local entry="$1"; shift
-    "$PROJECT_ROOT/.venv/bin/python" "$PROJECT_ROOT/$entry" "$@"
+    exec "$PROJECT_ROOT/.venv/bin/python" "$PROJECT_ROOT/$entry" "$@"
 }
 
 absolute_path() {
