@@ -256,6 +256,26 @@ def test_an_emptied_fetch_store_beside_raw_files_is_refused_as_a_damaged_one(tmp
     assert {p.name: p.read_bytes() for p in (root / "Raw Data").glob("*.json")} == raw
 
 
+def test_a_table_lost_from_a_fetched_data_root_is_to_be_restored_not_made_anew(tmp_path, server):
+    """The advice for a new data root (make a table with stage 1) made a fetched one worse: stage 2 then gave
+    every contact a new id with exit 0, and only stage 3 failed, on the raw files' ids. Stage 1 no longer makes an
+    empty table there."""
+    root = _fetched(tmp_path, server)
+    (root / "UUIDs" / "phone_uuids.sqlite").unlink()
+    line = _one_line(subprocess.run(_stage_two(server, root), capture_output=True, text=True, timeout=300))
+    table = root / "UUIDs" / "phone_uuids.sqlite"
+    assert line == (f"error: {table}: no phone number <-> UUID table, though Raw Data/ holds fetched data: restore "
+                    "the table from a backup (a JSON export with 1_create_uuid_table.sh --import-json), or fetch into "
+                    "a new data root; a new empty table would give every contact a new id, and stage 3 would find the "
+                    "fetched ids in no table")
+    # Stage 1 refuses to make the empty table; a JSON export imported restores the table.
+    line = _one_line(subprocess.run(STAGE_1 + [str(root)], capture_output=True, text=True, timeout=120))
+    assert line == (f"error: {table}: Raw Data/ holds fetched data, so this data root had a table: restore it from a "
+                    "backup (a JSON export with --import-json), or fetch into a new data root; a new empty table "
+                    "would give every contact a new id")
+    assert not table.exists()
+
+
 def test_stage_two_reads_a_table_on_a_read_only_disk_with_one_line_not_a_traceback(tmp_path):
     """Closing the table's permissions must not fail on a read-only file system: the stage goes on to SQLite,
     which says in one line that it cannot write beside the table."""

@@ -132,6 +132,11 @@ def create_uuid_table(data_root: str | Path, *, import_from: str | Path | None =
     for existing in (sqlite_path, json_path):
         if existing.exists():
             raise _exists_error(existing)
+    if import_from is None and _holds_fetched_data(data_root):
+        raise UuidTableError(
+            "Raw Data/ holds fetched data, so this data root had a table: restore it from a backup (a JSON export "
+            "with --import-json), or fetch into a new data root; a new empty table would give every contact a new id",
+            path=sqlite_path)
     entries = [] if import_from is None else _read_json_table(Path(import_from))
     try:
         UuidTable._build(sqlite_path, entries)
@@ -195,10 +200,25 @@ def _open_uuid_table(data_root: str | Path, sqlite_path: Path, json_path: Path, 
             pass  # imported by another process meanwhile: the same ids
     if sqlite_path.exists():
         return UuidTable._open(sqlite_path)
+    if _holds_fetched_data(data_root):
+        # The table was lost, not never made: a new one would give every contact a new uid, so that the raw
+        # files' uids would be in no table and each person's later messages would not join their earlier ones.
+        raise UuidTableError(
+            "no phone number <-> UUID table, though Raw Data/ holds fetched data: restore the table from a backup "
+            "(a JSON export with 1_create_uuid_table.sh --import-json), or fetch into a new data root; a new empty "
+            "table would give every contact a new id, and stage 3 would find the fetched ids in no table",
+            path=sqlite_path,
+        )
     raise UuidTableError(
         "no phone number <-> UUID table: run run_scripts/1_create_uuid_table.sh on this data root first",
         path=sqlite_path,
     )
+
+
+def _holds_fetched_data(data_root: str | Path) -> bool:
+    """Whether stage 2 has written into the data root: then a missing table was lost, not never made."""
+    fetched = DataRoot(data_root).raw_data_dir
+    return fetched.is_dir() and any(fetched.iterdir())
 
 
 def _owner_only(path: Path, mode: int) -> None:
