@@ -524,3 +524,21 @@ def test_a_damaged_switch_plan_is_one_line_and_changes_nothing(root, journal, pr
             "again, which writes every output anew"]
         assert "Traceback" not in result.stderr
     assert {p: p.read_bytes() for p in (root / "Outputs").rglob("*") if p.is_file()} == before
+
+
+def test_explain_refuses_outputs_a_killed_run_left_half_switched(root):
+    """explain changes nothing, so it cannot complete the switch: it read the audit trail of one run beside the
+    CSVs of the other without a word. A command that writes completes it, after which explain reads again."""
+    (root / "Outputs/.output-set.switch").write_text('{"staging": ".output-set-x", "files": []}')
+    with open(root / "Outputs/csap_ind.csv", newline="", encoding="utf-8") as handle:
+        uid = next(csv.DictReader(handle))["uid"]
+    explain = [sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "explain", str(root), uid, "gender"]
+    result = subprocess.run(explain, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: {root / 'Outputs'}: a run was stopped while it moved its outputs into place, so they may be of two "
+        "runs: run stage 3 or the analysis command, which completes the move first")
+    analyse = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "analyse", str(root)],
+                             capture_output=True, text=True, timeout=300)
+    assert analyse.returncode == 0, analyse.stderr
+    assert subprocess.run(explain, capture_output=True, text=True, timeout=300).returncode == 0

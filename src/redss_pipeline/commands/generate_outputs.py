@@ -228,10 +228,13 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
     from redss_pipeline.core.audit_trail import AuditTrail
     from redss_pipeline.core.data_root import DataRoot
+    from redss_pipeline.core.output_set import refuse_an_unfinished_switch
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
-    trail = AuditTrail.load(output_paths(config, DataRoot(args.data_root))["audit_trail"])
+    root = DataRoot(args.data_root)
+    refuse_an_unfinished_switch(root.outputs_dir)
+    trail = AuditTrail.load(output_paths(config, root)["audit_trail"])
     with read_by_a_reader_that_may_stop():  # explain's output is long: read through less or head
         _explain(config, trail, args.uid, args.column)
     return 0

@@ -45,7 +45,10 @@ from redss_pipeline.core.data_root import refuse_what_is_in_the_way
 from redss_pipeline.core.disk_errors import describe_os_error
 from redss_pipeline.core.errors import PipelineError
 
-__all__ = ["MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches"]
+__all__ = [
+    "MANIFEST_NAME", "OutputError", "OutputSet", "finish_interrupted_switch", "finish_interrupted_switches",
+    "refuse_an_unfinished_switch",
+]
 
 MANIFEST_NAME = "manifest.json"
 _STAGING_PREFIX = ".output-set-"
@@ -181,6 +184,14 @@ def finish_interrupted_switches(outputs_dir: str | os.PathLike, nested_dir: str 
         journal.unlink()
         notes.append(f"dropped the unfinished switch of {nested.name}/, older than the outputs that replaced it")
     return notes + finish_interrupted_switch(nested) + finish_interrupted_switch(outputs)
+
+
+def refuse_an_unfinished_switch(outputs_dir: str | os.PathLike) -> None:
+    """For a reader that changes nothing (``explain``): outputs a killed run left half switched are of two runs (the
+    audit trail of one, the CSVs of the other), so they are refused until a command that writes completes them."""
+    if (Path(outputs_dir) / _JOURNAL_NAME).exists():
+        raise OutputError("a run was stopped while it moved its outputs into place, so they may be of two runs: run "
+                          "stage 3 or the analysis command, which completes the move first", path=outputs_dir)
 
 
 def finish_interrupted_switch(outputs_dir: str | os.PathLike) -> list[str]:
