@@ -101,6 +101,14 @@ KEPT = [
     "age 25\n1998\n2000",
     "1 500 000\nshilin",
     "lacag\t10 000 000",
+    # Amounts or ages one per line read together could make a valid number; a number typed across lines starts
+    # as numbers do (0, +, 00, 252), and these do not.
+    "600\n800\n300",
+    "cunto: 600\n800\n300",
+    "800\n100000\n900",
+    "61000\n2000",
+    "Qoyska 6\n15\n25\n35\n45",
+    "lacag\t600\t800\t300",
     "",
     "haa",
 ]

@@ -64,6 +64,10 @@ _DIGIT = re.compile(r"\d")
 #: :meth:`PhoneRedactor._numbers_among_digit_groups` splits it into.
 _DIGIT_RUN = re.compile(r"(?<![\d().\-+])\+?[\d(][\d().\-]*+(?:\s+\+?[\d(][\d().\-]*+)*+")
 _GROUP = re.compile(r"\S+")
+#: What separates lines or columns rather than the groups of one number, and how a number written across them
+#: starts (see :meth:`PhoneRedactor._numbers_among_digit_groups`).
+_LINE_OR_TAB = re.compile(r"[\n\r\t\v\f\x1c-\x1e\x85\u2028\u2029]")
+_NUMBER_START = re.compile(r"\+|0|252")
 #: A run of digits glued to a letter before or after it (``wac0615234567``), which the matcher passes over.
 _GLUED_DIGITS = re.compile(r"(?<=[^\W\d_])\+?\d+|\+?\d+(?=[^\W\d_])")
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
@@ -173,11 +177,15 @@ class PhoneRedactor:
         return merged
 
     def _numbers_among_digit_groups(self, text: str, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Numbers the matcher misses because other digit groups stand next to them, separated by spaces only
-        (``25 0615 123 456``, two grouped numbers in a row): it reads the whole run as one invalid number.
+        """Numbers the matcher misses: grouped numbers with other digit groups next to them (``25 0615 123 456``,
+        two grouped numbers in a row), which it reads as one invalid number; numbers whose groups are split by a
+        line break, a tab or a thin space; numbers in groups glued to a word.
 
-        Each run of space-separated digit groups not already found is read again as consecutive groups, longest
-        first from each group on, with libphonenumber's parser and validity check (:meth:`_is_number`)."""
+        Each run of digit groups not already found is read again as consecutive groups, longest first from each
+        group on, with libphonenumber's parser and validity check (:meth:`_is_number`). Groups on several lines
+        (or split by tabs) are read together only when the first is written as a phone number starts (``0``,
+        ``+``, ``00`` or ``252``): a list of amounts or ages one per line (``600\n800\n300``) can read as a
+        valid number, a number typed across two lines starts as numbers do."""
         extra: list[tuple[int, int]] = []
         for run in _DIGIT_RUN.finditer(text):
             if len(_DIGIT.findall(run.group())) < self._min_digits:
@@ -190,7 +198,11 @@ class PhoneRedactor:
             while first < len(groups):
                 for last in range(len(groups) - 1, first - 1, -1):
                     start, end = groups[first][0], groups[last][1]
-                    if any(s < end and start < e for s, e in found) or not self._is_number(text[start:end]):
+                    if any(s < end and start < e for s, e in found):
+                        continue
+                    if _LINE_OR_TAB.search(text, start, end) and not _NUMBER_START.match(text, start):
+                        continue
+                    if not self._is_number(text[start:end]):
                         continue
                     extra.append((start, end))
                     first = last

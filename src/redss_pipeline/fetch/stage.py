@@ -831,7 +831,8 @@ def _after(cursor: str | None, overlap: timedelta, read_started: str | None) -> 
 
 #: Bumped whenever the way raw files are built changes, so files written by an older build are rewritten.
 #: 2: phone numbers typed into answers are redacted. 3: one (Run ID) rule per file, identity URN of decision 13.
-_RAW_FILE_LAYOUT = 3
+#: 4: numbers whose digit groups are split across lines or glued to a word are redacted.
+_RAW_FILE_LAYOUT = 4
 
 
 def _rebuild_raw_files(
