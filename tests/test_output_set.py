@@ -508,6 +508,8 @@ def test_an_analysis_switch_older_than_the_outputs_is_dropped_not_replayed(tmp_p
     ("", "it is not JSON"),
     ('{"staging": 5, "files": []}', "it is not a switch plan"),
     ('{"staging": ".output-set-x", "files": ["../../x"]}', "it names files outside the outputs"),
+    ('{"staging": ".output-set-x", "files": ["/etc/passwd"]}', "it names files outside the outputs"),
+    ('{"staging": ".output-set-x", "files": "csap_mes.csv"}', "it is not a switch plan"),
 ])
 def test_a_damaged_switch_plan_is_one_line_and_changes_nothing(root, journal, problem):
     """The plan of an unfinished switch damaged from outside (emptied, edited): stage 3 and the analysis command

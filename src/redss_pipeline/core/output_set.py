@@ -36,7 +36,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, Callable, Iterator, Sequence
 
@@ -225,19 +225,26 @@ def _read_journal(journal: Path) -> dict:
     from outside (a disk error, an edit) makes it unreadable; then which files are of which run cannot be told."""
     try:
         plan: dict = json.loads(journal.read_text(encoding="utf-8"))
-        staging, relative = plan["staging"], [*plan["files"], *plan.get("retire", [])]
+        staging, files, retire = plan["staging"], plan["files"], plan.get("retire", [])  # no retire: older versions
     except (ValueError, TypeError, KeyError, AttributeError) as error:  # not JSON, not UTF-8, not the plan's shape
         problem = "it is not JSON" if isinstance(error, ValueError) else "it is not a switch plan"
     else:
-        if not isinstance(staging, str) or not all(isinstance(p, str) for p in relative):
+        relative = [*files, *retire] if isinstance(files, list) and isinstance(retire, list) else None
+        if not isinstance(staging, str) or relative is None or not all(isinstance(p, str) for p in relative):
             problem = "it is not a switch plan"
-        elif not staging.startswith(_STAGING_PREFIX) or "/" in staging or any(".." in Path(p).parts for p in relative):
+        elif not staging.startswith(_STAGING_PREFIX) or "/" in staging or not all(map(_inside, relative)):
             problem = "it names files outside the outputs"
         else:
             return plan
     raise OutputError(f"the plan of a switch an interrupted run left unfinished is damaged ({problem}), so the "
                       f"folder may hold files of two runs: delete this file and run stage 3 again, which writes "
                       f"every output anew", path=journal)
+
+
+def _inside(relative: str) -> bool:
+    """Whether a path of a switch plan names a file inside the outputs folder."""
+    parts = PurePosixPath(relative).parts
+    return bool(parts) and not PurePosixPath(relative).is_absolute() and ".." not in parts and relative != "."
 
 
 def _switch(outputs: Path, plan: dict) -> int:
