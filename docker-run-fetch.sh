@@ -31,6 +31,7 @@ if [ -n "${RAPID_PRO_TOKEN_FILE:-}" ]; then
 elif [ -n "${RAPID_PRO_TOKEN:-}" ]; then
     secrets_dir="$(umask 077 && mktemp -d)"
     trap 'rm -rf "$secrets_dir"' EXIT
+    DOCKER_RUN_THEN_CLEAN_UP=1  # the container runs as a child of this shell, so the trap removes the secret
     token_file="$secrets_dir/rapid_pro_token"
     (umask 077 && printf '%s' "$RAPID_PRO_TOKEN" > "$token_file")
     unset RAPID_PRO_TOKEN

@@ -130,15 +130,23 @@ docker_pass_env() {
 }
 
 docker_run_entry() {
-    # docker_run_entry <entry point .py> [arguments...]
+    # docker_run_entry <entry point .py> [arguments...]: `docker run` takes this shell's place (exec), so a signal
+    # sent to the script (kill, timeout, a scheduler) reaches the docker client, which passes it on to the stage
+    # in the container. A script with an EXIT trap to run afterwards (a temporary secret to remove) sets
+    # DOCKER_RUN_THEN_CLEAN_UP=1 and keeps its shell: a signal to that script does not reach the stage.
     local entry="$1"; shift
     docker_build_image
-    docker run --rm --init \
-        --user "$(id -u):$(id -g)" \
-        --network host \
-        --workdir /app \
-        --env HOME=/tmp \
-        "${DOCKER_ARGS[@]}" \
-        "$PIPELINE_IMAGE" \
-        python "/app/$entry" "$@"
+    local command=(docker run --rm --init
+        --user "$(id -u):$(id -g)"
+        --network host
+        --workdir /app
+        --env HOME=/tmp
+        "${DOCKER_ARGS[@]}"
+        "$PIPELINE_IMAGE"
+        python "/app/$entry" "$@")
+    if [ "${DOCKER_RUN_THEN_CLEAN_UP:-}" = 1 ]; then
+        "${command[@]}"
+    else
+        exec "${command[@]}"
+    fi
 }
