@@ -449,3 +449,12 @@ def _rows(data_root) -> list[tuple[str, str]]:
     sqlite_path, _ = table_paths(data_root)
     with closing(sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)) as connection:
         return connection.execute("SELECT key, uuid FROM phone_uuids ORDER BY seq").fetchall()
+
+
+def test_a_raw_data_folder_without_fetched_data_does_not_stop_stage_1(tmp_path):
+    """Stage 1 refuses to make an empty table where stage 2 has fetched (the table was lost), but a folder holding
+    only what a desktop or a template leaves (.DS_Store, .gitkeep) is no fetch."""
+    (tmp_path / "Raw Data").mkdir()
+    (tmp_path / "Raw Data" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / "Raw Data" / ".gitkeep").write_text("")
+    assert create_uuid_table(tmp_path).is_file()

@@ -216,9 +216,10 @@ def _open_uuid_table(data_root: str | Path, sqlite_path: Path, json_path: Path, 
 
 
 def _holds_fetched_data(data_root: str | Path) -> bool:
-    """Whether stage 2 has written into the data root: then a missing table was lost, not never made."""
-    fetched = DataRoot(data_root).raw_data_dir
-    return fetched.is_dir() and any(fetched.iterdir())
+    """Whether stage 2 has written into the data root (its fetch store, or a raw file): then a missing table was
+    lost, not never made. Other files (a desktop's ``.DS_Store``, a template's ``.gitkeep``) are not fetched data."""
+    root = DataRoot(data_root)
+    return root.fetch_store.exists() or (root.raw_data_dir.is_dir() and any(root.raw_data_dir.glob("*.json")))
 
 
 def _owner_only(path: Path, mode: int) -> None:
