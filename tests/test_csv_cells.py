@@ -37,6 +37,9 @@ from redss_pipeline.export.csv_cells import neutralise, write_csv
         ("\u00a0\u00a0+cmd", "'\u00a0\u00a0+cmd"),
         ("\ufeff=1+1", "'\ufeff=1+1"),
         ("\u200b@SUM(A1)", "'\u200b@SUM(A1)"),
+        ("\u200e=1+1", "'\u200e=1+1"),  # a left-to-right mark, invisible
+        ("\u00ad=1", "'\u00ad=1"),  # a soft hyphen, invisible
+        ("\u3000=1", "'\u3000=1"),  # an ideographic space
         ("  hello", "  hello"),
         ("hello = world", "hello = world"),
         ("", ""),

@@ -95,7 +95,7 @@ def bar_chart(key: str, title: str, bars: Sequence[Bar], *, xlabel: str = "Peopl
             counted = [b for i, b in enumerate(counted) if i in kept]
             title += f" (the {MAX_BARS} largest)"
         else:
-            title += " (codes with no one left out)"
+            title += " (codes of 0 people not shown)"
         bars = counted
     height = 0.9 + 0.28 * max(len(bars), 1)
     with matplotlib.rc_context(_SVG_SETTINGS):

@@ -573,14 +573,17 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
             headers=(*shown.columns[:2], "People (%)")), _figure(charts, table.name.removesuffix(".csv")))]))
     traffic = s["traffic_analysis.csv"]
     outside, opt_in_messages = messages_in_no_window(inputs.messages, config=config, flag_columns=inputs.flag_columns)
-    outside_text = render(suppress_cell(Count(outside), k))
-    if not is_small(outside, k):
-        outside_text += f" ({Percent(outside, opt_in_messages)}%)"
+    if outside:  # suppressed when small, as the table's counts are (its total is shown, as the tables' totals are)
+        outside_count = render(suppress_cell(Count(outside), k))
+        if not is_small(outside, k):
+            outside_count += f" ({Percent(outside, opt_in_messages)}%)"
+        outside_text = (f"{outside_count} of the {opt_in_messages:,} opt-in messages were sent in no channel's window "
+                        f"(non_logical_time in {config.outputs.messages_csv}): no row counts them.")
+    else:
+        outside_text = "Every opt-in message was sent in a channel's window."
     sections.append(section("traffic", traffic, more=(
         "A row runs from the start of its first window to the end of its last: a channel may have several windows "
-        f"in a week, with other channels' windows between them. {outside_text} of the {opt_in_messages:,} opt-in "
-        f"messages were sent in no channel's window (non_logical_time in {config.outputs.messages_csv}): no row "
-        "counts them."), views=[TableView(display_table(
+        f"in a week, with other channels' windows between them. {outside_text}"), views=[TableView(display_table(
         traffic, label_columns=("Label", "Start Date", "End Date"),
         pairs=[("Messages with Opt-Ins", None), ("Relevant Messages", "Relevant Messages (%)")],
         headers=("Window", "From", "Until", "Opt-in messages", "Relevant messages")),

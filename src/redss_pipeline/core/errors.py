@@ -24,7 +24,7 @@ The last three live beside the code that raises them.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 __all__ = [
     "PipelineError",
@@ -144,8 +144,8 @@ def json_type(value: object) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-def listed_with_and(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``: several names in one message."""
+def listed_with_and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: one or more names in one message (never none)."""
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from decimal import Decimal
 from typing import IO, Any, Iterable, Sequence
 
@@ -41,9 +42,12 @@ FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 spreadsheets strip before looking for one): ``= + - @``, their full-width forms (which spreadsheets in East Asian
 locales take for them), tab and carriage return."""
 
-# What some importers skip before they look for a formula (Google Sheets and LibreOffice can trim leading
-# spaces): whitespace of any kind and the invisible zero-width characters, a byte order mark among them.
-_SKIPPED_BEFORE_FORMULA = re.compile(r"\A[\s\u200b\u200c\u200d\u2060\ufeff]+")
+
+def _skipped_before_formula(character: str) -> bool:
+    """What some importers skip before they look for a formula (Google Sheets and LibreOffice can trim leading
+    spaces): whitespace of any kind, and invisible format characters (Unicode category Cf: zero-width spaces and
+    joiners, the byte order mark, direction marks, the soft hyphen)."""
+    return character.isspace() or unicodedata.category(character) == "Cf"
 
 _NEEDS_QUOTES = re.compile(r'[",\r\n]')
 _MEMO_LIMIT = 200_000  # distinct texts remembered per file; raw texts are mostly distinct, codes are few
@@ -55,8 +59,8 @@ def neutralise(text: str) -> str:
     (``" =1+1"``)."""
     if text[:1] in FORMULA_STARTS:
         return "'" + text
-    visible = _SKIPPED_BEFORE_FORMULA.sub("", text, count=1)
-    return "'" + text if visible[:1] in FORMULA_STARTS else text
+    first = next((character for character in text if not _skipped_before_formula(character)), "")
+    return "'" + text if first in FORMULA_STARTS else text
 
 
 def render_cell(value: Any) -> str:

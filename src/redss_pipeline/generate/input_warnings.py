@@ -239,8 +239,6 @@ def _plans(plans: Sequence[RqaPlan | SurveyPlan]) -> str:
     return " and ".join(named) + (" reads" if len(plans) == 1 else " read")
 
 
-
-
 def week_warnings(config: PipelineConfig, weekless: WeeklessMessages) -> list[str]:
     """A warning about the kept messages that fall in no configured week: no week column counts them, which the
     outputs do not show (a week forgotten when a show was added to the configuration). It names the configuration

@@ -183,5 +183,3 @@ def _who(label: dict[str, Any]) -> str:
     who = f"{name} <{origin_id}>" if name and origin_id and name != origin_id else (name or origin_id or "unknown")
     checked = "checked" if label.get("Checked") is True else "not checked"
     return f"a label by {who} of {label.get('DateTimeUTC')}, {checked}"
-
-
