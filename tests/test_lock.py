@@ -81,6 +81,7 @@ def test_stage_3_refuses_while_another_stage_holds_the_data_root(holder):
     assert result.returncode == 1, result.stderr
     (line,) = _error_lines(result)
     assert f"in use by stage 2 (fetch raw data) (pid {process.pid}" in line
+    assert "--verbose" not in result.stderr  # the line says all there is: no traceback would help
     assert not (root / "Outputs").exists() and not (root / "Coded Coda Files").exists()
 
 

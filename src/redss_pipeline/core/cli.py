@@ -68,7 +68,7 @@ def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = 
         print(f"error: {lines[0]}", file=sys.stderr)
         for line in lines[1:]:
             print(line, file=sys.stderr)
-        if not verbose and error.exit_status != 2:
+        if not verbose and error.exit_status != 2 and error.traceback_helps:
             print("(run again with --verbose for the traceback)", file=sys.stderr)
         return error.exit_status
     except (OSError, sqlite3.Error) as error:

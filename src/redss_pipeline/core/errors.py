@@ -53,6 +53,9 @@ class PipelineError(Exception):
     """
 
     exit_status = 1
+    #: Whether the command line adds "(run again with --verbose for the traceback)": not where the message says all
+    #: there is to know (another process holds the data root).
+    traceback_helps = True
 
     def __init__(self, message: str, *, path: object = None, record: object = None, field: object = None):
         self.message = message

@@ -33,6 +33,8 @@ LOCK_FILE_NAME = ".pipeline.lock"
 class LockError(PipelineError):
     """Another pipeline process is working on the data root, or the lock file cannot be created."""
 
+    traceback_helps = False  # the message names the holder, or the lock file and the system's reason
+
 
 @contextlib.contextmanager
 def data_root_lock(data_root: str | os.PathLike, *, stage: str, user: str | None = None,
