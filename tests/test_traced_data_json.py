@@ -274,6 +274,18 @@ def test_raw_file_streams_records_and_reads_chosen_ones_again(tmp_path):
     assert again["note"] == "from survey" and again["labels_copy"] == [LABEL] and again[S02] == "hello"
 
 
+def test_a_raw_file_that_is_not_utf8_says_at_which_byte(tmp_path, monkeypatch):
+    """The byte is counted from the start of the file (hand-counted: '[' and 2,000 spaces, then the bad byte), also
+    when the file is read in blocks that split a character before it."""
+    path = tmp_path / "s01e01.json"
+    path.write_bytes(b"[" + b" " * 2000 + b'"\xe2\x82 "]')
+    for block in (1 << 16, 7):
+        monkeypatch.setattr(RawFile, "_BLOCK", block)
+        with pytest.raises(RawDataError, match=r"s01e01.json: not UTF-8 text \(invalid continuation byte at byte "
+                                               r"2002\)$"):
+            list(RawFile(path).scan())
+
+
 def test_raw_file_in_small_blocks_and_with_a_truncated_end(tmp_path, monkeypatch):
     """Records split across read blocks decode the same; a file cut short is an error naming the file."""
     path = tmp_path / "s01e01.json"

@@ -177,16 +177,20 @@ class RawFile:
         with handle:
             buffer, pos, byte_pos, at_end = "", 0, 0, False
             ascii_only = True
+            bytes_read = 0
 
             def more() -> bool:
-                nonlocal buffer, pos, at_end, ascii_only
+                nonlocal buffer, pos, at_end, ascii_only, bytes_read
                 if at_end:
                     return False
                 block = handle.read(self._BLOCK)
+                bytes_read += len(block)
                 try:
                     text = utf8.decode(block, final=not block)
                 except UnicodeDecodeError as error:
-                    raise RawDataError(f"not UTF-8 text ({error.reason})", path=source) from None
+                    # The decoder reports the place in what it held over from the last block and this block.
+                    at = bytes_read - len(error.object) + error.start
+                    raise RawDataError(f"not UTF-8 text ({error.reason} at byte {at})", path=source) from None
                 at_end = not block
                 buffer = buffer[pos:] + text
                 pos = 0
