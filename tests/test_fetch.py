@@ -580,3 +580,37 @@ def test_a_fetch_killed_mid_flow_reruns_to_the_same_files(workspace, server, roo
     with FetchStore.open(root / "Raw Data" / "rapid_pro_store.sqlite") as store:
         assert store.run_count() == sum(len(_all_runs(workspace, f)) for f in FLOWS)
     assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
+def _store_moved_away(root: Path) -> None:
+    """As for a data root of the 2019 pipeline, or one whose store was moved away: raw files and table ids, and no
+    record of their workspace."""
+    for path in (root / "Raw Data").glob("rapid_pro_store.sqlite*"):
+        path.unlink()
+
+
+def test_the_first_fetch_keeps_the_raw_files_it_finds_and_warns_of_another_workspace(
+        workspace, server, root, config, run, caplog):
+    """Nothing records which workspace such raw files came from, and the first fetch writes every raw file from the
+    server alone: before, another workspace's runs replaced them without a word (a 2019 root's 3,000 records became
+    2,167 of a foreign workspace). Its raw files are kept aside, and a workspace none of whose contacts is in the
+    table is named in a warning. The same workspace again gives no such warning."""
+    _fetch(config, root, server, run)
+    earlier = _raw_files(root)
+    _store_moved_away(root)
+    # An anonymous workspace: its contacts are keyed by their Rapid Pro uuids, which are none of the table's.
+    with RapidProServer(generate_workspace(seed=11, size=60, anonymous="masked"), token=TOKEN, page_size=40) as other:
+        _fetch(config, root, other, run)
+    kept = root / "Raw Data" / "Earlier raw files"
+    assert {flow: (kept / f"{flow}.json").read_bytes() for flow in FLOWS} == earlier
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(w.startswith("none of the ") and "was in this data root's phone number table" in w for w in warnings)
+    assert any(f"the {len(FLOWS)} raw file(s) that were there" in w for w in warnings)
+
+    caplog.clear()
+    shutil.rmtree(kept)
+    _store_moved_away(root)
+    _fetch(config, root, server, run)  # the project's own workspace
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not any(w.startswith("none of the ") for w in warnings)
+    assert _raw_files(root) == earlier and len(list(kept.iterdir())) == len(FLOWS)

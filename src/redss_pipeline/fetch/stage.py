@@ -266,6 +266,9 @@ class _Options:
     progress: bool
     hook: PageHook
     redactor: PhoneRedactor
+    # The store recorded no workspace when the fetch began: the raw files and table ids already in the data root
+    # (a 2019 data root, or a store moved away) are of a workspace nothing records.
+    first_fetch: bool = False
 
 
 def run_fetch(
@@ -308,6 +311,7 @@ def run_fetch(
     ) as client:
         try:
             with FetchStore.open(root.fetch_store) as store:
+                options = dataclasses.replace(options, first_fetch=store.workspace() is None)
                 workspace, flows = _identify(client, store, config)
                 summary.workspace = workspace
                 (announce or (lambda line: None))(_announcement(workspace))
@@ -471,7 +475,7 @@ def _fetch_into(
         _fetch_runs(
             client, store, flows[flow_config.name], options, summary=flow_summaries[flow_config.name]
         )
-    _rebuild_raw_files(store, flows, config, root, run, summary, options.redactor)
+    _rebuild_raw_files(store, flows, config, root, run, summary, options.redactor, keep_earlier=options.first_fetch)
 
 
 def _rebuild_store(
@@ -562,12 +566,15 @@ def _fetch_contacts(
     # A store whose uids follow an older identity rule reads every contact again, once, to identify it anew.
     reidentify = store.identity_rule() != IDENTITY_RULE
     uid_changes = 0
+    ids_before = len(table) if options.first_fetch else 0
+    identified = 0
 
     def store_contacts(page: list[dict[str, Any]], deleted: bool) -> list[str]:
-        nonlocal uid_changes
+        nonlocal uid_changes, identified
         contacts = [c for c in page if c.get("uuid")]
         # Only the uid of the identity URN goes further: the URNs of this page are never stored.
         uids = {} if deleted else _contact_uids(table, contacts, anonymous=workspace.anonymous)
+        identified += len(uids)
         stored = [
             StoredContact(
                 contact_uuid=c["uuid"],
@@ -595,6 +602,14 @@ def _fetch_contacts(
         store.set_identity_rule(IDENTITY_RULE)
         if store.run_count():  # a store of an older build: say how many contacts changed uid
             summary.identity_changed = uid_changes
+    if ids_before and identified and len(table) - ids_before >= identified:
+        # Nothing recorded which workspace the table's ids came from, and none of this one's contacts is among them.
+        logger.warning(
+            "none of the %d contacts of %s was in this data root's phone number table (%d ids before this fetch): "
+            "is it the project's workspace? If not, do not go on with this data root (raw files that were in Raw "
+            "Data/ are kept in Raw Data/%s/)",
+            identified, workspace.describe(), ids_before, EARLIER_RAW_FILES,
+        )
     # Until the first deletion is seen, later deletions are stamped after every contact read above: start
     # there rather than asking for every deleted contact again next time.
     _read_pages(
@@ -829,6 +844,9 @@ def _after(cursor: str | None, overlap: timedelta, read_started: str | None) -> 
 # -- raw files --------------------------------------------------------------------------------------------------
 
 
+#: The folder of ``Raw Data/`` where the first fetch into a data root keeps the raw files that were there.
+EARLIER_RAW_FILES = "Earlier raw files"
+
 #: Bumped whenever the way raw files are built changes, so files written by an older build are rewritten.
 #: 2: phone numbers typed into answers are redacted. 3: one (Run ID) rule per file, identity URN of decision 13.
 #: 4: numbers whose digit groups are split across lines or glued to a word are redacted.
@@ -843,14 +861,21 @@ def _rebuild_raw_files(
     run: RunContext,
     summary: FetchSummary,
     redactor: PhoneRedactor,
+    *,
+    keep_earlier: bool = False,
 ) -> None:
     """Writes each raw file from the store, unless it exists unchanged and nothing it is built from changed
     (stored runs of its flow and the uids and deletions of their contacts, mode, test contacts).
+
+    ``keep_earlier`` (the first fetch into a store): a raw file already there is of a workspace nothing records (the
+    2019 pipeline's, or a store moved away), so it is moved to ``Raw Data/<EARLIER_RAW_FILES>/`` rather than
+    replaced, and one line says so: the first fetch writes every raw file from the server alone.
 
     Each file is replaced whole, but not all at once: from the first replacement to the last,
     ``Raw Data/.raw-files-being-written`` marks the files as possibly of two fetches, and stage 3 refuses them
     until a stage 2 has written them all (:meth:`DataRoot.check_raw_files_whole`)."""
     marker = root.raw_files_being_written
+    kept_count = 0
     contacts: dict[str, ContactRef] | None = None
     unknown: set[str] = set()
     no_urn: set[str] = set()
@@ -881,6 +906,11 @@ def _rebuild_raw_files(
                 if not marker.exists():
                     atomic_write_text(marker, "Stage 2 is replacing the raw files of this folder, or stopped before it "
                                       "replaced them all: run stage 2 again before stage 3.\n")
+                kept = root.raw_data_dir / EARLIER_RAW_FILES / path.name
+                if keep_earlier and path.is_file() and not kept.exists():
+                    kept.parent.mkdir(exist_ok=True)
+                    os.replace(path, kept)
+                    kept_count += 1
                 write_traced_data_file(path, build.records)
             except OSError as error:
                 raise FetchError(
@@ -919,6 +949,12 @@ def _rebuild_raw_files(
                 flow_config.name, flow_summary.skipped_no_urn, len(outcome["no_urn_contacts"]),
             )
     marker.unlink(missing_ok=True)
+    if kept_count:
+        logger.warning(
+            "the first fetch into this data root wrote its raw files from the server alone; the %d raw file(s) that "
+            "were there (no fetch store recorded their workspace) are kept in %s: compare stage 3's outputs, then "
+            "delete that folder", kept_count, root.raw_data_dir / EARLIER_RAW_FILES,
+        )
     summary.skipped_contacts_unknown = len(unknown)
     summary.skipped_contacts_no_urn = len(no_urn)
 
