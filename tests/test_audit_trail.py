@@ -313,6 +313,12 @@ def test_damaged_files_are_refused_with_the_line(tmp_path, people):
     path.write_text('{"not": "a trail"}\n', encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 1: not an audit trail"):
         AuditTrail.load(path)
+    # The 2019 pipeline's traced_data.json: records dumped by jsonpickle, an indented list.
+    path.write_text('[\n  {\n    "py/object": "core_data_modules.traced_data.TracedData"\n  }\n]\n', encoding="utf-8")
+    with pytest.raises(AuditTrailError, match=r"line 2: not an audit trail header \(expected \['redss-audit-trail', "
+                                              r"version, options\]\); a traced_data.json of the 2019 pipeline is not "
+                                              r"one: stage 3 writes one$"):
+        AuditTrail.load(path)
     path.write_text("", encoding="utf-8")
     with pytest.raises(AuditTrailError, match=r"line 1: the file is empty \(a partial copy, or a write that failed\): run stage 3 again$"):
         AuditTrail.load(path)

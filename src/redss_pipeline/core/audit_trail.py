@@ -769,11 +769,17 @@ class AuditTrail:
         first = handle.readline()
         if not first:
             fail(1, f"the file is empty {_INCOMPLETE}")
+        # The 2019 pipeline's traced_data.json (records dumped by jsonpickle) has the same name and is not one.
+        other = "; a traced_data.json of the 2019 pipeline is not one: stage 3 writes one"
         if first != b"[\n":
-            fail(1, "not an audit trail (expected '[' alone on the first line)")
-        header = _parse(handle.readline(), 2, fail)
+            fail(1, f"not an audit trail (expected '[' alone on the first line){other}")
+        second = handle.readline()
+        try:
+            header = json.loads(second.rstrip(b",\r\n"))
+        except ValueError:
+            header = None
         if not (type(header) is list and len(header) >= 2 and header[0] == FORMAT_NAME):
-            fail(2, f"not an audit trail header (expected [{FORMAT_NAME!r}, version, options])")
+            fail(2, f"not an audit trail header (expected [{FORMAT_NAME!r}, version, options]){other}")
         if header[1] not in _READABLE_VERSIONS or type(header[1]) is not int:
             fail(2, f"format version {header[1]!r} is not supported (this pipeline reads versions "
                     f"{', '.join(map(str, _READABLE_VERSIONS))})")
