@@ -134,12 +134,13 @@ def test_explain_says_which_key_label_and_coded_file_withdrew_consent(tmp_path):
     p20 = explained("avf-phone-uuid-00000020-0000-4000-8000-000000000020")
     assert [line for line in p20 if line.startswith("record ") and " of 2: " in line] == [
         f"record 1 of 2: rqa_s01e02_codes lists STOP, made from rqa_s01e02_coded ({coder}), read from Coded Coda "
-        "Files/s01e02.json", "record 2 of 2: none of them holds STOP"]
+        "Files/s01e02.json"]
+    assert "the other 1 record holds no STOP in them" in p20
     assert [line.split("key ")[1].split(":")[0] for line in p20 if line.startswith("uid ")] == [
         "'consent_withdrawn'", "'rqa_s01e02_codes'", "'rqa_s01e02_coded'"]
 
     p01 = explained("avf-phone-uuid-00000001-0000-4000-8000-000000000001")
-    assert "so this person did not withdraw consent" in p01
+    assert "no record of the 4 holds STOP in them, so this person did not withdraw consent" in p01
     assert [line for line in p01 if line.startswith("uid ")] == [
         "uid \"avf-phone-uuid-00000001-0000-4000-8000-000000000001\", key 'consent_withdrawn': 4 record(s) in "
         "traced_data.json"]

@@ -112,6 +112,7 @@ def withdrawals(config: PipelineConfig, records: Sequence[Record]) -> tuple[list
     rule = ConsentRule(config)
     found: set[str] = set()
     lines = []
+    without = 0  # records none of whose keys held STOP: counted, not listed (a person may have a hundred)
     for position, record in enumerate(records, start=1):
         as_read = _before_step(record, CONSENT_STEP)
         keys = rule.withdrawing_keys(as_read)
@@ -122,9 +123,14 @@ def withdrawals(config: PipelineConfig, records: Sequence[Record]) -> tuple[list
             alike.setdefault(_stop_reason(config, as_read, key), []).append(key)
         reasons = "; ".join(f"{listed_with_and(named)} {verb}{'' if len(named) > 1 else 's'} STOP{how}"
                             for (verb, how), named in alike.items())
-        lines.append(f"record {position} of {len(records)}: {reasons or 'none of them holds STOP'}")
+        if reasons:
+            lines.append(f"record {position} of {len(records)}: {reasons}")
+        else:
+            without += 1
     if not found:
-        lines.append("so this person did not withdraw consent")
+        lines.append(f"no record of the {len(records)} holds STOP in them, so this person did not withdraw consent")
+    elif without:
+        lines.append(f"the other {without} record{'s hold' if without > 1 else ' holds'} no STOP in them")
     labels_of = {plan.codes_key: plan.coded_field for plan in config.rqa_plans}
     setting = [held for key in rule.keys if key in found for held in (key, labels_of.get(key)) if held is not None]
     return setting, lines
