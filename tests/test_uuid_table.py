@@ -60,11 +60,14 @@ def test_stage_one_creates_an_empty_table_and_refuses_a_second_time(tmp_path):
 
 
 def test_stage_one_refuses_a_2019_json_table(tmp_path):
-    """A 2019 phone_uuids.json counts as an existing table; it is left untouched."""
+    """A 2019 phone_uuids.json counts as an existing table; it is left untouched, and the refusal says that such a
+    data root needs no stage 1 (it said to remove the table to start a new one)."""
     _, json_path = table_paths(tmp_path)
     json_path.parent.mkdir()
     json_path.write_text("{}\n")
-    with pytest.raises(UuidTableError, match="already exists"):
+    with pytest.raises(UuidTableError, match=r"phone_uuids.json: a phone number <-> UUID table of the 2019 pipeline "
+                                             r"already exists here; .* A 2019 data root needs no stage 1: stages 2 "
+                                             r"and 3 import this table themselves.$"):
         create_uuid_table(tmp_path)
     assert json_path.read_text() == "{}\n"
     assert not table_paths(tmp_path)[0].exists()

@@ -163,6 +163,13 @@ def remove_interrupted_builds(data_root: str | Path) -> int:
 
 
 def _exists_error(path: Path) -> UuidTableError:
+    if path.suffix == ".json":  # a 2019 data root: its table is imported by stages 2 and 3, nothing to create
+        return UuidTableError(
+            "a phone number <-> UUID table of the 2019 pipeline already exists here; refusing to make another "
+            "(every uid of this project depends on it). A 2019 data root needs no stage 1: stages 2 and 3 import "
+            "this table themselves.",
+            path=path,
+        )
     return UuidTableError(
         "a phone number <-> UUID table already exists here; refusing to overwrite it "
         "(every uid of this project depends on it). Remove it first only if you really mean to start "
