@@ -244,8 +244,8 @@ def test_coded_messages_no_exported_message_matches_are_reported(root):
     assert warnings == [
         f"warning: Coded Coda Files/s01e04.json: 2 coded messages match no message this run exported to Coda "
         f"(first: 'an answer edited later', MessageID {_mid('an answer edited later')!r}), so their codes are not "
-        "used: dropped (a test run, "
-        "outside the project window), moved to another show by a correction, or coded in another project?"]
+        "used: dropped (a test run, outside the project window), set aside as noise, moved to another show by a "
+        "correction, or coded in another project?"]
     assert summary.endswith("1 warning")
 
 

@@ -273,8 +273,8 @@ def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Map
                 f"{_shown(root.coded_dir / name, root)}: {count} coded message{_s(count)} "
                 f"match{'es' if count == 1 else ''} no message this run exported to Coda (first: "
                 f"{_message(root.coded_dir / name, unmatched[0], redact)}), so {'their' if count != 1 else 'its'} "
-                "codes are not used: dropped (a test run, "
-                "outside the project window), moved to another show by a correction, or coded in another project?")
+                "codes are not used: dropped (a test run, outside the project window), set aside as noise, moved to "
+                "another show by a correction, or coded in another project?")
     return warnings
 
 
