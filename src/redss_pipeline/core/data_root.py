@@ -2,7 +2,7 @@
 
     <data-root>/
       UUIDs/phone_uuids.sqlite
-      Raw Data/<flow>.json, Raw Data/rapid_pro_store.sqlite
+      Raw Data/<flow>.json, Raw Data/rapid_pro_store.sqlite, Raw Data/Earlier raw files/<flow>.json
       Coded Coda Files/<dataset>.json
       Coded Coda Files/ICR/<show>.json (the second coder's ICR datasets)
       Outputs/<csv files>, Outputs/traced_data.json, Outputs/ICR/<show>.csv, Outputs/Coda Files/<dataset>.json
@@ -42,6 +42,11 @@ class DataRoot:
         return self.raw_data_dir / "rapid_pro_store.sqlite"
 
     @property
+    def earlier_raw_files_dir(self) -> Path:
+        """Where the first fetch into a data root keeps the raw files it found (of a workspace nothing records)."""
+        return self.raw_data_dir / "Earlier raw files"
+
+    @property
     def raw_files_being_written(self) -> Path:
         """Present while stage 2 replaces raw files (and after a stage 2 that stopped before it replaced them all)."""
         return self.raw_data_dir / ".raw-files-being-written"
@@ -79,6 +84,11 @@ class DataRoot:
     def raw_file(self, flow: str) -> Path:
         """The raw file of a Rapid Pro flow."""
         return self.raw_data_dir / f"{flow}.json"
+
+    def holds_raw_files(self) -> bool:
+        """Whether ``Raw Data/`` holds a raw file (any ``*.json`` there: of this configuration's flows or not). Other
+        files (a desktop's ``.DS_Store``, a template's ``.gitkeep``) are not fetched data."""
+        return self.raw_data_dir.is_dir() and any(self.raw_data_dir.glob("*.json"))
 
     def check_raw_files_whole(self) -> None:
         """Refuses raw files that may be of two fetches: a stage 2 stopped (killed, disk full) after it replaced some

@@ -224,9 +224,9 @@ def _open_uuid_table(data_root: str | Path, sqlite_path: Path, json_path: Path, 
 
 def _holds_fetched_data(data_root: str | Path) -> bool:
     """Whether stage 2 has written into the data root (its fetch store, or a raw file): then a missing table was
-    lost, not never made. Other files (a desktop's ``.DS_Store``, a template's ``.gitkeep``) are not fetched data."""
+    lost, not never made."""
     root = DataRoot(data_root)
-    return root.fetch_store.exists() or (root.raw_data_dir.is_dir() and any(root.raw_data_dir.glob("*.json")))
+    return root.fetch_store.exists() or root.holds_raw_files()
 
 
 def _owner_only(path: Path, mode: int) -> None:

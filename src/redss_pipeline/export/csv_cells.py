@@ -42,6 +42,9 @@ FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 spreadsheets strip before looking for one): ``= + - @``, their full-width forms (which spreadsheets in East Asian
 locales take for them), tab and carriage return."""
 
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+_MEMO_LIMIT = 200_000  # distinct texts remembered per file; raw texts are mostly distinct, codes are few
+
 
 def _skipped_before_formula(character: str) -> bool:
     """What some importers skip before they look for a formula (Google Sheets and LibreOffice can trim leading
@@ -49,13 +52,10 @@ def _skipped_before_formula(character: str) -> bool:
     joiners, the byte order mark, direction marks, the soft hyphen)."""
     return character.isspace() or unicodedata.category(character) == "Cf"
 
-_NEEDS_QUOTES = re.compile(r'[",\r\n]')
-_MEMO_LIMIT = 200_000  # distinct texts remembered per file; raw texts are mostly distinct, codes are few
-
 
 def neutralise(text: str) -> str:
     """``text`` with a leading ``'`` when a spreadsheet would otherwise read it as a formula: when it starts with
-    one of :data:`FORMULA_STARTS`, or does once leading whitespace and zero-width characters are skipped
+    one of :data:`FORMULA_STARTS`, or does once leading whitespace and invisible characters are skipped
     (``" =1+1"``)."""
     if text[:1] in FORMULA_STARTS:
         return "'" + text

@@ -300,7 +300,7 @@ def run_fetch(
     root = DataRoot(data_root)
     for note in remove_interrupted_writes(root.raw_data_dir, shown_from=root.raw_data_dir):  # of a killed fetch
         (announce or (lambda line: None))(note)
-    _refuse_an_emptied_store(root, config)
+    _refuse_an_emptied_store(root)
     summary = FetchSummary(flows=[FlowSummary(f.name, f.mode) for f in config.flows])
     options = _Options(
         full=full, no_archives=no_archives, overlap=config.fetch_overlap, progress=progress,
@@ -329,13 +329,13 @@ def run_fetch(
     return summary
 
 
-def _refuse_an_emptied_store(root: DataRoot, config: PipelineConfig) -> None:
+def _refuse_an_emptied_store(root: DataRoot) -> None:
     """An empty store file (0 bytes) beside raw files of an earlier fetch was emptied from outside (a copy that
     failed, a disk error): opened, it would read as a first fetch, and the check that keeps the data root to its
     workspace would have nothing to compare with. Refused as a damaged store is. (A first fetch killed before the
     store held anything leaves an empty store and no raw file: it is simply continued.)"""
     store = root.fetch_store
-    if store.is_file() and store.stat().st_size == 0 and any(root.raw_file(f.name).is_file() for f in config.flows):
+    if store.is_file() and store.stat().st_size == 0 and root.holds_raw_files():
         raise StateError("not a readable fetch store (it is empty, though raw files of an earlier fetch are beside "
                          "it); move it away to fetch everything again", path=store)
 
@@ -463,7 +463,15 @@ def _fetch_into(
     """Everything after the identity check: contacts, archives, runs, raw files."""
     store.set_workspace(workspace)
     store.set_flow_uuids({name: flow["uuid"] for name, flow in flows.items()})
-    _fetch_contacts(client, store, table, config, workspace, options, summary=summary.contacts)
+    ids_before = len(table) if options.first_fetch else 0
+    identified = _fetch_contacts(client, store, table, config, workspace, options, summary=summary.contacts)
+    if ids_before and identified and len(table) - ids_before >= identified:
+        # Nothing recorded which workspace the table's ids came from, and none of this one's contacts is among them.
+        logger.warning(
+            "none of the %d contacts of %s was in this data root's phone number table (%d ids before this fetch): "
+            "is it the project's workspace? If not, do not go on with this data root (raw files that were in %s are "
+            "kept in %s)", identified, workspace.describe(), ids_before, root.raw_data_dir, root.earlier_raw_files_dir,
+        )
     flow_summaries = {f.name: f for f in summary.flows}
     if options.no_archives:
         summary.archives_skipped = True
@@ -561,12 +569,13 @@ def _fetch_contacts(
     options: _Options,
     *,
     summary: ContactSummary,
-) -> None:
+) -> int:
+    """Reads the contacts changed since the last fetch (and the deleted ones) into the store, each identified by the
+    uid of its identity URN (added to the table when new); returns how many contacts were given a uid."""
     tests = config.test_contact_uuids
     # A store whose uids follow an older identity rule reads every contact again, once, to identify it anew.
     reidentify = store.identity_rule() != IDENTITY_RULE
     uid_changes = 0
-    ids_before = len(table) if options.first_fetch else 0
     identified = 0
 
     def store_contacts(page: list[dict[str, Any]], deleted: bool) -> list[str]:
@@ -602,14 +611,6 @@ def _fetch_contacts(
         store.set_identity_rule(IDENTITY_RULE)
         if store.run_count():  # a store of an older build: say how many contacts changed uid
             summary.identity_changed = uid_changes
-    if ids_before and identified and len(table) - ids_before >= identified:
-        # Nothing recorded which workspace the table's ids came from, and none of this one's contacts is among them.
-        logger.warning(
-            "none of the %d contacts of %s was in this data root's phone number table (%d ids before this fetch): "
-            "is it the project's workspace? If not, do not go on with this data root (raw files that were in Raw "
-            "Data/ are kept in Raw Data/%s/)",
-            identified, workspace.describe(), ids_before, EARLIER_RAW_FILES,
-        )
     # Until the first deletion is seen, later deletions are stamped after every contact read above: start
     # there rather than asking for every deleted contact again next time.
     _read_pages(
@@ -621,6 +622,7 @@ def _fetch_contacts(
     counts = store.contact_counts()
     summary.stored = counts["active"]
     summary.without_urn = counts["no_urn"]
+    return identified
 
 
 def _contact_uids(table: UuidTable, contacts: list[dict[str, Any]], *, anonymous: bool) -> dict[str, str]:
@@ -844,9 +846,6 @@ def _after(cursor: str | None, overlap: timedelta, read_started: str | None) -> 
 # -- raw files --------------------------------------------------------------------------------------------------
 
 
-#: The folder of ``Raw Data/`` where the first fetch into a data root keeps the raw files that were there.
-EARLIER_RAW_FILES = "Earlier raw files"
-
 #: Bumped whenever the way raw files are built changes, so files written by an older build are rewritten.
 #: 2: phone numbers typed into answers are redacted. 3: one (Run ID) rule per file, identity URN of decision 13.
 #: 4: numbers whose digit groups are split across lines or glued to a word are redacted.
@@ -868,7 +867,7 @@ def _rebuild_raw_files(
     (stored runs of its flow and the uids and deletions of their contacts, mode, test contacts).
 
     ``keep_earlier`` (the first fetch into a store): a raw file already there is of a workspace nothing records (the
-    2019 pipeline's, or a store moved away), so it is moved to ``Raw Data/<EARLIER_RAW_FILES>/`` rather than
+    2019 pipeline's, or a store moved away), so it is moved to ``Raw Data/Earlier raw files/`` rather than
     replaced, and one line says so: the first fetch writes every raw file from the server alone.
 
     Each file is replaced whole, but not all at once: from the first replacement to the last,
@@ -906,7 +905,7 @@ def _rebuild_raw_files(
                 if not marker.exists():
                     atomic_write_text(marker, "Stage 2 is replacing the raw files of this folder, or stopped before it "
                                       "replaced them all: run stage 2 again before stage 3.\n")
-                kept = root.raw_data_dir / EARLIER_RAW_FILES / path.name
+                kept = root.earlier_raw_files_dir / path.name
                 if keep_earlier and path.is_file() and not kept.exists():
                     kept.parent.mkdir(exist_ok=True)
                     os.replace(path, kept)
@@ -953,7 +952,7 @@ def _rebuild_raw_files(
         logger.warning(
             "the first fetch into this data root wrote its raw files from the server alone; the %d raw file(s) that "
             "were there (no fetch store recorded their workspace) are kept in %s: compare stage 3's outputs, then "
-            "delete that folder", kept_count, root.raw_data_dir / EARLIER_RAW_FILES,
+            "delete that folder", kept_count, root.earlier_raw_files_dir,
         )
     summary.skipped_contacts_unknown = len(unknown)
     summary.skipped_contacts_no_urn = len(no_urn)
