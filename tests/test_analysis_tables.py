@@ -19,7 +19,7 @@ from redss_pipeline.analysis.cells import Count
 from redss_pipeline.analysis.charts import bar_chart, bar_from_cell
 from redss_pipeline.analysis.maps import class_colour, jenks_classes, legend_labels
 from redss_pipeline.analysis.outputs_reader import AnalysisInputError
-from redss_pipeline.analysis.stage import run_analysis
+from redss_pipeline.analysis.stage import _labelled_share, run_analysis
 from redss_pipeline.analysis.themes import wilson_interval
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import ConfigError
@@ -409,3 +409,40 @@ def test_every_table_of_the_report_has_a_name_a_screen_reader_announces(golden: 
     tables = re.findall(r"<table[^>]*>\s*(?:<caption>)?", report)
     assert len(tables) >= 10
     assert [t for t in tables if "aria-label=" not in t and not t.endswith("<caption>")] == []
+
+
+def _coding_progress(report_text: str) -> str:
+    """The rows of the summary's coding-progress table, up to the suppression sentence after it."""
+    rows = report_text.split("Labelled messages", 1)[1]
+    return re.split(r"In the tables|No count is hidden", rows, maxsplit=1)[0].strip()
+
+
+def test_the_summarys_coding_progress_hides_what_the_engagement_table_hides(golden: Path, tmp_path):
+    """The summary's labelled messages per episode are the engagement table's Labelled and Opt-In counts (README
+    table: s01e01 3 of 4, s01e02 1 of 2, s01e03 2 of 2, s01e04 2 of 2): all below 5, so shown <5 like the table,
+    with no percentage; with k = 1 they are shown in full."""
+    assert _coding_progress(_report_text(golden)) == "s01e01 <5 of <5 s01e02 <5 of <5 s01e03 <5 of <5 s01e04 <5 of <5"
+
+    config = load_config(_config_file(tmp_path, breakdowns=["gender"], suppression={"k": 1},
+                                      maps={"levels": ["region"], "dpi": 60}))
+    root = _data_root(tmp_path)
+    run_analysis(config=config, data_root=root, progress=None)
+    assert _coding_progress(_report_text(root / "Outputs" / "Analysis")) == (
+        "s01e01 3 of 4 (75.0%) s01e02 1 of 2 (50.0%) s01e03 2 of 2 (100.0%) s01e04 2 of 2 (100.0%)")
+
+
+def test_an_episode_no_message_responded_to_reads_0_of_0_without_a_percent_sign():
+    """analysis.md section 3: the percentage of x over 0 is "-", which is not a number of percent."""
+    row = ("s01e03", "-", Count(0), Count(0), Count(0), "-", Count(0), Count(0))
+    assert _labelled_share(row, row, 5) == "0 of 0 (-)"
+    row = ("s01e01", "-", Count(1_234), Count(1_000), Count(7), "-", Count(9), Count(3))
+    assert _labelled_share(row, row, 5) == "1,000 of 1,234 (81.0%)"
+
+
+def test_every_row_of_a_report_table_is_named_by_its_row_header(golden: Path):
+    """A screen reader moving along a row announces its label (the theme, the code, the episode) with each cell;
+    the age table, which leaves out the ages nobody gave, says so in its caption."""
+    report = (golden / "report.html").read_text(encoding="utf-8")
+    rows = re.findall(r"<tr(?: class=\"\w+\")?>(<t[hd][^>]*>)", "".join(re.findall(r"<tbody>.*?</tbody>", report, re.S)))
+    assert len(rows) > 50 and set(rows) == {'<th scope="row">'}
+    assert "<caption>age (codes of 0 people not shown)</caption>" in report

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from redss_pipeline.analysis.stage import run_analysis
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.generate.stage import run_generate
@@ -116,6 +117,19 @@ def test_golden_run_writes_no_unexpected_output(golden_run: Path) -> None:
     assert (golden_run / "Outputs" / "Analysis" / "report.html").is_file()
     assert written == sorted(EXPECTED_FILES + ["traced_data.json", "manifest.json"])
     assert (golden_run / "Outputs" / "traced_data.json").stat().st_size > 0
+
+
+def test_the_report_names_the_stage_3_run_whose_files_it_was_made_from(golden_run: Path, tmp_path) -> None:
+    """A figure cited from the report can be tied to its files: the report names the run that wrote the CSVs
+    (started 2019-01-20 16:00:00.123456 UTC), whose manifest lists their SHA-256; so does the report of the
+    analyse command run on those outputs later."""
+    said = ("from csap_mes.csv and csap_ind.csv as written by the stage-3 run started 2019-01-20 16:00:00 UTC (its "
+            "files and their SHA-256 are listed in Outputs/manifest.json)")
+    assert said in (golden_run / "Outputs" / "Analysis" / "report.html").read_text(encoding="utf-8")
+    again = tmp_path / "data root"
+    shutil.copytree(golden_run / "Outputs", again / "Outputs", ignore=shutil.ignore_patterns("Analysis"))
+    run_analysis(config=load_config(PROJECT_ROOT / "pipeline_config.json"), data_root=again, progress=None)
+    assert said in (again / "Outputs" / "Analysis" / "report.html").read_text(encoding="utf-8")
 
 
 def test_golden_uuid_table_imported_unchanged(golden_run: Path) -> None:

@@ -18,12 +18,14 @@ runs at the end of stage 3 and on its own (``generate_outputs.py analyse <data-r
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
@@ -182,6 +184,7 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
         outputs_manifest: str | None = file_sha256(root.outputs_dir / MANIFEST_NAME)
     except OSError:  # no stage-3 manifest (outputs of the 2019 pipeline), or one that cannot be read
         outputs_manifest = None
+    outputs_run = _run_started(root.outputs_dir / MANIFEST_NAME) if outputs_manifest else None
 
     def describe(files: list[dict[str, Any]]) -> dict[str, Any]:
         return {"analysis_of": [config.outputs.messages_csv, config.outputs.individuals_csv],
@@ -193,16 +196,29 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
     with OutputSet(root.analysis_dir, manifest=describe) as staged:
         analyse_into(staged, config=config, data_root=root, messages_csv=root.outputs_dir / config.outputs.messages_csv,
                      individuals_csv=root.outputs_dir / config.outputs.individuals_csv, progress=progress,
-                     summary=summary, workers=default_workers() if workers is None else workers)
+                     summary=summary, workers=default_workers() if workers is None else workers,
+                     outputs_run=outputs_run)
     return summary
+
+
+def _run_started(manifest: Path) -> datetime | None:
+    """When the stage-3 run of an ``Outputs/manifest.json`` started; None when the manifest does not say (the
+    report then names no run: the numbers are still those of the CSVs)."""
+    try:
+        started = json.loads(manifest.read_text(encoding="utf-8"))["run"]["started"]
+        return datetime.fromisoformat(started) if isinstance(started, str) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRoot, messages_csv: Path,
                  individuals_csv: Path, progress: TextIO | None = sys.stderr,
                  summary: AnalysisSummary | None = None,
-                 coding_quality: CodingQuality | None = None, workers: int = 1) -> AnalysisSummary:
+                 coding_quality: CodingQuality | None = None, workers: int = 1,
+                 outputs_run: datetime | None = None) -> AnalysisSummary:
     """Analyses the two CSVs and stages every file of ``Outputs/Analysis/`` in ``staged``: stage 3 passes its own
-    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from. The two CSVs
+    output set (and its staged CSVs), so the analysis switches in with the outputs it was made from; the report
+    names the stage-3 run that wrote them (``outputs_run``, when it started). The two CSVs
     are read (see :func:`~redss_pipeline.analysis.outputs_reader.read_outputs`), and the charts and maps drawn
     (see :func:`_draw_all`), by ``workers`` processes."""
     root = data_root
@@ -235,7 +251,8 @@ def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRo
         return {key: drawn[key] for key in chart_drawings}, {key: drawn[key] for key in map_drawings}
 
     charts, maps = step("charts and maps", draw, lambda drawn: f"{len(drawn[0])} charts, {len(drawn[1])} maps")
-    report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra))
+    report_html = step("report", lambda: _report(config, inputs, tables, k, charts, maps, datasets, extra,
+                                                 outputs_run))
 
     out = analysis_dir(root)
     share = out / SHAREABLE_DIR
@@ -483,16 +500,28 @@ def _figure(charts: dict[str, tuple[Chart, Chart]], key: str) -> Figure | None:
     return Figure(chart.title, chart.svg)
 
 
+def _labelled_share(exact: tuple, shown: tuple, k: int) -> str:
+    """An episode's line of the summary's coding progress, from its row of the engagement counts: ``412 of 518
+    (79.5%)``; as the shareable table shows it (``<5 of <5``, no percentage) when a count is small, and ``0 of 0
+    (-)`` when no message responded."""
+    (responded, labelled), (shown_responded, shown_labelled) = exact[2:4], shown[2:4]
+    assert isinstance(responded, Count) and isinstance(labelled, Count)
+
+    def count(cell: object) -> str:
+        return f"{cell.n:,}" if isinstance(cell, Count) else render(cell)  # type: ignore[arg-type]
+
+    share = render(suppress_cell(Percent(labelled.n, responded.n), k))
+    percent = "" if not share else " (-)" if share == "-" else f" ({share}%)"
+    return f"{count(shown_labelled)} of {count(shown_responded)}{percent}"
+
+
 def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: int,
             charts: dict[str, tuple[Chart, Chart]], maps: dict[str, tuple], datasets: AnalysisDatasets,
-            extra: Sequence[ReportSection]) -> str:
+            extra: Sequence[ReportSection], outputs_run: datetime | None) -> str:
     s = {t.name: suppress_table(t, k) for t in tables.all() if t.shareable}
     engagement = s["engagement_counts.csv"]
-    progress = []
-    for row in tables.engagement.rows[:-1]:
-        responded, labelled = row[2], row[3]
-        assert isinstance(responded, Count) and isinstance(labelled, Count)
-        progress.append((str(row[0]), f"{labelled.n:,} of {responded.n:,} ({Percent(labelled.n, responded.n)}%)"))
+    progress = [(str(shown[0]), _labelled_share(exact, shown, k))
+                for exact, shown in zip(tables.engagement.rows[:-1], engagement.rows[:-1])]
     opt_in_people = sum(n for p, n in inputs.individuals.items() if not p.withdrawn)
     summary = ReportSummary(
         project=config.project_name,
@@ -504,6 +533,7 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
         coding_progress=tuple(progress),
         suppression_k=k,
         generated_from=(config.outputs.messages_csv, config.outputs.individuals_csv),
+        outputs_run=f"{outputs_run.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC" if outputs_run else "",
         coding_quality=any(section.key == "coding-quality" for section in extra),
     )
 
@@ -555,12 +585,16 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
     demog_views = []
     for name in datasets.demogs:
         rows = _dataset_rows(demographics, name)
+        caption = name
         if len(datasets[name].scheme.normal_codes) > LONG_SCHEME:
+            every_row = rows
             rows = [i for i in rows if not (isinstance(tables.demographics.rows[i][2], Count)
                                             and tables.demographics.rows[i][2].n == 0)]  # type: ignore[union-attr]
+            if len(rows) < len(every_row):
+                caption += " (codes of 0 people not shown)"
         muted = _control_rows(demographics, rows, datasets, name)
         demog_views.append(TableView(
-            display_table(demographics, caption=name, rows=rows, label_columns=("Theme",),
+            display_table(demographics, caption=caption, rows=rows, label_columns=("Theme",),
                           pairs=[("Total Participants", "Total Participants %")], headers=("Code", "People"),
                           muted_rows=muted),
             _figure(charts, f"demographics_{name}")))

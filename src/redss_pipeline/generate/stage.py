@@ -251,7 +251,7 @@ def _run_generate(
         with times.step("analysis"):
             summary.analysis = analyse_into(staged, config=config, data_root=root, messages_csv=messages_csv,
                                             individuals_csv=individuals_csv, progress=progress,
-                                            coding_quality=quality, workers=workers)
+                                            coding_quality=quality, workers=workers, outputs_run=run.started_at)
         times.cpu_seconds["analysis"] += summary.analysis.worker_cpu_seconds  # its reading and drawings, in the workers
     summary.outputs = written
     return summary
