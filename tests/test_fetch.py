@@ -305,6 +305,50 @@ def test_an_interrupted_fetch_reruns_to_the_same_files_without_loss_or_duplicate
     assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
 
 
+def _oldest_run(workspace, flow: str) -> dict:
+    return min(workspace.runs(flow=flow), key=lambda r: r["modified_on"])
+
+
+def test_a_run_changed_while_its_flow_is_read_is_in_the_files_the_fetch_ends_with(
+    workspace, server, root, config, run, tmp_path
+):
+    """Pages come newest first: the flow's oldest run, answered again once page 1 is stored, moves above the
+    pages read, where this read never meets it. The fetch still ends with it, as a full fetch of the workspace
+    as it is then has it (rapid-pro.md 3: an incremental fetch equals a full fetch)."""
+    changed = []
+
+    def answer_again(what, page):
+        if what == "runs of flow csap_s01e04_activation" and not changed:
+            changed.append(workspace.modify_run(_oldest_run(workspace, "csap_s01e04_activation")["id"],
+                                                answers={"rqa_s01e04": "waan maqlay barnaamijka"}))
+
+    _fetch(config, root, server, run, on_page=answer_again)
+    assert changed
+    texts = [r.get("Rqa_S01E04 (Value) - csap_s01e04_activation") for r in _records(root, "csap_s01e04_activation")]
+    assert "waan maqlay barnaamijka" in texts
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
+def test_a_run_changed_between_an_interrupted_fetch_and_its_rerun_is_in_the_files(
+    workspace, server, root, config, run, tmp_path
+):
+    """Ctrl-C at page 2 of a flow, a listener answers again on the flow's oldest run (on a page not read yet; it
+    moves above those read), then the rerun resumes: it ends with the run's new version."""
+
+    def interrupt(what, page):
+        if what == "runs of flow csap_s01e03_activation" and page == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fetch(config, root, server, run, on_page=interrupt)
+    workspace.modify_run(_oldest_run(workspace, "csap_s01e03_activation")["id"],
+                         answers={"rqa_s01e03": "nabad iyo horumar"})
+    _fetch(config, root, server, run)
+    texts = [r.get("Rqa_S01E03 (Value) - csap_s01e03_activation") for r in _records(root, "csap_s01e03_activation")]
+    assert "nabad iyo horumar" in texts
+    assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
+
+
 def test_retries_running_out_name_the_flow_and_page_and_a_rerun_resumes(
     workspace, server, root, config, run, tmp_path
 ):
@@ -524,7 +568,10 @@ def test_full_rebuilds_from_the_server_and_changes_nothing_when_nothing_changed(
         stored, uids = store.run_count(), store.contact_uids()
     server.clear_requests()
     summary = _fetch(config, root, server, run, full=True)
-    assert all("after" not in r.query for r in server.requests if r.path == "/api/v2/runs.json")
+    for flow in FLOWS:  # every run asked for again (then, since that took several pages, what changed meanwhile)
+        uuid = workspace.flow(flow)["uuid"]
+        first = next(r for r in server.requests if r.path == "/api/v2/runs.json" and r.query.get("flow") == uuid)
+        assert "after" not in first.query
     assert summary.archives_downloaded >= 1
     assert (summary.dropped_runs, summary.contacts.identity_changed) == (0, 0)
     assert _raw_files(root) == before

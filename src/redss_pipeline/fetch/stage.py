@@ -774,7 +774,41 @@ def _read_pages(
     ``store_page`` stores one page's results and returns their ``modified_on`` (``time_key`` form). An
     interrupted read resumes from the saved ``next`` link (unless ``from_start``, which also ignores the
     cursor). ``floor`` is the cursor to save when nothing at all has been seen yet.
+
+    Pages come newest first, so a run (or contact) changed while a read of several pages goes on, or between an
+    interrupted read and its resumption, moves above the pages already read and this pass never meets it. Another
+    pass from the new cursor reads what changed meanwhile; passes go on until one is read in a single request (at
+    most :data:`_CATCH_UP_PASSES` more), so a fetch that ends holds every change made before its last request.
     """
+    passes = 0
+    while True:
+        requests, resumed = _read_pass(client, store, cursor_name, endpoint, what=what, options=options,
+                                       store_page=store_page, filters=filters, floor=floor,
+                                       from_start=from_start and passes == 0)
+        passes += 1
+        if (requests <= 1 and not resumed) or passes > _CATCH_UP_PASSES:
+            return
+
+
+#: How many passes may follow a read to catch what changed while it went on (see :func:`_read_pages`); on a
+#: workspace that changes faster than a page can be read, what the last pass missed waits for the next fetch.
+_CATCH_UP_PASSES = 3
+
+
+def _read_pass(
+    client: RapidProClient,
+    store: FetchStore,
+    cursor_name: str,
+    endpoint: str,
+    *,
+    what: str,
+    options: _Options,
+    store_page: Callable[[list[dict[str, Any]]], list[str]],
+    filters: dict[str, Any] | None,
+    floor: str | None,
+    from_start: bool,
+) -> tuple[int, bool]:
+    """One read of :func:`_read_pages`: how many pages it requested, and whether it resumed an interrupted read."""
     cursor = None if from_start else store.cursor(cursor_name)
     resume = None if from_start else store.resume_point(cursor_name)
     if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
@@ -790,7 +824,9 @@ def _read_pages(
         after=_after(cursor, options.overlap, None if from_start else store.read_started(cursor_name)),
         **(filters or {}),
     )
+    requested = 0
     for page in pages:
+        requested += 1
         with store.transaction():
             if started is None and page.server_time is not None:
                 started = time_key((page.server_time - _CLOCK_MARGIN).isoformat())
@@ -807,6 +843,7 @@ def _read_pages(
         store.set_resume_point(cursor_name, None)
         store.set_read_started(cursor_name, started)
         store.set_read_started(reading, None)
+    return requested, resume is not None
 
 
 def _latest(*times: str | None) -> str | None:
