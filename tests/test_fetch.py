@@ -375,6 +375,15 @@ def test_429_waits_for_retry_after(server, root, config, run):
     assert server.request_count("/api/v2/flows.json") == 2
 
 
+def test_a_rate_limit_longer_than_the_fetch_waits_says_when_to_run_again(server, root, config, run):
+    """Retry-After of two hours (more than RetryPolicy's hour): one error saying to run again after that."""
+    server.faults.inject(path="/api/v2/contacts.json", status=429, retry_after=7200)
+    with pytest.raises(FetchError, match=r"contacts, page 1: the server asks to wait 7200 s \(rate limit\), longer "
+                                         r"than 3600 s; run the same command again after that \(what was fetched "
+                                         r"before is kept\)$"):
+        _fetch(config, root, server, run)
+
+
 def test_429_without_retry_after_backs_off(server, root, config, run):
     """A 429 without Retry-After backs off like a server error instead of failing at once."""
     server.faults.inject(path="/api/v2/contacts.json", status=429, retry_after=None, times=2)
@@ -581,10 +590,12 @@ def test_full_rebuilds_from_the_server_and_changes_nothing_when_nothing_changed(
 
 
 def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):
-    """Nothing listening: a few retries, then one FetchError naming what was being read and the server."""
+    """Nothing listening: a few retries, then one FetchError naming what was being read and the server, and
+    saying to check the address (running the same command again would fail the same way)."""
     sleeps = []
     with pytest.raises(
-        FetchError, match=r"flows, page 1: the connection to http://127\.0\.0\.1:9 failed .*after 4 attempts"
+        FetchError, match=r"flows, page 1: the connection to http://127\.0\.0\.1:9 failed .*after 4 attempts; the "
+                          r"server never answered: check its address \(http://127\.0\.0\.1:9\) and the network$"
     ):
         run_fetch(config=config, data_root=root, server="http://127.0.0.1:9", token=TOKEN, run=run,
                   progress=False, retry=FAST_RETRY, sleep=sleeps.append)

@@ -209,6 +209,7 @@ class RapidProClient:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self.requests_made = 0
+        self._api_answered = False  # whether the API server has answered any request (whatever the status)
         #: The server's clock (``Date`` header) at its last answer to an API request, when it sent one.
         self.last_server_time: datetime | None = None
 
@@ -371,15 +372,18 @@ class RapidProClient:
 
     def _wait_or_give_up(self, failure: _Transient, attempt: int, *, what: str, where: str) -> None:
         if attempt >= self._retry.max_attempts:
+            # A server that never answered this run is more likely a wrong address than a bad moment.
+            advice = ("what was fetched before is kept, run the same command again to resume" if self._api_answered
+                      else f"the server never answered: check its address ({self.server_root}) and the network")
             raise FetchError(
-                f"{what}, {where}: {failure.reason}, still failing after {attempt} attempts; "
-                "what was fetched before is kept, run the same command again to resume"
+                f"{what}, {where}: {failure.reason}, still failing after {attempt} attempts; {advice}"
             ) from None
         if failure.wait:
             if failure.wait > self._retry.max_retry_after:
                 raise FetchError(
                     f"{what}, {where}: the server asks to wait {failure.wait:.0f} s (rate limit), longer than "
-                    f"{self._retry.max_retry_after:.0f} s"
+                    f"{self._retry.max_retry_after:.0f} s; run the same command again after that (what was fetched "
+                    "before is kept)"
                 ) from None
             delay = failure.wait + self._rng.random() * 0.1
         else:
@@ -406,6 +410,7 @@ class RapidProClient:
             raise _Transient(f"the connection to {self.server_root} failed ({type(error).__name__})") from None
         except requests.RequestException as error:  # an unusable server address, say
             raise _Refused(f"cannot request {_endpoint(url)} ({type(error).__name__})") from None
+        self._api_answered = True
         status = response.status_code
         if 300 <= status < 400:
             raise _Refused(_redirect_message(url, response), alone=True)
