@@ -512,6 +512,24 @@ def test_a_telegram_only_contact_is_keyed_by_the_whole_urn_and_a_later_tel_wins_
         assert table.keys_for_uuids([uids["waan arkay"]]) == {uids["waan arkay"]: "252610099321"}
 
 
+def test_the_redaction_count_is_of_the_runs_a_fetch_stores(workspace, server, root, config, run):
+    """Two numbers typed into a new answer are counted once; a fetch that reads that run again unchanged (the
+    overlap window re-reads the newest runs) counts nothing."""
+    contact = workspace.add_contact(urns=["tel:+252610099002"])
+    workspace.add_run(flow="csap_s01e04_activation", contact=contact["uuid"],
+                      answers={"rqa_s01e04": "wac 0615 123 456 ama +252 61 7770012"})
+    _fetch(config, root, server, run)
+    server.clear_requests()
+    again = _fetch(config, root, server, run)
+    assert any("after" in r.query for r in server.requests if r.path == "/api/v2/runs.json")
+    assert again.phone_numbers_redacted == 0
+    texts = [r.get("Rqa_S01E04 (Value) - csap_s01e04_activation") for r in _records(root, "csap_s01e04_activation")]
+    assert "wac <phone number> ama <phone number>" in texts
+    workspace.modify_run(workspace.runs(flow="csap_s01e04_activation")[-1]["id"],
+                         answers={"rqa_s01e04": "la soo xiriir 0617770013"})
+    assert _fetch(config, root, server, run).phone_numbers_redacted == 2  # in the value and in the input
+
+
 def test_no_phone_number_appears_in_any_file_outside_uuids(workspace, server, root, config, run, tmp_path):
     """Every file under the data root but UUIDs/ is free of the workspace's numbers, in any formatting."""
     _fetch(config, root, server, run)
@@ -595,7 +613,8 @@ def test_an_unreachable_server_fails_after_bounded_retries(root, config, run):
     sleeps = []
     with pytest.raises(
         FetchError, match=r"flows, page 1: the connection to http://127\.0\.0\.1:9 failed .*after 4 attempts; the "
-                          r"server never answered: check its address \(http://127\.0\.0\.1:9\) and the network$"
+                          r"server never answered: check its address \(http://127\.0\.0\.1:9\) and the network \(what "
+                          r"was fetched before is kept\)$"
     ):
         run_fetch(config=config, data_root=root, server="http://127.0.0.1:9", token=TOKEN, run=run,
                   progress=False, retry=FAST_RETRY, sleep=sleeps.append)

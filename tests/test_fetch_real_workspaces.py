@@ -639,7 +639,8 @@ def test_a_server_that_cannot_be_reached_is_said_so_not_taken_for_another_worksp
         _fetch(config, root, "http://127.0.0.1:9", run)  # nothing listens on the discard port
     assert str(raised.value) == (
         "workspace (org.json), page 1: the connection to http://127.0.0.1:9 failed (ConnectionError), still "
-        "failing after 4 attempts; what was fetched before is kept, run the same command again to resume"
+        "failing after 4 attempts; the server never answered: check its address (http://127.0.0.1:9) and the "
+        "network (what was fetched before is kept)"
     )
     assert _snapshot(root) == before
 

@@ -111,5 +111,5 @@ def test_both_stage_summaries_count_the_redactions(typed_run):
     of the synthetic workspace, each in the answer's value and its input (2 x 8 = 16). The raw files then hold
     none, so stage 3 finds none."""
     stage2, stage3 = typed_run["outputs"][1], typed_run["outputs"][2]
-    assert "phone numbers typed into answers, redacted in the runs read: 16" in stage2.stdout
+    assert "phone numbers typed into answers, redacted in the runs stored: 16" in stage2.stdout
     assert "0 typed phone numbers redacted" in stage3.stdout

@@ -192,6 +192,7 @@ class MergeCounts:
     updated: int = 0
     unchanged: int = 0
     uid_changed: int = 0  # contacts only: stored contacts whose uid changed
+    phone_numbers: int = 0  # runs only: phone numbers redacted in the runs added or replaced
 
     def add(self, other: "MergeCounts") -> None:
         self.new += other.new
@@ -329,7 +330,9 @@ class FetchStore:
             existing = self._existing_runs(list(batch))
             for (run_id, run_uuid), (modified, run) in batch.items():
                 found = existing.get(("id", run_id)) or existing.get(("uuid", run_uuid))
+                redacted_before = redactor.count if redactor is not None else 0
                 body = deidentified_run(run, redactor=redactor)
+                redacted = redactor.count - redacted_before if redactor is not None else 0
                 row = (
                     run_id,
                     run_uuid,
@@ -345,6 +348,7 @@ class FetchStore:
                         row,
                     )
                     counts.new += 1
+                    counts.phone_numbers += redacted
                     changed_flows.add(row[2])
                     continue
                 seq, stored_id, stored_uuid, stored_flow, stored_modified, stored_body = found
@@ -360,6 +364,7 @@ class FetchStore:
                     "body = ? WHERE seq = ?",
                     row + (seq,),
                 )
+                counts.phone_numbers += redacted
                 changed_flows.update((row[2], stored_flow))
                 if modified > stored_modified:
                     counts.updated += 1

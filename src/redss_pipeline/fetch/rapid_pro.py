@@ -374,7 +374,8 @@ class RapidProClient:
         if attempt >= self._retry.max_attempts:
             # A server that never answered this run is more likely a wrong address than a bad moment.
             advice = ("what was fetched before is kept, run the same command again to resume" if self._api_answered
-                      else f"the server never answered: check its address ({self.server_root}) and the network")
+                      else f"the server never answered: check its address ({self.server_root}) and the network "
+                      "(what was fetched before is kept)")
             raise FetchError(
                 f"{what}, {where}: {failure.reason}, still failing after {attempt} attempts; {advice}"
             ) from None

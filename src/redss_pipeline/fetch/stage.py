@@ -123,6 +123,9 @@ class FlowSummary:
     skipped_unknown: int = 0
     skipped_no_urn: int = 0
     skipped_deleted: int = 0
+    # Typed into the answers of the runs this fetch stored (new or changed) or into records it wrote afresh from
+    # runs stored by an older build: a run read again unchanged (the overlap window) is not counted again.
+    phone_numbers_redacted: int = 0
 
 
 @dataclass
@@ -217,7 +220,7 @@ class FetchSummary:
         for missing in self.missing_archives:
             lines.append(f"MISSING: {missing.describe()}")
         lines += [
-            f"phone numbers typed into answers, redacted in the runs read: {self.phone_numbers_redacted}",
+            f"phone numbers typed into answers, redacted in the runs stored: {self.phone_numbers_redacted}",
             f"requests: {self.requests}",
             f"time: {self.seconds:.1f} s",
         ]
@@ -324,7 +327,7 @@ def run_fetch(
             raise store_error(root.fetch_store, error) from error
         finally:
             summary.requests = client.requests_made
-    summary.phone_numbers_redacted = options.redactor.count
+    summary.phone_numbers_redacted = sum(flow.phone_numbers_redacted for flow in summary.flows)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -854,6 +857,7 @@ def _latest(*times: str | None) -> str | None:
 def _count(summary: FlowSummary, counts: MergeCounts) -> None:
     summary.new += counts.new
     summary.updated += counts.updated
+    summary.phone_numbers_redacted += counts.phone_numbers
 
 
 #: Allowance for the server's ``Date`` header (whole seconds, maybe set by a front server) against the clock
@@ -927,6 +931,7 @@ def _rebuild_raw_files(
         if state is None or state.inputs != inputs or not _unchanged(path, state):
             if contacts is None:
                 contacts = store.contact_refs()
+            redacted_before = redactor.count
             build = build_raw_records(
                 store.runs_of_flow(flow_uuid),
                 contacts,
@@ -937,6 +942,7 @@ def _rebuild_raw_files(
                 run_id_rule=_run_id_rule(store, flow_uuid, flow_config.name),
                 redactor=redactor,
             )
+            flow_summary.phone_numbers_redacted += redactor.count - redacted_before
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not marker.exists():
