@@ -181,6 +181,28 @@ def test_coded_files_in_a_misnamed_folder_are_reported(root):
     assert summary.endswith("1 warning")
 
 
+def test_coded_files_in_a_folder_stage_3_does_not_read_are_reported(root):
+    """A show's coded file saved one folder too deep (a copy of the whole folder), a second coder's file in
+    ``icr/`` by hand: stage 3 read neither and, with "0 warnings", made every s01e04 message NR."""
+    (root / "Coded Coda Files/Coded Coda Files").mkdir()
+    shutil.copy(root / "Outputs/Coda Files/s01e04.json", root / "Coded Coda Files/Coded Coda Files/s01e04.json")
+    (root / "Coded Coda Files/icr").mkdir()
+    shutil.copy(root / "Outputs/ICR/Coda Files/s01e01.json", root / "Coded Coda Files/icr/s01e01.json")
+    (root / "Coded Coda Files/ICR/old").mkdir()
+    shutil.copy(root / "Outputs/ICR/Coda Files/s01e02.json", root / "Coded Coda Files/ICR/old/s01e02.json")
+    (root / "Coded Coda Files/empty").mkdir()
+    warnings, summary = _stage3(root)
+    assert warnings == [
+        "warning: Coded Coda Files/Coded Coda Files/: a folder stage 3 does not read holds 1 JSON file "
+        "(s01e04.json), which was ignored: coded files are read from Coded Coda Files/ itself",
+        "warning: Coded Coda Files/icr/: a folder stage 3 does not read holds 1 JSON file (s01e01.json), which was "
+        "ignored: coded files are read from Coded Coda Files/ICR/ itself",
+        "warning: Coded Coda Files/ICR/old/: a folder stage 3 does not read holds 1 JSON file (s01e02.json), which "
+        "was ignored: coded files are read from Coded Coda Files/ICR/ itself",
+    ]
+    assert summary.endswith("3 warnings")
+
+
 def test_a_text_that_does_not_match_its_message_id_is_reported(root):
     """The first such message is named as coders see it in Coda, by its text (on one line, phone numbers redacted,
     one split across two lines too; shortened), and by its MessageID."""

@@ -12,12 +12,13 @@ time (the export rule of coda.md 4.3). No labels are written: the second coder m
 
 A missing second-coder file means the show has not been coded a second time yet. A file that is not the coded
 download of a show's ICR dataset is refused before any output is written, with one error naming the file, the
-message and the field: not what Coda's get tool writes (bad JSON, a message without an id, ...), more messages than
-an ICR sample holds (the main dataset's download, say), a label under a scheme that is not one of the show's, or a
-CodeID its scheme lacks. Messages that are not in this run's sample are a warning, not an error: the sample is
-drawn again from every candidate on each run, so messages that arrive after the second coder's download change it,
-and the second coder's work must not block the run. The agreement is measured on the sample's messages only
-(coding-quality.md section 2), so those messages simply take no part.
+message and the field: not what Coda's get tool writes (bad JSON, a message without an id, ...), a label under a
+scheme that is not one of the show's, or a CodeID its scheme lacks. Messages that are not in this run's sample are a
+warning, not an error: the sample is drawn again from every candidate on each run, so messages that arrive after the
+second coder's download change it, and the second coder's work must not block the run. The agreement is measured on
+the sample's messages only (coding-quality.md section 2), so those messages simply take no part. The ICR dataset may
+therefore hold more messages than a sample (each run's ICR file added to the same Coda dataset); the main dataset's
+download saved in its place is told by its labels: the same coder's in both files, a warning.
 """
 
 from __future__ import annotations
@@ -82,11 +83,6 @@ def check_second_coder_file(coded: CodedMessages, sample_ids: Sequence[str], pla
 
     Checks every label, not only the current ones: a file with a foreign code anywhere is the wrong file.
     """
-    if len(coded) > config.icr.sample_size:
-        raise CodaFileError(
-            f"holds {len(coded):,} messages, more than an ICR sample holds ({config.icr.sample_size:,}): it is not the "
-            f"coded download of the ICR dataset of {plan.name} (Outputs/ICR/Coda Files/{plan.coda_file})",
-            path=coded.path)
     sample = set(sample_ids)
     outside = 0
     multi, single = _show_schemes(plan, config)

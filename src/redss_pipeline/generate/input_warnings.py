@@ -53,7 +53,7 @@ def coded_file_warnings(config: PipelineConfig, root: DataRoot, coded: Mapping[s
     unknown SchemeIDs, Texts not matching ids. ``redact`` is the phone-number redaction, applied to the texts
     the warnings show (a 2019 coded file may hold texts coded before their numbers were redacted)."""
     second_coders = [plan.coda_file for plan in config.rqa_plans]
-    warnings = _misnamed_coded_folders(root, coded)
+    warnings = _misnamed_coded_folders(root, coded) + _unread_folders(root)
     warnings += [_unread_file(path, root, list(coded), "a configured dataset")
                  for path in _unread_files(root.coded_dir, list(coded))]
     warnings += [_unread_file(path, root, second_coders, "a show's second-coder file")
@@ -379,6 +379,37 @@ def _misnamed_coded_folders(root: DataRoot, coded: Mapping[str, CodedMessages]) 
                             f"'{root.coded_dir.name}' (the name stage 3 reads) and run stage 3 again; until then "
                             "every message is NR")
     return warnings
+
+
+def _unread_folders(root: DataRoot) -> list[str]:
+    """Folders inside ``Coded Coda Files/`` (other than ``ICR/``) or inside its ``ICR/`` that hold JSON files: stage 3
+    reads neither, so the coders' files saved there (a copy one folder too deep, ``Coded Coda Files/Coded Coda
+    Files/``; a second coder's ``icr/``; files sorted by week) would leave every message of their datasets NR."""
+    warnings = []
+    for folder in (root.coded_dir, root.icr_coded_dir):
+        if not folder.is_dir():
+            continue
+        for inner in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if _is_the_icr_folder(inner, root):
+                continue
+            files = sorted(p.relative_to(inner).as_posix() for p in inner.rglob("*.json") if p.is_file())
+            if not files:
+                continue
+            meant = root.icr_coded_dir if inner.name.casefold() == root.icr_coded_dir.name.casefold() else folder
+            named = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+            warnings.append(f"{_shown(inner, root)}/: a folder stage 3 does not read holds {len(files)} JSON "
+                            f"file{_s(len(files))} ({named}), which {'were' if len(files) != 1 else 'was'} ignored: "
+                            f"coded files are read from {_shown(meant, root)}/ itself")
+    return warnings
+
+
+def _is_the_icr_folder(folder: Path, root: DataRoot) -> bool:
+    """Whether ``folder`` is ``Coded Coda Files/ICR/`` (also by another letter case, where the file system ignores
+    case)."""
+    try:
+        return folder == root.icr_coded_dir or os.path.samefile(folder, root.icr_coded_dir)
+    except OSError:  # no ICR folder
+        return False
 
 
 def _folder_key(name: str) -> str:
