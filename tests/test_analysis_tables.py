@@ -399,6 +399,9 @@ def test_the_report_says_what_its_tables_leave_out(golden: Path):
     assert ("Here each theme is broken down by the answers to gender; the full table also breaks them down by the "
             "people who gave no answer (NA, NC, ...).") in text
     assert "project window 2018-12-02 00:00 to 2018-12-31 00:00 (UTC+03:00)" in text
+    # analysis.md 4.2: an opt-in person who responded to no episode stays in the denominator and in no row.
+    assert ("The percentages are over every opt-in person, including any whose episode answers were all coded NA "
+            "or NS: they responded to no episode and are in no row, so the rows may add up to less than 100%.") in text
     assert ("In the tables, charts and maps of participation, themes, demographics and traffic, counts of people or "
             "messages below 5 are shown as <5 (suppression).") in text
 

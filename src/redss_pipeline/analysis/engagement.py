@@ -95,7 +95,8 @@ def repeat_participations(individuals: Counter[Profile], *, datasets: AnalysisDa
         rows,
         title="Repeat participation",
         note="How many episodes each person responded to. The percentages are over every opt-in person, "
-        "including those who answered only the surveys.",
+        "including any whose episode answers were all coded NA or NS: they responded to no episode and are in no "
+        "row, so the rows may add up to less than 100%.",
         terms=("opt-in", "responded"),
     )
 
