@@ -497,7 +497,8 @@ def _figure(charts: dict[str, tuple[Chart, Chart]], key: str) -> Figure | None:
     if key not in charts:
         return None
     chart = charts[key][1]
-    return Figure(chart.title, chart.svg)
+    # The caption gives the title; a screen reader's user learns from the image's text where its numbers are.
+    return Figure(chart.title, chart.svg, alt="Bar chart of the numbers in the table below")
 
 
 def _labelled_share(exact: tuple, shown: tuple, k: int) -> str:
@@ -629,7 +630,10 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
         if stem.endswith("_total_participants") or (level == "region" and stem.endswith("_1_total_relevant")):
             what = "all opt-in people" if stem.endswith("_total_participants") else \
                 f"people relevant to {stem.removeprefix(level + '_').removesuffix('_1_total_relevant')}"
-            figures.append(Figure(f"{level.replace('_', ' ')}: {what}", small.svg))
+            place = level.replace("_", " ")
+            figures.append(Figure(f"{place}: {what}", small.svg, alt=(
+                f"Map of Somalia by {place}, each {place} shaded by its number of {what.removeprefix('all ')} and "
+                "labelled with it")))
     if figures:
         sections.append(ReportSection("maps", "Where people live", "maps_section.html.j2", _MapsData(
             note="Opt-in people per location they gave. People whose location is not coded (NA, NC, NR, ...) are on "
