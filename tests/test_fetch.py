@@ -329,6 +329,33 @@ def test_a_run_changed_while_its_flow_is_read_is_in_the_files_the_fetch_ends_wit
     assert _raw_files(root) == _reference_files(tmp_path, root, config, server, run)
 
 
+def test_a_flow_that_keeps_changing_while_it_is_read_is_read_at_most_four_times(
+    workspace, server, root, config, run, caplog
+):
+    """41 runs answered again whenever a pass has stored its first page (more than a page of 40): each catch-up
+    pass asks only for what changed since the newest run the pass before saw, 2 pages; after three catch-up
+    passes the fetch goes on, saying what is left for the next fetch."""
+    flow = "csap_s01e02_activation"
+    uuid = workspace.flow(flow)["uuid"]
+    live = sorted(workspace.runs(flow=flow), key=lambda r: r["modified_on"])[:41]
+
+    def answer_again(what, page):
+        if what == f"runs of flow {flow}" and page == 1:
+            for r in live:
+                workspace.modify_run(r["id"], answers={"rqa_s01e02": f"jawaab {page}"})
+
+    first_pass_pages = -(-len(workspace.runs(flow=flow) + [r for r in workspace.archived_runs()
+                                                            if r["flow"]["uuid"] == uuid]) // 40)
+    _fetch(config, root, server, run, on_page=answer_again)
+    requests = [r for r in server.requests if r.path == "/api/v2/runs.json" and r.query.get("flow") == uuid]
+    assert len(requests) == first_pass_pages + 3 * 2
+    assert [r.query.get("after") for r in requests[first_pass_pages::2]] == sorted(
+        {r.query["after"] for r in requests[first_pass_pages:]})  # each pass from where the one before ended
+    assert [r.message for r in caplog.records if "kept changing" in r.message] == [
+        f"runs of flow {flow} kept changing while they were read (4 passes): what changed during the last pass is "
+        "read by the next fetch"]
+
+
 def test_a_run_changed_between_an_interrupted_fetch_and_its_rerun_is_in_the_files(
     workspace, server, root, config, run, tmp_path
 ):

@@ -45,7 +45,7 @@ import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
@@ -753,7 +753,7 @@ def _fetch_runs(
 
         _read_pages(
             client, store, cursor_name, "runs", what=f"runs of flow {summary.name}", options=options,
-            store_page=store_runs, filters={"flow": flow_uuid},
+            store_page=store_runs, filters={"flow": flow_uuid}, catch_up=True,
         )
 
 
@@ -769,6 +769,7 @@ def _read_pages(
     filters: dict[str, Any] | None = None,
     floor: str | None = None,
     from_start: bool = False,
+    catch_up: bool = False,
 ) -> None:
     """Reads every page changed since a cursor (minus the overlap window, see :func:`_after`) into the store,
     each page in one transaction with the position reached, and moves the cursor only when the last page is
@@ -778,23 +779,30 @@ def _read_pages(
     interrupted read resumes from the saved ``next`` link (unless ``from_start``, which also ignores the
     cursor). ``floor`` is the cursor to save when nothing at all has been seen yet.
 
-    Pages come newest first, so a run (or contact) changed while a read of several pages goes on, or between an
-    interrupted read and its resumption, moves above the pages already read and this pass never meets it. Another
-    pass from the new cursor reads what changed meanwhile; passes go on until one is read in a single request (at
-    most :data:`_CATCH_UP_PASSES` more), so a fetch that ends holds every change made before its last request.
+    ``catch_up`` (runs): pages come newest first, so a run changed while a read of several pages goes on, or
+    between an interrupted read and its resumption, moves above the pages already read and the read never meets
+    it. Another pass then asks for what changed since the newest ``modified_on`` the previous one saw (the new
+    cursor; late commits, stamped before it, are the next fetch's overlap window's job), until a pass is answered
+    by one request, at most :data:`_CATCH_UP_PASSES` more: a fetch ends with every run changed before its last
+    pass began.
     """
-    passes = 0
-    while True:
-        requests, resumed = _read_pass(client, store, cursor_name, endpoint, what=what, options=options,
-                                       store_page=store_page, filters=filters, floor=floor,
-                                       from_start=from_start and passes == 0)
-        passes += 1
-        if (requests <= 1 and not resumed) or passes > _CATCH_UP_PASSES:
+    since = None
+    for passes in range(1 + (_CATCH_UP_PASSES if catch_up else 0)):
+        several_requests, resumed = _read_pass(client, store, cursor_name, endpoint, what=what, options=options,
+                                               store_page=store_page, filters=filters, floor=floor,
+                                               from_start=from_start and passes == 0, since=since)
+        if not several_requests and not resumed:
             return
+        # Whatever changed during that pass was stamped at or after the newest time it saw (the new cursor), on
+        # the server's own clock: no allowance for its Date header is needed.
+        cursor = store.cursor(cursor_name)
+        since = parse_time(cursor) if cursor else None
+    if catch_up:
+        logger.warning("%s kept changing while they were read (%d passes): what changed during the last pass is "
+                       "read by the next fetch", what, 1 + _CATCH_UP_PASSES)
 
 
-#: How many passes may follow a read to catch what changed while it went on (see :func:`_read_pages`); on a
-#: workspace that changes faster than a page can be read, what the last pass missed waits for the next fetch.
+#: How many passes may follow a read of runs to catch what changed while it went on (see :func:`_read_pages`).
 _CATCH_UP_PASSES = 3
 
 
@@ -810,8 +818,11 @@ def _read_pass(
     filters: dict[str, Any] | None,
     floor: str | None,
     from_start: bool,
-) -> tuple[int, bool]:
-    """One read of :func:`_read_pages`: how many pages it requested, and whether it resumed an interrupted read."""
+    since: datetime | None,
+) -> tuple[bool, bool]:
+    """One read of :func:`_read_pages` (from ``since`` when given, else from the cursor less the overlap window):
+    whether it took more than one request (a page linked to another), and whether it resumed an interrupted
+    read."""
     cursor = None if from_start else store.cursor(cursor_name)
     resume = None if from_start else store.resume_point(cursor_name)
     if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
@@ -824,12 +835,13 @@ def _read_pass(
         what=what,
         resume_url=resume.next_url if resume else None,
         resume_page=resume.page if resume else 0,
-        after=_after(cursor, options.overlap, None if from_start else store.read_started(cursor_name)),
+        after=since if since is not None and resume is None else _after(
+            cursor, options.overlap, None if from_start else store.read_started(cursor_name)),
         **(filters or {}),
     )
-    requested = 0
+    several_requests = False
     for page in pages:
-        requested += 1
+        several_requests = several_requests or page.next_url is not None
         with store.transaction():
             if started is None and page.server_time is not None:
                 started = time_key((page.server_time - _CLOCK_MARGIN).isoformat())
@@ -846,7 +858,7 @@ def _read_pass(
         store.set_resume_point(cursor_name, None)
         store.set_read_started(cursor_name, started)
         store.set_read_started(reading, None)
-    return requested, resume is not None
+    return several_requests, resume is not None
 
 
 def _latest(*times: str | None) -> str | None:
