@@ -20,6 +20,7 @@ from redss_pipeline.analysis.charts import bar_chart, bar_from_cell
 from redss_pipeline.analysis.maps import class_colour, jenks_classes, legend_labels
 from redss_pipeline.analysis.outputs_reader import AnalysisInputError
 from redss_pipeline.analysis.stage import _labelled_share, run_analysis
+from redss_pipeline.analysis.tables import Table
 from redss_pipeline.analysis.themes import wilson_interval
 from redss_pipeline.core.config import load_config
 from redss_pipeline.core.errors import ConfigError
@@ -434,14 +435,15 @@ def test_the_summarys_coding_progress_hides_what_the_engagement_table_hides(gold
         "s01e01 3 of 4 (75.0%) s01e02 1 of 2 (50.0%) s01e03 2 of 2 (100.0%) s01e04 2 of 2 (100.0%)")
 
 
-def test_an_episode_no_message_responded_to_reads_0_of_0_without_a_percent_sign():
-    """analysis.md section 3: the percentage of x over 0 is "-", which is not a number of percent."""
-    row = ("s01e03", "-", Count(0), Count(0), Count(0), "-", Count(0), Count(0))
-    assert _labelled_share(row, row, 5) == "0 of 0 (-)"
-    row = ("s01e01", "-", Count(1_234), Count(1_000), Count(7), "-", Count(9), Count(3))
-    assert _labelled_share(row, row, 5) == "1,000 of 1,234 (81.0%)"
-
-
+def test_the_summarys_coding_progress_of_an_episode_without_messages_and_of_large_counts():
+    """analysis.md section 3: the percentage of x over 0 is "-", which the report's tables leave out; large counts
+    have thousands separators, as the summary's other figures."""
+    engagement = Table("engagement_counts.csv", ("Dataset", "Total Messages", "Total Messages with Opt-Ins",
+                                                 "Total Labelled Messages"), ())
+    row = ("s01e03", "-", Count(0), Count(0))
+    assert _labelled_share(row, row, engagement, 5) == "0 of 0"
+    row = ("s01e01", "-", Count(1_234), Count(1_000))
+    assert _labelled_share(row, row, engagement, 5) == "1,000 of 1,234 (81.0%)"
 def test_every_row_of_a_report_table_is_named_by_its_row_header(golden: Path):
     """A screen reader moving along a row announces its label (the theme, the code, the episode) with each cell;
     the age table, which leaves out the ages nobody gave, says so in its caption."""
@@ -449,3 +451,5 @@ def test_every_row_of_a_report_table_is_named_by_its_row_header(golden: Path):
     rows = re.findall(r"<tr(?: class=\"\w+\")?>(<t[hd][^>]*>)", "".join(re.findall(r"<tbody>.*?</tbody>", report, re.S)))
     assert len(rows) > 50 and set(rows) == {'<th scope="row">'}
     assert "<caption>age (codes of 0 people not shown)</caption>" in report
+    # Both label columns of a cross-tab name its rows (15_to_17 male, 15_to_17 female).
+    assert '<tr><th scope="row">15_to_17</th><th scope="row">male</th><td class="num">' in report

@@ -130,6 +130,12 @@ def test_the_report_names_the_stage_3_run_whose_files_it_was_made_from(golden_ru
     shutil.copytree(golden_run / "Outputs", again / "Outputs", ignore=shutil.ignore_patterns("Analysis"))
     run_analysis(config=load_config(PROJECT_ROOT / "pipeline_config.json"), data_root=again, progress=None)
     assert said in (again / "Outputs" / "Analysis" / "report.html").read_text(encoding="utf-8")
+    # A CSV saved again in a spreadsheet is no longer the run's file: the report names no run.
+    messages = again / "Outputs" / "csap_mes.csv"
+    messages.write_bytes(messages.read_bytes().replace(b"\n", b"\r\n"))
+    run_analysis(config=load_config(PROJECT_ROOT / "pipeline_config.json"), data_root=again, progress=None)
+    report = (again / "Outputs" / "Analysis" / "report.html").read_text(encoding="utf-8")
+    assert "Tables, charts and maps from csap_mes.csv and csap_ind.csv &middot; project window" in report
 
 
 def test_golden_uuid_table_imported_unchanged(golden_run: Path) -> None:

@@ -191,6 +191,10 @@ def test_coded_files_in_a_folder_stage_3_does_not_read_are_reported(root):
     (root / "Coded Coda Files/ICR/old").mkdir()
     shutil.copy(root / "Outputs/ICR/Coda Files/s01e02.json", root / "Coded Coda Files/ICR/old/s01e02.json")
     (root / "Coded Coda Files/empty").mkdir()
+    (root / "Coded Coda Files/__MACOSX").mkdir()  # a Mac's zip: its notes on the files, not coded files
+    (root / "Coded Coda Files/__MACOSX/._s01e03.json").write_bytes(b"\x00\x05\x16\x07")
+    (root / "Coded Coda Files/week 5/.sync").mkdir(parents=True)
+    (root / "Coded Coda Files/week 5/.sync/s01e03.json").write_text("[]")
     warnings, summary = _stage3(root)
     assert warnings == [
         "warning: Coded Coda Files/Coded Coda Files/: a folder stage 3 does not read holds 1 JSON file "

@@ -106,8 +106,8 @@ class ReportSummary:
     coding_progress: tuple[tuple[str, str], ...]
     suppression_k: int
     generated_from: tuple[str, ...] = ()
-    # When the stage-3 run that wrote the CSVs started (``2026-12-06 21:18 UTC``), as its Outputs/manifest.json
-    # says, so a cited figure can be tied to the files it came from; "" for outputs without a run manifest.
+    # When the stage-3 run that wrote the CSVs started (``2026-12-06 21:18:13 UTC``), as its Outputs/manifest.json
+    # says, so a cited figure can be tied to the files it came from; "" when no manifest lists the CSVs as they are.
     outputs_run: str = ""
     coding_quality: bool = False  # whether the report has a coding quality section (its counts are not suppressed)
 

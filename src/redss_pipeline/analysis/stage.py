@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from redss_pipeline.analysis.cells import Count, Percent, render
+from redss_pipeline.analysis.cells import Cell, Count, Percent, render
 from redss_pipeline.analysis.charts import (
     Chart,
     bar_chart,
@@ -53,6 +53,7 @@ from redss_pipeline.analysis.report import (
     ReportSummary,
     TableSectionData,
     TableView,
+    combined_cell,
     display_table,
     render_report,
 )
@@ -184,7 +185,9 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
         outputs_manifest: str | None = file_sha256(root.outputs_dir / MANIFEST_NAME)
     except OSError:  # no stage-3 manifest (outputs of the 2019 pipeline), or one that cannot be read
         outputs_manifest = None
-    outputs_run = _run_started(root.outputs_dir / MANIFEST_NAME) if outputs_manifest else None
+    outputs_run = _run_started(root.outputs_dir / MANIFEST_NAME, [
+        root.outputs_dir / config.outputs.messages_csv, root.outputs_dir / config.outputs.individuals_csv,
+    ]) if outputs_manifest else None
 
     def describe(files: list[dict[str, Any]]) -> dict[str, Any]:
         return {"analysis_of": [config.outputs.messages_csv, config.outputs.individuals_csv],
@@ -201,12 +204,18 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
     return summary
 
 
-def _run_started(manifest: Path) -> datetime | None:
-    """When the stage-3 run of an ``Outputs/manifest.json`` started; None when the manifest does not say (the
-    report then names no run: the numbers are still those of the CSVs)."""
+def _run_started(manifest: Path, csvs: Sequence[Path]) -> datetime | None:
+    """When the stage-3 run of an ``Outputs/manifest.json`` started, if the manifest lists the ``csvs`` as they are
+    (by SHA-256); None when it does not say, or when a CSV was saved again or copied in since (the report then
+    names no run: its numbers are still those of the CSVs)."""
     try:
-        started = json.loads(manifest.read_text(encoding="utf-8"))["run"]["started"]
-        return datetime.fromisoformat(started) if isinstance(started, str) else None
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+        started = datetime.fromisoformat(content["run"]["started"])
+        listed = {entry["path"]: entry["sha256"] for entry in content["outputs"]}
+        if started.tzinfo is None or any(
+                listed.get(f"{csv.parent.name}/{csv.name}") != file_sha256(csv) for csv in csvs):
+            return None
+        return started
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -501,19 +510,20 @@ def _figure(charts: dict[str, tuple[Chart, Chart]], key: str) -> Figure | None:
     return Figure(chart.title, chart.svg, alt="Bar chart of the numbers in the table below")
 
 
-def _labelled_share(exact: tuple, shown: tuple, k: int) -> str:
-    """An episode's line of the summary's coding progress, from its row of the engagement counts: ``412 of 518
-    (79.5%)``; as the shareable table shows it (``<5 of <5``, no percentage) when a count is small, and ``0 of 0
-    (-)`` when no message responded."""
-    (responded, labelled), (shown_responded, shown_labelled) = exact[2:4], shown[2:4]
-    assert isinstance(responded, Count) and isinstance(labelled, Count)
+def _labelled_share(exact: tuple[Cell, ...], shown: tuple[Cell, ...], engagement: Table, k: int) -> str:
+    """An episode's line of the summary's coding progress, from its row of the engagement counts (``exact``) and
+    the same row as the shareable table shows it (``shown``): ``1,412 of 1,518 (93.0%)``; ``<5 of <5`` and no
+    percentage when a count is small; ``0 of 0`` when no message responded."""
+    opt_in = engagement.column("Total Messages with Opt-Ins")
+    labelled = engagement.column("Total Labelled Messages")
+    responded_count, labelled_count = exact[opt_in], exact[labelled]
+    assert isinstance(responded_count, Count) and isinstance(labelled_count, Count)
+    share = suppress_cell(Percent(labelled_count.n, responded_count.n), k)
 
-    def count(cell: object) -> str:
-        return f"{cell.n:,}" if isinstance(cell, Count) else render(cell)  # type: ignore[arg-type]
+    def count(cell: Cell) -> str:
+        return f"{cell.n:,}" if isinstance(cell, Count) else render(cell)
 
-    share = render(suppress_cell(Percent(labelled.n, responded.n), k))
-    percent = "" if not share else " (-)" if share == "-" else f" ({share}%)"
-    return f"{count(shown_labelled)} of {count(shown_responded)}{percent}"
+    return combined_cell(f"{count(shown[labelled])} of {count(shown[opt_in])}", share)
 
 
 def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: int,
@@ -521,7 +531,7 @@ def _report(config: PipelineConfig, inputs: AnalysisInputs, tables: _Tables, k: 
             extra: Sequence[ReportSection], outputs_run: datetime | None) -> str:
     s = {t.name: suppress_table(t, k) for t in tables.all() if t.shareable}
     engagement = s["engagement_counts.csv"]
-    progress = [(str(shown[0]), _labelled_share(exact, shown, k))
+    progress = [(str(shown[0]), _labelled_share(exact, shown, tables.engagement, k))
                 for exact, shown in zip(tables.engagement.rows[:-1], engagement.rows[:-1])]
     opt_in_people = sum(n for p, n in inputs.individuals.items() if not p.withdrawn)
     summary = ReportSummary(

@@ -18,7 +18,9 @@ warning, not an error: the sample is drawn again from every candidate on each ru
 second coder's download change it, and the second coder's work must not block the run. The agreement is measured on
 the sample's messages only (coding-quality.md section 2), so those messages simply take no part. The ICR dataset may
 therefore hold more messages than a sample (each run's ICR file added to the same Coda dataset); the main dataset's
-download saved in its place is told by its labels: the same coder's in both files, a warning.
+download saved in its place is told by its labels: checked labels of the same coder (``Origin.OriginID``) in both
+files are a warning. Labels that name no coder cannot tell it, and the agreement then compares a coder with
+themselves.
 """
 
 from __future__ import annotations

@@ -354,11 +354,17 @@ def _is_read(path: Path, names: list[str]) -> bool:
         if path.name == name:
             return True
         if path.name.casefold() == name.casefold():
-            try:
-                return os.path.samefile(path, path.with_name(name))
-            except OSError:  # no file of that name: a file system that tells letter cases apart
-                return False
+            return _same_place(path, path.with_name(name))
     return False
+
+
+def _same_place(path: Path, other: Path) -> bool:
+    """Whether two paths name the same file or folder: the same path, or another spelling of it on a file system
+    that ignores letter case. False when ``other`` does not exist (a file system that tells cases apart)."""
+    try:
+        return path == other or os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def _misnamed_coded_folders(root: DataRoot, coded: Mapping[str, CodedMessages]) -> list[str]:
@@ -389,10 +395,11 @@ def _unread_folders(root: DataRoot) -> list[str]:
     for folder in (root.coded_dir, root.icr_coded_dir):
         if not folder.is_dir():
             continue
-        for inner in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if _is_the_icr_folder(inner, root):
+        for inner in sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p.name)):
+            if _same_place(inner, root.icr_coded_dir):
                 continue
-            files = sorted(p.relative_to(inner).as_posix() for p in inner.rglob("*.json") if p.is_file())
+            files = sorted(p.relative_to(inner).as_posix() for p in inner.rglob("*.json")
+                           if p.is_file() and not any(map(_hidden, p.relative_to(inner).parts)))
             if not files:
                 continue
             meant = root.icr_coded_dir if inner.name.casefold() == root.icr_coded_dir.name.casefold() else folder
@@ -403,13 +410,10 @@ def _unread_folders(root: DataRoot) -> list[str]:
     return warnings
 
 
-def _is_the_icr_folder(folder: Path, root: DataRoot) -> bool:
-    """Whether ``folder`` is ``Coded Coda Files/ICR/`` (also by another letter case, where the file system ignores
-    case)."""
-    try:
-        return folder == root.icr_coded_dir or os.path.samefile(folder, root.icr_coded_dir)
-    except OSError:  # no ICR folder
-        return False
+def _hidden(name: str) -> bool:
+    """A name no person saved coded files under: hidden files and folders, and the ``__MACOSX`` folder of a zip
+    made on a Mac (its ``._s01e01.json`` are the Mac's notes on the real files)."""
+    return name.startswith(".") or name == "__MACOSX"
 
 
 def _folder_key(name: str) -> str:
