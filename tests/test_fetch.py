@@ -495,6 +495,20 @@ def test_the_entry_point_reads_the_token_from_a_file_and_prints_the_summary(serv
     assert TOKEN not in captured.out + captured.err
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_are_drawn_on_a_terminal_only(server, root, tmp_path, capsys, monkeypatch, terminal):
+    """Standard error captured (a log, a cron job's mail): no bar redrawn with carriage returns; with the run
+    script saying its standard error is a terminal (the Docker image's is a pipe), one bar per flow."""
+    monkeypatch.setenv("RAPID_PRO_TOKEN", TOKEN)
+    if terminal:
+        monkeypatch.setenv("PIPELINE_STDERR_IS_A_TERMINAL", "1")
+    else:
+        monkeypatch.delenv("PIPELINE_STDERR_IS_A_TERMINAL", raising=False)
+    assert _entry_point()(["u@example.org", str(tmp_path / "rp"), server.url, "-", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert ("\r" in err and all(f"{flow}:" in err for flow in FLOWS)) if terminal else ("\r" not in err)
+
+
 def test_a_rapid_pro_root_that_cannot_be_made_is_a_warning_not_a_failed_fetch(server, root, tmp_path, capsys):
     """The <rapid-pro-root> argument is kept for 2019's command line only: a file in its place does not stop the
     fetch; one warning line says so."""

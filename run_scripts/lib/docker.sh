@@ -136,6 +136,9 @@ docker_run_entry() {
     # DOCKER_RUN_THEN_CLEAN_UP=1 and keeps its shell: a signal to that script does not reach the stage.
     local entry="$1"; shift
     docker_build_image
+    # The container's standard error is a pipe even when this script's is a terminal: say which, so the stage
+    # draws its progress bars on a terminal only (in a log they are pages of carriage returns).
+    if [ -t 2 ]; then DOCKER_ARGS+=(--env PIPELINE_STDERR_IS_A_TERMINAL=1); fi
     local command=(docker run --rm --init
         --user "$(id -u):$(id -g)"
         --network host

@@ -97,11 +97,19 @@ def main(args: Sequence[str], *, verbose: bool = False, prog: str = RUN_SCRIPT) 
             full=options.full,
             no_archives=options.no_archives,
             announce=lambda line: print(line, flush=True),
+            progress=_stderr_is_a_terminal(),
         )
     print(summary.table())
     if summary.partial:
         print(summary.partial_note(), file=sys.stderr)
     return summary.exit_status
+
+
+def _stderr_is_a_terminal() -> bool:
+    """Whether progress bars are drawn: they are redrawn in place, which suits a terminal; in a log (cron, a
+    scheduler) they would be pages of carriage returns, and the summary table says the same per flow. Inside the
+    project's Docker image the standard error is a pipe, and the run script says whether its own is a terminal."""
+    return sys.stderr.isatty() or os.environ.get("PIPELINE_STDERR_IS_A_TERMINAL") == "1"
 
 
 def _create_rapid_pro_root(folder: Path) -> None:
