@@ -453,3 +453,10 @@ def test_every_row_of_a_report_table_is_named_by_its_row_header(golden: Path):
     assert "<caption>age (codes of 0 people not shown)</caption>" in report
     # Both label columns of a cross-tab name its rows (15_to_17 male, 15_to_17 female).
     assert '<tr><th scope="row">15_to_17</th><th scope="row">male</th><td class="num">' in report
+
+
+def test_a_theme_chart_says_what_its_percentages_are_of(golden: Path):
+    """A chart exported on its own (charts/themes_s01e01.png, .svg) is cited without its table: its axis names
+    the denominator of its percentages, the people relevant to the episode (analysis.md 4.3)."""
+    svg = html.unescape((golden / "charts" / "themes_s01e01.svg").read_text(encoding="utf-8"))
+    assert "s01e01: people per code" in svg and "People (% of the people relevant to s01e01)" in svg

@@ -365,7 +365,9 @@ def _chart_drawings(tables: _Tables, *, k: int, datasets: AnalysisDatasets) -> d
 
             def one(t: Table, name: str = name, normal: list[int] = normal, prefix: str = prefix) -> Chart:
                 bars = [bar_from_cell(str(t.rows[i][1]), t.rows[i][2], t.rows[i][3]) for i in normal]
-                return bar_chart(f"{prefix}_{name}", f"{name}: people per code", bars)
+                # The axis says what the percentages are of, so an exported chart can be cited on its own.
+                return bar_chart(f"{prefix}_{name}", f"{name}: people per code", bars,
+                                 xlabel=f"People (% of the people relevant to {name})")
 
             charts[f"{prefix}_{name}"] = partial(_both, table, k, one)
     for table in tables.cross_tabs:
