@@ -24,7 +24,8 @@ create a second file.
 
 ``fail(operation, ...)`` injects faults into the next matching requests: an HTTP error (500, 503, 429,
 403 ``rateLimitExceeded``, ...), a dropped connection, or a response that never comes (the client times out);
-with ``apply=True`` the request takes effect first and only its response is lost. Operation names:
+with ``apply=True`` the request takes effect first and only its response is lost; with ``after=n`` the first n
+matching requests go through (the second chunk of an upload fails, say). Operation names:
 ``token``, ``files.list``, ``files.get``, ``drives.list``, ``files.create`` (metadata or multipart create),
 ``files.create.start`` / ``files.create.upload`` (resumable create: session start / content PUT),
 ``files.update``, ``files.update.start`` / ``files.update.upload``, ``files.delete``.
@@ -160,6 +161,7 @@ class RecordedRequest:
 class _Fault:
     operation: str
     remaining: int
+    skip: int  # matching requests let through before the fault starts
     status: int | None
     reason: str | None
     message: str | None
@@ -310,12 +312,14 @@ class DriveServer:
         apply: bool = False,
         drop: bool = False,
         hang: bool = False,
+        after: int = 0,
     ) -> None:
-        """Makes the next ``times`` requests of ``operation`` fail (see the module docstring)."""
+        """Makes the next ``times`` requests of ``operation`` fail, once ``after`` of them have been let through
+        (see the module docstring)."""
         if status is None and not drop and not hang:
             raise ValueError("give a status, drop=True or hang=True")
         with self._lock:
-            self._faults.append(_Fault(operation, times, status, reason, message, apply, drop, hang))
+            self._faults.append(_Fault(operation, times, after, status, reason, message, apply, drop, hang))
 
     def operations(self) -> list[str]:
         """The operation name of every request received so far, in order."""
@@ -357,6 +361,9 @@ class DriveServer:
         with self._lock:
             for fault in self._faults:
                 if fault.operation == operation and fault.remaining > 0:
+                    if fault.skip:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     return fault
             return None

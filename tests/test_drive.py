@@ -9,6 +9,7 @@ import pytest
 from drive_server import TEST_ACCESS_TOKEN, TEST_CLIENT_EMAIL, DriveServer, StorageEmulator, make_service_account_key
 
 from redss_pipeline.core.errors import DriveError
+from redss_pipeline.export import drive
 from redss_pipeline.export.drive import (
     DRIVE_SCOPE,
     RetryPolicy,
@@ -252,8 +253,28 @@ def test_create_that_times_out_does_not_duplicate(server, service, outputs, retr
     assert matches[0].content == outputs[0][0].read_bytes()
     operations = server.operations()
     timed_out = operations.index("files.create.upload")
-    assert operations[timed_out + 1] == "files.list"  # looked again before doing anything else
+    # Its upload session asked again how much Drive holds: all of it, so the answer is the file it created.
+    assert operations[timed_out + 1] == "files.create.upload"
     assert operations.count("files.create.start") == 1
+
+
+def test_a_chunk_that_fails_is_sent_again_without_starting_the_file_over(
+    server, service, tmp_path, retry, sleeps, shared_drive_folder, monkeypatch, capsys
+):
+    """A 1.25 MiB CSV goes up in five chunks of 256 KiB; a 503 on the second: the upload goes on in the same
+    session from where Drive has it (google.md 5.7), and the file on Drive is the file, byte for byte."""
+    monkeypatch.setattr(drive, "_UPLOAD_CHUNK_SIZE", 256 * 1024)  # the smallest chunk Drive accepts
+    path = tmp_path / "csap_mes.csv"
+    path.write_bytes(b"".join(b"u%07d,%s\n" % (n, b"x" * 60) for n in range(20_000))[:1_310_720])
+    server.fail("files.create.upload", status=503, after=1)
+    (result,) = _upload(service, [(path, "csap_mes.csv")], retry)
+    assert server.files[result.file_id].content == path.read_bytes()
+    operations = server.operations()
+    assert operations.count("files.create.start") == 1  # one session, not a second upload from byte 0
+    assert operations.count("files.create.upload") == 5 + 1 + 1  # the chunks, the failed one, the status asked
+    assert sleeps == [2.0]
+    assert ("Drive: creating CSAP/Outputs/csap_mes.csv: HTTP 503 backendError: Service Unavailable; resuming the "
+            "upload where Drive has it") in capsys.readouterr().out
 
 
 def test_create_answered_with_500_after_it_was_applied_does_not_duplicate(

@@ -273,20 +273,38 @@ class _DriveClient:
         raise DriveError(f"{what} failed after {self.retry.max_attempts} attempts: {last}")
 
     def _execute(self, request: Any, what: str, folder: str | None) -> Any:
-        """Runs one request (a resumable upload chunk by chunk) and classifies its failure."""
+        """Runs one request and classifies its failure. A resumable upload goes chunk by chunk; once its session
+        is open, a chunk that fails for a passing reason is sent again within the same session (the client asks
+        Drive how much it holds), so a large file does not start over from its first byte."""
+        if getattr(request, "resumable", None) is None:
+            return self._classified(request.execute, what, folder)
+        response = None
+        failures = 0
+        while response is None:
+            try:
+                status, response = self._classified(request.next_chunk, what, folder)
+            except _Transient as error:
+                if request.resumable_uri is None:
+                    raise  # no session yet: nothing was sent, the caller may start again
+                failures += 1
+                if failures >= self.retry.max_attempts:
+                    raise DriveError(f"{what} failed after {failures} attempts: {error.description}") from None
+                self.log(f"Drive: {what}: {error.description}; resuming the upload where Drive has it")
+                self.retry.wait(failures)
+                continue
+            failures = 0
+            if status is not None and response is None:
+                self.log(f"Drive: {what}: {int(status.progress() * 100)}%")
+        return response
+
+    def _classified(self, send: Callable[[], Any], what: str, folder: str | None) -> Any:
+        """``send()``, its failures sorted: worth another try (:class:`_Transient`) or a one-line error."""
         from google.auth import exceptions as auth_exceptions
         from googleapiclient.errors import HttpError
         from httplib2 import HttpLib2Error
 
         try:
-            if getattr(request, "resumable", None) is None:
-                return request.execute()
-            response = None
-            while response is None:
-                status, response = request.next_chunk()
-                if status is not None and response is None:
-                    self.log(f"Drive: {what}: {int(status.progress() * 100)}%")
-            return response
+            return send()
         except HttpError as error:
             status, reason, message = _http_error_parts(error)
             description = f"HTTP {status} {reason}: {message}".strip()
