@@ -340,6 +340,48 @@ def test_service_account_quota_error_explains_the_remedy(server, service, output
     assert TEST_CLIENT_EMAIL in message
 
 
+def test_two_files_of_one_name_stop_the_upload_before_anything_is_sent(
+    server, service, outputs, retry, shared_drive_folder
+):
+    """The third output has two copies on Drive: found while every file is looked up, before the first is sent,
+    so Drive does not end with this run's first CSVs beside the last run's third."""
+    old = {name: server.add_file(name, b"last run\n", parent=shared_drive_folder) for name in OUTPUT_NAMES[:2]}
+    for _ in range(2):
+        server.add_file(OUTPUT_NAMES[2], b"last run\n", parent=shared_drive_folder)
+    with pytest.raises(DriveError, match=r"2 files named 'CSAP/Outputs/csap_prod\.csv'"):
+        _upload(service, outputs, retry)
+    assert all(server.files[file_id].content == b"last run\n" for file_id in old.values())
+    assert not [op for op in server.operations() if op.startswith(("files.update", "files.create"))]
+
+
+def test_an_upload_that_stops_part_way_says_what_was_sent(server, service, outputs, retry):
+    """In a person's My Drive folder holding the first two CSVs (made by hand), the third cannot be created
+    (storageQuotaExceeded): the error says which files went up and which did not, and which need making by hand."""
+    folder = server.add_folder("CSAP", shared_with_me=True)
+    for name in OUTPUT_NAMES[:2]:
+        server.add_file(name, b"last run\n", parent=folder)
+    with pytest.raises(DriveError) as error:
+        _upload(service, outputs, retry, drive_dir="CSAP")
+    assert str(error.value).endswith(
+        "(2 of 3 files were sent (csap_mes.csv, csap_ind.csv); not sent: csap_prod.csv; of these, not yet on Drive: "
+        "csap_prod.csv)")
+
+
+def test_ctrl_c_part_way_says_what_was_sent(server, service, outputs, retry, shared_drive_folder):
+    """Ctrl-C just after the first file went up: the interrupt says what Drive holds from this upload."""
+
+    def interrupted_after_the_first(line: str) -> None:
+        if line.startswith("Drive: created"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        upload_files(service=service, files=outputs, drive_dir="CSAP/Outputs", retry=retry,
+                     log=interrupted_after_the_first)
+    assert interrupt.value.args == (
+        "the Drive upload stopped: 1 of 3 files were sent (csap_mes.csv); not sent: csap_ind.csv, csap_prod.csv; of "
+        "these, not yet on Drive: csap_ind.csv, csap_prod.csv",)
+
+
 def test_missing_local_file_fails_before_anything_is_sent(server, service, tmp_path, retry):
     """A missing local output is reported by path before any Drive request."""
     missing = tmp_path / "csap_mes.csv"

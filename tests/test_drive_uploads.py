@@ -182,9 +182,24 @@ def test_a_folder_given_by_its_browser_address_is_used_by_its_id(root, drive, ke
     ("drive.google.com/drive/folders/1AbC-d_9?usp=sharing", ("", "1AbC-d_9")),  # pasted without https://
     ("https://drive.google.com/open?id=1AbC-d_9", ("", "1AbC-d_9")),  # an older sharing link
     ("HTTPS://Drive.Google.com/drive/folders/1AbC-d_9", ("", "1AbC-d_9")),
+    (" https://drive.google.com/drive/folders/1AbC-d_9 ", ("", "1AbC-d_9")),  # pasted with spaces around it
 ])
 def test_drive_folder_reads_paths_and_folder_addresses(target, expected):
     assert drive_folder(target) == expected
+
+
+@pytest.mark.parametrize("target", ["", " ", "/"])
+def test_an_empty_folder_is_refused_before_stage_3_runs(root, key_file, target):
+    """An unset shell variable as the folder: refused at once (exit 2), not after the whole stage has run."""
+    before = (root / "Outputs" / "csap_mes.csv").read_bytes()
+    result = subprocess.run([sys.executable, ENTRY, "--drive-upload", str(key_file), target, "me@example.org",
+                             str(root)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: the Drive upload folder is empty: give a folder path such as CSAP/Outputs, or the address a browser "
+        "shows in the folder"]
+    assert "stage 3: generating" not in result.stderr
+    assert (root / "Outputs" / "csap_mes.csv").read_bytes() == before
 
 
 @pytest.mark.parametrize("target", [

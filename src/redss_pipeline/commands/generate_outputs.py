@@ -86,22 +86,30 @@ def _check_before_running(data_root: Path, drive_upload: Sequence[str] | None) -
 
 
 def _upload(config: PipelineConfig, data_root: Path, drive_upload: Sequence[str], *, csvs: bool = True,
-            hint: str | None = None) -> None:
+            after_stage_3: bool = False) -> None:
     """Uploads the data root's outputs as their manifests list them (see
-    :mod:`~redss_pipeline.export.drive_uploads`); the caller holds the data-root lock. ``hint`` is added to an
-    error of Drive itself (not to a file refused before anything is sent)."""
+    :mod:`~redss_pipeline.export.drive_uploads`); the caller holds the data-root lock. ``after_stage_3``: an error
+    of Drive itself (not a file refused before anything is sent) or Ctrl-C says that the outputs are written and
+    how to send them without running the stage again."""
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.export.drive import upload_to_drive
     from redss_pipeline.export.drive_uploads import drive_uploads
 
     credentials_url, drive_dir = drive_upload
     files = drive_uploads(config, DataRoot(data_root), csvs=csvs)
+    send_again = (f"{UPLOAD} <drive-service-account-credentials-url> <drive-upload-dir> <data-root> sends them "
+                  "without running stage 3")
     try:
         upload_to_drive(credentials_url=credentials_url, drive_dir=drive_dir, files=files)
     except DriveError as error:
-        if hint is None:
+        if not after_stage_3:
             raise
-        raise error.with_hint(hint) from None
+        raise error.with_hint(f"the outputs are written; once this is mended, {send_again}") from None
+    except KeyboardInterrupt as interrupt:
+        if not after_stage_3:
+            raise
+        stopped = interrupt.args[0] if interrupt.args else "the Drive upload stopped"
+        raise KeyboardInterrupt(f"{stopped}; the outputs are written: {send_again}") from None
 
 
 def _worker_count(text: str) -> int:
@@ -142,9 +150,7 @@ def generate(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
 
         if args.drive_upload:
             # The outputs are in place: only the upload needs doing again, not the run.
-            _upload(config, data_root, args.drive_upload, hint=(
-                f"the outputs are written; once this is mended, {UPLOAD} <drive-service-account-credentials-url> "
-                "<drive-upload-dir> <data-root> sends them without running stage 3"))
+            _upload(config, data_root, args.drive_upload, after_stage_3=True)
     return 0
 
 

@@ -67,6 +67,10 @@ def drive_folder(target: str) -> tuple[str, str | None]:
     also without ``https://``, or a sharing link ``.../open?id=<id>``), which names the folder by its id, as spec
     google.md 5.1 recommends: renames and look-alike names do not matter. Returns ``(path, None)`` or
     ``("", id)``; an address of another form is a usage error."""
+    target = target.strip()  # an address pasted with a space around it
+    if not target.strip("/"):
+        raise UsageError("the Drive upload folder is empty: give a folder path such as CSAP/Outputs, or the "
+                         "address a browser shows in the folder")
     if not target.lower().startswith(("https://", "http://", _DRIVE_HOST + "/")):
         return target, None
     try:
@@ -187,17 +191,52 @@ def upload_files(
         folder_path, _, name = drive_path.rpartition("/")
         pending.append((path, drive_path, folder_path, name))
     client = _DriveClient(service, retry or RetryPolicy(), service_account_email, log)
-    results = []
+    # Every folder and file is looked up before anything is sent, so what can be refused (a missing folder, two
+    # files of one name) is refused with Drive as it was.
+    planned = []
     for path, drive_path, folder_path, name in pending:
         if folder_id is not None:
             folder = client.folder_by_id(folder_id, folder_path)
             drive_path = f"{folder.path}/{name}"
         else:
             folder = client.resolve_folder(folder_path)
-        result = client.upload(path, folder, name, drive_path)
-        log(f"Drive: {result.action} {result.drive_path} (file id {result.file_id})")
-        results.append(result)
+        planned.append(_Planned(path, folder, name, drive_path, client.existing_file(folder, name, drive_path)))
+    results: list[UploadResult] = []
+    try:
+        for plan in planned:
+            result = client.upload(plan)
+            results.append(result)
+            log(f"Drive: {result.action} {result.drive_path} (file id {result.file_id})")
+    except DriveError as error:
+        raise error.with_hint(_what_was_sent(planned, results)) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the Drive upload stopped: {_what_was_sent(planned, results)}") from None
     return results
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """One file to upload, as looked up before anything is sent: its Drive file (None: to be created)."""
+
+    local_path: str
+    folder: _Folder
+    name: str
+    drive_path: str
+    existing: str | None
+
+
+def _what_was_sent(planned: Sequence[_Planned], results: Sequence[UploadResult]) -> str:
+    """For an upload that stopped part way: which files Drive holds from this upload, and which it does not
+    (they are as the upload before left them, or missing)."""
+    sent = {result.drive_path for result in results}
+    done = [plan.name for plan in planned if plan.drive_path in sent]
+    left = [plan.name for plan in planned if plan.drive_path not in sent]
+    to_create = [plan.name for plan in planned if plan.drive_path not in sent and plan.existing is None]
+    said = (f"{len(done)} of {len(planned)} files were sent ({', '.join(done)}); not sent: {', '.join(left)}"
+            if done else f"none of the {len(planned)} files was sent")
+    if to_create:
+        said += f"; of these, not yet on Drive: {', '.join(to_create)}"
+    return said
 
 
 def upload_to_drive(
@@ -472,13 +511,16 @@ class _DriveClient:
             **_corpus(folder),
         )
 
-    def upload(self, local_path: str, folder: _Folder, name: str, drive_path: str) -> UploadResult:
-        existing = self._single(self.find_files(folder, name), drive_path)
-        if existing is not None:
-            file_id = self._update(existing, local_path, drive_path, folder)
-            return UploadResult(local_path, drive_path, file_id, "updated")
-        file_id = self._create(local_path, folder, name, drive_path)
-        return UploadResult(local_path, drive_path, file_id, "created")
+    def existing_file(self, folder: _Folder, name: str, drive_path: str) -> str | None:
+        """The id of the one file ``name`` in ``folder``, None when there is none; several are an error."""
+        return self._single(self.find_files(folder, name), drive_path)
+
+    def upload(self, plan: _Planned) -> UploadResult:
+        if plan.existing is not None:
+            file_id = self._update(plan.existing, plan.local_path, plan.drive_path, plan.folder)
+            return UploadResult(plan.local_path, plan.drive_path, file_id, "updated")
+        file_id = self._create(plan.local_path, plan.folder, plan.name, plan.drive_path)
+        return UploadResult(plan.local_path, plan.drive_path, file_id, "created")
 
     def _single(self, matches: list[dict[str, Any]], drive_path: str) -> str | None:
         if len(matches) > 1:
