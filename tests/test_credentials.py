@@ -55,6 +55,41 @@ def test_key_download_honours_storage_emulator_host(emulator, key, monkeypatch):
     assert load_service_account_key(url)["client_email"] == key["client_email"]
 
 
+def test_a_google_application_credentials_naming_a_missing_file_says_so(monkeypatch):
+    """The variable is set, to a file that is not there: the error names the variable and the file, rather than
+    telling the user to set it."""
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json")
+    with pytest.raises(DriveError, match=r"^GOOGLE_APPLICATION_CREDENTIALS names a file that cannot be used to read "
+                                         r"Cloud Storage \(.*/nonexistent/adc\.json.*\): point it at a service-account "
+                                         r"key file, or unset it"):
+        load_service_account_key("gs://avf-credentials/drive/key.json")
+
+
+class _StorageThatNeverAnswers:
+    """Stands in for the Cloud Storage client when its own retries have run out: they last two minutes, too long
+    for a test, so only their outcome (the client's RetryError) is staged here."""
+
+    def bucket(self, name):
+        return self
+
+    def blob(self, name):
+        return self
+
+    def download_as_bytes(self):
+        from google.api_core.exceptions import RetryError
+
+        raise RetryError("Timeout of 120.0s exceeded", cause=ConnectionError("connection refused"))
+
+
+def test_cloud_storage_that_never_answers_is_one_line_naming_the_url():
+    with pytest.raises(DriveError, match=r"^could not download gs://avf-credentials/drive/key\.json: Cloud Storage did "
+                                         r"not answer \(Timeout of 120\.0s exceeded, last: ConnectionError\); check the "
+                                         r"network and try again later$"):
+        load_service_account_key("gs://avf-credentials/drive/key.json",
+                                 storage_client_factory=_StorageThatNeverAnswers)
+
+
 def test_missing_object_names_the_url(emulator):
     """A missing object is reported as 'credentials file not found at gs://...'."""
     url = f"gs://{emulator.bucket}/no/such/key.json"

@@ -79,7 +79,13 @@ def default_storage_client(*, storage_key_file: str | os.PathLike[str] | None = 
         if storage_key_file is not None:
             return storage.Client.from_service_account_json(os.fspath(storage_key_file), project=None)
         return storage.Client(project=None)
-    except DefaultCredentialsError:
+    except DefaultCredentialsError as error:
+        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if named:  # set, but to a file that is missing or no key: Google's text names only that file
+            raise DriveError(
+                f"GOOGLE_APPLICATION_CREDENTIALS names a file that cannot be used to read Cloud Storage ({error}): "
+                "point it at a service-account key file, or unset it to use 'gcloud auth application-default login'"
+            ) from None
         raise DriveError(
             "no Google credentials to read Cloud Storage with: run 'gcloud auth application-default login' "
             "or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file"
@@ -116,6 +122,10 @@ def download_gs_object(url: str, *, storage_client_factory: Callable[[], Any] | 
         ) from None
     except api_exceptions.GoogleAPICallError as error:
         raise DriveError(f"could not download {location}: HTTP {error.code} {error.message}") from None
+    except api_exceptions.RetryError as error:
+        # The client's own retries ran out (Cloud Storage unreachable, or failing, for two minutes).
+        raise DriveError(f"could not download {location}: Cloud Storage did not answer ({error.message}, last: "
+                         f"{type(error.cause).__name__}); check the network and try again later") from None
     except (auth_exceptions.GoogleAuthError, OSError) as error:
         # requests' connection errors are OSErrors too; their text names only hosts and URLs.
         raise DriveError(f"could not download {location}: {type(error).__name__}: {error}") from None
