@@ -557,7 +557,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         assert fault.status is not None
-        self._send(fault.status, _error_body(_HttpError(fault.status, fault.reason, fault.message)), {})
+        error = _HttpError(fault.status, fault.reason, fault.message)
+        if fault.operation == "token":  # OAuth 2.0's error body (RFC 6749 5.2), not Drive's
+            self._send(fault.status, {"error": error.reason, "error_description": error.message}, {})
+            return
+        self._send(fault.status, _error_body(error), {})
 
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         data = b"" if payload is None else json.dumps(payload).encode("utf-8")

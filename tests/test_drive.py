@@ -382,6 +382,26 @@ def test_ctrl_c_part_way_says_what_was_sent(server, service, outputs, retry, sha
         "these, not yet on Drive: csap_ind.csv, csap_prod.csv",)
 
 
+def test_a_token_refused_for_a_wrong_clock_says_googles_reason(server, service, outputs, retry, shared_drive_folder):
+    """Google's words reach the user (a clock far off makes the key's token request invalid), not only a guess that
+    the key was deleted; nothing is retried."""
+    server.fail("token", status=400, reason="invalid_grant", message="Invalid JWT: Token must be a short-lived "
+                "token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
+    with pytest.raises(DriveError, match=r"Google refused the service-account key when asked for an access token "
+                                         r"\(invalid_grant: Invalid JWT: Token must be a short-lived token .*\): is the "
+                                         r"key of .* deleted or disabled, or this computer's clock wrong\?"):
+        _upload(service, outputs[:1], retry)
+    assert server.operations().count("token") == 1
+
+
+def test_a_token_endpoint_failing_for_a_while_is_retried(server, service, outputs, retry, sleeps, shared_drive_folder):
+    """503s from the token endpoint beyond google-auth's own retries are a passing failure: tried again later, not
+    reported as a refused key."""
+    server.fail("token", status=503, reason="backendError", message="Service Unavailable", times=4)
+    (result,) = _upload(service, outputs[:1], retry)
+    assert result.action == "created" and sleeps
+
+
 def test_missing_local_file_fails_before_anything_is_sent(server, service, tmp_path, retry):
     """A missing local output is reported by path before any Drive request."""
     missing = tmp_path / "csap_mes.csv"

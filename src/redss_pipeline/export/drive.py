@@ -350,10 +350,14 @@ class _DriveClient:
             if status >= 500 or status in (408, 429) or (status == 403 and reason in _RATE_LIMIT_REASONS):
                 raise _Transient(description) from None
             raise self._refusal(what, status, reason, message, folder) from None
-        except auth_exceptions.RefreshError:
+        except auth_exceptions.RefreshError as error:
+            # Google's own words (``invalid_grant: Invalid JWT Signature.``) name the cause: never the key itself.
+            said = str(error.args[0])[:300] if error.args else ""
+            if error.retryable:  # the token endpoint failing (5xx), after google-auth's own retries
+                raise _Transient(f"the token endpoint failed: {said}") from None
             raise DriveError(
-                f"{what}: Google refused the service-account key when asked for an access token "
-                f"(is the key of {self.account} deleted or disabled?)"
+                f"{what}: Google refused the service-account key when asked for an access token ({said}): is the "
+                f"key of {self.account} deleted or disabled, or this computer's clock wrong?"
             ) from None
         except (auth_exceptions.TransportError, OSError, http.client.HTTPException, HttpLib2Error) as error:
             # Timeouts, dropped connections, DNS and TLS failures: the request may or may not have arrived.
