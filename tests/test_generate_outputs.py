@@ -293,9 +293,28 @@ def test_explain_says_how_the_individuals_file_folds_a_person_with_several_messa
     said = [line for line in result.stdout.splitlines() if line.startswith("csap_ind.csv: ")]
     assert said == [f"csap_ind.csv: this person's {sum(row['uid'] == uid for row in messages)} message records are "
                     "folded into one row, where rqa_s01e01_raw is their texts joined with ';'; then come the fix-up "
-                    "of pipeline.md 7.7.7 and, after a withdrawal, STOP"]
+                    "of pipeline.md 7.7.7 and, after a withdrawal, STOP",
+                    f"csap_ind.csv: rqa_s01e01_raw = {';'.join(texts[uid])!r} in this person's row"]
     [person] = [row for row in _output_rows(root, "csap_ind.csv") if row["uid"] == uid]
     assert person["rqa_s01e01_raw"] == ";".join(texts[uid])
+
+
+def test_explain_refuses_an_audit_trail_of_another_run_and_suggests_a_column_in_other_letters(root, tmp_path):
+    """A traced_data.json copied in from another run would explain other values than the CSVs hold: refused with
+    one line (exit 1). A column typed in capitals is suggested as it is written."""
+    uid = _output_rows(root, "csap_mes.csv")[0]["uid"]
+    mistyped = _generate("explain", str(root), uid, "GENDER")
+    assert mistyped.returncode == 2 and _error_line(mistyped).endswith("; did you mean 'gender'?")
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    trail = copy / "Outputs" / "traced_data.json"
+    trail.write_bytes(trail.read_bytes().replace(b'"end"', b' "end"', 1))  # valid still, but not this run's file
+    stale = _generate("explain", str(copy), uid, "gender")
+    assert stale.returncode == 1 and not stale.stdout
+    assert _error_line(stale) == (
+        f"error: {trail}: is not the audit trail of the outputs beside it (its SHA-256 is not the one "
+        "Outputs/manifest.json lists: copied in from another run?), so it would explain other values than theirs; "
+        "run stage 3 again to write both")
 
 
 def test_explain_of_a_key_the_lineage_knows_nothing_more_of_still_names_where_its_value_was_before(root):

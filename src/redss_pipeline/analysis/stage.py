@@ -73,7 +73,7 @@ from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import listed_with_and
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
-from redss_pipeline.core.run_manifest import file_sha256
+from redss_pipeline.core.run_manifest import file_sha256, listed_as_is
 from redss_pipeline.core.workers import default_workers, ended_workers_cpu_seconds, in_order
 from redss_pipeline.export.analysis_files import write_table_csv
 
@@ -204,20 +204,17 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
     return summary
 
 
-def _run_started(manifest: Path, csvs: Sequence[Path]) -> datetime | None:
+def _run_started(manifest: Path, csvs: list[Path]) -> datetime | None:
     """When the stage-3 run of an ``Outputs/manifest.json`` started, if the manifest lists the ``csvs`` as they are
     (by SHA-256); None when it does not say, or when a CSV was saved again or copied in since (the report then
     names no run: its numbers are still those of the CSVs)."""
+    if not listed_as_is(manifest, csvs):
+        return None
     try:
-        content = json.loads(manifest.read_text(encoding="utf-8"))
-        started = datetime.fromisoformat(content["run"]["started"])
-        listed = {entry["path"]: entry["sha256"] for entry in content["outputs"]}
-        if started.tzinfo is None or any(
-                listed.get(f"{csv.parent.name}/{csv.name}") != file_sha256(csv) for csv in csvs):
-            return None
-        return started
+        started = datetime.fromisoformat(json.loads(manifest.read_text(encoding="utf-8"))["run"]["started"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return started if started.tzinfo is not None else None
 
 
 def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRoot, messages_csv: Path,

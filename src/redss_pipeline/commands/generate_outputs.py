@@ -13,6 +13,7 @@ Usage:
 
 from __future__ import annotations
 
+import csv
 import difflib
 import sys
 import time
@@ -232,21 +233,27 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     args = parser.parse_args(list(argv))
 
-    from redss_pipeline.core.audit_trail import AuditTrail
+    from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailError
     from redss_pipeline.core.data_root import DataRoot
-    from redss_pipeline.core.output_set import refuse_an_unfinished_switch
+    from redss_pipeline.core.output_set import MANIFEST_NAME, refuse_an_unfinished_switch
+    from redss_pipeline.core.run_manifest import listed_as_is
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
     root = DataRoot(args.data_root)
     refuse_an_unfinished_switch(root.outputs_dir)
-    trail = AuditTrail.load(output_paths(config, root)["audit_trail"])
+    paths = output_paths(config, root)
+    if listed_as_is(root.outputs_dir / MANIFEST_NAME, [paths["audit_trail"]]) is False:
+        raise AuditTrailError("is not the audit trail of the outputs beside it (its SHA-256 is not the one "
+                              f"Outputs/{MANIFEST_NAME} lists: copied in from another run?), so it would explain "
+                              "other values than theirs; run stage 3 again to write both", path=paths["audit_trail"])
+    trail = AuditTrail.load(paths["audit_trail"])
     with read_by_a_reader_that_may_stop():  # explain's output is long: read through less or head
-        _explain(config, trail, args.uid, args.column)
+        _explain(config, trail, args.uid, args.column, individuals_csv=paths["individuals"])
     return 0
 
 
-def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str) -> None:
+def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str, *, individuals_csv: Path) -> None:
     """Prints how ``column`` of the person ``uid`` came to be: the keys it is derived from, how their CSV row folds
     their messages, and each key's history from the audit trail."""
     from redss_pipeline.core.code_scheme import STOP
@@ -265,7 +272,10 @@ def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str)
     in_analysis_files = analysis_columns(config)
     outputs = {*in_analysis_files, *production_columns(config)}
     if matrix is None and column not in held and column not in outputs:
-        close = difflib.get_close_matches(column, sorted(held | outputs), n=3)
+        known = sorted(held | outputs)
+        # The column in other letters (GENDER, rqa_s01e01_na) first: the matcher compares letters as they are.
+        close = [name for name in known if name.casefold() == column.casefold()] or difflib.get_close_matches(
+            column, known, n=3)
         raise UsageError(f"{shown_in_message(column)} is neither an output column nor a key of this person's records"
                          + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
     keys = source_keys(config, column)
@@ -280,12 +290,14 @@ def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str)
         print(f"{column} is rendered from {codes}: 1 when that list holds {string_value!r}, 0 when it does "
               "not, and any other value as it is (STOP for a withdrawn participant)\n")
         keys = keys[1:]
-    if len(records) > 1 and column in in_analysis_files:
+    if column in in_analysis_files:
         # csap_ind.csv holds one row per person, folded from the message records explained below.
-        folded = column if matrix is None or column in held else matrix[0]
-        print(f"csap_ind.csv: this person's {len(records)} message records are folded into one row, where {folded} "
-              f"is {fold_in_words(config, folded)}; then come the fix-up of pipeline.md 7.7.7 and, after a "
-              "withdrawal, STOP\n")
+        if len(records) > 1:
+            folded = column if matrix is None or column in held else matrix[0]
+            print(f"csap_ind.csv: this person's {len(records)} message records are folded into one row, where "
+                  f"{folded} is {fold_in_words(config, folded)}; then come the fix-up of pipeline.md 7.7.7 and, "
+                  "after a withdrawal, STOP")
+        print(f"{individuals_csv.name}: {_individual_cell(individuals_csv, uid, column)}\n")
     # Each key's "same value earlier" hint looks among the keys it is derived from, or everywhere for a key the
     # lineage knows nothing more of (sent_on, noise, a survey's time).
     hints: list[Sequence[str] | None] = [keys[number + 1:] or None for number in range(len(keys))]
@@ -303,6 +315,21 @@ def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str)
             print(trail.explain(uid, key, derived_from=derived_from))
     if never:
         print(f"never written in any of this person's {len(records)} record(s): {', '.join(map(repr, never))}")
+
+
+def _individual_cell(individuals_csv: Path, uid: str, column: str) -> str:
+    """What this person's row of csap_ind.csv holds in ``column``, as a sentence (the file is read as it is, so the
+    value shown is the one an analyst sees)."""
+    # A person's joined answers can be longer than the csv module's default cell limit (see outputs_reader).
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    try:
+        with open(individuals_csv, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("uid") == uid:
+                    return f"{column} = {row.get(column, '')!r} in this person's row"
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"cannot be read ({type(error).__name__}), so the row's value is not shown"
+    return "no row has this uid (a withdrawn participant's row reads STOP in its uid)"
 
 
 def main(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:

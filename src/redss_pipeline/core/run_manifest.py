@@ -28,7 +28,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import table_paths
 
-__all__ = ["FORMAT", "file_sha256", "run_manifest", "stage3_inputs"]
+__all__ = ["FORMAT", "file_sha256", "listed_as_is", "run_manifest", "stage3_inputs"]
 
 FORMAT = "redss-pipeline-run-manifest/1"
 
@@ -67,6 +67,22 @@ def file_sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes, as ``sha256sum`` prints it."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def listed_as_is(manifest: Path, files: list[Path]) -> bool | None:
+    """Whether a stage-3 manifest lists each of ``files`` (of the data root the manifest is in) with the SHA-256
+    it has now: False when one was written again or copied in since; None when there is no readable manifest to
+    tell (outputs of the 2019 pipeline)."""
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+        listed = {entry["path"]: entry["sha256"] for entry in content["outputs"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    base = manifest.parent.parent
+    try:
+        return all(listed.get(path.relative_to(base).as_posix()) == file_sha256(path) for path in files)
+    except (OSError, ValueError):  # a file missing, or not of this data root
+        return False
 
 
 def _file_entry(path: Path, base: Path) -> dict[str, Any]:
