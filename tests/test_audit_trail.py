@@ -604,3 +604,8 @@ def test_an_id_key_holding_a_line_break_character_is_escaped_in_the_header(tmp_p
     trail = AuditTrail.load(path)
     assert trail.id_key == id_key
     assert trail.records_for("p1")[0]["text"] == "hello"
+
+
+def test_a_missing_trail_says_which_stage_writes_it(tmp_path):
+    with pytest.raises(AuditTrailError, match=r"traced_data\.json: not found: stage 3 writes it \(3_generate_outputs\.sh\)$"):
+        AuditTrail.load(tmp_path / "traced_data.json")

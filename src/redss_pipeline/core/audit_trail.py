@@ -754,6 +754,8 @@ class AuditTrail:
         path = Path(path)
         try:
             handle = open(path, "rb")
+        except FileNotFoundError:
+            raise AuditTrailError("not found: stage 3 writes it (3_generate_outputs.sh)", path=path) from None
         except OSError as error:
             raise AuditTrailError(f"cannot be read: {error.strerror or error}", path=path) from None
         with handle:
