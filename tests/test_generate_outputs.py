@@ -299,6 +299,25 @@ def test_explain_says_how_the_individuals_file_folds_a_person_with_several_messa
     assert person["rqa_s01e01_raw"] == ";".join(texts[uid])
 
 
+def test_explain_says_a_history_every_message_of_a_person_shares_once(root):
+    """A survey answer is attached to every message of its sender: for a person with several messages, its history
+    is printed for the first record and the others say they share it (a heavy sender's explain was thousands of
+    lines of the same history)."""
+    messages = _output_rows(root, "csap_mes.csv")
+    sent: dict[str, int] = {}
+    for row in messages:
+        if row["uid"] != "STOP" and row["gender_raw"]:
+            sent[row["uid"]] = sent.get(row["uid"], 0) + 1
+    uid, count = max(sent.items(), key=lambda item: item[1])
+    assert count >= 3
+    result = _generate("explain", str(root), uid, "gender_raw")
+    assert result.returncode == 0, result.stderr
+    part = result.stdout.split("key 'gender_raw':", 1)[1].split("\nuid ", 1)[0]
+    printed, shared = part.count("final value:"), part.count(": the same history as record ")
+    assert printed + shared == count
+    assert printed <= 2  # one history, and one more for a message a correction moved (C4), if any
+
+
 def test_explain_refuses_an_audit_trail_of_another_run_and_suggests_a_column_in_other_letters(root, tmp_path):
     """A traced_data.json copied in from another run would explain other values than the CSVs hold: refused with
     one line (exit 1). A column typed in capitals is suggested as it is written."""

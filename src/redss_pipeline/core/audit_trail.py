@@ -943,12 +943,19 @@ class AuditTrail:
             raise AuditTrailError(f"no record whose {self.id_key} was the one asked for", path=self.path)
         records = self.records_for(uid)
         lines = [f"{self.id_key} {_show(uid)}, key {key!r}: {len(records)} record(s) in {self.path.name}"]
+        told: dict[tuple[str, ...], int] = {}  # a history already printed -> the record it was printed for
         for position, (number, record) in enumerate(zip(numbers, records), start=1):
             lines.append("")
             # Numbered in the file's order (chunk by chunk), which is not the row order of the CSVs.
-            lines.append(f"record {position} of {len(records)} (record {number + 1:,} of {self.path.name}; "
-                         f"{self.id_key} now {_show(record.get(self.id_key))}):")
-            lines.extend(_explain_record(record, key, None if derived_from is None else frozenset(derived_from)))
+            heading = (f"record {position} of {len(records)} (record {number + 1:,} of {self.path.name}; "
+                       f"{self.id_key} now {_show(record.get(self.id_key))})")
+            history = tuple(_explain_record(record, key, None if derived_from is None else frozenset(derived_from)))
+            if history in told:  # a survey answer every message of the person carries: said once
+                lines.append(f"{heading}: the same history as record {told[history]}")
+                continue
+            told[history] = position
+            lines.append(f"{heading}:")
+            lines.extend(history)
         return "\n".join(lines) + "\n"
 
 
