@@ -444,6 +444,8 @@ def test_the_summarys_coding_progress_of_an_episode_without_messages_and_of_larg
     assert _labelled_share(row, row, engagement, 5) == "0 of 0"
     row = ("s01e01", "-", Count(1_234), Count(1_000))
     assert _labelled_share(row, row, engagement, 5) == "1,000 of 1,234 (81.0%)"
+
+
 def test_every_row_of_a_report_table_is_named_by_its_row_header(golden: Path):
     """A screen reader moving along a row announces its label (the theme, the code, the episode) with each cell;
     the age table, which leaves out the ages nobody gave, says so in its caption."""

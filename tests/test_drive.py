@@ -277,6 +277,25 @@ def test_a_chunk_that_fails_is_sent_again_without_starting_the_file_over(
             "upload where Drive has it") in capsys.readouterr().out
 
 
+def test_an_upload_session_drive_forgot_is_started_again(
+    server, service, tmp_path, retry, shared_drive_folder, monkeypatch
+):
+    """Drive answers a chunk with 404 (the session expired): the file is sent again in a new session, after
+    looking whether the create took effect; not reported as a folder that is not shared."""
+    monkeypatch.setattr(drive, "_UPLOAD_CHUNK_SIZE", 256 * 1024)
+    path = tmp_path / "csap_mes.csv"
+    path.write_bytes(b"u,text\n" + b"u1,x\n" * 200_000)
+    server.fail("files.create.upload", status=404, reason="notFound", message="Upload session expired", after=1)
+    (result,) = _upload(service, [(path, "csap_mes.csv")], retry)
+    assert result.action == "created"
+    assert [item.name for item in server.children(shared_drive_folder)] == ["csap_mes.csv"]
+    assert server.files[result.file_id].content == path.read_bytes()
+    operations = server.operations()
+    assert operations.count("files.create.start") == 2
+    expired = operations.index("files.create.upload") + 1
+    assert operations[expired + 1] == "files.list"  # looked for the file before creating it again
+
+
 def test_create_answered_with_500_after_it_was_applied_does_not_duplicate(
     server, service, outputs, retry, shared_drive_folder
 ):
@@ -363,8 +382,7 @@ def test_an_upload_that_stops_part_way_says_what_was_sent(server, service, outpu
     with pytest.raises(DriveError) as error:
         _upload(service, outputs, retry, drive_dir="CSAP")
     assert str(error.value).endswith(
-        "(2 of 3 files were sent (csap_mes.csv, csap_ind.csv); not sent: csap_prod.csv; of these, not yet on Drive: "
-        "csap_prod.csv)")
+        "(sent: csap_mes.csv, csap_ind.csv; not sent: csap_prod.csv; not on Drive before this upload: csap_prod.csv)")
 
 
 def test_ctrl_c_part_way_says_what_was_sent(server, service, outputs, retry, shared_drive_folder):
@@ -378,8 +396,8 @@ def test_ctrl_c_part_way_says_what_was_sent(server, service, outputs, retry, sha
         upload_files(service=service, files=outputs, drive_dir="CSAP/Outputs", retry=retry,
                      log=interrupted_after_the_first)
     assert interrupt.value.args == (
-        "the Drive upload stopped: 1 of 3 files were sent (csap_mes.csv); not sent: csap_ind.csv, csap_prod.csv; of "
-        "these, not yet on Drive: csap_ind.csv, csap_prod.csv",)
+        "the Drive upload stopped: sent: csap_mes.csv; not sent: csap_ind.csv, csap_prod.csv; not on Drive before this "
+        "upload: csap_ind.csv, csap_prod.csv",)
 
 
 def test_a_token_refused_for_a_wrong_clock_says_googles_reason(server, service, outputs, retry, shared_drive_folder):

@@ -328,6 +328,13 @@ def test_explain_refuses_an_audit_trail_of_another_run_and_suggests_a_column_in_
     shutil.copytree(root, copy)
     trail = copy / "Outputs" / "traced_data.json"
     trail.write_bytes(trail.read_bytes().replace(b'"end"', b' "end"', 1))  # valid still, but not this run's file
+    missing = tmp_path / "missing"
+    shutil.copytree(root, missing)
+    (missing / "Outputs" / "traced_data.json").unlink()  # deleted to save space, say
+    gone = _generate("explain", str(missing), uid, "gender")
+    assert gone.returncode == 1
+    assert _error_line(gone) == (f"error: {missing / 'Outputs' / 'traced_data.json'}: not found: stage 3 writes it "
+                                 "(3_generate_outputs.sh)")
     stale = _generate("explain", str(copy), uid, "gender")
     assert stale.returncode == 1 and not stale.stdout
     assert _error_line(stale) == (

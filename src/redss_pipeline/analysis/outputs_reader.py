@@ -35,6 +35,7 @@ from redss_pipeline.deidentify.uuid_table import shown_in_message
 __all__ = [
     "AnalysisInputError",
     "AnalysisInputs",
+    "LONGEST_CELL",
     "SampleCandidate",
     "read_csv_profiles",
     "read_outputs",
@@ -69,7 +70,7 @@ class AnalysisInputs:
     samples: dict[tuple[str, str], list[SampleCandidate]] = field(default_factory=dict)
 
 
-_LONGEST_CELL = 2**31 - 1  # characters in one CSV cell (see read_csv_profiles)
+LONGEST_CELL = 2**31 - 1  # characters in one CSV cell (see read_csv_profiles)
 
 
 def read_outputs(config: PipelineConfig, datasets: AnalysisDatasets, messages_csv: Path,
@@ -132,8 +133,8 @@ def read_csv_profiles(
     # module for the whole process. A cell of csap_ind.csv holds all of one person's answers to a question
     # joined, so a person with thousands of messages writes a longer one: the limit is raised (never lowered)
     # to the largest a C long holds everywhere.
-    if csv.field_size_limit() < _LONGEST_CELL:
-        csv.field_size_limit(_LONGEST_CELL)
+    if csv.field_size_limit() < LONGEST_CELL:
+        csv.field_size_limit(LONGEST_CELL)
     with handle:
         reader = csv.reader(handle)
         try:

@@ -243,7 +243,7 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     root = DataRoot(args.data_root)
     refuse_an_unfinished_switch(root.outputs_dir)
     paths = output_paths(config, root)
-    if listed_as_is(root.outputs_dir / MANIFEST_NAME, [paths["audit_trail"]]) is False:
+    if paths["audit_trail"].exists() and listed_as_is(root.outputs_dir / MANIFEST_NAME, [paths["audit_trail"]]) is False:
         raise AuditTrailError("is not the audit trail of the outputs beside it (its SHA-256 is not the one "
                               f"Outputs/{MANIFEST_NAME} lists: copied in from another run?), so it would explain "
                               "other values than theirs; run stage 3 again to write both", path=paths["audit_trail"])
@@ -320,13 +320,21 @@ def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str,
 def _individual_cell(individuals_csv: Path, uid: str, column: str) -> str:
     """What this person's row of csap_ind.csv holds in ``column``, as a sentence (the file is read as it is, so the
     value shown is the one an analyst sees)."""
+    from redss_pipeline.analysis.outputs_reader import LONGEST_CELL
+    from redss_pipeline.core.record_fields import UID_KEY
+
     # A person's joined answers can be longer than the csv module's default cell limit (see outputs_reader).
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    csv.field_size_limit(max(csv.field_size_limit(), LONGEST_CELL))
     try:
         with open(individuals_csv, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("uid") == uid:
-                    return f"{column} = {row.get(column, '')!r} in this person's row"
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            if UID_KEY not in header or column not in header:
+                return f"has no column {column!r} (written with another configuration?)"
+            at, wanted = header.index(UID_KEY), header.index(column)
+            for row in rows:
+                if len(row) > max(at, wanted) and row[at] == uid:
+                    return f"{column} = {row[wanted]!r} in this person's row"
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         return f"cannot be read ({type(error).__name__}), so the row's value is not shown"
     return "no row has this uid (a withdrawn participant's row reads STOP in its uid)"

@@ -179,8 +179,9 @@ def upload_files(
     ``drive_dir`` is a folder path such as ``CSAP/Outputs``; its first folder must be shared with the service
     account (``service_account_email``, used in error messages) or be a Shared Drive it is a member of.
     With ``folder_id`` that folder is used directly (immune to renames and look-alike names) and
-    ``drive_dir``, if not empty, names it in messages instead of its Drive name. Every local file is checked
-    before anything is sent. Prints one line per file; returns what was done.
+    ``drive_dir``, if not empty, names it in messages instead of its Drive name. Every local file is checked, and
+    every folder and file looked up on Drive, before anything is sent; an upload that stops part way (an error, or
+    Ctrl-C) says which files were sent and which not. Prints one line per file; returns what was done.
     """
     pending = []
     for local_path, drive_name in files:
@@ -226,17 +227,18 @@ class _Planned:
 
 
 def _what_was_sent(planned: Sequence[_Planned], results: Sequence[UploadResult]) -> str:
-    """For an upload that stopped part way: which files Drive holds from this upload, and which it does not
-    (they are as the upload before left them, or missing)."""
+    """For an upload that stopped part way: which files Drive holds from this upload and which it does not (they are
+    as the upload before left them, or were not on Drive at all)."""
     sent = {result.drive_path for result in results}
     done = [plan.name for plan in planned if plan.drive_path in sent]
-    left = [plan.name for plan in planned if plan.drive_path not in sent]
-    to_create = [plan.name for plan in planned if plan.drive_path not in sent and plan.existing is None]
-    said = (f"{len(done)} of {len(planned)} files were sent ({', '.join(done)}); not sent: {', '.join(left)}"
-            if done else f"none of the {len(planned)} files was sent")
-    if to_create:
-        said += f"; of these, not yet on Drive: {', '.join(to_create)}"
-    return said
+    left = [plan for plan in planned if plan.drive_path not in sent]
+    if not left:
+        return "every file was sent" if len(planned) > 1 else "the file was sent"
+    said = [f"sent: {', '.join(done) if done else 'none'}", f"not sent: {', '.join(plan.name for plan in left)}"]
+    new = [plan.name for plan in left if plan.existing is None]
+    if new:
+        said.append(f"not on Drive before this upload: {', '.join(new)}")
+    return "; ".join(said)
 
 
 def upload_to_drive(
@@ -288,6 +290,10 @@ class _Transient(Exception):
         self.description = description
 
 
+class _SessionExpired(_Transient):
+    """A resumable upload's session Drive no longer knows: the file is sent again in a new one."""
+
+
 class _DriveClient:
     """The upload algorithm over one Drive service; holds the retry policy and the folder cache."""
 
@@ -317,11 +323,24 @@ class _DriveClient:
         Drive how much it holds), so a large file does not start over from its first byte."""
         if getattr(request, "resumable", None) is None:
             return self._classified(request.execute, what, folder)
+        from googleapiclient.errors import HttpError
+
+        def next_chunk() -> Any:
+            try:
+                return request.next_chunk()
+            except HttpError as error:
+                status = int(getattr(error.resp, "status", 0) or 0)
+                if request.resumable_uri is not None and status in (404, 410):  # Drive forgot the session
+                    raise _SessionExpired(f"the upload session expired (HTTP {status})") from None
+                raise
+
         response = None
         failures = 0
         while response is None:
             try:
-                status, response = self._classified(request.next_chunk, what, folder)
+                status, response = self._classified(next_chunk, what, folder)
+            except _SessionExpired:
+                raise  # the caller starts the file again (a create looks for it first)
             except _Transient as error:
                 if request.resumable_uri is None:
                     raise  # no session yet: nothing was sent, the caller may start again
