@@ -786,11 +786,50 @@ def _read_pages(
     by one request, at most :data:`_CATCH_UP_PASSES` more: a fetch ends with every run changed before its last
     pass began.
     """
+
+    def read_pass(from_start: bool, since: datetime | None) -> tuple[bool, bool]:
+        """One read (from ``since`` when given, else from the cursor less the overlap window): whether it took more
+        than one request (a page linked to another), and whether it resumed an interrupted read."""
+        cursor = None if from_start else store.cursor(cursor_name)
+        resume = None if from_start else store.resume_point(cursor_name)
+        if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
+            resume = None  # saved against another server address: start this read again
+        greatest = _latest(cursor, resume.modified_on if resume else None)
+        reading = f"{cursor_name}:reading"  # when the read in progress began (kept across an interruption)
+        started = store.read_started(reading) if resume else None
+        pages = client.pages(
+            endpoint,
+            what=what,
+            resume_url=resume.next_url if resume else None,
+            resume_page=resume.page if resume else 0,
+            after=since if since is not None and resume is None else _after(
+                cursor, options.overlap, None if from_start else store.read_started(cursor_name)),
+            **(filters or {}),
+        )
+        several_requests = False
+        for page in pages:
+            several_requests = several_requests or page.next_url is not None
+            with store.transaction():
+                if started is None and page.server_time is not None:
+                    started = time_key((page.server_time - _CLOCK_MARGIN).isoformat())
+                    store.set_read_started(reading, started)
+                greatest = _latest(greatest, *store_page(page.results))
+                if page.next_url:
+                    store.set_resume_point(cursor_name, ResumePoint(page.next_url, page.number, greatest))
+            options.hook(what, page.number)
+        if started is None and client.last_server_time is not None:  # nothing changed: the empty answer's clock
+            started = time_key((client.last_server_time - _CLOCK_MARGIN).isoformat())
+        # Only now, with every page stored, may the next fetch start from here.
+        with store.transaction():
+            store.set_cursor(cursor_name, _latest(greatest, floor))
+            store.set_resume_point(cursor_name, None)
+            store.set_read_started(cursor_name, started)
+            store.set_read_started(reading, None)
+        return several_requests, resume is not None
+
     since = None
     for passes in range(1 + (_CATCH_UP_PASSES if catch_up else 0)):
-        several_requests, resumed = _read_pass(client, store, cursor_name, endpoint, what=what, options=options,
-                                               store_page=store_page, filters=filters, floor=floor,
-                                               from_start=from_start and passes == 0, since=since)
+        several_requests, resumed = read_pass(from_start and passes == 0, since)
         if not several_requests and not resumed:
             return
         # Whatever changed during that pass was stamped at or after the newest time it saw (the new cursor), on
@@ -804,61 +843,6 @@ def _read_pages(
 
 #: How many passes may follow a read of runs to catch what changed while it went on (see :func:`_read_pages`).
 _CATCH_UP_PASSES = 3
-
-
-def _read_pass(
-    client: RapidProClient,
-    store: FetchStore,
-    cursor_name: str,
-    endpoint: str,
-    *,
-    what: str,
-    options: _Options,
-    store_page: Callable[[list[dict[str, Any]]], list[str]],
-    filters: dict[str, Any] | None,
-    floor: str | None,
-    from_start: bool,
-    since: datetime | None,
-) -> tuple[bool, bool]:
-    """One read of :func:`_read_pages` (from ``since`` when given, else from the cursor less the overlap window):
-    whether it took more than one request (a page linked to another), and whether it resumed an interrupted
-    read."""
-    cursor = None if from_start else store.cursor(cursor_name)
-    resume = None if from_start else store.resume_point(cursor_name)
-    if resume is not None and not resume.next_url.startswith(client.root_url + "/"):
-        resume = None  # saved against another server address: start this read again
-    greatest = _latest(cursor, resume.modified_on if resume else None)
-    reading = f"{cursor_name}:reading"  # when the read in progress began (kept across an interruption)
-    started = store.read_started(reading) if resume else None
-    pages = client.pages(
-        endpoint,
-        what=what,
-        resume_url=resume.next_url if resume else None,
-        resume_page=resume.page if resume else 0,
-        after=since if since is not None and resume is None else _after(
-            cursor, options.overlap, None if from_start else store.read_started(cursor_name)),
-        **(filters or {}),
-    )
-    several_requests = False
-    for page in pages:
-        several_requests = several_requests or page.next_url is not None
-        with store.transaction():
-            if started is None and page.server_time is not None:
-                started = time_key((page.server_time - _CLOCK_MARGIN).isoformat())
-                store.set_read_started(reading, started)
-            greatest = _latest(greatest, *store_page(page.results))
-            if page.next_url:
-                store.set_resume_point(cursor_name, ResumePoint(page.next_url, page.number, greatest))
-        options.hook(what, page.number)
-    if started is None and client.last_server_time is not None:  # nothing changed: the empty answer's clock
-        started = time_key((client.last_server_time - _CLOCK_MARGIN).isoformat())
-    # Only now, with every page stored, may the next fetch start from here.
-    with store.transaction():
-        store.set_cursor(cursor_name, _latest(greatest, floor))
-        store.set_resume_point(cursor_name, None)
-        store.set_read_started(cursor_name, started)
-        store.set_read_started(reading, None)
-    return several_requests, resume is not None
 
 
 def _latest(*times: str | None) -> str | None:
