@@ -346,6 +346,19 @@ def test_a_daily_limit_is_not_reported_as_a_sharing_problem(server, service, out
     assert "share " not in str(error.value)
 
 
+def test_a_drive_api_not_enabled_is_not_reported_as_a_sharing_problem(server, service, outputs, retry,
+                                                                      shared_drive_folder):
+    """403 accessNotConfigured: the project's Drive API is off; sharing the folder would not help."""
+    server.fail("files.list", status=403, reason="accessNotConfigured",
+                message="Google Drive API has not been used in project 123 before or it is disabled.")
+    with pytest.raises(DriveError) as error:
+        _upload(service, outputs[:1], retry)
+    message = str(error.value)
+    assert "the Drive API is not enabled in the Google Cloud project of" in message
+    assert "enable it there (APIs & Services), then run again" in message
+    assert "share" not in message
+
+
 def test_service_account_quota_error_explains_the_remedy(server, service, outputs, retry):
     """Creating files in a person's My Drive folder fails with the quota 403, reported with the remedies."""
     server.add_folder("CSAP", shared_with_me=True)

@@ -388,6 +388,11 @@ class _DriveClient:
                 f"{what}: Drive refused (HTTP 403 {reason}: {message}): the Google Cloud project of {self.account} "
                 "has used up its Drive requests for now; run again later, or raise the quota in the Cloud console"
             )
+        if status == 403 and reason == "accessNotConfigured":  # not about sharing either: the API is switched off
+            return DriveError(
+                f"{what}: Drive refused (HTTP 403 accessNotConfigured: {message}): the Drive API is not enabled in "
+                f"the Google Cloud project of {self.account}; enable it there (APIs & Services), then run again"
+            )
         if status == 403 and reason == "storageQuotaExceeded":
             where = f"folder {folder!r}" if folder else "that folder"
             return DriveError(
