@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from data_roots import fetched_data_root
 
+from redss_pipeline.core.audit_trail import AuditTrail
 from redss_pipeline.deidentify.uuid_table import create_uuid_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -324,6 +325,14 @@ def test_explain_refuses_an_audit_trail_of_another_run_and_suggests_a_column_in_
     uid = _output_rows(root, "csap_mes.csv")[0]["uid"]
     mistyped = _generate("explain", str(root), uid, "GENDER")
     assert mistyped.returncode == 2 and _error_line(mistyped).endswith("; did you mean 'gender'?")
+    # A column of the ICR samples (Outputs/ICR/s01e04.csv) is an output column too, even for a person whose
+    # records never had it: explain says so rather than refusing the column.
+    trail = AuditTrail.load(root / "Outputs" / "traced_data.json")
+    quiet = next(person for person in sorted({row["uid"] for row in _output_rows(root, "csap_mes.csv")} - {"STOP"})
+                 if not any("rqa_s01e04_run_id" in record for record in trail.records_for(person)))
+    icr = _generate("explain", str(root), quiet, "rqa_s01e04_run_id")
+    assert icr.returncode == 0, icr.stderr
+    assert "never written in any of this person's" in icr.stdout and "'rqa_s01e04_run_id'" in icr.stdout
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     trail = copy / "Outputs" / "traced_data.json"

@@ -270,7 +270,9 @@ def _explain(config: PipelineConfig, trail: "AuditTrail", uid: str, column: str,
     held = set().union(*(record.keys() for record in records))
     matrix = matrix_column(config, column)
     in_analysis_files = analysis_columns(config)
-    outputs = {*in_analysis_files, *production_columns(config)}
+    # The columns of every output file: the analysis files, the producers' file, the ICR samples (a run id a
+    # message of another show's flow never had is a fair question).
+    outputs = {*in_analysis_files, *production_columns(config), *(plan.run_id_field for plan in config.rqa_plans)}
     if matrix is None and column not in held and column not in outputs:
         known = sorted(held | outputs)
         # The column in other letters (GENDER, rqa_s01e01_na) first: the matcher compares letters as they are.
