@@ -18,7 +18,6 @@ runs at the end of stage 3 and on its own (``generate_outputs.py analyse <data-r
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -73,7 +72,7 @@ from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import listed_with_and
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
-from redss_pipeline.core.run_manifest import file_sha256, listed_as_is
+from redss_pipeline.core.run_manifest import RecordedRun, file_sha256
 from redss_pipeline.core.workers import default_workers, ended_workers_cpu_seconds, in_order
 from redss_pipeline.export.analysis_files import write_table_csv
 
@@ -185,9 +184,10 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
         outputs_manifest: str | None = file_sha256(root.outputs_dir / MANIFEST_NAME)
     except OSError:  # no stage-3 manifest (outputs of the 2019 pipeline), or one that cannot be read
         outputs_manifest = None
-    outputs_run = _run_started(root.outputs_dir / MANIFEST_NAME, [
-        root.outputs_dir / config.outputs.messages_csv, root.outputs_dir / config.outputs.individuals_csv,
-    ]) if outputs_manifest else None
+    # The run the report names: the one that wrote the CSVs as they are (a CSV saved again since is not its file).
+    recorded = RecordedRun.read(root.outputs_dir / MANIFEST_NAME) if outputs_manifest else None
+    csvs = [root.outputs_dir / config.outputs.messages_csv, root.outputs_dir / config.outputs.individuals_csv]
+    outputs_run = recorded.started if recorded is not None and recorded.wrote_as_is(csvs) else None
 
     def describe(files: list[dict[str, Any]]) -> dict[str, Any]:
         return {"analysis_of": [config.outputs.messages_csv, config.outputs.individuals_csv],
@@ -202,19 +202,6 @@ def run_analysis(*, config: PipelineConfig, data_root: str | Path, progress: Tex
                      summary=summary, workers=default_workers() if workers is None else workers,
                      outputs_run=outputs_run)
     return summary
-
-
-def _run_started(manifest: Path, csvs: list[Path]) -> datetime | None:
-    """When the stage-3 run of an ``Outputs/manifest.json`` started, if the manifest lists the ``csvs`` as they are
-    (by SHA-256); None when it does not say, or when a CSV was saved again or copied in since (the report then
-    names no run: its numbers are still those of the CSVs)."""
-    if not listed_as_is(manifest, csvs):
-        return None
-    try:
-        started = datetime.fromisoformat(json.loads(manifest.read_text(encoding="utf-8"))["run"]["started"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return started if started.tzinfo is not None else None
 
 
 def analyse_into(staged: OutputSet, *, config: PipelineConfig, data_root: DataRoot, messages_csv: Path,

@@ -236,14 +236,15 @@ def explain(argv: Sequence[str], *, prog: str = RUN_SCRIPT) -> int:
     from redss_pipeline.core.audit_trail import AuditTrail, AuditTrailError
     from redss_pipeline.core.data_root import DataRoot
     from redss_pipeline.core.output_set import MANIFEST_NAME, refuse_an_unfinished_switch
-    from redss_pipeline.core.run_manifest import listed_as_is
+    from redss_pipeline.core.run_manifest import RecordedRun
     from redss_pipeline.generate.stage import output_paths
 
     config = load_config(args.config)
     root = DataRoot(args.data_root)
     refuse_an_unfinished_switch(root.outputs_dir)
     paths = output_paths(config, root)
-    if paths["audit_trail"].exists() and listed_as_is(root.outputs_dir / MANIFEST_NAME, [paths["audit_trail"]]) is False:
+    recorded = RecordedRun.read(root.outputs_dir / MANIFEST_NAME)
+    if recorded is not None and paths["audit_trail"].exists() and not recorded.wrote_as_is([paths["audit_trail"]]):
         raise AuditTrailError("is not the audit trail of the outputs beside it (its SHA-256 is not the one "
                               f"Outputs/{MANIFEST_NAME} lists: copied in from another run?), so it would explain "
                               "other values than theirs; run stage 3 again to write both", path=paths["audit_trail"])

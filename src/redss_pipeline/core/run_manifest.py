@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,7 +30,7 @@ from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.deidentify.uuid_table import table_paths
 
-__all__ = ["FORMAT", "file_sha256", "listed_as_is", "run_manifest", "stage3_inputs"]
+__all__ = ["FORMAT", "RecordedRun", "file_sha256", "run_manifest", "stage3_inputs"]
 
 FORMAT = "redss-pipeline-run-manifest/1"
 
@@ -69,20 +71,34 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def listed_as_is(manifest: Path, files: list[Path]) -> bool | None:
-    """Whether a stage-3 manifest lists each of ``files`` (of the data root the manifest is in) with the SHA-256
-    it has now: False when one was written again or copied in since; None when there is no readable manifest to
-    tell (outputs of the 2019 pipeline)."""
-    try:
-        content = json.loads(manifest.read_text(encoding="utf-8"))
-        listed = {entry["path"]: entry["sha256"] for entry in content["outputs"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    base = manifest.parent.parent
-    try:
-        return all(listed.get(path.relative_to(base).as_posix()) == file_sha256(path) for path in files)
-    except (OSError, ValueError):  # a file missing, or not of this data root
-        return False
+@dataclass(frozen=True)
+class RecordedRun:
+    """What an ``Outputs/manifest.json`` says of the stage-3 run that wrote it: when the run started (None when the
+    time has no UTC offset), and the SHA-256 of each output file by its path relative to ``data_root``."""
+
+    data_root: Path
+    started: datetime | None
+    outputs: Mapping[str, str]
+
+    @classmethod
+    def read(cls, manifest: Path) -> "RecordedRun | None":
+        """The run a manifest records; None when there is no readable manifest (outputs of the 2019 pipeline)."""
+        try:
+            content = json.loads(manifest.read_text(encoding="utf-8"))
+            outputs = {entry["path"]: entry["sha256"] for entry in content["outputs"]}
+            started = datetime.fromisoformat(content["run"]["started"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(manifest.parent.parent, started if started.tzinfo is not None else None, outputs)
+
+    def wrote_as_is(self, files: list[Path]) -> bool:
+        """Whether each of ``files`` is listed with the SHA-256 it has now: False when one was written again, or
+        copied in, since the run."""
+        try:
+            return all(self.outputs.get(path.relative_to(self.data_root).as_posix()) == file_sha256(path)
+                       for path in files)
+        except (OSError, ValueError):  # a file missing, or not of this data root
+            return False
 
 
 def _file_entry(path: Path, base: Path) -> dict[str, Any]:
