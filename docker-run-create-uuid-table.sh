@@ -6,22 +6,30 @@ PROJECT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd -P)"
 source "$PROJECT_ROOT/run_scripts/lib/runtime.sh"
 source "$PROJECT_ROOT/run_scripts/lib/docker.sh"
 
+usage="usage: ${PIPELINE_RUN_SCRIPT:-docker-run-create-uuid-table.sh} [--import-json FILE | --export-json FILE] [--verbose] <data-root>"
 import_file=""
 export_file=""
 args=()
-while [ $# -gt 1 ]; do
+while [ $# -gt 0 ]; do
     case "$1" in
-        --import-json) import_file="$2"; shift 2 ;;
-        --export-json) export_file="$2"; shift 2 ;;
+        --import-json|--export-json)
+            [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+            if [ "$1" = --import-json ]; then import_file="$2"; else export_file="$2"; fi
+            shift 2 ;;
         --verbose) args+=("$1"); shift ;;
+        -h|--help) docker_run_entry create_uuid_table.py --help ;;
+        --) shift; break ;;
+        -*) echo "$usage" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-if [ $# -ne 1 ]; then
-    echo "usage: docker-run-create-uuid-table.sh [--import-json FILE | --export-json FILE] [--verbose] <data-root>" >&2
+# Checked before anything is built or created: a wrong call leaves no data root behind.
+if [ $# -ne 1 ] || { [ -n "$import_file" ] && [ -n "$export_file" ]; }; then
+    echo "$usage" >&2
     exit 2
 fi
-docker_mount_data_root "$1"
+docker_build_image
+docker_mount_data_root "$1" --create
 if [ -n "$import_file" ]; then
     docker_input_file "$import_file" /run/io/phone_uuids.json
     args+=(--import-json "$DOCKER_PATH_INSIDE")

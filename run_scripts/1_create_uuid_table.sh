@@ -11,6 +11,7 @@ fi
 runtime="$(pipeline_runtime)"
 announce_runtime "$runtime"
 if [ "$runtime" = docker ]; then
-    exec "$PROJECT_ROOT/docker-run-create-uuid-table.sh" "$@"
+    # The script the user ran, for the usage lines of the Docker side.
+    PIPELINE_RUN_SCRIPT="$(basename "$0")" exec "$PROJECT_ROOT/docker-run-create-uuid-table.sh" "$@"
 fi
 run_native create_uuid_table.py "$@"

@@ -13,6 +13,7 @@ fi
 runtime="$(pipeline_runtime)"
 announce_runtime "$runtime"
 if [ "$runtime" = docker ]; then
-    exec "$PROJECT_ROOT/docker-run-generate.sh" "$@"
+    # The script the user ran, for the usage lines of the Docker side.
+    PIPELINE_RUN_SCRIPT="$(basename "$0")" exec "$PROJECT_ROOT/docker-run-generate.sh" "$@"
 fi
 run_native generate_outputs.py "$@"

@@ -1,11 +1,14 @@
 """The numbered run scripts and the docker-run scripts, as a user calls them.
 
-No Docker engine runs on our machines, so Docker is exercised with a stand-in ``docker`` program put first on
-PATH: it records its arguments (and answers ``docker info`` as an engine would) instead of running anything.
+What the scripts hand to Docker (mounts, arguments, the token on standard input) is checked here with a stand-in
+``docker`` program put first on PATH: it records its arguments and what it reads on standard input (and answers
+``docker info`` as an engine would) instead of running anything, so these checks need no engine and take
+seconds. ``tests/test_docker.py`` runs the same scripts on a real engine.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -21,8 +24,10 @@ SECRET = "tok-3f1c9a7e5b2d4c6e8f0a1b2c3d4e5f60"
 
 _STAND_IN = """#!/usr/bin/env python3
 import json, os, sys
+stdin = sys.stdin.read() if "--interactive" in sys.argv else None
 with open(os.environ["DOCKER_CALLS"], "a") as log:
-    log.write(json.dumps({"argv": sys.argv[1:], "token_env": os.environ.get("RAPID_PRO_TOKEN")}) + "\\n")
+    log.write(json.dumps({"argv": sys.argv[1:], "token_env": os.environ.get("RAPID_PRO_TOKEN"), "stdin": stdin,
+                          "token_file_env": os.environ.get("RAPID_PRO_TOKEN_FILE")}) + "\\n")
 sys.exit(0)
 """
 
@@ -57,7 +62,16 @@ def _docker_run(calls: list[dict]) -> list[str]:
 
 
 def _volumes(argv: list[str]) -> list[str]:
-    return [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    """The bind mounts of a ``docker run``, each written ``source:target`` (``:ro`` when read-only)."""
+    mounts = []
+    for i, a in enumerate(argv):
+        if a == "--mount":
+            (fields,) = csv.reader([argv[i + 1]])
+            spec = dict(field.partition("=")[::2] for field in fields)
+            assert spec["type"] == "bind", spec
+            mounts.append(f"{spec['source']}:{spec['target']}" + (":ro" if "readonly" in spec else ""))
+        assert a != "--volume", argv  # a path with a colon would be split there
+    return mounts
 
 
 def test_auto_runtime_uses_docker_when_an_engine_answers(docker, tmp_path):
@@ -78,10 +92,10 @@ def test_auto_runtime_uses_docker_when_an_engine_answers(docker, tmp_path):
 
 
 def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path):
-    """A token given as an argument reaches the container as a read-only file mounted from a private temporary
-    file (removed after the run): never in an argument, and never in the container's environment, which
-    ``docker inspect`` shows."""
+    """A token given as an argument reaches the stage on its standard input: never in an argument, never in a
+    file, and never in the container's environment, which ``docker inspect`` shows."""
     env, recorded = docker
+    (tmp_path / "root").mkdir()
     result = _run(
         [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me@example.org", str(tmp_path / "rp"),
          "http://127.0.0.1:8000", SECRET, str(tmp_path / "root")],
@@ -92,29 +106,141 @@ def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path
     argv = _docker_run(calls)
     assert all(SECRET not in arg for c in calls for arg in c["argv"])
     assert "--env" not in argv or all(argv[i + 1] != "RAPID_PRO_TOKEN" for i, a in enumerate(argv) if a == "--env")
-    assert [c for c in calls if c["argv"][:1] == ["run"]][0]["token_env"] is None
-    (mount,) = [v for v in _volumes(argv) if v.endswith(":/run/secrets/rapid_pro_token:ro")]
-    assert not Path(mount.split(":")[0]).exists()  # the temporary token file is gone after the run
+    (run,) = [c for c in calls if c["argv"][:1] == ["run"]]
+    assert run["token_env"] is None and run["token_file_env"] is None
+    assert run["stdin"].strip() == SECRET
+    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root"]  # no secret mounted: nothing on disk holds it
     assert argv[-6:] == ["/app/fetch_raw_data.py", "me@example.org", "/tmp/rapid-pro-root", "http://127.0.0.1:8000",
-                         "@/run/secrets/rapid_pro_token", str(tmp_path / "root")]
+                         "@/dev/stdin", str(tmp_path / "root")]
     assert "--network" in argv and argv[argv.index("--network") + 1] == "host"
     assert SECRET not in result.stdout + result.stderr
+    assert (tmp_path / "rp").is_dir()  # <rapid-pro-root> is made, as in 2019
 
 
-def test_fetch_in_docker_mounts_a_token_file_read_only(docker, tmp_path):
-    """@FILE tokens are mounted read-only as a secret file and named by their container path."""
+def test_fetch_in_docker_reads_the_token_file_the_argument_names(docker, tmp_path):
+    """``@FILE`` is read by the script and handed on like a typed token; it wins over a RAPID_PRO_TOKEN_FILE or
+    RAPID_PRO_TOKEN left in the environment, as it does natively."""
     env, recorded = docker
+    (tmp_path / "root").mkdir()
     token_file = tmp_path / "token.txt"
-    token_file.write_text(SECRET)
+    token_file.write_text(SECRET + "\n")
+    (tmp_path / "old-token.txt").write_text("0" * 40)
     result = _run(
         [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me", "rp", "textit.in", f"@{token_file}", "root"],
-        dict(env, PIPELINE_RUNTIME="docker"), tmp_path,
+        dict(env, PIPELINE_RUNTIME="docker", RAPID_PRO_TOKEN_FILE=str(tmp_path / "old-token.txt"),
+             RAPID_PRO_TOKEN="1" * 40), tmp_path,
     )
     assert result.returncode == 0, result.stderr
+    (run,) = [c for c in recorded() if c["argv"][:1] == ["run"]]
+    assert run["stdin"].strip() == SECRET
+    assert "@/dev/stdin" in run["argv"]
+    assert _volumes(run["argv"]) == [f"{tmp_path}/root:{tmp_path}/root"]
+
+
+def test_fetch_in_docker_refuses_a_token_file_that_is_not_there_without_creating_it(docker, tmp_path):
+    """A missing token file is one line naming it as the user gave it; nothing is created in its place (a bind
+    mount of a missing file made a root-owned folder of that name) and nothing is run."""
+    env, recorded = docker
+    (tmp_path / "root").mkdir()
+    result = _run(
+        [str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me", "rp", "textit.in", "@no-such-token", "root"],
+        dict(env, PIPELINE_RUNTIME="docker"), tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: no-such-token: Rapid Pro token file: not found"]
+    assert not (tmp_path / "no-such-token").exists()
+    assert not [c for c in recorded() if c["argv"][:1] == ["run"]]
+
+
+@pytest.mark.parametrize("token, expected", [
+    ("token.txt", "the <rapid-pro-token> argument looks like a server address or a path, not a token"),
+    ("https://textit.in", "the <rapid-pro-token> argument looks like a server address or a path, not a token"),
+])
+def test_fetch_in_docker_refuses_a_path_where_the_token_goes(docker, tmp_path, token, expected):
+    """A forgotten ``@`` would send the file's name to the server as the token: refused by name, as natively."""
+    env, recorded = docker
+    (tmp_path / "root").mkdir()
+    (tmp_path / "token.txt").write_text(SECRET)
+    result = _run([str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me", "rp", "textit.in", token, "root"],
+                  dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert not [c for c in recorded() if c["argv"][:1] == ["run"]]
+
+
+@pytest.mark.parametrize("script, args", [
+    ("run_scripts/2_fetch_raw_data.sh", ["me", "rp", "textit.in", "-", "typo"]),
+    ("run_scripts/3_generate_outputs.sh", ["me", "typo"]),
+])
+def test_stages_2_and_3_in_docker_refuse_a_data_root_that_does_not_exist(docker, tmp_path, script, args):
+    """Only stage 1 makes a data root: a mistyped one is refused in one line, not created, as natively."""
+    env, recorded = docker
+    result = _run([str(PROJECT_ROOT / script), *args], dict(env, PIPELINE_RUNTIME="docker", RAPID_PRO_TOKEN=SECRET),
+                  tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: the data root typo does not exist (stage 1 creates it)"
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "typo").write_text("a file")
+    result = _run([str(PROJECT_ROOT / script), *args], dict(env, PIPELINE_RUNTIME="docker", RAPID_PRO_TOKEN=SECRET),
+                  tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: the data root typo is not a folder"
+    assert not [c for c in recorded() if c["argv"][:1] == ["run"]]
+
+
+@pytest.mark.parametrize("args", [
+    ["--import-json"],  # the file forgotten: once taken for a data root named --import-json
+    ["--verbose"],
+    ["--import-json", "a.json", "--export-json", "b.json", "root"],
+    ["--no-such-option", "root"],
+])
+def test_a_wrong_stage_1_call_in_docker_prints_the_usage_and_creates_nothing(docker, tmp_path, args):
+    env, recorded = docker
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), *args],
+                  dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("usage: 1_create_uuid_table.sh ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]  # no data root, no log of docker calls
+    assert recorded() == []
+
+
+def test_a_path_with_a_colon_is_mounted_whole(docker, tmp_path):
+    """``--volume`` splits its value at colons; ``--mount`` takes the path as it is."""
+    env, recorded = docker
+    result = _run([str(PROJECT_ROOT / "run_scripts/1_create_uuid_table.sh"), "CSAP: season 1, 2019"],
+                  dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 0, result.stderr
     argv = _docker_run(recorded())
-    assert f"{token_file}:/run/secrets/rapid_pro_token:ro" in _volumes(argv)
-    assert "@/run/secrets/rapid_pro_token" in argv
-    assert f"{tmp_path}/root:{tmp_path}/root" in _volumes(argv)
+    assert _volumes(argv) == [f"{tmp_path}/CSAP: season 1, 2019:{tmp_path}/CSAP: season 1, 2019"]
+
+
+@pytest.mark.parametrize("config_place", ["beside its schemes", "schemes elsewhere"])
+@pytest.mark.parametrize("how", ["--config", "REDSS_PIPELINE_CONFIG"])
+def test_a_configuration_of_ones_own_reaches_the_stage_in_docker(docker, tmp_path, config_place, how):
+    """Another configuration (``--config`` or ``REDSS_PIPELINE_CONFIG``) is used in Docker as natively: its folder,
+    and its code schemes' folder when elsewhere, are mounted read-only and the stage is given the file."""
+    env, recorded = docker
+    (tmp_path / "root").mkdir()
+    config_dir = tmp_path / "my config"
+    schemes = config_dir / "code_schemes" if config_place == "beside its schemes" else tmp_path / "shared schemes"
+    schemes.mkdir(parents=True)
+    directory = "code_schemes" if config_place == "beside its schemes" else str(schemes)
+    config_dir.mkdir(exist_ok=True)
+    (config_dir / "config.json").write_text(json.dumps({"code_schemes": {"directory": directory}}))
+    options = ["--config", "my config/config.json"] if how == "--config" else []
+    extra = {} if how == "--config" else {"REDSS_PIPELINE_CONFIG": "my config/config.json"}
+    for script, args in (("run_scripts/3_generate_outputs.sh", ["me", "root"]),
+                         ("run_scripts/2_fetch_raw_data.sh", ["me", "rp", "textit.in", "-", "root"])):
+        (tmp_path / "docker-calls.jsonl").unlink(missing_ok=True)
+        result = _run([str(PROJECT_ROOT / script), *options, *args],
+                      dict(env, PIPELINE_RUNTIME="docker", RAPID_PRO_TOKEN=SECRET, **extra), tmp_path)
+        assert result.returncode == 0, result.stderr
+        argv = _docker_run(recorded())
+        expected = [f"{tmp_path}/root:{tmp_path}/root", f"{config_dir}:{config_dir}:ro"]
+        if config_place == "schemes elsewhere":
+            expected.append(f"{schemes}:{schemes}:ro")
+        assert _volumes(argv) == expected
+        assert argv[argv.index("--config") + 1] == f"{config_dir}/config.json"
 
 
 def test_uuid_table_export_in_docker_mounts_the_target_folder(docker, tmp_path):
@@ -182,6 +308,7 @@ def test_generate_in_docker_passes_options_and_ptrace_for_profiling(docker, tmp_
     env, recorded = docker
     key = tmp_path / "key.json"
     key.write_text("{}")
+    (tmp_path / "root").mkdir()
     result = _run(
         [str(PROJECT_ROOT / "run_scripts/3_generate_outputs.sh"), "--profile-cpu", "prof/out.txt",
          "--drive-upload", str(key), "CSAP/Outputs", "me", "root"],

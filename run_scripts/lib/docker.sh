@@ -2,13 +2,16 @@
 # Sourced, not executed. Needs PROJECT_ROOT set by the caller.
 #
 # The data root, and any folder a stage writes a named file to, is mounted at its own path (never copied in or
-# out), so the stage's messages and errors name the paths the user knows. Secrets reach the container through the
-# environment (passed by name with `-e NAME`, so the value is not on any command line) or as read-only
-# mounted files under /run/secrets. The container runs as the calling user so outputs stay theirs, and on the
-# host network so a Rapid Pro server on 127.0.0.1 is reachable.
+# out), so the stage's messages and errors name the paths the user knows. Mounts are given as `--mount` (a path
+# with a colon is one path there, where `--volume` would split it), and only of what exists: a missing source is
+# refused here, by the name the user gave, before `docker run` could create it as a root-owned folder. Secrets
+# never appear on a command line or in the container's environment: the Rapid Pro token reaches the stage on its
+# standard input, a key file as a read-only mount under /run/secrets. The container runs as the calling user so
+# outputs stay theirs, and on the host network so a Rapid Pro server on 127.0.0.1 is reachable.
 
 PIPELINE_IMAGE="${PIPELINE_IMAGE:-redss-pipeline}"
 DOCKER_ARGS=()
+_DOCKER_IMAGE_BUILT=""  # set once docker_build_image has built the image (or found it up to date)
 
 docker_build_image() {
     # Builds (or finds up to date) the image and says which, with the time taken. --network host: engines
@@ -17,16 +20,21 @@ docker_build_image() {
     before="$(docker image inspect --format '{{.Id}}' "$PIPELINE_IMAGE" 2>/dev/null || true)"
     started="$(date +%s.%N)"
     echo "building the image $PIPELINE_IMAGE (cached after the first build)..." >&2
-    docker build --quiet --network host --tag "$PIPELINE_IMAGE" "$PROJECT_ROOT" >/dev/null || {
+    # What the build prints is shown only when it fails (an engine's notices, such as the legacy builder's
+    # deprecation, would otherwise precede every run).
+    local output
+    if ! output="$(docker build --quiet --network host --tag "$PIPELINE_IMAGE" "$PROJECT_ROOT" 2>&1 >/dev/null)"; then
+        [ -z "$output" ] || printf '%s\n' "$output" >&2
         echo "error: the image $PIPELINE_IMAGE could not be built (run: docker build --network host $PROJECT_ROOT)" >&2
         return 1
-    }
+    fi
     after="$(docker image inspect --format '{{.Id}}' "$PIPELINE_IMAGE")"
     if [ "$before" = "$after" ]; then
         echo "image $PIPELINE_IMAGE up to date (every build step cached; $(_seconds_since "$started") s)" >&2
     else
         echo "image $PIPELINE_IMAGE built in $(_seconds_since "$started") s" >&2
     fi
+    _DOCKER_IMAGE_BUILT=1
 }
 
 _seconds_since() {
@@ -46,16 +54,53 @@ require_non_empty() {
 }
 
 docker_mount_data_root() {
-    # docker_mount_data_root <data-root>: mounts it and sets DOCKER_DATA_ROOT to the path the stage is given. Call
-    # it before docker_mount_dir and docker_input_file, which reach a folder or file inside it through its mount.
+    # docker_mount_data_root <data-root> [--create]: mounts it and sets DOCKER_DATA_ROOT to the path the stage is
+    # given. Only stage 1 creates a data root (--create; it builds the image first, so that a failed build leaves
+    # nothing behind); stages 2 and 3 refuse one that is not an existing folder, as they do natively. Call it
+    # before docker_mount_dir and docker_input_file, which reach a folder or file inside it through its mount.
     local root
     require_non_empty "<data-root>" "$1"  # "" would mount the current folder as the data root
     root="$(absolute_path "$1")"
-    mkdir -p "$root"
+    if [ "${2:-}" = --create ]; then
+        if [ -e "$root" ] && [ ! -d "$root" ]; then
+            echo "error: the data root $1 is not a folder" >&2; exit 2
+        fi
+        mkdir -p "$root"
+    elif [ ! -d "$root" ]; then
+        if [ -e "$root" ]; then
+            echo "error: the data root $1 is not a folder" >&2
+        else
+            echo "error: the data root $1 does not exist (stage 1 creates it)" >&2
+        fi
+        exit 2
+    fi
     root="$(cd "$root" && pwd -P)"
     _DOCKER_DATA_ROOT_HOST="$root"
     DOCKER_DATA_ROOT="$(docker_path_inside "$root" /data)"
-    DOCKER_ARGS+=(--volume "$root:$DOCKER_DATA_ROOT")
+    docker_bind "$root" "$DOCKER_DATA_ROOT"
+}
+
+docker_bind() {
+    # docker_bind <host path> <container path> [readonly]: a bind mount of something that exists. The fields are
+    # quoted as the --mount syntax (comma-separated values) allows, so commas, colons and quotes in a path are
+    # taken as they are.
+    local spec="type=bind,\"source=${1//\"/\"\"}\",\"target=${2//\"/\"\"}\""
+    if [ "${3:-}" = readonly ]; then spec+=",readonly"; fi
+    DOCKER_ARGS+=(--mount "$spec")
+}
+
+docker_readable_file() {
+    # docker_readable_file <path as given> <what it is>: exits 2 with one line naming the file unless it is a file
+    # this user may read (checked before anything is mounted or run, so the error names it as the user knows it).
+    local why=""
+    if [ ! -e "$1" ]; then why="not found"
+    elif [ ! -f "$1" ]; then why="not a file"
+    elif [ ! -r "$1" ]; then why="cannot be read (permission denied)"
+    fi
+    if [ -n "$why" ]; then
+        echo "error: $1: $2: $why" >&2
+        exit 2
+    fi
 }
 
 docker_path_inside() {
@@ -92,8 +137,10 @@ _docker_place() {
 }
 
 docker_mount_file() {
-    # docker_mount_file <host file> <container path> [ro|rw]: mounts a single file (read-only by default)
-    DOCKER_ARGS+=(--volume "$(absolute_path "$1"):$2:${3:-ro}")
+    # docker_mount_file <host file> <container path> <what it is>: mounts a file the stage reads (a key), read-only,
+    # after docker_readable_file has checked it.
+    docker_readable_file "$1" "$3"
+    docker_bind "$(absolute_path "$1")" "$2" readonly
 }
 
 docker_mount_dir() {
@@ -103,23 +150,57 @@ docker_mount_dir() {
     mkdir -p "$1"
     dir="$(cd "$1" && pwd -P)"
     if _docker_place "$dir" "$2"; then
-        DOCKER_ARGS+=(--volume "$dir:$DOCKER_PATH_INSIDE")
+        docker_bind "$dir" "$DOCKER_PATH_INSIDE"
     fi
+}
+
+docker_config_dirs() {
+    # docker_config_dirs <configuration file> <schemes folder or "">: mounts the folder of a configuration given
+    # with --config or REDSS_PIPELINE_CONFIG, read-only, and the folder of its code schemes when that lies outside
+    # it, each at its own path (see _docker_place), and sets DOCKER_PATH_INSIDE to the file's path inside.
+    local file dir inside
+    docker_readable_file "$1" "configuration file"
+    file="$(absolute_path "$1")"
+    dir="$(cd "$(dirname "$file")" && pwd -P)"
+    if _docker_place "$dir" /run/config; then docker_bind "$dir" "$DOCKER_PATH_INSIDE" readonly; fi
+    inside="$DOCKER_PATH_INSIDE/$(basename "$file")"
+    if [ -n "$2" ] && [ -d "$2" ]; then
+        local schemes
+        schemes="$(cd "$2" && pwd -P)"
+        if [ "$schemes" != "$dir" ] && [[ "$schemes" != "$dir"/* ]] && _docker_place "$schemes" /run/code_schemes; then
+            docker_bind "$schemes" "$DOCKER_PATH_INSIDE" readonly
+        fi
+    fi
+    DOCKER_PATH_INSIDE="$inside"
+}
+
+config_schemes_dir() {
+    # config_schemes_dir <configuration file>: the folder its code_schemes.directory names (relative to the file's
+    # folder), for docker_config_dirs to mount; nothing when that cannot be told (no python3 on this machine, or a
+    # file the stage refuses anyway, with its own one-line error).
+    command -v python3 >/dev/null 2>&1 || return 0
+    python3 - "$1" 2>/dev/null <<'PYTHON' || true
+import json, os, sys
+with open(sys.argv[1], encoding="utf-8") as handle:
+    directory = json.load(handle)["code_schemes"]["directory"]
+print(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), directory))
+PYTHON
 }
 
 docker_input_file() {
     # docker_input_file <host file> <fallback container path>: mounts a file the stage reads, read-only (see
     # _docker_place), and sets DOCKER_PATH_INSIDE to its path inside the container. A file that is not there is
-    # passed on by its own path, unmounted, so the stage's one-line error names it as the user gave it.
+    # passed on by its own path, unmounted, so the stage's one-line error names it as the user gave it (a folder
+    # in its place is mounted, for the stage to say what it is).
     local file
     file="$(absolute_path "$1")"
-    if [ ! -f "$file" ]; then
+    if [ ! -e "$file" ]; then
         DOCKER_PATH_INSIDE="$file"
         return 0
     fi
     file="$(cd "$(dirname "$file")" && pwd -P)/$(basename "$file")"
     if _docker_place "$file" "$2"; then
-        docker_mount_file "$file" "$DOCKER_PATH_INSIDE" ro
+        docker_bind "$file" "$DOCKER_PATH_INSIDE" readonly
     fi
 }
 
@@ -132,10 +213,10 @@ docker_pass_env() {
 docker_run_entry() {
     # docker_run_entry <entry point .py> [arguments...]: `docker run` takes this shell's place (exec), so a signal
     # sent to the script (kill, timeout, a scheduler) reaches the docker client, which passes it on to the stage
-    # in the container. A script with an EXIT trap to run afterwards (a temporary secret to remove) sets
-    # DOCKER_RUN_THEN_CLEAN_UP=1 and keeps its shell: a signal to that script does not reach the stage.
+    # in the container. With DOCKER_STDIN_TEXT set (a secret), the stage reads that text on its standard input
+    # (--interactive): it is in no file, no argument and not in the container's environment.
     local entry="$1"; shift
-    docker_build_image
+    [ -n "$_DOCKER_IMAGE_BUILT" ] || docker_build_image
     # The container's standard error is a pipe even when this script's is a terminal: say which, so the stage
     # draws its progress bars on a terminal only (in a log they are pages of carriage returns).
     if [ -t 2 ]; then DOCKER_ARGS+=(--env PIPELINE_STDERR_IS_A_TERMINAL=1); fi
@@ -144,12 +225,11 @@ docker_run_entry() {
         --network host
         --workdir /app
         --env HOME=/tmp
-        "${DOCKER_ARGS[@]}"
-        "$PIPELINE_IMAGE"
-        python "/app/$entry" "$@")
-    if [ "${DOCKER_RUN_THEN_CLEAN_UP:-}" = 1 ]; then
-        "${command[@]}"
-    else
-        exec "${command[@]}"
+        "${DOCKER_ARGS[@]}")
+    if [ -n "${DOCKER_STDIN_TEXT:-}" ]; then
+        local text="$DOCKER_STDIN_TEXT"
+        unset DOCKER_STDIN_TEXT
+        exec "${command[@]}" --interactive "$PIPELINE_IMAGE" python "/app/$entry" "$@" <<<"$text"
     fi
+    exec "${command[@]}" "$PIPELINE_IMAGE" python "/app/$entry" "$@"
 }
