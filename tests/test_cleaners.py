@@ -15,7 +15,6 @@ from redss_pipeline.core.code_scheme import NC, load_code_scheme
 from redss_pipeline.core.config import CLEANER_NAMES
 from redss_pipeline.core.errors import ConfigError
 from redss_pipeline.generate.cleaners import (
-    CLEANER_RESULTS,
     CLEANERS,
     clean_age,
     clean_gender,
@@ -24,7 +23,7 @@ from redss_pipeline.generate.cleaners import (
     clean_somalia_district,
     clean_urban_rural,
     clean_yes_no,
-    cleaner_origin_id,
+    cleaner_named,
     core_age_2019,
     is_noise,
     is_only_yes_no,
@@ -504,7 +503,7 @@ def test_every_cleaner_code_has_a_scheme_code(scheme_file, data_file, key):
 
 def test_registry_names_the_configurable_cleaners():
     """CLEANERS maps the configuration names to the cleaner functions."""
-    assert CLEANERS == {
+    assert {name: cleaner.clean for name, cleaner in CLEANERS.items()} == {
         "gender": clean_gender,
         "mogadishu_sub_district": clean_mogadishu_sub_district,
         "somalia_district": clean_somalia_district,
@@ -512,32 +511,33 @@ def test_registry_names_the_configurable_cleaners():
         "yes_no": clean_yes_no,
         "operator": clean_operator,
     }
-    assert CLEANERS["age"]("toban iyo sideed") == "18"
+    assert all(cleaner.name == name for name, cleaner in CLEANERS.items())
+    assert CLEANERS["age"].clean("toban iyo sideed") == "18"
     assert tuple(CLEANERS) == CLEANER_NAMES  # the names the configuration accepts
 
 
 def test_each_cleaners_results_are_declared_for_the_configuration_check():
     """What each cleaner can give besides NC (cleaners.md): the check asks a plan's scheme to hold all of them."""
-    assert set(CLEANER_RESULTS) == set(CLEANERS)
-    assert CLEANER_RESULTS["yes_no"]() == {"yes", "no"}
-    assert CLEANER_RESULTS["gender"]() == {"male", "female"}
-    assert CLEANER_RESULTS["age"]() == {str(age) for age in range(10, 100)}
-    assert len(CLEANER_RESULTS["mogadishu_sub_district"]()) == 16 and len(CLEANER_RESULTS["somalia_district"]()) == 74
-    assert {"hormud", "somtel"} <= CLEANER_RESULTS["operator"]()
+    assert CLEANERS["yes_no"].results() == {"yes", "no"}
+    assert CLEANERS["gender"].results() == {"male", "female"}
+    assert CLEANERS["age"].results() == {str(age) for age in range(10, 100)}
+    assert len(CLEANERS["mogadishu_sub_district"].results()) == 16
+    assert len(CLEANERS["somalia_district"].results()) == 74
+    assert {"hormud", "somtel"} <= CLEANERS["operator"].results()
 
 
 def test_origin_ids_are_stable_names_with_a_version():
     """Each cleaner's origin id is redss_pipeline.cleaners.<name>@<version>."""
-    assert cleaner_origin_id("gender") == "redss_pipeline.cleaners.gender@1"
-    assert {name: cleaner_origin_id(name) for name in CLEANERS} == {
+    assert cleaner_named("gender").origin_id == "redss_pipeline.cleaners.gender@1"
+    assert {name: cleaner_named(name).origin_id for name in CLEANERS} == {
         name: f"redss_pipeline.cleaners.{name}@1" for name in CLEANERS
     }
 
 
 def test_unknown_cleaner_name_is_a_config_error():
-    """Asking for the origin of an unknown cleaner names it and lists the known ones."""
+    """Asking for an unknown cleaner names it and lists the known ones."""
     with pytest.raises(ConfigError, match=r"unknown cleaner 'district'; known cleaners: gender, "):
-        cleaner_origin_id("district")
+        cleaner_named("district")
 
 
 def test_cleaners_are_memoised_on_their_text():

@@ -19,9 +19,11 @@ district cleaner's uncached worst case tries all 74 of its district patterns.
 | ``somalia_district``       | ``clean_somalia_district``      | one of the 74 districts or ``NC``         |
 | ``operator``               | ``clean_operator``              | ``hormud``, ``somtel``, ... or ``NC``     |
 
-Each cleaner's labels carry the origin id ``cleaner_origin_id(<key>)``, e.g.
-``redss_pipeline.cleaners.gender@1`` (README decision 10); the number is the rule's version and changes
-whenever the rule's results change.
+Each cleaner's labels carry the origin id of its :class:`Cleaner` entry, e.g. ``redss_pipeline.cleaners.gender@1``
+(README decision 10); the number is the rule's version and changes whenever the rule's results change. To add a
+cleaner: write the function, add one :class:`Cleaner` to :data:`CLEANERS` and its name to
+:data:`redss_pipeline.core.config.CLEANER_NAMES`, and give the plans that use it a scheme whose MatchValues hold its
+results.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLEANERS",
+    "Cleaner",
+    "cleaner_named",
     "DEFAULT_NOISE_MIN_LENGTH",
-    "CLEANER_RESULTS",
     "AGE_RANGE",
-    "cleaner_origin_id",
     "cleaner_scheme_problems",
     "is_noise",
     "looks_demographic",
@@ -269,41 +271,44 @@ def is_noise(text: str, min_length: int = DEFAULT_NOISE_MIN_LENGTH) -> bool:
 
 # --- the registry ----------------------------------------------------------------------------------------
 
-CLEANERS: dict[str, Callable[[str], str]] = {
-    "gender": clean_gender,
-    "mogadishu_sub_district": clean_mogadishu_sub_district,
-    "somalia_district": clean_somalia_district,
-    "age": clean_age,
-    "yes_no": clean_yes_no,
-    "operator": clean_operator,
-}
-"""The cleaners a configuration file may name, by name."""
+
+@dataclass(frozen=True)
+class Cleaner:
+    """A cleaner a configuration file may name (``survey_plans[].cleaner``, ``operator.cleaner``).
+
+    ``clean`` is the rule. ``results`` gives every value it can give besides NC: what the scheme of a plan it
+    cleans for must hold among its MatchValues (:func:`cleaner_scheme_problems`). ``version`` is the rule's
+    version, in the origin id of its labels (:attr:`origin_id`): raise it whenever the rule's results change, so
+    that labels say which rule made them. A cleaner the noise rule also reads (gender, yes/no, and the urban/rural
+    and district patterns, via :func:`looks_demographic`) changes noise flags, and with them the CSVs, when its
+    patterns change: the golden test then fails.
+    """
+
+    name: str
+    clean: Callable[[str], str]
+    results: Callable[[], frozenset[str]]
+    version: int = 1
+
+    @property
+    def origin_id(self) -> str:
+        """The stable ``Origin.OriginID`` of its labels, e.g. ``redss_pipeline.cleaners.gender@1``."""
+        return f"redss_pipeline.cleaners.{self.name}@{self.version}"
 
 
 def _codes(rules: Callable[[], _Codes]) -> Callable[[], frozenset[str]]:
     return lambda: frozenset(code for code, _ in rules())
 
 
-CLEANER_RESULTS: dict[str, Callable[[], frozenset[str]]] = {
-    "gender": _codes(lambda: _rules().gender),
-    "mogadishu_sub_district": _codes(lambda: _rules().mogadishu_sub_district),
-    "somalia_district": _codes(lambda: _rules().somalia_district),
-    "age": lambda: frozenset(str(age) for age in AGE_RANGE),
-    "yes_no": _codes(lambda: _rules().yes_no),
-    "operator": lambda: frozenset(operator_prefixes().values()),
-}
-"""Every value each cleaner can give besides NC: what the scheme of a plan it cleans for must hold among its
-MatchValues (:func:`cleaner_scheme_problems`)."""
-
-# The version of each rule; raise it whenever the rule's results change, so labels say which rule made them.
-_CLEANER_VERSIONS: dict[str, int] = {
-    "gender": 1,
-    "mogadishu_sub_district": 1,
-    "somalia_district": 1,
-    "age": 1,
-    "yes_no": 1,
-    "operator": 1,
-}
+CLEANERS: dict[str, Cleaner] = {cleaner.name: cleaner for cleaner in (
+    Cleaner("gender", clean_gender, _codes(lambda: _rules().gender)),
+    Cleaner("mogadishu_sub_district", clean_mogadishu_sub_district, _codes(lambda: _rules().mogadishu_sub_district)),
+    Cleaner("somalia_district", clean_somalia_district, _codes(lambda: _rules().somalia_district)),
+    Cleaner("age", clean_age, lambda: frozenset(str(age) for age in AGE_RANGE)),
+    Cleaner("yes_no", clean_yes_no, _codes(lambda: _rules().yes_no)),
+    Cleaner("operator", clean_operator, lambda: frozenset(operator_prefixes().values())),
+)}
+"""The cleaners a configuration file may name, by name: the one list to add a cleaner to (the configuration's
+schema takes its names from :data:`redss_pipeline.core.config.CLEANER_NAMES`, which a test keeps equal to it)."""
 
 
 def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
@@ -317,7 +322,7 @@ def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
     cleaned.append(("$.operator.scheme", config.operator.scheme, config.operator.cleaner))
     problems = []
     for where, scheme, cleaner in cleaned:
-        missing = sorted(value for value in CLEANER_RESULTS[cleaner]() if not scheme.has_match_value(value))
+        missing = sorted(value for value in CLEANERS[cleaner].results() if not scheme.has_match_value(value))
         if missing:
             name = next(name for name, held in config.schemes.items() if held == scheme)
             shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -326,10 +331,11 @@ def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
     return problems
 
 
-def cleaner_origin_id(name: str) -> str:
-    """The stable ``Origin.OriginID`` of a cleaner's labels, e.g. ``redss_pipeline.cleaners.gender@1``."""
+def cleaner_named(name: str) -> Cleaner:
+    """The cleaner a configuration names; a name the registry lacks is a configuration error (the configuration's
+    schema refuses it first, unless :data:`redss_pipeline.core.config.CLEANER_NAMES` names a cleaner
+    :data:`CLEANERS` lacks)."""
     try:
-        version = _CLEANER_VERSIONS[name]
+        return CLEANERS[name]
     except KeyError:
         raise ConfigError([f"unknown cleaner {name!r}; known cleaners: {', '.join(CLEANERS)}"]) from None
-    return f"redss_pipeline.cleaners.{name}@{version}"

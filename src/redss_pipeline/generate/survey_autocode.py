@@ -31,7 +31,7 @@ from redss_pipeline.core.records import Record
 from redss_pipeline.core.run_context import RunContext
 from redss_pipeline.core.scratch_database import ScratchDatabase
 from redss_pipeline.export import coda
-from redss_pipeline.generate.cleaners import CLEANERS, cleaner_origin_id
+from redss_pipeline.generate.cleaners import cleaner_named
 
 __all__ = [
     "MISSING_ANSWER_ORIGIN_ID",
@@ -147,8 +147,8 @@ class _Suggester:
     def __init__(self, plan: SurveyPlan, run: RunContext) -> None:
         cleaner = plan.cleaner or ""  # only plans with a cleaner get a suggester
         self.plan = plan
-        self.clean: Callable[[str], str] = CLEANERS[cleaner]
-        self._origin_id = cleaner_origin_id(cleaner)
+        self.clean: Callable[[str], str] = cleaner_named(cleaner).clean
+        self._origin_id = cleaner_named(cleaner).origin_id
         self._label_time = run.label_time
         self._labels: dict[str, dict[str, Any]] = {}
         self.skip = _control_ids(plan.scheme, NA, NS)
@@ -244,8 +244,8 @@ def _operator_rule(
     an error (the UUID table does not match the raw data). Error messages never show a phone number.
     """
     plan = config.operator
-    clean = CLEANERS[plan.cleaner]
-    origin_id = cleaner_origin_id(plan.cleaner)
+    clean = cleaner_named(plan.cleaner).clean
+    origin_id = cleaner_named(plan.cleaner).origin_id
     labels: dict[str, dict[str, Any]] = {}
 
     def label_of(operator: str, uid: str) -> dict[str, Any]:
