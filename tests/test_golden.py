@@ -61,23 +61,37 @@ def golden_run(tmp_path_factory) -> Path:
 
 
 def _csv_differences(expected: str, got: str) -> list[str]:
-    """Cell by cell: row number, column name, expected vs got (at most 40 lines)."""
+    """What differs, for a reader: columns added, removed or moved, by name and position; then cell by cell, row
+    number, column name, expected vs got, for the columns both files have (at most 40 lines)."""
     exp_rows = list(csv.reader(io.StringIO(expected, newline="")))
     got_rows = list(csv.reader(io.StringIO(got, newline="")))
+    exp_header = exp_rows[0] if exp_rows else []
+    got_header = got_rows[0] if got_rows else []
     lines = []
-    if exp_rows[:1] != got_rows[:1]:
-        lines.append(f"header differs:\n  expected {exp_rows[:1]}\n  got      {got_rows[:1]}")
-    header = exp_rows[0] if exp_rows else []
+    if exp_header != got_header:
+        added = [f"{name!r} (column {i + 1})" for i, name in enumerate(got_header) if name not in exp_header]
+        removed = [f"{name!r} (column {i + 1})" for i, name in enumerate(exp_header) if name not in got_header]
+        if added:
+            lines.append("columns not expected: " + ", ".join(added))
+        if removed:
+            lines.append("columns missing: " + ", ".join(removed))
+        kept_exp = [name for name in exp_header if name in got_header]
+        kept_got = [name for name in got_header if name in exp_header]
+        if kept_exp != kept_got:
+            lines.append(f"columns in another order:\n  expected {kept_exp}\n  got      {kept_got}")
     if len(exp_rows) != len(got_rows):
         lines.append(f"{len(exp_rows) - 1} data rows expected, got {len(got_rows) - 1}")
+    got_index = {name: i for i, name in enumerate(got_header)}
+    common = [(i, got_index[name], name) for i, name in enumerate(exp_header) if name in got_index]
     for number, (exp, got_row) in enumerate(zip(exp_rows[1:], got_rows[1:]), start=2):
-        for index in range(max(len(exp), len(got_row))):
-            e = exp[index] if index < len(exp) else "<missing>"
-            g = got_row[index] if index < len(got_row) else "<missing>"
+        uid = exp[0] if exp else "?"
+        for exp_at, got_at, column in common:
+            e = exp[exp_at] if exp_at < len(exp) else "<missing>"
+            g = got_row[got_at] if got_at < len(got_row) else "<missing>"
             if e != g:
-                column = header[index] if index < len(header) else f"#{index + 1}"
-                uid = exp[0] if exp else "?"
                 lines.append(f"line {number} ({uid}), column {column}: expected {e!r}, got {g!r}")
+        if len(exp) != len(exp_header) or len(got_row) != len(got_header):
+            lines.append(f"line {number} ({uid}): {len(got_row)} cells, {len(exp)} expected")
     if not lines:
         lines.append("same cells; the bytes differ (CSV dialect: quoting, line terminator, encoding)")
     return lines[:40] + ([f"... {len(lines) - 40} more"] if len(lines) > 40 else [])
