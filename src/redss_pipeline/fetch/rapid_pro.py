@@ -402,11 +402,15 @@ class RapidProClient:
             )
         except requests.Timeout:
             raise _Transient(f"the request to {self.server_root} timed out") from None
-        except requests.exceptions.SSLError:
+        except requests.exceptions.SSLError as error:
             # Retried like any failed connection (a poor line can break a handshake), but the usual cause is a server
-            # that speaks plain HTTP given without http:// (https:// is then assumed).
-            raise _Transient(f"the connection to {self.server_root} failed (SSLError: no secure connection could be "
-                             "made; if the server speaks plain HTTP, give its address with http://)") from None
+            # that speaks plain HTTP given without http:// (https:// is then assumed). A plain-HTTP answer to the
+            # handshake (OpenSSL's "wrong version number") will not change: said at once, not after every retry.
+            message = (f"the connection to {self.server_root} failed (SSLError: no secure connection could be made; "
+                       "if the server speaks plain HTTP, give its address with http://)")
+            if "WRONG_VERSION_NUMBER" in str(error).upper().replace(" ", "_"):
+                raise _Refused(message, alone=True) from None
+            raise _Transient(message) from None
         except _TRANSIENT_ERRORS as error:
             raise _Transient(f"the connection to {self.server_root} failed ({type(error).__name__})") from None
         except requests.RequestException as error:  # an unusable server address, say
