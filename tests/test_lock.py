@@ -59,6 +59,24 @@ def test_a_second_holder_is_told_who_holds_the_lock(holder):
     assert "started 20" in message
 
 
+def test_a_holder_in_a_container_is_said_to_be_there(tmp_path):
+    """A stage in the project's Docker image has the container's own pid, which the machine's process list does
+    not show: the line says where to look."""
+    root = tmp_path / "root"
+    root.mkdir()
+    process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], stdout=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PIPELINE_IN_CONTAINER="1"))
+    try:
+        assert process.stdout.readline().strip() == "held"
+        with pytest.raises(LockError, match=rf"\(pid {process.pid} in a Docker container \(docker ps lists it\) on "):
+            with data_root_lock(root, stage="stage 3 (generate outputs)"):
+                pytest.fail("the lock was granted twice")
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
 def test_a_killed_holder_releases_the_lock(holder):
     root, process = holder
     process.send_signal(signal.SIGKILL)

@@ -225,6 +225,7 @@ docker_run_entry() {
         --network host
         --workdir /app
         --env HOME=/tmp
+        --env PIPELINE_IN_CONTAINER=1
         "${DOCKER_ARGS[@]}")
     if [ -n "${DOCKER_STDIN_TEXT:-}" ]; then
         local text="$DOCKER_STDIN_TEXT"

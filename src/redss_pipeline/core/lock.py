@@ -27,6 +27,9 @@ from redss_pipeline.core.errors import PipelineError, UsageError
 
 __all__ = ["LOCK_FILE_NAME", "LockError", "data_root_lock"]
 
+#: Set to 1 by the run scripts in the containers they start (see run_scripts/lib/docker.sh).
+CONTAINER_ENV = "PIPELINE_IN_CONTAINER"
+
 LOCK_FILE_NAME = ".pipeline.lock"
 
 
@@ -89,6 +92,9 @@ def _write_holder(fd: int, *, stage: str, user: str | None) -> None:
         "login": _login(),
         "user": user,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # Inside the project's Docker image (the run scripts say so), the pid is the container's own, which no
+        # process list of the machine shows.
+        "container": os.environ.get(CONTAINER_ENV) == "1",
     }
     data = (json.dumps(holder) + "\n").encode("utf-8")
     os.ftruncate(fd, 0)
@@ -108,7 +114,8 @@ def _busy_message(root: Path, holder: dict | None) -> str:
     if holder is None:
         return (f"the data root {root} is in use by another pipeline process (it has not said which yet); "
                 "wait for it to finish and run again")
-    who = f"pid {holder.get('pid')} on {holder.get('host')}, login {holder.get('login')}"
+    place = "in a Docker container (docker ps lists it) on" if holder.get("container") else "on"
+    who = f"pid {holder.get('pid')} {place} {holder.get('host')}, login {holder.get('login')}"
     if holder.get("user"):
         who += f", user {holder['user']}"
     return (f"the data root {root} is in use by {holder.get('stage', 'another stage')} ({who}, started "
