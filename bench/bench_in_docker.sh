@@ -37,7 +37,7 @@ for argument in "$@"; do
             exit 2
         fi
         folder="$(cd "$folder" && pwd -P)"
-        DOCKER_ARGS+=(--volume "$folder:$folder")
+        docker_bind "$folder" "$folder"
         arguments+=("$folder")
     else
         arguments+=("$argument")
@@ -45,6 +45,7 @@ for argument in "$@"; do
 done
 
 docker_build_image
+docker_bind "$PROJECT_ROOT" /project readonly
 # The benchmark reads the sources from the mounted checkout (the image was just built from them) and keeps its
 # generated data roots, unless --keep is given, in the container's /tmp. --network host as in run_scripts/lib/docker.sh:
 # some engines have no bridge network.
@@ -52,7 +53,6 @@ docker run --rm --init \
     --user "$(id -u):$(id -g)" \
     --network host \
     --env HOME=/tmp \
-    --volume "$PROJECT_ROOT:/project:ro" \
     "${DOCKER_ARGS[@]}" \
     "$PIPELINE_IMAGE" \
     python /project/bench/bench_generate.py "${arguments[@]}"
