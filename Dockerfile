@@ -1,6 +1,7 @@
 # The project's runtime image: Python 3.11 with exactly the dependencies of Pipfile.lock, and the project's sources.
 # The docker-run-*.sh scripts mount data roots at their own paths (at /data where the image itself uses that path);
-# secrets come from read-only mounted files, never from the image or the container's environment.
+# secrets come from the stage's standard input (the Rapid Pro token) or read-only mounted files (keys), never from
+# the image or the container's environment.
 #
 # Build with `docker build --network host .` (the docker-run-*.sh scripts do): on engines without a bridge
 # network, that is how the build reaches the package index.

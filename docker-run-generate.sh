@@ -50,7 +50,7 @@ fi
 docker_pass_env STORAGE_EMULATOR_HOST
 docker_mount_data_root "$2"
 if [ -n "$config" ]; then
-    docker_config_dirs "$config" "$(config_schemes_dir "$config")"
+    docker_config_dirs "$config"
     options+=(--config "$DOCKER_PATH_INSIDE")
 fi
 if [ -n "$profile_file" ]; then

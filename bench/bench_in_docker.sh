@@ -46,6 +46,7 @@ done
 
 docker_build_image
 docker_bind "$PROJECT_ROOT" /project readonly
+docker_mount_args
 # The benchmark reads the sources from the mounted checkout (the image was just built from them) and keeps its
 # generated data roots, unless --keep is given, in the container's /tmp. --network host as in run_scripts/lib/docker.sh:
 # some engines have no bridge network.

@@ -27,7 +27,7 @@ if [ $# -ne 5 ] && [ -z "$help" ]; then
 fi
 runtime="$(pipeline_runtime)"
 announce_runtime "$runtime"
-export PIPELINE_RUN_SCRIPT=2_fetch_raw_data.sh  # the script the user ran, for the usage lines of the stage's runtime
+export PIPELINE_RUN_SCRIPT="$(basename "$0")"  # the script the user ran, for the usage lines of the Docker side
 if [ "$runtime" = docker ]; then
     if [ -n "$help" ]; then
         exec "$PROJECT_ROOT/docker-run-fetch.sh" --help
@@ -55,9 +55,7 @@ if [ "$runtime" = docker ]; then
         -|"") unset RAPID_PRO_TOKEN_FILE ;;
         *) export RAPID_PRO_TOKEN="$token"; unset RAPID_PRO_TOKEN_FILE ;;
     esac
-    if ! mkdir -p "$2" 2>/dev/null; then
-        echo "warning: $2: the <rapid-pro-root> folder cannot be created; the fetch does not need it, so it goes on" >&2
-    fi
+    export PIPELINE_RAPID_PRO_ROOT="$2"  # created by docker-run-fetch.sh once it has checked the rest
     exec "$PROJECT_ROOT/docker-run-fetch.sh" "${options[@]}" "$user" "$server" "$data_root"
 fi
 if [ -n "$help" ]; then

@@ -90,8 +90,9 @@ def _csv_differences(expected: str, got: str) -> list[str]:
             g = got_row[got_at] if got_at < len(got_row) else "<missing>"
             if e != g:
                 lines.append(f"line {number} ({uid}), column {column}: expected {e!r}, got {g!r}")
-        if len(exp) != len(exp_header) or len(got_row) != len(got_header):
-            lines.append(f"line {number} ({uid}): {len(got_row)} cells, {len(exp)} expected")
+        if len(exp) != len(exp_header) or len(got_row) != len(got_header):  # a ragged row, beside its header
+            lines.append(f"line {number} ({uid}): {len(got_row)} cells for a header of {len(got_header)}, "
+                         f"{len(exp)} expected for {len(exp_header)}")
     if not lines:
         lines.append("same cells; the bytes differ (CSV dialect: quoting, line terminator, encoding)")
     return lines[:40] + ([f"... {len(lines) - 40} more"] if len(lines) > 40 else [])

@@ -24,9 +24,12 @@ SECRET = "tok-3f1c9a7e5b2d4c6e8f0a1b2c3d4e5f60"
 
 _STAND_IN = """#!/usr/bin/env python3
 import json, os, sys
+import stat
 stdin = sys.stdin.read() if "--interactive" in sys.argv else None
+stdin_is_a_pipe = stat.S_ISFIFO(os.fstat(0).st_mode)
 with open(os.environ["DOCKER_CALLS"], "a") as log:
     log.write(json.dumps({"argv": sys.argv[1:], "token_env": os.environ.get("RAPID_PRO_TOKEN"), "stdin": stdin,
+                          "stdin_is_a_pipe": stdin_is_a_pipe,
                           "token_file_env": os.environ.get("RAPID_PRO_TOKEN_FILE")}) + "\\n")
 sys.exit(0)
 """
@@ -108,8 +111,8 @@ def test_fetch_in_docker_never_puts_the_token_on_a_command_line(docker, tmp_path
     assert "--env" not in argv or all(argv[i + 1] != "RAPID_PRO_TOKEN" for i, a in enumerate(argv) if a == "--env")
     (run,) = [c for c in calls if c["argv"][:1] == ["run"]]
     assert run["token_env"] is None and run["token_file_env"] is None
-    assert run["stdin"].strip() == SECRET
-    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root"]  # no secret mounted: nothing on disk holds it
+    assert run["stdin"].strip() == SECRET and run["stdin_is_a_pipe"]  # a pipe: no file holds it, even deleted
+    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root"]  # no secret mounted
     assert argv[-6:] == ["/app/fetch_raw_data.py", "me@example.org", "/tmp/rapid-pro-root", "http://127.0.0.1:8000",
                          "@/dev/stdin", str(tmp_path / "root")]
     assert "--network" in argv and argv[argv.index("--network") + 1] == "host"
@@ -135,6 +138,32 @@ def test_fetch_in_docker_reads_the_token_file_the_argument_names(docker, tmp_pat
     assert run["stdin"].strip() == SECRET
     assert "@/dev/stdin" in run["argv"]
     assert _volumes(run["argv"]) == [f"{tmp_path}/root:{tmp_path}/root"]
+
+
+def test_fetch_in_docker_reads_a_token_from_a_pipe(docker, tmp_path):
+    """``@<(pass show ...)`` keeps the token off the disk altogether: a pipe is read like a file, as natively."""
+    env, recorded = docker
+    (tmp_path / "root").mkdir()
+    script = (f"{PROJECT_ROOT}/run_scripts/2_fetch_raw_data.sh me rp textit.in @<(printf '%s\\n' \"$T\") root")
+    result = subprocess.run(["bash", "-c", script], env=dict(env, PIPELINE_RUNTIME="docker", T=SECRET), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (run,) = [c for c in recorded() if c["argv"][:1] == ["run"]]
+    assert run["stdin"].strip() == SECRET
+
+
+def test_fetch_in_docker_without_a_token_says_so_in_one_line(docker, tmp_path):
+    """``-`` with RAPID_PRO_TOKEN unset (and no RAPID_PRO_TOKEN_FILE) is a usage error, and nothing is created: not
+    even <rapid-pro-root>, which is made only once the arguments are right."""
+    env, recorded = docker
+    (tmp_path / "root").mkdir()
+    result = _run([str(PROJECT_ROOT / "run_scripts/2_fetch_raw_data.sh"), "me", "rp", "textit.in", "-", "root"],
+                  dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: no Rapid Pro token: set RAPID_PRO_TOKEN or RAPID_PRO_TOKEN_FILE"]
+    assert not (tmp_path / "rp").exists()
+    assert recorded() == []
 
 
 def test_fetch_in_docker_refuses_a_token_file_that_is_not_there_without_creating_it(docker, tmp_path):
@@ -212,6 +241,21 @@ def test_a_path_with_a_colon_is_mounted_whole(docker, tmp_path):
     assert result.returncode == 0, result.stderr
     argv = _docker_run(recorded())
     assert _volumes(argv) == [f"{tmp_path}/CSAP: season 1, 2019:{tmp_path}/CSAP: season 1, 2019"]
+
+
+def test_a_configuration_and_a_profile_in_one_folder_are_mounted_once(docker, tmp_path):
+    """Docker refuses two mounts at one place: the folder is mounted once, writable for the profile."""
+    env, recorded = docker
+    (tmp_path / "root").mkdir()
+    (tmp_path / "code_schemes").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"code_schemes": {"directory": "code_schemes"}}))
+    result = _run([str(PROJECT_ROOT / "run_scripts/3_generate_outputs.sh"), "--config", "config.json",
+                   "--profile-cpu", "prof.txt", "me", "root"], dict(env, PIPELINE_RUNTIME="docker"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    argv = _docker_run(recorded())
+    assert _volumes(argv) == [f"{tmp_path}/root:{tmp_path}/root", f"{tmp_path}:{tmp_path}"]
+    assert argv[argv.index("--config") + 1] == f"{tmp_path}/config.json"
+    assert argv[argv.index("--profile-cpu") + 1] == f"{tmp_path}/prof.txt"
 
 
 @pytest.mark.parametrize("config_place", ["beside its schemes", "schemes elsewhere"])
@@ -430,13 +474,13 @@ def test_wrong_calls_print_usage_and_exit_2(script, args, tmp_path):
 @pytest.mark.parametrize("script, args, runtime", [
     ("run_scripts/1_create_uuid_table.sh", [""], "native"),
     ("run_scripts/1_create_uuid_table.sh", [""], "docker"),
-    ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "root", "https://textit.in", "-", " "], "native"),
-    ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "root", "https://textit.in", "-", " "], "docker"),
+    ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "rp", "https://textit.in", "-", " "], "native"),
+    ("run_scripts/2_fetch_raw_data.sh", ["me@example.org", "rp", "https://textit.in", "-", " "], "docker"),
     ("run_scripts/3_generate_outputs.sh", ["me@example.org", ""], "native"),
     ("run_scripts/3_generate_outputs.sh", ["me@example.org", ""], "docker"),
     ("run_scripts/3_generate_outputs.sh", ["", "root"], "native"),
     ("run_scripts/3_generate_outputs.sh", ["", "root"], "docker"),
-    ("run_scripts/2_fetch_raw_data.sh", [" ", "root", "https://textit.in", "-", "root"], "docker"),
+    ("run_scripts/2_fetch_raw_data.sh", [" ", "rp", "https://textit.in", "-", "root"], "docker"),
 ])
 def test_an_empty_argument_is_refused_before_anything_is_created(docker, tmp_path, script, args, runtime):
     """An unset shell variable passes "": as a data root it meant the current folder (stage 1 made a UUID table

@@ -4,13 +4,17 @@
 # The data root, and any folder a stage writes a named file to, is mounted at its own path (never copied in or
 # out), so the stage's messages and errors name the paths the user knows. Mounts are given as `--mount` (a path
 # with a colon is one path there, where `--volume` would split it), and only of what exists: a missing source is
-# refused here, by the name the user gave, before `docker run` could create it as a root-owned folder. Secrets
+# refused here, by the name the user gave (Docker would name its absolute path, or, with `--volume`, create a
+# root-owned folder in its place). Secrets
 # never appear on a command line or in the container's environment: the Rapid Pro token reaches the stage on its
 # standard input, a key file as a read-only mount under /run/secrets. The container runs as the calling user so
 # outputs stay theirs, and on the host network so a Rapid Pro server on 127.0.0.1 is reachable.
 
 PIPELINE_IMAGE="${PIPELINE_IMAGE:-redss-pipeline}"
 DOCKER_ARGS=()
+DOCKER_STDIN_TEXT=""  # a secret for the stage's standard input (docker_run_entry); never taken from the environment
+_DOCKER_MOUNT_TARGETS=()  # where docker_bind mounts, in order; the source and whether writable, by target:
+declare -gA _DOCKER_MOUNT_SOURCE=() _DOCKER_MOUNT_WRITABLE=()
 _DOCKER_IMAGE_BUILT=""  # set once docker_build_image has built the image (or found it up to date)
 
 docker_build_image() {
@@ -81,12 +85,36 @@ docker_mount_data_root() {
 }
 
 docker_bind() {
-    # docker_bind <host path> <container path> [readonly]: a bind mount of something that exists. The fields are
+    # docker_bind <host path> <container path> [readonly]: a bind mount of something that exists, given to `docker
+    # run` by docker_mount_args. A target asked for twice (a configuration and a profile in one folder) is mounted
+    # once, writable if either asks to write; Docker refuses two mounts at one place.
+    local writable=1
+    if [ "${3:-}" = readonly ]; then writable=0; fi
+    if [ -n "${_DOCKER_MOUNT_SOURCE[$2]+set}" ]; then
+        if [ "${_DOCKER_MOUNT_SOURCE[$2]}" != "$1" ]; then
+            echo "error: $1 and ${_DOCKER_MOUNT_SOURCE[$2]} would both be mounted at $2 in the container" >&2
+            exit 2
+        fi
+        if [ "$writable" = 1 ]; then _DOCKER_MOUNT_WRITABLE[$2]=1; fi
+        return 0
+    fi
+    _DOCKER_MOUNT_TARGETS+=("$2")
+    _DOCKER_MOUNT_SOURCE[$2]="$1"
+    _DOCKER_MOUNT_WRITABLE[$2]="$writable"
+}
+
+docker_mount_args() {
+    # Adds the --mount arguments of every docker_bind to DOCKER_ARGS, in the order first asked for. The fields are
     # quoted as the --mount syntax (comma-separated values) allows, so commas, colons and quotes in a path are
     # taken as they are.
-    local spec="type=bind,\"source=${1//\"/\"\"}\",\"target=${2//\"/\"\"}\""
-    if [ "${3:-}" = readonly ]; then spec+=",readonly"; fi
-    DOCKER_ARGS+=(--mount "$spec")
+    local target source spec
+    for target in "${_DOCKER_MOUNT_TARGETS[@]}"; do
+        source="${_DOCKER_MOUNT_SOURCE[$target]}"
+        spec="type=bind,\"source=${source//\"/\"\"}\",\"target=${target//\"/\"\"}\""
+        if [ "${_DOCKER_MOUNT_WRITABLE[$target]}" = 0 ]; then spec+=",readonly"; fi
+        DOCKER_ARGS+=(--mount "$spec")
+    done
+    _DOCKER_MOUNT_TARGETS=()
 }
 
 docker_readable_file() {
@@ -155,20 +183,31 @@ docker_mount_dir() {
 }
 
 docker_config_dirs() {
-    # docker_config_dirs <configuration file> <schemes folder or "">: mounts the folder of a configuration given
-    # with --config or REDSS_PIPELINE_CONFIG, read-only, and the folder of its code schemes when that lies outside
-    # it, each at its own path (see _docker_place), and sets DOCKER_PATH_INSIDE to the file's path inside.
-    local file dir inside
+    # docker_config_dirs <configuration file>: mounts the folder of a configuration given with --config or
+    # REDSS_PIPELINE_CONFIG, read-only, and the folder of its code schemes when that lies outside it, each at its own
+    # path (see _docker_place), and sets DOCKER_PATH_INSIDE to the file's path inside the container.
+    local file dir inside schemes
     docker_readable_file "$1" "configuration file"
     file="$(absolute_path "$1")"
     dir="$(cd "$(dirname "$file")" && pwd -P)"
     if _docker_place "$dir" /run/config; then docker_bind "$dir" "$DOCKER_PATH_INSIDE" readonly; fi
     inside="$DOCKER_PATH_INSIDE/$(basename "$file")"
-    if [ -n "$2" ] && [ -d "$2" ]; then
-        local schemes
-        schemes="$(cd "$2" && pwd -P)"
-        if [ "$schemes" != "$dir" ] && [[ "$schemes" != "$dir"/* ]] && _docker_place "$schemes" /run/code_schemes; then
-            docker_bind "$schemes" "$DOCKER_PATH_INSIDE" readonly
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo "warning: no python3 on this machine to read $1: only its folder is mounted, so its code schemes must" \
+            "be in that folder" >&2
+    else
+        schemes="$(config_schemes_dir "$dir/$(basename "$file")")"
+        if [ -n "$schemes" ] && [ -d "$schemes" ]; then
+            schemes="$(cd "$schemes" && pwd -P)"
+            if [ "$schemes" != "$dir" ] && [[ "$schemes" != "$dir"/* ]] && _docker_place "$schemes" /run/code_schemes; then
+                if [ "$DOCKER_PATH_INSIDE" != "$schemes" ]; then
+                    # The stage finds the schemes by the configuration's own path, so they must keep theirs.
+                    echo "error: $1: its code schemes ($schemes) are in a folder the image itself uses; copy" \
+                        "them elsewhere, or beside the configuration" >&2
+                    exit 2
+                fi
+                docker_bind "$schemes" "$schemes" readonly
+            fi
         fi
     fi
     DOCKER_PATH_INSIDE="$inside"
@@ -176,14 +215,13 @@ docker_config_dirs() {
 
 config_schemes_dir() {
     # config_schemes_dir <configuration file>: the folder its code_schemes.directory names (relative to the file's
-    # folder), for docker_config_dirs to mount; nothing when that cannot be told (no python3 on this machine, or a
-    # file the stage refuses anyway, with its own one-line error).
-    command -v python3 >/dev/null 2>&1 || return 0
+    # folder), for docker_config_dirs to mount; nothing for a file the stage refuses anyway, with its own one-line
+    # error.
     python3 - "$1" 2>/dev/null <<'PYTHON' || true
 import json, os, sys
 with open(sys.argv[1], encoding="utf-8") as handle:
     directory = json.load(handle)["code_schemes"]["directory"]
-print(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), directory))
+print(os.path.join(os.path.dirname(sys.argv[1]), directory))
 PYTHON
 }
 
@@ -214,12 +252,13 @@ docker_run_entry() {
     # docker_run_entry <entry point .py> [arguments...]: `docker run` takes this shell's place (exec), so a signal
     # sent to the script (kill, timeout, a scheduler) reaches the docker client, which passes it on to the stage
     # in the container. With DOCKER_STDIN_TEXT set (a secret), the stage reads that text on its standard input
-    # (--interactive): it is in no file, no argument and not in the container's environment.
+    # (--interactive, through a pipe): it is in no file, no argument and not in the container's environment.
     local entry="$1"; shift
     [ -n "$_DOCKER_IMAGE_BUILT" ] || docker_build_image
     # The container's standard error is a pipe even when this script's is a terminal: say which, so the stage
     # draws its progress bars on a terminal only (in a log they are pages of carriage returns).
     if [ -t 2 ]; then DOCKER_ARGS+=(--env PIPELINE_STDERR_IS_A_TERMINAL=1); fi
+    docker_mount_args
     local command=(docker run --rm --init
         --user "$(id -u):$(id -g)"
         --network host
@@ -227,10 +266,11 @@ docker_run_entry() {
         --env HOME=/tmp
         --env PIPELINE_IN_CONTAINER=1
         "${DOCKER_ARGS[@]}")
-    if [ -n "${DOCKER_STDIN_TEXT:-}" ]; then
-        local text="$DOCKER_STDIN_TEXT"
-        unset DOCKER_STDIN_TEXT
-        exec "${command[@]}" --interactive "$PIPELINE_IMAGE" python "/app/$entry" "$@" <<<"$text"
+    if [ -n "$DOCKER_STDIN_TEXT" ]; then
+        # A pipe from printf (a builtin: no process list shows the text), not a here-string, which some versions
+        # of bash (before 5.1) write to a temporary file.
+        exec "${command[@]}" --interactive "$PIPELINE_IMAGE" python "/app/$entry" "$@" \
+            < <(printf '%s\n' "$DOCKER_STDIN_TEXT")
     fi
     exec "${command[@]}" "$PIPELINE_IMAGE" python "/app/$entry" "$@"
 }

@@ -405,10 +405,12 @@ class RapidProClient:
         except requests.exceptions.SSLError as error:
             # Retried like any failed connection (a poor line can break a handshake), but the usual cause is a server
             # that speaks plain HTTP given without http:// (https:// is then assumed). A plain-HTTP answer to the
-            # handshake (OpenSSL's "wrong version number") will not change: said at once, not after every retry.
+            # handshake will not change: said at once, not after every retry. OpenSSL calls it "wrong version
+            # number" up to 3.1 and "record layer failure" from 3.2.
             message = (f"the connection to {self.server_root} failed (SSLError: no secure connection could be made; "
                        "if the server speaks plain HTTP, give its address with http://)")
-            if "WRONG_VERSION_NUMBER" in str(error).upper().replace(" ", "_"):
+            reason = str(error).upper().replace(" ", "_")
+            if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER_FAILURE" in reason:
                 raise _Refused(message, alone=True) from None
             raise _Transient(message) from None
         except _TRANSIENT_ERRORS as error:

@@ -276,7 +276,8 @@ def is_noise(text: str, min_length: int = DEFAULT_NOISE_MIN_LENGTH) -> bool:
 class Cleaner:
     """A cleaner a configuration file may name (``survey_plans[].cleaner``, ``operator.cleaner``).
 
-    ``clean`` is the rule. ``results`` gives every value it can give besides NC: what the scheme of a plan it
+    ``clean`` is the rule. ``possible_results`` gives every value it can give besides NC (computed when asked, as the
+    patterns are read on first use): what the scheme of a plan it
     cleans for must hold among its MatchValues (:func:`cleaner_scheme_problems`). ``version`` is the rule's
     version, in the origin id of its labels (:attr:`origin_id`): raise it whenever the rule's results change, so
     that labels say which rule made them. A cleaner the noise rule also reads (gender, yes/no, and the urban/rural
@@ -286,7 +287,7 @@ class Cleaner:
 
     name: str
     clean: Callable[[str], str]
-    results: Callable[[], frozenset[str]]
+    possible_results: Callable[[], frozenset[str]]
     version: int = 1
 
     @property
@@ -322,7 +323,8 @@ def cleaner_scheme_problems(config: PipelineConfig) -> list[str]:
     cleaned.append(("$.operator.scheme", config.operator.scheme, config.operator.cleaner))
     problems = []
     for where, scheme, cleaner in cleaned:
-        missing = sorted(value for value in CLEANERS[cleaner].results() if not scheme.has_match_value(value))
+        possible = cleaner_named(cleaner).possible_results()
+        missing = sorted(value for value in possible if not scheme.has_match_value(value))
         if missing:
             name = next(name for name, held in config.schemes.items() if held == scheme)
             shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

@@ -147,8 +147,9 @@ class _Suggester:
     def __init__(self, plan: SurveyPlan, run: RunContext) -> None:
         cleaner = plan.cleaner or ""  # only plans with a cleaner get a suggester
         self.plan = plan
-        self.clean: Callable[[str], str] = cleaner_named(cleaner).clean
-        self._origin_id = cleaner_named(cleaner).origin_id
+        rule = cleaner_named(cleaner)
+        self.clean: Callable[[str], str] = rule.clean
+        self._origin_id = rule.origin_id
         self._label_time = run.label_time
         self._labels: dict[str, dict[str, Any]] = {}
         self.skip = _control_ids(plan.scheme, NA, NS)
@@ -244,8 +245,8 @@ def _operator_rule(
     an error (the UUID table does not match the raw data). Error messages never show a phone number.
     """
     plan = config.operator
-    clean = cleaner_named(plan.cleaner).clean
-    origin_id = cleaner_named(plan.cleaner).origin_id
+    cleaner = cleaner_named(plan.cleaner)
+    clean, origin_id = cleaner.clean, cleaner.origin_id
     labels: dict[str, dict[str, Any]] = {}
 
     def label_of(operator: str, uid: str) -> dict[str, Any]:
