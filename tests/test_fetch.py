@@ -600,6 +600,12 @@ def test_progress_bars_go_to_stderr(server, root, config, run, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert all(flow in captured.err for flow in FLOWS)
+    # Each bar ends at the flow's number of runs, however many passes read it (a catch-up pass reads the last
+    # run again).
+    for flow in FLOWS:
+        last = [frame for frame in re.split(r"[\r\n]", captured.err) if frame.startswith(f"{flow}:")][-1]
+        done, total = re.search(r"(\d+)/(\d+)", last).groups()
+        assert done == total, last
 
 
 def test_a_refetch_with_nothing_new_leaves_the_raw_files_untouched(workspace, server, root, config, run):
