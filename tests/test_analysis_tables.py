@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from redss_pipeline.analysis.cells import Count
+from redss_pipeline.analysis.cells import Count, Percent
 from redss_pipeline.analysis.charts import bar_chart, bar_from_cell
 from redss_pipeline.analysis.maps import class_colour, jenks_classes, legend_labels
 from redss_pipeline.analysis.outputs_reader import AnalysisInputError
 from redss_pipeline.analysis.stage import _labelled_share, run_analysis
+from redss_pipeline.analysis.suppression import suppress_table
 from redss_pipeline.analysis.tables import Table
 from redss_pipeline.analysis.themes import wilson_interval
 from redss_pipeline.core.config import load_config
@@ -174,6 +175,61 @@ def test_charts_are_byte_identical_between_runs(golden: Path, tmp_path):
     for name in ("charts/engagement_counts.svg", "charts/themes_s01e01.svg", "maps/region/region_total_participants.svg",
                  "report.html"):
         assert (again / name).read_bytes() == (golden / name).read_bytes(), name
+
+
+# Each table the analysis writes, and where its figures are worked out by hand: a file of tests/analysis_golden/
+# expected, or the tests named. A new table joins this list with hand-worked figures of its own.
+_HAND_WORKED = {
+    "cross_tabs_age_category_vs_gender.csv": "expected file",
+    "demographic_distributions.csv": "test_demographic_distribution_rows_worked_out_by_hand",
+    "engagement_counts.csv": "expected file",
+    "new_and_returning_participants.csv": "expected file",
+    "repeat_participations.csv": "expected file",
+    "sample_messages.csv": "expected file",
+    "theme_distributions.csv": "test_theme_distribution_rows_worked_out_by_hand",
+    "theme_distributions_ci.csv": "test_confidence_intervals",
+    "traffic_analysis.csv": "expected file",
+}
+
+
+def test_every_table_written_has_figures_worked_out_by_hand(golden: Path):
+    """A table added to the analysis without a hand-worked check of its figures fails here, by name."""
+    written = sorted(p.name for p in golden.glob("*.csv"))
+    assert written == sorted(_HAND_WORKED), "tables without hand-worked figures (see _HAND_WORKED)"
+    for name, where in _HAND_WORKED.items():
+        if where == "expected file":
+            assert (EXPECTED / name).is_file(), name
+        else:
+            assert where in globals(), where
+
+
+def test_a_figure_written_as_text_is_refused_before_it_escapes_suppression():
+    """A count put in a table as text would pass the shareable copy unsuppressed: the copy is refused, naming the
+    table, row and column; labels, empty cells and ``-`` are text by right."""
+    good = Table("t.csv", ("Week", "People", "People %"),
+                 (("s01e01", Count(3), Percent(3, 4)), ("s01e02", Count(0), "-"), ("", Count(7), "")))
+    assert suppress_table(good, 5).rows[0] == ("s01e01", "<5", "")
+    bad = Table("t.csv", ("Week", "People", "People %"), (("s01e01", "3", Percent(3, 4)),))
+    with pytest.raises(ValueError, match=r"^t\.csv: row 0, column 'People': '3' is text, which the shareable copy "
+                                         r"cannot suppress"):
+        suppress_table(bad, 5)
+    with pytest.raises(ValueError, match="'3' is text"):
+        suppress_table(bad, 1)  # whatever k is
+    two_labels = Table("t.csv", ("Week", "Channel", "People"), (("s01e01", "sms_ad", Count(3)),), label_columns=2)
+    assert suppress_table(two_labels, 5).rows == (("s01e01", "sms_ad", "<5"),)
+    free_text = Table("t.csv", ("Week", "Message"), (("s01e01", "hello 3"),), shareable=False)
+    free_text.check_figures()  # never shared, never checked
+
+
+@pytest.mark.parametrize("exempt, found", [(2, "no such row"), (0, "its first cell is 's01e01'")])
+def test_only_a_total_row_is_kept_unsuppressed(exempt, found):
+    """The shareable copy keeps the Total rows only (analysis.md 6): an exempt index that is off by one, or names
+    another row, is refused when the table is made instead of leaking that row's small counts."""
+    rows = (("s01e01", Count(3)), ("Total", Count(3)))
+    assert suppress_table(Table("t.csv", ("Dataset", "People"), rows, exempt_rows=frozenset({1})), 5).rows == (
+        ("s01e01", "<5"), ("Total", Count(3)))
+    with pytest.raises(ValueError, match=rf"t\.csv: exempt row {exempt} is not a 'Total' row \({found}\)"):
+        Table("t.csv", ("Dataset", "People"), rows, exempt_rows=frozenset({exempt}))
 
 
 def test_sample_keeps_the_smallest_keys(tmp_path):

@@ -22,7 +22,7 @@ from redss_pipeline.analysis.definitions import (
     responded,
     responded_any,
 )
-from redss_pipeline.analysis.tables import Table
+from redss_pipeline.analysis.tables import TOTAL_ROW, Table
 
 __all__ = ["count_where", "engagement_counts", "new_and_returning_participants", "repeat_participations"]
 
@@ -52,7 +52,7 @@ def engagement_counts(messages: Counter[Profile], individuals: Counter[Profile],
             Count(count_where(individuals, partial(_holds, relevant, d))),
         ))
     rows.append((
-        "Total",
+        TOTAL_ROW,
         Count(message_rows),
         Count(count_where(messages, lambda p: responded_any(p, shows))),
         Count(count_where(messages, lambda p: labelled_any(p, shows))),

@@ -43,7 +43,9 @@ def colour_counts(counts: dict[str, int], k: int) -> dict[str, int]:
 
 
 def suppress_table(table: Table, k: int) -> Table:
-    """The shareable copy of a table (the table itself when k <= 1)."""
+    """The shareable copy of a table (the table itself when k <= 1). A table with a figure written as text, which
+    would pass through unsuppressed, is refused (:meth:`Table.check_figures`)."""
+    table.check_figures()
     if k <= 1:
         return table
     rows = [

@@ -99,7 +99,7 @@ def _distribution(individuals: Counter[Profile], datasets: AnalysisDatasets, nam
                     cells[col + 1] = Percent(line[col], totals[col])
             rows.append(tuple(cells))
     return Table(file_name, tuple(columns), tuple(rows), title=title, note=note,
-                 terms=("opt-in", "relevant", "labelled"))
+                 terms=("opt-in", "relevant", "labelled"), label_columns=2)
 
 
 def theme_distributions(individuals: Counter[Profile], *, datasets: AnalysisDatasets) -> Table:
@@ -142,6 +142,7 @@ def cross_tab(individuals: Counter[Profile], a: str, b: str, *, datasets: Analys
         title=f"{b} by {a}",
         note=f"Opt-in people per {a} and {b}; the percentages are within each {a}.",
         terms=("opt-in",),
+        label_columns=2,
     )
 
 
@@ -183,4 +184,5 @@ def theme_confidence_intervals(themes: Table) -> Table:
         title="Themes with 95% confidence intervals",
         note="Wilson score intervals for the share of relevant people giving each theme.",
         terms=("relevant",),
+        label_columns=2,
     )

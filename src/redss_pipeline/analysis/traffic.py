@@ -65,6 +65,7 @@ def traffic_analysis(messages: Counter[Profile], *, config: PipelineConfig, data
         note="Opt-in messages sent in the windows of each channel (SMS advert, radio promotion, radio show), per "
         "episode week and over the series, and how many were relevant to an episode.",
         terms=("opt-in", "relevant"),
+        label_columns=3,
     )
 
 
