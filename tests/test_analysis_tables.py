@@ -356,6 +356,8 @@ def test_analyse_command_usage_error_exits_2(tmp_path):
 @pytest.mark.parametrize(("analysis", "message"), [
     ({"breakdowns": ["gender", "shoe_size"]}, r"\$.analysis.breakdowns\[1\]: unknown demographic dataset 'shoe_size'"),
     ({"cross_tabs": [["age_category", "s01e01"]]}, r"\$.analysis.cross_tabs\[0\]\[1\]: 's01e01' is not a single-valued"),
+    ({"cross_tabs": [["age_category", "gender"], ["region", "gender"], ["age_category", "gender"]]},
+     r"\$.analysis.cross_tabs\[2\]: the pair \['age_category', 'gender'\] appears twice"),
     ({"age_categories": [{"name": "young", "min": 10, "max": 30}, {"name": "old", "min": 30, "max": 99}]},
      r"\$.analysis.age_categories\[1\]: overlaps age_categories\[0\] \(young\)"),
     ({"age_categories": [{"name": "young", "min": 10, "max": 30}, {"name": "old", "min": 40, "max": 99}]},

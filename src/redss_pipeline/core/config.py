@@ -1143,11 +1143,14 @@ def _check_analysis(raw: dict) -> list[str]:
         if name not in demogs:
             problems.append(f"$.analysis.breakdowns[{i}]: unknown demographic dataset {name!r} "
                             f"(expected one of: {', '.join(demogs)})")
-    for i, pair in enumerate(section.get("cross_tabs", [])):
+    pairs = section.get("cross_tabs", [])
+    for i, pair in enumerate(pairs):
         for j, name in enumerate(pair):
             if name not in single_valued:
                 problems.append(f"$.analysis.cross_tabs[{i}][{j}]: {name!r} is not a single-valued dataset "
                                 f"(expected one of: {', '.join(single_valued)})")
+        if pair in pairs[:i]:  # one file, cross_tabs_<A>_vs_<B>.csv, per pair
+            problems.append(f"$.analysis.cross_tabs[{i}]: the pair {pair} appears twice")
     categories = section.get("age_categories", [])
     for i, category in enumerate(categories):
         if category["min"] > category["max"]:
