@@ -114,6 +114,7 @@ def test_a_coded_file_of_another_dataset_is_named_by_its_schemes(root):
 
 def test_a_coded_file_that_is_not_a_configured_dataset_is_reported(root):
     messages = json.loads((root / "Outputs/Coda Files/s01e01.json").read_text())
+    (root / "Coded Coda Files/s01e01.json").write_text("[]")
     (root / "Coded Coda Files/S01E01.json").write_text(json.dumps(messages))
     (root / "Coded Coda Files/s01e09.json").write_text(json.dumps(messages[:2]))
     warnings, summary = _stage3(root)
@@ -126,14 +127,17 @@ def test_a_coded_file_that_is_not_a_configured_dataset_is_reported(root):
 
 
 def test_a_coded_file_saved_under_another_name_is_reported_whatever_its_extension(root):
-    """An editor's added extension, other letters, a browser's copy and a misnamed second coder's file: each is
-    read by nothing, so each is named (here a survey file whose STOP codes would otherwise be lost silently)."""
+    """An editor's added extension, other letters, a browser's copy and a misnamed second coder's file beside the
+    file the run reads: each is read by nothing, so each is named (here a survey file whose STOP codes would
+    otherwise be lost silently)."""
     messages = json.loads((root / "Outputs/Coda Files/gender.json").read_text())
+    (root / "Coded Coda Files/gender.json").write_text(json.dumps(messages[:1]))
     (root / "Coded Coda Files/gender.json.txt").write_text(json.dumps(messages))
     (root / "Coded Coda Files/GENDER.JSON").write_text(json.dumps(messages[:3]))
     (root / "Coded Coda Files/gender (1).json").write_text("not json")
     (root / "Coded Coda Files/.DS_Store").write_bytes(b"\0\0\0\1Bud1")  # left by a file manager: not a coder's
     (root / "Coded Coda Files/ICR").mkdir(exist_ok=True)
+    (root / "Coded Coda Files/ICR/s01e01.json").write_text("[]")
     (root / "Coded Coda Files/ICR/S01E01.json").write_text(json.dumps(messages[:4]))
     warnings, summary = _stage3(root)
     assert warnings == [
@@ -147,6 +151,29 @@ def test_a_coded_file_saved_under_another_name_is_reported_whatever_its_extensio
         "messages were ignored",
     ]
     assert summary.endswith("4 warnings")
+
+
+@pytest.mark.parametrize("saved_as, folder", [
+    ("s01e02 (1).json", "Coded Coda Files"),  # a browser's second download
+    ("S01E02.json", "Coded Coda Files"),
+    ("s01e02.json.txt", "Coded Coda Files"),
+    ("S01E02.json", "Coded Coda Files/ICR"),
+])
+def test_a_coded_file_saved_under_another_name_in_place_of_the_one_read_stops_the_run(root, saved_as, folder):
+    """With s01e02.json missing, its download under another name would leave s01e02 read as not coded yet: every
+    output would lose its codes with a warning only. The run stops before writing anything, naming the file."""
+    messages = json.loads((root / "Outputs/Coda Files/s01e02.json").read_text())
+    (root / folder).mkdir(exist_ok=True)
+    (root / folder / saved_as).write_text(json.dumps(messages))
+    before = {p: p.read_bytes() for p in (root / "Outputs").rglob("*") if p.is_file()}
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "generate_outputs.py"), "me@example.org", str(root)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {folder}/{saved_as}: not a file name the run reads, and s01e02.json is missing: if this is its "
+        "coded download, rename it to s01e02.json, otherwise move it out of the folder (read as not coded yet, "
+        "s01e02.json's codes would be left out of every output); nothing was written"]
+    assert {p: p.read_bytes() for p in (root / "Outputs").rglob("*") if p.is_file()} == before
 
 
 def test_messages_marked_as_a_dataset_the_redirect_does_not_move_to_are_reported(root):

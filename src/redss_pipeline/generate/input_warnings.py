@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from redss_pipeline.analysis.coding_progress import ProgressTally
 from redss_pipeline.core.config import PipelineConfig, RqaPlan, SurveyPlan
 from redss_pipeline.core.data_root import DataRoot
-from redss_pipeline.core.errors import RawDataError, json_type, listed_with_and
+from redss_pipeline.core.errors import CodaFileError, RawDataError, json_type, listed_with_and
 from redss_pipeline.core.labels import is_checked
 from redss_pipeline.core.record_fields import record_time
 from redss_pipeline.export.coda import CodedMessages, coded_texts, current_labels, read_messages_text
@@ -43,7 +43,7 @@ from redss_pipeline.fetch.rapid_pro_keys import raw_key
 if TYPE_CHECKING:  # show_messages is imported by what this module imports (the analysis package)
     from redss_pipeline.generate.show_messages import WeeklessMessages
 
-__all__ = ["coded_file_warnings", "raw_file_warnings", "unread_answer_warnings", "week_warnings", "ShowRunTally",
+__all__ = ["coded_file_warnings", "refuse_renamed_coded_files", "raw_file_warnings", "unread_answer_warnings", "week_warnings", "ShowRunTally",
            "ShowRuns", "RawAnswers"]
 
 
@@ -335,6 +335,24 @@ def _readable_schemes(config: PipelineConfig) -> tuple[dict[str, set[str]], dict
 
 # What file managers leave in folders: never a coder's file.
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def refuse_renamed_coded_files(root: DataRoot, coded_files: list[str], second_coder_files: list[str]) -> None:
+    """Stops the run when a coded file the run reads (``coded_files`` in ``Coded Coda Files/``,
+    ``second_coder_files`` in its ``ICR/``) is missing and a file of its folder has its name in another
+    form (other letters, an added extension, a browser's ``" (1)"`` copy): almost certainly the coder's download
+    saved under another name. Read as "nothing coded yet", that dataset's codes would leave every output (the CSVs,
+    the report, Drive) with no more than a warning; the file beside an existing one is only warned about
+    (:func:`coded_file_warnings`)."""
+    for folder, names in ((root.coded_dir, coded_files), (root.icr_coded_dir, second_coder_files)):
+        for path in _unread_files(folder, names):
+            missing = [name for name in names if _misnamed(path.name, name) and not (folder / name).exists()]
+            if missing:
+                raise CodaFileError(
+                    f"not a file name the run reads, and {missing[0]} is missing: if this is its coded download, "
+                    f"rename it to {missing[0]}, otherwise move it out of the folder (read as not coded yet, "
+                    f"{missing[0]}'s codes would be left out of every output); nothing was written",
+                    path=_shown(path, root))
 
 
 def _unread_files(folder: Path, names: list[str]) -> list[Path]:

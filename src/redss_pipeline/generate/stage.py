@@ -57,6 +57,7 @@ from redss_pipeline.generate.cleaners import cleaner_scheme_problems
 from redss_pipeline.generate.input_warnings import (
     coded_file_warnings,
     raw_file_warnings,
+    refuse_renamed_coded_files,
     unmatched_code_warnings,
     unread_answer_warnings,
     week_warnings,
@@ -321,5 +322,6 @@ def _load_coded_files(
     number in them (2019) are found by their redacted text too (a redactor of its own: the stage's counts the
     numbers of the answers, not of the coded files)."""
     root.check_coded_dir()
+    refuse_renamed_coded_files(root, _coda_file_names(config), [plan.coda_file for plan in config.rqa_plans])
     return {name: coda.read_coded_file(root.coded_dir / name, redact=redactor.redact)
             for name in _coda_file_names(config)}
