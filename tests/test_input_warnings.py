@@ -282,6 +282,20 @@ def test_warning_lines_name_the_file_relative_to_the_data_root(root):
     assert all(not re.search(re.escape(str(root)), line) for line in warnings)
 
 
+def test_a_coded_survey_answer_no_longer_exported_says_it_was_probably_answered_again(root):
+    """A survey keeps each person's newest answer: week after week, the commonest reason a coded answer is no longer
+    exported is a new answer to the same question, which the warning gives first."""
+    messages = json.loads((root / "Outputs/Coda Files/gender.json").read_text())
+    gone = {**messages[0], "MessageID": _mid("I am a man"), "Text": "I am a man",
+            "Labels": [_label(GENDER_SCHEME, "code-63dcde9a")]}
+    (root / "Coded Coda Files/gender.json").write_text(json.dumps([*messages, gone]))
+    warnings, _ = _stage3(root)
+    assert warnings == [
+        f"warning: Coded Coda Files/gender.json: 1 coded message matches no message this run exported to Coda "
+        f"(first: 'I am a man', MessageID {_mid('I am a man')!r}), so its codes are not used: answered again since "
+        "(the newest answer is the one kept and exported), dropped (a test run), or coded in another project?"]
+
+
 def test_coded_messages_no_exported_message_matches_are_reported(root):
     """A coded file of an earlier run still holds messages this run no longer exports (here: a text coded before
     it was edited in Rapid Pro, and one from another project): their codes reach no message."""

@@ -888,6 +888,11 @@ def _refuse_lone_surrogates(data: Any, path: str | os.PathLike[str]) -> None:
 
 
 def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """A message of a coded file checked as coda.md 2 describes it: its MessageID, its Text and its labels, each
+    with a SchemeID, a CodeID, an ISO 8601 DateTimeUTC and, if any, a true or false Checked. Every label's time is
+    checked, not only the times the merge compares (those of a message with several labels): a file must not pass
+    this week and fail the next because a coder added a label (Python's parser reads Coda's times in well under a
+    microsecond each)."""
     if not isinstance(raw, dict):
         raise CodaFileError(f"a message must be a JSON object, found {json_type(raw)}", path=path,
                             record=f"message [{index}]")
@@ -896,6 +901,9 @@ def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, lis
         raise CodaFileError(f"must be a non-empty string, found {_found(raw, 'MessageID')}", path=path,
                             record=f"message [{index}]", field="MessageID")
     where = f"MessageID {mid!r}"
+    if type(raw.get("Text")) is not str:
+        raise CodaFileError(f"must be the message's text, found {_found(raw, 'Text')}", path=path, record=where,
+                            field="Text")
     labels = raw.get("Labels")
     if not isinstance(labels, list):
         raise CodaFileError(f"must be a list of labels, found {_found(raw, 'Labels')}", path=path, record=where,
@@ -906,6 +914,9 @@ def _validated_message(raw: Any, index: int, path: str | None) -> tuple[str, lis
                 and type(label.get("CodeID")) is str and label["CodeID"]
                 and type(label.get("DateTimeUTC")) is str and label["DateTimeUTC"]
                 and (type(label.get("Checked")) is bool or label.get("Checked") is None)):
+            if _parse_iso(label["DateTimeUTC"]) is None:
+                raise CodaFileError(f"must be an ISO 8601 time, found {label['DateTimeUTC']!r}", path=path,
+                                    record=where, field=f"Labels[{position}].DateTimeUTC")
             continue
         place = f"Labels[{position}]"
         if not isinstance(label, dict):

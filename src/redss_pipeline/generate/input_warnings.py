@@ -254,6 +254,13 @@ def week_warnings(config: PipelineConfig, weekless: WeeklessMessages) -> list[st
             "missing, or does the project window reach past the weeks on purpose?"]
 
 
+_WHY_A_SHOW_MESSAGE_IS_GONE = ("dropped (a test run, outside the project window), set aside as noise, moved to another "
+                               "show by a correction, or coded in another project?")
+# A survey keeps each person's newest answer: an answer given again replaces the one coded, week after week.
+_WHY_A_SURVEY_ANSWER_IS_GONE = ("answered again since (the newest answer is the one kept and exported), dropped (a test "
+                                "run), or coded in another project?")
+
+
 def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Mapping[str, ProgressTally],
                             redact: Callable[[str], str]) -> list[str]:
     """Warnings about coded messages that no exported message matched (``tallies`` by Coda file name, each
@@ -273,8 +280,8 @@ def unmatched_code_warnings(config: PipelineConfig, root: DataRoot, tallies: Map
                 f"{_shown(root.coded_dir / name, root)}: {count} coded message{_s(count)} "
                 f"match{'es' if count == 1 else ''} no message this run exported to Coda (first: "
                 f"{_message(root.coded_dir / name, unmatched[0], redact)}), so {'their' if count != 1 else 'its'} "
-                "codes are not used: dropped (a test run, outside the project window), set aside as noise, moved to "
-                "another show by a correction, or coded in another project?")
+                "codes are not used: " + (_WHY_A_SHOW_MESSAGE_IS_GONE if name in show_files else
+                                          _WHY_A_SURVEY_ANSWER_IS_GONE))
     return warnings
 
 
