@@ -59,8 +59,8 @@ require_non_empty() {
 
 docker_mount_data_root() {
     # docker_mount_data_root <data-root> [--create]: mounts it and sets DOCKER_DATA_ROOT to the path the stage is
-    # given. Only stage 1 creates a data root (--create; it builds the image first, so that a failed build leaves
-    # nothing behind); stages 2 and 3 refuse one that is not an existing folder, as they do natively. Call it
+    # given. Only stage 1 creates a data root (--create, once its script has built the image, so that a failed
+    # build leaves nothing behind); stages 2 and 3 refuse one that is not an existing folder, as natively. Call it
     # before docker_mount_dir and docker_input_file, which reach a folder or file inside it through its mount.
     local root
     require_non_empty "<data-root>" "$1"  # "" would mount the current folder as the data root
@@ -139,7 +139,8 @@ docker_path_inside() {
     case "$1" in
         / | /app | /app/* | /bin | /bin/* | /boot | /boot/* | /dev | /dev/* | /etc | /etc/* | /lib | /lib/* | \
         /lib64 | /lib64/* | /proc | /proc/* | /root | /run | /run/secrets | /run/secrets/* | /run/io | /run/io/* | \
-        /run/profile | /run/profile/* | /sbin | /sbin/* | /sys | /sys/* | /tmp | /usr | /usr/* | /var | /var/lib | \
+        /run/profile | /run/profile/* | /run/config | /run/config/* | /run/code_schemes | /run/code_schemes/* | \
+        /sbin | /sbin/* | /sys | /sys/* | /tmp | /usr | /usr/* | /var | /var/lib | \
         /var/lib/*) printf '%s\n' "$2" ;;
         *) printf '%s\n' "$1" ;;
     esac
