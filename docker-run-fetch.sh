@@ -21,15 +21,7 @@ while [ $# -gt 0 ]; do
         --config)
             [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
             config="$2"; shift 2 ;;
-        -h|--help) # 2_fetch_raw_data.sh's <rapid-pro-root>, created as natively once the arguments are known to be right; the stage
-# in the container does not need it.
-rapid_pro_root="${PIPELINE_RAPID_PRO_ROOT:-}"
-unset PIPELINE_RAPID_PRO_ROOT
-if [ -n "$rapid_pro_root" ] && ! mkdir -p "$rapid_pro_root" 2>/dev/null; then
-    echo "warning: $rapid_pro_root: the <rapid-pro-root> folder cannot be created; the fetch does not need it, so it" \
-        "goes on" >&2
-fi
-docker_run_entry fetch_raw_data.py --help ;;
+        -h|--help) docker_run_entry fetch_raw_data.py --help ;;
         --) shift; break ;;
         -*) echo "$usage" >&2; exit 2 ;;
         *) break ;;
@@ -47,13 +39,7 @@ token="${RAPID_PRO_TOKEN:-}"
 unset RAPID_PRO_TOKEN RAPID_PRO_TOKEN_FILE
 if [ -n "$token_file" ]; then
     # Read here, so anything this user may read will do: a file, or a pipe such as @<(pass show rapid-pro).
-    if [ -d "$token_file" ]; then
-        echo "error: $token_file: Rapid Pro token file: a folder, not a file" >&2; exit 2
-    elif [ ! -e "$token_file" ]; then
-        echo "error: $token_file: Rapid Pro token file: not found" >&2; exit 2
-    elif [ ! -r "$token_file" ]; then
-        echo "error: $token_file: Rapid Pro token file: cannot be read (permission denied)" >&2; exit 2
-    fi
+    docker_readable_file "$token_file" "Rapid Pro token file" --or-pipe
     IFS= read -r DOCKER_STDIN_TEXT < "$token_file" || true  # the first line, as the stage reads a file
     if [ -z "${DOCKER_STDIN_TEXT//[[:space:]]/}" ]; then
         echo "error: $token_file: the Rapid Pro token file is empty" >&2; exit 2

@@ -118,11 +118,13 @@ docker_mount_args() {
 }
 
 docker_readable_file() {
-    # docker_readable_file <path as given> <what it is>: exits 2 with one line naming the file unless it is a file
-    # this user may read (checked before anything is mounted or run, so the error names it as the user knows it).
+    # docker_readable_file <path as given> <what it is> [--or-pipe]: exits 2 with one line naming the file unless it
+    # is a file this user may read, or with --or-pipe anything readable but a folder (a file the script reads
+    # itself, such as @<(...)); checked before anything is mounted or run, so the error names it as the user knows it.
     local why=""
     if [ ! -e "$1" ]; then why="not found"
-    elif [ ! -f "$1" ]; then why="not a file"
+    elif [ -d "$1" ]; then why="a folder, not a file"
+    elif [ ! -f "$1" ] && [ "${3:-}" != --or-pipe ]; then why="not a file"
     elif [ ! -r "$1" ]; then why="cannot be read (permission denied)"
     fi
     if [ -n "$why" ]; then
