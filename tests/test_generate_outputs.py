@@ -27,13 +27,21 @@ def fetched_root(tmp_path_factory) -> Path:
     return fetched_data_root(tmp_path_factory.mktemp("fetched") / "root", seed=5, size=400)
 
 
+@pytest.fixture(scope="module")
+def generated_root(fetched_root, tmp_path_factory) -> Path:
+    """The fetched data root after one stage-3 run (run once: tests get copies)."""
+    generated = tmp_path_factory.mktemp("generated") / "root"
+    shutil.copytree(fetched_root, generated)
+    result = _generate("first@example.org", str(generated))
+    assert result.returncode == 0, result.stderr
+    return generated
+
+
 @pytest.fixture
-def root(fetched_root, tmp_path) -> Path:
+def root(generated_root, tmp_path) -> Path:
     """A fresh copy of the fetched data root with stage 3 run once."""
     copy = tmp_path / "root"
-    shutil.copytree(fetched_root, copy)
-    result = _generate("first@example.org", str(copy))
-    assert result.returncode == 0, result.stderr
+    shutil.copytree(generated_root, copy)
     return copy
 
 

@@ -77,13 +77,21 @@ def fetched_root(tmp_path_factory) -> Path:
     return fetched_data_root(tmp_path_factory.mktemp("fetched") / "root", seed=7, size=300)
 
 
+@pytest.fixture(scope="module")
+def generated_root(fetched_root, tmp_path_factory) -> Path:
+    """The fetched root after a first stage 3 (user first@example.org, 2019-01-20), run once: tests get copies."""
+    generated = tmp_path_factory.mktemp("generated") / "root"
+    shutil.copytree(fetched_root, generated)
+    run_generate(config=load_config(), data_root=generated, progress=None,
+                 run=RunContext("first@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc)))
+    return generated
+
+
 @pytest.fixture
-def root(fetched_root, tmp_path) -> Path:
+def root(generated_root, tmp_path) -> Path:
     """A copy of the fetched root after a first stage 3 (user first@example.org, 2019-01-20)."""
     copy = tmp_path / "root"
-    shutil.copytree(fetched_root, copy)
-    run_generate(config=load_config(), data_root=copy, progress=None,
-                 run=RunContext("first@example.org", datetime(2019, 1, 20, tzinfo=timezone.utc)))
+    shutil.copytree(generated_root, copy)
     return copy
 
 

@@ -23,13 +23,21 @@ GOLDEN_ROOT = PROJECT_ROOT / "tests/golden/data_root"
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
-@pytest.fixture
-def root(tmp_path) -> Path:
-    """The golden data root after one stage-3 run."""
-    copy = tmp_path / "root"
-    shutil.copytree(GOLDEN_ROOT, copy)
-    result = _stage3(copy)
+@pytest.fixture(scope="module")
+def completed_root(tmp_path_factory) -> Path:
+    """The golden data root after one stage-3 run (run once: every test below works on its own copy)."""
+    completed = tmp_path_factory.mktemp("completed") / "root"
+    shutil.copytree(GOLDEN_ROOT, completed)
+    result = _stage3(completed)
     assert result.returncode == 0, result.stderr
+    return completed
+
+
+@pytest.fixture
+def root(completed_root, tmp_path) -> Path:
+    """A copy of the golden data root after one stage-3 run, file modes and times kept (copy2), for one test."""
+    copy = tmp_path / "root"
+    shutil.copytree(completed_root, copy)
     return copy
 
 
