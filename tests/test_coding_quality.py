@@ -174,12 +174,12 @@ def test_a_second_coder_file_that_does_not_belong_is_refused_and_nothing_replace
     assert _outputs(root) == before
 
 
-def test_a_second_coder_file_coded_by_the_first_coder_is_a_warning(tmp_path):
+def test_a_second_coder_file_coded_by_the_first_coder_is_a_warning(coded_twice, tmp_path):
     """Agreement of a coder with themselves is no agreement: when the ICR file's checked labels come from the coder
     of the main dataset (here the main dataset's own labels of the sample, saved as the ICR download), the run
     says so; the golden root's first coder is coder.a, the fixture's second coder coder.b."""
-    root = _data_root(tmp_path)
-    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    root = tmp_path / "data_root"
+    shutil.copytree(coded_twice[0], root)  # after a first stage 3, which drew the ICR sample
     sample = json.loads((root / "Outputs/ICR/Coda Files/s01e03.json").read_text(encoding="utf-8"))
     main = {m["MessageID"]: m for m in json.loads((root / "Coded Coda Files/s01e03.json").read_text(encoding="utf-8"))}
     copied = [main[m["MessageID"]] for m in sample if m["MessageID"] in main]
