@@ -1040,7 +1040,7 @@ def _merge_multi(
     source: str | None,
 ) -> list[dict[str, Any]]:
     """Steps 1-6 of coda.md 5.3 for one message."""
-    labels = _multi_coded_labels_by_time(coded, mid, prefix, source)
+    labels = _multi_coded_labels_by_time(coded, mid, prefix)
     nr: list[dict[str, Any]]
     if not labels and not current:
         nr = nr_list.get()  # the common case of a message nobody has coded yet
@@ -1071,12 +1071,12 @@ def _merge_multi(
     return nr
 
 
-def _multi_coded_labels_by_time(coded: CodedMessages, mid: str, prefix: str, source: str | None) -> list[dict[str, Any]]:
+def _multi_coded_labels_by_time(coded: CodedMessages, mid: str, prefix: str) -> list[dict[str, Any]]:
     """Steps 1-2 of coda.md 5.3: the message's labels under every SchemeID starting with ``prefix``, sorted by
     ``DateTimeUTC`` (stable, so equal times keep the oldest-first file order)."""
     labels = [label for label in coded.all_labels(mid) if label["SchemeID"].startswith(prefix)]
     if len(labels) > 1:
-        labels.sort(key=lambda label: _label_time(label, source, mid))
+        labels.sort(key=_label_time)
     return labels
 
 
@@ -1091,7 +1091,7 @@ def current_labels(coded: CodedMessages, mid: str, scheme: CodeScheme, *, multi_
     """
     if multi_coded:
         latest: dict[str, dict[str, Any]] = {}
-        for label in _multi_coded_labels_by_time(coded, mid, scheme.scheme_id, coded.path):
+        for label in _multi_coded_labels_by_time(coded, mid, scheme.scheme_id):
             latest[label["SchemeID"]] = label
         found = list(latest.values())
     else:
@@ -1102,11 +1102,11 @@ def current_labels(coded: CodedMessages, mid: str, scheme: CodeScheme, *, multi_
     return kept
 
 
-def _label_time(label: Mapping[str, Any], source: str | None, mid: str) -> datetime:
+def _label_time(label: Mapping[str, Any]) -> datetime:
+    """A label's DateTimeUTC as a time that compares with the others. Every label's time was checked when its file
+    was read (:func:`_validated_message` names the file, message and label of one that is not ISO 8601)."""
     parsed = _parse_iso(label["DateTimeUTC"])
-    if parsed is None:
-        raise CodaFileError(f"must be an ISO 8601 time, found {label['DateTimeUTC']!r}", path=source,
-                            record=f"MessageID {mid!r}", field=f"DateTimeUTC of a {label['SchemeID']} label")
+    assert parsed is not None, "coded files' label times are checked when the file is read"
     # The key is named UTC; a time written without an offset is read as UTC so all times compare.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
