@@ -113,7 +113,7 @@ def bar_chart(key: str, title: str, bars: Sequence[Bar], *, xlabel: str = "Peopl
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel(xlabel, fontsize=8)
         axes.tick_params(axis="x", labelsize=7)
-        axes.set_title(title, fontsize=10, loc="left")
+        axes.set_title(title, fontsize=10, loc="left", y=1.0)
         for side in ("top", "right"):
             axes.spines[side].set_visible(False)
         if not bars:
@@ -138,9 +138,10 @@ def grouped_bar_chart(key: str, title: str, groups: Sequence[str], series: Seque
         axes.set_xticks(range(len(groups)), list(groups), fontsize=8)
         axes.set_ylim(0, top * 1.15)
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.ticklabel_format(axis="y", style="plain", useOffset=False)
         axes.set_ylabel(ylabel, fontsize=8)
         axes.tick_params(axis="y", labelsize=7)
-        axes.set_title(title, fontsize=10, loc="left")
+        axes.set_title(title, fontsize=10, loc="left", y=1.0)
         axes.legend(fontsize=7, frameon=False, ncols=min(len(series), 4), loc="upper center",
                     bbox_to_anchor=(0.5, -0.1))
         for side in ("top", "right"):
