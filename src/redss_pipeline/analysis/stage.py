@@ -68,7 +68,7 @@ from redss_pipeline.analysis.themes import (
 )
 from redss_pipeline.analysis.traffic import format_time, messages_in_no_window, traffic_analysis
 from redss_pipeline.core.code_scheme import Code
-from redss_pipeline.core.config import AnalysisConfig, PipelineConfig
+from redss_pipeline.core.config import PipelineConfig
 from redss_pipeline.core.data_root import DataRoot
 from redss_pipeline.core.errors import listed_with_and
 from redss_pipeline.core.output_set import MANIFEST_NAME, OutputSet, finish_interrupted_switches
@@ -447,21 +447,34 @@ def _map_drawings(inputs: AnalysisInputs, *, config: PipelineConfig, datasets: A
                     plans.append((f"{level}_{name}_{i}_{code.string_value}", d, partial(_has, code)))
         people = _by_location(inputs.individuals, at, len(datasets.themes))
         for file_stem, theme, keep in plans:
-            maps[f"{level}/{file_stem}"] = partial(_map_pair, level, _location_counts(people, theme, keep), settings)
+            counts = _location_counts(people, theme, keep)
+            maps[f"{level}/{file_stem}"] = _MapPair(level, tuple(sorted(counts.items())), settings.suppression_k,
+                                                    settings.legend_position, settings.map_dpi)
     return maps
 
 
-def _map_pair(level: str, counts: dict[str, int], settings: AnalysisConfig) -> tuple[DrawnMap, DrawnMap]:
-    """The map of ``counts`` and its shareable copy (drawn once when suppression changes nothing): its printed
-    counts suppressed, and its colours from counts whose small values share one class (:func:`colour_counts`)."""
-    k = settings.suppression_k
-    full = draw_map(level, counts, legend_position=settings.legend_position, dpi=settings.map_dpi)
-    if not any(is_small(n, k) for n in counts.values()):
-        return full, full
-    shown = {location: render(suppress_cell(Count(n), k)) for location, n in counts.items()}
-    small = draw_map(level, colour_counts(counts, k), labels=shown, legend_position=settings.legend_position,
-                     dpi=settings.map_dpi)
-    return full, small
+@dataclass(frozen=True)
+class _MapPair:
+    """Draws the map of ``counts`` at ``level`` and its shareable copy (the same drawing when suppression changes
+    nothing): its printed counts suppressed, and its colours from counts whose small values share one class
+    (:func:`colour_counts`). A value: two files of the same counts (a show's relevant people and its yes/no
+    question's are often the same people) are one drawing (see :func:`_draw_all`)."""
+
+    level: str
+    counts: tuple[tuple[str, int], ...]  # per location id, sorted
+    k: int
+    legend_position: str
+    dpi: int
+
+    def __call__(self) -> tuple[DrawnMap, DrawnMap]:
+        counts = dict(self.counts)
+        full = draw_map(self.level, counts, legend_position=self.legend_position, dpi=self.dpi)
+        if not any(is_small(n, self.k) for n in counts.values()):
+            return full, full
+        shown = {location: render(suppress_cell(Count(n), self.k)) for location, n in counts.items()}
+        small = draw_map(self.level, colour_counts(counts, self.k), labels=shown,
+                         legend_position=self.legend_position, dpi=self.dpi)
+        return full, small
 
 
 Drawing = Callable[[], tuple[Any, Any]]
@@ -472,17 +485,18 @@ def _draw_all(drawings: dict[str, Drawing], *, workers: int) -> tuple[dict[str, 
     """Every drawing, by key, in the order given, and the CPU seconds worker processes spent on them. Each is a
     few hundred milliseconds of matplotlib on its own, so they are shared among ``workers`` forked processes
     (:func:`~redss_pipeline.core.workers.in_order`), each sending back PNG bytes and SVG text; the files are the
-    same whatever the number of workers."""
-    keys = list(drawings)
+    same whatever the number of workers. Equal drawings (values such as :class:`_MapPair` that compare equal)
+    are drawn once and shared by their keys."""
+    distinct = list(dict.fromkeys(drawings.values()))
 
     @contextmanager
     def drawing() -> Iterator[Callable[[int], list[tuple[Any, Any]]]]:
-        yield lambda number: [drawings[keys[number]]()]
+        yield lambda number: [distinct[number]()]
 
     cpu_before = ended_workers_cpu_seconds()
-    with closing(in_order(range(len(keys)), drawing, workers=min(workers, len(keys)))) as drawn:
-        by_key = dict(zip(keys, drawn))
-    return by_key, ended_workers_cpu_seconds() - cpu_before
+    with closing(in_order(range(len(distinct)), drawing, workers=min(workers, len(distinct)))) as drawn:
+        by_drawing = dict(zip(distinct, drawn))
+    return {key: by_drawing[d] for key, d in drawings.items()}, ended_workers_cpu_seconds() - cpu_before
 
 
 # -- report ------------------------------------------------------------------------------------------------------
