@@ -61,6 +61,22 @@ def coded_twice(tmp_path_factory) -> tuple[Path, str]:
     return root, summary.getvalue()
 
 
+@pytest.fixture(scope="module")
+def coded_once(tmp_path_factory) -> Path:
+    """The golden root after stage 3, before any second coder: it drew the ICR samples the second coder codes."""
+    root = _data_root(tmp_path_factory.mktemp("quality"), second_coder=False)
+    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    return root
+
+
+@pytest.fixture
+def root_coded_once(coded_once, tmp_path) -> Path:
+    """A copy of :func:`coded_once` of the test's own, so a test that changes it changes only its copy."""
+    root = tmp_path / "data_root"
+    shutil.copytree(coded_once, root)
+    return root
+
+
 def test_agreement_file_is_the_hand_worked_one(coded_twice):
     root, _ = coded_twice
     got = (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_text(encoding="utf-8")
@@ -157,9 +173,8 @@ def _an_s01e04_text(root: Path) -> str:
                      r"'code-nope' is not a code of scheme 'S01E04'")),
     ("bad JSON", r"s01e04\.json: not valid JSON \(line 1, column 3"),
 ])
-def test_a_second_coder_file_that_does_not_belong_is_refused_and_nothing_replaced(tmp_path, case, expected):
-    root = _data_root(tmp_path, second_coder=False)
-    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+def test_a_second_coder_file_that_does_not_belong_is_refused_and_nothing_replaced(root_coded_once, case, expected):
+    root = root_coded_once
     before = _outputs(root)
     text = _an_s01e04_text(root)
     if case == "foreign scheme":
@@ -237,10 +252,9 @@ def test_second_coder_messages_outside_the_sample_are_a_warning_and_take_no_part
     assert got == (CASE / "expected_icr_agreement.csv").read_text(encoding="utf-8")
 
 
-def test_a_missing_second_coder_file_means_not_coded_yet(tmp_path):
+def test_a_missing_second_coder_file_means_not_coded_yet(root_coded_once):
     """Without any second-coder file: the ICR Coda files are written, the agreement file holds its header."""
-    root = _data_root(tmp_path, second_coder=False)
-    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+    root = root_coded_once
     assert (root / "Outputs" / "Analysis" / "icr_agreement.csv").read_text(encoding="utf-8").count("\n") == 1
     assert (root / "Coded Coda Files" / "ICR").is_dir()  # created for people to fill
     assert sorted(p.name for p in (root / "Outputs" / "ICR" / "Coda Files").iterdir()) == [
@@ -359,9 +373,8 @@ def test_report_section_without_files_is_left_out(tmp_path):
     assert section_context(tmp_path) is None
 
 
-def test_report_section_before_any_second_coder_says_how_to_start(tmp_path):
-    root = _data_root(tmp_path, second_coder=False)
-    run_generate(config=CONFIG, data_root=root, run=RUN, progress=None)
+def test_report_section_before_any_second_coder_says_how_to_start(coded_once):
+    root = coded_once  # read only
     text = _text(_render_section(section_context(root / "Outputs" / "Analysis")))
     assert "No show has been coded by a second coder yet" in text
     assert "Total 88 52 59.1" in text
