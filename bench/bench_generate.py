@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages, in two data shapes.
+"""Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages, in three data shapes.
 
-Usage: bench/bench_generate.py [--messages N [N ...]] [--shape project|2019 ...] [--keep DIR] [--root DIR ...]
+Usage: bench/bench_generate.py [--messages N [N ...]] [--shape project|coded|2019 ...] [--keep DIR] [--root DIR ...]
        [--workers N]
 
 Shapes: ``project`` makes a data root from the bundled synthetic CSAP workspace (realistic answers, noise,
 corrections, repeated surveys): a base workspace is generated once and its contacts are replicated under new
 ids until the show flows hold about N runs, then the raw files are written in the 2019 layout and the UUID
-table is filled, as stage 2 would. ``2019`` uses bench/make_2019_root.py, an independent generator closer to
-the 2019 files (demographic surveys for most people, py/state records, coded files). ``--root`` benchmarks
+table is filled, as stage 2 would; nothing is coded, so every show answer is NR. ``coded`` is that data root
+after the coders' work, the shape a project's data takes for most of its life: a first stage-3 run (not measured)
+exports the Coda files, the demo's simulated coder codes them into ``Coded Coda Files/`` (nine texts in ten
+get a checked label, which the manual-code merge, the analysis columns, the audit trail and the report then carry
+to every message of the text). ``2019`` uses bench/make_2019_root.py, an independent generator closer to the 2019
+files (demographic surveys for most people, py/state records, coded files). ``--root`` benchmarks
 existing data roots instead (their Outputs/ are replaced).
 
 Stage 3 runs in a fresh process (so the peak memory is its own), with its worker processes (``--workers``).
@@ -44,6 +48,7 @@ from redss_pipeline.core.data_root import DataRoot  # noqa: E402
 from redss_pipeline.core.run_context import RunContext  # noqa: E402
 from redss_pipeline.core.traced_data_json import write_traced_data_file  # noqa: E402
 from redss_pipeline.deidentify.uuid_table import create_uuid_table, open_uuid_table  # noqa: E402
+from redss_pipeline.demo.simulated_coder import simulate_coding  # noqa: E402
 from redss_pipeline.demo.synthetic_workspace import generate_workspace  # noqa: E402
 from redss_pipeline.fetch.raw_records import ContactRef, build_raw_records  # noqa: E402
 
@@ -124,12 +129,22 @@ def run_stage3(root: Path, workers: int | None) -> dict:
     return result
 
 
+def make_coded_root(root: Path, messages: int) -> None:
+    """The project's data root once coded: stage 3 exports the Coda files, the demo's simulated coder codes them."""
+    make_data_root(root, messages)
+    run_stage3(root, workers=None)  # not measured: it only exports the Coda files
+    simulate_coding(root, config=load_config())
+
+
 def make_2019_root(root: Path, messages: int) -> None:
     """A data root of the independent 2019-shaped generator (bench/make_2019_root.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import make_2019_root
 
     make_2019_root.make_root(root, messages, seed=2019)
+
+
+MAKERS = {"project": make_data_root, "coded": make_coded_root, "2019": make_2019_root}
 
 
 def bench(root: Path, workers: int | None) -> dict:
@@ -142,7 +157,7 @@ def main() -> None:
     # No abbreviations: bench_in_docker.sh recognises --root and --keep by their full names to mount their folders.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--messages", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--shape", choices=["project", "2019"], nargs="+", default=["project", "2019"])
+    parser.add_argument("--shape", choices=list(MAKERS), nargs="+", default=list(MAKERS))
     parser.add_argument("--keep", type=Path, help="keep the data roots under this folder")
     parser.add_argument("--root", type=Path, nargs="+", action="extend",
                         help="benchmark these existing data roots instead")
@@ -158,7 +173,7 @@ def main() -> None:
             for n in args.messages:
                 with tempfile.TemporaryDirectory() as tmp:
                     root = (args.keep / f"bench-{shape}-{n}") if args.keep else Path(tmp) / "root"
-                    (make_data_root if shape == "project" else make_2019_root)(root, n)
+                    MAKERS[shape](root, n)
                     # The new root's files (1.7 GB at a million messages) are written out to disk now, not while
                     # stage 3 is measured (a run started right after making a million-message root once took 221 s,
                     # the same run a few minutes later 156 s).
