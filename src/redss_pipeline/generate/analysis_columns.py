@@ -66,7 +66,7 @@ class ShowCodes:
     2019 told an NC column by its name's ending, and so does this; no reasons StringValue ends in upper-case
     "NC" but NC itself)."""
 
-    __slots__ = ("key", "string_values", "columns", "not_coded")
+    __slots__ = ("key", "string_values", "columns", "not_coded", "_rank")
 
     def __init__(self, plan: RqaPlan):
         # The record key of the codes (rqa_s01e01_codes). A code whose StringValue is "codes" would have a matrix
@@ -75,11 +75,14 @@ class ShowCodes:
         self.string_values: tuple[str, ...] = tuple(code.string_value for code in plan.scheme.codes)
         self.columns: dict[str, str] = dict(zip(matrix_keys(plan), self.string_values))  # column -> StringValue
         self.not_coded = frozenset(value for column, value in self.columns.items() if column.endswith(NC))
+        # Each StringValue's place in the scheme (its first, should two codes share one).
+        self._rank = {value: place for place, value in enumerate(dict.fromkeys(self.string_values))}
 
     def in_scheme_order(self, string_values: Iterable[str]) -> list[str]:
-        """The StringValues of ``string_values`` that are the scheme's, each once, in scheme order."""
-        present = set(string_values)
-        return [value for value in dict.fromkeys(self.string_values) if value in present]
+        """The StringValues of ``string_values`` that are the scheme's, each once, in scheme order. Sorts the
+        few values given (a message has one code or two) rather than walking the whole scheme (18 to 26 codes)."""
+        rank = self._rank
+        return sorted({value for value in string_values if value in rank}, key=rank.__getitem__)
 
 
 def add_analysis_columns(records: list[Record], *, config: PipelineConfig, run: RunContext) -> list[Record]:
