@@ -2,7 +2,7 @@
 """Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages, in three data shapes.
 
 Usage: bench/bench_generate.py [--messages N [N ...]] [--shape project|coded|2019 ...] [--keep DIR] [--root DIR ...]
-       [--workers N]
+       [--workers N]        (default: the three sizes below, the three shapes)
 
 Shapes: ``project`` makes a data root from the bundled synthetic CSAP workspace (realistic answers, noise,
 corrections, repeated surveys): a base workspace is generated once and its contacts are replicated under new
@@ -10,8 +10,9 @@ ids until the show flows hold about N runs, then the raw files are written in th
 table is filled, as stage 2 would; nothing is coded, so every show answer is NR. ``coded`` is that data root
 after the coders' work, the shape a project's data takes for most of its life: a first stage-3 run (not measured)
 exports the Coda files, the demo's simulated coder codes them into ``Coded Coda Files/`` (nine texts in ten
-get a checked label, which the manual-code merge, the analysis columns, the audit trail and the report then carry
-to every message of the text). ``2019`` uses bench/make_2019_root.py, an independent generator closer to the 2019
+get a checked label; stage 3's manual-code merge gives it to every message of the text, so the analysis columns,
+the audit trail and the report all work on coded data), and that run's outputs are removed, so the measured run
+starts as on the other shapes. ``2019`` uses bench/make_2019_root.py, an independent generator closer to the 2019
 files (demographic surveys for most people, py/state records, coded files). ``--root`` benchmarks
 existing data roots instead (their Outputs/ are replaced).
 
@@ -32,6 +33,7 @@ import copy
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,8 +134,9 @@ def run_stage3(root: Path, workers: int | None) -> dict:
 def make_coded_root(root: Path, messages: int) -> None:
     """The project's data root once coded: stage 3 exports the Coda files, the demo's simulated coder codes them."""
     make_data_root(root, messages)
-    run_stage3(root, workers=None)  # not measured: it only exports the Coda files
+    run_stage3(root, workers=None)  # not measured; only its Coda exports are used
     simulate_coding(root, config=load_config())
+    shutil.rmtree(DataRoot(root).outputs_dir)  # the coded files are outside it
 
 
 def make_2019_root(root: Path, messages: int) -> None:

@@ -236,6 +236,27 @@ def test_unusual_values_survive_the_round_trip(tmp_path):
     assert "Muqdisho \u2013 caafimaad" in path.read_text(encoding="utf-8")
 
 
+def test_labels_met_again_far_apart_or_as_equal_copies_come_back_as_written(tmp_path):
+    """A label shared by many messages comes back on each however many other labels came between its uses (the
+    encoder remembers the recent labels of each key), and equal-looking copies holding 1, 1.0 or True keep their
+    own type."""
+    step = Step("u", "manual/rqa", 1.0)
+    labels = [[{"CodeID": f"code-{n}", "Checked": True}] for n in range(40)]
+    # Each label again after 39 others, then some after 4 to 33 others; the confidences are new objects each time.
+    order = list(range(40)) * 3 + [0, 33, 5, 39, 12]
+    confidences = (1, 1.0, True)
+    records = [Record.create(step, {"uid": f"u{i}", "rqa_s01e01_coded": labels[n],
+                                    "confidence": [{"CodeID": "code-x", "Confidence": confidences[i % 3]}]})
+               for i, n in enumerate(order)]
+    path = tmp_path / "traced_data.json"
+    write_in_segments(path, [records])
+    trail = AuditTrail.load(path)
+    for i, record in enumerate(records):
+        [back] = trail.records_for(f"u{i}")
+        assert back == record
+        assert type(back["confidence"][0]["Confidence"]) is type(confidences[i % 3])
+
+
 def test_64_bit_integers_survive_the_round_trip(tmp_path):
     """Integers at both ends of the range the file holds (signed and unsigned 64 bits) come back unchanged."""
     step = Step("u", "s", 1.0)

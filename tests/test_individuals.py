@@ -11,7 +11,7 @@ from redss_pipeline.core.code_scheme import CodeScheme
 from redss_pipeline.core.errors import RawDataError
 from redss_pipeline.core.labels import make_label
 from redss_pipeline.core.records import Record
-from redss_pipeline.generate.analysis_columns import add_analysis_columns, determine_consent
+from redss_pipeline.generate.analysis_columns import ShowCodes, add_analysis_columns, determine_consent
 from redss_pipeline.generate.individuals import SplitRespondent, fold_individuals
 
 
@@ -230,6 +230,15 @@ def test_reasons_of_several_messages_are_in_scheme_order(config, run):
                 _message(config, run, "u1", "s01e01", "b", reasons=("shelter", "land"))]
     _, [individual] = fold_individuals(messages, config=config, run=run)
     assert individual["rqa_s01e01_codes"] == ["shelter", "land"]
+
+
+def test_show_codes_are_put_in_scheme_order_once_each(config):
+    """The scheme's values given come once each in the scheme's order (shelter, land, NR, STOP in s01e01's);
+    values the scheme lacks are left out, and any iterable will do."""
+    show = ShowCodes(next(plan for plan in config.rqa_plans if plan.name == "s01e01"))
+    given = iter(["STOP", "land", "not a code", "shelter", "land", "NR"])
+    assert show.in_scheme_order(given) == ["shelter", "land", "NR", "STOP"]
+    assert show.in_scheme_order(["not a code"]) == [] and show.in_scheme_order([]) == []
 
 
 def test_codes_other_than_a_list_or_stop_are_an_error(config, run):

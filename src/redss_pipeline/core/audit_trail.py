@@ -114,10 +114,11 @@ FORMAT_NAME = "redss-audit-trail"
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 
-# How many recent labels are remembered per place (shape and key) of a segment's layers, how many of the newest
-# of them an equal copy is looked for among, and how many recent layers are remembered per shape. A label the
-# messages of one text share is looked for as itself among all 32: on coded bench data (100,000 messages), two
-# thirds of the labels that were not among the last 4 were among the last 32, and each of those is not walked.
+# Labels remembered per place (shape and key) of a segment's layers: a label is looked for as itself among all
+# _RECENT_PER_PLACE of them (one identity test each), and as an equal copy only among the newest
+# _COMPARED_PER_PLACE (each test compares the two labels and their reprs). On coded bench data (100,000 messages),
+# two thirds of the already-numbered labels the newest 4 missed were among the 32, and are no longer walked. And
+# how many recent layers are remembered per shape.
 _RECENT_PER_PLACE = 32
 _COMPARED_PER_PLACE = 4
 _RECENT_LAYERS_PER_SHAPE = 8
@@ -178,7 +179,9 @@ class AuditTrailSegment(NamedTuple):
 
 def encode_segment(records: Iterable[Record], *, id_key: str = "uid", target: str | None = None) -> AuditTrailSegment:
     """Encodes ``records`` as one segment of the audit trail. Pure: the result depends only on ``records``
-    and ``id_key``, so it may run in any process.
+    and ``id_key``, so it may run in any process. Their values are read-only (see
+    :mod:`~redss_pipeline.core.records`): a label changed in place while ``records`` is still being consumed may be
+    written as it was when first met.
 
     An error names the file ``target``, the record by its number in ``records`` (counted from 0) and the first
     value of its id key, so it is the same in whichever process the segment is encoded."""
@@ -263,7 +266,8 @@ class _SegmentEncoder:
         self._layers: dict[tuple[int, ...], int] = {}
         self._layers_seen: set[tuple[int, ...]] = set()
         # (shape number, position) -> the last _RECENT_PER_PLACE dicts or lists with value numbers written at
-        # that place of a layer (a column of labels), newest first, with their numbers. A label met again at
+        # that place of a layer (a column of labels), with their numbers, newest first (the most recently walked
+        # or matched as an equal copy; one found as itself stays where it is). A label met again at
         # its place is found among these (as itself among all of them, as an equal copy among the newest
         # _COMPARED_PER_PLACE) instead of being walked; a column's labels repeat from message to message (NA
         # codes, a respondent's survey codes, the coders' labels of one text).
@@ -464,7 +468,7 @@ class _SegmentEncoder:
                 if held is value:  # a label the step shares between messages (e.g. those of one text), met again
                     return number
             for index, (held, number) in enumerate(recent[:_COMPARED_PER_PLACE]):
-                if held == value and repr(held) == repr(value):  # as _same_value, but itself was looked for above
+                if held == value and repr(held) == repr(value):  # _same_value without its identity test (done above)
                     # Keep the newest of equal values: the next messages of its step share it.
                     del recent[index]
                     recent.insert(0, (value, number))

@@ -75,12 +75,13 @@ class ShowCodes:
         self.string_values: tuple[str, ...] = tuple(code.string_value for code in plan.scheme.codes)
         self.columns: dict[str, str] = dict(zip(matrix_keys(plan), self.string_values))  # column -> StringValue
         self.not_coded = frozenset(value for column, value in self.columns.items() if column.endswith(NC))
-        # Each StringValue's place in the scheme (its first, should two codes share one).
+        # Each distinct StringValue's rank in scheme order (a value two codes share takes the first code's).
         self._rank = {value: place for place, value in enumerate(dict.fromkeys(self.string_values))}
 
     def in_scheme_order(self, string_values: Iterable[str]) -> list[str]:
         """The StringValues of ``string_values`` that are the scheme's, each once, in scheme order. Sorts the
-        few values given (a message has one code or two) rather than walking the whole scheme (18 to 26 codes)."""
+        few values given (a message's one or two codes; a respondent's in the fold) by their rank rather than walking
+        the whole scheme (18 to 26 codes in this project's)."""
         rank = self._rank
         return sorted({value for value in string_values if value in rank}, key=rank.__getitem__)
 
