@@ -2,7 +2,7 @@
 """Benchmark of stage 3 on synthetic data roots of 10,000, 100,000 and 1,000,000 messages, in three data shapes.
 
 Usage: bench/bench_generate.py [--messages N [N ...]] [--shape project|coded|2019 ...] [--keep DIR] [--root DIR ...]
-       [--workers N]        (default: the three sizes below, the three shapes)
+       [--workers N]        (default: all three sizes, all three shapes)
 
 Shapes: ``project`` makes a data root from the bundled synthetic CSAP workspace (realistic answers, noise,
 corrections, repeated surveys): a base workspace is generated once and its contacts are replicated under new

@@ -238,7 +238,7 @@ def test_unusual_values_survive_the_round_trip(tmp_path):
 
 def test_labels_met_again_far_apart_or_as_equal_copies_come_back_as_written(tmp_path):
     """A label shared by many messages comes back on each however many other labels came between its uses (the
-    encoder remembers the recent labels of each key), and equal-looking copies holding 1, 1.0 or True keep their
+    encoder remembers the recent labels of each place in a layer), and equal-looking copies holding 1, 1.0 or True keep their
     own type."""
     step = Step("u", "manual/rqa", 1.0)
     labels = [[{"CodeID": f"code-{n}", "Checked": True}] for n in range(40)]

@@ -117,10 +117,10 @@ _READABLE_VERSIONS = (1, 2)
 # Labels remembered per place (shape and key) of a segment's layers: a label is looked for as itself among all
 # _RECENT_PER_PLACE of them (one identity test each), and as an equal copy only among the newest
 # _COMPARED_PER_PLACE (each test compares the two labels and their reprs). On coded bench data (100,000 messages),
-# two thirds of the already-numbered labels the newest 4 missed were among the 32, and are no longer walked. And
-# how many recent layers are remembered per shape.
+# two thirds of the already-numbered labels the newest 4 missed were among the 32, and are no longer walked.
 _RECENT_PER_PLACE = 32
 _COMPARED_PER_PLACE = 4
+# Layers remembered per shape: found as themselves (a step's shared layer), or as an equal copy of the newest.
 _RECENT_LAYERS_PER_SHAPE = 8
 
 # One entry as one line of compact JSON text, written by orjson (the json module's encoder costs several times
